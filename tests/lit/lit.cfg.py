@@ -1,0 +1,20 @@
+# lit configuration for Motif: FileCheck tests of the frontend, dialects and passes.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MOTIF"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".motif", ".test"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.motif_obj_root, "tests", "lit")
+
+config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+llvm_config.use_default_substitutions()
+config.substitutions.append(("%motif_src", config.motif_src_root))
+config.substitutions.append(("%examples", os.path.join(config.motif_src_root, "examples")))
+
+tool_dirs = [config.motif_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["motif-opt", "motif-compile"], tool_dirs)

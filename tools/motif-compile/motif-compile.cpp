@@ -1,0 +1,232 @@
+//===- motif-compile.cpp - The Motif compiler driver -----------------------===//
+//
+// motif-compile model.motif [--emit=ast|motif] [-D k=v]... [-o file]
+//
+// Parses the model description, elaborates it into the `motif` dialect and
+// prints the requested stage. A crash inside the compiler is reported as a
+// compiler bug, with a reproducer written next to the temporary files.
+//
+//===----------------------------------------------------------------------===//
+#include "frontends/motif/Diagnostics.h"
+#include "frontends/motif/MLIRGen.h"
+#include "frontends/motif/Program.h"
+
+#include "dialects/motif/MotifDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Signals.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace cl = llvm::cl;
+
+static cl::OptionCategory cat("motif-compile options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
+                                      cl::Required, cl::cat(cat));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
+                                       cl::value_desc("file"), cl::init("-"),
+                                       cl::cat(cat));
+enum class Emit { AST, Motif };
+static cl::opt<Emit> emit(
+    "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
+    cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
+               clEnumValN(Emit::Motif, "motif", "the motif dialect (default)")),
+    cl::cat(cat));
+static cl::list<std::string> defines("D", cl::Prefix,
+                                     cl::desc("Override a model parameter: -D name=value"),
+                                     cl::value_desc("name=value"), cl::cat(cat));
+static cl::list<std::string> includeDirs("I", cl::Prefix,
+                                         cl::desc("Directory to search for imports"),
+                                         cl::value_desc("dir"), cl::cat(cat));
+static cl::opt<std::string> modelName("model",
+                                      cl::desc("The model or variant to compile "
+                                               "(default: the first in the file)"),
+                                      cl::value_desc("name"), cl::cat(cat));
+static cl::opt<bool> summary("summary",
+                             cl::desc("Print parameter counts per block and in total"),
+                             cl::cat(cat));
+static cl::opt<std::string> dumpIRDir("dump-ir-dir",
+                                      cl::desc("Write the IR after each stage, one "
+                                               "numbered file per stage, into DIR"),
+                                      cl::value_desc("DIR"), cl::cat(cat));
+static cl::opt<bool> timePasses("time-passes", cl::desc("Time each stage"),
+                                cl::cat(cat));
+static cl::opt<unsigned> maxErrors("max-errors", cl::init(20),
+                                   cl::desc("Stop after this many errors"),
+                                   cl::cat(cat));
+
+static cl::opt<bool> debugCrash("debug-crash", cl::Hidden,
+                                cl::desc("Crash on purpose (tests the reproducer)"));
+
+// --- crash reproducer --------------------------------------------------------
+
+static std::string reproPath;
+static std::string reproText;
+
+/// Runs in a signal handler: only async-signal-safe calls.
+static void writeReproducer(void *) {
+  const char *msg1 = "\nmotif-compile: internal compiler error: this is a bug in "
+                     "Motif, not in your model.\n";
+  (void)!write(2, msg1, strlen(msg1));
+  int fd = open(reproPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    (void)!write(fd, reproText.data(), reproText.size());
+    close(fd);
+    const char *msg2 = "motif-compile: a reproducer was written to ";
+    (void)!write(2, msg2, strlen(msg2));
+    (void)!write(2, reproPath.c_str(), reproPath.size());
+    const char *msg3 = "\nmotif-compile: please report it with that file.\n";
+    (void)!write(2, msg3, strlen(msg3));
+  }
+}
+
+static void prepareReproducer(int argc, char **argv) {
+  llvm::SmallString<128> path;
+  if (llvm::sys::fs::createTemporaryFile("motif-crash", "motif", path))
+    return;
+  reproPath = std::string(path);
+  reproText = "# motif-compile crash reproducer\n# command:";
+  for (int i = 0; i < argc; ++i)
+    reproText += std::string(" ") + argv[i];
+  reproText += "\n";
+  auto buf = llvm::MemoryBuffer::getFile(inputFile);
+  if (buf)
+    reproText += (*buf)->getBuffer().str();
+  llvm::sys::AddSignalHandler(writeReproducer, nullptr);
+}
+
+static bool writeStage(const std::string &dir, int index, llvm::StringRef name,
+                       mlir::ModuleOp module) {
+  if (auto ec = llvm::sys::fs::create_directories(dir)) {
+    llvm::errs() << "motif-compile: error: cannot create --dump-ir-dir '" << dir
+                 << "': " << ec.message() << "\n";
+    return false;
+  }
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, llvm::formatv("{0:d2}-{1}.mlir", index, name).str());
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec) {
+    llvm::errs() << "motif-compile: error: cannot write '" << path
+                 << "': " << ec.message() << "\n";
+    return false;
+  }
+  module.print(os, mlir::OpPrintingFlags().enableDebugInfo(true, true));
+  return true;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  cl::HideUnrelatedOptions(cat);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "motif-compile: compile a .motif model description\n\n"
+      "  motif-compile examples/gpt2.motif --emit=motif --model=gpt2_tiny\n"
+      "  motif-compile examples/llama.motif --summary -D layers=4\n");
+  prepareReproducer(argc, argv);
+  if (debugCrash)
+    __builtin_trap();
+
+  mlir::DefaultTimingManager tm;
+  tm.setEnabled(timePasses);
+  mlir::TimingScope root = tm.getRootScope();
+
+  llvm::SourceMgr srcMgr;
+  motif::DiagEngine diags(srcMgr, llvm::errs());
+  diags.setMaxErrors(maxErrors);
+
+  motif::GenOptions opts;
+  opts.model = modelName;
+  for (const std::string &d : defines) {
+    size_t eq = d.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      llvm::errs() << "motif-compile: error: -D" << d
+                   << ": expected name=value (as in -D layers=4)\n";
+      return 1;
+    }
+    opts.defines.push_back({d.substr(0, eq), d.substr(eq + 1)});
+  }
+
+  motif::Program program;
+  bool loaded;
+  {
+    mlir::TimingScope t = root.nest("parse");
+    loaded = motif::loadProgram(program, inputFile, includeDirs, diags);
+  }
+  if (emit == Emit::AST) {
+    if (!program.mainFile)
+      return 1;
+    std::string err;
+    auto out = mlir::openOutputFile(outputFile, &err);
+    if (!out) {
+      llvm::errs() << "motif-compile: error: " << err << "\n";
+      return 1;
+    }
+    motif::dumpAST(*program.mainFile, out->os(), [&](llvm::SMLoc l) {
+      auto lc = diags.lineCol(l);
+      return std::to_string(lc.line) + ":" + std::to_string(lc.col);
+    });
+    out->keep();
+    return loaded ? 0 : 1;
+  }
+  if (!loaded)
+    return 1;
+
+  mlir::MLIRContext ctx;
+  ctx.printOpOnDiagnostic(false);
+  motif::GenInfo info;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  {
+    mlir::TimingScope t = root.nest("elaborate (MLIRGen)");
+    module = motif::mlirGen(ctx, program, opts, diags, &info);
+  }
+  if (!module)
+    return 1;
+  {
+    mlir::TimingScope t = root.nest("verify");
+    if (mlir::failed(mlir::verify(*module))) {
+      // The frontend made IR that does not verify: that is our bug.
+      llvm::SmallString<128> path;
+      if (!llvm::sys::fs::createTemporaryFile("motif-crash", "mlir", path)) {
+        std::error_code ec;
+        llvm::raw_fd_ostream os(path, ec);
+        module->print(os, mlir::OpPrintingFlags().assumeVerified().enableDebugInfo());
+      }
+      llvm::errs() << "motif-compile: internal compiler error: the frontend "
+                      "made IR that does not verify (a bug in Motif); the IR "
+                      "was written to "
+                   << path << " (run: motif-opt " << path << ")\n";
+      return 2;
+    }
+  }
+  if (!dumpIRDir.empty() && !writeStage(dumpIRDir, 0, "motif", *module))
+    return 1;
+  if (summary) {
+    motif::printParamSummary(*module, info, llvm::outs());
+    if (outputFile == "-")
+      return 0;
+  }
+  std::string err;
+  auto out = mlir::openOutputFile(outputFile, &err);
+  if (!out) {
+    llvm::errs() << "motif-compile: error: " << err << "\n";
+    return 1;
+  }
+  module->print(out->os(), mlir::OpPrintingFlags().enableDebugInfo(true, true));
+  out->keep();
+  return 0;
+}
