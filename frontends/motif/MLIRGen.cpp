@@ -23,6 +23,7 @@
 #include "mlir/IR/Verifier.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -215,6 +216,7 @@ public:
   std::vector<mlir::Location> callers; // call sites of enclosing block instances
   std::vector<std::pair<const BlockDecl *, SMLoc>> blockStack;
   std::vector<std::pair<std::string, SMLoc>> outputs;
+  std::vector<std::string> inputNames;
   std::optional<std::pair<Value, SMLoc>> lossVal;
   bool inModelBody = true;
   size_t opCount = 0;

@@ -19,10 +19,13 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
 
+#include "llvm/Pass.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/PrettyStackTrace.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Signals.h"
 #include "llvm/Support/SourceMgr.h"
@@ -63,8 +66,6 @@ static cl::opt<std::string> dumpIRDir("dump-ir-dir",
                                       cl::desc("Write the IR after each stage, one "
                                                "numbered file per stage, into DIR"),
                                       cl::value_desc("DIR"), cl::cat(cat));
-static cl::opt<bool> timePasses("time-passes", cl::desc("Time each stage"),
-                                cl::cat(cat));
 static cl::opt<unsigned> maxErrors("max-errors", cl::init(20),
                                    cl::desc("Stop after this many errors"),
                                    cl::cat(cat));
@@ -125,12 +126,19 @@ static bool writeStage(const std::string &dir, int index, llvm::StringRef name,
                  << "': " << ec.message() << "\n";
     return false;
   }
-  module.print(os, mlir::OpPrintingFlags().enableDebugInfo(true, true));
+  module.print(os, mlir::OpPrintingFlags().enableDebugInfo(true, false));
   return true;
 }
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  llvm::setBugReportMsg("motif-compile crashed: this is a bug in Motif. The "
+                        "stack below helps us fix it.\n");
+  // --time-passes is LLVM's own flag (llvm::TimePassesIsEnabled); show it.
+  if (auto *opt = cl::getRegisteredOptions().lookup("time-passes")) {
+    opt->addCategory(cat);
+    opt->setDescription("Time each stage of the compiler");
+  }
   cl::HideUnrelatedOptions(cat);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -142,7 +150,7 @@ int main(int argc, char **argv) {
     __builtin_trap();
 
   mlir::DefaultTimingManager tm;
-  tm.setEnabled(timePasses);
+  tm.setEnabled(llvm::TimePassesIsEnabled);
   mlir::TimingScope root = tm.getRootScope();
 
   llvm::SourceMgr srcMgr;
@@ -226,7 +234,7 @@ int main(int argc, char **argv) {
     llvm::errs() << "motif-compile: error: " << err << "\n";
     return 1;
   }
-  module->print(out->os(), mlir::OpPrintingFlags().enableDebugInfo(true, true));
+  module->print(out->os(), mlir::OpPrintingFlags().enableDebugInfo(true, false));
   out->keep();
   return 0;
 }

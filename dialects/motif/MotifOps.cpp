@@ -1,0 +1,112 @@
+//===- MotifOps.cpp - Ops of the motif dialect -----------------------------===//
+//
+// Verifiers of the ops that do not infer their types, and region checks.
+// Type inference (which is also the verifier of every other op) is in
+// TypeInference.cpp.
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/motif/MotifOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::motif;
+
+#define GET_OP_CLASSES
+#include "dialects/motif/MotifOps.cpp.inc"
+
+LogicalResult ParamOp::verify() {
+  auto t = llvm::dyn_cast<RankedTensorType>(getType());
+  if (!t || !t.hasStaticShape())
+    return emitOpError("parameter type must be a statically shaped tensor, got ")
+           << getType();
+  for (int64_t d : t.getShape())
+    if (d <= 0)
+      return emitOpError("parameter dims must be positive, got ") << t;
+  InitAttr init = getInit();
+  if (init.getKind() == InitKind::Normal && init.getStd().isNegative())
+    return emitOpError("normal init needs a non-negative std");
+  if (init.getKind() == InitKind::Uniform && init.getLow().convertToDouble() > init.getHigh().convertToDouble())
+    return emitOpError("uniform init needs low <= high");
+  return success();
+}
+
+/// The parameter type a get_param inside a moe region should see: the
+/// declared type without the leading experts dim.
+LogicalResult GetParamOp::verifySymbolUses(SymbolTableCollection &tables) {
+  auto param = tables.lookupNearestSymbolFrom<ParamOp>(*this, getNameAttr());
+  if (!param)
+    return emitOpError("'") << getName() << "' is not a motif.param";
+  auto declared = llvm::cast<RankedTensorType>(param.getType());
+  auto result = llvm::cast<RankedTensorType>(getResult().getType());
+  if (declared == result)
+    return success();
+  if (auto moe = (*this)->getParentOfType<MoeOp>()) {
+    int64_t count = (*this)->getParentRegion() == &moe.getSharedBody() ||
+                            moe.getSharedBody().isAncestor((*this)->getParentRegion())
+                        ? moe.getSharedExperts()
+                        : moe.getExperts();
+    if (declared.getRank() == result.getRank() + 1 &&
+        declared.getDimSize(0) == count &&
+        declared.getShape().drop_front() == result.getShape() &&
+        declared.getElementType() == result.getElementType())
+      return success();
+    return emitOpError("inside a moe region reads one expert's slice: declared ")
+           << declared << " should be [" << count << "] x " << result;
+  }
+  return emitOpError("type ") << result << " does not match the parameter's "
+                              << declared;
+}
+
+LogicalResult ConstantOp::verify() {
+  auto t = llvm::cast<RankedTensorType>(getType());
+  if (!llvm::isa<FloatType>(t.getElementType()) &&
+      !llvm::isa<IntegerType>(t.getElementType()))
+    return emitOpError("element type must be a float or an integer, got ") << t;
+  return success();
+}
+
+LogicalResult CastOp::verify() {
+  auto in = llvm::cast<RankedTensorType>(getX().getType());
+  auto out = llvm::cast<RankedTensorType>(getType());
+  if (in.getShape() != out.getShape())
+    return emitOpError("changes the element type only; shapes differ: ")
+           << in << " vs " << out;
+  return success();
+}
+
+/// One block, one tensor<?xD> argument, a yield of one tensor<?xD>.
+static LogicalResult verifyExpertRegion(MoeOp op, Region &region,
+                                        const char *name, int64_t d,
+                                        Type elt) {
+  if (!region.hasOneBlock())
+    return op.emitOpError(name) << " region must have exactly one block";
+  Block &blk = region.front();
+  auto tokType = RankedTensorType::get({ShapedType::kDynamic, d}, elt);
+  if (blk.getNumArguments() != 1 || blk.getArgument(0).getType() != tokType)
+    return op.emitOpError(name) << " region must take one argument of type "
+                                << tokType;
+  auto yield = blk.empty() ? YieldOp() : llvm::dyn_cast<YieldOp>(blk.back());
+  if (!yield || yield.getValues().size() != 1 ||
+      yield.getValues()[0].getType() != tokType)
+    return op.emitOpError(name) << " region must yield one value of type "
+                                << tokType;
+  return success();
+}
+
+LogicalResult MoeOp::verifyRegions() {
+  auto x = llvm::cast<RankedTensorType>(getX().getType());
+  if (x.getRank() != 3 || x.isDynamicDim(2))
+    return success(); // reported by type inference
+  int64_t d = x.getDimSize(2);
+  if (failed(verifyExpertRegion(*this, getExpertBody(), "experts", d,
+                                x.getElementType())))
+    return failure();
+  if (getSharedExperts() > 0)
+    return verifyExpertRegion(*this, getSharedBody(), "shared", d,
+                              x.getElementType());
+  if (!getSharedBody().empty())
+    return emitOpError("shared region must be empty when shared_experts is 0");
+  return success();
+}

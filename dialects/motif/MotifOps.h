@@ -1,0 +1,26 @@
+//===- MotifOps.h - Ops and attributes of the motif dialect ------*- C++ -*-===//
+#ifndef MOTIF_DIALECTS_MOTIF_MOTIFOPS_H
+#define MOTIF_DIALECTS_MOTIF_MOTIFOPS_H
+
+#include "dialects/motif/MotifDialect.h"
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/motif/MotifEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/motif/MotifAttrs.h.inc"
+
+#include "dialects/motif/MotifInterfaces.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/motif/MotifOps.h.inc"
+
+#endif // MOTIF_DIALECTS_MOTIF_MOTIFOPS_H

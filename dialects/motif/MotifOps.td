@@ -1,0 +1,559 @@
+//===- MotifOps.td - Ops of the motif dialect --------------*- tablegen -*-===//
+//
+// Every op with inferable results declares InferTypeOpInterface; its
+// inferReturnTypes (TypeInference.cpp) is also its verifier, through the
+// interface's own check that the result types are the inferred ones.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_OPS_TD
+#define MOTIF_OPS_TD
+
+include "dialects/motif/MotifBase.td"
+include "dialects/motif/MotifAttrs.td"
+include "dialects/motif/MotifInterfaces.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Motif_InferOp<string mnemonic, list<Trait> traits = []>
+    : Motif_Op<mnemonic, !listconcat(traits,
+        [DeclareOpInterfaceMethods<InferTypeOpInterface>])>;
+
+def Motif_Tensor : RankedTensorOf<[AnyType]>;
+def Motif_Scalar : 0DTensorOf<[F32]>;
+
+//===----------------------------------------------------------------------===//
+// Parameters and constants
+//===----------------------------------------------------------------------===//
+
+def Motif_ParamOp : Motif_Op<"param", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "a named model parameter";
+  let description = [{
+    Declares a trainable parameter (or, with `frozen`, a buffer such as
+    batch-norm statistics) by its path, shape, dtype and initializer.
+    `no_decay` exempts it from weight decay (norm weights, biases).
+
+    ```mlir
+    motif.param @"h.0.attn.c_attn.weight" : tensor<2304x768xf32> init #motif.init<normal, std = 2.000000e-02>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<AnyStaticShapeTensor>:$type,
+                       Motif_InitAttr:$init, UnitAttr:$no_decay, UnitAttr:$frozen);
+  let assemblyFormat = "$sym_name `:` $type `init` $init attr-dict";
+  let hasVerifier = 1;
+}
+
+def Motif_GetParamOp : Motif_Op<"get_param",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "reads a parameter";
+  let description = [{
+    ```mlir
+    %w = motif.get_param @"h.0.attn.c_attn.weight" : tensor<2304x768xf32>
+    ```
+    Inside a `motif.moe` region the parameter has a leading experts dim and
+    this op yields one expert's slice.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$name);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+def Motif_ConstantOp : Motif_Op<"constant", [Pure]> {
+  let summary = "a splat constant";
+  let description = [{
+    ```mlir
+    %c = motif.constant 5.000000e-01 : tensor<f32>
+    ```
+  }];
+  let arguments = (ins F64Attr:$value);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Motif_PositionsOp : Motif_InferOp<"positions", [Pure]> {
+  let summary = "0..n-1 along one axis of a tensor";
+  let description = [{
+    ```mlir
+    %p = motif.positions %tokens {axis = 1 : i64} : tensor<?x?xi32> -> tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, DefaultValuedAttr<I64Attr, "1">:$axis);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Dense layers
+//===----------------------------------------------------------------------===//
+
+def Motif_EmbeddingOp : Motif_InferOp<"embedding", [Pure]> {
+  let summary = "rows of a table by integer ids";
+  let description = [{
+    ```mlir
+    %e = motif.embedding %ids, %table : (tensor<?x?xi32>, tensor<50257x768xf32>) -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$ids, Motif_Tensor:$table);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$ids `,` $table attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_LinearOp : Motif_InferOp<"linear", [Pure]> {
+  let summary = "x W^T + b over the last dim";
+  let description = [{
+    `x: [..., K]`, `w: [N, K]`, optional `b: [N]` give `[..., N]`.
+    ```mlir
+    %y = motif.linear %x, %w, %b : (tensor<?x?x768xf32>, tensor<3072x768xf32>, tensor<3072xf32>) -> tensor<?x?x3072xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$w, Optional<Motif_Tensor>:$b);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $w (`,` $b^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_MatmulOp : Motif_InferOp<"matmul", [Pure]> {
+  let summary = "batched matrix product";
+  let description = [{
+    `[..., M, K] x [..., K, N] -> [..., M, N]` (batch dims broadcast);
+    with `transpose_b`, `b` is `[..., N, K]`.
+    ```mlir
+    %c = motif.matmul %a, %b : (tensor<?x8x16xf32>, tensor<16x4xf32>) -> tensor<?x8x4xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$a, Motif_Tensor:$b, UnitAttr:$transpose_b);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$a `,` $b attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+class Motif_BinaryOp<string mnemonic, string what>
+    : Motif_InferOp<mnemonic, [Pure]> {
+  let summary = what # " with numpy-style broadcasting";
+  let description = [{
+    ```mlir
+    %z = motif.}] # mnemonic # [{ %x, %y : (tensor<?x?x768xf32>, tensor<f32>) -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$lhs, Motif_Tensor:$rhs);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+def Motif_AddOp : Motif_BinaryOp<"add", "sum">;
+def Motif_SubOp : Motif_BinaryOp<"sub", "difference">;
+def Motif_MulOp : Motif_BinaryOp<"mul", "product">;
+def Motif_DivOp : Motif_BinaryOp<"div", "quotient">;
+def Motif_MaximumOp : Motif_BinaryOp<"maximum", "elementwise maximum">;
+
+class Motif_UnaryOp<string mnemonic, string what>
+    : Motif_InferOp<mnemonic, [Pure]> {
+  let summary = what;
+  let description = [{
+    ```mlir
+    %y = motif.}] # mnemonic # [{ %x : tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
+}
+def Motif_ReluOp : Motif_UnaryOp<"relu", "max(x, 0)">;
+def Motif_GeluOp : Motif_UnaryOp<"gelu", "x * Phi(x) (exact, erf)">;
+def Motif_GeluTanhOp : Motif_UnaryOp<"gelu_tanh", "gelu with the tanh approximation">;
+def Motif_SiluOp : Motif_UnaryOp<"silu", "x * sigmoid(x)">;
+def Motif_SigmoidOp : Motif_UnaryOp<"sigmoid", "1 / (1 + exp(-x))">;
+def Motif_TanhOp : Motif_UnaryOp<"tanh", "hyperbolic tangent">;
+def Motif_SoftplusOp : Motif_UnaryOp<"softplus", "log(1 + exp(x))">;
+def Motif_ExpOp : Motif_UnaryOp<"exp", "exponential">;
+def Motif_LogOp : Motif_UnaryOp<"log", "natural logarithm">;
+def Motif_SqrtOp : Motif_UnaryOp<"sqrt", "square root">;
+def Motif_RsqrtOp : Motif_UnaryOp<"rsqrt", "1 / sqrt(x)">;
+def Motif_NegOp : Motif_UnaryOp<"neg", "-x">;
+
+def Motif_CastOp : Motif_Op<"cast", [Pure]> {
+  let summary = "converts the element type";
+  let description = [{
+    ```mlir
+    %y = motif.cast %x : tensor<?x768xf32> -> tensor<?x768xbf16>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization, softmax, rope
+//===----------------------------------------------------------------------===//
+
+def Motif_LayerNormOp : Motif_InferOp<"layer_norm", [Pure, AttrSizedOperandSegments]> {
+  let summary = "layer normalization over the last dim";
+  let description = [{
+    ```mlir
+    %y = motif.layer_norm %x, %w, %b {eps = 1.000000e-05 : f64} : (tensor<?x?x768xf32>, tensor<768xf32>, tensor<768xf32>) -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Optional<Motif_Tensor>:$w, Optional<Motif_Tensor>:$b,
+                       DefaultValuedAttr<F64Attr, "1e-5">:$eps);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x (`,` $w^)? (`bias` $b^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_RmsNormOp : Motif_InferOp<"rms_norm", [Pure]> {
+  let summary = "root-mean-square normalization over the last dim";
+  let description = [{
+    ```mlir
+    %y = motif.rms_norm %x, %w {eps = 1.000000e-06 : f64} : (tensor<?x?x4096xf32>, tensor<4096xf32>) -> tensor<?x?x4096xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Optional<Motif_Tensor>:$w,
+                       DefaultValuedAttr<F64Attr, "1e-6">:$eps);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x (`,` $w^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_SoftmaxOp : Motif_InferOp<"softmax", [Pure]> {
+  let summary = "softmax along one axis";
+  let description = [{
+    ```mlir
+    %p = motif.softmax %x {axis = -1 : i64} : tensor<?x8x16xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
+}
+
+def Motif_RopeOp : Motif_InferOp<"rope", [Pure]> {
+  let summary = "rotary position embedding, per head";
+  let description = [{
+    `x: [B, T, H*Dh]`; rotates the first `rotary_dim` (0: all) dims of each
+    head. `scaling` extends the context: `ntk` scales theta, `yarn`
+    interpolates by `factor` from `original_max_positions`.
+    ```mlir
+    %q2 = motif.rope %q {heads = 32 : i64, theta = 5.000000e+05 : f64} : (tensor<?x?x4096xf32>) -> tensor<?x?x4096xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Optional<Motif_Tensor>:$positions,
+                       I64Attr:$heads,
+                       DefaultValuedAttr<F64Attr, "10000.0">:$theta,
+                       DefaultValuedAttr<I64Attr, "0">:$rotary_dim,
+                       DefaultValuedAttr<Motif_RopeScalingAttr, "::mlir::motif::RopeScaling::None">:$scaling,
+                       DefaultValuedAttr<F64Attr, "1.0">:$factor,
+                       DefaultValuedAttr<I64Attr, "0">:$original_max_positions);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x (`,` $positions^)? attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+def Motif_AttentionOp : Motif_InferOp<"attention", [Pure]> {
+  let summary = "scaled dot-product attention (MHA, GQA, MQA, cross)";
+  let description = [{
+    `q: [B, Tq, H*Dh]`, `k, v: [B, Tk, Hkv*Dh]` give `[B, Tq, H*Dh]`. Query
+    head `h` reads key/value head `h / (H / Hkv)`. `window > 0` limits each
+    query to the last `window` keys; `scale = 0` means `1/sqrt(Dh)`; an
+    optional additive `bias: [H, Tq, Tk]` (T5).
+    ```mlir
+    %o = motif.attention %q, %k, %v {heads = 32 : i64, kv_heads = 8 : i64, causal = true} : (tensor<?x?x4096xf32>, tensor<?x?x1024xf32>, tensor<?x?x1024xf32>) -> tensor<?x?x4096xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$q, Motif_Tensor:$k, Motif_Tensor:$v,
+                       Optional<Motif_Tensor>:$bias,
+                       I64Attr:$heads, I64Attr:$kv_heads,
+                       DefaultValuedAttr<BoolAttr, "true">:$causal,
+                       DefaultValuedAttr<I64Attr, "0">:$window,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$q `,` $k `,` $v (`bias` $bias^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_RelativePositionBiasOp : Motif_InferOp<"relative_position_bias", [Pure]> {
+  let summary = "T5's bucketed relative position bias";
+  let description = [{
+    `q: [B, Tq, ...]`, `k: [B, Tk, ...]` (read for their lengths only) and
+    `table: [buckets, H]` give the additive attention bias `[H, Tq, Tk]`.
+    ```mlir
+    %bias = motif.relative_position_bias %x, %x, %table {bidirectional = true, max_distance = 128 : i64} : (tensor<?x?x512xf32>, tensor<?x?x512xf32>, tensor<32x8xf32>) -> tensor<8x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$q, Motif_Tensor:$k, Motif_Tensor:$table,
+                       DefaultValuedAttr<BoolAttr, "true">:$bidirectional,
+                       DefaultValuedAttr<I64Attr, "128">:$max_distance);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$q `,` $k `,` $table attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects]> {
+  let summary = "a routed mixture of experts";
+  let description = [{
+    Routes each token of `x: [B, T, D]` by `router: [E, D]` to experts whose
+    body is the `experts` region (run on the tokens routed to one expert,
+    `tensor<?xD>`); `shared` is the body of `shared_experts` experts every
+    token goes through. Results: the combined output and the auxiliary loss
+    (`aux_loss_coef` x load balance + `z_loss_coef` x router z-loss).
+    Parameters read inside the regions have a leading experts dim.
+    ```mlir
+    %y, %aux = motif.moe %x, %router {experts = 8 : i64, top_k = 2 : i64} : (tensor<?x?x64xf32>, tensor<8x64xf32>) -> (tensor<?x?x64xf32>, tensor<f32>) experts {
+    ^bb0(%t: tensor<?x64xf32>):
+      motif.yield %t : tensor<?x64xf32>
+    } shared {
+    }
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$router,
+                       I64Attr:$experts,
+                       DefaultValuedAttr<I64Attr, "2">:$top_k,
+                       DefaultValuedAttr<Motif_RoutingModeAttr, "::mlir::motif::RoutingMode::TopK">:$routing,
+                       DefaultValuedAttr<F64Attr, "1.25">:$capacity_factor,
+                       DefaultValuedAttr<I64Attr, "0">:$shared_experts,
+                       DefaultValuedAttr<F64Attr, "0.01">:$aux_loss_coef,
+                       DefaultValuedAttr<F64Attr, "0.0">:$z_loss_coef,
+                       DefaultValuedAttr<BoolAttr, "true">:$normalize_weights);
+  let results = (outs Motif_Tensor:$result, Motif_Scalar:$aux_loss);
+  let regions = (region AnyRegion:$expertBody, AnyRegion:$sharedBody);
+  let assemblyFormat = [{
+    $x `,` $router attr-dict `:` functional-type(operands, results)
+    `experts` $expertBody `shared` $sharedBody
+  }];
+  let hasRegionVerifier = 1;
+}
+
+def Motif_YieldOp : Motif_Op<"yield", [Pure, Terminator, HasParent<"MoeOp">]> {
+  let summary = "ends a moe expert region";
+  let arguments = (ins Variadic<Motif_Tensor>:$values);
+  let assemblyFormat = "$values attr-dict `:` type($values)";
+}
+
+//===----------------------------------------------------------------------===//
+// Scans
+//===----------------------------------------------------------------------===//
+
+def Motif_ScanOp : Motif_InferOp<"scan", [Pure]> {
+  let summary = "diagonal linear recurrence h_t = a_t * h_{t-1} + x_t along T";
+  let description = [{
+    ```mlir
+    %h = motif.scan %x, %a : (tensor<?x?x64xf32>, tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$a);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $a attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_SelectiveScanOp : Motif_InferOp<"selective_scan", [Pure, AttrSizedOperandSegments]> {
+  let summary = "Mamba's selective scan";
+  let description = [{
+    `u, delta: [B, T, Di]`, `A: [Di, N]`, `B, C: [B, T, N]`, optional
+    `D: [Di]` and `delta_bias: [Di]`: with `dt = softplus(delta + bias)`,
+    `h_t = exp(dt A) h_{t-1} + dt B_t u_t`, `y_t = C_t h_t + D u_t`.
+    ```mlir
+    %y = motif.selective_scan %u, %dt, %A, %B, %C D %D {delta_softplus = true} : (tensor<?x?x1536xf32>, tensor<?x?x1536xf32>, tensor<1536x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<1536xf32>) -> tensor<?x?x1536xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$u, Motif_Tensor:$delta, Motif_Tensor:$A,
+                       Motif_Tensor:$B, Motif_Tensor:$C,
+                       Optional<Motif_Tensor>:$D, Optional<Motif_Tensor>:$delta_bias,
+                       DefaultValuedAttr<BoolAttr, "true">:$delta_softplus);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $A `,` $B `,` $C (`D` $D^)? (`delta_bias` $delta_bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Convolution and pooling
+//===----------------------------------------------------------------------===//
+
+def Motif_Conv1dOp : Motif_InferOp<"conv1d", [Pure]> {
+  let summary = "1-d convolution over T, channels last";
+  let description = [{
+    `x: [B, T, Cin]`, `w: [Cout, Cin/groups, K]`; `causal` pads K-1 on the left.
+    ```mlir
+    %y = motif.conv1d %x, %w, %b {groups = 1536 : i64, causal = true} : (tensor<?x?x1536xf32>, tensor<1536x1x4xf32>, tensor<1536xf32>) -> tensor<?x?x1536xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$w, Optional<Motif_Tensor>:$b,
+                       DefaultValuedAttr<I64Attr, "1">:$stride,
+                       DefaultValuedAttr<I64Attr, "0">:$padding,
+                       DefaultValuedAttr<I64Attr, "1">:$dilation,
+                       DefaultValuedAttr<I64Attr, "1">:$groups,
+                       DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $w (`,` $b^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_Conv2dOp : Motif_InferOp<"conv2d", [Pure]> {
+  let summary = "2-d convolution, NCHW";
+  let description = [{
+    ```mlir
+    %y = motif.conv2d %x, %w {stride = array<i64: 2, 2>, padding = array<i64: 3, 3>} : (tensor<?x3x224x224xf32>, tensor<64x3x7x7xf32>) -> tensor<?x64x112x112xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$w, Optional<Motif_Tensor>:$b,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$stride,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                       DefaultValuedAttr<I64Attr, "1">:$groups);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $w (`,` $b^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_Pool2dOp : Motif_InferOp<"pool2d", [Pure]> {
+  let summary = "2-d max or average pooling, NCHW";
+  let description = [{
+    ```mlir
+    %y = motif.pool2d %x {kind = #motif.pool<max>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1>} : (tensor<?x64x112x112xf32>) -> tensor<?x64x56x56xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_PoolKindAttr:$kind,
+                       DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_ReduceOp : Motif_InferOp<"reduce", [Pure]> {
+  let summary = "sum, mean or max over axes";
+  let description = [{
+    ```mlir
+    %m = motif.reduce %x {kind = #motif.reduce<mean>, axes = array<i64: 2, 3>} : (tensor<?x512x7x7xf32>) -> tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_ReduceKindAttr:$kind,
+                       DenseI64ArrayAttr:$axes,
+                       DefaultValuedAttr<BoolAttr, "false">:$keepdim);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_BatchNormOp : Motif_InferOp<"batch_norm", [Pure]> {
+  let summary = "batch normalization over dim 1";
+  let description = [{
+    ```mlir
+    %y = motif.batch_norm %x, %w, %b, %mean, %var {eps = 1.000000e-05 : f64} : (tensor<?x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64x56x56xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$w, Motif_Tensor:$b,
+                       Motif_Tensor:$running_mean, Motif_Tensor:$running_var,
+                       DefaultValuedAttr<F64Attr, "1e-5">:$eps,
+                       DefaultValuedAttr<F64Attr, "0.1">:$momentum);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $w `,` $b `,` $running_mean `,` $running_var attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_DropoutOp : Motif_InferOp<"dropout"> {
+  let summary = "zeroes elements with probability p while training";
+  let description = [{
+    ```mlir
+    %y = motif.dropout %x {p = 1.000000e-01 : f64} : tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, F64Attr:$p);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
+}
+
+def Motif_CrossEntropyOp : Motif_InferOp<"cross_entropy", [Pure]> {
+  let summary = "mean softmax cross-entropy over non-ignored targets";
+  let description = [{
+    ```mlir
+    %l = motif.cross_entropy %logits, %targets : (tensor<?x?x50257xf32>, tensor<?x?xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$logits, Motif_Tensor:$targets,
+                       DefaultValuedAttr<I64Attr, "-1">:$ignore_index,
+                       DefaultValuedAttr<F64Attr, "0.0">:$label_smoothing);
+  let results = (outs Motif_Scalar:$result);
+  let assemblyFormat = "$logits `,` $targets attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Shapes
+//===----------------------------------------------------------------------===//
+
+def Motif_ReshapeOp : Motif_InferOp<"reshape", [Pure]> {
+  let summary = "reshape (0 keeps a dim, one -1 is inferred)";
+  let description = [{
+    ```mlir
+    %y = motif.reshape %x {shape = array<i64: 0, 0, 12, 64>} : (tensor<?x?x768xf32>) -> tensor<?x?x12x64xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, DenseI64ArrayAttr:$shape);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_TransposeOp : Motif_InferOp<"transpose", [Pure]> {
+  let summary = "permutes dims";
+  let description = [{
+    ```mlir
+    %y = motif.transpose %x {perm = array<i64: 0, 2, 1>} : (tensor<?x768x196xf32>) -> tensor<?x196x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, DenseI64ArrayAttr:$perm);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_ConcatOp : Motif_InferOp<"concat", [Pure]> {
+  let summary = "joins tensors along an axis";
+  let description = [{
+    ```mlir
+    %y = motif.concat %a, %b {axis = 1 : i64} : (tensor<?x1x768xf32>, tensor<?x196x768xf32>) -> tensor<?x197x768xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Motif_Tensor>:$xs, I64Attr:$axis);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$xs attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_SplitOp : Motif_InferOp<"split", [Pure]> {
+  let summary = "splits a tensor along an axis into the given sizes";
+  let description = [{
+    ```mlir
+    %q, %k, %v = motif.split %qkv {axis = -1 : i64, sizes = array<i64: 768, 768, 768>} : (tensor<?x?x2304xf32>) -> (tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>)
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, I64Attr:$axis, DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<Motif_Tensor>:$results);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_SliceOp : Motif_InferOp<"slice", [Pure]> {
+  let summary = "start:end:step along one axis";
+  let description = [{
+    ```mlir
+    %cls = motif.slice %x {axis = 1 : i64, start = 0 : i64, end = 1 : i64} : (tensor<?x197x768xf32>) -> tensor<?x1x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, I64Attr:$axis, I64Attr:$start, I64Attr:$end,
+                       DefaultValuedAttr<I64Attr, "1">:$step);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_ExpandOp : Motif_InferOp<"expand", [Pure]> {
+  let summary = "broadcasts size-1 dims to the sizes of another tensor";
+  let description = [{
+    ```mlir
+    %c = motif.expand %cls, %x {dims = array<i64: 0>} : (tensor<1x1x768xf32>, tensor<?x196x768xf32>) -> tensor<?x1x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$like, DenseI64ArrayAttr:$dims);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $like attr-dict `:` functional-type(operands, results)";
+}
+
+#endif // MOTIF_OPS_TD
