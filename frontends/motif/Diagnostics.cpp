@@ -63,6 +63,12 @@ std::string motif::nearestName(llvm::StringRef name,
                                llvm::ArrayRef<std::string> candidates) {
   std::string best;
   unsigned bestDist = ~0u;
+  // A name that extends or shortens a candidate ("batchsize", "batch") is a
+  // likely slip too.
+  for (const std::string &c : candidates)
+    if (name.size() >= 3 && c.size() >= 3 &&
+        (name.starts_with(c) || llvm::StringRef(c).starts_with(name)))
+      return c;
   for (const std::string &c : candidates) {
     unsigned d = name.edit_distance(c, /*AllowReplacements=*/true,
                                     /*MaxEditDistance=*/bestDist);

@@ -12,6 +12,7 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.motif_obj_root, "tests", "lit")
 
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%motif_src", config.motif_src_root))
 config.substitutions.append(("%examples", os.path.join(config.motif_src_root, "examples")))
