@@ -21,7 +21,6 @@ const char *motif::tokName(Tok kind) {
   case Tok::KwInput: return "'input'";
   case Tok::KwOutput: return "'output'";
   case Tok::KwLoss: return "'loss'";
-  case Tok::KwParam: return "'param'";
   case Tok::KwRepeat: return "'repeat'";
   case Tok::KwIn: return "'in'";
   case Tok::KwAs: return "'as'";
@@ -265,7 +264,6 @@ Token Lexer::lexIdent(const char *start) {
                  .Case("input", Tok::KwInput)
                  .Case("output", Tok::KwOutput)
                  .Case("loss", Tok::KwLoss)
-                 .Case("param", Tok::KwParam)
                  .Case("repeat", Tok::KwRepeat)
                  .Case("in", Tok::KwIn)
                  .Case("as", Tok::KwAs)

@@ -26,7 +26,6 @@ enum class Tok {
   KwInput,
   KwOutput,
   KwLoss,
-  KwParam,
   KwRepeat,
   KwIn,
   KwAs,
@@ -83,6 +82,10 @@ struct Token {
     return llvm::SMLoc::getFromPointer(text.data() + text.size());
   }
   bool is(Tok k) const { return kind == k; }
+  /// A name or a keyword: keywords are fine as scope names ('as output').
+  bool isNameLike() const {
+    return kind == Tok::Ident || (kind >= Tok::KwModel && kind <= Tok::KwRename);
+  }
 };
 
 /// Splits one buffer into tokens. Newlines inside () and [] are skipped so

@@ -520,7 +520,7 @@ StmtPtr Parser::parseRepeat(ModelDecl *model) {
   s->values.push_back(std::move(lo));
   s->values.push_back(std::move(hi));
   if (consume(Tok::KwAs)) {
-    if (!tok.is(Tok::Ident)) {
+    if (!tok.isNameLike()) {
       diags.error(tok.loc(), "expected a scope name after 'as'");
       return nullptr;
     }
@@ -813,7 +813,7 @@ ExprPtr Parser::parsePostfix() {
       call->endLoc = prevTok.endLoc();
       if (tok.is(Tok::KwAs)) {
         advance();
-        if (!tok.is(Tok::Ident)) {
+        if (!tok.isNameLike()) {
           diags.error(tok.loc(), "expected a scope name after 'as'");
           return nullptr;
         }
