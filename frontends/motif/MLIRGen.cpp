@@ -190,7 +190,13 @@ public:
   std::string applyRenames(const std::string &path);
 
   // --- scopes ---------------------------------------------------------------
-  std::string scopePath() const { return llvm::join(scopes, "."); }
+  std::string scopePath() const {
+    std::string out;
+    for (const std::string &s : scopes)
+      if (!s.empty())
+        out += (out.empty() ? "" : ".") + s;
+    return out;
+  }
   bool pushScope(const std::string &explicitName, const std::string &deflt,
                  SMLoc at, const std::string &kind);
   void popScope() { scopes.pop_back(); }
@@ -219,6 +225,7 @@ public:
   std::vector<std::string> inputNames;
   std::optional<std::pair<Value, SMLoc>> lossVal;
   bool inModelBody = true;
+  bool transparentScope = false; // the next unnamed block call adds no scope
   size_t opCount = 0;
 };
 
@@ -308,6 +315,14 @@ bool Gen::pushScope(const std::string &explicitName, const std::string &deflt,
     return parent.empty() ? n : parent + "." + n;
   };
   std::string name;
+  if (transparentScope && explicitName.empty()) {
+    // The block an expert body calls: its parameters sit directly under
+    // `experts.` rather than under `experts.<block>.`.
+    transparentScope = false;
+    scopes.push_back("");
+    return true;
+  }
+  transparentScope = false;
   if (!explicitName.empty()) {
     name = explicitName;
     if (usedScopes.count(full(name))) {
