@@ -124,8 +124,43 @@ int64_t window(int64_t n, int64_t k, int64_t stride, int64_t padBefore,
       DictionaryAttr attributes, OpaqueProperties properties,                  \
       RegionRange regions, SmallVectorImpl<Type> &results)
 
+namespace {
+template <typename T, typename = void> struct HasSetInherent : std::false_type {};
+template <typename T>
+struct HasSetInherent<T, std::void_t<decltype(T::setInherentAttr(
+                             std::declval<typename T::Properties &>(),
+                             StringRef(), Attribute()))>> : std::true_type {};
+template <typename T, typename = void> struct HasDefaults : std::false_type {};
+template <typename T>
+struct HasDefaults<T, std::void_t<decltype(T::populateDefaultProperties(
+                          std::declval<OperationName>(),
+                          std::declval<typename T::Properties &>()))>>
+    : std::true_type {};
+
+/// The op's properties as inference should see them: those given (an op being
+/// verified), overlaid with inherent attributes still in the dictionary (an op
+/// being parsed or built generically), then defaults for what is absent.
+template <typename OpT>
+typename OpT::Properties fullProperties(MLIRContext *ctx, DictionaryAttr attrs,
+                                        OpaqueProperties given) {
+  typename OpT::Properties out;
+  if (given)
+    out = *given.as<typename OpT::Properties *>();
+  if constexpr (HasSetInherent<OpT>::value) {
+    if (attrs)
+      for (NamedAttribute na : attrs)
+        OpT::setInherentAttr(out, na.getName().getValue(), na.getValue());
+  }
+  if constexpr (HasDefaults<OpT>::value)
+    OpT::populateDefaultProperties(OperationName(OpT::getOperationName(), ctx),
+                                   out);
+  return out;
+}
+} // namespace
+
 #define ADAPTOR(Op, name)                                                      \
-  Op::Adaptor a(operands, attributes, properties, regions);                    \
+  auto fullProps = fullProperties<Op>(ctx, attributes, properties);            \
+  Op::Adaptor a(operands, attributes, fullProps, regions);                     \
   Infer in{loc, name};                                                         \
   (void)ctx;
 
@@ -371,7 +406,7 @@ INFER_SIGNATURE(AttentionOp) {
   if (!compat(q->getDimSize(0), k->getDimSize(0)))
     return in.fail("query and key batch sizes differ (" + str(*q) + ", " +
                    str(*k) + ")");
-  if (a.getWindow() < 0)
+  if ((int64_t)a.getWindow() < 0)
     return in.fail("window must be non-negative");
   if (Value b = a.getBias()) {
     auto bt = ranked(in, b, "bias", 0, 3);
@@ -394,7 +429,7 @@ INFER_SIGNATURE(RelativePositionBiasOp) {
   auto t = ranked(in, a.getTable(), "table", 0, 2);
   if (failed(q) || failed(k) || failed(t))
     return failure();
-  if (a.getMaxDistance() <= 0)
+  if ((int64_t)a.getMaxDistance() <= 0)
     return in.fail("max_distance must be positive");
   results.push_back(RankedTensorType::get(
       {t->getDimSize(1), q->getDimSize(1), k->getDimSize(1)}, t->getElementType()));
@@ -421,7 +456,7 @@ INFER_SIGNATURE(MoeOp) {
                    Twine(e) + " experts");
   if (a.getCapacityFactor().convertToDouble() <= 0)
     return in.fail("capacity_factor must be positive");
-  if (a.getSharedExperts() < 0)
+  if ((int64_t)a.getSharedExperts() < 0)
     return in.fail("shared_experts must not be negative");
   if (a.getAuxLossCoef().convertToDouble() < 0 || a.getZLossCoef().convertToDouble() < 0)
     return in.fail("loss coefficients must not be negative");

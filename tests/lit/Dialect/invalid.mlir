@@ -1,0 +1,568 @@
+// RUN: motif-opt %s -split-input-file -verify-diagnostics
+// One case per verifier and inference error of the motif dialect.
+
+// linear in-features
+func.func @f(%x: tensor<?x7xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+2 {{input feature dim 7 does not match weight in-features 8}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.linear %x, %w : (tensor<?x7xf32>, tensor<4x8xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// linear bias
+func.func @f(%x: tensor<?x8xf32>, %w: tensor<4x8xf32>, %b: tensor<5xf32>) {
+  // expected-error @+2 {{bias tensor<5xf32> does not match weight out-features 4}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.linear %x, %w, %b : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<5xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// linear weight rank
+func.func @f(%x: tensor<?x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+2 {{weight must have rank 2, got tensor<8xf32>}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.linear %x, %w : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// linear result type
+func.func @f(%x: tensor<?x8xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+2 {{inferred type(s) 'tensor<?x4xf32>' are incompatible with return type(s) of operation 'tensor<?x5xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.linear %x, %w : (tensor<?x8xf32>, tensor<4x8xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+// linear element types
+func.func @f(%x: tensor<?x8xbf16>, %w: tensor<4x8xf32>) {
+  // expected-error @+2 {{input and weight element types differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.linear %x, %w : (tensor<?x8xbf16>, tensor<4x8xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// embedding float ids
+func.func @f(%x: tensor<?xf32>, %t: tensor<4x8xf32>) {
+  // expected-error @+2 {{ids must be integers}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.embedding %x, %t : (tensor<?xf32>, tensor<4x8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// binary broadcast
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
+  // expected-error @+2 {{do not broadcast (dim 0: 2 vs 4)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.add %a, %b : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// binary element types
+func.func @f(%a: tensor<3xf32>, %b: tensor<3xf16>) {
+  // expected-error @+2 {{lhs and rhs element types differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.mul %a, %b : (tensor<3xf32>, tensor<3xf16>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+// unary integer
+func.func @f(%a: tensor<3xi32>) {
+  // expected-error @+1 {{input must have a float element type}}
+  %y = motif.relu %a : tensor<3xi32>
+  return
+}
+
+// -----
+
+// matmul contraction
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<4x5xf32>) {
+  // expected-error @+2 {{contraction dims differ: 3 vs 4}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.matmul %a, %b : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+// matmul rank
+func.func @f(%a: tensor<3xf32>, %b: tensor<3x5xf32>) {
+  // expected-error @+2 {{lhs must have rank at least 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.matmul %a, %b : (tensor<3xf32>, tensor<3x5xf32>) -> tensor<5xf32>
+  return
+}
+
+// -----
+
+// layer_norm weight
+func.func @f(%x: tensor<?x8xf32>, %w: tensor<7xf32>) {
+  // expected-error @+2 {{weight tensor<7xf32> does not match the normalized dim 8}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.layer_norm %x, %w : (tensor<?x8xf32>, tensor<7xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// layer_norm eps
+func.func @f(%x: tensor<?x8xf32>) {
+  // expected-error @+2 {{eps must be positive}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.layer_norm %x {eps = 0.0 : f64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// rms_norm weight rank
+func.func @f(%x: tensor<?x8xf32>, %w: tensor<8x1xf32>) {
+  // expected-error @+2 {{weight must have rank 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.rms_norm %x, %w : (tensor<?x8xf32>, tensor<8x1xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// softmax axis
+func.func @f(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for rank 2}}
+  %y = motif.softmax %x {axis = 2 : i64} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// rope heads
+func.func @f(%x: tensor<?x?x10xf32>) {
+  // expected-error @+2 {{feature dim 10 is not divisible by 4 heads}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.rope %x {heads = 4 : i64} : (tensor<?x?x10xf32>) -> tensor<?x?x10xf32>
+  return
+}
+
+// -----
+
+// rope odd head dim
+func.func @f(%x: tensor<?x?x12xf32>) {
+  // expected-error @+2 {{rotary dim 3 must be even and at most the head dim 3}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.rope %x {heads = 4 : i64} : (tensor<?x?x12xf32>) -> tensor<?x?x12xf32>
+  return
+}
+
+// -----
+
+// rope factor
+func.func @f(%x: tensor<?x?x16xf32>) {
+  // expected-error @+2 {{scaling factor must be at least 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.rope %x {heads = 4 : i64, scaling = #motif<rope_scaling ntk>, factor = 0.5 : f64} : (tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// attention gqa
+func.func @f(%q: tensor<?x?x16xf32>, %k: tensor<?x?x12xf32>) {
+  // expected-error @+2 {{4 query heads are not a multiple of 3 kv heads}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %q, %k, %k {heads = 4 : i64, kv_heads = 3 : i64} : (tensor<?x?x16xf32>, tensor<?x?x12xf32>, tensor<?x?x12xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// attention head dim
+func.func @f(%q: tensor<?x?x16xf32>, %k: tensor<?x?x16xf32>) {
+  // expected-error @+2 {{query head dim 4 differs from key head dim 8}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %q, %k, %k {heads = 4 : i64, kv_heads = 2 : i64} : (tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// attention kv shapes
+func.func @f(%q: tensor<?x?x16xf32>, %k: tensor<?x5x16xf32>, %v: tensor<?x6x16xf32>) {
+  // expected-error @+2 {{key and value shapes differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %q, %k, %v {heads = 4 : i64, kv_heads = 4 : i64} : (tensor<?x?x16xf32>, tensor<?x5x16xf32>, tensor<?x6x16xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// attention window
+func.func @f(%q: tensor<?x?x16xf32>) {
+  // expected-error @+2 {{window must be non-negative}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %q, %q, %q {heads = 4 : i64, kv_heads = 4 : i64, window = -1 : i64} : (tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// attention bias
+func.func @f(%q: tensor<?x?x16xf32>, %b: tensor<3x?x?xf32>) {
+  // expected-error @+2 {{bias tensor<3x?x?xf32> must be [heads, Tq, Tk]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %q, %q, %q bias %b {heads = 4 : i64, kv_heads = 4 : i64} : (tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<3x?x?xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// moe router
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x8xf32>) {
+  // expected-error @+2 {{router tensor<4x8xf32> must be [experts, D] = [4, 16]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64} : (tensor<?x?x16xf32>, tensor<4x8xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe top_k
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+2 {{top_k 5 must be between 1 and the 4 experts}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64, top_k = 5 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe switch top_k
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+2 {{switch routing sends each token to one expert; top_k is 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64, routing = #motif<routing switch>} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe region arg
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+1 {{experts region must take one argument of type 'tensor<?x16xf32>'}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x8xf32>):
+    motif.yield %t : tensor<?x8xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe shared missing
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+1 {{shared region must have exactly one block}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64, shared_experts = 1 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe capacity
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+2 {{capacity_factor must be positive}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64, capacity_factor = 0.0 : f64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// scan shapes
+func.func @f(%x: tensor<?x?x8xf32>, %a: tensor<?x?x4xf32>) {
+  // expected-error @+2 {{shapes differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.scan %x, %a : (tensor<?x?x8xf32>, tensor<?x?x4xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// selective_scan A
+func.func @f(%u: tensor<?x?x8xf32>, %A: tensor<4x2xf32>, %B: tensor<?x?x2xf32>) {
+  // expected-error @+2 {{A tensor<4x2xf32> must be [Di, N] with Di = 8}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.selective_scan %u, %u, %A, %B, %B : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<4x2xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// selective_scan B
+func.func @f(%u: tensor<?x?x8xf32>, %A: tensor<8x2xf32>, %B: tensor<?x?x3xf32>) {
+  // expected-error @+2 {{B tensor<?x?x3xf32> must be [B, T, N]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.selective_scan %u, %u, %A, %B, %B : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<8x2xf32>, tensor<?x?x3xf32>, tensor<?x?x3xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// conv1d groups
+func.func @f(%x: tensor<?x?x6xf32>, %w: tensor<6x2x3xf32>) {
+  // expected-error @+2 {{does not fit 6 input channels in 4 groups}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.conv1d %x, %w {groups = 4 : i64} : (tensor<?x?x6xf32>, tensor<6x2x3xf32>) -> tensor<?x?x6xf32>
+  return
+}
+
+// -----
+
+// conv2d too small
+func.func @f(%x: tensor<?x3x4x4xf32>, %w: tensor<8x3x7x7xf32>) {
+  // expected-error @+2 {{the kernel is larger than the padded input}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.conv2d %x, %w : (tensor<?x3x4x4xf32>, tensor<8x3x7x7xf32>) -> tensor<?x8x1x1xf32>
+  return
+}
+
+// -----
+
+// pool2d padding
+func.func @f(%x: tensor<?x3x8x8xf32>) {
+  // expected-error @+2 {{padding must be at most half the kernel}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.pool2d %x {kind = #motif<pool max>, kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, padding = array<i64: 2, 2>} : (tensor<?x3x8x8xf32>) -> tensor<?x3x6x6xf32>
+  return
+}
+
+// -----
+
+// reduce duplicate axis
+func.func @f(%x: tensor<?x3x8xf32>) {
+  // expected-error @+2 {{axis -1 is listed twice}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.reduce %x {kind = #motif<reduce sum>, axes = array<i64: 2, -1>} : (tensor<?x3x8xf32>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+// batch_norm channels
+func.func @f(%x: tensor<?x3x8x8xf32>, %c: tensor<4xf32>) {
+  // expected-error @+2 {{weight tensor<4xf32> does not match the normalized dim 3}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.batch_norm %x, %c, %c, %c, %c : (tensor<?x3x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x3x8x8xf32>
+  return
+}
+
+// -----
+
+// dropout p
+func.func @f(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{p must be in [0, 1)}}
+  %y = motif.dropout %x {p = 1.0 : f64} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// cross_entropy targets
+func.func @f(%l: tensor<?x?x10xf32>, %t: tensor<?xi32>) {
+  // expected-error @+2 {{targets tensor<?xi32> must have the shape of logits tensor<?x?x10xf32> without its last dim}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.cross_entropy %l, %t : (tensor<?x?x10xf32>, tensor<?xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// cross_entropy float targets
+func.func @f(%l: tensor<?x10xf32>, %t: tensor<?xf32>) {
+  // expected-error @+2 {{targets must be integer class ids}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.cross_entropy %l, %t : (tensor<?x10xf32>, tensor<?xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// reshape counts
+func.func @f(%x: tensor<2x6xf32>) {
+  // expected-error @+2 {{element counts differ (12 vs 10)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.reshape %x {shape = array<i64: 2, 5>} : (tensor<2x6xf32>) -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+// reshape two infers
+func.func @f(%x: tensor<2x6xf32>) {
+  // expected-error @+2 {{at most one dim can be -1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.reshape %x {shape = array<i64: -1, -1>} : (tensor<2x6xf32>) -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+// reshape dynamic
+func.func @f(%x: tensor<?x6xf32>) {
+  // expected-error @+2 {{reshaping dynamic dims of tensor<?x6xf32> needs a -1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.reshape %x {shape = array<i64: 3, 2>} : (tensor<?x6xf32>) -> tensor<3x2xf32>
+  return
+}
+
+// -----
+
+// transpose perm
+func.func @f(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{perm is not a permutation of 0..1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.transpose %x {perm = array<i64: 0, 0>} : (tensor<2x3xf32>) -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+// concat dims
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<4x4xf32>) {
+  // expected-error @+2 {{inputs differ in dim 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.concat %a, %b {axis = 0 : i64} : (tensor<2x3xf32>, tensor<4x4xf32>) -> tensor<6x3xf32>
+  return
+}
+
+// -----
+
+// split sizes
+func.func @f(%a: tensor<2x9xf32>) {
+  // expected-error @+2 {{sizes add up to 8 but dim 1 of tensor<2x9xf32> is 9}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y:2 = motif.split %a {axis = 1 : i64, sizes = array<i64: 4, 4>} : (tensor<2x9xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>)
+  return
+}
+
+// -----
+
+// slice range
+func.func @f(%a: tensor<2x9xf32>) {
+  // expected-error @+2 {{slice 3:12:1 is out of range for dim 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.slice %a {axis = 1 : i64, start = 3 : i64, end = 12 : i64} : (tensor<2x9xf32>) -> tensor<2x9xf32>
+  return
+}
+
+// -----
+
+// expand non-one
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<5x3xf32>) {
+  // expected-error @+2 {{dim 0 of tensor<2x3xf32> must be 1 to be expanded}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.expand %a, %b {dims = array<i64: 0>} : (tensor<2x3xf32>, tensor<5x3xf32>) -> tensor<5x3xf32>
+  return
+}
+
+// -----
+
+// cast shape
+func.func @f(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{changes the element type only; shapes differ}}
+  %y = motif.cast %a : tensor<2x3xf32> -> tensor<3x2xbf16>
+  return
+}
+
+// -----
+
+// param dynamic
+// expected-error @+1 {{'type' failed to satisfy constraint}}
+motif.param @p : tensor<?x3xf32> init #motif.init<zeros>
+
+// -----
+
+// param std
+// expected-error @+1 {{normal init needs a non-negative std}}
+motif.param @p : tensor<3xf32> init #motif.init<normal, std = -1.0>
+
+// -----
+
+// get_param unknown
+func.func @f() {
+  // expected-error @+1 {{'nope' is not a motif.param}}
+  %w = motif.get_param @nope : tensor<3xf32>
+  return
+}
+
+// -----
+
+// get_param type
+motif.param @p : tensor<3xf32> init #motif.init<zeros>
+func.func @f() {
+  // expected-error @+1 {{type 'tensor<4xf32>' does not match the parameter's 'tensor<3xf32>'}}
+  %w = motif.get_param @p : tensor<4xf32>
+  return
+}
+
+// -----
+
+// get_param in expert
+motif.param @e : tensor<3x16x16xf32> init #motif.init<zeros>
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  %y, %a = motif.moe %x, %r {experts = 4 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    // expected-error @+1 {{inside a moe region reads one expert's slice}}
+    %w = motif.get_param @e : tensor<16x16xf32>
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// yield outside moe
+func.func @f(%x: tensor<3xf32>) {
+  // expected-error @+1 {{expects parent op 'motif.moe'}}
+  motif.yield %x : tensor<3xf32>
+}
+
+// -----
+
+// init kind
+// expected-error @+1 {{unknown init kind 'gaussian'}}
+motif.param @p : tensor<3xf32> init #motif.init<gaussian>
