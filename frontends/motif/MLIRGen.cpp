@@ -397,6 +397,13 @@ Value Gen::makeParam(const std::string &name, llvm::ArrayRef<int64_t> shape,
     }
   llvm::SmallVector<int64_t> declared(stackDims.begin(), stackDims.end());
   declared.append(shape.begin(), shape.end());
+  int64_t elements = 1;
+  for (int64_t d : declared)
+    if (__builtin_mul_overflow(elements, d, &elements) || elements > (1LL << 46)) {
+      diags.error(at, "parameter '" + path + "' would have more than 2^46 "
+                      "elements; is a dim far larger than intended?");
+      return Value();
+    }
   auto declType = mlir::RankedTensorType::get(declared, elt);
   if (auto it = params.find(path); it != params.end()) {
     diags.error(at, "parameter '" + path + "' is defined twice");

@@ -79,7 +79,7 @@ public:
     FileAST *raw = file.get();
     program.files.push_back(std::move(file));
     for (const auto &b : raw->blocks)
-      define(*b, isStd);
+      define(*b, embedded && isStd);
     for (const auto &m : raw->models)
       defineModel(*m);
     for (const ImportDecl &imp : raw->imports) {
