@@ -10,18 +10,27 @@ def MotifVJPOpInterface : OpInterface<"VJPOpInterface"> {
     The vector–Jacobian product of an op: given the gradients of its results,
     build the gradients of its operands. Each op brings its own, so that the
     autodiff pass is generic over the dialect. (Implemented on the ops by the
-    autodiff work; declared here so that ops and passes share one contract.)
+    autodiff pass.) The default builds one `motif.vjp` op that names the
+    forward op and carries its attributes: the backends implement one backward
+    kernel per op. An op with a cheaper composite backward overrides it.
   }];
   let methods = [
     InterfaceMethod<[{
         Builds the operand gradients at `b`'s insertion point. `resultGrads`
         has one entry per result (null where the result has no gradient);
-        `operandGrads` receives one entry per operand (null where the operand
-        gets no gradient, e.g. integer ids).
+        `needed` has one entry per operand, true where its gradient is wanted
+        (it leads to a trained parameter); `operandGrads` receives one entry
+        per operand (null where none is wanted).
       }], "::llvm::LogicalResult", "buildVJP",
       (ins "::mlir::OpBuilder &":$b,
            "::llvm::ArrayRef<::mlir::Value>":$resultGrads,
-           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads)>
+           "::llvm::ArrayRef<bool>":$needed,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{
+        return ::mlir::motif::buildGenericVJP($_op, b, resultGrads, needed,
+                                              operandGrads);
+      }]>
   ];
 }
 

@@ -9,6 +9,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 using namespace mlir::motif;
@@ -109,4 +110,43 @@ LogicalResult MoeOp::verifyRegions() {
   if (!getSharedBody().empty())
     return emitOpError("shared region must be empty when shared_experts is 0");
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Backward
+//===----------------------------------------------------------------------===//
+
+LogicalResult mlir::motif::buildGenericVJP(Operation *op, OpBuilder &b,
+                                           ArrayRef<Value> resultGrads,
+                                           ArrayRef<bool> needed,
+                                           SmallVectorImpl<Value> &operandGrads) {
+  Location loc = op->getLoc();
+  SmallVector<Value> grads;
+  for (auto [result, grad] : llvm::zip(op->getResults(), resultGrads))
+    grads.push_back(grad ? grad : ZerosLikeOp::create(b, loc, result).getResult());
+  SmallVector<bool> needs;
+  SmallVector<Type> types;
+  for (auto [operand, need] : llvm::zip(op->getOperands(), needed)) {
+    bool isFloat = llvm::isa<FloatType>(getElementTypeOrSelf(operand.getType()));
+    needs.push_back(need && isFloat);
+    if (need && isFloat)
+      types.push_back(operand.getType());
+  }
+  auto fwdAttrs = llvm::dyn_cast_or_null<DictionaryAttr>(op->getPropertiesAsAttribute());
+  if (!fwdAttrs)
+    fwdAttrs = b.getDictionaryAttr({});
+  auto vjp = VjpOp::create(b, loc, types, op->getName().getStringRef(), fwdAttrs,
+                           needs, op->getOperands(), op->getResults(), grads);
+  operandGrads.clear();
+  unsigned next = 0;
+  for (bool n : needs)
+    operandGrads.push_back(n ? vjp.getResult(next++) : Value());
+  return success();
+}
+
+LogicalResult MoeOp::buildVJP(OpBuilder &, ArrayRef<Value>, ArrayRef<bool>,
+                              SmallVectorImpl<Value> &) {
+  return emitOpError("has no backward yet: differentiating the expert body "
+                     "region is not implemented, so models with moe cannot be "
+                     "trained yet");
 }

@@ -6,6 +6,7 @@
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/Attributes.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
@@ -17,6 +18,14 @@
 
 #define GET_ATTRDEF_CLASSES
 #include "dialects/motif/MotifAttrs.h.inc"
+
+namespace mlir::motif {
+/// The default VJP of a motif op: one motif.vjp op (see MotifOps.td).
+llvm::LogicalResult buildGenericVJP(Operation *op, OpBuilder &b,
+                                    llvm::ArrayRef<Value> resultGrads,
+                                    llvm::ArrayRef<bool> needed,
+                                    llvm::SmallVectorImpl<Value> &operandGrads);
+} // namespace mlir::motif
 
 #include "dialects/motif/MotifInterfaces.h.inc"
 

@@ -17,7 +17,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 
 class Motif_InferOp<string mnemonic, list<Trait> traits = []>
     : Motif_Op<mnemonic, !listconcat(traits,
-        [DeclareOpInterfaceMethods<InferTypeOpInterface>])>;
+        [DeclareOpInterfaceMethods<InferTypeOpInterface>, MotifVJPOpInterface])>;
 
 def Motif_Tensor : RankedTensorOf<[AnyType]>;
 def Motif_Scalar : 0DTensorOf<[F32]>;
@@ -173,7 +173,7 @@ def Motif_SqrtOp : Motif_UnaryOp<"sqrt", "square root">;
 def Motif_RsqrtOp : Motif_UnaryOp<"rsqrt", "1 / sqrt(x)">;
 def Motif_NegOp : Motif_UnaryOp<"neg", "-x">;
 
-def Motif_CastOp : Motif_Op<"cast", [Pure]> {
+def Motif_CastOp : Motif_Op<"cast", [Pure, MotifVJPOpInterface]> {
   let summary = "converts the element type";
   let description = [{
     ```mlir
@@ -294,7 +294,8 @@ def Motif_RelativePositionBiasOp : Motif_InferOp<"relative_position_bias", [Pure
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 
-def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects]> {
+def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<MotifVJPOpInterface, ["buildVJP"]>]> {
   let summary = "a routed mixture of experts";
   let description = [{
     Routes each token of `x: [B, T, D]` by `router: [E, D]` to experts whose
@@ -554,6 +555,50 @@ def Motif_ExpandOp : Motif_InferOp<"expand", [Pure]> {
   let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$like, DenseI64ArrayAttr:$dims);
   let results = (outs Motif_Tensor:$result);
   let assemblyFormat = "$x `,` $like attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Backward
+//===----------------------------------------------------------------------===//
+
+def Motif_VjpOp : Motif_Op<"vjp", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the vector-Jacobian product of one forward op";
+  let description = [{
+    Made by the autodiff pass: given the forward op's inputs and outputs and
+    the gradients of its outputs, gives the gradients of the inputs marked in
+    `needs` (floating-point inputs that lead to a parameter or an input).
+    `op` names the forward op and `fwd_attrs` holds its attributes, so that
+    each backend implements one backward kernel per op.
+    ```mlir
+    %dx, %dw, %db = motif.vjp "motif.linear"(%x, %w, %b) outputs(%y) grads(%dy)
+        {fwd_attrs = {}, needs = array<i1: true, true, true>}
+        : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<?x4xf32>, tensor<?x4xf32>)
+        -> (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4xf32>)
+    ```
+  }];
+  let arguments = (ins StrAttr:$op, DictionaryAttr:$fwd_attrs,
+                       DenseBoolArrayAttr:$needs,
+                       Variadic<Motif_Tensor>:$inputs,
+                       Variadic<Motif_Tensor>:$outputs,
+                       Variadic<Motif_Tensor>:$grads);
+  let results = (outs Variadic<Motif_Tensor>:$input_grads);
+  let assemblyFormat = [{
+    $op `(` $inputs `)` `outputs` `(` $outputs `)` `grads` `(` $grads `)`
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Motif_ZerosLikeOp : Motif_InferOp<"zeros_like", [Pure]> {
+  let summary = "a tensor of zeros with the type (and dynamic sizes) of another";
+  let description = [{
+    ```mlir
+    %z = motif.zeros_like %x : tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
 }
 
 #endif // MOTIF_OPS_TD

@@ -849,6 +849,34 @@ INFER_SIGNATURE(ExpandOp) {
   return success();
 }
 
+INFER_SIGNATURE(ZerosLikeOp) {
+  ADAPTOR(ZerosLikeOp, "zeros_like");
+  auto x = ranked(in, a.getX(), "input");
+  if (failed(x))
+    return failure();
+  results.push_back(*x);
+  return success();
+}
+
+INFER_SIGNATURE(VjpOp) {
+  ADAPTOR(VjpOp, "vjp");
+  ArrayRef<bool> needs = a.getNeeds();
+  if (needs.size() != a.getInputs().size())
+    return in.fail("needs has " + Twine(needs.size()) + " entries for " +
+                   Twine(a.getInputs().size()) + " inputs");
+  if (a.getOutputs().size() != a.getGrads().size())
+    return in.fail("has " + Twine(a.getGrads().size()) + " gradients for " +
+                   Twine(a.getOutputs().size()) + " outputs");
+  for (auto [o, g] : llvm::zip(a.getOutputs(), a.getGrads()))
+    if (o.getType() != g.getType())
+      return in.fail("gradient type " + str(g.getType()) +
+                     " differs from its output's " + str(o.getType()));
+  for (auto [v, n] : llvm::zip(a.getInputs(), needs))
+    if (n)
+      results.push_back(v.getType());
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // createOp
 //===----------------------------------------------------------------------===//

@@ -11,9 +11,14 @@
 #include "frontends/motif/MLIRGen.h"
 #include "frontends/motif/Program.h"
 
+#include "compiler/Transforms/Passes.h"
 #include "dialects/motif/MotifDialect.h"
 
+#include "mlir/Pass/PassInstrumentation.h"
+#include "mlir/Pass/PassManager.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Support/FileUtilities.h"
@@ -43,11 +48,14 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
-enum class Emit { AST, Motif };
+enum class Emit { AST, Motif, Autodiff };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
     cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
-               clEnumValN(Emit::Motif, "motif", "the motif dialect (default)")),
+               clEnumValN(Emit::Motif, "motif", "the motif dialect (default)"),
+               clEnumValN(Emit::Autodiff, "autodiff",
+                          "the motif dialect with @train_step (forward, loss, "
+                          "backward)")),
     cl::cat(cat));
 static cl::list<std::string> defines("D", cl::Prefix,
                                      cl::desc("Override a model parameter: -D name=value"),
@@ -196,6 +204,8 @@ int main(int argc, char **argv) {
 
   mlir::MLIRContext ctx;
   ctx.printOpOnDiagnostic(false);
+  // Diagnostics of passes point into the .motif sources, with the call chain.
+  mlir::SourceMgrDiagnosticHandler passDiags(srcMgr, &ctx, llvm::errs());
   motif::GenInfo info;
   mlir::OwningOpRef<mlir::ModuleOp> module;
   {
@@ -223,6 +233,32 @@ int main(int argc, char **argv) {
   }
   if (!dumpIRDir.empty() && !writeStage(dumpIRDir, 0, "motif", *module))
     return 1;
+  if (emit == Emit::Autodiff) {
+    // The pipeline after elaboration; each pass's output is dumped in turn.
+    mlir::PassManager pm(&ctx);
+    pm.enableTiming(root);
+    pm.addPass(mlir::motif::createMotifAutodiffPass());
+    int stage = 1;
+    struct Dumper : mlir::PassInstrumentation {
+      std::string dir;
+      int *stage;
+      bool *ok;
+      void runAfterPass(mlir::Pass *pass, mlir::Operation *op) override {
+        if (auto m = llvm::dyn_cast<mlir::ModuleOp>(op))
+          *ok &= writeStage(dir, (*stage)++, pass->getArgument(), m);
+      }
+    };
+    bool dumpOk = true;
+    if (!dumpIRDir.empty()) {
+      auto d = std::make_unique<Dumper>();
+      d->dir = dumpIRDir;
+      d->stage = &stage;
+      d->ok = &dumpOk;
+      pm.addInstrumentation(std::move(d));
+    }
+    if (mlir::failed(pm.run(*module)) || !dumpOk)
+      return 1;
+  }
   if (summary) {
     motif::printParamSummary(*module, info, llvm::outs());
     if (outputFile == "-")

@@ -1,4 +1,5 @@
 //===- motif-opt.cpp - mlir-opt with the Motif dialects and passes ---------===//
+#include "compiler/Transforms/Passes.h"
 #include "dialects/motif/MotifDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -9,6 +10,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
+  mlir::motif::registerMotifPasses();
   mlir::DialectRegistry registry;
   registry.insert<mlir::motif::MotifDialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect>();
