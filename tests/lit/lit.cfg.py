@@ -18,4 +18,4 @@ config.substitutions.append(("%motif_src", config.motif_src_root))
 config.substitutions.append(("%examples", os.path.join(config.motif_src_root, "examples")))
 
 tool_dirs = [config.motif_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["motif-opt", "motif-compile"], tool_dirs)
+llvm_config.add_tool_substitutions(["motif-opt", "motif-compile", "motif-run"], tool_dirs)

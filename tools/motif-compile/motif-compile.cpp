@@ -11,6 +11,7 @@
 #include "frontends/motif/MLIRGen.h"
 #include "frontends/motif/Program.h"
 
+#include "compiler/Target/ArtifactWriter.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/motif/MotifDialect.h"
 
@@ -48,14 +49,16 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
-enum class Emit { AST, Motif, Autodiff };
+enum class Emit { AST, Motif, Autodiff, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
     cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
                clEnumValN(Emit::Motif, "motif", "the motif dialect (default)"),
                clEnumValN(Emit::Autodiff, "autodiff",
                           "the motif dialect with @train_step (forward, loss, "
-                          "backward)")),
+                          "backward)"),
+               clEnumValN(Emit::Plan, "plan",
+                          "the execution plan stored in the .mbin artifact")),
     cl::cat(cat));
 static cl::list<std::string> defines("D", cl::Prefix,
                                      cl::desc("Override a model parameter: -D name=value"),
@@ -233,7 +236,15 @@ int main(int argc, char **argv) {
   }
   if (!dumpIRDir.empty() && !writeStage(dumpIRDir, 0, "motif", *module))
     return 1;
-  if (emit == Emit::Autodiff) {
+  // Writing an artifact, or showing its plan, compiles the train step too
+  // when the model has a loss.
+  bool wantsArtifact = llvm::StringRef(outputFile).ends_with(".mbin");
+  bool hasLoss = false;
+  if (auto fwd = module->lookupSymbol<mlir::func::FuncOp>("forward"))
+    for (unsigned i = 0; i < fwd.getNumResults(); ++i)
+      hasLoss |= static_cast<bool>(fwd.getResultAttr(i, "motif.loss"));
+  if (emit == Emit::Autodiff ||
+      ((wantsArtifact || emit == Emit::Plan) && hasLoss)) {
     // The pipeline after elaboration; each pass's output is dumped in turn.
     mlir::PassManager pm(&ctx);
     pm.enableTiming(root);
@@ -258,6 +269,31 @@ int main(int argc, char **argv) {
     }
     if (mlir::failed(pm.run(*module)) || !dumpOk)
       return 1;
+  }
+  if (wantsArtifact || emit == Emit::Plan) {
+    motif::rt::Artifact artifact;
+    auto src = llvm::MemoryBuffer::getFile(inputFile);
+    if (mlir::failed(motif::exportArtifact(
+            *module, inputFile, src ? (*src)->getBuffer().str() : "", artifact)))
+      return 1;
+    if (emit == Emit::Plan) {
+      std::string err;
+      auto out = mlir::openOutputFile(wantsArtifact ? std::string("-") : std::string(outputFile), &err);
+      if (!out) {
+        llvm::errs() << "motif-compile: error: " << err << "\n";
+        return 1;
+      }
+      out->os() << motif::rt::describeArtifact(artifact);
+      out->keep();
+    }
+    if (wantsArtifact) {
+      motif::rt::Status st = motif::rt::writeArtifact(artifact, outputFile);
+      if (!st.isOk()) {
+        llvm::errs() << "motif-compile: error: " << st.message() << "\n";
+        return 1;
+      }
+    }
+    return 0;
   }
   if (summary) {
     motif::printParamSummary(*module, info, llvm::outs());

@@ -1,0 +1,569 @@
+//===- Artifact.cpp - Reading and writing .mbin files ----------------------===//
+//
+// Layout (little-endian): "MOTIFBIN", u32 version, u32 flags, the body, then
+// u64 FNV-1a checksum of everything before it and "MOTIFEND". The body is a
+// flat sequence of fields (see docs/artifact.md); strings and lists carry
+// their lengths, so every read is bounds-checked.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Artifact.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+using namespace motif::rt;
+
+const char *motif::rt::dtypeName(DType t) {
+  switch (t) {
+  case DType::F32: return "f32";
+  case DType::F16: return "f16";
+  case DType::BF16: return "bf16";
+  case DType::F64: return "f64";
+  case DType::I32: return "i32";
+  case DType::I64: return "i64";
+  }
+  return "?";
+}
+
+size_t motif::rt::dtypeSize(DType t) {
+  switch (t) {
+  case DType::F16:
+  case DType::BF16: return 2;
+  case DType::F32:
+  case DType::I32: return 4;
+  case DType::F64:
+  case DType::I64: return 8;
+  }
+  return 0;
+}
+
+int64_t ParamInfo::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+const Function *Artifact::function(const std::string &name) const {
+  for (const Function &f : functions)
+    if (f.name == name)
+      return &f;
+  return nullptr;
+}
+
+const ParamInfo *Artifact::param(const std::string &name) const {
+  for (const ParamInfo &p : params)
+    if (p.name == name)
+      return &p;
+  return nullptr;
+}
+
+namespace {
+constexpr char kMagic[8] = {'M', 'O', 'T', 'I', 'F', 'B', 'I', 'N'};
+constexpr char kEndMagic[8] = {'M', 'O', 'T', 'I', 'F', 'E', 'N', 'D'};
+
+uint64_t fnv1a(const char *data, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+class Writer {
+public:
+  std::string out;
+  void raw(const void *p, size_t n) { out.append(static_cast<const char *>(p), n); }
+  void u8(uint8_t v) { raw(&v, 1); }
+  void u32(uint32_t v) { raw(&v, 4); }
+  void i64(int64_t v) { raw(&v, 8); }
+  void f64(double v) { raw(&v, 8); }
+  void str(const std::string &s) {
+    u32(static_cast<uint32_t>(s.size()));
+    raw(s.data(), s.size());
+  }
+  void ints(const std::vector<int64_t> &v) {
+    u32(static_cast<uint32_t>(v.size()));
+    for (int64_t x : v)
+      i64(x);
+  }
+  void ids(const std::vector<int32_t> &v) {
+    u32(static_cast<uint32_t>(v.size()));
+    for (int32_t x : v)
+      u32(static_cast<uint32_t>(x));
+  }
+  void attrs(const Attrs &a) {
+    u32(static_cast<uint32_t>(a.size()));
+    for (const auto &[k, v] : a) {
+      str(k);
+      attr(v);
+    }
+  }
+  void attr(const AttrValue &v) {
+    u8(v.kind);
+    switch (v.kind) {
+    case AttrValue::Int: i64(v.i); break;
+    case AttrValue::Float: f64(v.f); break;
+    case AttrValue::Bool: u8(v.i != 0); break;
+    case AttrValue::Str: str(v.s); break;
+    case AttrValue::Ints: ints(v.ints); break;
+    case AttrValue::Bools:
+      u32(static_cast<uint32_t>(v.bools.size()));
+      for (bool b : v.bools)
+        u8(b);
+      break;
+    case AttrValue::Map: attrs(v.map); break;
+    }
+  }
+  void step(const Step &s) {
+    str(s.op);
+    ids(s.operands);
+    ids(s.results);
+    attrs(s.attrs);
+    str(s.location);
+    u32(static_cast<uint32_t>(s.regions.size()));
+    for (const Step::Region &r : s.regions) {
+      ids(r.args);
+      u32(static_cast<uint32_t>(r.steps.size()));
+      for (const Step &inner : r.steps)
+        step(inner);
+      ids(r.yields);
+    }
+  }
+};
+
+/// Bounds-checked reads; the first failure is kept and later reads return
+/// zeros, so parsing code stays linear and checks once at the end.
+class Reader {
+public:
+  Reader(const std::string &bytes, size_t begin, size_t end)
+      : data(bytes.data()), pos(begin), end(end) {}
+  std::string error;
+  bool ok() const { return error.empty(); }
+
+  bool need(size_t n, const char *what) {
+    if (!ok())
+      return false;
+    if (end - pos < n) {
+      error = std::string("ran past the end of the file while reading ") + what;
+      return false;
+    }
+    return true;
+  }
+  uint8_t u8(const char *what) {
+    uint8_t v = 0;
+    if (need(1, what))
+      std::memcpy(&v, data + pos, 1), pos += 1;
+    return v;
+  }
+  uint32_t u32(const char *what) {
+    uint32_t v = 0;
+    if (need(4, what))
+      std::memcpy(&v, data + pos, 4), pos += 4;
+    return v;
+  }
+  int64_t i64(const char *what) {
+    int64_t v = 0;
+    if (need(8, what))
+      std::memcpy(&v, data + pos, 8), pos += 8;
+    return v;
+  }
+  double f64(const char *what) {
+    double v = 0;
+    if (need(8, what))
+      std::memcpy(&v, data + pos, 8), pos += 8;
+    return v;
+  }
+  /// A count of items each at least `minSize` bytes: refuses counts that could
+  /// not fit in what is left, so a corrupt count cannot allocate gigabytes.
+  uint32_t count(const char *what, size_t minSize) {
+    uint32_t n = u32(what);
+    if (ok() && minSize && n > (end - pos) / minSize) {
+      error = std::string("implausible count ") + std::to_string(n) +
+              " while reading " + what;
+      return 0;
+    }
+    return n;
+  }
+  std::string str(const char *what) {
+    uint32_t n = count(what, 1);
+    std::string s;
+    if (need(n, what)) {
+      s.assign(data + pos, n);
+      pos += n;
+    }
+    return s;
+  }
+  std::vector<int64_t> ints(const char *what) {
+    uint32_t n = count(what, 8);
+    std::vector<int64_t> v;
+    for (uint32_t i = 0; i < n && ok(); ++i)
+      v.push_back(i64(what));
+    return v;
+  }
+  std::vector<int32_t> ids(const char *what) {
+    uint32_t n = count(what, 4);
+    std::vector<int32_t> v;
+    for (uint32_t i = 0; i < n && ok(); ++i)
+      v.push_back(static_cast<int32_t>(u32(what)));
+    return v;
+  }
+  Attrs attrs(int depth = 0) {
+    Attrs a;
+    if (depth > 16) {
+      error = "attributes nest too deeply";
+      return a;
+    }
+    uint32_t n = count("attributes", 2);
+    for (uint32_t i = 0; i < n && ok(); ++i) {
+      std::string k = str("attribute name");
+      a[k] = attr(depth);
+    }
+    return a;
+  }
+  AttrValue attr(int depth) {
+    AttrValue v;
+    uint8_t kind = u8("attribute kind");
+    if (kind > AttrValue::Map) {
+      if (ok())
+        error = "unknown attribute kind " + std::to_string(kind);
+      return v;
+    }
+    v.kind = static_cast<AttrValue::Kind>(kind);
+    switch (v.kind) {
+    case AttrValue::Int: v.i = i64("int attribute"); break;
+    case AttrValue::Float: v.f = f64("float attribute"); break;
+    case AttrValue::Bool: v.i = u8("bool attribute"); break;
+    case AttrValue::Str: v.s = str("string attribute"); break;
+    case AttrValue::Ints: v.ints = ints("int list attribute"); break;
+    case AttrValue::Bools: {
+      uint32_t n = count("bool list attribute", 1);
+      for (uint32_t i = 0; i < n && ok(); ++i)
+        v.bools.push_back(u8("bool list attribute") != 0);
+      break;
+    }
+    case AttrValue::Map: v.map = attrs(depth + 1); break;
+    }
+    return v;
+  }
+  Step step(int depth = 0) {
+    Step s;
+    if (depth > 8) {
+      error = "regions nest too deeply";
+      return s;
+    }
+    s.op = str("op name");
+    s.operands = ids("operands");
+    s.results = ids("results");
+    s.attrs = attrs();
+    s.location = str("location");
+    uint32_t nr = count("regions", 12);
+    for (uint32_t i = 0; i < nr && ok(); ++i) {
+      Step::Region r;
+      r.args = ids("region arguments");
+      uint32_t ns = count("region steps", 16);
+      for (uint32_t j = 0; j < ns && ok(); ++j)
+        r.steps.push_back(step(depth + 1));
+      r.yields = ids("region results");
+      s.regions.push_back(std::move(r));
+    }
+    return s;
+  }
+
+private:
+  const char *data;
+  size_t pos, end;
+};
+
+DType toDType(uint8_t v, Reader &r) {
+  if (v > static_cast<uint8_t>(DType::I64)) {
+    if (r.ok())
+      r.error = "unknown dtype code " + std::to_string(v);
+    return DType::F32;
+  }
+  return static_cast<DType>(v);
+}
+} // namespace
+
+std::string motif::rt::serializeArtifact(const Artifact &a) {
+  Writer w;
+  w.raw(kMagic, 8);
+  w.u32(a.version);
+  w.u32(0); // flags
+  w.str(a.compilerVersion);
+  w.str(a.model);
+  w.u32(static_cast<uint32_t>(a.targets.size()));
+  for (const std::string &t : a.targets)
+    w.str(t);
+  w.attrs(a.config);
+  w.attrs(a.recipe);
+  w.u32(static_cast<uint32_t>(a.params.size()));
+  for (const ParamInfo &p : a.params) {
+    w.str(p.name);
+    w.u8(static_cast<uint8_t>(p.dtype));
+    w.ints(p.shape);
+    w.str(p.init);
+    w.f64(p.mean);
+    w.f64(p.std);
+    w.f64(p.low);
+    w.f64(p.high);
+    w.f64(p.value);
+    w.i64(p.depthScaled);
+    w.u8(p.noDecay);
+    w.u8(p.frozen);
+  }
+  w.u32(static_cast<uint32_t>(a.functions.size()));
+  for (const Function &f : a.functions) {
+    w.str(f.name);
+    w.u32(static_cast<uint32_t>(f.argNames.size()));
+    for (const std::string &n : f.argNames)
+      w.str(n);
+    w.ids(f.args);
+    w.u32(static_cast<uint32_t>(f.valueTypes.size()));
+    for (size_t i = 0; i < f.valueTypes.size(); ++i) {
+      w.u8(static_cast<uint8_t>(f.valueTypes[i]));
+      w.ints(f.valueShapes[i]);
+    }
+    w.u32(static_cast<uint32_t>(f.steps.size()));
+    for (const Step &s : f.steps)
+      w.step(s);
+    w.ids(f.results);
+    w.u32(static_cast<uint32_t>(f.resultRoles.size()));
+    for (const std::string &r : f.resultRoles)
+      w.str(r);
+    w.u32(static_cast<uint32_t>(f.paramReads.size()));
+    for (const auto &[v, p] : f.paramReads) {
+      w.u32(static_cast<uint32_t>(v));
+      w.str(p);
+    }
+  }
+  w.str(a.sourceName);
+  w.str(a.source);
+  uint64_t sum = fnv1a(w.out.data(), w.out.size());
+  w.raw(&sum, 8);
+  w.raw(kEndMagic, 8);
+  return std::move(w.out);
+}
+
+StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
+                                            const std::string &what) {
+  auto fail = [&](const std::string &msg) {
+    return Status::error(what + ": " + msg);
+  };
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+    return fail("not a Motif artifact (no MOTIFBIN header); compile a model "
+                "with 'motif-compile model.motif -o model.mbin'");
+  if (bytes.size() < 16 + 16)
+    return fail("truncated (" + std::to_string(bytes.size()) +
+                " bytes); recompile the model");
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  if (version != kArtifactVersion)
+    return fail("artifact format version " + std::to_string(version) +
+                ", but this runtime reads version " +
+                std::to_string(kArtifactVersion) +
+                "; recompile the model with this release's motif-compile");
+  size_t bodyEnd = bytes.size() - 16;
+  if (std::memcmp(bytes.data() + bodyEnd + 8, kEndMagic, 8) != 0)
+    return fail("truncated: the end marker is missing (was the file cut "
+                "short while copying?); recompile or copy it again");
+  uint64_t stored;
+  std::memcpy(&stored, bytes.data() + bodyEnd, 8);
+  if (stored != fnv1a(bytes.data(), bodyEnd))
+    return fail("corrupted: the checksum does not match the contents");
+
+  Reader r(bytes, 16, bodyEnd);
+  Artifact a;
+  a.version = version;
+  a.compilerVersion = r.str("compiler version");
+  a.model = r.str("model name");
+  uint32_t nt = r.count("targets", 4);
+  for (uint32_t i = 0; i < nt && r.ok(); ++i)
+    a.targets.push_back(r.str("target"));
+  a.config = r.attrs();
+  a.recipe = r.attrs();
+  uint32_t np = r.count("parameters", 16);
+  for (uint32_t i = 0; i < np && r.ok(); ++i) {
+    ParamInfo p;
+    p.name = r.str("parameter name");
+    p.dtype = toDType(r.u8("parameter dtype"), r);
+    p.shape = r.ints("parameter shape");
+    p.init = r.str("parameter init");
+    p.mean = r.f64("init mean");
+    p.std = r.f64("init std");
+    p.low = r.f64("init low");
+    p.high = r.f64("init high");
+    p.value = r.f64("init value");
+    p.depthScaled = r.i64("init depth");
+    p.noDecay = r.u8("no_decay flag");
+    p.frozen = r.u8("frozen flag");
+    a.params.push_back(std::move(p));
+  }
+  uint32_t nf = r.count("functions", 16);
+  for (uint32_t i = 0; i < nf && r.ok(); ++i) {
+    Function f;
+    f.name = r.str("function name");
+    uint32_t na = r.count("argument names", 4);
+    for (uint32_t j = 0; j < na && r.ok(); ++j)
+      f.argNames.push_back(r.str("argument name"));
+    f.args = r.ids("arguments");
+    uint32_t nv = r.count("values", 5);
+    for (uint32_t j = 0; j < nv && r.ok(); ++j) {
+      f.valueTypes.push_back(toDType(r.u8("value dtype"), r));
+      f.valueShapes.push_back(r.ints("value shape"));
+    }
+    uint32_t ns = r.count("steps", 16);
+    for (uint32_t j = 0; j < ns && r.ok(); ++j)
+      f.steps.push_back(r.step());
+    f.results = r.ids("results");
+    uint32_t nr = r.count("result roles", 4);
+    for (uint32_t j = 0; j < nr && r.ok(); ++j)
+      f.resultRoles.push_back(r.str("result role"));
+    uint32_t nreads = r.count("parameter reads", 8);
+    for (uint32_t j = 0; j < nreads && r.ok(); ++j) {
+      int32_t v = static_cast<int32_t>(r.u32("parameter read"));
+      f.paramReads[v] = r.str("parameter read");
+    }
+    a.functions.push_back(std::move(f));
+  }
+  a.sourceName = r.str("source name");
+  a.source = r.str("source");
+  if (!r.ok())
+    return fail("corrupted: " + r.error);
+  // Every value id must be in range: the runtime indexes arrays with them.
+  for (const Function &f : a.functions) {
+    int32_t nv = static_cast<int32_t>(f.valueTypes.size());
+    auto bad = [&](int32_t id) { return id < 0 || id >= nv; };
+    bool badIds = false;
+    std::vector<const Step *> work;
+    for (const Step &s : f.steps)
+      work.push_back(&s);
+    while (!work.empty() && !badIds) {
+      const Step *s = work.back();
+      work.pop_back();
+      for (int32_t id : s->operands)
+        badIds |= bad(id);
+      for (int32_t id : s->results)
+        badIds |= bad(id);
+      for (const Step::Region &reg : s->regions) {
+        for (int32_t id : reg.args)
+          badIds |= bad(id);
+        for (int32_t id : reg.yields)
+          badIds |= bad(id);
+        for (const Step &inner : reg.steps)
+          work.push_back(&inner);
+      }
+    }
+    for (int32_t id : f.args)
+      badIds |= bad(id);
+    for (int32_t id : f.results)
+      badIds |= bad(id);
+    if (badIds)
+      return fail("corrupted: function '" + f.name +
+                  "' refers to a value that does not exist");
+  }
+  return a;
+}
+
+Status motif::rt::writeArtifact(const Artifact &a, const std::string &path) {
+  std::string bytes = serializeArtifact(a);
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
+    if (!os)
+      return Status::error("cannot write '" + tmp + "': " + std::strerror(errno));
+    os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    os.flush();
+    if (!os) {
+      std::remove(tmp.c_str());
+      return Status::error("cannot write '" + tmp + "' (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = std::strerror(errno);
+    std::remove(tmp.c_str());
+    return Status::error("cannot move '" + tmp + "' to '" + path + "': " + err);
+  }
+  return Status::ok();
+}
+
+StatusOr<Artifact> motif::rt::readArtifact(const std::string &path) {
+  std::ifstream is(path, std::ios::binary);
+  if (!is)
+    return Status::error("cannot open artifact '" + path + "': " +
+                         std::strerror(errno));
+  std::ostringstream ss;
+  ss << is.rdbuf();
+  return parseArtifact(ss.str(), path);
+}
+
+namespace {
+std::string shapeString(DType t, const Shape &s) {
+  std::string out = dtypeName(t);
+  out += "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? "," : "") + (s[i] == kDynamic ? std::string("?") : std::to_string(s[i]));
+  return out + "]";
+}
+
+void describeSteps(std::ostringstream &os, const Function &f,
+                   const std::vector<Step> &steps, int indent) {
+  for (const Step &s : steps) {
+    os << std::string(indent, ' ');
+    for (size_t i = 0; i < s.results.size(); ++i)
+      os << (i ? ", " : "") << "%" << s.results[i];
+    os << (s.results.empty() ? "" : " = ") << s.op << "(";
+    for (size_t i = 0; i < s.operands.size(); ++i)
+      os << (i ? ", " : "") << "%" << s.operands[i];
+    os << ")";
+    if (!s.results.empty())
+      os << " : " << shapeString(f.valueTypes[s.results[0]], f.valueShapes[s.results[0]]);
+    if (!s.location.empty())
+      os << "  @ " << s.location;
+    os << "\n";
+    for (const Step::Region &r : s.regions) {
+      os << std::string(indent + 2, ' ') << "region(";
+      for (size_t i = 0; i < r.args.size(); ++i)
+        os << (i ? ", " : "") << "%" << r.args[i];
+      os << "):\n";
+      describeSteps(os, f, r.steps, indent + 4);
+    }
+  }
+}
+} // namespace
+
+std::string motif::rt::describeArtifact(const Artifact &a) {
+  std::ostringstream os;
+  int64_t trainable = 0;
+  for (const ParamInfo &p : a.params)
+    if (!p.frozen)
+      trainable += p.numElements();
+  os << "artifact v" << a.version << " of model '" << a.model << "' by "
+     << a.compilerVersion << "; targets:";
+  for (const std::string &t : a.targets)
+    os << " " << t;
+  os << "\nparameters: " << a.params.size() << " tensors, " << trainable
+     << " trainable values\n";
+  for (const ParamInfo &p : a.params)
+    os << "  " << p.name << " : " << shapeString(p.dtype, p.shape) << " init "
+       << p.init << (p.noDecay ? " no_decay" : "") << (p.frozen ? " frozen" : "")
+       << "\n";
+  for (const Function &f : a.functions) {
+    os << "function " << f.name << "(";
+    for (size_t i = 0; i < f.args.size(); ++i)
+      os << (i ? ", " : "") << f.argNames[i] << " %" << f.args[i] << ": "
+         << shapeString(f.valueTypes[f.args[i]], f.valueShapes[f.args[i]]);
+    os << "): " << f.steps.size() << " steps, " << f.valueTypes.size()
+       << " values\n";
+    describeSteps(os, f, f.steps, 2);
+    os << "  return";
+    for (size_t i = 0; i < f.results.size(); ++i)
+      os << (i ? "," : "") << " %" << f.results[i] << " (" << f.resultRoles[i] << ")";
+    os << "\n";
+  }
+  return os.str();
+}

@@ -1,0 +1,121 @@
+//===- Artifact.h - The .mbin artifact: plan, parameters, sources -*- C++ -*-===//
+//
+// One versioned file holds everything a runtime needs to run a model: the
+// parameter table, the execution plan of each entry point (@forward for
+// inference, @train_step for training), and the model's source and recipe.
+// The compiler fills an Artifact and writes it with writeArtifact; the runtime
+// reads it with readArtifact. The byte layout is in docs/artifact.md.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_CORE_ARTIFACT_H
+#define MOTIF_RUNTIME_CORE_ARTIFACT_H
+
+#include "runtime/core/Status.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace motif::rt {
+
+/// Version of the layout written by this build; readers refuse others.
+constexpr uint32_t kArtifactVersion = 1;
+
+enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I32 = 4, I64 = 5 };
+const char *dtypeName(DType t);
+size_t dtypeSize(DType t);
+
+/// A dim of a tensor type: a size, or -1 when it is known only at run time.
+using Shape = std::vector<int64_t>;
+constexpr int64_t kDynamic = -1;
+
+/// An op attribute: int, float, bool, string, int list, or a nested map.
+struct AttrValue {
+  enum Kind : uint8_t { Int, Float, Bool, Str, Ints, Bools, Map } kind = Int;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<bool> bools;
+  std::map<std::string, AttrValue> map;
+};
+using Attrs = std::map<std::string, AttrValue>;
+
+/// A declared parameter (or frozen buffer).
+struct ParamInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;
+  std::string init;     // "normal", "zeros", ... (InitKind keyword)
+  double mean = 0, std = 0, low = 0, high = 0, value = 0;
+  int64_t depthScaled = 0;
+  bool noDecay = false;
+  bool frozen = false;
+  int64_t numElements() const;
+};
+
+/// One op of the plan: `results = op(operands) {attrs}`. Values are numbered
+/// per function; value ids below numArgs are the function's arguments.
+struct Step {
+  std::string op;               // "motif.linear", "motif.vjp", ...
+  std::vector<int32_t> operands;
+  std::vector<int32_t> results;
+  Attrs attrs;
+  std::string location;         // "examples/gpt2.motif:12:9" (innermost)
+  /// Regions (moe expert bodies): nested step lists with their own arguments.
+  struct Region {
+    std::vector<int32_t> args;
+    std::vector<Step> steps;
+    std::vector<int32_t> yields;
+  };
+  std::vector<Region> regions;
+};
+
+/// An entry point: its arguments, the type of every value, the steps, and
+/// which values it returns.
+struct Function {
+  std::string name;             // "forward", "train_step"
+  std::vector<std::string> argNames;
+  std::vector<int32_t> args;
+  std::vector<DType> valueTypes;  // by value id
+  std::vector<Shape> valueShapes; // by value id (-1 = dynamic)
+  std::vector<Step> steps;
+  std::vector<int32_t> results;
+  /// Per result: "output:<name>", "loss", or "grad:<param name>".
+  std::vector<std::string> resultRoles;
+  /// Value id produced by get_param for each parameter read: value -> param.
+  std::map<int32_t, std::string> paramReads;
+};
+
+struct Artifact {
+  uint32_t version = kArtifactVersion;
+  std::string compilerVersion;
+  std::string model;                    // the compiled model (or variant)
+  std::vector<std::string> targets;     // "cpu", later "sm_90a", ...
+  Attrs config;                         // resolved model parameters
+  Attrs recipe;                         // the train {} section
+  std::vector<ParamInfo> params;
+  std::vector<Function> functions;
+  std::string source;                   // the main .motif file's text
+  std::string sourceName;
+
+  const Function *function(const std::string &name) const;
+  const ParamInfo *param(const std::string &name) const;
+};
+
+/// Writes atomically: to a temporary file beside `path`, then renamed.
+Status writeArtifact(const Artifact &a, const std::string &path);
+/// Reads and checks magic, version, sections and checksum; every failure
+/// names the file and what is wrong with it.
+StatusOr<Artifact> readArtifact(const std::string &path);
+/// The same, from bytes already in memory (`what` names them in errors).
+StatusOr<Artifact> parseArtifact(const std::string &bytes, const std::string &what);
+std::string serializeArtifact(const Artifact &a);
+/// A readable listing: header, parameters, and each function's steps with
+/// value types and source locations (`motif-compile --emit=plan`).
+std::string describeArtifact(const Artifact &a);
+
+} // namespace motif::rt
+
+#endif // MOTIF_RUNTIME_CORE_ARTIFACT_H
