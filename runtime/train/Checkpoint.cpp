@@ -1,0 +1,318 @@
+//===- Checkpoint.cpp - safetensors checkpoints, written atomically --------===//
+//
+// safetensors: u64 header length, a JSON header mapping each tensor name to
+// {dtype, shape, data_offsets} (plus "__metadata__": {string: string}), then
+// the raw little-endian data.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/train/Checkpoint.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+using namespace motif::rt;
+
+const Checkpoint::Tensor *Checkpoint::find(const std::string &name) const {
+  for (const auto &[n, t] : tensors)
+    if (n == name)
+      return &t;
+  return nullptr;
+}
+
+namespace {
+std::string jsonString(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+/// Just enough JSON for safetensors headers.
+struct Json {
+  enum Kind { Null, Bool, Num, Str, Arr, Obj } kind = Null;
+  double num = 0;
+  std::string str;
+  std::vector<Json> arr;
+  std::vector<std::pair<std::string, Json>> obj;
+};
+
+class JsonParser {
+public:
+  explicit JsonParser(const std::string &s) : s(s) {}
+  std::string error;
+  bool parse(Json &out) {
+    bool ok = value(out, 0);
+    ws();
+    if (ok && i != s.size()) {
+      error = "trailing characters after the JSON header";
+      return false;
+    }
+    return ok;
+  }
+
+private:
+  void ws() {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'))
+      ++i;
+  }
+  bool fail(const std::string &m) {
+    if (error.empty())
+      error = m + " at byte " + std::to_string(i) + " of the header";
+    return false;
+  }
+  bool string(std::string &out) {
+    if (i >= s.size() || s[i] != '"')
+      return fail("expected a string");
+    ++i;
+    while (i < s.size() && s[i] != '"') {
+      char c = s[i++];
+      if (c == '\\') {
+        if (i >= s.size())
+          return fail("unterminated escape");
+        char e = s[i++];
+        if (e == 'u') {
+          if (i + 4 > s.size())
+            return fail("short \\u escape");
+          unsigned v = std::stoul(s.substr(i, 4), nullptr, 16);
+          i += 4;
+          out += static_cast<char>(v < 0x80 ? v : '?');
+        } else {
+          out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+        }
+      } else {
+        out += c;
+      }
+    }
+    if (i >= s.size())
+      return fail("unterminated string");
+    ++i;
+    return true;
+  }
+  bool value(Json &out, int depth) {
+    if (depth > 32)
+      return fail("nesting too deep");
+    ws();
+    if (i >= s.size())
+      return fail("unexpected end");
+    char c = s[i];
+    if (c == '{') {
+      out.kind = Json::Obj;
+      ++i;
+      ws();
+      if (i < s.size() && s[i] == '}')
+        return ++i, true;
+      while (true) {
+        ws();
+        std::string key;
+        if (!string(key))
+          return false;
+        ws();
+        if (i >= s.size() || s[i] != ':')
+          return fail("expected ':'");
+        ++i;
+        Json v;
+        if (!value(v, depth + 1))
+          return false;
+        out.obj.emplace_back(std::move(key), std::move(v));
+        ws();
+        if (i < s.size() && s[i] == ',') {
+          ++i;
+          continue;
+        }
+        if (i < s.size() && s[i] == '}')
+          return ++i, true;
+        return fail("expected ',' or '}'");
+      }
+    }
+    if (c == '[') {
+      out.kind = Json::Arr;
+      ++i;
+      ws();
+      if (i < s.size() && s[i] == ']')
+        return ++i, true;
+      while (true) {
+        Json v;
+        if (!value(v, depth + 1))
+          return false;
+        out.arr.push_back(std::move(v));
+        ws();
+        if (i < s.size() && s[i] == ',') {
+          ++i;
+          continue;
+        }
+        if (i < s.size() && s[i] == ']')
+          return ++i, true;
+        return fail("expected ',' or ']'");
+      }
+    }
+    if (c == '"') {
+      out.kind = Json::Str;
+      return string(out.str);
+    }
+    if (s.compare(i, 4, "true") == 0 || s.compare(i, 5, "false") == 0) {
+      out.kind = Json::Bool;
+      out.num = s[i] == 't';
+      i += s[i] == 't' ? 4 : 5;
+      return true;
+    }
+    if (s.compare(i, 4, "null") == 0) {
+      i += 4;
+      return true;
+    }
+    size_t j = i;
+    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) ||
+                            s[j] == '-' || s[j] == '+' || s[j] == '.' ||
+                            s[j] == 'e' || s[j] == 'E'))
+      ++j;
+    if (j == i)
+      return fail("unexpected character");
+    out.kind = Json::Num;
+    out.num = std::strtod(s.substr(i, j - i).c_str(), nullptr);
+    i = j;
+    return true;
+  }
+
+  const std::string &s;
+  size_t i = 0;
+};
+} // namespace
+
+Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
+  std::string header = "{";
+  size_t offset = 0;
+  bool first = true;
+  if (!c.metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool f2 = true;
+    for (const auto &[k, v] : c.metadata) {
+      header += (f2 ? "" : ",") + jsonString(k) + ":" + jsonString(v);
+      f2 = false;
+    }
+    header += "}";
+    first = false;
+  }
+  for (const auto &[name, t] : c.tensors) {
+    size_t bytes = t.data.size() * sizeof(float);
+    header += (first ? "" : ",") + jsonString(name) + ":{\"dtype\":\"F32\",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i)
+      header += (i ? "," : "") + std::to_string(t.shape[i]);
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
+              std::to_string(offset + bytes) + "]}";
+    offset += bytes;
+    first = false;
+  }
+  header += "}";
+  while (header.size() % 8)
+    header += ' ';
+
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return Status::error("cannot write checkpoint '" + tmp + "': " +
+                         std::strerror(errno));
+  auto writeAll = [&](const void *p, size_t n) {
+    const char *b = static_cast<const char *>(p);
+    while (n) {
+      ssize_t w = ::write(fd, b, n);
+      if (w <= 0)
+        return false;
+      b += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  };
+  uint64_t hlen = header.size();
+  bool ok = writeAll(&hlen, 8) && writeAll(header.data(), header.size());
+  for (const auto &[name, t] : c.tensors)
+    ok = ok && writeAll(t.data.data(), t.data.size() * sizeof(float));
+  ok = ok && ::fsync(fd) == 0;
+  std::string err = ok ? "" : std::strerror(errno);
+  ::close(fd);
+  if (!ok) {
+    std::remove(tmp.c_str());
+    return Status::error("cannot write checkpoint '" + tmp + "': " + err +
+                         " (the previous checkpoint is intact)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = std::strerror(errno);
+    std::remove(tmp.c_str());
+    return Status::error("cannot move checkpoint into place at '" + path +
+                         "': " + err);
+  }
+  return Status::ok();
+}
+
+StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
+  std::ifstream is(path, std::ios::binary);
+  if (!is)
+    return Status::error("cannot open checkpoint '" + path + "': " +
+                         std::strerror(errno));
+  std::ostringstream ss;
+  ss << is.rdbuf();
+  std::string bytes = ss.str();
+  auto fail = [&](const std::string &m) {
+    return Status::error("checkpoint '" + path + "': " + m);
+  };
+  if (bytes.size() < 8)
+    return fail("truncated (no header)");
+  uint64_t hlen;
+  std::memcpy(&hlen, bytes.data(), 8);
+  if (hlen > bytes.size() - 8)
+    return fail("truncated or not safetensors (header length " +
+                std::to_string(hlen) + " exceeds the file)");
+  std::string headerText = bytes.substr(8, hlen);
+  JsonParser parser(headerText);
+  Json root;
+  if (!parser.parse(root) || root.kind != Json::Obj)
+    return fail("bad header: " + (parser.error.empty() ? "not an object" : parser.error));
+  size_t dataStart = 8 + hlen, dataSize = bytes.size() - dataStart;
+  Checkpoint c;
+  for (const auto &[name, v] : root.obj) {
+    if (name == "__metadata__") {
+      for (const auto &[k, mv] : v.obj)
+        if (mv.kind == Json::Str)
+          c.metadata[k] = mv.str;
+      continue;
+    }
+    const Json *dtype = nullptr, *shape = nullptr, *offs = nullptr;
+    for (const auto &[k, f] : v.obj) {
+      if (k == "dtype") dtype = &f;
+      if (k == "shape") shape = &f;
+      if (k == "data_offsets") offs = &f;
+    }
+    if (!dtype || !shape || !offs || offs->arr.size() != 2)
+      return fail("tensor '" + name + "' lacks dtype, shape or data_offsets");
+    if (dtype->str != "F32")
+      return fail("tensor '" + name + "' has dtype " + dtype->str +
+                  "; only F32 checkpoints are read");
+    Checkpoint::Tensor t;
+    int64_t n = 1;
+    for (const Json &d : shape->arr) {
+      t.shape.push_back(static_cast<int64_t>(d.num));
+      n *= t.shape.back();
+    }
+    size_t b = static_cast<size_t>(offs->arr[0].num), e = static_cast<size_t>(offs->arr[1].num);
+    if (e < b || e > dataSize || e - b != static_cast<size_t>(n) * sizeof(float))
+      return fail("tensor '" + name + "' has data offsets outside the file or "
+                  "of the wrong size (truncated?)");
+    t.data.resize(static_cast<size_t>(n));
+    std::memcpy(t.data.data(), bytes.data() + dataStart + b, e - b);
+    c.tensors.emplace_back(name, std::move(t));
+  }
+  return c;
+}
