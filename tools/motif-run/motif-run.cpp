@@ -1,26 +1,56 @@
 //===- motif-run.cpp - Runs a compiled Motif artifact ----------------------===//
 //
-// motif-run inspect model.mbin     the artifact's header, parameters and plan
+// motif-run inspect  model.mbin
+// motif-run train    model.mbin --data FILE [--steps N --batch B --seq T ...]
+// motif-run generate model.mbin --checkpoint FILE [--prompt TEXT ...]
 //
 // The runtime library it is built on has no MLIR dependency.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
+#include "runtime/train/Trainer.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+
+using namespace motif::rt;
 
 namespace {
 const char *kUsage =
     "usage: motif-run <command> model.mbin [options]\n"
     "\n"
     "commands:\n"
-    "  inspect   print the artifact's header, parameter table and execution plan\n"
-    "\n"
-    "Training (train), inference (generate), eval and bench run the plan on a\n"
-    "backend; they arrive with the CPU and CUDA backends (see docs/).\n";
+    "  inspect    print the artifact's header, parameter table and plan\n"
+    "  train      train on the CPU backend (the model's train {} recipe gives\n"
+    "             the defaults; flags override):\n"
+    "               --data FILE (raw text or llm.c .bin shard)  --out DIR (run)\n"
+    "               --steps N --batch B --seq T --accumulate K --lr X --clip X\n"
+    "               --weight-decay X --optimizer adamw|sgd|lion\n"
+    "               --schedule cosine|wsd|linear|constant --warmup N\n"
+    "               --eval-every N --eval-steps N --checkpoint-every N\n"
+    "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
+    "  generate   sample text from a checkpoint:\n"
+    "               --checkpoint FILE --prompt TEXT --tokens N --temp X\n"
+    "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n";
+
+bool parseInt(const char *s, int64_t &out) {
+  char *end = nullptr;
+  out = std::strtoll(s, &end, 10);
+  return end && *end == '\0' && end != s;
+}
+bool parseDouble(const char *s, double &out) {
+  char *end = nullptr;
+  out = std::strtod(s, &end);
+  return end && *end == '\0' && end != s;
+}
+
+int usageError(const std::string &msg) {
+  std::fprintf(stderr, "motif-run: error: %s\n\n%s", msg.c_str(), kUsage);
+  return 1;
+}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -29,20 +59,95 @@ int main(int argc, char **argv) {
     return argc < 2 ? 1 : 0;
   }
   std::string cmd = argv[1];
-  if (cmd != "inspect") {
-    std::fprintf(stderr, "motif-run: error: unknown command '%s'\n%s", cmd.c_str(),
-                 kUsage);
-    return 1;
-  }
-  if (argc != 3) {
-    std::fprintf(stderr, "motif-run: error: 'inspect' takes one artifact\n%s", kUsage);
-    return 1;
-  }
-  auto artifact = motif::rt::readArtifact(argv[2]);
+  if (cmd != "inspect" && cmd != "train" && cmd != "generate")
+    return usageError("unknown command '" + cmd + "'");
+  if (argc < 3)
+    return usageError("'" + cmd + "' needs an artifact (model.mbin)");
+  auto artifact = readArtifact(argv[2]);
   if (!artifact.isOk()) {
     std::fprintf(stderr, "motif-run: error: %s\n", artifact.status().message().c_str());
     return 1;
   }
-  std::cout << motif::rt::describeArtifact(*artifact);
+  if (cmd == "inspect") {
+    if (argc != 3)
+      return usageError("'inspect' takes no options");
+    std::cout << describeArtifact(*artifact);
+    return 0;
+  }
+
+  TrainOptions t;
+  SampleOptions g;
+  for (int i = 3; i < argc; ++i) {
+    std::string f = argv[i];
+    auto value = [&]() -> const char * {
+      if (i + 1 >= argc) {
+        usageError("option " + f + " needs a value");
+        std::exit(1);
+      }
+      return argv[++i];
+    };
+    auto intOpt = [&](int64_t &dst) {
+      const char *v = value();
+      if (!parseInt(v, dst)) {
+        usageError("option " + f + " takes an integer, got '" + v + "'");
+        std::exit(1);
+      }
+    };
+    auto numOpt = [&](double &dst) {
+      const char *v = value();
+      if (!parseDouble(v, dst)) {
+        usageError("option " + f + " takes a number, got '" + v + "'");
+        std::exit(1);
+      }
+    };
+    int64_t seed;
+    if (cmd == "train") {
+      if (f == "--data") t.data = value();
+      else if (f == "--out") t.outDir = value();
+      else if (f == "--resume") t.resume = value();
+      else if (f == "--steps") intOpt(t.steps);
+      else if (f == "--batch") intOpt(t.batch);
+      else if (f == "--seq") intOpt(t.seq);
+      else if (f == "--accumulate") intOpt(t.accumulate);
+      else if (f == "--lr") numOpt(t.lr);
+      else if (f == "--clip") numOpt(t.clip);
+      else if (f == "--weight-decay") numOpt(t.weightDecay);
+      else if (f == "--optimizer") t.optimizer = value();
+      else if (f == "--schedule") t.schedule = value();
+      else if (f == "--warmup") intOpt(t.warmup);
+      else if (f == "--eval-every") intOpt(t.evalEvery);
+      else if (f == "--eval-steps") intOpt(t.evalSteps);
+      else if (f == "--checkpoint-every") intOpt(t.checkpointEvery);
+      else if (f == "--val-fraction") numOpt(t.valFraction);
+      else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
+      else if (f == "--nan-check") t.nanCheck = true;
+      else if (f == "--quiet") t.quiet = true;
+      else return usageError("unknown option '" + f + "' for train");
+    } else {
+      if (f == "--checkpoint") g.checkpoint = value();
+      else if (f == "--prompt") g.prompt = value();
+      else if (f == "--tokens") intOpt(g.tokens);
+      else if (f == "--temp") numOpt(g.temperature);
+      else if (f == "--top-k") intOpt(g.topK);
+      else if (f == "--top-p") numOpt(g.topP);
+      else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
+      else return usageError("unknown option '" + f + "' for generate");
+    }
+  }
+  if (cmd == "train") {
+    auto r = train(*artifact, t, std::cout);
+    if (!r.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    std::cout << "final validation loss " << *r << "\n";
+    return 0;
+  }
+  auto text = generate(*artifact, g);
+  if (!text.isOk()) {
+    std::fprintf(stderr, "motif-run: error: %s\n", text.status().message().c_str());
+    return 1;
+  }
+  std::cout << g.prompt << *text << "\n";
   return 0;
 }

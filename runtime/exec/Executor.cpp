@@ -1,0 +1,118 @@
+//===- Executor.cpp - Runs an artifact's plan on the CPU -------------------===//
+#include "runtime/exec/Executor.h"
+
+#include <cmath>
+
+using namespace motif::rt;
+
+std::map<std::string, StepHandler> &Executor::handlers() {
+  static std::map<std::string, StepHandler> table;
+  return table;
+}
+
+namespace motif::rt {
+void registerCoreHandlers();
+void registerKernelHandlers();
+} // namespace motif::rt
+
+Executor::Executor(const Artifact &artifact) : artifact(artifact) {
+  static bool registered = [] {
+    registerCoreHandlers();
+    registerKernelHandlers();
+    return true;
+  }();
+  (void)registered;
+}
+
+void Executor::initParameters(uint64_t seed) {
+  for (const ParamInfo &p : artifact.params)
+    initParameter(p, seed, params[p.name]);
+}
+
+namespace {
+std::string where(const Step &s) {
+  return "'" + s.op + "'" + (s.location.empty() ? "" : " at " + s.location);
+}
+
+std::string shapeStr(const Shape &s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+Status runSteps(Executor &ex, const std::vector<Step> &steps) {
+  auto &table = Executor::handlers();
+  for (const Step &s : steps) {
+    std::string key = s.op;
+    if (s.op == "motif.vjp") {
+      auto it = s.attrs.find("op");
+      key += ":" + (it == s.attrs.end() ? std::string("?") : it->second.s);
+    }
+    auto h = table.find(key);
+    if (h == table.end())
+      return Status::error("the CPU backend has no kernel for " +
+                           (s.op == "motif.vjp" ? "the backward of '" + key.substr(10) + "'"
+                                                : "'" + s.op + "'") +
+                           (s.location.empty() ? "" : " (at " + s.location + ")"));
+    Status st = h->second(ex, s);
+    if (!st.isOk())
+      return Status::error(where(s) + ": " + st.message());
+    for (int32_t r : s.results) {
+      Tensor &t = ex.values[r];
+      // Static dims of the plan must match what the kernel made.
+      const Shape &planned = ex.current->valueShapes[r];
+      bool ok = planned.size() == t.shape.size();
+      for (size_t d = 0; ok && d < planned.size(); ++d)
+        ok = planned[d] == kDynamic || planned[d] == t.shape[d];
+      if (!ok)
+        return Status::error(where(s) + " made a tensor of shape " +
+                             shapeStr(t.shape) + " where the plan says " +
+                             shapeStr(planned) + " (a bug in Motif)");
+      if (ex.nanCheck && !t.isInt())
+        for (float v : t.f)
+          if (!std::isfinite(v))
+            return Status::error("non-finite value (" + std::to_string(v) +
+                                 ") first produced by " + where(s));
+    }
+  }
+  return Status::ok();
+}
+} // namespace
+
+Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
+                     std::vector<Tensor> &results) {
+  const Function *f = artifact.function(name);
+  if (!f)
+    return Status::error("the artifact has no function '" + name + "'" +
+                         (name == "train_step"
+                              ? " (the model has no loss, so it cannot be trained)"
+                              : ""));
+  if (inputs.size() != f->args.size())
+    return Status::error("'" + name + "' takes " + std::to_string(f->args.size()) +
+                         " inputs, got " + std::to_string(inputs.size()));
+  current = f;
+  values.assign(f->valueTypes.size(), Tensor());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Shape &planned = f->valueShapes[f->args[i]];
+    Tensor &in = inputs[i];
+    bool ok = planned.size() == in.shape.size() &&
+              in.isInt() == (f->valueTypes[f->args[i]] == DType::I32 ||
+                             f->valueTypes[f->args[i]] == DType::I64);
+    for (size_t d = 0; ok && d < planned.size(); ++d)
+      ok = planned[d] == kDynamic || planned[d] == in.shape[d];
+    if (!ok)
+      return Status::error("input '" + f->argNames[i] + "' has shape " +
+                           shapeStr(in.shape) + " but the model expects " +
+                           shapeStr(planned) + " (-1: any size) of " +
+                           dtypeName(f->valueTypes[f->args[i]]));
+    values[f->args[i]] = std::move(in);
+  }
+  Status st = runSteps(*this, f->steps);
+  if (!st.isOk())
+    return st;
+  results.clear();
+  for (int32_t r : f->results)
+    results.push_back(values[r]);
+  return Status::ok();
+}

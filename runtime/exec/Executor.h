@@ -1,0 +1,80 @@
+//===- Executor.h - Runs an artifact's plan on the CPU -----------*- C++ -*-===//
+//
+// The CPU backend: executes the steps of a function of the artifact in order,
+// in fp32, with shapes resolved at run time from the inputs. Each op name maps
+// to a handler that calls the reference kernels of runtime/cpu. It is the
+// embedded default where there is no GPU and the oracle the GPU backend is
+// compared against.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_EXEC_EXECUTOR_H
+#define MOTIF_RUNTIME_EXEC_EXECUTOR_H
+
+#include "runtime/core/Artifact.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace motif::rt {
+
+/// A host tensor: fp32 data for float types, int32 for integer types.
+struct Tensor {
+  DType dtype = DType::F32;
+  Shape shape;
+  std::vector<float> f;
+  std::vector<int32_t> i;
+  int64_t numElements() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
+  bool isInt() const { return dtype == DType::I32 || dtype == DType::I64; }
+  static Tensor floats(Shape shape, float fill = 0.f);
+  static Tensor ints(Shape shape);
+};
+
+/// Fills a parameter as its init spec says (normal, uniform, xavier, kaiming,
+/// s4d_real, mamba_dt, ...), from a generator seeded by `seed` and the
+/// parameter's name, so each parameter's values do not depend on the others.
+void initParameter(const ParamInfo &p, uint64_t seed, Tensor &out);
+
+struct Executor;
+/// Runs one step: reads operands from ctx.values, writes results there.
+using StepHandler = std::function<Status(Executor &, const Step &)>;
+
+struct Executor {
+  explicit Executor(const Artifact &artifact);
+
+  /// Initializes every parameter (and frozen buffer) from its spec.
+  void initParameters(uint64_t seed);
+
+  /// Runs function `name` on `inputs` (in argument order). Results are in
+  /// function order. Errors name the step's op and its .motif location.
+  Status run(const std::string &name, std::vector<Tensor> inputs,
+             std::vector<Tensor> &results);
+
+  /// When set, the first step whose float result holds a NaN or an infinity
+  /// fails the run, naming the op and its .motif location.
+  bool nanCheck = false;
+  /// Whether ops that differ between training and inference (dropout,
+  /// batch_norm) run in training mode.
+  bool training = true;
+  /// Counter mixed into dropout's random stream; the trainer advances it.
+  uint64_t rngOffset = 0;
+
+  const Artifact &artifact;
+  std::map<std::string, Tensor> params;
+  std::vector<Tensor> values; // of the function being run
+  const Function *current = nullptr;
+
+  /// Handlers by op name ("motif.linear", "motif.vjp:motif.linear", ...).
+  static std::map<std::string, StepHandler> &handlers();
+};
+
+} // namespace motif::rt
+
+#endif // MOTIF_RUNTIME_EXEC_EXECUTOR_H

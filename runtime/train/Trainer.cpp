@@ -1,0 +1,464 @@
+//===- Trainer.cpp - The training loop and sampling ------------------------===//
+//
+// One loop: resolve the settings (flags over the model's recipe), load and
+// split the data, initialize or resume, then per step run @train_step on each
+// micro-batch, clip, update, log, and periodically evaluate and checkpoint.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/train/Trainer.h"
+#include "runtime/exec/Executor.h"
+#include "runtime/train/Checkpoint.h"
+#include "runtime/train/Data.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <sys/stat.h>
+
+using namespace motif::rt;
+
+namespace {
+double num(const Attrs &a, const std::string &k, double def) {
+  auto it = a.find(k);
+  if (it == a.end())
+    return def;
+  if (it->second.kind == AttrValue::Int)
+    return static_cast<double>(it->second.i);
+  if (it->second.kind == AttrValue::Float)
+    return it->second.f;
+  return def;
+}
+
+std::string str(const Attrs &a, const std::string &k, const std::string &def) {
+  auto it = a.find(k);
+  return it != a.end() && it->second.kind == AttrValue::Str ? it->second.s : def;
+}
+
+const Attrs *sub(const Attrs &a, const std::string &k) {
+  auto it = a.find(k);
+  return it != a.end() && it->second.kind == AttrValue::Map ? &it->second.map
+                                                            : nullptr;
+}
+
+/// The token-model interface of a function: the ids input and the targets.
+struct TokenIO {
+  int ids = -1, targets = -1;
+  int64_t vocab = 0;
+};
+
+StatusOr<TokenIO> tokenIO(const Artifact &a, const Function &f) {
+  TokenIO io;
+  for (size_t i = 0; i < f.argNames.size(); ++i) {
+    bool isInt = f.valueTypes[f.args[i]] == DType::I32;
+    if (f.argNames[i] == "targets" && isInt)
+      io.targets = static_cast<int>(i);
+    else if (isInt && f.valueShapes[f.args[i]].size() == 2 && io.ids < 0)
+      io.ids = static_cast<int>(i);
+    else
+      return Status::error("motif-run trains token models whose inputs are "
+                           "token ids [B, T] and 'targets' [B, T]; input '" +
+                           f.argNames[i] + "' of model '" + a.model +
+                           "' is something else");
+  }
+  if (io.ids < 0)
+    return Status::error("model '" + a.model + "' has no token input");
+  // The vocabulary: the model's 'vocab' parameter, else the logits' last dim.
+  io.vocab = static_cast<int64_t>(num(a.config, "vocab", 0));
+  if (!io.vocab)
+    if (const Function *fwd = a.function("forward"))
+      for (size_t r = 0; r < fwd->results.size(); ++r)
+        if (fwd->resultRoles[r].rfind("output:", 0) == 0) {
+          const Shape &s = fwd->valueShapes[fwd->results[r]];
+          if (!s.empty() && s.back() > 0)
+            io.vocab = s.back();
+          break;
+        }
+  return io;
+}
+
+std::string jsonEscape(const std::string &s) {
+  std::string o;
+  for (char c : s)
+    o += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return o;
+}
+
+std::string fmtDouble(double v) {
+  std::ostringstream os;
+  os << std::setprecision(9) << v;
+  return os.str();
+}
+} // namespace
+
+StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
+                                  std::ostream &log) {
+  const Function *step = a.function("train_step");
+  if (!step)
+    return Status::error("artifact of model '" + a.model +
+                         "' has no train_step: the model declares no loss");
+  const Function *fwd = a.function("forward");
+  auto io = tokenIO(a, *step);
+  if (!io.isOk())
+    return io.status();
+  if (io->targets < 0)
+    return Status::error("model '" + a.model + "' has no 'targets' input");
+
+  // 1. Settings: flags over the recipe over defaults.
+  const Attrs &rec = a.recipe;
+  const Attrs empty;
+  const Attrs &optA = sub(rec, "optimizer") ? *sub(rec, "optimizer") : empty;
+  const Attrs &schA = sub(rec, "schedule") ? *sub(rec, "schedule") : empty;
+  OptimizerConfig oc;
+  oc.kind = !o.optimizer.empty() ? o.optimizer : str(optA, "kind", "adamw");
+  oc.lr = o.lr > 0 ? o.lr : num(optA, "lr", 1e-3);
+  if (const Attrs *betas = sub(optA, "betas")) {
+    oc.beta1 = num(*betas, "0", oc.beta1);
+    oc.beta2 = num(*betas, "1", oc.beta2);
+  }
+  oc.eps = num(optA, "eps", oc.eps);
+  oc.weightDecay = o.weightDecay >= 0 ? o.weightDecay : num(optA, "weight_decay", 0.0);
+  oc.momentum = num(optA, "momentum", oc.momentum);
+  ScheduleConfig sc;
+  sc.kind = !o.schedule.empty() ? o.schedule : str(schA, "kind", "cosine");
+  int64_t steps = o.steps > 0 ? o.steps : static_cast<int64_t>(num(rec, "steps", 200));
+  sc.warmup = o.warmup >= 0 ? o.warmup
+                            : std::min<int64_t>(static_cast<int64_t>(num(schA, "warmup", 0)),
+                                                steps / 10);
+  sc.minLr = num(schA, "min_lr", oc.lr * 0.1);
+  sc.decay = num(schA, "decay", 0.2);
+  int64_t batch = o.batch > 0 ? o.batch : static_cast<int64_t>(num(rec, "batch", 8));
+  int64_t seq = o.seq > 0 ? o.seq : static_cast<int64_t>(num(rec, "sequence", 64));
+  int64_t accum = o.accumulate > 0 ? o.accumulate
+                                   : static_cast<int64_t>(num(rec, "accumulate", 1));
+  double clip = o.clip >= 0 ? o.clip : num(rec, "clip", 1.0);
+  int64_t evalEvery = o.evalEvery > 0 ? o.evalEvery : std::max<int64_t>(1, steps / 10);
+  int64_t ckptEvery = o.checkpointEvery > 0 ? o.checkpointEvery : steps;
+  if (Status s = validate(oc, sc); !s.isOk())
+    return s;
+  if (batch < 1 || seq < 1 || accum < 1 || steps < 1)
+    return Status::error("batch, sequence, accumulate and steps must be at least 1");
+
+  // 2. Data.
+  if (o.data.empty())
+    return Status::error("no training data: pass --data FILE (raw text or an "
+                         "llm.c .bin shard)");
+  auto data = loadTokens(o.data);
+  if (!data.isOk())
+    return data.status();
+  if (io->vocab > 0)
+    if (Status s = checkVocabulary(*data, io->vocab); !s.isOk())
+      return s;
+  size_t n = data->tokens.size();
+  size_t nVal = static_cast<size_t>(static_cast<double>(n) * o.valFraction);
+  size_t need = static_cast<size_t>(batch * seq + 1);
+  if (n - nVal < need || (o.valFraction > 0 && nVal < need))
+    return Status::error("data file '" + o.data + "' has " + std::to_string(n) +
+                         " tokens: too short for a batch of " +
+                         std::to_string(batch) + " x " + std::to_string(seq) +
+                         " in both the train and the validation split (" +
+                         std::to_string(need) + " tokens each); use a longer "
+                         "file or a smaller --batch/--seq");
+  Batcher trainB(data->tokens.data(), n - nVal, batch, seq);
+  Batcher valB(data->tokens.data() + (n - nVal), nVal, batch, seq);
+
+  // 3. Parameters: fresh or resumed.
+  Executor ex(a);
+  ex.nanCheck = o.nanCheck;
+  ex.initParameters(o.seed);
+  std::vector<ParamState> states;
+  std::map<std::string, std::vector<float>> grads;
+  for (const ParamInfo &p : a.params)
+    if (!p.frozen)
+      grads[p.name].assign(static_cast<size_t>(p.numElements()), 0.f);
+  for (const ParamInfo &p : a.params)
+    if (!p.frozen)
+      states.push_back({ex.params[p.name].f.data(), grads[p.name].data(),
+                        p.numElements(), !p.noDecay, {}, {}});
+  int64_t start = 0;
+  if (!o.resume.empty()) {
+    auto ck = loadCheckpoint(o.resume);
+    if (!ck.isOk())
+      return ck.status();
+    size_t si = 0;
+    for (const ParamInfo &p : a.params) {
+      const Checkpoint::Tensor *t = ck->find(p.name);
+      if (!t || t->shape != p.shape)
+        return Status::error("checkpoint '" + o.resume + "' does not match the "
+                             "model: parameter '" + p.name + "' is " +
+                             (t ? "of another shape" : "missing"));
+      ex.params[p.name].f = t->data;
+      if (p.frozen)
+        continue;
+      states[si].value = ex.params[p.name].f.data();
+      if (const Checkpoint::Tensor *m = ck->find("optim.m." + p.name))
+        states[si].m = m->data;
+      if (const Checkpoint::Tensor *v = ck->find("optim.v." + p.name))
+        states[si].v = v->data;
+      ++si;
+    }
+    start = std::stoll(ck->metadata["step"]);
+    trainB.setPosition(std::stoull(ck->metadata["data_position"]));
+    ex.rngOffset = std::stoull(ck->metadata["rng_offset"]);
+  }
+
+  // 4. Output: the resolved settings first, then one record per step.
+  ::mkdir(o.outDir.c_str(), 0755);
+  std::string metricsPath = o.outDir + "/metrics.jsonl";
+  std::ofstream metrics(metricsPath, start ? std::ios::app : std::ios::trunc);
+  if (!metrics)
+    return Status::error("cannot write '" + metricsPath + "'");
+  std::ostringstream cfg;
+  cfg << "{\"config\":{\"model\":\"" << jsonEscape(a.model) << "\",\"data\":\""
+      << jsonEscape(o.data) << "\",\"steps\":" << steps << ",\"batch\":" << batch
+      << ",\"sequence\":" << seq << ",\"accumulate\":" << accum
+      << ",\"optimizer\":\"" << oc.kind << "\",\"lr\":" << fmtDouble(oc.lr)
+      << ",\"betas\":[" << oc.beta1 << "," << oc.beta2
+      << "],\"weight_decay\":" << oc.weightDecay << ",\"schedule\":\"" << sc.kind
+      << "\",\"warmup\":" << sc.warmup << ",\"min_lr\":" << fmtDouble(sc.minLr)
+      << ",\"clip\":" << clip << ",\"seed\":" << o.seed
+      << ",\"resumed_from_step\":" << start << "}}";
+  metrics << cfg.str() << "\n" << std::flush;
+  if (!o.quiet)
+    log << "train " << a.model << ": " << steps << " steps, batch " << batch
+        << " x " << seq << " (x" << accum << "), " << oc.kind << " lr "
+        << oc.lr << " " << sc.kind << " warmup " << sc.warmup << ", clip "
+        << clip << ", data " << o.data << " (" << n - nVal << " train / "
+        << nVal << " val tokens)\n";
+
+  std::vector<int32_t> inBuf(static_cast<size_t>(batch * seq)),
+      tgBuf(static_cast<size_t>(batch * seq));
+  auto makeInputs = [&](const Function &f) {
+    std::vector<Tensor> ins(f.args.size());
+    for (size_t i = 0; i < f.args.size(); ++i) {
+      ins[i] = Tensor::ints({batch, seq});
+      ins[i].i = static_cast<int>(i) == io->targets ? tgBuf : inBuf;
+    }
+    return ins;
+  };
+  auto evaluate = [&]() -> StatusOr<double> {
+    if (!fwd || nVal == 0)
+      return 0.0;
+    Batcher vb = valB;
+    vb.setPosition(0);
+    bool was = ex.training;
+    ex.training = false;
+    double sum = 0;
+    for (int64_t k = 0; k < o.evalSteps; ++k) {
+      vb.next(inBuf.data(), tgBuf.data());
+      std::vector<Tensor> res;
+      Status s = ex.run("forward", makeInputs(*fwd), res);
+      if (!s.isOk())
+        return s;
+      for (size_t r = 0; r < fwd->resultRoles.size(); ++r)
+        if (fwd->resultRoles[r] == "loss")
+          sum += res[r].f[0];
+    }
+    ex.training = was;
+    return sum / static_cast<double>(o.evalSteps);
+  };
+  auto saveCk = [&](int64_t stepDone, const std::string &name) -> Status {
+    Checkpoint c;
+    size_t si = 0;
+    for (const ParamInfo &p : a.params) {
+      c.tensors.push_back({p.name, {p.shape, ex.params[p.name].f}});
+      if (p.frozen)
+        continue;
+      if (!states[si].m.empty())
+        c.tensors.push_back({"optim.m." + p.name, {p.shape, states[si].m}});
+      if (!states[si].v.empty())
+        c.tensors.push_back({"optim.v." + p.name, {p.shape, states[si].v}});
+      ++si;
+    }
+    c.metadata["model"] = a.model;
+    c.metadata["step"] = std::to_string(stepDone);
+    c.metadata["data_position"] = std::to_string(trainB.position());
+    c.metadata["rng_offset"] = std::to_string(ex.rngOffset);
+    c.metadata["seed"] = std::to_string(o.seed);
+    c.metadata["optimizer"] = oc.kind;
+    return saveCheckpoint(c, o.outDir + "/" + name);
+  };
+
+  // 5. The loop.
+  double lastVal = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = start; s < steps; ++s) {
+    auto ts = std::chrono::steady_clock::now();
+    for (auto &[name, g] : grads)
+      std::fill(g.begin(), g.end(), 0.f);
+    double loss = 0;
+    for (int64_t m = 0; m < accum; ++m) {
+      trainB.next(inBuf.data(), tgBuf.data());
+      std::vector<Tensor> res;
+      Status st = ex.run("train_step", makeInputs(*step), res);
+      ++ex.rngOffset;
+      if (!st.isOk())
+        return Status::error("step " + std::to_string(s + 1) + ": " + st.message());
+      for (size_t r = 0; r < step->resultRoles.size(); ++r) {
+        const std::string &role = step->resultRoles[r];
+        if (role == "loss")
+          loss += res[r].f[0];
+        else if (role.rfind("grad:", 0) == 0) {
+          std::vector<float> &g = grads[role.substr(5)];
+          for (size_t k = 0; k < g.size(); ++k)
+            g[k] += res[r].f[k];
+        }
+      }
+    }
+    loss /= static_cast<double>(accum);
+    if (!std::isfinite(loss))
+      return Status::error("the loss is " + fmtDouble(loss) + " at step " +
+                           std::to_string(s + 1) +
+                           "; rerun with --nan-check to name the op that made "
+                           "the first non-finite value. Checkpoints in '" +
+                           o.outDir + "' are intact");
+    double gscale = 1.0 / static_cast<double>(accum);
+    double norm = gradNorm(states) * gscale;
+    if (clip > 0 && norm > clip)
+      gscale *= clip / norm;
+    double lr = learningRate(oc, sc, s, steps);
+    applyUpdate(oc, states, lr, s + 1, gscale);
+    auto te = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(te - ts).count();
+    double tokps = static_cast<double>(batch * seq * accum) / std::max(dt, 1e-9);
+    double elapsed = std::chrono::duration<double>(te - t0).count();
+    double eta = elapsed / static_cast<double>(s + 1 - start) *
+                 static_cast<double>(steps - s - 1);
+    bool doEval = (s + 1) % evalEvery == 0 || s + 1 == steps;
+    double val = 0;
+    if (doEval) {
+      auto v = evaluate();
+      if (!v.isOk())
+        return v.status();
+      val = lastVal = *v;
+    }
+    metrics << "{\"step\":" << s + 1 << ",\"loss\":" << fmtDouble(loss)
+            << ",\"lr\":" << fmtDouble(lr) << ",\"grad_norm\":" << fmtDouble(norm)
+            << ",\"tokens_per_s\":" << fmtDouble(tokps);
+    if (doEval)
+      metrics << ",\"val_loss\":" << fmtDouble(val);
+    metrics << "}\n" << std::flush;
+    if (!o.quiet) {
+      char line[256];
+      std::snprintf(line, sizeof(line),
+                    "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  "
+                    "ETA %.0fs%s",
+                    static_cast<long long>(s + 1), static_cast<long long>(steps),
+                    loss, lr, norm, tokps, eta, doEval ? "" : "\n");
+      log << line;
+      if (doEval)
+        log << "  val " << std::fixed << std::setprecision(4) << val
+            << std::defaultfloat << "\n";
+      log << std::flush;
+    }
+    if ((s + 1) % ckptEvery == 0 || s + 1 == steps)
+      if (Status st = saveCk(s + 1, "checkpoint.safetensors"); !st.isOk())
+        return st;
+  }
+  return lastVal;
+}
+
+StatusOr<std::string> motif::rt::generate(const Artifact &a,
+                                          const SampleOptions &o) {
+  const Function *fwd = a.function("forward");
+  if (!fwd)
+    return Status::error("artifact has no forward function");
+  auto io = tokenIO(a, *fwd);
+  if (!io.isOk())
+    return io.status();
+  Executor ex(a);
+  ex.training = false;
+  ex.initParameters(o.seed);
+  if (!o.checkpoint.empty()) {
+    auto ck = loadCheckpoint(o.checkpoint);
+    if (!ck.isOk())
+      return ck.status();
+    for (const ParamInfo &p : a.params) {
+      const Checkpoint::Tensor *t = ck->find(p.name);
+      if (!t || t->shape != p.shape)
+        return Status::error("checkpoint '" + o.checkpoint +
+                             "' does not match the model: parameter '" + p.name +
+                             "' is " + (t ? "of another shape" : "missing"));
+      ex.params[p.name].f = t->data;
+    }
+  }
+  int logitsIdx = -1;
+  for (size_t r = 0; r < fwd->resultRoles.size(); ++r)
+    if (fwd->resultRoles[r].rfind("output:", 0) == 0) {
+      logitsIdx = static_cast<int>(r);
+      break;
+    }
+  if (logitsIdx < 0)
+    return Status::error("model '" + a.model + "' has no output to sample from");
+  int64_t ctx = static_cast<int64_t>(num(a.config, "ctx", 0));
+  std::vector<int32_t> toks;
+  for (unsigned char c : o.prompt)
+    toks.push_back(c);
+  if (toks.empty())
+    toks.push_back('\n');
+  uint64_t rng = o.seed * 0x9e3779b97f4a7c15ull + 1;
+  auto uniform = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (rng >> 11) * (1.0 / 9007199254740992.0);
+  };
+  std::string out;
+  for (int64_t k = 0; k < o.tokens; ++k) {
+    std::vector<int32_t> window = toks;
+    if (ctx > 0 && static_cast<int64_t>(window.size()) > ctx)
+      window.erase(window.begin(), window.end() - ctx);
+    int64_t T = static_cast<int64_t>(window.size());
+    std::vector<Tensor> ins(fwd->args.size());
+    for (size_t i = 0; i < fwd->args.size(); ++i) {
+      ins[i] = Tensor::ints({1, T});
+      ins[i].i = window;
+    }
+    std::vector<Tensor> res;
+    if (Status s = ex.run("forward", ins, res); !s.isOk())
+      return s;
+    const Tensor &logits = res[logitsIdx];
+    int64_t V = logits.shape.back();
+    const float *row = logits.f.data() + (T - 1) * V;
+    int32_t next = 0;
+    if (o.temperature <= 0) {
+      for (int64_t v = 1; v < V; ++v)
+        if (row[v] > row[next])
+          next = static_cast<int32_t>(v);
+    } else {
+      std::vector<std::pair<double, int32_t>> p;
+      double mx = *std::max_element(row, row + V);
+      for (int64_t v = 0; v < V; ++v)
+        p.push_back({std::exp((row[v] - mx) / o.temperature), static_cast<int32_t>(v)});
+      std::sort(p.begin(), p.end(), [](auto &x, auto &y) { return x.first > y.first; });
+      if (o.topK > 0 && o.topK < V)
+        p.resize(static_cast<size_t>(o.topK));
+      double total = 0;
+      for (auto &e : p)
+        total += e.first;
+      if (o.topP < 1.0) {
+        double acc = 0;
+        size_t keep = 0;
+        while (keep < p.size() && acc < o.topP * total)
+          acc += p[keep++].first;
+        p.resize(std::max<size_t>(keep, 1));
+        total = acc;
+      }
+      double r = uniform() * total;
+      next = p.back().second;
+      for (auto &e : p) {
+        r -= e.first;
+        if (r <= 0) {
+          next = e.second;
+          break;
+        }
+      }
+    }
+    toks.push_back(next);
+    out += static_cast<char>(next);
+  }
+  return out;
+}

@@ -1,0 +1,55 @@
+//===- Trainer.h - The training loop and sampling ----------------*- C++ -*-===//
+#ifndef MOTIF_RUNTIME_TRAIN_TRAINER_H
+#define MOTIF_RUNTIME_TRAIN_TRAINER_H
+
+#include "runtime/core/Artifact.h"
+#include "runtime/train/Optimizer.h"
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+namespace motif::rt {
+
+/// What `motif-run train` was asked to do; unset fields take the model's
+/// train {} recipe, then the defaults below.
+struct TrainOptions {
+  std::string data;            // text file or llm.c shard
+  std::string outDir = "run";  // checkpoints and metrics.jsonl
+  std::string resume;          // checkpoint to continue from
+  int64_t steps = -1;
+  int64_t batch = -1, seq = -1;
+  int64_t accumulate = -1;
+  double lr = -1, clip = -1, weightDecay = -1;
+  std::string optimizer, schedule;
+  int64_t warmup = -1;
+  double valFraction = 0.1;
+  int64_t evalEvery = -1, evalSteps = 4;
+  int64_t checkpointEvery = -1;
+  uint64_t seed = 1337;
+  bool nanCheck = false;
+  bool quiet = false;
+};
+
+/// Trains `artifact` and returns the final validation loss (or an error that
+/// names what and where). Progress goes to `log`.
+StatusOr<double> train(const Artifact &artifact, const TrainOptions &opts,
+                       std::ostream &log);
+
+struct SampleOptions {
+  std::string checkpoint;
+  std::string prompt;
+  int64_t tokens = 64;
+  double temperature = 1.0; // 0: greedy
+  int64_t topK = 0;
+  double topP = 1.0;
+  uint64_t seed = 1337;
+};
+
+/// Generates text byte by byte from a trained checkpoint.
+StatusOr<std::string> generate(const Artifact &artifact,
+                               const SampleOptions &opts);
+
+} // namespace motif::rt
+
+#endif // MOTIF_RUNTIME_TRAIN_TRAINER_H
