@@ -32,10 +32,13 @@ rt::Shape shapeOf(Type t) {
   return s;
 }
 
-/// The innermost file:line:col of a location.
+/// file:line:col of a location, innermost first, then its call sites
+/// ("std/nn.motif:32:19 <- examples/gpt2.motif:13:10").
 std::string locString(Location loc) {
-  if (auto cs = llvm::dyn_cast<CallSiteLoc>(loc))
-    return locString(cs.getCallee());
+  if (auto cs = llvm::dyn_cast<CallSiteLoc>(loc)) {
+    std::string callee = locString(cs.getCallee()), caller = locString(cs.getCaller());
+    return caller.empty() ? callee : callee + " <- " + caller;
+  }
   if (auto nl = llvm::dyn_cast<NameLoc>(loc))
     return locString(nl.getChildLoc());
   if (auto fused = llvm::dyn_cast<FusedLoc>(loc))

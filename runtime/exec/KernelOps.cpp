@@ -1,11 +1,769 @@
-//===- KernelOps.cpp - Handlers that call the reference kernels ------------===//
+//===- KernelOps.cpp - CPU handlers for the dense transformer ops ----------===//
 //
-// Filled in as the reference kernels of runtime/cpu land; an op without a
-// handler is reported by name and location, never skipped.
+// Forward and backward (motif.vjp) of the ops a dense decoder trains with:
+// embedding, elementwise arithmetic with broadcasting, layer norm, linear,
+// split, causal/GQA/windowed attention, gelu_tanh, cross-entropy. Plain loops
+// in fp32 with fp64 accumulation, rows split over the machine's cores; the
+// summation order is fixed, so results do not depend on the thread count.
+// An op without a handler is reported by name and .motif location.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/exec/Executor.h"
 
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+using namespace motif::rt;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+int64_t attrInt(const Step &s, const char *k, int64_t def) {
+  auto it = s.attrs.find(k);
+  if (it == s.attrs.end())
+    return def;
+  return it->second.i;
+}
+double attrFloat(const Step &s, const char *k, double def) {
+  auto it = s.attrs.find(k);
+  return it == s.attrs.end() ? def : it->second.f;
+}
+bool attrBool(const Step &s, const char *k, bool def) {
+  auto it = s.attrs.find(k);
+  return it == s.attrs.end() ? def : it->second.i != 0;
+}
+/// The forward op's attributes of a motif.vjp step.
+const Attrs &fwdAttrs(const Step &s) {
+  static const Attrs none;
+  auto it = s.attrs.find("fwd_attrs");
+  return it == s.attrs.end() ? none : it->second.map;
+}
+int64_t fwdInt(const Step &s, const char *k, int64_t def) {
+  const Attrs &a = fwdAttrs(s);
+  auto it = a.find(k);
+  return it == a.end() ? def : it->second.i;
+}
+double fwdFloat(const Step &s, const char *k, double def) {
+  const Attrs &a = fwdAttrs(s);
+  auto it = a.find(k);
+  return it == a.end() ? def : it->second.f;
+}
+bool fwdBool(const Step &s, const char *k, bool def) {
+  const Attrs &a = fwdAttrs(s);
+  auto it = a.find(k);
+  return it == a.end() ? def : it->second.i != 0;
+}
+std::vector<int64_t> fwdInts(const Step &s, const char *k) {
+  const Attrs &a = fwdAttrs(s);
+  auto it = a.find(k);
+  return it == a.end() ? std::vector<int64_t>{} : it->second.ints;
+}
+/// Which vjp inputs get a gradient (results come in this order).
+std::vector<bool> needs(const Step &s) {
+  auto it = s.attrs.find("needs");
+  return it == s.attrs.end() ? std::vector<bool>{} : it->second.bools;
+}
+
+/// A vjp step's layout: forward inputs, forward outputs, output gradients.
+struct VjpArgs {
+  std::vector<const Tensor *> in, out, dout;
+  std::vector<bool> need;
+};
+VjpArgs vjpArgs(Executor &ex, const Step &s, size_t numIn, size_t numOut) {
+  VjpArgs a;
+  auto seg = s.attrs.find("operandSegmentSizes");
+  if (seg != s.attrs.end() && seg->second.ints.size() == 3) {
+    numIn = static_cast<size_t>(seg->second.ints[0]);
+    numOut = static_cast<size_t>(seg->second.ints[1]);
+  }
+  for (size_t i = 0; i < numIn; ++i)
+    a.in.push_back(&ex.values[s.operands[i]]);
+  for (size_t i = 0; i < numOut; ++i)
+    a.out.push_back(&ex.values[s.operands[numIn + i]]);
+  for (size_t i = 0; i < numOut; ++i)
+    a.dout.push_back(&ex.values[s.operands[numIn + numOut + i]]);
+  a.need = needs(s);
+  return a;
+}
+/// Stores the gradient of input `idx` if it was asked for.
+void setGrad(Executor &ex, const Step &s, const VjpArgs &a, size_t idx,
+             Tensor t) {
+  size_t r = 0;
+  for (size_t i = 0; i < idx; ++i)
+    r += a.need[i];
+  if (idx < a.need.size() && a.need[idx])
+    ex.values[s.results[r]] = std::move(t);
+}
+/// Runs body(begin, end) over [0, n) on up to the machine's cores.
+template <typename F> void parallelFor(int64_t n, F body) {
+  unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  int64_t workers = std::min<int64_t>(hw, std::max<int64_t>(1, n / 4));
+  if (workers <= 1) {
+    body(0, n);
+    return;
+  }
+  std::vector<std::thread> ts;
+  int64_t chunk = (n + workers - 1) / workers;
+  for (int64_t w = 0; w < workers; ++w) {
+    int64_t b = w * chunk, e = std::min(n, b + chunk);
+    if (b < e)
+      ts.emplace_back([=] { body(b, e); });
+  }
+  for (auto &t : ts)
+    t.join();
+}
+
+int64_t product(const Shape &s, size_t from = 0, size_t to = SIZE_MAX) {
+  int64_t n = 1;
+  for (size_t i = from; i < std::min(to, s.size()); ++i)
+    n *= s[i];
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise with broadcasting
+//===----------------------------------------------------------------------===//
+
+/// numpy broadcast of two shapes, with per-operand strides in the output's
+/// index space (0 along broadcast dims).
+struct Broadcast {
+  Shape out;
+  std::vector<int64_t> sa, sb;
+};
+StatusOr<Broadcast> broadcast(const Shape &a, const Shape &b) {
+  Broadcast r;
+  size_t n = std::max(a.size(), b.size());
+  r.out.resize(n);
+  r.sa.assign(n, 0);
+  r.sb.assign(n, 0);
+  int64_t stA = 1, stB = 1;
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = n - 1 - k;
+    int64_t da = k < a.size() ? a[a.size() - 1 - k] : 1;
+    int64_t db = k < b.size() ? b[b.size() - 1 - k] : 1;
+    if (da != db && da != 1 && db != 1)
+      return Status::error("shapes do not broadcast at run time (" +
+                           std::to_string(da) + " vs " + std::to_string(db) + ")");
+    r.out[i] = std::max(da, db);
+    r.sa[i] = da == 1 ? 0 : stA;
+    r.sb[i] = db == 1 ? 0 : stB;
+    stA *= da;
+    stB *= db;
+  }
+  return r;
+}
+
+/// Calls f(outIndex, aIndex, bIndex) over the broadcast output.
+template <typename F> void forEachBroadcast(const Broadcast &bc, F f) {
+  int64_t total = product(bc.out);
+  size_t n = bc.out.size();
+  std::vector<int64_t> idx(n, 0);
+  int64_t ia = 0, ib = 0;
+  for (int64_t o = 0; o < total; ++o) {
+    f(o, ia, ib);
+    for (size_t k = n; k-- > 0;) {
+      if (++idx[k] < bc.out[k]) {
+        ia += bc.sa[k];
+        ib += bc.sb[k];
+        break;
+      }
+      ia -= bc.sa[k] * (bc.out[k] - 1);
+      ib -= bc.sb[k] * (bc.out[k] - 1);
+      idx[k] = 0;
+    }
+  }
+}
+
+enum class Bin { Add, Sub, Mul, Div };
+
+Status binary(Executor &ex, const Step &s, Bin op) {
+  const Tensor &a = ex.values[s.operands[0]], &b = ex.values[s.operands[1]];
+  auto bc = broadcast(a.shape, b.shape);
+  if (!bc.isOk())
+    return bc.status();
+  Tensor out = Tensor::floats(bc->out);
+  forEachBroadcast(*bc, [&](int64_t o, int64_t i, int64_t j) {
+    float x = a.f[i], y = b.f[j];
+    out.f[o] = op == Bin::Add ? x + y : op == Bin::Sub ? x - y
+               : op == Bin::Mul ? x * y : x / y;
+  });
+  ex.values[s.results[0]] = std::move(out);
+  return Status::ok();
+}
+
+Status binaryVjp(Executor &ex, const Step &s, Bin op) {
+  VjpArgs v = vjpArgs(ex, s, 2, 1);
+  const Tensor &a = *v.in[0], &b = *v.in[1], &dy = *v.dout[0];
+  auto bc = broadcast(a.shape, b.shape);
+  if (!bc.isOk())
+    return bc.status();
+  std::vector<double> da(a.f.size(), 0.0), db(b.f.size(), 0.0);
+  forEachBroadcast(*bc, [&](int64_t o, int64_t i, int64_t j) {
+    double g = dy.f[o], x = a.f[i], y = b.f[j];
+    switch (op) {
+    case Bin::Add: da[i] += g; db[j] += g; break;
+    case Bin::Sub: da[i] += g; db[j] -= g; break;
+    case Bin::Mul: da[i] += g * y; db[j] += g * x; break;
+    case Bin::Div: da[i] += g / y; db[j] -= g * x / (y * y); break;
+    }
+  });
+  Tensor ta = Tensor::floats(a.shape), tb = Tensor::floats(b.shape);
+  for (size_t k = 0; k < da.size(); ++k)
+    ta.f[k] = static_cast<float>(da[k]);
+  for (size_t k = 0; k < db.size(); ++k)
+    tb.f[k] = static_cast<float>(db[k]);
+  setGrad(ex, s, v, 0, std::move(ta));
+  setGrad(ex, s, v, 1, std::move(tb));
+  return Status::ok();
+}
+
+constexpr double kGeluC = 0.7978845608028654; // sqrt(2 / pi)
+
+Status geluTanh(Executor &ex, const Step &s) {
+  const Tensor &x = ex.values[s.operands[0]];
+  Tensor y = Tensor::floats(x.shape);
+  for (size_t i = 0; i < x.f.size(); ++i) {
+    double v = x.f[i];
+    y.f[i] = static_cast<float>(0.5 * v * (1 + std::tanh(kGeluC * (v + 0.044715 * v * v * v))));
+  }
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Status geluTanhVjp(Executor &ex, const Step &s) {
+  VjpArgs v = vjpArgs(ex, s, 1, 1);
+  const Tensor &x = *v.in[0], &dy = *v.dout[0];
+  Tensor dx = Tensor::floats(x.shape);
+  for (size_t i = 0; i < x.f.size(); ++i) {
+    double u = x.f[i];
+    double t = std::tanh(kGeluC * (u + 0.044715 * u * u * u));
+    double d = 0.5 * (1 + t) +
+               0.5 * u * (1 - t * t) * kGeluC * (1 + 3 * 0.044715 * u * u);
+    dx.f[i] = static_cast<float>(dy.f[i] * d);
+  }
+  setGrad(ex, s, v, 0, std::move(dx));
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Embedding, linear, layer norm
+//===----------------------------------------------------------------------===//
+
+Status embedding(Executor &ex, const Step &s) {
+  const Tensor &ids = ex.values[s.operands[0]], &table = ex.values[s.operands[1]];
+  int64_t V = table.shape[0], D = table.shape[1];
+  Shape shape = ids.shape;
+  shape.push_back(D);
+  Tensor out = Tensor::floats(shape);
+  for (size_t i = 0; i < ids.i.size(); ++i) {
+    int32_t id = ids.i[i];
+    if (id < 0 || id >= V)
+      return Status::error("token id " + std::to_string(id) +
+                           " is outside the table of " + std::to_string(V) + " rows");
+    std::copy(table.f.begin() + id * D, table.f.begin() + (id + 1) * D,
+              out.f.begin() + static_cast<int64_t>(i) * D);
+  }
+  ex.values[s.results[0]] = std::move(out);
+  return Status::ok();
+}
+
+Status embeddingVjp(Executor &ex, const Step &s) {
+  VjpArgs v = vjpArgs(ex, s, 2, 1);
+  const Tensor &ids = *v.in[0], &table = *v.in[1], &dy = *v.dout[0];
+  int64_t D = table.shape[1];
+  std::vector<double> acc(table.f.size(), 0.0);
+  for (size_t i = 0; i < ids.i.size(); ++i)
+    for (int64_t d = 0; d < D; ++d)
+      acc[ids.i[i] * D + d] += dy.f[static_cast<int64_t>(i) * D + d];
+  Tensor dt = Tensor::floats(table.shape);
+  for (size_t k = 0; k < acc.size(); ++k)
+    dt.f[k] = static_cast<float>(acc[k]);
+  setGrad(ex, s, v, 1, std::move(dt));
+  return Status::ok();
+}
+
+Status linear(Executor &ex, const Step &s) {
+  const Tensor &x = ex.values[s.operands[0]], &w = ex.values[s.operands[1]];
+  const Tensor *b = s.operands.size() > 2 ? &ex.values[s.operands[2]] : nullptr;
+  int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / K;
+  Shape shape = x.shape;
+  shape.back() = N;
+  Tensor y = Tensor::floats(shape);
+  parallelFor(M, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        const float *xr = &x.f[m * K], *wr = &w.f[n * K];
+        double acc = b ? b->f[n] : 0.0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += static_cast<double>(xr[k]) * wr[k];
+        y.f[m * N + n] = static_cast<float>(acc);
+      }
+  });
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Status linearVjp(Executor &ex, const Step &s) {
+  size_t numIn = s.operands.size() - 2; // inputs, then output and its grad
+  VjpArgs v = vjpArgs(ex, s, numIn, 1);
+  const Tensor &x = *v.in[0], &w = *v.in[1], &dy = *v.dout[0];
+  int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / K;
+  if (v.need[0]) {
+    Tensor dx = Tensor::floats(x.shape);
+    parallelFor(M, [&](int64_t m0, int64_t m1) {
+      std::vector<double> acc(K);
+      for (int64_t m = m0; m < m1; ++m) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t n = 0; n < N; ++n) {
+          double g = dy.f[m * N + n];
+          const float *wr = &w.f[n * K];
+          for (int64_t k = 0; k < K; ++k)
+            acc[k] += g * wr[k];
+        }
+        for (int64_t k = 0; k < K; ++k)
+          dx.f[m * K + k] = static_cast<float>(acc[k]);
+      }
+    });
+    setGrad(ex, s, v, 0, std::move(dx));
+  }
+  if (v.need[1]) {
+    Tensor dw = Tensor::floats(w.shape);
+    parallelFor(N, [&](int64_t n0, int64_t n1) {
+      std::vector<double> acc(K);
+      for (int64_t n = n0; n < n1; ++n) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t m = 0; m < M; ++m) {
+          double g = dy.f[m * N + n];
+          const float *xr = &x.f[m * K];
+          for (int64_t k = 0; k < K; ++k)
+            acc[k] += g * xr[k];
+        }
+        for (int64_t k = 0; k < K; ++k)
+          dw.f[n * K + k] = static_cast<float>(acc[k]);
+      }
+    });
+    setGrad(ex, s, v, 1, std::move(dw));
+  }
+  if (numIn > 2 && v.need[2]) {
+    Tensor db = Tensor::floats({N});
+    for (int64_t n = 0; n < N; ++n) {
+      double acc = 0;
+      for (int64_t m = 0; m < M; ++m)
+        acc += dy.f[m * N + n];
+      db.f[n] = static_cast<float>(acc);
+    }
+    setGrad(ex, s, v, 2, std::move(db));
+  }
+  return Status::ok();
+}
+
+/// Operand positions of layer_norm's optional weight and bias.
+void normOperands(const std::vector<int64_t> &segments, size_t available,
+                  int &w, int &b) {
+  w = b = -1;
+  if (segments.size() == 3) {
+    int next = 1;
+    if (segments[1])
+      w = next++;
+    if (segments[2])
+      b = next++;
+    return;
+  }
+  if (available > 1)
+    w = 1;
+  if (available > 2)
+    b = 2;
+}
+
+Status layerNorm(Executor &ex, const Step &s) {
+  auto segIt = s.attrs.find("operandSegmentSizes");
+  std::vector<int64_t> seg = segIt == s.attrs.end() ? std::vector<int64_t>{} : segIt->second.ints;
+  int wi, bi;
+  normOperands(seg, s.operands.size(), wi, bi);
+  const Tensor &x = ex.values[s.operands[0]];
+  const Tensor *w = wi >= 0 ? &ex.values[s.operands[wi]] : nullptr;
+  const Tensor *b = bi >= 0 ? &ex.values[s.operands[bi]] : nullptr;
+  double eps = attrFloat(s, "eps", 1e-5);
+  int64_t D = x.shape.back(), M = x.numElements() / D;
+  Tensor y = Tensor::floats(x.shape);
+  parallelFor(M, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float *xr = &x.f[m * D];
+      double mean = 0, var = 0;
+      for (int64_t d = 0; d < D; ++d)
+        mean += xr[d];
+      mean /= D;
+      for (int64_t d = 0; d < D; ++d)
+        var += (xr[d] - mean) * (xr[d] - mean);
+      double rstd = 1.0 / std::sqrt(var / D + eps);
+      for (int64_t d = 0; d < D; ++d) {
+        double v = (xr[d] - mean) * rstd;
+        if (w)
+          v *= w->f[d];
+        if (b)
+          v += b->f[d];
+        y.f[m * D + d] = static_cast<float>(v);
+      }
+    }
+  });
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Status layerNormVjp(Executor &ex, const Step &s) {
+  std::vector<int64_t> seg = fwdInts(s, "operandSegmentSizes");
+  size_t numIn = s.operands.size() - 2;
+  int wi, bi;
+  normOperands(seg, numIn, wi, bi);
+  VjpArgs v = vjpArgs(ex, s, numIn, 1);
+  const Tensor &x = *v.in[0], &dy = *v.dout[0];
+  const Tensor *w = wi >= 0 ? v.in[wi] : nullptr;
+  double eps = fwdFloat(s, "eps", 1e-5);
+  int64_t D = x.shape.back(), M = x.numElements() / D;
+  Tensor dx = Tensor::floats(x.shape);
+  std::vector<double> dw(D, 0.0), db(D, 0.0);
+  for (int64_t m = 0; m < M; ++m) {
+    const float *xr = &x.f[m * D], *gr = &dy.f[m * D];
+    double mean = 0, var = 0;
+    for (int64_t d = 0; d < D; ++d)
+      mean += xr[d];
+    mean /= D;
+    for (int64_t d = 0; d < D; ++d)
+      var += (xr[d] - mean) * (xr[d] - mean);
+    double rstd = 1.0 / std::sqrt(var / D + eps);
+    double sumG = 0, sumGX = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      double xh = (xr[d] - mean) * rstd;
+      double g = gr[d] * (w ? w->f[d] : 1.0);
+      sumG += g;
+      sumGX += g * xh;
+      dw[d] += gr[d] * xh;
+      db[d] += gr[d];
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      double xh = (xr[d] - mean) * rstd;
+      double g = gr[d] * (w ? w->f[d] : 1.0);
+      dx.f[m * D + d] = static_cast<float>(rstd * (g - sumG / D - xh * sumGX / D));
+    }
+  }
+  setGrad(ex, s, v, 0, std::move(dx));
+  if (wi >= 0) {
+    Tensor t = Tensor::floats({D});
+    for (int64_t d = 0; d < D; ++d)
+      t.f[d] = static_cast<float>(dw[d]);
+    setGrad(ex, s, v, wi, std::move(t));
+  }
+  if (bi >= 0) {
+    Tensor t = Tensor::floats({D});
+    for (int64_t d = 0; d < D; ++d)
+      t.f[d] = static_cast<float>(db[d]);
+    setGrad(ex, s, v, bi, std::move(t));
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Split
+//===----------------------------------------------------------------------===//
+
+Status split(Executor &ex, const Step &s) {
+  const Tensor &x = ex.values[s.operands[0]];
+  int64_t axis = attrInt(s, "axis", -1);
+  if (axis < 0)
+    axis += static_cast<int64_t>(x.shape.size());
+  auto it = s.attrs.find("sizes");
+  std::vector<int64_t> sizes = it == s.attrs.end() ? std::vector<int64_t>{} : it->second.ints;
+  int64_t outer = product(x.shape, 0, axis), inner = product(x.shape, axis + 1);
+  int64_t total = x.shape[axis], off = 0;
+  for (size_t r = 0; r < sizes.size(); ++r) {
+    Shape sh = x.shape;
+    sh[axis] = sizes[r];
+    Tensor t = Tensor::floats(sh);
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy(x.f.begin() + (o * total + off) * inner,
+                x.f.begin() + (o * total + off + sizes[r]) * inner,
+                t.f.begin() + o * sizes[r] * inner);
+    off += sizes[r];
+    ex.values[s.results[r]] = std::move(t);
+  }
+  return Status::ok();
+}
+
+Status splitVjp(Executor &ex, const Step &s) {
+  std::vector<int64_t> sizes = fwdInts(s, "sizes");
+  VjpArgs v = vjpArgs(ex, s, 1, sizes.size());
+  const Tensor &x = *v.in[0];
+  int64_t axis = fwdInt(s, "axis", -1);
+  if (axis < 0)
+    axis += static_cast<int64_t>(x.shape.size());
+  int64_t outer = product(x.shape, 0, axis), inner = product(x.shape, axis + 1);
+  int64_t total = x.shape[axis], off = 0;
+  Tensor dx = Tensor::floats(x.shape);
+  for (size_t r = 0; r < sizes.size(); ++r) {
+    const Tensor &g = *v.dout[r];
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy(g.f.begin() + o * sizes[r] * inner,
+                g.f.begin() + (o + 1) * sizes[r] * inner,
+                dx.f.begin() + (o * total + off) * inner);
+    off += sizes[r];
+  }
+  setGrad(ex, s, v, 0, std::move(dx));
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+struct AttnShape {
+  int64_t B, T, S, H, Hkv, D;
+  double scale;
+  bool causal;
+  int64_t window;
+  bool allowed(int64_t t, int64_t j) const {
+    // Queries are aligned to the end of the keys (decoding with a cache).
+    int64_t pos = t + (S - T);
+    if (causal && j > pos)
+      return false;
+    if (window > 0 && j <= pos - window)
+      return false;
+    return true;
+  }
+};
+
+AttnShape attnShape(const Tensor &q, const Tensor &k, int64_t heads,
+                    int64_t kvHeads, double scale, bool causal, int64_t window) {
+  AttnShape a;
+  a.B = q.shape[0];
+  a.T = q.shape[1];
+  a.S = k.shape[1];
+  a.H = heads;
+  a.Hkv = kvHeads;
+  a.D = q.shape[2] / heads;
+  a.scale = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(a.D));
+  a.causal = causal;
+  a.window = window;
+  return a;
+}
+
+/// Softmax probabilities of one (batch, head): P[T][S].
+void attnProbs(const AttnShape &a, const Tensor &q, const Tensor &k,
+               const Tensor *bias, int64_t b, int64_t h, std::vector<double> &P) {
+  int64_t hk = h / (a.H / a.Hkv);
+  P.assign(static_cast<size_t>(a.T * a.S), 0.0);
+  for (int64_t t = 0; t < a.T; ++t) {
+    const float *qr = &q.f[((b * a.T + t) * a.H + h) * a.D];
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < a.S; ++j) {
+      if (!a.allowed(t, j))
+        continue;
+      const float *kr = &k.f[((b * a.S + j) * a.Hkv + hk) * a.D];
+      double dot = 0;
+      for (int64_t d = 0; d < a.D; ++d)
+        dot += static_cast<double>(qr[d]) * kr[d];
+      double sc = dot * a.scale + (bias ? bias->f[(h * a.T + t) * a.S + j] : 0.0);
+      P[t * a.S + j] = sc;
+      mx = std::max(mx, sc);
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < a.S; ++j)
+      if (a.allowed(t, j))
+        sum += (P[t * a.S + j] = std::exp(P[t * a.S + j] - mx));
+    for (int64_t j = 0; j < a.S; ++j)
+      P[t * a.S + j] = a.allowed(t, j) && sum > 0 ? P[t * a.S + j] / sum : 0.0;
+  }
+}
+
+Status attention(Executor &ex, const Step &s) {
+  const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
+               &v = ex.values[s.operands[2]];
+  const Tensor *bias = s.operands.size() > 3 ? &ex.values[s.operands[3]] : nullptr;
+  AttnShape a = attnShape(q, k, attrInt(s, "heads", 1), attrInt(s, "kv_heads", 1),
+                          attrFloat(s, "scale", 0), attrBool(s, "causal", true),
+                          attrInt(s, "window", 0));
+  Tensor o = Tensor::floats(q.shape);
+  parallelFor(a.B * a.H, [&](int64_t i0, int64_t i1) {
+    std::vector<double> P;
+    for (int64_t i = i0; i < i1; ++i) {
+      int64_t b = i / a.H, h = i % a.H, hk = h / (a.H / a.Hkv);
+      attnProbs(a, q, k, bias, b, h, P);
+      for (int64_t t = 0; t < a.T; ++t)
+        for (int64_t d = 0; d < a.D; ++d) {
+          double acc = 0;
+          for (int64_t j = 0; j < a.S; ++j)
+            acc += P[t * a.S + j] * v.f[((b * a.S + j) * a.Hkv + hk) * a.D + d];
+          o.f[((b * a.T + t) * a.H + h) * a.D + d] = static_cast<float>(acc);
+        }
+    }
+  });
+  ex.values[s.results[0]] = std::move(o);
+  return Status::ok();
+}
+
+Status attentionVjp(Executor &ex, const Step &s) {
+  size_t numIn = s.operands.size() - 2;
+  VjpArgs vj = vjpArgs(ex, s, numIn, 1);
+  const Tensor &q = *vj.in[0], &k = *vj.in[1], &v = *vj.in[2], &dO = *vj.dout[0];
+  const Tensor *bias = numIn > 3 ? vj.in[3] : nullptr;
+  AttnShape a = attnShape(q, k, fwdInt(s, "heads", 1), fwdInt(s, "kv_heads", 1),
+                          fwdFloat(s, "scale", 0), fwdBool(s, "causal", true),
+                          fwdInt(s, "window", 0));
+  std::vector<double> dq(q.f.size(), 0.0), dk(k.f.size(), 0.0),
+      dv(v.f.size(), 0.0), dbias(bias ? bias->f.size() : 0, 0.0);
+  // Over (batch, kv head) so that the heads sharing a kv head accumulate in a
+  // fixed order without races.
+  int64_t group = a.H / a.Hkv;
+  parallelFor(a.B * a.Hkv, [&](int64_t i0, int64_t i1) {
+    std::vector<double> P, dP;
+    for (int64_t i = i0; i < i1; ++i) {
+      int64_t b = i / a.Hkv, hk = i % a.Hkv;
+      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+        attnProbs(a, q, k, bias, b, h, P);
+        dP.assign(P.size(), 0.0);
+        for (int64_t t = 0; t < a.T; ++t) {
+          const float *gr = &dO.f[((b * a.T + t) * a.H + h) * a.D];
+          double rowDot = 0;
+          for (int64_t j = 0; j < a.S; ++j) {
+            if (P[t * a.S + j] == 0)
+              continue;
+            const float *vr = &v.f[((b * a.S + j) * a.Hkv + hk) * a.D];
+            double dp = 0;
+            for (int64_t d = 0; d < a.D; ++d) {
+              dp += static_cast<double>(gr[d]) * vr[d];
+              dv[((b * a.S + j) * a.Hkv + hk) * a.D + d] += P[t * a.S + j] * gr[d];
+            }
+            dP[t * a.S + j] = dp;
+            rowDot += dp * P[t * a.S + j];
+          }
+          for (int64_t j = 0; j < a.S; ++j) {
+            double p = P[t * a.S + j];
+            if (p == 0)
+              continue;
+            double dsc = p * (dP[t * a.S + j] - rowDot); // d score
+            if (bias)
+              dbias[(h * a.T + t) * a.S + j] += dsc;
+            double ds = dsc * a.scale;
+            const float *kr = &k.f[((b * a.S + j) * a.Hkv + hk) * a.D];
+            const float *qr = &q.f[((b * a.T + t) * a.H + h) * a.D];
+            for (int64_t d = 0; d < a.D; ++d) {
+              dq[((b * a.T + t) * a.H + h) * a.D + d] += ds * kr[d];
+              dk[((b * a.S + j) * a.Hkv + hk) * a.D + d] += ds * qr[d];
+            }
+          }
+        }
+      }
+    }
+  });
+  auto toTensor = [](const std::vector<double> &src, const Shape &shape) {
+    Tensor t = Tensor::floats(shape);
+    for (size_t i = 0; i < src.size(); ++i)
+      t.f[i] = static_cast<float>(src[i]);
+    return t;
+  };
+  setGrad(ex, s, vj, 0, toTensor(dq, q.shape));
+  setGrad(ex, s, vj, 1, toTensor(dk, k.shape));
+  setGrad(ex, s, vj, 2, toTensor(dv, v.shape));
+  if (bias)
+    setGrad(ex, s, vj, 3, toTensor(dbias, bias->shape));
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Cross-entropy
+//===----------------------------------------------------------------------===//
+
+Status crossEntropy(Executor &ex, const Step &s) {
+  const Tensor &logits = ex.values[s.operands[0]], &tg = ex.values[s.operands[1]];
+  int64_t V = logits.shape.back(), M = logits.numElements() / V;
+  int64_t ignore = attrInt(s, "ignore_index", -1);
+  double ls = attrFloat(s, "label_smoothing", 0);
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    int32_t t = tg.i[m];
+    if (t == ignore)
+      continue;
+    if (t < 0 || t >= V)
+      return Status::error("target " + std::to_string(t) + " is outside the " +
+                           std::to_string(V) + " classes");
+    const float *r = &logits.f[m * V];
+    double mx = *std::max_element(r, r + V), sum = 0, mean = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      sum += std::exp(r[v] - mx);
+      mean += r[v];
+    }
+    double lse = mx + std::log(sum);
+    total += (1 - ls) * (lse - r[t]) + ls * (lse - mean / V);
+    ++count;
+  }
+  Tensor out = Tensor::floats({});
+  out.f[0] = static_cast<float>(count ? total / count : 0.0);
+  ex.values[s.results[0]] = std::move(out);
+  return Status::ok();
+}
+
+Status crossEntropyVjp(Executor &ex, const Step &s) {
+  VjpArgs v = vjpArgs(ex, s, 2, 1);
+  const Tensor &logits = *v.in[0], &tg = *v.in[1];
+  double g = v.dout[0]->f[0];
+  int64_t V = logits.shape.back(), M = logits.numElements() / V;
+  int64_t ignore = fwdInt(s, "ignore_index", -1);
+  double ls = fwdFloat(s, "label_smoothing", 0);
+  int64_t count = 0;
+  for (int64_t m = 0; m < M; ++m)
+    count += tg.i[m] != ignore;
+  Tensor d = Tensor::floats(logits.shape);
+  if (count)
+    parallelFor(M, [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; ++m) {
+        int32_t t = tg.i[m];
+        if (t == ignore)
+          continue;
+        const float *r = &logits.f[m * V];
+        double mx = *std::max_element(r, r + V), sum = 0;
+        for (int64_t x = 0; x < V; ++x)
+          sum += std::exp(r[x] - mx);
+        for (int64_t x = 0; x < V; ++x) {
+          double p = std::exp(r[x] - mx) / sum;
+          double target = (x == t ? 1 - ls : 0) + ls / V;
+          d.f[m * V + x] = static_cast<float>(g * (p - target) / count);
+        }
+      }
+    });
+  setGrad(ex, s, v, 0, std::move(d));
+  return Status::ok();
+}
+
+} // namespace
+
 namespace motif::rt {
-void registerKernelHandlers() {}
+void registerKernelHandlers() {
+  auto &t = Executor::handlers();
+  t["motif.add"] = [](Executor &e, const Step &s) { return binary(e, s, Bin::Add); };
+  t["motif.sub"] = [](Executor &e, const Step &s) { return binary(e, s, Bin::Sub); };
+  t["motif.mul"] = [](Executor &e, const Step &s) { return binary(e, s, Bin::Mul); };
+  t["motif.div"] = [](Executor &e, const Step &s) { return binary(e, s, Bin::Div); };
+  t["motif.vjp:motif.add"] = [](Executor &e, const Step &s) { return binaryVjp(e, s, Bin::Add); };
+  t["motif.vjp:motif.sub"] = [](Executor &e, const Step &s) { return binaryVjp(e, s, Bin::Sub); };
+  t["motif.vjp:motif.mul"] = [](Executor &e, const Step &s) { return binaryVjp(e, s, Bin::Mul); };
+  t["motif.vjp:motif.div"] = [](Executor &e, const Step &s) { return binaryVjp(e, s, Bin::Div); };
+  t["motif.gelu_tanh"] = geluTanh;
+  t["motif.vjp:motif.gelu_tanh"] = geluTanhVjp;
+  t["motif.embedding"] = embedding;
+  t["motif.vjp:motif.embedding"] = embeddingVjp;
+  t["motif.linear"] = linear;
+  t["motif.vjp:motif.linear"] = linearVjp;
+  t["motif.layer_norm"] = layerNorm;
+  t["motif.vjp:motif.layer_norm"] = layerNormVjp;
+  t["motif.split"] = split;
+  t["motif.vjp:motif.split"] = splitVjp;
+  t["motif.attention"] = attention;
+  t["motif.vjp:motif.attention"] = attentionVjp;
+  t["motif.cross_entropy"] = crossEntropy;
+  t["motif.vjp:motif.cross_entropy"] = crossEntropyVjp;
+}
 } // namespace motif::rt

@@ -252,7 +252,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
       std::vector<Tensor> res;
       Status s = ex.run("forward", makeInputs(*fwd), res);
       if (!s.isOk())
-        return s;
+        return Status::error("validation: " + s.message());
       for (size_t r = 0; r < fwd->resultRoles.size(); ++r)
         if (fwd->resultRoles[r] == "loss")
           sum += res[r].f[0];
@@ -354,9 +354,16 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
             << std::defaultfloat << "\n";
       log << std::flush;
     }
-    if ((s + 1) % ckptEvery == 0 || s + 1 == steps)
+    if ((s + 1) % ckptEvery == 0 || s + 1 == steps) {
+      // One file per checkpointed step, and the latest under a fixed name.
+      char name[64];
+      std::snprintf(name, sizeof(name), "checkpoint-%06lld.safetensors",
+                    static_cast<long long>(s + 1));
+      if (Status st = saveCk(s + 1, name); !st.isOk())
+        return st;
       if (Status st = saveCk(s + 1, "checkpoint.safetensors"); !st.isOk())
         return st;
+    }
   }
   return lastVal;
 }
