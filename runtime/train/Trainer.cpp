@@ -341,7 +341,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     if (doEval)
       metrics << ",\"val_loss\":" << fmtDouble(val);
     metrics << "}\n" << std::flush;
-    if (!o.quiet) {
+    if (!o.quiet && (doEval || (s + 1) % std::max<int64_t>(1, o.logEvery) == 0)) {
       char line[256];
       std::snprintf(line, sizeof(line),
                     "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  "
@@ -400,7 +400,7 @@ StatusOr<std::string> motif::rt::generate(const Artifact &a,
     }
   if (logitsIdx < 0)
     return Status::error("model '" + a.model + "' has no output to sample from");
-  int64_t ctx = static_cast<int64_t>(num(a.config, "ctx", 0));
+  int64_t ctx = o.context > 0 ? o.context : static_cast<int64_t>(num(a.config, "ctx", 0));
   std::vector<int32_t> toks;
   for (unsigned char c : o.prompt)
     toks.push_back(c);

@@ -29,6 +29,7 @@ struct TrainOptions {
   uint64_t seed = 1337;
   bool nanCheck = false;
   bool quiet = false;
+  int64_t logEvery = 1; // progress line every N steps (and at evaluations)
 };
 
 /// Trains `artifact` and returns the final validation loss (or an error that
@@ -44,6 +45,7 @@ struct SampleOptions {
   int64_t topK = 0;
   double topP = 1.0;
   uint64_t seed = 1337;
+  int64_t context = 0; // tokens the model sees; 0: the model's 'ctx'
 };
 
 /// Generates text byte by byte from a trained checkpoint.

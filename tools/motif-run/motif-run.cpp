@@ -32,9 +32,11 @@ const char *kUsage =
     "               --schedule cosine|wsd|linear|constant --warmup N\n"
     "               --eval-every N --eval-steps N --checkpoint-every N\n"
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
+    "               --log-every N --quiet\n"
     "  generate   sample text from a checkpoint:\n"
     "               --checkpoint FILE --prompt TEXT --tokens N --temp X\n"
-    "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n";
+    "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n"
+    "               --context N (tokens of history; default: the model's ctx)\n";
 
 bool parseInt(const char *s, int64_t &out) {
   char *end = nullptr;
@@ -122,6 +124,7 @@ int main(int argc, char **argv) {
       else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
       else if (f == "--nan-check") t.nanCheck = true;
       else if (f == "--quiet") t.quiet = true;
+      else if (f == "--log-every") intOpt(t.logEvery);
       else return usageError("unknown option '" + f + "' for train");
     } else {
       if (f == "--checkpoint") g.checkpoint = value();
@@ -130,6 +133,7 @@ int main(int argc, char **argv) {
       else if (f == "--temp") numOpt(g.temperature);
       else if (f == "--top-k") intOpt(g.topK);
       else if (f == "--top-p") numOpt(g.topP);
+      else if (f == "--context") intOpt(g.context);
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
