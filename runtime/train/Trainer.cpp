@@ -469,3 +469,127 @@ StatusOr<std::string> motif::rt::generate(const Artifact &a,
   }
   return out;
 }
+
+Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
+                                 std::ostream &log) {
+  const Function *step = a.function("train_step");
+  const Function *fwd = a.function("forward");
+  if (!step || !fwd)
+    return Status::error("the artifact has no train_step: the model has no loss");
+  auto io = tokenIO(a, *step);
+  if (!io.isOk())
+    return io.status();
+  auto data = loadTokens(o.data);
+  if (!data.isOk())
+    return data.status();
+  if (io->vocab > 0)
+    if (Status s = checkVocabulary(*data, io->vocab); !s.isOk())
+      return s;
+  if (data->tokens.size() < static_cast<size_t>(o.batch * o.seq + 1))
+    return Status::error("data file '" + o.data + "' is too short for one batch");
+  Batcher b(data->tokens.data(), data->tokens.size(), o.batch, o.seq);
+  std::vector<int32_t> in(static_cast<size_t>(o.batch * o.seq)), tg(in.size());
+  b.next(in.data(), tg.data());
+  auto inputs = [&](const Function &f) {
+    std::vector<Tensor> ins(f.args.size());
+    for (size_t i = 0; i < f.args.size(); ++i) {
+      ins[i] = Tensor::ints({o.batch, o.seq});
+      ins[i].i = static_cast<int>(i) == io->targets ? tg : in;
+    }
+    return ins;
+  };
+  Executor ex(a);
+  ex.training = false; // deterministic: no dropout
+  ex.initParameters(o.seed);
+  std::vector<Tensor> res;
+  if (Status s = ex.run("train_step", inputs(*step), res); !s.isOk())
+    return s;
+  auto lossOf = [&]() -> StatusOr<double> {
+    std::vector<Tensor> r;
+    if (Status s = ex.run("forward", inputs(*fwd), r); !s.isOk())
+      return s;
+    for (size_t k = 0; k < fwd->resultRoles.size(); ++k)
+      if (fwd->resultRoles[k] == "loss")
+        return static_cast<double>(r[k].f[0]);
+    return Status::error("forward returns no loss");
+  };
+  uint64_t rng = o.seed | 1;
+  auto gauss = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    double u1 = ((rng >> 11) + 1) * (1.0 / 9007199254740993.0);
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    double u2 = (rng >> 11) * (1.0 / 9007199254740992.0);
+    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  };
+  double worst = 0;
+  int checked = 0;
+  bool ok = true;
+  for (size_t r = 0; r < step->resultRoles.size(); ++r) {
+    const std::string &role = step->resultRoles[r];
+    if (role.rfind("grad:", 0) != 0)
+      continue;
+    std::string name = role.substr(5);
+    const std::vector<float> &g = res[r].f;
+    std::vector<float> &w = ex.params[name].f;
+    double gn = 0;
+    for (float x : g)
+      gn += static_cast<double>(x) * x;
+    gn = std::sqrt(gn);
+    std::vector<double> u(g.size());
+    double rn = 0;
+    for (double &x : u) {
+      x = gauss();
+      rn += x * x;
+    }
+    rn = std::sqrt(rn);
+    double un = 0;
+    for (size_t k = 0; k < u.size(); ++k) {
+      u[k] = (gn > 0 ? g[k] / gn : 0.0) + u[k] / rn;
+      un += u[k] * u[k];
+    }
+    un = std::sqrt(un);
+    double analytic = 0;
+    for (size_t k = 0; k < u.size(); ++k) {
+      u[k] /= un;
+      analytic += g[k] * u[k];
+    }
+    // A step that moves the loss by about 1e-3 (within [eps, 100 eps]): large
+    // enough to rise above fp32 rounding, small enough to stay local.
+    double eps = std::clamp(1e-3 / std::max(std::fabs(analytic), 1e-12),
+                            o.epsilon, 100 * o.epsilon);
+    std::vector<float> saved = w;
+    for (size_t k = 0; k < w.size(); ++k)
+      w[k] = static_cast<float>(saved[k] + eps * u[k]);
+    auto lp = lossOf();
+    for (size_t k = 0; k < w.size(); ++k)
+      w[k] = static_cast<float>(saved[k] - eps * u[k]);
+    auto lm = lossOf();
+    w = saved;
+    if (!lp.isOk())
+      return lp.status();
+    if (!lm.isOk())
+      return lm.status();
+    double numeric = (*lp - *lm) / (2 * eps);
+    double rel = std::fabs(numeric - analytic) /
+                 std::max({std::fabs(numeric), std::fabs(analytic), 1e-6});
+    bool pass = rel <= o.tolerance;
+    ok &= pass;
+    worst = std::max(worst, rel);
+    ++checked;
+    char line[256];
+    std::snprintf(line, sizeof(line), "  %-40s autodiff %+.6e  finite-diff %+.6e  rel %.2e %s\n",
+                  name.c_str(), analytic, numeric, rel, pass ? "ok" : "MISMATCH");
+    log << line;
+  }
+  char sum[160];
+  std::snprintf(sum, sizeof(sum), "gradient check %s: %d parameters, max relative error %.2e (tolerance %.0e)\n",
+                ok ? "passed" : "FAILED", checked, worst, o.tolerance);
+  log << sum;
+  if (!ok)
+    return Status::error("autodiff and finite differences disagree (see above)");
+  return Status::ok();
+}

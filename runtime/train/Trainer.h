@@ -52,6 +52,19 @@ struct SampleOptions {
 StatusOr<std::string> generate(const Artifact &artifact,
                                const SampleOptions &opts);
 
+/// Compares the gradients of @train_step with central finite differences of
+/// the loss along a direction per parameter (half the gradient's, half
+/// random). Prints one line per parameter; fails when a relative error
+/// exceeds `tolerance`.
+struct GradCheckOptions {
+  std::string data;
+  int64_t batch = 2, seq = 16;
+  double epsilon = 1e-3, tolerance = 1e-2;
+  uint64_t seed = 1337;
+};
+Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
+                      std::ostream &log);
+
 } // namespace motif::rt
 
 #endif // MOTIF_RUNTIME_TRAIN_TRAINER_H

@@ -33,6 +33,8 @@ const char *kUsage =
     "               --eval-every N --eval-steps N --checkpoint-every N\n"
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
     "               --log-every N --quiet\n"
+    "  check-grad compare autodiff gradients with finite differences on one\n"
+    "             batch: --data FILE --batch B --seq T --eps X --tol X --seed N\n"
     "  generate   sample text from a checkpoint:\n"
     "               --checkpoint FILE --prompt TEXT --tokens N --temp X\n"
     "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n"
@@ -61,7 +63,8 @@ int main(int argc, char **argv) {
     return argc < 2 ? 1 : 0;
   }
   std::string cmd = argv[1];
-  if (cmd != "inspect" && cmd != "train" && cmd != "generate")
+  if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
+      cmd != "check-grad")
     return usageError("unknown command '" + cmd + "'");
   if (argc < 3)
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
@@ -79,6 +82,7 @@ int main(int argc, char **argv) {
 
   TrainOptions t;
   SampleOptions g;
+  GradCheckOptions c;
   for (int i = 3; i < argc; ++i) {
     std::string f = argv[i];
     auto value = [&]() -> const char * {
@@ -103,7 +107,15 @@ int main(int argc, char **argv) {
       }
     };
     int64_t seed;
-    if (cmd == "train") {
+    if (cmd == "check-grad") {
+      if (f == "--data") c.data = value();
+      else if (f == "--batch") intOpt(c.batch);
+      else if (f == "--seq") intOpt(c.seq);
+      else if (f == "--eps") numOpt(c.epsilon);
+      else if (f == "--tol") numOpt(c.tolerance);
+      else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }
+      else return usageError("unknown option '" + f + "' for check-grad");
+    } else if (cmd == "train") {
       if (f == "--data") t.data = value();
       else if (f == "--out") t.outDir = value();
       else if (f == "--resume") t.resume = value();
@@ -137,6 +149,14 @@ int main(int argc, char **argv) {
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
+  }
+  if (cmd == "check-grad") {
+    Status st = checkGradients(*artifact, c, std::cout);
+    if (!st.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      return 1;
+    }
+    return 0;
   }
   if (cmd == "train") {
     auto r = train(*artifact, t, std::cout);
