@@ -11,6 +11,7 @@
 #include "runtime/exec/Executor.h"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <thread>
 
@@ -738,10 +739,206 @@ Status crossEntropyVjp(Executor &ex, const Step &s) {
   return Status::ok();
 }
 
+//===----------------------------------------------------------------------===//
+// Unary activations
+//===----------------------------------------------------------------------===//
+
+/// f(x) and f'(x) given x and y = f(x).
+struct UnaryFn {
+  double (*f)(double);
+  double (*df)(double x, double y);
+};
+
+double sigmoidOf(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+const std::map<std::string, UnaryFn> &unaryFns() {
+  static const std::map<std::string, UnaryFn> fns = {
+      {"relu", {[](double x) { return x > 0 ? x : 0.0; },
+                [](double x, double) { return x > 0 ? 1.0 : 0.0; }}},
+      {"gelu", {[](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); },
+                [](double x, double) {
+                  return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) +
+                         x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+                }}},
+      {"silu", {[](double x) { return x * sigmoidOf(x); },
+                [](double x, double) {
+                  double sg = sigmoidOf(x);
+                  return sg * (1 + x * (1 - sg));
+                }}},
+      {"sigmoid", {sigmoidOf, [](double, double y) { return y * (1 - y); }}},
+      {"tanh", {[](double x) { return std::tanh(x); },
+                [](double, double y) { return 1 - y * y; }}},
+      {"softplus", {[](double x) { return x > 20 ? x : std::log1p(std::exp(x)); },
+                    [](double x, double) { return sigmoidOf(x); }}},
+      {"exp", {[](double x) { return std::exp(x); }, [](double, double y) { return y; }}},
+      {"log", {[](double x) { return std::log(x); }, [](double x, double) { return 1 / x; }}},
+      {"sqrt", {[](double x) { return std::sqrt(x); },
+                [](double, double y) { return 0.5 / y; }}},
+      {"rsqrt", {[](double x) { return 1 / std::sqrt(x); },
+                 [](double x, double y) { return -0.5 * y / x; }}},
+      {"neg", {[](double x) { return -x; }, [](double, double) { return -1.0; }}},
+  };
+  return fns;
+}
+
+Status unary(Executor &ex, const Step &s, const UnaryFn &fn) {
+  const Tensor &x = ex.values[s.operands[0]];
+  Tensor y = Tensor::floats(x.shape);
+  for (size_t i = 0; i < x.f.size(); ++i)
+    y.f[i] = static_cast<float>(fn.f(x.f[i]));
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Status unaryVjp(Executor &ex, const Step &s, const UnaryFn &fn) {
+  VjpArgs v = vjpArgs(ex, s, 1, 1);
+  const Tensor &x = *v.in[0], &y = *v.out[0], &dy = *v.dout[0];
+  Tensor dx = Tensor::floats(x.shape);
+  for (size_t i = 0; i < x.f.size(); ++i)
+    dx.f[i] = static_cast<float>(dy.f[i] * fn.df(x.f[i], y.f[i]));
+  setGrad(ex, s, v, 0, std::move(dx));
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// RMSNorm and RoPE
+//===----------------------------------------------------------------------===//
+
+Status rmsNorm(Executor &ex, const Step &s) {
+  const Tensor &x = ex.values[s.operands[0]];
+  const Tensor *w = s.operands.size() > 1 ? &ex.values[s.operands[1]] : nullptr;
+  double eps = attrFloat(s, "eps", 1e-6);
+  int64_t D = x.shape.back(), M = x.numElements() / D;
+  Tensor y = Tensor::floats(x.shape);
+  parallelFor(M, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float *xr = &x.f[m * D];
+      double ss = 0;
+      for (int64_t d = 0; d < D; ++d)
+        ss += static_cast<double>(xr[d]) * xr[d];
+      double rstd = 1.0 / std::sqrt(ss / D + eps);
+      for (int64_t d = 0; d < D; ++d)
+        y.f[m * D + d] = static_cast<float>(xr[d] * rstd * (w ? w->f[d] : 1.0));
+    }
+  });
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Status rmsNormVjp(Executor &ex, const Step &s) {
+  size_t numIn = s.operands.size() - 2;
+  VjpArgs v = vjpArgs(ex, s, numIn, 1);
+  const Tensor &x = *v.in[0], &dy = *v.dout[0];
+  const Tensor *w = numIn > 1 ? v.in[1] : nullptr;
+  double eps = fwdFloat(s, "eps", 1e-6);
+  int64_t D = x.shape.back(), M = x.numElements() / D;
+  Tensor dx = Tensor::floats(x.shape);
+  std::vector<double> dw(D, 0.0);
+  for (int64_t m = 0; m < M; ++m) {
+    const float *xr = &x.f[m * D], *gr = &dy.f[m * D];
+    double ss = 0;
+    for (int64_t d = 0; d < D; ++d)
+      ss += static_cast<double>(xr[d]) * xr[d];
+    double rstd = 1.0 / std::sqrt(ss / D + eps);
+    double dot = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      double g = gr[d] * (w ? w->f[d] : 1.0);
+      dot += g * xr[d] * rstd;
+      dw[d] += gr[d] * xr[d] * rstd;
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      double g = gr[d] * (w ? w->f[d] : 1.0);
+      dx.f[m * D + d] = static_cast<float>(rstd * (g - xr[d] * rstd * dot / D));
+    }
+  }
+  setGrad(ex, s, v, 0, std::move(dx));
+  if (w) {
+    Tensor t = Tensor::floats({D});
+    for (int64_t d = 0; d < D; ++d)
+      t.f[d] = static_cast<float>(dw[d]);
+    setGrad(ex, s, v, 1, std::move(t));
+  }
+  return Status::ok();
+}
+
+/// Rotates pairs (i, i + rot/2) of each head by pos * theta^(-2i/rot)
+/// ("rotate half", as Llama and Hugging Face); `sign` -1 rotates back (the
+/// VJP of a rotation is its inverse).
+Status ropeApply(const Tensor &x, const Tensor *positions, int64_t heads,
+                 double theta, int64_t rotaryDim, const std::string &scaling,
+                 double factor, double sign, Tensor &out) {
+  if (scaling == "yarn")
+    return Status::error("YaRN rope scaling has no CPU kernel yet");
+  int64_t B = x.shape[0], T = x.shape[1], HD = x.shape[2], D = HD / heads;
+  int64_t rot = rotaryDim > 0 ? rotaryDim : D, half = rot / 2;
+  if (scaling == "ntk" && rot > 2)
+    theta *= std::pow(factor, static_cast<double>(rot) / (rot - 2));
+  out = Tensor::floats(x.shape);
+  out.f = x.f;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      double pos = positions ? positions->i[t] : static_cast<double>(t);
+      for (int64_t h = 0; h < heads; ++h) {
+        const float *xr = &x.f[((b * T + t) * heads + h) * D];
+        float *yr = &out.f[((b * T + t) * heads + h) * D];
+        for (int64_t i = 0; i < half; ++i) {
+          double ang = pos * std::pow(theta, -2.0 * i / rot);
+          double c = std::cos(ang), sn = sign * std::sin(ang);
+          double a = xr[i], bb = xr[i + half];
+          yr[i] = static_cast<float>(a * c - bb * sn);
+          yr[i + half] = static_cast<float>(bb * c + a * sn);
+        }
+      }
+    }
+  return Status::ok();
+}
+
+std::string attrStr(const Step &s, const char *k, const std::string &def) {
+  auto it = s.attrs.find(k);
+  return it == s.attrs.end() ? def : it->second.s;
+}
+
+Status rope(Executor &ex, const Step &s) {
+  const Tensor &x = ex.values[s.operands[0]];
+  const Tensor *pos = s.operands.size() > 1 ? &ex.values[s.operands[1]] : nullptr;
+  Tensor out;
+  Status st = ropeApply(x, pos, attrInt(s, "heads", 1), attrFloat(s, "theta", 1e4),
+                        attrInt(s, "rotary_dim", 0), attrStr(s, "scaling", "none"),
+                        attrFloat(s, "factor", 1.0), 1.0, out);
+  if (st.isOk())
+    ex.values[s.results[0]] = std::move(out);
+  return st;
+}
+
+Status ropeVjp(Executor &ex, const Step &s) {
+  size_t numIn = s.operands.size() - 2;
+  VjpArgs v = vjpArgs(ex, s, numIn, 1);
+  const Attrs &fa = fwdAttrs(s);
+  auto sc = fa.find("scaling");
+  Tensor dx;
+  Status st = ropeApply(*v.dout[0], numIn > 1 ? v.in[1] : nullptr,
+                        fwdInt(s, "heads", 1), fwdFloat(s, "theta", 1e4),
+                        fwdInt(s, "rotary_dim", 0),
+                        sc == fa.end() ? "none" : sc->second.s,
+                        fwdFloat(s, "factor", 1.0), -1.0, dx);
+  if (st.isOk())
+    setGrad(ex, s, v, 0, std::move(dx));
+  return st;
+}
+
 } // namespace
 
 namespace motif::rt {
 void registerKernelHandlers() {
+  for (const auto &[name, fn] : unaryFns()) {
+    UnaryFn f = fn;
+    Executor::handlers()["motif." + name] = [f](Executor &e, const Step &s) {
+      return unary(e, s, f);
+    };
+    Executor::handlers()["motif.vjp:motif." + name] = [f](Executor &e, const Step &s) {
+      return unaryVjp(e, s, f);
+    };
+  }
   auto &t = Executor::handlers();
   t["motif.add"] = [](Executor &e, const Step &s) { return binary(e, s, Bin::Add); };
   t["motif.sub"] = [](Executor &e, const Step &s) { return binary(e, s, Bin::Sub); };
@@ -763,6 +960,10 @@ void registerKernelHandlers() {
   t["motif.vjp:motif.split"] = splitVjp;
   t["motif.attention"] = attention;
   t["motif.vjp:motif.attention"] = attentionVjp;
+  t["motif.rms_norm"] = rmsNorm;
+  t["motif.vjp:motif.rms_norm"] = rmsNormVjp;
+  t["motif.rope"] = rope;
+  t["motif.vjp:motif.rope"] = ropeVjp;
   t["motif.cross_entropy"] = crossEntropy;
   t["motif.vjp:motif.cross_entropy"] = crossEntropyVjp;
 }

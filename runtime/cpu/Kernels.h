@@ -1,0 +1,493 @@
+//===- Kernels.h - CPU reference kernels of the motif ops -------*- C++ -*-===//
+//
+// Forward and backward (vector-Jacobian product) of every op of the `motif`
+// dialect (docs/dialect.md), in plain C++17 without MLIR. They are the oracle
+// GPU kernels are compared against and what the CPU backend executes.
+//
+// Conventions (docs/cpu-backend.md has the details):
+//  * Data are dense row-major arrays passed as raw pointers; integer ids and
+//    targets are `const int32_t *`; shapes are passed as small structs.
+//  * Every function is a template on the element type T, instantiated for
+//    float and double only. Reductions accumulate in double.
+//  * `<op>Backward` takes the forward inputs (and the forward output where it
+//    helps) and the output gradient, and *overwrites* the gradient of each
+//    differentiable input. A null gradient pointer means "not needed"; a null
+//    optional input (bias, weight, ...) means the operand is absent.
+//  * Results do not depend on the number of worker threads: work is split
+//    over independent rows and every reduction runs in a fixed order.
+//  * Precondition violations (bad ids, incompatible shapes) throw
+//    std::invalid_argument.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_CPU_KERNELS_H
+#define MOTIF_RUNTIME_CPU_KERNELS_H
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace motif::cpu {
+
+using Shape = std::vector<int64_t>;
+
+//===----------------------------------------------------------------------===//
+// Threads
+//===----------------------------------------------------------------------===//
+
+/// Sets the number of worker threads of the parallel kernels (<= 0: the
+/// hardware concurrency, the default).
+void setNumThreads(int n);
+/// The number of worker threads the parallel kernels use.
+int numThreads();
+
+//===----------------------------------------------------------------------===//
+// Shape helpers (non-template)
+//===----------------------------------------------------------------------===//
+
+/// Product of the dims of `s` (1 for rank 0).
+int64_t numElements(const Shape &s);
+/// Normalizes a possibly negative axis for a rank; throws when out of range.
+int64_t normalizeAxis(int64_t axis, int64_t rank);
+/// The numpy broadcast of two shapes; throws when incompatible.
+Shape broadcastShapes(const Shape &a, const Shape &b);
+/// A shape viewed around one axis: [outer, n, inner].
+struct AxisShape {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+AxisShape axisShape(const Shape &s, int64_t axis);
+/// The result shape of motif.reshape: `0` keeps the input dim at that index,
+/// one `-1` is inferred.
+Shape reshapeShape(const Shape &in, const Shape &spec);
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+enum class UnaryKind {
+  Relu, Gelu, GeluTanh, Silu, Sigmoid, Tanh, Softplus, Exp, Log, Sqrt, Rsqrt, Neg
+};
+/// y = f(x), n elements.
+template <typename T> void unary(UnaryKind k, int64_t n, const T *x, T *y);
+/// dx = f'(x) * dy (y = f(x) is the forward output).
+template <typename T>
+void unaryBackward(UnaryKind k, int64_t n, const T *x, const T *y, const T *dy, T *dx);
+
+enum class BinaryKind { Add, Sub, Mul, Div, Maximum };
+/// out = a (op) b with numpy broadcasting; out has broadcastShapes(sa, sb).
+template <typename T>
+void binary(BinaryKind k, const Shape &sa, const Shape &sb, const T *a, const T *b, T *out);
+/// da, db = VJP of binary, each reduced (summed) over its broadcast dims.
+/// maximum: the gradient goes to a where a >= b, else to b.
+template <typename T>
+void binaryBackward(BinaryKind k, const Shape &sa, const Shape &sb, const T *a, const T *b,
+                    const T *dout, T *da, T *db);
+
+/// y = x broadcast to `out` (motif.expand and numpy broadcasting).
+template <typename T> void expand(const Shape &in, const Shape &out, const T *x, T *y);
+/// dx = sum of dy over the broadcast dims.
+template <typename T> void expandBackward(const Shape &in, const Shape &out, const T *dy, T *dx);
+
+/// y[i] = static_cast<D>(x[i]) (motif.cast; its backward is the cast back).
+template <typename S, typename D> inline void cast(int64_t n, const S *x, D *y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = static_cast<D>(x[i]);
+}
+/// y[i] = i, i < n (motif.positions).
+inline void positions(int64_t n, int32_t *y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = static_cast<int32_t>(i);
+}
+
+// One named entry per elementwise op, forwarding to unary/binary.
+#define MOTIF_CPU_UNARY(name, kind)                                                    \
+  template <typename T> inline void name(int64_t n, const T *x, T *y) {                \
+    unary(UnaryKind::kind, n, x, y);                                                   \
+  }                                                                                    \
+  template <typename T>                                                                \
+  inline void name##Backward(int64_t n, const T *x, const T *y, const T *dy, T *dx) {  \
+    unaryBackward(UnaryKind::kind, n, x, y, dy, dx);                                   \
+  }
+MOTIF_CPU_UNARY(relu, Relu)
+MOTIF_CPU_UNARY(gelu, Gelu)
+MOTIF_CPU_UNARY(geluTanh, GeluTanh)
+MOTIF_CPU_UNARY(silu, Silu)
+MOTIF_CPU_UNARY(sigmoid, Sigmoid)
+MOTIF_CPU_UNARY(tanh, Tanh)
+MOTIF_CPU_UNARY(softplus, Softplus)
+MOTIF_CPU_UNARY(exp, Exp)
+MOTIF_CPU_UNARY(log, Log)
+MOTIF_CPU_UNARY(sqrt, Sqrt)
+MOTIF_CPU_UNARY(rsqrt, Rsqrt)
+MOTIF_CPU_UNARY(neg, Neg)
+#undef MOTIF_CPU_UNARY
+#define MOTIF_CPU_BINARY(name, kind)                                                   \
+  template <typename T>                                                                \
+  inline void name(const Shape &sa, const Shape &sb, const T *a, const T *b, T *out) { \
+    binary(BinaryKind::kind, sa, sb, a, b, out);                                       \
+  }                                                                                    \
+  template <typename T>                                                                \
+  inline void name##Backward(const Shape &sa, const Shape &sb, const T *a, const T *b, \
+                             const T *dout, T *da, T *db) {                            \
+    binaryBackward(BinaryKind::kind, sa, sb, a, b, dout, da, db);                      \
+  }
+MOTIF_CPU_BINARY(add, Add)
+MOTIF_CPU_BINARY(sub, Sub)
+MOTIF_CPU_BINARY(mul, Mul)
+MOTIF_CPU_BINARY(div, Div)
+MOTIF_CPU_BINARY(maximum, Maximum)
+#undef MOTIF_CPU_BINARY
+
+//===----------------------------------------------------------------------===//
+// Dense: embedding, linear, matmul, softmax, reduce, dropout
+//===----------------------------------------------------------------------===//
+
+/// out[i, :] = table[ids[i], :]; ids [n], table [V, D], out [n, D].
+template <typename T>
+void embedding(int64_t n, int64_t V, int64_t D, const int32_t *ids, const T *table, T *out);
+/// dtable[v, :] = sum_{i: ids[i] = v} dout[i, :] (scatter-add in id order).
+template <typename T>
+void embeddingBackward(int64_t n, int64_t V, int64_t D, const int32_t *ids, const T *dout,
+                       T *dtable);
+
+/// Rows M = product of the leading dims of x.
+struct LinearShape {
+  int64_t M = 1, K = 1, N = 1;
+};
+/// y[M, N] = x[M, K] · w[N, K]^T + b[N].
+template <typename T>
+void linear(const LinearShape &s, const T *x, const T *w, const T *b, T *y);
+/// dx = dy · w; dw = dy^T · x; db = sum_rows dy.
+template <typename T>
+void linearBackward(const LinearShape &s, const T *x, const T *w, const T *dy, T *dx, T *dw,
+                    T *db);
+
+/// a [aBatch..., M, K], b [bBatch..., K, N] (or [bBatch..., N, K] with transposeB);
+/// the batch dims broadcast to outBatch() and c is [outBatch..., M, N].
+struct MatmulShape {
+  Shape aBatch, bBatch;
+  int64_t M = 1, K = 1, N = 1;
+  bool transposeB = false;
+  Shape outBatch() const { return broadcastShapes(aBatch, bBatch); }
+};
+/// c = a · b (or a · b^T), batched with broadcast batch dims.
+template <typename T> void matmul(const MatmulShape &s, const T *a, const T *b, T *c);
+/// da = dc · b^T, db = a^T · dc, each summed over its broadcast batch dims.
+template <typename T>
+void matmulBackward(const MatmulShape &s, const T *a, const T *b, const T *dc, T *da, T *db);
+
+/// y = softmax(x) along the middle dim of [outer, n, inner].
+template <typename T> void softmax(const AxisShape &s, const T *x, T *y);
+/// dx = y ⊙ (dy - sum_axis(dy ⊙ y)).
+template <typename T> void softmaxBackward(const AxisShape &s, const T *y, const T *dy, T *dx);
+
+enum class ReduceKind { Sum, Mean, Max };
+/// y = reduce of x [shape] over `axes` (negative allowed); y has the kept dims
+/// in order (keepdim only changes the result type, not the data).
+template <typename T>
+void reduce(ReduceKind k, const Shape &shape, const Shape &axes, const T *x, T *y);
+/// dx = dy broadcast back (sum), / count (mean), or to the first maximum (max).
+template <typename T>
+void reduceBackward(ReduceKind k, const Shape &shape, const Shape &axes, const T *x, const T *y,
+                    const T *dy, T *dx);
+
+/// The dropout RNG: element `index` is kept iff its uniform u in [0, 1) is
+/// >= p, u = top 53 bits of splitmix64(splitmix64(seed) ^ index) / 2^53.
+bool dropoutKeep(uint64_t seed, uint64_t index, double p);
+/// y[i] = keep(seed, offset + i) ? x[i] / (1 - p) : 0; mask (optional) gets 1/0.
+template <typename T>
+void dropout(int64_t n, double p, uint64_t seed, uint64_t offset, const T *x, T *y,
+             uint8_t *mask = nullptr);
+/// dx[i] = keep(seed, offset + i) ? dy[i] / (1 - p) : 0 (the forward's mask).
+template <typename T>
+void dropoutBackward(int64_t n, double p, uint64_t seed, uint64_t offset, const T *dy, T *dx);
+
+//===----------------------------------------------------------------------===//
+// Norms
+//===----------------------------------------------------------------------===//
+
+/// x viewed as [rows, D], normalized over D.
+struct NormShape {
+  int64_t rows = 1, D = 1;
+  double eps = 1e-5;
+};
+/// y = (x - mean) / sqrt(var + eps) * w + b (var biased; w, b optional).
+template <typename T>
+void layerNorm(const NormShape &s, const T *x, const T *w, const T *b, T *y);
+/// dx, dw, db of layerNorm (w may be null: weight 1).
+template <typename T>
+void layerNormBackward(const NormShape &s, const T *x, const T *w, const T *dy, T *dx, T *dw,
+                       T *db);
+/// y = x / sqrt(mean(x^2) + eps) * w (w optional).
+template <typename T> void rmsNorm(const NormShape &s, const T *x, const T *w, T *y);
+/// dx, dw of rmsNorm.
+template <typename T>
+void rmsNormBackward(const NormShape &s, const T *x, const T *w, const T *dy, T *dx, T *dw);
+
+/// x [N, C, S] (S = product of the spatial dims, 1 if none).
+struct BatchNormShape {
+  int64_t N = 1, C = 1, S = 1;
+  double eps = 1e-5, momentum = 0.1;
+};
+/// training: y = (x - mean_c) / sqrt(var_c + eps) * w + b with batch statistics
+/// over (N, S) (var biased), then running_mean = (1-m) rm + m mean and
+/// running_var = (1-m) rv + m var_unbiased (updated in place); eval: the
+/// running statistics normalize. w, b optional.
+template <typename T>
+void batchNorm(const BatchNormShape &s, bool training, const T *x, const T *w, const T *b,
+               T *runningMean, T *runningVar, T *y);
+/// dx, dw, db of batchNorm (training: through the batch statistics; eval: the
+/// running statistics are constants). The running stats are only read.
+template <typename T>
+void batchNormBackward(const BatchNormShape &s, bool training, const T *x, const T *w,
+                       const T *runningMean, const T *runningVar, const T *dy, T *dx, T *dw,
+                       T *db);
+
+//===----------------------------------------------------------------------===//
+// Attention, rope, relative position bias
+//===----------------------------------------------------------------------===//
+
+/// q [B, Tq, H*Dh], k/v [B, Tk, Hkv*Dh], bias [H, Tq, Tk] optional. Query head
+/// h reads kv head h / (H / Hkv). Query i sits at position i + queryOffset
+/// (0 by default); causal: it sees keys j <= pos; window > 0: also j > pos - window.
+struct AttentionShape {
+  int64_t B = 1, Tq = 1, Tk = 1, H = 1, Hkv = 1, Dh = 1;
+  bool causal = false;
+  int64_t window = 0;
+  double scale = 0; // 0: 1/sqrt(Dh)
+  int64_t queryOffset = 0;
+};
+/// out[b,i,h] = sum_j softmax_j(scale q·k_j + bias[h,i,j]) v_j (masked keys
+/// excluded; a row without keys gives 0). lse [B, H, Tq] optional: the row's
+/// logsumexp (-inf when empty).
+template <typename T>
+void attention(const AttentionShape &s, const T *q, const T *k, const T *v, const T *bias,
+               T *out, T *lse = nullptr);
+/// dq, dk, dv, dbias (dbias summed over B) of attention; `out` is the forward output.
+template <typename T>
+void attentionBackward(const AttentionShape &s, const T *q, const T *k, const T *v,
+                       const T *bias, const T *out, const T *dout, T *dq, T *dk, T *dv,
+                       T *dbias);
+
+enum class RopeScaling { None, Ntk, Yarn };
+/// x [B, T, H*Dh]; rotates the pairs (i, i + rot/2), i < rot/2, of the first
+/// rot = rotaryDim (0: Dh) dims of each head; positions [T] optional (0..T-1).
+struct RopeShape {
+  int64_t B = 1, T = 1, H = 1, Dh = 2;
+  int64_t rotaryDim = 0;
+  double theta = 10000;
+  RopeScaling scaling = RopeScaling::None;
+  double factor = 1;
+  int64_t originalMaxPositions = 0;
+};
+/// The inverse frequencies (rot/2 of them) and the cos/sin scale (mscale) of a
+/// rope configuration: none: theta^(-2i/rot); ntk: with theta * factor^(rot/(rot-2));
+/// yarn: HF's YaRN ramp between theta^(-2i/rot) and it / factor, mscale 0.1 ln(factor) + 1.
+void ropeFrequencies(const RopeShape &s, std::vector<double> &invFreq, double &mscale);
+/// y = rotate(x, pos * invFreq) * mscale on the rotary dims; the rest copied.
+template <typename T>
+void rope(const RopeShape &s, const T *x, const int32_t *positions, T *y);
+/// dx = the transposed rotation of dy (positions are not differentiable).
+template <typename T>
+void ropeBackward(const RopeShape &s, const int32_t *positions, const T *dy, T *dx);
+
+/// HF T5's _relative_position_bucket of rel = key_pos - query_pos.
+int64_t t5RelativePositionBucket(int64_t rel, bool bidirectional, int64_t numBuckets,
+                                 int64_t maxDistance);
+/// table [buckets, H]; out [H, Tq, Tk]; query i at i + queryOffset, key j at j.
+struct RelPosShape {
+  int64_t Tq = 1, Tk = 1, buckets = 32, H = 1;
+  bool bidirectional = true;
+  int64_t maxDistance = 128;
+  int64_t queryOffset = 0;
+};
+/// out[h, i, j] = table[bucket(j - i), h].
+template <typename T> void relativePositionBias(const RelPosShape &s, const T *table, T *out);
+/// dtable[bucket, h] = sum of dout over the (i, j) of that bucket.
+template <typename T>
+void relativePositionBiasBackward(const RelPosShape &s, const T *dout, T *dtable);
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+enum class MoeRouting { TopK, Switch, ExpertChoice };
+/// x [tokens, D] (tokens = B*T), router [E, D].
+struct MoeShape {
+  int64_t tokens = 1, D = 1, experts = 1, topK = 1;
+  MoeRouting routing = MoeRouting::TopK;
+  double capacityFactor = 1.0;
+  int64_t sharedExperts = 0;
+  double auxLossCoef = 0, zLossCoef = 0;
+  bool normalizeWeights = true;
+};
+/// Expert body: out [n, D] = body_e(in [n, D]).
+template <typename T>
+using ExpertFn = std::function<void(int64_t e, int64_t n, const T *in, T *out)>;
+/// Expert body forward and VJP in one call: writes out = body_e(in) and
+/// din = VJP(dout); the callback accumulates the body's own parameter gradients.
+template <typename T>
+using ExpertVjpFn =
+    std::function<void(int64_t e, int64_t n, const T *in, const T *dout, T *din, T *out)>;
+/// Capacity of an expert: switch ceil(cf * tokens / E), expert_choice
+/// ceil(cf * tokens * topK / E) (at most tokens); top_k: unlimited (-1).
+int64_t moeCapacity(const MoeShape &s);
+/// y = sum over the token's routed experts of w * body_e(x) + sum_s shared_s(x);
+/// returns aux_loss = aux_coef * E * sum_e f_e P_e + z_coef * mean_t lse_t^2.
+/// counts [E] (optional) gets the tokens each expert processed.
+template <typename T>
+T moe(const MoeShape &s, const T *x, const T *router, const ExpertFn<T> &expert,
+      const ExpertFn<T> &shared, T *y, int64_t *counts = nullptr);
+/// dx, drouter of moe given dy and the scalar gradient of aux_loss.
+template <typename T>
+void moeBackward(const MoeShape &s, const T *x, const T *router, const ExpertVjpFn<T> &expert,
+                 const ExpertVjpFn<T> &shared, const T *dy, T dAux, T *dx, T *drouter);
+
+//===----------------------------------------------------------------------===//
+// Scans
+//===----------------------------------------------------------------------===//
+
+struct ScanShape {
+  int64_t B = 1, T = 1, C = 1;
+};
+/// h_t = a_t * h_{t-1} + x_t along T (h_{-1} = 0); x, a, h [B, T, C].
+template <typename T> void scan(const ScanShape &s, const T *x, const T *a, T *h);
+/// Reverse scan g_t = dh_t + a_{t+1} g_{t+1}: dx_t = g_t, da_t = g_t h_{t-1}.
+template <typename T>
+void scanBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx, T *da);
+
+/// u, delta [B, T, Di], A [Di, N], Bm, Cm [B, T, N], D, deltaBias [Di] optional.
+struct SelectiveScanShape {
+  int64_t B = 1, T = 1, Di = 1, N = 1;
+  bool deltaSoftplus = false;
+};
+/// dt = softplus?(delta + delta_bias); h_t[d,n] = exp(dt A[d,n]) h_{t-1}[d,n] +
+/// dt Bm_t[n] u_t[d]; y_t[d] = sum_n Cm_t[n] h_t[d,n] + D[d] u_t[d].
+template <typename T>
+void selectiveScan(const SelectiveScanShape &s, const T *u, const T *delta, const T *A,
+                   const T *Bm, const T *Cm, const T *D, const T *deltaBias, T *y);
+/// du, ddelta, dA, dB, dC, dD, ddeltaBias by a reverse pass (state recomputed
+/// from checkpoints every ~sqrt(T) steps; never the full [B, T, Di, N] state).
+template <typename T>
+void selectiveScanBackward(const SelectiveScanShape &s, const T *u, const T *delta, const T *A,
+                           const T *Bm, const T *Cm, const T *D, const T *deltaBias,
+                           const T *dy, T *du, T *ddelta, T *dA, T *dB, T *dC, T *dD,
+                           T *ddeltaBias);
+
+//===----------------------------------------------------------------------===//
+// Convolution and pooling
+//===----------------------------------------------------------------------===//
+
+/// x [B, T, Cin] channels last, w [Cout, Cin/groups, K], out [B, outT(), Cout].
+/// causal: left padding dilation*(K-1), none on the right (padding ignored);
+/// otherwise `padding` on both sides.
+struct Conv1dShape {
+  int64_t B = 1, T = 1, Cin = 1, Cout = 1, K = 1;
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool causal = false;
+  int64_t padLeft() const { return causal ? dilation * (K - 1) : padding; }
+  int64_t padRight() const { return causal ? 0 : padding; }
+  int64_t outT() const {
+    return (T + padLeft() + padRight() - dilation * (K - 1) - 1) / stride + 1;
+  }
+};
+/// y[b,t,co] = b[co] + sum_{ci,k} w[co,ci,k] x[b, t*stride - padLeft + k*dilation, g*Cin/G + ci].
+template <typename T>
+void conv1d(const Conv1dShape &s, const T *x, const T *w, const T *b, T *y);
+/// dx, dw, db of conv1d.
+template <typename T>
+void conv1dBackward(const Conv1dShape &s, const T *x, const T *w, const T *dy, T *dx, T *dw,
+                    T *db);
+
+/// x [B, Cin, H, W], w [Cout, Cin/groups, Kh, Kw], out [B, Cout, outH(), outW()].
+struct Conv2dShape {
+  int64_t B = 1, Cin = 1, H = 1, W = 1, Cout = 1, Kh = 1, Kw = 1;
+  int64_t strideH = 1, strideW = 1, padH = 0, padW = 0, groups = 1;
+  int64_t outH() const { return (H + 2 * padH - Kh) / strideH + 1; }
+  int64_t outW() const { return (W + 2 * padW - Kw) / strideW + 1; }
+};
+/// y[b,co,oh,ow] = b[co] + sum w[co,ci,i,j] x[b, g*Cin/G+ci, oh*sh-ph+i, ow*sw-pw+j].
+template <typename T>
+void conv2d(const Conv2dShape &s, const T *x, const T *w, const T *b, T *y);
+/// dx, dw, db of conv2d.
+template <typename T>
+void conv2dBackward(const Conv2dShape &s, const T *x, const T *w, const T *dy, T *dx, T *dw,
+                    T *db);
+
+enum class PoolKind { Max, Avg };
+/// x [B, C, H, W] -> [B, C, outH(), outW()].
+struct Pool2dShape {
+  int64_t B = 1, C = 1, H = 1, W = 1, Kh = 1, Kw = 1;
+  int64_t strideH = 1, strideW = 1, padH = 0, padW = 0;
+  int64_t outH() const { return (H + 2 * padH - Kh) / strideH + 1; }
+  int64_t outW() const { return (W + 2 * padW - Kw) / strideW + 1; }
+};
+/// max: max over the window's in-bounds elements; avg: their sum / (Kh*Kw)
+/// (padding counts as zeros, PyTorch's count_include_pad).
+template <typename T> void pool2d(PoolKind k, const Pool2dShape &s, const T *x, T *y);
+/// max: dy to the first maximum of the window; avg: dy / (Kh*Kw) to each element.
+template <typename T>
+void pool2dBackward(PoolKind k, const Pool2dShape &s, const T *x, const T *dy, T *dx);
+
+//===----------------------------------------------------------------------===//
+// Loss
+//===----------------------------------------------------------------------===//
+
+/// logits [rows, V], targets [rows].
+struct CrossEntropyShape {
+  int64_t rows = 1, V = 1;
+  int64_t ignoreIndex = -100;
+  double labelSmoothing = 0;
+};
+/// mean over rows with target != ignoreIndex of
+/// -((1-ls) logp[target] + ls/V sum_v logp[v]); 0 when no row counts.
+/// count (optional) gets the number of counted rows.
+template <typename T>
+T crossEntropy(const CrossEntropyShape &s, const T *logits, const int32_t *targets,
+               int64_t *count = nullptr);
+/// dlogits = dloss * (softmax - (1-ls) onehot - ls/V) / count (0 on ignored rows).
+template <typename T>
+void crossEntropyBackward(const CrossEntropyShape &s, const T *logits, const int32_t *targets,
+                          T dloss, T *dlogits);
+
+//===----------------------------------------------------------------------===//
+// Shape ops
+//===----------------------------------------------------------------------===//
+
+/// y = x (a reshape keeps the row-major data; n elements).
+template <typename T> void reshape(int64_t n, const T *x, T *y);
+/// dx = dy.
+template <typename T> void reshapeBackward(int64_t n, const T *dy, T *dx);
+/// y = x permuted: y.shape[i] = in[perm[i]].
+template <typename T> void transpose(const Shape &in, const Shape &perm, const T *x, T *y);
+/// dx = dy permuted back by the inverse permutation.
+template <typename T>
+void transposeBackward(const Shape &in, const Shape &perm, const T *dy, T *dx);
+/// y = concat(xs) along `axis`; shapes[i] are the inputs' shapes.
+template <typename T>
+void concat(const std::vector<Shape> &shapes, int64_t axis, const T *const *xs, T *y);
+/// dxs[i] = the slice of dy of input i (null entries skipped).
+template <typename T>
+void concatBackward(const std::vector<Shape> &shapes, int64_t axis, const T *dy, T *const *dxs);
+/// ys[i] = the i-th piece of x along `axis` of the given sizes.
+template <typename T>
+void split(const Shape &in, int64_t axis, const Shape &sizes, const T *x, T *const *ys);
+/// dx = concat(dys); a null dys[i] contributes zeros.
+template <typename T>
+void splitBackward(const Shape &in, int64_t axis, const Shape &sizes, const T *const *dys,
+                   T *dx);
+/// Python-style slice parameters after normalization: start, step > 0, length.
+struct SliceSpec {
+  int64_t start = 0, step = 1, length = 0;
+};
+/// Normalizes start/end (negative counts from the end, clamped to [0, n]) for step >= 1.
+SliceSpec sliceSpec(int64_t n, int64_t start, int64_t end, int64_t step);
+/// y = x[..., start : start + length*step : step, ...] along `axis`.
+template <typename T>
+void slice(const Shape &in, int64_t axis, const SliceSpec &sp, const T *x, T *y);
+/// dx = zeros with dy scattered into the sliced positions.
+template <typename T>
+void sliceBackward(const Shape &in, int64_t axis, const SliceSpec &sp, const T *dy, T *dx);
+
+} // namespace motif::cpu
+
+#endif // MOTIF_RUNTIME_CPU_KERNELS_H

@@ -1,0 +1,102 @@
+//===- Parallel.h - Internal helpers of the CPU kernels ---------*- C++ -*-===//
+//
+// parallelFor over independent work items and small index utilities shared
+// by the kernel files. Not part of the public API (Kernels.h).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_CPU_PARALLEL_H
+#define MOTIF_RUNTIME_CPU_PARALLEL_H
+
+#include "runtime/cpu/Kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace motif::cpu::detail {
+
+using Acc = double; // every reduction accumulates in double
+
+/// Runs body(begin, end) over contiguous chunks of [0, n) on up to
+/// numThreads() threads; `work` estimates the cost of one item (in flops) so
+/// small problems stay on the calling thread. Items must be independent:
+/// each is computed the same way whichever thread runs it.
+template <typename F> void parallelFor(int64_t n, int64_t work, F body) {
+  if (n <= 0)
+    return;
+  int64_t total = n * std::max<int64_t>(1, work);
+  int64_t workers = std::min<int64_t>({numThreads(), n, std::max<int64_t>(1, total / 32768)});
+  if (workers <= 1) {
+    body(int64_t(0), n);
+    return;
+  }
+  std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(workers - 1));
+  int64_t chunk = (n + workers - 1) / workers;
+  for (int64_t w = 1; w < workers; ++w) {
+    int64_t b = w * chunk, e = std::min(n, b + chunk);
+    if (b < e)
+      ts.emplace_back([=, &body] { body(b, e); });
+  }
+  body(int64_t(0), std::min(n, chunk));
+  for (auto &t : ts)
+    t.join();
+}
+
+[[noreturn]] inline void fail(const std::string &msg) {
+  throw std::invalid_argument("motif::cpu: " + msg);
+}
+inline void require(bool ok, const char *msg) {
+  if (!ok)
+    fail(msg);
+}
+
+/// Row-major strides of a shape.
+inline Shape stridesOf(const Shape &s) {
+  Shape st(s.size(), 1);
+  for (int64_t i = static_cast<int64_t>(s.size()) - 2; i >= 0; --i)
+    st[i] = st[i + 1] * s[i + 1];
+  return st;
+}
+
+/// Strides of `in` (right-aligned) seen from `out`: 0 on broadcast dims.
+inline Shape broadcastStrides(const Shape &in, const Shape &out) {
+  Shape st(out.size(), 0);
+  Shape ist = stridesOf(in);
+  size_t off = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i)
+    st[off + i] = in[i] == 1 ? 0 : ist[i];
+  return st;
+}
+
+/// Calls f(outIndex, inOffset) for each element of `out` in row-major order.
+template <typename F> void forEachIndex(const Shape &out, const Shape &inStrides, F f) {
+  int64_t n = numElements(out);
+  size_t r = out.size();
+  std::vector<int64_t> idx(r, 0);
+  int64_t off = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    f(i, off);
+    for (size_t d = r; d-- > 0;) {
+      off += inStrides[d];
+      if (++idx[d] < out[d])
+        break;
+      off -= inStrides[d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+inline double sigmoidD(double x) {
+  return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
+}
+inline double softplusD(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+
+} // namespace motif::cpu::detail
+
+#define MOTIF_CPU_INSTANTIATE(MACRO) MACRO(float) MACRO(double)
+
+#endif // MOTIF_RUNTIME_CPU_PARALLEL_H
