@@ -926,6 +926,238 @@ Status ropeVjp(Executor &ex, const Step &s) {
   return st;
 }
 
+//===----------------------------------------------------------------------===//
+// Conv1d (channels last) and the selective scan
+//===----------------------------------------------------------------------===//
+
+struct Conv1dShape {
+  int64_t B, T, Cin, Cout, K, To, stride, dil, groups, padL;
+};
+
+Conv1dShape conv1dShape(const Tensor &x, const Tensor &w, int64_t stride,
+                        int64_t padding, int64_t dil, int64_t groups, bool causal) {
+  Conv1dShape c;
+  c.B = x.shape[0];
+  c.T = x.shape[1];
+  c.Cin = x.shape[2];
+  c.Cout = w.shape[0];
+  c.K = w.shape[2];
+  c.stride = stride;
+  c.dil = dil;
+  c.groups = groups;
+  c.padL = causal ? dil * (c.K - 1) : padding;
+  int64_t padR = causal ? 0 : padding;
+  c.To = (c.T + c.padL + padR - dil * (c.K - 1) - 1) / stride + 1;
+  return c;
+}
+
+Status conv1d(Executor &ex, const Step &s) {
+  const Tensor &x = ex.values[s.operands[0]], &w = ex.values[s.operands[1]];
+  const Tensor *b = s.operands.size() > 2 ? &ex.values[s.operands[2]] : nullptr;
+  Conv1dShape c = conv1dShape(x, w, attrInt(s, "stride", 1), attrInt(s, "padding", 0),
+                              attrInt(s, "dilation", 1), attrInt(s, "groups", 1),
+                              attrBool(s, "causal", false));
+  int64_t cinG = c.Cin / c.groups, coutG = c.Cout / c.groups;
+  Tensor y = Tensor::floats({c.B, c.To, c.Cout});
+  parallelFor(c.B * c.To, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      int64_t bb = i / c.To, t = i % c.To;
+      for (int64_t co = 0; co < c.Cout; ++co) {
+        int64_t g = co / coutG;
+        double acc = b ? b->f[co] : 0.0;
+        for (int64_t k = 0; k < c.K; ++k) {
+          int64_t ti = t * c.stride - c.padL + k * c.dil;
+          if (ti < 0 || ti >= c.T)
+            continue;
+          for (int64_t cl = 0; cl < cinG; ++cl)
+            acc += static_cast<double>(w.f[(co * cinG + cl) * c.K + k]) *
+                   x.f[(bb * c.T + ti) * c.Cin + g * cinG + cl];
+        }
+        y.f[(bb * c.To + t) * c.Cout + co] = static_cast<float>(acc);
+      }
+    }
+  });
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Status conv1dVjp(Executor &ex, const Step &s) {
+  size_t numIn = s.operands.size() - 2;
+  VjpArgs v = vjpArgs(ex, s, numIn, 1);
+  const Tensor &x = *v.in[0], &w = *v.in[1], &dy = *v.dout[0];
+  Conv1dShape c = conv1dShape(x, w, fwdInt(s, "stride", 1), fwdInt(s, "padding", 0),
+                              fwdInt(s, "dilation", 1), fwdInt(s, "groups", 1),
+                              fwdBool(s, "causal", false));
+  int64_t cinG = c.Cin / c.groups, coutG = c.Cout / c.groups;
+  std::vector<double> dx(x.f.size(), 0.0), dw(w.f.size(), 0.0), db(c.Cout, 0.0);
+  for (int64_t bb = 0; bb < c.B; ++bb)
+    for (int64_t t = 0; t < c.To; ++t)
+      for (int64_t co = 0; co < c.Cout; ++co) {
+        double g = dy.f[(bb * c.To + t) * c.Cout + co];
+        if (g == 0)
+          continue;
+        int64_t grp = co / coutG;
+        db[co] += g;
+        for (int64_t k = 0; k < c.K; ++k) {
+          int64_t ti = t * c.stride - c.padL + k * c.dil;
+          if (ti < 0 || ti >= c.T)
+            continue;
+          for (int64_t cl = 0; cl < cinG; ++cl) {
+            size_t xi = (bb * c.T + ti) * c.Cin + grp * cinG + cl;
+            size_t wi = (co * cinG + cl) * c.K + k;
+            dw[wi] += g * x.f[xi];
+            dx[xi] += g * w.f[wi];
+          }
+        }
+      }
+  auto toT = [](const std::vector<double> &src, const Shape &sh) {
+    Tensor t = Tensor::floats(sh);
+    for (size_t i = 0; i < src.size(); ++i)
+      t.f[i] = static_cast<float>(src[i]);
+    return t;
+  };
+  setGrad(ex, s, v, 0, toT(dx, x.shape));
+  setGrad(ex, s, v, 1, toT(dw, w.shape));
+  if (numIn > 2)
+    setGrad(ex, s, v, 2, toT(db, {c.Cout}));
+  return Status::ok();
+}
+
+/// Operand positions of selective_scan's optional D and delta_bias.
+void scanOperands(const std::vector<int64_t> &seg, size_t available, int &D, int &bias) {
+  D = bias = -1;
+  if (seg.size() == 7) {
+    int next = 5;
+    if (seg[5])
+      D = next++;
+    if (seg[6])
+      bias = next++;
+    return;
+  }
+  if (available > 5)
+    D = 5;
+  if (available > 6)
+    bias = 6;
+}
+
+double softplusOf(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
+
+/// Mamba's selective scan for one (batch, channel): optionally records the
+/// states h_t (T x N) and the step sizes for the backward.
+struct ScanIO {
+  const Tensor *u, *delta, *A, *B, *C, *D, *bias;
+  int64_t T, Di, N;
+  bool softplus;
+};
+
+void scanForward(const ScanIO &io, int64_t b, int64_t d, float *y,
+                 std::vector<double> *hs, std::vector<double> *dts) {
+  std::vector<double> h(io.N, 0.0);
+  for (int64_t t = 0; t < io.T; ++t) {
+    size_t ut = (b * io.T + t) * io.Di + d;
+    double raw = io.delta->f[ut] + (io.bias ? io.bias->f[d] : 0.0);
+    double dt = io.softplus ? softplusOf(raw) : raw;
+    double uu = io.u->f[ut], acc = 0;
+    for (int64_t n = 0; n < io.N; ++n) {
+      size_t bt = (b * io.T + t) * io.N + n;
+      h[n] = std::exp(dt * io.A->f[d * io.N + n]) * h[n] + dt * io.B->f[bt] * uu;
+      acc += io.C->f[bt] * h[n];
+    }
+    if (hs)
+      std::copy(h.begin(), h.end(), hs->begin() + t * io.N);
+    if (dts)
+      (*dts)[t] = dt;
+    if (y)
+      y[ut] = static_cast<float>(acc + (io.D ? io.D->f[d] * uu : 0.0));
+  }
+}
+
+Status selectiveScan(Executor &ex, const Step &s) {
+  auto segIt = s.attrs.find("operandSegmentSizes");
+  std::vector<int64_t> seg = segIt == s.attrs.end() ? std::vector<int64_t>{} : segIt->second.ints;
+  int Di, Bi;
+  scanOperands(seg, s.operands.size(), Di, Bi);
+  auto val = [&](int i) { return i >= 0 ? &ex.values[s.operands[i]] : nullptr; };
+  ScanIO io{val(0), val(1), val(2), val(3), val(4), val(Di), val(Bi), 0, 0, 0,
+            attrBool(s, "delta_softplus", true)};
+  io.T = io.u->shape[1];
+  io.Di = io.u->shape[2];
+  io.N = io.A->shape[1];
+  int64_t Bn = io.u->shape[0];
+  Tensor y = Tensor::floats(io.u->shape);
+  parallelFor(Bn * io.Di, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      scanForward(io, i / io.Di, i % io.Di, y.f.data(), nullptr, nullptr);
+  });
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Status selectiveScanVjp(Executor &ex, const Step &s) {
+  std::vector<int64_t> seg = fwdInts(s, "operandSegmentSizes");
+  size_t numIn = s.operands.size() - 2;
+  int Dx, Bx;
+  scanOperands(seg, numIn, Dx, Bx);
+  VjpArgs v = vjpArgs(ex, s, numIn, 1);
+  auto in = [&](int i) { return i >= 0 ? v.in[i] : nullptr; };
+  ScanIO io{in(0), in(1), in(2), in(3), in(4), in(Dx), in(Bx), 0, 0, 0,
+            fwdBool(s, "delta_softplus", true)};
+  const Tensor &dy = *v.dout[0];
+  io.T = io.u->shape[1];
+  io.Di = io.u->shape[2];
+  io.N = io.A->shape[1];
+  int64_t Bn = io.u->shape[0], T = io.T, N = io.N, Dn = io.Di;
+  std::vector<double> du(io.u->f.size(), 0), ddelta(io.delta->f.size(), 0),
+      dA(io.A->f.size(), 0), dB(io.B->f.size(), 0), dC(io.C->f.size(), 0),
+      dD(Dn, 0), dbias(Dn, 0);
+  std::vector<double> hs(T * N), dts(T), dh(N);
+  for (int64_t b = 0; b < Bn; ++b)
+    for (int64_t d = 0; d < Dn; ++d) {
+      scanForward(io, b, d, nullptr, &hs, &dts);
+      std::fill(dh.begin(), dh.end(), 0.0);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        size_t ut = (b * T + t) * Dn + d;
+        double g = dy.f[ut], uu = io.u->f[ut], dt = dts[t], ddt = 0;
+        if (io.D) {
+          dD[d] += g * uu;
+          du[ut] += g * io.D->f[d];
+        }
+        for (int64_t n = 0; n < N; ++n) {
+          size_t bt = (b * T + t) * N + n;
+          double h = hs[t * N + n], hPrev = t ? hs[(t - 1) * N + n] : 0.0;
+          dC[bt] += g * h;
+          dh[n] += g * io.C->f[bt];
+          double a = std::exp(dt * io.A->f[d * N + n]);
+          ddt += dh[n] * (io.A->f[d * N + n] * a * hPrev + io.B->f[bt] * uu);
+          dA[d * N + n] += dh[n] * dt * a * hPrev;
+          dB[bt] += dh[n] * dt * uu;
+          du[ut] += dh[n] * dt * io.B->f[bt];
+          dh[n] *= a;
+        }
+        double raw = io.delta->f[ut] + (io.bias ? io.bias->f[d] : 0.0);
+        double dRaw = io.softplus ? ddt / (1.0 + std::exp(-raw)) : ddt;
+        ddelta[ut] += dRaw;
+        dbias[d] += dRaw;
+      }
+    }
+  auto toT = [](const std::vector<double> &src, const Shape &sh) {
+    Tensor t = Tensor::floats(sh);
+    for (size_t i = 0; i < src.size(); ++i)
+      t.f[i] = static_cast<float>(src[i]);
+    return t;
+  };
+  setGrad(ex, s, v, 0, toT(du, io.u->shape));
+  setGrad(ex, s, v, 1, toT(ddelta, io.delta->shape));
+  setGrad(ex, s, v, 2, toT(dA, io.A->shape));
+  setGrad(ex, s, v, 3, toT(dB, io.B->shape));
+  setGrad(ex, s, v, 4, toT(dC, io.C->shape));
+  if (Dx >= 0)
+    setGrad(ex, s, v, Dx, toT(dD, {Dn}));
+  if (Bx >= 0)
+    setGrad(ex, s, v, Bx, toT(dbias, {Dn}));
+  return Status::ok();
+}
+
 } // namespace
 
 namespace motif::rt {
@@ -964,6 +1196,10 @@ void registerKernelHandlers() {
   t["motif.vjp:motif.rms_norm"] = rmsNormVjp;
   t["motif.rope"] = rope;
   t["motif.vjp:motif.rope"] = ropeVjp;
+  t["motif.conv1d"] = conv1d;
+  t["motif.vjp:motif.conv1d"] = conv1dVjp;
+  t["motif.selective_scan"] = selectiveScan;
+  t["motif.vjp:motif.selective_scan"] = selectiveScanVjp;
   t["motif.cross_entropy"] = crossEntropy;
   t["motif.vjp:motif.cross_entropy"] = crossEntropyVjp;
 }
