@@ -576,9 +576,9 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
     double numeric = (*lp - *lm) / (2 * eps);
     double rel = std::fabs(numeric - analytic) /
                  std::max({std::fabs(numeric), std::fabs(analytic), 1e-6});
-    // In fp32 a loss change below ~1000 ulps of the loss cannot be resolved
+    // In fp32 a loss change below ~100 ulps of the loss cannot be resolved
     // by finite differences; such parameters are reported, not judged.
-    double resolution = 1000 * std::fabs(*lp) * 1.2e-7;
+    double resolution = 100 * std::fabs(*lp) * 1.2e-7;
     bool resolvable = std::fabs(analytic) * 2 * eps > resolution;
     bool pass = !resolvable || rel <= o.tolerance;
     ok &= pass;
