@@ -118,6 +118,14 @@ template <typename F> void parallelFor(int64_t n, F body) {
     t.join();
 }
 
+/// A float tensor of `shape` from fp64 accumulators.
+Tensor fromDoubles(const std::vector<double> &src, const Shape &shape) {
+  Tensor t = Tensor::floats(shape);
+  for (size_t i = 0; i < src.size(); ++i)
+    t.f[i] = static_cast<float>(src[i]);
+  return t;
+}
+
 int64_t product(const Shape &s, size_t from = 0, size_t to = SIZE_MAX) {
   int64_t n = 1;
   for (size_t i = from; i < std::min(to, s.size()); ++i)
@@ -659,17 +667,11 @@ Status attentionVjp(Executor &ex, const Step &s) {
       }
     }
   });
-  auto toTensor = [](const std::vector<double> &src, const Shape &shape) {
-    Tensor t = Tensor::floats(shape);
-    for (size_t i = 0; i < src.size(); ++i)
-      t.f[i] = static_cast<float>(src[i]);
-    return t;
-  };
-  setGrad(ex, s, vj, 0, toTensor(dq, q.shape));
-  setGrad(ex, s, vj, 1, toTensor(dk, k.shape));
-  setGrad(ex, s, vj, 2, toTensor(dv, v.shape));
+  setGrad(ex, s, vj, 0, fromDoubles(dq, q.shape));
+  setGrad(ex, s, vj, 1, fromDoubles(dk, k.shape));
+  setGrad(ex, s, vj, 2, fromDoubles(dv, v.shape));
   if (bias)
-    setGrad(ex, s, vj, 3, toTensor(dbias, bias->shape));
+    setGrad(ex, s, vj, 3, fromDoubles(dbias, bias->shape));
   return Status::ok();
 }
 
@@ -1010,16 +1012,10 @@ Status conv1dVjp(Executor &ex, const Step &s) {
           }
         }
       }
-  auto toT = [](const std::vector<double> &src, const Shape &sh) {
-    Tensor t = Tensor::floats(sh);
-    for (size_t i = 0; i < src.size(); ++i)
-      t.f[i] = static_cast<float>(src[i]);
-    return t;
-  };
-  setGrad(ex, s, v, 0, toT(dx, x.shape));
-  setGrad(ex, s, v, 1, toT(dw, w.shape));
+  setGrad(ex, s, v, 0, fromDoubles(dx, x.shape));
+  setGrad(ex, s, v, 1, fromDoubles(dw, w.shape));
   if (numIn > 2)
-    setGrad(ex, s, v, 2, toT(db, {c.Cout}));
+    setGrad(ex, s, v, 2, fromDoubles(db, {c.Cout}));
   return Status::ok();
 }
 
@@ -1140,21 +1136,15 @@ Status selectiveScanVjp(Executor &ex, const Step &s) {
         dbias[d] += dRaw;
       }
     }
-  auto toT = [](const std::vector<double> &src, const Shape &sh) {
-    Tensor t = Tensor::floats(sh);
-    for (size_t i = 0; i < src.size(); ++i)
-      t.f[i] = static_cast<float>(src[i]);
-    return t;
-  };
-  setGrad(ex, s, v, 0, toT(du, io.u->shape));
-  setGrad(ex, s, v, 1, toT(ddelta, io.delta->shape));
-  setGrad(ex, s, v, 2, toT(dA, io.A->shape));
-  setGrad(ex, s, v, 3, toT(dB, io.B->shape));
-  setGrad(ex, s, v, 4, toT(dC, io.C->shape));
+  setGrad(ex, s, v, 0, fromDoubles(du, io.u->shape));
+  setGrad(ex, s, v, 1, fromDoubles(ddelta, io.delta->shape));
+  setGrad(ex, s, v, 2, fromDoubles(dA, io.A->shape));
+  setGrad(ex, s, v, 3, fromDoubles(dB, io.B->shape));
+  setGrad(ex, s, v, 4, fromDoubles(dC, io.C->shape));
   if (Dx >= 0)
-    setGrad(ex, s, v, Dx, toT(dD, {Dn}));
+    setGrad(ex, s, v, Dx, fromDoubles(dD, {Dn}));
   if (Bx >= 0)
-    setGrad(ex, s, v, Bx, toT(dbias, {Dn}));
+    setGrad(ex, s, v, Bx, fromDoubles(dbias, {Dn}));
   return Status::ok();
 }
 

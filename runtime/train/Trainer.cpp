@@ -80,6 +80,20 @@ StatusOr<TokenIO> tokenIO(const Artifact &a, const Function &f) {
   return io;
 }
 
+/// Loads every parameter of the artifact from a checkpoint into the executor.
+Status loadWeights(const Artifact &a, const Checkpoint &ck,
+                   const std::string &path, Executor &ex) {
+  for (const ParamInfo &p : a.params) {
+    const Checkpoint::Tensor *t = ck.find(p.name);
+    if (!t || t->shape != p.shape)
+      return Status::error("checkpoint '" + path + "' does not match the "
+                           "model: parameter '" + p.name + "' is " +
+                           (t ? "of another shape" : "missing"));
+    ex.params[p.name].f = t->data;
+  }
+  return Status::ok();
+}
+
 std::string jsonEscape(const std::string &s) {
   std::string o;
   for (char c : s)
@@ -183,14 +197,10 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     auto ck = loadCheckpoint(o.resume);
     if (!ck.isOk())
       return ck.status();
+    if (Status s = loadWeights(a, *ck, o.resume, ex); !s.isOk())
+      return s;
     size_t si = 0;
     for (const ParamInfo &p : a.params) {
-      const Checkpoint::Tensor *t = ck->find(p.name);
-      if (!t || t->shape != p.shape)
-        return Status::error("checkpoint '" + o.resume + "' does not match the "
-                             "model: parameter '" + p.name + "' is " +
-                             (t ? "of another shape" : "missing"));
-      ex.params[p.name].f = t->data;
       if (p.frozen)
         continue;
       states[si].value = ex.params[p.name].f.data();
@@ -383,14 +393,8 @@ StatusOr<std::string> motif::rt::generate(const Artifact &a,
     auto ck = loadCheckpoint(o.checkpoint);
     if (!ck.isOk())
       return ck.status();
-    for (const ParamInfo &p : a.params) {
-      const Checkpoint::Tensor *t = ck->find(p.name);
-      if (!t || t->shape != p.shape)
-        return Status::error("checkpoint '" + o.checkpoint +
-                             "' does not match the model: parameter '" + p.name +
-                             "' is " + (t ? "of another shape" : "missing"));
-      ex.params[p.name].f = t->data;
-    }
+    if (Status s = loadWeights(a, *ck, o.checkpoint, ex); !s.isOk())
+      return s;
   }
   int logitsIdx = -1;
   for (size_t r = 0; r < fwd->resultRoles.size(); ++r)
