@@ -609,3 +609,65 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
     return Status::error("autodiff and finite differences disagree (see above)");
   return Status::ok();
 }
+
+Status motif::rt::smokeStep(const Artifact &a, int64_t batch, int64_t seq,
+                            uint64_t seed, std::ostream &log) {
+  uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 7;
+  auto next = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  int64_t vocab = static_cast<int64_t>(num(a.config, "vocab", 0));
+  int64_t classes = static_cast<int64_t>(num(a.config, "classes", 0));
+  auto inputsFor = [&](const Function &f) {
+    std::vector<Tensor> ins;
+    for (int32_t id : f.args) {
+      Shape shape = f.valueShapes[id];
+      for (size_t d = 0; d < shape.size(); ++d)
+        if (shape[d] == kDynamic)
+          shape[d] = d == 0 ? batch : seq;
+      bool isInt = f.valueTypes[id] == DType::I32 || f.valueTypes[id] == DType::I64;
+      Tensor t = isInt ? Tensor::ints(shape) : Tensor::floats(shape);
+      // Ids of rank 1 are class labels; of rank 2, tokens.
+      int64_t range = shape.size() == 1 ? (classes ? classes : 2) : (vocab ? vocab : 2);
+      if (f.argNames[&id - f.args.data()].find("type") != std::string::npos)
+        range = std::max<int64_t>(1, static_cast<int64_t>(num(a.config, "type_vocab", 2)));
+      for (auto &v : t.i)
+        v = static_cast<int32_t>(next() % static_cast<uint64_t>(range));
+      for (auto &v : t.f)
+        v = static_cast<float>(((next() >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1);
+      ins.push_back(std::move(t));
+    }
+    return ins;
+  };
+  Executor ex(a);
+  ex.initParameters(seed);
+  for (const char *name : {"forward", "train_step"}) {
+    const Function *f = a.function(name);
+    if (!f)
+      continue;
+    std::vector<Tensor> res;
+    if (Status s = ex.run(name, inputsFor(*f), res); !s.isOk())
+      return Status::error(std::string(name) + ": " + s.message());
+    double loss = 0, gsq = 0;
+    int grads = 0;
+    for (size_t r = 0; r < f->resultRoles.size(); ++r) {
+      if (f->resultRoles[r] == "loss")
+        loss = res[r].f[0];
+      if (f->resultRoles[r].rfind("grad:", 0) == 0) {
+        ++grads;
+        for (float g : res[r].f)
+          gsq += static_cast<double>(g) * g;
+      }
+    }
+    if (!std::isfinite(loss) || !std::isfinite(gsq))
+      return Status::error(std::string(name) + " gave a non-finite loss or gradient");
+    log << name << ": " << f->steps.size() << " steps ran, loss " << loss;
+    if (grads)
+      log << ", " << grads << " gradients, norm " << std::sqrt(gsq);
+    log << "\n";
+  }
+  return Status::ok();
+}

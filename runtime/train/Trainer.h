@@ -65,6 +65,13 @@ struct GradCheckOptions {
 Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
                       std::ostream &log);
 
+/// Runs @forward and, if present, @train_step once on synthetic inputs (ids
+/// below the vocabulary or class count, normal floats; dynamic dims = batch
+/// or seq), printing the loss and the gradient norm: every model can be
+/// smoke-tested without data.
+Status smokeStep(const Artifact &artifact, int64_t batch, int64_t seq,
+                 uint64_t seed, std::ostream &log);
+
 } // namespace motif::rt
 
 #endif // MOTIF_RUNTIME_TRAIN_TRAINER_H

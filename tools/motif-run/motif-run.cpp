@@ -35,6 +35,8 @@ const char *kUsage =
     "               --log-every N --quiet\n"
     "  check-grad compare autodiff gradients with finite differences on one\n"
     "             batch: --data FILE --batch B --seq T --eps X --tol X --seed N\n"
+    "  smoke      run forward and train_step once on synthetic inputs:\n"
+    "               --batch B --seq T --seed N\n"
     "  generate   sample text from a checkpoint:\n"
     "               --checkpoint FILE --prompt TEXT --tokens N --temp X\n"
     "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n"
@@ -64,7 +66,7 @@ int main(int argc, char **argv) {
   }
   std::string cmd = argv[1];
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
-      cmd != "check-grad")
+      cmd != "check-grad" && cmd != "smoke")
     return usageError("unknown command '" + cmd + "'");
   if (argc < 3)
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
@@ -107,7 +109,12 @@ int main(int argc, char **argv) {
       }
     };
     int64_t seed;
-    if (cmd == "check-grad") {
+    if (cmd == "smoke") {
+      if (f == "--batch") intOpt(c.batch);
+      else if (f == "--seq") intOpt(c.seq);
+      else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }
+      else return usageError("unknown option '" + f + "' for smoke");
+    } else if (cmd == "check-grad") {
       if (f == "--data") c.data = value();
       else if (f == "--batch") intOpt(c.batch);
       else if (f == "--seq") intOpt(c.seq);
@@ -149,6 +156,14 @@ int main(int argc, char **argv) {
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
+  }
+  if (cmd == "smoke") {
+    Status st = smokeStep(*artifact, c.batch, c.seq, c.seed, std::cout);
+    if (!st.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      return 1;
+    }
+    return 0;
   }
   if (cmd == "check-grad") {
     Status st = checkGradients(*artifact, c, std::cout);
