@@ -623,7 +623,8 @@ Status motif::rt::smokeStep(const Artifact &a, int64_t batch, int64_t seq,
   int64_t classes = static_cast<int64_t>(num(a.config, "classes", 0));
   auto inputsFor = [&](const Function &f) {
     std::vector<Tensor> ins;
-    for (int32_t id : f.args) {
+    for (size_t ai = 0; ai < f.args.size(); ++ai) {
+      int32_t id = f.args[ai];
       Shape shape = f.valueShapes[id];
       for (size_t d = 0; d < shape.size(); ++d)
         if (shape[d] == kDynamic)
@@ -632,7 +633,7 @@ Status motif::rt::smokeStep(const Artifact &a, int64_t batch, int64_t seq,
       Tensor t = isInt ? Tensor::ints(shape) : Tensor::floats(shape);
       // Ids of rank 1 are class labels; of rank 2, tokens.
       int64_t range = shape.size() == 1 ? (classes ? classes : 2) : (vocab ? vocab : 2);
-      if (f.argNames[&id - f.args.data()].find("type") != std::string::npos)
+      if (f.argNames[ai].find("type") != std::string::npos)
         range = std::max<int64_t>(1, static_cast<int64_t>(num(a.config, "type_vocab", 2)));
       for (auto &v : t.i)
         v = static_cast<int32_t>(next() % static_cast<uint64_t>(range));
