@@ -18,6 +18,13 @@ if [ -x "$BUILD/bin/motif-fuzz-frontend" ]; then
     -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
     "$BUILD/fuzz-corpus" examples tests/lit/diagnostics 2>&1 | tail -n 5
 fi
+if [ -x "$BUILD/bin/motif-fuzz-artifact" ]; then
+  echo "== fuzzing the artifact reader for ${FUZZ_SECONDS_ARTIFACT:-30}s =="
+  mkdir -p "$BUILD/fuzz-corpus-artifact"
+  "$BUILD/bin/motif-fuzz-artifact" -max_total_time="${FUZZ_SECONDS_ARTIFACT:-30}" \
+    -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
+    "$BUILD/fuzz-corpus-artifact" 2>&1 | tail -n 3
+fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
   echo "== GPU tests: none yet (the GPU backend is a later issue) =="
 else
