@@ -434,6 +434,22 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
   a.source = r.str("source");
   if (!r.ok())
     return fail("corrupted: " + r.error);
+  // Shapes: parameters are static and of a size a machine can hold; values
+  // have known sizes or -1 (dynamic).
+  constexpr int64_t kMaxDim = int64_t(1) << 40, kMaxElements = int64_t(1) << 50;
+  for (const ParamInfo &p : a.params) {
+    int64_t n = 1;
+    for (int64_t d : p.shape) {
+      if (d < 1 || d > kMaxDim || n > kMaxElements / d)
+        return fail("corrupted: parameter '" + p.name + "' has an invalid shape");
+      n *= d;
+    }
+  }
+  for (const Function &f : a.functions)
+    for (const Shape &s : f.valueShapes)
+      for (int64_t d : s)
+        if (d < kDynamic || d > kMaxDim)
+          return fail("corrupted: function '" + f.name + "' has a value of invalid shape");
   // Every value id must be in range: the runtime indexes arrays with them.
   for (const Function &f : a.functions) {
     int32_t nv = static_cast<int32_t>(f.valueTypes.size());
