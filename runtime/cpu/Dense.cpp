@@ -302,11 +302,7 @@ void linear(const LinearShape &s, const T *x, const T *w, const T *b, T *y) {
         const T *wr = w + n * K;
         Acc acc[4] = {0, 0, 0, 0};
         for (int64_t r = 0; r < rows; ++r) {
-          const T *xr = x + (m + r) * K;
-          Acc a = 0;
-          for (int64_t k = 0; k < K; ++k)
-            a += static_cast<Acc>(xr[k]) * wr[k];
-          acc[r] = a;
+          acc[r] = dot(x + (m + r) * K, wr, K);
         }
         for (int64_t r = 0; r < rows; ++r)
           y[(m + r) * N + n] = static_cast<T>(acc[r] + (b ? static_cast<Acc>(b[n]) : 0.0));
@@ -396,10 +392,7 @@ template <typename T> void matmul(const MatmulShape &s, const T *a, const T *b, 
       const T *bmat = b + bm.bi[ob] * K * N;
       if (s.transposeB) {
         for (int64_t n = 0; n < N; ++n) {
-          Acc t = 0;
-          for (int64_t k = 0; k < K; ++k)
-            t += static_cast<Acc>(ar[k]) * bmat[n * K + k];
-          acc[n] = t;
+          acc[n] = dot(ar, bmat + n * K, K);
         }
       } else {
         std::fill(acc.begin(), acc.end(), 0.0);

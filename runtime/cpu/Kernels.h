@@ -6,7 +6,8 @@
 //
 // Conventions (docs/cpu-backend.md has the details):
 //  * Data are dense row-major arrays passed as raw pointers; integer ids and
-//    targets are `const int32_t *`; shapes are passed as small structs.
+//    targets are `const int32_t *`; shapes are passed as small structs whose
+//    attribute fields default to the dialect's defaults.
 //  * Every function is a template on the element type T, instantiated for
 //    float and double only. Reductions accumulate in double.
 //  * `<op>Backward` takes the forward inputs (and the forward output where it
@@ -251,7 +252,7 @@ void batchNormBackward(const BatchNormShape &s, bool training, const T *x, const
 /// (0 by default); causal: it sees keys j <= pos; window > 0: also j > pos - window.
 struct AttentionShape {
   int64_t B = 1, Tq = 1, Tk = 1, H = 1, Hkv = 1, Dh = 1;
-  bool causal = false;
+  bool causal = true;
   int64_t window = 0;
   double scale = 0; // 0: 1/sqrt(Dh)
   int64_t queryOffset = 0;
@@ -313,11 +314,11 @@ void relativePositionBiasBackward(const RelPosShape &s, const T *dout, T *dtable
 enum class MoeRouting { TopK, Switch, ExpertChoice };
 /// x [tokens, D] (tokens = B*T), router [E, D].
 struct MoeShape {
-  int64_t tokens = 1, D = 1, experts = 1, topK = 1;
+  int64_t tokens = 1, D = 1, experts = 1, topK = 2;
   MoeRouting routing = MoeRouting::TopK;
-  double capacityFactor = 1.0;
+  double capacityFactor = 1.25;
   int64_t sharedExperts = 0;
-  double auxLossCoef = 0, zLossCoef = 0;
+  double auxLossCoef = 0.01, zLossCoef = 0;
   bool normalizeWeights = true;
 };
 /// Expert body: out [n, D] = body_e(in [n, D]).
@@ -358,7 +359,7 @@ void scanBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx
 /// u, delta [B, T, Di], A [Di, N], Bm, Cm [B, T, N], D, deltaBias [Di] optional.
 struct SelectiveScanShape {
   int64_t B = 1, T = 1, Di = 1, N = 1;
-  bool deltaSoftplus = false;
+  bool deltaSoftplus = true;
 };
 /// dt = softplus?(delta + delta_bias); h_t[d,n] = exp(dt A[d,n]) h_{t-1}[d,n] +
 /// dt Bm_t[n] u_t[d]; y_t[d] = sum_n Cm_t[n] h_t[d,n] + D[d] u_t[d].
@@ -435,7 +436,7 @@ void pool2dBackward(PoolKind k, const Pool2dShape &s, const T *x, const T *dy, T
 /// logits [rows, V], targets [rows].
 struct CrossEntropyShape {
   int64_t rows = 1, V = 1;
-  int64_t ignoreIndex = -100;
+  int64_t ignoreIndex = -1;
   double labelSmoothing = 0;
 };
 /// mean over rows with target != ignoreIndex of

@@ -90,6 +90,22 @@ template <typename F> void forEachIndex(const Shape &out, const Shape &inStrides
   }
 }
 
+/// sum_i a[i] * b[i] in double with 4 interleaved partial sums (a fixed
+/// order: the same for any thread count; lets the compiler vectorize).
+template <typename T, typename U> inline Acc dot(const T *a, const U *b, int64_t n) {
+  Acc s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += static_cast<Acc>(a[i]) * static_cast<Acc>(b[i]);
+    s1 += static_cast<Acc>(a[i + 1]) * static_cast<Acc>(b[i + 1]);
+    s2 += static_cast<Acc>(a[i + 2]) * static_cast<Acc>(b[i + 2]);
+    s3 += static_cast<Acc>(a[i + 3]) * static_cast<Acc>(b[i + 3]);
+  }
+  for (; i < n; ++i)
+    s0 += static_cast<Acc>(a[i]) * static_cast<Acc>(b[i]);
+  return (s0 + s1) + (s2 + s3);
+}
+
 inline double sigmoidD(double x) {
   return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
 }

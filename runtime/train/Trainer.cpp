@@ -474,34 +474,74 @@ StatusOr<std::string> motif::rt::generate(const Artifact &a,
   return out;
 }
 
+namespace {
+/// Synthetic inputs of a function: token ids below the vocabulary, class
+/// labels below 'classes', token types below 'type_vocab', uniform floats in
+/// [-1, 1); dynamic dims are `batch` (dim 0) and `seq` (the others).
+std::vector<Tensor> syntheticInputs(const Artifact &a, const Function &f,
+                                    int64_t batch, int64_t seq, uint64_t seed) {
+  uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 7;
+  auto next = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  int64_t vocab = static_cast<int64_t>(num(a.config, "vocab", 0));
+  int64_t classes = static_cast<int64_t>(num(a.config, "classes", 0));
+  std::vector<Tensor> ins;
+  for (size_t ai = 0; ai < f.args.size(); ++ai) {
+    int32_t id = f.args[ai];
+    Shape shape = f.valueShapes[id];
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (shape[d] == kDynamic)
+        shape[d] = d == 0 ? batch : seq;
+    bool isInt = f.valueTypes[id] == DType::I32 || f.valueTypes[id] == DType::I64;
+    Tensor t = isInt ? Tensor::ints(shape) : Tensor::floats(shape);
+    int64_t range = shape.size() == 1 ? (classes ? classes : 2) : (vocab ? vocab : 2);
+    if (f.argNames[ai].find("type") != std::string::npos)
+      range = std::max<int64_t>(1, static_cast<int64_t>(num(a.config, "type_vocab", 2)));
+    for (auto &v : t.i)
+      v = static_cast<int32_t>(next() % static_cast<uint64_t>(range));
+    for (auto &v : t.f)
+      v = static_cast<float>(((next() >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1);
+    ins.push_back(std::move(t));
+  }
+  return ins;
+}
+} // namespace
+
 Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
                                  std::ostream &log) {
   const Function *step = a.function("train_step");
   const Function *fwd = a.function("forward");
   if (!step || !fwd)
     return Status::error("the artifact has no train_step: the model has no loss");
-  auto io = tokenIO(a, *step);
-  if (!io.isOk())
-    return io.status();
-  auto data = loadTokens(o.data);
-  if (!data.isOk())
-    return data.status();
-  if (io->vocab > 0)
-    if (Status s = checkVocabulary(*data, io->vocab); !s.isOk())
-      return s;
-  if (data->tokens.size() < static_cast<size_t>(o.batch * o.seq + 1))
-    return Status::error("data file '" + o.data + "' is too short for one batch");
-  Batcher b(data->tokens.data(), data->tokens.size(), o.batch, o.seq);
-  std::vector<int32_t> in(static_cast<size_t>(o.batch * o.seq)), tg(in.size());
-  b.next(in.data(), tg.data());
-  auto inputs = [&](const Function &f) {
-    std::vector<Tensor> ins(f.args.size());
-    for (size_t i = 0; i < f.args.size(); ++i) {
-      ins[i] = Tensor::ints({o.batch, o.seq});
-      ins[i].i = static_cast<int>(i) == io->targets ? tg : in;
+  // Inputs: one batch of the data file for token models, else synthetic.
+  std::vector<Tensor> fixed;
+  if (!o.data.empty()) {
+    auto io = tokenIO(a, *step);
+    if (!io.isOk())
+      return io.status();
+    auto data = loadTokens(o.data);
+    if (!data.isOk())
+      return data.status();
+    if (io->vocab > 0)
+      if (Status s = checkVocabulary(*data, io->vocab); !s.isOk())
+        return s;
+    if (data->tokens.size() < static_cast<size_t>(o.batch * o.seq + 1))
+      return Status::error("data file '" + o.data + "' is too short for one batch");
+    Batcher b(data->tokens.data(), data->tokens.size(), o.batch, o.seq);
+    std::vector<int32_t> in(static_cast<size_t>(o.batch * o.seq)), tg(in.size());
+    b.next(in.data(), tg.data());
+    for (size_t i = 0; i < step->args.size(); ++i) {
+      fixed.push_back(Tensor::ints({o.batch, o.seq}));
+      fixed.back().i = static_cast<int>(i) == io->targets ? tg : in;
     }
-    return ins;
-  };
+  } else {
+    fixed = syntheticInputs(a, *step, o.batch, o.seq, o.seed);
+  }
+  auto inputs = [&](const Function &) { return fixed; };
   Executor ex(a);
   ex.training = false; // deterministic: no dropout
   ex.initParameters(o.seed);
@@ -610,38 +650,11 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
   return Status::ok();
 }
 
+
 Status motif::rt::smokeStep(const Artifact &a, int64_t batch, int64_t seq,
                             uint64_t seed, std::ostream &log) {
-  uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 7;
-  auto next = [&] {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-  };
-  int64_t vocab = static_cast<int64_t>(num(a.config, "vocab", 0));
-  int64_t classes = static_cast<int64_t>(num(a.config, "classes", 0));
   auto inputsFor = [&](const Function &f) {
-    std::vector<Tensor> ins;
-    for (size_t ai = 0; ai < f.args.size(); ++ai) {
-      int32_t id = f.args[ai];
-      Shape shape = f.valueShapes[id];
-      for (size_t d = 0; d < shape.size(); ++d)
-        if (shape[d] == kDynamic)
-          shape[d] = d == 0 ? batch : seq;
-      bool isInt = f.valueTypes[id] == DType::I32 || f.valueTypes[id] == DType::I64;
-      Tensor t = isInt ? Tensor::ints(shape) : Tensor::floats(shape);
-      // Ids of rank 1 are class labels; of rank 2, tokens.
-      int64_t range = shape.size() == 1 ? (classes ? classes : 2) : (vocab ? vocab : 2);
-      if (f.argNames[ai].find("type") != std::string::npos)
-        range = std::max<int64_t>(1, static_cast<int64_t>(num(a.config, "type_vocab", 2)));
-      for (auto &v : t.i)
-        v = static_cast<int32_t>(next() % static_cast<uint64_t>(range));
-      for (auto &v : t.f)
-        v = static_cast<float>(((next() >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1);
-      ins.push_back(std::move(t));
-    }
-    return ins;
+    return syntheticInputs(a, f, batch, seq, seed);
   };
   Executor ex(a);
   ex.initParameters(seed);

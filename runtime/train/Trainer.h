@@ -54,7 +54,8 @@ StatusOr<std::string> generate(const Artifact &artifact,
 
 /// Compares the gradients of @train_step with central finite differences of
 /// the loss along a direction per parameter (half the gradient's, half
-/// random). Prints one line per parameter; fails when a relative error
+/// random), on one batch of `data` (token models) or on synthetic inputs when
+/// `data` is empty. Prints one line per parameter; fails when a relative error
 /// exceeds `tolerance`.
 struct GradCheckOptions {
   std::string data;
