@@ -108,16 +108,23 @@ int main(int argc, char **argv) {
         std::exit(1);
       }
     };
+    auto positive = [&](int64_t &dst) {
+      intOpt(dst);
+      if (dst < 1) {
+        usageError("option " + f + " must be at least 1, got " + std::to_string(dst));
+        std::exit(1);
+      }
+    };
     int64_t seed;
     if (cmd == "smoke") {
-      if (f == "--batch") intOpt(c.batch);
-      else if (f == "--seq") intOpt(c.seq);
+      if (f == "--batch") positive(c.batch);
+      else if (f == "--seq") positive(c.seq);
       else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for smoke");
     } else if (cmd == "check-grad") {
       if (f == "--data") c.data = value();
-      else if (f == "--batch") intOpt(c.batch);
-      else if (f == "--seq") intOpt(c.seq);
+      else if (f == "--batch") positive(c.batch);
+      else if (f == "--seq") positive(c.seq);
       else if (f == "--eps") numOpt(c.epsilon);
       else if (f == "--tol") numOpt(c.tolerance);
       else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }
@@ -126,29 +133,29 @@ int main(int argc, char **argv) {
       if (f == "--data") t.data = value();
       else if (f == "--out") t.outDir = value();
       else if (f == "--resume") t.resume = value();
-      else if (f == "--steps") intOpt(t.steps);
-      else if (f == "--batch") intOpt(t.batch);
-      else if (f == "--seq") intOpt(t.seq);
-      else if (f == "--accumulate") intOpt(t.accumulate);
+      else if (f == "--steps") positive(t.steps);
+      else if (f == "--batch") positive(t.batch);
+      else if (f == "--seq") positive(t.seq);
+      else if (f == "--accumulate") positive(t.accumulate);
       else if (f == "--lr") numOpt(t.lr);
       else if (f == "--clip") numOpt(t.clip);
       else if (f == "--weight-decay") numOpt(t.weightDecay);
       else if (f == "--optimizer") t.optimizer = value();
       else if (f == "--schedule") t.schedule = value();
       else if (f == "--warmup") intOpt(t.warmup);
-      else if (f == "--eval-every") intOpt(t.evalEvery);
-      else if (f == "--eval-steps") intOpt(t.evalSteps);
-      else if (f == "--checkpoint-every") intOpt(t.checkpointEvery);
+      else if (f == "--eval-every") positive(t.evalEvery);
+      else if (f == "--eval-steps") positive(t.evalSteps);
+      else if (f == "--checkpoint-every") positive(t.checkpointEvery);
       else if (f == "--val-fraction") numOpt(t.valFraction);
       else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
       else if (f == "--nan-check") t.nanCheck = true;
       else if (f == "--quiet") t.quiet = true;
-      else if (f == "--log-every") intOpt(t.logEvery);
+      else if (f == "--log-every") positive(t.logEvery);
       else return usageError("unknown option '" + f + "' for train");
     } else {
       if (f == "--checkpoint") g.checkpoint = value();
       else if (f == "--prompt") g.prompt = value();
-      else if (f == "--tokens") intOpt(g.tokens);
+      else if (f == "--tokens") positive(g.tokens);
       else if (f == "--temp") numOpt(g.temperature);
       else if (f == "--top-k") intOpt(g.topK);
       else if (f == "--top-p") numOpt(g.topP);
