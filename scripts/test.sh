@@ -11,20 +11,24 @@ echo "== lit =="
 /usr/lib/llvm-22/bin/lit -sv "$BUILD/tests/lit"
 echo "== unit tests =="
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
-if [ -x "$BUILD/bin/motif-fuzz-frontend" ]; then
-  echo "== fuzzing the frontend for ${FUZZ_SECONDS:-60}s =="
-  mkdir -p "$BUILD/fuzz-corpus"
-  "$BUILD/bin/motif-fuzz-frontend" -max_total_time="${FUZZ_SECONDS:-60}" \
-    -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
-    "$BUILD/fuzz-corpus" examples tests/lit/diagnostics 2>&1 | tail -n 5
-fi
-if [ -x "$BUILD/bin/motif-fuzz-artifact" ]; then
-  echo "== fuzzing the artifact reader for ${FUZZ_SECONDS_ARTIFACT:-30}s =="
-  mkdir -p "$BUILD/fuzz-corpus-artifact"
-  "$BUILD/bin/motif-fuzz-artifact" -max_total_time="${FUZZ_SECONDS_ARTIFACT:-30}" \
-    -max_len=65536 -timeout=10 -rss_limit_mb=4096 \
-    "$BUILD/fuzz-corpus-artifact" 2>&1 | tail -n 3
-fi
+# Runs a libFuzzer target for a bounded time; any crash fails the run and its
+# report and reproducer (under $BUILD/) are shown.
+fuzz() {
+  local name=$1 seconds=$2 maxlen=$3; shift 3
+  [ -x "$BUILD/bin/$name" ] || return 0
+  echo "== fuzzing with $name for ${seconds}s =="
+  mkdir -p "$BUILD/corpus-$name"
+  if ! "$BUILD/bin/$name" -max_total_time="$seconds" -max_len="$maxlen" -timeout=10 \
+      -rss_limit_mb=4096 -artifact_prefix="$BUILD/" "$BUILD/corpus-$name" "$@" \
+      > "$BUILD/$name.log" 2>&1; then
+    tail -n 60 "$BUILD/$name.log"
+    echo "$name found a crash (reproducer in $BUILD/)" >&2
+    return 1
+  fi
+  tail -n 1 "$BUILD/$name.log"
+}
+fuzz motif-fuzz-frontend "${FUZZ_SECONDS:-60}" 4096 examples tests/lit/diagnostics
+fuzz motif-fuzz-artifact "${FUZZ_SECONDS_ARTIFACT:-30}" 65536 tests/fuzz/corpus-artifact
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
   echo "== GPU tests: none yet (the GPU backend is a later issue) =="
 else

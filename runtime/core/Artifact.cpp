@@ -452,6 +452,10 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
           return fail("corrupted: function '" + f.name + "' has a value of invalid shape");
   // Every value id must be in range: the runtime indexes arrays with them.
   for (const Function &f : a.functions) {
+    if (f.argNames.size() != f.args.size() ||
+        f.resultRoles.size() != f.results.size())
+      return fail("corrupted: function '" + f.name +
+                  "' has mismatched argument or result tables");
     int32_t nv = static_cast<int32_t>(f.valueTypes.size());
     auto bad = [&](int32_t id) { return id < 0 || id >= nv; };
     bool badIds = false;
