@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
+#include "runtime/core/Hash.h"
 
 #include <cstdio>
 #include <cstring>
@@ -64,15 +65,6 @@ const ParamInfo *Artifact::param(const std::string &name) const {
 namespace {
 constexpr char kMagic[8] = {'M', 'O', 'T', 'I', 'F', 'B', 'I', 'N'};
 constexpr char kEndMagic[8] = {'M', 'O', 'T', 'I', 'F', 'E', 'N', 'D'};
-
-uint64_t fnv1a(const char *data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 class Writer {
 public:

@@ -1,4 +1,5 @@
 //===- ParamInit.cpp - Parameter initialization from init specs ------------===//
+#include "runtime/core/Hash.h"
 #include "runtime/exec/Executor.h"
 
 #include <cmath>
@@ -25,12 +26,7 @@ struct Rng {
 };
 
 uint64_t hashName(const std::string &s, uint64_t seed) {
-  uint64_t h = 1469598103934665603ull ^ seed;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
+  return fnv1a(s.data(), s.size(), 1469598103934665603ull ^ seed);
 }
 
 /// fan_in and fan_out as PyTorch computes them: [out, in, k...].

@@ -6,23 +6,13 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
+#include "runtime/core/Hash.h"
 
 #include <cstdint>
 #include <cstring>
 #include <string>
 
 using namespace motif::rt;
-
-namespace {
-uint64_t fnv1a(const std::string &s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string raw(reinterpret_cast<const char *>(data), size);
@@ -33,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   framed.append(reinterpret_cast<const char *>(&version), 4);
   framed.append(reinterpret_cast<const char *>(&flags), 4);
   framed += raw;
-  uint64_t sum = fnv1a(framed);
+  uint64_t sum = fnv1a(framed.data(), framed.size());
   framed.append(reinterpret_cast<const char *>(&sum), 8);
   framed.append("MOTIFEND", 8);
   auto parsed = parseArtifact(framed, "fuzz.mbin");
