@@ -80,6 +80,21 @@ Status runSteps(Executor &ex, const std::vector<Step> &steps) {
 }
 } // namespace
 
+Status Executor::runRegion(const Step::Region &region, std::vector<Tensor> args,
+                           std::vector<Tensor> &yields) {
+  if (args.size() != region.args.size())
+    return Status::error("a region takes " + std::to_string(region.args.size()) +
+                         " arguments, got " + std::to_string(args.size()));
+  for (size_t i = 0; i < args.size(); ++i)
+    values[region.args[i]] = std::move(args[i]);
+  if (Status s = runSteps(*this, region.steps); !s.isOk())
+    return s;
+  yields.clear();
+  for (int32_t y : region.yields)
+    yields.push_back(values[y]);
+  return Status::ok();
+}
+
 Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
                      std::vector<Tensor> &results) {
   const Function *f = artifact.function(name);

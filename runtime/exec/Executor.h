@@ -65,6 +65,15 @@ struct Executor {
   bool training = true;
   /// Counter mixed into dropout's random stream; the trainer advances it.
   uint64_t rngOffset = 0;
+  /// While a moe expert body runs: which expert, so that parameters read in
+  /// the body (declared with a leading experts dim) give that expert's slice.
+  int64_t expertIndex = -1;
+
+  /// Runs a region (a moe expert body) on `args`; returns its yielded values.
+  Status runRegion(const Step::Region &region, std::vector<Tensor> args,
+                   std::vector<Tensor> &yields);
+  /// Tokens each expert processed by the last moe step, by step location.
+  std::map<std::string, std::vector<int64_t>> expertCounts;
 
   const Artifact &artifact;
   std::map<std::string, Tensor> params;

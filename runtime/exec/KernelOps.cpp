@@ -868,6 +868,56 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          return Status::ok();
        });
 
+  // Mixture of experts: the kernel routes; the expert bodies are the op's
+  // regions, run by the executor on each expert's tokens.
+  t["motif.moe"] = guarded([](Executor &ex, const Step &s) -> Status {
+    const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
+    cpu::MoeShape m;
+    m.D = x.shape.back();
+    m.tokens = x.numElements() / m.D;
+    m.experts = aInt(s, "experts", router.shape[0]);
+    m.topK = aInt(s, "top_k", 2);
+    std::string routing = aStr(s, "routing", "top_k");
+    m.routing = routing == "switch" ? cpu::MoeRouting::Switch
+                : routing == "expert_choice" ? cpu::MoeRouting::ExpertChoice
+                                             : cpu::MoeRouting::TopK;
+    m.capacityFactor = aFloat(s, "capacity_factor", 1.25);
+    m.sharedExperts = aInt(s, "shared_experts", 0);
+    m.auxLossCoef = aFloat(s, "aux_loss_coef", 0.01);
+    m.zLossCoef = aFloat(s, "z_loss_coef", 0.0);
+    m.normalizeWeights = aBool(s, "normalize_weights", true);
+    Status failure = Status::ok();
+    auto body = [&](size_t region) {
+      return [&ex, &s, &failure, region, D = m.D](int64_t e, int64_t n, const float *in,
+                                                  float *out) {
+        if (!failure.isOk() || region >= s.regions.size())
+          return;
+        Tensor tokens = Tensor::floats({n, D});
+        std::copy(in, in + n * D, tokens.f.begin());
+        int64_t saved = ex.expertIndex;
+        ex.expertIndex = e;
+        std::vector<Tensor> ys;
+        Status st = ex.runRegion(s.regions[region], {std::move(tokens)}, ys);
+        ex.expertIndex = saved;
+        if (!st.isOk()) {
+          failure = Status::error("in expert " + std::to_string(e) + ": " + st.message());
+          return;
+        }
+        std::copy(ys[0].f.begin(), ys[0].f.end(), out);
+      };
+    };
+    Tensor &y = result(ex, s, 0, x.shape);
+    std::vector<int64_t> counts(static_cast<size_t>(m.experts), 0);
+    float aux = cpu::moe<float>(m, x.f.data(), router.f.data(), body(0), body(1),
+                                y.f.data(), counts.data());
+    if (!failure.isOk())
+      return failure;
+    Tensor &a = result(ex, s, 1, {});
+    a.f[0] = aux;
+    ex.expertCounts[s.location] = counts;
+    return Status::ok();
+  });
+
   both("cast",
        [](Executor &ex, const Step &s) {
          // The CPU backend computes in fp32; a cast keeps the values.

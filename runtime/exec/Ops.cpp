@@ -25,7 +25,21 @@ Status getParam(Executor &ex, const Step &s) {
   auto p = ex.params.find(name);
   if (p == ex.params.end())
     return Status::error("parameter '" + name + "' was not initialized");
-  ex.values[s.results[0]] = p->second;
+  const Tensor &param = p->second;
+  const Shape &want = ex.current->valueShapes[s.results[0]];
+  if (ex.expertIndex >= 0 && param.shape.size() == want.size() + 1) {
+    // Inside an expert body: this expert's slice of the stacked parameter.
+    if (ex.expertIndex >= param.shape[0])
+      return Status::error("expert " + std::to_string(ex.expertIndex) +
+                           " is outside parameter '" + name + "'");
+    Tensor slice = Tensor::floats(Shape(param.shape.begin() + 1, param.shape.end()));
+    size_t n = slice.f.size();
+    std::copy(param.f.begin() + ex.expertIndex * n,
+              param.f.begin() + (ex.expertIndex + 1) * n, slice.f.begin());
+    ex.values[s.results[0]] = std::move(slice);
+    return Status::ok();
+  }
+  ex.values[s.results[0]] = param;
   return Status::ok();
 }
 

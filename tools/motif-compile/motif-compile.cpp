@@ -77,6 +77,11 @@ static cl::opt<std::string> dumpIRDir("dump-ir-dir",
                                       cl::desc("Write the IR after each stage, one "
                                                "numbered file per stage, into DIR"),
                                       cl::value_desc("DIR"), cl::cat(cat));
+static cl::opt<bool> inferenceOnly(
+    "inference-only",
+    cl::desc("Write an artifact with @forward only (no train step), e.g. for "
+             "models whose backward is not implemented yet"),
+    cl::cat(cat));
 static cl::opt<unsigned> maxErrors("max-errors", cl::init(20),
                                    cl::desc("Stop after this many errors"),
                                    cl::cat(cat));
@@ -244,7 +249,7 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < fwd.getNumResults(); ++i)
       hasLoss |= static_cast<bool>(fwd.getResultAttr(i, "motif.loss"));
   if (emit == Emit::Autodiff ||
-      ((wantsArtifact || emit == Emit::Plan) && hasLoss)) {
+      ((wantsArtifact || emit == Emit::Plan) && hasLoss && !inferenceOnly)) {
     // The pipeline after elaboration; each pass's output is dumped in turn.
     mlir::PassManager pm(&ctx);
     pm.enableTiming(root);
