@@ -33,14 +33,17 @@ LogicalResult ParamOp::verify() {
   return success();
 }
 
-/// The parameter type a get_param inside a moe region should see: the
-/// declared type without the leading experts dim.
+/// The symbol must be a motif.param of the result's type; inside a moe region
+/// the declared type has a leading experts (or shared experts) dim more.
 LogicalResult GetParamOp::verifySymbolUses(SymbolTableCollection &tables) {
   auto param = tables.lookupNearestSymbolFrom<ParamOp>(*this, getNameAttr());
   if (!param)
     return emitOpError("'") << getName() << "' is not a motif.param";
-  auto declared = llvm::cast<RankedTensorType>(param.getType());
-  auto result = llvm::cast<RankedTensorType>(getResult().getType());
+  auto declared = llvm::dyn_cast<RankedTensorType>(param.getType());
+  auto result = llvm::dyn_cast<RankedTensorType>(getResult().getType());
+  if (!declared || !result)
+    return emitOpError("reads a parameter that is not a ranked tensor: ")
+           << param.getType();
   if (declared == result)
     return success();
   if (auto moe = (*this)->getParentOfType<MoeOp>()) {

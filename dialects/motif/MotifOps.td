@@ -332,6 +332,14 @@ def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
 
 def Motif_YieldOp : Motif_Op<"yield", [Pure, Terminator, HasParent<"MoeOp">]> {
   let summary = "ends a moe expert region";
+  let description = [{
+    Yields the expert's output for the tokens it was given: one tensor of the
+    region argument's type.
+    ```mlir
+    ^bb0(%t: tensor<?x64xf32>):
+      motif.yield %t : tensor<?x64xf32>
+    ```
+  }];
   let arguments = (ins Variadic<Motif_Tensor>:$values);
   let assemblyFormat = "$values attr-dict `:` type($values)";
 }

@@ -14,6 +14,7 @@
 
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::motif;
@@ -109,12 +110,39 @@ FailureOr<SmallVector<int64_t>> broadcast(Infer &in, RankedTensorType a,
   return out;
 }
 
-/// Output length of a sliding window.
-int64_t window(int64_t n, int64_t k, int64_t stride, int64_t padBefore,
-               int64_t padAfter, int64_t dilation = 1) {
-  if (n == kDyn)
+/// a + b, a * b on sizes; nullopt on overflow (huge attribute values must give
+/// an error, not undefined behaviour).
+std::optional<int64_t> add(int64_t a, int64_t b) {
+  int64_t r;
+  return llvm::AddOverflow(a, b, r) ? std::nullopt : std::optional(r);
+}
+std::optional<int64_t> mul(int64_t a, int64_t b) {
+  int64_t r;
+  return llvm::MulOverflow(a, b, r) ? std::nullopt : std::optional(r);
+}
+
+/// Output length of a sliding window over `n` (dynamic if `n` or `k` is):
+/// (n + padBefore + padAfter - dilation * (k - 1) - 1) / stride + 1.
+/// nullopt when the arithmetic overflows; may be <= 0 (kernel too long).
+std::optional<int64_t> window(int64_t n, int64_t k, int64_t stride,
+                              int64_t padBefore, int64_t padAfter,
+                              int64_t dilation = 1) {
+  if (n == kDyn || k == kDyn)
     return kDyn;
-  return (n + padBefore + padAfter - dilation * (k - 1) - 1) / stride + 1;
+  std::optional<int64_t> span = mul(dilation, k - 1);
+  std::optional<int64_t> padded = add(n, padBefore);
+  if (padded)
+    padded = add(*padded, padAfter);
+  if (!span || !padded)
+    return std::nullopt;
+  std::optional<int64_t> room = add(*padded, -*span - 1);
+  if (!room)
+    return std::nullopt;
+  // Floor division (room may be negative when the kernel does not fit).
+  int64_t q = *room / stride;
+  if (*room % stride != 0 && *room < 0)
+    --q;
+  return q + 1;
 }
 } // namespace
 
@@ -158,11 +186,26 @@ typename OpT::Properties fullProperties(MLIRContext *ctx, DictionaryAttr attrs,
 }
 } // namespace
 
+namespace {
+/// Runs the adaptor's own ODS checks (required attributes present, attribute
+/// constraints) so that inference never reads a missing attribute. Without a
+/// location the diagnostic is swallowed, as emitOptionalError would.
+template <typename AdaptorT>
+LogicalResult verifyAdaptor(MLIRContext *ctx, std::optional<Location> loc,
+                            AdaptorT &a) {
+  if (loc)
+    return a.verify(*loc);
+  ScopedDiagnosticHandler quiet(ctx, [](Diagnostic &) { return success(); });
+  return a.verify(UnknownLoc::get(ctx));
+}
+} // namespace
+
 #define ADAPTOR(Op, name)                                                      \
   auto fullProps = fullProperties<Op>(ctx, attributes, properties);            \
   Op::Adaptor a(operands, attributes, fullProps, regions);                     \
   Infer in{loc, name};                                                         \
-  (void)ctx;
+  if (failed(verifyAdaptor(ctx, loc, a)))                                      \
+    return failure();
 
 INFER_SIGNATURE(PositionsOp) {
   ADAPTOR(PositionsOp, "positions");
@@ -311,7 +354,7 @@ INFER_SIGNATURE(LayerNormOp) {
   if (failed(checkFeature(in, a.getW(), "weight", d)) ||
       failed(checkFeature(in, a.getB(), "bias", d)))
     return failure();
-  if (a.getEps().convertToDouble() <= 0)
+  if (!(a.getEps().convertToDouble() > 0))
     return in.fail("eps must be positive");
   results.push_back(*x);
   return success();
@@ -324,7 +367,7 @@ INFER_SIGNATURE(RmsNormOp) {
     return failure();
   if (failed(checkFeature(in, a.getW(), "weight", x->getShape().back())))
     return failure();
-  if (a.getEps().convertToDouble() <= 0)
+  if (!(a.getEps().convertToDouble() > 0))
     return in.fail("eps must be positive");
   results.push_back(*x);
   return success();
@@ -356,9 +399,9 @@ INFER_SIGNATURE(RopeOp) {
       return in.fail("rotary dim " + Twine(rot) +
                      " must be even and at most the head dim " + Twine(hd));
   }
-  if (a.getTheta().convertToDouble() <= 0)
+  if (!(a.getTheta().convertToDouble() > 0))
     return in.fail("theta must be positive");
-  if (a.getScaling() != RopeScaling::None && a.getFactor().convertToDouble() < 1)
+  if (a.getScaling() != RopeScaling::None && !(a.getFactor().convertToDouble() >= 1))
     return in.fail("scaling factor must be at least 1");
   if (Value p = a.getPositions()) {
     auto pt = ranked(in, p, "positions", 0, 1);
@@ -407,7 +450,9 @@ INFER_SIGNATURE(AttentionOp) {
     return in.fail("query and key batch sizes differ (" + str(*q) + ", " +
                    str(*k) + ")");
   if ((int64_t)a.getWindow() < 0)
-    return in.fail("window must be non-negative");
+    return in.fail("window must be non-negative, got " + Twine((int64_t)a.getWindow()));
+  if (!(a.getScale().convertToDouble() >= 0))
+    return in.fail("scale must be non-negative (0 means 1/sqrt(head dim))");
   if (Value b = a.getBias()) {
     auto bt = ranked(in, b, "bias", 0, 3);
     if (failed(bt))
@@ -454,11 +499,12 @@ INFER_SIGNATURE(MoeOp) {
   if (a.getRouting() != RoutingMode::ExpertChoice && (k < 1 || k > e))
     return in.fail("top_k " + Twine(k) + " must be between 1 and the " +
                    Twine(e) + " experts");
-  if (a.getCapacityFactor().convertToDouble() <= 0)
+  if (!(a.getCapacityFactor().convertToDouble() > 0))
     return in.fail("capacity_factor must be positive");
   if ((int64_t)a.getSharedExperts() < 0)
     return in.fail("shared_experts must not be negative");
-  if (a.getAuxLossCoef().convertToDouble() < 0 || a.getZLossCoef().convertToDouble() < 0)
+  if (!(a.getAuxLossCoef().convertToDouble() >= 0) ||
+      !(a.getZLossCoef().convertToDouble() >= 0))
     return in.fail("loss coefficients must not be negative");
   if (x->isDynamicDim(2))
     return in.fail("the model dim of the input must be static, got " + str(*x));
@@ -526,11 +572,21 @@ INFER_SIGNATURE(Conv1dOp) {
   if (Value b = a.getB())
     if (failed(checkFeature(in, b, "bias", cout)))
       return failure();
-  int64_t t = a.getCausal() ? window(x->getDimSize(1), k, s, dil * (k - 1), 0, dil)
-                            : window(x->getDimSize(1), k, s, p, p, dil);
-  if (t != kDyn && t <= 0)
-    return in.fail("the kernel is longer than the padded input");
-  results.push_back(RankedTensorType::get({x->getDimSize(0), t, cout},
+  // Causal: all the padding (dilation * (k - 1)) on the left.
+  std::optional<int64_t> causalPad =
+      k == kDyn ? std::optional<int64_t>(0) : mul(dil, k - 1);
+  std::optional<int64_t> t =
+      !causalPad ? std::nullopt
+      : a.getCausal()
+          ? window(x->getDimSize(1), k, s, *causalPad, 0, dil)
+          : window(x->getDimSize(1), k, s, p, p, dil);
+  if (!t)
+    return in.fail("output length overflows (input " + str(*x) + ", weight " +
+                   str(*w) + ")");
+  if (*t != kDyn && *t <= 0)
+    return in.fail("the kernel is longer than the padded input (input " +
+                   str(*x) + ", weight " + str(*w) + ")");
+  results.push_back(RankedTensorType::get({x->getDimSize(0), *t, cout},
                                           x->getElementType()));
   return success();
 }
@@ -563,11 +619,16 @@ INFER_SIGNATURE(Conv2dOp) {
     if (failed(checkFeature(in, b, "bias", cout)))
       return failure();
   auto st = a.getStride(), pd = a.getPadding();
-  int64_t h = window(x->getDimSize(2), w->getDimSize(2), st[0], pd[0], pd[0]);
-  int64_t wd = window(x->getDimSize(3), w->getDimSize(3), st[1], pd[1], pd[1]);
-  if ((h != kDyn && h <= 0) || (wd != kDyn && wd <= 0))
-    return in.fail("the kernel is larger than the padded input " + str(*x));
-  results.push_back(RankedTensorType::get({x->getDimSize(0), cout, h, wd},
+  std::optional<int64_t> h =
+      window(x->getDimSize(2), w->getDimSize(2), st[0], pd[0], pd[0]);
+  std::optional<int64_t> wd =
+      window(x->getDimSize(3), w->getDimSize(3), st[1], pd[1], pd[1]);
+  if (!h || !wd)
+    return in.fail("output size overflows (input " + str(*x) + ")");
+  if ((*h != kDyn && *h <= 0) || (*wd != kDyn && *wd <= 0))
+    return in.fail("the kernel is larger than the padded input (input " +
+                   str(*x) + ", weight " + str(*w) + ")");
+  results.push_back(RankedTensorType::get({x->getDimSize(0), cout, *h, *wd},
                                           x->getElementType()));
   return success();
 }
@@ -580,14 +641,16 @@ INFER_SIGNATURE(Pool2dOp) {
       failed(pair(in, a.getPadding(), "padding", false)))
     return failure();
   auto k = a.getKernel(), st = a.getStride(), pd = a.getPadding();
-  if (pd[0] * 2 > k[0] || pd[1] * 2 > k[1])
+  if (pd[0] > k[0] / 2 || pd[1] > k[1] / 2)
     return in.fail("padding must be at most half the kernel");
-  int64_t h = window(x->getDimSize(2), k[0], st[0], pd[0], pd[0]);
-  int64_t w = window(x->getDimSize(3), k[1], st[1], pd[1], pd[1]);
-  if ((h != kDyn && h <= 0) || (w != kDyn && w <= 0))
+  std::optional<int64_t> h = window(x->getDimSize(2), k[0], st[0], pd[0], pd[0]);
+  std::optional<int64_t> w = window(x->getDimSize(3), k[1], st[1], pd[1], pd[1]);
+  if (!h || !w)
+    return in.fail("output size overflows (input " + str(*x) + ")");
+  if ((*h != kDyn && *h <= 0) || (*w != kDyn && *w <= 0))
     return in.fail("the kernel is larger than the padded input " + str(*x));
   results.push_back(RankedTensorType::get(
-      {x->getDimSize(0), x->getDimSize(1), h, w}, x->getElementType()));
+      {x->getDimSize(0), x->getDimSize(1), *h, *w}, x->getElementType()));
   return success();
 }
 
@@ -628,6 +691,11 @@ INFER_SIGNATURE(BatchNormOp) {
       failed(checkFeature(in, a.getRunningMean(), "running_mean", c)) ||
       failed(checkFeature(in, a.getRunningVar(), "running_var", c)))
     return failure();
+  if (!(a.getEps().convertToDouble() > 0))
+    return in.fail("eps must be positive");
+  double m = a.getMomentum().convertToDouble();
+  if (!(m >= 0 && m <= 1))
+    return in.fail("momentum must be in [0, 1], got " + std::to_string(m));
   results.push_back(*x);
   return success();
 }
@@ -700,16 +768,24 @@ INFER_SIGNATURE(ReshapeOp) {
   for (int64_t i = 0; i < x->getRank(); ++i) {
     if (kept[i])
       continue;
-    if (x->isDynamicDim(i))
+    if (x->isDynamicDim(i)) {
       inDyn = true;
-    else
-      inKnown *= x->getDimSize(i);
+    } else if (auto p = mul(inKnown, x->getDimSize(i))) {
+      inKnown = *p;
+    } else {
+      return in.fail("element count of " + str(*x) + " overflows");
+    }
   }
-  for (auto [i, d] : llvm::enumerate(a.getShape()))
-    if (d > 0)
-      outKnown *= d;
-    else if (d == -1)
+  for (auto [i, d] : llvm::enumerate(a.getShape())) {
+    if (d > 0) {
+      if (auto p = mul(outKnown, d))
+        outKnown = *p;
+      else
+        return in.fail("element count of the target shape overflows");
+    } else if (d == -1) {
       outDyn = true;
+    }
+  }
   if (!inDyn && inferAt >= 0) {
     if (outKnown == 0 || inKnown % outKnown != 0)
       return in.fail("cannot reshape " + str(*x) + ": " + Twine(inKnown) +
@@ -768,8 +844,13 @@ INFER_SIGNATURE(ConcatOp) {
       return failure();
     for (int64_t i = 0; i < t->getRank(); ++i) {
       if (i == *ax) {
-        shape[i] = shape[i] == kDyn || t->isDynamicDim(i) ? kDyn
-                                                           : shape[i] + t->getDimSize(i);
+        if (shape[i] == kDyn || t->isDynamicDim(i)) {
+          shape[i] = kDyn;
+        } else if (auto sum = add(shape[i], t->getDimSize(i))) {
+          shape[i] = *sum;
+        } else {
+          return in.fail("concatenated dim " + Twine(i) + " overflows");
+        }
       } else if (!compat(shape[i], t->getDimSize(i))) {
         return in.fail("inputs differ in dim " + Twine(i) + " (" + str(*first) +
                        ", " + str(*t) + ")");
@@ -794,7 +875,10 @@ INFER_SIGNATURE(SplitOp) {
   for (int64_t s : a.getSizes()) {
     if (s <= 0)
       return in.fail("split sizes must be positive");
-    total += s;
+    std::optional<int64_t> sum = add(total, s);
+    if (!sum)
+      return in.fail("split sizes overflow");
+    total = *sum;
   }
   if (a.getSizes().empty())
     return in.fail("needs at least one size");
@@ -823,7 +907,7 @@ INFER_SIGNATURE(SliceOp) {
     return in.fail("slice " + Twine(start) + ":" + Twine(end) + ":" + Twine(step) +
                    " is out of range for dim " + Twine(*ax) + " of " + str(*x));
   SmallVector<int64_t> shape(x->getShape());
-  shape[*ax] = (end - start + step - 1) / step;
+  shape[*ax] = (end - start - 1) / step + 1;
   results.push_back(RankedTensorType::get(shape, x->getElementType()));
   return success();
 }
@@ -881,6 +965,51 @@ INFER_SIGNATURE(VjpOp) {
 // createOp
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// Bounds on a count that an op's traits fix (operands or regions).
+struct Arity {
+  unsigned min = 0, max = ~0u;
+};
+
+template <unsigned N = 2>
+Arity operandArity(RegisteredOperationName info) {
+  if constexpr (N > 16) {
+    return {};
+  } else {
+    if (info.hasTrait<OpTrait::NOperands<N>::template Impl>())
+      return {N, N};
+    if (info.hasTrait<OpTrait::AtLeastNOperands<N>::template Impl>())
+      return {N, ~0u};
+    if constexpr (N == 2) {
+      if (info.hasTrait<OpTrait::ZeroOperands>())
+        return {0, 0};
+      if (info.hasTrait<OpTrait::OneOperand>())
+        return {1, 1};
+      if (info.hasTrait<OpTrait::AtLeastNOperands<1>::Impl>())
+        return {1, ~0u};
+    }
+    return operandArity<N + 1>(info);
+  }
+}
+
+template <unsigned N = 2>
+Arity regionArity(RegisteredOperationName info) {
+  if constexpr (N > 8) {
+    return {};
+  } else {
+    if (info.hasTrait<OpTrait::NRegions<N>::template Impl>())
+      return {N, N};
+    if constexpr (N == 2) {
+      if (info.hasTrait<OpTrait::ZeroRegions>())
+        return {0, 0};
+      if (info.hasTrait<OpTrait::OneRegion>())
+        return {1, 1};
+    }
+    return regionArity<N + 1>(info);
+  }
+}
+} // namespace
+
 FailureOr<Operation *> mlir::motif::createOp(OpBuilder &b, Location loc,
                                              StringRef opName,
                                              ValueRange operands,
@@ -896,20 +1025,80 @@ FailureOr<Operation *> mlir::motif::createOp(OpBuilder &b, Location loc,
     return emitError(loc) << "'" << opName
                           << "' does not infer its result types",
            failure();
+  auto opError = [&]() {
+    return emitError(loc) << "'" << opName << "' op ";
+  };
+
+  // 1. Operands. The traits give how many there are; the first `min` are
+  //    required (every motif op lists its required operands first), the rest
+  //    optional or variadic. A null Value is an absent optional operand.
+  Arity arity = operandArity(*info);
+  bool segmented = info->hasTrait<OpTrait::AttrSizedOperandSegments>();
+  StringAttr segmentsName = b.getStringAttr("operandSegmentSizes");
+  bool segmentsGiven = llvm::any_of(
+      attrs, [&](NamedAttribute na) { return na.getName() == segmentsName; });
   OperationState state(loc, *info);
   SmallVector<int32_t> segments;
-  for (Value v : operands) {
+  for (auto [i, v] : llvm::enumerate(operands)) {
+    if (!v && (i < arity.min || segmentsGiven))
+      return opError() << "operand #" << i << " is required but was not given",
+             failure();
     segments.push_back(v ? 1 : 0);
     if (v)
       state.addOperands(v);
   }
-  state.addAttributes(attrs);
-  if (info->hasTrait<OpTrait::AttrSizedOperandSegments>())
-    state.addAttribute("operandSegmentSizes", b.getDenseI32ArrayAttr(segments));
+  unsigned given = state.operands.size();
+  if (given < arity.min || given > arity.max) {
+    InFlightDiagnostic d = opError() << "expects ";
+    if (arity.min == arity.max)
+      d << arity.min;
+    else if (arity.max == ~0u)
+      d << "at least " << arity.min;
+    else
+      d << arity.min << " to " << arity.max;
+    d << " operands, got " << given;
+    return failure();
+  }
+
+  // 2. Regions, as many as the op has (the caller fills them).
+  Arity regions = regionArity(*info);
+  if (numRegions < regions.min || numRegions > regions.max)
+    return opError() << "has " << regions.min << " region(s), asked for "
+                     << numRegions,
+           failure();
   for (unsigned i = 0; i < numRegions; ++i)
     state.addRegion();
 
-  // Inference reads the op's properties: build them from the attributes.
+  // 3. Attributes. A misspelt inherent attribute (no dialect prefix, not the
+  //    op's) is an error rather than a silently ignored discardable one.
+  ArrayRef<StringAttr> inherent = info->getAttributeNames();
+  for (NamedAttribute na : attrs) {
+    StringRef name = na.getName().getValue();
+    if (!na.getValue())
+      return opError() << "attribute '" << name << "' is null", failure();
+    if (!name.contains('.') && name != segmentsName.getValue() &&
+        !llvm::is_contained(inherent, na.getName()))
+      return opError() << "has no attribute '" << name << "'", failure();
+  }
+  state.addAttributes(attrs);
+  if (segmented && !segmentsGiven)
+    state.addAttribute(segmentsName, b.getDenseI32ArrayAttr(segments));
+  if (segmented && segmentsGiven) {
+    auto sizes = llvm::dyn_cast_or_null<DenseI32ArrayAttr>(
+        state.attributes.get(segmentsName));
+    int64_t sum = 0;
+    bool ok = static_cast<bool>(sizes);
+    for (int32_t s : ok ? sizes.asArrayRef() : ArrayRef<int32_t>()) {
+      ok &= s >= 0;
+      sum += s;
+    }
+    if (!ok || sum != given)
+      return opError() << "operandSegmentSizes does not match the " << given
+                       << " operands",
+             failure();
+  }
+
+  // 4. Inference reads the op's properties: build them from the attributes.
   DictionaryAttr dict = state.attributes.getDictionary(ctx);
   int propSize = info->getOpPropertyByteSize();
   std::unique_ptr<char[]> storage(new char[std::max(propSize, 1)]);
@@ -920,14 +1109,16 @@ FailureOr<Operation *> mlir::motif::createOp(OpBuilder &b, Location loc,
     if (propSize)
       info->destroyOpProperties(props);
   });
-  if (propSize &&
-      failed(info->setOpPropertiesFromAttribute(
-          *info, props, dict, [&] { return emitError(loc) << "'" << opName << "' op "; })))
+  if (failed(info->verifyInherentAttrs(state.attributes, opError)) ||
+      (propSize &&
+       failed(info->setOpPropertiesFromAttribute(*info, props, dict, opError))))
     return failure();
   SmallVector<Type> types;
   if (failed(infer->inferReturnTypes(ctx, loc, state.operands, dict, props,
                                      state.regions, types)))
     return failure();
+
+  // 5. Create; verify now unless the caller still has regions to fill.
   state.addTypes(types);
   Operation *op = b.create(state);
   if (numRegions == 0 && failed(verify(op))) {

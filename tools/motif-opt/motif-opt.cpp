@@ -1,4 +1,9 @@
 //===- motif-opt.cpp - mlir-opt with the Motif dialects and passes ---------===//
+//
+// Parses, verifies, transforms and prints `.mlir` files holding motif IR; it
+// is what the lit tests of the dialect and of every pass run.
+//
+//===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
 #include "dialects/motif/MotifDialect.h"
 
@@ -8,9 +13,15 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
+namespace mlir::motif {
+/// `--motif-test-infer-types` (TestInferTypes.cpp), for lit tests only.
+void registerTestInferTypesPass();
+} // namespace mlir::motif
+
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   mlir::motif::registerMotifPasses();
+  mlir::motif::registerTestInferTypesPass();
   mlir::DialectRegistry registry;
   registry.insert<mlir::motif::MotifDialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect>();

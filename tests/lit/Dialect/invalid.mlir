@@ -566,3 +566,401 @@ func.func @f(%x: tensor<3xf32>) {
 // init kind
 // expected-error @+1 {{unknown init kind 'gaussian'}}
 motif.param @p : tensor<3xf32> init #motif.init<gaussian>
+
+// -----
+
+// a required attribute missing where the custom form infers the result
+func.func @f(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'motif.dropout' op requires attribute 'p'}}
+  %y = motif.dropout %x : tensor<4xf32>
+  return
+}
+
+// -----
+
+// attention heads missing
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{requires attribute 'heads'}}
+  %y = motif.attention %x, %x, %x {kv_heads = 2 : i64} : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// attention scale
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+2 {{scale must be non-negative (0 means 1/sqrt(head dim))}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %x, %x, %x {heads = 2 : i64, kv_heads = 2 : i64, scale = -1.0 : f64} : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// attention kv heads do not divide the key dim
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x6xf32>) {
+  // expected-error @+2 {{key feature dim 6 is not divisible by 4 kv heads}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %q, %k, %k {heads = 4 : i64, kv_heads = 4 : i64} : (tensor<?x?x8xf32>, tensor<?x?x6xf32>, tensor<?x?x6xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// batch_norm momentum
+func.func @f(%x: tensor<?x4x8x8xf32>, %c: tensor<4xf32>) {
+  // expected-error @+2 {{momentum must be in [0, 1], got 2.000000}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.batch_norm %x, %c, %c, %c, %c {momentum = 2.0 : f64} : (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
+// batch_norm statistics shape
+func.func @f(%x: tensor<?x4x8x8xf32>, %c: tensor<4xf32>, %m: tensor<5xf32>) {
+  // expected-error @+2 {{running_mean tensor<5xf32> does not match the normalized dim 4}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.batch_norm %x, %c, %c, %m, %c : (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<5xf32>, tensor<4xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
+// layer_norm eps NaN
+func.func @f(%x: tensor<?x8xf32>) {
+  // expected-error @+2 {{eps must be positive}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.layer_norm %x {eps = 0x7FF8000000000000 : f64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// conv1d kernel longer than the input
+func.func @f(%x: tensor<?x3x4xf32>, %w: tensor<4x4x5xf32>) {
+  // expected-error @+2 {{the kernel is longer than the padded input (input tensor<?x3x4xf32>, weight tensor<4x4x5xf32>)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.conv1d %x, %w : (tensor<?x3x4xf32>, tensor<4x4x5xf32>) -> tensor<?x3x4xf32>
+  return
+}
+
+// -----
+
+// conv1d arithmetic overflow is an error, not a wrong size
+func.func @f(%x: tensor<?x3x4xf32>, %w: tensor<4x4x5xf32>) {
+  // expected-error @+2 {{output length overflows}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.conv1d %x, %w {dilation = 4611686018427387904 : i64} : (tensor<?x3x4xf32>, tensor<4x4x5xf32>) -> tensor<?x3x4xf32>
+  return
+}
+
+// -----
+
+// conv1d stride
+func.func @f(%x: tensor<?x8x4xf32>, %w: tensor<4x4x3xf32>) {
+  // expected-error @+2 {{groups, stride and dilation must be positive and padding non-negative}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.conv1d %x, %w {stride = 0 : i64} : (tensor<?x8x4xf32>, tensor<4x4x3xf32>) -> tensor<?x8x4xf32>
+  return
+}
+
+// -----
+
+// conv2d stride needs two values
+func.func @f(%x: tensor<?x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+2 {{stride must have 2 values}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.conv2d %x, %w {stride = array<i64: 1>} : (tensor<?x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+// reshape element count overflow
+func.func @f(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{element count of the target shape overflows}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.reshape %x {shape = array<i64: 4611686018427387904, 4, -1>} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// split sizes
+func.func @f(%x: tensor<2x8xf32>) {
+  // expected-error @+2 {{split sizes must be positive}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %a, %b = motif.split %x {axis = 1 : i64, sizes = array<i64: 9, -1>} : (tensor<2x8xf32>) -> (tensor<2x9xf32>, tensor<2x1xf32>)
+  return
+}
+
+// -----
+
+// split sizes overflow
+func.func @f(%x: tensor<2x?xf32>) {
+  // expected-error @+2 {{split sizes overflow}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %a, %b = motif.split %x {axis = 1 : i64, sizes = array<i64: 9223372036854775807, 9223372036854775807>} : (tensor<2x?xf32>) -> (tensor<2x9223372036854775807xf32>, tensor<2x9223372036854775807xf32>)
+  return
+}
+
+// -----
+
+// split result count
+func.func @f(%x: tensor<2x8xf32>) {
+  // expected-error @+2 {{inferred type(s) 'tensor<2x4xf32>', 'tensor<2x4xf32>' are incompatible with return type(s) of operation 'tensor<2x4xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %a = "motif.split"(%x) {axis = 1 : i64, sizes = array<i64: 4, 4>} : (tensor<2x8xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+// concat of nothing
+func.func @f() {
+  // expected-error @+2 {{needs at least one input}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = "motif.concat"() {axis = 0 : i64} : () -> tensor<1xf32>
+  return
+}
+
+// -----
+
+// concat element types
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<2x3xf16>) {
+  // expected-error @+2 {{inputs and inputs element types differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.concat %a, %b {axis = 0 : i64} : (tensor<2x3xf32>, tensor<2x3xf16>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+// transpose perm length
+func.func @f(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{perm has 3 entries for rank 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.transpose %x {perm = array<i64: 0, 1, 2>} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// slice step
+func.func @f(%x: tensor<2x9xf32>) {
+  // expected-error @+2 {{slice 0:4:0 is out of range for dim 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.slice %x {axis = 1 : i64, start = 0 : i64, end = 4 : i64, step = 0 : i64} : (tensor<2x9xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+// expand ranks
+func.func @f(%x: tensor<1x3xf32>, %l: tensor<2x2x3xf32>) {
+  // expected-error @+2 {{input tensor<1x3xf32> and like tensor<2x2x3xf32> ranks differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.expand %x, %l {dims = array<i64: 0>} : (tensor<1x3xf32>, tensor<2x2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// reduce without axes
+func.func @f(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{axes must not be empty}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.reduce %x {kind = #motif<reduce sum>, axes = array<i64>} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// cross_entropy label smoothing
+func.func @f(%l: tensor<?x10xf32>, %t: tensor<?xi32>) {
+  // expected-error @+2 {{label_smoothing must be in [0, 1)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.cross_entropy %l, %t {label_smoothing = 1.0 : f64} : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// rope positions
+func.func @f(%x: tensor<?x8x16xf32>, %p: tensor<7xi32>) {
+  // expected-error @+2 {{positions must be integers of the sequence length, got tensor<7xi32>}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.rope %x, %p {heads = 2 : i64} : (tensor<?x8x16xf32>, tensor<7xi32>) -> tensor<?x8x16xf32>
+  return
+}
+
+// -----
+
+// relative_position_bias max_distance
+func.func @f(%x: tensor<?x?x8xf32>, %t: tensor<32x4xf32>) {
+  // expected-error @+2 {{max_distance must be positive}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.relative_position_bias %x, %x, %t {max_distance = 0 : i64} : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<32x4xf32>) -> tensor<4x?x?xf32>
+  return
+}
+
+// -----
+
+// selective_scan D
+func.func @f(%u: tensor<?x?x8xf32>, %A: tensor<8x4xf32>, %B: tensor<?x?x4xf32>, %D: tensor<7xf32>) {
+  // expected-error @+2 {{D tensor<7xf32> does not match the normalized dim 8}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.selective_scan %u, %u, %A, %B, %B D %D : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<8x4xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<7xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// positions of a scalar
+func.func @f(%x: tensor<f32>) {
+  // expected-error @+2 {{input must have rank at least 1, got tensor<f32>}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.positions %x : tensor<f32> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+// embedding table rank
+func.func @f(%ids: tensor<?xi32>, %t: tensor<8xf32>) {
+  // expected-error @+2 {{table must have rank 2, got tensor<8xf32>}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.embedding %ids, %t : (tensor<?xi32>, tensor<8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// moe shared region present while shared_experts is 0
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+1 {{shared region must be empty when shared_experts is 0}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  }
+  return
+}
+
+// -----
+
+// moe yield type
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+1 {{experts region must yield one value of type 'tensor<?x16xf32>'}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t, %t : tensor<?x16xf32>, tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe loss coefficients
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+2 {{loss coefficients must not be negative}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64, aux_loss_coef = -1.0 : f64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe model dim must be static
+func.func @f(%x: tensor<?x?x?xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+2 {{the model dim of the input must be static, got tensor<?x?x?xf32>}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64} : (tensor<?x?x?xf32>, tensor<4x16xf32>) -> (tensor<?x?x?xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// get_param in the shared region has the shared experts dim
+motif.param @sw : tensor<4x16x16xf32> init #motif.init<zeros>
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  %y, %a = motif.moe %x, %r {experts = 4 : i64, shared_experts = 2 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  ^bb0(%t: tensor<?x16xf32>):
+    // expected-error @+1 {{inside a moe region reads one expert's slice: declared 'tensor<4x16x16xf32>' should be [2] x 'tensor<16x16xf32>'}}
+    %w = motif.get_param @sw : tensor<16x16xf32>
+    motif.yield %t : tensor<?x16xf32>
+  }
+  return
+}
+
+// -----
+
+// get_param of something that is not a param
+func.func @g() {
+  return
+}
+func.func @f() {
+  // expected-error @+1 {{'g' is not a motif.param}}
+  %w = motif.get_param @g : tensor<4xf32>
+  return
+}
+
+// -----
+
+// uniform init bounds
+// expected-error @+1 {{uniform init needs low <= high}}
+motif.param @u : tensor<4xf32> init #motif.init<uniform, low = 1.0, high = -1.0>
+
+// -----
+
+// parameter dims
+// expected-error @+1 {{parameter dims must be positive, got 'tensor<0x4xf32>'}}
+motif.param @z : tensor<0x4xf32> init #motif.init<zeros>
+
+// -----
+
+// param outside a module
+func.func @f() {
+  // expected-error @+1 {{expects parent op 'builtin.module'}}
+  "motif.param"() <{sym_name = "p", type = tensor<4xf32>, init = #motif.init<zeros>}> : () -> ()
+  return
+}
+
+// -----
+
+// unknown init field
+// expected-error @+1 {{unknown init field 'sigma'}}
+motif.param @s : tensor<4xf32> init #motif.init<normal, sigma = 1.0>
+
+// -----
+
+// constant element type
+func.func @f() {
+  // expected-error @+1 {{element type must be a float or an integer, got 'tensor<complex<f32>>'}}
+  %c = motif.constant 1.0 : tensor<complex<f32>>
+  return
+}
+
+// -----
+
+// unary op on integers
+func.func @f(%x: tensor<4xi32>) {
+  // expected-error @+1 {{input must have a float element type, got tensor<4xi32>}}
+  %y = motif.silu %x : tensor<4xi32>
+  return
+}

@@ -1,5 +1,10 @@
 // RUN: motif-opt %s | motif-opt | FileCheck %s
 // RUN: motif-opt %s --mlir-print-op-generic | motif-opt | FileCheck %s
+// Every op here can also be made by createOp from its operands and attributes:
+// RUN: motif-opt %s --motif-test-infer-types -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMADE
+// REMADE-NOT: error
+// REMADE: remark: inferred
+// REMADE-NOT: error
 // Every op prints and parses back (custom and generic forms).
 
 motif.param @w : tensor<16x8xf32> init #motif.init<normal, std = 2.000000e-02>
@@ -123,4 +128,16 @@ func.func @vision(%img: tensor<?x3x32x32xf32>) -> tensor<?x17x8xf32> {
   %a, %b = motif.split %cat {axis = -1 : i64, sizes = array<i64: 3, 5>} : (tensor<?x17x8xf32>) -> (tensor<?x17x3xf32>, tensor<?x17x5xf32>)
   %mm = motif.matmul %cat, %cat {transpose_b} : (tensor<?x17x8xf32>, tensor<?x17x8xf32>) -> tensor<?x17x17xf32>
   return %cat : tensor<?x17x8xf32>
+}
+
+// The ops the autodiff pass makes.
+// CHECK-LABEL: func.func @backward
+func.func @backward(%x: tensor<?x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>, %dy: tensor<?x4xf32>) -> (tensor<?x8xf32>, tensor<4x8xf32>) {
+  %y = motif.linear %x, %w, %b : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+  // CHECK: motif.zeros_like %{{.*}} : tensor<?x4xf32>
+  %z = motif.zeros_like %y : tensor<?x4xf32>
+  // CHECK: motif.vjp "motif.linear"(%{{.*}}, %{{.*}}, %{{.*}}) outputs(%{{.*}}) grads(%{{.*}}) {fwd_attrs = {}, needs = array<i1: true, true, false>}
+  // CHECK-SAME: -> (tensor<?x8xf32>, tensor<4x8xf32>)
+  %dx, %dw = motif.vjp "motif.linear"(%x, %w, %b) outputs(%y) grads(%dy) {fwd_attrs = {}, needs = array<i1: true, true, false>} : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> (tensor<?x8xf32>, tensor<4x8xf32>)
+  return %dx, %dw : tensor<?x8xf32>, tensor<4x8xf32>
 }
