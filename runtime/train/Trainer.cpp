@@ -80,6 +80,17 @@ StatusOr<TokenIO> tokenIO(const Artifact &a, const Function &f) {
   return io;
 }
 
+/// Loads a data file and checks its tokens against the model's vocabulary.
+StatusOr<TokenData> loadForModel(const std::string &path, int64_t vocab) {
+  auto data = loadTokens(path);
+  if (!data.isOk())
+    return data.status();
+  if (vocab > 0)
+    if (Status s = checkVocabulary(*data, vocab); !s.isOk())
+      return s;
+  return data;
+}
+
 /// Loads every parameter of the artifact from a checkpoint into the executor.
 Status loadWeights(const Artifact &a, const Checkpoint &ck,
                    const std::string &path, Executor &ex) {
@@ -160,12 +171,9 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   if (o.data.empty())
     return Status::error("no training data: pass --data FILE (raw text or an "
                          "llm.c .bin shard)");
-  auto data = loadTokens(o.data);
+  auto data = loadForModel(o.data, io->vocab);
   if (!data.isOk())
     return data.status();
-  if (io->vocab > 0)
-    if (Status s = checkVocabulary(*data, io->vocab); !s.isOk())
-      return s;
   size_t n = data->tokens.size();
   size_t nVal = static_cast<size_t>(static_cast<double>(n) * o.valFraction);
   size_t need = static_cast<size_t>(batch * seq + 1);
@@ -523,12 +531,9 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
     auto io = tokenIO(a, *step);
     if (!io.isOk())
       return io.status();
-    auto data = loadTokens(o.data);
+    auto data = loadForModel(o.data, io->vocab);
     if (!data.isOk())
       return data.status();
-    if (io->vocab > 0)
-      if (Status s = checkVocabulary(*data, io->vocab); !s.isOk())
-        return s;
     if (data->tokens.size() < static_cast<size_t>(o.batch * o.seq + 1))
       return Status::error("data file '" + o.data + "' is too short for one batch");
     Batcher b(data->tokens.data(), data->tokens.size(), o.batch, o.seq);
