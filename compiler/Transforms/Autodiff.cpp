@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/TypeUtilities.h"
 
 #include "llvm/ADT/DenseSet.h"
@@ -31,6 +32,180 @@ int lossIndex(func::FuncOp fn) {
       return i;
   return -1;
 }
+
+/// The reverse sweep, shared by the train step and by the backward regions of
+/// motif.moe: walks `ops` in reverse, building each op's VJP for the results
+/// that have gradients, accumulating operand gradients, and collecting the
+/// gradients of parameter reads by symbol.
+class Sweeper {
+public:
+  Sweeper(ModuleOp module, SymbolTable &symbols)
+      : module(module), symbols(symbols) {}
+
+  /// Values that depend on a trained parameter, in program order; a block
+  /// argument listed in `seeds` counts as active.
+  void activity(ArrayRef<Operation *> ops, DenseSet<Value> &active) {
+    for (Operation *op : ops) {
+      if (auto get = llvm::dyn_cast<GetParamOp>(op)) {
+        auto param = symbols.lookup<ParamOp>(get.getName());
+        if (param && !param.getFrozen() &&
+            llvm::isa<FloatType>(getElementTypeOrSelf(get.getType())))
+          active.insert(get.getResult());
+        continue;
+      }
+      bool any = llvm::any_of(op->getOperands(),
+                              [&](Value v) { return active.contains(v); });
+      if (!any)
+        op->walk([&](Operation *inner) {
+          for (Value v : inner->getOperands())
+            any |= active.contains(v);
+          if (auto get = llvm::dyn_cast<GetParamOp>(inner))
+            if (auto param = symbols.lookup<ParamOp>(get.getName()))
+              any |= !param.getFrozen();
+        });
+      if (any)
+        for (Value r : op->getResults())
+          active.insert(r);
+    }
+  }
+
+  LogicalResult sweep(OpBuilder &b, ArrayRef<Operation *> ops,
+                      const DenseSet<Value> &active, DenseMap<Value, Value> &grads,
+                      llvm::MapVector<StringAttr, Value> &paramGrads) {
+    auto accumulate = [&](Value v, Value g, Location loc) {
+      auto [it, inserted] = grads.try_emplace(v, g);
+      if (!inserted)
+        it->second = AddOp::create(b, loc, it->second, g).getResult();
+    };
+    for (Operation *op : llvm::reverse(ops)) {
+      SmallVector<Value> resultGrads;
+      bool anyGrad = false;
+      for (Value r : op->getResults()) {
+        auto it = grads.find(r);
+        resultGrads.push_back(it == grads.end() ? Value() : it->second);
+        anyGrad |= it != grads.end();
+      }
+      if (!anyGrad)
+        continue;
+      if (auto get = llvm::dyn_cast<GetParamOp>(op)) {
+        Value g = resultGrads[0];
+        auto [it, inserted] =
+            paramGrads.try_emplace(get.getNameAttr().getAttr(), g);
+        if (!inserted)
+          it->second = AddOp::create(b, op->getLoc(), it->second, g).getResult();
+        continue;
+      }
+      if (auto moe = llvm::dyn_cast<MoeOp>(op)) {
+        if (failed(moeVjp(b, moe, resultGrads, active, accumulate, paramGrads)))
+          return failure();
+        continue;
+      }
+      SmallVector<bool> needed;
+      for (Value v : op->getOperands())
+        needed.push_back(active.contains(v));
+      if (llvm::none_of(needed, [](bool n) { return n; }))
+        continue;
+      auto vjp = llvm::dyn_cast<VJPOpInterface>(op);
+      if (!vjp)
+        return op->emitOpError("has no vector-Jacobian product "
+                               "(MotifVJPOpInterface), so the model cannot be "
+                               "trained through it");
+      SmallVector<Value> operandGrads;
+      if (failed(vjp.buildVJP(b, resultGrads, needed, operandGrads)))
+        return failure();
+      for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
+        if (g)
+          accumulate(operand, g, op->getLoc());
+    }
+    return success();
+  }
+
+private:
+  /// motif.moe_vjp: each expert body's backward as a region (the body cloned,
+  /// then its reverse sweep), yielding (out, d tokens, d params...).
+  template <typename Accumulate>
+  LogicalResult moeVjp(OpBuilder &b, MoeOp moe, ArrayRef<Value> resultGrads,
+                       const DenseSet<Value> &active, Accumulate &accumulate,
+                       llvm::MapVector<StringAttr, Value> &paramGrads) {
+    Location loc = moe.getLoc();
+    Value dy = resultGrads[0]
+                   ? resultGrads[0]
+                   : ZerosLikeOp::create(b, loc, moe.getResult()).getResult();
+    Value daux = resultGrads[1]
+                     ? resultGrads[1]
+                     : ZerosLikeOp::create(b, loc, moe.getAuxLoss()).getResult();
+    OperationState state(loc, "motif.moe_vjp");
+    state.addOperands({moe.getX(), moe.getRouter(), dy, daux});
+    SmallVector<Attribute> params;
+    SmallVector<int64_t> regionOf;
+    SmallVector<Type> types{moe.getX().getType(), moe.getRouter().getType()};
+    for (unsigned r = 0; r < 2; ++r) {
+      Region *dst = state.addRegion();
+      Region &src = moe->getRegion(r);
+      if (src.empty())
+        continue;
+      Block &srcBlock = src.front();
+      Type tokType = srcBlock.getArgument(0).getType();
+      Block *blk = new Block();
+      dst->push_back(blk);
+      Value tokens = blk->addArgument(tokType, loc);
+      Value dout = blk->addArgument(tokType, loc);
+      // The region is not attached to an op yet: the builder takes the
+      // context from `b`.
+      OpBuilder rb(b.getContext());
+      rb.setInsertionPointToEnd(blk);
+      IRMapping map;
+      map.map(srcBlock.getArgument(0), tokens);
+      SmallVector<Operation *> cloned;
+      for (Operation &op : srcBlock.without_terminator())
+        cloned.push_back(rb.clone(op, map));
+      Value out = map.lookup(srcBlock.getTerminator()->getOperand(0));
+      DenseSet<Value> inner{tokens};
+      activity(cloned, inner);
+      DenseMap<Value, Value> innerGrads;
+      innerGrads[out] = dout;
+      llvm::MapVector<StringAttr, Value> innerParams;
+      if (failed(sweep(rb, cloned, inner, innerGrads, innerParams)))
+        return failure();
+      Value dtok = innerGrads.lookup(tokens);
+      if (!dtok)
+        dtok = ZerosLikeOp::create(rb, loc, tokens).getResult();
+      SmallVector<Value> yields{out, dtok};
+      for (auto &[name, g] : innerParams) {
+        yields.push_back(g);
+        params.push_back(FlatSymbolRefAttr::get(name));
+        regionOf.push_back(r);
+        auto param = symbols.lookup<ParamOp>(name);
+        if (!param)
+          return moe.emitOpError("reads '") << name.getValue()
+                                             << "', which is not a motif.param";
+        types.push_back(param.getType());
+      }
+      OperationState y(loc, "motif.yield");
+      y.addOperands(yields);
+      rb.create(y);
+    }
+    state.addAttribute("fwd_attrs", moe->getPropertiesAsAttribute());
+    state.addAttribute("params", b.getArrayAttr(params));
+    state.addAttribute("region_of", b.getDenseI64ArrayAttr(regionOf));
+    state.addTypes(types);
+    Operation *vjp = b.create(state);
+    if (active.contains(moe.getX()))
+      accumulate(moe.getX(), vjp->getResult(0), loc);
+    accumulate(moe.getRouter(), vjp->getResult(1), loc);
+    for (auto [i, p] : llvm::enumerate(params)) {
+      StringAttr name = llvm::cast<FlatSymbolRefAttr>(p).getAttr();
+      Value g = vjp->getResult(2 + i);
+      auto [it, inserted] = paramGrads.try_emplace(name, g);
+      if (!inserted)
+        it->second = AddOp::create(b, loc, it->second, g).getResult();
+    }
+    return success();
+  }
+
+  ModuleOp module;
+  SymbolTable &symbols;
+};
 
 struct MotifAutodiffPass final
     : mlir::motif::impl::MotifAutodiffPassBase<MotifAutodiffPass> {
@@ -65,26 +240,12 @@ struct MotifAutodiffPass final
 
     // 2. Activity: values that depend on a trained parameter.
     SymbolTable symbols(module);
+    Sweeper sweeper(module, symbols);
+    SmallVector<Operation *> forwardOps;
+    for (Operation &op : body.without_terminator())
+      forwardOps.push_back(&op);
     DenseSet<Value> active;
-    for (Operation &op : body.without_terminator()) {
-      if (auto get = llvm::dyn_cast<GetParamOp>(op)) {
-        auto param = symbols.lookup<ParamOp>(get.getName());
-        if (param && !param.getFrozen() &&
-            llvm::isa<FloatType>(getElementTypeOrSelf(get.getType())))
-          active.insert(get.getResult());
-        continue;
-      }
-      bool any = llvm::any_of(op.getOperands(),
-                              [&](Value v) { return active.contains(v); });
-      if (!any)
-        op.walk([&](Operation *inner) {
-          for (Value v : inner->getOperands())
-            any |= active.contains(v);
-        });
-      if (any)
-        for (Value r : op.getResults())
-          active.insert(r);
-    }
+    sweeper.activity(forwardOps, active);
     if (!active.contains(loss)) {
       forward.emitError("the loss does not depend on any trained parameter");
       return signalPassFailure();
@@ -94,56 +255,12 @@ struct MotifAutodiffPass final
     b.setInsertionPoint(ret);
     Location lossLoc = loss.getLoc();
     DenseMap<Value, Value> grads;
-    auto accumulate = [&](Value v, Value g, Location loc) {
-      auto [it, inserted] = grads.try_emplace(v, g);
-      if (!inserted)
-        it->second = AddOp::create(b, loc, it->second, g).getResult();
-    };
-    accumulate(loss,
-               ConstantOp::create(b, lossLoc, loss.getType(),
-                                  b.getF64FloatAttr(1.0))
-                   .getResult(),
-               lossLoc);
+    grads[loss] = ConstantOp::create(b, lossLoc, loss.getType(),
+                                     b.getF64FloatAttr(1.0))
+                      .getResult();
     llvm::MapVector<StringAttr, Value> paramGrads;
-    SmallVector<Operation *> forwardOps;
-    for (Operation &op : body.without_terminator())
-      forwardOps.push_back(&op);
-    for (Operation *op : llvm::reverse(forwardOps)) {
-      SmallVector<Value> resultGrads;
-      bool anyGrad = false;
-      for (Value r : op->getResults()) {
-        auto it = grads.find(r);
-        resultGrads.push_back(it == grads.end() ? Value() : it->second);
-        anyGrad |= it != grads.end();
-      }
-      if (!anyGrad)
-        continue;
-      if (auto get = llvm::dyn_cast<GetParamOp>(op)) {
-        Value g = resultGrads[0];
-        auto [it, inserted] =
-            paramGrads.try_emplace(get.getNameAttr().getAttr(), g);
-        if (!inserted)
-          it->second = AddOp::create(b, op->getLoc(), it->second, g).getResult();
-        continue;
-      }
-      SmallVector<bool> needed;
-      for (Value v : op->getOperands())
-        needed.push_back(active.contains(v));
-      if (llvm::none_of(needed, [](bool n) { return n; }))
-        continue;
-      auto vjp = llvm::dyn_cast<VJPOpInterface>(op);
-      if (!vjp) {
-        op->emitOpError("has no vector-Jacobian product (MotifVJPOpInterface), "
-                        "so the model cannot be trained through it");
-        return signalPassFailure();
-      }
-      SmallVector<Value> operandGrads;
-      if (failed(vjp.buildVJP(b, resultGrads, needed, operandGrads)))
-        return signalPassFailure();
-      for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
-        if (g)
-          accumulate(operand, g, op->getLoc());
-    }
+    if (failed(sweeper.sweep(b, forwardOps, active, grads, paramGrads)))
+      return signalPassFailure();
 
     // 4. Return the loss and one gradient per trained parameter, in
     //    declaration order.

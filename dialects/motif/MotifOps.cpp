@@ -46,18 +46,24 @@ LogicalResult GetParamOp::verifySymbolUses(SymbolTableCollection &tables) {
            << param.getType();
   if (declared == result)
     return success();
+  // Inside an expert body (of a moe, or of its backward): one expert's slice.
+  std::optional<int64_t> count;
   if (auto moe = (*this)->getParentOfType<MoeOp>()) {
-    int64_t count = (*this)->getParentRegion() == &moe.getSharedBody() ||
-                            moe.getSharedBody().isAncestor((*this)->getParentRegion())
-                        ? moe.getSharedExperts()
-                        : moe.getExperts();
+    bool shared = moe.getSharedBody().isAncestor((*this)->getParentRegion());
+    count = shared ? moe.getSharedExperts() : moe.getExperts();
+  } else if (auto vjp = (*this)->getParentOfType<MoeVjpOp>()) {
+    bool shared = vjp.getSharedBwd().isAncestor((*this)->getParentRegion());
+    auto n = vjp.getFwdAttrs().getAs<IntegerAttr>(shared ? "shared_experts" : "experts");
+    count = n ? n.getInt() : 0;
+  }
+  if (count) {
     if (declared.getRank() == result.getRank() + 1 &&
-        declared.getDimSize(0) == count &&
+        declared.getDimSize(0) == *count &&
         declared.getShape().drop_front() == result.getShape() &&
         declared.getElementType() == result.getElementType())
       return success();
     return emitOpError("inside a moe region reads one expert's slice: declared ")
-           << declared << " should be [" << count << "] x " << result;
+           << declared << " should be [" << *count << "] x " << result;
   }
   return emitOpError("type ") << result << " does not match the parameter's "
                               << declared;
@@ -149,7 +155,6 @@ LogicalResult mlir::motif::buildGenericVJP(Operation *op, OpBuilder &b,
 
 LogicalResult MoeOp::buildVJP(OpBuilder &, ArrayRef<Value>, ArrayRef<bool>,
                               SmallVectorImpl<Value> &) {
-  return emitOpError("has no backward yet: differentiating the expert body "
-                     "region is not implemented, so models with moe cannot be "
-                     "trained yet");
+  return emitOpError("is differentiated by the autodiff pass (motif.moe_vjp), "
+                     "which clones its expert bodies; it has no local VJP");
 }

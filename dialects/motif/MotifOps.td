@@ -330,7 +330,8 @@ def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
   let hasRegionVerifier = 1;
 }
 
-def Motif_YieldOp : Motif_Op<"yield", [Pure, Terminator, HasParent<"MoeOp">]> {
+def Motif_YieldOp : Motif_Op<"yield", [Pure, Terminator,
+    ParentOneOf<["MoeOp", "MoeVjpOp"]>]> {
   let summary = "ends a moe expert region";
   let description = [{
     Yields the expert's output for the tokens it was given: one tensor of the
@@ -594,6 +595,29 @@ def Motif_VjpOp : Motif_Op<"vjp", [Pure, AttrSizedOperandSegments,
   let assemblyFormat = [{
     $op `(` $inputs `)` `outputs` `(` $outputs `)` `grads` `(` $grads `)`
     attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Motif_MoeVjpOp : Motif_Op<"moe_vjp", [RecursiveMemoryEffects]> {
+  let summary = "the backward of a motif.moe";
+  let description = [{
+    Made by the autodiff pass from a `motif.moe`: routes again, and runs each
+    expert's backward region on the expert's tokens. A backward region takes
+    the expert's tokens and the gradient of its output and yields the output,
+    the gradient of the tokens, and one gradient per parameter the body reads
+    (one expert's slice); the results are the gradients of `x` and `router`
+    and, per entry of `params`, the stacked gradient of that parameter.
+    `region_of` says which body (0 experts, 1 shared) read it.
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$router, Motif_Tensor:$dy,
+                       Motif_Tensor:$daux, DictionaryAttr:$fwd_attrs,
+                       ArrayAttr:$params, DenseI64ArrayAttr:$region_of);
+  let results = (outs Motif_Tensor:$dx, Motif_Tensor:$drouter,
+                      Variadic<Motif_Tensor>:$dparams);
+  let regions = (region AnyRegion:$expertBwd, AnyRegion:$sharedBwd);
+  let assemblyFormat = [{
+    $x `,` $router `,` $dy `,` $daux attr-dict `:` functional-type(operands, results)
+    `experts` $expertBwd `shared` $sharedBwd
   }];
 }
 

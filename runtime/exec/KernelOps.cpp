@@ -29,7 +29,7 @@ const Attrs &noAttrs() {
 /// The attributes the op was built with: its own, or the forward op's for a
 /// motif.vjp step.
 const Attrs &opAttrs(const Step &s) {
-  if (s.op != "motif.vjp")
+  if (s.op != "motif.vjp" && s.op != "motif.moe_vjp")
     return s.attrs;
   auto it = s.attrs.find("fwd_attrs");
   return it == s.attrs.end() ? noAttrs() : it->second.map;
@@ -333,6 +333,24 @@ cpu::RelPosShape relPosShape(const Step &s, const Tensor &q, const Tensor &k,
   r.bidirectional = aBool(s, "bidirectional", true);
   r.maxDistance = aInt(s, "max_distance", 128);
   return r;
+}
+
+cpu::MoeShape moeShape(const Step &s, const Tensor &x, const Tensor &router) {
+  cpu::MoeShape m;
+  m.D = x.shape.back();
+  m.tokens = x.numElements() / m.D;
+  m.experts = aInt(s, "experts", router.shape[0]);
+  m.topK = aInt(s, "top_k", 2);
+  std::string routing = aStr(s, "routing", "top_k");
+  m.routing = routing == "switch" ? cpu::MoeRouting::Switch
+              : routing == "expert_choice" ? cpu::MoeRouting::ExpertChoice
+                                           : cpu::MoeRouting::TopK;
+  m.capacityFactor = aFloat(s, "capacity_factor", 1.25);
+  m.sharedExperts = aInt(s, "shared_experts", 0);
+  m.auxLossCoef = aFloat(s, "aux_loss_coef", 0.01);
+  m.zLossCoef = aFloat(s, "z_loss_coef", 0.0);
+  m.normalizeWeights = aBool(s, "normalize_weights", true);
+  return m;
 }
 
 void registerAll(std::map<std::string, StepHandler> &t) {
@@ -872,20 +890,7 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   // regions, run by the executor on each expert's tokens.
   t["motif.moe"] = guarded([](Executor &ex, const Step &s) -> Status {
     const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
-    cpu::MoeShape m;
-    m.D = x.shape.back();
-    m.tokens = x.numElements() / m.D;
-    m.experts = aInt(s, "experts", router.shape[0]);
-    m.topK = aInt(s, "top_k", 2);
-    std::string routing = aStr(s, "routing", "top_k");
-    m.routing = routing == "switch" ? cpu::MoeRouting::Switch
-                : routing == "expert_choice" ? cpu::MoeRouting::ExpertChoice
-                                             : cpu::MoeRouting::TopK;
-    m.capacityFactor = aFloat(s, "capacity_factor", 1.25);
-    m.sharedExperts = aInt(s, "shared_experts", 0);
-    m.auxLossCoef = aFloat(s, "aux_loss_coef", 0.01);
-    m.zLossCoef = aFloat(s, "z_loss_coef", 0.0);
-    m.normalizeWeights = aBool(s, "normalize_weights", true);
+    cpu::MoeShape m = moeShape(s, x, router);
     Status failure = Status::ok();
     auto body = [&](size_t region) {
       return [&ex, &s, &failure, region, D = m.D](int64_t e, int64_t n, const float *in,
@@ -916,6 +921,60 @@ void registerAll(std::map<std::string, StepHandler> &t) {
     a.f[0] = aux;
     ex.expertCounts[s.location] = counts;
     return Status::ok();
+  });
+
+  // The backward of a moe: the kernel routes again and calls each expert's
+  // backward region (yielding its output, the tokens' gradient and its
+  // parameters' gradients, which land in that expert's slice of the stacked
+  // results).
+  t["motif.moe_vjp"] = guarded([](Executor &ex, const Step &s) -> Status {
+    const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
+    const Tensor &dy = ex.values[s.operands[2]], &daux = ex.values[s.operands[3]];
+    cpu::MoeShape m = moeShape(s, x, router);
+    std::vector<int64_t> regionOf = s.attrs.count("region_of")
+                                        ? s.attrs.at("region_of").ints
+                                        : std::vector<int64_t>{};
+    Tensor &dx = result(ex, s, 0, x.shape);
+    Tensor &drouter = result(ex, s, 1, router.shape);
+    std::vector<Tensor *> dparams;
+    for (size_t k = 2; k < s.results.size(); ++k)
+      dparams.push_back(&result(ex, s, k, ex.current->valueShapes[s.results[k]]));
+    Status failure = Status::ok();
+    auto body = [&](int64_t region) {
+      return [&, region, D = m.D](int64_t e, int64_t n, const float *in, const float *dout,
+                                  float *din, float *out) {
+        if (!failure.isOk() || region >= static_cast<int64_t>(s.regions.size()))
+          return;
+        Tensor tokens = Tensor::floats({n, D}), grad = Tensor::floats({n, D});
+        std::copy(in, in + n * D, tokens.f.begin());
+        std::copy(dout, dout + n * D, grad.f.begin());
+        int64_t saved = ex.expertIndex;
+        ex.expertIndex = e;
+        std::vector<Tensor> ys;
+        Status st = ex.runRegion(s.regions[region], {std::move(tokens), std::move(grad)}, ys);
+        ex.expertIndex = saved;
+        if (!st.isOk()) {
+          failure = Status::error("in the backward of expert " + std::to_string(e) + ": " +
+                                  st.message());
+          return;
+        }
+        std::copy(ys[0].f.begin(), ys[0].f.end(), out);
+        std::copy(ys[1].f.begin(), ys[1].f.end(), din);
+        // Parameter gradients of this region, in the order of `params`.
+        size_t y = 2;
+        for (size_t k = 0; k < dparams.size(); ++k) {
+          if (k >= regionOf.size() || regionOf[k] != region)
+            continue;
+          const Tensor &g = ys[y++];
+          float *slice = dparams[k]->f.data() + e * static_cast<int64_t>(g.f.size());
+          for (size_t i = 0; i < g.f.size(); ++i)
+            slice[i] += g.f[i];
+        }
+      };
+    };
+    cpu::moeBackward<float>(m, x.f.data(), router.f.data(), body(0), body(1), dy.f.data(),
+                            daux.f[0], dx.f.data(), drouter.f.data());
+    return failure;
   });
 
   both("cast",

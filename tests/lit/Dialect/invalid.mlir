@@ -557,7 +557,7 @@ func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
 
 // yield outside moe
 func.func @f(%x: tensor<3xf32>) {
-  // expected-error @+1 {{expects parent op 'motif.moe'}}
+  // expected-error @+1 {{expects parent op to be one of 'motif.moe, motif.moe_vjp'}}
   motif.yield %x : tensor<3xf32>
 }
 

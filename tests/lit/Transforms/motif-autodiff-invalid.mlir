@@ -14,21 +14,6 @@ module {
 
 // -----
 
-motif.param @r : tensor<2x8xf32> init #motif.init<zeros>
-func.func @forward(%x: tensor<?x?x8xf32>, %t: tensor<?x?xi32>) -> (tensor<f32> {motif.loss}) {
-  %r = motif.get_param @r : tensor<2x8xf32>
-  // expected-error @+1 {{'motif.moe' op has no backward yet}}
-  %y, %aux = motif.moe %x, %r {experts = 2 : i64, top_k = 1 : i64} : (tensor<?x?x8xf32>, tensor<2x8xf32>) -> (tensor<?x?x8xf32>, tensor<f32>) experts {
-  ^bb0(%tok: tensor<?x8xf32>):
-    motif.yield %tok : tensor<?x8xf32>
-  } shared {
-  }
-  %l = motif.cross_entropy %y, %t : (tensor<?x?x8xf32>, tensor<?x?xi32>) -> tensor<f32>
-  return %l : tensor<f32>
-}
-
-// -----
-
 // expected-error @+1 {{the loss does not depend on any trained parameter}}
 func.func @forward(%x: tensor<?x8xf32>, %t: tensor<?xi32>) -> (tensor<f32> {motif.loss}) {
   %l = motif.cross_entropy %x, %t : (tensor<?x8xf32>, tensor<?xi32>) -> tensor<f32>
