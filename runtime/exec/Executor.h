@@ -72,8 +72,10 @@ struct Executor {
   /// Runs a region (a moe expert body) on `args`; returns its yielded values.
   Status runRegion(const Step::Region &region, std::vector<Tensor> args,
                    std::vector<Tensor> &yields);
-  /// Tokens each expert processed by the last moe step, by step location.
+  /// Tokens each expert processed by the last run of each moe step, and its
+  /// auxiliary loss (balance and z-loss, weighted), by the moe's scope path.
   std::map<std::string, std::vector<int64_t>> expertCounts;
+  std::map<std::string, double> auxLosses;
 
   const Artifact &artifact;
   std::map<std::string, Tensor> params;

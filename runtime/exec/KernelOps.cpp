@@ -919,7 +919,17 @@ void registerAll(std::map<std::string, StepHandler> &t) {
       return failure;
     Tensor &a = result(ex, s, 1, {});
     a.f[0] = aux;
-    ex.expertCounts[s.location] = counts;
+    // Named by the moe's scope (its router parameter's path), else its line.
+    std::string where = s.location;
+    auto rp = ex.current->paramReads.find(s.operands[1]);
+    if (rp != ex.current->paramReads.end()) {
+      where = rp->second;
+      size_t cut = where.rfind(".router.weight");
+      if (cut != std::string::npos)
+        where = where.substr(0, cut);
+    }
+    ex.expertCounts[where] = counts;
+    ex.auxLosses[where] = aux;
     return Status::ok();
   });
 

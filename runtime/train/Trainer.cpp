@@ -358,6 +358,20 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
             << ",\"tokens_per_s\":" << fmtDouble(tokps);
     if (doEval)
       metrics << ",\"val_loss\":" << fmtDouble(val);
+    // Per moe layer: the tokens each expert took in the last micro-batch and
+    // the auxiliary (balance + z) loss.
+    if (!ex.expertCounts.empty()) {
+      metrics << ",\"moe\":{";
+      bool first = true;
+      for (const auto &[where, counts] : ex.expertCounts) {
+        metrics << (first ? "" : ",") << "\"" << jsonEscape(where) << "\":{\"tokens\":[";
+        for (size_t e = 0; e < counts.size(); ++e)
+          metrics << (e ? "," : "") << counts[e];
+        metrics << "],\"aux_loss\":" << fmtDouble(ex.auxLosses[where]) << "}";
+        first = false;
+      }
+      metrics << "}";
+    }
     metrics << "}\n" << std::flush;
     if (!o.quiet && (doEval || (s + 1) % std::max<int64_t>(1, o.logEvery) == 0)) {
       char line[256];
@@ -367,9 +381,18 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
                     static_cast<long long>(s + 1), static_cast<long long>(steps),
                     loss, lr, norm, tokps, eta, doEval ? "" : "\n");
       log << line;
-      if (doEval)
+      if (doEval) {
         log << "  val " << std::fixed << std::setprecision(4) << val
             << std::defaultfloat << "\n";
+        // The first moe layer's load: tokens per expert and its aux loss.
+        if (!ex.expertCounts.empty()) {
+          const auto &[where, counts] = *ex.expertCounts.begin();
+          log << "      moe at " << where << ": tokens per expert [";
+          for (size_t e = 0; e < counts.size(); ++e)
+            log << (e ? " " : "") << counts[e];
+          log << "], aux loss " << ex.auxLosses[where] << "\n";
+        }
+      }
       log << std::flush;
     }
     if ((s + 1) % ckptEvery == 0 || s + 1 == steps) {
