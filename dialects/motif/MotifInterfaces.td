@@ -30,6 +30,19 @@ def MotifVJPOpInterface : OpInterface<"VJPOpInterface"> {
       /*defaultImplementation=*/[{
         return ::mlir::motif::buildGenericVJP($_op, b, resultGrads, needed,
                                               operandGrads);
+      }]>,
+    InterfaceMethod<[{
+        Which forward values the backward reads the data of: one entry per
+        operand in `operands` and one per result in `results`. The backward
+        still sees the others, but only for their shapes, so memory planning
+        frees their buffers after their last forward use. Integer operands
+        (ids, targets, positions) are always read.
+      }], "void", "getVJPSaved",
+      (ins "::llvm::SmallVectorImpl<bool> &":$operands,
+           "::llvm::SmallVectorImpl<bool> &":$results),
+      /*methodBody=*/"",
+      /*defaultImplementation=*/[{
+        ::mlir::motif::getDefaultVJPSaved($_op, operands, results);
       }]>
   ];
 }

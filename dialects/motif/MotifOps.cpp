@@ -144,8 +144,16 @@ LogicalResult mlir::motif::buildGenericVJP(Operation *op, OpBuilder &b,
   auto fwdAttrs = llvm::dyn_cast_or_null<DictionaryAttr>(op->getPropertiesAsAttribute());
   if (!fwdAttrs)
     fwdAttrs = b.getDictionaryAttr({});
+  SmallVector<bool> savedOperands, savedResults;
+  if (auto iface = llvm::dyn_cast<VJPOpInterface>(op))
+    iface.getVJPSaved(savedOperands, savedResults);
+  else
+    getDefaultVJPSaved(op, savedOperands, savedResults);
+  SmallVector<bool> saved(savedOperands);
+  saved.append(savedResults.begin(), savedResults.end());
   auto vjp = VjpOp::create(b, loc, types, op->getName().getStringRef(), fwdAttrs,
-                           needs, op->getOperands(), op->getResults(), grads);
+                           needs, b.getDenseBoolArrayAttr(saved), op->getOperands(),
+                           op->getResults(), grads);
   operandGrads.clear();
   unsigned next = 0;
   for (bool n : needs)

@@ -25,6 +25,10 @@ llvm::LogicalResult buildGenericVJP(Operation *op, OpBuilder &b,
                                     llvm::ArrayRef<Value> resultGrads,
                                     llvm::ArrayRef<bool> needed,
                                     llvm::SmallVectorImpl<Value> &operandGrads);
+/// Which forward operands and results an op's backward reads the data of
+/// (VJPSaved.cpp): the default of VJPOpInterface::getVJPSaved.
+void getDefaultVJPSaved(Operation *op, llvm::SmallVectorImpl<bool> &operands,
+                        llvm::SmallVectorImpl<bool> &results);
 } // namespace mlir::motif
 
 #include "dialects/motif/MotifInterfaces.h.inc"

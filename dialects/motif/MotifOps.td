@@ -578,7 +578,11 @@ def Motif_VjpOp : Motif_Op<"vjp", [Pure, AttrSizedOperandSegments,
     the gradients of its outputs, gives the gradients of the inputs marked in
     `needs` (floating-point inputs that lead to a parameter or an input).
     `op` names the forward op and `fwd_attrs` holds its attributes, so that
-    each backend implements one backward kernel per op.
+    each backend implements one backward kernel per op. `saved` has one entry
+    per input and then per output: true where the backward reads its data
+    (the op's VJPOpInterface::getVJPSaved); the others are read for their
+    shapes only, so their buffers are freed after their last forward use.
+    Without `saved`, every input and output is read.
     ```mlir
     %dx, %dw, %db = motif.vjp "motif.linear"(%x, %w, %b) outputs(%y) grads(%dy)
         {fwd_attrs = {}, needs = array<i1: true, true, true>}
@@ -588,6 +592,7 @@ def Motif_VjpOp : Motif_Op<"vjp", [Pure, AttrSizedOperandSegments,
   }];
   let arguments = (ins StrAttr:$op, DictionaryAttr:$fwd_attrs,
                        DenseBoolArrayAttr:$needs,
+                       OptionalAttr<DenseBoolArrayAttr>:$saved,
                        Variadic<Motif_Tensor>:$inputs,
                        Variadic<Motif_Tensor>:$outputs,
                        Variadic<Motif_Tensor>:$grads);

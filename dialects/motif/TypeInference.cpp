@@ -948,6 +948,11 @@ INFER_SIGNATURE(VjpOp) {
   if (needs.size() != a.getInputs().size())
     return in.fail("needs has " + Twine(needs.size()) + " entries for " +
                    Twine(a.getInputs().size()) + " inputs");
+  if (auto saved = a.getSaved();
+      saved && saved->size() != a.getInputs().size() + a.getOutputs().size())
+    return in.fail("saved has " + Twine(saved->size()) + " entries for " +
+                   Twine(a.getInputs().size() + a.getOutputs().size()) +
+                   " inputs and outputs");
   if (a.getOutputs().size() != a.getGrads().size())
     return in.fail("has " + Twine(a.getGrads().size()) + " gradients for " +
                    Twine(a.getOutputs().size()) + " outputs");

@@ -964,3 +964,23 @@ func.func @f(%x: tensor<4xi32>) {
   %y = motif.silu %x : tensor<4xi32>
   return
 }
+
+// -----
+
+// vjp: saved must cover every input and output
+func.func @f(%x: tensor<4xf32>, %y: tensor<4xf32>, %dy: tensor<4xf32>) {
+  // expected-error @+2 {{saved has 1 entries for 2 inputs and outputs}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %dx = motif.vjp "motif.gelu"(%x) outputs(%y) grads(%dy) {fwd_attrs = {}, needs = array<i1: true>, saved = array<i1: true>} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// vjp: one gradient per output
+func.func @f(%x: tensor<4xf32>, %y: tensor<4xf32>) {
+  // expected-error @+2 {{has 0 gradients for 1 outputs}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %dx = motif.vjp "motif.gelu"(%x) outputs(%y) grads() {fwd_attrs = {}, needs = array<i1: true>} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
