@@ -2,6 +2,7 @@
 #ifndef MOTIF_COMPILER_TRANSFORMS_PASSES_H
 #define MOTIF_COMPILER_TRANSFORMS_PASSES_H
 
+#include "dialects/kernel/KernelOps.h"
 #include "mlir/Pass/Pass.h"
 
 #include <memory>

@@ -25,4 +25,18 @@ def MotifAutodiffPass : Pass<"motif-autodiff", "::mlir::ModuleOp"> {
   ];
 }
 
+def MotifLowerToKernelPass : Pass<"motif-lower-to-kernel", "::mlir::ModuleOp"> {
+  let summary = "Lowers motif ops to kernel-level ops: GEMMs, tiled attention, fused kernels";
+  let description = [{
+    `motif.linear` and `motif.matmul` become `kernel.gemm` (the bias in the
+    epilogue); their backward becomes one GEMM per wanted gradient, the weight
+    gradient summing over every row and making the bias gradient in the same
+    pass. `motif.attention` and its backward become `kernel.attention` (which
+    also gives the log-sum-exp) and `kernel.attention_grad`. Each elementwise
+    op becomes a `kernel.fused` of one op. Every other op stays: it is one
+    library kernel of the backend.
+  }];
+  let dependentDialects = ["::mlir::kernel::KernelDialect"];
+}
+
 #endif // MOTIF_COMPILER_TRANSFORMS_PASSES_TD

@@ -223,6 +223,8 @@ public:
   std::vector<std::pair<const BlockDecl *, SMLoc>> blockStack;
   std::vector<std::pair<std::string, SMLoc>> outputs;
   std::vector<std::string> inputNames;
+  /// Per input, the name of each dim ("B", "T"; "" where the size is fixed).
+  std::vector<mlir::ArrayAttr> inputDims;
   std::optional<std::pair<Value, SMLoc>> lossVal;
   bool inModelBody = true;
   bool transparentScope = false; // the next unnamed block call adds no scope

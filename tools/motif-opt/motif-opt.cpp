@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
+#include "dialects/kernel/KernelOps.h"
 #include "dialects/motif/MotifDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -23,7 +24,8 @@ int main(int argc, char **argv) {
   mlir::motif::registerMotifPasses();
   mlir::motif::registerTestInferTypesPass();
   mlir::DialectRegistry registry;
-  registry.insert<mlir::motif::MotifDialect, mlir::func::FuncDialect,
+  registry.insert<mlir::motif::MotifDialect, mlir::kernel::KernelDialect,
+                  mlir::func::FuncDialect,
                   mlir::arith::ArithDialect>();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "Motif optimizer driver\n", registry));

@@ -1,0 +1,220 @@
+//===- KernelOps.cpp - The kernel dialect: types and checks ----------------===//
+#include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/MotifOps.h"
+
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::kernel;
+
+#include "dialects/kernel/KernelDialect.cpp.inc"
+#include "dialects/kernel/KernelEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/kernel/KernelAttrs.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/kernel/KernelOps.cpp.inc"
+
+void KernelDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/kernel/KernelOps.cpp.inc"
+      >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/kernel/KernelAttrs.cpp.inc"
+      >();
+}
+
+namespace {
+constexpr int64_t kDyn = ShapedType::kDynamic;
+
+LogicalResult fail(std::optional<Location> loc, const char *op, const Twine &msg) {
+  return emitOptionalError(loc, "'kernel.", op, "' op ", msg);
+}
+bool compat(int64_t a, int64_t b) { return a == b || a == kDyn || b == kDyn; }
+int64_t meet(int64_t a, int64_t b) { return a == kDyn ? b : a; }
+int64_t mulDims(int64_t a, int64_t b) { return a == kDyn || b == kDyn ? kDyn : a * b; }
+std::string dimStr(int64_t d) { return d == kDyn ? "?" : std::to_string(d); }
+
+/// An operand as a matrix [rows, cols] with its batch dims.
+struct Matrix {
+  SmallVector<int64_t> batch;
+  int64_t rows = 0, cols = 0;
+};
+FailureOr<Matrix> asMatrix(std::optional<Location> loc, RankedTensorType t, bool flatten,
+                           bool transpose, const char *what) {
+  Matrix m;
+  if (flatten) {
+    if (t.getRank() < 1)
+      return fail(loc, "gemm", Twine(what) + " must have rank >= 1");
+    m.rows = 1;
+    for (int64_t d : t.getShape().drop_back())
+      m.rows = mulDims(m.rows, d);
+    m.cols = t.getShape().back();
+  } else {
+    if (t.getRank() < 2)
+      return fail(loc, "gemm", Twine(what) + " must have rank >= 2");
+    m.batch.assign(t.getShape().begin(), t.getShape().end() - 2);
+    m.rows = t.getDimSize(t.getRank() - 2);
+    m.cols = t.getShape().back();
+  }
+  if (transpose)
+    std::swap(m.rows, m.cols);
+  return m;
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// kernel.gemm
+//===----------------------------------------------------------------------===//
+
+LogicalResult GemmOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                       ValueRange operands, DictionaryAttr attributes,
+                                       OpaqueProperties properties, RegionRange regions,
+                                       SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto at = llvm::dyn_cast<RankedTensorType>(a.getA().getType());
+  auto bt = llvm::dyn_cast<RankedTensorType>(a.getB().getType());
+  if (!at || !bt)
+    return fail(loc, "gemm", "operands must be ranked tensors");
+  if (at.getElementType() != bt.getElementType())
+    return fail(loc, "gemm", "operand element types differ");
+  bool rows = a.getRows();
+  auto ma = asMatrix(loc, at, rows, a.getTransposeA(), "a");
+  auto mb = asMatrix(loc, bt, rows, a.getTransposeB(), "b");
+  if (failed(ma) || failed(mb))
+    return failure();
+  if (!compat(ma->cols, mb->rows))
+    return fail(loc, "gemm", "contracts " + dimStr(ma->cols) + " with " +
+                                 dimStr(mb->rows) + " elements");
+  // Broadcast the batch dims, numpy style, from the right.
+  SmallVector<int64_t> batch;
+  size_t n = std::max(ma->batch.size(), mb->batch.size());
+  for (size_t i = 0; i < n; ++i) {
+    int64_t x = i < n - ma->batch.size() ? 1 : ma->batch[i - (n - ma->batch.size())];
+    int64_t y = i < n - mb->batch.size() ? 1 : mb->batch[i - (n - mb->batch.size())];
+    if (x != 1 && y != 1 && !compat(x, y))
+      return fail(loc, "gemm", "batch dims " + dimStr(x) + " and " + dimStr(y) +
+                                   " do not broadcast");
+    batch.push_back(x == 1 ? y : (y == 1 ? x : meet(x, y)));
+  }
+  batch.push_back(ma->rows);
+  batch.push_back(mb->cols);
+  auto d = RankedTensorType::get(batch, at.getElementType());
+  if (Value bias = a.getBias()) {
+    auto t = llvm::dyn_cast<RankedTensorType>(bias.getType());
+    if (!t || t.getRank() != 1 || !compat(t.getDimSize(0), mb->cols))
+      return fail(loc, "gemm", "bias must be a vector of " + dimStr(mb->cols));
+  }
+  if (Value r = a.getResidual())
+    if (failed(verifyCompatibleShape(r.getType(), d)))
+      return fail(loc, "gemm", "residual must have the result's shape");
+  results.push_back(d);
+  if (a.getBiasGrad()) {
+    if (!rows || !a.getTransposeA())
+      return fail(loc, "gemm", "bias_grad needs rows and transpose_a");
+    results.push_back(RankedTensorType::get({ma->rows}, at.getElementType()));
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// kernel.fused
+//===----------------------------------------------------------------------===//
+
+LogicalResult FusedOp::verifyRegions() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError("body takes ") << body.getNumArguments()
+                                      << " arguments for " << getInputs().size() << " inputs";
+  for (auto [arg, in] : llvm::zip(body.getArguments(), getInputs()))
+    if (arg.getType() != in.getType())
+      return emitOpError("body argument type ")
+             << arg.getType() << " differs from its input's " << in.getType();
+  auto yield = llvm::cast<YieldOp>(body.getTerminator());
+  if (yield.getValues().size() != getNumResults())
+    return emitOpError("yields ") << yield.getValues().size() << " values for "
+                                  << getNumResults() << " results";
+  for (auto [y, r] : llvm::zip(yield.getValues(), getResults()))
+    if (y.getType() != r.getType())
+      return emitOpError("yields ") << y.getType() << " for a result of type " << r.getType();
+  for (Operation &op : body.without_terminator())
+    if (!isFusibleElementwise(&op))
+      return op.emitOpError("is not elementwise and cannot be in a kernel.fused");
+  return success();
+}
+
+bool mlir::kernel::isFusibleElementwise(Operation *op) {
+  using namespace mlir::motif;
+  return llvm::isa<ReluOp, GeluOp, GeluTanhOp, SiluOp, SigmoidOp, TanhOp, SoftplusOp, ExpOp,
+                   LogOp, SqrtOp, RsqrtOp, NegOp, AddOp, SubOp, MulOp, DivOp, MaximumOp,
+                   CastOp, ConstantOp>(op);
+}
+
+//===----------------------------------------------------------------------===//
+// kernel.attention, kernel.attention_grad
+//===----------------------------------------------------------------------===//
+
+namespace {
+template <typename AdaptorT>
+LogicalResult checkAttention(std::optional<Location> loc, const char *op, AdaptorT &a,
+                             RankedTensorType &q, RankedTensorType &k, RankedTensorType &v) {
+  q = llvm::dyn_cast<RankedTensorType>(a.getQ().getType());
+  k = llvm::dyn_cast<RankedTensorType>(a.getK().getType());
+  v = llvm::dyn_cast<RankedTensorType>(a.getV().getType());
+  if (!q || !k || !v || q.getRank() != 3 || k.getRank() != 3 || v.getRank() != 3)
+    return fail(loc, op, "q, k and v must be [B, T, heads*Dh]");
+  int64_t h = (int64_t)a.getHeads(), hkv = (int64_t)a.getKvHeads();
+  if (h <= 0 || hkv <= 0 || h % hkv != 0)
+    return fail(loc, op, "heads (" + Twine(h) + ") must be a positive multiple of kv_heads (" +
+                             Twine(hkv) + ")");
+  int64_t dq = q.getDimSize(2), dk = k.getDimSize(2);
+  if (dq != kDyn && dq % h != 0)
+    return fail(loc, op, "q's width " + Twine(dq) + " is not a multiple of heads");
+  if (dq != kDyn && dk != kDyn && dq / h != dk / hkv)
+    return fail(loc, op, "query and key head dims differ");
+  for (uint64_t t : {a.getBlockM(), a.getBlockN(), a.getWarps(), a.getStages()})
+    if (static_cast<int64_t>(t) < 0)
+      return fail(loc, op, "tile parameters must be >= 0");
+  return success();
+}
+} // namespace
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            ValueRange operands, DictionaryAttr attributes,
+                                            OpaqueProperties properties, RegionRange regions,
+                                            SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  RankedTensorType q, k, v;
+  if (failed(checkAttention(loc, "attention", a, q, k, v)))
+    return failure();
+  int64_t vw = v.getDimSize(2);
+  int64_t width = vw == kDyn ? kDyn : vw / (int64_t)a.getKvHeads() * (int64_t)a.getHeads();
+  results.push_back(RankedTensorType::get({q.getDimSize(0), q.getDimSize(1), width},
+                                          q.getElementType()));
+  results.push_back(RankedTensorType::get({q.getDimSize(0), (int64_t)a.getHeads(), q.getDimSize(1)},
+                                          Float32Type::get(ctx)));
+  return success();
+}
+
+LogicalResult AttentionGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                ValueRange operands, DictionaryAttr attributes,
+                                                OpaqueProperties properties,
+                                                RegionRange regions,
+                                                SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  RankedTensorType q, k, v;
+  if (failed(checkAttention(loc, "attention_grad", a, q, k, v)))
+    return failure();
+  results.push_back(q);
+  results.push_back(k);
+  results.push_back(v);
+  if (Value bias = a.getBias())
+    results.push_back(bias.getType());
+  return success();
+}

@@ -1,0 +1,185 @@
+//===- KernelOps.td - The kernel dialect -------------------*- tablegen -*-===//
+//
+// The execution level: every op of a function in this dialect is one kernel
+// launch or one library call of the plan. Values keep tensor semantics; the
+// memory planner (compiler/Transforms/PlanMemory.cpp) gives them buffers.
+// A `motif` op that no pass rewrote stays as it is and runs as the backend's
+// library kernel for that op (docs/dialect.md, "Kernel level").
+//
+//===----------------------------------------------------------------------===//
+#ifndef KERNEL_OPS_TD
+#define KERNEL_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+def Kernel_Dialect : Dialect {
+  let name = "kernel";
+  let cppNamespace = "::mlir::kernel";
+  let summary = "Kernels, library calls and tile choices of the Motif compiler";
+  let useDefaultAttributePrinterParser = 1;
+  let description = [{
+    What the GPU runs: GEMMs through cuBLASLt with fused epilogues, fused
+    elementwise kernels (a region of `motif` elementwise ops), and templated
+    kernels whose tile parameters are attributes (tiled attention). The CPU
+    backend executes the same ops.
+  }];
+}
+
+class Kernel_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Kernel_Dialect, mnemonic, traits>;
+
+def Kernel_Tensor : RankedTensorOf<[AnyType]>;
+
+def Kernel_Epilogue : I32EnumAttr<"Epilogue", "activation after a GEMM", [
+    I32EnumAttrCase<"None", 0, "none">,
+    I32EnumAttrCase<"Relu", 1, "relu">,
+    I32EnumAttrCase<"Gelu", 2, "gelu">,
+    I32EnumAttrCase<"GeluTanh", 3, "gelu_tanh">,
+    I32EnumAttrCase<"Silu", 4, "silu">]> {
+  let cppNamespace = "::mlir::kernel";
+  let genSpecializedAttr = 0;
+}
+def Kernel_EpilogueAttr : EnumAttr<Kernel_Dialect, Kernel_Epilogue, "epilogue"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// GEMM
+//===----------------------------------------------------------------------===//
+
+def Kernel_GemmOp : Kernel_Op<"gemm", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "a GEMM with a fused epilogue (cuBLASLt on the GPU)";
+  let description = [{
+    `d = act(op(a) · op(b) + bias) + residual`, where `op` transposes the last
+    two dims when `transpose_a` / `transpose_b` is set. Leading (batch) dims
+    broadcast as in `motif.matmul`. With `rows`, each operand is viewed as a
+    matrix `[rows, last dim]` (all leading dims flattened), which is how a
+    weight gradient `dW = dyᵀ · x` sums over batch and sequence. `bias` has
+    the size of the last result dim. With `bias_grad` (and `rows`,
+    `transpose_a`), a second result holds the sums of `a` over its rows: the
+    bias gradient `db = Σ dy` made in the same pass as `dW = dyᵀ · x`
+    (cuBLASLt's BGRADA epilogue).
+    ```mlir
+    %y = kernel.gemm %x, %w bias %b {transpose_b, epilogue = #kernel.epilogue<gelu_tanh>}
+        : (tensor<?x?x768xf32>, tensor<3072x768xf32>, tensor<3072xf32>) -> tensor<?x?x3072xf32>
+    %dw, %db = kernel.gemm %dy, %x {rows, transpose_a, bias_grad}
+        : (tensor<?x?x3072xf32>, tensor<?x?x768xf32>) -> (tensor<3072x768xf32>, tensor<3072xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$a, Kernel_Tensor:$b,
+                       Optional<Kernel_Tensor>:$bias, Optional<Kernel_Tensor>:$residual,
+                       UnitAttr:$transpose_a, UnitAttr:$transpose_b, UnitAttr:$rows,
+                       UnitAttr:$bias_grad,
+                       DefaultValuedAttr<Kernel_EpilogueAttr, "::mlir::kernel::Epilogue::None">:$epilogue);
+  let results = (outs Kernel_Tensor:$d, Optional<Kernel_Tensor>:$db);
+  let assemblyFormat = [{
+    $a `,` $b (`bias` $bias^)? (`residual` $residual^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Fused elementwise kernels
+//===----------------------------------------------------------------------===//
+
+def Kernel_FusedOp : Kernel_Op<"fused", [RecursiveMemoryEffects,
+    SingleBlockImplicitTerminator<"YieldOp">, IsolatedFromAbove]> {
+  let summary = "one kernel computing a chain of elementwise ops";
+  let description = [{
+    The region's block takes one argument per input (same types) and holds
+    `motif` elementwise ops (unary, binary with broadcasting); `kernel.yield`
+    names the results, which leave the kernel. Values inside never reach
+    memory. The fusion pass grows these by absorbing producers and consumers.
+    ```mlir
+    %y = kernel.fused (%a, %b) : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32> {
+    ^bb0(%x: tensor<?x64xf32>, %c: tensor<64xf32>):
+      %s = motif.add %x, %c : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+      %g = motif.gelu %s : tensor<?x64xf32>
+      kernel.yield %g : tensor<?x64xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Kernel_Tensor>:$inputs);
+  let results = (outs Variadic<Kernel_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `)` attr-dict `:` functional-type($inputs, $results) $body
+  }];
+  let hasRegionVerifier = 1;
+}
+
+def Kernel_YieldOp : Kernel_Op<"yield", [Pure, Terminator, ReturnLike,
+    HasParent<"FusedOp">]> {
+  let summary = "the results of a fused kernel";
+  let arguments = (ins Variadic<Kernel_Tensor>:$values);
+  let builders = [OpBuilder<(ins), [{ /* empty */ }]>];
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
+// Tiled attention
+//===----------------------------------------------------------------------===//
+
+class Kernel_AttentionBase<string mnemonic, list<Trait> traits = []>
+    : Kernel_Op<mnemonic, !listconcat(traits, [Pure,
+        DeclareOpInterfaceMethods<InferTypeOpInterface>])> {
+  // Attributes shared by forward and backward: motif.attention's, then the
+  // tiles (0 until the attention tiling pass chooses them).
+  dag commonAttrs = (ins I64Attr:$heads, I64Attr:$kv_heads,
+                         DefaultValuedAttr<BoolAttr, "true">:$causal,
+                         DefaultValuedAttr<I64Attr, "0">:$window,
+                         DefaultValuedAttr<F64Attr, "0.0">:$scale,
+                         DefaultValuedAttr<I64Attr, "0">:$block_m,
+                         DefaultValuedAttr<I64Attr, "0">:$block_n,
+                         DefaultValuedAttr<I64Attr, "0">:$warps,
+                         DefaultValuedAttr<I64Attr, "0">:$stages);
+}
+
+def Kernel_AttentionOp : Kernel_AttentionBase<"attention"> {
+  let summary = "tiled online-softmax attention (FlashAttention-2 forward)";
+  let description = [{
+    The semantics of `motif.attention` (same operands and attributes) computed
+    tile by tile: each block of `block_m` queries streams `block_n` keys at a
+    time with a running maximum and sum, so the `Tq×Tk` scores never reach
+    memory; tiles that the causal mask or the window hide entirely are
+    skipped. Query head `h` reads key/value head `h / (heads / kv_heads)` by
+    index, with no copies. Besides the output, gives the log-sum-exp of each
+    query row `[B, heads, Tq]` (f32) for the backward.
+    ```mlir
+    %o, %lse = kernel.attention %q, %k, %v {heads = 12 : i64, kv_heads = 12 : i64,
+        block_m = 128 : i64, block_n = 64 : i64, warps = 4 : i64, stages = 2 : i64}
+        : (tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>) -> (tensor<?x?x768xf32>, tensor<?x12x?xf32>)
+    ```
+  }];
+  let arguments = !con((ins Kernel_Tensor:$q, Kernel_Tensor:$k, Kernel_Tensor:$v,
+                            Optional<Kernel_Tensor>:$bias), commonAttrs);
+  let results = (outs Kernel_Tensor:$out, Kernel_Tensor:$lse);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v (`bias` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kernel_AttentionGradOp : Kernel_AttentionBase<"attention_grad"> {
+  let summary = "the backward of kernel.attention (FlashAttention-2 backward)";
+  let description = [{
+    Recomputes the probabilities tile by tile from `q`, `k` and the saved
+    log-sum-exp, and gives `dq`, `dk`, `dv` (and `dbias` when there is a
+    bias); `D = rowsum(dout ∘ out)` is formed first. Like the forward, it
+    never materializes `Tq×Tk` and skips masked tiles.
+  }];
+  let arguments = !con((ins Kernel_Tensor:$q, Kernel_Tensor:$k, Kernel_Tensor:$v,
+                            Optional<Kernel_Tensor>:$bias, Kernel_Tensor:$out,
+                            Kernel_Tensor:$lse, Kernel_Tensor:$dout), commonAttrs);
+  let results = (outs Kernel_Tensor:$dq, Kernel_Tensor:$dk, Kernel_Tensor:$dv,
+                      Optional<Kernel_Tensor>:$dbias);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v (`bias` $bias^)? `out` $out `lse` $lse `grad` $dout attr-dict
+    `:` functional-type(operands, results)
+  }];
+}
+
+#endif // KERNEL_OPS_TD

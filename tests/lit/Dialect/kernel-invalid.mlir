@@ -1,0 +1,58 @@
+// RUN: motif-opt %s -split-input-file -verify-diagnostics
+
+func.func @f(%a: tensor<?x8xf32>, %b: tensor<4x7xf32>) {
+  // expected-error @+2 {{contracts 8 with 7 elements}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %d = kernel.gemm %a, %b {transpose_b} : (tensor<?x8xf32>, tensor<4x7xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<?x8xf32>, %b: tensor<4x8xf32>, %c: tensor<5xf32>) {
+  // expected-error @+2 {{bias must be a vector of 4}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %d = kernel.gemm %a, %b bias %c {transpose_b} : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<5xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<?x8xf32>, %b: tensor<?x4xf32>) {
+  // expected-error @+2 {{bias_grad needs rows and transpose_a}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %d, %db = kernel.gemm %a, %b {bias_grad} : (tensor<?x8xf32>, tensor<?x4xf32>) -> (tensor<8x4xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<?x8xf32>) {
+  %r = kernel.fused (%a) : (tensor<?x8xf32>) -> tensor<?x8xf32> {
+  ^bb0(%x: tensor<?x8xf32>):
+    // expected-error @+1 {{'motif.softmax' op is not elementwise and cannot be in a kernel.fused}}
+    %0 = motif.softmax %x : tensor<?x8xf32>
+    kernel.yield %0 : tensor<?x8xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<?x8xf32>) {
+  // expected-error @+1 {{yields 'tensor<?x8xf32>' for a result of type 'tensor<?x8xf64>'}}
+  %r = kernel.fused (%a) : (tensor<?x8xf32>) -> tensor<?x8xf64> {
+  ^bb0(%x: tensor<?x8xf32>):
+    kernel.yield %x : tensor<?x8xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x?x64xf32>, %k: tensor<?x?x64xf32>) {
+  // expected-error @+2 {{heads (4) must be a positive multiple of kv_heads (3)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %o, %lse = kernel.attention %q, %k, %k {heads = 4 : i64, kv_heads = 3 : i64} : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>) -> (tensor<?x?x64xf32>, tensor<?x4x?xf32>)
+  return
+}

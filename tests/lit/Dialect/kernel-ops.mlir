@@ -1,0 +1,35 @@
+// RUN: motif-opt %s | motif-opt | FileCheck %s
+// RUN: motif-opt %s --mlir-print-op-generic | motif-opt | FileCheck %s
+// The kernel dialect prints and parses back.
+
+// CHECK-LABEL: func.func @gemm
+func.func @gemm(%x: tensor<?x?x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>, %r: tensor<?x?x4xf32>) -> (tensor<?x?x4xf32>, tensor<4x8xf32>, tensor<4xf32>) {
+  // CHECK: kernel.gemm %arg0, %arg1 bias %arg2 residual %arg3 {epilogue = #kernel.epilogue<gelu_tanh>, transpose_b}
+  %y = kernel.gemm %x, %w bias %b residual %r {transpose_b, epilogue = #kernel.epilogue<gelu_tanh>} : (tensor<?x?x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<?x?x4xf32>) -> tensor<?x?x4xf32>
+  // CHECK: kernel.gemm %{{.*}}, %arg0 {bias_grad, rows, transpose_a}
+  %dw, %db = kernel.gemm %y, %x {rows, transpose_a, bias_grad} : (tensor<?x?x4xf32>, tensor<?x?x8xf32>) -> (tensor<4x8xf32>, tensor<4xf32>)
+  return %y, %dw, %db : tensor<?x?x4xf32>, tensor<4x8xf32>, tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @fused
+func.func @fused(%a: tensor<?x64xf32>, %b: tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  // CHECK: kernel.fused(%arg0, %arg1) : (tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+  // CHECK: motif.gelu
+  // CHECK: kernel.yield
+  %s, %g = kernel.fused (%a, %b) : (tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  ^bb0(%x: tensor<?x64xf32>, %c: tensor<64xf32>):
+    %0 = motif.add %x, %c : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+    %1 = motif.gelu %0 : tensor<?x64xf32>
+    kernel.yield %0, %1 : tensor<?x64xf32>, tensor<?x64xf32>
+  }
+  return %s, %g : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// CHECK-LABEL: func.func @attention
+func.func @attention(%q: tensor<?x?x128xf32>, %k: tensor<?x?x64xf32>, %v: tensor<?x?x64xf32>, %do: tensor<?x?x128xf32>) -> tensor<?x?x64xf32> {
+  // CHECK: kernel.attention %arg0, %arg1, %arg2 {block_m = 128 : i64, block_n = 64 : i64, heads = 2 : i64, kv_heads = 1 : i64, stages = 2 : i64, warps = 4 : i64}
+  %o, %lse = kernel.attention %q, %k, %v {heads = 2 : i64, kv_heads = 1 : i64, block_m = 128 : i64, block_n = 64 : i64, warps = 4 : i64, stages = 2 : i64} : (tensor<?x?x128xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>) -> (tensor<?x?x128xf32>, tensor<?x2x?xf32>)
+  // CHECK: kernel.attention_grad %arg0, %arg1, %arg2 out %{{.*}} lse %{{.*}} grad %arg3
+  %dq, %dk, %dv = kernel.attention_grad %q, %k, %v out %o lse %lse grad %do {heads = 2 : i64, kv_heads = 1 : i64} : (tensor<?x?x128xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x128xf32>, tensor<?x2x?xf32>, tensor<?x?x128xf32>) -> (tensor<?x?x128xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>)
+  return %dk : tensor<?x?x64xf32>
+}
