@@ -1,5 +1,6 @@
 //===- ArtifactWriter.cpp - From the motif module to a .mbin artifact ------===//
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Transforms/PlanMemory.h"
 #include "dialects/motif/MotifOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -259,6 +260,21 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
       if (auto g = fn.getResultAttrOfType<FlatSymbolRefAttr>(i, "motif.grad"))
         role = "grad:" + g.getValue().str();
       f.resultRoles.push_back(role);
+    }
+    // The memory plan: symbols, and each value's size and lifetime. Values
+    // inside regions are their op's workspace: not planned, kept to the end.
+    mlir::motif::FunctionMemoryPlan plan = mlir::motif::planMemory(fn);
+    for (size_t i = 0; i < plan.symbols.size(); ++i)
+      f.symbols.push_back({plan.symbols[i], plan.sources[i]});
+    rt::BufferInfo workspace;
+    workspace.inArena = false;
+    workspace.def = -1;
+    workspace.lastUse = static_cast<int32_t>(f.steps.size());
+    f.buffers.assign(f.valueTypes.size(), workspace);
+    for (auto &[v, info] : plan.buffers) {
+      auto it = ex.ids.find(v);
+      if (it != ex.ids.end())
+        f.buffers[it->second] = info;
     }
     out.functions.push_back(std::move(f));
   }

@@ -39,4 +39,23 @@ def MotifLowerToKernelPass : Pass<"motif-lower-to-kernel", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::kernel::KernelDialect"];
 }
 
+def KernelPlanMemoryPass : Pass<"kernel-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Shows each buffer's size, lifetime and arena offset";
+  let description = [{
+    Annotates every top-level op with `kernel.mem`: per result, its size in
+    bytes as a polynomial in the symbolic dims of the inputs (`4*B*T*768`),
+    the steps during which its data is live (a backward that reads a value
+    for its shape only does not extend it), and its offset in the arena for
+    the dims given by `dims` or the recipe's batch and sequence; parameters
+    say `param`. The function gets `kernel.arena`: the arena's size and the
+    sum of all buffers without reuse. The artifact writer computes the same
+    plan (compiler/Transforms/PlanMemory.h) and the runtime places buffers
+    with the same code (runtime/core/MemoryPlan.h).
+  }];
+  let options = [
+    Option<"dims", "dims", "std::string", /*default=*/"\"\"",
+           "Sizes of the symbolic dims, e.g. B=16,T=1024 (default: the recipe's)">
+  ];
+}
+
 #endif // MOTIF_COMPILER_TRANSFORMS_PASSES_TD

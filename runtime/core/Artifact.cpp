@@ -332,6 +332,27 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
       w.u32(static_cast<uint32_t>(v));
       w.str(p);
     }
+    w.u32(static_cast<uint32_t>(f.symbols.size()));
+    for (const Function::Symbol &sym : f.symbols) {
+      w.str(sym.name);
+      w.u32(static_cast<uint32_t>(sym.sources.size()));
+      for (auto [arg, dim] : sym.sources) {
+        w.u32(static_cast<uint32_t>(arg));
+        w.u32(static_cast<uint32_t>(dim));
+      }
+    }
+    w.u32(static_cast<uint32_t>(f.buffers.size()));
+    for (const BufferInfo &b : f.buffers) {
+      w.u8(b.known);
+      w.u8(b.inArena);
+      w.i64(b.def);
+      w.i64(b.lastUse);
+      w.u32(static_cast<uint32_t>(b.bytes.terms.size()));
+      for (const SymPoly::Term &t : b.bytes.terms) {
+        w.i64(t.coef);
+        w.ids(t.symbols);
+      }
+    }
   }
   w.str(a.sourceName);
   w.str(a.source);
@@ -339,6 +360,36 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
   w.raw(&sum, 8);
   w.raw(kEndMagic, 8);
   return std::move(w.out);
+}
+
+bool Function::symbolValues(const std::vector<Shape> &argShapes,
+                            std::vector<int64_t> &values, std::string &why) const {
+  values.assign(symbols.size(), -1);
+  auto argName = [&](int32_t a) {
+    return static_cast<size_t>(a) < argNames.size() ? argNames[a] : std::string("?");
+  };
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    const Symbol &s = symbols[i];
+    int32_t first = -1;
+    for (auto [arg, dim] : s.sources) {
+      if (static_cast<size_t>(arg) >= argShapes.size() ||
+          static_cast<size_t>(dim) >= argShapes[arg].size()) {
+        why = "input '" + argName(arg) + "' has no dim " + std::to_string(dim) + " for '" +
+              s.name + "'";
+        return false;
+      }
+      int64_t v = argShapes[arg][dim];
+      if (first >= 0 && v != values[i]) {
+        why = "input '" + argName(arg) + "' has " + s.name + " = " + std::to_string(v) +
+              " but '" + argName(first) + "' has " + s.name + " = " +
+              std::to_string(values[i]);
+        return false;
+      }
+      values[i] = v;
+      first = arg;
+    }
+  }
+  return true;
 }
 
 StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
@@ -420,6 +471,33 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       int32_t v = static_cast<int32_t>(r.u32("parameter read"));
       f.paramReads[v] = r.str("parameter read");
     }
+    uint32_t nsym = r.count("symbols", 12);
+    for (uint32_t j = 0; j < nsym && r.ok(); ++j) {
+      Function::Symbol sym;
+      sym.name = r.str("symbol name");
+      uint32_t nsrc = r.count("symbol sources", 8);
+      for (uint32_t k = 0; k < nsrc && r.ok(); ++k) {
+        int32_t arg = static_cast<int32_t>(r.u32("symbol argument"));
+        sym.sources.push_back({arg, static_cast<int32_t>(r.u32("symbol dim"))});
+      }
+      f.symbols.push_back(std::move(sym));
+    }
+    uint32_t nb = r.count("buffers", 22);
+    for (uint32_t j = 0; j < nb && r.ok(); ++j) {
+      BufferInfo b;
+      b.known = r.u8("buffer flag");
+      b.inArena = r.u8("buffer flag");
+      b.def = static_cast<int32_t>(r.i64("buffer lifetime"));
+      b.lastUse = static_cast<int32_t>(r.i64("buffer lifetime"));
+      uint32_t nterms = r.count("size terms", 12);
+      for (uint32_t k = 0; k < nterms && r.ok(); ++k) {
+        SymPoly::Term t;
+        t.coef = r.i64("size coefficient");
+        t.symbols = r.ids("size symbols");
+        b.bytes.terms.push_back(std::move(t));
+      }
+      f.buffers.push_back(std::move(b));
+    }
     a.functions.push_back(std::move(f));
   }
   a.sourceName = r.str("source name");
@@ -477,6 +555,27 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
     if (badIds)
       return fail("corrupted: function '" + f.name +
                   "' refers to a value that does not exist");
+    // The memory plan: one entry per value, lifetimes within the steps,
+    // symbols read from existing argument dims.
+    if (!f.buffers.empty() && f.buffers.size() != f.valueTypes.size())
+      return fail("corrupted: function '" + f.name + "' has a memory plan of " +
+                  std::to_string(f.buffers.size()) + " buffers for " +
+                  std::to_string(f.valueTypes.size()) + " values");
+    for (const Function::Symbol &sym : f.symbols)
+      for (auto [arg, dim] : sym.sources)
+        if (arg < 0 || static_cast<size_t>(arg) >= f.args.size() || dim < 0 ||
+            static_cast<size_t>(dim) >= f.valueShapes[f.args[arg]].size())
+          return fail("corrupted: function '" + f.name + "' reads symbol '" + sym.name +
+                      "' from a dim that does not exist");
+    int32_t nsteps = static_cast<int32_t>(f.steps.size());
+    for (const BufferInfo &b : f.buffers) {
+      bool ok = b.def >= -1 && b.def <= nsteps && b.lastUse >= -1 && b.lastUse <= nsteps;
+      for (const SymPoly::Term &t : b.bytes.terms)
+        for (int32_t sym : t.symbols)
+          ok &= sym >= 0 && static_cast<size_t>(sym) < f.symbols.size();
+      if (!ok)
+        return fail("corrupted: function '" + f.name + "' has an invalid memory plan");
+    }
   }
   return a;
 }
@@ -534,6 +633,19 @@ void describeSteps(std::ostringstream &os, const Function &f,
     os << ")";
     if (!s.results.empty())
       os << " : " << shapeString(f.valueTypes[s.results[0]], f.valueShapes[s.results[0]]);
+    // The buffer of the first result: size in the dims and lifetime in steps.
+    if (indent == 2 && !s.results.empty() &&
+        static_cast<size_t>(s.results[0]) < f.buffers.size()) {
+      const BufferInfo &b = f.buffers[s.results[0]];
+      std::vector<std::string> names;
+      for (const Function::Symbol &sym : f.symbols)
+        names.push_back(sym.name);
+      if (!b.inArena)
+        os << "  [param]";
+      else
+        os << "  [" << (b.known ? b.bytes.str(names) + " B" : std::string("? B")) << ", live "
+           << b.def << ".." << b.lastUse << "]";
+    }
     if (!s.location.empty())
       os << "  @ " << s.location;
     os << "\n";
@@ -569,8 +681,16 @@ std::string motif::rt::describeArtifact(const Artifact &a) {
     for (size_t i = 0; i < f.args.size(); ++i)
       os << (i ? ", " : "") << f.argNames[i] << " %" << f.args[i] << ": "
          << shapeString(f.valueTypes[f.args[i]], f.valueShapes[f.args[i]]);
-    os << "): " << f.steps.size() << " steps, " << f.valueTypes.size()
-       << " values\n";
+    os << "): " << f.steps.size() << " steps, " << f.valueTypes.size() << " values";
+    for (size_t i = 0; i < f.symbols.size(); ++i) {
+      os << (i ? ", " : "; dims ") << f.symbols[i].name << " (";
+      for (size_t j = 0; j < f.symbols[i].sources.size(); ++j) {
+        auto [arg, dim] = f.symbols[i].sources[j];
+        os << (j ? ", " : "") << f.argNames[arg] << "." << dim;
+      }
+      os << ")";
+    }
+    os << "\n";
     describeSteps(os, f, f.steps, 2);
     os << "  return";
     for (size_t i = 0; i < f.results.size(); ++i)

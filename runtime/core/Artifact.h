@@ -10,6 +10,7 @@
 #ifndef MOTIF_RUNTIME_CORE_ARTIFACT_H
 #define MOTIF_RUNTIME_CORE_ARTIFACT_H
 
+#include "runtime/core/MemoryPlan.h"
 #include "runtime/core/Status.h"
 
 #include <cstdint>
@@ -20,7 +21,7 @@
 namespace motif::rt {
 
 /// Version of the layout written by this build; readers refuse others.
-constexpr uint32_t kArtifactVersion = 1;
+constexpr uint32_t kArtifactVersion = 2;
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I32 = 4, I64 = 5 };
 const char *dtypeName(DType t);
@@ -86,6 +87,22 @@ struct Function {
   std::vector<std::string> resultRoles;
   /// Value id produced by get_param for each parameter read: value -> param.
   std::map<int32_t, std::string> paramReads;
+
+  /// The memory plan. `symbols` name the dynamic dims sizes are written in
+  /// ("B", "T"); each is read at run time from the argument dims that
+  /// declare it (all of which must agree).
+  struct Symbol {
+    std::string name;
+    std::vector<std::pair<int32_t, int32_t>> sources; // (argument, dim)
+  };
+  std::vector<Symbol> symbols;
+  /// By value id: size and lifetime of its buffer (empty when the plan was
+  /// not made; then every value lives to the end).
+  std::vector<BufferInfo> buffers;
+  /// The symbols' values for given inputs (by argument); false when an
+  /// argument lacks the dim or two arguments disagree.
+  bool symbolValues(const std::vector<Shape> &argShapes, std::vector<int64_t> &values,
+                    std::string &why) const;
 };
 
 struct Artifact {

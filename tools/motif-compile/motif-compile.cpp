@@ -1,6 +1,7 @@
 //===- motif-compile.cpp - The Motif compiler driver -----------------------===//
 //
-// motif-compile model.motif [--emit=ast|motif] [-D k=v]... [-o file]
+// motif-compile model.motif [--emit=ast|motif|autodiff|kernel|plan] [--report]
+//               [-D k=v]... [-o file]
 //
 // Parses the model description, elaborates it into the `motif` dialect and
 // prints the requested stage. A crash inside the compiler is reported as a
@@ -12,6 +13,7 @@
 #include "frontends/motif/Program.h"
 
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Target/Report.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/motif/MotifDialect.h"
 
@@ -49,7 +51,7 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
-enum class Emit { AST, Motif, Autodiff, Plan };
+enum class Emit { AST, Motif, Autodiff, Kernel, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
     cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
@@ -57,6 +59,9 @@ static cl::opt<Emit> emit(
                clEnumValN(Emit::Autodiff, "autodiff",
                           "the motif dialect with @train_step (forward, loss, "
                           "backward)"),
+               clEnumValN(Emit::Kernel, "kernel",
+                          "the kernel level: GEMMs, fused kernels, tiled "
+                          "attention, with each buffer's size and lifetime"),
                clEnumValN(Emit::Plan, "plan",
                           "the execution plan stored in the .mbin artifact")),
     cl::cat(cat));
@@ -82,6 +87,15 @@ static cl::opt<bool> inferenceOnly(
     cl::desc("Write an artifact with @forward only (no train step), e.g. for "
              "models whose backward is not implemented yet"),
     cl::cat(cat));
+static cl::opt<bool> report(
+    "report",
+    cl::desc("Print the memory plan: the arena each entry point needs (at the "
+             "recipe's batch and sequence, or --dims), its largest buffers, and "
+             "the parameter and optimizer memory"),
+    cl::cat(cat));
+static cl::opt<std::string> reportDimsOpt(
+    "dims", cl::desc("Sizes of the symbolic dims for --report, e.g. B=16,T=1024"),
+    cl::value_desc("NAME=SIZE,..."), cl::cat(cat));
 static cl::opt<unsigned> maxErrors("max-errors", cl::init(20),
                                    cl::desc("Stop after this many errors"),
                                    cl::cat(cat));
@@ -248,12 +262,23 @@ int main(int argc, char **argv) {
   if (auto fwd = module->lookupSymbol<mlir::func::FuncOp>("forward"))
     for (unsigned i = 0; i < fwd.getNumResults(); ++i)
       hasLoss |= static_cast<bool>(fwd.getResultAttr(i, "motif.loss"));
-  if (emit == Emit::Autodiff ||
-      ((wantsArtifact || emit == Emit::Plan) && hasLoss && !inferenceOnly)) {
+  bool toArtifact = wantsArtifact || emit == Emit::Plan;
+  bool train = hasLoss && !inferenceOnly &&
+               (emit == Emit::Autodiff || emit == Emit::Kernel || toArtifact || report);
+  bool lower = emit == Emit::Kernel || report;
+  if (train || lower) {
     // The pipeline after elaboration; each pass's output is dumped in turn.
     mlir::PassManager pm(&ctx);
     pm.enableTiming(root);
-    pm.addPass(mlir::motif::createMotifAutodiffPass());
+    if (train)
+      pm.addPass(mlir::motif::createMotifAutodiffPass());
+    if (lower)
+      pm.addPass(mlir::motif::createMotifLowerToKernelPass());
+    if (emit == Emit::Kernel) {
+      mlir::motif::KernelPlanMemoryPassOptions o;
+      o.dims = reportDimsOpt;
+      pm.addPass(mlir::motif::createKernelPlanMemoryPass(o));
+    }
     int stage = 1;
     struct Dumper : mlir::PassInstrumentation {
       std::string dir;
@@ -274,6 +299,15 @@ int main(int argc, char **argv) {
     }
     if (mlir::failed(pm.run(*module)) || !dumpOk)
       return 1;
+  }
+  if (report) {
+    std::string why;
+    if (!motif::printMemoryReport(*module, reportDimsOpt, llvm::outs(), why)) {
+      llvm::errs() << "motif-compile: error: " << why << "\n";
+      return 1;
+    }
+    if (!toArtifact && emit != Emit::Kernel)
+      return 0;
   }
   if (wantsArtifact || emit == Emit::Plan) {
     motif::rt::Artifact artifact;

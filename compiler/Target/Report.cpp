@@ -1,0 +1,122 @@
+//===- Report.cpp - What a compiled model costs before it runs -------------===//
+#include "compiler/Target/Report.h"
+#include "compiler/Transforms/PlanMemory.h"
+#include "dialects/motif/MotifOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include "llvm/Support/Format.h"
+
+#include <algorithm>
+
+using namespace mlir;
+namespace rt = ::motif::rt;
+
+namespace {
+
+std::string bytesStr(int64_t b) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  if (u == 0)
+    os << b << " B";
+  else
+    os << llvm::format("%.1f %s", v, units[u]);
+  return out;
+}
+
+/// The innermost file:line:col of a location.
+std::string where(Location loc) {
+  if (auto cs = llvm::dyn_cast<CallSiteLoc>(loc))
+    return where(cs.getCallee());
+  if (auto nl = llvm::dyn_cast<NameLoc>(loc))
+    return where(nl.getChildLoc());
+  if (auto fused = llvm::dyn_cast<FusedLoc>(loc))
+    return fused.getLocations().empty() ? "" : where(fused.getLocations()[0]);
+  if (auto fl = llvm::dyn_cast<FileLineColLoc>(loc))
+    return (fl.getFilename().str() + ":" + std::to_string(fl.getLine()));
+  return "";
+}
+
+} // namespace
+
+bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &os,
+                              std::string &why) {
+  // Parameters: fp32 weights; trained ones add a gradient and two AdamW moments.
+  int64_t paramCount = 0, paramBytes = 0, trainedBytes = 0;
+  for (auto p : module.getOps<mlir::motif::ParamOp>()) {
+    auto t = llvm::cast<ShapedType>(p.getType());
+    int64_t n = t.getNumElements();
+    int64_t bytes = n * std::max<int64_t>(1, t.getElementTypeBitWidth() / 8);
+    paramCount += n;
+    paramBytes += bytes;
+    if (!p.getFrozen())
+      trainedBytes += bytes;
+  }
+  auto model = module->getAttrOfType<StringAttr>("motif.model");
+  os << "memory plan of " << (model ? model.getValue() : "the model") << "\n";
+  os << "  parameters   " << paramCount << " (" << bytesStr(paramBytes) << ")";
+  if (module.lookupSymbol<func::FuncOp>("train_step"))
+    os << "; with gradients and AdamW moments " << bytesStr(paramBytes + 3 * trainedBytes);
+  os << "\n";
+
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    mlir::motif::FunctionMemoryPlan plan = mlir::motif::planMemory(fn);
+    std::vector<int64_t> values;
+    if (!mlir::motif::reportDims(module, plan, dims, values, why))
+      return false;
+    std::vector<Value> order(fn.getArguments().begin(), fn.getArguments().end());
+    std::vector<Operation *> producer(order.size(), nullptr);
+    for (Operation *op : plan.steps)
+      for (Value r : op->getResults()) {
+        order.push_back(r);
+        producer.push_back(op);
+      }
+    std::vector<int64_t> sizes;
+    std::vector<rt::BufferInfo> infos;
+    int64_t unknown = 0, kernels = 0;
+    for (Value v : order) {
+      const rt::BufferInfo &b = plan.buffers[v];
+      auto n = b.known ? b.bytes.eval(values) : std::nullopt;
+      sizes.push_back(n ? *n : -1);
+      unknown += b.inArena && !n;
+      infos.push_back(b);
+    }
+    for (Operation *op : plan.steps)
+      kernels += !llvm::isa<mlir::motif::GetParamOp, mlir::motif::ConstantOp>(op);
+    rt::ArenaPlan arena = rt::assignOffsets(sizes, infos);
+    std::string at;
+    for (size_t s = 0; s < plan.symbols.size(); ++s)
+      at += (s ? ", " : "") + plan.symbols[s] + "=" + std::to_string(values[s]);
+    os << "  @" << fn.getSymName() << "  " << kernels << " kernels, arena "
+       << bytesStr(arena.peak) << " at " << (at.empty() ? "fixed sizes" : at)
+       << " (" << bytesStr(arena.sumOfSizes) << " without reuse)\n";
+    if (unknown)
+      os << "    " << unknown << " buffers have sizes known only at run time (not counted)\n";
+    // The largest buffers, with what made them.
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < order.size(); ++i)
+      if (sizes[i] > 0 && infos[i].inArena)
+        idx.push_back(i);
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+      return sizes[a] != sizes[b] ? sizes[a] > sizes[b] : a < b;
+    });
+    for (size_t j = 0; j < std::min<size_t>(5, idx.size()); ++j) {
+      size_t i = idx[j];
+      os << "    " << llvm::format("%10s", bytesStr(sizes[i]).c_str()) << "  "
+         << infos[i].bytes.str(plan.symbols);
+      if (Operation *op = producer[i])
+        os << "  " << op->getName().getStringRef() << " at " << where(op->getLoc());
+      else
+        os << "  input";
+      os << ", live steps " << infos[i].def << ".." << infos[i].lastUse << "\n";
+    }
+  }
+  return true;
+}
