@@ -354,12 +354,26 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
       }
     }
   }
+  w.str(a.gpu.source);
+  w.u32(static_cast<uint32_t>(a.gpu.binaries.size()));
+  for (const GpuCode::Binary &b : a.gpu.binaries) {
+    w.str(b.arch);
+    w.str(b.cubin);
+    w.str(b.ptx);
+  }
   w.str(a.sourceName);
   w.str(a.source);
   uint64_t sum = fnv1a(w.out.data(), w.out.size());
   w.raw(&sum, 8);
   w.raw(kEndMagic, 8);
   return std::move(w.out);
+}
+
+const GpuCode::Binary *GpuCode::forArch(const std::string &arch) const {
+  for (const Binary &b : binaries)
+    if (b.arch == arch)
+      return &b;
+  return nullptr;
 }
 
 bool Function::symbolValues(const std::vector<Shape> &argShapes,
@@ -499,6 +513,15 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       f.buffers.push_back(std::move(b));
     }
     a.functions.push_back(std::move(f));
+  }
+  a.gpu.source = r.str("CUDA source");
+  uint32_t nbin = r.count("GPU binaries", 12);
+  for (uint32_t i = 0; i < nbin && r.ok(); ++i) {
+    GpuCode::Binary b;
+    b.arch = r.str("GPU architecture");
+    b.cubin = r.str("cubin");
+    b.ptx = r.str("PTX");
+    a.gpu.binaries.push_back(std::move(b));
   }
   a.sourceName = r.str("source name");
   a.source = r.str("source");

@@ -105,6 +105,19 @@ struct Function {
                     std::string &why) const;
 };
 
+/// The generated kernels for the GPU: their CUDA source (kept for
+/// `--emit=cuda` and debugging) and, per architecture, the cubin and PTX.
+struct GpuCode {
+  std::string source;
+  struct Binary {
+    std::string arch; // "sm_80", "sm_90a"
+    std::string cubin;
+    std::string ptx;
+  };
+  std::vector<Binary> binaries;
+  const Binary *forArch(const std::string &arch) const;
+};
+
 struct Artifact {
   uint32_t version = kArtifactVersion;
   std::string compilerVersion;
@@ -114,6 +127,7 @@ struct Artifact {
   Attrs recipe;                         // the train {} section
   std::vector<ParamInfo> params;
   std::vector<Function> functions;
+  GpuCode gpu;
   std::string source;                   // the main .motif file's text
   std::string sourceName;
 

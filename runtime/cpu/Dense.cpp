@@ -165,9 +165,12 @@ template <typename T> void unary(UnaryKind k, int64_t n, const T *x, T *y) {
 
 template <typename T>
 void unaryBackward(UnaryKind k, int64_t n, const T *x, const T *y, const T *dy, T *dx) {
+  // neg reads no input (the memory plan may have freed it).
+  bool reads = k != UnaryKind::Neg;
   parallelFor(n, 16, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
-      dx[i] = static_cast<T>(static_cast<double>(dy[i]) * unaryD(k, static_cast<double>(x[i])));
+      dx[i] = static_cast<T>(static_cast<double>(dy[i]) *
+                             unaryD(k, reads ? static_cast<double>(x[i]) : 0.0));
   });
 }
 
@@ -216,8 +219,12 @@ void binaryBackward(BinaryKind k, const Shape &sa, const Shape &sb, const T *a, 
   size_t r = so.size();
   std::vector<int64_t> idx(r, 0);
   int64_t oa = 0, ob = 0;
+  // add and sub read no operand (their backward may be given none: the
+  // memory plan frees what a backward reads for its shape only).
+  bool reads = k != BinaryKind::Add && k != BinaryKind::Sub;
   for (int64_t i = 0; i < n; ++i) {
-    double x = a[oa], y = b[ob], g = dout[i], dxa = 0, dyb = 0;
+    double x = reads ? double(a[oa]) : 0.0, y = reads ? double(b[ob]) : 0.0, g = dout[i],
+           dxa = 0, dyb = 0;
     switch (k) {
     case BinaryKind::Add: dxa = g; dyb = g; break;
     case BinaryKind::Sub: dxa = g; dyb = -g; break;

@@ -41,9 +41,30 @@ std::string shapeStr(const Shape &s) {
   return out + "]";
 }
 
-Status runSteps(Executor &ex, const std::vector<Step> &steps) {
+/// Values whose data is last read by each top-level step (the memory plan).
+std::vector<std::vector<int32_t>> deathsByStep(const Function &f) {
+  std::vector<std::vector<int32_t>> out(f.steps.size());
+  for (size_t v = 0; v < f.buffers.size(); ++v) {
+    const BufferInfo &b = f.buffers[v];
+    if (b.lastUse >= 0 && static_cast<size_t>(b.lastUse) < f.steps.size())
+      out[b.lastUse].push_back(static_cast<int32_t>(v));
+  }
+  return out;
+}
+
+int64_t bytesOf(const Tensor &t) {
+  return static_cast<int64_t>(t.f.capacity() * sizeof(float) + t.i.capacity() * sizeof(int32_t));
+}
+
+Status runSteps(Executor &ex, const std::vector<Step> &steps,
+                const std::vector<std::vector<int32_t>> *deaths = nullptr) {
   auto &table = Executor::handlers();
-  for (const Step &s : steps) {
+  int64_t live = 0;
+  if (deaths)
+    for (const Tensor &t : ex.values)
+      live += bytesOf(t);
+  for (size_t index = 0; index < steps.size(); ++index) {
+    const Step &s = steps[index];
     std::string key = s.op;
     if (s.op == "motif.vjp") {
       auto it = s.attrs.find("op");
@@ -74,6 +95,18 @@ Status runSteps(Executor &ex, const std::vector<Step> &steps) {
           if (!std::isfinite(v))
             return Status::error("non-finite value (" + std::to_string(v) +
                                  ") first produced by " + where(s));
+    }
+    if (deaths) {
+      for (int32_t r : s.results) {
+        live += bytesOf(ex.values[r]);
+        ex.totalValueBytes += bytesOf(ex.values[r]);
+      }
+      ex.peakValueBytes = std::max(ex.peakValueBytes, live);
+      if (ex.freeDeadValues)
+        for (int32_t v : (*deaths)[index]) {
+          live -= bytesOf(ex.values[v]);
+          ex.values[v].release();
+        }
     }
   }
   return Status::ok();
@@ -123,7 +156,9 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
                            dtypeName(f->valueTypes[f->args[i]]));
     values[f->args[i]] = std::move(in);
   }
-  Status st = runSteps(*this, f->steps);
+  peakValueBytes = totalValueBytes = 0;
+  std::vector<std::vector<int32_t>> deaths = deathsByStep(*f);
+  Status st = runSteps(*this, f->steps, &deaths);
   if (!st.isOk())
     return st;
   results.clear();

@@ -33,6 +33,12 @@ struct Tensor {
     return n;
   }
   bool isInt() const { return dtype == DType::I32 || dtype == DType::I64; }
+  /// Frees the data and keeps the shape: what the memory plan does to a value
+  /// after its last read (a later step may still ask for its shape).
+  void release() {
+    std::vector<float>().swap(f);
+    std::vector<int32_t>().swap(i);
+  }
   static Tensor floats(Shape shape, float fill = 0.f);
   static Tensor ints(Shape shape);
 };
@@ -63,6 +69,15 @@ struct Executor {
   /// Whether ops that differ between training and inference (dropout,
   /// batch_norm) run in training mode.
   bool training = true;
+  /// Whether values are freed after their last read, as the artifact's
+  /// memory plan says (on by default; off keeps every value for debugging).
+  bool freeDeadValues = true;
+  /// The most bytes of values held at once during the last run (float and
+  /// int data; parameters not counted).
+  int64_t peakValueBytes = 0;
+  /// All the bytes of values the last run made (what it would hold at the
+  /// end if nothing were freed).
+  int64_t totalValueBytes = 0;
   /// Counter mixed into dropout's random stream; the trainer advances it.
   uint64_t rngOffset = 0;
   /// While a moe expert body runs: which expert, so that parameters read in

@@ -709,7 +709,8 @@ Status motif::rt::smokeStep(const Artifact &a, int64_t batch, int64_t seq,
     log << name << ": " << f->steps.size() << " steps ran, loss " << loss;
     if (grads)
       log << ", " << grads << " gradients, norm " << std::sqrt(gsq);
-    log << "\n";
+    log << "; values: peak " << (ex.peakValueBytes + 1023) / 1024 << " KiB held, "
+        << (ex.totalValueBytes + 1023) / 1024 << " KiB made\n";
   }
   return Status::ok();
 }

@@ -13,6 +13,7 @@
 #include "frontends/motif/Program.h"
 
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Target/CudaEmitter.h"
 #include "compiler/Target/Report.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/motif/MotifDialect.h"
@@ -51,7 +52,7 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
-enum class Emit { AST, Motif, Autodiff, Kernel, Plan };
+enum class Emit { AST, Motif, Autodiff, Kernel, Cuda, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
     cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
@@ -62,6 +63,8 @@ static cl::opt<Emit> emit(
                clEnumValN(Emit::Kernel, "kernel",
                           "the kernel level: GEMMs, fused kernels, tiled "
                           "attention, with each buffer's size and lifetime"),
+               clEnumValN(Emit::Cuda, "cuda",
+                          "the CUDA C++ of the generated (fused) kernels"),
                clEnumValN(Emit::Plan, "plan",
                           "the execution plan stored in the .mbin artifact")),
     cl::cat(cat));
@@ -264,8 +267,9 @@ int main(int argc, char **argv) {
       hasLoss |= static_cast<bool>(fwd.getResultAttr(i, "motif.loss"));
   bool toArtifact = wantsArtifact || emit == Emit::Plan;
   bool train = hasLoss && !inferenceOnly &&
-               (emit == Emit::Autodiff || emit == Emit::Kernel || toArtifact || report);
-  bool lower = emit == Emit::Kernel || report;
+               (emit == Emit::Autodiff || emit == Emit::Kernel || emit == Emit::Cuda ||
+                toArtifact || report);
+  bool lower = emit == Emit::Kernel || emit == Emit::Cuda || report;
   if (train || lower) {
     // The pipeline after elaboration; each pass's output is dumped in turn.
     mlir::PassManager pm(&ctx);
@@ -299,6 +303,22 @@ int main(int argc, char **argv) {
     }
     if (mlir::failed(pm.run(*module)) || !dumpOk)
       return 1;
+  }
+  if (emit == Emit::Cuda) {
+    auto cuda = motif::emitCuda(*module);
+    if (mlir::failed(cuda))
+      return 1;
+    std::string err;
+    auto out = mlir::openOutputFile(outputFile, &err);
+    if (!out) {
+      llvm::errs() << "motif-compile: error: " << err << "\n";
+      return 1;
+    }
+    out->os() << cuda->text;
+    for (const std::string &why : cuda->unsupported)
+      llvm::errs() << "motif-compile: note: a fused kernel has no CUDA version: " << why << "\n";
+    out->keep();
+    return 0;
   }
   if (report) {
     std::string why;

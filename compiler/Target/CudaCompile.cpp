@@ -1,0 +1,152 @@
+//===- CudaCompile.cpp - Generated CUDA to cubin and PTX, cached -----------===//
+#include "compiler/Target/CudaCompile.h"
+#include "runtime/core/Hash.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef MOTIF_HAVE_NVRTC
+#include <nvrtc.h>
+#endif
+
+using namespace motif;
+using rt::Status;
+
+namespace {
+
+std::string cacheDir() {
+  if (const char *d = std::getenv("MOTIF_CACHE_DIR"))
+    return d;
+  if (const char *x = std::getenv("XDG_CACHE_HOME"))
+    return std::string(x) + "/motif";
+  if (const char *h = std::getenv("HOME"))
+    return std::string(h) + "/.cache/motif";
+  return "";
+}
+
+void makeDirs(const std::string &path) {
+  for (size_t i = 1; i <= path.size(); ++i)
+    if (i == path.size() || path[i] == '/')
+      ::mkdir(path.substr(0, i).c_str(), 0755);
+}
+
+bool readFile(const std::string &path, std::string &out) {
+  std::ifstream is(path, std::ios::binary);
+  if (!is)
+    return false;
+  std::ostringstream ss;
+  ss << is.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+/// Best effort: a cache that cannot be written is not an error.
+void writeFileAtomically(const std::string &path, const std::string &data) {
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream os(tmp, std::ios::binary);
+    if (!os)
+      return;
+    os.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!os)
+      return;
+  }
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+} // namespace
+
+#ifdef MOTIF_HAVE_NVRTC
+
+bool motif::haveCudaCompiler() { return true; }
+
+namespace {
+Status nvrtc(nvrtcResult r, const char *what) {
+  if (r == NVRTC_SUCCESS)
+    return Status::ok();
+  return Status::error(std::string("NVRTC ") + what + ": " + nvrtcGetErrorString(r));
+}
+
+/// One NVRTC compilation; `cubin` true for SASS of `arch`, else PTX.
+Status compileOnce(const std::string &source, const std::string &arch, bool cubin,
+                   std::string &out) {
+  nvrtcProgram prog;
+  if (Status s = nvrtc(nvrtcCreateProgram(&prog, source.c_str(), "motif_kernels.cu", 0,
+                                          nullptr, nullptr),
+                       "create");
+      !s.isOk())
+    return s;
+  std::string archOpt = "--gpu-architecture=" +
+                        (cubin ? arch : "compute_" + arch.substr(arch.find('_') + 1));
+  const char *opts[] = {archOpt.c_str(), "--std=c++17", "-default-device", "--use_fast_math"};
+  nvrtcResult r = nvrtcCompileProgram(prog, 4, opts);
+  if (r != NVRTC_SUCCESS) {
+    size_t n = 0;
+    nvrtcGetProgramLogSize(prog, &n);
+    std::string log(n, '\0');
+    nvrtcGetProgramLog(prog, log.data());
+    nvrtcDestroyProgram(&prog);
+    return Status::error("NVRTC could not compile the generated kernels for " + arch +
+                         " (a bug in Motif):\n" + log);
+  }
+  size_t n = 0;
+  Status s = cubin ? nvrtc(nvrtcGetCUBINSize(prog, &n), "cubin size")
+                   : nvrtc(nvrtcGetPTXSize(prog, &n), "PTX size");
+  if (s.isOk()) {
+    out.assign(n, '\0');
+    s = cubin ? nvrtc(nvrtcGetCUBIN(prog, out.data()), "cubin")
+              : nvrtc(nvrtcGetPTX(prog, out.data()), "PTX");
+  }
+  nvrtcDestroyProgram(&prog);
+  return s;
+}
+} // namespace
+
+Status motif::compileCuda(const std::string &source, const std::string &arch,
+                          std::string &cubin, std::string &ptx, bool *cacheHit) {
+  if (arch.rfind("sm_", 0) != 0)
+    return Status::error("unknown GPU target '" + arch + "' (expected sm_80 or sm_90a)");
+  int major = 0, minor = 0;
+  nvrtcVersion(&major, &minor);
+  std::string keyText = source + '\0' + arch + '\0' + "fast_math c++17" + '\0' +
+                        std::to_string(major) + "." + std::to_string(minor);
+  char key[17];
+  std::snprintf(key, sizeof key, "%016llx",
+                static_cast<unsigned long long>(rt::fnv1a(keyText.data(), keyText.size())));
+  std::string dir = cacheDir();
+  std::string base = dir.empty() ? "" : dir + "/nvrtc/" + key + "." + arch;
+  if (!base.empty() && readFile(base + ".cubin", cubin) && readFile(base + ".ptx", ptx)) {
+    if (cacheHit)
+      *cacheHit = true;
+    return Status::ok();
+  }
+  if (cacheHit)
+    *cacheHit = false;
+  if (Status s = compileOnce(source, arch, true, cubin); !s.isOk())
+    return s;
+  if (Status s = compileOnce(source, arch, false, ptx); !s.isOk())
+    return s;
+  if (!base.empty()) {
+    makeDirs(dir + "/nvrtc");
+    writeFileAtomically(base + ".cubin", cubin);
+    writeFileAtomically(base + ".ptx", ptx);
+  }
+  return Status::ok();
+}
+
+#else
+
+bool motif::haveCudaCompiler() { return false; }
+
+Status motif::compileCuda(const std::string &, const std::string &arch, std::string &,
+                          std::string &, bool *) {
+  return Status::error("this motif-compile was built without NVRTC, so it cannot compile "
+                       "kernels for " + arch + "; rebuild it with the CUDA toolkit installed, "
+                       "or compile with --target=cpu");
+}
+
+#endif

@@ -1,0 +1,279 @@
+//===- CudaEmitter.cpp - CUDA C++ for the generated kernels ----------------===//
+//
+// Each kernel.fused op becomes an `emitc.func` whose body is built from EmitC
+// ops, and MLIR's C++ emitter prints the module. The device helpers the body
+// calls (motif_gelu, motif_thread_index, ...) come from
+// runtime/cuda/kernels/fused_prelude.cuh, embedded at build time.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Target/CudaEmitter.h"
+#include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/MotifOps.h"
+
+#include "mlir/Dialect/EmitC/IR/EmitC.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Target/Cpp/CppEmitter.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <map>
+
+using namespace mlir;
+namespace md = mlir::motif;
+namespace kn = mlir::kernel;
+
+namespace motif {
+/// The text of runtime/cuda/kernels/fused_prelude.cuh (generated file).
+const char *cudaFusedPrelude();
+} // namespace motif
+
+namespace {
+
+enum Bcast : int64_t { Same = 0, Trailing = 1, Scalar = 2 };
+
+/// How an input of a fused kernel maps onto the result's elements.
+FailureOr<Bcast> classify(RankedTensorType in, RankedTensorType out) {
+  if (in.getNumElements() == 1 && in.hasStaticShape())
+    return Scalar;
+  if (in.getRank() == out.getRank() &&
+      llvm::all_of(llvm::zip(in.getShape(), out.getShape()), [](auto p) {
+        auto [a, b] = p;
+        return a == b;
+      }))
+    return Same;
+  // The input's dims are the result's trailing dims (a bias [D], a position
+  // table [T, D]): element i reads i mod size.
+  if (in.getRank() < out.getRank()) {
+    auto tail = out.getShape().take_back(in.getRank());
+    if (llvm::all_of(llvm::zip(in.getShape(), tail), [](auto p) {
+          auto [a, b] = p;
+          return a == b;
+        }))
+      return Trailing;
+  }
+  return failure();
+}
+
+class Emitter {
+public:
+  explicit Emitter(MLIRContext *ctx) : ctx(ctx), b(ctx) {
+    ctx->getOrLoadDialect<emitc::EmitCDialect>();
+    cModule = ModuleOp::create(UnknownLoc::get(ctx));
+  }
+  ~Emitter() { cModule->erase(); }
+
+  /// Emits one kernel for `op`, or says why not.
+  LogicalResult kernel(kn::FusedOp op, const std::string &name, std::string &why) {
+    auto out = llvm::dyn_cast<RankedTensorType>(op.getResult(0).getType());
+    for (Value r : op.getResults())
+      if (r.getType() != out) {
+        why = "its results differ in shape";
+        return failure();
+      }
+    Type f32 = b.getF32Type();
+    SmallVector<int64_t> bcast;
+    for (Value in : op.getInputs()) {
+      auto t = llvm::cast<RankedTensorType>(in.getType());
+      if (!t.getElementType().isF32()) {
+        why = "it reads " + typeStr(t) + " (generated kernels are f32 for now)";
+        return failure();
+      }
+      auto c = classify(t, out);
+      if (failed(c)) {
+        why = "input of type " + typeStr(t) + " broadcasts to " + typeStr(out) +
+              " other than by trailing dims";
+        return failure();
+      }
+      bcast.push_back(*c);
+    }
+    if (!out.getElementType().isF32()) {
+      why = "it writes " + typeStr(out) + " (generated kernels are f32 for now)";
+      return failure();
+    }
+    for (Operation &inner : op.getBody().front().without_terminator())
+      if (!llvm::isa<md::AddOp, md::SubOp, md::MulOp, md::DivOp, md::MaximumOp, md::ReluOp,
+                     md::GeluOp, md::GeluTanhOp, md::SiluOp, md::SigmoidOp, md::TanhOp,
+                     md::SoftplusOp, md::ExpOp, md::LogOp, md::SqrtOp, md::RsqrtOp, md::NegOp,
+                     md::ConstantOp>(inner)) {
+        why = "it holds '" + inner.getName().getStringRef().str() + "'";
+        return failure();
+      }
+
+    // Signature: inputs, outputs, n, then the size of each trailing input.
+    Type ptr = emitc::PointerType::get(f32);
+    Type i64 = b.getI64Type();
+    SmallVector<Type> args(op.getInputs().size() + op.getNumResults(), ptr);
+    args.push_back(i64);
+    for (int64_t c : bcast)
+      if (c == Trailing)
+        args.push_back(i64);
+    b.setInsertionPointToEnd(cModule.getBody());
+    Location loc = op.getLoc();
+    auto fn = emitc::FuncOp::create(b, loc, name, b.getFunctionType(args, {}));
+    fn.setSpecifiersAttr(b.getStrArrayAttr({"extern \"C\" __global__"}));
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    size_t nIn = op.getInputs().size(), nOut = op.getNumResults();
+    Value n = entry->getArgument(nIn + nOut);
+    SmallVector<Value> mods;
+    for (size_t i = nIn + nOut + 1; i < entry->getNumArguments(); ++i)
+      mods.push_back(entry->getArgument(i));
+
+    auto call = [&](OpBuilder &ib, StringRef callee, Type t, ValueRange operands) {
+      return emitc::CallOpaqueOp::create(ib, loc, TypeRange{t}, callee, operands).getResult(0);
+    };
+    Value start = call(b, "motif_thread_index", i64, {});
+    Value stride = call(b, "motif_thread_count", i64, {});
+    LogicalResult status = success();
+    emitc::ForOp::create(b, loc, start, n, stride, [&](OpBuilder &ib, Location l, Value i) {
+      IRMapping map;
+      Block &body = op.getBody().front();
+      Value zero;
+      size_t nextMod = 0;
+      for (auto [k, arg] : llvm::enumerate(body.getArguments())) {
+        Value idx = i;
+        if (bcast[k] == Trailing)
+          idx = emitc::RemOp::create(ib, l, i64, i, mods[nextMod++]);
+        else if (bcast[k] == Scalar) {
+          if (!zero)
+            zero = emitc::ConstantOp::create(ib, l, i64, ib.getI64IntegerAttr(0));
+          idx = zero;
+        }
+        auto lv = emitc::SubscriptOp::create(
+            ib, l, emitc::LValueType::get(f32), entry->getArgument(k), ValueRange{idx});
+        map.map(arg, emitc::LoadOp::create(ib, l, f32, lv).getResult());
+      }
+      for (Operation &inner : body.without_terminator()) {
+        auto in = [&](unsigned j) { return map.lookup(inner.getOperand(j)); };
+        Value v =
+            llvm::TypeSwitch<Operation *, Value>(&inner)
+                .Case([&](md::AddOp) -> Value { return emitc::AddOp::create(ib, l, f32, in(0), in(1)); })
+                .Case([&](md::SubOp) -> Value { return emitc::SubOp::create(ib, l, f32, in(0), in(1)); })
+                .Case([&](md::MulOp) -> Value { return emitc::MulOp::create(ib, l, f32, in(0), in(1)); })
+                .Case([&](md::DivOp) -> Value { return emitc::DivOp::create(ib, l, f32, in(0), in(1)); })
+                .Case([&](md::NegOp) -> Value {
+                  return emitc::UnaryMinusOp::create(ib, l, f32, in(0));
+                })
+                .Case([&](md::ConstantOp c) -> Value {
+                  return emitc::ConstantOp::create(
+                      ib, l, f32, ib.getF32FloatAttr((float)c.getValue().convertToDouble()));
+                })
+                .Default([&](Operation *o) -> Value {
+                  StringRef callee = llvm::StringSwitch<StringRef>(
+                                         o->getName().stripDialect())
+                                         .Case("maximum", "motif_max")
+                                         .Case("relu", "motif_relu")
+                                         .Case("gelu", "motif_gelu")
+                                         .Case("gelu_tanh", "motif_gelu_tanh")
+                                         .Case("silu", "motif_silu")
+                                         .Case("sigmoid", "motif_sigmoid")
+                                         .Case("softplus", "motif_softplus")
+                                         .Case("tanh", "tanhf")
+                                         .Case("exp", "expf")
+                                         .Case("log", "logf")
+                                         .Case("sqrt", "sqrtf")
+                                         .Case("rsqrt", "rsqrtf")
+                                         .Default("");
+                  SmallVector<Value> operands;
+                  for (unsigned j = 0; j < o->getNumOperands(); ++j)
+                    operands.push_back(in(j));
+                  return call(ib, callee, f32, operands);
+                });
+        map.map(inner.getResult(0), v);
+      }
+      auto yield = llvm::cast<kn::YieldOp>(body.getTerminator());
+      for (auto [k, v] : llvm::enumerate(yield.getValues())) {
+        auto lv = emitc::SubscriptOp::create(ib, l, emitc::LValueType::get(f32),
+                                             entry->getArgument(nIn + k), ValueRange{i});
+        emitc::AssignOp::create(ib, l, lv, map.lookup(v));
+      }
+      emitc::YieldOp::create(ib, l);
+    });
+    emitc::ReturnOp::create(b, loc, Value());
+    op->setAttr("kernel.bcast", b.getDenseI64ArrayAttr(bcast));
+
+    // Identical kernels (every residual add of a model) are emitted once.
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    if (failed(emitc::translateToCpp(fn, os)))
+      return failure();
+    size_t at = text.find(name);
+    if (at != std::string::npos)
+      text.replace(at, name.size(), "K");
+    auto [it, fresh] = byText.try_emplace(text, name);
+    op->setAttr("kernel.name", b.getStringAttr(it->second));
+    if (!fresh) {
+      fn.erase();
+      why = "same as " + it->second;
+      return failure();
+    }
+    // Where it came from, above the kernel.
+    b.setInsertionPoint(fn);
+    emitc::VerbatimOp::create(b, loc, b.getStringAttr("// " + where(op.getLoc())));
+    return status;
+  }
+
+  FailureOr<std::string> print() {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    if (failed(emitc::translateToCpp(cModule, os)))
+      return failure();
+    return text;
+  }
+
+private:
+  /// file:line:col of the op's innermost location, then its callers.
+  static std::string where(Location loc) {
+    if (auto cs = llvm::dyn_cast<CallSiteLoc>(loc)) {
+      std::string callee = where(cs.getCallee()), caller = where(cs.getCaller());
+      return caller.empty() ? callee : callee + " <- " + caller;
+    }
+    if (auto nl = llvm::dyn_cast<NameLoc>(loc))
+      return where(nl.getChildLoc());
+    if (auto fused = llvm::dyn_cast<FusedLoc>(loc))
+      return fused.getLocations().empty() ? "" : where(fused.getLocations()[0]);
+    if (auto fl = llvm::dyn_cast<FileLineColLoc>(loc))
+      return fl.getFilename().str() + ":" + std::to_string(fl.getLine()) + ":" +
+             std::to_string(fl.getColumn());
+    return "";
+  }
+
+  static std::string typeStr(Type t) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    os << t;
+    return s;
+  }
+
+  MLIRContext *ctx;
+  OpBuilder b;
+  ModuleOp cModule;
+  std::map<std::string, std::string> byText;
+};
+
+} // namespace
+
+FailureOr<::motif::CudaSource> (::motif::emitCuda)(ModuleOp module) {
+  CudaSource out;
+  Emitter em(module.getContext());
+  unsigned next = 0;
+  LogicalResult status = success();
+  module.walk([&](kn::FusedOp op) {
+    std::string name = "motif_fused_" + std::to_string(next++);
+    std::string why;
+    if (succeeded(em.kernel(op, name, why)))
+      out.kernels.push_back(name);
+    else if (why.rfind("same as ", 0) != 0)
+      out.unsupported.push_back(why);
+  });
+  if (failed(status))
+    return failure();
+  auto text = em.print();
+  if (failed(text))
+    return failure();
+  out.text = std::string("// Generated by motif-compile from the model's kernel.fused ops.\n") +
+             cudaFusedPrelude() + "\n" + *text;
+  return out;
+}

@@ -1,0 +1,34 @@
+//===- CudaEmitter.h - CUDA C++ for the generated kernels --------*- C++ -*-===//
+#ifndef MOTIF_COMPILER_TARGET_CUDAEMITTER_H
+#define MOTIF_COMPILER_TARGET_CUDAEMITTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace motif {
+
+/// The CUDA translation unit of a module's generated kernels.
+struct CudaSource {
+  std::string text;                 // prelude + one __global__ per kernel
+  std::vector<std::string> kernels; // their names, in order
+  /// kernel.fused ops that got no kernel, with the reason (the GPU backend
+  /// refuses a plan that needs them).
+  std::vector<std::string> unsupported;
+};
+
+/// Builds, through MLIR's EmitC dialect and its C++ emitter, one CUDA kernel
+/// per `kernel.fused` op of the module: a grid-stride loop over the result's
+/// elements that loads each input (a same-shaped input at the element, a
+/// trailing-dims input such as a bias or a position table modulo its size, a
+/// scalar at 0), computes the body in registers and stores every result. The
+/// op gets `kernel.name` (the kernel's name) and `kernel.bcast` (per input:
+/// 0 same shape, 1 trailing dims, 2 scalar), which the runtime reads to pass
+/// the arguments: inputs, outputs, the element count, then the element count
+/// of each trailing-dims input.
+mlir::FailureOr<CudaSource> emitCuda(mlir::ModuleOp module);
+
+} // namespace motif
+
+#endif // MOTIF_COMPILER_TARGET_CUDAEMITTER_H
