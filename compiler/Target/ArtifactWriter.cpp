@@ -1,6 +1,7 @@
 //===- ArtifactWriter.cpp - From the motif module to a .mbin artifact ------===//
 #include "compiler/Target/ArtifactWriter.h"
 #include "compiler/Transforms/PlanMemory.h"
+#include "dialects/kernel/KernelOps.h"
 #include "dialects/motif/MotifOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -52,7 +53,10 @@ std::string locString(Location loc) {
 
 FailureOr<rt::AttrValue> convertAttr(Attribute a) {
   rt::AttrValue v;
-  if (auto b = llvm::dyn_cast<BoolAttr>(a)) {
+  if (llvm::isa<UnitAttr>(a)) {
+    v.kind = rt::AttrValue::Bool;
+    v.i = 1;
+  } else if (auto b = llvm::dyn_cast<BoolAttr>(a)) {
     v.kind = rt::AttrValue::Bool;
     v.i = b.getValue();
   } else if (auto i = llvm::dyn_cast<IntegerAttr>(a)) {
@@ -93,6 +97,9 @@ FailureOr<rt::AttrValue> convertAttr(Attribute a) {
         return failure();
       v.map[std::to_string(i)] = *sub;
     }
+  } else if (auto e = llvm::dyn_cast<mlir::kernel::EpilogueAttr>(a)) {
+    v.kind = rt::AttrValue::Str;
+    v.s = mlir::kernel::stringifyEpilogue(e.getValue()).str();
   } else if (auto e = llvm::dyn_cast<md::RopeScalingAttr>(a)) {
     v.kind = rt::AttrValue::Str;
     v.s = md::stringifyRopeScaling(e.getValue()).str();
@@ -161,6 +168,13 @@ public:
                    << na.getName() << "' that an artifact cannot hold";
           s.attrs[na.getName().str()] = *v;
         }
+      // What emission decided (the generated kernel's name, how it reads
+      // its inputs) travels with the step; the memory annotations do not.
+      for (NamedAttribute na : op.getDiscardableAttrs())
+        if (na.getName().strref().starts_with("kernel.") &&
+            na.getName().strref() != "kernel.mem")
+          if (auto v = convertAttr(na.getValue()); succeeded(v))
+            s.attrs[na.getName().str()] = *v;
       if (auto get = llvm::dyn_cast<md::GetParamOp>(op))
         f.paramReads[s.results[0]] = get.getName().str();
       for (Region &r : op.getRegions()) {

@@ -13,12 +13,14 @@ std::map<std::string, StepHandler> &Executor::handlers() {
 namespace motif::rt {
 void registerCoreHandlers();
 void registerKernelHandlers();
+void registerKernelLevelHandlers();
 } // namespace motif::rt
 
 Executor::Executor(const Artifact &artifact) : artifact(artifact) {
   static bool registered = [] {
     registerCoreHandlers();
     registerKernelHandlers();
+    registerKernelLevelHandlers();
     return true;
   }();
   (void)registered;

@@ -13,6 +13,7 @@
 #include "frontends/motif/Program.h"
 
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Target/CudaCompile.h"
 #include "compiler/Target/CudaEmitter.h"
 #include "compiler/Target/Report.h"
 #include "compiler/Transforms/Passes.h"
@@ -99,6 +100,11 @@ static cl::opt<bool> report(
 static cl::opt<std::string> reportDimsOpt(
     "dims", cl::desc("Sizes of the symbolic dims for --report, e.g. B=16,T=1024"),
     cl::value_desc("NAME=SIZE,..."), cl::cat(cat));
+static cl::list<std::string> targets(
+    "target", cl::CommaSeparated,
+    cl::desc("What the artifact runs on: cpu, sm_80, sm_90a (default: all that this "
+             "build can compile for). Attention tiles are chosen for the newest GPU given"),
+    cl::value_desc("cpu,sm_80,sm_90a"), cl::cat(cat));
 static cl::opt<unsigned> maxErrors("max-errors", cl::init(20),
                                    cl::desc("Stop after this many errors"),
                                    cl::cat(cat));
@@ -269,7 +275,19 @@ int main(int argc, char **argv) {
   bool train = hasLoss && !inferenceOnly &&
                (emit == Emit::Autodiff || emit == Emit::Kernel || emit == Emit::Cuda ||
                 toArtifact || report);
-  bool lower = emit == Emit::Kernel || emit == Emit::Cuda || report;
+  bool lower = emit == Emit::Kernel || emit == Emit::Cuda || report || toArtifact;
+  std::vector<std::string> targetList(targets.begin(), targets.end());
+  if (targetList.empty()) {
+    targetList.push_back("cpu");
+    if (motif::haveCudaCompiler())
+      targetList.insert(targetList.end(), {"sm_80", "sm_90a"});
+  }
+  for (const std::string &t : targetList)
+    if (t != "cpu" && t != "sm_80" && t != "sm_90a") {
+      llvm::errs() << "motif-compile: error: unknown target '" << t
+                   << "' (expected cpu, sm_80 or sm_90a)\n";
+      return 1;
+    }
   if (train || lower) {
     // The pipeline after elaboration; each pass's output is dumped in turn.
     mlir::PassManager pm(&ctx);
@@ -335,6 +353,31 @@ int main(int argc, char **argv) {
     if (mlir::failed(motif::exportArtifact(
             *module, inputFile, src ? (*src)->getBuffer().str() : "", artifact)))
       return 1;
+    // GPU code: the generated kernels, compiled for each GPU target.
+    artifact.targets = targetList;
+    bool anyGpu = llvm::any_of(targetList, [](const std::string &t) { return t != "cpu"; });
+    if (anyGpu) {
+      mlir::TimingScope t = root.nest("CUDA (EmitC + NVRTC)");
+      auto cuda = motif::emitCuda(*module);
+      if (mlir::failed(cuda))
+        return 1;
+      for (const std::string &why : cuda->unsupported)
+        llvm::errs() << "motif-compile: warning: a fused kernel has no CUDA version (" << why
+                     << "); the GPU backend will refuse this plan\n";
+      artifact.gpu.source = cuda->text;
+      for (const std::string &arch : targetList) {
+        if (arch == "cpu")
+          continue;
+        motif::rt::GpuCode::Binary bin;
+        bin.arch = arch;
+        motif::rt::Status st = motif::compileCuda(cuda->text, arch, bin.cubin, bin.ptx);
+        if (!st.isOk()) {
+          llvm::errs() << "motif-compile: error: " << st.message() << "\n";
+          return 1;
+        }
+        artifact.gpu.binaries.push_back(std::move(bin));
+      }
+    }
     if (emit == Emit::Plan) {
       std::string err;
       auto out = mlir::openOutputFile(wantsArtifact ? std::string("-") : std::string(outputFile), &err);

@@ -1,0 +1,263 @@
+//===- KernelLevelOps.cpp - Step handlers of the kernel dialect's ops ------===//
+//
+// The CPU backend's side of kernel.gemm, kernel.fused, kernel.attention and
+// kernel.attention_grad (dialects/kernel/KernelOps.td): the same semantics as
+// the GPU's cuBLASLt calls, generated kernels and tiled attention, computed by
+// the reference kernels of runtime/cpu. Tile attributes do not change results.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/Kernels.h"
+#include "runtime/exec/Executor.h"
+
+#include <stdexcept>
+
+using namespace motif::rt;
+namespace cpu = motif::cpu;
+
+namespace {
+
+bool has(const Step &s, const char *k) {
+  auto it = s.attrs.find(k);
+  return it != s.attrs.end() && (it->second.kind != AttrValue::Bool || it->second.i != 0);
+}
+int64_t attrInt(const Step &s, const char *k, int64_t def) {
+  auto it = s.attrs.find(k);
+  return it == s.attrs.end() ? def : it->second.i;
+}
+double attrFloat(const Step &s, const char *k, double def) {
+  auto it = s.attrs.find(k);
+  return it == s.attrs.end() ? def : it->second.f;
+}
+std::string attrStr(const Step &s, const char *k, const std::string &def) {
+  auto it = s.attrs.find(k);
+  return it == s.attrs.end() ? def : it->second.s;
+}
+/// Operand sizes of an op with optional operands, from operandSegmentSizes.
+std::vector<int64_t> segments(const Step &s, size_t n) {
+  auto it = s.attrs.find("operandSegmentSizes");
+  if (it != s.attrs.end() && it->second.ints.size() == n)
+    return it->second.ints;
+  return std::vector<int64_t>(n, 1);
+}
+
+template <typename F> StepHandler guarded(F f) {
+  return [f](Executor &ex, const Step &s) -> Status {
+    try {
+      return f(ex, s);
+    } catch (const std::exception &e) {
+      return Status::error(e.what());
+    }
+  };
+}
+
+int64_t rowsOf(const Shape &s) {
+  int64_t n = 1;
+  for (size_t i = 0; i + 1 < s.size(); ++i)
+    n *= s[i];
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// kernel.gemm
+//===----------------------------------------------------------------------===//
+
+Status gemm(Executor &ex, const Step &s) {
+  std::vector<int64_t> seg = segments(s, 4);
+  size_t next = 0;
+  const Tensor *in[4] = {nullptr, nullptr, nullptr, nullptr};
+  for (size_t i = 0; i < 4; ++i)
+    if (seg[i])
+      in[i] = &ex.values[s.operands[next++]];
+  const Tensor &a = *in[0], &b = *in[1];
+  const Tensor *bias = in[2], *residual = in[3];
+  bool ta = has(s, "transpose_a"), tb = has(s, "transpose_b"), rows = has(s, "rows");
+  bool biasGrad = has(s, "bias_grad");
+  Tensor &d = ex.values[s.results[0]];
+  d = Tensor();
+  d.dtype = a.dtype;
+
+  if (rows && ta && !tb) {
+    // d = aᵀ · b over all rows: a [M, N], b [M, K] -> [N, K]; the weight
+    // gradient of a linear (a = dy, b = x), and its bias gradient.
+    cpu::LinearShape l;
+    l.M = rowsOf(a.shape);
+    l.N = a.shape.back();
+    l.K = b.shape.back();
+    if (rowsOf(b.shape) != l.M)
+      return Status::error("gemm: a has " + std::to_string(l.M) + " rows, b " +
+                           std::to_string(rowsOf(b.shape)));
+    d = Tensor::floats({l.N, l.K});
+    Tensor *db = nullptr;
+    if (biasGrad) {
+      Tensor &t = ex.values[s.results[1]];
+      t = Tensor::floats({l.N});
+      db = &t;
+    }
+    cpu::linearBackward(l, b.f.data(), static_cast<const float *>(nullptr), a.f.data(),
+                        static_cast<float *>(nullptr), d.f.data(),
+                        db ? db->f.data() : static_cast<float *>(nullptr));
+  } else if (!rows && !ta && b.shape.size() == 2) {
+    // a [..., K] times a matrix: a linear's forward (b = W [N, K], transposed)
+    // or its input gradient (a = dy, b = W [N, K]).
+    cpu::LinearShape l;
+    l.M = rowsOf(a.shape);
+    l.K = a.shape.back();
+    l.N = tb ? b.shape[0] : b.shape[1];
+    if ((tb ? b.shape[1] : b.shape[0]) != l.K)
+      return Status::error("gemm: contracts " + std::to_string(l.K) + " with " +
+                           std::to_string(tb ? b.shape[1] : b.shape[0]) + " elements");
+    Shape out = a.shape;
+    out.back() = l.N;
+    d = Tensor::floats(out);
+    if (tb) {
+      cpu::linear(l, a.f.data(), b.f.data(), bias ? bias->f.data() : nullptr, d.f.data());
+    } else {
+      // dx = dy · w with dy [M, N'] and w [N', K']: linearBackward's dx.
+      cpu::LinearShape lb;
+      lb.M = l.M;
+      lb.N = l.K; // the contracted dim
+      lb.K = l.N;
+      cpu::linearBackward(lb, static_cast<const float *>(nullptr), b.f.data(), a.f.data(),
+                          d.f.data(), static_cast<float *>(nullptr),
+                          static_cast<float *>(nullptr));
+      if (bias)
+        for (int64_t m = 0; m < l.M; ++m)
+          for (int64_t n = 0; n < l.N; ++n)
+            d.f[m * l.N + n] += bias->f[n];
+    }
+  } else if (!rows && !ta) {
+    cpu::MatmulShape m;
+    m.aBatch.assign(a.shape.begin(), a.shape.end() - 2);
+    m.bBatch.assign(b.shape.begin(), b.shape.end() - 2);
+    m.M = a.shape[a.shape.size() - 2];
+    m.K = a.shape.back();
+    m.transposeB = tb;
+    m.N = tb ? b.shape[b.shape.size() - 2] : b.shape.back();
+    Shape out = m.outBatch();
+    out.push_back(m.M);
+    out.push_back(m.N);
+    d = Tensor::floats(out);
+    cpu::matmul(m, a.f.data(), b.f.data(), d.f.data());
+    if (bias)
+      for (size_t i = 0; i < d.f.size(); ++i)
+        d.f[i] += bias->f[i % m.N];
+  } else {
+    return Status::error("the CPU backend has no kernel for this gemm form (rows " +
+                         std::to_string(rows) + ", transpose_a " + std::to_string(ta) +
+                         ", transpose_b " + std::to_string(tb) + ")");
+  }
+
+  // The epilogue: activation, then the residual.
+  std::string act = attrStr(s, "epilogue", "none");
+  if (act != "none") {
+    static const std::map<std::string, cpu::UnaryKind> kinds = {
+        {"relu", cpu::UnaryKind::Relu},
+        {"gelu", cpu::UnaryKind::Gelu},
+        {"gelu_tanh", cpu::UnaryKind::GeluTanh},
+        {"silu", cpu::UnaryKind::Silu}};
+    auto k = kinds.find(act);
+    if (k == kinds.end())
+      return Status::error("gemm: unknown epilogue '" + act + "'");
+    cpu::unary(k->second, d.numElements(), d.f.data(), d.f.data());
+  }
+  if (residual) {
+    if (residual->shape != d.shape)
+      return Status::error("gemm: the residual's shape differs from the result's");
+    for (size_t i = 0; i < d.f.size(); ++i)
+      d.f[i] += residual->f[i];
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// kernel.fused: the body's elementwise ops, one after another
+//===----------------------------------------------------------------------===//
+
+Status fused(Executor &ex, const Step &s) {
+  if (s.regions.size() != 1)
+    return Status::error("fused kernel without a body");
+  std::vector<Tensor> args, yields;
+  for (int32_t v : s.operands)
+    args.push_back(ex.values[v]);
+  if (Status st = ex.runRegion(s.regions[0], std::move(args), yields); !st.isOk())
+    return st;
+  if (yields.size() != s.results.size())
+    return Status::error("fused kernel yields " + std::to_string(yields.size()) +
+                         " values for " + std::to_string(s.results.size()) + " results");
+  for (size_t i = 0; i < yields.size(); ++i)
+    ex.values[s.results[i]] = std::move(yields[i]);
+  // Values inside the body are registers on the GPU: free them here too.
+  for (const Step &inner : s.regions[0].steps)
+    for (int32_t r : inner.results)
+      ex.values[r].release();
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// kernel.attention, kernel.attention_grad
+//===----------------------------------------------------------------------===//
+
+cpu::AttentionShape attention(const Step &s, const Tensor &q, const Tensor &k) {
+  cpu::AttentionShape a;
+  a.B = q.shape[0];
+  a.Tq = q.shape[1];
+  a.Tk = k.shape[1];
+  a.H = attrInt(s, "heads", 1);
+  a.Hkv = attrInt(s, "kv_heads", a.H);
+  a.Dh = q.shape[2] / a.H;
+  a.causal = attrInt(s, "causal", 1) != 0;
+  a.window = attrInt(s, "window", 0);
+  a.scale = attrFloat(s, "scale", 0);
+  a.queryOffset = a.Tk - a.Tq;
+  return a;
+}
+
+Status attentionFwd(Executor &ex, const Step &s) {
+  const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
+               &v = ex.values[s.operands[2]];
+  const Tensor *bias = s.operands.size() > 3 ? &ex.values[s.operands[3]] : nullptr;
+  cpu::AttentionShape a = attention(s, q, k);
+  Tensor &out = ex.values[s.results[0]];
+  out = Tensor::floats({a.B, a.Tq, a.H * (v.shape[2] / a.Hkv)});
+  Tensor &lse = ex.values[s.results[1]];
+  lse = Tensor::floats({a.B, a.H, a.Tq});
+  cpu::attention(a, q.f.data(), k.f.data(), v.f.data(), bias ? bias->f.data() : nullptr,
+                 out.f.data(), lse.f.data());
+  return Status::ok();
+}
+
+Status attentionBwd(Executor &ex, const Step &s) {
+  // q, k, v, [bias], out, lse, dout
+  size_t n = s.operands.size();
+  bool withBias = n == 7;
+  const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
+               &v = ex.values[s.operands[2]];
+  const Tensor *bias = withBias ? &ex.values[s.operands[3]] : nullptr;
+  const Tensor &out = ex.values[s.operands[n - 3]], &dout = ex.values[s.operands[n - 1]];
+  cpu::AttentionShape a = attention(s, q, k);
+  Tensor dq = Tensor::floats(q.shape), dk = Tensor::floats(k.shape), dv = Tensor::floats(v.shape);
+  Tensor db;
+  if (bias)
+    db = Tensor::floats(bias->shape);
+  cpu::attentionBackward(a, q.f.data(), k.f.data(), v.f.data(), bias ? bias->f.data() : nullptr,
+                         out.f.data(), dout.f.data(), dq.f.data(), dk.f.data(), dv.f.data(),
+                         bias ? db.f.data() : nullptr);
+  ex.values[s.results[0]] = std::move(dq);
+  ex.values[s.results[1]] = std::move(dk);
+  ex.values[s.results[2]] = std::move(dv);
+  if (bias)
+    ex.values[s.results[3]] = std::move(db);
+  return Status::ok();
+}
+
+} // namespace
+
+namespace motif::rt {
+void registerKernelLevelHandlers() {
+  auto &t = Executor::handlers();
+  t["kernel.gemm"] = guarded(gemm);
+  t["kernel.fused"] = guarded(fused);
+  t["kernel.attention"] = guarded(attentionFwd);
+  t["kernel.attention_grad"] = guarded(attentionBwd);
+}
+} // namespace motif::rt
