@@ -1,5 +1,6 @@
 //===- ArtifactWriter.cpp - From the motif module to a .mbin artifact ------===//
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Transforms/Flops.h"
 #include "compiler/Transforms/PlanMemory.h"
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/motif/MotifOps.h"
@@ -290,6 +291,9 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
       if (it != ex.ids.end())
         f.buffers[it->second] = info;
     }
+    mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
+    f.flops = flops.flops;
+    f.flopsUncounted = flops.uncounted;
     out.functions.push_back(std::move(f));
   }
   return success();

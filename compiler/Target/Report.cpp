@@ -1,5 +1,6 @@
 //===- Report.cpp - What a compiled model costs before it runs -------------===//
 #include "compiler/Target/Report.h"
+#include "compiler/Transforms/Flops.h"
 #include "compiler/Transforms/PlanMemory.h"
 #include "dialects/motif/MotifOps.h"
 
@@ -97,6 +98,20 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
     os << "  @" << fn.getSymName() << "  " << kernels << " kernels, arena "
        << bytesStr(arena.peak) << " at " << (at.empty() ? "fixed sizes" : at)
        << " (" << bytesStr(arena.sumOfSizes) << " without reuse)\n";
+    mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
+    if (auto f = flops.flops.eval(values)) {
+      os << "    " << llvm::format("%.3g", double(*f)) << " FLOPs = "
+         << flops.flops.str(plan.symbols);
+      // Per token, where the dims are a batch and a sequence.
+      int64_t tokens = 1;
+      for (int64_t v : values)
+        tokens *= v;
+      if (values.size() == 2 && tokens > 0)
+        os << "; " << llvm::format("%.3g", double(*f) / tokens) << " per token";
+      if (flops.uncounted)
+        os << " (" << flops.uncounted << " steps with data-dependent sizes not counted)";
+      os << "\n";
+    }
     if (unknown)
       os << "    " << unknown << " buffers have sizes known only at run time (not counted)\n";
     // The largest buffers, with what made them.

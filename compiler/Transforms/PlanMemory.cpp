@@ -200,35 +200,36 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
   for (auto [i, v] : llvm::enumerate(values)) {
     rt::BufferInfo info;
     auto t = llvm::cast<ShapedType>(v.getType());
-    info.known = true;
-    rt::SymPoly bytes = rt::SymPoly::constant(elementBytes(t));
-    for (int64_t d = 0; d < t.getRank() && info.known; ++d) {
+    std::vector<std::optional<rt::SymPoly>> dimPolys(t.getRank());
+    for (int64_t d = 0; d < t.getRank(); ++d) {
       if (!t.isDynamicDim(d)) {
-        bytes = bytes * rt::SymPoly::constant(t.getDimSize(d));
+        dimPolys[d] = rt::SymPoly::constant(t.getDimSize(d));
         continue;
       }
-      if (probes.empty()) {
-        info.known = false;
-        break;
-      }
+      if (probes.empty())
+        continue;
       std::vector<int64_t> grid;
+      bool ok = true;
       for (size_t p = 0; p + 1 < probes.size(); ++p) {
         int64_t x = llvm::cast<ShapedType>(probed[p][i]).getDimSize(d);
         grid.push_back(x);
-        info.known &= x != kDyn;
+        ok &= x != kDyn;
       }
       int64_t last = llvm::cast<ShapedType>(probed.back()[i]).getDimSize(d);
-      if (!info.known || last == kDyn)
-        break;
+      if (!ok || last == kDyn)
+        continue;
       auto poly = fitGrid(grid, k);
-      if (failed(poly) || poly->eval(probes.back()) != last) {
-        info.known = false;
-        break;
-      }
-      bytes = bytes * *poly;
+      if (succeeded(poly) && poly->eval(probes.back()) == last)
+        dimPolys[d] = *poly;
     }
-    if (info.known)
+    info.known = llvm::all_of(dimPolys, [](const auto &p) { return p.has_value(); });
+    if (info.known) {
+      rt::SymPoly bytes = rt::SymPoly::constant(elementBytes(t));
+      for (const auto &p : dimPolys)
+        bytes = bytes * *p;
       info.bytes = bytes;
+    }
+    plan.dims[v] = std::move(dimPolys);
     info.def = -1;
     info.lastUse = -1;
     plan.buffers[v] = info;

@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct FunctionMemoryPlan {
   /// Every argument and every result of a top-level op. Values inside
   /// regions (fused kernel bodies, expert bodies) are the op's business.
   llvm::DenseMap<Value, ::motif::rt::BufferInfo> buffers;
+  /// The same values' dims, each as a polynomial in the symbols (nullopt
+  /// where it does not fit one).
+  llvm::DenseMap<Value, std::vector<std::optional<::motif::rt::SymPoly>>> dims;
   /// The top-level ops in step order (the function's terminator excluded).
   std::vector<Operation *> steps;
 };

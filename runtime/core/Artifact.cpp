@@ -88,6 +88,13 @@ public:
     for (int32_t x : v)
       u32(static_cast<uint32_t>(x));
   }
+  void poly(const SymPoly &p) {
+    u32(static_cast<uint32_t>(p.terms.size()));
+    for (const SymPoly::Term &t : p.terms) {
+      i64(t.coef);
+      ids(t.symbols);
+    }
+  }
   void attrs(const Attrs &a) {
     u32(static_cast<uint32_t>(a.size()));
     for (const auto &[k, v] : a) {
@@ -203,6 +210,17 @@ public:
     for (uint32_t i = 0; i < n && ok(); ++i)
       v.push_back(static_cast<int32_t>(u32(what)));
     return v;
+  }
+  SymPoly poly(const char *what) {
+    SymPoly p;
+    uint32_t n = count(what, 12);
+    for (uint32_t i = 0; i < n && ok(); ++i) {
+      SymPoly::Term t;
+      t.coef = i64(what);
+      t.symbols = ids(what);
+      p.terms.push_back(std::move(t));
+    }
+    return p;
   }
   Attrs attrs(int depth = 0) {
     Attrs a;
@@ -347,12 +365,10 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
       w.u8(b.inArena);
       w.i64(b.def);
       w.i64(b.lastUse);
-      w.u32(static_cast<uint32_t>(b.bytes.terms.size()));
-      for (const SymPoly::Term &t : b.bytes.terms) {
-        w.i64(t.coef);
-        w.ids(t.symbols);
-      }
+      w.poly(b.bytes);
     }
+    w.poly(f.flops);
+    w.u32(static_cast<uint32_t>(f.flopsUncounted));
   }
   w.str(a.gpu.source);
   w.u32(static_cast<uint32_t>(a.gpu.binaries.size()));
@@ -503,15 +519,11 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       b.inArena = r.u8("buffer flag");
       b.def = static_cast<int32_t>(r.i64("buffer lifetime"));
       b.lastUse = static_cast<int32_t>(r.i64("buffer lifetime"));
-      uint32_t nterms = r.count("size terms", 12);
-      for (uint32_t k = 0; k < nterms && r.ok(); ++k) {
-        SymPoly::Term t;
-        t.coef = r.i64("size coefficient");
-        t.symbols = r.ids("size symbols");
-        b.bytes.terms.push_back(std::move(t));
-      }
+      b.bytes = r.poly("buffer size");
       f.buffers.push_back(std::move(b));
     }
+    f.flops = r.poly("FLOPs");
+    f.flopsUncounted = static_cast<int32_t>(r.u32("uncounted FLOPs"));
     a.functions.push_back(std::move(f));
   }
   a.gpu.source = r.str("CUDA source");
@@ -599,6 +611,10 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       if (!ok)
         return fail("corrupted: function '" + f.name + "' has an invalid memory plan");
     }
+    for (const SymPoly::Term &t : f.flops.terms)
+      for (int32_t sym : t.symbols)
+        if (sym < 0 || static_cast<size_t>(sym) >= f.symbols.size())
+          return fail("corrupted: function '" + f.name + "' has invalid FLOPs");
   }
   return a;
 }

@@ -21,7 +21,7 @@
 namespace motif::rt {
 
 /// Version of the layout written by this build; readers refuse others.
-constexpr uint32_t kArtifactVersion = 2;
+constexpr uint32_t kArtifactVersion = 3;
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I32 = 4, I64 = 5 };
 const char *dtypeName(DType t);
@@ -99,6 +99,10 @@ struct Function {
   /// By value id: size and lifetime of its buffer (empty when the plan was
   /// not made; then every value lives to the end).
   std::vector<BufferInfo> buffers;
+  /// Model FLOPs of one call (matrix products; see compiler/Transforms/Flops.h),
+  /// and how many steps they leave out because their sizes depend on data.
+  SymPoly flops;
+  int32_t flopsUncounted = 0;
   /// The symbols' values for given inputs (by argument); false when an
   /// argument lacks the dim or two arguments disagree.
   bool symbolValues(const std::vector<Shape> &argShapes, std::vector<int64_t> &values,

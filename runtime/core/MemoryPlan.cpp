@@ -33,6 +33,31 @@ std::optional<int64_t> SymPoly::eval(const std::vector<int64_t> &values) const {
   return sum;
 }
 
+namespace {
+/// Terms collected by monomial, highest degree first.
+SymPoly collect(const std::map<std::vector<int32_t>, int64_t> &acc) {
+  SymPoly p;
+  for (auto it = acc.rbegin(); it != acc.rend(); ++it)
+    if (it->second != 0)
+      p.terms.push_back({it->second, it->first});
+  std::sort(p.terms.begin(), p.terms.end(), [](const SymPoly::Term &a, const SymPoly::Term &b) {
+    if (a.symbols.size() != b.symbols.size())
+      return a.symbols.size() > b.symbols.size();
+    return a.symbols < b.symbols;
+  });
+  return p;
+}
+} // namespace
+
+SymPoly SymPoly::operator+(const SymPoly &o) const {
+  std::map<std::vector<int32_t>, int64_t> acc;
+  for (const Term &a : terms)
+    acc[a.symbols] += a.coef;
+  for (const Term &b : o.terms)
+    acc[b.symbols] += b.coef;
+  return collect(acc);
+}
+
 SymPoly SymPoly::operator*(const SymPoly &o) const {
   std::map<std::vector<int32_t>, int64_t> acc;
   for (const Term &a : terms)
@@ -42,17 +67,7 @@ SymPoly SymPoly::operator*(const SymPoly &o) const {
       std::sort(s.begin(), s.end());
       acc[s] += a.coef * b.coef;
     }
-  SymPoly p;
-  // Highest degree first, so that "4*B*T*768 + ..." reads naturally.
-  for (auto it = acc.rbegin(); it != acc.rend(); ++it)
-    if (it->second != 0)
-      p.terms.push_back({it->second, it->first});
-  std::sort(p.terms.begin(), p.terms.end(), [](const Term &a, const Term &b) {
-    if (a.symbols.size() != b.symbols.size())
-      return a.symbols.size() > b.symbols.size();
-    return a.symbols < b.symbols;
-  });
-  return p;
+  return collect(acc);
 }
 
 std::string SymPoly::str(const std::vector<std::string> &names) const {

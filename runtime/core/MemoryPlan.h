@@ -35,6 +35,8 @@ struct SymPoly {
   /// The value for the given symbol values; nullopt on overflow.
   std::optional<int64_t> eval(const std::vector<int64_t> &values) const;
   SymPoly operator*(const SymPoly &o) const;
+  SymPoly operator+(const SymPoly &o) const;
+  SymPoly operator*(int64_t c) const { return *this * constant(c); }
   /// "4*B*T*768", "B*T + 3" (names from `names`).
   std::string str(const std::vector<std::string> &names) const;
 };

@@ -302,6 +302,16 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
 
   // 5. The loop.
   double lastVal = 0;
+  // Model FLOPs of one micro-batch (matrix products), for the throughput.
+  double flopsPerMicro = 0;
+  {
+    std::vector<Shape> argShapes(step->args.size(), Shape{batch, seq});
+    std::vector<int64_t> dims;
+    std::string why;
+    if (step->symbolValues(argShapes, dims, why))
+      if (auto f = step->flops.eval(dims))
+        flopsPerMicro = static_cast<double>(*f);
+  }
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = start; s < steps; ++s) {
     auto ts = std::chrono::steady_clock::now();
@@ -342,6 +352,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     auto te = std::chrono::steady_clock::now();
     double dt = std::chrono::duration<double>(te - ts).count();
     double tokps = static_cast<double>(batch * seq * accum) / std::max(dt, 1e-9);
+    double flopps = flopsPerMicro * static_cast<double>(accum) / std::max(dt, 1e-9);
     double elapsed = std::chrono::duration<double>(te - t0).count();
     double eta = elapsed / static_cast<double>(s + 1 - start) *
                  static_cast<double>(steps - s - 1);
@@ -355,7 +366,8 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     }
     metrics << "{\"step\":" << s + 1 << ",\"loss\":" << fmtDouble(loss)
             << ",\"lr\":" << fmtDouble(lr) << ",\"grad_norm\":" << fmtDouble(norm)
-            << ",\"tokens_per_s\":" << fmtDouble(tokps);
+            << ",\"tokens_per_s\":" << fmtDouble(tokps)
+            << ",\"flops_per_s\":" << fmtDouble(flopps);
     if (doEval)
       metrics << ",\"val_loss\":" << fmtDouble(val);
     // Per moe layer: the tokens each expert took in the last micro-batch and
@@ -377,9 +389,9 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
       char line[256];
       std::snprintf(line, sizeof(line),
                     "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  "
-                    "ETA %.0fs%s",
+                    "%.2f GFLOP/s  ETA %.0fs%s",
                     static_cast<long long>(s + 1), static_cast<long long>(steps),
-                    loss, lr, norm, tokps, eta, doEval ? "" : "\n");
+                    loss, lr, norm, tokps, flopps * 1e-9, eta, doEval ? "" : "\n");
       log << line;
       if (doEval) {
         log << "  val " << std::fixed << std::setprecision(4) << val

@@ -1,0 +1,144 @@
+//===- Flops.cpp - Model FLOPs of a function, in the model's dims ----------===//
+#include "compiler/Transforms/Flops.h"
+#include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/MotifOps.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::motif;
+namespace rt = ::motif::rt;
+namespace kn = mlir::kernel;
+
+namespace {
+
+using Dims = std::vector<std::optional<rt::SymPoly>>;
+
+/// The product of dims [from, to) of a value; nullopt if one is unknown.
+std::optional<rt::SymPoly> product(const Dims &d, size_t from, size_t to) {
+  rt::SymPoly p = rt::SymPoly::constant(1);
+  for (size_t i = from; i < to && i < d.size(); ++i) {
+    if (!d[i])
+      return std::nullopt;
+    p = p * *d[i];
+  }
+  return p;
+}
+
+class Counter {
+public:
+  explicit Counter(const FunctionMemoryPlan &plan) : plan(plan) {}
+
+  /// nullopt: a size is unknown; 0 for ops without matrix products.
+  std::optional<rt::SymPoly> step(Operation *op) {
+    return llvm::TypeSwitch<Operation *, std::optional<rt::SymPoly>>(op)
+        .Case([&](kn::GemmOp g) { return gemm(g); })
+        .Case([&](kn::AttentionOp a) {
+          return attention(a.getQ(), a.getK(), a.getOut(), a.getCausal(), a.getWindow(), 1);
+        })
+        .Case([&](kn::AttentionGradOp a) {
+          // dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K, dK = dSᵀ Q: twice the forward.
+          return attention(a.getQ(), a.getK(), a.getOut(), a.getCausal(), a.getWindow(), 2);
+        })
+        .Case<Conv1dOp, Conv2dOp>([&](auto c) { return conv(c.getResult(), c.getW(), 1); })
+        .Case([&](VjpOp v) -> std::optional<rt::SymPoly> {
+          // Backward of ops that kept their library backward: dx and dw
+          // each cost a forward.
+          StringRef name = v.getOp();
+          if (name == Conv1dOp::getOperationName() || name == Conv2dOp::getOperationName())
+            return conv(v.getOutputs()[0], v.getInputs()[1], 2);
+          if (name == MatmulOp::getOperationName())
+            return matmul(v.getInputs()[0], v.getOutputs()[0], 2);
+          return rt::SymPoly();
+        })
+        .Case([&](MatmulOp m) { return matmul(m.getA(), m.getResult(), 1); })
+        .Case<MoeOp, MoeVjpOp>([&](auto) -> std::optional<rt::SymPoly> {
+          return std::nullopt; // expert bodies run on data-dependent token counts
+        })
+        .Default([](Operation *) { return rt::SymPoly(); });
+  }
+
+private:
+  const Dims *dims(Value v) {
+    auto it = plan.dims.find(v);
+    return it == plan.dims.end() ? nullptr : &it->second;
+  }
+
+  /// 2 · (elements of the result) · (the contracted size).
+  std::optional<rt::SymPoly> gemm(kn::GemmOp g) {
+    const Dims *a = dims(g.getA()), *d = dims(g.getD());
+    if (!a || !d || a->empty())
+      return std::nullopt;
+    std::optional<rt::SymPoly> k;
+    if (g.getRows())
+      k = g.getTransposeA() ? product(*a, 0, a->size() - 1) : (*a)[a->size() - 1];
+    else
+      k = g.getTransposeA() ? (*a)[a->size() - 2] : (*a)[a->size() - 1];
+    auto out = product(*d, 0, d->size());
+    if (!k || !out)
+      return std::nullopt;
+    return *out * *k * 2;
+  }
+
+  std::optional<rt::SymPoly> matmul(Value a, Value result, int64_t times) {
+    const Dims *da = dims(a), *dr = dims(result);
+    if (!da || !dr || da->empty() || !da->back())
+      return std::nullopt;
+    auto out = product(*dr, 0, dr->size());
+    if (!out)
+      return std::nullopt;
+    return *out * *da->back() * (2 * times);
+  }
+
+  /// Scores and weighted values over the unmasked (query, key) pairs:
+  /// 2 · B · pairs · (q width + output width).
+  std::optional<rt::SymPoly> attention(Value q, Value k, Value out, bool causal,
+                                       int64_t window, int64_t times) {
+    const Dims *dq = dims(q), *dk = dims(k), *dout = dims(out);
+    if (!dq || !dk || !dout || dq->size() != 3 || dk->size() != 3 || dout->size() != 3)
+      return std::nullopt;
+    auto b = (*dq)[0], tq = (*dq)[1], tk = (*dk)[1], qw = (*dq)[2], ow = (*dout)[2];
+    if (!b || !tq || !tk || !qw || !ow)
+      return std::nullopt;
+    // twice the pairs, so that coefficients stay integers
+    rt::SymPoly pairs2;
+    bool self = (*tq + *tk * -1).terms.empty(); // the same length
+    if (causal && self && window > 0)
+      pairs2 = *tq * (2 * window) + rt::SymPoly::constant(-window * (window - 1));
+    else if (causal && self)
+      pairs2 = *tq * *tq + *tq;
+    else
+      pairs2 = *tq * *tk * 2;
+    return *b * pairs2 * (*qw + *ow) * times;
+  }
+
+  /// 2 · (elements of the result) · (the weight's fan-in).
+  std::optional<rt::SymPoly> conv(Value result, Value w, int64_t times) {
+    const Dims *dr = dims(result);
+    auto wt = llvm::dyn_cast<RankedTensorType>(w.getType());
+    if (!dr || !wt || !wt.hasStaticShape())
+      return std::nullopt;
+    auto out = product(*dr, 0, dr->size());
+    if (!out)
+      return std::nullopt;
+    int64_t fanIn = wt.getNumElements() / wt.getDimSize(0);
+    return *out * (2 * fanIn * times);
+  }
+
+  const FunctionMemoryPlan &plan;
+};
+
+} // namespace
+
+FunctionFlops mlir::motif::countFlops(const FunctionMemoryPlan &plan) {
+  FunctionFlops out;
+  Counter c(plan);
+  for (Operation *op : plan.steps) {
+    auto f = c.step(op);
+    if (f)
+      out.flops = out.flops + *f;
+    else
+      ++out.uncounted;
+  }
+  return out;
+}
