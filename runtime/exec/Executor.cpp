@@ -158,6 +158,16 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
                            dtypeName(f->valueTypes[f->args[i]]));
     values[f->args[i]] = std::move(in);
   }
+  // Inputs that name the same dim must agree on it (tokens and targets: B, T).
+  if (!f->symbols.empty()) {
+    std::vector<Shape> shapes;
+    for (int32_t a : f->args)
+      shapes.push_back(values[a].shape);
+    std::vector<int64_t> dims;
+    std::string why;
+    if (!f->symbolValues(shapes, dims, why))
+      return Status::error(why);
+  }
   peakValueBytes = totalValueBytes = 0;
   std::vector<std::vector<int32_t>> deaths = deathsByStep(*f);
   Status st = runSteps(*this, f->steps, &deaths);
