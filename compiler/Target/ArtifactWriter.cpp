@@ -286,6 +286,10 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
     workspace.def = -1;
     workspace.lastUse = static_cast<int32_t>(f.steps.size());
     f.buffers.assign(f.valueTypes.size(), workspace);
+    for (size_t v = 0; v < f.buffers.size(); ++v)
+      for (int64_t d : f.valueShapes[v])
+        f.buffers[v].dims.push_back(d == rt::kDynamic ? std::nullopt
+                                                      : std::optional(rt::SymPoly::constant(d)));
     for (auto &[v, info] : plan.buffers) {
       auto it = ex.ids.find(v);
       if (it != ex.ids.end())

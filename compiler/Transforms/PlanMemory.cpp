@@ -229,6 +229,7 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
         bytes = bytes * *p;
       info.bytes = bytes;
     }
+    info.dims = dimPolys;
     plan.dims[v] = std::move(dimPolys);
     info.def = -1;
     info.lastUse = -1;

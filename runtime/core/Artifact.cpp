@@ -365,7 +365,12 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
       w.u8(b.inArena);
       w.i64(b.def);
       w.i64(b.lastUse);
-      w.poly(b.bytes);
+      w.u32(static_cast<uint32_t>(b.dims.size()));
+      for (const std::optional<SymPoly> &d : b.dims) {
+        w.u8(d.has_value());
+        if (d)
+          w.poly(*d);
+      }
     }
     w.poly(f.flops);
     w.u32(static_cast<uint32_t>(f.flopsUncounted));
@@ -519,7 +524,10 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       b.inArena = r.u8("buffer flag");
       b.def = static_cast<int32_t>(r.i64("buffer lifetime"));
       b.lastUse = static_cast<int32_t>(r.i64("buffer lifetime"));
-      b.bytes = r.poly("buffer size");
+      uint32_t nd = r.count("buffer dims", 1);
+      for (uint32_t k = 0; k < nd && r.ok(); ++k)
+        b.dims.push_back(r.u8("buffer dim") ? std::optional<SymPoly>(r.poly("buffer dim"))
+                                            : std::nullopt);
       f.buffers.push_back(std::move(b));
     }
     f.flops = r.poly("FLOPs");
@@ -556,7 +564,7 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
         if (d < kDynamic || d > kMaxDim)
           return fail("corrupted: function '" + f.name + "' has a value of invalid shape");
   // Every value id must be in range: the runtime indexes arrays with them.
-  for (const Function &f : a.functions) {
+  for (Function &f : a.functions) {
     if (f.argNames.size() != f.args.size() ||
         f.resultRoles.size() != f.results.size())
       return fail("corrupted: function '" + f.name +
@@ -603,13 +611,33 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
           return fail("corrupted: function '" + f.name + "' reads symbol '" + sym.name +
                       "' from a dim that does not exist");
     int32_t nsteps = static_cast<int32_t>(f.steps.size());
-    for (const BufferInfo &b : f.buffers) {
-      bool ok = b.def >= -1 && b.def <= nsteps && b.lastUse >= -1 && b.lastUse <= nsteps;
-      for (const SymPoly::Term &t : b.bytes.terms)
-        for (int32_t sym : t.symbols)
-          ok &= sym >= 0 && static_cast<size_t>(sym) < f.symbols.size();
+    for (size_t v = 0; v < f.buffers.size(); ++v) {
+      BufferInfo &b = f.buffers[v];
+      const Shape &shape = f.valueShapes[v];
+      bool ok = b.def >= -1 && b.def <= nsteps && b.lastUse >= -1 && b.lastUse <= nsteps &&
+                b.dims.size() == shape.size();
+      for (size_t d = 0; ok && d < b.dims.size(); ++d) {
+        if (!b.dims[d])
+          continue;
+        for (const SymPoly::Term &t : b.dims[d]->terms)
+          for (int32_t sym : t.symbols)
+            ok &= sym >= 0 && static_cast<size_t>(sym) < f.symbols.size();
+        // A static dim must be that constant.
+        if (shape[d] != kDynamic)
+          ok &= b.dims[d]->isConstant() && b.dims[d]->eval({}) == shape[d];
+      }
       if (!ok)
         return fail("corrupted: function '" + f.name + "' has an invalid memory plan");
+      // The size is the product of the dims.
+      b.known = true;
+      b.bytes = SymPoly::constant(static_cast<int64_t>(dtypeSize(f.valueTypes[v])));
+      for (const std::optional<SymPoly> &d : b.dims) {
+        b.known &= d.has_value();
+        if (d)
+          b.bytes = b.bytes * *d;
+      }
+      if (!b.known)
+        b.bytes = SymPoly();
     }
     for (const SymPoly::Term &t : f.flops.terms)
       for (int32_t sym : t.symbols)

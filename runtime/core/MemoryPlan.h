@@ -46,8 +46,10 @@ struct SymPoly {
 /// which its data must be kept: written by step `def` (-1: a function
 /// argument), last read by step `lastUse` (the step count: returned).
 struct BufferInfo {
-  bool known = false;
+  bool known = false; // every dim known: then `bytes` is their product
   SymPoly bytes;
+  /// Each dim of the value (nullopt where it depends on data).
+  std::vector<std::optional<SymPoly>> dims;
   int32_t def = -1;
   int32_t lastUse = -1;
   bool inArena = true; // parameters live outside the arena
