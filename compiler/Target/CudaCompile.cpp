@@ -82,8 +82,11 @@ Status compileOnce(const std::string &source, const std::string &arch, bool cubi
     return s;
   std::string archOpt = "--gpu-architecture=" +
                         (cubin ? arch : "compute_" + arch.substr(arch.find('_') + 1));
-  const char *opts[] = {archOpt.c_str(), "--std=c++17", "-default-device", "--use_fast_math"};
-  nvrtcResult r = nvrtcCompileProgram(prog, 4, opts);
+  // The toolkit's headers (cuda_bf16.h) from where this build found them.
+  std::string include = std::string("--include-path=") + MOTIF_CUDA_INCLUDE_DIR;
+  const char *opts[] = {archOpt.c_str(), "--std=c++17", "-default-device", "--use_fast_math",
+                        include.c_str()};
+  nvrtcResult r = nvrtcCompileProgram(prog, 5, opts);
   if (r != NVRTC_SUCCESS) {
     size_t n = 0;
     nvrtcGetProgramLogSize(prog, &n);

@@ -64,8 +64,10 @@ public:
   }
   ~Emitter() { cModule->erase(); }
 
-  /// Emits one kernel for `op`, or says why not.
-  LogicalResult kernel(kn::FusedOp op, const std::string &name, std::string &why) {
+  /// Emits one kernel for `op` storing tensors as f32 or (`bf16`) as
+  /// bfloat16, computing in f32 registers either way; or says why not.
+  LogicalResult kernel(kn::FusedOp op, const std::string &name, bool bf16, std::string &why,
+                       std::string &canonical) {
     auto out = llvm::dyn_cast<RankedTensorType>(op.getResult(0).getType());
     for (Value r : op.getResults())
       if (r.getType() != out) {
@@ -102,7 +104,8 @@ public:
       }
 
     // Signature: inputs, outputs, n, then the size of each trailing input.
-    Type ptr = emitc::PointerType::get(f32);
+    Type elem = bf16 ? Type(emitc::OpaqueType::get(ctx, "__nv_bfloat16")) : f32;
+    Type ptr = emitc::PointerType::get(elem);
     Type i64 = b.getI64Type();
     SmallVector<Type> args(op.getInputs().size() + op.getNumResults(), ptr);
     args.push_back(i64);
@@ -142,8 +145,9 @@ public:
           idx = zero;
         }
         auto lv = emitc::SubscriptOp::create(
-            ib, l, emitc::LValueType::get(f32), entry->getArgument(k), ValueRange{idx});
-        map.map(arg, emitc::LoadOp::create(ib, l, f32, lv).getResult());
+            ib, l, emitc::LValueType::get(elem), entry->getArgument(k), ValueRange{idx});
+        Value x = emitc::LoadOp::create(ib, l, elem, lv).getResult();
+        map.map(arg, bf16 ? call(ib, "__bfloat162float", f32, {x}) : x);
       }
       for (Operation &inner : body.without_terminator()) {
         auto in = [&](unsigned j) { return map.lookup(inner.getOperand(j)); };
@@ -185,9 +189,10 @@ public:
       }
       auto yield = llvm::cast<kn::YieldOp>(body.getTerminator());
       for (auto [k, v] : llvm::enumerate(yield.getValues())) {
-        auto lv = emitc::SubscriptOp::create(ib, l, emitc::LValueType::get(f32),
+        auto lv = emitc::SubscriptOp::create(ib, l, emitc::LValueType::get(elem),
                                              entry->getArgument(nIn + k), ValueRange{i});
-        emitc::AssignOp::create(ib, l, lv, map.lookup(v));
+        Value y = map.lookup(v);
+        emitc::AssignOp::create(ib, l, lv, bf16 ? call(ib, "__float2bfloat16", elem, {y}) : y);
       }
       emitc::YieldOp::create(ib, l);
     });
@@ -203,7 +208,7 @@ public:
     if (at != std::string::npos)
       text.replace(at, name.size(), "K");
     auto [it, fresh] = byText.try_emplace(text, name);
-    op->setAttr("kernel.name", b.getStringAttr(it->second));
+    canonical = it->second;
     if (!fresh) {
       fn.erase();
       why = "same as " + it->second;
@@ -260,13 +265,22 @@ FailureOr<::motif::CudaSource> (::motif::emitCuda)(ModuleOp module) {
   Emitter em(module.getContext());
   unsigned next = 0;
   LogicalResult status = success();
+  // Each kernel in two storage precisions: f32 (the plan's types) and bf16
+  // (what the GPU backend stores activations in under a bf16 recipe). The
+  // name is the f32 one; the bf16 kernel adds "_bf16".
   module.walk([&](kn::FusedOp op) {
     std::string name = "motif_fused_" + std::to_string(next++);
-    std::string why;
-    if (succeeded(em.kernel(op, name, why)))
+    std::string why, canonical;
+    if (succeeded(em.kernel(op, name, /*bf16=*/false, why, canonical))) {
       out.kernels.push_back(name);
-    else if (why.rfind("same as ", 0) != 0)
+      std::string whyBf16, canonicalBf16;
+      if (succeeded(em.kernel(op, name + "_bf16", /*bf16=*/true, whyBf16, canonicalBf16)))
+        out.kernels.push_back(name + "_bf16");
+    } else if (canonical.empty()) {
       out.unsupported.push_back(why);
+    }
+    if (!canonical.empty())
+      op->setAttr("kernel.name", StringAttr::get(op.getContext(), canonical));
   });
   if (failed(status))
     return failure();

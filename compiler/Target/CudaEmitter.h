@@ -26,7 +26,8 @@ struct CudaSource {
 /// op gets `kernel.name` (the kernel's name) and `kernel.bcast` (per input:
 /// 0 same shape, 1 trailing dims, 2 scalar), which the runtime reads to pass
 /// the arguments: inputs, outputs, the element count, then the element count
-/// of each trailing-dims input.
+/// of each trailing-dims input. Each kernel exists twice: storing f32 (its
+/// name) and storing bfloat16 (the name + "_bf16"); both compute in f32.
 mlir::FailureOr<CudaSource> emitCuda(mlir::ModuleOp module);
 
 } // namespace motif

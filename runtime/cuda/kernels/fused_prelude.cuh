@@ -17,6 +17,7 @@ typedef unsigned long long uint64_t;
 #else
 #include <cstdint>
 #endif
+#include <cuda_bf16.h>
 
 /// Grid-stride loop bounds of the calling thread.
 __device__ __forceinline__ int64_t motif_thread_index() {
