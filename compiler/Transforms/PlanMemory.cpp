@@ -36,18 +36,20 @@ constexpr int64_t kLow = 64, kHigh = 128;
 constexpr size_t kMaxSymbols = 4;
 
 /// Re-infers the result types of the ops of `block` (in place, on a clone)
-/// from the types of their operands. A result whose op has no type
-/// inference takes the type of an operand it had the same type as.
-void reinfer(Block &block) {
+/// from the types of their operands, in order. `orig` is the same block in
+/// the function itself: a result whose op has no type inference
+/// (motif.moe_vjp) takes the probed type of the operand it had the same type
+/// as there.
+void reinfer(Block &block, Block &orig) {
   MLIRContext *ctx = block.getParent()->getContext();
-  for (Operation &op : block) {
+  for (auto [op, o] : llvm::zip(block, orig)) {
     if (op.hasTrait<OpTrait::IsTerminator>())
       continue;
     if (auto fused = llvm::dyn_cast<kernel::FusedOp>(op)) {
       Block &body = fused.getBody().front();
       for (auto [arg, in] : llvm::zip(body.getArguments(), fused.getInputs()))
         arg.setType(in.getType());
-      reinfer(body);
+      reinfer(body, llvm::cast<kernel::FusedOp>(o).getBody().front());
       auto yield = llvm::cast<kernel::YieldOp>(body.getTerminator());
       for (auto [r, v] : llvm::zip(fused.getResults(), yield.getValues()))
         r.setType(v.getType());
@@ -63,22 +65,12 @@ void reinfer(Block &block) {
           r.setType(t);
       continue;
     }
-  }
-}
-
-/// For ops without type inference (motif.moe_vjp): result i had the type of
-/// operand j before probing, so it takes operand j's probed type.
-void followOperands(Block &orig, Block &probe) {
-  for (auto [o, p] : llvm::zip(orig, probe)) {
-    if (llvm::isa<InferTypeOpInterface, kernel::FusedOp>(o) ||
-        o.hasTrait<OpTrait::IsTerminator>())
-      continue;
-    for (auto [ro, rp] : llvm::zip(o.getResults(), p.getResults())) {
+    for (auto [rp, ro] : llvm::zip(op.getResults(), o.getResults())) {
       if (llvm::cast<ShapedType>(ro.getType()).hasStaticShape())
         continue;
-      for (auto [oo, op] : llvm::zip(o.getOperands(), p.getOperands()))
-        if (oo.getType() == ro.getType()) {
-          rp.setType(op.getType());
+      for (auto [operandProbe, operandOrig] : llvm::zip(op.getOperands(), o.getOperands()))
+        if (operandOrig.getType() == ro.getType()) {
+          rp.setType(operandProbe.getType());
           break;
         }
     }
@@ -187,8 +179,7 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
           shape[d] = pv[argDimSymbol[arg.getArgNumber()][d]];
       arg.setType(RankedTensorType::get(shape, t.getElementType()));
     }
-    reinfer(ce);
-    followOperands(entry, ce);
+    reinfer(ce, entry);
     std::vector<Type> types;
     for (Value v : values)
       types.push_back(map.lookup(v).getType());
