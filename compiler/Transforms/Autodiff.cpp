@@ -255,9 +255,11 @@ struct MotifAutodiffPass final
     b.setInsertionPoint(ret);
     Location lossLoc = loss.getLoc();
     DenseMap<Value, Value> grads;
-    grads[loss] = ConstantOp::create(b, lossLoc, loss.getType(),
-                                     b.getF64FloatAttr(1.0))
-                      .getResult();
+    auto seed = ConstantOp::create(b, lossLoc, loss.getType(), b.getF64FloatAttr(1.0));
+    // Where the backward begins, for passes that treat the two halves
+    // differently (recomputation).
+    seed->setAttr("motif.backward_begins", b.getUnitAttr());
+    grads[loss] = seed.getResult();
     llvm::MapVector<StringAttr, Value> paramGrads;
     if (failed(sweeper.sweep(b, forwardOps, active, grads, paramGrads)))
       return signalPassFailure();

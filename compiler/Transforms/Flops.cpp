@@ -134,6 +134,8 @@ FunctionFlops mlir::motif::countFlops(const FunctionMemoryPlan &plan) {
   FunctionFlops out;
   Counter c(plan);
   for (Operation *op : plan.steps) {
+    if (op->hasAttr("kernel.recomputed"))
+      continue; // model FLOPs do not count recomputation
     auto f = c.step(op);
     if (f)
       out.flops = out.flops + *f;

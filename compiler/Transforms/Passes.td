@@ -39,6 +39,20 @@ def MotifLowerToKernelPass : Pass<"motif-lower-to-kernel", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::kernel::KernelDialect"];
 }
 
+def KernelRecomputeAttentionPass : Pass<"kernel-recompute-attention", "::mlir::ModuleOp"> {
+  let summary = "Recomputes attention in the backward instead of keeping its output";
+  let description = [{
+    Trades compute for memory: each `kernel.attention` whose output or
+    log-sum-exp the backward reads (its own backward, and the weight gradient
+    of the projection after it) runs again right before the first such read,
+    and the backward reads the copy. The forward's output then dies after its
+    last forward use. Costs one more attention forward per layer (about 2/7 of
+    the attention's training FLOPs); saves `B·T·(heads·Dh·dtype + heads·4)`
+    bytes per layer from the peak. The backward begins at the op the autodiff
+    pass marks `motif.backward_begins`.
+  }];
+}
+
 def KernelPlanMemoryPass : Pass<"kernel-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Shows each buffer's size, lifetime and arena offset";
   let description = [{

@@ -105,6 +105,13 @@ static cl::list<std::string> targets(
     cl::desc("What the artifact runs on: cpu, sm_80, sm_90a (default: all that this "
              "build can compile for). Attention tiles are chosen for the newest GPU given"),
     cl::value_desc("cpu,sm_80,sm_90a"), cl::cat(cat));
+enum class Recompute { Attention };
+static cl::list<Recompute> recompute(
+    "recompute", cl::CommaSeparated,
+    cl::desc("Recompute in the backward instead of keeping (trades compute for memory)"),
+    cl::values(clEnumValN(Recompute::Attention, "attention",
+                          "each attention's output and log-sum-exp")),
+    cl::cat(cat));
 static cl::opt<unsigned> maxErrors("max-errors", cl::init(20),
                                    cl::desc("Stop after this many errors"),
                                    cl::cat(cat));
@@ -296,6 +303,8 @@ int main(int argc, char **argv) {
       pm.addPass(mlir::motif::createMotifAutodiffPass());
     if (lower)
       pm.addPass(mlir::motif::createMotifLowerToKernelPass());
+    if (lower && train && llvm::is_contained(recompute, Recompute::Attention))
+      pm.addPass(mlir::motif::createKernelRecomputeAttentionPass());
     if (emit == Emit::Kernel) {
       mlir::motif::KernelPlanMemoryPassOptions o;
       o.dims = reportDimsOpt;
