@@ -17,7 +17,8 @@ func.func @forward(%x: tensor<?x8xf32>, %t: tensor<?xi32>) -> (tensor<?x4xf32>, 
 // CHECK-SAME: (%[[X:.*]]: tensor<?x8xf32>, %[[T:.*]]: tensor<?xi32>) -> (tensor<f32> {motif.loss}, tensor<4x8xf32> {motif.grad = @w}, tensor<4xf32> {motif.grad = @b})
 // CHECK: %[[Y:.*]] = motif.linear %[[X]]
 // CHECK: %[[L:.*]] = motif.cross_entropy %[[Y]], %[[T]]
-// CHECK: %[[ONE:.*]] = motif.constant 1.000000e+00 : tensor<f32>
+// The seed of the backward, marked where the backward begins:
+// CHECK: %[[ONE:.*]] = motif.constant 1.000000e+00 {motif.backward_begins} : tensor<f32>
 // The integer targets get no gradient:
 // CHECK: %[[DY:.*]] = motif.vjp "motif.cross_entropy"(%[[Y]], %[[T]]) outputs(%[[L]]) grads(%[[ONE]]) {{.*}}needs = array<i1: true, false>
 // The input is not trained, so only the weight and bias gradients are made:
