@@ -187,6 +187,8 @@ Status fused(Executor &ex, const Step &s) {
   for (size_t i = 0; i < yields.size(); ++i)
     ex.values[s.results[i]] = std::move(yields[i]);
   // Values inside the body are registers on the GPU: free them here too.
+  for (int32_t a : s.regions[0].args)
+    ex.values[a].release();
   for (const Step &inner : s.regions[0].steps)
     for (int32_t r : inner.results)
       ex.values[r].release();

@@ -517,12 +517,8 @@ StatusOr<std::string> motif::rt::generate(const Artifact &a,
   return out;
 }
 
-namespace {
-/// Synthetic inputs of a function: token ids below the vocabulary, class
-/// labels below 'classes', token types below 'type_vocab', uniform floats in
-/// [-1, 1); dynamic dims are `batch` (dim 0) and `seq` (the others).
-std::vector<Tensor> syntheticInputs(const Artifact &a, const Function &f,
-                                    int64_t batch, int64_t seq, uint64_t seed) {
+std::vector<Tensor> motif::rt::syntheticInputs(const Artifact &a, const Function &f,
+                                               int64_t batch, int64_t seq, uint64_t seed) {
   uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 7;
   auto next = [&] {
     rng ^= rng << 13;
@@ -552,7 +548,6 @@ std::vector<Tensor> syntheticInputs(const Artifact &a, const Function &f,
   }
   return ins;
 }
-} // namespace
 
 Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
                                  std::ostream &log) {

@@ -3,6 +3,7 @@
 #define MOTIF_RUNTIME_TRAIN_TRAINER_H
 
 #include "runtime/core/Artifact.h"
+#include "runtime/exec/Executor.h"
 #include "runtime/train/Optimizer.h"
 
 #include <cstdint>
@@ -72,6 +73,24 @@ Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
 /// smoke-tested without data.
 Status smokeStep(const Artifact &artifact, int64_t batch, int64_t seq,
                  uint64_t seed, std::ostream &log);
+
+/// Synthetic inputs of a function: token ids below the vocabulary, class
+/// labels below 'classes', token types below 'type_vocab', uniform floats in
+/// [-1, 1); dynamic dims are `batch` (dim 0) and `seq` (the others).
+std::vector<Tensor> syntheticInputs(const Artifact &a, const Function &f, int64_t batch,
+                                    int64_t seq, uint64_t seed);
+
+/// `motif-run bench`: times `function` (train_step with an AdamW update, or
+/// forward) on synthetic inputs and reports, as text and one JSON line: time
+/// to the first step (parameter init included), steady-state time per step,
+/// tokens/s, model FLOP/s (the artifact's FLOPs), the values' peak memory and
+/// the plan's arena for the same dims, and parameter and optimizer memory.
+struct BenchOptions {
+  std::string function = "train_step";
+  int64_t batch = 8, seq = 64, steps = 10, warmup = 2;
+  uint64_t seed = 1;
+};
+Status benchmark(const Artifact &artifact, const BenchOptions &opts, std::ostream &log);
 
 } // namespace motif::rt
 

@@ -3,6 +3,7 @@
 // motif-run inspect  model.mbin
 // motif-run train    model.mbin --data FILE [--steps N --batch B --seq T ...]
 // motif-run generate model.mbin --checkpoint FILE [--prompt TEXT ...]
+// motif-run bench    model.mbin [--function train_step --batch B --seq T ...]
 //
 // The runtime library it is built on has no MLIR dependency.
 //
@@ -37,6 +38,9 @@ const char *kUsage =
     "             batch: --data FILE --batch B --seq T --eps X --tol X --seed N\n"
     "  smoke      run forward and train_step once on synthetic inputs:\n"
     "               --batch B --seq T --seed N\n"
+    "  bench      time steps on synthetic inputs (text and a JSON line):\n"
+    "               --function train_step|forward --batch B --seq T\n"
+    "               --steps N --warmup N --seed N\n"
     "  generate   sample text from a checkpoint:\n"
     "               --checkpoint FILE --prompt TEXT --tokens N --temp X\n"
     "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n"
@@ -66,7 +70,7 @@ int main(int argc, char **argv) {
   }
   std::string cmd = argv[1];
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
-      cmd != "check-grad" && cmd != "smoke")
+      cmd != "check-grad" && cmd != "smoke" && cmd != "bench")
     return usageError("unknown command '" + cmd + "'");
   if (argc < 3)
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
@@ -85,6 +89,7 @@ int main(int argc, char **argv) {
   TrainOptions t;
   SampleOptions g;
   GradCheckOptions c;
+  BenchOptions bo;
   for (int i = 3; i < argc; ++i) {
     std::string f = argv[i];
     auto value = [&]() -> const char * {
@@ -116,7 +121,15 @@ int main(int argc, char **argv) {
       }
     };
     int64_t seed;
-    if (cmd == "smoke") {
+    if (cmd == "bench") {
+      if (f == "--function") bo.function = value();
+      else if (f == "--batch") positive(bo.batch);
+      else if (f == "--seq") positive(bo.seq);
+      else if (f == "--steps") positive(bo.steps);
+      else if (f == "--warmup") intOpt(bo.warmup);
+      else if (f == "--seed") { intOpt(seed); bo.seed = static_cast<uint64_t>(seed); }
+      else return usageError("unknown option '" + f + "' for bench");
+    } else if (cmd == "smoke") {
       if (f == "--batch") positive(c.batch);
       else if (f == "--seq") positive(c.seq);
       else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }
@@ -163,6 +176,14 @@ int main(int argc, char **argv) {
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
+  }
+  if (cmd == "bench") {
+    Status st = benchmark(*artifact, bo, std::cout);
+    if (!st.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      return 1;
+    }
+    return 0;
   }
   if (cmd == "smoke") {
     Status st = smokeStep(*artifact, c.batch, c.seq, c.seed, std::cout);
