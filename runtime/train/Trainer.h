@@ -74,6 +74,20 @@ Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
 Status smokeStep(const Artifact &artifact, int64_t batch, int64_t seq,
                  uint64_t seed, std::ostream &log);
 
+/// `motif-run eval`: the mean loss of @forward over a data file, in
+/// consecutive batches from its start (each token predicted once), with the
+/// weights of a checkpoint.
+struct EvalOptions {
+  std::string data, checkpoint;
+  int64_t batch = 8, seq = 64;
+  int64_t batches = 0; // 0: as many as the data holds
+};
+struct EvalResult {
+  double loss = 0;
+  int64_t batches = 0, tokens = 0;
+};
+StatusOr<EvalResult> evaluate(const Artifact &artifact, const EvalOptions &opts);
+
 /// Synthetic inputs of a function: token ids below the vocabulary, class
 /// labels below 'classes', token types below 'type_vocab', uniform floats in
 /// [-1, 1); dynamic dims are `batch` (dim 0) and `seq` (the others).

@@ -3,6 +3,7 @@
 // motif-run inspect  model.mbin
 // motif-run train    model.mbin --data FILE [--steps N --batch B --seq T ...]
 // motif-run generate model.mbin --checkpoint FILE [--prompt TEXT ...]
+// motif-run eval     model.mbin --data FILE --checkpoint FILE
 // motif-run bench    model.mbin [--function train_step --batch B --seq T ...]
 //
 // The runtime library it is built on has no MLIR dependency.
@@ -38,6 +39,8 @@ const char *kUsage =
     "             batch: --data FILE --batch B --seq T --eps X --tol X --seed N\n"
     "  smoke      run forward and train_step once on synthetic inputs:\n"
     "               --batch B --seq T --seed N\n"
+    "  eval       the mean loss over a data file with a checkpoint's weights:\n"
+    "               --data FILE --checkpoint FILE --batch B --seq T --batches N\n"
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
     "               --steps N --warmup N --seed N\n"
@@ -70,7 +73,7 @@ int main(int argc, char **argv) {
   }
   std::string cmd = argv[1];
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
-      cmd != "check-grad" && cmd != "smoke" && cmd != "bench")
+      cmd != "check-grad" && cmd != "smoke" && cmd != "bench" && cmd != "eval")
     return usageError("unknown command '" + cmd + "'");
   if (argc < 3)
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
@@ -90,6 +93,7 @@ int main(int argc, char **argv) {
   SampleOptions g;
   GradCheckOptions c;
   BenchOptions bo;
+  EvalOptions eo;
   for (int i = 3; i < argc; ++i) {
     std::string f = argv[i];
     auto value = [&]() -> const char * {
@@ -121,7 +125,14 @@ int main(int argc, char **argv) {
       }
     };
     int64_t seed;
-    if (cmd == "bench") {
+    if (cmd == "eval") {
+      if (f == "--data") eo.data = value();
+      else if (f == "--checkpoint") eo.checkpoint = value();
+      else if (f == "--batch") positive(eo.batch);
+      else if (f == "--seq") positive(eo.seq);
+      else if (f == "--batches") positive(eo.batches);
+      else return usageError("unknown option '" + f + "' for eval");
+    } else if (cmd == "bench") {
       if (f == "--function") bo.function = value();
       else if (f == "--batch") positive(bo.batch);
       else if (f == "--seq") positive(bo.seq);
@@ -176,6 +187,19 @@ int main(int argc, char **argv) {
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
+  }
+  if (cmd == "eval") {
+    if (eo.data.empty())
+      return usageError("'eval' needs --data FILE");
+    auto r = evaluate(*artifact, eo);
+    if (!r.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    std::printf("loss %.4f nats per token (%.4f bits) over %lld tokens in %lld batches\n",
+                r->loss, r->loss / 0.6931471805599453, static_cast<long long>(r->tokens),
+                static_cast<long long>(r->batches));
+    return 0;
   }
   if (cmd == "bench") {
     Status st = benchmark(*artifact, bo, std::cout);
