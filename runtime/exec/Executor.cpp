@@ -5,9 +5,22 @@
 
 using namespace motif::rt;
 
-std::map<std::string, StepHandler> &Executor::handlers() {
-  static std::map<std::string, StepHandler> table;
-  return table;
+std::map<std::string, StepHandler> &Executor::handlers(bool fp64) {
+  static std::map<std::string, StepHandler> table, table64;
+  return fp64 ? table64 : table;
+}
+
+void Executor::useFp64() {
+  if (fp64)
+    return;
+  fp64 = true;
+  for (auto &[name, t] : params) {
+    if (t.isInt())
+      continue;
+    t.d.assign(t.f.begin(), t.f.end());
+    std::vector<float>().swap(t.f);
+    t.dtype = DType::F64;
+  }
 }
 
 namespace motif::rt {
@@ -55,12 +68,13 @@ std::vector<std::vector<int32_t>> deathsByStep(const Function &f) {
 }
 
 int64_t bytesOf(const Tensor &t) {
-  return static_cast<int64_t>(t.f.capacity() * sizeof(float) + t.i.capacity() * sizeof(int32_t));
+  return static_cast<int64_t>(t.f.capacity() * sizeof(float) + t.d.capacity() * sizeof(double) +
+                              t.i.capacity() * sizeof(int32_t));
 }
 
 Status runSteps(Executor &ex, const std::vector<Step> &steps,
                 const std::vector<std::vector<int32_t>> *deaths = nullptr) {
-  auto &table = Executor::handlers();
+  auto &table = Executor::handlers(ex.fp64);
   int64_t live = 0;
   if (deaths)
     for (const Tensor &t : ex.values)
@@ -92,11 +106,19 @@ Status runSteps(Executor &ex, const std::vector<Step> &steps,
         return Status::error(where(s) + " made a tensor of shape " +
                              shapeStr(t.shape) + " where the plan says " +
                              shapeStr(planned) + " (a bug in Motif)");
-      if (ex.nanCheck && !t.isInt())
-        for (float v : t.f)
-          if (!std::isfinite(v))
-            return Status::error("non-finite value (" + std::to_string(v) +
-                                 ") first produced by " + where(s));
+      if (ex.nanCheck && !t.isInt()) {
+        auto check = [&](const auto &data) -> Status {
+          for (auto v : data)
+            if (!std::isfinite(v))
+              return Status::error("non-finite value (" + std::to_string(v) +
+                                   ") first produced by " + where(s));
+          return Status::ok();
+        };
+        if (Status st = check(t.f); !st.isOk())
+          return st;
+        if (Status st = check(t.d); !st.isOk())
+          return st;
+      }
     }
     if (deaths) {
       for (int32_t r : s.results) {
@@ -157,6 +179,11 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
                            shapeStr(in.shape) + " but the model expects " +
                            shapeStr(planned) + " (-1: any size) of " +
                            dtypeName(f->valueTypes[f->args[i]]));
+    if (fp64 && !in.isInt() && in.d.empty()) {
+      in.d.assign(in.f.begin(), in.f.end());
+      std::vector<float>().swap(in.f);
+      in.dtype = DType::F64;
+    }
     values[f->args[i]] = std::move(in);
   }
   // Inputs that name the same dim must agree on it (tokens and targets: B, T).

@@ -20,12 +20,19 @@
 
 namespace motif::rt {
 
-/// A host tensor: fp32 data for float types, int32 for integer types.
+/// A host tensor: int32 data for integer types; for float types fp32 data
+/// (`f`), or fp64 data (`d`) when the executor runs in fp64 (dtype F64).
 struct Tensor {
   DType dtype = DType::F32;
   Shape shape;
   std::vector<float> f;
+  std::vector<double> d;
   std::vector<int32_t> i;
+  /// The float data in precision R (float: `f`, double: `d`).
+  template <typename R> std::vector<R> &v();
+  template <typename R> const std::vector<R> &v() const {
+    return const_cast<Tensor *>(this)->v<R>();
+  }
   int64_t numElements() const {
     int64_t n = 1;
     for (int64_t d : shape)
@@ -37,11 +44,19 @@ struct Tensor {
   /// after its last read (a later step may still ask for its shape).
   void release() {
     std::vector<float>().swap(f);
+    std::vector<double>().swap(d);
     std::vector<int32_t>().swap(i);
   }
   static Tensor floats(Shape shape, float fill = 0.f);
+  static Tensor doubles(Shape shape, double fill = 0.0);
+  /// Zeros in precision R.
+  template <typename R> static Tensor reals(Shape shape);
   static Tensor ints(Shape shape);
 };
+template <> inline std::vector<float> &Tensor::v<float>() { return f; }
+template <> inline std::vector<double> &Tensor::v<double>() { return d; }
+template <> inline Tensor Tensor::reals<float>(Shape shape) { return floats(std::move(shape)); }
+template <> inline Tensor Tensor::reals<double>(Shape shape) { return doubles(std::move(shape)); }
 
 /// Fills a parameter as its init spec says (normal, uniform, xavier, kaiming,
 /// s4d_real, mamba_dt, ...), from a generator seeded by `seed` and the
@@ -69,6 +84,12 @@ struct Executor {
   /// Whether ops that differ between training and inference (dropout,
   /// batch_norm) run in training mode.
   bool training = true;
+  /// Runs every float op in fp64 (parameters and values in `Tensor::d`), for
+  /// gradient checks; set it with useFp64, which converts the parameters.
+  bool fp64 = false;
+  /// Switches to fp64: parameters are converted from fp32 (their values are
+  /// unchanged), later runs compute in double.
+  void useFp64();
   /// Whether values are freed after their last read, as the artifact's
   /// memory plan says (on by default; off keeps every value for debugging).
   bool freeDeadValues = true;
@@ -97,8 +118,9 @@ struct Executor {
   std::vector<Tensor> values; // of the function being run
   const Function *current = nullptr;
 
-  /// Handlers by op name ("motif.linear", "motif.vjp:motif.linear", ...).
-  static std::map<std::string, StepHandler> &handlers();
+  /// Handlers by op name ("motif.linear", "motif.vjp:motif.linear", ...),
+  /// fp32 or fp64.
+  static std::map<std::string, StepHandler> &handlers(bool fp64 = false);
 };
 
 } // namespace motif::rt

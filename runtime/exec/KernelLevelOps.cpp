@@ -61,7 +61,7 @@ int64_t rowsOf(const Shape &s) {
 // kernel.gemm
 //===----------------------------------------------------------------------===//
 
-Status gemm(Executor &ex, const Step &s) {
+template <typename R> Status gemm(Executor &ex, const Step &s) {
   std::vector<int64_t> seg = segments(s, 4);
   size_t next = 0;
   const Tensor *in[4] = {nullptr, nullptr, nullptr, nullptr};
@@ -86,16 +86,16 @@ Status gemm(Executor &ex, const Step &s) {
     if (rowsOf(b.shape) != l.M)
       return Status::error("gemm: a has " + std::to_string(l.M) + " rows, b " +
                            std::to_string(rowsOf(b.shape)));
-    d = Tensor::floats({l.N, l.K});
+    d = Tensor::reals<R>({l.N, l.K});
     Tensor *db = nullptr;
     if (biasGrad) {
       Tensor &t = ex.values[s.results[1]];
-      t = Tensor::floats({l.N});
+      t = Tensor::reals<R>({l.N});
       db = &t;
     }
-    cpu::linearBackward(l, b.f.data(), static_cast<const float *>(nullptr), a.f.data(),
-                        static_cast<float *>(nullptr), d.f.data(),
-                        db ? db->f.data() : static_cast<float *>(nullptr));
+    cpu::linearBackward(l, b.v<R>().data(), static_cast<const R *>(nullptr), a.v<R>().data(),
+                        static_cast<R *>(nullptr), d.v<R>().data(),
+                        db ? db->v<R>().data() : static_cast<R *>(nullptr));
   } else if (!rows && !ta && b.shape.size() == 2) {
     // a [..., K] times a matrix: a linear's forward (b = W [N, K], transposed)
     // or its input gradient (a = dy, b = W [N, K]).
@@ -108,22 +108,22 @@ Status gemm(Executor &ex, const Step &s) {
                            std::to_string(tb ? b.shape[1] : b.shape[0]) + " elements");
     Shape out = a.shape;
     out.back() = l.N;
-    d = Tensor::floats(out);
+    d = Tensor::reals<R>(out);
     if (tb) {
-      cpu::linear(l, a.f.data(), b.f.data(), bias ? bias->f.data() : nullptr, d.f.data());
+      cpu::linear(l, a.v<R>().data(), b.v<R>().data(), bias ? bias->v<R>().data() : nullptr, d.v<R>().data());
     } else {
       // dx = dy · w with dy [M, N'] and w [N', K']: linearBackward's dx.
       cpu::LinearShape lb;
       lb.M = l.M;
       lb.N = l.K; // the contracted dim
       lb.K = l.N;
-      cpu::linearBackward(lb, static_cast<const float *>(nullptr), b.f.data(), a.f.data(),
-                          d.f.data(), static_cast<float *>(nullptr),
-                          static_cast<float *>(nullptr));
+      cpu::linearBackward(lb, static_cast<const R *>(nullptr), b.v<R>().data(), a.v<R>().data(),
+                          d.v<R>().data(), static_cast<R *>(nullptr),
+                          static_cast<R *>(nullptr));
       if (bias)
         for (int64_t m = 0; m < l.M; ++m)
           for (int64_t n = 0; n < l.N; ++n)
-            d.f[m * l.N + n] += bias->f[n];
+            d.v<R>()[m * l.N + n] += bias->v<R>()[n];
     }
   } else if (!rows && !ta) {
     cpu::MatmulShape m;
@@ -136,11 +136,11 @@ Status gemm(Executor &ex, const Step &s) {
     Shape out = m.outBatch();
     out.push_back(m.M);
     out.push_back(m.N);
-    d = Tensor::floats(out);
-    cpu::matmul(m, a.f.data(), b.f.data(), d.f.data());
+    d = Tensor::reals<R>(out);
+    cpu::matmul(m, a.v<R>().data(), b.v<R>().data(), d.v<R>().data());
     if (bias)
-      for (size_t i = 0; i < d.f.size(); ++i)
-        d.f[i] += bias->f[i % m.N];
+      for (size_t i = 0; i < d.v<R>().size(); ++i)
+        d.v<R>()[i] += bias->v<R>()[i % m.N];
   } else {
     return Status::error("the CPU backend has no kernel for this gemm form (rows " +
                          std::to_string(rows) + ", transpose_a " + std::to_string(ta) +
@@ -158,13 +158,13 @@ Status gemm(Executor &ex, const Step &s) {
     auto k = kinds.find(act);
     if (k == kinds.end())
       return Status::error("gemm: unknown epilogue '" + act + "'");
-    cpu::unary(k->second, d.numElements(), d.f.data(), d.f.data());
+    cpu::unary(k->second, d.numElements(), d.v<R>().data(), d.v<R>().data());
   }
   if (residual) {
     if (residual->shape != d.shape)
       return Status::error("gemm: the residual's shape differs from the result's");
-    for (size_t i = 0; i < d.f.size(); ++i)
-      d.f[i] += residual->f[i];
+    for (size_t i = 0; i < d.v<R>().size(); ++i)
+      d.v<R>()[i] += residual->v<R>()[i];
   }
   return Status::ok();
 }
@@ -214,21 +214,21 @@ cpu::AttentionShape attention(const Step &s, const Tensor &q, const Tensor &k) {
   return a;
 }
 
-Status attentionFwd(Executor &ex, const Step &s) {
+template <typename R> Status attentionFwd(Executor &ex, const Step &s) {
   const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
                &v = ex.values[s.operands[2]];
   const Tensor *bias = s.operands.size() > 3 ? &ex.values[s.operands[3]] : nullptr;
   cpu::AttentionShape a = attention(s, q, k);
   Tensor &out = ex.values[s.results[0]];
-  out = Tensor::floats({a.B, a.Tq, a.H * (v.shape[2] / a.Hkv)});
+  out = Tensor::reals<R>({a.B, a.Tq, a.H * (v.shape[2] / a.Hkv)});
   Tensor &lse = ex.values[s.results[1]];
-  lse = Tensor::floats({a.B, a.H, a.Tq});
-  cpu::attention(a, q.f.data(), k.f.data(), v.f.data(), bias ? bias->f.data() : nullptr,
-                 out.f.data(), lse.f.data());
+  lse = Tensor::reals<R>({a.B, a.H, a.Tq});
+  cpu::attention(a, q.v<R>().data(), k.v<R>().data(), v.v<R>().data(), bias ? bias->v<R>().data() : nullptr,
+                 out.v<R>().data(), lse.v<R>().data());
   return Status::ok();
 }
 
-Status attentionBwd(Executor &ex, const Step &s) {
+template <typename R> Status attentionBwd(Executor &ex, const Step &s) {
   // q, k, v, [bias], out, lse, dout
   size_t n = s.operands.size();
   bool withBias = n == 7;
@@ -237,13 +237,13 @@ Status attentionBwd(Executor &ex, const Step &s) {
   const Tensor *bias = withBias ? &ex.values[s.operands[3]] : nullptr;
   const Tensor &out = ex.values[s.operands[n - 3]], &dout = ex.values[s.operands[n - 1]];
   cpu::AttentionShape a = attention(s, q, k);
-  Tensor dq = Tensor::floats(q.shape), dk = Tensor::floats(k.shape), dv = Tensor::floats(v.shape);
+  Tensor dq = Tensor::reals<R>(q.shape), dk = Tensor::reals<R>(k.shape), dv = Tensor::reals<R>(v.shape);
   Tensor db;
   if (bias)
-    db = Tensor::floats(bias->shape);
-  cpu::attentionBackward(a, q.f.data(), k.f.data(), v.f.data(), bias ? bias->f.data() : nullptr,
-                         out.f.data(), dout.f.data(), dq.f.data(), dk.f.data(), dv.f.data(),
-                         bias ? db.f.data() : nullptr);
+    db = Tensor::reals<R>(bias->shape);
+  cpu::attentionBackward(a, q.v<R>().data(), k.v<R>().data(), v.v<R>().data(), bias ? bias->v<R>().data() : nullptr,
+                         out.v<R>().data(), dout.v<R>().data(), dq.v<R>().data(), dk.v<R>().data(), dv.v<R>().data(),
+                         bias ? db.v<R>().data() : nullptr);
   ex.values[s.results[0]] = std::move(dq);
   ex.values[s.results[1]] = std::move(dk);
   ex.values[s.results[2]] = std::move(dv);
@@ -255,11 +255,14 @@ Status attentionBwd(Executor &ex, const Step &s) {
 } // namespace
 
 namespace motif::rt {
-void registerKernelLevelHandlers() {
-  auto &t = Executor::handlers();
-  t["kernel.gemm"] = guarded(gemm);
+template <typename R> void registerLevel(std::map<std::string, StepHandler> &t) {
+  t["kernel.gemm"] = guarded(gemm<R>);
   t["kernel.fused"] = guarded(fused);
-  t["kernel.attention"] = guarded(attentionFwd);
-  t["kernel.attention_grad"] = guarded(attentionBwd);
+  t["kernel.attention"] = guarded(attentionFwd<R>);
+  t["kernel.attention_grad"] = guarded(attentionBwd<R>);
+}
+void registerKernelLevelHandlers() {
+  registerLevel<float>(Executor::handlers(false));
+  registerLevel<double>(Executor::handlers(true));
 }
 } // namespace motif::rt

@@ -104,9 +104,9 @@ Operands operands(Executor &ex, const Step &s, size_t numOds) {
 
 /// Gradient buffers of a vjp step: one per input the step was asked for
 /// (shaped like it), null for the others; stored into the results by `store`.
-struct Grads {
+template <typename R> struct Grads {
   std::vector<Tensor> t;
-  std::vector<float *> p;
+  std::vector<R *> p;
   Grads(const Operands &o) : t(o.in.size()), p(o.in.size(), nullptr) {
     // Gradients follow the order of present inputs.
     size_t present = 0;
@@ -114,8 +114,8 @@ struct Grads {
       if (!o.in[i])
         continue;
       if (present < o.need.size() && o.need[present]) {
-        t[i] = Tensor::floats(o.in[i]->shape);
-        p[i] = t[i].f.data();
+        t[i] = Tensor::reals<R>(o.in[i]->shape);
+        p[i] = t[i].v<R>().data();
       }
       ++present;
     }
@@ -128,10 +128,13 @@ struct Grads {
   }
 };
 
-const float *data(const Tensor *t) { return t ? t->f.data() : nullptr; }
+template <typename R> const R *data(const Tensor *t) {
+  return t ? t->v<R>().data() : nullptr;
+}
+template <typename R>
 Tensor &result(Executor &ex, const Step &s, size_t i, const cpu::Shape &shape) {
   Tensor &r = ex.values[s.results[i]];
-  r = Tensor::floats(shape);
+  r = Tensor::reals<R>(shape);
   return r;
 }
 
@@ -353,7 +356,7 @@ cpu::MoeShape moeShape(const Step &s, const Tensor &x, const Tensor &router) {
   return m;
 }
 
-void registerAll(std::map<std::string, StepHandler> &t) {
+template <typename R> void registerAll(std::map<std::string, StepHandler> &t) {
   auto both = [&](const std::string &op, auto fwd, auto bwd) {
     t["motif." + op] = guarded(fwd);
     t["motif.vjp:motif." + op] = guarded(bwd);
@@ -364,15 +367,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
     both(name,
          [k](Executor &ex, const Step &s) {
            const Tensor &x = ex.values[s.operands[0]];
-           Tensor &y = result(ex, s, 0, x.shape);
-           cpu::unary(k, x.numElements(), x.f.data(), y.f.data());
+           Tensor &y = result<R>(ex, s, 0, x.shape);
+           cpu::unary(k, x.numElements(), x.v<R>().data(), y.v<R>().data());
            return Status::ok();
          },
          [k](Executor &ex, const Step &s) {
            Operands o = operands(ex, s, 1);
-           Grads g(o);
-           cpu::unaryBackward(k, o.in[0]->numElements(), data(o.in[0]),
-                              data(o.out[0]), data(o.dout[0]), g.p[0]);
+           Grads<R> g(o);
+           cpu::unaryBackward(k, o.in[0]->numElements(), data<R>(o.in[0]),
+                              data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0]);
            g.store(ex, s);
            return Status::ok();
          });
@@ -382,15 +385,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
     both(name,
          [k](Executor &ex, const Step &s) {
            const Tensor &a = ex.values[s.operands[0]], &b = ex.values[s.operands[1]];
-           Tensor &y = result(ex, s, 0, cpu::broadcastShapes(a.shape, b.shape));
-           cpu::binary(k, a.shape, b.shape, a.f.data(), b.f.data(), y.f.data());
+           Tensor &y = result<R>(ex, s, 0, cpu::broadcastShapes(a.shape, b.shape));
+           cpu::binary(k, a.shape, b.shape, a.v<R>().data(), b.v<R>().data(), y.v<R>().data());
            return Status::ok();
          },
          [k](Executor &ex, const Step &s) {
            Operands o = operands(ex, s, 2);
-           Grads g(o);
-           cpu::binaryBackward(k, o.in[0]->shape, o.in[1]->shape, data(o.in[0]),
-                               data(o.in[1]), data(o.dout[0]), g.p[0], g.p[1]);
+           Grads<R> g(o);
+           cpu::binaryBackward(k, o.in[0]->shape, o.in[1]->shape, data<R>(o.in[0]),
+                               data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1]);
            g.store(ex, s);
            return Status::ok();
          });
@@ -401,18 +404,18 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          const Tensor &ids = ex.values[s.operands[0]], &tab = ex.values[s.operands[1]];
          cpu::Shape shape = ids.shape;
          shape.push_back(tab.shape[1]);
-         Tensor &y = result(ex, s, 0, shape);
+         Tensor &y = result<R>(ex, s, 0, shape);
          cpu::embedding(ids.numElements(), tab.shape[0], tab.shape[1], ids.i.data(),
-                        tab.f.data(), y.f.data());
+                        tab.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Grads g(o);
+         Grads<R> g(o);
          if (g.p[1])
            cpu::embeddingBackward(o.in[0]->numElements(), o.in[1]->shape[0],
                                   o.in[1]->shape[1], o.in[0]->i.data(),
-                                  data(o.dout[0]), g.p[1]);
+                                  data<R>(o.dout[0]), g.p[1]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -423,15 +426,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          cpu::LinearShape l = linearShape(*o.in[0], *o.in[1]);
          cpu::Shape shape = o.in[0]->shape;
          shape.back() = l.N;
-         Tensor &y = result(ex, s, 0, shape);
-         cpu::linear(l, data(o.in[0]), data(o.in[1]), data(o.in[2]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, shape);
+         cpu::linear(l, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
-         Grads g(o);
-         cpu::linearBackward(linearShape(*o.in[0], *o.in[1]), data(o.in[0]),
-                             data(o.in[1]), data(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+         Grads<R> g(o);
+         cpu::linearBackward(linearShape(*o.in[0], *o.in[1]), data<R>(o.in[0]),
+                             data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -443,15 +446,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          cpu::Shape shape = m.outBatch();
          shape.push_back(m.M);
          shape.push_back(m.N);
-         Tensor &y = result(ex, s, 0, shape);
-         cpu::matmul(m, a.f.data(), b.f.data(), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, shape);
+         cpu::matmul(m, a.v<R>().data(), b.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Grads g(o);
-         cpu::matmulBackward(matmulShape(s, *o.in[0], *o.in[1]), data(o.in[0]),
-                             data(o.in[1]), data(o.dout[0]), g.p[0], g.p[1]);
+         Grads<R> g(o);
+         cpu::matmulBackward(matmulShape(s, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                             data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -459,15 +462,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("softmax",
        [](Executor &ex, const Step &s) {
          const Tensor &x = ex.values[s.operands[0]];
-         Tensor &y = result(ex, s, 0, x.shape);
-         cpu::softmax(cpu::axisShape(x.shape, aInt(s, "axis", -1)), x.f.data(), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, x.shape);
+         cpu::softmax(cpu::axisShape(x.shape, aInt(s, "axis", -1)), x.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
+         Grads<R> g(o);
          cpu::softmaxBackward(cpu::axisShape(o.in[0]->shape, aInt(s, "axis", -1)),
-                              data(o.out[0]), data(o.dout[0]), g.p[0]);
+                              data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -476,16 +479,16 @@ void registerAll(std::map<std::string, StepHandler> &t) {
        [](Executor &ex, const Step &s) {
          const Tensor &x = ex.values[s.operands[0]];
          std::vector<int64_t> axes = aInts(s, "axes");
-         Tensor &y = result(ex, s, 0, reducedShape(x.shape, axes, aBool(s, "keepdim", false)));
-         cpu::reduce(reduceKind(aStr(s, "kind", "sum")), x.shape, axes, x.f.data(), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, reducedShape(x.shape, axes, aBool(s, "keepdim", false)));
+         cpu::reduce(reduceKind(aStr(s, "kind", "sum")), x.shape, axes, x.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
+         Grads<R> g(o);
          cpu::reduceBackward(reduceKind(aStr(s, "kind", "sum")), o.in[0]->shape,
-                             aInts(s, "axes"), data(o.in[0]), data(o.out[0]),
-                             data(o.dout[0]), g.p[0]);
+                             aInts(s, "axes"), data<R>(o.in[0]), data<R>(o.out[0]),
+                             data<R>(o.dout[0]), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -493,24 +496,24 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("dropout",
        [](Executor &ex, const Step &s) {
          const Tensor &x = ex.values[s.operands[0]];
-         Tensor &y = result(ex, s, 0, x.shape);
+         Tensor &y = result<R>(ex, s, 0, x.shape);
          if (!ex.training) {
-           y.f = x.f;
+           y.v<R>() = x.v<R>();
            return Status::ok();
          }
          cpu::dropout(x.numElements(), aFloat(s, "p", 0), dropoutSeed(ex, s.operands[0]),
-                      0, x.f.data(), y.f.data());
+                      0, x.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
+         Grads<R> g(o);
          int64_t n = o.in[0]->numElements();
          if (!ex.training)
-           std::copy(o.dout[0]->f.begin(), o.dout[0]->f.end(), g.p[0]);
+           std::copy(o.dout[0]->v<R>().begin(), o.dout[0]->v<R>().end(), g.p[0]);
          else
            cpu::dropoutBackward(n, aFloat(s, "p", 0), dropoutSeed(ex, o.ids[0]), 0,
-                                data(o.dout[0]), g.p[0]);
+                                data<R>(o.dout[0]), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -518,16 +521,16 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("layer_norm",
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
-         Tensor &y = result(ex, s, 0, o.in[0]->shape);
-         cpu::layerNorm(normShape(s, *o.in[0], 1e-5), data(o.in[0]), data(o.in[1]),
-                        data(o.in[2]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+         cpu::layerNorm(normShape(s, *o.in[0], 1e-5), data<R>(o.in[0]), data<R>(o.in[1]),
+                        data<R>(o.in[2]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
-         Grads g(o);
-         cpu::layerNormBackward(normShape(s, *o.in[0], 1e-5), data(o.in[0]), data(o.in[1]),
-                                data(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+         Grads<R> g(o);
+         cpu::layerNormBackward(normShape(s, *o.in[0], 1e-5), data<R>(o.in[0]), data<R>(o.in[1]),
+                                data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -535,15 +538,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("rms_norm",
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Tensor &y = result(ex, s, 0, o.in[0]->shape);
-         cpu::rmsNorm(normShape(s, *o.in[0], 1e-6), data(o.in[0]), data(o.in[1]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+         cpu::rmsNorm(normShape(s, *o.in[0], 1e-6), data<R>(o.in[0]), data<R>(o.in[1]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Grads g(o);
-         cpu::rmsNormBackward(normShape(s, *o.in[0], 1e-6), data(o.in[0]), data(o.in[1]),
-                              data(o.dout[0]), g.p[0], g.p[1]);
+         Grads<R> g(o);
+         cpu::rmsNormBackward(normShape(s, *o.in[0], 1e-6), data<R>(o.in[0]), data<R>(o.in[1]),
+                              data<R>(o.dout[0]), g.p[0], g.p[1]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -551,26 +554,26 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("batch_norm",
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 5);
-         Tensor &y = result(ex, s, 0, o.in[0]->shape);
+         Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
          // Training updates the running statistics of the parameters
          // themselves, not of the step's copies.
-         float *rm = ex.values[s.operands[3]].f.data(), *rv = ex.values[s.operands[4]].f.data();
+         R *rm = ex.values[s.operands[3]].v<R>().data(), *rv = ex.values[s.operands[4]].v<R>().data();
          const Function &f = *ex.current;
          auto pm = f.paramReads.find(s.operands[3]), pv = f.paramReads.find(s.operands[4]);
          if (ex.training && pm != f.paramReads.end() && pv != f.paramReads.end()) {
-           rm = ex.params[pm->second].f.data();
-           rv = ex.params[pv->second].f.data();
+           rm = ex.params[pm->second].v<R>().data();
+           rv = ex.params[pv->second].v<R>().data();
          }
-         cpu::batchNorm(batchNormShape(s, *o.in[0]), ex.training, data(o.in[0]),
-                        data(o.in[1]), data(o.in[2]), rm, rv, y.f.data());
+         cpu::batchNorm(batchNormShape(s, *o.in[0]), ex.training, data<R>(o.in[0]),
+                        data<R>(o.in[1]), data<R>(o.in[2]), rm, rv, y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 5);
-         Grads g(o);
-         cpu::batchNormBackward(batchNormShape(s, *o.in[0]), ex.training, data(o.in[0]),
-                                data(o.in[1]), data(o.in[3]), data(o.in[4]),
-                                data(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+         Grads<R> g(o);
+         cpu::batchNormBackward(batchNormShape(s, *o.in[0]), ex.training, data<R>(o.in[0]),
+                                data<R>(o.in[1]), data<R>(o.in[3]), data<R>(o.in[4]),
+                                data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -578,17 +581,17 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("attention",
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 4);
-         Tensor &y = result(ex, s, 0, o.in[0]->shape);
-         cpu::attention(attentionShape(s, *o.in[0], *o.in[1]), data(o.in[0]), data(o.in[1]),
-                        data(o.in[2]), data(o.in[3]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+         cpu::attention(attentionShape(s, *o.in[0], *o.in[1]), data<R>(o.in[0]), data<R>(o.in[1]),
+                        data<R>(o.in[2]), data<R>(o.in[3]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 4);
-         Grads g(o);
-         cpu::attentionBackward(attentionShape(s, *o.in[0], *o.in[1]), data(o.in[0]),
-                                data(o.in[1]), data(o.in[2]), data(o.in[3]),
-                                data(o.out[0]), data(o.dout[0]), g.p[0], g.p[1], g.p[2],
+         Grads<R> g(o);
+         cpu::attentionBackward(attentionShape(s, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                                data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
+                                data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2],
                                 g.p[3]);
          g.store(ex, s);
          return Status::ok();
@@ -597,16 +600,16 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("rope",
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Tensor &y = result(ex, s, 0, o.in[0]->shape);
-         cpu::rope(ropeShape(s, *o.in[0]), data(o.in[0]),
-                   o.in[1] ? o.in[1]->i.data() : nullptr, y.f.data());
+         Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+         cpu::rope(ropeShape(s, *o.in[0]), data<R>(o.in[0]),
+                   o.in[1] ? o.in[1]->i.data() : nullptr, y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Grads g(o);
+         Grads<R> g(o);
          cpu::ropeBackward(ropeShape(s, *o.in[0]), o.in[1] ? o.in[1]->i.data() : nullptr,
-                           data(o.dout[0]), g.p[0]);
+                           data<R>(o.dout[0]), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -615,16 +618,16 @@ void registerAll(std::map<std::string, StepHandler> &t) {
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
          cpu::RelPosShape r = relPosShape(s, *o.in[0], *o.in[1], *o.in[2]);
-         Tensor &y = result(ex, s, 0, {r.H, r.Tq, r.Tk});
-         cpu::relativePositionBias(r, data(o.in[2]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, {r.H, r.Tq, r.Tk});
+         cpu::relativePositionBias(r, data<R>(o.in[2]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
-         Grads g(o);
+         Grads<R> g(o);
          if (g.p[2])
            cpu::relativePositionBiasBackward(relPosShape(s, *o.in[0], *o.in[1], *o.in[2]),
-                                             data(o.dout[0]), g.p[2]);
+                                             data<R>(o.dout[0]), g.p[2]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -632,17 +635,17 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("scan",
        [](Executor &ex, const Step &s) {
          const Tensor &x = ex.values[s.operands[0]], &a = ex.values[s.operands[1]];
-         Tensor &h = result(ex, s, 0, x.shape);
-         cpu::scan(cpu::ScanShape{x.shape[0], x.shape[1], x.shape[2]}, x.f.data(),
-                   a.f.data(), h.f.data());
+         Tensor &h = result<R>(ex, s, 0, x.shape);
+         cpu::scan(cpu::ScanShape{x.shape[0], x.shape[1], x.shape[2]}, x.v<R>().data(),
+                   a.v<R>().data(), h.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Grads g(o);
+         Grads<R> g(o);
          const cpu::Shape &sh = o.in[0]->shape;
-         cpu::scanBackward(cpu::ScanShape{sh[0], sh[1], sh[2]}, data(o.in[1]),
-                           data(o.out[0]), data(o.dout[0]), g.p[0], g.p[1]);
+         cpu::scanBackward(cpu::ScanShape{sh[0], sh[1], sh[2]}, data<R>(o.in[1]),
+                           data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0], g.p[1]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -650,19 +653,19 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("selective_scan",
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 7);
-         Tensor &y = result(ex, s, 0, o.in[0]->shape);
-         cpu::selectiveScan(scanShape(s, *o.in[0], *o.in[2]), data(o.in[0]), data(o.in[1]),
-                            data(o.in[2]), data(o.in[3]), data(o.in[4]), data(o.in[5]),
-                            data(o.in[6]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+         cpu::selectiveScan(scanShape(s, *o.in[0], *o.in[2]), data<R>(o.in[0]), data<R>(o.in[1]),
+                            data<R>(o.in[2]), data<R>(o.in[3]), data<R>(o.in[4]), data<R>(o.in[5]),
+                            data<R>(o.in[6]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 7);
-         Grads g(o);
-         cpu::selectiveScanBackward(scanShape(s, *o.in[0], *o.in[2]), data(o.in[0]),
-                                    data(o.in[1]), data(o.in[2]), data(o.in[3]),
-                                    data(o.in[4]), data(o.in[5]), data(o.in[6]),
-                                    data(o.dout[0]), g.p[0], g.p[1], g.p[2], g.p[3],
+         Grads<R> g(o);
+         cpu::selectiveScanBackward(scanShape(s, *o.in[0], *o.in[2]), data<R>(o.in[0]),
+                                    data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
+                                    data<R>(o.in[4]), data<R>(o.in[5]), data<R>(o.in[6]),
+                                    data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2], g.p[3],
                                     g.p[4], g.p[5], g.p[6]);
          g.store(ex, s);
          return Status::ok();
@@ -672,15 +675,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
          cpu::Conv1dShape c = conv1dShape(s, *o.in[0], *o.in[1]);
-         Tensor &y = result(ex, s, 0, {c.B, c.outT(), c.Cout});
-         cpu::conv1d(c, data(o.in[0]), data(o.in[1]), data(o.in[2]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, {c.B, c.outT(), c.Cout});
+         cpu::conv1d(c, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
-         Grads g(o);
-         cpu::conv1dBackward(conv1dShape(s, *o.in[0], *o.in[1]), data(o.in[0]),
-                             data(o.in[1]), data(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+         Grads<R> g(o);
+         cpu::conv1dBackward(conv1dShape(s, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                             data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -689,15 +692,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
          cpu::Conv2dShape c = conv2dShape(s, *o.in[0], *o.in[1]);
-         Tensor &y = result(ex, s, 0, {c.B, c.Cout, c.outH(), c.outW()});
-         cpu::conv2d(c, data(o.in[0]), data(o.in[1]), data(o.in[2]), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, {c.B, c.Cout, c.outH(), c.outW()});
+         cpu::conv2d(c, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 3);
-         Grads g(o);
-         cpu::conv2dBackward(conv2dShape(s, *o.in[0], *o.in[1]), data(o.in[0]),
-                             data(o.in[1]), data(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+         Grads<R> g(o);
+         cpu::conv2dBackward(conv2dShape(s, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                             data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -706,17 +709,17 @@ void registerAll(std::map<std::string, StepHandler> &t) {
        [](Executor &ex, const Step &s) {
          const Tensor &x = ex.values[s.operands[0]];
          cpu::Pool2dShape p = pool2dShape(s, x);
-         Tensor &y = result(ex, s, 0, {p.B, p.C, p.outH(), p.outW()});
+         Tensor &y = result<R>(ex, s, 0, {p.B, p.C, p.outH(), p.outW()});
          cpu::pool2d(aStr(s, "kind", "max") == "avg" ? cpu::PoolKind::Avg : cpu::PoolKind::Max,
-                     p, x.f.data(), y.f.data());
+                     p, x.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
+         Grads<R> g(o);
          cpu::pool2dBackward(aStr(s, "kind", "max") == "avg" ? cpu::PoolKind::Avg
                                                                : cpu::PoolKind::Max,
-                             pool2dShape(s, *o.in[0]), data(o.in[0]), data(o.dout[0]),
+                             pool2dShape(s, *o.in[0]), data<R>(o.in[0]), data<R>(o.dout[0]),
                              g.p[0]);
          g.store(ex, s);
          return Status::ok();
@@ -728,18 +731,18 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          cpu::CrossEntropyShape c{l.numElements() / l.shape.back(), l.shape.back(),
                                   aInt(s, "ignore_index", -1),
                                   aFloat(s, "label_smoothing", 0)};
-         Tensor &y = result(ex, s, 0, {});
-         y.f[0] = cpu::crossEntropy(c, l.f.data(), t.i.data());
+         Tensor &y = result<R>(ex, s, 0, {});
+         y.v<R>()[0] = cpu::crossEntropy(c, l.v<R>().data(), t.i.data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Grads g(o);
+         Grads<R> g(o);
          const Tensor &l = *o.in[0];
          cpu::CrossEntropyShape c{l.numElements() / l.shape.back(), l.shape.back(),
                                   aInt(s, "ignore_index", -1),
                                   aFloat(s, "label_smoothing", 0)};
-         cpu::crossEntropyBackward(c, l.f.data(), o.in[1]->i.data(), o.dout[0]->f[0], g.p[0]);
+         cpu::crossEntropyBackward(c, l.v<R>().data(), o.in[1]->i.data(), o.dout[0]->v<R>()[0], g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -747,14 +750,14 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("reshape",
        [](Executor &ex, const Step &s) {
          const Tensor &x = ex.values[s.operands[0]];
-         Tensor &y = result(ex, s, 0, cpu::reshapeShape(x.shape, aInts(s, "shape")));
-         y.f = x.f;
+         Tensor &y = result<R>(ex, s, 0, cpu::reshapeShape(x.shape, aInts(s, "shape")));
+         y.v<R>() = x.v<R>();
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
-         std::copy(o.dout[0]->f.begin(), o.dout[0]->f.end(), g.p[0]);
+         Grads<R> g(o);
+         std::copy(o.dout[0]->v<R>().begin(), o.dout[0]->v<R>().end(), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -766,14 +769,14 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          cpu::Shape shape;
          for (int64_t p : perm)
            shape.push_back(x.shape[p]);
-         Tensor &y = result(ex, s, 0, shape);
-         cpu::transpose(x.shape, perm, x.f.data(), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, shape);
+         cpu::transpose(x.shape, perm, x.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
-         cpu::transposeBackward(o.in[0]->shape, aInts(s, "perm"), data(o.dout[0]), g.p[0]);
+         Grads<R> g(o);
+         cpu::transposeBackward(o.in[0]->shape, aInts(s, "perm"), data<R>(o.dout[0]), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -781,10 +784,10 @@ void registerAll(std::map<std::string, StepHandler> &t) {
   both("concat",
        [](Executor &ex, const Step &s) {
          std::vector<cpu::Shape> shapes;
-         std::vector<const float *> xs;
+         std::vector<const R *> xs;
          for (int32_t id : s.operands) {
            shapes.push_back(ex.values[id].shape);
-           xs.push_back(ex.values[id].f.data());
+           xs.push_back(ex.values[id].v<R>().data());
          }
          int64_t axis = cpu::normalizeAxis(aInt(s, "axis", 0),
                                            static_cast<int64_t>(shapes[0].size()));
@@ -792,20 +795,20 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          shape[axis] = 0;
          for (const cpu::Shape &sh : shapes)
            shape[axis] += sh[axis];
-         Tensor &y = result(ex, s, 0, shape);
-         cpu::concat(shapes, axis, xs.data(), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, shape);
+         cpu::concat(shapes, axis, xs.data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          auto seg = s.attrs.find("operandSegmentSizes")->second.ints;
          Operands o = operands(ex, s, static_cast<size_t>(seg[0]));
-         Grads g(o);
+         Grads<R> g(o);
          std::vector<cpu::Shape> shapes;
          for (const Tensor *t : o.in)
            shapes.push_back(t->shape);
          int64_t axis = cpu::normalizeAxis(aInt(s, "axis", 0),
                                            static_cast<int64_t>(shapes[0].size()));
-         cpu::concatBackward(shapes, axis, data(o.dout[0]), g.p.data());
+         cpu::concatBackward(shapes, axis, data<R>(o.dout[0]), g.p.data());
          g.store(ex, s);
          return Status::ok();
        });
@@ -816,21 +819,21 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          std::vector<int64_t> sizes = aInts(s, "sizes");
          int64_t axis = cpu::normalizeAxis(aInt(s, "axis", -1),
                                            static_cast<int64_t>(x.shape.size()));
-         std::vector<float *> ys;
+         std::vector<R *> ys;
          for (size_t r = 0; r < sizes.size(); ++r) {
            cpu::Shape shape = x.shape;
            shape[axis] = sizes[r];
-           ys.push_back(result(ex, s, r, shape).f.data());
+           ys.push_back(result<R>(ex, s, r, shape).template v<R>().data());
          }
-         cpu::split(x.shape, axis, sizes, x.f.data(), ys.data());
+         cpu::split(x.shape, axis, sizes, x.v<R>().data(), ys.data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
-         std::vector<const float *> dys;
+         Grads<R> g(o);
+         std::vector<const R *> dys;
          for (const Tensor *t : o.dout)
-           dys.push_back(t->f.data());
+           dys.push_back(t->v<R>().data());
          const cpu::Shape &in = o.in[0]->shape;
          cpu::splitBackward(in, cpu::normalizeAxis(aInt(s, "axis", -1),
                                                    static_cast<int64_t>(in.size())),
@@ -851,16 +854,16 @@ void registerAll(std::map<std::string, StepHandler> &t) {
          cpu::SliceSpec sp = sliceOf(s, x.shape, axis);
          cpu::Shape shape = x.shape;
          shape[axis] = sp.length;
-         Tensor &y = result(ex, s, 0, shape);
-         cpu::slice(x.shape, axis, sp, x.f.data(), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, shape);
+         cpu::slice(x.shape, axis, sp, x.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [sliceOf](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
+         Grads<R> g(o);
          int64_t axis;
          cpu::SliceSpec sp = sliceOf(s, o.in[0]->shape, axis);
-         cpu::sliceBackward(o.in[0]->shape, axis, sp, data(o.dout[0]), g.p[0]);
+         cpu::sliceBackward(o.in[0]->shape, axis, sp, data<R>(o.dout[0]), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -873,15 +876,15 @@ void registerAll(std::map<std::string, StepHandler> &t) {
            int64_t a = cpu::normalizeAxis(d, static_cast<int64_t>(shape.size()));
            shape[a] = like.shape[a];
          }
-         Tensor &y = result(ex, s, 0, shape);
-         cpu::expand(x.shape, shape, x.f.data(), y.f.data());
+         Tensor &y = result<R>(ex, s, 0, shape);
+         cpu::expand(x.shape, shape, x.v<R>().data(), y.v<R>().data());
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 2);
-         Grads g(o);
+         Grads<R> g(o);
          if (g.p[0])
-           cpu::expandBackward(o.in[0]->shape, o.out[0]->shape, data(o.dout[0]), g.p[0]);
+           cpu::expandBackward(o.in[0]->shape, o.out[0]->shape, data<R>(o.dout[0]), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -893,12 +896,12 @@ void registerAll(std::map<std::string, StepHandler> &t) {
     cpu::MoeShape m = moeShape(s, x, router);
     Status failure = Status::ok();
     auto body = [&](size_t region) {
-      return [&ex, &s, &failure, region, D = m.D](int64_t e, int64_t n, const float *in,
-                                                  float *out) {
+      return [&ex, &s, &failure, region, D = m.D](int64_t e, int64_t n, const R *in,
+                                                  R *out) {
         if (!failure.isOk() || region >= s.regions.size())
           return;
-        Tensor tokens = Tensor::floats({n, D});
-        std::copy(in, in + n * D, tokens.f.begin());
+        Tensor tokens = Tensor::reals<R>({n, D});
+        std::copy(in, in + n * D, tokens.v<R>().begin());
         int64_t saved = ex.expertIndex;
         ex.expertIndex = e;
         std::vector<Tensor> ys;
@@ -908,17 +911,17 @@ void registerAll(std::map<std::string, StepHandler> &t) {
           failure = Status::error("in expert " + std::to_string(e) + ": " + st.message());
           return;
         }
-        std::copy(ys[0].f.begin(), ys[0].f.end(), out);
+        std::copy(ys[0].v<R>().begin(), ys[0].v<R>().end(), out);
       };
     };
-    Tensor &y = result(ex, s, 0, x.shape);
+    Tensor &y = result<R>(ex, s, 0, x.shape);
     std::vector<int64_t> counts(static_cast<size_t>(m.experts), 0);
-    float aux = cpu::moe<float>(m, x.f.data(), router.f.data(), body(0), body(1),
-                                y.f.data(), counts.data());
+    R aux = cpu::moe<R>(m, x.v<R>().data(), router.v<R>().data(), body(0), body(1),
+                                y.v<R>().data(), counts.data());
     if (!failure.isOk())
       return failure;
-    Tensor &a = result(ex, s, 1, {});
-    a.f[0] = aux;
+    Tensor &a = result<R>(ex, s, 1, {});
+    a.v<R>()[0] = aux;
     // Named by the moe's scope (its router parameter's path), else its line.
     std::string where = s.location;
     auto rp = ex.current->paramReads.find(s.operands[1]);
@@ -944,20 +947,20 @@ void registerAll(std::map<std::string, StepHandler> &t) {
     std::vector<int64_t> regionOf = s.attrs.count("region_of")
                                         ? s.attrs.at("region_of").ints
                                         : std::vector<int64_t>{};
-    Tensor &dx = result(ex, s, 0, x.shape);
-    Tensor &drouter = result(ex, s, 1, router.shape);
+    Tensor &dx = result<R>(ex, s, 0, x.shape);
+    Tensor &drouter = result<R>(ex, s, 1, router.shape);
     std::vector<Tensor *> dparams;
     for (size_t k = 2; k < s.results.size(); ++k)
-      dparams.push_back(&result(ex, s, k, ex.current->valueShapes[s.results[k]]));
+      dparams.push_back(&result<R>(ex, s, k, ex.current->valueShapes[s.results[k]]));
     Status failure = Status::ok();
     auto body = [&](int64_t region) {
-      return [&, region, D = m.D](int64_t e, int64_t n, const float *in, const float *dout,
-                                  float *din, float *out) {
+      return [&, region, D = m.D](int64_t e, int64_t n, const R *in, const R *dout,
+                                  R *din, R *out) {
         if (!failure.isOk() || region >= static_cast<int64_t>(s.regions.size()))
           return;
-        Tensor tokens = Tensor::floats({n, D}), grad = Tensor::floats({n, D});
-        std::copy(in, in + n * D, tokens.f.begin());
-        std::copy(dout, dout + n * D, grad.f.begin());
+        Tensor tokens = Tensor::reals<R>({n, D}), grad = Tensor::reals<R>({n, D});
+        std::copy(in, in + n * D, tokens.v<R>().begin());
+        std::copy(dout, dout + n * D, grad.v<R>().begin());
         int64_t saved = ex.expertIndex;
         ex.expertIndex = e;
         std::vector<Tensor> ys;
@@ -968,22 +971,22 @@ void registerAll(std::map<std::string, StepHandler> &t) {
                                   st.message());
           return;
         }
-        std::copy(ys[0].f.begin(), ys[0].f.end(), out);
-        std::copy(ys[1].f.begin(), ys[1].f.end(), din);
+        std::copy(ys[0].v<R>().begin(), ys[0].v<R>().end(), out);
+        std::copy(ys[1].v<R>().begin(), ys[1].v<R>().end(), din);
         // Parameter gradients of this region, in the order of `params`.
         size_t y = 2;
         for (size_t k = 0; k < dparams.size(); ++k) {
           if (k >= regionOf.size() || regionOf[k] != region)
             continue;
           const Tensor &g = ys[y++];
-          float *slice = dparams[k]->f.data() + e * static_cast<int64_t>(g.f.size());
-          for (size_t i = 0; i < g.f.size(); ++i)
-            slice[i] += g.f[i];
+          R *slice = dparams[k]->v<R>().data() + e * static_cast<int64_t>(g.v<R>().size());
+          for (size_t i = 0; i < g.v<R>().size(); ++i)
+            slice[i] += g.v<R>()[i];
         }
       };
     };
-    cpu::moeBackward<float>(m, x.f.data(), router.f.data(), body(0), body(1), dy.f.data(),
-                            daux.f[0], dx.f.data(), drouter.f.data());
+    cpu::moeBackward<R>(m, x.v<R>().data(), router.v<R>().data(), body(0), body(1), dy.v<R>().data(),
+                            daux.v<R>()[0], dx.v<R>().data(), drouter.v<R>().data());
     return failure;
   });
 
@@ -991,14 +994,14 @@ void registerAll(std::map<std::string, StepHandler> &t) {
        [](Executor &ex, const Step &s) {
          // The CPU backend computes in fp32; a cast keeps the values.
          const Tensor &x = ex.values[s.operands[0]];
-         Tensor &y = result(ex, s, 0, x.shape);
-         y.f = x.f;
+         Tensor &y = result<R>(ex, s, 0, x.shape);
+         y.v<R>() = x.v<R>();
          return Status::ok();
        },
        [](Executor &ex, const Step &s) {
          Operands o = operands(ex, s, 1);
-         Grads g(o);
-         std::copy(o.dout[0]->f.begin(), o.dout[0]->f.end(), g.p[0]);
+         Grads<R> g(o);
+         std::copy(o.dout[0]->v<R>().begin(), o.dout[0]->v<R>().end(), g.p[0]);
          g.store(ex, s);
          return Status::ok();
        });
@@ -1007,5 +1010,8 @@ void registerAll(std::map<std::string, StepHandler> &t) {
 } // namespace
 
 namespace motif::rt {
-void registerKernelHandlers() { registerAll(Executor::handlers()); }
+void registerKernelHandlers() {
+  registerAll<float>(Executor::handlers(false));
+  registerAll<double>(Executor::handlers(true));
+}
 } // namespace motif::rt

@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/exec/Executor.h"
 
+#include <algorithm>
+
 using namespace motif::rt;
 
 namespace {
@@ -19,7 +21,7 @@ double attrFloat(const Step &s, const char *k, double def) {
   return it == s.attrs.end() ? def : it->second.f;
 }
 
-Status getParam(Executor &ex, const Step &s) {
+template <typename R> Status getParam(Executor &ex, const Step &s) {
   auto it = s.attrs.find("name");
   std::string name = it == s.attrs.end() ? "" : it->second.s;
   auto p = ex.params.find(name);
@@ -32,10 +34,10 @@ Status getParam(Executor &ex, const Step &s) {
     if (ex.expertIndex >= param.shape[0])
       return Status::error("expert " + std::to_string(ex.expertIndex) +
                            " is outside parameter '" + name + "'");
-    Tensor slice = Tensor::floats(Shape(param.shape.begin() + 1, param.shape.end()));
-    size_t n = slice.f.size();
-    std::copy(param.f.begin() + ex.expertIndex * n,
-              param.f.begin() + (ex.expertIndex + 1) * n, slice.f.begin());
+    Tensor slice = Tensor::reals<R>(Shape(param.shape.begin() + 1, param.shape.end()));
+    size_t n = slice.v<R>().size();
+    std::copy(param.v<R>().begin() + ex.expertIndex * n,
+              param.v<R>().begin() + (ex.expertIndex + 1) * n, slice.v<R>().begin());
     ex.values[s.results[0]] = std::move(slice);
     return Status::ok();
   }
@@ -43,18 +45,19 @@ Status getParam(Executor &ex, const Step &s) {
   return Status::ok();
 }
 
-Status constant(Executor &ex, const Step &s) {
+template <typename R> Status constant(Executor &ex, const Step &s) {
   const Shape &shape = ex.current->valueShapes[s.results[0]];
   for (int64_t d : shape)
     if (d == kDynamic)
       return Status::error("a constant needs a static shape");
-  ex.values[s.results[0]] =
-      Tensor::floats(shape, static_cast<float>(attrFloat(s, "value", 0)));
+  Tensor t = Tensor::reals<R>(shape);
+  std::fill(t.v<R>().begin(), t.v<R>().end(), static_cast<R>(attrFloat(s, "value", 0)));
+  ex.values[s.results[0]] = std::move(t);
   return Status::ok();
 }
 
-Status zerosLike(Executor &ex, const Step &s) {
-  ex.values[s.results[0]] = Tensor::floats(ex.values[s.operands[0]].shape);
+template <typename R> Status zerosLike(Executor &ex, const Step &s) {
+  ex.values[s.results[0]] = Tensor::reals<R>(ex.values[s.operands[0]].shape);
   return Status::ok();
 }
 
@@ -72,11 +75,14 @@ Status positions(Executor &ex, const Step &s) {
 } // namespace
 
 namespace motif::rt {
-void registerCoreHandlers() {
-  auto &t = Executor::handlers();
-  t["motif.get_param"] = getParam;
-  t["motif.constant"] = constant;
-  t["motif.zeros_like"] = zerosLike;
+template <typename R> void registerCore(std::map<std::string, StepHandler> &t) {
+  t["motif.get_param"] = getParam<R>;
+  t["motif.constant"] = constant<R>;
+  t["motif.zeros_like"] = zerosLike<R>;
   t["motif.positions"] = positions;
+}
+void registerCoreHandlers() {
+  registerCore<float>(Executor::handlers(false));
+  registerCore<double>(Executor::handlers(true));
 }
 } // namespace motif::rt

@@ -51,6 +51,14 @@ Tensor Tensor::floats(Shape shape, float fill) {
   return t;
 }
 
+Tensor Tensor::doubles(Shape shape, double fill) {
+  Tensor t;
+  t.dtype = DType::F64;
+  t.shape = std::move(shape);
+  t.d.assign(static_cast<size_t>(t.numElements()), fill);
+  return t;
+}
+
 Tensor Tensor::ints(Shape shape) {
   Tensor t;
   t.dtype = DType::I32;

@@ -58,11 +58,23 @@ StatusOr<std::string> generate(const Artifact &artifact,
 /// random), on one batch of `data` (token models) or on synthetic inputs when
 /// `data` is empty. Prints one line per parameter; fails when a relative error
 /// exceeds `tolerance`.
+/// `motif-run check-grad`: per trained parameter tensor, the directional
+/// derivative of the loss along a unit direction (the gradient's plus a
+/// random one) by central finite differences, against autodiff. In fp64 (the
+/// default) with a step of `epsilon` (default 1e-5) and tolerance 1e-6; in
+/// fp32 with a step that moves the loss by ~1e-3 and tolerance 1e-2. A step
+/// whose one-sided slopes disagree crossed a kink (relu, routing, capacity):
+/// it is retried smaller, then reported as such and not judged.
 struct GradCheckOptions {
   std::string data;
   int64_t batch = 2, seq = 16;
-  double epsilon = 1e-3, tolerance = 1e-2;
+  bool fp64 = true;
+  double epsilon = 0;   // 0: 1e-5 in fp64, 1e-3 in fp32
+  double tolerance = 0; // 0: 1e-6 in fp64, 1e-2 in fp32
   uint64_t seed = 1337;
+  /// Testing the check itself: this parameter's autodiff gradient is made
+  /// 1e-4 (relative) wrong before the comparison.
+  std::string perturb;
 };
 Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
                       std::ostream &log);

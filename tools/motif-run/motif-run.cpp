@@ -36,7 +36,8 @@ const char *kUsage =
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
     "               --log-every N --quiet\n"
     "  check-grad compare autodiff gradients with finite differences on one\n"
-    "             batch: --data FILE --batch B --seq T --eps X --tol X --seed N\n"
+    "             batch, in fp64 (default) or --fp32: --data FILE --batch B\n"
+    "             --seq T --eps X --tol X --seed N\n"
     "  smoke      run forward and train_step once on synthetic inputs:\n"
     "               --batch B --seq T --seed N\n"
     "  eval       the mean loss over a data file with a checkpoint's weights:\n"
@@ -151,6 +152,9 @@ int main(int argc, char **argv) {
       else if (f == "--seq") positive(c.seq);
       else if (f == "--eps") numOpt(c.epsilon);
       else if (f == "--tol") numOpt(c.tolerance);
+      else if (f == "--fp32") c.fp64 = false;
+      else if (f == "--perturb-grad") c.perturb = value(); // tests the check
+      else if (f == "--fp64") c.fp64 = true;
       else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for check-grad");
     } else if (cmd == "train") {
