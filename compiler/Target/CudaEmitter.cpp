@@ -44,10 +44,14 @@ FailureOr<Bcast> classify(RankedTensorType in, RankedTensorType out) {
       }))
     return Same;
   // The input's dims are the result's trailing dims (a bias [D], a position
-  // table [T, D]): element i reads i mod size.
-  if (in.getRank() < out.getRank()) {
-    auto tail = out.getShape().take_back(in.getRank());
-    if (llvm::all_of(llvm::zip(in.getShape(), tail), [](auto p) {
+  // table [T, D], a class token [1, 1, D]) after any leading 1s: element i
+  // reads i mod size.
+  ArrayRef<int64_t> dims = in.getShape();
+  while (!dims.empty() && dims.front() == 1)
+    dims = dims.drop_front();
+  if (dims.size() < static_cast<size_t>(out.getRank())) {
+    auto tail = out.getShape().take_back(dims.size());
+    if (llvm::all_of(llvm::zip(dims, tail), [](auto p) {
           auto [a, b] = p;
           return a == b;
         }))

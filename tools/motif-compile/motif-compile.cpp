@@ -43,6 +43,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <fcntl.h>
+#include <optional>
 #include <unistd.h>
 
 namespace cl = llvm::cl;
@@ -359,20 +360,26 @@ int main(int argc, char **argv) {
   if (wantsArtifact || emit == Emit::Plan) {
     motif::rt::Artifact artifact;
     auto src = llvm::MemoryBuffer::getFile(inputFile);
+    // GPU code first: emission names each fused kernel on its op
+    // (kernel.name, kernel.bcast), which the plan then carries.
+    bool anyGpu = llvm::any_of(targetList, [](const std::string &t) { return t != "cpu"; });
+    std::optional<motif::CudaSource> cuda;
+    if (anyGpu) {
+      mlir::TimingScope t = root.nest("CUDA (EmitC)");
+      auto c = motif::emitCuda(*module);
+      if (mlir::failed(c))
+        return 1;
+      for (const std::string &why : c->unsupported)
+        llvm::errs() << "motif-compile: warning: a fused kernel has no CUDA version (" << why
+                     << "); the GPU backend will refuse this plan\n";
+      cuda = std::move(*c);
+    }
     if (mlir::failed(motif::exportArtifact(
             *module, inputFile, src ? (*src)->getBuffer().str() : "", artifact)))
       return 1;
-    // GPU code: the generated kernels, compiled for each GPU target.
     artifact.targets = targetList;
-    bool anyGpu = llvm::any_of(targetList, [](const std::string &t) { return t != "cpu"; });
-    if (anyGpu) {
-      mlir::TimingScope t = root.nest("CUDA (EmitC + NVRTC)");
-      auto cuda = motif::emitCuda(*module);
-      if (mlir::failed(cuda))
-        return 1;
-      for (const std::string &why : cuda->unsupported)
-        llvm::errs() << "motif-compile: warning: a fused kernel has no CUDA version (" << why
-                     << "); the GPU backend will refuse this plan\n";
+    if (cuda) {
+      mlir::TimingScope t = root.nest("CUDA (NVRTC)");
       artifact.gpu.source = cuda->text;
       for (const std::string &arch : targetList) {
         if (arch == "cpu")

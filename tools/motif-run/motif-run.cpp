@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
+#include "runtime/cuda/LaunchPlan.h"
 #include "runtime/train/Trainer.h"
 
 #include <cstdio>
@@ -42,6 +43,10 @@ const char *kUsage =
     "               --batch B --seq T --seed N\n"
     "  eval       the mean loss over a data file with a checkpoint's weights:\n"
     "               --data FILE --checkpoint FILE --batch B --seq T --batches N\n"
+    "  gpu-plan   what the GPU backend would run, worked out on the host: the\n"
+    "             binary for a device, each buffer's storage and arena offset,\n"
+    "             each generated kernel's launch: --arch sm_80|sm_90a --batch B\n"
+    "             --seq T --function NAME --precision fp32|bf16 --free-mib N\n"
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
     "               --steps N --warmup N --seed N\n"
@@ -74,7 +79,8 @@ int main(int argc, char **argv) {
   }
   std::string cmd = argv[1];
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
-      cmd != "check-grad" && cmd != "smoke" && cmd != "bench" && cmd != "eval")
+      cmd != "check-grad" && cmd != "smoke" && cmd != "bench" && cmd != "eval" &&
+      cmd != "gpu-plan")
     return usageError("unknown command '" + cmd + "'");
   if (argc < 3)
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
@@ -95,6 +101,10 @@ int main(int argc, char **argv) {
   GradCheckOptions c;
   BenchOptions bo;
   EvalOptions eo;
+  struct {
+    std::string arch = "sm_90a", function = "train_step", precision;
+    int64_t batch = 8, seq = 64, freeMiB = 80 * 1024;
+  } gp;
   for (int i = 3; i < argc; ++i) {
     std::string f = argv[i];
     auto value = [&]() -> const char * {
@@ -126,7 +136,15 @@ int main(int argc, char **argv) {
       }
     };
     int64_t seed;
-    if (cmd == "eval") {
+    if (cmd == "gpu-plan") {
+      if (f == "--arch") gp.arch = value();
+      else if (f == "--function") gp.function = value();
+      else if (f == "--precision") gp.precision = value();
+      else if (f == "--batch") positive(gp.batch);
+      else if (f == "--seq") positive(gp.seq);
+      else if (f == "--free-mib") positive(gp.freeMiB);
+      else return usageError("unknown option '" + f + "' for gpu-plan");
+    } else if (cmd == "eval") {
       if (f == "--data") eo.data = value();
       else if (f == "--checkpoint") eo.checkpoint = value();
       else if (f == "--batch") positive(eo.batch);
@@ -191,6 +209,66 @@ int main(int argc, char **argv) {
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
+  }
+  if (cmd == "gpu-plan") {
+    int major = 0, minor = 0;
+    if (std::sscanf(gp.arch.c_str(), "sm_%1d%1d", &major, &minor) != 2)
+      return usageError("--arch takes sm_80, sm_86, sm_90a, ...; got '" + gp.arch + "'");
+    auto fail = [](const std::string &m) {
+      std::fprintf(stderr, "motif-run: error: %s\n", m.c_str());
+      return 1;
+    };
+    bool ptx = false;
+    auto bin = gpu::pickBinary(*artifact, major, minor, &ptx);
+    if (!bin.isOk())
+      return fail(bin.status().message());
+    std::printf("device %s runs the %s of %s\n", gpu::archName(major, minor).c_str(),
+                ptx ? "PTX" : "cubin", (*bin)->arch.c_str());
+    const Function *fn = artifact->function(gp.function);
+    if (!fn)
+      return fail("the artifact has no function '" + gp.function + "'");
+    gpu::Precision prec = gp.precision.empty() ? gpu::precisionOf(*artifact)
+                          : gp.precision == "bf16" ? gpu::Precision::BF16
+                                                   : gpu::Precision::F32;
+    std::vector<Shape> shapes;
+    for (int32_t a : fn->args) {
+      Shape s = fn->valueShapes[a];
+      for (size_t d = 0; d < s.size(); ++d)
+        if (s[d] == kDynamic)
+          s[d] = d == 0 ? gp.batch : gp.seq;
+      shapes.push_back(s);
+    }
+    auto r = gpu::resolve(*artifact, *fn, shapes, prec);
+    if (!r.isOk())
+      return fail(r.status().message());
+    int64_t paramBytes = 0;
+    for (const ParamInfo &p : artifact->params)
+      paramBytes += p.numElements() * 4 * (p.frozen ? 1 : 4); // weights, grads, 2 moments
+    std::printf("%s in %s: arena %lld bytes, parameters and optimizer state %lld bytes\n",
+                gp.function.c_str(), prec == gpu::Precision::BF16 ? "bf16" : "fp32",
+                static_cast<long long>(r->arena.peak), static_cast<long long>(paramBytes));
+    if (r->arena.peak + paramBytes > gp.freeMiB * 1048576)
+      return fail(gpu::outOfMemory(*fn, *r, paramBytes, gp.freeMiB * 1048576,
+                                   "a device with " + std::to_string(gp.freeMiB) + " MiB free"));
+    for (size_t i = 0; i < fn->steps.size(); ++i) {
+      const Step &s = fn->steps[i];
+      if (s.op != "kernel.fused")
+        continue;
+      auto l = gpu::fusedLaunch(s, *r, prec, 132);
+      if (!l.isOk())
+        return fail(l.status().message());
+      std::printf("  step %zu: %s<<<%u, %u>>> n=%lld", i, l->kernel.c_str(), l->grid, l->block,
+                  static_cast<long long>(l->n));
+      for (size_t k = 0; k < l->inputs.size(); ++k)
+        std::printf(" in%%%d@%lld", l->inputs[k],
+                    static_cast<long long>(r->arena.offsets[l->inputs[k]]));
+      for (int32_t o : l->outputs)
+        std::printf(" out%%%d@%lld", o, static_cast<long long>(r->arena.offsets[o]));
+      for (int64_t m : l->mods)
+        std::printf(" mod=%lld", static_cast<long long>(m));
+      std::printf("\n");
+    }
+    return 0;
   }
   if (cmd == "eval") {
     if (eo.data.empty())

@@ -1,0 +1,206 @@
+//===- LaunchPlan.cpp - What the GPU backend launches, decided on the host -===//
+#include "runtime/cuda/LaunchPlan.h"
+
+#include <algorithm>
+#include <cstdio>
+
+using namespace motif::rt;
+using namespace motif::rt::gpu;
+
+namespace {
+std::string bytesStr(int64_t b) {
+  char buf[64];
+  if (b >= (int64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(int64_t(1) << 30));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MiB", b / double(1 << 20));
+  return buf;
+}
+
+const AttrValue *attr(const Step &s, const char *k) {
+  auto it = s.attrs.find(k);
+  return it == s.attrs.end() ? nullptr : &it->second;
+}
+} // namespace
+
+Precision gpu::precisionOf(const Artifact &a) {
+  auto it = a.recipe.find("precision");
+  return it != a.recipe.end() && it->second.s == "bf16" ? Precision::BF16 : Precision::F32;
+}
+
+StatusOr<Resolved> gpu::resolve(const Artifact &a, const Function &f,
+                                const std::vector<Shape> &inputShapes, Precision p) {
+  Resolved r;
+  std::string why;
+  if (!f.symbolValues(inputShapes, r.symbols, why))
+    return Status::error(why);
+  size_t n = f.valueTypes.size();
+  if (f.buffers.size() != n)
+    return Status::error("function '" + f.name + "' has no memory plan; recompile the model");
+  r.shapes.assign(n, {});
+  r.storage.assign(n, DType::F32);
+  r.bytes.assign(n, -1);
+  // Values that stay f32 under a bf16 recipe.
+  std::vector<bool> keepF32(n, false);
+  for (size_t k = 0; k < f.results.size(); ++k)
+    if (f.resultRoles[k] == "loss" || f.resultRoles[k].rfind("grad:", 0) == 0)
+      keepF32[f.results[k]] = true;
+  for (const Step &s : f.steps)
+  {
+    if ((s.op == "kernel.attention" || s.op == "motif.moe") && s.results.size() > 1)
+      keepF32[s.results[1]] = true; // the log-sum-exp; the moe's auxiliary loss
+    if (s.op == "motif.cross_entropy")
+      keepF32[s.results[0]] = true;
+  }
+  // Partial sums of a parameter's gradient (a tied weight's two uses) are
+  // added in f32 too: walk the fused kernels backwards from f32 results.
+  for (auto it = f.steps.rbegin(); it != f.steps.rend(); ++it)
+    if (it->op == "kernel.fused" &&
+        std::any_of(it->results.begin(), it->results.end(),
+                    [&](int32_t r) { return keepF32[r]; }))
+      for (int32_t v : it->operands) {
+        bool fixed = std::none_of(f.valueShapes[v].begin(), f.valueShapes[v].end(),
+                                  [](int64_t d) { return d == kDynamic; });
+        if (fixed)
+          keepF32[v] = true;
+      }
+  for (size_t v = 0; v < n; ++v) {
+    const BufferInfo &b = f.buffers[v];
+    bool known = b.dims.size() == f.valueShapes[v].size();
+    Shape shape;
+    for (size_t d = 0; known && d < b.dims.size(); ++d) {
+      auto x = b.dims[d] ? b.dims[d]->eval(r.symbols) : std::nullopt;
+      known = x.has_value() && *x >= 0;
+      if (known)
+        shape.push_back(*x);
+    }
+    DType t = f.valueTypes[v];
+    bool isFloat = t == DType::F32 || t == DType::F64 || t == DType::BF16 || t == DType::F16;
+    // Activations (sized by the symbols) and parameters as read for compute
+    // (the backend keeps a bf16 copy of each) are bf16; fixed-size values
+    // otherwise (gradients of parameters and their partial sums) are f32.
+    bool activation = false;
+    for (int64_t d : f.valueShapes[v])
+      activation |= d == kDynamic;
+    (void)activation;
+    if (isFloat)
+      t = p == Precision::BF16 && !keepF32[v] ? DType::BF16 : DType::F32;
+    r.storage[v] = t;
+    if (known) {
+      int64_t elems = 1;
+      for (int64_t d : shape)
+        elems *= d;
+      r.bytes[v] = elems * static_cast<int64_t>(dtypeSize(t));
+      r.shapes[v] = std::move(shape);
+    }
+  }
+  r.arena = assignOffsets(r.bytes, f.buffers);
+  return r;
+}
+
+StatusOr<FusedLaunch> gpu::fusedLaunch(const Step &s, const Resolved &r, Precision p,
+                                       int multiprocessors) {
+  const AttrValue *name = attr(s, "kernel.name");
+  const AttrValue *bcast = attr(s, "kernel.bcast");
+  if (!name || !bcast)
+    return Status::error("this fused kernel has no CUDA version" +
+                         (s.location.empty() ? std::string() : " (at " + s.location + ")") +
+                         "; motif-compile said why when it compiled the model");
+  FusedLaunch l;
+  l.inputs = s.operands;
+  l.outputs = s.results;
+  if (bcast->ints.size() != s.operands.size() || s.results.empty())
+    return Status::error("a fused kernel's launch description does not match its operands");
+  // One storage type for all its pointers: the kernel exists per precision.
+  DType t = r.storage[s.results[0]];
+  for (int32_t v : s.operands)
+    if (r.storage[v] != t)
+      return Status::error("fused kernel " + name->s + " at " + s.location +
+                           " mixes f32 and bf16 tensors, which generated kernels do not "
+                           "support yet; compile with precision = \"fp32\"");
+  l.kernel = name->s + (t == DType::BF16 ? "_bf16" : "");
+  (void)p;
+  const Shape &out = r.shapes[s.results[0]];
+  if (out.empty() && r.bytes[s.results[0]] < 0)
+    return Status::error("fused kernel " + name->s + ": the size of its result is unknown");
+  l.n = 1;
+  for (int64_t d : out)
+    l.n *= d;
+  for (size_t k = 0; k < s.operands.size(); ++k)
+    if (bcast->ints[k] == 1) {
+      int64_t m = 1;
+      for (int64_t d : r.shapes[s.operands[k]])
+        m *= d;
+      l.mods.push_back(std::max<int64_t>(m, 1));
+    }
+  // A grid-stride loop: enough blocks to fill the device a few times over.
+  int64_t blocks = (l.n + l.block - 1) / l.block;
+  l.grid = static_cast<unsigned>(
+      std::clamp<int64_t>(blocks, 1, std::max(1, multiprocessors) * int64_t(8)));
+  return l;
+}
+
+std::string gpu::archName(int major, int minor) {
+  std::string a = "sm_" + std::to_string(major) + std::to_string(minor);
+  return major == 9 && minor == 0 ? a + "a" : a;
+}
+
+StatusOr<const GpuCode::Binary *> gpu::pickBinary(const Artifact &a, int major, int minor,
+                                                  bool *usePtx) {
+  std::string dev = archName(major, minor);
+  std::string built;
+  const GpuCode::Binary *ptx = nullptr;
+  int bestPtx = -1;
+  for (const GpuCode::Binary &b : a.gpu.binaries) {
+    built += (built.empty() ? "" : ", ") + b.arch;
+    if (b.arch == dev || b.arch == "sm_" + std::to_string(major) + std::to_string(minor)) {
+      if (usePtx)
+        *usePtx = false;
+      return &b;
+    }
+    // Plain (not arch-specific "a") PTX runs on newer devices through the
+    // driver's compiler.
+    int v = 0;
+    if (b.arch.back() != 'a' && std::sscanf(b.arch.c_str(), "sm_%d", &v) == 1 &&
+        v <= major * 10 + minor && v > bestPtx && !b.ptx.empty()) {
+      bestPtx = v;
+      ptx = &b;
+    }
+  }
+  if (ptx) {
+    if (usePtx)
+      *usePtx = true;
+    return ptx;
+  }
+  return Status::error("the artifact was built for " + (built.empty() ? std::string("cpu") : built) +
+                       ", device is " + dev + ": recompile with --target=" + dev);
+}
+
+std::string gpu::outOfMemory(const Function &f, const Resolved &r, int64_t paramBytes,
+                             int64_t freeBytes, const std::string &device) {
+  std::string dims;
+  for (size_t i = 0; i < f.symbols.size() && i < r.symbols.size(); ++i)
+    dims += (i ? ", " : "") + f.symbols[i].name + "=" + std::to_string(r.symbols[i]);
+  // The largest buffer and the step that writes it.
+  int32_t big = -1;
+  for (size_t v = 0; v < r.bytes.size(); ++v)
+    if (f.buffers[v].inArena && (big < 0 || r.bytes[v] > r.bytes[big]))
+      big = static_cast<int32_t>(v);
+  std::string what;
+  if (big >= 0) {
+    std::vector<std::string> names;
+    for (const Function::Symbol &s : f.symbols)
+      names.push_back(s.name);
+    what = "; the largest buffer is " + bytesStr(r.bytes[big]);
+    const BufferInfo &b = f.buffers[big];
+    if (b.def >= 0 && static_cast<size_t>(b.def) < f.steps.size()) {
+      const Step &s = f.steps[b.def];
+      what += ", made by '" + s.op + "'" + (s.location.empty() ? "" : " at " + s.location);
+    }
+  }
+  return "out of GPU memory on " + device + ": '" + f.name + "' needs " +
+         bytesStr(r.arena.peak) + " of activations" + (dims.empty() ? "" : " at " + dims) +
+         " and " + bytesStr(paramBytes) + " of parameters and optimizer state, but the device "
+         "has " + bytesStr(freeBytes) + " free" + what +
+         ". Use a smaller --batch or --seq, or compile with --recompute=attention";
+}
