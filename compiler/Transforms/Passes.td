@@ -39,6 +39,26 @@ def MotifLowerToKernelPass : Pass<"motif-lower-to-kernel", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::kernel::KernelDialect"];
 }
 
+def KernelFusePass : Pass<"kernel-fuse", "::mlir::ModuleOp"> {
+  let summary = "Fuses elementwise chains and GEMM epilogues";
+  let description = [{
+    A `kernel.gemm` whose result only feeds a one-op fused kernel that applies
+    an activation (relu, gelu, gelu_tanh, silu), adds a same-shaped tensor (a
+    residual) or adds a vector of the last dim (a bias) takes that op into its
+    epilogue, `d = act(a·b + bias) + residual`; an activation whose input the
+    backward also reads (training) stays a kernel. A `kernel.fused` whose
+    results another `kernel.fused` reads is merged into it; results still
+    read elsewhere become extra results of the merged kernel. Reads of a
+    value's shape only (a `motif.vjp` that does not save it) do not prevent a
+    fusion. Softmax with cross-entropy is already one kernel
+    (`motif.cross_entropy` and its backward never materialize probabilities).
+  }];
+  let options = [
+    Option<"epilogues", "epilogues", "bool", /*default=*/"true",
+           "Fold activations, residuals and biases into GEMM epilogues">
+  ];
+}
+
 def KernelRecomputeAttentionPass : Pass<"kernel-recompute-attention", "::mlir::ModuleOp"> {
   let summary = "Recomputes attention in the backward instead of keeping its output";
   let description = [{

@@ -106,6 +106,9 @@ static cl::list<std::string> targets(
     cl::desc("What the artifact runs on: cpu, sm_80, sm_90a (default: all that this "
              "build can compile for). Attention tiles are chosen for the newest GPU given"),
     cl::value_desc("cpu,sm_80,sm_90a"), cl::cat(cat));
+static cl::opt<bool> noFusion("no-fusion",
+                              cl::desc("Keep one kernel per op (no fusion pass)"),
+                              cl::cat(cat));
 enum class Recompute { Attention };
 static cl::list<Recompute> recompute(
     "recompute", cl::CommaSeparated,
@@ -302,8 +305,13 @@ int main(int argc, char **argv) {
     pm.enableTiming(root);
     if (train)
       pm.addPass(mlir::motif::createMotifAutodiffPass());
-    if (lower)
+    if (lower) {
       pm.addPass(mlir::motif::createMotifLowerToKernelPass());
+      mlir::motif::KernelFusePassOptions fo;
+      fo.epilogues = true;
+      if (!noFusion)
+        pm.addPass(mlir::motif::createKernelFusePass(fo));
+    }
     if (lower && train && llvm::is_contained(recompute, Recompute::Attention))
       pm.addPass(mlir::motif::createKernelRecomputeAttentionPass());
     if (emit == Emit::Kernel) {

@@ -1,0 +1,286 @@
+//===- Fusion.cpp - Producer-consumer fusion at the kernel level -----------===//
+//
+// Two kinds of decisions, each visible in the IR:
+//  * GEMM epilogues: a kernel.gemm whose result is only read by a one-op
+//    fused kernel applying an activation (relu, gelu, gelu_tanh, silu), adding
+//    a same-shaped tensor (a residual) or adding a vector of its last dim (a
+//    bias), takes that op into its epilogue: d = act(a·b + bias) + residual.
+//  * Elementwise chains: a kernel.fused whose results another kernel.fused
+//    reads is merged into it, so the chain is one kernel and the values
+//    between never reach memory; a result still needed elsewhere becomes one
+//    more result of the merged kernel.
+// A motif.vjp that reads a value for its shape only (`saved` false) does not
+// count as a reader: it is redirected to a value of the same type.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Passes.h"
+#include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/MotifOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::motif {
+#define GEN_PASS_DEF_KERNELFUSEPASS
+#include "compiler/Transforms/Passes.h.inc"
+} // namespace mlir::motif
+
+using namespace mlir;
+namespace kn = mlir::kernel;
+namespace md = mlir::motif;
+
+namespace {
+
+/// Whether `use` reads only the shape of its value (a vjp that does not save it).
+bool shapeOnly(OpOperand &use) {
+  auto vjp = llvm::dyn_cast<md::VjpOp>(use.getOwner());
+  if (!vjp)
+    return false;
+  auto saved = vjp.getSaved();
+  unsigned n = use.getOperandNumber();
+  return saved && n < saved->size() && !(*saved)[n];
+}
+
+/// The uses of `v` that read its data.
+SmallVector<OpOperand *> dataUses(Value v) {
+  SmallVector<OpOperand *> out;
+  for (OpOperand &u : v.getUses())
+    if (!shapeOnly(u))
+      out.push_back(&u);
+  return out;
+}
+
+/// Points the shape-only uses of `from` at `to` (of the same type).
+void redirectShapeUses(Value from, Value to) {
+  for (OpOperand &u : llvm::make_early_inc_range(from.getUses()))
+    if (shapeOnly(u))
+      u.set(to);
+}
+
+/// The single op of a one-op fused kernel, or null.
+Operation *singleOp(kn::FusedOp f) {
+  Block &b = f.getBody().front();
+  if (b.getOperations().size() != 2)
+    return nullptr;
+  return &b.front();
+}
+
+//===----------------------------------------------------------------------===//
+// GEMM epilogues
+//===----------------------------------------------------------------------===//
+
+/// Folds the one consumer of a gemm's result into the gemm when it can.
+bool foldEpilogue(kn::GemmOp g) {
+  if (g.getBiasGrad())
+    return false;
+  Value d = g.getD();
+  auto uses = dataUses(d);
+  if (uses.size() != 1)
+    return false;
+  auto fused = llvm::dyn_cast<kn::FusedOp>(uses[0]->getOwner());
+  if (!fused || fused->getNumResults() != 1)
+    return false;
+  Operation *op = singleOp(fused);
+  if (!op)
+    return false;
+  Block &body = fused.getBody().front();
+  // Which input of the fused kernel is the gemm's result.
+  unsigned at = uses[0]->getOperandNumber();
+  Value inner = body.getArgument(at);
+  OpBuilder b(fused);
+  auto rebuild = [&](Value bias, Value residual, kn::Epilogue epi) {
+    auto ng = kn::GemmOp::create(b, g.getLoc(), g.getA(), g.getB(), bias, residual,
+                                 g.getTransposeA(), g.getTransposeB(), g.getRows(), false,
+                                 epi);
+    redirectShapeUses(d, ng.getD());
+    fused.getResult(0).replaceAllUsesWith(ng.getD());
+    fused.erase();
+    if (d.use_empty())
+      g.erase();
+    return true;
+  };
+  if (d.getType() != fused.getResult(0).getType())
+    return false;
+  // An activation, when the gemm has none and no residual yet.
+  if (g.getEpilogue() == kn::Epilogue::None && !g.getResidual() && op->getNumOperands() == 1 &&
+      op->getOperand(0) == inner) {
+    std::optional<kn::Epilogue> epi =
+        llvm::TypeSwitch<Operation *, std::optional<kn::Epilogue>>(op)
+            .Case([](md::ReluOp) -> std::optional<kn::Epilogue> { return kn::Epilogue::Relu; })
+            .Case([](md::GeluOp) -> std::optional<kn::Epilogue> { return kn::Epilogue::Gelu; })
+            .Case([](md::GeluTanhOp) -> std::optional<kn::Epilogue> {
+              return kn::Epilogue::GeluTanh;
+            })
+            .Case([](md::SiluOp) -> std::optional<kn::Epilogue> { return kn::Epilogue::Silu; })
+            .Default([](Operation *) -> std::optional<kn::Epilogue> { return std::nullopt; });
+    if (epi)
+      return rebuild(g.getBias(), Value(), *epi);
+    return false;
+  }
+  // An add: of a same-shaped tensor (a residual), or of a vector of the last
+  // dim (a bias), when the gemm has none yet.
+  if (auto add = llvm::dyn_cast<md::AddOp>(op)) {
+    Value other;
+    if (add.getLhs() == inner && add.getRhs() != inner)
+      other = add.getRhs();
+    else if (add.getRhs() == inner && add.getLhs() != inner)
+      other = add.getLhs();
+    if (!other)
+      return false;
+    auto arg = llvm::dyn_cast<BlockArgument>(other);
+    if (!arg)
+      return false;
+    Value outer = fused.getInputs()[arg.getArgNumber()];
+    auto ot = llvm::cast<RankedTensorType>(outer.getType());
+    auto dt = llvm::cast<RankedTensorType>(d.getType());
+    // The outer value must be defined before the gemm to become its operand.
+    if (Operation *def = outer.getDefiningOp())
+      if (def->getBlock() == g->getBlock() && !def->isBeforeInBlock(g))
+        return false;
+    if (ot == dt && !g.getResidual()) {
+      b.setInsertionPoint(g);
+      return rebuild(g.getBias(), outer, g.getEpilogue());
+    }
+    if (ot.getRank() == 1 && ot.getDimSize(0) == dt.getShape().back() && !g.getBias() &&
+        g.getEpilogue() == kn::Epilogue::None && !g.getResidual()) {
+      b.setInsertionPoint(g);
+      return rebuild(outer, Value(), kn::Epilogue::None);
+    }
+  }
+  return false;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise chains
+//===----------------------------------------------------------------------===//
+
+/// Merges producer `p` into consumer `c` (which reads a result of `p`), at
+/// `c`'s position; results of `p` read elsewhere become extra results.
+/// False when that would break dominance.
+bool mergeInto(kn::FusedOp p, kn::FusedOp c) {
+  if (p->getBlock() != c->getBlock() || !p->isBeforeInBlock(c))
+    return false;
+  // Results of p needed outside c, for their data, must be read after c.
+  SmallVector<Value> keep;
+  for (Value r : p.getResults()) {
+    bool outside = false;
+    for (OpOperand *u : dataUses(r)) {
+      if (u->getOwner() == c.getOperation())
+        continue;
+      Operation *top = c->getBlock()->findAncestorOpInBlock(*u->getOwner());
+      if (!top || !c->isBeforeInBlock(top))
+        return false;
+      outside = true;
+    }
+    if (outside)
+      keep.push_back(r);
+  }
+  // Inputs of the merged kernel: p's, then c's that are not p's results.
+  SmallVector<Value> inputs;
+  auto addInput = [&](Value v) {
+    if (!llvm::is_contained(inputs, v))
+      inputs.push_back(v);
+  };
+  for (Value v : p.getInputs())
+    addInput(v);
+  for (Value v : c.getInputs())
+    if (v.getDefiningOp() != p.getOperation())
+      addInput(v);
+  SmallVector<Type> types(c->getResultTypes());
+  for (Value r : keep)
+    types.push_back(r.getType());
+  OpBuilder b(c);
+  auto merged = kn::FusedOp::create(b, c.getLoc(), types, inputs);
+  Block *body = new Block();
+  merged.getBody().push_back(body);
+  IRMapping map;
+  for (Value v : inputs)
+    map.map(v, body->addArgument(v.getType(), v.getLoc()));
+  OpBuilder ib = OpBuilder::atBlockEnd(body);
+  // p's body on p's block arguments.
+  Block &pb = p.getBody().front();
+  IRMapping pmap;
+  for (auto [arg, in] : llvm::zip(pb.getArguments(), p.getInputs()))
+    pmap.map(arg, map.lookup(in));
+  for (Operation &op : pb.without_terminator())
+    ib.clone(op, pmap);
+  auto pyield = llvm::cast<kn::YieldOp>(pb.getTerminator());
+  // c's body, reading p's results from inside.
+  Block &cb = c.getBody().front();
+  IRMapping cmap;
+  for (auto [arg, in] : llvm::zip(cb.getArguments(), c.getInputs())) {
+    if (in.getDefiningOp() == p.getOperation())
+      cmap.map(arg, pmap.lookup(pyield.getValues()[llvm::cast<OpResult>(in).getResultNumber()]));
+    else
+      cmap.map(arg, map.lookup(in));
+  }
+  for (Operation &op : cb.without_terminator())
+    ib.clone(op, cmap);
+  SmallVector<Value> yields;
+  for (Value y : llvm::cast<kn::YieldOp>(cb.getTerminator()).getValues())
+    yields.push_back(cmap.lookup(y));
+  for (Value r : keep)
+    yields.push_back(pmap.lookup(pyield.getValues()[llvm::cast<OpResult>(r).getResultNumber()]));
+  kn::YieldOp::create(ib, c.getLoc(), yields);
+
+  for (auto [old, now] : llvm::zip(c.getResults(), merged.getResults().take_front(c.getNumResults())))
+    old.replaceAllUsesWith(now);
+  for (auto [i, r] : llvm::enumerate(keep))
+    r.replaceAllUsesWith(merged.getResult(c.getNumResults() + i));
+  // What only reads a dropped value's shape reads a same-typed result.
+  for (Value r : p.getResults())
+    if (!r.use_empty())
+      for (Value now : merged.getResults())
+        if (now.getType() == r.getType()) {
+          redirectShapeUses(r, now);
+          break;
+        }
+  c.erase();
+  if (llvm::all_of(p.getResults(), [](Value r) { return r.use_empty(); })) {
+    p.erase();
+    return true;
+  }
+  return true;
+}
+
+struct FusePass final : mlir::motif::impl::KernelFusePassBase<FusePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    for (auto fn : getOperation().getOps<func::FuncOp>()) {
+      Block &body = fn.getBody().front();
+      bool changed = true;
+      while (changed) {
+        changed = false;
+        if (epilogues)
+          for (auto g : llvm::make_early_inc_range(body.getOps<kn::GemmOp>()))
+            if (foldEpilogue(g)) {
+              changed = true;
+              break;
+            }
+        if (changed)
+          continue;
+        for (auto c : llvm::make_early_inc_range(body.getOps<kn::FusedOp>())) {
+          for (Value in : c.getInputs())
+            if (auto p = in.getDefiningOp<kn::FusedOp>())
+              if (p != c && mergeInto(p, c)) {
+                changed = true;
+                break;
+              }
+          if (changed)
+            break;
+        }
+      }
+      // A producer whose every result became an extra result of a merge
+      // (read elsewhere) is dead once those readers moved.
+      for (auto f : llvm::make_early_inc_range(body.getOps<kn::FusedOp>()))
+        if (f->use_empty())
+          f.erase();
+    }
+  }
+};
+
+} // namespace
