@@ -59,6 +59,30 @@ def KernelFusePass : Pass<"kernel-fuse", "::mlir::ModuleOp"> {
   ];
 }
 
+def KernelTileAttentionPass : Pass<"kernel-tile-attention", "::mlir::ModuleOp"> {
+  let summary = "Chooses the tiles of every tiled attention from a cost model";
+  let description = [{
+    Sets `block_m`, `block_n`, `warps` and `stages` of each `kernel.attention`
+    and `kernel.attention_grad` to the fastest candidate of an analytic model
+    of a FlashAttention-2 kernel on the target (AttentionCostModel.cpp):
+    shared memory and registers must fit; the estimate is the larger of
+    tensor-core time (FLOPs over the peak times an efficiency that grows with
+    the tile) and memory time (K and V re-read per query block, mostly from
+    L2), divided by the wave efficiency of the grid over the multiprocessors.
+    The problem is the op's heads and head dim at the recipe's batch and
+    sequence (or the options). `kernel.cost` records the target, problem,
+    estimated microseconds, shared memory and blocks per multiprocessor.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"sm_90a\"",
+           "The GPU: sm_80 or sm_90a">,
+    Option<"seq", "seq", "int", /*default=*/"0",
+           "Sequence length to tune for (default: the recipe's, else 2048)">,
+    Option<"batch", "batch", "int", /*default=*/"0",
+           "Batch to tune for (default: the recipe's, else 8)">
+  ];
+}
+
 def KernelRecomputeAttentionPass : Pass<"kernel-recompute-attention", "::mlir::ModuleOp"> {
   let summary = "Recomputes attention in the backward instead of keeping its output";
   let description = [{

@@ -311,6 +311,16 @@ int main(int argc, char **argv) {
       fo.epilogues = true;
       if (!noFusion)
         pm.addPass(mlir::motif::createKernelFusePass(fo));
+      // Attention tiles for the newest GPU target.
+      std::string gpu;
+      for (const std::string &t : targetList)
+        if (t != "cpu" && (gpu.empty() || t > gpu))
+          gpu = t;
+      if (!gpu.empty()) {
+        mlir::motif::KernelTileAttentionPassOptions to;
+        to.target = gpu;
+        pm.addPass(mlir::motif::createKernelTileAttentionPass(to));
+      }
     }
     if (lower && train && llvm::is_contained(recompute, Recompute::Attention))
       pm.addPass(mlir::motif::createKernelRecomputeAttentionPass());
