@@ -292,8 +292,12 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
                                                       : std::optional(rt::SymPoly::constant(d)));
     for (auto &[v, info] : plan.buffers) {
       auto it = ex.ids.find(v);
-      if (it != ex.ids.end())
-        f.buffers[it->second] = info;
+      if (it == ex.ids.end())
+        continue;
+      f.buffers[it->second] = info;
+      auto a = plan.aliases.find(v);
+      if (a != plan.aliases.end() && ex.ids.count(a->second))
+        f.buffers[it->second].aliasOf = ex.ids.lookup(a->second);
     }
     mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
     f.flops = flops.flops;

@@ -80,14 +80,12 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
         producer.push_back(op);
       }
     std::vector<int64_t> sizes;
-    std::vector<rt::BufferInfo> infos;
+    std::vector<rt::BufferInfo> infos = plan.infos(order);
     int64_t unknown = 0, kernels = 0;
-    for (Value v : order) {
-      const rt::BufferInfo &b = plan.buffers[v];
+    for (const rt::BufferInfo &b : infos) {
       auto n = b.known ? b.bytes.eval(values) : std::nullopt;
       sizes.push_back(n ? *n : -1);
       unknown += b.inArena && !n;
-      infos.push_back(b);
     }
     for (Operation *op : plan.steps)
       kernels += !llvm::isa<mlir::motif::GetParamOp, mlir::motif::ConstantOp>(op);

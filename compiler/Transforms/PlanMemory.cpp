@@ -14,6 +14,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
 
 namespace mlir::motif {
@@ -254,7 +255,63 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
   int32_t end = (int32_t)plan.steps.size();
   for (Value r : entry.getTerminator()->getOperands())
     plan.buffers[r].lastUse = end;
+
+  // In place: a result may take the buffer of an operand whose data dies at
+  // this step, when the op reads it element by element at the position it
+  // writes (an elementwise kernel's same-shaped input, a GEMM's residual),
+  // row by row before writing the row (the cross-entropy backward), or only
+  // views it (a reshape), and the sizes are equal.
+  for (auto [i, op] : llvm::enumerate(plan.steps)) {
+    llvm::SmallPtrSet<Value, 4> taken;
+    for (Value r : op->getResults()) {
+      const rt::BufferInfo &rb = plan.buffers[r];
+      if (!rb.inArena || !rb.known)
+        continue;
+      for (OpOperand &use : op->getOpOperands()) {
+        Value u = use.get();
+        auto it = plan.buffers.find(u);
+        if (it == plan.buffers.end() || taken.contains(u))
+          continue;
+        const rt::BufferInfo &ub = it->second;
+        if (!ub.inArena || !ub.known || ub.lastUse != (int32_t)i ||
+            !(ub.bytes + rb.bytes * -1).terms.empty())
+          continue;
+        bool allowed = false;
+        if (llvm::isa<ReshapeOp>(op))
+          allowed = true;
+        else if (llvm::isa<kernel::FusedOp>(op))
+          allowed = u.getType() == r.getType();
+        else if (auto g = llvm::dyn_cast<kernel::GemmOp>(op))
+          allowed = g.getResidual() == u && r == g.getD();
+        else if (auto v = llvm::dyn_cast<VjpOp>(op))
+          // The cross-entropy backward reads a row of logits before it
+          // writes that row's gradient: dlogits may overwrite the logits.
+          allowed = v.getOp() == CrossEntropyOp::getOperationName() &&
+                    u == v.getInputs()[0] && u.getType() == r.getType();
+        if (!allowed)
+          continue;
+        plan.aliases[r] = u;
+        taken.insert(u);
+        break;
+      }
+    }
+  }
   return plan;
+}
+
+std::vector<rt::BufferInfo> FunctionMemoryPlan::infos(ArrayRef<Value> order) const {
+  llvm::DenseMap<Value, int32_t> pos;
+  for (auto [i, v] : llvm::enumerate(order))
+    pos[v] = (int32_t)i;
+  std::vector<rt::BufferInfo> out;
+  for (Value v : order) {
+    auto it = buffers.find(v);
+    rt::BufferInfo b = it == buffers.end() ? rt::BufferInfo() : it->second;
+    auto a = aliases.find(v);
+    b.aliasOf = a == aliases.end() || !pos.count(a->second) ? -1 : pos.lookup(a->second);
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 bool mlir::motif::reportDims(ModuleOp module, const FunctionMemoryPlan &plan,
@@ -320,12 +377,10 @@ struct PlanMemoryPass final
         for (Value r : op->getResults())
           order.push_back(r);
       std::vector<int64_t> sizes;
-      std::vector<rt::BufferInfo> infos;
-      for (Value v : order) {
-        const rt::BufferInfo &b = plan.buffers[v];
+      std::vector<rt::BufferInfo> infos = plan.infos(order);
+      for (const rt::BufferInfo &b : infos) {
         std::optional<int64_t> n = b.known && haveDims ? b.bytes.eval(values) : std::nullopt;
         sizes.push_back(n ? *n : -1);
-        infos.push_back(b);
       }
       rt::ArenaPlan arena = rt::assignOffsets(sizes, infos);
       Builder b(fn.getContext());
@@ -341,7 +396,8 @@ struct PlanMemoryPass final
             s += " live " + std::to_string(info.def) + ".." +
                  std::to_string(info.lastUse) +
                  (arena.offsets[next] >= 0 ? " at " + std::to_string(arena.offsets[next])
-                                           : std::string(" at run time"));
+                                           : std::string(" at run time")) +
+                 (plan.aliases.count(r) ? " in place" : "");
           entries.push_back(b.getStringAttr(s));
           ++next;
         }

@@ -33,6 +33,14 @@ struct FunctionMemoryPlan {
   llvm::DenseMap<Value, std::vector<std::optional<::motif::rt::SymPoly>>> dims;
   /// The top-level ops in step order (the function's terminator excluded).
   std::vector<Operation *> steps;
+  /// In place: a result that reuses the buffer of an operand dying at its
+  /// step (a reshape's view, an elementwise kernel's same-shaped input, a
+  /// GEMM's residual).
+  llvm::DenseMap<Value, Value> aliases;
+
+  /// BufferInfos of `order` (values of this plan) with aliasOf set to
+  /// positions in `order`.
+  std::vector<::motif::rt::BufferInfo> infos(llvm::ArrayRef<Value> order) const;
 };
 
 /// Works out sizes by re-running each op's type inference with the symbolic

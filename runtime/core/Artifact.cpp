@@ -365,6 +365,7 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
       w.u8(b.inArena);
       w.i64(b.def);
       w.i64(b.lastUse);
+      w.i64(b.aliasOf);
       w.u32(static_cast<uint32_t>(b.dims.size()));
       for (const std::optional<SymPoly> &d : b.dims) {
         w.u8(d.has_value());
@@ -524,6 +525,7 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       b.inArena = r.u8("buffer flag");
       b.def = static_cast<int32_t>(r.i64("buffer lifetime"));
       b.lastUse = static_cast<int32_t>(r.i64("buffer lifetime"));
+      b.aliasOf = static_cast<int32_t>(r.i64("buffer alias"));
       uint32_t nd = r.count("buffer dims", 1);
       for (uint32_t k = 0; k < nd && r.ok(); ++k)
         b.dims.push_back(r.u8("buffer dim") ? std::optional<SymPoly>(r.poly("buffer dim"))
@@ -615,7 +617,8 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       BufferInfo &b = f.buffers[v];
       const Shape &shape = f.valueShapes[v];
       bool ok = b.def >= -1 && b.def <= nsteps && b.lastUse >= -1 && b.lastUse <= nsteps &&
-                b.dims.size() == shape.size();
+                b.dims.size() == shape.size() && b.aliasOf >= -1 &&
+                b.aliasOf < static_cast<int32_t>(v);
       for (size_t d = 0; ok && d < b.dims.size(); ++d) {
         if (!b.dims[d])
           continue;
@@ -711,7 +714,9 @@ void describeSteps(std::ostringstream &os, const Function &f,
         os << "  [param]";
       else
         os << "  [" << (b.known ? b.bytes.str(names) + " B" : std::string("? B")) << ", live "
-           << b.def << ".." << b.lastUse << "]";
+           << b.def << ".." << b.lastUse
+           << (b.aliasOf >= 0 ? ", in place of %" + std::to_string(b.aliasOf) : std::string())
+           << "]";
     }
     if (!s.location.empty())
       os << "  @ " << s.location;

@@ -21,7 +21,7 @@
 namespace motif::rt {
 
 /// Version of the layout written by this build; readers refuse others.
-constexpr uint32_t kArtifactVersion = 3;
+constexpr uint32_t kArtifactVersion = 4;
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I32 = 4, I64 = 5 };
 const char *dtypeName(DType t);

@@ -94,15 +94,31 @@ std::string SymPoly::str(const std::vector<std::string> &names) const {
 }
 
 ArenaPlan motif::rt::assignOffsets(const std::vector<int64_t> &sizes,
-                                   const std::vector<BufferInfo> &buffers) {
+                                   const std::vector<BufferInfo> &input) {
   ArenaPlan plan;
   size_t n = sizes.size();
   plan.offsets.assign(n, -1);
+  // In-place reuse: each alias joins its root's buffer, whose lifetime
+  // grows to cover it. An alias larger than its root keeps its own buffer.
+  std::vector<BufferInfo> buffers(input.begin(), input.end());
+  buffers.resize(std::max(buffers.size(), n));
+  std::vector<int32_t> root(n, -1);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t r = buffers[i].aliasOf;
+    while (r >= 0 && static_cast<size_t>(r) < n && root[r] >= 0)
+      r = root[r];
+    if (r < 0 || static_cast<size_t>(r) >= n || sizes[r] < 0 || sizes[i] < 0 ||
+        sizes[i] > sizes[r] || !buffers[r].inArena || !buffers[i].inArena)
+      continue;
+    root[i] = r;
+    buffers[r].lastUse = std::max(buffers[r].lastUse, buffers[i].lastUse);
+  }
   std::vector<size_t> order;
   for (size_t i = 0; i < n; ++i)
-    if (sizes[i] >= 0 && i < buffers.size() && buffers[i].inArena) {
-      order.push_back(i);
+    if (sizes[i] >= 0 && buffers[i].inArena) {
       plan.sumOfSizes += sizes[i];
+      if (root[i] < 0)
+        order.push_back(i);
     }
   // Largest first; ties by definition order, so the plan is deterministic.
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -135,5 +151,8 @@ ArenaPlan motif::rt::assignOffsets(const std::vector<int64_t> &sizes,
     plan.peak = std::max(plan.peak, at + need);
     placed.push_back(i);
   }
+  for (size_t i = 0; i < n; ++i)
+    if (root[i] >= 0)
+      plan.offsets[i] = plan.offsets[root[i]];
   return plan;
 }

@@ -53,6 +53,10 @@ struct BufferInfo {
   int32_t def = -1;
   int32_t lastUse = -1;
   bool inArena = true; // parameters live outside the arena
+  /// In place: the value whose buffer this one reuses (it dies at the step
+  /// that writes this one, which reads it element by element or views it);
+  /// -1 for a buffer of its own.
+  int32_t aliasOf = -1;
 };
 
 /// A placement of buffers for concrete sizes.
@@ -67,7 +71,9 @@ constexpr int64_t kArenaAlignment = 256;
 
 /// Places buffers whose lifetimes overlap at disjoint offsets, largest
 /// first at the lowest offset that fits (greedy best-fit by size). `sizes`
-/// are in bytes; a negative size leaves the buffer out.
+/// are in bytes; a negative size leaves the buffer out. A buffer that
+/// reuses another in place (aliasOf) gets its offset, the two lifetimes
+/// counting as one, unless it would not fit in it.
 ArenaPlan assignOffsets(const std::vector<int64_t> &sizes,
                         const std::vector<BufferInfo> &buffers);
 
