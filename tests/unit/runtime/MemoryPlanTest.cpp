@@ -91,3 +91,21 @@ TEST(Symbols, InputsMustAgreeOnSharedDims) {
   EXPECT_FALSE(f.symbolValues({{4, 16}, {4}}, v, why));
   EXPECT_EQ(why, "input 'targets' has no dim 1 for 'T'");
 }
+
+TEST(Arena, InPlaceResultsShareTheirOperandsBuffer) {
+  // %0 -> %1 in place of %0 -> %2 in place of %1; %3 lives beside them.
+  std::vector<BufferInfo> b(4);
+  b[0].def = 0, b[0].lastUse = 1;
+  b[1].def = 1, b[1].lastUse = 2, b[1].aliasOf = 0;
+  b[2].def = 2, b[2].lastUse = 4, b[2].aliasOf = 1;
+  b[3].def = 3, b[3].lastUse = 4;
+  ArenaPlan p = assignOffsets({1000, 1000, 1000, 1000}, b);
+  EXPECT_EQ(p.offsets[1], p.offsets[0]);
+  EXPECT_EQ(p.offsets[2], p.offsets[0]);
+  EXPECT_NE(p.offsets[3], p.offsets[0]); // live at once with the chain's end
+  EXPECT_EQ(p.peak, 2 * 1024);
+  // A result larger than the buffer it would reuse gets its own.
+  b[1].aliasOf = 0;
+  ArenaPlan q = assignOffsets({1000, 4000, 1000, 1000}, b);
+  EXPECT_NE(q.offsets[1], q.offsets[0]);
+}
