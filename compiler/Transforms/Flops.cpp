@@ -41,6 +41,17 @@ public:
           return attention(a.getQ(), a.getK(), a.getOut(), a.getCausal(), a.getWindow(), 2);
         })
         .Case<Conv1dOp, Conv2dOp>([&](auto c) { return conv(c.getResult(), c.getW(), 1); })
+        .Case([&](kn::LinearCrossEntropyOp l) -> std::optional<rt::SymPoly> {
+          // The logits' GEMM and the two of the backward: 3 x 2 rows V D.
+          const Dims *x = dims(l.getX());
+          auto w = llvm::cast<RankedTensorType>(l.getW().getType());
+          if (!x || x->empty() || !w.hasStaticShape())
+            return std::nullopt;
+          auto rows = product(*x, 0, x->size() - 1);
+          if (!rows)
+            return std::nullopt;
+          return *rows * (6 * w.getDimSize(0) * w.getDimSize(1));
+        })
         .Case([&](VjpOp v) -> std::optional<rt::SymPoly> {
           // Backward of ops that kept their library backward: dx and dw
           // each cost a forward.

@@ -39,6 +39,17 @@ def MotifLowerToKernelPass : Pass<"motif-lower-to-kernel", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::kernel::KernelDialect"];
 }
 
+def KernelFuseLinearCrossEntropyPass : Pass<"kernel-fuse-linear-cross-entropy", "::mlir::ModuleOp"> {
+  let summary = "Fuses a train step's output projection, its loss and their backward";
+  let description = [{
+    `logits = kernel.gemm x, w {transpose_b}` read only by
+    `motif.cross_entropy` and its `motif.vjp`, whose gradient is the
+    backward's seed (1), and whose dlogits feed only `dx = dlogits·w` and
+    `dw = dlogitsᵀ·x`, become one `kernel.linear_cross_entropy` giving the
+    loss, dx and dw chunk by chunk: the logits are never all in memory.
+  }];
+}
+
 def KernelFusePass : Pass<"kernel-fuse", "::mlir::ModuleOp"> {
   let summary = "Fuses elementwise chains and GEMM epilogues";
   let description = [{

@@ -218,3 +218,29 @@ LogicalResult AttentionGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<
     results.push_back(bias.getType());
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// kernel.linear_cross_entropy
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearCrossEntropyOp::inferReturnTypes(
+    MLIRContext *ctx, std::optional<Location> loc, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto x = llvm::dyn_cast<RankedTensorType>(a.getX().getType());
+  auto w = llvm::dyn_cast<RankedTensorType>(a.getW().getType());
+  auto t = llvm::dyn_cast<RankedTensorType>(a.getTargets().getType());
+  if (!x || !w || !t || x.getRank() < 1 || w.getRank() != 2)
+    return fail(loc, "linear_cross_entropy", "x must be [..., D] and w [V, D]");
+  if (!compat(x.getShape().back(), w.getDimSize(1)))
+    return fail(loc, "linear_cross_entropy", "x's last dim differs from w's");
+  if (t.getRank() != x.getRank() - 1 || !llvm::isa<IntegerType>(t.getElementType()))
+    return fail(loc, "linear_cross_entropy", "targets must be integers shaped like x without its last dim");
+  if ((int64_t)a.getChunk() < 1)
+    return fail(loc, "linear_cross_entropy", "chunk must be at least 1");
+  results.push_back(RankedTensorType::get({}, Float32Type::get(ctx)));
+  results.push_back(x);
+  results.push_back(w);
+  return success();
+}

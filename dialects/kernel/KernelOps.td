@@ -182,4 +182,35 @@ def Kernel_AttentionGradOp : Kernel_AttentionBase<"attention_grad"> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// The output projection with its loss and gradients
+//===----------------------------------------------------------------------===//
+
+def Kernel_LinearCrossEntropyOp : Kernel_Op<"linear_cross_entropy", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "logits = x·wᵀ, their cross-entropy, and its gradients, chunk by chunk";
+  let description = [{
+    The mean cross-entropy of `logits = x · wᵀ` (`x: [..., D]`, `w: [V, D]`)
+    against `targets: [...]` (`ignore_index`, `label_smoothing` as in
+    `motif.cross_entropy`), with the gradients of that loss (times 1, the
+    seed of the backward) for `x` and `w`, computed `chunk` rows at a time:
+    the logits of one chunk exist at once, never all of them. Made by the
+    linear-cross-entropy fusion from a train step's output projection, its
+    loss and their backward.
+    ```mlir
+    %loss, %dx, %dw = kernel.linear_cross_entropy %x, %w, %t {chunk = 1024 : i64}
+        : (tensor<?x?x768xf32>, tensor<50257x768xf32>, tensor<?x?xi32>)
+        -> (tensor<f32>, tensor<?x?x768xf32>, tensor<50257x768xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$x, Kernel_Tensor:$w, Kernel_Tensor:$targets,
+                       DefaultValuedAttr<I64Attr, "-1">:$ignore_index,
+                       DefaultValuedAttr<F64Attr, "0.0">:$label_smoothing,
+                       DefaultValuedAttr<I64Attr, "1024">:$chunk);
+  let results = (outs Kernel_Tensor:$loss, Kernel_Tensor:$dx, Kernel_Tensor:$dw);
+  let assemblyFormat = [{
+    $x `,` $w `,` $targets attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 #endif // KERNEL_OPS_TD

@@ -9,6 +9,7 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Executor.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 using namespace motif::rt;
@@ -252,6 +253,63 @@ template <typename R> Status attentionBwd(Executor &ex, const Step &s) {
   return Status::ok();
 }
 
+//===----------------------------------------------------------------------===//
+// kernel.linear_cross_entropy: loss, dx, dw a chunk of rows at a time
+//===----------------------------------------------------------------------===//
+
+template <typename R> Status linearCrossEntropy(Executor &ex, const Step &s) {
+  const Tensor &x = ex.values[s.operands[0]], &w = ex.values[s.operands[1]],
+               &t = ex.values[s.operands[2]];
+  int64_t D = x.shape.back(), V = w.shape[0], rows = t.numElements();
+  if (w.shape.size() != 2 || w.shape[1] != D || x.numElements() != rows * D)
+    return Status::error("linear_cross_entropy: x, w and targets do not fit together");
+  int64_t ignore = attrInt(s, "ignore_index", -1);
+  double smoothing = attrFloat(s, "label_smoothing", 0);
+  int64_t chunk = std::max<int64_t>(1, attrInt(s, "chunk", 1024));
+  // The mean is over every counted row, so each chunk's gradient is scaled
+  // by its share of them.
+  int64_t total = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    total += t.i[r] != ignore;
+  Tensor loss = Tensor::reals<R>({}), dx = Tensor::reals<R>(x.shape),
+         dw = Tensor::reals<R>(w.shape);
+  std::vector<R> logits, dlogits, dwChunk(static_cast<size_t>(V * D));
+  double sum = 0;
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    int64_t n = std::min(chunk, rows - r0);
+    cpu::LinearShape l;
+    l.M = n;
+    l.K = D;
+    l.N = V;
+    logits.assign(static_cast<size_t>(n * V), R(0));
+    dlogits.assign(logits.size(), R(0));
+    const R *xc = x.v<R>().data() + r0 * D;
+    const int32_t *tc = t.i.data() + r0;
+    cpu::linear(l, xc, w.v<R>().data(), static_cast<const R *>(nullptr), logits.data());
+    cpu::CrossEntropyShape c;
+    c.rows = n;
+    c.V = V;
+    c.ignoreIndex = ignore;
+    c.labelSmoothing = smoothing;
+    int64_t counted = 0;
+    R mean = cpu::crossEntropy(c, logits.data(), tc, &counted);
+    if (counted == 0)
+      continue;
+    sum += static_cast<double>(mean) * counted;
+    cpu::crossEntropyBackward(c, logits.data(), tc,
+                              static_cast<R>(double(counted) / double(total)), dlogits.data());
+    cpu::linearBackward(l, xc, w.v<R>().data(), dlogits.data(), dx.v<R>().data() + r0 * D,
+                        dwChunk.data(), static_cast<R *>(nullptr));
+    for (size_t k = 0; k < dwChunk.size(); ++k)
+      dw.v<R>()[k] += dwChunk[k];
+  }
+  loss.v<R>()[0] = static_cast<R>(total ? sum / double(total) : 0.0);
+  ex.values[s.results[0]] = std::move(loss);
+  ex.values[s.results[1]] = std::move(dx);
+  ex.values[s.results[2]] = std::move(dw);
+  return Status::ok();
+}
+
 } // namespace
 
 namespace motif::rt {
@@ -260,6 +318,7 @@ template <typename R> void registerLevel(std::map<std::string, StepHandler> &t) 
   t["kernel.fused"] = guarded(fused);
   t["kernel.attention"] = guarded(attentionFwd<R>);
   t["kernel.attention_grad"] = guarded(attentionBwd<R>);
+  t["kernel.linear_cross_entropy"] = guarded(linearCrossEntropy<R>);
 }
 void registerKernelLevelHandlers() {
   registerLevel<float>(Executor::handlers(false));

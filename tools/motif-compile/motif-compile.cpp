@@ -307,6 +307,8 @@ int main(int argc, char **argv) {
       pm.addPass(mlir::motif::createMotifAutodiffPass());
     if (lower) {
       pm.addPass(mlir::motif::createMotifLowerToKernelPass());
+      if (!noFusion)
+        pm.addPass(mlir::motif::createKernelFuseLinearCrossEntropyPass());
       mlir::motif::KernelFusePassOptions fo;
       fo.epilogues = true;
       if (!noFusion)

@@ -56,3 +56,12 @@ func.func @f(%q: tensor<?x?x64xf32>, %k: tensor<?x?x64xf32>) {
   %o, %lse = kernel.attention %q, %k, %k {heads = 4 : i64, kv_heads = 3 : i64} : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>) -> (tensor<?x?x64xf32>, tensor<?x4x?xf32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<?x16xf32>, %w: tensor<64x8xf32>, %t: tensor<?xi32>) {
+  // expected-error @+2 {{x's last dim differs from w's}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %l, %dx, %dw = kernel.linear_cross_entropy %x, %w, %t : (tensor<?x16xf32>, tensor<64x8xf32>, tensor<?xi32>) -> (tensor<f32>, tensor<?x16xf32>, tensor<64x8xf32>)
+  return
+}

@@ -33,3 +33,10 @@ func.func @attention(%q: tensor<?x?x128xf32>, %k: tensor<?x?x64xf32>, %v: tensor
   %dq, %dk, %dv = kernel.attention_grad %q, %k, %v out %o lse %lse grad %do {heads = 2 : i64, kv_heads = 1 : i64} : (tensor<?x?x128xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x128xf32>, tensor<?x2x?xf32>, tensor<?x?x128xf32>) -> (tensor<?x?x128xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>)
   return %dk : tensor<?x?x64xf32>
 }
+
+// CHECK-LABEL: func.func @linear_cross_entropy
+func.func @linear_cross_entropy(%x: tensor<?x?x16xf32>, %w: tensor<64x16xf32>, %t: tensor<?x?xi32>) -> tensor<f32> {
+  // CHECK: kernel.linear_cross_entropy %arg0, %arg1, %arg2 {chunk = 128 : i64}
+  %l, %dx, %dw = kernel.linear_cross_entropy %x, %w, %t {chunk = 128 : i64} : (tensor<?x?x16xf32>, tensor<64x16xf32>, tensor<?x?xi32>) -> (tensor<f32>, tensor<?x?x16xf32>, tensor<64x16xf32>)
+  return %l : tensor<f32>
+}
