@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
+#include "runtime/cuda/Doctor.h"
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/train/Trainer.h"
 
@@ -17,15 +18,20 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <thread>
 
 using namespace motif::rt;
 
 namespace {
 const char *kUsage =
     "usage: motif-run <command> model.mbin [options]\n"
+    "       motif-run doctor [model.mbin]\n"
     "\n"
     "commands:\n"
+    "  doctor     the NVIDIA driver and devices of this machine, the CPU\n"
+    "             threads; with an artifact, what it would run on each device\n"
     "  inspect    print the artifact's header, parameter table and plan\n"
     "  train      train on the CPU backend (the model's train {} recipe gives\n"
     "             the defaults; flags override):\n"
@@ -78,6 +84,49 @@ int main(int argc, char **argv) {
     return argc < 2 ? 1 : 0;
   }
   std::string cmd = argv[1];
+  if (cmd == "doctor") {
+    if (argc > 3)
+      return usageError("'doctor' takes at most an artifact");
+    std::optional<Artifact> art;
+    if (argc == 3) {
+      auto a = readArtifact(argv[2]);
+      if (!a.isOk()) {
+        std::fprintf(stderr, "motif-run: error: %s\n", a.status().message().c_str());
+        return 1;
+      }
+      art = std::move(*a);
+      std::printf("artifact %s: model '%s', targets", argv[2], art->model.c_str());
+      for (const std::string &t : art->targets)
+        std::printf(" %s", t.c_str());
+      std::printf("\n");
+    }
+    std::printf("CPU backend: %u hardware threads\n", std::thread::hardware_concurrency());
+    auto d = gpu::queryDriver();
+    if (!d.isOk()) {
+      std::printf("GPU: %s; motif-run trains on the CPU\n", d.status().message().c_str());
+      return 0;
+    }
+    std::printf("NVIDIA driver %d.%d, %zu device(s)\n", d->version / 1000,
+                (d->version % 1000) / 10, d->devices.size());
+    for (size_t i = 0; i < d->devices.size(); ++i) {
+      const gpu::DeviceInfo &dev = d->devices[i];
+      std::printf("  device %zu: %s, %s, %d multiprocessors, %.1f GiB", i, dev.name.c_str(),
+                  gpu::archName(dev.major, dev.minor).c_str(), dev.multiprocessors,
+                  dev.totalBytes / 1073741824.0);
+      if (art) {
+        bool ptx = false;
+        auto b = gpu::pickBinary(*art, dev.major, dev.minor, &ptx);
+        if (b.isOk())
+          std::printf("; runs the artifact's %s of %s", ptx ? "PTX" : "cubin",
+                      (*b)->arch.c_str());
+        else
+          std::printf("; %s", b.status().message().c_str());
+      }
+      std::printf("\n");
+    }
+    std::printf("the CUDA backend that executes plans is not built yet: training runs on the CPU\n");
+    return 0;
+  }
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
       cmd != "check-grad" && cmd != "smoke" && cmd != "bench" && cmd != "eval" &&
       cmd != "gpu-plan")

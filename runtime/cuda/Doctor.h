@@ -1,0 +1,30 @@
+//===- Doctor.h - What GPU this machine has, asked of the driver --*- C++ -*-===//
+#ifndef MOTIF_RUNTIME_CUDA_DOCTOR_H
+#define MOTIF_RUNTIME_CUDA_DOCTOR_H
+
+#include "runtime/core/Status.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace motif::rt::gpu {
+
+struct DeviceInfo {
+  std::string name;
+  int major = 0, minor = 0, multiprocessors = 0;
+  int64_t totalBytes = 0;
+};
+struct DriverInfo {
+  int version = 0; // e.g. 13000 for CUDA 13.0
+  std::vector<DeviceInfo> devices;
+};
+
+/// Loads the NVIDIA driver library at run time (there is no link-time
+/// dependency on it, so motif-run starts on machines without one) and asks
+/// for its version and devices. Fails with a sentence saying what is missing.
+StatusOr<DriverInfo> queryDriver();
+
+} // namespace motif::rt::gpu
+
+#endif // MOTIF_RUNTIME_CUDA_DOCTOR_H
