@@ -9,6 +9,8 @@
 //    reads is merged into it, so the chain is one kernel and the values
 //    between never reach memory; a result still needed elsewhere becomes one
 //    more result of the merged kernel.
+//  * A residual add that no GEMM took, followed by a layer or rms norm of the
+//    sum: one kernel.add_norm that writes the sum and the norm.
 // A motif.vjp that reads a value for its shape only (`saved` false) does not
 // count as a reader: it is redirected to a value of the same type.
 //
@@ -246,6 +248,57 @@ bool mergeInto(kn::FusedOp p, kn::FusedOp c) {
   return true;
 }
 
+//===----------------------------------------------------------------------===//
+// Residual add with the next norm
+//===----------------------------------------------------------------------===//
+
+/// `s = x + r` (a one-op fused kernel, same shapes) then a layer or rms norm
+/// of `s`: one kernel.add_norm giving `s` and the norm, when every other
+/// reader of `s` comes after the norm.
+bool fuseAddNorm(Operation *norm) {
+  Value s = norm->getOperand(0);
+  auto add = s.getDefiningOp<kn::FusedOp>();
+  if (!add || add->getNumResults() != 1 || add.getInputs().size() != 2 ||
+      add->getBlock() != norm->getBlock())
+    return false;
+  Operation *op = singleOp(add);
+  auto sum = llvm::dyn_cast_or_null<md::AddOp>(op);
+  Block &body = add.getBody().front();
+  if (!sum || sum.getLhs() != body.getArgument(0) || sum.getRhs() != body.getArgument(1))
+    return false;
+  Value x = add.getInputs()[0], r = add.getInputs()[1];
+  if (x.getType() != s.getType() || r.getType() != s.getType())
+    return false;
+  for (Operation *user : s.getUsers()) {
+    Operation *top = norm->getBlock()->findAncestorOpInBlock(*user);
+    if (!top || (top != norm && !norm->isBeforeInBlock(top)))
+      return false;
+  }
+  OpBuilder b(norm);
+  Value w, bias;
+  StringRef kind;
+  double eps;
+  if (auto ln = llvm::dyn_cast<md::LayerNormOp>(norm)) {
+    w = ln.getW();
+    bias = ln.getB();
+    kind = "layer";
+    eps = ln.getEps().convertToDouble();
+  } else {
+    auto rms = llvm::cast<md::RmsNormOp>(norm);
+    w = rms.getW();
+    kind = "rms";
+    eps = rms.getEps().convertToDouble();
+  }
+  auto fused = kn::AddNormOp::create(b, norm->getLoc(), TypeRange{s.getType(), s.getType()},
+                                     x, r, w, bias, b.getStringAttr(kind),
+                                     b.getF64FloatAttr(eps));
+  norm->getResult(0).replaceAllUsesWith(fused.getY());
+  norm->erase();
+  s.replaceAllUsesWith(fused.getSum());
+  add.erase();
+  return true;
+}
+
 struct FusePass final : mlir::motif::impl::KernelFusePassBase<FusePass> {
   using Base::Base;
 
@@ -274,6 +327,10 @@ struct FusePass final : mlir::motif::impl::KernelFusePassBase<FusePass> {
             break;
         }
       }
+      // A residual add that no GEMM took, with the norm after it.
+      for (Operation &op : llvm::make_early_inc_range(body))
+        if (llvm::isa<md::LayerNormOp, md::RmsNormOp>(op))
+          fuseAddNorm(&op);
       // A producer whose every result became an extra result of a merge
       // (read elsewhere) is dead once those readers moved.
       for (auto f : llvm::make_early_inc_range(body.getOps<kn::FusedOp>()))

@@ -244,3 +244,31 @@ LogicalResult LinearCrossEntropyOp::inferReturnTypes(
   results.push_back(w);
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// kernel.add_norm
+//===----------------------------------------------------------------------===//
+
+LogicalResult AddNormOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                          ValueRange operands, DictionaryAttr attributes,
+                                          OpaqueProperties properties, RegionRange regions,
+                                          SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto x = llvm::dyn_cast<RankedTensorType>(a.getX().getType());
+  if (!x || x.getRank() < 1 || a.getR().getType() != x)
+    return fail(loc, "add_norm", "x and r must be tensors of one type");
+  StringRef kind = a.getKind();
+  if (kind != "layer" && kind != "rms")
+    return fail(loc, "add_norm", "kind must be \"layer\" or \"rms\", got \"" + kind + "\"");
+  if (kind == "rms" && a.getB())
+    return fail(loc, "add_norm", "an rms norm has no bias");
+  for (Value p : {a.getW(), a.getB()})
+    if (p) {
+      auto t = llvm::dyn_cast<RankedTensorType>(p.getType());
+      if (!t || t.getRank() != 1 || !compat(t.getDimSize(0), x.getShape().back()))
+        return fail(loc, "add_norm", "the weight and bias must be vectors of the last dim");
+    }
+  results.push_back(x);
+  results.push_back(x);
+  return success();
+}

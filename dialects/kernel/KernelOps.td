@@ -183,6 +183,34 @@ def Kernel_AttentionGradOp : Kernel_AttentionBase<"attention_grad"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Residual add with the next norm
+//===----------------------------------------------------------------------===//
+
+def Kernel_AddNormOp : Kernel_Op<"add_norm", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "a residual add and the norm after it, in one pass";
+  let description = [{
+    `sum = x + r` (same shapes) and `y = norm(sum)` over the last dim, where
+    `norm` is `motif.layer_norm` (`kind = "layer"`: `(s - mean) /
+    sqrt(var + eps) * w + b`) or `motif.rms_norm` (`kind = "rms"`:
+    `s / sqrt(mean(s²) + eps) * w`), `w` and `b` optional. Both results
+    leave the kernel: the residual stream goes on with `sum`, and the norm's
+    backward reads it.
+    ```mlir
+    %s, %y = kernel.add_norm %x, %r, %w {kind = "rms", eps = 1.0e-05 : f64}
+        : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<64xf32>) -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$x, Kernel_Tensor:$r,
+                       Optional<Kernel_Tensor>:$w, Optional<Kernel_Tensor>:$b,
+                       StrAttr:$kind, F64Attr:$eps);
+  let results = (outs Kernel_Tensor:$sum, Kernel_Tensor:$y);
+  let assemblyFormat = [{
+    $x `,` $r (`weight` $w^)? (`bias` $b^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // The output projection with its loss and gradients
 //===----------------------------------------------------------------------===//
 

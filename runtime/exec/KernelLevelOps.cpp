@@ -254,6 +254,38 @@ template <typename R> Status attentionBwd(Executor &ex, const Step &s) {
 }
 
 //===----------------------------------------------------------------------===//
+// kernel.add_norm
+//===----------------------------------------------------------------------===//
+
+template <typename R> Status addNorm(Executor &ex, const Step &s) {
+  std::vector<int64_t> seg = segments(s, 4);
+  size_t next = 0;
+  const Tensor *in[4] = {nullptr, nullptr, nullptr, nullptr};
+  for (size_t i = 0; i < 4; ++i)
+    if (seg[i])
+      in[i] = &ex.values[s.operands[next++]];
+  const Tensor &x = *in[0], &r = *in[1];
+  if (x.shape != r.shape)
+    return Status::error("add_norm: the residual's shape differs from x's");
+  Tensor sum = Tensor::reals<R>(x.shape), y = Tensor::reals<R>(x.shape);
+  for (size_t i = 0; i < sum.v<R>().size(); ++i)
+    sum.v<R>()[i] = x.v<R>()[i] + r.v<R>()[i];
+  cpu::NormShape n;
+  n.D = x.shape.back();
+  n.rows = x.numElements() / n.D;
+  n.eps = attrFloat(s, "eps", 1e-5);
+  const R *w = in[2] ? in[2]->v<R>().data() : nullptr;
+  const R *b = in[3] ? in[3]->v<R>().data() : nullptr;
+  if (attrStr(s, "kind", "layer") == "rms")
+    cpu::rmsNorm(n, sum.v<R>().data(), w, y.v<R>().data());
+  else
+    cpu::layerNorm(n, sum.v<R>().data(), w, b, y.v<R>().data());
+  ex.values[s.results[0]] = std::move(sum);
+  ex.values[s.results[1]] = std::move(y);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
 // kernel.linear_cross_entropy: loss, dx, dw a chunk of rows at a time
 //===----------------------------------------------------------------------===//
 
@@ -319,6 +351,7 @@ template <typename R> void registerLevel(std::map<std::string, StepHandler> &t) 
   t["kernel.attention"] = guarded(attentionFwd<R>);
   t["kernel.attention_grad"] = guarded(attentionBwd<R>);
   t["kernel.linear_cross_entropy"] = guarded(linearCrossEntropy<R>);
+  t["kernel.add_norm"] = guarded(addNorm<R>);
 }
 void registerKernelLevelHandlers() {
   registerLevel<float>(Executor::handlers(false));

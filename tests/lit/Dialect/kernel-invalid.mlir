@@ -65,3 +65,12 @@ func.func @f(%x: tensor<?x16xf32>, %w: tensor<64x8xf32>, %t: tensor<?xi32>) {
   %l, %dx, %dw = kernel.linear_cross_entropy %x, %w, %t : (tensor<?x16xf32>, tensor<64x8xf32>, tensor<?xi32>) -> (tensor<f32>, tensor<?x16xf32>, tensor<64x8xf32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<?x8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+2 {{an rms norm has no bias}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %s, %y = kernel.add_norm %x, %x bias %b {kind = "rms", eps = 1.0e-05 : f64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<8xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>)
+  return
+}

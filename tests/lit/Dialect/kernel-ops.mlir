@@ -40,3 +40,10 @@ func.func @linear_cross_entropy(%x: tensor<?x?x16xf32>, %w: tensor<64x16xf32>, %
   %l, %dx, %dw = kernel.linear_cross_entropy %x, %w, %t {chunk = 128 : i64} : (tensor<?x?x16xf32>, tensor<64x16xf32>, tensor<?x?xi32>) -> (tensor<f32>, tensor<?x?x16xf32>, tensor<64x16xf32>)
   return %l : tensor<f32>
 }
+
+// CHECK-LABEL: func.func @add_norm
+func.func @add_norm(%x: tensor<?x64xf32>, %r: tensor<?x64xf32>, %w: tensor<64xf32>, %b: tensor<64xf32>) -> tensor<?x64xf32> {
+  // CHECK: kernel.add_norm %arg0, %arg1 weight %arg2 bias %arg3 {eps = 1.000000e-05 : f64, kind = "layer"}
+  %s, %y = kernel.add_norm %x, %r weight %w bias %b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+  return %y : tensor<?x64xf32>
+}

@@ -131,3 +131,23 @@ func.func @loss(%l: tensor<?x16xf32>, %t: tensor<?xi32>) -> tensor<f32> {
   %c = motif.cross_entropy %l, %t : (tensor<?x16xf32>, tensor<?xi32>) -> tensor<f32>
   return %c : tensor<f32>
 }
+
+// -----
+
+// A residual add that no GEMM took (here after a moe), then the norm of the
+// sum: one kernel writing both; the norm's backward reads the sum.
+// CHECK-LABEL: func.func @add_norm
+// CHECK: %[[S:.*]], %[[Y:.*]] = kernel.add_norm %arg0, %arg1 weight %arg2 {eps = 1.000000e-05 : f64, kind = "rms"}
+// CHECK-NOT: kernel.fused
+// CHECK: motif.vjp "motif.rms_norm"(%[[S]], %arg2) outputs(%[[Y]])
+// CHECK: return %[[S]], %[[Y]]
+func.func @add_norm(%x: tensor<?x8xf32>, %r: tensor<?x8xf32>, %w: tensor<8xf32>, %dy: tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>) {
+  %s = kernel.fused (%x, %r) : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32> {
+  ^bb0(%a: tensor<?x8xf32>, %b: tensor<?x8xf32>):
+    %t = motif.add %a, %b : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+    kernel.yield %t : tensor<?x8xf32>
+  }
+  %y = motif.rms_norm %s, %w {eps = 1.000000e-05 : f64} : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
+  %d:2 = motif.vjp "motif.rms_norm"(%s, %w) outputs(%y) grads(%dy) {fwd_attrs = {eps = 1.000000e-05 : f64}, needs = array<i1: true, true>, saved = array<i1: true, true, false>} : (tensor<?x8xf32>, tensor<8xf32>, tensor<?x8xf32>, tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<8xf32>)
+  return %s, %y, %d#0 : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>
+}
