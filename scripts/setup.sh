@@ -25,8 +25,14 @@ fi
 [ "${1:-}" = "--deps" ] && exit 0
 
 BUILD=${BUILD_DIR:-build}
+CUDA_FLAGS=()
+# The CUDA toolkit, when present (no GPU needed): NVRTC for the compiler and
+# nvcc for the GPU tests.
+if [ -x /usr/local/cuda/bin/nvcc ]; then
+  CUDA_FLAGS=(-DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc)
+fi
 if [ ! -f "$BUILD/build.ninja" ]; then
-  cmake -G Ninja -S . -B "$BUILD" \
+  cmake -G Ninja -S . -B "$BUILD" "${CUDA_FLAGS[@]}" \
     -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
