@@ -95,6 +95,37 @@ TEST(GpuRmsNorm, ForwardAndBackwardMatchTheCpu) {
   expectClose(dDw.get(), dw, 1e-5, "dw");
 }
 
+TEST(GpuLayerNorm, ForwardAndBackwardMatchTheCpu) {
+  REQUIRE_GPU();
+  const int64_t rows = 21, D = 768;
+  const float eps = 1e-5f;
+  auto x = randomVec(rows * D, 11, 2.f), w = randomVec(D, 12), b = randomVec(D, 13),
+       dy = randomVec(rows * D, 14);
+  for (float &v : x)
+    v += 3.f; // an offset the two-pass variance must handle
+  motif::cpu::NormShape s;
+  s.rows = rows;
+  s.D = D;
+  s.eps = eps;
+  std::vector<float> y(rows * D), dx(rows * D), dw(D), db(D);
+  motif::cpu::layerNorm(s, x.data(), w.data(), b.data(), y.data());
+  motif::cpu::layerNormBackward(s, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+
+  DeviceBuf<float> dX(x), dW(w), dB(b), dDy(dy), dY(rows * D), dDx(rows * D), dDw(D), dDb(D);
+  motif::cuda::layerNormForward<float><<<rows, 256>>>(rows, D, eps, dX.p, dW.p, dB.p, dY.p);
+  const int64_t perBlock = 4, blocks = (rows + perBlock - 1) / perBlock;
+  DeviceBuf<float> pw(blocks * D), pb(blocks * D);
+  motif::cuda::layerNormBackward<float>
+      <<<blocks, 256>>>(rows, D, eps, perBlock, dX.p, dW.p, dDy.p, dDx.p, pw.p, pb.p);
+  motif::cuda::sumPartials<<<(D + 127) / 128, 128>>>(blocks, D, pw.p, dDw.p);
+  motif::cuda::sumPartials<<<(D + 127) / 128, 128>>>(blocks, D, pb.p, dDb.p);
+  CUDA_OK(cudaDeviceSynchronize());
+  expectClose(dY.get(), y, 1e-5, "y");
+  expectClose(dDx.get(), dx, 1e-5, "dx");
+  expectClose(dDw.get(), dw, 1e-5, "dw");
+  expectClose(dDb.get(), db, 1e-5, "db");
+}
+
 TEST(GpuRmsNorm, Bf16Storage) {
   REQUIRE_GPU();
   const int64_t rows = 16, D = 256;
