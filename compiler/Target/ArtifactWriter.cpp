@@ -1,5 +1,6 @@
 //===- ArtifactWriter.cpp - From the motif module to a .mbin artifact ------===//
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Target/SourceLocation.h"
 #include "compiler/Transforms/Flops.h"
 #include "compiler/Transforms/PlanMemory.h"
 #include "dialects/kernel/KernelOps.h"
@@ -33,23 +34,6 @@ rt::Shape shapeOf(Type t) {
   for (int64_t d : llvm::cast<ShapedType>(t).getShape())
     s.push_back(ShapedType::isDynamic(d) ? rt::kDynamic : d);
   return s;
-}
-
-/// file:line:col of a location, innermost first, then its call sites
-/// ("std/nn.motif:32:19 <- examples/gpt2.motif:13:10").
-std::string locString(Location loc) {
-  if (auto cs = llvm::dyn_cast<CallSiteLoc>(loc)) {
-    std::string callee = locString(cs.getCallee()), caller = locString(cs.getCaller());
-    return caller.empty() ? callee : callee + " <- " + caller;
-  }
-  if (auto nl = llvm::dyn_cast<NameLoc>(loc))
-    return locString(nl.getChildLoc());
-  if (auto fused = llvm::dyn_cast<FusedLoc>(loc))
-    return fused.getLocations().empty() ? "" : locString(fused.getLocations()[0]);
-  if (auto fl = llvm::dyn_cast<FileLineColLoc>(loc))
-    return (fl.getFilename().str() + ":" + std::to_string(fl.getLine()) + ":" +
-            std::to_string(fl.getColumn()));
-  return "";
 }
 
 FailureOr<rt::AttrValue> convertAttr(Attribute a) {
@@ -147,7 +131,7 @@ public:
         continue;
       rt::Step s;
       s.op = op.getName().getStringRef().str();
-      s.location = locString(op.getLoc());
+      s.location = ::motif::sourceLocation(op.getLoc());
       for (Value v : op.getOperands()) {
         int32_t id;
         if (failed(value(v, id)))

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Target/CudaEmitter.h"
+#include "compiler/Target/SourceLocation.h"
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/motif/MotifOps.h"
 
@@ -220,7 +221,7 @@ public:
     }
     // Where it came from, above the kernel.
     b.setInsertionPoint(fn);
-    emitc::VerbatimOp::create(b, loc, b.getStringAttr("// " + where(op.getLoc())));
+    emitc::VerbatimOp::create(b, loc, b.getStringAttr("// " + ::motif::sourceLocation(op.getLoc())));
     return status;
   }
 
@@ -233,22 +234,6 @@ public:
   }
 
 private:
-  /// file:line:col of the op's innermost location, then its callers.
-  static std::string where(Location loc) {
-    if (auto cs = llvm::dyn_cast<CallSiteLoc>(loc)) {
-      std::string callee = where(cs.getCallee()), caller = where(cs.getCaller());
-      return caller.empty() ? callee : callee + " <- " + caller;
-    }
-    if (auto nl = llvm::dyn_cast<NameLoc>(loc))
-      return where(nl.getChildLoc());
-    if (auto fused = llvm::dyn_cast<FusedLoc>(loc))
-      return fused.getLocations().empty() ? "" : where(fused.getLocations()[0]);
-    if (auto fl = llvm::dyn_cast<FileLineColLoc>(loc))
-      return fl.getFilename().str() + ":" + std::to_string(fl.getLine()) + ":" +
-             std::to_string(fl.getColumn());
-    return "";
-  }
-
   static std::string typeStr(Type t) {
     std::string s;
     llvm::raw_string_ostream os(s);

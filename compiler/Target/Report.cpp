@@ -1,5 +1,6 @@
 //===- Report.cpp - What a compiled model costs before it runs -------------===//
 #include "compiler/Target/Report.h"
+#include "compiler/Target/SourceLocation.h"
 #include "compiler/Transforms/Flops.h"
 #include "compiler/Transforms/PlanMemory.h"
 #include "dialects/motif/MotifOps.h"
@@ -30,19 +31,6 @@ std::string bytesStr(int64_t b) {
   else
     os << llvm::format("%.1f %s", v, units[u]);
   return out;
-}
-
-/// The innermost file:line:col of a location.
-std::string where(Location loc) {
-  if (auto cs = llvm::dyn_cast<CallSiteLoc>(loc))
-    return where(cs.getCallee());
-  if (auto nl = llvm::dyn_cast<NameLoc>(loc))
-    return where(nl.getChildLoc());
-  if (auto fused = llvm::dyn_cast<FusedLoc>(loc))
-    return fused.getLocations().empty() ? "" : where(fused.getLocations()[0]);
-  if (auto fl = llvm::dyn_cast<FileLineColLoc>(loc))
-    return (fl.getFilename().str() + ":" + std::to_string(fl.getLine()));
-  return "";
 }
 
 } // namespace
@@ -125,7 +113,8 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
       os << "    " << llvm::format("%10s", bytesStr(sizes[i]).c_str()) << "  "
          << infos[i].bytes.str(plan.symbols);
       if (Operation *op = producer[i])
-        os << "  " << op->getName().getStringRef() << " at " << where(op->getLoc());
+        os << "  " << op->getName().getStringRef() << " at "
+           << ::motif::sourceLocation(op->getLoc(), /*callers=*/false, /*column=*/false);
       else
         os << "  input";
       os << ", live steps " << infos[i].def << ".." << infos[i].lastUse << "\n";
