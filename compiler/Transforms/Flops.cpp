@@ -63,8 +63,24 @@ public:
           return rt::SymPoly();
         })
         .Case([&](MatmulOp m) { return matmul(m.getA(), m.getResult(), 1); })
-        .Case<MoeOp, MoeVjpOp>([&](auto) -> std::optional<rt::SymPoly> {
-          return std::nullopt; // expert bodies run on data-dependent token counts
+        .Case([&](MoeOp m) -> std::optional<rt::SymPoly> {
+          int64_t k = m.getRouting() == RoutingMode::Switch ? 1 : int64_t(m.getTopK());
+          return moe(m.getX(), m.getExperts(), k, m.getSharedExperts(), m.getExpertBody(),
+                     m.getSharedBody(), 1);
+        })
+        .Case([&](MoeVjpOp m) -> std::optional<rt::SymPoly> {
+          DictionaryAttr a = m.getFwdAttrs();
+          auto num = [&](StringRef key, int64_t def) {
+            auto v = a.getAs<IntegerAttr>(key);
+            return v ? v.getInt() : def;
+          };
+          auto routing = a.getAs<RoutingModeAttr>("routing");
+          int64_t k = routing && routing.getValue() == RoutingMode::Switch ? 1 : num("top_k", 2);
+          // The backward regions hold the bodies' backward (dx and dW of each
+          // product) after recomputing their forward, which is counted too;
+          // the router's gradient costs two of its products.
+          return moe(m.getX(), num("experts", 1), k, num("shared_experts", 0),
+                     m.getExpertBwd(), m.getSharedBwd(), 2);
         })
         .Default([](Operation *) { return rt::SymPoly(); });
   }
@@ -121,6 +137,51 @@ private:
     else
       pairs2 = *tq * *tk * 2;
     return *b * pairs2 * (*qw + *ow) * times;
+  }
+
+  /// Per token, the products of a region whose token dim is dynamic: for
+  /// each GEMM, 2 · (its static result elements) · (its static contracted
+  /// size). Nullopt if a product's other sizes are not static.
+  static std::optional<int64_t> perToken(Region &r) {
+    int64_t total = 0;
+    bool ok = true;
+    r.walk([&](kn::GemmOp g) {
+      auto d = llvm::cast<RankedTensorType>(g.getD().getType());
+      auto a = llvm::cast<RankedTensorType>(g.getA().getType());
+      int64_t elems = 1;
+      for (int64_t x : d.getShape())
+        if (!ShapedType::isDynamic(x))
+          elems *= x;
+      int64_t contracted =
+          g.getRows() ? (g.getTransposeA() ? 1 : a.getShape().back())
+                      : (g.getTransposeA() ? a.getDimSize(a.getRank() - 2) : a.getShape().back());
+      if (ShapedType::isDynamic(contracted))
+        contracted = 1; // the token dim: counted by the caller
+      ok &= !ShapedType::isDynamic(contracted);
+      total += 2 * elems * contracted;
+    });
+    if (!ok)
+      return std::nullopt;
+    return total;
+  }
+
+  /// Tokens x (routing: 2 · D · experts) + tokens · k · (an expert body per
+  /// token) + tokens · shared · (a shared body per token): the expected
+  /// work, each token reaching k experts (switch: 1; expert choice and
+  /// capacity limits give the same number of slots on average).
+  std::optional<rt::SymPoly> moe(Value x, int64_t experts, int64_t k, int64_t shared,
+                                 Region &body, Region &sharedBody, int64_t times) {
+    const Dims *dx = dims(x);
+    if (!dx || dx->empty() || !dx->back())
+      return std::nullopt;
+    auto tokens = product(*dx, 0, dx->size() - 1);
+    auto d = dx->back()->eval({});
+    auto perExpert = perToken(body);
+    auto perShared = shared > 0 ? perToken(sharedBody) : std::optional<int64_t>(0);
+    if (!tokens || !d || !perExpert || !perShared)
+      return std::nullopt;
+    int64_t perTok = times * 2 * *d * experts + k * *perExpert + shared * *perShared;
+    return *tokens * perTok;
   }
 
   /// 2 · (elements of the result) · (the weight's fan-in).
