@@ -5,6 +5,8 @@
 //    fused kernel applying an activation (relu, gelu, gelu_tanh, silu), adding
 //    a same-shaped tensor (a residual) or adding a vector of its last dim (a
 //    bias), takes that op into its epilogue: d = act(a·b + bias) + residual.
+//    When the backward also reads the pre-activation (a gelu's saved input),
+//    the GEMM writes it as a second result (keep_pre).
 //  * Elementwise chains: a kernel.fused whose results another kernel.fused
 //    reads is merged into it, so the chain is one kernel and the values
 //    between never reach memory; a result still needed elsewhere becomes one
@@ -78,25 +80,43 @@ Operation *singleOp(kn::FusedOp f) {
 bool foldEpilogue(kn::GemmOp g) {
   if (g.getBiasGrad())
     return false;
+  if (g.getKeepPre())
+    return false;
   Value d = g.getD();
   auto uses = dataUses(d);
-  if (uses.size() != 1)
+  // The consumer: the first one-op fused kernel reading d. Other readers of
+  // d's data are allowed only for an activation (keep_pre, below).
+  OpOperand *use = nullptr;
+  for (OpOperand *u : uses)
+    if (auto f = llvm::dyn_cast<kn::FusedOp>(u->getOwner()))
+      if (!use || f->isBeforeInBlock(use->getOwner()))
+        use = u;
+  if (!use)
     return false;
-  auto fused = llvm::dyn_cast<kn::FusedOp>(uses[0]->getOwner());
-  if (!fused || fused->getNumResults() != 1)
+  auto fused = llvm::cast<kn::FusedOp>(use->getOwner());
+  if (fused->getNumResults() != 1 || fused->getBlock() != g->getBlock())
     return false;
   Operation *op = singleOp(fused);
   if (!op)
     return false;
+  bool others = uses.size() > 1;
   Block &body = fused.getBody().front();
   // Which input of the fused kernel is the gemm's result.
-  unsigned at = uses[0]->getOperandNumber();
+  unsigned at = use->getOperandNumber();
   Value inner = body.getArgument(at);
   OpBuilder b(fused);
-  auto rebuild = [&](Value bias, Value residual, kn::Epilogue epi) {
-    auto ng = kn::GemmOp::create(b, g.getLoc(), g.getA(), g.getB(), bias, residual,
+  auto rebuild = [&](Value bias, Value residual, kn::Epilogue epi, bool keepPre) {
+    SmallVector<Type> types{d.getType()};
+    if (keepPre)
+      types.push_back(d.getType());
+    auto ng = kn::GemmOp::create(b, g.getLoc(), types, g.getA(), g.getB(), bias, residual,
                                  g.getTransposeA(), g.getTransposeB(), g.getRows(), false,
-                                 epi);
+                                 keepPre, epi);
+    if (keepPre) {
+      // The readers of the pre-activation (the activation's backward) read
+      // the GEMM's second result.
+      d.replaceAllUsesExcept(ng.getExtra()[0], fused.getOperation());
+    }
     redirectShapeUses(d, ng.getD());
     fused.getResult(0).replaceAllUsesWith(ng.getD());
     fused.erase();
@@ -118,10 +138,21 @@ bool foldEpilogue(kn::GemmOp g) {
             })
             .Case([](md::SiluOp) -> std::optional<kn::Epilogue> { return kn::Epilogue::Silu; })
             .Default([](Operation *) -> std::optional<kn::Epilogue> { return std::nullopt; });
-    if (epi)
-      return rebuild(g.getBias(), Value(), *epi);
-    return false;
+    if (!epi)
+      return false;
+    // With other readers of the pre-activation, the GEMM also writes it
+    // (keep_pre, cuBLASLt's GELU_AUX), when they all come after the
+    // activation.
+    if (others)
+      for (OpOperand *u : uses) {
+        Operation *top = g->getBlock()->findAncestorOpInBlock(*u->getOwner());
+        if (u != use && (!top || !fused->isBeforeInBlock(top)))
+          return false;
+      }
+    return rebuild(g.getBias(), Value(), *epi, others);
   }
+  if (others)
+    return false;
   // An add: of a same-shaped tensor (a residual), or of a vector of the last
   // dim (a bias), when the gemm has none yet.
   if (auto add = llvm::dyn_cast<md::AddOp>(op)) {
@@ -144,12 +175,12 @@ bool foldEpilogue(kn::GemmOp g) {
         return false;
     if (ot == dt && !g.getResidual()) {
       b.setInsertionPoint(g);
-      return rebuild(g.getBias(), outer, g.getEpilogue());
+      return rebuild(g.getBias(), outer, g.getEpilogue(), false);
     }
     if (ot.getRank() == 1 && ot.getDimSize(0) == dt.getShape().back() && !g.getBias() &&
         g.getEpilogue() == kn::Epilogue::None && !g.getResidual()) {
       b.setInsertionPoint(g);
-      return rebuild(outer, Value(), kn::Epilogue::None);
+      return rebuild(outer, Value(), kn::Epilogue::None, false);
     }
   }
   return false;

@@ -35,9 +35,9 @@ namespace {
 Value gemm(OpBuilder &b, Location loc, Value a, Value bm, Value bias, bool ta, bool tb,
            bool rows, bool biasGrad, Value *db = nullptr) {
   auto op = kn::GemmOp::create(b, loc, a, bm, bias, /*residual=*/Value(), ta, tb, rows,
-                               biasGrad, kn::Epilogue::None);
+                               biasGrad, /*keep_pre=*/false, kn::Epilogue::None);
   if (db)
-    *db = biasGrad ? op.getDb() : Value();
+    *db = biasGrad ? op.getExtra()[0] : Value();
   return op.getD();
 }
 

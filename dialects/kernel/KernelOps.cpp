@@ -115,10 +115,19 @@ LogicalResult GemmOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>
     if (failed(verifyCompatibleShape(r.getType(), d)))
       return fail(loc, "gemm", "residual must have the result's shape");
   results.push_back(d);
+  if (a.getBiasGrad() && a.getKeepPre())
+    return fail(loc, "gemm", "bias_grad and keep_pre do not go together");
   if (a.getBiasGrad()) {
     if (!rows || !a.getTransposeA())
       return fail(loc, "gemm", "bias_grad needs rows and transpose_a");
     results.push_back(RankedTensorType::get({ma->rows}, at.getElementType()));
+  }
+  if (a.getKeepPre()) {
+    if (a.getEpilogue() == Epilogue::None)
+      return fail(loc, "gemm", "keep_pre needs an activation epilogue");
+    if (a.getResidual())
+      return fail(loc, "gemm", "keep_pre does not go with a residual");
+    results.push_back(d);
   }
   return success();
 }

@@ -60,13 +60,16 @@ def Kernel_GemmOp : Kernel_Op<"gemm", [Pure, AttrSizedOperandSegments,
     broadcast as in `motif.matmul`. With `rows`, each operand is viewed as a
     matrix `[rows, last dim]` (all leading dims flattened), which is how a
     weight gradient `dW = dyᵀ · x` sums over batch and sequence. `bias` has
-    the size of the last result dim. With `bias_grad` (and `rows`,
-    `transpose_a`), a second result holds the sums of `a` over its rows: the
-    bias gradient `db = Σ dy` made in the same pass as `dW = dyᵀ · x`
-    (cuBLASLt's BGRADA epilogue).
+    the size of the last result dim. Extra results: with `bias_grad` (and
+    `rows`, `transpose_a`), the sums of `a` over its rows, the bias gradient
+    `db = Σ dy` made in the same pass as `dW = dyᵀ · x` (cuBLASLt's BGRADA
+    epilogue); with `keep_pre` (and an activation), the pre-activation
+    `a · b + bias`, which the activation's backward reads (GELU_AUX).
     ```mlir
     %y = kernel.gemm %x, %w bias %b {transpose_b, epilogue = #kernel.epilogue<gelu_tanh>}
         : (tensor<?x?x768xf32>, tensor<3072x768xf32>, tensor<3072xf32>) -> tensor<?x?x3072xf32>
+    %y, %pre = kernel.gemm %x, %w bias %b {transpose_b, keep_pre, epilogue = #kernel.epilogue<gelu_tanh>}
+        : (tensor<?x?x768xf32>, tensor<3072x768xf32>, tensor<3072xf32>) -> (tensor<?x?x3072xf32>, tensor<?x?x3072xf32>)
     %dw, %db = kernel.gemm %dy, %x {rows, transpose_a, bias_grad}
         : (tensor<?x?x3072xf32>, tensor<?x?x768xf32>) -> (tensor<3072x768xf32>, tensor<3072xf32>)
     ```
@@ -74,9 +77,9 @@ def Kernel_GemmOp : Kernel_Op<"gemm", [Pure, AttrSizedOperandSegments,
   let arguments = (ins Kernel_Tensor:$a, Kernel_Tensor:$b,
                        Optional<Kernel_Tensor>:$bias, Optional<Kernel_Tensor>:$residual,
                        UnitAttr:$transpose_a, UnitAttr:$transpose_b, UnitAttr:$rows,
-                       UnitAttr:$bias_grad,
+                       UnitAttr:$bias_grad, UnitAttr:$keep_pre,
                        DefaultValuedAttr<Kernel_EpilogueAttr, "::mlir::kernel::Epilogue::None">:$epilogue);
-  let results = (outs Kernel_Tensor:$d, Optional<Kernel_Tensor>:$db);
+  let results = (outs Kernel_Tensor:$d, Variadic<Kernel_Tensor>:$extra);
   let assemblyFormat = [{
     $a `,` $b (`bias` $bias^)? (`residual` $residual^)? attr-dict `:` functional-type(operands, results)
   }];

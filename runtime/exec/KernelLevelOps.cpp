@@ -148,8 +148,11 @@ template <typename R> Status gemm(Executor &ex, const Step &s) {
                          ", transpose_b " + std::to_string(tb) + ")");
   }
 
-  // The epilogue: activation, then the residual.
+  // The epilogue: activation (keeping the pre-activation when asked), then
+  // the residual.
   std::string act = attrStr(s, "epilogue", "none");
+  if (has(s, "keep_pre") && s.results.size() > 1)
+    ex.values[s.results[1]] = d;
   if (act != "none") {
     static const std::map<std::string, cpu::UnaryKind> kinds = {
         {"relu", cpu::UnaryKind::Relu},

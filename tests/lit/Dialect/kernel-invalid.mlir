@@ -74,3 +74,12 @@ func.func @f(%x: tensor<?x8xf32>, %b: tensor<8xf32>) {
   %s, %y = kernel.add_norm %x, %x bias %b {kind = "rms", eps = 1.0e-05 : f64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<8xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>)
   return
 }
+
+// -----
+
+func.func @f(%a: tensor<?x8xf32>, %b: tensor<4x8xf32>) {
+  // expected-error @+2 {{keep_pre needs an activation epilogue}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %d, %pre = kernel.gemm %a, %b {transpose_b, keep_pre} : (tensor<?x8xf32>, tensor<4x8xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>)
+  return
+}

@@ -21,11 +21,14 @@ func.func @activation(%x: tensor<?x8xf32>, %w: tensor<16x8xf32>, %b: tensor<16xf
 // -----
 
 // When the backward reads the GEMM's output (the gelu's saved input), the
-// activation stays a kernel of its own.
+// activation still folds, and the GEMM also writes the pre-activation for
+// the backward (keep_pre, cuBLASLt's GELU_AUX).
 // CHECK-LABEL: func.func @saved
-// CHECK: %[[H:.*]] = kernel.gemm %arg0, %arg1 {transpose_b}
-// CHECK: kernel.fused(%[[H]])
-// CHECK: motif.vjp "motif.gelu"(%[[H]])
+// CHECK: %[[A:.*]], %[[PRE:.*]] = kernel.gemm %arg0, %arg1 {epilogue = #kernel.epilogue<gelu>, keep_pre, transpose_b}
+// CHECK-NOT: kernel.fused
+// CHECK: motif.vjp "motif.gelu"(%[[PRE]]) outputs(%[[A]])
+// NOEPI-LABEL: func.func @saved
+// NOEPI: kernel.fused
 func.func @saved(%x: tensor<?x8xf32>, %w: tensor<16x8xf32>, %dy: tensor<?x16xf32>) -> (tensor<?x16xf32>, tensor<?x16xf32>) {
   %h = kernel.gemm %x, %w {transpose_b} : (tensor<?x8xf32>, tensor<16x8xf32>) -> tensor<?x16xf32>
   %a = kernel.fused (%h) : (tensor<?x16xf32>) -> tensor<?x16xf32> {
