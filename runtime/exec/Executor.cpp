@@ -120,6 +120,9 @@ Status runSteps(Executor &ex, const std::vector<Step> &steps,
           return st;
       }
     }
+    if (deaths && ex.afterStep)
+      if (Status st = ex.afterStep(index, s); !st.isOk())
+        return st;
     if (deaths) {
       for (int32_t r : s.results) {
         live += bytesOf(ex.values[r]);

@@ -93,6 +93,9 @@ struct Executor {
   /// Whether values are freed after their last read, as the artifact's
   /// memory plan says (on by default; off keeps every value for debugging).
   bool freeDeadValues = true;
+  /// Called after each top-level step with the step's index, before any
+  /// value is freed; an error stops the run (the reference checks use it).
+  std::function<Status(size_t, const Step &)> afterStep;
   /// The most bytes of values held at once during the last run (float and
   /// int data; parameters not counted).
   int64_t peakValueBytes = 0;

@@ -100,6 +100,20 @@ struct EvalResult {
 };
 StatusOr<EvalResult> evaluate(const Artifact &artifact, const EvalOptions &opts);
 
+/// `motif-run check-ref`: runs a function in fp32 and, as the reference, in
+/// fp64 on the same synthetic inputs and weights, compares every step's
+/// results (largest error over the largest reference value of the result or
+/// its operands), and names the first op beyond `tolerance` with its .motif
+/// location. The same comparison
+/// will check the GPU backend against the CPU one.
+struct CheckRefOptions {
+  std::string function = "train_step";
+  int64_t batch = 2, seq = 16;
+  double tolerance = 1e-3;
+  uint64_t seed = 1;
+};
+Status checkReference(const Artifact &artifact, const CheckRefOptions &opts, std::ostream &log);
+
 /// Synthetic inputs of a function: token ids below the vocabulary, class
 /// labels below 'classes', token types below 'type_vocab', uniform floats in
 /// [-1, 1); dynamic dims are `batch` (dim 0) and `seq` (the others).

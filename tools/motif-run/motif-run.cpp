@@ -53,6 +53,9 @@ const char *kUsage =
     "             binary for a device, each buffer's storage and arena offset,\n"
     "             each generated kernel's launch: --arch sm_80|sm_90a --batch B\n"
     "             --seq T --function NAME --precision fp32|bf16 --free-mib N\n"
+    "  check-ref  run a function in fp32 beside its fp64 reference and name\n"
+    "             the first op whose result differs by more than --tol:\n"
+    "               --function NAME --batch B --seq T --tol X --seed N\n"
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
     "               --steps N --warmup N --seed N\n"
@@ -129,7 +132,7 @@ int main(int argc, char **argv) {
   }
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
       cmd != "check-grad" && cmd != "smoke" && cmd != "bench" && cmd != "eval" &&
-      cmd != "gpu-plan")
+      cmd != "gpu-plan" && cmd != "check-ref")
     return usageError("unknown command '" + cmd + "'");
   if (argc < 3)
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
@@ -150,6 +153,7 @@ int main(int argc, char **argv) {
   GradCheckOptions c;
   BenchOptions bo;
   EvalOptions eo;
+  CheckRefOptions cr;
   struct {
     std::string arch = "sm_90a", function = "train_step", precision;
     int64_t batch = 8, seq = 64, freeMiB = 80 * 1024;
@@ -185,7 +189,14 @@ int main(int argc, char **argv) {
       }
     };
     int64_t seed;
-    if (cmd == "gpu-plan") {
+    if (cmd == "check-ref") {
+      if (f == "--function") cr.function = value();
+      else if (f == "--batch") positive(cr.batch);
+      else if (f == "--seq") positive(cr.seq);
+      else if (f == "--tol") numOpt(cr.tolerance);
+      else if (f == "--seed") { intOpt(seed); cr.seed = static_cast<uint64_t>(seed); }
+      else return usageError("unknown option '" + f + "' for check-ref");
+    } else if (cmd == "gpu-plan") {
       if (f == "--arch") gp.arch = value();
       else if (f == "--function") gp.function = value();
       else if (f == "--precision") gp.precision = value();
@@ -258,6 +269,14 @@ int main(int argc, char **argv) {
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
+  }
+  if (cmd == "check-ref") {
+    Status st = checkReference(*artifact, cr, std::cout);
+    if (!st.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      return 1;
+    }
+    return 0;
   }
   if (cmd == "gpu-plan") {
     int major = 0, minor = 0;

@@ -1,0 +1,82 @@
+//===- CheckRef.cpp - A plan against its fp64 reference, op by op ----------===//
+#include "runtime/train/Trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+
+using namespace motif::rt;
+
+Status motif::rt::checkReference(const Artifact &a, const CheckRefOptions &o, std::ostream &log) {
+  const Function *f = a.function(o.function);
+  if (!f)
+    return Status::error("the artifact has no function '" + o.function + "'");
+  std::vector<Tensor> inputs = syntheticInputs(a, *f, o.batch, o.seq, o.seed);
+  // The reference: every value of the fp64 run, kept.
+  Executor ref(a);
+  ref.training = false;
+  ref.initParameters(o.seed);
+  ref.useFp64();
+  ref.freeDeadValues = false;
+  std::vector<Tensor> refResults;
+  if (Status s = ref.run(o.function, inputs, refResults); !s.isOk())
+    return Status::error("the fp64 reference run failed: " + s.message());
+  // The run under test, compared after each step with the same values.
+  Executor ex(a);
+  ex.training = false;
+  ex.initParameters(o.seed);
+  double worst = 0;
+  std::string worstAt;
+  int64_t compared = 0;
+  ex.afterStep = [&](size_t index, const Step &s) -> Status {
+    // Errors are measured against the larger of a result's largest value
+    // and its operands': a result that cancels to ~0 (a gradient that is
+    // zero in exact arithmetic) carries rounding of its operands' size.
+    double operandScale = 0;
+    for (int32_t v : s.operands)
+      for (double x : ref.values[v].d)
+        operandScale = std::max(operandScale, std::fabs(x));
+    for (int32_t r : s.results) {
+      const Tensor &got = ex.values[r], &want = ref.values[r];
+      if (got.isInt() || got.f.empty() || want.d.size() != got.f.size())
+        continue;
+      double scale = std::max(1e-30, operandScale), err = 0;
+      for (size_t i = 0; i < got.f.size(); ++i) {
+        scale = std::max(scale, std::fabs(want.d[i]));
+        err = std::max(err, std::fabs(double(got.f[i]) - want.d[i]));
+      }
+      double rel = err / scale;
+      ++compared;
+      std::string where = "'" + s.op + "' (step " + std::to_string(index) + ")" +
+                          (s.location.empty() ? "" : " at " + s.location);
+      if (rel > worst) {
+        worst = rel;
+        worstAt = where;
+      }
+      if (rel > o.tolerance) {
+        double gmax = 0;
+        for (float v : got.f)
+          gmax = std::max(gmax, double(std::fabs(v)));
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "%.2e of the largest value, above %.0e (largest |value| %.3e here, "
+                      "%.3e in the reference or its operands)",
+                      rel, o.tolerance, gmax, scale);
+        return Status::error("the first op whose result differs from the fp64 reference: " +
+                             where + ": error " + buf);
+      }
+    }
+    return Status::ok();
+  };
+  std::vector<Tensor> results;
+  if (Status s = ex.run(o.function, inputs, results); !s.isOk())
+    return s;
+  char line[160];
+  std::snprintf(line, sizeof line, "%s: %lld results of %zu steps within %.0e of the fp64 reference; "
+                "largest error %.2e, ",
+                o.function.c_str(), static_cast<long long>(compared), f->steps.size(),
+                o.tolerance, worst);
+  log << line << "at " << worstAt << "\n";
+  return Status::ok();
+}
