@@ -1,10 +1,22 @@
-//===- adamw.cuh - One AdamW update over all parameters ------------*- CUDA -*-===//
+//===- adamw.cuh - One fused AdamW over all parameters; the global grad norm -*- CUDA -*-===//
 //
-// The update of runtime/train/Optimizer.cpp on fp32 master weights and fp32
-// moments, over every parameter in one launch: the host cuts the parameters
-// into chunks of at most 4096 elements and block b updates chunk b, with its
-// tensor's weight decay (0 for norms and biases). When `copy` is given, the
-// bf16 weights the next step computes with are written too.
+// The update of runtime/train/Optimizer.cpp (applyUpdate, kind adamw) on f32
+// master weights and f32 moments, over every parameter tensor in one launch:
+//   g = grad * gradScale; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+//   w -= lr (m / c1 / (sqrt(v / c2) + eps) + wd w),  c = 1 - beta^t,
+// with wd the tensor's weight decay (0 for norms and biases), then the bf16
+// copy of w the next step computes with (when the tensor has one).
+//
+// The tensors are described by a device table (AdamWTensor) and cut into
+// chunks of at most kAdamWChunk elements (AdamWChunk, built once on the host
+// by adamwChunks); block b works on chunk b, with float4 accesses when the
+// chunk is aligned.
+//
+// gradScale is a device scalar so that clipping needs no host round trip (and
+// the step can live in a CUDA graph): globalGradNorm writes the norm of the
+// gradients times preScale (accumulation) and the scale to apply, preScale *
+// min(1, maxNorm / norm) (runtime/train/Trainer.cpp's clipping), by two passes
+// in a fixed order: per-chunk sums of squares, then their sum in one block.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_CUDA_KERNELS_ADAMW_CUH
@@ -12,36 +24,180 @@
 
 #include "runtime/cuda/kernels/common.cuh"
 
+#include <vector>
+
 namespace motif::cuda {
 
-struct AdamChunk {
-  int64_t offset; // into the flat parameter, gradient and moment arrays
+/// One parameter tensor (device pointers). compute (bf16) is optional.
+struct AdamWTensor {
+  float *master = nullptr;
+  float *m = nullptr, *v = nullptr;
+  const float *grad = nullptr;
+  bf16 *compute = nullptr;
+  int64_t size = 0;
+  float weightDecay = 0;
+};
+
+struct AdamWChunk {
+  int32_t tensor;
   int32_t size;
-  float weightDecay;
+  int64_t offset; // in the tensor
 };
 
-struct AdamStep {
+/// The step's hyperparameters; c1, c2 = 1 - beta1^t, 1 - beta2^t (t from 1).
+struct AdamWHyper {
   float lr, beta1, beta2, eps;
-  float c1, c2;      // 1 - beta^t, bias corrections
-  float gradScale;   // clipping and accumulation
+  float c1, c2;
 };
 
-__global__ void adamwUpdate(const AdamChunk *chunks, AdamStep s, float *w, const float *g,
-                            float *m, float *v, __nv_bfloat16 *copy) {
-  AdamChunk c = chunks[blockIdx.x];
-  for (int32_t i = threadIdx.x; i < c.size; i += blockDim.x) {
-    int64_t k = c.offset + i;
-    float gi = g[k] * s.gradScale;
-    float mi = s.beta1 * m[k] + (1.f - s.beta1) * gi;
-    float vi = s.beta2 * v[k] + (1.f - s.beta2) * gi * gi;
-    m[k] = mi;
-    v[k] = vi;
-    float mh = mi / s.c1, vh = vi / s.c2;
-    float wi = w[k] - s.lr * (mh / (sqrtf(vh) + s.eps) + c.weightDecay * w[k]);
-    w[k] = wi;
-    if (copy)
-      copy[k] = __float2bfloat16(wi);
+constexpr int kAdamWChunk = 16384;
+
+/// The chunk table of tensors of these sizes (host; upload it once).
+inline std::vector<AdamWChunk> adamwChunks(const std::vector<int64_t> &sizes,
+                                           int chunk = kAdamWChunk) {
+  std::vector<AdamWChunk> out;
+  for (size_t t = 0; t < sizes.size(); ++t)
+    for (int64_t o = 0; o < sizes[t]; o += chunk)
+      out.push_back({int32_t(t), int32_t(std::min<int64_t>(chunk, sizes[t] - o)), o});
+  return out;
+}
+
+namespace adam {
+
+//===----------------------------------------------------------------------===//
+// CUDA kernels
+//===----------------------------------------------------------------------===//
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ void update(const AdamWHyper &h, float wd, float g, float &w, float &m,
+                                       float &v) {
+  m = h.beta1 * m + (1.f - h.beta1) * g;
+  v = h.beta2 * v + (1.f - h.beta2) * g * g;
+  const float mh = m / h.c1, vh = v / h.c2;
+  w = w - h.lr * (mh / (sqrtf(vh) + h.eps) + wd * w);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    stepKernel(const AdamWTensor *tensors, const AdamWChunk *chunks, AdamWHyper h,
+               const float *gradScale) {
+  const AdamWChunk c = chunks[blockIdx.x];
+  const AdamWTensor p = tensors[c.tensor];
+  const float s = gradScale ? *gradScale : 1.f;
+  float *w = p.master + c.offset, *m = p.m + c.offset, *v = p.v + c.offset;
+  const float *g = p.grad + c.offset;
+  bf16 *cp = p.compute ? p.compute + c.offset : nullptr;
+  const bool vec = c.size % 4 == 0 && aligned16(w) && aligned16(m) && aligned16(v) &&
+                   aligned16(g) && (!cp || (reinterpret_cast<uintptr_t>(cp) & 7) == 0);
+  if (vec) {
+    for (int i = threadIdx.x * 4; i < c.size; i += kThreads * 4) {
+      float4 wv = *reinterpret_cast<float4 *>(w + i), mv = *reinterpret_cast<float4 *>(m + i);
+      float4 vv = *reinterpret_cast<float4 *>(v + i);
+      const float4 gv = *reinterpret_cast<const float4 *>(g + i);
+      update(h, p.weightDecay, gv.x * s, wv.x, mv.x, vv.x);
+      update(h, p.weightDecay, gv.y * s, wv.y, mv.y, vv.y);
+      update(h, p.weightDecay, gv.z * s, wv.z, mv.z, vv.z);
+      update(h, p.weightDecay, gv.w * s, wv.w, mv.w, vv.w);
+      *reinterpret_cast<float4 *>(w + i) = wv;
+      *reinterpret_cast<float4 *>(m + i) = mv;
+      *reinterpret_cast<float4 *>(v + i) = vv;
+      if (cp) {
+        __nv_bfloat162 lo = __floats2bfloat162_rn(wv.x, wv.y),
+                       hi = __floats2bfloat162_rn(wv.z, wv.w);
+        uint2 raw;
+        raw.x = *reinterpret_cast<uint32_t *>(&lo);
+        raw.y = *reinterpret_cast<uint32_t *>(&hi);
+        *reinterpret_cast<uint2 *>(cp + i) = raw;
+      }
+    }
+  } else {
+    for (int i = threadIdx.x; i < c.size; i += kThreads) {
+      float wi = w[i], mi = m[i], vi = v[i];
+      update(h, p.weightDecay, g[i] * s, wi, mi, vi);
+      w[i] = wi, m[i] = mi, v[i] = vi;
+      if (cp)
+        cp[i] = __float2bfloat16(wi);
+    }
   }
+}
+
+/// partial[b] = sum of squares of chunk b's gradients.
+__global__ void __launch_bounds__(kThreads)
+    squaresKernel(const AdamWTensor *tensors, const AdamWChunk *chunks, float *partial) {
+  __shared__ float scratch[32];
+  const AdamWChunk c = chunks[blockIdx.x];
+  const float *g = tensors[c.tensor].grad + c.offset;
+  float s = 0.f;
+  for (int i = threadIdx.x; i < c.size; i += kThreads)
+    s += g[i] * g[i];
+  s = blockSum(s, scratch);
+  if (threadIdx.x == 0)
+    partial[blockIdx.x] = s;
+}
+
+/// norm = preScale * sqrt(sum partial) (in double, fixed order); scale =
+/// preScale * (maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1).
+__global__ void __launch_bounds__(1024)
+    finishNormKernel(int n, const float *partial, float preScale, float maxNorm, float *norm,
+                     float *scale) {
+  __shared__ double scratch[1024];
+  double s = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x)
+    s += partial[i];
+  scratch[threadIdx.x] = s;
+  __syncthreads();
+  for (int o = blockDim.x / 2; o > 0; o /= 2) {
+    if (int(threadIdx.x) < o)
+      scratch[threadIdx.x] += scratch[threadIdx.x + o];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const float nm = float(sqrt(scratch[0])) * preScale;
+    if (norm)
+      *norm = nm;
+    if (scale)
+      *scale = preScale * (maxNorm > 0.f && nm > maxNorm ? maxNorm / nm : 1.f);
+  }
+}
+
+} // namespace adam
+
+//===----------------------------------------------------------------------===//
+// Kernel launchers
+//===----------------------------------------------------------------------===//
+
+/// One AdamW step over every chunk; gradScale (device scalar) null means 1.
+inline cudaError_t adamwStep(const AdamWTensor *tensors, const AdamWChunk *chunks, int numChunks,
+                             const AdamWHyper &h, const float *gradScale, cudaStream_t stream) {
+  if (numChunks < 0 || (numChunks > 0 && (!tensors || !chunks)))
+    return cudaErrorInvalidValue;
+  if (numChunks == 0)
+    return cudaSuccess;
+  adam::stepKernel<<<numChunks, adam::kThreads, 0, stream>>>(tensors, chunks, h, gradScale);
+  return cudaGetLastError();
+}
+
+/// Bytes of the workspace of globalGradNorm.
+inline size_t globalGradNormWorkspaceBytes(int numChunks) {
+  return size_t(numChunks > 0 ? numChunks : 1) * sizeof(float);
+}
+
+/// norm and scale (device scalars, each optional) of the gradients; see the
+/// file comment. maxNorm <= 0: no clipping.
+inline cudaError_t globalGradNorm(const AdamWTensor *tensors, const AdamWChunk *chunks,
+                                  int numChunks, float preScale, float maxNorm, float *norm,
+                                  float *scale, void *workspace, cudaStream_t stream) {
+  if (numChunks < 0 || !workspace || (numChunks > 0 && (!tensors || !chunks)))
+    return cudaErrorInvalidValue;
+  float *partial = static_cast<float *>(workspace);
+  if (numChunks > 0) {
+    adam::squaresKernel<<<numChunks, adam::kThreads, 0, stream>>>(tensors, chunks, partial);
+    if (cudaError_t e = cudaGetLastError())
+      return e;
+  }
+  adam::finishNormKernel<<<1, 1024, 0, stream>>>(numChunks, partial, preScale, maxNorm, norm,
+                                                 scale);
+  return cudaGetLastError();
 }
 
 } // namespace motif::cuda

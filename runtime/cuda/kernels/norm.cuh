@@ -1,10 +1,20 @@
-//===- norm.cuh - RMS and layer norm, forward and backward ---------*- CUDA -*-===//
+//===- norm.cuh - layer_norm and rms_norm, forward and backward ----*- CUDA -*-===//
 //
-// The semantics of motif.rms_norm and motif.layer_norm (runtime/cpu/Norm.cpp)
-// over the last dim D of `rows` rows; rms: y = x * rstd * w, rstd = 1 /
-// sqrt(mean(x²) + eps). One block per row. The weight gradient is summed over rows deterministically:
-// each block of the backward writes one partial per chunk of rows, and a
-// second kernel adds the partials in order.
+// The semantics of motif.layer_norm and motif.rms_norm (runtime/cpu/Norm.cpp)
+// over the last dim D of `rows` rows:
+//   layer: y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps) (biased var)
+//   rms:   y = x * rstd * w,              rstd = 1 / sqrt(mean(x^2) + eps)
+// w and b optional. The fused residual variant (kernel.add_norm) takes a second
+// input r, writes s = x + r (rounded to T) and normalizes s; its backward is
+// the norm's backward with s as the input plus the gradient arriving at s.
+//
+// Forward: one warp per row, 16-byte accesses when D % 8 == 0 and the
+// pointers are aligned; the row is read a second and third time from cache.
+// It may save each row's mean and rstd (f32) for the backward.
+// Backward: one warp per row gives dx; each block then sums dw (= dy * xhat)
+// and db (= dy) over its chunk of rows column by column into a partial, and a
+// second kernel adds the partials in block order. The chunking depends only
+// on `rows`, so dw and db are the same on every device and every run.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_CUDA_KERNELS_NORM_CUH
@@ -14,145 +24,268 @@
 
 namespace motif::cuda {
 
-template <typename T>
-__global__ void rmsNormForward(int64_t rows, int64_t D, float eps, const T *x, const T *w,
-                               T *y) {
-  __shared__ float scratch[32];
-  int64_t r = blockIdx.x;
-  if (r >= rows)
-    return;
-  const T *xr = x + r * D;
-  float ss = 0.f;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    float v = load(xr, d);
-    ss += v * v;
-  }
-  float rstd = rsqrtf(blockSum(ss, scratch) / float(D) + eps);
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x)
-    store(y, r * D + d, load(xr, d) * rstd * (w ? load(w, d) : 1.f));
+enum class NormKind { Layer, Rms };
+
+namespace norm {
+
+//===----------------------------------------------------------------------===//
+// CUDA kernels
+//===----------------------------------------------------------------------===//
+
+constexpr int kWarps = 8; // warps (rows in flight) per block
+
+/// V consecutive elements: 16-byte accesses for V = 8, scalar for V = 1.
+template <int V, typename T> __device__ __forceinline__ void loadV(const T *p, float (&v)[V]) {
+  if constexpr (V == 8)
+    load8(p, v);
+  else
+    v[0] = load(p, 0);
+}
+template <int V, typename T> __device__ __forceinline__ void storeV(T *p, const float (&v)[V]) {
+  if constexpr (V == 8)
+    store8(p, v);
+  else
+    store(p, 0, v[0]);
 }
 
-/// dx, and per block a partial dw over its `rowsPerBlock` rows into
-/// `dwPartial[blockIdx.x * D + d]` (f32).
-template <typename T>
-__global__ void rmsNormBackward(int64_t rows, int64_t D, float eps, int64_t rowsPerBlock,
-                                const T *x, const T *w, const T *dy, T *dx, float *dwPartial) {
-  __shared__ float scratch[32];
-  int64_t r0 = blockIdx.x * rowsPerBlock, r1 = min(rows, r0 + rowsPerBlock);
-  // Each thread owns the dims d = threadIdx.x + k * blockDim.x of the
-  // partial; they accumulate in place in global memory (one writer each).
-  if (dwPartial)
-    for (int64_t d = threadIdx.x; d < D; d += blockDim.x)
-      dwPartial[blockIdx.x * D + d] = 0.f;
-  for (int64_t r = r0; r < r1; ++r) {
-    const T *xr = x + r * D, *dyr = dy + r * D;
-    float ss = 0.f, sgx = 0.f;
-    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-      float v = load(xr, d), g = load(dyr, d) * (w ? load(w, d) : 1.f);
-      ss += v * v;
-      sgx += g * v;
-    }
-    ss = blockSum(ss, scratch);
-    sgx = blockSum(sgx, scratch);
-    float rstd = rsqrtf(ss / float(D) + eps);
-    float mean = sgx / float(D);
-    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-      float v = load(xr, d), g = load(dyr, d) * (w ? load(w, d) : 1.f);
-      if (dx)
-        store(dx, r * D + d, rstd * (g - v * rstd * rstd * mean));
-      if (dwPartial)
-        dwPartial[blockIdx.x * D + d] += load(dyr, d) * v * rstd;
-    }
-  }
-}
-
-/// Layer norm, the semantics of motif.layer_norm: y = (x - mean) * rstd * w
-/// + b, rstd = 1 / sqrt(var + eps) (two passes over the row: the mean, then
-/// the variance around it). One block per row.
-template <typename T>
-__global__ void layerNormForward(int64_t rows, int64_t D, float eps, const T *x, const T *w,
-                                 const T *b, T *y) {
-  __shared__ float scratch[32];
-  int64_t r = blockIdx.x;
-  if (r >= rows)
-    return;
-  const T *xr = x + r * D;
-  float s = 0.f;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x)
-    s += load(xr, d);
-  float mean = blockSum(s, scratch) / float(D);
-  float ss = 0.f;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    float c = load(xr, d) - mean;
-    ss += c * c;
-  }
-  float rstd = rsqrtf(blockSum(ss, scratch) / float(D) + eps);
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    float v = (load(xr, d) - mean) * rstd;
-    if (w)
-      v *= load(w, d);
-    if (b)
-      v += load(b, d);
-    store(y, r * D + d, v);
-  }
-}
-
-/// dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w; per block, partial
-/// dw and db over its rows (f32) into dwPartial and dbPartial.
-template <typename T>
-__global__ void layerNormBackward(int64_t rows, int64_t D, float eps, int64_t rowsPerBlock,
-                                  const T *x, const T *w, const T *dy, T *dx, float *dwPartial,
-                                  float *dbPartial) {
-  __shared__ float scratch[32];
-  int64_t r0 = blockIdx.x * rowsPerBlock, r1 = min(rows, r0 + rowsPerBlock);
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    if (dwPartial)
-      dwPartial[blockIdx.x * D + d] = 0.f;
-    if (dbPartial)
-      dbPartial[blockIdx.x * D + d] = 0.f;
-  }
-  for (int64_t r = r0; r < r1; ++r) {
-    const T *xr = x + r * D, *dyr = dy + r * D;
+/// Mean (0 for rms) and rstd of row `xr` by one warp.
+template <int V, typename T>
+__device__ __forceinline__ void rowStats(NormKind kind, const T *xr, int D, float eps, int lane,
+                                         float &mean, float &rstd) {
+  mean = 0.f;
+  if (kind == NormKind::Layer) {
     float s = 0.f;
-    for (int64_t d = threadIdx.x; d < D; d += blockDim.x)
-      s += load(xr, d);
-    float mean = blockSum(s, scratch) / float(D);
-    float ss = 0.f;
-    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-      float c = load(xr, d) - mean;
-      ss += c * c;
+    for (int c = lane * V; c < D; c += 32 * V) {
+      float v[V];
+      loadV<V>(xr + c, v);
+#pragma unroll
+      for (int e = 0; e < V; ++e)
+        s += v[e];
     }
-    float rstd = rsqrtf(blockSum(ss, scratch) / float(D) + eps);
-    float sg = 0.f, sgx = 0.f;
-    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-      float g = load(dyr, d) * (w ? load(w, d) : 1.f);
-      sg += g;
-      sgx += g * (load(xr, d) - mean) * rstd;
+    mean = warpSum(s) / float(D);
+  }
+  float ss = 0.f;
+  for (int c = lane * V; c < D; c += 32 * V) {
+    float v[V];
+    loadV<V>(xr + c, v);
+#pragma unroll
+    for (int e = 0; e < V; ++e)
+      ss += (v[e] - mean) * (v[e] - mean);
+  }
+  rstd = rsqrtf(warpSum(ss) / float(D) + eps);
+}
+
+template <int V, typename T>
+__global__ void __launch_bounds__(kWarps * 32)
+    forwardKernel(NormKind kind, int64_t rows, int D, float eps, const T *x, const T *res,
+                  const T *w, const T *b, T *y, T *sum, float *meanOut, float *rstdOut) {
+  const int lane = threadIdx.x % 32;
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; r < rows;
+       r += int64_t(gridDim.x) * kWarps) {
+    const T *xr = x + r * D;
+    if (res) { // s = x + r, rounded to T: what the next layer and the backward see
+      for (int c = lane * V; c < D; c += 32 * V) {
+        float a[V], bb[V];
+        loadV<V>(xr + c, a);
+        loadV<V>(res + r * D + c, bb);
+#pragma unroll
+        for (int e = 0; e < V; ++e)
+          a[e] += bb[e];
+        storeV<V>(sum + r * D + c, a);
+      }
+      xr = sum + r * D; // read back by the lanes that wrote it
     }
-    sg = blockSum(sg, scratch) / float(D);
-    sgx = blockSum(sgx, scratch) / float(D);
-    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-      float xh = (load(xr, d) - mean) * rstd;
-      float g = load(dyr, d) * (w ? load(w, d) : 1.f);
-      if (dx)
-        store(dx, r * D + d, rstd * (g - sg - xh * sgx));
-      if (dwPartial)
-        dwPartial[blockIdx.x * D + d] += load(dyr, d) * xh;
-      if (dbPartial)
-        dbPartial[blockIdx.x * D + d] += load(dyr, d);
+    float mean, rstd;
+    rowStats<V>(kind, xr, D, eps, lane, mean, rstd);
+    for (int c = lane * V; c < D; c += 32 * V) {
+      float v[V], wv[V], bv[V];
+      loadV<V>(xr + c, v);
+      if (w)
+        loadV<V>(w + c, wv);
+      if (b)
+        loadV<V>(b + c, bv);
+#pragma unroll
+      for (int e = 0; e < V; ++e)
+        v[e] = (v[e] - mean) * rstd * (w ? wv[e] : 1.f) + (b ? bv[e] : 0.f);
+      storeV<V>(y + r * D + c, v);
+    }
+    if (lane == 0) {
+      if (meanOut)
+        meanOut[r] = mean;
+      if (rstdOut)
+        rstdOut[r] = rstd;
     }
   }
 }
 
-/// dw[d] = sum over partials p of partial[p * D + d], in order of p.
-__global__ void sumPartials(int64_t parts, int64_t D, const float *partial, float *out) {
-  int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (d >= D)
+/// dx of the rows of this block's chunk, then the chunk's partial dw and db.
+/// `mean`/`rstd`: the forward's when given (statsIn), else computed into them.
+template <int V, typename T>
+__global__ void __launch_bounds__(kWarps * 32)
+    backwardKernel(NormKind kind, int64_t rows, int D, float eps, int64_t rowsPerBlock, const T *x,
+                   const T *w, const T *dy, const T *dres, bool statsIn, float *mean, float *rstd,
+                   T *dx, float *partial) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t r0 = int64_t(blockIdx.x) * rowsPerBlock;
+  const int64_t r1 = r0 + rowsPerBlock < rows ? r0 + rowsPerBlock : rows;
+  for (int64_t r = r0 + warp; r < r1; r += kWarps) {
+    const T *xr = x + r * D, *dyr = dy + r * D;
+    float mu, rs;
+    if (statsIn) {
+      mu = mean[r];
+      rs = rstd[r];
+    } else {
+      rowStats<V>(kind, xr, D, eps, lane, mu, rs);
+      if (lane == 0)
+        mean[r] = mu, rstd[r] = rs;
+    }
+    if (!dx)
+      continue;
+    // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w; rms
+    // drops the mean(g) term.
+    float sg = 0.f, sgx = 0.f;
+    for (int c = lane * V; c < D; c += 32 * V) {
+      float v[V], gv[V], wv[V];
+      loadV<V>(xr + c, v);
+      loadV<V>(dyr + c, gv);
+      if (w)
+        loadV<V>(w + c, wv);
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        float gg = gv[e] * (w ? wv[e] : 1.f);
+        sg += gg;
+        sgx += gg * (v[e] - mu) * rs;
+      }
+    }
+    sg = kind == NormKind::Layer ? warpSum(sg) / float(D) : 0.f;
+    sgx = warpSum(sgx) / float(D);
+    for (int c = lane * V; c < D; c += 32 * V) {
+      float v[V], gv[V], wv[V], rv[V];
+      loadV<V>(xr + c, v);
+      loadV<V>(dyr + c, gv);
+      if (w)
+        loadV<V>(w + c, wv);
+      if (dres)
+        loadV<V>(dres + r * D + c, rv);
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        float gg = gv[e] * (w ? wv[e] : 1.f);
+        v[e] = rs * (gg - sg - (v[e] - mu) * rs * sgx) + (dres ? rv[e] : 0.f);
+      }
+      storeV<V>(dx + r * D + c, v);
+    }
+  }
+  if (!partial)
     return;
-  float s = 0.f;
-  for (int64_t p = 0; p < parts; ++p)
-    s += partial[p * D + d];
-  out[d] = s;
+  __syncthreads(); // the chunk's mean and rstd are written
+  float *pw = partial + int64_t(blockIdx.x) * 2 * D, *pb = pw + D;
+  for (int c = threadIdx.x; c < D; c += blockDim.x) {
+    float gw = 0.f, gb = 0.f;
+    for (int64_t r = r0; r < r1; ++r) {
+      float g = load(dy, r * D + c);
+      gw += g * (load(x, r * D + c) - mean[r]) * rstd[r];
+      gb += g;
+    }
+    pw[c] = gw;
+    pb[c] = gb;
+  }
+}
+
+/// dw[c] (+)= sum over blocks of the partial dw, in block order; db likewise.
+__global__ void reducePartialsKernel(int blocks, int D, const float *partial, float *dw, float *db,
+                                     bool accumulate) {
+  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < D; c += gridDim.x * blockDim.x) {
+    float gw = 0.f, gb = 0.f;
+    for (int k = 0; k < blocks; ++k) {
+      gw += partial[int64_t(k) * 2 * D + c];
+      gb += partial[int64_t(k) * 2 * D + D + c];
+    }
+    if (dw)
+      dw[c] = accumulate ? dw[c] + gw : gw;
+    if (db)
+      db[c] = accumulate ? db[c] + gb : gb;
+  }
+}
+
+/// Blocks of the backward: depends on rows only (see the file comment).
+inline int backwardBlocks(int64_t rows) {
+  int64_t b = ceilDiv(rows, 32);
+  return int(b < 1 ? 1 : b > 256 ? 256 : b);
+}
+
+template <typename T> inline bool vectorizable(int64_t D, std::initializer_list<const T *> ptrs) {
+  if (D % 8 != 0)
+    return false;
+  for (const T *p : ptrs)
+    if (p && !aligned16(p))
+      return false;
+  return true;
+}
+
+} // namespace norm
+
+//===----------------------------------------------------------------------===//
+// Kernel launchers
+//===----------------------------------------------------------------------===//
+
+/// y = norm(x) (or norm(x + res), writing s = x + res when res is given).
+/// w, b (layer only), mean, rstd ([rows] f32, saved for the backward) optional.
+template <typename T>
+cudaError_t normForward(NormKind kind, int64_t rows, int64_t D, float eps, const T *x, const T *res,
+                        const T *w, const T *b, T *y, T *sum, float *mean, float *rstd,
+                        cudaStream_t stream) {
+  if (rows < 1 || D < 1 || D > (int64_t(1) << 30) || !x || !y || (res && !sum) ||
+      (kind == NormKind::Rms && b))
+    return cudaErrorInvalidValue;
+  unsigned grid =
+      unsigned(std::min<int64_t>(ceilDiv(rows, norm::kWarps), int64_t(multiprocessorCount()) * 16));
+  if (norm::vectorizable<T>(D, {x, res, w, b, y, sum}))
+    norm::forwardKernel<8, T><<<grid, norm::kWarps * 32, 0, stream>>>(
+        kind, rows, int(D), eps, x, res, w, b, y, sum, mean, rstd);
+  else
+    norm::forwardKernel<1, T><<<grid, norm::kWarps * 32, 0, stream>>>(
+        kind, rows, int(D), eps, x, res, w, b, y, sum, mean, rstd);
+  return cudaGetLastError();
+}
+
+/// Bytes of the workspace of normBackward.
+inline size_t normBackwardWorkspaceBytes(int64_t rows, int64_t D) {
+  return (size_t(norm::backwardBlocks(rows)) * 2 * D + 2 * size_t(rows)) * sizeof(float);
+}
+
+/// dx (T, optional), dw and db (f32, optional; added to when `accumulate`)
+/// of normForward at input x (for the residual variant: s = x + res). `dres`
+/// (optional) is the gradient arriving at s from elsewhere, added to dx. mean
+/// and rstd: the forward's, or null to recompute them.
+template <typename T>
+cudaError_t normBackward(NormKind kind, int64_t rows, int64_t D, float eps, const T *x, const T *w,
+                         const T *dy, const T *dres, const float *mean, const float *rstd, T *dx,
+                         float *dw, float *db, bool accumulate, void *workspace,
+                         cudaStream_t stream) {
+  if (rows < 1 || D < 1 || D > (int64_t(1) << 30) || !x || !dy || !workspace ||
+      (bool(mean) != bool(rstd)) || (kind == NormKind::Rms && db))
+    return cudaErrorInvalidValue;
+  const int blocks = norm::backwardBlocks(rows);
+  const int64_t perBlock = ceilDiv(rows, blocks);
+  float *partial = static_cast<float *>(workspace);
+  float *statMean = partial + int64_t(blocks) * 2 * D, *statRstd = statMean + rows;
+  bool statsIn = mean != nullptr;
+  float *mu = statsIn ? const_cast<float *>(mean) : statMean;
+  float *rs = statsIn ? const_cast<float *>(rstd) : statRstd;
+  float *part = (dw || db) ? partial : nullptr;
+  if (norm::vectorizable<T>(D, {x, w, dy, dres, dx}))
+    norm::backwardKernel<8, T><<<blocks, norm::kWarps * 32, 0, stream>>>(
+        kind, rows, int(D), eps, perBlock, x, w, dy, dres, statsIn, mu, rs, dx, part);
+  else
+    norm::backwardKernel<1, T><<<blocks, norm::kWarps * 32, 0, stream>>>(
+        kind, rows, int(D), eps, perBlock, x, w, dy, dres, statsIn, mu, rs, dx, part);
+  if (cudaError_t e = cudaGetLastError())
+    return e;
+  if (!part)
+    return cudaSuccess;
+  norm::reducePartialsKernel<<<unsigned(ceilDiv(D, 256)), 256, 0, stream>>>(blocks, int(D), partial,
+                                                                            dw, db, accumulate);
+  return cudaGetLastError();
 }
 
 } // namespace motif::cuda

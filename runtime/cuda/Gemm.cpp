@@ -1,0 +1,269 @@
+//===- Gemm.cpp - Matrix products through cuBLASLt ------------------------===//
+#include "runtime/cuda/Gemm.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <sstream>
+
+using namespace motif::rt;
+using namespace motif::rt::gpu;
+
+struct Gemm::Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr; // cuBLASLt's A, B, C=D
+  cublasLtMatmulAlgo_t algo{};
+  ~Plan() {
+    if (desc)
+      cublasLtMatmulDescDestroy(desc);
+    if (a)
+      cublasLtMatrixLayoutDestroy(a);
+    if (b)
+      cublasLtMatrixLayoutDestroy(b);
+    if (d)
+      cublasLtMatrixLayoutDestroy(d);
+  }
+};
+
+namespace {
+
+const char *typeName(GemmType t) { return t == GemmType::BF16 ? "bf16" : "f32"; }
+cudaDataType_t cudaType(GemmType t) { return t == GemmType::BF16 ? CUDA_R_16BF : CUDA_R_32F; }
+const char *epilogueName(GemmEpilogue e) {
+  switch (e) {
+  case GemmEpilogue::None:
+    return "none";
+  case GemmEpilogue::Bias:
+    return "bias";
+  case GemmEpilogue::Gelu:
+    return "gelu";
+  case GemmEpilogue::BiasGelu:
+    return "bias+gelu";
+  case GemmEpilogue::BiasGrad:
+    return "bias-grad";
+  }
+  return "?";
+}
+cublasLtEpilogue_t ltEpilogue(GemmEpilogue e) {
+  switch (e) {
+  case GemmEpilogue::None:
+    return CUBLASLT_EPILOGUE_DEFAULT;
+  case GemmEpilogue::Bias:
+    return CUBLASLT_EPILOGUE_BIAS;
+  case GemmEpilogue::Gelu:
+    return CUBLASLT_EPILOGUE_GELU;
+  case GemmEpilogue::BiasGelu:
+    return CUBLASLT_EPILOGUE_GELU_BIAS;
+  case GemmEpilogue::BiasGrad:
+    return CUBLASLT_EPILOGUE_BGRADB;
+  }
+  return CUBLASLT_EPILOGUE_DEFAULT;
+}
+GemmType biasTypeOf(const GemmDesc &d) { return d.biasTypeSet ? d.biasType : d.outType; }
+
+/// The largest power of two <= 256 dividing the address (cuBLASLt's
+/// heuristic assumes 256 unless told).
+uint32_t alignmentOf(const void *p) {
+  uintptr_t v = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && (v % a) != 0)
+    a /= 2;
+  return a;
+}
+
+/// The packed defaults of a descriptor's strides.
+struct Dims {
+  int64_t lda, ldb, ldd, strideA, strideB, strideD;
+};
+Dims dimsOf(const GemmDesc &d) {
+  Dims x;
+  x.lda = d.lda ? d.lda : (d.transA ? d.M : d.K);
+  x.ldb = d.ldb ? d.ldb : (d.transB ? d.K : d.N);
+  x.ldd = d.ldd ? d.ldd : d.N;
+  x.strideA = d.strideA ? d.strideA : d.M * d.K;
+  x.strideB = d.strideB ? d.strideB : d.K * d.N;
+  x.strideD = d.strideD ? d.strideD : d.M * d.N;
+  return x;
+}
+
+std::string ltError(const char *what, cublasStatus_t s) {
+  return std::string(what) + " failed: " + cublasLtGetStatusName(s) + " (" +
+         cublasLtGetStatusString(s) + ")";
+}
+
+} // namespace
+
+std::string gpu::describe(const GemmDesc &d) {
+  std::ostringstream os;
+  os << "D[" << d.M << " x " << d.N << "] " << typeName(d.outType) << " = A"
+     << (d.transA ? "^T" : "") << "[" << d.M << " x " << d.K << "] · B" << (d.transB ? "^T" : "")
+     << "[" << d.K << " x " << d.N << "] (bf16)";
+  if (d.batch != 1)
+    os << ", batch " << d.batch;
+  if (d.epilogue != GemmEpilogue::None)
+    os << ", epilogue " << epilogueName(d.epilogue) << " (" << typeName(biasTypeOf(d)) << ")";
+  if (d.alpha != 1 || d.beta != 0)
+    os << ", alpha " << d.alpha << ", beta " << d.beta;
+  return os.str();
+}
+
+StatusOr<std::unique_ptr<Gemm>> Gemm::create(size_t workspaceBytes) {
+  std::unique_ptr<Gemm> g(new Gemm());
+  cublasLtHandle_t h = nullptr;
+  if (cublasStatus_t s = cublasLtCreate(&h); s != CUBLAS_STATUS_SUCCESS)
+    return Status::error(ltError("cublasLtCreate", s));
+  g->handle_ = h;
+  if (workspaceBytes) {
+    if (cudaError_t e = cudaMalloc(&g->workspace_, workspaceBytes); e != cudaSuccess)
+      return Status::error("cannot allocate the " + std::to_string(workspaceBytes >> 20) +
+                           " MiB cuBLASLt workspace: " + cudaGetErrorString(e));
+    g->workspaceBytes_ = workspaceBytes;
+  }
+  return g;
+}
+
+Gemm::~Gemm() {
+  plans_.clear();
+  if (workspace_)
+    cudaFree(workspace_);
+  if (handle_)
+    cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
+}
+
+size_t Gemm::cachedPlans() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return plans_.size();
+}
+
+StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
+  const Dims x = dimsOf(d);
+  const GemmType bt = biasTypeOf(d);
+  const uint32_t alA = alignmentOf(ops.A), alB = alignmentOf(ops.B), alD = alignmentOf(ops.D);
+  const void *biasPtr = d.epilogue == GemmEpilogue::BiasGrad ? ops.biasGrad : ops.bias;
+  const uint32_t alBias = alignmentOf(biasPtr);
+  std::ostringstream key;
+  key << d.M << ',' << d.N << ',' << d.K << ',' << d.transA << d.transB << ',' << x.lda << ','
+      << x.ldb << ',' << x.ldd << ',' << d.batch << ',' << x.strideA << ',' << x.strideB << ','
+      << x.strideD << ',' << int(d.outType) << ',' << int(d.epilogue) << ',' << int(bt) << ','
+      << (d.beta != 0) << ',' << alA << ',' << alB << ',' << alD << ',' << alBias;
+  auto it = plans_.find(key.str());
+  if (it != plans_.end())
+    return it->second.get();
+
+  auto p = std::make_unique<Plan>();
+  auto fail = [&](const std::string &what, cublasStatus_t s) {
+    return Status::error(ltError(what.c_str(), s) + " for " + describe(d));
+  };
+  cublasStatus_t s;
+  if ((s = cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)))
+    return fail("cublasLtMatmulDescCreate", s);
+  // cuBLASLt's A is our B and its B our A (see Gemm.h).
+  cublasOperation_t opA = d.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opB = d.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasLtEpilogue_t epi = ltEpilogue(d.epilogue);
+  cudaDataType_t biasType = cudaType(bt);
+  if ((s = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA,
+                                          sizeof opA)) ||
+      (s = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB,
+                                          sizeof opB)) ||
+      (s = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
+                                          sizeof epi)))
+    return fail("cublasLtMatmulDescSetAttribute", s);
+  if (d.epilogue == GemmEpilogue::Bias || d.epilogue == GemmEpilogue::BiasGelu ||
+      d.epilogue == GemmEpilogue::BiasGrad) {
+    if ((s = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &biasPtr,
+                                            sizeof biasPtr)))
+      return fail("setting the bias pointer", s);
+    if (bt != d.outType &&
+        (s = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType,
+                                            sizeof biasType)))
+      return fail("setting the bias type", s);
+  }
+  // Column-major views: cuBLASLt's A (our B) is N x K (or K x N stored for a
+  // transposed B), its B (our A) is K x M (or M x K), D is N x M.
+  auto layout = [&](cublasLtMatrixLayout_t &l, cudaDataType_t t, int64_t rows, int64_t cols,
+                    int64_t ld, int64_t stride) -> cublasStatus_t {
+    cublasStatus_t r = cublasLtMatrixLayoutCreate(&l, t, uint64_t(rows), uint64_t(cols), ld);
+    if (r || d.batch == 1)
+      return r;
+    int32_t count = int32_t(d.batch);
+    if ((r = cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                              sizeof count)))
+      return r;
+    return cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                            sizeof stride);
+  };
+  if ((s = d.transB ? layout(p->a, CUDA_R_16BF, d.K, d.N, x.ldb, x.strideB)
+                    : layout(p->a, CUDA_R_16BF, d.N, d.K, x.ldb, x.strideB)) ||
+      (s = d.transA ? layout(p->b, CUDA_R_16BF, d.M, d.K, x.lda, x.strideA)
+                    : layout(p->b, CUDA_R_16BF, d.K, d.M, x.lda, x.strideA)) ||
+      (s = layout(p->d, cudaType(d.outType), d.N, d.M, x.ldd, x.strideD)))
+    return fail("cublasLtMatrixLayoutCreate", s);
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  if ((s = cublasLtMatmulPreferenceCreate(&pref)))
+    return fail("cublasLtMatmulPreferenceCreate", s);
+  uint64_t ws = workspaceBytes_;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                       sizeof ws);
+  // Our A is cuBLASLt's B and vice versa.
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alB,
+                                       sizeof alB);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alA,
+                                       sizeof alA);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alD,
+                                       sizeof alD);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alD,
+                                       sizeof alD);
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  s = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), p->desc, p->a, p->b,
+                                     p->d, p->d, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (s)
+    return fail("cublasLtMatmulAlgoGetHeuristic", s);
+  if (found == 0)
+    return Status::error("cuBLASLt has no algorithm for " + describe(d) +
+                         " (pointer alignments A " + std::to_string(alA) + ", B " +
+                         std::to_string(alB) + ", D " + std::to_string(alD) + " bytes)");
+  p->algo = result.algo;
+  Plan *raw = p.get();
+  plans_[key.str()] = std::move(p);
+  return raw;
+}
+
+Status Gemm::run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream) {
+  if (d.M < 1 || d.N < 1 || d.K < 1 || d.batch < 1)
+    return Status::error("gemm: empty or negative shape in " + describe(d));
+  if (!ops.A || !ops.B || !ops.D)
+    return Status::error("gemm: null A, B or D in " + describe(d));
+  const bool wantsBias = d.epilogue == GemmEpilogue::Bias || d.epilogue == GemmEpilogue::BiasGelu;
+  if (wantsBias && !ops.bias)
+    return Status::error("gemm: the bias epilogue needs a bias vector (" + describe(d) + ")");
+  if (d.epilogue == GemmEpilogue::BiasGrad && !ops.biasGrad)
+    return Status::error("gemm: the bias-grad epilogue needs an output vector (" + describe(d) +
+                         ")");
+  const Dims x = dimsOf(d);
+  if (x.lda < (d.transA ? d.M : d.K) || x.ldb < (d.transB ? d.K : d.N) || x.ldd < d.N)
+    return Status::error("gemm: a leading dimension is smaller than its row (lda " +
+                         std::to_string(x.lda) + ", ldb " + std::to_string(x.ldb) + ", ldd " +
+                         std::to_string(x.ldd) + ") in " + describe(d));
+  std::lock_guard<std::mutex> lock(mutex_);
+  StatusOr<Plan *> p = plan(d, ops);
+  if (!p.isOk())
+    return p.status();
+  Plan *pl = *p;
+  if (d.epilogue != GemmEpilogue::None && d.epilogue != GemmEpilogue::Gelu) {
+    const void *biasPtr = d.epilogue == GemmEpilogue::BiasGrad ? ops.biasGrad : ops.bias;
+    if (cublasStatus_t s = cublasLtMatmulDescSetAttribute(
+            pl->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &biasPtr, sizeof biasPtr))
+      return Status::error(ltError("setting the bias pointer", s) + " for " + describe(d));
+  }
+  const float alpha = d.alpha, beta = d.beta;
+  cublasStatus_t s = cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), pl->desc, &alpha, ops.B,
+                                    pl->a, ops.A, pl->b, &beta, ops.D, pl->d, ops.D, pl->d,
+                                    &pl->algo, workspace_, workspaceBytes_, stream);
+  if (s)
+    return Status::error(ltError("cublasLtMatmul", s) + " for " + describe(d));
+  return Status::ok();
+}

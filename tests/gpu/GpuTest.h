@@ -1,0 +1,139 @@
+//===- GpuTest.h - Helpers of the GPU tests ---------------------*- C++ -*-===//
+//
+// Device buffers, random inputs, bf16 rounding, and the comparison every GPU
+// test makes against the CPU reference: element-wise |gpu - cpu| <= atol +
+// rtol |cpu|, reporting the worst element. bf16 tests round the inputs to
+// bf16 first, so the CPU sees exactly what the GPU sees and the tolerance
+// only covers the GPU's bf16 intermediates and outputs.
+//
+// Without a CUDA device every test skips with "no CUDA device: skipped".
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_TESTS_GPU_GPUTEST_H
+#define MOTIF_TESTS_GPU_GPUTEST_H
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace motif::gputest {
+
+inline bool haveGpu() {
+  static int n = [] {
+    int c = 0;
+    return cudaGetDeviceCount(&c) == cudaSuccess ? c : 0;
+  }();
+  return n > 0;
+}
+
+#define REQUIRE_GPU()                                                                              \
+  if (!::motif::gputest::haveGpu())                                                                \
+  GTEST_SKIP() << "no CUDA device: skipped"
+
+#define CUDA_OK(...)                                                                               \
+  do {                                                                                             \
+    cudaError_t err_ = (__VA_ARGS__);                                                              \
+    ASSERT_EQ(err_, cudaSuccess) << #__VA_ARGS__ << ": " << cudaGetErrorString(err_);              \
+  } while (0)
+
+using bf16 = __nv_bfloat16;
+
+template <typename T> struct DeviceBuf {
+  T *p = nullptr;
+  size_t n = 0;
+  explicit DeviceBuf(size_t count) : n(count) {
+    if (cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)) != cudaSuccess)
+      p = nullptr;
+  }
+  explicit DeviceBuf(const std::vector<T> &h) : DeviceBuf(h.size()) {
+    if (p && n)
+      cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice);
+  }
+  ~DeviceBuf() { cudaFree(p); }
+  DeviceBuf(const DeviceBuf &) = delete;
+  DeviceBuf &operator=(const DeviceBuf &) = delete;
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    if (n)
+      cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+    return h;
+  }
+  void fill(const std::vector<T> &h) {
+    cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice);
+  }
+};
+
+/// Normal(0, scale) values.
+inline std::vector<float> randomVec(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = d(rng);
+  return v;
+}
+
+/// Rounds v to bf16 in place and returns the bf16 values.
+inline std::vector<bf16> toBf16(std::vector<float> &v) {
+  std::vector<bf16> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    out[i] = __float2bfloat16(v[i]);
+    v[i] = __bfloat162float(out[i]);
+  }
+  return out;
+}
+inline std::vector<float> toFloat(const std::vector<bf16> &v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    out[i] = __bfloat162float(v[i]);
+  return out;
+}
+inline std::vector<float> toFloat(const std::vector<float> &v) { return v; }
+
+inline double maxAbs(const std::vector<float> &v) {
+  double m = 0;
+  for (float x : v)
+    m = std::max(m, std::fabs(double(x)));
+  return m;
+}
+
+/// Every |got - want| <= atol + rtol |want| (NaN fails); the message names the
+/// worst element, and the largest absolute error is printed for the record.
+inline void expectClose(const std::vector<float> &got, const std::vector<float> &want, double atol,
+                        double rtol, const std::string &what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t worst = 0, bad = 0;
+  double worstRatio = 0, maxErr = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double err = std::fabs(double(got[i]) - double(want[i]));
+    double bound = atol + rtol * std::fabs(double(want[i]));
+    double ratio = std::isnan(err) ? INFINITY : err / bound;
+    if (std::isinf(want[i]) && got[i] == want[i])
+      ratio = 0, err = 0; // -inf log-sum-exp of an empty row
+    if (ratio > worstRatio)
+      worstRatio = ratio, worst = i;
+    if (!(ratio <= 1))
+      ++bad;
+    if (!std::isnan(err))
+      maxErr = std::max(maxErr, err);
+  }
+  std::printf("  %-28s max |err| %.3g (max |ref| %.3g), worst at %.2f of the tolerance\n",
+              what.c_str(), maxErr, maxAbs(want), worstRatio);
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size()
+                     << " elements out of tolerance (atol " << atol << ", rtol " << rtol
+                     << "); worst at " << worst << ": gpu " << got[worst] << ", cpu "
+                     << want[worst];
+}
+
+} // namespace motif::gputest
+
+#endif // MOTIF_TESTS_GPU_GPUTEST_H
