@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Executor.h"
+#include "runtime/exec/StepAttrs.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -17,38 +18,18 @@ namespace cpu = motif::cpu;
 
 namespace {
 
-bool has(const Step &s, const char *k) {
-  auto it = s.attrs.find(k);
-  return it != s.attrs.end() && (it->second.kind != AttrValue::Bool || it->second.i != 0);
-}
-int64_t attrInt(const Step &s, const char *k, int64_t def) {
-  auto it = s.attrs.find(k);
-  return it == s.attrs.end() ? def : it->second.i;
-}
+bool has(const Step &s, const char *k) { return attrBool(s.attrs, k, false); }
+int64_t attrInt(const Step &s, const char *k, int64_t def) { return attrInt(s.attrs, k, def); }
 double attrFloat(const Step &s, const char *k, double def) {
-  auto it = s.attrs.find(k);
-  return it == s.attrs.end() ? def : it->second.f;
+  return attrFloat(s.attrs, k, def);
 }
 std::string attrStr(const Step &s, const char *k, const std::string &def) {
-  auto it = s.attrs.find(k);
-  return it == s.attrs.end() ? def : it->second.s;
+  return attrStr(s.attrs, k, def);
 }
 /// Operand sizes of an op with optional operands, from operandSegmentSizes.
 std::vector<int64_t> segments(const Step &s, size_t n) {
-  auto it = s.attrs.find("operandSegmentSizes");
-  if (it != s.attrs.end() && it->second.ints.size() == n)
-    return it->second.ints;
-  return std::vector<int64_t>(n, 1);
-}
-
-template <typename F> StepHandler guarded(F f) {
-  return [f](Executor &ex, const Step &s) -> Status {
-    try {
-      return f(ex, s);
-    } catch (const std::exception &e) {
-      return Status::error(e.what());
-    }
-  };
+  std::vector<int64_t> seg = attrInts(s.attrs, "operandSegmentSizes");
+  return seg.size() == n ? seg : std::vector<int64_t>(n, 1);
 }
 
 int64_t rowsOf(const Shape &s) {

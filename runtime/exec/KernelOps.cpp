@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Executor.h"
+#include "runtime/exec/StepAttrs.h"
 
 #include <map>
 #include <stdexcept>
@@ -34,31 +35,13 @@ const Attrs &opAttrs(const Step &s) {
   auto it = s.attrs.find("fwd_attrs");
   return it == s.attrs.end() ? noAttrs() : it->second.map;
 }
-int64_t aInt(const Step &s, const char *k, int64_t def) {
-  const Attrs &a = opAttrs(s);
-  auto it = a.find(k);
-  return it == a.end() ? def : it->second.i;
-}
-double aFloat(const Step &s, const char *k, double def) {
-  const Attrs &a = opAttrs(s);
-  auto it = a.find(k);
-  return it == a.end() ? def : it->second.f;
-}
-bool aBool(const Step &s, const char *k, bool def) {
-  const Attrs &a = opAttrs(s);
-  auto it = a.find(k);
-  return it == a.end() ? def : it->second.i != 0;
-}
+int64_t aInt(const Step &s, const char *k, int64_t def) { return attrInt(opAttrs(s), k, def); }
+double aFloat(const Step &s, const char *k, double def) { return attrFloat(opAttrs(s), k, def); }
+bool aBool(const Step &s, const char *k, bool def) { return attrBool(opAttrs(s), k, def); }
 std::string aStr(const Step &s, const char *k, const std::string &def) {
-  const Attrs &a = opAttrs(s);
-  auto it = a.find(k);
-  return it == a.end() ? def : it->second.s;
+  return attrStr(opAttrs(s), k, def);
 }
-std::vector<int64_t> aInts(const Step &s, const char *k) {
-  const Attrs &a = opAttrs(s);
-  auto it = a.find(k);
-  return it == a.end() ? std::vector<int64_t>{} : it->second.ints;
-}
+std::vector<int64_t> aInts(const Step &s, const char *k) { return attrInts(opAttrs(s), k); }
 
 /// The operands of an op (or of the forward op of a vjp step) by ODS
 /// position: optional operands that are absent are null.
@@ -136,17 +119,6 @@ Tensor &result(Executor &ex, const Step &s, size_t i, const cpu::Shape &shape) {
   Tensor &r = ex.values[s.results[i]];
   r = Tensor::reals<R>(shape);
   return r;
-}
-
-/// Wraps a handler: kernel precondition failures become errors.
-template <typename F> StepHandler guarded(F f) {
-  return [f](Executor &ex, const Step &s) -> Status {
-    try {
-      return f(ex, s);
-    } catch (const std::exception &e) {
-      return Status::error(e.what());
-    }
-  };
 }
 
 //===----------------------------------------------------------------------===//

@@ -6,20 +6,13 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/exec/Executor.h"
+#include "runtime/exec/StepAttrs.h"
 
 #include <algorithm>
 
 using namespace motif::rt;
 
 namespace {
-int64_t attrInt(const Step &s, const char *k, int64_t def) {
-  auto it = s.attrs.find(k);
-  return it == s.attrs.end() ? def : it->second.i;
-}
-double attrFloat(const Step &s, const char *k, double def) {
-  auto it = s.attrs.find(k);
-  return it == s.attrs.end() ? def : it->second.f;
-}
 
 template <typename R> Status getParam(Executor &ex, const Step &s) {
   auto it = s.attrs.find("name");
@@ -51,7 +44,7 @@ template <typename R> Status constant(Executor &ex, const Step &s) {
     if (d == kDynamic)
       return Status::error("a constant needs a static shape");
   Tensor t = Tensor::reals<R>(shape);
-  std::fill(t.v<R>().begin(), t.v<R>().end(), static_cast<R>(attrFloat(s, "value", 0)));
+  std::fill(t.v<R>().begin(), t.v<R>().end(), static_cast<R>(attrFloat(s.attrs, "value", 0)));
   ex.values[s.results[0]] = std::move(t);
   return Status::ok();
 }
@@ -63,7 +56,7 @@ template <typename R> Status zerosLike(Executor &ex, const Step &s) {
 
 Status positions(Executor &ex, const Step &s) {
   const Tensor &x = ex.values[s.operands[0]];
-  int64_t axis = attrInt(s, "axis", 1);
+  int64_t axis = attrInt(s.attrs, "axis", 1);
   if (axis < 0)
     axis += static_cast<int64_t>(x.shape.size());
   Tensor out = Tensor::ints({x.shape[axis]});
