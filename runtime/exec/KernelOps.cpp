@@ -2,9 +2,10 @@
 //
 // One handler per plan op and one per backward ("motif.vjp:<op>"): each
 // resolves run-time shapes from its operands and the op's attributes, calls
-// the reference kernel of runtime/cpu/Kernels.h (fp32 here; the kernels are
-// also instantiated in fp64 for their gradient checks), and stores the
-// results. An op without a handler is reported by name and .motif location.
+// the reference kernel of runtime/cpu/Kernels.h, and stores the results.
+// Every handler is a template on the element type R, registered once for
+// float and once for double (the executor's fp64 mode). An op without a
+// handler is reported by name and .motif location.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"

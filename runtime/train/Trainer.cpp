@@ -10,6 +10,7 @@
 #include "runtime/train/Checkpoint.h"
 #include "runtime/train/Data.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -606,6 +607,63 @@ std::vector<Tensor> motif::rt::syntheticInputs(const Artifact &a, const Function
   return ins;
 }
 
+StatusOr<DirectionalCheck>
+motif::rt::checkDirectionalDerivative(const std::function<StatusOr<double>(double)> &loss,
+                                      double base, double analytic,
+                                      const DirectionalCheckOptions &o) {
+  double sigma = 4 * o.unitRoundoff * std::max(1.0, std::fabs(base));
+  double a = std::fabs(analytic);
+  double h = o.step > 0 ? o.step
+             : a > 0    ? std::clamp(10 * sigma / (o.tolerance * a), o.minStep, o.maxStep)
+                        : o.maxStep;
+  // One estimate per step, longest first.
+  struct Estimate {
+    double numeric, resolution, step;
+    bool smooth;
+  };
+  auto judged = [&](const Estimate &e, DirectionalCheck::Verdict v, int attempts) {
+    DirectionalCheck c;
+    c.verdict = v;
+    c.numeric = e.numeric;
+    c.resolution = e.resolution;
+    c.step = e.step;
+    c.attempts = attempts;
+    double scale = std::max(std::fabs(e.numeric), a);
+    c.rel = scale > 0 ? std::fabs(e.numeric - analytic) / scale : 0;
+    c.resolved = o.tolerance * scale >= e.resolution && c.rel <= o.tolerance;
+    return c;
+  };
+  std::vector<Estimate> tried;
+  for (int k = 0; k < std::max(1, o.attempts); ++k, h /= 4) {
+    double f[4]; // f(h), f(-h), f(2h), f(-2h)
+    const double at[4] = {h, -h, 2 * h, -2 * h};
+    for (int i = 0; i < 4; ++i) {
+      auto v = loss(at[i]);
+      if (!v.isOk())
+        return v.status();
+      f[i] = *v;
+    }
+    double fourth = f[2] - 4 * f[0] + 6 * base - 4 * f[1] + f[3];
+    Estimate e{(8 * (f[0] - f[1]) - (f[2] - f[3])) / (12 * h), sigma / h, h,
+               std::fabs(fourth) <= 16 * sigma};
+    tried.push_back(e);
+    // Two smooth estimates in a row that agree: the finite difference has
+    // settled, on a value the longer step already found wrong.
+    if (k > 0) {
+      const Estimate &p = tried[k - 1];
+      double scale = std::max({std::fabs(p.numeric), std::fabs(e.numeric), a});
+      if (p.smooth && e.smooth &&
+          std::fabs(p.numeric - e.numeric) <= o.tolerance * scale + p.resolution + e.resolution)
+        return judged(p, DirectionalCheck::Verdict::Mismatch, k + 1);
+    }
+    double scale = std::max(std::fabs(e.numeric), a);
+    if (std::fabs(e.numeric - analytic) <= o.tolerance * scale + e.resolution)
+      return judged(e, DirectionalCheck::Verdict::Ok, k + 1);
+  }
+  return judged(tried.back(), DirectionalCheck::Verdict::Discontinuous,
+                static_cast<int>(tried.size()));
+}
+
 Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
                                  std::ostream &log) {
   const Function *step = a.function("train_step");
@@ -657,7 +715,15 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
   auto base = lossOf();
   if (!base.isOk())
     return base.status();
-  double tolerance = o.tolerance > 0 ? o.tolerance : (o.fp64 ? 1e-6 : 1e-2);
+  bool f64 = o.fp64;
+  DirectionalCheckOptions fd;
+  fd.unitRoundoff = f64 ? 2.220446049250313e-16 : 1.1920928955078125e-7;
+  fd.tolerance = o.tolerance > 0 ? o.tolerance : (f64 ? 1e-6 : 1e-2);
+  // fp32 resolves the loss only to ~1e-7 of itself: no step below 1e-4.
+  fd.minStep = f64 ? 1e-7 : 1e-4;
+  fd.maxStep = 1e-1;
+  fd.step = o.epsilon;
+  const char *precision = f64 ? "fp64" : "fp32";
   uint64_t rng = o.seed | 1;
   auto gauss = [&] {
     rng ^= rng << 13;
@@ -670,9 +736,8 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
     double u2 = (rng >> 11) * (1.0 / 9007199254740992.0);
     return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
   };
-  double worst = 0;
-  int checked = 0, unresolved = 0, kinked = 0, noisy = 0;
-  bool ok = true;
+  double worst = 0, coarsest = 0;
+  int checked = 0, coarse = 0, discontinuous = 0, retried = 0, mismatched = 0;
   for (size_t r = 0; r < step->resultRoles.size(); ++r) {
     const std::string &role = step->resultRoles[r];
     if (role.rfind("grad:", 0) != 0)
@@ -681,18 +746,9 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
     std::vector<double> g = asDoubles(res[r]);
     if (name == o.perturb) // shows that the check catches a wrong gradient
       for (double &x : g)
-        x *= 1 + 1e-4;
+        x *= 1 + 1e-5;
     Tensor &wt = ex.params[name];
     std::vector<double> saved = asDoubles(wt);
-    auto setParam = [&](double scale, const std::vector<double> &u) {
-      for (size_t k = 0; k < saved.size(); ++k) {
-        double x = saved[k] + scale * u[k];
-        if (o.fp64)
-          wt.d[k] = x;
-        else
-          wt.f[k] = static_cast<float>(x);
-      }
-    };
     // A direction: the gradient's, plus a random one of the same length, so
     // that a wrong gradient cannot hide by being orthogonal to it.
     double gn = 0;
@@ -717,104 +773,77 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
       u[k] /= un;
       analytic += g[k] * u[k];
     }
-    // fp32: a step that moves the loss by about 1e-3 (within [eps, 100
-    // eps]), above fp32 rounding yet local. fp64: a small step along the
-    // unit direction, where rounding costs ~1e-16/eps and truncation ~eps^2.
-    // fp64: at least 1e-5, longer (up to 1e-2) where the derivative is so
-    // small that the loss would move by less than ~1e-7 of itself.
-    double step0 = o.epsilon > 0 ? o.epsilon : (o.fp64 ? 1e-5 : 1e-3);
-    double eps =
-        o.fp64 ? std::clamp(1e-7 * std::max(1.0, std::fabs(*base)) /
-                                std::max(std::fabs(analytic), 1e-300),
-                            step0, 1000 * step0)
-               : std::clamp(1e-3 / std::max(std::fabs(analytic), 1e-12), step0, 100 * step0);
-    double numeric = 0, lp = 0, lm = 0;
-    bool kink = false;
-    // A step that crosses a kink (relu at 0, a routing decision, a capacity
-    // limit) shows as one-sided slopes that disagree: try smaller steps,
-    // then report it rather than judge it.
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      setParam(eps, u);
-      auto p = lossOf();
-      setParam(-eps, u);
-      auto m = lossOf();
-      setParam(0, u);
-      if (!p.isOk())
-        return p.status();
-      if (!m.isOk())
-        return m.status();
-      lp = *p;
-      lm = *m;
-      numeric = (lp - lm) / (2 * eps);
-      double right = (lp - *base) / eps, left = (*base - lm) / eps;
-      double noise = (o.fp64 ? 1e-13 : 1e-5) * std::max(1.0, std::fabs(*base)) / eps;
-      kink = o.fp64 && std::fabs(right - left) >
-                           1e-4 * std::max({std::fabs(right), std::fabs(left), 1e-8}) + noise;
-      if (!kink)
-        break;
-      eps /= 10;
+    // The loss with the parameter moved by h along u (restored afterwards).
+    auto lossAt = [&](double h) -> StatusOr<double> {
+      for (size_t k = 0; k < saved.size(); ++k) {
+        if (f64)
+          wt.d[k] = saved[k] + h * u[k];
+        else
+          wt.f[k] = static_cast<float>(saved[k] + h * u[k]);
+      }
+      auto l = lossOf();
+      for (size_t k = 0; k < saved.size(); ++k) {
+        if (f64)
+          wt.d[k] = saved[k];
+        else
+          wt.f[k] = static_cast<float>(saved[k]);
+      }
+      return l;
+    };
+    auto c = checkDirectionalDerivative(lossAt, *base, analytic, fd);
+    if (!c.isOk())
+      return c.status();
+    std::string verdict;
+    char note[96];
+    switch (c->verdict) {
+    case DirectionalCheck::Verdict::Ok:
+      if (c->attempts > 1)
+        ++retried;
+      if (c->resolved) {
+        ++checked;
+        worst = std::max(worst, c->rel);
+        verdict = "ok";
+      } else {
+        ++coarse;
+        coarsest = std::max(coarsest, c->resolution);
+        std::snprintf(note, sizeof note, "ok within %.0e (%s's resolution at this step)",
+                      c->resolution, precision);
+        verdict = note;
+      }
+      break;
+    case DirectionalCheck::Verdict::Discontinuous:
+      ++discontinuous;
+      verdict = "not judged: the differences did not settle (a discontinuity at every step)";
+      break;
+    case DirectionalCheck::Verdict::Mismatch:
+      ++mismatched;
+      verdict = "MISMATCH";
+      break;
     }
-    double rel = std::fabs(numeric - analytic) /
-                 std::max({std::fabs(numeric), std::fabs(analytic), 1e-6});
-    // A loss change below ~100 ulps of the loss cannot be resolved by finite
-    // differences; such parameters are reported, not judged.
-    double ulp = o.fp64 ? 2.2e-16 : 1.2e-7;
-    double resolution = 100 * std::fabs(lp) * ulp;
-    bool resolvable = std::fabs(analytic) * 2 * eps > resolution;
-    // In fp64, what the finite difference itself cannot tell apart is
-    // allowed on top of the tolerance: rounding of the two losses (100 ulps
-    // each, over 2 eps) and the truncation error, estimated from a step
-    // twice as long (Richardson: D(eps) - D(2 eps) ~ 3/4 of D(2 eps)'s error).
-    double floor = 0;
-    if (o.fp64 && !kink) {
-      setParam(2 * eps, u);
-      auto p2 = lossOf();
-      setParam(-2 * eps, u);
-      auto m2 = lossOf();
-      setParam(0, u);
-      if (!p2.isOk())
-        return p2.status();
-      if (!m2.isOk())
-        return m2.status();
-      double numeric2 = (*p2 - *m2) / (4 * eps);
-      floor = 100 * ulp * std::max(1.0, std::fabs(lp)) / (2 * eps) +
-              std::fabs(numeric - numeric2) / 3;
-    }
-    bool inNoise = rel > tolerance && std::fabs(numeric - analytic) <= floor;
-    bool pass = kink || !resolvable || inNoise || rel <= tolerance;
-    ok &= pass;
-    if (kink)
-      ++kinked;
-    else if (inNoise)
-      ++noisy;
-    else if (resolvable) {
-      worst = std::max(worst, rel);
-      ++checked;
-    } else {
-      ++unresolved;
-    }
-    char line[256], noiseNote[64];
-    std::snprintf(noiseNote, sizeof noiseNote, "ok within the difference's noise (%.1e)", floor);
-    std::snprintf(line, sizeof(line), "  %-40s autodiff %+.6e  finite-diff %+.6e  rel %.2e %s\n",
-                  name.c_str(), analytic, numeric, rel,
-                  kink          ? "crosses a discontinuity (not judged)"
-                  : !resolvable ? (o.fp64 ? "below fp64 resolution" : "below fp32 resolution")
-                  : inNoise     ? noiseNote
-                  : pass        ? "ok"
-                                : "MISMATCH");
+    char line[320];
+    std::snprintf(line, sizeof(line),
+                  "  %-40s autodiff %+.9e  finite-diff %+.9e  step %.0e  rel %.2e %s\n",
+                  name.c_str(), analytic, c->numeric, c->step, c->rel, verdict.c_str());
     log << line;
   }
+  bool ok = mismatched == 0;
   char sum[240];
   std::snprintf(sum, sizeof(sum),
                 "gradient check %s (%s): %d parameters, max relative error %.2e (tolerance %.0e)",
-                ok ? "passed" : "FAILED", o.fp64 ? "fp64" : "fp32", checked, worst, tolerance);
+                ok ? "passed" : "FAILED", precision, checked, worst, fd.tolerance);
   log << sum;
-  if (unresolved)
-    log << "; " << unresolved << " gradients too small to resolve in " << (o.fp64 ? "fp64" : "fp32");
-  if (noisy)
-    log << "; " << noisy << " within the finite difference's own noise";
-  if (kinked)
-    log << "; " << kinked << " steps crossed a discontinuity";
+  if (mismatched)
+    log << "; " << mismatched << " mismatched";
+  if (coarse) {
+    std::snprintf(sum, sizeof(sum),
+                  "; %d judged only to %s's resolution (their gradients are small; within %.0e)",
+                  coarse, precision, coarsest);
+    log << sum;
+  }
+  if (retried)
+    log << "; " << retried << " passed at a smaller step";
+  if (discontinuous)
+    log << "; " << discontinuous << " not judged (a discontinuity at every step)";
   log << "\n";
   if (!ok)
     return Status::error("autodiff and finite differences disagree (see above)");

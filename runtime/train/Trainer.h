@@ -7,6 +7,7 @@
 #include "runtime/train/Optimizer.h"
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -53,31 +54,70 @@ struct SampleOptions {
 StatusOr<std::string> generate(const Artifact &artifact,
                                const SampleOptions &opts);
 
-/// Compares the gradients of @train_step with central finite differences of
-/// the loss along a direction per parameter (half the gradient's, half
-/// random), on one batch of `data` (token models) or on synthetic inputs when
-/// `data` is empty. Prints one line per parameter; fails when a relative error
-/// exceeds `tolerance`.
-/// `motif-run check-grad`: per trained parameter tensor, the directional
-/// derivative of the loss along a unit direction (the gradient's plus a
-/// random one) by central finite differences, against autodiff. In fp64 (the
-/// default) with a step of `epsilon` (default 1e-5) and tolerance 1e-6; in
-/// fp32 with a step that moves the loss by ~1e-3 and tolerance 1e-2. A step
-/// whose one-sided slopes disagree crossed a kink (relu, routing, capacity):
-/// it is retried smaller, then reported as such and not judged.
+/// `motif-run check-grad`: per trained parameter tensor, the derivative of the
+/// loss along a unit direction (the gradient's plus a random one) by finite
+/// differences, against autodiff (checkDirectionalDerivative says how). In
+/// fp64 (the default) to a relative tolerance of 1e-6, in fp32 to 1e-2, on one
+/// batch of `data` (token models) or on synthetic inputs when `data` is empty.
+/// Prints one line per parameter and a summary; fails on any mismatch.
 struct GradCheckOptions {
   std::string data;
   int64_t batch = 2, seq = 16;
   bool fp64 = true;
-  double epsilon = 0;   // 0: 1e-5 in fp64, 1e-3 in fp32
+  double epsilon = 0;   // the first step; 0: chosen per parameter
   double tolerance = 0; // 0: 1e-6 in fp64, 1e-2 in fp32
   uint64_t seed = 1337;
   /// Testing the check itself: this parameter's autodiff gradient is made
-  /// 1e-4 (relative) wrong before the comparison.
+  /// 1e-5 (relative) wrong before the comparison.
   std::string perturb;
 };
 Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
                       std::ostream &log);
+
+/// How check-grad judges one directional derivative `analytic` = g.u against
+/// the loss f(h) = L(theta + h u), given f(0) = `base`:
+///  - each estimate is fourth order: central differences over steps h and 2h
+///    combined by Richardson extrapolation, (8 (f(h) - f(-h)) - (f(2h) -
+///    f(-2h))) / 12h, whose truncation error is O(h^4);
+///  - the loss is taken to be computed to sigma = 4 unit roundoffs of itself
+///    (measured on every example family: 0.2 to 2), so an estimate's
+///    rounding error is below its `resolution` sigma / h;
+///  - the first step makes the resolution a tenth of tolerance * |analytic|,
+///    clamped to [minStep, maxStep] (fp64: [1e-7, 1e-1]); an estimate passes when
+///    |estimate - analytic| <= tolerance * max(|estimate|, |analytic|) +
+///    resolution (where the resolution is the larger term, a derivative too
+///    small for the precision, the report says so);
+///  - a failed estimate is retried with steps 4, 16, ... 4^(attempts - 1) times
+///    smaller (1024 by default): a step that crossed a relu kink, a routing
+///    decision or a capacity limit changes with the step, a wrong gradient
+///    does not. An estimate is smooth when the fourth difference f(2h) -
+///    4 f(h) + 6 f(0) - 4 f(-h) + f(-2h) is within 16 sigma (a kink or jump
+///    within 2h shows there); two smooth estimates in a row that agree, the
+///    first having failed, are a mismatch.
+///    When the estimates never settle, the derivative is not judged, and
+///    counted apart (a discontinuity at every step tried).
+struct DirectionalCheck {
+  enum class Verdict { Ok, Mismatch, Discontinuous };
+  Verdict verdict = Verdict::Ok;
+  double numeric = 0;    // the estimate judged
+  double rel = 0;        // |numeric - analytic| / max(|numeric|, |analytic|)
+  double resolution = 0; // the estimate's rounding bound (absolute)
+  double step = 0;       // its step h
+  int attempts = 0;      // estimates made (1: the first step passed)
+  /// Whether the tolerance was the bound: the resolution is below it, and
+  /// the error too (else the resolution is what the estimate was judged to).
+  bool resolved = true;
+};
+struct DirectionalCheckOptions {
+  double unitRoundoff = 2.220446049250313e-16; // of the loss's precision
+  double tolerance = 1e-6;
+  double step = 0; // the first step; 0: chosen as above
+  double minStep = 1e-7, maxStep = 1e-1;
+  int attempts = 6;
+};
+StatusOr<DirectionalCheck>
+checkDirectionalDerivative(const std::function<StatusOr<double>(double)> &loss, double base,
+                           double analytic, const DirectionalCheckOptions &opts);
 
 /// Runs @forward and, if present, @train_step once on synthetic inputs (ids
 /// below the vocabulary or class count, normal floats; dynamic dims = batch

@@ -43,8 +43,9 @@ const char *kUsage =
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
     "               --log-every N --quiet\n"
     "  check-grad compare autodiff gradients with finite differences on one\n"
-    "             batch, in fp64 (default) or --fp32: --data FILE --batch B\n"
-    "             --seq T --eps X --tol X --seed N\n"
+    "             batch, in fp64 (default; tolerance 1e-6) or --fp32 (1e-2):\n"
+    "               --data FILE --batch B --seq T --eps X (first step)\n"
+    "               --tol X --seed N\n"
     "  smoke      run forward and train_step once on synthetic inputs:\n"
     "               --batch B --seq T --seed N\n"
     "  eval       the mean loss over a data file with a checkpoint's weights:\n"
@@ -370,6 +371,7 @@ int main(int argc, char **argv) {
   if (cmd == "check-grad") {
     Status st = checkGradients(*artifact, c, std::cout);
     if (!st.isOk()) {
+      std::cout.flush(); // the error says "see above": keep it below the report
       std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
       return 1;
     }

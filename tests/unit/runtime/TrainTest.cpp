@@ -1,7 +1,8 @@
-//===- TrainTest.cpp - Data, optimizers, schedules, checkpoints -------------===//
+//===- TrainTest.cpp - Data, optimizers, schedules, checkpoints, check-grad ===//
 #include "runtime/train/Checkpoint.h"
 #include "runtime/train/Data.h"
 #include "runtime/train/Optimizer.h"
+#include "runtime/train/Trainer.h"
 
 #include <gtest/gtest.h>
 
@@ -173,4 +174,97 @@ TEST(Checkpoint, RoundTripAndDamage) {
   // A failed write leaves the previous file intact.
   EXPECT_FALSE(saveCheckpoint(c, "/nonexistent-dir/x.safetensors").isOk());
   EXPECT_TRUE(loadCheckpoint(p).isOk());
+}
+
+//===----------------------------------------------------------------------===//
+// check-grad's judgement of one directional derivative
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A loss along a direction, from a closed form: never fails.
+std::function<StatusOr<double>(double)> along(std::function<double(double)> f) {
+  return [f](double h) -> StatusOr<double> { return f(h); };
+}
+} // namespace
+
+TEST(GradCheck, SmoothDerivativesPassAtTheTolerance) {
+  // log cosh(x0 + h), a smooth loss of size ~2, derivative tanh(x0).
+  const double x0 = 2.5;
+  auto f = [&](double h) { return std::log(std::cosh(x0 + h)); };
+  DirectionalCheckOptions o;
+  auto c = checkDirectionalDerivative(along(f), f(0), std::tanh(x0), o);
+  ASSERT_TRUE(c.isOk());
+  EXPECT_EQ(c->verdict, DirectionalCheck::Verdict::Ok);
+  EXPECT_TRUE(c->resolved);
+  EXPECT_EQ(c->attempts, 1);
+  EXPECT_LT(c->rel, 1e-8);
+  // The first step leaves the rounding (4 ulps of the loss over the step)
+  // at most a tenth of the tolerance.
+  EXPECT_LE(c->resolution, 0.1 * o.tolerance * std::tanh(x0));
+}
+
+TEST(GradCheck, AGradientTenTimesTheToleranceOffIsAMismatch) {
+  const double x0 = 0.3;
+  auto f = [&](double h) { return 4 + std::sin(x0 + h); };
+  for (double wrong : {1 + 1e-5, 1 - 1e-5}) {
+    auto c = checkDirectionalDerivative(along(f), f(0), std::cos(x0) * wrong, {});
+    ASSERT_TRUE(c.isOk());
+    EXPECT_EQ(c->verdict, DirectionalCheck::Verdict::Mismatch);
+    EXPECT_NEAR(c->rel, 1e-5, 1e-6);
+    EXPECT_EQ(c->attempts, 2); // settled: two smooth estimates agree
+  }
+}
+
+TEST(GradCheck, AKinkOrAJumpNearTheStepIsRetriedSmaller) {
+  // A relu kink and a routing-like jump, each 1.5e-7 from the point, within
+  // twice the first step (1e-7 for a derivative of 0.5 and a loss of 5).
+  const double a = 0.5, at = 1.5e-7;
+  auto kink = [&](double h) { return 5 + a * h + 0.2 * std::max(0.0, h - at); };
+  auto jump = [&](double h) { return 5 + a * h + (h < -at ? 1e-4 : 0.0); };
+  for (auto f : {std::function<double(double)>(kink), std::function<double(double)>(jump)}) {
+    auto c = checkDirectionalDerivative(along(f), f(0), a, {});
+    ASSERT_TRUE(c.isOk());
+    EXPECT_EQ(c->verdict, DirectionalCheck::Verdict::Ok);
+    EXPECT_GT(c->attempts, 1);
+    EXPECT_LT(c->step, at / 2);
+    EXPECT_LT(c->rel, 1e-6);
+  }
+  // A wrong gradient is still found beside a kink.
+  auto c = checkDirectionalDerivative(along(kink), kink(0), a * (1 + 1e-4), {});
+  ASSERT_TRUE(c.isOk());
+  EXPECT_EQ(c->verdict, DirectionalCheck::Verdict::Mismatch);
+}
+
+TEST(GradCheck, AKinkAtThePointItselfIsNotJudged) {
+  // relu at exactly 0: no step avoids it; autodiff's 0 is one of the sides.
+  auto f = [](double h) { return 3 + std::max(0.0, h); };
+  auto c = checkDirectionalDerivative(along(f), f(0), 0.0, {});
+  ASSERT_TRUE(c.isOk());
+  EXPECT_EQ(c->verdict, DirectionalCheck::Verdict::Discontinuous);
+  EXPECT_EQ(c->attempts, DirectionalCheckOptions().attempts);
+}
+
+TEST(GradCheck, TinyDerivativesAreJudgedToTheResolution) {
+  // A derivative of 1e-14 on a loss of 6 cannot be resolved to 1e-6: it is
+  // judged to what fp64 can tell (the longest step), and a wrong one that
+  // rounding cannot hide still fails.
+  auto f = [](double h) { return 6 + 1e-14 * h; };
+  auto c = checkDirectionalDerivative(along(f), f(0), 1e-14, {});
+  ASSERT_TRUE(c.isOk());
+  EXPECT_EQ(c->verdict, DirectionalCheck::Verdict::Ok);
+  EXPECT_FALSE(c->resolved);
+  EXPECT_EQ(c->step, 0.1);
+  auto zero = checkDirectionalDerivative(along([](double) { return 6.0; }), 6, 0.0, {});
+  ASSERT_TRUE(zero.isOk());
+  EXPECT_EQ(zero->verdict, DirectionalCheck::Verdict::Ok);
+  auto off = checkDirectionalDerivative(along(f), f(0), 1e-9, {});
+  ASSERT_TRUE(off.isOk());
+  EXPECT_EQ(off->verdict, DirectionalCheck::Verdict::Mismatch);
+}
+
+TEST(GradCheck, AFailingLossIsAnError) {
+  auto f = [](double) -> StatusOr<double> { return Status::error("forward failed"); };
+  auto c = checkDirectionalDerivative(f, 1, 1, {});
+  ASSERT_FALSE(c.isOk());
+  EXPECT_EQ(c.status().message(), "forward failed");
 }
