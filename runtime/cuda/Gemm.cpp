@@ -97,7 +97,7 @@ std::string gpu::describe(const GemmDesc &d) {
   std::ostringstream os;
   os << "D[" << d.M << " x " << d.N << "] " << typeName(d.outType) << " = A"
      << (d.transA ? "^T" : "") << "[" << d.M << " x " << d.K << "] · B" << (d.transB ? "^T" : "")
-     << "[" << d.K << " x " << d.N << "] (bf16)";
+     << "[" << d.K << " x " << d.N << "] (" << typeName(d.inType) << ")";
   if (d.batch != 1)
     os << ", batch " << d.batch;
   if (d.epilogue != GemmEpilogue::None)
@@ -144,7 +144,7 @@ StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
   std::ostringstream key;
   key << d.M << ',' << d.N << ',' << d.K << ',' << d.transA << d.transB << ',' << x.lda << ','
       << x.ldb << ',' << x.ldd << ',' << d.batch << ',' << x.strideA << ',' << x.strideB << ','
-      << x.strideD << ',' << int(d.outType) << ',' << int(d.epilogue) << ',' << int(bt) << ','
+      << x.strideD << ',' << int(d.inType) << int(d.outType) << ',' << int(d.epilogue) << ',' << int(bt) << ','
       << (d.beta != 0) << ',' << alA << ',' << alB << ',' << alD << ',' << alBias;
   auto it = plans_.find(key.str());
   if (it != plans_.end())
@@ -155,7 +155,11 @@ StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
     return Status::error(ltError(what.c_str(), s) + " for " + describe(d));
   };
   cublasStatus_t s;
-  if ((s = cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F)))
+  // f32 inputs run on TF32 tensor cores (as PyTorch's "high" matmul precision).
+  const cublasComputeType_t compute =
+      d.inType == GemmType::F32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cudaDataType_t inType = cudaType(d.inType);
+  if ((s = cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F)))
     return fail("cublasLtMatmulDescCreate", s);
   // cuBLASLt's A is our B and its B our A (see Gemm.h).
   cublasOperation_t opA = d.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -193,10 +197,10 @@ StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
     return cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
                                             sizeof stride);
   };
-  if ((s = d.transB ? layout(p->a, CUDA_R_16BF, d.K, d.N, x.ldb, x.strideB)
-                    : layout(p->a, CUDA_R_16BF, d.N, d.K, x.ldb, x.strideB)) ||
-      (s = d.transA ? layout(p->b, CUDA_R_16BF, d.M, d.K, x.lda, x.strideA)
-                    : layout(p->b, CUDA_R_16BF, d.K, d.M, x.lda, x.strideA)) ||
+  if ((s = d.transB ? layout(p->a, inType, d.K, d.N, x.ldb, x.strideB)
+                    : layout(p->a, inType, d.N, d.K, x.ldb, x.strideB)) ||
+      (s = d.transA ? layout(p->b, inType, d.M, d.K, x.lda, x.strideA)
+                    : layout(p->b, inType, d.K, d.M, x.lda, x.strideA)) ||
       (s = layout(p->d, cudaType(d.outType), d.N, d.M, x.ldd, x.strideD)))
     return fail("cublasLtMatrixLayoutCreate", s);
 
@@ -237,6 +241,8 @@ Status Gemm::run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream
     return Status::error("gemm: empty or negative shape in " + describe(d));
   if (!ops.A || !ops.B || !ops.D)
     return Status::error("gemm: null A, B or D in " + describe(d));
+  if (d.inType == GemmType::F32 && d.outType != GemmType::F32)
+    return Status::error("gemm: f32 inputs need an f32 result (" + describe(d) + ")");
   const bool wantsBias = d.epilogue == GemmEpilogue::Bias || d.epilogue == GemmEpilogue::BiasGelu;
   if (wantsBias && !ops.bias)
     return Status::error("gemm: the bias epilogue needs a bias vector (" + describe(d) + ")");

@@ -1,7 +1,8 @@
 //===- Gemm.h - Matrix products through cuBLASLt ----------------*- C++ -*-===//
 //
-// The GEMMs of the GPU backend (kernel.gemm): bf16 A and B, f32 accumulation,
-// bf16 or f32 D, in Motif's row-major terms
+// The GEMMs of the GPU backend (kernel.gemm): bf16 A and B (or f32 A and B,
+// for fp32 recipes, on TF32 tensor cores), f32 accumulation, bf16 or f32 D,
+// in Motif's row-major terms
 //
 //   D[M, N] = alpha * op(A)[M, K] · op(B)[K, N] + beta * D   (then the epilogue)
 //
@@ -47,6 +48,8 @@ struct GemmDesc {
   /// Batched: strides between matrices in elements (0: packed).
   int64_t batch = 1, strideA = 0, strideB = 0, strideD = 0;
   GemmType outType = GemmType::BF16;
+  /// A's and B's type: bf16, or f32 (then D is f32 too, computed in TF32).
+  GemmType inType = GemmType::BF16;
   GemmEpilogue epilogue = GemmEpilogue::None;
   /// The bias (or bias gradient) vector's type; by default D's.
   GemmType biasType = GemmType::BF16;
@@ -55,7 +58,7 @@ struct GemmDesc {
 };
 
 struct GemmOperands {
-  const void *A = nullptr, *B = nullptr; // bf16
+  const void *A = nullptr, *B = nullptr; // inType
   void *D = nullptr;                     // outType
   const void *bias = nullptr;            // Bias, BiasGelu
   void *biasGrad = nullptr;              // BiasGrad

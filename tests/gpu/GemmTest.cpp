@@ -152,6 +152,28 @@ TEST_F(GpuGemm, BiasGradientOfALinearLayer) {
   runGemm(*gemm, g, 80);
 }
 
+TEST_F(GpuGemm, Float32InputsOnTf32) {
+  // fp32 recipes: f32 A, B and D, TF32 products (10-bit mantissas) with f32
+  // sums; within 2e-3 m + 2e-3 |cpu| of the double product of the f32 inputs.
+  GemmDesc g;
+  g.M = 72, g.N = 136, g.K = 264, g.transB = true;
+  g.inType = g.outType = GemmType::F32;
+  auto A = randomVec(g.M * g.K, 100), B = randomVec(g.K * g.N, 101);
+  DeviceBuf<float> dA(A), dB(B), dD(g.M * g.N);
+  GemmOperands ops;
+  ops.A = dA.p, ops.B = dB.p, ops.D = dD.p;
+  motif::rt::Status s = gemm->run(g, ops, nullptr);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  CUDA_OK(cudaDeviceSynchronize());
+  Ref want = reference(g, A, B, {}, true);
+  expectClose(dD.get(), want.d, 2e-3 * maxAbs(want.d), 2e-3, "D (tf32)");
+  // f32 inputs with a bf16 result are refused before any launch.
+  g.outType = GemmType::BF16;
+  s = gemm->run(g, ops, nullptr);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("f32 inputs need an f32 result"), std::string::npos) << s.message();
+}
+
 TEST_F(GpuGemm, CachesOnePlanPerShape) {
   GemmDesc g;
   g.M = g.N = g.K = 64;
@@ -180,6 +202,9 @@ TEST(GemmDescribe, NamesShapesTransposesAndEpilogue) {
   g.M = 128, g.N = 256, g.K = 64, g.transB = true, g.epilogue = GemmEpilogue::BiasGelu;
   EXPECT_EQ(describe(g),
             "D[128 x 256] bf16 = A[128 x 64] · B^T[64 x 256] (bf16), epilogue bias+gelu (bf16)");
+  g.inType = g.outType = GemmType::F32;
+  g.epilogue = GemmEpilogue::None;
+  EXPECT_EQ(describe(g), "D[128 x 256] f32 = A[128 x 64] · B^T[64 x 256] (f32)");
 }
 
 } // namespace
