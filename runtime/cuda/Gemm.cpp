@@ -144,8 +144,8 @@ StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
   std::ostringstream key;
   key << d.M << ',' << d.N << ',' << d.K << ',' << d.transA << d.transB << ',' << x.lda << ','
       << x.ldb << ',' << x.ldd << ',' << d.batch << ',' << x.strideA << ',' << x.strideB << ','
-      << x.strideD << ',' << int(d.inType) << int(d.outType) << ',' << int(d.epilogue) << ',' << int(bt) << ','
-      << (d.beta != 0) << ',' << alA << ',' << alB << ',' << alD << ',' << alBias;
+      << x.strideD << ',' << int(d.inType) << int(d.outType) << ',' << int(d.epilogue) << ','
+      << int(bt) << ',' << (d.beta != 0) << ',' << alA << ',' << alB << ',' << alD << ',' << alBias;
   auto it = plans_.find(key.str());
   if (it != plans_.end())
     return it->second.get();
