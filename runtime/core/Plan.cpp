@@ -273,7 +273,9 @@ StatusOr<PlanStep> motif::rt::decodeStep(const Step &s) {
     const AttrValue *fa = r.get("fwd_attrs", AttrValue::Map, "a map");
     if (!r.error.empty())
       return fail(s, r.error);
-    if (seg.size() != 3 || seg[0] < 0 || seg[1] < 0 || seg[0] + 2 * seg[1] != (int64_t)s.operands.size())
+    const int64_t n = static_cast<int64_t>(s.operands.size());
+    if (seg.size() != 3 || seg[0] < 0 || seg[1] < 0 || seg[0] > n || seg[1] > n ||
+        seg[0] + 2 * seg[1] != n)
       return fail(s, "has operand segments that do not match its operands");
     Decoded d;
     if (!decodeDesc(fwd, fa->map, d, error))
