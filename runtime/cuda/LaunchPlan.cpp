@@ -1,5 +1,6 @@
 //===- LaunchPlan.cpp - What the GPU backend launches, decided on the host -===//
 #include "runtime/cuda/LaunchPlan.h"
+#include "runtime/core/TargetInfo.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -141,29 +142,30 @@ StatusOr<FusedLaunch> gpu::fusedLaunch(const Step &s, const Resolved &r, Precisi
 }
 
 std::string gpu::archName(int major, int minor) {
-  std::string a = "sm_" + std::to_string(major) + std::to_string(minor);
-  return major == 9 && minor == 0 ? a + "a" : a;
+  return TargetInfo::forDevice(major, minor).name;
 }
 
 StatusOr<const GpuCode::Binary *> gpu::pickBinary(const Artifact &a, int major, int minor,
                                                   bool *usePtx) {
-  std::string dev = archName(major, minor);
+  TargetInfo dev = TargetInfo::forDevice(major, minor);
   std::string built;
   const GpuCode::Binary *ptx = nullptr;
-  int bestPtx = -1;
+  std::optional<TargetInfo> bestPtx;
   for (const GpuCode::Binary &b : a.gpu.binaries) {
     built += (built.empty() ? "" : ", ") + b.arch;
-    if (b.arch == dev || b.arch == "sm_" + std::to_string(major) + std::to_string(minor)) {
+    auto t = TargetInfo::parse(b.arch);
+    if (!t || !t->isGpu())
+      continue;
+    if (t->computeCapability == dev.computeCapability) {
       if (usePtx)
         *usePtx = false;
       return &b;
     }
     // Plain (not arch-specific "a") PTX runs on newer devices through the
     // driver's compiler.
-    int v = 0;
-    if (b.arch.back() != 'a' && std::sscanf(b.arch.c_str(), "sm_%d", &v) == 1 &&
-        v <= major * 10 + minor && v > bestPtx && !b.ptx.empty()) {
-      bestPtx = v;
+    if (!t->archSpecific && t->computeCapability <= dev.computeCapability &&
+        (!bestPtx || *bestPtx < *t) && !b.ptx.empty()) {
+      bestPtx = t;
       ptx = &b;
     }
   }
@@ -172,8 +174,9 @@ StatusOr<const GpuCode::Binary *> gpu::pickBinary(const Artifact &a, int major, 
       *usePtx = true;
     return ptx;
   }
-  return Status::error("the artifact was built for " + (built.empty() ? std::string("cpu") : built) +
-                       ", device is " + dev + ": recompile with --target=" + dev);
+  return Status::error("the artifact was built for " +
+                       (built.empty() ? std::string("cpu") : built) + ", device is " + dev.name +
+                       ": recompile with --target=" + dev.name);
 }
 
 std::string gpu::outOfMemory(const Function &f, const Resolved &r, int64_t paramBytes,
