@@ -1,5 +1,6 @@
 //===- ArtifactWriter.cpp - From the motif module to a .mbin artifact ------===//
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Target/CudaEmitter.h"
 #include "compiler/Target/SourceLocation.h"
 #include "compiler/Transforms/Flops.h"
 #include "compiler/Transforms/PlanMemory.h"
@@ -19,8 +20,7 @@ namespace md = ::mlir::motif;
 
 namespace {
 
-FailureOr<rt::DType> dtypeOf(Type t) {
-  Type e = llvm::cast<ShapedType>(t).getElementType();
+FailureOr<rt::DType> elementDType(Type e) {
   if (e.isF32()) return rt::DType::F32;
   if (e.isF16()) return rt::DType::F16;
   if (e.isBF16()) return rt::DType::BF16;
@@ -28,6 +28,37 @@ FailureOr<rt::DType> dtypeOf(Type t) {
   if (e.isInteger(32)) return rt::DType::I32;
   if (e.isInteger(64)) return rt::DType::I64;
   return failure();
+}
+
+FailureOr<rt::DType> dtypeOf(Type t) {
+  return elementDType(llvm::cast<ShapedType>(t).getElementType());
+}
+
+/// The storage type kernel-assign-storage recorded for `v`: on its defining
+/// op (`kernel.storage`, per result), on the function's argument, or on the
+/// op whose region it is an argument of (`kernel.arg_storage`).
+FailureOr<rt::DType> storageOf(Value v, func::FuncOp fn) {
+  Attribute a;
+  if (auto r = llvm::dyn_cast<OpResult>(v)) {
+    auto arr = r.getOwner()->getAttrOfType<ArrayAttr>("kernel.storage");
+    if (arr && arr.size() == r.getOwner()->getNumResults())
+      a = arr[r.getResultNumber()];
+  } else {
+    auto arg = llvm::cast<BlockArgument>(v);
+    Operation *parent = arg.getOwner()->getParentOp();
+    if (parent == fn.getOperation()) {
+      a = fn.getArgAttr(arg.getArgNumber(), "kernel.storage");
+    } else if (auto regions = parent->getAttrOfType<ArrayAttr>("kernel.arg_storage")) {
+      unsigned ri = arg.getOwner()->getParent()->getRegionNumber();
+      auto args = ri < regions.size() ? llvm::dyn_cast<ArrayAttr>(regions[ri]) : ArrayAttr();
+      if (args && arg.getArgNumber() < args.size())
+        a = args[arg.getArgNumber()];
+    }
+  }
+  auto t = llvm::dyn_cast_or_null<TypeAttr>(a);
+  if (!t)
+    return failure();
+  return elementDType(t.getValue());
 }
 
 rt::Shape shapeOf(Type t) {
@@ -304,6 +335,9 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
   out.source = source;
   if (auto m = module->getAttrOfType<StringAttr>("motif.model"))
     out.model = m.str();
+  // The CUDA source kernel-emit-cuda made, for NVRTC and --emit=cuda.
+  if (auto cuda = ::motif::cudaSourceOf(module))
+    out.gpu.source = cuda->text;
   for (auto [key, dst] : {std::pair{"motif.config", &out.config},
                           std::pair{"motif.train", &out.recipe}})
     if (auto d = module->getAttrOfType<DictionaryAttr>(key))
@@ -383,6 +417,17 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
       auto a = plan.aliases.find(v);
       if (a != plan.aliases.end() && ex.ids.count(a->second))
         f.buffers[it->second].aliasOf = ex.ids.lookup(a->second);
+    }
+    // The storage precision of every value, as kernel-assign-storage decided.
+    f.storage.assign(f.valueTypes.size(), rt::DType::F32);
+    for (auto [v, id] : ex.ids) {
+      auto t = storageOf(v, fn);
+      if (failed(t))
+        return emitError(v.getLoc())
+               << "internal compiler error: a value of @" << fn.getSymName()
+               << " has no storage precision (kernel-assign-storage must run before "
+                  "the artifact is written)";
+      f.storage[id] = *t;
     }
     mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
     f.flops = flops.flops;

@@ -375,6 +375,9 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
     }
     w.poly(f.flops);
     w.u32(static_cast<uint32_t>(f.flopsUncounted));
+    w.u32(static_cast<uint32_t>(f.storage.size()));
+    for (DType t : f.storage)
+      w.u8(static_cast<uint8_t>(t));
   }
   w.str(a.gpu.source);
   w.u32(static_cast<uint32_t>(a.gpu.binaries.size()));
@@ -534,6 +537,9 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
     }
     f.flops = r.poly("FLOPs");
     f.flopsUncounted = static_cast<int32_t>(r.u32("uncounted FLOPs"));
+    uint32_t nst = r.count("storage types", 1);
+    for (uint32_t j = 0; j < nst && r.ok(); ++j)
+      f.storage.push_back(toDType(r.u8("storage type"), r));
     a.functions.push_back(std::move(f));
   }
   a.gpu.source = r.str("CUDA source");
@@ -605,6 +611,10 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
     if (!f.buffers.empty() && f.buffers.size() != f.valueTypes.size())
       return fail("corrupted: function '" + f.name + "' has a memory plan of " +
                   std::to_string(f.buffers.size()) + " buffers for " +
+                  std::to_string(f.valueTypes.size()) + " values");
+    if (!f.storage.empty() && f.storage.size() != f.valueTypes.size())
+      return fail("corrupted: function '" + f.name + "' has storage types for " +
+                  std::to_string(f.storage.size()) + " of its " +
                   std::to_string(f.valueTypes.size()) + " values");
     for (const Function::Symbol &sym : f.symbols)
       for (auto [arg, dim] : sym.sources)

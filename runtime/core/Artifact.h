@@ -107,6 +107,10 @@ struct Function {
   /// and how many steps they leave out because their sizes depend on data.
   SymPoly flops;
   int32_t flopsUncounted = 0;
+  /// By value id: the dtype the GPU stores it in (bf16 or f32 for floats,
+  /// as `kernel-assign-storage` decided from the recipe's precision; an
+  /// integer value's own type). Empty in a plan made without that decision.
+  std::vector<DType> storage;
   /// The symbols' values for given inputs (by argument); false when an
   /// argument lacks the dim or two arguments disagree.
   bool symbolValues(const std::vector<Shape> &argShapes, std::vector<int64_t> &values,

@@ -49,6 +49,7 @@ Artifact sample() {
   f.results = {2};
   f.resultRoles = {"output:y"};
   f.paramReads[1] = "w";
+  f.storage = {DType::BF16, DType::BF16, DType::F32};
   a.functions.push_back(f);
   a.sourceName = "m.motif";
   a.source = "model m() {}";
@@ -73,7 +74,24 @@ TEST(Artifact, RoundTrip) {
   EXPECT_EQ(f->valueShapes[0][0], kDynamic);
   EXPECT_EQ(f->paramReads.at(1), "w");
   EXPECT_EQ(back->recipe.at("optimizer").map.at("kind").s, "adamw");
+  EXPECT_EQ(f->storage, (std::vector<DType>{DType::BF16, DType::BF16, DType::F32}));
   EXPECT_EQ(serializeArtifact(*back), bytes); // stable
+}
+
+TEST(Artifact, StorageMustCoverEveryValue) {
+  Artifact a = sample();
+  a.functions[0].storage.pop_back();
+  StatusOr<Artifact> back = parseArtifact(serializeArtifact(a), "mem");
+  ASSERT_FALSE(back.isOk());
+  EXPECT_NE(back.status().message().find("'forward' has storage types for 2 of its 3 values"),
+            std::string::npos)
+      << back.status().message();
+  // A plan without storage decisions reads back as one (the GPU backend
+  // refuses it, the CPU backends do not need it).
+  a.functions[0].storage.clear();
+  back = parseArtifact(serializeArtifact(a), "mem");
+  ASSERT_TRUE(back.isOk()) << back.status().message();
+  EXPECT_TRUE(back->functions[0].storage.empty());
 }
 
 TEST(Artifact, EveryTruncationIsRefused) {
@@ -129,6 +147,7 @@ Artifact withAttention(const std::function<void(Attrs &)> &edit) {
   Function &f = a.functions[0];
   f.valueTypes.push_back(DType::F32);
   f.valueShapes.push_back({kDynamic, 4});
+  f.storage.push_back(DType::F32);
   Step att;
   att.op = "motif.attention";
   att.operands = {2, 2, 2};
@@ -214,6 +233,7 @@ TEST(Plan, TheBackwardOfAnOpDecodesAsTheForwardOpsDescription) {
   Function &f = a.functions[0];
   f.valueTypes.insert(f.valueTypes.end(), {DType::F32, DType::F32});
   f.valueShapes.insert(f.valueShapes.end(), {{kDynamic, 4}, {kDynamic, 4}});
+  f.storage.insert(f.storage.end(), {DType::F32, DType::F32});
   Step vjp;
   vjp.op = "motif.vjp";
   vjp.operands = {2, 2, 3};
