@@ -34,31 +34,12 @@ FailureOr<rt::DType> dtypeOf(Type t) {
   return elementDType(llvm::cast<ShapedType>(t).getElementType());
 }
 
-/// The storage type kernel-assign-storage recorded for `v`: on its defining
-/// op (`kernel.storage`, per result), on the function's argument, or on the
-/// op whose region it is an argument of (`kernel.arg_storage`).
-FailureOr<rt::DType> storageOf(Value v, func::FuncOp fn) {
-  Attribute a;
-  if (auto r = llvm::dyn_cast<OpResult>(v)) {
-    auto arr = r.getOwner()->getAttrOfType<ArrayAttr>("kernel.storage");
-    if (arr && arr.size() == r.getOwner()->getNumResults())
-      a = arr[r.getResultNumber()];
-  } else {
-    auto arg = llvm::cast<BlockArgument>(v);
-    Operation *parent = arg.getOwner()->getParentOp();
-    if (parent == fn.getOperation()) {
-      a = fn.getArgAttr(arg.getArgNumber(), "kernel.storage");
-    } else if (auto regions = parent->getAttrOfType<ArrayAttr>("kernel.arg_storage")) {
-      unsigned ri = arg.getOwner()->getParent()->getRegionNumber();
-      auto args = ri < regions.size() ? llvm::dyn_cast<ArrayAttr>(regions[ri]) : ArrayAttr();
-      if (args && arg.getArgNumber() < args.size())
-        a = args[arg.getArgNumber()];
-    }
-  }
-  auto t = llvm::dyn_cast_or_null<TypeAttr>(a);
+/// The storage type kernel-assign-storage recorded for `v`.
+FailureOr<rt::DType> storageOf(Value v) {
+  Type t = mlir::motif::storageType(v);
   if (!t)
     return failure();
-  return elementDType(t.getValue());
+  return elementDType(t);
 }
 
 rt::Shape shapeOf(Type t) {
@@ -421,13 +402,27 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
     // The storage precision of every value, as kernel-assign-storage decided.
     f.storage.assign(f.valueTypes.size(), rt::DType::F32);
     for (auto [v, id] : ex.ids) {
-      auto t = storageOf(v, fn);
+      auto t = storageOf(v);
       if (failed(t))
         return emitError(v.getLoc())
                << "internal compiler error: a value of @" << fn.getSymName()
                << " has no storage precision (kernel-assign-storage must run before "
                   "the artifact is written)";
       f.storage[id] = *t;
+    }
+    // The arena, placed by the compiler for every value of the dims (in the
+    // order the reference dims give, as the plan-memory pass did).
+    {
+      std::vector<int64_t> reference;
+      if (auto arena = fn->getAttrOfType<DictionaryAttr>("kernel.arena"))
+        if (auto d = arena.getAs<DenseI64ArrayAttr>("dims"))
+          reference.assign(d.asArrayRef().begin(), d.asArrayRef().end());
+      if (reference.size() != plan.symbols.size())
+        reference = mlir::motif::referenceDims(module, plan, "");
+      std::vector<std::optional<rt::SymPoly>> sizes;
+      for (const rt::BufferInfo &b : f.buffers)
+        sizes.push_back(b.known ? std::optional(b.bytes) : std::nullopt);
+      f.arena = rt::placeArena(sizes, f.buffers, reference);
     }
     mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
     f.flops = flops.flops;

@@ -77,7 +77,11 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
     }
     for (Operation *op : plan.steps)
       kernels += !llvm::isa<mlir::motif::GetParamOp, mlir::motif::ConstantOp>(op);
-    rt::ArenaPlan arena = rt::assignOffsets(sizes, infos);
+    // The arena the artifact carries (placed for every value of the dims),
+    // evaluated at these.
+    rt::ArenaPlan arena;
+    if (!mlir::motif::placeArena(plan, order, values).at(values, arena, why))
+      return false;
     std::string at;
     for (size_t s = 0; s < plan.symbols.size(); ++s)
       at += (s ? ", " : "") + plan.symbols[s] + "=" + std::to_string(values[s]);

@@ -106,12 +106,59 @@ FailureOr<rt::SymPoly> fitGrid(std::vector<int64_t> f, size_t k) {
   return p;
 }
 
-int64_t elementBytes(Type t) {
-  Type e = llvm::cast<ShapedType>(t).getElementType();
+/// Bytes per element of `v`'s buffer: its storage type where
+/// kernel-assign-storage decided one, else its element type.
+int64_t elementBytes(Value v) {
+  Type e = mlir::motif::storageType(v);
+  if (!e)
+    e = llvm::cast<ShapedType>(v.getType()).getElementType();
   return std::max<int64_t>(1, e.getIntOrFloatBitWidth() / 8);
 }
 
 } // namespace
+
+Type mlir::motif::storageType(Value v) {
+  Attribute a;
+  if (auto r = llvm::dyn_cast<OpResult>(v)) {
+    auto arr = r.getOwner()->getAttrOfType<ArrayAttr>("kernel.storage");
+    if (arr && arr.size() == r.getOwner()->getNumResults())
+      a = arr[r.getResultNumber()];
+  } else {
+    auto arg = llvm::cast<BlockArgument>(v);
+    Operation *parent = arg.getOwner()->getParentOp();
+    if (auto fn = llvm::dyn_cast_or_null<func::FuncOp>(parent)) {
+      a = fn.getArgAttr(arg.getArgNumber(), "kernel.storage");
+    } else if (parent) {
+      if (auto regions = parent->getAttrOfType<ArrayAttr>("kernel.arg_storage")) {
+        unsigned ri = arg.getOwner()->getParent()->getRegionNumber();
+        auto args = ri < regions.size() ? llvm::dyn_cast<ArrayAttr>(regions[ri]) : ArrayAttr();
+        if (args && arg.getArgNumber() < args.size())
+          a = args[arg.getArgNumber()];
+      }
+    }
+  }
+  auto t = llvm::dyn_cast_or_null<TypeAttr>(a);
+  return t ? t.getValue() : Type();
+}
+
+rt::SymbolicArena mlir::motif::placeArena(const FunctionMemoryPlan &plan,
+                                          ArrayRef<Value> order,
+                                          const std::vector<int64_t> &reference) {
+  std::vector<rt::BufferInfo> infos = plan.infos(order);
+  std::vector<std::optional<rt::SymPoly>> sizes;
+  for (const rt::BufferInfo &b : infos)
+    sizes.push_back(b.known ? std::optional(b.bytes) : std::nullopt);
+  return rt::placeArena(sizes, infos, reference);
+}
+
+std::vector<int64_t> mlir::motif::referenceDims(ModuleOp module, const FunctionMemoryPlan &plan,
+                                                StringRef dims) {
+  std::vector<int64_t> values;
+  std::string why;
+  if (!reportDims(module, plan, dims, values, why))
+    values.assign(plan.symbols.size(), 1024);
+  return values;
+}
 
 FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
   FunctionMemoryPlan plan;
@@ -216,7 +263,7 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
     }
     info.known = llvm::all_of(dimPolys, [](const auto &p) { return p.has_value(); });
     if (info.known) {
-      rt::SymPoly bytes = rt::SymPoly::constant(elementBytes(t));
+      rt::SymPoly bytes = rt::SymPoly::constant(elementBytes(v));
       for (const auto &p : dimPolys)
         bytes = bytes * *p;
       info.bytes = bytes;
@@ -376,13 +423,17 @@ struct PlanMemoryPass final
       for (Operation *op : plan.steps)
         for (Value r : op->getResults())
           order.push_back(r);
-      std::vector<int64_t> sizes;
-      std::vector<rt::BufferInfo> infos = plan.infos(order);
-      for (const rt::BufferInfo &b : infos) {
-        std::optional<int64_t> n = b.known && haveDims ? b.bytes.eval(values) : std::nullopt;
-        sizes.push_back(n ? *n : -1);
+      // The arena is placed for every value of the dims; the annotations show
+      // it at the report's dims.
+      rt::SymbolicArena symbolic =
+          mlir::motif::placeArena(plan, order, haveDims ? values : referenceDims(module, plan, dims));
+      rt::ArenaPlan arena;
+      if (haveDims && !symbolic.at(values, arena, why)) {
+        fn.emitError("the arena cannot be placed: ") << why;
+        return signalPassFailure();
       }
-      rt::ArenaPlan arena = rt::assignOffsets(sizes, infos);
+      if (!haveDims)
+        arena.offsets.assign(order.size(), -1);
       Builder b(fn.getContext());
       size_t next = fn.getNumArguments();
       for (Operation *op : plan.steps) {
@@ -396,6 +447,7 @@ struct PlanMemoryPass final
             s += " live " + std::to_string(info.def) + ".." +
                  std::to_string(info.lastUse) +
                  (arena.offsets[next] >= 0 ? " at " + std::to_string(arena.offsets[next])
+                  : symbolic.offsets[next] ? " at " + symbolic.offsets[next]->str(plan.symbols)
                                            : std::string(" at run time")) +
                  (plan.aliases.count(r) ? " in place" : "");
           entries.push_back(b.getStringAttr(s));
@@ -415,7 +467,8 @@ struct PlanMemoryPass final
                   b.getDictionaryAttr({b.getNamedAttr("bytes", b.getI64IntegerAttr(arena.peak)),
                                        b.getNamedAttr("without_reuse",
                                                       b.getI64IntegerAttr(arena.sumOfSizes)),
-                                       b.getNamedAttr("at", b.getStringAttr(at))}));
+                                       b.getNamedAttr("at", b.getStringAttr(at)),
+                                       b.getNamedAttr("dims", b.getDenseI64ArrayAttr(values))}));
     }
   }
 };

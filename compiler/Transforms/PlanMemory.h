@@ -51,6 +51,24 @@ struct FunctionMemoryPlan {
 /// only and does not extend its life.
 FunctionMemoryPlan planMemory(func::FuncOp fn);
 
+/// The element type `kernel-assign-storage` decided `v` is stored in: on its
+/// defining op (`kernel.storage`, per result), on the function's argument, or
+/// on the op whose region it is an argument of (`kernel.arg_storage`); null
+/// when the pass has not run.
+Type storageType(Value v);
+
+/// The arena of a plan: the buffers of `order` placed by rt::placeArena,
+/// largest first at `reference` (the dims the compiler plans for).
+::motif::rt::SymbolicArena placeArena(const FunctionMemoryPlan &plan,
+                                      llvm::ArrayRef<Value> order,
+                                      const std::vector<int64_t> &reference);
+
+/// The symbol values the compiler plans the arena for: the recipe's (or
+/// `dims`), else 1024 for each symbol (the order in which buffers are placed
+/// is the only thing they decide).
+std::vector<int64_t> referenceDims(ModuleOp module, const FunctionMemoryPlan &plan,
+                                   llvm::StringRef dims);
+
 /// Symbol values for a report: `dims` ("B=16,T=1024") where given, else the
 /// recipe's batch for a symbol that leads an input and its sequence for the
 /// others; nullopt (with `why`) when a symbol has no value.

@@ -378,6 +378,14 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
     w.u32(static_cast<uint32_t>(f.storage.size()));
     for (DType t : f.storage)
       w.u8(static_cast<uint8_t>(t));
+    w.u32(static_cast<uint32_t>(f.arena.offsets.size()));
+    for (const std::optional<SymPoly> &o : f.arena.offsets) {
+      w.u8(o.has_value());
+      if (o)
+        w.poly(*o);
+    }
+    w.poly(f.arena.bytes);
+    w.poly(f.arena.sumOfSizes);
   }
   w.str(a.gpu.source);
   w.u32(static_cast<uint32_t>(a.gpu.binaries.size()));
@@ -540,6 +548,12 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
     uint32_t nst = r.count("storage types", 1);
     for (uint32_t j = 0; j < nst && r.ok(); ++j)
       f.storage.push_back(toDType(r.u8("storage type"), r));
+    uint32_t no = r.count("arena offsets", 1);
+    for (uint32_t j = 0; j < no && r.ok(); ++j)
+      f.arena.offsets.push_back(r.u8("arena offset") ? std::optional(r.poly("arena offset"))
+                                                     : std::nullopt);
+    f.arena.bytes = r.poly("arena size");
+    f.arena.sumOfSizes = r.poly("arena size");
     a.functions.push_back(std::move(f));
   }
   a.gpu.source = r.str("CUDA source");
@@ -612,6 +626,21 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       return fail("corrupted: function '" + f.name + "' has a memory plan of " +
                   std::to_string(f.buffers.size()) + " buffers for " +
                   std::to_string(f.valueTypes.size()) + " values");
+    if (!f.arena.offsets.empty() && f.arena.offsets.size() != f.valueTypes.size())
+      return fail("corrupted: function '" + f.name + "' has arena offsets for " +
+                  std::to_string(f.arena.offsets.size()) + " of its " +
+                  std::to_string(f.valueTypes.size()) + " values");
+    {
+      std::vector<const SymPoly *> polys = {&f.arena.bytes, &f.arena.sumOfSizes};
+      for (const std::optional<SymPoly> &o : f.arena.offsets)
+        if (o)
+          polys.push_back(&*o);
+      for (const SymPoly *p : polys)
+        for (const SymPoly::Term &t : p->terms)
+          for (int32_t sym : t.symbols)
+            if (sym < 0 || static_cast<size_t>(sym) >= f.symbols.size())
+              return fail("corrupted: function '" + f.name + "' has an invalid arena");
+    }
     if (!f.storage.empty() && f.storage.size() != f.valueTypes.size())
       return fail("corrupted: function '" + f.name + "' has storage types for " +
                   std::to_string(f.storage.size()) + " of its " +
@@ -643,7 +672,9 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
         return fail("corrupted: function '" + f.name + "' has an invalid memory plan");
       // The size is the product of the dims.
       b.known = true;
-      b.bytes = SymPoly::constant(static_cast<int64_t>(dtypeSize(f.valueTypes[v])));
+      // In the storage the compiler chose (what the arena was placed for).
+      DType stored = f.storage.size() == f.valueTypes.size() ? f.storage[v] : f.valueTypes[v];
+      b.bytes = SymPoly::constant(static_cast<int64_t>(dtypeSize(stored)));
       for (const std::optional<SymPoly> &d : b.dims) {
         b.known &= d.has_value();
         if (d)

@@ -107,6 +107,10 @@ struct Function {
   /// and how many steps they leave out because their sizes depend on data.
   SymPoly flops;
   int32_t flopsUncounted = 0;
+  /// The arena, placed by the compiler: each buffer's offset and the arena's
+  /// size as polynomials in the symbols (runtime/core/MemoryPlan.h). The
+  /// runtime evaluates it for its inputs' dims and never places again.
+  SymbolicArena arena;
   /// By value id: the dtype the GPU stores it in (bf16 or f32 for floats,
   /// as `kernel-assign-storage` decided from the recipe's precision; an
   /// integer value's own type). Empty in a plan made without that decision.

@@ -123,13 +123,14 @@ SymPoly upperBound(const SymPoly &p, const SymPoly &q) {
   return collect(acc);
 }
 
-/// Each coefficient rounded up to a multiple of kArenaAlignment.
+/// Each coefficient rounded up to a multiple of the alignment: the constant
+/// term's to kArenaAlignment, the others' to kSymbolicAlignment.
 SymPoly aligned(const SymPoly &p) {
   std::map<std::vector<int32_t>, int64_t> acc;
   for (const SymPoly::Term &t : p.terms) {
     int64_t c = t.coef;
-    int64_t r = c >= 0 ? (c + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment
-                       : -(-c / kArenaAlignment * kArenaAlignment);
+    int64_t a = t.symbols.empty() ? kArenaAlignment : kSymbolicAlignment;
+    int64_t r = c >= 0 ? (c + a - 1) / a * a : -(-c / a * a);
     acc[t.symbols] += r;
   }
   return collect(acc);

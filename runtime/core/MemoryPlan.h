@@ -66,8 +66,13 @@ struct ArenaPlan {
   int64_t sumOfSizes = 0;       // bytes without any reuse
 };
 
-/// Alignment of every offset in the arena (bytes).
+/// Alignment of every offset in the arena (bytes) where all sizes are fixed.
 constexpr int64_t kArenaAlignment = 256;
+/// Alignment of the part of a size that grows with the dims: each coefficient
+/// of a symbolic size is rounded up to it, so offsets stay 16-byte aligned
+/// (vector loads, cp.async, TMA) whatever the dims, without inflating small
+/// per-token buffers to 256 bytes a token.
+constexpr int64_t kSymbolicAlignment = 16;
 
 /// The compiler's placement of a function's buffers in one arena, valid for
 /// every value of the symbols: each offset, the arena's size and the sum of
@@ -86,8 +91,9 @@ struct SymbolicArena {
 /// plans for), each at the lowest offset that is provably free of every
 /// placed buffer it overlaps in time, for all values of the symbols (p <= q
 /// is proven when q - p has no negative coefficient). Sizes are rounded up
-/// coefficient by coefficient to kArenaAlignment, so every offset is aligned
-/// whatever the symbols. `sizes` are in bytes (none: the size depends on
+/// coefficient by coefficient (the constant term to kArenaAlignment, the
+/// others to kSymbolicAlignment), so every offset is aligned whatever the
+/// symbols. `sizes` are in bytes (none: the size depends on
 /// data; such buffers are left out, allocated at run time). A buffer that
 /// reuses another in place (aliasOf) gets its offset, the two lifetimes
 /// counting as one, unless it is not provably as small.

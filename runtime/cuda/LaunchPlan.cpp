@@ -44,16 +44,21 @@ StatusOr<Resolved> gpu::resolve(const Artifact &a, const Function &f,
     return Status::error("function '" + f.name + "' has no storage precision per value " +
                          "(kernel-assign-storage); recompile the model with this release's "
                          "motif-compile");
-  if (p == Precision::BF16 && precisionOf(a) != Precision::BF16)
-    return Status::error("function '" + f.name + "' was compiled to store its values in "
-                         "fp32 (the recipe's precision); recompile it with "
-                         "motif-compile --precision=bf16 to run it in bf16");
+  // The storage, and the arena placed for it, are the compiler's: a plan
+  // runs in the precision it was compiled for.
+  if (p != precisionOf(a))
+    return Status::error(std::string("function '") + f.name + "' was compiled to store its " +
+                         "values in " + (precisionOf(a) == Precision::BF16 ? "bf16" : "fp32") +
+                         " (the recipe's precision); recompile it with motif-compile " +
+                         "--precision=" + (p == Precision::BF16 ? "bf16" : "fp32") +
+                         " to run it in " + (p == Precision::BF16 ? "bf16" : "fp32"));
+  if (f.arena.offsets.size() != n)
+    return Status::error("function '" + f.name + "' has no arena placement; recompile the " +
+                         "model with this release's motif-compile");
   r.shapes.assign(n, {});
   r.storage = f.storage;
   r.bytes.assign(n, -1);
   for (size_t v = 0; v < n; ++v) {
-    if (p == Precision::F32 && r.storage[v] == DType::BF16)
-      r.storage[v] = DType::F32;
     const BufferInfo &b = f.buffers[v];
     bool known = b.dims.size() == f.valueShapes[v].size();
     Shape shape;
@@ -71,7 +76,8 @@ StatusOr<Resolved> gpu::resolve(const Artifact &a, const Function &f,
       r.shapes[v] = std::move(shape);
     }
   }
-  r.arena = assignOffsets(r.bytes, f.buffers);
+  if (!f.arena.at(r.symbols, r.arena, why))
+    return Status::error("function '" + f.name + "': " + why);
   return r;
 }
 

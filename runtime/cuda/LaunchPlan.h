@@ -19,10 +19,11 @@
 
 namespace motif::rt::gpu {
 
-/// The precision a function runs in. Which values are bf16 and which stay
-/// f32 is the compiler's decision (`kernel-assign-storage`, written into the
-/// plan as Function::storage); at run time a bf16 plan may be run in fp32
-/// (every bf16 value widened), never the other way.
+/// The precision a function runs in: the one it was compiled for. Which
+/// values are bf16 and which stay f32 is the compiler's decision
+/// (`kernel-assign-storage`, written into the plan as Function::storage), and
+/// so is the arena placed for those sizes (Function::arena); a plan is not
+/// run in another precision (recompile it with --precision).
 enum class Precision { F32, BF16 };
 Precision precisionOf(const Artifact &a); // the recipe's `precision`
 
@@ -35,7 +36,7 @@ struct Resolved {
   ArenaPlan arena;                // offsets by value; parameters are not in it
 };
 /// Fails, naming the function, when its plan has no storage decisions or
-/// when asked for bf16 on a plan compiled for fp32.
+/// arena, or when asked for another precision than it was compiled for.
 StatusOr<Resolved> resolve(const Artifact &a, const Function &f,
                            const std::vector<Shape> &inputShapes, Precision p);
 

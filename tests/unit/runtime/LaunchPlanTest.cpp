@@ -37,6 +37,12 @@ Artifact linearPlan(const std::string &precision) {
   f.storage = precision == "bf16"
                   ? std::vector<DType>{DType::BF16, DType::BF16, DType::F32}
                   : std::vector<DType>{DType::F32, DType::F32, DType::F32};
+  // The compiler's arena: x at 0, y above it (both live at step 0).
+  int64_t e = precision == "bf16" ? 2 : 4;
+  f.arena.offsets = {SymPoly(), std::nullopt,
+                     SymPoly{{{8 * e, {0}}}}};
+  f.arena.bytes = SymPoly{{{8 * e + 16, {0}}}};
+  f.arena.sumOfSizes = SymPoly{{{8 * e + 16, {0}}}};
   a.functions.push_back(f);
   return a;
 }
@@ -50,11 +56,20 @@ TEST(LaunchPlan, StorageIsTheCompilersDecision) {
   EXPECT_EQ(r->storage, f.storage);
   EXPECT_EQ(r->bytes[0], 2 * 8 * 2);
   EXPECT_EQ(r->bytes[2], 2 * 4 * 4);
-  // Run in fp32: every bf16 value widened, nothing else changed.
+  // The arena is the compiler's placement, evaluated at B = 2.
+  EXPECT_EQ(r->arena.offsets, (std::vector<int64_t>{0, -1, 32}));
+  EXPECT_EQ(r->arena.peak, 64);
+  // Not in another precision than compiled: its sizes and arena would differ.
   auto wide = gpu::resolve(a, f, {{2, 8}}, gpu::Precision::F32);
-  ASSERT_TRUE(wide.isOk()) << wide.status().message();
-  EXPECT_EQ(wide->storage, (std::vector<DType>{DType::F32, DType::F32, DType::F32}));
-  EXPECT_EQ(wide->bytes[0], 2 * 8 * 4);
+  ASSERT_FALSE(wide.isOk());
+  EXPECT_NE(wide.status().message().find("--precision=fp32"), std::string::npos)
+      << wide.status().message();
+  // Nor without the compiler's arena.
+  Artifact none = linearPlan("bf16");
+  none.functions[0].arena = SymbolicArena();
+  auto n = gpu::resolve(none, none.functions[0], {{2, 8}}, gpu::Precision::BF16);
+  ASSERT_FALSE(n.isOk());
+  EXPECT_NE(n.status().message().find("has no arena placement"), std::string::npos);
 }
 
 TEST(LaunchPlan, RefusesPlansWithoutStorageOrNarrowerThanCompiled) {
