@@ -21,7 +21,8 @@ StatusOr<uint64_t> metadataNumber(const Checkpoint &c, const std::string &key,
 }
 } // namespace
 
-CpuEngine::CpuEngine(const Artifact &a, const EngineOptions &o) : ex(a), optimizer(o.optimizer) {
+CpuEngine::CpuEngine(const Artifact &a, const EngineOptions &o)
+    : art(a), ex(a), optimizer(o.optimizer) {
   ex.nanCheck = o.nanCheck;
   ex.training = o.training;
   ex.initParameters(o.seed);
@@ -61,7 +62,7 @@ Status CpuEngine::run(const std::string &function, std::vector<Tensor> inputs,
 
 StatusOr<ForwardResult> CpuEngine::forward(std::vector<Tensor> inputs, bool outputs,
                                            const std::string &function) {
-  const Function *f = ex.artifact.function(function);
+  const Function *f = art.function(function);
   if (!f)
     return Status::error("the artifact has no function '" + function + "'");
   std::vector<Tensor> res;
@@ -90,9 +91,9 @@ void CpuEngine::zeroGradients() {
 }
 
 Status CpuEngine::accumulate(std::vector<Tensor> inputs) {
-  const Function *step = ex.artifact.function("train_step");
+  const Function *step = art.function("train_step");
   if (!step)
-    return Status::error("artifact of model '" + ex.artifact.model +
+    return Status::error("artifact of model '" + art.model +
                          "' has no train_step: the model declares no loss");
   std::vector<Tensor> res;
   Status st = run("train_step", std::move(inputs), res);
@@ -154,7 +155,7 @@ Status CpuEngine::update(const UpdateOptions &o) {
 
 Status CpuEngine::writeState(Checkpoint &c) {
   size_t si = 0;
-  for (const ParamInfo &p : ex.artifact.params) {
+  for (const ParamInfo &p : art.params) {
     const Tensor &t = ex.params[p.name];
     c.tensors.push_back(
         {p.name, {p.shape, ex.fp64 ? std::vector<float>(t.d.begin(), t.d.end()) : t.f}});
@@ -172,7 +173,7 @@ Status CpuEngine::writeState(Checkpoint &c) {
 }
 
 Status CpuEngine::readState(const Checkpoint &c, const std::string &path, bool weightsOnly) {
-  for (const ParamInfo &p : ex.artifact.params) {
+  for (const ParamInfo &p : art.params) {
     const Checkpoint::Tensor *t = c.find(p.name);
     if (!t || t->shape != p.shape)
       return Status::error("checkpoint '" + path + "' does not match the model: parameter '" +

@@ -20,7 +20,7 @@ class CpuEngine final : public Engine {
 public:
   CpuEngine(const Artifact &artifact, const EngineOptions &opts);
 
-  const Artifact &artifact() const override { return ex.artifact; }
+  const Artifact &artifact() const override { return art; }
   std::string device() const override { return "cpu"; }
   void setTraining(bool training) override { ex.training = training; }
   bool training() const override { return ex.training; }
@@ -52,6 +52,7 @@ private:
   /// (again after a checkpoint replaced them).
   void bindStates();
 
+  const Artifact &art;
   Executor ex;
   OptimizerConfig optimizer;
   /// Gradient sums by trained parameter: fp32, or fp64 in an fp64 engine.
