@@ -1,5 +1,6 @@
 //===- Bench.cpp - motif-run bench: time a step, report throughput ---------===//
 #include "runtime/core/MemoryPlan.h"
+#include "runtime/train/Engine.h"
 #include "runtime/train/Trainer.h"
 
 #include <algorithm>
@@ -22,24 +23,19 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
     return Status::error("the artifact has no function '" + o.function + "'" +
                          (o.function == "train_step" ? " (the model has no loss)" : ""));
   bool training = o.function == "train_step";
-  Executor ex(a);
-  ex.training = training;
-  ex.initParameters(o.seed);
-
-  // AdamW over the trained parameters, as training does.
-  OptimizerConfig oc;
-  std::vector<ParamState> states;
+  EngineOptions eo;
+  eo.device = o.device;
+  eo.seed = o.seed;
+  eo.training = training;
+  auto made = makeEngine(a, eo); // AdamW (the default optimizer), as training does
+  if (!made.isOk())
+    return made.status();
+  Engine &engine = **made;
   int64_t paramBytes = 0, trainedBytes = 0;
   for (const ParamInfo &p : a.params) {
     paramBytes += p.numElements() * 4;
-    if (p.frozen)
-      continue;
-    trainedBytes += p.numElements() * 4;
-    ParamState s;
-    s.value = ex.params[p.name].f.data();
-    s.size = p.numElements();
-    s.decay = !p.noDecay;
-    states.push_back(std::move(s));
+    if (!p.frozen)
+      trainedBytes += p.numElements() * 4;
   }
   std::vector<Tensor> inputs = syntheticInputs(a, *f, o.batch, o.seq, o.seed);
   std::vector<Shape> argShapes;
@@ -50,29 +46,27 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   if (!f->symbolValues(argShapes, dims, why))
     return Status::error(why);
 
-  auto step = [&](int64_t t) -> Status {
-    std::vector<Tensor> res;
-    if (Status s = ex.run(o.function, inputs, res); !s.isOk())
-      return s;
+  // One step as training takes it: the micro-batch's gradients, their norm
+  // and the update (at the default learning rate).
+  OptimizerConfig oc;
+  auto step = [&]() -> Status {
     if (!training)
-      return Status::ok();
-    size_t si = 0;
-    for (size_t r = 0; r < f->resultRoles.size(); ++r)
-      if (f->resultRoles[r].rfind("grad:", 0) == 0 && si < states.size())
-        states[si++].grad = res[r].f.data(); // in parameter order
-    applyUpdate(oc, states, oc.lr, t, 1.0);
-    return Status::ok();
+      return engine.forward(inputs, /*outputs=*/false, o.function).status();
+    engine.zeroGradients();
+    if (Status s = engine.accumulate(inputs); !s.isOk())
+      return s;
+    return engine.update({oc.lr, 1, 0});
   };
 
-  if (Status s = step(1); !s.isOk())
+  if (Status s = step(); !s.isOk())
     return s;
   auto tFirst = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < o.warmup; ++i)
-    if (Status s = step(2 + i); !s.isOk())
+    if (Status s = step(); !s.isOk())
       return s;
   auto tStart = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < o.steps; ++i)
-    if (Status s = step(2 + o.warmup + i); !s.isOk())
+    if (Status s = step(); !s.isOk())
       return s;
   auto tEnd = std::chrono::steady_clock::now();
 
@@ -81,13 +75,10 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   double flops = 0;
   if (auto fl = f->flops.eval(dims))
     flops = static_cast<double>(*fl);
-  // The plan's arena for these dims (what the GPU backend would allocate).
-  std::vector<int64_t> sizes;
-  for (const BufferInfo &b : f->buffers) {
-    auto n = b.known ? b.bytes.eval(dims) : std::nullopt;
-    sizes.push_back(n ? *n : -1);
-  }
-  ArenaPlan arena = assignOffsets(sizes, f->buffers);
+  // The compiler's arena at these dims (what the GPU backend would allocate).
+  ArenaPlan arena;
+  if (!f->arena.at(dims, arena, why))
+    return Status::error("'" + o.function + "': " + why);
   int64_t optimizerBytes = training ? 2 * trainedBytes : 0;
 
   char line[512];
@@ -100,7 +91,7 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
                 o.function.c_str(), a.model.c_str(), static_cast<long long>(o.batch),
                 static_cast<long long>(o.seq), seconds(t0, tFirst), perStep * 1e3,
                 static_cast<long long>(o.steps), tokens / perStep, flops / perStep * 1e-9, flops,
-                ex.peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
+                engine.stats().peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
                 (training ? trainedBytes + optimizerBytes : 0) / 1048576.0);
   log << line;
   std::snprintf(line, sizeof line,
@@ -111,7 +102,7 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
                 o.function.c_str(), a.model.c_str(), static_cast<long long>(o.batch),
                 static_cast<long long>(o.seq), seconds(t0, tFirst), perStep * 1e3,
                 tokens / perStep, flops, flops / perStep,
-                static_cast<long long>(ex.peakValueBytes), static_cast<long long>(arena.peak),
+                static_cast<long long>(engine.stats().peakValueBytes), static_cast<long long>(arena.peak),
                 static_cast<long long>(paramBytes));
   log << line;
   return Status::ok();

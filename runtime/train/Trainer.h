@@ -1,4 +1,11 @@
-//===- Trainer.h - The training loop and sampling ----------------*- C++ -*-===//
+//===- Trainer.h - The commands of motif-run over an engine ------*- C++ -*-===//
+//
+// train (TrainLoop.cpp), generate (Sample.cpp), eval (Evaluate.cpp),
+// check-grad (GradCheck.cpp), smoke (Smoke.cpp) and bench (Bench.cpp) run
+// over the Engine of Engine.h, made for the device their options name;
+// check-ref (CheckRef.cpp) compares two CPU executors op by op.
+//
+//===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_TRAIN_TRAINER_H
 #define MOTIF_RUNTIME_TRAIN_TRAINER_H
 
@@ -32,6 +39,7 @@ struct TrainOptions {
   bool nanCheck = false;
   bool quiet = false;
   int64_t logEvery = 1; // progress line every N steps (and at evaluations)
+  std::string device = "cpu"; // the engine (makeEngine)
 };
 
 /// Trains `artifact` and returns the final validation loss (or an error that
@@ -48,6 +56,7 @@ struct SampleOptions {
   double topP = 1.0;
   uint64_t seed = 1337;
   int64_t context = 0; // tokens the model sees; 0: the model's 'ctx'
+  std::string device = "cpu";
 };
 
 /// Generates text byte by byte from a trained checkpoint.
@@ -70,6 +79,7 @@ struct GradCheckOptions {
   /// Testing the check itself: this parameter's autodiff gradient is made
   /// 1e-5 (relative) wrong before the comparison.
   std::string perturb;
+  std::string device = "cpu";
 };
 Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
                       std::ostream &log);
@@ -133,6 +143,7 @@ struct EvalOptions {
   std::string data, checkpoint;
   int64_t batch = 8, seq = 64;
   int64_t batches = 0; // 0: as many as the data holds
+  std::string device = "cpu";
 };
 struct EvalResult {
   double loss = 0;
@@ -169,6 +180,7 @@ struct BenchOptions {
   std::string function = "train_step";
   int64_t batch = 8, seq = 64, steps = 10, warmup = 2;
   uint64_t seed = 1;
+  std::string device = "cpu";
 };
 Status benchmark(const Artifact &artifact, const BenchOptions &opts, std::ostream &log);
 

@@ -1,0 +1,316 @@
+//===- TrainLoop.cpp - motif-run train: the training loop ------------------===//
+//
+// One loop over an Engine: resolve the settings (flags over the model's
+// recipe), load and split the data, initialize or resume, then per step
+// accumulate @train_step over the micro-batches, clip and update, log, and
+// periodically evaluate and checkpoint.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/train/Checkpoint.h"
+#include "runtime/train/Data.h"
+#include "runtime/train/Engine.h"
+#include "runtime/train/Support.h"
+#include "runtime/train/Trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <sys/stat.h>
+
+using namespace motif::rt;
+
+namespace {
+std::string jsonEscape(const std::string &s) {
+  std::string o;
+  for (char c : s)
+    o += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return o;
+}
+
+std::string fmtDouble(double v) {
+  std::ostringstream os;
+  os << std::setprecision(9) << v;
+  return os.str();
+}
+
+/// The auxiliary loss of the moe step at `where` in the last run (0 if none).
+double auxLoss(const RunStats &run, const std::string &where) {
+  auto it = run.auxLosses.find(where);
+  return it == run.auxLosses.end() ? 0.0 : it->second;
+}
+} // namespace
+
+StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
+                                  std::ostream &log) {
+  const Function *step = a.function("train_step");
+  if (!step)
+    return Status::error("artifact of model '" + a.model +
+                         "' has no train_step: the model declares no loss");
+  const Function *fwd = a.function("forward");
+  auto io = tokenIO(a, *step);
+  if (!io.isOk())
+    return io.status();
+  if (io->targets < 0)
+    return Status::error("model '" + a.model + "' has no 'targets' input");
+
+  // 1. Settings: flags over the recipe over defaults.
+  const Attrs &rec = a.recipe;
+  const Attrs empty;
+  const Attrs &optA = attrMap(rec, "optimizer") ? *attrMap(rec, "optimizer") : empty;
+  const Attrs &schA = attrMap(rec, "schedule") ? *attrMap(rec, "schedule") : empty;
+  OptimizerConfig oc;
+  oc.kind = !o.optimizer.empty() ? o.optimizer : attrString(optA, "kind", "adamw");
+  oc.lr = o.lr > 0 ? o.lr : attrNumber(optA, "lr", 1e-3);
+  if (const Attrs *betas = attrMap(optA, "betas")) {
+    oc.beta1 = attrNumber(*betas, "0", oc.beta1);
+    oc.beta2 = attrNumber(*betas, "1", oc.beta2);
+  }
+  oc.eps = attrNumber(optA, "eps", oc.eps);
+  oc.weightDecay = o.weightDecay >= 0 ? o.weightDecay : attrNumber(optA, "weight_decay", 0.0);
+  oc.momentum = attrNumber(optA, "momentum", oc.momentum);
+  ScheduleConfig sc;
+  sc.kind = !o.schedule.empty() ? o.schedule : attrString(schA, "kind", "cosine");
+  int64_t steps = o.steps > 0 ? o.steps : static_cast<int64_t>(attrNumber(rec, "steps", 200));
+  sc.warmup = o.warmup >= 0 ? o.warmup
+                            : std::min<int64_t>(static_cast<int64_t>(attrNumber(schA, "warmup", 0)),
+                                                steps / 10);
+  sc.minLr = attrNumber(schA, "min_lr", oc.lr * 0.1);
+  sc.decay = attrNumber(schA, "decay", 0.2);
+  int64_t batch = o.batch > 0 ? o.batch : static_cast<int64_t>(attrNumber(rec, "batch", 8));
+  int64_t seq = o.seq > 0 ? o.seq : static_cast<int64_t>(attrNumber(rec, "sequence", 64));
+  int64_t accum = o.accumulate > 0 ? o.accumulate
+                                   : static_cast<int64_t>(attrNumber(rec, "accumulate", 1));
+  double clip = o.clip >= 0 ? o.clip : attrNumber(rec, "clip", 1.0);
+  int64_t evalEvery = o.evalEvery > 0 ? o.evalEvery : std::max<int64_t>(1, steps / 10);
+  int64_t ckptEvery = o.checkpointEvery > 0 ? o.checkpointEvery : steps;
+  if (Status s = validate(oc, sc); !s.isOk())
+    return s;
+  if (batch < 1 || seq < 1 || accum < 1 || steps < 1)
+    return Status::error("batch, sequence, accumulate and steps must be at least 1");
+
+  // 2. Data.
+  if (o.data.empty())
+    return Status::error("no training data: pass --data FILE (raw text or an "
+                         "llm.c .bin shard)");
+  auto data = loadTokensFor(o.data, io->vocab);
+  if (!data.isOk())
+    return data.status();
+  size_t n = data->tokens.size();
+  size_t nVal = static_cast<size_t>(static_cast<double>(n) * o.valFraction);
+  size_t need = static_cast<size_t>(batch * seq + 1);
+  if (n - nVal < need || (o.valFraction > 0 && nVal < need))
+    return Status::error("data file '" + o.data + "' has " + std::to_string(n) +
+                         " tokens: too short for a batch of " +
+                         std::to_string(batch) + " x " + std::to_string(seq) +
+                         " in both the train and the validation split (" +
+                         std::to_string(need) + " tokens each); use a longer "
+                         "file or a smaller --batch/--seq");
+  Batcher trainB(data->tokens.data(), n - nVal, batch, seq);
+  Batcher valB(data->tokens.data() + (n - nVal), nVal, batch, seq);
+
+  // 3. Parameters: fresh or resumed.
+  EngineOptions eo;
+  eo.device = o.device;
+  eo.seed = o.seed;
+  eo.nanCheck = o.nanCheck;
+  eo.optimizer = oc;
+  auto made = makeEngine(a, eo);
+  if (!made.isOk())
+    return made.status();
+  Engine &engine = **made;
+  int64_t start = 0;
+  if (!o.resume.empty()) {
+    auto ck = loadCheckpoint(o.resume);
+    if (!ck.isOk())
+      return ck.status();
+    if (Status s = engine.readState(*ck, o.resume, /*weightsOnly=*/false); !s.isOk())
+      return s;
+    start = engine.step();
+    auto pos = ck->metadata.find("data_position");
+    if (pos == ck->metadata.end())
+      return Status::error("checkpoint '" + o.resume +
+                           "' has no training state: its metadata 'data_position' is missing");
+    trainB.setPosition(std::strtoull(pos->second.c_str(), nullptr, 10));
+  }
+
+  // 4. Output: the resolved settings first, then one record per step.
+  ::mkdir(o.outDir.c_str(), 0755);
+  std::string metricsPath = o.outDir + "/metrics.jsonl";
+  std::ofstream metrics(metricsPath, start ? std::ios::app : std::ios::trunc);
+  if (!metrics)
+    return Status::error("cannot write '" + metricsPath + "'");
+  std::ostringstream cfg;
+  cfg << "{\"config\":{\"model\":\"" << jsonEscape(a.model) << "\",\"data\":\""
+      << jsonEscape(o.data) << "\",\"steps\":" << steps << ",\"batch\":" << batch
+      << ",\"sequence\":" << seq << ",\"accumulate\":" << accum
+      << ",\"optimizer\":\"" << oc.kind << "\",\"lr\":" << fmtDouble(oc.lr)
+      << ",\"betas\":[" << oc.beta1 << "," << oc.beta2
+      << "],\"weight_decay\":" << oc.weightDecay << ",\"schedule\":\"" << sc.kind
+      << "\",\"warmup\":" << sc.warmup << ",\"min_lr\":" << fmtDouble(sc.minLr)
+      << ",\"clip\":" << clip << ",\"seed\":" << o.seed
+      << ",\"resumed_from_step\":" << start << "}}";
+  metrics << cfg.str() << "\n" << std::flush;
+  if (!o.quiet)
+    log << "train " << a.model << ": " << steps << " steps, batch " << batch
+        << " x " << seq << " (x" << accum << "), " << oc.kind << " lr "
+        << oc.lr << " " << sc.kind << " warmup " << sc.warmup << ", clip "
+        << clip << ", data " << o.data << " (" << n - nVal << " train / "
+        << nVal << " val tokens)\n";
+
+  std::vector<int32_t> inBuf(static_cast<size_t>(batch * seq)),
+      tgBuf(static_cast<size_t>(batch * seq));
+  auto makeInputs = [&](const Function &f) {
+    std::vector<Tensor> ins(f.args.size());
+    for (size_t i = 0; i < f.args.size(); ++i) {
+      ins[i] = Tensor::ints({batch, seq});
+      ins[i].i = static_cast<int>(i) == io->targets ? tgBuf : inBuf;
+    }
+    return ins;
+  };
+  auto evaluate = [&]() -> StatusOr<double> {
+    if (!fwd || nVal == 0)
+      return 0.0;
+    Batcher vb = valB;
+    vb.setPosition(0);
+    bool was = engine.training();
+    engine.setTraining(false);
+    double sum = 0;
+    for (int64_t k = 0; k < o.evalSteps; ++k) {
+      vb.next(inBuf.data(), tgBuf.data());
+      auto r = engine.forward(makeInputs(*fwd));
+      if (!r.isOk())
+        return Status::error("validation: " + r.status().message());
+      if (r->hasLoss)
+        sum += r->loss;
+    }
+    engine.setTraining(was);
+    return sum / static_cast<double>(o.evalSteps);
+  };
+  auto saveCk = [&](const std::string &name) -> Status {
+    Checkpoint c;
+    if (Status s = engine.writeState(c); !s.isOk())
+      return s;
+    c.metadata["model"] = a.model;
+    c.metadata["data_position"] = std::to_string(trainB.position());
+    c.metadata["seed"] = std::to_string(o.seed);
+    c.metadata["optimizer"] = oc.kind;
+    return saveCheckpoint(c, o.outDir + "/" + name);
+  };
+
+  // 5. The loop.
+  double lastVal = 0;
+  // Model FLOPs of one micro-batch (matrix products), for the throughput.
+  double flopsPerMicro = 0;
+  {
+    std::vector<Shape> argShapes(step->args.size(), Shape{batch, seq});
+    std::vector<int64_t> dims;
+    std::string why;
+    if (step->symbolValues(argShapes, dims, why))
+      if (auto f = step->flops.eval(dims))
+        flopsPerMicro = static_cast<double>(*f);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = start; s < steps; ++s) {
+    auto ts = std::chrono::steady_clock::now();
+    engine.zeroGradients();
+    for (int64_t m = 0; m < accum; ++m) {
+      trainB.next(inBuf.data(), tgBuf.data());
+      if (Status st = engine.accumulate(makeInputs(*step)); !st.isOk())
+        return Status::error("step " + std::to_string(s + 1) + ": " + st.message());
+    }
+    double lr = learningRate(oc, sc, s, steps);
+    if (Status st = engine.update({lr, accum, clip}); !st.isOk())
+      return st;
+    // The step's loss and the mean gradient's norm before clipping, read
+    // after the update; a non-finite loss stops the run before a checkpoint.
+    auto lossSum = engine.accumulatedLoss();
+    auto normSum = engine.gradNorm();
+    if (!lossSum.isOk() || !normSum.isOk())
+      return (lossSum.isOk() ? normSum : lossSum).status();
+    double gscale = 1.0 / static_cast<double>(accum);
+    double loss = *lossSum / static_cast<double>(accum);
+    double norm = *normSum * gscale;
+    if (!std::isfinite(loss))
+      return Status::error("the loss is " + fmtDouble(loss) + " at step " +
+                           std::to_string(s + 1) +
+                           "; rerun with --nan-check to name the op that made "
+                           "the first non-finite value. Checkpoints in '" +
+                           o.outDir + "' are intact");
+    auto te = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(te - ts).count();
+    double tokps = static_cast<double>(batch * seq * accum) / std::max(dt, 1e-9);
+    double flopps = flopsPerMicro * static_cast<double>(accum) / std::max(dt, 1e-9);
+    double elapsed = std::chrono::duration<double>(te - t0).count();
+    double eta = elapsed / static_cast<double>(s + 1 - start) *
+                 static_cast<double>(steps - s - 1);
+    bool doEval = (s + 1) % evalEvery == 0 || s + 1 == steps;
+    double val = 0;
+    if (doEval) {
+      auto v = evaluate();
+      if (!v.isOk())
+        return v.status();
+      val = lastVal = *v;
+    }
+    metrics << "{\"step\":" << s + 1 << ",\"loss\":" << fmtDouble(loss)
+            << ",\"lr\":" << fmtDouble(lr) << ",\"grad_norm\":" << fmtDouble(norm)
+            << ",\"tokens_per_s\":" << fmtDouble(tokps)
+            << ",\"flops_per_s\":" << fmtDouble(flopps);
+    if (doEval)
+      metrics << ",\"val_loss\":" << fmtDouble(val);
+    // Per moe layer: the tokens each expert took in the last micro-batch and
+    // the auxiliary (balance + z) loss.
+    const RunStats &run = engine.stats();
+    if (!run.expertCounts.empty()) {
+      metrics << ",\"moe\":{";
+      bool first = true;
+      for (const auto &[where, counts] : run.expertCounts) {
+        metrics << (first ? "" : ",") << "\"" << jsonEscape(where) << "\":{\"tokens\":[";
+        for (size_t e = 0; e < counts.size(); ++e)
+          metrics << (e ? "," : "") << counts[e];
+        metrics << "],\"aux_loss\":" << fmtDouble(auxLoss(run, where)) << "}";
+        first = false;
+      }
+      metrics << "}";
+    }
+    metrics << "}\n" << std::flush;
+    if (!o.quiet && (doEval || (s + 1) % std::max<int64_t>(1, o.logEvery) == 0)) {
+      char line[256];
+      std::snprintf(line, sizeof(line),
+                    "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  "
+                    "%.2f GFLOP/s  ETA %.0fs%s",
+                    static_cast<long long>(s + 1), static_cast<long long>(steps),
+                    loss, lr, norm, tokps, flopps * 1e-9, eta, doEval ? "" : "\n");
+      log << line;
+      if (doEval) {
+        log << "  val " << std::fixed << std::setprecision(4) << val
+            << std::defaultfloat << "\n";
+        // The first moe layer's load: tokens per expert and its aux loss.
+        if (!run.expertCounts.empty()) {
+          const auto &[where, counts] = *run.expertCounts.begin();
+          log << "      moe at " << where << ": tokens per expert [";
+          for (size_t e = 0; e < counts.size(); ++e)
+            log << (e ? " " : "") << counts[e];
+          log << "], aux loss " << auxLoss(run, where) << "\n";
+        }
+      }
+      log << std::flush;
+    }
+    if ((s + 1) % ckptEvery == 0 || s + 1 == steps) {
+      // One file per checkpointed step, and the latest under a fixed name.
+      char name[64];
+      std::snprintf(name, sizeof(name), "checkpoint-%06lld.safetensors",
+                    static_cast<long long>(s + 1));
+      if (Status st = saveCk(name); !st.isOk())
+        return st;
+      if (Status st = saveCk("checkpoint.safetensors"); !st.isOk())
+        return st;
+    }
+  }
+  return lastVal;
+}
