@@ -115,7 +115,8 @@ public:
       for (auto &[name, g] : ctx.paramGrads) {
         auto [it, inserted] = paramGrads.try_emplace(name, g);
         if (!inserted)
-          it->second = AddOp::create(b, op->getLoc(), it->second, g).getResult();
+          it->second =
+              AddOp::create(b, op->getLoc(), it->second, g).getResult();
       }
     }
     return success();
@@ -127,10 +128,10 @@ private:
   /// which the sweep adds after the op's operand gradients.
   struct Context final : VJPContext {
     explicit Context(Sweeper &sweeper) : sweeper(sweeper) {}
-    LogicalResult differentiate(OpBuilder &b, ArrayRef<Operation *> ops,
-                                ArrayRef<Value> activeArgs,
-                                DenseMap<Value, Value> &grads,
-                                llvm::MapVector<StringAttr, Value> &params) override {
+    LogicalResult
+    differentiate(OpBuilder &b, ArrayRef<Operation *> ops,
+                  ArrayRef<Value> activeArgs, DenseMap<Value, Value> &grads,
+                  llvm::MapVector<StringAttr, Value> &params) override {
       DenseSet<Value> active(activeArgs.begin(), activeArgs.end());
       sweeper.activity(ops, active);
       return sweeper.sweep(b, ops, active, grads, params);

@@ -209,7 +209,8 @@ LogicalResult MoeOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
     DenseMap<Value, Value> innerGrads;
     innerGrads[out] = dout;
     llvm::MapVector<StringAttr, Value> innerParams;
-    if (failed(ctx.differentiate(rb, cloned, {tokens}, innerGrads, innerParams)))
+    if (failed(
+            ctx.differentiate(rb, cloned, {tokens}, innerGrads, innerParams)))
       return failure();
     Value dtok = innerGrads.lookup(tokens);
     if (!dtok)
