@@ -7,9 +7,10 @@
 // cost model (compiler/Transforms/AttentionCostModel.cpp) chooses only among
 // the entries of the target's family. A tile not listed here does not exist.
 //
-// Adding a head dim or a tile is one line below: attention.cuh instantiates
-// every entry and checks at compile time that the kernels can take it (warp
-// and 16-row multiples, shared memory of each family it is listed for).
+// Adding a tile is one line below (a new head dim: a forward and a backward
+// line): attention.cuh instantiates every entry and checks at compile time
+// that the kernels can take it (16-element steps, 16 rows per warp, two
+// stages, the shared memory of each family it is listed for).
 //
 // Plain C++17 (constexpr): no CUDA and no MLIR, so that the compiler, the
 // runtime and host-only tests include it.
