@@ -9,23 +9,26 @@ using namespace mlir::motif;
 
 std::optional<GpuTarget> mlir::motif::gpuTarget(const std::string &name) {
   // Dense bf16 tensor-core peaks and HBM bandwidths of the SXM parts.
+  using ::motif::kSm80, ::motif::kSm90, ::motif::maxSharedMemoryPerBlock;
   auto t = ::motif::rt::TargetInfo::parse(name);
   if (!t)
     return std::nullopt;
   if (t->computeCapability == 80)
-    return GpuTarget{"sm_80", 108, 312e12, 2.0e12, 163 * 1024, 164 * 1024};
+    return GpuTarget{"sm_80", kSm80, 108, 312e12, 2.0e12, maxSharedMemoryPerBlock(kSm80),
+                     164 * 1024};
   if (t->computeCapability == 90)
-    return GpuTarget{"sm_90a", 132, 989e12, 3.35e12, 227 * 1024, 228 * 1024};
+    return GpuTarget{"sm_90a", kSm90, 132, 989e12, 3.35e12, maxSharedMemoryPerBlock(kSm90),
+                     228 * 1024};
   return std::nullopt;
 }
 
-std::vector<AttentionTile> mlir::motif::candidateTiles() {
+std::vector<AttentionTile> mlir::motif::candidateTiles(const GpuTarget &g, int64_t headDim,
+                                                       bool backward) {
+  auto pass = backward ? ::motif::AttentionPass::Backward : ::motif::AttentionPass::Forward;
   std::vector<AttentionTile> out;
-  for (int m : {64, 128})
-    for (int n : {32, 64, 128})
-      for (int w : {4, 8})
-        for (int s : {1, 2, 3})
-          out.push_back({m, n, w, s});
+  for (const ::motif::AttentionTileConfig &c : ::motif::kAttentionTiles)
+    if (c.headDim == headDim && c.pass == pass && (c.families & g.family))
+      out.push_back(c.tile);
   return out;
 }
 
@@ -34,12 +37,14 @@ AttentionEstimate mlir::motif::estimate(const AttentionProblem &p, const Attenti
   AttentionEstimate e;
   const double d = static_cast<double>(p.headDim);
   const int threads = t.warps * 32;
-  // Shared memory (bf16 tiles). Forward: the Q tile, and `stages` buffers of
-  // K and V tiles. Backward (parallel over key blocks): K and V tiles, and
-  // `stages` buffers of Q and dO tiles.
+  // Shared memory, as the kernels lay it out (attention_tiles.h). Forward:
+  // the Q tile, and `stages` buffers of K and V tiles. Backward (the dK/dV
+  // kernel, parallel over key blocks): K and V tiles, and `stages` buffers of
+  // Q and dO tiles.
   int64_t bm = t.blockM, bn = t.blockN;
-  e.smemBytes = p.backward ? 2 * (2 * bn * p.headDim + t.stages * 2 * bm * p.headDim)
-                           : 2 * (bm * p.headDim + t.stages * 2 * bn * p.headDim);
+  int hd = static_cast<int>(p.headDim);
+  e.smemBytes = static_cast<int64_t>(p.backward ? ::motif::attentionDkdvSmem(hd, t)
+                                                : ::motif::attentionForwardSmem(hd, t));
   // fp32 accumulators in registers, per thread. Forward: O (bm x d) and the
   // scores (bm x bn). Backward: dK and dV (2 x bn x d) and the scores.
   double accum = p.backward ? 2.0 * bn * d + double(bm) * bn : double(bm) * d + double(bm) * bn;
@@ -104,7 +109,7 @@ AttentionEstimate mlir::motif::estimate(const AttentionProblem &p, const Attenti
 std::optional<std::pair<AttentionTile, AttentionEstimate>>
 mlir::motif::chooseTile(const AttentionProblem &p, const GpuTarget &g) {
   std::optional<std::pair<AttentionTile, AttentionEstimate>> best;
-  for (const AttentionTile &t : candidateTiles()) {
+  for (const AttentionTile &t : candidateTiles(g, p.headDim, p.backward)) {
     AttentionEstimate e = estimate(p, t, g);
     if (!e.fits)
       continue;

@@ -1,11 +1,15 @@
 //===- AttentionCostModel.h - Tile sizes for tiled attention -----*- C++ -*-===//
 //
 // An analytic model of a FlashAttention-2-style kernel on a GPU target, used
-// by the attention tiling pass to choose block_m, block_n, warps and stages.
+// by the attention tiling pass to choose block_m, block_n, warps and stages
+// among the tiles the kernel library instantiates (attention_tiles.h, the one
+// table the kernels dispatch on). No MLIR dependency.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_COMPILER_TRANSFORMS_ATTENTIONCOSTMODEL_H
 #define MOTIF_COMPILER_TRANSFORMS_ATTENTIONCOSTMODEL_H
+
+#include "runtime/cuda/kernels/attention_tiles.h"
 
 #include <cstdint>
 #include <optional>
@@ -14,10 +18,12 @@
 
 namespace mlir::motif {
 
-/// What the model knows of a GPU: multiprocessors, dense bf16 tensor-core
-/// peak, memory bandwidth, shared memory a block may use, and per SM.
+/// What the model knows of a GPU: its family in the tile table,
+/// multiprocessors, dense bf16 tensor-core peak, memory bandwidth, shared
+/// memory a block may use, and per SM.
 struct GpuTarget {
   std::string name;
+  unsigned family; // ::motif::kSm80 or kSm90
   int multiprocessors;
   double tensorFlops;  // FLOP/s
   double bandwidth;    // bytes/s
@@ -34,9 +40,9 @@ struct AttentionProblem {
   bool backward = false;
 };
 
-struct AttentionTile {
-  int blockM = 0, blockN = 0, warps = 0, stages = 0;
-};
+/// {block_m, block_n, warps, stages}, as the plan states it (see
+/// attention_tiles.h for what they mean forward and backward).
+using AttentionTile = ::motif::AttentionTile;
 
 /// The estimate for one tile choice, with its parts, so that a decision can
 /// be explained. `fits` is false when it needs more shared memory or
@@ -51,11 +57,13 @@ struct AttentionEstimate {
 AttentionEstimate estimate(const AttentionProblem &p, const AttentionTile &t,
                            const GpuTarget &g);
 
-/// The tiles the kernel library instantiates: block_m in {64, 128},
-/// block_n in {32, 64, 128}, 4 or 8 warps, 1 to 3 stages.
-std::vector<AttentionTile> candidateTiles();
+/// The tiles the kernel library instantiates for this head dim, pass and the
+/// target's family, in table order; empty where it has no kernel.
+std::vector<AttentionTile> candidateTiles(const GpuTarget &g, int64_t headDim,
+                                          bool backward);
 
-/// The fastest fitting candidate (ties: the larger tile), with its estimate.
+/// The fastest fitting candidate (ties: the larger tile), with its estimate;
+/// nullopt where no candidate fits (or there is none).
 std::optional<std::pair<AttentionTile, AttentionEstimate>>
 chooseTile(const AttentionProblem &p, const GpuTarget &g);
 

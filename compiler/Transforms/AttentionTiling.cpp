@@ -4,6 +4,10 @@
 // kernel.attention_grad from the cost model (AttentionCostModel.h), for the
 // target and for the problem the model will run: its heads and head dim from
 // the op, its batch and sequence from the recipe (or the pass options). The
+// candidates are the kernel library's instantiations for the target's family
+// (runtime/cuda/kernels/attention_tiles.h), so every decision is a kernel
+// that exists; a head dim the library has no kernel for keeps the tiles at 0
+// and says so in `kernel.cost` (the GPU runtime then refuses the step). The
 // estimate is kept beside the decision (`kernel.cost`) so it can be read.
 //
 //===----------------------------------------------------------------------===//
@@ -62,6 +66,20 @@ struct TileAttentionPass final
       p.causal = causal;
       p.window = window;
       p.backward = backward;
+      auto problem = b.getNamedAttr(
+          "problem", b.getStringAttr("B=" + std::to_string(p.batch) + " T=" +
+                                     std::to_string(p.tq) + " Dh=" + std::to_string(p.headDim)));
+      auto targetName = b.getNamedAttr("target", b.getStringAttr(g->name));
+      if (candidateTiles(*g, p.headDim, backward).empty()) {
+        for (StringRef name : {"block_m", "block_n", "warps", "stages"})
+          op->setAttr(name, b.getI64IntegerAttr(0));
+        op->setAttr("kernel.cost",
+                    b.getDictionaryAttr(
+                        {b.getNamedAttr("note", b.getStringAttr(
+                                                    "no kernel is instantiated for this head dim")),
+                         problem, targetName}));
+        return true;
+      }
       auto best = chooseTile(p, *g);
       if (!best) {
         op->emitError("no attention tile fits ") << g->name << " for head dim " << p.headDim;
@@ -76,12 +94,7 @@ struct TileAttentionPass final
       std::snprintf(us, sizeof us, "%.1f", e.seconds * 1e6);
       op->setAttr("kernel.cost",
                   b.getDictionaryAttr(
-                      {b.getNamedAttr("target", b.getStringAttr(g->name)),
-                       b.getNamedAttr("problem", b.getStringAttr(
-                                                     "B=" + std::to_string(p.batch) +
-                                                     " T=" + std::to_string(p.tq) +
-                                                     " Dh=" + std::to_string(p.headDim))),
-                       b.getNamedAttr("us", b.getStringAttr(us)),
+                      {targetName, problem, b.getNamedAttr("us", b.getStringAttr(us)),
                        b.getNamedAttr("smem", b.getI64IntegerAttr(e.smemBytes)),
                        b.getNamedAttr("ctas_per_sm", b.getI64IntegerAttr(e.ctasPerSM))}));
       return true;

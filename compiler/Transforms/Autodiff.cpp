@@ -8,7 +8,6 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -33,10 +32,10 @@ int lossIndex(func::FuncOp fn) {
   return -1;
 }
 
-/// The reverse sweep, shared by the train step and by the backward regions of
-/// motif.moe: walks `ops` in reverse, building each op's VJP for the results
-/// that have gradients, accumulating operand gradients, and collecting the
-/// gradients of parameter reads by symbol.
+/// The reverse sweep, for the train step and (through VJPContext) for the
+/// region bodies an op's VJP differentiates: walks `ops` in reverse, building
+/// each op's VJP for the results that have gradients, accumulating operand
+/// gradients, and collecting the gradients of parameter reads by symbol.
 class Sweeper {
 public:
   Sweeper(ModuleOp module, SymbolTable &symbols)
@@ -95,113 +94,54 @@ public:
           it->second = AddOp::create(b, op->getLoc(), it->second, g).getResult();
         continue;
       }
-      if (auto moe = llvm::dyn_cast<MoeOp>(op)) {
-        if (failed(moeVjp(b, moe, resultGrads, active, accumulate, paramGrads)))
-          return failure();
-        continue;
-      }
       SmallVector<bool> needed;
       for (Value v : op->getOperands())
         needed.push_back(active.contains(v));
-      if (llvm::none_of(needed, [](bool n) { return n; }))
-        continue;
       auto vjp = llvm::dyn_cast<VJPOpInterface>(op);
-      if (!vjp)
+      if (!vjp) {
+        if (llvm::none_of(needed, [](bool n) { return n; }))
+          continue;
         return op->emitOpError("has no vector-Jacobian product "
                                "(MotifVJPOpInterface), so the model cannot be "
                                "trained through it");
+      }
+      Context ctx(*this);
       SmallVector<Value> operandGrads;
-      if (failed(vjp.buildVJP(b, resultGrads, needed, operandGrads)))
+      if (failed(vjp.buildVJP(b, resultGrads, needed, operandGrads, ctx)))
         return failure();
       for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
         if (g)
           accumulate(operand, g, op->getLoc());
+      for (auto &[name, g] : ctx.paramGrads) {
+        auto [it, inserted] = paramGrads.try_emplace(name, g);
+        if (!inserted)
+          it->second =
+              AddOp::create(b, op->getLoc(), it->second, g).getResult();
+      }
     }
     return success();
   }
 
 private:
-  /// motif.moe_vjp: each expert body's backward as a region (the body cloned,
-  /// then its reverse sweep), yielding (out, d tokens, d params...).
-  template <typename Accumulate>
-  LogicalResult moeVjp(OpBuilder &b, MoeOp moe, ArrayRef<Value> resultGrads,
-                       const DenseSet<Value> &active, Accumulate &accumulate,
-                       llvm::MapVector<StringAttr, Value> &paramGrads) {
-    Location loc = moe.getLoc();
-    Value dy = resultGrads[0]
-                   ? resultGrads[0]
-                   : ZerosLikeOp::create(b, loc, moe.getResult()).getResult();
-    Value daux = resultGrads[1]
-                     ? resultGrads[1]
-                     : ZerosLikeOp::create(b, loc, moe.getAuxLoss()).getResult();
-    OperationState state(loc, "motif.moe_vjp");
-    state.addOperands({moe.getX(), moe.getRouter(), dy, daux});
-    SmallVector<Attribute> params;
-    SmallVector<int64_t> regionOf;
-    SmallVector<Type> types{moe.getX().getType(), moe.getRouter().getType()};
-    for (unsigned r = 0; r < 2; ++r) {
-      Region *dst = state.addRegion();
-      Region &src = moe->getRegion(r);
-      if (src.empty())
-        continue;
-      Block &srcBlock = src.front();
-      Type tokType = srcBlock.getArgument(0).getType();
-      Block *blk = new Block();
-      dst->push_back(blk);
-      Value tokens = blk->addArgument(tokType, loc);
-      Value dout = blk->addArgument(tokType, loc);
-      // The region is not attached to an op yet: the builder takes the
-      // context from `b`.
-      OpBuilder rb(b.getContext());
-      rb.setInsertionPointToEnd(blk);
-      IRMapping map;
-      map.map(srcBlock.getArgument(0), tokens);
-      SmallVector<Operation *> cloned;
-      for (Operation &op : srcBlock.without_terminator())
-        cloned.push_back(rb.clone(op, map));
-      Value out = map.lookup(srcBlock.getTerminator()->getOperand(0));
-      DenseSet<Value> inner{tokens};
-      activity(cloned, inner);
-      DenseMap<Value, Value> innerGrads;
-      innerGrads[out] = dout;
-      llvm::MapVector<StringAttr, Value> innerParams;
-      if (failed(sweep(rb, cloned, inner, innerGrads, innerParams)))
-        return failure();
-      Value dtok = innerGrads.lookup(tokens);
-      if (!dtok)
-        dtok = ZerosLikeOp::create(rb, loc, tokens).getResult();
-      SmallVector<Value> yields{out, dtok};
-      for (auto &[name, g] : innerParams) {
-        yields.push_back(g);
-        params.push_back(FlatSymbolRefAttr::get(name));
-        regionOf.push_back(r);
-        auto param = symbols.lookup<ParamOp>(name);
-        if (!param)
-          return moe.emitOpError("reads '") << name.getValue()
-                                             << "', which is not a motif.param";
-        types.push_back(param.getType());
-      }
-      OperationState y(loc, "motif.yield");
-      y.addOperands(yields);
-      rb.create(y);
+  /// What an op's VJP gets from the sweep: the sweep itself, for region
+  /// bodies, and a list of the gradients of parameters its regions read,
+  /// which the sweep adds after the op's operand gradients.
+  struct Context final : VJPContext {
+    explicit Context(Sweeper &sweeper) : sweeper(sweeper) {}
+    LogicalResult
+    differentiate(OpBuilder &b, ArrayRef<Operation *> ops,
+                  ArrayRef<Value> activeArgs, DenseMap<Value, Value> &grads,
+                  llvm::MapVector<StringAttr, Value> &params) override {
+      DenseSet<Value> active(activeArgs.begin(), activeArgs.end());
+      sweeper.activity(ops, active);
+      return sweeper.sweep(b, ops, active, grads, params);
     }
-    state.addAttribute("fwd_attrs", moe->getPropertiesAsAttribute());
-    state.addAttribute("params", b.getArrayAttr(params));
-    state.addAttribute("region_of", b.getDenseI64ArrayAttr(regionOf));
-    state.addTypes(types);
-    Operation *vjp = b.create(state);
-    if (active.contains(moe.getX()))
-      accumulate(moe.getX(), vjp->getResult(0), loc);
-    accumulate(moe.getRouter(), vjp->getResult(1), loc);
-    for (auto [i, p] : llvm::enumerate(params)) {
-      StringAttr name = llvm::cast<FlatSymbolRefAttr>(p).getAttr();
-      Value g = vjp->getResult(2 + i);
-      auto [it, inserted] = paramGrads.try_emplace(name, g);
-      if (!inserted)
-        it->second = AddOp::create(b, loc, it->second, g).getResult();
+    void addParamGrad(StringAttr name, Value g) override {
+      paramGrads.emplace_back(name, g);
     }
-    return success();
-  }
+    Sweeper &sweeper;
+    SmallVector<std::pair<StringAttr, Value>> paramGrads;
+  };
 
   ModuleOp module;
   SymbolTable &symbols;

@@ -75,8 +75,11 @@ def KernelTileAttentionPass : Pass<"kernel-tile-attention", "::mlir::ModuleOp"> 
   let description = [{
     Sets `block_m`, `block_n`, `warps` and `stages` of each `kernel.attention`
     and `kernel.attention_grad` to the fastest candidate of an analytic model
-    of a FlashAttention-2 kernel on the target (AttentionCostModel.cpp):
-    shared memory and registers must fit; the estimate is the larger of
+    of a FlashAttention-2 kernel on the target (AttentionCostModel.cpp). The
+    candidates are the kernel library's instantiations for the head dim and
+    the target's family (runtime/cuda/kernels/attention_tiles.h); where it has
+    none, the tiles stay 0 and `kernel.cost` says so. Shared memory and
+    registers must fit; the estimate is the larger of
     tensor-core time (FLOPs over the peak times an efficiency that grows with
     the tile) and memory time (K and V re-read per query block, mostly from
     L2), divided by the wave efficiency of the grid over the multiprocessors.

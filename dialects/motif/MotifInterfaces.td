@@ -9,10 +9,11 @@ def MotifVJPOpInterface : OpInterface<"VJPOpInterface"> {
   let description = [{
     The vector–Jacobian product of an op: given the gradients of its results,
     build the gradients of its operands. Each op brings its own, so that the
-    autodiff pass is generic over the dialect. (Implemented on the ops by the
-    autodiff pass.) The default builds one `motif.vjp` op that names the
-    forward op and carries its attributes: the backends implement one backward
-    kernel per op. An op with a cheaper composite backward overrides it.
+    autodiff pass is generic over the dialect. The default builds one
+    `motif.vjp` op that names the forward op and carries its attributes: the
+    backends implement one backward kernel per op. An op with a cheaper
+    composite backward, or with regions to differentiate (`motif.moe`),
+    overrides it, using the autodiff pass's services through `VJPContext`.
   }];
   let methods = [
     InterfaceMethod<[{
@@ -20,12 +21,16 @@ def MotifVJPOpInterface : OpInterface<"VJPOpInterface"> {
         has one entry per result (null where the result has no gradient);
         `needed` has one entry per operand, true where its gradient is wanted
         (it leads to a trained parameter); `operandGrads` receives one entry
-        per operand (null where none is wanted).
+        per operand (null where none is wanted). Called for every op with a
+        result gradient, also when no operand needs one (the op's regions may
+        read trained parameters); `ctx` differentiates region bodies and takes
+        the gradients of parameters the regions read by symbol.
       }], "::llvm::LogicalResult", "buildVJP",
       (ins "::mlir::OpBuilder &":$b,
            "::llvm::ArrayRef<::mlir::Value>":$resultGrads,
            "::llvm::ArrayRef<bool>":$needed,
-           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads),
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads,
+           "::mlir::motif::VJPContext &":$ctx),
       /*methodBody=*/"",
       /*defaultImplementation=*/[{
         return ::mlir::motif::buildGenericVJP($_op, b, resultGrads, needed,

@@ -4,7 +4,8 @@
 // inputs against the CPU reference in f32 on the same (bf16-rounded) inputs,
 // for causal, non-causal, sliding-window, GQA, MQA, cross-attention and a
 // query offset, at head dims 64 and 128, with sequence lengths that are not
-// multiples of the tiles.
+// multiples of the tiles, with every tile of attention_tiles.h that the
+// device's family has (forward and backward tiles paired in turn).
 //
 // Tolerances (bf16 storage, f32 accumulation): with m = max |cpu| of the
 // tensor, out within 1e-2 m + 1e-2 |cpu| (P and the output are rounded to
@@ -37,6 +38,24 @@ std::string caseName(const Case &c) {
          " Tk=" + std::to_string(c.Tk);
 }
 
+/// The family of the current device in the tile table (0: neither).
+unsigned deviceFamily() {
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+    return 0;
+  return major == 8 ? motif::kSm80 : major == 9 ? motif::kSm90 : 0;
+}
+
+/// The tiles of head dim `d` and `pass` for the device's family.
+std::vector<motif::AttentionTile> tilesFor(int64_t d, motif::AttentionPass pass) {
+  std::vector<motif::AttentionTile> out;
+  for (const motif::AttentionTileConfig &c : motif::kAttentionTiles)
+    if (c.headDim == d && c.pass == pass && (c.families & deviceFamily()))
+      out.push_back(c.tile);
+  return out;
+}
+
 void runCase(const Case &c, uint32_t seed) {
   SCOPED_TRACE(caseName(c));
   std::printf("[%s]\n", caseName(c).c_str());
@@ -54,22 +73,32 @@ void runCase(const Case &c, uint32_t seed) {
   motif::cpu::attentionBackward<float>(s, q.data(), k.data(), v.data(), nullptr, out.data(),
                                        dout.data(), dq.data(), dk.data(), dv.data(), nullptr);
 
-  cuda::AttentionArgs a;
-  a.B = c.B, a.Tq = c.Tq, a.Tk = c.Tk, a.H = c.H, a.Hkv = c.Hkv, a.D = c.D;
-  a.causal = c.causal, a.window = c.window, a.scale = c.scale, a.queryOffset = c.queryOffset;
-  DeviceBuf<bf16> dQ(qb), dK(kb), dV(vb), dO(dob), dOut(nq), dDq(nq), dDk(nk), dDv(nk);
-  DeviceBuf<float> dLse(nl);
-  DeviceBuf<char> ws(cuda::attentionBackwardWorkspaceBytes(a));
-  CUDA_OK(cuda::attentionForward(a, dQ.p, dK.p, dV.p, dOut.p, dLse.p, nullptr));
-  CUDA_OK(cuda::attentionBackward(a, dQ.p, dK.p, dV.p, dOut.p, dO.p, dLse.p, dDq.p, dDk.p, dDv.p,
-                                  ws.p, nullptr));
-  CUDA_OK(cudaDeviceSynchronize());
+  auto fwd = tilesFor(c.D, motif::AttentionPass::Forward);
+  auto bwd = tilesFor(c.D, motif::AttentionPass::Backward);
+  ASSERT_FALSE(fwd.empty() || bwd.empty()) << "no tiles for head dim " << c.D;
+  for (size_t i = 0; i < std::max(fwd.size(), bwd.size()); ++i) {
+    const motif::AttentionTile &ft = fwd[i % fwd.size()], &bt = bwd[i % bwd.size()];
+    SCOPED_TRACE("forward " + motif::describeAttentionTile(ft) + ", backward " +
+                 motif::describeAttentionTile(bt));
+    cuda::AttentionArgs a;
+    a.B = c.B, a.Tq = c.Tq, a.Tk = c.Tk, a.H = c.H, a.Hkv = c.Hkv, a.D = c.D;
+    a.causal = c.causal, a.window = c.window, a.scale = c.scale, a.queryOffset = c.queryOffset;
+    DeviceBuf<bf16> dQ(qb), dK(kb), dV(vb), dO(dob), dOut(nq), dDq(nq), dDk(nk), dDv(nk);
+    DeviceBuf<float> dLse(nl);
+    DeviceBuf<char> ws(cuda::attentionBackwardWorkspaceBytes(a));
+    a.tile = ft;
+    CUDA_OK(cuda::attentionForward(a, dQ.p, dK.p, dV.p, dOut.p, dLse.p, nullptr));
+    a.tile = bt;
+    CUDA_OK(cuda::attentionBackward(a, dQ.p, dK.p, dV.p, dOut.p, dO.p, dLse.p, dDq.p, dDk.p,
+                                    dDv.p, ws.p, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
 
-  expectClose(toFloat(dOut.get()), out, 1e-2 * maxAbs(out), 1e-2, "out");
-  expectClose(dLse.get(), lse, 1e-3, 1e-3, "lse");
-  expectClose(toFloat(dDq.get()), dq, 2e-2 * maxAbs(dq), 2e-2, "dq");
-  expectClose(toFloat(dDk.get()), dk, 2e-2 * maxAbs(dk), 2e-2, "dk");
-  expectClose(toFloat(dDv.get()), dv, 2e-2 * maxAbs(dv), 2e-2, "dv");
+    expectClose(toFloat(dOut.get()), out, 1e-2 * maxAbs(out), 1e-2, "out");
+    expectClose(dLse.get(), lse, 1e-3, 1e-3, "lse");
+    expectClose(toFloat(dDq.get()), dq, 2e-2 * maxAbs(dq), 2e-2, "dq");
+    expectClose(toFloat(dDk.get()), dk, 2e-2 * maxAbs(dk), 2e-2, "dk");
+    expectClose(toFloat(dDv.get()), dv, 2e-2 * maxAbs(dv), 2e-2, "dv");
+  }
 }
 
 // name, B, Tq, Tk, H, Hkv, D, causal, window, scale, queryOffset
@@ -114,6 +143,27 @@ TEST(GpuAttentionArgs, UnsupportedShapesAreRefused) {
   a.H = 3, a.Hkv = 2; // heads not a multiple of kv heads
   EXPECT_EQ(cuda::attentionForward(a, buf.p, buf.p, buf.p, buf.p, lse.p, nullptr),
             cudaErrorInvalidValue);
+  cudaGetLastError();
+}
+
+TEST(GpuAttentionArgs, TilesThatAreNotInstantiatedAreRefused) {
+  REQUIRE_GPU();
+  cuda::AttentionArgs a;
+  a.D = 64;
+  DeviceBuf<bf16> buf(1024);
+  DeviceBuf<float> lse(16);
+  DeviceBuf<char> ws(1024);
+  a.tile = {64, 32, 4, 2}; // a valid kernel shape, but not in attention_tiles.h
+  ASSERT_NE(motif::attentionTileError(64, motif::AttentionPass::Forward, a.tile), "");
+  EXPECT_EQ(cuda::attentionForward(a, buf.p, buf.p, buf.p, buf.p, lse.p, nullptr),
+            cudaErrorInvalidConfiguration);
+  a.tile = {}; // no tile chosen
+  EXPECT_EQ(cuda::attentionForward(a, buf.p, buf.p, buf.p, buf.p, lse.p, nullptr),
+            cudaErrorInvalidConfiguration);
+  a.tile = {128, 64, 4, 2}; // a forward tile is not a backward one
+  EXPECT_EQ(cuda::attentionBackward(a, buf.p, buf.p, buf.p, buf.p, buf.p, lse.p, buf.p, buf.p,
+                                    buf.p, ws.p, nullptr),
+            cudaErrorInvalidConfiguration);
   cudaGetLastError();
 }
 

@@ -24,15 +24,19 @@
 // Query i sits at position i + queryOffset; causal: it sees keys j <= pos;
 // window > 0: also j > pos - window. scale 0 means 1/sqrt(D). A row without
 // keys gives O = 0 and lse = -inf. The additive bias of cpu::attention (T5)
-// is not supported here. Head dims 64 and 128.
+// is not supported here.
 //
-// Tile sizes are template parameters (the compiler's attention-tiling pass
-// picks them); AttentionConfig<D> holds the defaults the launchers use.
+// Tile sizes are template parameters. The instantiations are the entries of
+// attention_tiles.h (head dims 64 and 128), checked there at compile time;
+// the launchers take the tile the compiler's attention-tiling pass chose (the
+// plan's block_m, block_n, warps, stages) and dispatch to its instantiation,
+// refusing one that is not instantiated.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_CUDA_KERNELS_ATTENTION_CUH
 #define MOTIF_CUDA_KERNELS_ATTENTION_CUH
 
+#include "runtime/cuda/kernels/attention_tiles.h"
 #include "runtime/cuda/kernels/mma.cuh"
 
 #include <cmath>
@@ -40,28 +44,20 @@
 
 namespace motif::cuda {
 
-/// One attention call: the shape and attributes of cpu::AttentionShape.
+/// One attention call: the shape and attributes of cpu::AttentionShape, and
+/// the tile from the plan (kernel.attention's for the forward,
+/// kernel.attention_grad's for the backward).
 struct AttentionArgs {
   int64_t B = 1, Tq = 1, Tk = 1, H = 1, Hkv = 1, D = 64;
   bool causal = true;
   int64_t window = 0;
   float scale = 0; // 0: 1/sqrt(D)
   int64_t queryOffset = 0;
+  AttentionTile tile;
 };
 
-/// Default tiles per head dim: forward (FWD_*), dQ (DQ_*) and dK/dV (DKV_*;
-/// DKV_BN keys per block, DKV_BM queries per step). Each warp owns 16 rows.
-template <int D> struct AttentionConfig;
-template <> struct AttentionConfig<64> {
-  static constexpr int FWD_BM = 128, FWD_BN = 64, FWD_WARPS = 4;
-  static constexpr int DQ_BM = 128, DQ_BN = 64, DQ_WARPS = 8;
-  static constexpr int DKV_BN = 128, DKV_BM = 64, DKV_WARPS = 8;
-};
-template <> struct AttentionConfig<128> {
-  static constexpr int FWD_BM = 128, FWD_BN = 64, FWD_WARPS = 8;
-  static constexpr int DQ_BM = 64, DQ_BN = 64, DQ_WARPS = 4;
-  static constexpr int DKV_BN = 128, DKV_BM = 32, DKV_WARPS = 8;
-};
+static_assert(firstInvalidAttentionTile() == -1,
+              "attention_tiles.h lists a tile the attention kernels cannot take");
 
 namespace attn {
 
@@ -494,8 +490,8 @@ template <auto Kernel> inline cudaError_t allowSharedMemory(size_t bytes) {
 inline cudaError_t makeParams(const AttentionArgs &a, Params &p) {
   if (a.B < 1 || a.Tq < 1 || a.Tk < 1 || a.H < 1 || a.Hkv < 1 || a.H % a.Hkv != 0)
     return cudaErrorInvalidValue;
-  if (a.D != 64 && a.D != 128)
-    return cudaErrorInvalidValue; // head dims of the library: 64, 128
+  if (!attentionHeadDimInstantiated(int(a.D)))
+    return cudaErrorInvalidValue; // not a head dim of the library
   const int64_t big = int64_t(1) << 30;
   if (a.Tq >= big || a.Tk >= big || a.B * a.H >= big || a.window < 0 || a.queryOffset <= -big ||
       a.queryOffset >= big || a.window >= big)
@@ -513,7 +509,7 @@ inline cudaError_t makeParams(const AttentionArgs &a, Params &p) {
 
 template <int D, int BM, int BN, int WARPS>
 cudaError_t launchForward(const Params &p, cudaStream_t stream) {
-  const size_t smem = size_t(BM + 4 * BN) * (D + 8) * sizeof(bf16);
+  constexpr size_t smem = attentionForwardSmem(D, {BM, BN, WARPS, 2});
   constexpr auto kernel = forwardKernel<D, BM, BN, WARPS>;
   if (cudaError_t e = allowSharedMemory<kernel>(smem))
     return e;
@@ -526,7 +522,7 @@ cudaError_t launchForward(const Params &p, cudaStream_t stream) {
 
 template <int D, int BM, int BN, int WARPS>
 cudaError_t launchDq(const Params &p, cudaStream_t stream) {
-  const size_t smem = size_t(2 * BM + 4 * BN) * (D + 8) * sizeof(bf16);
+  constexpr size_t smem = attentionDqSmem(D, {BM, BN, WARPS, 2});
   constexpr auto kernel = dqKernel<D, BM, BN, WARPS>;
   if (cudaError_t e = allowSharedMemory<kernel>(smem))
     return e;
@@ -539,8 +535,7 @@ cudaError_t launchDq(const Params &p, cudaStream_t stream) {
 
 template <int D, int BN, int BM, int WARPS>
 cudaError_t launchDkdv(const Params &p, cudaStream_t stream) {
-  const size_t smem =
-      size_t(2 * BN + 4 * BM) * (D + 8) * sizeof(bf16) + size_t(4 * BM) * sizeof(float);
+  constexpr size_t smem = attentionDkdvSmem(D, {BM, BN, WARPS, 2});
   constexpr auto kernel = dkdvKernel<D, BN, BM, WARPS>;
   if (cudaError_t e = allowSharedMemory<kernel>(smem))
     return e;
@@ -558,6 +553,41 @@ template <int D> cudaError_t launchDelta(const Params &p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+/// The forward instantiation of the first entry from I on that matches
+/// head dim D and the tile; cudaErrorInvalidConfiguration when none does.
+template <size_t I = 0>
+cudaError_t dispatchForward(int D, const AttentionTile &t, const Params &p, cudaStream_t stream) {
+  if constexpr (I == kNumAttentionTiles) {
+    return cudaErrorInvalidConfiguration;
+  } else {
+    constexpr AttentionTileConfig c = kAttentionTiles[I];
+    if constexpr (c.pass == AttentionPass::Forward)
+      if (c.headDim == D && c.tile == t)
+        return launchForward<c.headDim, c.tile.blockM, c.tile.blockN, c.tile.warps>(p, stream);
+    return dispatchForward<I + 1>(D, t, p, stream);
+  }
+}
+
+/// Likewise for the backward: delta, then the entry's dK/dV kernel (its
+/// tile) and its dQ kernel (the entry's dQ tile).
+template <size_t I = 0>
+cudaError_t dispatchBackward(int D, const AttentionTile &t, const Params &p, cudaStream_t stream) {
+  if constexpr (I == kNumAttentionTiles) {
+    return cudaErrorInvalidConfiguration;
+  } else {
+    constexpr AttentionTileConfig c = kAttentionTiles[I];
+    if constexpr (c.pass == AttentionPass::Backward)
+      if (c.headDim == D && c.tile == t) {
+        cudaError_t e;
+        if ((e = launchDelta<c.headDim>(p, stream)) ||
+            (e = launchDkdv<c.headDim, c.tile.blockN, c.tile.blockM, c.tile.warps>(p, stream)))
+          return e;
+        return launchDq<c.headDim, c.dq.blockM, c.dq.blockN, c.dq.warps>(p, stream);
+      }
+    return dispatchBackward<I + 1>(D, t, p, stream);
+  }
+}
+
 inline bool alignedAll(std::initializer_list<const void *> ptrs) {
   for (const void *q : ptrs)
     if (!q || !aligned16(q))
@@ -568,7 +598,10 @@ inline bool alignedAll(std::initializer_list<const void *> ptrs) {
 } // namespace attn
 
 /// out = attention(q, k, v) and lse (optional, [B, H, Tq] f32) with the
-/// default tiles of AttentionConfig<D>. Pointers 16-byte aligned.
+/// forward instantiation of `a.tile`. Pointers 16-byte aligned. Errors:
+/// cudaErrorInvalidValue for a shape or head dim the library does not take,
+/// cudaErrorInvalidConfiguration for a tile it does not instantiate
+/// (attentionTileError says which it has).
 inline cudaError_t attentionForward(const AttentionArgs &a, const bf16 *q, const bf16 *k,
                                     const bf16 *v, bf16 *out, float *lse, cudaStream_t stream) {
   attn::Params p;
@@ -577,12 +610,7 @@ inline cudaError_t attentionForward(const AttentionArgs &a, const bf16 *q, const
   if (!attn::alignedAll({q, k, v, out}))
     return cudaErrorInvalidValue;
   p.q = q, p.k = k, p.v = v, p.out = out, p.lse = lse;
-  if (a.D == 64) {
-    using C = AttentionConfig<64>;
-    return attn::launchForward<64, C::FWD_BM, C::FWD_BN, C::FWD_WARPS>(p, stream);
-  }
-  using C = AttentionConfig<128>;
-  return attn::launchForward<128, C::FWD_BM, C::FWD_BN, C::FWD_WARPS>(p, stream);
+  return attn::dispatchForward(int(a.D), a.tile, p, stream);
 }
 
 /// Bytes of the workspace attentionBackward needs (delta, [B, H, Tq] f32).
@@ -591,7 +619,8 @@ inline size_t attentionBackwardWorkspaceBytes(const AttentionArgs &a) {
 }
 
 /// dq, dk, dv of attention from the forward's out and lse and the output
-/// gradient dout; all three gradients are written (not accumulated).
+/// gradient dout, with the backward instantiation of `a.tile`; all three
+/// gradients are written (not accumulated). Errors as attentionForward's.
 inline cudaError_t attentionBackward(const AttentionArgs &a, const bf16 *q, const bf16 *k,
                                      const bf16 *v, const bf16 *out, const bf16 *dout,
                                      const float *lse, bf16 *dq, bf16 *dk, bf16 *dv,
@@ -603,19 +632,7 @@ inline cudaError_t attentionBackward(const AttentionArgs &a, const bf16 *q, cons
     return cudaErrorInvalidValue;
   p.q = q, p.k = k, p.v = v, p.o = out, p.dO = dout, p.lseIn = lse;
   p.dq = dq, p.dk = dk, p.dv = dv, p.delta = static_cast<float *>(workspace);
-  cudaError_t e;
-  if (a.D == 64) {
-    using C = AttentionConfig<64>;
-    if ((e = attn::launchDelta<64>(p, stream)) ||
-        (e = attn::launchDkdv<64, C::DKV_BN, C::DKV_BM, C::DKV_WARPS>(p, stream)))
-      return e;
-    return attn::launchDq<64, C::DQ_BM, C::DQ_BN, C::DQ_WARPS>(p, stream);
-  }
-  using C = AttentionConfig<128>;
-  if ((e = attn::launchDelta<128>(p, stream)) ||
-      (e = attn::launchDkdv<128, C::DKV_BN, C::DKV_BM, C::DKV_WARPS>(p, stream)))
-    return e;
-  return attn::launchDq<128, C::DQ_BM, C::DQ_BN, C::DQ_WARPS>(p, stream);
+  return attn::dispatchBackward(int(a.D), a.tile, p, stream);
 }
 
 } // namespace motif::cuda

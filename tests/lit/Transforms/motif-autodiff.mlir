@@ -110,3 +110,31 @@ func.func @forward(%x: tensor<?x?x8xf32>, %t: tensor<?x?xi32>) -> (tensor<f32> {
 // CHECK: %[[B:.*]]:2 = motif.vjp "motif.linear"(%[[T]], %[[W]]) outputs(%[[O]]) grads(%[[G]])
 // CHECK: motif.yield %[[O]], %[[B]]#0, %[[B]]#1
 // CHECK: return %{{.*}}, %[[DR]], %[[DE]]
+
+// -----
+
+// The moe's VJP is built even when no operand needs a gradient (the input is
+// not trained and the router is frozen): its expert body reads a trained
+// parameter. The frozen router gets no gradient.
+motif.param @r : tensor<2x8xf32> init #motif.init<zeros> {frozen}
+motif.param @e : tensor<2x8x8xf32> init #motif.init<zeros>
+func.func @forward(%x: tensor<?x?x8xf32>, %t: tensor<?x?xi32>) -> (tensor<f32> {motif.loss}) {
+  %r = motif.get_param @r : tensor<2x8xf32>
+  %y, %aux = motif.moe %x, %r {experts = 2 : i64, top_k = 1 : i64} : (tensor<?x?x8xf32>, tensor<2x8xf32>) -> (tensor<?x?x8xf32>, tensor<f32>) experts {
+  ^bb0(%tok: tensor<?x8xf32>):
+    %w = motif.get_param @e : tensor<8x8xf32>
+    %o = motif.linear %tok, %w : (tensor<?x8xf32>, tensor<8x8xf32>) -> tensor<?x8xf32>
+    motif.yield %o : tensor<?x8xf32>
+  } shared {
+  }
+  %l = motif.cross_entropy %y, %t : (tensor<?x?x8xf32>, tensor<?x?xi32>) -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: -> (tensor<f32> {motif.loss}, tensor<2x8x8xf32> {motif.grad = @e})
+// CHECK: %[[DY:.*]] = motif.vjp "motif.cross_entropy"
+// CHECK: %[[AUX:.*]] = motif.zeros_like
+// CHECK: %{{.*}}, %{{.*}}, %[[DE:.*]] = motif.moe_vjp %{{.*}}, %{{.*}}, %[[DY]], %[[AUX]] {{{.*}}params = [@e], region_of = array<i64: 0>}
+// CHECK: motif.vjp "motif.linear"{{.*}}needs = array<i1: true, true>
+// CHECK: return %{{.*}}, %[[DE]] :
