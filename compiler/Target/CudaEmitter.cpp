@@ -170,21 +170,8 @@ public:
                       ib, l, f32, ib.getF32FloatAttr((float)c.getValue().convertToDouble()));
                 })
                 .Default([&](Operation *o) -> Value {
-                  StringRef callee = llvm::StringSwitch<StringRef>(
-                                         o->getName().stripDialect())
-                                         .Case("maximum", "motif_max")
-                                         .Case("relu", "motif_relu")
-                                         .Case("gelu", "motif_gelu")
-                                         .Case("gelu_tanh", "motif_gelu_tanh")
-                                         .Case("silu", "motif_silu")
-                                         .Case("sigmoid", "motif_sigmoid")
-                                         .Case("softplus", "motif_softplus")
-                                         .Case("tanh", "tanhf")
-                                         .Case("exp", "expf")
-                                         .Case("log", "logf")
-                                         .Case("sqrt", "sqrtf")
-                                         .Case("rsqrt", "rsqrtf")
-                                         .Default("");
+                  // The prelude's motif_<mnemonic> of every elementwise op.
+                  std::string callee = "motif_" + o->getName().stripDialect().str();
                   SmallVector<Value> operands;
                   for (unsigned j = 0; j < o->getNumOperands(); ++j)
                     operands.push_back(in(j));
