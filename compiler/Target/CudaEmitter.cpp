@@ -9,6 +9,7 @@
 #include "compiler/Target/CudaEmitter.h"
 #include "compiler/Target/SourceLocation.h"
 #include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/Elementwise.h"
 #include "dialects/motif/MotifOps.h"
 
 #include "mlir/Dialect/EmitC/IR/EmitC.h"
@@ -100,10 +101,7 @@ public:
       return failure();
     }
     for (Operation &inner : op.getBody().front().without_terminator())
-      if (!llvm::isa<md::AddOp, md::SubOp, md::MulOp, md::DivOp, md::MaximumOp, md::ReluOp,
-                     md::GeluOp, md::GeluTanhOp, md::SiluOp, md::SigmoidOp, md::TanhOp,
-                     md::SoftplusOp, md::ExpOp, md::LogOp, md::SqrtOp, md::RsqrtOp, md::NegOp,
-                     md::ConstantOp>(inner)) {
+      if (!md::elementwiseInfo(&inner) && !llvm::isa<md::ConstantOp>(inner)) {
         why = "it holds '" + inner.getName().getStringRef().str() + "'";
         return failure();
       }
