@@ -1,8 +1,10 @@
 //===- ArtifactWriter.cpp - From the motif module to a .mbin artifact ------===//
 #include "compiler/Target/ArtifactWriter.h"
+#include "compiler/Target/CudaEmitter.h"
 #include "compiler/Target/SourceLocation.h"
 #include "compiler/Transforms/Flops.h"
 #include "compiler/Transforms/PlanMemory.h"
+#include "runtime/core/Plan.h"
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/motif/MotifOps.h"
 
@@ -18,8 +20,7 @@ namespace md = ::mlir::motif;
 
 namespace {
 
-FailureOr<rt::DType> dtypeOf(Type t) {
-  Type e = llvm::cast<ShapedType>(t).getElementType();
+FailureOr<rt::DType> elementDType(Type e) {
   if (e.isF32()) return rt::DType::F32;
   if (e.isF16()) return rt::DType::F16;
   if (e.isBF16()) return rt::DType::BF16;
@@ -27,6 +28,37 @@ FailureOr<rt::DType> dtypeOf(Type t) {
   if (e.isInteger(32)) return rt::DType::I32;
   if (e.isInteger(64)) return rt::DType::I64;
   return failure();
+}
+
+FailureOr<rt::DType> dtypeOf(Type t) {
+  return elementDType(llvm::cast<ShapedType>(t).getElementType());
+}
+
+/// The storage type kernel-assign-storage recorded for `v`: on its defining
+/// op (`kernel.storage`, per result), on the function's argument, or on the
+/// op whose region it is an argument of (`kernel.arg_storage`).
+FailureOr<rt::DType> storageOf(Value v, func::FuncOp fn) {
+  Attribute a;
+  if (auto r = llvm::dyn_cast<OpResult>(v)) {
+    auto arr = r.getOwner()->getAttrOfType<ArrayAttr>("kernel.storage");
+    if (arr && arr.size() == r.getOwner()->getNumResults())
+      a = arr[r.getResultNumber()];
+  } else {
+    auto arg = llvm::cast<BlockArgument>(v);
+    Operation *parent = arg.getOwner()->getParentOp();
+    if (parent == fn.getOperation()) {
+      a = fn.getArgAttr(arg.getArgNumber(), "kernel.storage");
+    } else if (auto regions = parent->getAttrOfType<ArrayAttr>("kernel.arg_storage")) {
+      unsigned ri = arg.getOwner()->getParent()->getRegionNumber();
+      auto args = ri < regions.size() ? llvm::dyn_cast<ArrayAttr>(regions[ri]) : ArrayAttr();
+      if (args && arg.getArgNumber() < args.size())
+        a = args[arg.getArgNumber()];
+    }
+  }
+  auto t = llvm::dyn_cast_or_null<TypeAttr>(a);
+  if (!t)
+    return failure();
+  return elementDType(t.getValue());
 }
 
 rt::Shape shapeOf(Type t) {
@@ -103,6 +135,115 @@ FailureOr<rt::AttrValue> convertAttr(Attribute a) {
   return v;
 }
 
+/// `attrs` (an op's inherent attributes) with the dialect's defaults filled
+/// in from ODS, for an op named `name`.
+DictionaryAttr withDefaults(OperationName name, DictionaryAttr attrs, Location loc) {
+  if (!name.isRegistered() || name.getOpPropertyByteSize() == 0)
+    return attrs;
+  OperationState state(loc, name);
+  if (!attrs.empty())
+    state.propertiesAttr = attrs;
+  Operation *tmp = Operation::create(state);
+  name.populateDefaultProperties(tmp->getPropertiesStorage());
+  auto full = llvm::dyn_cast_or_null<DictionaryAttr>(tmp->getPropertiesAsAttribute());
+  tmp->destroy();
+  return full ? full : DictionaryAttr::get(loc.getContext());
+}
+
+/// Converts `attrs` of an op named `opName` into `out`, as the plan table
+/// (runtime/core/PlanOps.def) lists them: every attribute it lists (unit
+/// attributes absent: false; annotations from `annotations` when present),
+/// operandSegmentSizes, and nothing else.
+LogicalResult planAttrs(Operation *op, StringRef opName, DictionaryAttr attrs,
+                        ArrayRef<NamedAttribute> annotations, rt::Attrs &out) {
+  const rt::PlanOpSchema *schema = rt::planSchema(opName.str());
+  if (!schema)
+    return op->emitOpError("cannot be written into a plan: '")
+           << opName << "' is not in runtime/core/PlanOps.def";
+  auto listed = [&](StringRef n) {
+    for (const rt::PlanOpSchema::Attr &a : schema->attrs)
+      if (n == a.name)
+        return true;
+    return false;
+  };
+  for (NamedAttribute na : attrs) {
+    StringRef n = na.getName().strref();
+    if (n != "operandSegmentSizes" && !listed(n))
+      return op->emitOpError("has attribute '")
+             << n << "' of '" << opName
+             << "' that runtime/core/PlanOps.def does not list (a bug in Motif)";
+    auto v = convertAttr(na.getValue());
+    if (failed(v))
+      return op->emitOpError("has attribute '") << n << "' that an artifact cannot hold";
+    out[n.str()] = *v;
+  }
+  for (const rt::PlanOpSchema::Attr &a : schema->attrs) {
+    if (out.count(a.name))
+      continue;
+    if (a.flag) {
+      rt::AttrValue f;
+      f.kind = rt::AttrValue::Bool;
+      f.i = 0;
+      out[a.name] = f;
+    } else if (a.optional) {
+      for (NamedAttribute na : annotations)
+        if (na.getName().strref() == a.name)
+          if (auto v = convertAttr(na.getValue()); succeeded(v))
+            out[a.name] = *v;
+    } else {
+      return op->emitOpError("lacks attribute '")
+             << a.name << "' of '" << opName << "' (a bug in Motif)";
+    }
+  }
+  return success();
+}
+
+/// The attributes of `op` as its plan step holds them. A motif.vjp (and a
+/// motif.moe_vjp) keeps its own structure and carries the forward op's
+/// attributes, defaults included, checked as the forward op's.
+LogicalResult attributes(Operation &op, rt::Attrs &out) {
+  auto props = llvm::dyn_cast_or_null<DictionaryAttr>(op.getPropertiesAsAttribute());
+  if (!props)
+    props = DictionaryAttr::get(op.getContext());
+  auto fwdAttrs = [&](StringRef fwdName, DictionaryAttr fwd) -> LogicalResult {
+    OperationName name(fwdName, op.getContext());
+    rt::Attrs converted;
+    if (failed(planAttrs(&op, fwdName, withDefaults(name, fwd, op.getLoc()), {}, converted)))
+      return failure();
+    rt::AttrValue m;
+    m.kind = rt::AttrValue::Map;
+    m.map = std::move(converted);
+    out["fwd_attrs"] = std::move(m);
+    return success();
+  };
+  if (auto vjp = llvm::dyn_cast<md::VjpOp>(op)) {
+    for (NamedAttribute na : props) {
+      if (na.getName() == "fwd_attrs")
+        continue;
+      auto v = convertAttr(na.getValue());
+      if (failed(v))
+        return op.emitOpError("has attribute '") << na.getName() << "' that an artifact cannot hold";
+      out[na.getName().str()] = *v;
+    }
+    return fwdAttrs(vjp.getOp(), vjp.getFwdAttrs());
+  }
+  if (auto moeVjp = llvm::dyn_cast<md::MoeVjpOp>(op)) {
+    auto params = convertAttr(moeVjp.getParams());
+    if (failed(params))
+      return op.emitOpError("has parameters an artifact cannot hold");
+    out["params"] = *params;
+    props = DictionaryAttr::get(op.getContext(),
+                                {NamedAttribute(StringAttr::get(op.getContext(), "region_of"),
+                                                moeVjp.getRegionOfAttr())});
+    if (failed(planAttrs(&op, op.getName().getStringRef(), props, {}, out)))
+      return failure();
+    return fwdAttrs("motif.moe", moeVjp.getFwdAttrs());
+  }
+  return planAttrs(&op, op.getName().getStringRef(),
+                   withDefaults(op.getName(), props, op.getLoc()),
+                   op.getDiscardableAttrDictionary().getValue(), out);
+}
+
 /// Numbers values and converts the ops of one function.
 class FunctionExporter {
 public:
@@ -144,22 +285,8 @@ public:
           return failure();
         s.results.push_back(id);
       }
-      if (auto props = llvm::dyn_cast_or_null<DictionaryAttr>(
-              op.getPropertiesAsAttribute()))
-        for (NamedAttribute na : props) {
-          auto v = convertAttr(na.getValue());
-          if (failed(v))
-            return op.emitOpError("has attribute '")
-                   << na.getName() << "' that an artifact cannot hold";
-          s.attrs[na.getName().str()] = *v;
-        }
-      // What emission decided (the generated kernel's name, how it reads
-      // its inputs) travels with the step; the memory annotations do not.
-      for (NamedAttribute na : op.getDiscardableAttrs())
-        if (na.getName().strref().starts_with("kernel.") &&
-            na.getName().strref() != "kernel.mem")
-          if (auto v = convertAttr(na.getValue()); succeeded(v))
-            s.attrs[na.getName().str()] = *v;
+      if (failed(attributes(op, s.attrs)))
+        return failure();
       if (auto get = llvm::dyn_cast<md::GetParamOp>(op))
         f.paramReads[s.results[0]] = get.getName().str();
       for (Region &r : op.getRegions()) {
@@ -183,6 +310,11 @@ public:
         }
         s.regions.push_back(std::move(out));
       }
+      // What the runtime will decode must decode: a failure here is a bug
+      // of the compiler or of runtime/core/PlanOps.def.
+      if (auto d = rt::decodeStep(s); !d.isOk())
+        return op.emitOpError("cannot be written into a plan (a bug in Motif): ")
+               << d.status().message();
       steps.push_back(std::move(s));
     }
     return success();
@@ -203,6 +335,9 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
   out.source = source;
   if (auto m = module->getAttrOfType<StringAttr>("motif.model"))
     out.model = m.str();
+  // The CUDA source kernel-emit-cuda made, for NVRTC and --emit=cuda.
+  if (auto cuda = ::motif::cudaSourceOf(module))
+    out.gpu.source = cuda->text;
   for (auto [key, dst] : {std::pair{"motif.config", &out.config},
                           std::pair{"motif.train", &out.recipe}})
     if (auto d = module->getAttrOfType<DictionaryAttr>(key))
@@ -282,6 +417,17 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
       auto a = plan.aliases.find(v);
       if (a != plan.aliases.end() && ex.ids.count(a->second))
         f.buffers[it->second].aliasOf = ex.ids.lookup(a->second);
+    }
+    // The storage precision of every value, as kernel-assign-storage decided.
+    f.storage.assign(f.valueTypes.size(), rt::DType::F32);
+    for (auto [v, id] : ex.ids) {
+      auto t = storageOf(v, fn);
+      if (failed(t))
+        return emitError(v.getLoc())
+               << "internal compiler error: a value of @" << fn.getSymName()
+               << " has no storage precision (kernel-assign-storage must run before "
+                  "the artifact is written)";
+      f.storage[id] = *t;
     }
     mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
     f.flops = flops.flops;

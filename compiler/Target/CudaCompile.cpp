@@ -1,6 +1,7 @@
 //===- CudaCompile.cpp - Generated CUDA to cubin and PTX, cached -----------===//
 #include "compiler/Target/CudaCompile.h"
 #include "runtime/core/Hash.h"
+#include "runtime/core/TargetInfo.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -111,8 +112,10 @@ Status compileOnce(const std::string &source, const std::string &arch, bool cubi
 
 Status motif::compileCuda(const std::string &source, const std::string &arch,
                           std::string &cubin, std::string &ptx, bool *cacheHit) {
-  if (arch.rfind("sm_", 0) != 0)
-    return Status::error("unknown GPU target '" + arch + "' (expected sm_80 or sm_90a)");
+  auto target = rt::TargetInfo::parse(arch);
+  if (!target || !target->isGpu() || !target->supported())
+    return Status::error("unknown GPU target '" + arch + "' (expected " +
+                         rt::supportedTargetList(/*withCpu=*/false) + ")");
   int major = 0, minor = 0;
   nvrtcVersion(&major, &minor);
   std::string keyText = source + '\0' + arch + '\0' + "fast_math c++17" + '\0' +

@@ -1,12 +1,14 @@
 //===- CudaEmitter.cpp - CUDA C++ for the generated kernels ----------------===//
 //
 // Each kernel.fused op becomes an `emitc.func` whose body is built from EmitC
-// ops, and MLIR's C++ emitter prints the module. The device helpers the body
+// ops, and MLIR's C++ emitter prints the module. The pass kernel-emit-cuda
+// runs it in the pipeline and records the source on the module. The device helpers the body
 // calls (motif_gelu, motif_thread_index, ...) come from
 // runtime/cuda/kernels/fused_prelude.cuh, embedded at build time.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Target/CudaEmitter.h"
+#include "compiler/Target/Passes.h"
 #include "compiler/Target/SourceLocation.h"
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/motif/Elementwise.h"
@@ -25,6 +27,11 @@
 using namespace mlir;
 namespace md = mlir::motif;
 namespace kn = mlir::kernel;
+
+namespace mlir::motif {
+#define GEN_PASS_DEF_KERNELEMITCUDAPASS
+#include "compiler/Target/Passes.h.inc"
+} // namespace mlir::motif
 
 namespace motif {
 /// The text of runtime/cuda/kernels/fused_prelude.cuh (generated file).
@@ -265,3 +272,36 @@ FailureOr<::motif::CudaSource> (::motif::emitCuda)(ModuleOp module) {
              cudaFusedPrelude() + "\n" + *text;
   return out;
 }
+
+std::optional<::motif::CudaSource> (::motif::cudaSourceOf)(ModuleOp module) {
+  auto text = module->getAttrOfType<StringAttr>("kernel.cuda_source");
+  if (!text)
+    return std::nullopt;
+  CudaSource out;
+  out.text = text.str();
+  if (auto why = module->getAttrOfType<ArrayAttr>("kernel.cuda_unsupported"))
+    for (Attribute a : why)
+      if (auto s = llvm::dyn_cast<StringAttr>(a))
+        out.unsupported.push_back(s.str());
+  return out;
+}
+
+namespace {
+struct EmitCudaPass final : mlir::motif::impl::KernelEmitCudaPassBase<EmitCudaPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto cuda = ::motif::emitCuda(module);
+    if (failed(cuda))
+      return signalPassFailure();
+    Builder b(module.getContext());
+    module->setAttr("kernel.cuda_source", b.getStringAttr(cuda->text));
+    SmallVector<StringRef> why(cuda->unsupported.begin(), cuda->unsupported.end());
+    if (why.empty())
+      module->removeAttr("kernel.cuda_unsupported");
+    else
+      module->setAttr("kernel.cuda_unsupported", b.getStrArrayAttr(why));
+  }
+};
+} // namespace

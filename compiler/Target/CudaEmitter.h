@@ -4,6 +4,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,14 @@ struct CudaSource {
 /// the arguments: inputs, outputs, the element count, then the element count
 /// of each trailing-dims input. Each kernel exists twice: storing f32 (its
 /// name) and storing bfloat16 (the name + "_bf16"); both compute in f32.
+/// The pass `kernel-emit-cuda` (compiler/Target/Passes.td) runs it inside the
+/// pipeline and records the result on the module.
 mlir::FailureOr<CudaSource> emitCuda(mlir::ModuleOp module);
+
+/// What `kernel-emit-cuda` recorded on the module (`kernel.cuda_source`,
+/// `kernel.cuda_unsupported`); nullopt when it has not run. `kernels` is
+/// left empty.
+std::optional<CudaSource> cudaSourceOf(mlir::ModuleOp module);
 
 } // namespace motif
 

@@ -1,5 +1,6 @@
 //===- AttentionCostModel.cpp - Tile sizes for tiled attention -------------===//
 #include "compiler/Transforms/AttentionCostModel.h"
+#include "runtime/core/TargetInfo.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,9 +9,12 @@ using namespace mlir::motif;
 
 std::optional<GpuTarget> mlir::motif::gpuTarget(const std::string &name) {
   // Dense bf16 tensor-core peaks and HBM bandwidths of the SXM parts.
-  if (name == "sm_80")
+  auto t = ::motif::rt::TargetInfo::parse(name);
+  if (!t)
+    return std::nullopt;
+  if (t->computeCapability == 80)
     return GpuTarget{"sm_80", 108, 312e12, 2.0e12, 163 * 1024, 164 * 1024};
-  if (name == "sm_90a" || name == "sm_90")
+  if (t->computeCapability == 90)
     return GpuTarget{"sm_90a", 132, 989e12, 3.35e12, 227 * 1024, 228 * 1024};
   return std::nullopt;
 }

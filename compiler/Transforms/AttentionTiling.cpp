@@ -10,6 +10,7 @@
 #include "compiler/Transforms/AttentionCostModel.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/kernel/KernelOps.h"
+#include "runtime/core/TargetInfo.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -33,7 +34,9 @@ struct TileAttentionPass final
     ModuleOp module = getOperation();
     auto g = gpuTarget(target);
     if (!g) {
-      module.emitError("unknown GPU target '") << target << "' (expected sm_80 or sm_90a)";
+      module.emitError("unknown GPU target '")
+          << target << "' (expected " << ::motif::rt::supportedTargetList(/*withCpu=*/false)
+          << ")";
       return signalPassFailure();
     }
     // The problem size: options, else the recipe, else typical values.

@@ -127,4 +127,26 @@ def KernelPlanMemoryPass : Pass<"kernel-plan-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def KernelAssignStoragePass : Pass<"kernel-assign-storage", "::mlir::ModuleOp"> {
+  let summary = "Decides the storage precision (bf16 or f32) of every value";
+  let description = [{
+    Under a bf16 recipe (`precision = "bf16"` in `motif.train`, or the
+    `precision` option) every floating-point value is stored in bf16 except
+    what must stay f32: the losses and parameter gradients a function
+    returns, the second result of `kernel.attention` (the log-sum-exp) and of
+    `motif.moe` (the auxiliary loss), `motif.cross_entropy`'s loss, and the
+    fixed-size inputs of a `kernel.fused` whose result stays f32 (the partial
+    sums of a tied parameter's gradient), found walking the function's ops
+    backwards. Under any other precision floats are stored in f32; integer
+    values keep their type. Records the decision as `kernel.storage`: on each
+    op, one type per result; on each function argument; and, on an op with
+    regions, `kernel.arg_storage` (per region, one type per block argument).
+    The artifact writer copies it into the plan; the GPU runtime obeys it.
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"\"",
+           "bf16, fp32 or fp16 (default: the recipe's; f32 without one)">
+  ];
+}
+
 #endif // MOTIF_COMPILER_TRANSFORMS_PASSES_TD

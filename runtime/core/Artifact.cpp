@@ -375,6 +375,9 @@ std::string motif::rt::serializeArtifact(const Artifact &a) {
     }
     w.poly(f.flops);
     w.u32(static_cast<uint32_t>(f.flopsUncounted));
+    w.u32(static_cast<uint32_t>(f.storage.size()));
+    for (DType t : f.storage)
+      w.u8(static_cast<uint8_t>(t));
   }
   w.str(a.gpu.source);
   w.u32(static_cast<uint32_t>(a.gpu.binaries.size()));
@@ -534,6 +537,9 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
     }
     f.flops = r.poly("FLOPs");
     f.flopsUncounted = static_cast<int32_t>(r.u32("uncounted FLOPs"));
+    uint32_t nst = r.count("storage types", 1);
+    for (uint32_t j = 0; j < nst && r.ok(); ++j)
+      f.storage.push_back(toDType(r.u8("storage type"), r));
     a.functions.push_back(std::move(f));
   }
   a.gpu.source = r.str("CUDA source");
@@ -606,6 +612,10 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
       return fail("corrupted: function '" + f.name + "' has a memory plan of " +
                   std::to_string(f.buffers.size()) + " buffers for " +
                   std::to_string(f.valueTypes.size()) + " values");
+    if (!f.storage.empty() && f.storage.size() != f.valueTypes.size())
+      return fail("corrupted: function '" + f.name + "' has storage types for " +
+                  std::to_string(f.storage.size()) + " of its " +
+                  std::to_string(f.valueTypes.size()) + " values");
     for (const Function::Symbol &sym : f.symbols)
       for (auto [arg, dim] : sym.sources)
         if (arg < 0 || static_cast<size_t>(arg) >= f.args.size() || dim < 0 ||
@@ -647,7 +657,19 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
         if (sym < 0 || static_cast<size_t>(sym) >= f.symbols.size())
           return fail("corrupted: function '" + f.name + "' has invalid FLOPs");
   }
+  if (Status st = decodePlan(a); !st.isOk())
+    return fail(st.message());
   return a;
+}
+
+Status motif::rt::decodePlan(Artifact &a) {
+  for (Function &f : a.functions) {
+    auto plan = decodeSteps(f);
+    if (!plan.isOk())
+      return plan.status();
+    f.plan = std::move(*plan);
+  }
+  return Status::ok();
 }
 
 Status motif::rt::writeArtifact(const Artifact &a, const std::string &path) {
@@ -691,6 +713,56 @@ std::string shapeString(DType t, const Shape &s) {
   return out + "]";
 }
 
+void describeAttr(std::ostringstream &os, const AttrValue &v);
+
+/// `{name = value, ...}` in name order; nothing for no attributes.
+void describeAttrs(std::ostringstream &os, const Attrs &attrs) {
+  if (attrs.empty())
+    return;
+  os << "{";
+  bool first = true;
+  for (const auto &[name, v] : attrs) {
+    os << (first ? "" : ", ") << name << " = ";
+    describeAttr(os, v);
+    first = false;
+  }
+  os << "}";
+}
+
+void describeAttr(std::ostringstream &os, const AttrValue &v) {
+  switch (v.kind) {
+  case AttrValue::Int:
+    os << v.i;
+    break;
+  case AttrValue::Float:
+    os << v.f;
+    break;
+  case AttrValue::Bool:
+    os << (v.i ? "true" : "false");
+    break;
+  case AttrValue::Str:
+    os << '"' << v.s << '"';
+    break;
+  case AttrValue::Ints:
+    os << "[";
+    for (size_t i = 0; i < v.ints.size(); ++i)
+      os << (i ? ", " : "") << v.ints[i];
+    os << "]";
+    break;
+  case AttrValue::Bools:
+    os << "[";
+    for (size_t i = 0; i < v.bools.size(); ++i)
+      os << (i ? ", " : "") << (v.bools[i] ? "true" : "false");
+    os << "]";
+    break;
+  case AttrValue::Map:
+    describeAttrs(os, v.map);
+    if (v.map.empty())
+      os << "{}";
+    break;
+  }
+}
+
 void describeSteps(std::ostringstream &os, const Function &f,
                    const std::vector<Step> &steps, int indent) {
   for (const Step &s : steps) {
@@ -717,6 +789,10 @@ void describeSteps(std::ostringstream &os, const Function &f,
            << b.def << ".." << b.lastUse
            << (b.aliasOf >= 0 ? ", in place of %" + std::to_string(b.aliasOf) : std::string())
            << "]";
+    }
+    if (!s.attrs.empty()) {
+      os << "  ";
+      describeAttrs(os, s.attrs);
     }
     if (!s.location.empty())
       os << "  @ " << s.location;

@@ -11,6 +11,7 @@
 #define MOTIF_RUNTIME_CORE_ARTIFACT_H
 
 #include "runtime/core/MemoryPlan.h"
+#include "runtime/core/Plan.h"
 #include "runtime/core/Status.h"
 
 #include <cstdint>
@@ -21,7 +22,7 @@
 namespace motif::rt {
 
 /// Version of the layout written by this build; readers refuse others.
-constexpr uint32_t kArtifactVersion = 4;
+constexpr uint32_t kArtifactVersion = 5;
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I32 = 4, I64 = 5 };
 const char *dtypeName(DType t);
@@ -82,6 +83,9 @@ struct Function {
   std::vector<DType> valueTypes;  // by value id
   std::vector<Shape> valueShapes; // by value id (-1 = dynamic)
   std::vector<Step> steps;
+  /// The steps decoded into their typed descriptions (runtime/core/Plan.h):
+  /// filled when an artifact is read (parseArtifact), or by decodePlan.
+  std::vector<PlanStep> plan;
   std::vector<int32_t> results;
   /// Per result: "output:<name>", "loss", or "grad:<param name>".
   std::vector<std::string> resultRoles;
@@ -103,6 +107,10 @@ struct Function {
   /// and how many steps they leave out because their sizes depend on data.
   SymPoly flops;
   int32_t flopsUncounted = 0;
+  /// By value id: the dtype the GPU stores it in (bf16 or f32 for floats,
+  /// as `kernel-assign-storage` decided from the recipe's precision; an
+  /// integer value's own type). Empty in a plan made without that decision.
+  std::vector<DType> storage;
   /// The symbols' values for given inputs (by argument); false when an
   /// argument lacks the dim or two arguments disagree.
   bool symbolValues(const std::vector<Shape> &argShapes, std::vector<int64_t> &values,
@@ -138,6 +146,11 @@ struct Artifact {
   const Function *function(const std::string &name) const;
   const ParamInfo *param(const std::string &name) const;
 };
+
+/// Decodes the steps of every function into Function::plan (what
+/// parseArtifact does after reading); errors name the function, the step and
+/// the attribute at fault.
+Status decodePlan(Artifact &a);
 
 /// Writes atomically: to a temporary file beside `path`, then renamed.
 Status writeArtifact(const Artifact &a, const std::string &path);

@@ -2,6 +2,7 @@
 #include "runtime/core/MemoryPlan.h"
 
 #include <algorithm>
+#include <climits>
 #include <numeric>
 
 using namespace motif::rt;
@@ -93,66 +94,166 @@ std::string SymPoly::str(const std::vector<std::string> &names) const {
   return out;
 }
 
-ArenaPlan motif::rt::assignOffsets(const std::vector<int64_t> &sizes,
-                                   const std::vector<BufferInfo> &input) {
-  ArenaPlan plan;
+namespace {
+/// Whether p <= q for every positive value of the symbols, as far as the
+/// coefficients prove it (q - p has none negative).
+bool provablyLE(const SymPoly &p, const SymPoly &q) {
+  for (const SymPoly::Term &t : (q + p * -1).terms)
+    if (t.coef < 0)
+      return false;
+  return true;
+}
+
+/// The coefficient-wise maximum: at least p and q for every positive value
+/// of the symbols.
+SymPoly upperBound(const SymPoly &p, const SymPoly &q) {
+  std::map<std::vector<int32_t>, int64_t> pc, qc, acc;
+  for (const SymPoly::Term &t : p.terms)
+    pc[t.symbols] += t.coef;
+  for (const SymPoly::Term &t : q.terms)
+    qc[t.symbols] += t.coef;
+  auto get = [](const auto &m, const std::vector<int32_t> &k) {
+    auto it = m.find(k);
+    return it == m.end() ? int64_t(0) : it->second;
+  };
+  for (const auto &[k, c] : pc)
+    acc[k] = std::max(c, get(qc, k));
+  for (const auto &[k, c] : qc)
+    acc[k] = std::max(c, get(pc, k));
+  return collect(acc);
+}
+
+/// Each coefficient rounded up to a multiple of kArenaAlignment.
+SymPoly aligned(const SymPoly &p) {
+  std::map<std::vector<int32_t>, int64_t> acc;
+  for (const SymPoly::Term &t : p.terms) {
+    int64_t c = t.coef;
+    int64_t r = c >= 0 ? (c + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment
+                       : -(-c / kArenaAlignment * kArenaAlignment);
+    acc[t.symbols] += r;
+  }
+  return collect(acc);
+}
+
+int64_t valueAt(const SymPoly &p, const std::vector<int64_t> &ref) {
+  auto v = p.eval(ref);
+  return v ? *v : INT64_MAX;
+}
+} // namespace
+
+SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &sizes,
+                                    const std::vector<BufferInfo> &input,
+                                    const std::vector<int64_t> &reference) {
+  SymbolicArena plan;
   size_t n = sizes.size();
-  plan.offsets.assign(n, -1);
-  // In-place reuse: each alias joins its root's buffer, whose lifetime
-  // grows to cover it. An alias larger than its root keeps its own buffer.
+  plan.offsets.assign(n, std::nullopt);
   std::vector<BufferInfo> buffers(input.begin(), input.end());
   buffers.resize(std::max(buffers.size(), n));
+  auto placed = [&](size_t i) { return sizes[i].has_value() && buffers[i].inArena; };
+  // In-place reuse: each alias joins its root's buffer, whose lifetime
+  // grows to cover it. An alias not provably within its root keeps its own.
   std::vector<int32_t> root(n, -1);
   for (size_t i = 0; i < n; ++i) {
     int32_t r = buffers[i].aliasOf;
     while (r >= 0 && static_cast<size_t>(r) < n && root[r] >= 0)
       r = root[r];
-    if (r < 0 || static_cast<size_t>(r) >= n || sizes[r] < 0 || sizes[i] < 0 ||
-        sizes[i] > sizes[r] || !buffers[r].inArena || !buffers[i].inArena)
+    if (r < 0 || static_cast<size_t>(r) >= n || !placed(r) || !placed(i) ||
+        !provablyLE(*sizes[i], *sizes[r]))
       continue;
     root[i] = r;
     buffers[r].lastUse = std::max(buffers[r].lastUse, buffers[i].lastUse);
   }
   std::vector<size_t> order;
+  std::vector<SymPoly> need(n);
+  std::vector<int64_t> refSize(n, 0);
   for (size_t i = 0; i < n; ++i)
-    if (sizes[i] >= 0 && buffers[i].inArena) {
-      plan.sumOfSizes += sizes[i];
+    if (placed(i)) {
+      plan.sumOfSizes = plan.sumOfSizes + *sizes[i];
+      need[i] = aligned(*sizes[i]);
+      refSize[i] = valueAt(*sizes[i], reference);
       if (root[i] < 0)
         order.push_back(i);
     }
   // Largest first; ties by definition order, so the plan is deterministic.
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return sizes[a] != sizes[b] ? sizes[a] > sizes[b] : a < b;
+    return refSize[a] != refSize[b] ? refSize[a] > refSize[b] : a < b;
   });
-  auto align = [](int64_t x) {
-    return (x + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
-  };
-  std::vector<size_t> placed;
+  std::vector<size_t> done;
   for (size_t i : order) {
     const BufferInfo &bi = buffers[i];
     // Occupied ranges of placed buffers whose lifetimes overlap this one.
-    std::vector<std::pair<int64_t, int64_t>> busy;
-    for (size_t j : placed) {
+    std::vector<std::pair<SymPoly, SymPoly>> busy;
+    for (size_t j : done) {
       const BufferInfo &bj = buffers[j];
-      bool overlap = bi.def <= bj.lastUse && bj.def <= bi.lastUse;
-      if (overlap)
-        busy.push_back({plan.offsets[j], plan.offsets[j] + align(sizes[j])});
+      if (bi.def <= bj.lastUse && bj.def <= bi.lastUse)
+        busy.push_back({*plan.offsets[j], *plan.offsets[j] + need[j]});
     }
-    std::sort(busy.begin(), busy.end());
-    // The lowest gap that fits: best fit among gaps would fragment less, but
-    // lowest-fit keeps the peak low for the stack-like lifetimes of a step.
-    int64_t need = align(sizes[i]), at = 0;
-    for (auto [lo, hi] : busy) {
-      if (lo - at >= need)
+    // Candidates: the arena's start and the end of each busy range, lowest
+    // (at the reference dims) first; the first one provably clear of every
+    // busy range wins. Above all of them is always clear.
+    std::vector<std::pair<int64_t, size_t>> candidates = {{0, 0}};
+    for (size_t k = 0; k < busy.size(); ++k)
+      candidates.push_back({valueAt(busy[k].second, reference), k + 1});
+    std::sort(candidates.begin(), candidates.end());
+    std::optional<SymPoly> at;
+    for (auto [value, k] : candidates) {
+      SymPoly c = k == 0 ? SymPoly() : busy[k - 1].second;
+      SymPoly end = c + need[i];
+      bool clear = std::all_of(busy.begin(), busy.end(), [&](const auto &b) {
+        return provablyLE(end, b.first) || provablyLE(b.second, c);
+      });
+      if (clear) {
+        at = c;
         break;
-      at = std::max(at, hi);
+      }
     }
-    plan.offsets[i] = at;
-    plan.peak = std::max(plan.peak, at + need);
-    placed.push_back(i);
+    if (!at) {
+      SymPoly top;
+      for (auto &b : busy)
+        top = upperBound(top, b.second);
+      at = top;
+    }
+    plan.offsets[i] = *at;
+    plan.bytes = upperBound(plan.bytes, *at + need[i]);
+    done.push_back(i);
   }
   for (size_t i = 0; i < n; ++i)
     if (root[i] >= 0)
       plan.offsets[i] = plan.offsets[root[i]];
   return plan;
+}
+
+bool SymbolicArena::at(const std::vector<int64_t> &values, ArenaPlan &out,
+                       std::string &why) const {
+  out = ArenaPlan();
+  out.offsets.assign(offsets.size(), -1);
+  for (size_t i = 0; i < offsets.size(); ++i)
+    if (offsets[i]) {
+      auto v = offsets[i]->eval(values);
+      if (!v) {
+        why = "the arena's offsets overflow at these dims";
+        return false;
+      }
+      out.offsets[i] = *v;
+    }
+  auto peak = bytes.eval(values), sum = sumOfSizes.eval(values);
+  if (!peak || !sum) {
+    why = "the arena's size overflows at these dims";
+    return false;
+  }
+  out.peak = *peak;
+  out.sumOfSizes = *sum;
+  return true;
+}
+
+ArenaPlan motif::rt::assignOffsets(const std::vector<int64_t> &sizes,
+                                   const std::vector<BufferInfo> &buffers) {
+  std::vector<std::optional<SymPoly>> symbolic;
+  for (int64_t s : sizes)
+    symbolic.push_back(s >= 0 ? std::optional(SymPoly::constant(s)) : std::nullopt);
+  SymbolicArena arena = placeArena(symbolic, buffers, {});
+  ArenaPlan out;
+  std::string why;
+  arena.at({}, out, why);
+  return out;
 }

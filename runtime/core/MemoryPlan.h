@@ -69,11 +69,33 @@ struct ArenaPlan {
 /// Alignment of every offset in the arena (bytes).
 constexpr int64_t kArenaAlignment = 256;
 
-/// Places buffers whose lifetimes overlap at disjoint offsets, largest
-/// first at the lowest offset that fits (greedy best-fit by size). `sizes`
-/// are in bytes; a negative size leaves the buffer out. A buffer that
+/// The compiler's placement of a function's buffers in one arena, valid for
+/// every value of the symbols: each offset, the arena's size and the sum of
+/// the sizes are polynomials in them. The runtime only evaluates it.
+struct SymbolicArena {
+  std::vector<std::optional<SymPoly>> offsets; // by buffer; none outside the arena
+  SymPoly bytes;
+  SymPoly sumOfSizes;
+  /// The placement for concrete symbol values; false (with `why`) when a
+  /// polynomial overflows.
+  bool at(const std::vector<int64_t> &values, ArenaPlan &out, std::string &why) const;
+};
+
+/// Places buffers whose lifetimes overlap at disjoint offsets: largest first
+/// (sizes compared at the `reference` symbol values, the dims the compiler
+/// plans for), each at the lowest offset that is provably free of every
+/// placed buffer it overlaps in time, for all values of the symbols (p <= q
+/// is proven when q - p has no negative coefficient). Sizes are rounded up
+/// coefficient by coefficient to kArenaAlignment, so every offset is aligned
+/// whatever the symbols. `sizes` are in bytes (none: the size depends on
+/// data; such buffers are left out, allocated at run time). A buffer that
 /// reuses another in place (aliasOf) gets its offset, the two lifetimes
-/// counting as one, unless it would not fit in it.
+/// counting as one, unless it is not provably as small.
+SymbolicArena placeArena(const std::vector<std::optional<SymPoly>> &sizes,
+                         const std::vector<BufferInfo> &buffers,
+                         const std::vector<int64_t> &reference);
+
+/// placeArena for constant sizes (negative: left out), evaluated.
 ArenaPlan assignOffsets(const std::vector<int64_t> &sizes,
                         const std::vector<BufferInfo> &buffers);
 

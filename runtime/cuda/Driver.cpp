@@ -1,5 +1,6 @@
 //===- Driver.cpp - The CUDA driver API, loaded at run time ----------------===//
 #include "runtime/cuda/Driver.h"
+#include "runtime/core/TargetInfo.h"
 #include "runtime/cuda/Doctor.h"
 
 #include <dlfcn.h>
@@ -109,7 +110,7 @@ std::string gpu::computeCapabilityName(int major, int minor) {
 }
 
 std::string gpu::recommendedTarget(int major, int minor) {
-  return computeCapabilityName(major, minor) + (major == 9 && minor == 0 ? "a" : "");
+  return TargetInfo::forDevice(major, minor).name;
 }
 
 Status gpu::describeCudaEnvironment(std::ostream &os) {

@@ -1,5 +1,6 @@
 //===- LaunchPlan.cpp - What the GPU backend launches, decided on the host -===//
 #include "runtime/cuda/LaunchPlan.h"
+#include "runtime/core/TargetInfo.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -37,34 +38,22 @@ StatusOr<Resolved> gpu::resolve(const Artifact &a, const Function &f,
   size_t n = f.valueTypes.size();
   if (f.buffers.size() != n)
     return Status::error("function '" + f.name + "' has no memory plan; recompile the model");
+  // The storage of every value is the compiler's decision (kernel-assign-
+  // storage); running a bf16 plan in fp32 widens it, nothing else changes it.
+  if (f.storage.size() != n)
+    return Status::error("function '" + f.name + "' has no storage precision per value " +
+                         "(kernel-assign-storage); recompile the model with this release's "
+                         "motif-compile");
+  if (p == Precision::BF16 && precisionOf(a) != Precision::BF16)
+    return Status::error("function '" + f.name + "' was compiled to store its values in "
+                         "fp32 (the recipe's precision); recompile it with "
+                         "motif-compile --precision=bf16 to run it in bf16");
   r.shapes.assign(n, {});
-  r.storage.assign(n, DType::F32);
+  r.storage = f.storage;
   r.bytes.assign(n, -1);
-  // Values that stay f32 under a bf16 recipe.
-  std::vector<bool> keepF32(n, false);
-  for (size_t k = 0; k < f.results.size(); ++k)
-    if (f.resultRoles[k] == "loss" || f.resultRoles[k].rfind("grad:", 0) == 0)
-      keepF32[f.results[k]] = true;
-  for (const Step &s : f.steps)
-  {
-    if ((s.op == "kernel.attention" || s.op == "motif.moe") && s.results.size() > 1)
-      keepF32[s.results[1]] = true; // the log-sum-exp; the moe's auxiliary loss
-    if (s.op == "motif.cross_entropy")
-      keepF32[s.results[0]] = true;
-  }
-  // Partial sums of a parameter's gradient (a tied weight's two uses) are
-  // added in f32 too: walk the fused kernels backwards from f32 results.
-  for (auto it = f.steps.rbegin(); it != f.steps.rend(); ++it)
-    if (it->op == "kernel.fused" &&
-        std::any_of(it->results.begin(), it->results.end(),
-                    [&](int32_t r) { return keepF32[r]; }))
-      for (int32_t v : it->operands) {
-        bool fixed = std::none_of(f.valueShapes[v].begin(), f.valueShapes[v].end(),
-                                  [](int64_t d) { return d == kDynamic; });
-        if (fixed)
-          keepF32[v] = true;
-      }
   for (size_t v = 0; v < n; ++v) {
+    if (p == Precision::F32 && r.storage[v] == DType::BF16)
+      r.storage[v] = DType::F32;
     const BufferInfo &b = f.buffers[v];
     bool known = b.dims.size() == f.valueShapes[v].size();
     Shape shape;
@@ -74,23 +63,11 @@ StatusOr<Resolved> gpu::resolve(const Artifact &a, const Function &f,
       if (known)
         shape.push_back(*x);
     }
-    DType t = f.valueTypes[v];
-    bool isFloat = t == DType::F32 || t == DType::F64 || t == DType::BF16 || t == DType::F16;
-    // Activations (sized by the symbols) and parameters as read for compute
-    // (the backend keeps a bf16 copy of each) are bf16; fixed-size values
-    // otherwise (gradients of parameters and their partial sums) are f32.
-    bool activation = false;
-    for (int64_t d : f.valueShapes[v])
-      activation |= d == kDynamic;
-    (void)activation;
-    if (isFloat)
-      t = p == Precision::BF16 && !keepF32[v] ? DType::BF16 : DType::F32;
-    r.storage[v] = t;
     if (known) {
       int64_t elems = 1;
       for (int64_t d : shape)
         elems *= d;
-      r.bytes[v] = elems * static_cast<int64_t>(dtypeSize(t));
+      r.bytes[v] = elems * static_cast<int64_t>(dtypeSize(r.storage[v]));
       r.shapes[v] = std::move(shape);
     }
   }
@@ -141,29 +118,30 @@ StatusOr<FusedLaunch> gpu::fusedLaunch(const Step &s, const Resolved &r, Precisi
 }
 
 std::string gpu::archName(int major, int minor) {
-  std::string a = "sm_" + std::to_string(major) + std::to_string(minor);
-  return major == 9 && minor == 0 ? a + "a" : a;
+  return TargetInfo::forDevice(major, minor).name;
 }
 
 StatusOr<const GpuCode::Binary *> gpu::pickBinary(const Artifact &a, int major, int minor,
                                                   bool *usePtx) {
-  std::string dev = archName(major, minor);
+  TargetInfo dev = TargetInfo::forDevice(major, minor);
   std::string built;
   const GpuCode::Binary *ptx = nullptr;
-  int bestPtx = -1;
+  std::optional<TargetInfo> bestPtx;
   for (const GpuCode::Binary &b : a.gpu.binaries) {
     built += (built.empty() ? "" : ", ") + b.arch;
-    if (b.arch == dev || b.arch == "sm_" + std::to_string(major) + std::to_string(minor)) {
+    auto t = TargetInfo::parse(b.arch);
+    if (!t || !t->isGpu())
+      continue;
+    if (t->computeCapability == dev.computeCapability) {
       if (usePtx)
         *usePtx = false;
       return &b;
     }
     // Plain (not arch-specific "a") PTX runs on newer devices through the
     // driver's compiler.
-    int v = 0;
-    if (b.arch.back() != 'a' && std::sscanf(b.arch.c_str(), "sm_%d", &v) == 1 &&
-        v <= major * 10 + minor && v > bestPtx && !b.ptx.empty()) {
-      bestPtx = v;
+    if (!t->archSpecific && t->computeCapability <= dev.computeCapability &&
+        (!bestPtx || *bestPtx < *t) && !b.ptx.empty()) {
+      bestPtx = t;
       ptx = &b;
     }
   }
@@ -172,8 +150,9 @@ StatusOr<const GpuCode::Binary *> gpu::pickBinary(const Artifact &a, int major, 
       *usePtx = true;
     return ptx;
   }
-  return Status::error("the artifact was built for " + (built.empty() ? std::string("cpu") : built) +
-                       ", device is " + dev + ": recompile with --target=" + dev);
+  return Status::error("the artifact was built for " +
+                       (built.empty() ? std::string("cpu") : built) + ", device is " + dev.name +
+                       ": recompile with --target=" + dev.name);
 }
 
 std::string gpu::outOfMemory(const Function &f, const Resolved &r, int64_t paramBytes,

@@ -19,11 +19,10 @@
 
 namespace motif::rt::gpu {
 
-/// How values are stored on the device. With a bf16 recipe, tensors are bf16
-/// (activations, their gradients, parameters as read for compute: the
-/// backend keeps a bf16 copy of each), except what stays f32: parameters'
-/// gradients and the partial sums that make them (for the fp32 master
-/// weights), losses, scalars, and attention's log-sum-exp.
+/// The precision a function runs in. Which values are bf16 and which stay
+/// f32 is the compiler's decision (`kernel-assign-storage`, written into the
+/// plan as Function::storage); at run time a bf16 plan may be run in fp32
+/// (every bf16 value widened), never the other way.
 enum class Precision { F32, BF16 };
 Precision precisionOf(const Artifact &a); // the recipe's `precision`
 
@@ -35,6 +34,8 @@ struct Resolved {
   std::vector<int64_t> bytes;     // by value (-1: unknown)
   ArenaPlan arena;                // offsets by value; parameters are not in it
 };
+/// Fails, naming the function, when its plan has no storage decisions or
+/// when asked for bf16 on a plan compiled for fp32.
 StatusOr<Resolved> resolve(const Artifact &a, const Function &f,
                            const std::vector<Shape> &inputShapes, Precision p);
 

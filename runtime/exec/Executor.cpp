@@ -5,11 +5,6 @@
 
 using namespace motif::rt;
 
-std::map<std::string, StepHandler> &Executor::handlers(bool fp64) {
-  static std::map<std::string, StepHandler> table, table64;
-  return fp64 ? table64 : table;
-}
-
 void Executor::useFp64() {
   if (fp64)
     return;
@@ -23,21 +18,12 @@ void Executor::useFp64() {
   }
 }
 
-namespace motif::rt {
-void registerCoreHandlers();
-void registerKernelHandlers();
-void registerKernelLevelHandlers();
-} // namespace motif::rt
+Executor::Executor(const Artifact &artifact)
+    : artifact(artifact), backend_(makeReferenceBackend(*this)) {}
 
-Executor::Executor(const Artifact &artifact) : artifact(artifact) {
-  static bool registered = [] {
-    registerCoreHandlers();
-    registerKernelHandlers();
-    registerKernelLevelHandlers();
-    return true;
-  }();
-  (void)registered;
-}
+Executor::~Executor() = default;
+
+Backend &Executor::backend() { return *backend_; }
 
 void Executor::initParameters(uint64_t seed) {
   for (const ParamInfo &p : artifact.params)
@@ -45,10 +31,6 @@ void Executor::initParameters(uint64_t seed) {
 }
 
 namespace {
-std::string where(const Step &s) {
-  return "'" + s.op + "'" + (s.location.empty() ? "" : " at " + s.location);
-}
-
 std::string shapeStr(const Shape &s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i)
@@ -71,84 +53,30 @@ int64_t bytesOf(const Tensor &t) {
   return static_cast<int64_t>(t.f.capacity() * sizeof(float) + t.d.capacity() * sizeof(double) +
                               t.i.capacity() * sizeof(int32_t));
 }
-
-Status runSteps(Executor &ex, const std::vector<Step> &steps,
-                const std::vector<std::vector<int32_t>> *deaths = nullptr) {
-  auto &table = Executor::handlers(ex.fp64);
-  int64_t live = 0;
-  if (deaths)
-    for (const Tensor &t : ex.values)
-      live += bytesOf(t);
-  for (size_t index = 0; index < steps.size(); ++index) {
-    const Step &s = steps[index];
-    std::string key = s.op;
-    if (s.op == "motif.vjp") {
-      auto it = s.attrs.find("op");
-      key += ":" + (it == s.attrs.end() ? std::string("?") : it->second.s);
-    }
-    auto h = table.find(key);
-    if (h == table.end())
-      return Status::error("the CPU backend has no kernel for " +
-                           (s.op == "motif.vjp" ? "the backward of '" + key.substr(10) + "'"
-                                                : "'" + s.op + "'") +
-                           (s.location.empty() ? "" : " (at " + s.location + ")"));
-    Status st = h->second(ex, s);
-    if (!st.isOk())
-      return Status::error(where(s) + ": " + st.message());
-    for (int32_t r : s.results) {
-      Tensor &t = ex.values[r];
-      // Static dims of the plan must match what the kernel made.
-      const Shape &planned = ex.current->valueShapes[r];
-      bool ok = planned.size() == t.shape.size();
-      for (size_t d = 0; ok && d < planned.size(); ++d)
-        ok = planned[d] == kDynamic || planned[d] == t.shape[d];
-      if (!ok)
-        return Status::error(where(s) + " made a tensor of shape " +
-                             shapeStr(t.shape) + " where the plan says " +
-                             shapeStr(planned) + " (a bug in Motif)");
-      if (ex.nanCheck && !t.isInt()) {
-        auto check = [&](const auto &data) -> Status {
-          for (auto v : data)
-            if (!std::isfinite(v))
-              return Status::error("non-finite value (" + std::to_string(v) +
-                                   ") first produced by " + where(s));
-          return Status::ok();
-        };
-        if (Status st = check(t.f); !st.isOk())
-          return st;
-        if (Status st = check(t.d); !st.isOk())
-          return st;
-      }
-    }
-    if (deaths && ex.afterStep)
-      if (Status st = ex.afterStep(index, s); !st.isOk())
-        return st;
-    if (deaths) {
-      for (int32_t r : s.results) {
-        live += bytesOf(ex.values[r]);
-        ex.totalValueBytes += bytesOf(ex.values[r]);
-      }
-      ex.peakValueBytes = std::max(ex.peakValueBytes, live);
-      if (ex.freeDeadValues)
-        for (int32_t v : (*deaths)[index]) {
-          live -= bytesOf(ex.values[v]);
-          ex.values[v].release();
-        }
-    }
-  }
-  return Status::ok();
-}
 } // namespace
 
-Status Executor::runRegion(const Step::Region &region, std::vector<Tensor> args,
+void Executor::noteMade(const Tensor &t) {
+  if (regionDepth_ > 0)
+    return;
+  live_ += bytesOf(t);
+  totalValueBytes += bytesOf(t);
+  peakValueBytes = std::max(peakValueBytes, live_);
+}
+
+void Executor::noteFreed(const Tensor &t) { live_ -= bytesOf(t); }
+
+Status Executor::runRegion(const PlanRegion &region, std::vector<Tensor> args,
                            std::vector<Tensor> &yields) {
   if (args.size() != region.args.size())
     return Status::error("a region takes " + std::to_string(region.args.size()) +
                          " arguments, got " + std::to_string(args.size()));
   for (size_t i = 0; i < args.size(); ++i)
     values[region.args[i]] = std::move(args[i]);
-  if (Status s = runSteps(*this, region.steps); !s.isOk())
-    return s;
+  ++regionDepth_;
+  Status st = runSteps(backend(), region.steps, RunHooks{nullptr, nanCheck, nullptr});
+  --regionDepth_;
+  if (!st.isOk())
+    return st;
   yields.clear();
   for (int32_t y : region.yields)
     yields.push_back(values[y]);
@@ -199,9 +127,29 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
     if (!f->symbolValues(shapes, dims, why))
       return Status::error(why);
   }
+  const std::vector<PlanStep> *plan = &f->plan;
+  if (plan->size() != f->steps.size()) {
+    auto it = decoded_.find(f);
+    if (it == decoded_.end()) {
+      auto d = decodeSteps(*f);
+      if (!d.isOk())
+        return d.status();
+      it = decoded_.emplace(f, std::move(*d)).first;
+    }
+    plan = &it->second;
+  }
   peakValueBytes = totalValueBytes = 0;
+  live_ = 0;
+  for (const Tensor &t : values)
+    live_ += bytesOf(t);
   std::vector<std::vector<int32_t>> deaths = deathsByStep(*f);
-  Status st = runSteps(*this, f->steps, &deaths);
+  RunHooks hooks;
+  hooks.nanCheck = nanCheck;
+  std::vector<std::vector<int32_t>> none(f->steps.size());
+  hooks.deaths = freeDeadValues ? &deaths : &none;
+  if (afterStep)
+    hooks.afterStep = [&](size_t index, const PlanStep &) { return afterStep(index, f->steps[index]); };
+  Status st = runSteps(backend(), *plan, hooks);
   if (!st.isOk())
     return st;
   results.clear();

@@ -1,20 +1,23 @@
-//===- Executor.h - Runs an artifact's plan on the CPU -----------*- C++ -*-===//
+//===- Executor.h - Runs an artifact's plan on the host ----------*- C++ -*-===//
 //
-// The CPU backend: executes the steps of a function of the artifact in order,
-// in fp32, with shapes resolved at run time from the inputs. Each op name maps
-// to a handler that calls the reference kernels of runtime/cpu. It is the
-// embedded default where there is no GPU and the oracle the GPU backend is
-// compared against.
+// The host runtime of a plan: parameters and values as host tensors, and the
+// reference backend (runtime/exec/ReferenceBackend.h) that runs each typed
+// step on them through the generic executor (runSteps, Backend.h), in fp32 or
+// fp64, with shapes resolved at run time from the inputs. It is the embedded
+// default where there is no GPU and the oracle other backends are compared
+// against.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_EXEC_EXECUTOR_H
 #define MOTIF_RUNTIME_EXEC_EXECUTOR_H
 
 #include "runtime/core/Artifact.h"
+#include "runtime/exec/Backend.h"
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,12 +66,9 @@ template <> inline Tensor Tensor::reals<double>(Shape shape) { return doubles(st
 /// parameter's name, so each parameter's values do not depend on the others.
 void initParameter(const ParamInfo &p, uint64_t seed, Tensor &out);
 
-struct Executor;
-/// Runs one step: reads operands from ctx.values, writes results there.
-using StepHandler = std::function<Status(Executor &, const Step &)>;
-
 struct Executor {
   explicit Executor(const Artifact &artifact);
+  ~Executor();
 
   /// Initializes every parameter (and frozen buffer) from its spec.
   void initParameters(uint64_t seed);
@@ -108,8 +108,9 @@ struct Executor {
   /// the body (declared with a leading experts dim) give that expert's slice.
   int64_t expertIndex = -1;
 
-  /// Runs a region (a moe expert body) on `args`; returns its yielded values.
-  Status runRegion(const Step::Region &region, std::vector<Tensor> args,
+  /// Runs a region (a moe expert body, a fused kernel's body) on `args`;
+  /// returns its yielded values.
+  Status runRegion(const PlanRegion &region, std::vector<Tensor> args,
                    std::vector<Tensor> &yields);
   /// Tokens each expert processed by the last run of each moe step, and its
   /// auxiliary loss (balance and z-loss, weighted), by the moe's scope path.
@@ -121,10 +122,25 @@ struct Executor {
   std::vector<Tensor> values; // of the function being run
   const Function *current = nullptr;
 
-  /// Handlers by op name ("motif.linear", "motif.vjp:motif.linear", ...),
-  /// fp32 or fp64.
-  static std::map<std::string, StepHandler> &handlers(bool fp64 = false);
+  /// The reference backend in the executor's precision (fp32 or fp64).
+  Backend &backend();
+
+  /// Accounting of value bytes for peakValueBytes (the backend calls these).
+  void noteMade(const Tensor &t);
+  void noteFreed(const Tensor &t);
+
+private:
+  std::unique_ptr<Backend> backend_;
+  /// Plans decoded here when the artifact was built in memory (read
+  /// artifacts carry theirs in Function::plan).
+  std::map<const Function *, std::vector<PlanStep>> decoded_;
+  int64_t live_ = 0;
+  int regionDepth_ = 0;
 };
+
+/// The reference backend over `ex`'s values, in the executor's precision
+/// (runtime/exec/ReferenceBackend.h).
+std::unique_ptr<Backend> makeReferenceBackend(Executor &ex);
 
 } // namespace motif::rt
 

@@ -1,10 +1,11 @@
 //===- motif-compile.cpp - The Motif compiler driver -----------------------===//
 //
-// motif-compile model.motif [--emit=ast|motif|autodiff|kernel|plan] [--report]
+// motif-compile model.motif [--emit=ast|motif|autodiff|kernel|cuda|plan] [--report]
 //               [-D k=v]... [-o file]
 //
-// Parses the model description, elaborates it into the `motif` dialect and
-// prints the requested stage. A crash inside the compiler is reported as a
+// Parses the model description, elaborates it into the `motif` dialect, runs
+// the pipeline (compiler/Pipelines) and prints the requested stage or writes
+// the artifact. A crash inside the compiler is reported as a
 // compiler bug, with a reproducer written next to the temporary files.
 //
 //===----------------------------------------------------------------------===//
@@ -12,13 +13,15 @@
 #include "frontends/motif/MLIRGen.h"
 #include "frontends/motif/Program.h"
 
+#include "compiler/Pipelines/Pipelines.h"
 #include "compiler/Target/ArtifactWriter.h"
 #include "compiler/Target/CudaCompile.h"
 #include "compiler/Target/CudaEmitter.h"
 #include "compiler/Target/Report.h"
-#include "compiler/Transforms/Passes.h"
 #include "dialects/motif/MotifDialect.h"
+#include "runtime/core/TargetInfo.h"
 
+#include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -106,6 +109,11 @@ static cl::list<std::string> targets(
     cl::desc("What the artifact runs on: cpu, sm_80, sm_90a (default: all that this "
              "build can compile for). Attention tiles are chosen for the newest GPU given"),
     cl::value_desc("cpu,sm_80,sm_90a"), cl::cat(cat));
+static cl::opt<std::string> precisionOpt(
+    "precision",
+    cl::desc("Override the recipe's precision, which decides what the GPU stores "
+             "values in: bf16, fp32 or fp16"),
+    cl::value_desc("bf16|fp32|fp16"), cl::cat(cat));
 static cl::opt<bool> noFusion("no-fusion",
                               cl::desc("Keep one kernel per op (no fusion pass)"),
                               cl::cat(cat));
@@ -273,6 +281,18 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  if (!precisionOpt.empty()) {
+    if (precisionOpt != "bf16" && precisionOpt != "fp32" && precisionOpt != "fp16") {
+      llvm::errs() << "motif-compile: error: unknown precision '" << precisionOpt
+                   << "' (expected bf16, fp32 or fp16)\n";
+      return 1;
+    }
+    mlir::NamedAttrList recipe;
+    if (auto d = (*module)->getAttrOfType<mlir::DictionaryAttr>("motif.train"))
+      recipe = mlir::NamedAttrList(d);
+    recipe.set("precision", mlir::StringAttr::get(&ctx, precisionOpt));
+    (*module)->setAttr("motif.train", recipe.getDictionary(&ctx));
+  }
   if (!dumpIRDir.empty() && !writeStage(dumpIRDir, 0, "motif", *module))
     return 1;
   // Writing an artifact, or showing its plan, compiles the train step too
@@ -293,44 +313,31 @@ int main(int argc, char **argv) {
     if (motif::haveCudaCompiler())
       targetList.insert(targetList.end(), {"sm_80", "sm_90a"});
   }
-  for (const std::string &t : targetList)
-    if (t != "cpu" && t != "sm_80" && t != "sm_90a") {
-      llvm::errs() << "motif-compile: error: unknown target '" << t
-                   << "' (expected cpu, sm_80 or sm_90a)\n";
-      return 1;
-    }
+  std::string why;
+  if (!mlir::motif::validateTargets(targetList, why)) {
+    llvm::errs() << "motif-compile: error: " << why << "\n";
+    return 1;
+  }
+  bool anyGpu = llvm::any_of(targetList, [](const std::string &t) {
+    return motif::rt::TargetInfo::parse(t)->isGpu();
+  });
   if (train || lower) {
-    // The pipeline after elaboration; each pass's output is dumped in turn.
+    // The pipeline after elaboration (compiler/Pipelines); each pass's output
+    // is dumped in turn.
     mlir::PassManager pm(&ctx);
     pm.enableTiming(root);
-    if (train)
-      pm.addPass(mlir::motif::createMotifAutodiffPass());
-    if (lower) {
-      pm.addPass(mlir::motif::createMotifLowerToKernelPass());
-      if (!noFusion)
-        pm.addPass(mlir::motif::createKernelFuseLinearCrossEntropyPass());
-      mlir::motif::KernelFusePassOptions fo;
-      fo.epilogues = true;
-      if (!noFusion)
-        pm.addPass(mlir::motif::createKernelFusePass(fo));
-      // Attention tiles for the newest GPU target.
-      std::string gpu;
-      for (const std::string &t : targetList)
-        if (t != "cpu" && (gpu.empty() || t > gpu))
-          gpu = t;
-      if (!gpu.empty()) {
-        mlir::motif::KernelTileAttentionPassOptions to;
-        to.target = gpu;
-        pm.addPass(mlir::motif::createKernelTileAttentionPass(to));
-      }
-    }
-    if (lower && train && llvm::is_contained(recompute, Recompute::Attention))
-      pm.addPass(mlir::motif::createKernelRecomputeAttentionPass());
-    if (emit == Emit::Kernel) {
-      mlir::motif::KernelPlanMemoryPassOptions o;
-      o.dims = reportDimsOpt;
-      pm.addPass(mlir::motif::createKernelPlanMemoryPass(o));
-    }
+    mlir::motif::PipelineOptions po;
+    po.train = train;
+    po.lower = lower;
+    po.fusion = !noFusion;
+    po.targets = targetList;
+    po.recomputeAttention = llvm::is_contained(recompute, Recompute::Attention);
+    po.planMemory = emit == Emit::Kernel;
+    po.dims = reportDimsOpt;
+    // GPU code: emission names each fused kernel on its op (kernel.name,
+    // kernel.bcast), which the plan then carries.
+    po.emitCuda = emit == Emit::Cuda || (toArtifact && anyGpu);
+    mlir::motif::buildMotifPipeline(pm, po);
     int stage = 1;
     struct Dumper : mlir::PassInstrumentation {
       std::string dir;
@@ -353,8 +360,8 @@ int main(int argc, char **argv) {
       return 1;
   }
   if (emit == Emit::Cuda) {
-    auto cuda = motif::emitCuda(*module);
-    if (mlir::failed(cuda))
+    auto cuda = motif::cudaSourceOf(*module);
+    if (!cuda)
       return 1;
     std::string err;
     auto out = mlir::openOutputFile(outputFile, &err);
@@ -380,19 +387,14 @@ int main(int argc, char **argv) {
   if (wantsArtifact || emit == Emit::Plan) {
     motif::rt::Artifact artifact;
     auto src = llvm::MemoryBuffer::getFile(inputFile);
-    // GPU code first: emission names each fused kernel on its op
-    // (kernel.name, kernel.bcast), which the plan then carries.
-    bool anyGpu = llvm::any_of(targetList, [](const std::string &t) { return t != "cpu"; });
     std::optional<motif::CudaSource> cuda;
     if (anyGpu) {
-      mlir::TimingScope t = root.nest("CUDA (EmitC)");
-      auto c = motif::emitCuda(*module);
-      if (mlir::failed(c))
+      cuda = motif::cudaSourceOf(*module);
+      if (!cuda)
         return 1;
-      for (const std::string &why : c->unsupported)
+      for (const std::string &why : cuda->unsupported)
         llvm::errs() << "motif-compile: warning: a fused kernel has no CUDA version (" << why
                      << "); the GPU backend will refuse this plan\n";
-      cuda = std::move(*c);
     }
     if (mlir::failed(motif::exportArtifact(
             *module, inputFile, src ? (*src)->getBuffer().str() : "", artifact)))
@@ -400,13 +402,13 @@ int main(int argc, char **argv) {
     artifact.targets = targetList;
     if (cuda) {
       mlir::TimingScope t = root.nest("CUDA (NVRTC)");
-      artifact.gpu.source = cuda->text;
       for (const std::string &arch : targetList) {
-        if (arch == "cpu")
+        if (!motif::rt::TargetInfo::parse(arch)->isGpu())
           continue;
         motif::rt::GpuCode::Binary bin;
         bin.arch = arch;
-        motif::rt::Status st = motif::compileCuda(cuda->text, arch, bin.cubin, bin.ptx);
+        motif::rt::Status st =
+            motif::compileCuda(artifact.gpu.source, arch, bin.cubin, bin.ptx);
         if (!st.isOk()) {
           llvm::errs() << "motif-compile: error: " << st.message() << "\n";
           return 1;

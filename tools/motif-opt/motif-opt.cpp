@@ -1,9 +1,12 @@
 //===- motif-opt.cpp - mlir-opt with the Motif dialects and passes ---------===//
 //
 // Parses, verifies, transforms and prints `.mlir` files holding motif IR; it
-// is what the lit tests of the dialect and of every pass run.
+// is what the lit tests of the dialect and of every pass run, and it runs
+// motif-compile's whole pipeline as `--motif-pipeline="..."`.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Pipelines/Pipelines.h"
+#include "compiler/Target/Passes.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/kernel/KernelOps.h"
 #include "dialects/motif/MotifDialect.h"
@@ -22,6 +25,8 @@ void registerTestInferTypesPass();
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   mlir::motif::registerMotifPasses();
+  mlir::motif::registerMotifTargetPasses();
+  mlir::motif::registerMotifPipeline();
   mlir::motif::registerTestInferTypesPass();
   mlir::DialectRegistry registry;
   registry.insert<mlir::motif::MotifDialect, mlir::kernel::KernelDialect,

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
 #include "runtime/core/ParameterBytes.h"
+#include "runtime/core/TargetInfo.h"
 #include "runtime/cuda/Doctor.h"
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/train/Trainer.h"
@@ -281,9 +282,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (cmd == "gpu-plan") {
-    int major = 0, minor = 0;
-    if (std::sscanf(gp.arch.c_str(), "sm_%1d%1d", &major, &minor) != 2)
+    auto target = TargetInfo::parse(gp.arch);
+    if (!target || !target->isGpu())
       return usageError("--arch takes sm_80, sm_86, sm_90a, ...; got '" + gp.arch + "'");
+    int major = target->major(), minor = target->minor();
     auto fail = [](const std::string &m) {
       std::fprintf(stderr, "motif-run: error: %s\n", m.c_str());
       return 1;

@@ -1,36 +1,23 @@
-//===- KernelLevelOps.cpp - Step handlers of the kernel dialect's ops ------===//
+//===- ReferenceKernelOps.cpp - Reference backend: the kernel ops ----------===//
 //
-// The CPU backend's side of kernel.gemm, kernel.fused, kernel.attention and
-// kernel.attention_grad (dialects/kernel/KernelOps.td): the same semantics as
-// the GPU's cuBLASLt calls, generated kernels and tiled attention, computed by
-// the reference kernels of runtime/cpu. Tile attributes do not change results.
+// The reference backend's entries for kernel.gemm, kernel.fused,
+// kernel.attention(_grad), kernel.add_norm and kernel.linear_cross_entropy
+// (dialects/kernel/KernelOps.td): the same semantics as the GPU's cuBLASLt
+// calls, generated kernels and tiled attention, computed by the kernels of
+// runtime/cpu. Tile attributes do not change results.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
-#include "runtime/exec/Executor.h"
-#include "runtime/exec/StepAttrs.h"
+#include "runtime/exec/ReferenceBackend.h"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 using namespace motif::rt;
 namespace cpu = motif::cpu;
 
 namespace {
-
-bool has(const Step &s, const char *k) { return attrBool(s.attrs, k, false); }
-int64_t attrInt(const Step &s, const char *k, int64_t def) { return attrInt(s.attrs, k, def); }
-double attrFloat(const Step &s, const char *k, double def) {
-  return attrFloat(s.attrs, k, def);
-}
-std::string attrStr(const Step &s, const char *k, const std::string &def) {
-  return attrStr(s.attrs, k, def);
-}
-/// Operand sizes of an op with optional operands, from operandSegmentSizes.
-std::vector<int64_t> segments(const Step &s, size_t n) {
-  std::vector<int64_t> seg = attrInts(s.attrs, "operandSegmentSizes");
-  return seg.size() == n ? seg : std::vector<int64_t>(n, 1);
-}
 
 int64_t rowsOf(const Shape &s) {
   int64_t n = 1;
@@ -43,17 +30,22 @@ int64_t rowsOf(const Shape &s) {
 // kernel.gemm
 //===----------------------------------------------------------------------===//
 
-template <typename R> Status gemm(Executor &ex, const Step &s) {
-  std::vector<int64_t> seg = segments(s, 4);
+/// The 4 ODS operands of an op with two optional ones (null when absent).
+std::array<const Tensor *, 4> fourOperands(Executor &ex, const PlanStep &s) {
+  std::array<const Tensor *, 4> in = {nullptr, nullptr, nullptr, nullptr};
   size_t next = 0;
-  const Tensor *in[4] = {nullptr, nullptr, nullptr, nullptr};
-  for (size_t i = 0; i < 4; ++i)
-    if (seg[i])
+  for (size_t i = 0; i < 4 && next < s.operands.size(); ++i)
+    if (s.segments.size() != 4 || s.segments[i])
       in[i] = &ex.values[s.operands[next++]];
+  return in;
+}
+
+template <typename R> Status runGemm(Executor &ex, const PlanStep &s, const GemmDesc &g) {
+  std::array<const Tensor *, 4> in = fourOperands(ex, s);
   const Tensor &a = *in[0], &b = *in[1];
   const Tensor *bias = in[2], *residual = in[3];
-  bool ta = has(s, "transpose_a"), tb = has(s, "transpose_b"), rows = has(s, "rows");
-  bool biasGrad = has(s, "bias_grad");
+  bool ta = g.transpose_a, tb = g.transpose_b, rows = g.rows;
+  bool biasGrad = g.bias_grad;
   Tensor &d = ex.values[s.results[0]];
   d = Tensor();
   d.dtype = a.dtype;
@@ -131,19 +123,14 @@ template <typename R> Status gemm(Executor &ex, const Step &s) {
 
   // The epilogue: activation (keeping the pre-activation when asked), then
   // the residual.
-  std::string act = attrStr(s, "epilogue", "none");
-  if (has(s, "keep_pre") && s.results.size() > 1)
+  if (g.keep_pre && s.results.size() > 1)
     ex.values[s.results[1]] = d;
-  if (act != "none") {
-    static const std::map<std::string, cpu::UnaryKind> kinds = {
-        {"relu", cpu::UnaryKind::Relu},
-        {"gelu", cpu::UnaryKind::Gelu},
-        {"gelu_tanh", cpu::UnaryKind::GeluTanh},
-        {"silu", cpu::UnaryKind::Silu}};
-    auto k = kinds.find(act);
-    if (k == kinds.end())
-      return Status::error("gemm: unknown epilogue '" + act + "'");
-    cpu::unary(k->second, d.numElements(), d.v<R>().data(), d.v<R>().data());
+  if (g.epilogue != Epilogue::None) {
+    cpu::UnaryKind k = g.epilogue == Epilogue::Relu       ? cpu::UnaryKind::Relu
+                       : g.epilogue == Epilogue::Gelu     ? cpu::UnaryKind::Gelu
+                       : g.epilogue == Epilogue::GeluTanh ? cpu::UnaryKind::GeluTanh
+                                                          : cpu::UnaryKind::Silu;
+    cpu::unary(k, d.numElements(), d.v<R>().data(), d.v<R>().data());
   }
   if (residual) {
     if (residual->shape != d.shape)
@@ -158,7 +145,7 @@ template <typename R> Status gemm(Executor &ex, const Step &s) {
 // kernel.fused: the body's elementwise ops, one after another
 //===----------------------------------------------------------------------===//
 
-Status fused(Executor &ex, const Step &s) {
+template <typename R> Status runFused(Executor &ex, const PlanStep &s, const FusedDesc &) {
   if (s.regions.size() != 1)
     return Status::error("fused kernel without a body");
   std::vector<Tensor> args, yields;
@@ -174,7 +161,7 @@ Status fused(Executor &ex, const Step &s) {
   // Values inside the body are registers on the GPU: free them here too.
   for (int32_t a : s.regions[0].args)
     ex.values[a].release();
-  for (const Step &inner : s.regions[0].steps)
+  for (const PlanStep &inner : s.regions[0].steps)
     for (int32_t r : inner.results)
       ex.values[r].release();
   return Status::ok();
@@ -184,26 +171,12 @@ Status fused(Executor &ex, const Step &s) {
 // kernel.attention, kernel.attention_grad
 //===----------------------------------------------------------------------===//
 
-cpu::AttentionShape attention(const Step &s, const Tensor &q, const Tensor &k) {
-  cpu::AttentionShape a;
-  a.B = q.shape[0];
-  a.Tq = q.shape[1];
-  a.Tk = k.shape[1];
-  a.H = attrInt(s, "heads", 1);
-  a.Hkv = attrInt(s, "kv_heads", a.H);
-  a.Dh = q.shape[2] / a.H;
-  a.causal = attrInt(s, "causal", 1) != 0;
-  a.window = attrInt(s, "window", 0);
-  a.scale = attrFloat(s, "scale", 0);
-  a.queryOffset = a.Tk - a.Tq;
-  return a;
-}
-
-template <typename R> Status attentionFwd(Executor &ex, const Step &s) {
+template <typename R>
+Status runKernelAttention(Executor &ex, const PlanStep &s, const KernelAttentionDesc &d) {
   const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
                &v = ex.values[s.operands[2]];
   const Tensor *bias = s.operands.size() > 3 ? &ex.values[s.operands[3]] : nullptr;
-  cpu::AttentionShape a = attention(s, q, k);
+  cpu::AttentionShape a = attentionShape(d, q, k);
   Tensor &out = ex.values[s.results[0]];
   out = Tensor::reals<R>({a.B, a.Tq, a.H * (v.shape[2] / a.Hkv)});
   Tensor &lse = ex.values[s.results[1]];
@@ -213,7 +186,8 @@ template <typename R> Status attentionFwd(Executor &ex, const Step &s) {
   return Status::ok();
 }
 
-template <typename R> Status attentionBwd(Executor &ex, const Step &s) {
+template <typename R>
+Status runKernelAttentionGrad(Executor &ex, const PlanStep &s, const KernelAttentionGradDesc &d) {
   // q, k, v, [bias], out, lse, dout
   size_t n = s.operands.size();
   bool withBias = n == 7;
@@ -221,7 +195,7 @@ template <typename R> Status attentionBwd(Executor &ex, const Step &s) {
                &v = ex.values[s.operands[2]];
   const Tensor *bias = withBias ? &ex.values[s.operands[3]] : nullptr;
   const Tensor &out = ex.values[s.operands[n - 3]], &dout = ex.values[s.operands[n - 1]];
-  cpu::AttentionShape a = attention(s, q, k);
+  cpu::AttentionShape a = attentionShape(d, q, k);
   Tensor dq = Tensor::reals<R>(q.shape), dk = Tensor::reals<R>(k.shape), dv = Tensor::reals<R>(v.shape);
   Tensor db;
   if (bias)
@@ -241,13 +215,8 @@ template <typename R> Status attentionBwd(Executor &ex, const Step &s) {
 // kernel.add_norm
 //===----------------------------------------------------------------------===//
 
-template <typename R> Status addNorm(Executor &ex, const Step &s) {
-  std::vector<int64_t> seg = segments(s, 4);
-  size_t next = 0;
-  const Tensor *in[4] = {nullptr, nullptr, nullptr, nullptr};
-  for (size_t i = 0; i < 4; ++i)
-    if (seg[i])
-      in[i] = &ex.values[s.operands[next++]];
+template <typename R> Status runAddNorm(Executor &ex, const PlanStep &s, const AddNormDesc &d) {
+  std::array<const Tensor *, 4> in = fourOperands(ex, s);
   const Tensor &x = *in[0], &r = *in[1];
   if (x.shape != r.shape)
     return Status::error("add_norm: the residual's shape differs from x's");
@@ -257,10 +226,10 @@ template <typename R> Status addNorm(Executor &ex, const Step &s) {
   cpu::NormShape n;
   n.D = x.shape.back();
   n.rows = x.numElements() / n.D;
-  n.eps = attrFloat(s, "eps", 1e-5);
+  n.eps = d.eps;
   const R *w = in[2] ? in[2]->v<R>().data() : nullptr;
   const R *b = in[3] ? in[3]->v<R>().data() : nullptr;
-  if (attrStr(s, "kind", "layer") == "rms")
+  if (d.kind == NormKind::Rms)
     cpu::rmsNorm(n, sum.v<R>().data(), w, y.v<R>().data());
   else
     cpu::layerNorm(n, sum.v<R>().data(), w, b, y.v<R>().data());
@@ -273,15 +242,16 @@ template <typename R> Status addNorm(Executor &ex, const Step &s) {
 // kernel.linear_cross_entropy: loss, dx, dw a chunk of rows at a time
 //===----------------------------------------------------------------------===//
 
-template <typename R> Status linearCrossEntropy(Executor &ex, const Step &s) {
+template <typename R>
+Status runLinearCrossEntropy(Executor &ex, const PlanStep &s, const LinearCrossEntropyDesc &d) {
   const Tensor &x = ex.values[s.operands[0]], &w = ex.values[s.operands[1]],
                &t = ex.values[s.operands[2]];
   int64_t D = x.shape.back(), V = w.shape[0], rows = t.numElements();
   if (w.shape.size() != 2 || w.shape[1] != D || x.numElements() != rows * D)
     return Status::error("linear_cross_entropy: x, w and targets do not fit together");
-  int64_t ignore = attrInt(s, "ignore_index", -1);
-  double smoothing = attrFloat(s, "label_smoothing", 0);
-  int64_t chunk = std::max<int64_t>(1, attrInt(s, "chunk", 1024));
+  int64_t ignore = d.ignore_index;
+  double smoothing = d.label_smoothing;
+  int64_t chunk = std::max<int64_t>(1, d.chunk);
   // The mean is over every counted row, so each chunk's gradient is scaled
   // by its share of them.
   int64_t total = 0;
@@ -328,17 +298,9 @@ template <typename R> Status linearCrossEntropy(Executor &ex, const Step &s) {
 
 } // namespace
 
-namespace motif::rt {
-template <typename R> void registerLevel(std::map<std::string, StepHandler> &t) {
-  t["kernel.gemm"] = guarded(gemm<R>);
-  t["kernel.fused"] = guarded(fused);
-  t["kernel.attention"] = guarded(attentionFwd<R>);
-  t["kernel.attention_grad"] = guarded(attentionBwd<R>);
-  t["kernel.linear_cross_entropy"] = guarded(linearCrossEntropy<R>);
-  t["kernel.add_norm"] = guarded(addNorm<R>);
-}
-void registerKernelLevelHandlers() {
-  registerLevel<float>(Executor::handlers(false));
-  registerLevel<double>(Executor::handlers(true));
-}
-} // namespace motif::rt
+MOTIF_REF_RUN(Gemm)
+MOTIF_REF_RUN(Fused)
+MOTIF_REF_RUN(KernelAttention)
+MOTIF_REF_RUN(KernelAttentionGrad)
+MOTIF_REF_RUN(AddNorm)
+MOTIF_REF_RUN(LinearCrossEntropy)

@@ -1,0 +1,94 @@
+//===- Pipelines.cpp - The Motif pass pipeline ------------------------------===//
+#include "compiler/Pipelines/Pipelines.h"
+#include "compiler/Target/Passes.h"
+#include "compiler/Transforms/Passes.h"
+#include "runtime/core/TargetInfo.h"
+
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+namespace rt = ::motif::rt;
+
+bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::string &why) {
+  for (const std::string &t : targets) {
+    auto info = rt::TargetInfo::parse(t);
+    if (!info || !info->supported()) {
+      why = "unknown target '" + t + "' (expected " + rt::supportedTargetList() + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Why the order is what it is:
+//  1. Autodiff works on the motif dialect, where every op brings its
+//     vector-Jacobian product; it runs first so that the backward is
+//     lowered, fused and planned together with the forward.
+//  2. Lowering turns motif ops into GEMMs, tiled attention and one-op fused
+//     kernels: every later pass works at the kernel level.
+//  3. The output projection with its loss is fused before general fusion: it
+//     matches plain GEMMs (the logits and their two backward GEMMs), which
+//     epilogue fusion would otherwise give a residual or an activation.
+//  4. Fusion merges elementwise chains and GEMM epilogues; it never touches
+//     attention, so tiling may come after it.
+//  5. Attention tiles are chosen before recomputation, so that the copies it
+//     makes carry the same tiles.
+//  6. Recomputation (train step only) adds attention ops in the backward.
+//  7. Storage precision is decided once every value exists (a recomputed
+//     attention's log-sum-exp stays f32 like the original's) and before
+//     anything that reads it: memory annotations, emission, the artifact.
+//  8. Memory planning here only annotates (kernel.mem); the artifact writer
+//     plans the same way from the final IR.
+//  9. CUDA emission is last: it names the kernels of the final fused ops
+//     (kernel.name, kernel.bcast), which the plan carries.
+void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o) {
+  if (o.train)
+    pm.addPass(createMotifAutodiffPass());
+  if (!o.lower)
+    return;
+  pm.addPass(createMotifLowerToKernelPass());
+  if (o.fusion) {
+    pm.addPass(createKernelFuseLinearCrossEntropyPass());
+    KernelFusePassOptions fuse;
+    fuse.epilogues = true;
+    pm.addPass(createKernelFusePass(fuse));
+  }
+  std::vector<std::string> targets(o.targets.begin(), o.targets.end());
+  if (auto gpu = rt::newestGpu(targets)) {
+    KernelTileAttentionPassOptions tile;
+    tile.target = gpu->name;
+    pm.addPass(createKernelTileAttentionPass(tile));
+  }
+  if (o.train && o.recomputeAttention)
+    pm.addPass(createKernelRecomputeAttentionPass());
+  KernelAssignStoragePassOptions storage;
+  storage.precision = o.precision;
+  pm.addPass(createKernelAssignStoragePass(storage));
+  if (o.planMemory) {
+    KernelPlanMemoryPassOptions plan;
+    plan.dims = o.dims;
+    pm.addPass(createKernelPlanMemoryPass(plan));
+  }
+  if (o.emitCuda)
+    pm.addPass(createKernelEmitCudaPass());
+}
+
+void mlir::motif::registerMotifPipeline() {
+  registerPassPipeline(
+      "motif-pipeline",
+      "The motif-compile pipeline: autodiff, lowering, fusion, attention tiling, "
+      "recomputation, storage precision, memory annotations, CUDA emission",
+      [](OpPassManager &pm, StringRef text, function_ref<LogicalResult(const Twine &)> error) {
+        PipelineOptions o;
+        if (failed(o.parseFromString(text)))
+          return failure();
+        std::string why;
+        if (!validateTargets({o.targets.begin(), o.targets.end()}, why))
+          return error("motif-pipeline: " + why);
+        buildMotifPipeline(pm, o);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> describe) {
+        describe(PipelineOptions());
+      });
+}

@@ -1,0 +1,1056 @@
+//===- ReferenceMotifOps.cpp - Reference backend: the motif ops ------------===//
+//
+// The reference backend's entries for the motif ops a plan holds and their
+// backward (motif.vjp): each resolves run-time shapes from its operands and
+// its typed description, calls the kernel of runtime/cpu/Kernels.h in the
+// executor's precision, and stores the results.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/Kernels.h"
+#include "runtime/exec/ReferenceBackend.h"
+
+#include <stdexcept>
+
+using namespace motif::rt;
+namespace cpu = motif::cpu;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Operands
+//===----------------------------------------------------------------------===//
+
+/// The operands of an op (or of the forward op of a vjp step) by ODS
+/// position: optional operands that are absent are null.
+struct Operands {
+  std::vector<const Tensor *> in; // by ODS position
+  std::vector<int32_t> ids;       // value ids, -1 when absent
+  // vjp steps only:
+  std::vector<const Tensor *> out, dout;
+  std::vector<bool> need;
+};
+
+/// `numOds` ODS operands; for ops with optional operands (layer_norm,
+/// selective_scan) the step's segments say which exist.
+Operands operands(Executor &ex, const PlanStep &s, size_t numOds) {
+  Operands o;
+  size_t numIn = s.operands.size(), numOut = 0;
+  if (s.kind == OpKind::Vjp) {
+    numIn = static_cast<size_t>(s.vjp.numInputs);
+    numOut = static_cast<size_t>(s.vjp.numOutputs);
+    o.need = s.vjp.needs;
+  }
+  const std::vector<int64_t> &present = s.segments;
+  size_t next = 0;
+  for (size_t i = 0; i < numOds; ++i) {
+    bool here = present.size() == numOds ? present[i] != 0 : next < numIn;
+    if (here && next < numIn) {
+      o.in.push_back(&ex.values[s.operands[next]]);
+      o.ids.push_back(s.operands[next]);
+      ++next;
+    } else {
+      o.in.push_back(nullptr);
+      o.ids.push_back(-1);
+    }
+  }
+  for (size_t i = 0; i < numOut; ++i) {
+    o.out.push_back(&ex.values[s.operands[numIn + i]]);
+    o.dout.push_back(&ex.values[s.operands[numIn + numOut + i]]);
+  }
+  return o;
+}
+
+/// Gradient buffers of a vjp step: one per input the step was asked for
+/// (shaped like it), null for the others; stored into the results by `store`.
+template <typename R> struct Grads {
+  std::vector<Tensor> t;
+  std::vector<R *> p;
+  Grads(const Operands &o) : t(o.in.size()), p(o.in.size(), nullptr) {
+    // Gradients follow the order of present inputs.
+    size_t present = 0;
+    for (size_t i = 0; i < o.in.size(); ++i) {
+      if (!o.in[i])
+        continue;
+      if (present < o.need.size() && o.need[present]) {
+        t[i] = Tensor::reals<R>(o.in[i]->shape);
+        p[i] = t[i].v<R>().data();
+      }
+      ++present;
+    }
+  }
+  void store(Executor &ex, const PlanStep &s) {
+    size_t r = 0;
+    for (size_t i = 0; i < p.size(); ++i)
+      if (p[i])
+        ex.values[s.results[r++]] = std::move(t[i]);
+  }
+};
+
+template <typename R> const R *data(const Tensor *t) {
+  return t ? t->v<R>().data() : nullptr;
+}
+template <typename R>
+Tensor &result(Executor &ex, const PlanStep &s, size_t i, const cpu::Shape &shape) {
+  Tensor &r = ex.values[s.results[i]];
+  r = Tensor::reals<R>(shape);
+  return r;
+}
+
+//===----------------------------------------------------------------------===//
+// Problem shapes: the operands' dims and the step's description
+//===----------------------------------------------------------------------===//
+
+cpu::LinearShape linearShape(const Tensor &x, const Tensor &w) {
+  cpu::LinearShape l;
+  l.K = x.shape.back();
+  l.N = w.shape[0];
+  l.M = x.numElements() / l.K;
+  return l;
+}
+
+cpu::Shape reducedShape(const cpu::Shape &in, std::vector<int64_t> axes, bool keep) {
+  std::vector<bool> r(in.size(), false);
+  for (int64_t a : axes)
+    r[cpu::normalizeAxis(a, static_cast<int64_t>(in.size()))] = true;
+  cpu::Shape out;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (!r[i])
+      out.push_back(in[i]);
+    else if (keep)
+      out.push_back(1);
+  return out;
+}
+
+/// Dropout's stream: the trainer's step counter and the id of the value being
+/// dropped, so the backward (which sees the same input value) replays it.
+uint64_t dropoutSeed(const Executor &ex, int32_t valueId) {
+  return ex.rngOffset * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(valueId);
+}
+
+
+cpu::MatmulShape matmulShape(const MatmulDesc &d, const Tensor &a, const Tensor &b) {
+  cpu::MatmulShape m;
+  m.aBatch.assign(a.shape.begin(), a.shape.end() - 2);
+  m.bBatch.assign(b.shape.begin(), b.shape.end() - 2);
+  m.M = a.shape[a.shape.size() - 2];
+  m.K = a.shape.back();
+  m.transposeB = d.transpose_b;
+  m.N = m.transposeB ? b.shape[b.shape.size() - 2] : b.shape.back();
+  return m;
+}
+
+cpu::NormShape normShape(double eps, const Tensor &x) {
+  cpu::NormShape n;
+  n.D = x.shape.back();
+  n.rows = x.numElements() / n.D;
+  n.eps = eps;
+  return n;
+}
+
+cpu::RopeShape ropeShape(const RopeDesc &d, const Tensor &x) {
+  cpu::RopeShape r;
+  r.B = x.shape[0];
+  r.T = x.shape[1];
+  r.H = d.heads;
+  r.Dh = x.shape[2] / r.H;
+  r.rotaryDim = d.rotary_dim;
+  r.theta = d.theta;
+  r.scaling = d.scaling == RopeScaling::Ntk    ? cpu::RopeScaling::Ntk
+              : d.scaling == RopeScaling::Yarn ? cpu::RopeScaling::Yarn
+                                               : cpu::RopeScaling::None;
+  r.factor = d.factor;
+  r.originalMaxPositions = d.original_max_positions;
+  return r;
+}
+
+cpu::Conv1dShape conv1dShape(const Conv1dDesc &d, const Tensor &x, const Tensor &w) {
+  cpu::Conv1dShape c;
+  c.B = x.shape[0];
+  c.T = x.shape[1];
+  c.Cin = x.shape[2];
+  c.Cout = w.shape[0];
+  c.K = w.shape[2];
+  c.stride = d.stride;
+  c.padding = d.padding;
+  c.dilation = d.dilation;
+  c.groups = d.groups;
+  c.causal = d.causal;
+  return c;
+}
+
+/// The two entries of a 2-D attribute (stride, padding, kernel).
+void pair(const std::vector<int64_t> &v, const char *what, int64_t &a, int64_t &b) {
+  if (v.size() != 2)
+    throw std::invalid_argument(std::string(what) + " has " + std::to_string(v.size()) +
+                                " entries, expected 2");
+  a = v[0];
+  b = v[1];
+}
+
+cpu::Conv2dShape conv2dShape(const Conv2dDesc &d, const Tensor &x, const Tensor &w) {
+  cpu::Conv2dShape c;
+  c.B = x.shape[0];
+  c.Cin = x.shape[1];
+  c.H = x.shape[2];
+  c.W = x.shape[3];
+  c.Cout = w.shape[0];
+  c.Kh = w.shape[2];
+  c.Kw = w.shape[3];
+  pair(d.stride, "stride", c.strideH, c.strideW);
+  pair(d.padding, "padding", c.padH, c.padW);
+  c.groups = d.groups;
+  return c;
+}
+
+cpu::Pool2dShape pool2dShape(const Pool2dDesc &d, const Tensor &x) {
+  cpu::Pool2dShape p;
+  p.B = x.shape[0];
+  p.C = x.shape[1];
+  p.H = x.shape[2];
+  p.W = x.shape[3];
+  pair(d.kernel, "kernel", p.Kh, p.Kw);
+  pair(d.stride, "stride", p.strideH, p.strideW);
+  pair(d.padding, "padding", p.padH, p.padW);
+  return p;
+}
+
+cpu::PoolKind poolKind(const Pool2dDesc &d) {
+  return d.kind == PoolKind::Avg ? cpu::PoolKind::Avg : cpu::PoolKind::Max;
+}
+
+cpu::ReduceKind reduceKind(ReduceKind k) {
+  return k == ReduceKind::Mean  ? cpu::ReduceKind::Mean
+         : k == ReduceKind::Max ? cpu::ReduceKind::Max
+                                : cpu::ReduceKind::Sum;
+}
+
+cpu::BatchNormShape batchNormShape(const BatchNormDesc &d, const Tensor &x) {
+  cpu::BatchNormShape b;
+  b.N = x.shape[0];
+  b.C = x.shape[1];
+  b.S = x.numElements() / (b.N * b.C);
+  b.eps = d.eps;
+  b.momentum = d.momentum;
+  return b;
+}
+
+cpu::SelectiveScanShape scanShape(const SelectiveScanDesc &d, const Tensor &u,
+                                  const Tensor &A) {
+  cpu::SelectiveScanShape sh;
+  sh.B = u.shape[0];
+  sh.T = u.shape[1];
+  sh.Di = u.shape[2];
+  sh.N = A.shape[1];
+  sh.deltaSoftplus = d.delta_softplus;
+  return sh;
+}
+
+cpu::RelPosShape relPosShape(const RelativePositionBiasDesc &d, const Tensor &q,
+                             const Tensor &k, const Tensor &table) {
+  cpu::RelPosShape r;
+  r.Tq = q.shape[1];
+  r.Tk = k.shape[1];
+  r.buckets = table.shape[0];
+  r.H = table.shape[1];
+  r.bidirectional = d.bidirectional;
+  r.maxDistance = d.max_distance;
+  return r;
+}
+
+cpu::MoeShape moeShape(const MoeDesc &d, const Tensor &x) {
+  cpu::MoeShape m;
+  m.D = x.shape.back();
+  m.tokens = x.numElements() / m.D;
+  m.experts = d.experts;
+  m.topK = d.top_k;
+  m.routing = d.routing == RoutingMode::Switch         ? cpu::MoeRouting::Switch
+              : d.routing == RoutingMode::ExpertChoice ? cpu::MoeRouting::ExpertChoice
+                                                       : cpu::MoeRouting::TopK;
+  m.capacityFactor = d.capacity_factor;
+  m.sharedExperts = d.shared_experts;
+  m.auxLossCoef = d.aux_loss_coef;
+  m.zLossCoef = d.z_loss_coef;
+  m.normalizeWeights = d.normalize_weights;
+  return m;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+cpu::UnaryKind unaryKind(UnaryOp op) {
+  switch (op) {
+#define MOTIF_PLAN_UNARY(Op, N)                                                    \
+  case UnaryOp::Op:                                                                \
+    return cpu::UnaryKind::Op;
+#include "runtime/core/PlanElementwise.def"
+  }
+  return cpu::UnaryKind::Relu;
+}
+
+cpu::BinaryKind binaryKind(BinaryOp op) {
+  switch (op) {
+#define MOTIF_PLAN_BINARY(Op, N)                                                   \
+  case BinaryOp::Op:                                                               \
+    return cpu::BinaryKind::Op;
+#include "runtime/core/PlanElementwise.def"
+  }
+  return cpu::BinaryKind::Add;
+}
+
+template <typename R>
+Status runUnary(Executor &ex, const PlanStep &s, const UnaryDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  Tensor &y = result<R>(ex, s, 0, x.shape);
+  cpu::unary(unaryKind(d.op), x.numElements(), x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpUnary(Executor &ex, const PlanStep &s, const UnaryDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  cpu::unaryBackward(unaryKind(d.op), o.in[0]->numElements(), data<R>(o.in[0]),
+                     data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+template <typename R>
+Status runBinary(Executor &ex, const PlanStep &s, const BinaryDesc &d) {
+  const Tensor &a = ex.values[s.operands[0]], &b = ex.values[s.operands[1]];
+  Tensor &y = result<R>(ex, s, 0, cpu::broadcastShapes(a.shape, b.shape));
+  cpu::binary(binaryKind(d.op), a.shape, b.shape, a.v<R>().data(), b.v<R>().data(),
+              y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpBinary(Executor &ex, const PlanStep &s, const BinaryDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  cpu::binaryBackward(binaryKind(d.op), o.in[0]->shape, o.in[1]->shape, data<R>(o.in[0]),
+                      data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Dense, norms, attention, recurrences, convolutions, shapes
+//===----------------------------------------------------------------------===//
+
+template <typename R>
+Status runEmbedding(Executor &ex, const PlanStep &s, const EmbeddingDesc &d) {
+  const Tensor &ids = ex.values[s.operands[0]], &tab = ex.values[s.operands[1]];
+  cpu::Shape shape = ids.shape;
+  shape.push_back(tab.shape[1]);
+  Tensor &y = result<R>(ex, s, 0, shape);
+  cpu::embedding(ids.numElements(), tab.shape[0], tab.shape[1], ids.i.data(),
+                 tab.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpEmbedding(Executor &ex, const PlanStep &s, const EmbeddingDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  if (g.p[1])
+    cpu::embeddingBackward(o.in[0]->numElements(), o.in[1]->shape[0],
+                           o.in[1]->shape[1], o.in[0]->i.data(),
+                           data<R>(o.dout[0]), g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runLinear(Executor &ex, const PlanStep &s, const LinearDesc &d) {
+  Operands o = operands(ex, s, 3);
+  cpu::LinearShape l = linearShape(*o.in[0], *o.in[1]);
+  cpu::Shape shape = o.in[0]->shape;
+  shape.back() = l.N;
+  Tensor &y = result<R>(ex, s, 0, shape);
+  cpu::linear(l, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpLinear(Executor &ex, const PlanStep &s, const LinearDesc &d) {
+  Operands o = operands(ex, s, 3);
+  Grads<R> g(o);
+  cpu::linearBackward(linearShape(*o.in[0], *o.in[1]), data<R>(o.in[0]),
+                      data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runMatmul(Executor &ex, const PlanStep &s, const MatmulDesc &d) {
+  const Tensor &a = ex.values[s.operands[0]], &b = ex.values[s.operands[1]];
+  cpu::MatmulShape m = matmulShape(d, a, b);
+  cpu::Shape shape = m.outBatch();
+  shape.push_back(m.M);
+  shape.push_back(m.N);
+  Tensor &y = result<R>(ex, s, 0, shape);
+  cpu::matmul(m, a.v<R>().data(), b.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpMatmul(Executor &ex, const PlanStep &s, const MatmulDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  cpu::matmulBackward(matmulShape(d, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                      data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runSoftmax(Executor &ex, const PlanStep &s, const SoftmaxDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  Tensor &y = result<R>(ex, s, 0, x.shape);
+  cpu::softmax(cpu::axisShape(x.shape, d.axis), x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpSoftmax(Executor &ex, const PlanStep &s, const SoftmaxDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  cpu::softmaxBackward(cpu::axisShape(o.in[0]->shape, d.axis),
+                       data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runReduce(Executor &ex, const PlanStep &s, const ReduceDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  const std::vector<int64_t> &axes = d.axes;
+  Tensor &y = result<R>(ex, s, 0, reducedShape(x.shape, axes, d.keepdim));
+  cpu::reduce(reduceKind(d.kind), x.shape, axes, x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpReduce(Executor &ex, const PlanStep &s, const ReduceDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  cpu::reduceBackward(reduceKind(d.kind), o.in[0]->shape,
+                      d.axes, data<R>(o.in[0]), data<R>(o.out[0]),
+                      data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runDropout(Executor &ex, const PlanStep &s, const DropoutDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  Tensor &y = result<R>(ex, s, 0, x.shape);
+  if (!ex.training) {
+    y.v<R>() = x.v<R>();
+    return Status::ok();
+  }
+  cpu::dropout(x.numElements(), d.p, dropoutSeed(ex, s.operands[0]),
+               0, x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpDropout(Executor &ex, const PlanStep &s, const DropoutDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  int64_t n = o.in[0]->numElements();
+  if (!ex.training)
+    std::copy(o.dout[0]->v<R>().begin(), o.dout[0]->v<R>().end(), g.p[0]);
+  else
+    cpu::dropoutBackward(n, d.p, dropoutSeed(ex, o.ids[0]), 0,
+                         data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runLayerNorm(Executor &ex, const PlanStep &s, const LayerNormDesc &d) {
+  Operands o = operands(ex, s, 3);
+  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+  cpu::layerNorm(normShape(d.eps, *o.in[0]), data<R>(o.in[0]), data<R>(o.in[1]),
+                 data<R>(o.in[2]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpLayerNorm(Executor &ex, const PlanStep &s, const LayerNormDesc &d) {
+  Operands o = operands(ex, s, 3);
+  Grads<R> g(o);
+  cpu::layerNormBackward(normShape(d.eps, *o.in[0]), data<R>(o.in[0]), data<R>(o.in[1]),
+                         data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runRmsNorm(Executor &ex, const PlanStep &s, const RmsNormDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+  cpu::rmsNorm(normShape(d.eps, *o.in[0]), data<R>(o.in[0]), data<R>(o.in[1]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpRmsNorm(Executor &ex, const PlanStep &s, const RmsNormDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  cpu::rmsNormBackward(normShape(d.eps, *o.in[0]), data<R>(o.in[0]), data<R>(o.in[1]),
+                       data<R>(o.dout[0]), g.p[0], g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runBatchNorm(Executor &ex, const PlanStep &s, const BatchNormDesc &d) {
+  Operands o = operands(ex, s, 5);
+  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+  // Training updates the running statistics of the parameters
+  // themselves, not of the step's copies.
+  R *rm = ex.values[s.operands[3]].v<R>().data(), *rv = ex.values[s.operands[4]].v<R>().data();
+  const Function &f = *ex.current;
+  auto pm = f.paramReads.find(s.operands[3]), pv = f.paramReads.find(s.operands[4]);
+  if (ex.training && pm != f.paramReads.end() && pv != f.paramReads.end()) {
+    rm = ex.params[pm->second].v<R>().data();
+    rv = ex.params[pv->second].v<R>().data();
+  }
+  cpu::batchNorm(batchNormShape(d, *o.in[0]), ex.training, data<R>(o.in[0]),
+                 data<R>(o.in[1]), data<R>(o.in[2]), rm, rv, y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpBatchNorm(Executor &ex, const PlanStep &s, const BatchNormDesc &d) {
+  Operands o = operands(ex, s, 5);
+  Grads<R> g(o);
+  cpu::batchNormBackward(batchNormShape(d, *o.in[0]), ex.training, data<R>(o.in[0]),
+                         data<R>(o.in[1]), data<R>(o.in[3]), data<R>(o.in[4]),
+                         data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runAttention(Executor &ex, const PlanStep &s, const AttentionDesc &d) {
+  Operands o = operands(ex, s, 4);
+  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+  cpu::attention(attentionShape(d, *o.in[0], *o.in[1]), data<R>(o.in[0]), data<R>(o.in[1]),
+                 data<R>(o.in[2]), data<R>(o.in[3]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpAttention(Executor &ex, const PlanStep &s, const AttentionDesc &d) {
+  Operands o = operands(ex, s, 4);
+  Grads<R> g(o);
+  cpu::attentionBackward(attentionShape(d, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                         data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
+                         data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2],
+                         g.p[3]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runRope(Executor &ex, const PlanStep &s, const RopeDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+  cpu::rope(ropeShape(d, *o.in[0]), data<R>(o.in[0]),
+            o.in[1] ? o.in[1]->i.data() : nullptr, y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpRope(Executor &ex, const PlanStep &s, const RopeDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  cpu::ropeBackward(ropeShape(d, *o.in[0]), o.in[1] ? o.in[1]->i.data() : nullptr,
+                    data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runRelativePositionBias(Executor &ex, const PlanStep &s, const RelativePositionBiasDesc &d) {
+  Operands o = operands(ex, s, 3);
+  cpu::RelPosShape r = relPosShape(d, *o.in[0], *o.in[1], *o.in[2]);
+  Tensor &y = result<R>(ex, s, 0, {r.H, r.Tq, r.Tk});
+  cpu::relativePositionBias(r, data<R>(o.in[2]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpRelativePositionBias(Executor &ex, const PlanStep &s, const RelativePositionBiasDesc &d) {
+  Operands o = operands(ex, s, 3);
+  Grads<R> g(o);
+  if (g.p[2])
+    cpu::relativePositionBiasBackward(relPosShape(d, *o.in[0], *o.in[1], *o.in[2]),
+                                      data<R>(o.dout[0]), g.p[2]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runScan(Executor &ex, const PlanStep &s, const ScanDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]], &a = ex.values[s.operands[1]];
+  Tensor &h = result<R>(ex, s, 0, x.shape);
+  cpu::scan(cpu::ScanShape{x.shape[0], x.shape[1], x.shape[2]}, x.v<R>().data(),
+            a.v<R>().data(), h.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpScan(Executor &ex, const PlanStep &s, const ScanDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  const cpu::Shape &sh = o.in[0]->shape;
+  cpu::scanBackward(cpu::ScanShape{sh[0], sh[1], sh[2]}, data<R>(o.in[1]),
+                    data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0], g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runSelectiveScan(Executor &ex, const PlanStep &s, const SelectiveScanDesc &d) {
+  Operands o = operands(ex, s, 7);
+  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+  cpu::selectiveScan(scanShape(d, *o.in[0], *o.in[2]), data<R>(o.in[0]), data<R>(o.in[1]),
+                     data<R>(o.in[2]), data<R>(o.in[3]), data<R>(o.in[4]), data<R>(o.in[5]),
+                     data<R>(o.in[6]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpSelectiveScan(Executor &ex, const PlanStep &s, const SelectiveScanDesc &d) {
+  Operands o = operands(ex, s, 7);
+  Grads<R> g(o);
+  cpu::selectiveScanBackward(scanShape(d, *o.in[0], *o.in[2]), data<R>(o.in[0]),
+                             data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
+                             data<R>(o.in[4]), data<R>(o.in[5]), data<R>(o.in[6]),
+                             data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2], g.p[3],
+                             g.p[4], g.p[5], g.p[6]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runConv1d(Executor &ex, const PlanStep &s, const Conv1dDesc &d) {
+  Operands o = operands(ex, s, 3);
+  cpu::Conv1dShape c = conv1dShape(d, *o.in[0], *o.in[1]);
+  Tensor &y = result<R>(ex, s, 0, {c.B, c.outT(), c.Cout});
+  cpu::conv1d(c, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpConv1d(Executor &ex, const PlanStep &s, const Conv1dDesc &d) {
+  Operands o = operands(ex, s, 3);
+  Grads<R> g(o);
+  cpu::conv1dBackward(conv1dShape(d, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                      data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runConv2d(Executor &ex, const PlanStep &s, const Conv2dDesc &d) {
+  Operands o = operands(ex, s, 3);
+  cpu::Conv2dShape c = conv2dShape(d, *o.in[0], *o.in[1]);
+  Tensor &y = result<R>(ex, s, 0, {c.B, c.Cout, c.outH(), c.outW()});
+  cpu::conv2d(c, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpConv2d(Executor &ex, const PlanStep &s, const Conv2dDesc &d) {
+  Operands o = operands(ex, s, 3);
+  Grads<R> g(o);
+  cpu::conv2dBackward(conv2dShape(d, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+                      data<R>(o.in[1]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runPool2d(Executor &ex, const PlanStep &s, const Pool2dDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  cpu::Pool2dShape p = pool2dShape(d, x);
+  Tensor &y = result<R>(ex, s, 0, {p.B, p.C, p.outH(), p.outW()});
+  cpu::pool2d(poolKind(d),
+              p, x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpPool2d(Executor &ex, const PlanStep &s, const Pool2dDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  cpu::pool2dBackward(poolKind(d),
+                      pool2dShape(d, *o.in[0]), data<R>(o.in[0]), data<R>(o.dout[0]),
+                      g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runCrossEntropy(Executor &ex, const PlanStep &s, const CrossEntropyDesc &d) {
+  const Tensor &l = ex.values[s.operands[0]], &t = ex.values[s.operands[1]];
+  cpu::CrossEntropyShape c{l.numElements() / l.shape.back(), l.shape.back(),
+                           d.ignore_index,
+                           d.label_smoothing};
+  Tensor &y = result<R>(ex, s, 0, {});
+  y.v<R>()[0] = cpu::crossEntropy(c, l.v<R>().data(), t.i.data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpCrossEntropy(Executor &ex, const PlanStep &s, const CrossEntropyDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  const Tensor &l = *o.in[0];
+  cpu::CrossEntropyShape c{l.numElements() / l.shape.back(), l.shape.back(),
+                           d.ignore_index,
+                           d.label_smoothing};
+  cpu::crossEntropyBackward(c, l.v<R>().data(), o.in[1]->i.data(), o.dout[0]->v<R>()[0], g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runReshape(Executor &ex, const PlanStep &s, const ReshapeDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  Tensor &y = result<R>(ex, s, 0, cpu::reshapeShape(x.shape, d.shape));
+  y.v<R>() = x.v<R>();
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpReshape(Executor &ex, const PlanStep &s, const ReshapeDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  std::copy(o.dout[0]->v<R>().begin(), o.dout[0]->v<R>().end(), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runTranspose(Executor &ex, const PlanStep &s, const TransposeDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  const std::vector<int64_t> &perm = d.perm;
+  cpu::Shape shape;
+  for (int64_t p : perm)
+    shape.push_back(x.shape[p]);
+  Tensor &y = result<R>(ex, s, 0, shape);
+  cpu::transpose(x.shape, perm, x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpTranspose(Executor &ex, const PlanStep &s, const TransposeDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  cpu::transposeBackward(o.in[0]->shape, d.perm, data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runConcat(Executor &ex, const PlanStep &s, const ConcatDesc &d) {
+  std::vector<cpu::Shape> shapes;
+  std::vector<const R *> xs;
+  for (int32_t id : s.operands) {
+    shapes.push_back(ex.values[id].shape);
+    xs.push_back(ex.values[id].v<R>().data());
+  }
+  int64_t axis = cpu::normalizeAxis(d.axis,
+                                    static_cast<int64_t>(shapes[0].size()));
+  cpu::Shape shape = shapes[0];
+  shape[axis] = 0;
+  for (const cpu::Shape &sh : shapes)
+    shape[axis] += sh[axis];
+  Tensor &y = result<R>(ex, s, 0, shape);
+  cpu::concat(shapes, axis, xs.data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpConcat(Executor &ex, const PlanStep &s, const ConcatDesc &d) {
+  Operands o = operands(ex, s, static_cast<size_t>(s.vjp.numInputs));
+  Grads<R> g(o);
+  std::vector<cpu::Shape> shapes;
+  for (const Tensor *t : o.in)
+    shapes.push_back(t->shape);
+  int64_t axis = cpu::normalizeAxis(d.axis,
+                                    static_cast<int64_t>(shapes[0].size()));
+  cpu::concatBackward(shapes, axis, data<R>(o.dout[0]), g.p.data());
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runSplit(Executor &ex, const PlanStep &s, const SplitDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  const std::vector<int64_t> &sizes = d.sizes;
+  int64_t axis = cpu::normalizeAxis(d.axis,
+                                    static_cast<int64_t>(x.shape.size()));
+  std::vector<R *> ys;
+  for (size_t r = 0; r < sizes.size(); ++r) {
+    cpu::Shape shape = x.shape;
+    shape[axis] = sizes[r];
+    ys.push_back(result<R>(ex, s, r, shape).template v<R>().data());
+  }
+  cpu::split(x.shape, axis, sizes, x.v<R>().data(), ys.data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpSplit(Executor &ex, const PlanStep &s, const SplitDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  std::vector<const R *> dys;
+  for (const Tensor *t : o.dout)
+    dys.push_back(t->v<R>().data());
+  const cpu::Shape &in = o.in[0]->shape;
+  cpu::splitBackward(in, cpu::normalizeAxis(d.axis,
+                                            static_cast<int64_t>(in.size())),
+                     d.sizes, dys.data(), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+cpu::SliceSpec sliceOf(const SliceDesc &d, const cpu::Shape &in, int64_t &axis) {
+  axis = cpu::normalizeAxis(d.axis, static_cast<int64_t>(in.size()));
+  return cpu::sliceSpec(in[axis], d.start, d.end, d.step);
+}
+template <typename R>
+Status runSlice(Executor &ex, const PlanStep &s, const SliceDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  int64_t axis;
+  cpu::SliceSpec sp = sliceOf(d, x.shape, axis);
+  cpu::Shape shape = x.shape;
+  shape[axis] = sp.length;
+  Tensor &y = result<R>(ex, s, 0, shape);
+  cpu::slice(x.shape, axis, sp, x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpSlice(Executor &ex, const PlanStep &s, const SliceDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  int64_t axis;
+  cpu::SliceSpec sp = sliceOf(d, o.in[0]->shape, axis);
+  cpu::sliceBackward(o.in[0]->shape, axis, sp, data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+template <typename R>
+Status runExpand(Executor &ex, const PlanStep &s, const ExpandDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]], &like = ex.values[s.operands[1]];
+  cpu::Shape shape = x.shape;
+  for (int64_t dim : d.dims) {
+    int64_t a = cpu::normalizeAxis(dim, static_cast<int64_t>(shape.size()));
+    shape[a] = like.shape[a];
+  }
+  Tensor &y = result<R>(ex, s, 0, shape);
+  cpu::expand(x.shape, shape, x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpExpand(Executor &ex, const PlanStep &s, const ExpandDesc &d) {
+  Operands o = operands(ex, s, 2);
+  Grads<R> g(o);
+  if (g.p[0])
+    cpu::expandBackward(o.in[0]->shape, o.out[0]->shape, data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+
+
+template <typename R> Status runCast(Executor &ex, const PlanStep &s, const CastDesc &) {
+  // The reference backend computes in one precision; a cast keeps the values.
+  const Tensor &x = ex.values[s.operands[0]];
+  Tensor &y = result<R>(ex, s, 0, x.shape);
+  y.v<R>() = x.v<R>();
+  return Status::ok();
+}
+
+template <typename R> Status vjpCast(Executor &ex, const PlanStep &s, const CastDesc &) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  std::copy(o.dout[0]->v<R>().begin(), o.dout[0]->v<R>().end(), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+/// The kernel routes; the expert bodies are the step's regions, run by the
+/// executor on each expert's tokens.
+template <typename R> Status runMoe(Executor &ex, const PlanStep &s, const MoeDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
+  cpu::MoeShape m = moeShape(d, x);
+  Status failure = Status::ok();
+  auto body = [&](size_t region) {
+    return [&ex, &s, &failure, region, D = m.D](int64_t e, int64_t n, const R *in, R *out) {
+      if (!failure.isOk() || region >= s.regions.size())
+        return;
+      Tensor tokens = Tensor::reals<R>({n, D});
+      std::copy(in, in + n * D, tokens.v<R>().begin());
+      int64_t saved = ex.expertIndex;
+      ex.expertIndex = e;
+      std::vector<Tensor> ys;
+      Status st = ex.runRegion(s.regions[region], {std::move(tokens)}, ys);
+      ex.expertIndex = saved;
+      if (!st.isOk()) {
+        failure = Status::error("in expert " + std::to_string(e) + ": " + st.message());
+        return;
+      }
+      std::copy(ys[0].v<R>().begin(), ys[0].v<R>().end(), out);
+    };
+  };
+  Tensor &y = result<R>(ex, s, 0, x.shape);
+  std::vector<int64_t> counts(static_cast<size_t>(m.experts), 0);
+  R aux = cpu::moe<R>(m, x.v<R>().data(), router.v<R>().data(), body(0), body(1),
+                      y.v<R>().data(), counts.data());
+  if (!failure.isOk())
+    return failure;
+  Tensor &a = result<R>(ex, s, 1, {});
+  a.v<R>()[0] = aux;
+  // Named by the moe's scope (its router parameter's path), else its line.
+  std::string where = s.location;
+  auto rp = ex.current->paramReads.find(s.operands[1]);
+  if (rp != ex.current->paramReads.end()) {
+    where = rp->second;
+    size_t cut = where.rfind(".router.weight");
+    if (cut != std::string::npos)
+      where = where.substr(0, cut);
+  }
+  ex.expertCounts[where] = counts;
+  ex.auxLosses[where] = aux;
+  return Status::ok();
+}
+
+/// The backward of a moe: the kernel routes again and calls each expert's
+/// backward region (yielding its output, the tokens' gradient and its
+/// parameters' gradients, which land in that expert's slice of the stacked
+/// results).
+template <typename R> Status runMoeVjp(Executor &ex, const PlanStep &s, const MoeVjpDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
+  const Tensor &dy = ex.values[s.operands[2]], &daux = ex.values[s.operands[3]];
+  cpu::MoeShape m = moeShape(*s.moe, x);
+  const std::vector<int64_t> &regionOf = d.region_of;
+  Tensor &dx = result<R>(ex, s, 0, x.shape);
+  Tensor &drouter = result<R>(ex, s, 1, router.shape);
+  std::vector<Tensor *> dparams;
+  for (size_t k = 2; k < s.results.size(); ++k)
+    dparams.push_back(&result<R>(ex, s, k, ex.current->valueShapes[s.results[k]]));
+  Status failure = Status::ok();
+  auto body = [&](int64_t region) {
+    return [&, region, D = m.D](int64_t e, int64_t n, const R *in, const R *dout, R *din,
+                                R *out) {
+      if (!failure.isOk() || region >= static_cast<int64_t>(s.regions.size()))
+        return;
+      Tensor tokens = Tensor::reals<R>({n, D}), grad = Tensor::reals<R>({n, D});
+      std::copy(in, in + n * D, tokens.v<R>().begin());
+      std::copy(dout, dout + n * D, grad.v<R>().begin());
+      int64_t saved = ex.expertIndex;
+      ex.expertIndex = e;
+      std::vector<Tensor> ys;
+      Status st = ex.runRegion(s.regions[region], {std::move(tokens), std::move(grad)}, ys);
+      ex.expertIndex = saved;
+      if (!st.isOk()) {
+        failure = Status::error("in the backward of expert " + std::to_string(e) + ": " +
+                                st.message());
+        return;
+      }
+      std::copy(ys[0].v<R>().begin(), ys[0].v<R>().end(), out);
+      std::copy(ys[1].v<R>().begin(), ys[1].v<R>().end(), din);
+      // Parameter gradients of this region, in the order of `params`.
+      size_t y = 2;
+      for (size_t k = 0; k < dparams.size(); ++k) {
+        if (k >= regionOf.size() || regionOf[k] != region)
+          continue;
+        const Tensor &g = ys[y++];
+        R *slice = dparams[k]->v<R>().data() + e * static_cast<int64_t>(g.v<R>().size());
+        for (size_t i = 0; i < g.v<R>().size(); ++i)
+          slice[i] += g.v<R>()[i];
+      }
+    };
+  };
+  cpu::moeBackward<R>(m, x.v<R>().data(), router.v<R>().data(), body(0), body(1),
+                      dy.v<R>().data(), daux.v<R>()[0], dx.v<R>().data(),
+                      drouter.v<R>().data());
+  return failure;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The backend's entries
+//===----------------------------------------------------------------------===//
+
+#define MOTIF_REF_BOTH(K) MOTIF_REF_RUN(K) MOTIF_REF_VJP(K)
+MOTIF_REF_BOTH(Unary)
+MOTIF_REF_BOTH(Binary)
+MOTIF_REF_BOTH(Embedding)
+MOTIF_REF_BOTH(Linear)
+MOTIF_REF_BOTH(Matmul)
+MOTIF_REF_BOTH(Softmax)
+MOTIF_REF_BOTH(Reduce)
+MOTIF_REF_BOTH(Dropout)
+MOTIF_REF_BOTH(LayerNorm)
+MOTIF_REF_BOTH(RmsNorm)
+MOTIF_REF_BOTH(BatchNorm)
+MOTIF_REF_BOTH(Attention)
+MOTIF_REF_BOTH(Rope)
+MOTIF_REF_BOTH(RelativePositionBias)
+MOTIF_REF_BOTH(Scan)
+MOTIF_REF_BOTH(SelectiveScan)
+MOTIF_REF_BOTH(Conv1d)
+MOTIF_REF_BOTH(Conv2d)
+MOTIF_REF_BOTH(Pool2d)
+MOTIF_REF_BOTH(CrossEntropy)
+MOTIF_REF_BOTH(Reshape)
+MOTIF_REF_BOTH(Transpose)
+MOTIF_REF_BOTH(Concat)
+MOTIF_REF_BOTH(Split)
+MOTIF_REF_BOTH(Slice)
+MOTIF_REF_BOTH(Expand)
+MOTIF_REF_BOTH(Cast)
+MOTIF_REF_RUN(Moe)
+MOTIF_REF_RUN(MoeVjp)

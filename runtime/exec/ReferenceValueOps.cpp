@@ -1,0 +1,126 @@
+//===- ReferenceValueOps.cpp - Reference backend: values and parameters ----===//
+//
+// The reference backend's entries for the steps that make values rather
+// than compute them (parameters, constants, zeros, positions), and its value
+// operations: checking what a step made and freeing values after their last
+// read.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/exec/ReferenceBackend.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace motif::rt;
+
+namespace {
+
+template <typename R>
+Status runGetParam(Executor &ex, const PlanStep &s, const GetParamDesc &d) {
+  auto p = ex.params.find(d.name);
+  if (p == ex.params.end())
+    return Status::error("parameter '" + d.name + "' was not initialized");
+  const Tensor &param = p->second;
+  const Shape &want = ex.current->valueShapes[s.results[0]];
+  if (ex.expertIndex >= 0 && param.shape.size() == want.size() + 1) {
+    // Inside an expert body: this expert's slice of the stacked parameter.
+    if (ex.expertIndex >= param.shape[0])
+      return Status::error("expert " + std::to_string(ex.expertIndex) +
+                           " is outside parameter '" + d.name + "'");
+    Tensor slice = Tensor::reals<R>(Shape(param.shape.begin() + 1, param.shape.end()));
+    size_t n = slice.v<R>().size();
+    std::copy(param.v<R>().begin() + ex.expertIndex * n,
+              param.v<R>().begin() + (ex.expertIndex + 1) * n, slice.v<R>().begin());
+    ex.values[s.results[0]] = std::move(slice);
+    return Status::ok();
+  }
+  ex.values[s.results[0]] = param;
+  return Status::ok();
+}
+
+template <typename R>
+Status runConstant(Executor &ex, const PlanStep &s, const ConstantDesc &d) {
+  const Shape &shape = ex.current->valueShapes[s.results[0]];
+  for (int64_t dim : shape)
+    if (dim == kDynamic)
+      return Status::error("a constant needs a static shape");
+  Tensor t = Tensor::reals<R>(shape);
+  std::fill(t.v<R>().begin(), t.v<R>().end(), static_cast<R>(d.value));
+  ex.values[s.results[0]] = std::move(t);
+  return Status::ok();
+}
+
+template <typename R>
+Status runZerosLike(Executor &ex, const PlanStep &s, const ZerosLikeDesc &) {
+  ex.values[s.results[0]] = Tensor::reals<R>(ex.values[s.operands[0]].shape);
+  return Status::ok();
+}
+
+template <typename R>
+Status runPositions(Executor &ex, const PlanStep &s, const PositionsDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]];
+  int64_t axis = d.axis;
+  if (axis < 0)
+    axis += static_cast<int64_t>(x.shape.size());
+  Tensor out = Tensor::ints({x.shape[axis]});
+  for (int64_t i = 0; i < x.shape[axis]; ++i)
+    out.i[i] = static_cast<int32_t>(i);
+  ex.values[s.results[0]] = std::move(out);
+  return Status::ok();
+}
+
+std::string shapeStr(const Shape &s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+} // namespace
+
+MOTIF_REF_RUN(GetParam)
+MOTIF_REF_RUN(Constant)
+MOTIF_REF_RUN(ZerosLike)
+MOTIF_REF_RUN(Positions)
+
+std::string ReferenceBackend::name() const {
+  return ex.fp64 ? "CPU reference (fp64)" : "CPU reference (fp32)";
+}
+
+Status ReferenceBackend::checkResults(const PlanStep &s, bool nanCheck) {
+  for (int32_t r : s.results) {
+    Tensor &t = ex.values[r];
+    // Static dims of the plan must match what the kernel made.
+    const Shape &planned = ex.current->valueShapes[r];
+    bool ok = planned.size() == t.shape.size();
+    for (size_t d = 0; ok && d < planned.size(); ++d)
+      ok = planned[d] == kDynamic || planned[d] == t.shape[d];
+    if (!ok)
+      return Status::error(s.where() + " made a tensor of shape " + shapeStr(t.shape) +
+                           " where the plan says " + shapeStr(planned) + " (a bug in Motif)");
+    if (nanCheck && !t.isInt()) {
+      auto check = [&](const auto &data) -> Status {
+        for (auto v : data)
+          if (!std::isfinite(v))
+            return Status::error("non-finite value (" + std::to_string(v) +
+                                 ") first produced by " + s.where());
+        return Status::ok();
+      };
+      if (Status st = check(t.f); !st.isOk())
+        return st;
+      if (Status st = check(t.d); !st.isOk())
+        return st;
+    }
+    ex.noteMade(t);
+  }
+  return Status::ok();
+}
+
+void ReferenceBackend::release(int32_t v) {
+  ex.noteFreed(ex.values[v]);
+  ex.values[v].release();
+}
+
+std::unique_ptr<Backend> motif::rt::makeReferenceBackend(Executor &ex) {
+  return std::make_unique<ReferenceBackend>(ex);
+}
