@@ -11,6 +11,7 @@
 #include "compiler/Target/Passes.h"
 #include "compiler/Target/SourceLocation.h"
 #include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/Elementwise.h"
 #include "dialects/motif/MotifOps.h"
 
 #include "mlir/Dialect/EmitC/IR/EmitC.h"
@@ -107,10 +108,7 @@ public:
       return failure();
     }
     for (Operation &inner : op.getBody().front().without_terminator())
-      if (!llvm::isa<md::AddOp, md::SubOp, md::MulOp, md::DivOp, md::MaximumOp, md::ReluOp,
-                     md::GeluOp, md::GeluTanhOp, md::SiluOp, md::SigmoidOp, md::TanhOp,
-                     md::SoftplusOp, md::ExpOp, md::LogOp, md::SqrtOp, md::RsqrtOp, md::NegOp,
-                     md::ConstantOp>(inner)) {
+      if (!md::elementwiseInfo(&inner) && !llvm::isa<md::ConstantOp>(inner)) {
         why = "it holds '" + inner.getName().getStringRef().str() + "'";
         return failure();
       }
@@ -177,21 +175,8 @@ public:
                       ib, l, f32, ib.getF32FloatAttr((float)c.getValue().convertToDouble()));
                 })
                 .Default([&](Operation *o) -> Value {
-                  StringRef callee = llvm::StringSwitch<StringRef>(
-                                         o->getName().stripDialect())
-                                         .Case("maximum", "motif_max")
-                                         .Case("relu", "motif_relu")
-                                         .Case("gelu", "motif_gelu")
-                                         .Case("gelu_tanh", "motif_gelu_tanh")
-                                         .Case("silu", "motif_silu")
-                                         .Case("sigmoid", "motif_sigmoid")
-                                         .Case("softplus", "motif_softplus")
-                                         .Case("tanh", "tanhf")
-                                         .Case("exp", "expf")
-                                         .Case("log", "logf")
-                                         .Case("sqrt", "sqrtf")
-                                         .Case("rsqrt", "rsqrtf")
-                                         .Default("");
+                  // The prelude's motif_<mnemonic> of every elementwise op.
+                  std::string callee = "motif_" + o->getName().stripDialect().str();
                   SmallVector<Value> operands;
                   for (unsigned j = 0; j < o->getNumOperands(); ++j)
                     operands.push_back(in(j));

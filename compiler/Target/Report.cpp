@@ -4,6 +4,7 @@
 #include "compiler/Transforms/Flops.h"
 #include "compiler/Transforms/PlanMemory.h"
 #include "dialects/motif/MotifOps.h"
+#include "runtime/core/ParameterBytes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -37,22 +38,18 @@ std::string bytesStr(int64_t b) {
 
 bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &os,
                               std::string &why) {
-  // Parameters: fp32 weights; trained ones add a gradient and two AdamW moments.
-  int64_t paramCount = 0, paramBytes = 0, trainedBytes = 0;
+  // Parameters: the weights; trained ones add a gradient and two AdamW moments.
+  rt::ParameterBytes params;
   for (auto p : module.getOps<mlir::motif::ParamOp>()) {
     auto t = llvm::cast<ShapedType>(p.getType());
-    int64_t n = t.getNumElements();
-    int64_t bytes = n * std::max<int64_t>(1, t.getElementTypeBitWidth() / 8);
-    paramCount += n;
-    paramBytes += bytes;
-    if (!p.getFrozen())
-      trainedBytes += bytes;
+    params.add(t.getNumElements(), std::max<int64_t>(1, t.getElementTypeBitWidth() / 8),
+               p.getFrozen());
   }
   auto model = module->getAttrOfType<StringAttr>("motif.model");
   os << "memory plan of " << (model ? model.getValue() : "the model") << "\n";
-  os << "  parameters   " << paramCount << " (" << bytesStr(paramBytes) << ")";
+  os << "  parameters   " << params.count << " (" << bytesStr(params.weights) << ")";
   if (module.lookupSymbol<func::FuncOp>("train_step"))
-    os << "; with gradients and AdamW moments " << bytesStr(paramBytes + 3 * trainedBytes);
+    os << "; with gradients and AdamW moments " << bytesStr(params.training());
   os << "\n";
 
   for (auto fn : module.getOps<func::FuncOp>()) {

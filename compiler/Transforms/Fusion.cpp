@@ -19,13 +19,12 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
 #include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/Elementwise.h"
 #include "dialects/motif/MotifOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
-
-#include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::motif {
 #define GEN_PASS_DEF_KERNELFUSEPASS
@@ -129,16 +128,12 @@ bool foldEpilogue(kn::GemmOp g) {
   // An activation, when the gemm has none and no residual yet.
   if (g.getEpilogue() == kn::Epilogue::None && !g.getResidual() && op->getNumOperands() == 1 &&
       op->getOperand(0) == inner) {
-    std::optional<kn::Epilogue> epi =
-        llvm::TypeSwitch<Operation *, std::optional<kn::Epilogue>>(op)
-            .Case([](md::ReluOp) -> std::optional<kn::Epilogue> { return kn::Epilogue::Relu; })
-            .Case([](md::GeluOp) -> std::optional<kn::Epilogue> { return kn::Epilogue::Gelu; })
-            .Case([](md::GeluTanhOp) -> std::optional<kn::Epilogue> {
-              return kn::Epilogue::GeluTanh;
-            })
-            .Case([](md::SiluOp) -> std::optional<kn::Epilogue> { return kn::Epilogue::Silu; })
-            .Default([](Operation *) -> std::optional<kn::Epilogue> { return std::nullopt; });
-    if (!epi)
+    // The elementwise ops that kernel.gemm's epilogue enum names (relu, gelu,
+    // gelu_tanh, silu).
+    std::optional<kn::Epilogue> epi;
+    if (md::elementwiseInfo(op))
+      epi = kn::symbolizeEpilogue(op->getName().stripDialect());
+    if (!epi || *epi == kn::Epilogue::None)
       return false;
     // With other readers of the pre-activation, the GEMM also writes it
     // (keep_pre, cuBLASLt's GELU_AUX), when they all come after the

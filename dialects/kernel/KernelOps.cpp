@@ -160,9 +160,7 @@ LogicalResult FusedOp::verifyRegions() {
 
 bool mlir::kernel::isFusibleElementwise(Operation *op) {
   using namespace mlir::motif;
-  return llvm::isa<ReluOp, GeluOp, GeluTanhOp, SiluOp, SigmoidOp, TanhOp, SoftplusOp, ExpOp,
-                   LogOp, SqrtOp, RsqrtOp, NegOp, AddOp, SubOp, MulOp, DivOp, MaximumOp,
-                   CastOp, ConstantOp>(op);
+  return op->hasTrait<ElementwiseTrait>() || llvm::isa<CastOp, ConstantOp>(op);
 }
 
 //===----------------------------------------------------------------------===//

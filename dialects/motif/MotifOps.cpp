@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/motif/MotifOps.h"
+#include "dialects/motif/Elementwise.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -17,6 +18,12 @@ using namespace mlir::motif;
 
 #define GET_OP_CLASSES
 #include "dialects/motif/MotifOps.cpp.inc"
+
+const ::motif::ElementwiseInfo *mlir::motif::elementwiseInfo(Operation *op) {
+  if (!op->hasTrait<ElementwiseTrait>())
+    return nullptr;
+  return ::motif::findElementwise(op->getName().stripDialect());
+}
 
 LogicalResult ParamOp::verify() {
   auto t = llvm::dyn_cast<RankedTensorType>(getType());

@@ -55,6 +55,12 @@ llvm::LogicalResult buildGenericVJP(Operation *op, OpBuilder &b,
 /// (VJPSaved.cpp): the default of VJPOpInterface::getVJPSaved.
 void getDefaultVJPSaved(Operation *op, llvm::SmallVectorImpl<bool> &operands,
                         llvm::SmallVectorImpl<bool> &results);
+
+/// Marks the motif ops of the elementwise table (runtime/core/Elementwise.def);
+/// the ODS trait Motif_Elementwise. An op's row: elementwiseInfo(op), in
+/// dialects/motif/Elementwise.h.
+template <typename ConcreteType>
+class ElementwiseTrait : public OpTrait::TraitBase<ConcreteType, ElementwiseTrait> {};
 } // namespace mlir::motif
 
 #include "dialects/motif/MotifInterfaces.h.inc"

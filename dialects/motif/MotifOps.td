@@ -130,8 +130,18 @@ def Motif_MatmulOp : Motif_InferOp<"matmul", [Pure]> {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
+// An op of the elementwise table, runtime/core/Elementwise.def: its kind,
+// arity, math (runtime/core/ElementwiseMath.h) and what its backward reads
+// come from the row of its mnemonic (mlir::motif::elementwiseInfo), which
+// type inference, the VJP's saved values, the kernel.fused verifier, fusion
+// and CUDA emission use instead of lists of ops. The ops with this trait and
+// the table's rows are the same set (tests/unit/dialect/ElementwiseTableTest.cpp).
+def Motif_Elementwise : NativeOpTrait<"ElementwiseTrait"> {
+  let cppNamespace = "::mlir::motif";
+}
+
 class Motif_BinaryOp<string mnemonic, string what>
-    : Motif_InferOp<mnemonic, [Pure]> {
+    : Motif_InferOp<mnemonic, [Pure, Motif_Elementwise]> {
   let summary = what # " with numpy-style broadcasting";
   let description = [{
     ```mlir
@@ -149,7 +159,7 @@ def Motif_DivOp : Motif_BinaryOp<"div", "quotient">;
 def Motif_MaximumOp : Motif_BinaryOp<"maximum", "elementwise maximum">;
 
 class Motif_UnaryOp<string mnemonic, string what>
-    : Motif_InferOp<mnemonic, [Pure]> {
+    : Motif_InferOp<mnemonic, [Pure, Motif_Elementwise]> {
   let summary = what;
   let description = [{
     ```mlir

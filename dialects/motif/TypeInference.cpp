@@ -301,11 +301,8 @@ static LogicalResult inferBinary(Infer &in, Value lhs, Value rhs,
     ADAPTOR(Op, name);                                                         \
     return inferBinary(in, a.getLhs(), a.getRhs(), results);                   \
   }
-BINARY(AddOp, "add")
-BINARY(SubOp, "sub")
-BINARY(MulOp, "mul")
-BINARY(DivOp, "div")
-BINARY(MaximumOp, "maximum")
+#define MOTIF_BINARY_OP(Kind, mnemonic, Saves) BINARY(Kind##Op, #mnemonic)
+#include "runtime/core/Elementwise.def"
 
 #define UNARY(Op, name)                                                        \
   INFER_SIGNATURE(Op) {                                                        \
@@ -318,18 +315,8 @@ BINARY(MaximumOp, "maximum")
     results.push_back(*x);                                                     \
     return success();                                                          \
   }
-UNARY(ReluOp, "relu")
-UNARY(GeluOp, "gelu")
-UNARY(GeluTanhOp, "gelu_tanh")
-UNARY(SiluOp, "silu")
-UNARY(SigmoidOp, "sigmoid")
-UNARY(TanhOp, "tanh")
-UNARY(SoftplusOp, "softplus")
-UNARY(ExpOp, "exp")
-UNARY(LogOp, "log")
-UNARY(SqrtOp, "sqrt")
-UNARY(RsqrtOp, "rsqrt")
-UNARY(NegOp, "neg")
+#define MOTIF_UNARY_OP(Kind, mnemonic, Saves) UNARY(Kind##Op, #mnemonic)
+#include "runtime/core/Elementwise.def"
 
 /// A norm's per-feature operand must be [D].
 static LogicalResult checkFeature(Infer &in, Value v, const char *what,

@@ -7,6 +7,7 @@
 // planning can free it after its last forward use.
 //
 //===----------------------------------------------------------------------===//
+#include "dialects/motif/Elementwise.h"
 #include "dialects/motif/MotifOps.h"
 
 #include "mlir/IR/TypeUtilities.h"
@@ -30,17 +31,17 @@ void mlir::motif::getDefaultVJPSaved(Operation *op, SmallVectorImpl<bool> &opera
   auto saveAll = [&] { operands.assign(op->getNumOperands(), true); };
   auto saveResult = [&](unsigned i) { results[i] = true; };
 
+  // Elementwise ops: the table says (runtime/core/Elementwise.def): their
+  // operands, or nothing for the linear ones (neg, add, sub).
+  if (const ::motif::ElementwiseInfo *e = elementwiseInfo(op)) {
+    if (e->saves == ::motif::ElementwiseSaves::Operands)
+      saveAll();
+    return;
+  }
   llvm::TypeSwitch<Operation *>(op)
-      // y' depends on x only.
-      .Case<ReluOp, GeluOp, GeluTanhOp, SiluOp, SigmoidOp, TanhOp, SoftplusOp, ExpOp,
-            LogOp, SqrtOp, RsqrtOp>([&](auto u) { save(u.getX()); })
       // Linear in their inputs: shapes only.
-      .Case<NegOp, CastOp, AddOp, SubOp, ReshapeOp, TransposeOp, ConcatOp, SplitOp,
-            SliceOp, ExpandOp, DropoutOp, RelativePositionBiasOp>([](auto) {})
-      .Case<MulOp, DivOp, MaximumOp>([&](auto b) {
-        save(b.getLhs());
-        save(b.getRhs());
-      })
+      .Case<CastOp, ReshapeOp, TransposeOp, ConcatOp, SplitOp, SliceOp, ExpandOp, DropoutOp,
+            RelativePositionBiasOp>([](auto) {})
       .Case<LinearOp>([&](LinearOp l) {
         save(l.getX());
         save(l.getW());

@@ -4,6 +4,7 @@
 // linear, batched matmul, softmax, reduce and dropout, forward and backward.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/ElementwiseMath.h"
 #include "runtime/cpu/Parallel.h"
 
 #include <atomic>
@@ -98,79 +99,22 @@ Shape reshapeShape(const Shape &in, const Shape &spec) {
 // Unary
 //===----------------------------------------------------------------------===//
 
-namespace {
-constexpr double kSqrt2 = 1.4142135623730951;
-constexpr double kInvSqrt2Pi = 0.3989422804014327; // 1/sqrt(2 pi)
-constexpr double kGeluC = 0.7978845608028654;      // sqrt(2/pi)
-constexpr double kGeluA = 0.044715;
-
-double unaryF(UnaryKind k, double x) {
-  switch (k) {
-  case UnaryKind::Relu: return x > 0 ? x : 0.0;
-  case UnaryKind::Gelu: return 0.5 * x * (1.0 + std::erf(x / kSqrt2));
-  case UnaryKind::GeluTanh:
-    return 0.5 * x * (1.0 + std::tanh(kGeluC * (x + kGeluA * x * x * x)));
-  case UnaryKind::Silu: return x * sigmoidD(x);
-  case UnaryKind::Sigmoid: return sigmoidD(x);
-  case UnaryKind::Tanh: return std::tanh(x);
-  case UnaryKind::Softplus: return softplusD(x);
-  case UnaryKind::Exp: return std::exp(x);
-  case UnaryKind::Log: return std::log(x);
-  case UnaryKind::Sqrt: return std::sqrt(x);
-  case UnaryKind::Rsqrt: return 1.0 / std::sqrt(x);
-  case UnaryKind::Neg: return -x;
-  }
-  return 0;
-}
-
-/// f'(x).
-double unaryD(UnaryKind k, double x) {
-  switch (k) {
-  case UnaryKind::Relu: return x > 0 ? 1.0 : 0.0;
-  case UnaryKind::Gelu:
-    return 0.5 * (1.0 + std::erf(x / kSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5 * x * x);
-  case UnaryKind::GeluTanh: {
-    double t = std::tanh(kGeluC * (x + kGeluA * x * x * x));
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kGeluC * (1.0 + 3.0 * kGeluA * x * x);
-  }
-  case UnaryKind::Silu: {
-    double s = sigmoidD(x);
-    return s * (1.0 + x * (1.0 - s));
-  }
-  case UnaryKind::Sigmoid: {
-    double s = sigmoidD(x);
-    return s * (1.0 - s);
-  }
-  case UnaryKind::Tanh: {
-    double t = std::tanh(x);
-    return 1.0 - t * t;
-  }
-  case UnaryKind::Softplus: return sigmoidD(x);
-  case UnaryKind::Exp: return std::exp(x);
-  case UnaryKind::Log: return 1.0 / x;
-  case UnaryKind::Sqrt: return 0.5 / std::sqrt(x);
-  case UnaryKind::Rsqrt: return -0.5 / (x * std::sqrt(x));
-  case UnaryKind::Neg: return -1.0;
-  }
-  return 0;
-}
-} // namespace
-
 template <typename T> void unary(UnaryKind k, int64_t n, const T *x, T *y) {
   parallelFor(n, 16, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
-      y[i] = static_cast<T>(unaryF(k, static_cast<double>(x[i])));
+      y[i] = static_cast<T>(ew::unary(k, static_cast<double>(x[i])));
   });
 }
 
 template <typename T>
 void unaryBackward(UnaryKind k, int64_t n, const T *x, const T *y, const T *dy, T *dx) {
-  // neg reads no input (the memory plan may have freed it).
-  bool reads = k != UnaryKind::Neg;
+  // An op whose backward saves nothing (neg) is given no input: the memory
+  // plan may have freed it.
+  bool reads = elementwiseInfo(k).saves == ElementwiseSaves::Operands;
   parallelFor(n, 16, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
       dx[i] = static_cast<T>(static_cast<double>(dy[i]) *
-                             unaryD(k, reads ? static_cast<double>(x[i]) : 0.0));
+                             ew::unaryDerivative(k, reads ? static_cast<double>(x[i]) : 0.0));
   });
 }
 
@@ -188,15 +132,7 @@ void binary(BinaryKind k, const Shape &sa, const Shape &sb, const T *a, const T 
   std::vector<int64_t> idx(r, 0);
   int64_t oa = 0, ob = 0;
   for (int64_t i = 0; i < n; ++i) {
-    double x = a[oa], y = b[ob], z = 0;
-    switch (k) {
-    case BinaryKind::Add: z = x + y; break;
-    case BinaryKind::Sub: z = x - y; break;
-    case BinaryKind::Mul: z = x * y; break;
-    case BinaryKind::Div: z = x / y; break;
-    case BinaryKind::Maximum: z = x >= y ? x : y; break;
-    }
-    out[i] = static_cast<T>(z);
+    out[i] = static_cast<T>(ew::binary<double>(k, a[oa], b[ob]));
     for (size_t d = r; d-- > 0;) {
       oa += ta[d];
       ob += tb[d];
@@ -219,19 +155,12 @@ void binaryBackward(BinaryKind k, const Shape &sa, const Shape &sb, const T *a, 
   size_t r = so.size();
   std::vector<int64_t> idx(r, 0);
   int64_t oa = 0, ob = 0;
-  // add and sub read no operand (their backward may be given none: the
-  // memory plan frees what a backward reads for its shape only).
-  bool reads = k != BinaryKind::Add && k != BinaryKind::Sub;
+  // An op whose backward saves nothing (add, sub) may be given no operands:
+  // the memory plan frees what a backward reads for its shape only.
+  bool reads = elementwiseInfo(k).saves == ElementwiseSaves::Operands;
   for (int64_t i = 0; i < n; ++i) {
-    double x = reads ? double(a[oa]) : 0.0, y = reads ? double(b[ob]) : 0.0, g = dout[i],
-           dxa = 0, dyb = 0;
-    switch (k) {
-    case BinaryKind::Add: dxa = g; dyb = g; break;
-    case BinaryKind::Sub: dxa = g; dyb = -g; break;
-    case BinaryKind::Mul: dxa = g * y; dyb = g * x; break;
-    case BinaryKind::Div: dxa = g / y; dyb = -g * x / (y * y); break;
-    case BinaryKind::Maximum: (x >= y ? dxa : dyb) = g; break;
-    }
+    double x = reads ? double(a[oa]) : 0.0, y = reads ? double(b[ob]) : 0.0, dxa, dyb;
+    ew::binaryGradient<double>(k, x, y, dout[i], dxa, dyb);
     if (da)
       ga[oa] += dxa;
     if (db)

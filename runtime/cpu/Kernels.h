@@ -23,6 +23,8 @@
 #ifndef MOTIF_RUNTIME_CPU_KERNELS_H
 #define MOTIF_RUNTIME_CPU_KERNELS_H
 
+#include "runtime/core/Elementwise.h"
+
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -64,16 +66,16 @@ Shape reshapeShape(const Shape &in, const Shape &spec);
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-enum class UnaryKind {
-  Relu, Gelu, GeluTanh, Silu, Sigmoid, Tanh, Softplus, Exp, Log, Sqrt, Rsqrt, Neg
-};
+// The kinds and their math are runtime/core/Elementwise.def and
+// ElementwiseMath.h; these run them over arrays, computing in double.
+using UnaryKind = ::motif::UnaryKind;
+using BinaryKind = ::motif::BinaryKind;
 /// y = f(x), n elements.
 template <typename T> void unary(UnaryKind k, int64_t n, const T *x, T *y);
 /// dx = f'(x) * dy (y = f(x) is the forward output).
 template <typename T>
 void unaryBackward(UnaryKind k, int64_t n, const T *x, const T *y, const T *dy, T *dx);
 
-enum class BinaryKind { Add, Sub, Mul, Div, Maximum };
 /// out = a (op) b with numpy broadcasting; out has broadcastShapes(sa, sb).
 template <typename T>
 void binary(BinaryKind k, const Shape &sa, const Shape &sb, const T *a, const T *b, T *out);
@@ -99,44 +101,6 @@ inline void positions(int64_t n, int32_t *y) {
     y[i] = static_cast<int32_t>(i);
 }
 
-// One named entry per elementwise op, forwarding to unary/binary.
-#define MOTIF_CPU_UNARY(name, kind)                                                    \
-  template <typename T> inline void name(int64_t n, const T *x, T *y) {                \
-    unary(UnaryKind::kind, n, x, y);                                                   \
-  }                                                                                    \
-  template <typename T>                                                                \
-  inline void name##Backward(int64_t n, const T *x, const T *y, const T *dy, T *dx) {  \
-    unaryBackward(UnaryKind::kind, n, x, y, dy, dx);                                   \
-  }
-MOTIF_CPU_UNARY(relu, Relu)
-MOTIF_CPU_UNARY(gelu, Gelu)
-MOTIF_CPU_UNARY(geluTanh, GeluTanh)
-MOTIF_CPU_UNARY(silu, Silu)
-MOTIF_CPU_UNARY(sigmoid, Sigmoid)
-MOTIF_CPU_UNARY(tanh, Tanh)
-MOTIF_CPU_UNARY(softplus, Softplus)
-MOTIF_CPU_UNARY(exp, Exp)
-MOTIF_CPU_UNARY(log, Log)
-MOTIF_CPU_UNARY(sqrt, Sqrt)
-MOTIF_CPU_UNARY(rsqrt, Rsqrt)
-MOTIF_CPU_UNARY(neg, Neg)
-#undef MOTIF_CPU_UNARY
-#define MOTIF_CPU_BINARY(name, kind)                                                   \
-  template <typename T>                                                                \
-  inline void name(const Shape &sa, const Shape &sb, const T *a, const T *b, T *out) { \
-    binary(BinaryKind::kind, sa, sb, a, b, out);                                       \
-  }                                                                                    \
-  template <typename T>                                                                \
-  inline void name##Backward(const Shape &sa, const Shape &sb, const T *a, const T *b, \
-                             const T *dout, T *da, T *db) {                            \
-    binaryBackward(BinaryKind::kind, sa, sb, a, b, dout, da, db);                      \
-  }
-MOTIF_CPU_BINARY(add, Add)
-MOTIF_CPU_BINARY(sub, Sub)
-MOTIF_CPU_BINARY(mul, Mul)
-MOTIF_CPU_BINARY(div, Div)
-MOTIF_CPU_BINARY(maximum, Maximum)
-#undef MOTIF_CPU_BINARY
 
 //===----------------------------------------------------------------------===//
 // Dense: embedding, linear, matmul, softmax, reduce, dropout

@@ -106,10 +106,6 @@ template <typename T, typename U> inline Acc dot(const T *a, const U *b, int64_t
   return (s0 + s1) + (s2 + s3);
 }
 
-inline double sigmoidD(double x) {
-  return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-}
-inline double softplusD(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
 
 } // namespace motif::cpu::detail
 

@@ -9,6 +9,7 @@
 // thread count) and the groups are added in order.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/ElementwiseMath.h"
 #include "runtime/cpu/Parallel.h"
 
 namespace motif::cpu {
@@ -75,7 +76,7 @@ template <typename T> struct Sel {
   /// The pre-activation z = delta + bias and dt = softplus?(z).
   double dt(int64_t b, int64_t t, int64_t d, double &z) const {
     z = static_cast<double>(delta[ix(b, t, d)]) + (bias ? static_cast<double>(bias[d]) : 0.0);
-    return s.deltaSoftplus ? softplusD(z) : z;
+    return s.deltaSoftplus ? ew::softplus(z) : z;
   }
   /// One step of the state of channel d: h = exp(dt A) h + dt B u.
   void step(int64_t b, int64_t t, int64_t d, Acc *h) const {
@@ -164,7 +165,7 @@ void selectiveScanBackward(const SelectiveScanShape &s, const T *u, const T *del
               gu += gh * dtv * bn;
               carry[n] = gh * dAn;
             }
-            Acc gz = s.deltaSoftplus ? gdt * sigmoidD(z) : gdt;
+            Acc gz = s.deltaSoftplus ? gdt * ew::unaryDerivative(UnaryKind::Softplus, z) : gdt;
             gBias += gz;
             if (du)
               du[sel.ix(b, t, d)] = static_cast<T>(gu);

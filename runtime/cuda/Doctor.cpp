@@ -24,13 +24,25 @@ template <typename F> F sym(void *lib, const char *name) {
 }
 } // namespace
 
-StatusOr<DriverInfo> gpu::queryDriver() {
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
+StatusOr<void *> gpu::openCudaDriverLibrary() {
+  static const StatusOr<void *> *loaded = [] {
+    dlerror();
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib)
+      return new StatusOr<void *>(lib);
     const char *why = dlerror();
-    return Status::error(std::string("no NVIDIA driver: libcuda.so.1 could not be loaded (") +
-                         (why ? why : "unknown reason") + ")");
-  }
+    return new StatusOr<void *>(
+        Status::error(std::string("no NVIDIA driver: libcuda.so.1 could not be loaded (") +
+                      (why ? why : "unknown reason") + ")"));
+  }(); // thread-safe, never destroyed
+  return *loaded;
+}
+
+StatusOr<DriverInfo> gpu::queryDriver() {
+  StatusOr<void *> opened = openCudaDriverLibrary();
+  if (!opened.isOk())
+    return opened.status();
+  void *lib = *opened;
   auto init = sym<InitFn>(lib, "cuInit");
   auto version = sym<VersionFn>(lib, "cuDriverGetVersion");
   auto count = sym<CountFn>(lib, "cuDeviceGetCount");

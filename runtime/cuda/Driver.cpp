@@ -1,6 +1,7 @@
 //===- Driver.cpp - The CUDA driver API, loaded at run time ----------------===//
 #include "runtime/cuda/Driver.h"
 #include "runtime/core/TargetInfo.h"
+#include "runtime/cuda/Doctor.h"
 
 #include <dlfcn.h>
 
@@ -36,14 +37,12 @@ struct Loaded {
 
 Loaded load() {
   Loaded l;
-  dlerror();
-  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    const char *why = dlerror();
-    l.status = Status::error(std::string("no NVIDIA driver: libcuda.so.1 could not be loaded (") +
-                             (why ? why : "unknown reason") + ")");
+  StatusOr<void *> opened = openCudaDriverLibrary();
+  if (!opened.isOk()) {
+    l.status = opened.status();
     return l;
   }
+  void *lib = *opened;
   std::string missing;
 #define MOTIF_CUDA_DRIVER_RESOLVE(name)                                                            \
   l.driver.name = reinterpret_cast<decltype(l.driver.name)>(dlsym(lib, MOTIF_STR(name)));          \

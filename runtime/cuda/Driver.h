@@ -1,7 +1,8 @@
 //===- Driver.h - The CUDA driver API, loaded at run time --------*- C++ -*-===//
 //
 // The GPU backend reaches the driver (libcuda) only through this table of
-// entry points, resolved with dlopen("libcuda.so.1") on first use: nothing
+// entry points, resolved on first use from the handle of
+// openCudaDriverLibrary() (Doctor.h, the one place that dlopens it): nothing
 // links against libcuda, so every Motif binary starts on a machine without an
 // NVIDIA driver and says so instead of failing to load. cuda.h is used for
 // the types and signatures only (the versioned names, e.g. cuMemAlloc_v2,

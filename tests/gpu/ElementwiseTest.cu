@@ -1,8 +1,12 @@
 //===- ElementwiseTest.cu - elementwise, embedding and rope against the CPU ===//
 //
-// Tolerances, with m = max |cpu| of the tensor:
+// The activations are every unary op of runtime/core/Elementwise.def, whose
+// math (runtime/core/ElementwiseMath.h) both sides share: the CPU in double,
+// the GPU in float. Tolerances, with m = max |cpu| of the tensor:
 //  * f32 storage: activations within 1e-5 m + 1e-5 |cpu| (f32 erff, tanhf,
-//    expf against double); bias gradients within 1e-5 m + 1e-5 |cpu|.
+//    expf against double), at tricky points (large |x|, 0, the softplus
+//    threshold) within 1e-6 + 1e-5 |cpu|; bias gradients within
+//    1e-5 m + 1e-5 |cpu|.
 //  * bf16 storage (inputs rounded to bf16 first): within 1e-5 m + 8e-3 |cpu|
 //    (one bf16 rounding of the result, at most 2^-8 relative); bias gradients
 //    (f32 sums of exact bf16 values) within 1e-4 m + 1e-4 |cpu|.
@@ -35,18 +39,38 @@ template <typename T> double rtol() { return isF32<T>() ? 1e-5 : 8e-3; }
 template <typename T> const char *typeName() { return isF32<T>() ? "f32" : "bf16"; }
 
 struct Act {
-  kern::Activation gpu;
-  cpu::UnaryKind cpu;
+  cpu::UnaryKind kind;
   const char *name;
 };
+/// Every unary op of the table (runtime/core/Elementwise.def).
 const Act kActs[] = {
-    {kern::Activation::Relu, cpu::UnaryKind::Relu, "relu"},
-    {kern::Activation::Gelu, cpu::UnaryKind::Gelu, "gelu"},
-    {kern::Activation::GeluTanh, cpu::UnaryKind::GeluTanh, "gelu_tanh"},
-    {kern::Activation::Silu, cpu::UnaryKind::Silu, "silu"},
-    {kern::Activation::Sigmoid, cpu::UnaryKind::Sigmoid, "sigmoid"},
-    {kern::Activation::Tanh, cpu::UnaryKind::Tanh, "tanh"},
+#define MOTIF_UNARY_OP(Kind, mnemonic, Saves) {cpu::UnaryKind::Kind, #mnemonic},
+#include "runtime/core/Elementwise.def"
 };
+/// log, sqrt and rsqrt are tested on (0, inf) only.
+bool positiveOnly(cpu::UnaryKind k) {
+  return k == cpu::UnaryKind::Log || k == cpu::UnaryKind::Sqrt || k == cpu::UnaryKind::Rsqrt;
+}
+/// Whether the backward reads x (neg's is given none).
+bool readsInput(cpu::UnaryKind k) {
+  return motif::elementwiseInfo(k).saves == motif::ElementwiseSaves::Operands;
+}
+
+/// The GPU's f32 kernels against the CPU (double math rounded to f32) on `x`.
+void compareAt(const Act &a, const std::vector<float> &x, double atol, double rtol) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  auto dy = randomVec(n, 8);
+  std::vector<float> y(n), dx(n);
+  cpu::unary<float>(a.kind, n, x.data(), y.data());
+  cpu::unaryBackward<float>(a.kind, n, x.data(), y.data(), dy.data(), dx.data());
+  DeviceBuf<float> dX(x), dDy(dy), dY(n), dDx(n);
+  CUDA_OK(kern::activationForward<float>(a.kind, n, dX.p, dY.p, nullptr));
+  CUDA_OK(kern::activationBackward<float>(a.kind, n, readsInput(a.kind) ? dX.p : nullptr, dDy.p,
+                                          dDx.p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  expectClose(dY.get(), y, atol, rtol, "y");
+  expectClose(dDx.get(), dx, atol, rtol, "dx");
+}
 
 /// `offset` elements into the buffers: 1 takes the scalar (unaligned) path.
 template <typename T> void runActivations(int64_t n, int offset) {
@@ -56,22 +80,41 @@ template <typename T> void runActivations(int64_t n, int offset) {
     SCOPED_TRACE(name);
     std::printf("[%s]\n", name.c_str());
     auto x = randomVec(n, 7, 3.f), dy = randomVec(n, 8);
+    if (positiveOnly(a.kind))
+      for (float &v : x)
+        v = std::fabs(v) + 0.05f;
     auto xs = store<T>(x), dys = store<T>(dy);
     std::vector<float> y(n), dx(n);
-    cpu::unary<float>(a.cpu, n, x.data(), y.data());
-    cpu::unaryBackward<float>(a.cpu, n, x.data(), y.data(), dy.data(), dx.data());
+    cpu::unary<float>(a.kind, n, x.data(), y.data());
+    cpu::unaryBackward<float>(a.kind, n, x.data(), y.data(), dy.data(), dx.data());
     xs.insert(xs.begin(), offset, T(0.f));
     dys.insert(dys.begin(), offset, T(0.f));
     DeviceBuf<T> dX(xs), dDy(dys), dY(n + offset), dDx(n + offset);
-    CUDA_OK(kern::activationForward<T>(a.gpu, n, dX.p + offset, dY.p + offset, nullptr));
-    CUDA_OK(kern::activationBackward<T>(a.gpu, n, dX.p + offset, dDy.p + offset, dDx.p + offset,
-                                        nullptr));
+    CUDA_OK(kern::activationForward<T>(a.kind, n, dX.p + offset, dY.p + offset, nullptr));
+    CUDA_OK(kern::activationBackward<T>(a.kind, n, readsInput(a.kind) ? dX.p + offset : nullptr,
+                                        dDy.p + offset, dDx.p + offset, nullptr));
     CUDA_OK(cudaDeviceSynchronize());
     auto gy = toFloat(dY.get()), gdx = toFloat(dDx.get());
     gy.erase(gy.begin(), gy.begin() + offset);
     gdx.erase(gdx.begin(), gdx.begin() + offset);
     expectClose(gy, y, 1e-5 * maxAbs(y), rtol<T>(), "y");
     expectClose(gdx, dx, 1e-5 * maxAbs(dx), rtol<T>(), "dx");
+  }
+}
+
+// The points where formulas go wrong: large |x| (overflowing exp, erf and
+// tanh saturating, softplus at and around its threshold of 20), 0 (relu's
+// kink), tiny |x|. Within 1e-6 absolute (f32 erff and expf lose the tiny
+// tails, e.g. gelu(-10) ~ -8e-23) and 1e-5 relative.
+TEST(GpuElementwise, ActivationsAtTrickyPoints) {
+  REQUIRE_GPU();
+  const std::vector<float> any = {-100.f, -40.f, -20.5f, -20.f, -10.f, -3.f, -1.f, -1e-3f, 0.f,
+                                  1e-3f,  1.f,   3.f,    10.f,  19.9f, 20.f, 20.1f, 40.f, 100.f},
+                           positive = {1e-3f, 0.05f, 0.5f, 1.f, 2.f, 10.f, 1e3f, 1e6f};
+  for (const Act &a : kActs) {
+    SCOPED_TRACE(a.name);
+    std::printf("[%s at tricky points]\n", a.name);
+    compareAt(a, positiveOnly(a.kind) ? positive : any, 1e-6, 1e-5);
   }
 }
 
@@ -92,13 +135,13 @@ template <typename T> void runSwiglu(int64_t n) {
   auto a = randomVec(n, 1, 2.f), b = randomVec(n, 2), dy = randomVec(n, 3);
   auto as = store<T>(a), bs = store<T>(b), dys = store<T>(dy);
   std::vector<float> sa(n), y(n), da(n), db(n), g(n);
-  cpu::silu<float>(n, a.data(), sa.data());
+  cpu::unary<float>(cpu::UnaryKind::Silu, n, a.data(), sa.data());
   for (int64_t i = 0; i < n; ++i) {
     y[i] = sa[i] * b[i];
     g[i] = dy[i] * b[i];
     db[i] = sa[i] * dy[i];
   }
-  cpu::siluBackward<float>(n, a.data(), sa.data(), g.data(), da.data());
+  cpu::unaryBackward<float>(cpu::UnaryKind::Silu, n, a.data(), sa.data(), g.data(), da.data());
   DeviceBuf<T> dA(as), dB(bs), dDy(dys), dY(n), dDa(n), dDb(n);
   CUDA_OK(kern::swigluForward<T>(n, dA.p, dB.p, dY.p, nullptr));
   CUDA_OK(kern::swigluBackward<T>(n, dA.p, dB.p, dDy.p, dDa.p, dDb.p, nullptr));
@@ -126,11 +169,13 @@ template <typename T> void runBias(bool mul, int64_t rows, int64_t D) {
   cpu::Shape sa = {rows, D}, sb = {D};
   std::vector<float> out(n), da(n), db(D);
   if (mul) {
-    cpu::mul<float>(sa, sb, a.data(), b.data(), out.data());
-    cpu::mulBackward<float>(sa, sb, a.data(), b.data(), dout.data(), da.data(), db.data());
+    cpu::binary<float>(cpu::BinaryKind::Mul, sa, sb, a.data(), b.data(), out.data());
+    cpu::binaryBackward<float>(cpu::BinaryKind::Mul, sa, sb, a.data(), b.data(), dout.data(),
+                                   da.data(), db.data());
   } else {
-    cpu::add<float>(sa, sb, a.data(), b.data(), out.data());
-    cpu::addBackward<float>(sa, sb, a.data(), b.data(), dout.data(), da.data(), db.data());
+    cpu::binary<float>(cpu::BinaryKind::Add, sa, sb, a.data(), b.data(), out.data());
+    cpu::binaryBackward<float>(cpu::BinaryKind::Add, sa, sb, a.data(), b.data(), dout.data(),
+                                   da.data(), db.data());
   }
   DeviceBuf<T> dA(as), dB(bs), dD(ds), dOut(n), dDa(n);
   DeviceBuf<float> dDb(D);

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
+#include "runtime/core/ParameterBytes.h"
 #include "runtime/core/TargetInfo.h"
 #include "runtime/cuda/Doctor.h"
 #include "runtime/cuda/LaunchPlan.h"
@@ -312,9 +313,7 @@ int main(int argc, char **argv) {
     auto r = gpu::resolve(*artifact, *fn, shapes, prec);
     if (!r.isOk())
       return fail(r.status().message());
-    int64_t paramBytes = 0;
-    for (const ParamInfo &p : artifact->params)
-      paramBytes += p.numElements() * 4 * (p.frozen ? 1 : 4); // weights, grads, 2 moments
+    int64_t paramBytes = parameterBytes(artifact->params).training();
     std::printf("%s in %s: arena %lld bytes, parameters and optimizer state %lld bytes\n",
                 gp.function.c_str(), prec == gpu::Precision::BF16 ? "bf16" : "fp32",
                 static_cast<long long>(r->arena.peak), static_cast<long long>(paramBytes));

@@ -1,8 +1,10 @@
 //===- elementwise.cuh - Activations, swiglu, bias add/mul, casts --*- CUDA -*-===//
 //
 // The semantics of the elementwise ops of runtime/cpu/Dense.cpp:
-//   relu, gelu (erf), gelu_tanh (0.044715), silu, sigmoid, tanh: y = f(x),
-//   backward dx = f'(x) dy; swiglu: y = silu(a) * b (two inputs, one output);
+//   every unary op of runtime/core/Elementwise.def (relu, gelu, gelu_tanh,
+//   silu, ..., neg): y = f(x), backward dx = f'(x) dy, with the math of
+//   runtime/core/ElementwiseMath.h in float; swiglu: y = silu(a) * b (two
+//   inputs, one output);
 //   add / mul of a [rows, D] and b [D] (a trailing bias; D = n for two
 //   tensors of one shape); casts between f32 and bf16.
 // Grid-stride loops of 8 elements per thread with 16-byte accesses when every
@@ -14,11 +16,13 @@
 #ifndef MOTIF_CUDA_KERNELS_ELEMENTWISE_CUH
 #define MOTIF_CUDA_KERNELS_ELEMENTWISE_CUH
 
+#include "runtime/core/ElementwiseMath.h"
 #include "runtime/cuda/kernels/common.cuh"
 
 namespace motif::cuda {
 
-enum class Activation { Relu, Gelu, GeluTanh, Silu, Sigmoid, Tanh };
+/// The unary ops of runtime/core/Elementwise.def (relu, gelu, ..., neg).
+using Activation = ::motif::UnaryKind;
 
 namespace ew {
 
@@ -27,45 +31,13 @@ namespace ew {
 //===----------------------------------------------------------------------===//
 
 constexpr int kThreads = 256;
-constexpr float kInvSqrt2 = 0.7071067811865476f, kInvSqrt2Pi = 0.3989422804014327f;
-constexpr float kGeluC = 0.7978845608028654f, kGeluA = 0.044715f;
 
-__device__ __forceinline__ float sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
-
+/// f(x) and f'(x): the math of runtime/core/ElementwiseMath.h, in float.
 template <Activation A> __device__ __forceinline__ float f(float x) {
-  if constexpr (A == Activation::Relu)
-    return x > 0.f ? x : 0.f;
-  else if constexpr (A == Activation::Gelu)
-    return 0.5f * x * (1.f + erff(x * kInvSqrt2));
-  else if constexpr (A == Activation::GeluTanh)
-    return 0.5f * x * (1.f + tanhf(kGeluC * (x + kGeluA * x * x * x)));
-  else if constexpr (A == Activation::Silu)
-    return x * sigmoid(x);
-  else if constexpr (A == Activation::Sigmoid)
-    return sigmoid(x);
-  else
-    return tanhf(x);
+  return ::motif::ew::unary<float>(A, x);
 }
-
-/// f'(x).
 template <Activation A> __device__ __forceinline__ float df(float x) {
-  if constexpr (A == Activation::Relu) {
-    return x > 0.f ? 1.f : 0.f;
-  } else if constexpr (A == Activation::Gelu) {
-    return 0.5f * (1.f + erff(x * kInvSqrt2)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
-  } else if constexpr (A == Activation::GeluTanh) {
-    float th = tanhf(kGeluC * (x + kGeluA * x * x * x));
-    return 0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * kGeluC * (1.f + 3.f * kGeluA * x * x);
-  } else if constexpr (A == Activation::Silu) {
-    float s = sigmoid(x);
-    return s * (1.f + x * (1.f - s));
-  } else if constexpr (A == Activation::Sigmoid) {
-    float s = sigmoid(x);
-    return s * (1.f - s);
-  } else {
-    float th = tanhf(x);
-    return 1.f - th * th;
-  }
+  return ::motif::ew::unaryDerivative<float>(A, x);
 }
 
 /// The grid-stride loop of every kernel here: body(i, k) on the elements
@@ -113,11 +85,13 @@ __global__ void activationKernel(int64_t n, bool vec, const T *x, T *y) {
   });
 }
 
-template <Activation A, typename T>
+/// READS: whether f' reads x (else x may be null: neg).
+template <Activation A, bool READS, typename T>
 __global__ void activationGradKernel(int64_t n, bool vec, const T *x, const T *dy, T *dx) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float v[8], g[8];
-    get(x, i, k, v);
+    float v[8] = {}, g[8];
+    if (READS)
+      get(x, i, k, v);
     get(dy, i, k, g);
 #pragma unroll
     for (int e = 0; e < 8; ++e)
@@ -253,44 +227,33 @@ cudaError_t activationForward(Activation act, int64_t n, const T *x, T *y, cudaS
   const bool vec = ew::allAligned({x, y});
   const unsigned grid = gridFor(ceilDiv(n, 8), ew::kThreads);
   switch (act) {
-#define MOTIF_ACT(K)                                                                               \
+#define MOTIF_UNARY_OP(K, mnemonic, Saves)                                                         \
   case Activation::K:                                                                              \
     ew::activationKernel<Activation::K, T><<<grid, ew::kThreads, 0, stream>>>(n, vec, x, y);       \
     break;
-    MOTIF_ACT(Relu)
-    MOTIF_ACT(Gelu)
-    MOTIF_ACT(GeluTanh)
-    MOTIF_ACT(Silu)
-    MOTIF_ACT(Sigmoid)
-    MOTIF_ACT(Tanh)
-#undef MOTIF_ACT
+#include "runtime/core/Elementwise.def"
   }
   return cudaGetLastError();
 }
 
-/// dx = f'(x) dy (dx may be dy).
+/// dx = f'(x) dy (dx may be dy; x may be null where f' does not read it).
 template <typename T>
 cudaError_t activationBackward(Activation act, int64_t n, const T *x, const T *dy, T *dx,
                                cudaStream_t stream) {
-  if (n < 0 || !x || !dy || !dx)
+  const bool reads = elementwiseInfo(act).saves == ElementwiseSaves::Operands;
+  if (n < 0 || (reads && !x) || !dy || !dx)
     return cudaErrorInvalidValue;
   if (n == 0)
     return cudaSuccess;
-  const bool vec = ew::allAligned({x, dy, dx});
+  const bool vec = ew::allAligned({reads ? x : dy, dy, dx});
   const unsigned grid = gridFor(ceilDiv(n, 8), ew::kThreads);
   switch (act) {
-#define MOTIF_ACT(K)                                                                               \
+#define MOTIF_UNARY_OP(K, mnemonic, Saves)                                                         \
   case Activation::K:                                                                              \
-    ew::activationGradKernel<Activation::K, T>                                                     \
-        <<<grid, ew::kThreads, 0, stream>>>(n, vec, x, dy, dx);                                    \
+    ew::activationGradKernel<Activation::K, ElementwiseSaves::Saves == ElementwiseSaves::Operands, \
+                             T><<<grid, ew::kThreads, 0, stream>>>(n, vec, x, dy, dx);             \
     break;
-    MOTIF_ACT(Relu)
-    MOTIF_ACT(Gelu)
-    MOTIF_ACT(GeluTanh)
-    MOTIF_ACT(Silu)
-    MOTIF_ACT(Sigmoid)
-    MOTIF_ACT(Tanh)
-#undef MOTIF_ACT
+#include "runtime/core/Elementwise.def"
   }
   return cudaGetLastError();
 }

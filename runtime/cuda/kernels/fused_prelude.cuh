@@ -2,9 +2,11 @@
 //
 // Included at the top of the CUDA source motif-compile generates for the
 // kernel.fused ops of a model (compiler/Target/CudaEmitter.cpp), which calls
-// these by name. Compiled with NVRTC, so it uses no host headers. The math
-// matches the CPU reference kernels (runtime/cpu/Dense.cpp): erf-based gelu,
-// the tanh approximation with 0.044715, softplus with a threshold of 20.
+// these by name: motif_<mnemonic>(...) for every op of
+// runtime/core/Elementwise.def, with the math of ElementwiseMath.h (the CPU
+// kernels' math, in float). Compiled with NVRTC, so it uses no host headers:
+// compiler/Target/EmbedFile.cmake embeds this file with its
+// `#include "runtime/..."` lines replaced by the files' text.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_CUDA_FUSED_PRELUDE_CUH
@@ -19,6 +21,8 @@ typedef unsigned long long uint64_t;
 #endif
 #include <cuda_bf16.h>
 
+#include "runtime/core/ElementwiseMath.h"
+
 /// Grid-stride loop bounds of the calling thread.
 __device__ __forceinline__ int64_t motif_thread_index() {
   return (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -27,19 +31,14 @@ __device__ __forceinline__ int64_t motif_thread_count() {
   return (int64_t)gridDim.x * blockDim.x;
 }
 
-__device__ __forceinline__ float motif_relu(float x) { return x > 0.f ? x : 0.f; }
-__device__ __forceinline__ float motif_gelu(float x) {
-  return 0.5f * x * (1.f + erff(x * 0.7071067811865476f));
-}
-__device__ __forceinline__ float motif_gelu_tanh(float x) {
-  float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-  return 0.5f * x * (1.f + tanhf(u));
-}
-__device__ __forceinline__ float motif_sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
-__device__ __forceinline__ float motif_silu(float x) { return x / (1.f + expf(-x)); }
-__device__ __forceinline__ float motif_softplus(float x) {
-  return x > 20.f ? x : log1pf(expf(x));
-}
-__device__ __forceinline__ float motif_max(float a, float b) { return a >= b ? a : b; }
+#define MOTIF_UNARY_OP(Kind, mnemonic, Saves)                                                      \
+  __device__ __forceinline__ float motif_##mnemonic(float x) {                                     \
+    return motif::ew::unary<float>(motif::UnaryKind::Kind, x);                                     \
+  }
+#define MOTIF_BINARY_OP(Kind, mnemonic, Saves)                                                     \
+  __device__ __forceinline__ float motif_##mnemonic(float a, float b) {                            \
+    return motif::ew::binary<float>(motif::BinaryKind::Kind, a, b);                                \
+  }
+#include "runtime/core/Elementwise.def"
 
 #endif // MOTIF_CUDA_FUSED_PRELUDE_CUH

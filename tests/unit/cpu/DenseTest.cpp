@@ -34,17 +34,17 @@ TEST(CpuElementwise, UnaryGradients) {
 
 TEST(CpuElementwise, UnaryValues) {
   double x[] = {-1.0, 0.0, 2.0}, y[3];
-  gelu<double>(3, x, y);
+  unary<double>(UnaryKind::Gelu, 3, x, y);
   EXPECT_NEAR(y[0], -0.15865525393145707, 1e-15);
   EXPECT_NEAR(y[2], 1.9544997361036416, 1e-15);
-  geluTanh<double>(3, x, y);
+  unary<double>(UnaryKind::GeluTanh, 3, x, y);
   EXPECT_NEAR(y[0], -0.15880800939172324, 1e-15);
-  softplus<double>(3, x, y);
+  unary<double>(UnaryKind::Softplus, 3, x, y);
   EXPECT_NEAR(y[1], std::log(2.0), 1e-15);
-  silu<double>(3, x, y);
+  unary<double>(UnaryKind::Silu, 3, x, y);
   EXPECT_NEAR(y[2], 2.0 / (1 + std::exp(-2.0)), 1e-15);
   double big = 1000, sp;
-  softplus<double>(1, &big, &sp);
+  unary<double>(UnaryKind::Softplus, 1, &big, &sp);
   EXPECT_EQ(sp, 1000.0);
 }
 
@@ -84,12 +84,12 @@ TEST(CpuElementwise, BroadcastValues) {
   double a[] = {1, 2, 3, 4, 5, 6}; // [2, 3]
   double b[] = {10, 20};           // [2, 1]
   double y[6];
-  add<double>({2, 3}, {2, 1}, a, b, y);
+  binary<double>(BinaryKind::Add, {2, 3}, {2, 1}, a, b, y);
   EXPECT_EQ(y[0], 11);
   EXPECT_EQ(y[2], 13);
   EXPECT_EQ(y[3], 24);
   double m[] = {2.5};
-  maximum<double>({2, 3}, {}, a, m, y);
+  binary<double>(BinaryKind::Maximum, {2, 3}, {}, a, m, y);
   EXPECT_EQ(y[0], 2.5);
   EXPECT_EQ(y[5], 6);
   EXPECT_THROW(broadcastShapes({2, 3}, {4}), std::invalid_argument);
