@@ -119,6 +119,13 @@ public:
   // --- statements -----------------------------------------------------------
   Flow execBody(const StmtList &body, Env &env, std::vector<Val> *ret);
   Flow execStmt(const Stmt &s, Env &env, std::vector<Val> *ret);
+  Flow execInput(const Stmt &s, Env &env);
+  Flow execAssign(const Stmt &s, Env &env);
+  Flow execRepeat(const Stmt &s, Env &env, std::vector<Val> *ret);
+  Flow execIf(const Stmt &s, Env &env, std::vector<Val> *ret);
+  Flow execReturn(const Stmt &s, Env &env, std::vector<Val> *ret);
+  Flow execOutput(const Stmt &s, Env &env);
+  Flow execLoss(const Stmt &s, Env &env);
 
   // --- expressions ----------------------------------------------------------
   Val eval(const Expr &e, Env &env, const std::string *pendingName = nullptr);

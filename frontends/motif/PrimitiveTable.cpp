@@ -30,6 +30,7 @@ ParamSpec boolean(const char *n) { return {n, ArgKind::Bool}; }
 ParamSpec ints(const char *n) { return {n, ArgKind::Ints}; }
 ParamSpec init(const char *n) { return {n, ArgKind::Init}; }
 ParamSpec dtype(const char *n) { return {n, ArgKind::DType}; }
+ParamSpec param(const char *n) { return {n, ArgKind::Param}; }
 ParamSpec value(const char *n) { return {n, ArgKind::Value}; }
 
 /// A parameter spelled as one of the cases of ODS enum `E` (attribute `A`).
@@ -42,7 +43,8 @@ ParamSpec enumeration(const char *n) {
       out.push_back(mlir::motif::stringifyEnum(static_cast<E>(i)).str());
     return out;
   };
-  p.enumAttr = [](mlir::MLIRContext *ctx, llvm::StringRef s) -> mlir::Attribute {
+  p.enumAttr = [](mlir::MLIRContext *ctx,
+                  llvm::StringRef s) -> mlir::Attribute {
     return A::get(ctx, *mlir::motif::symbolizeEnum<E>(s));
   };
   return p;
@@ -135,7 +137,8 @@ PreResult reductionOrBuiltin(Gen &g, const Expr &e, Env &env, Val &) {
   if (e.text == "max" && !first.isPoison())
     return PreResult::NotMine;
   if (!first.isPoison())
-    g.diags.error(e.args[0].value->loc, "'" + e.text + "' reduces a tensor, found " +
+    g.diags.error(e.args[0].value->loc, "'" + e.text +
+                                            "' reduces a tensor, found " +
                                             kindName(first));
   return PreResult::Done;
 }
@@ -164,16 +167,7 @@ Val buildEmbedding(PrimitiveCall &c) {
 }
 
 Val buildLinear(PrimitiveCall &c) {
-  Value tied;
-  if (c.given("weight")) {
-    const Val &wv = c.val("weight");
-    if (wv.kind != Val::Tensor) {
-      c.g.diags.error(c.expr("weight")->loc,
-                      "'weight' must name a parameter, such as wte.weight");
-      return Val::poison();
-    }
-    tied = wv.t;
-  }
+  Value tied = c.tensor("weight");
   Value x = c.tensor("x");
   long long out = c.i64("out");
   auto in = dimOf(c, x, -1);
@@ -185,10 +179,10 @@ Val buildLinear(PrimitiveCall &c) {
     if (tt.getRank() != 2 || tt.getDimSize(0) != out ||
         tt.getDimSize(1) != *in) {
       c.g.diags.error(c.expr("weight")->loc,
-                      "tied weight has type " + typeStr(tt) +
-                          ", but linear(" + llvm::Twine(*in) + " -> " +
-                          llvm::Twine(out) + ") needs tensor<" +
-                          llvm::Twine(out) + "x" + llvm::Twine(*in) + "x...>");
+                      "tied weight has type " + typeStr(tt) + ", but linear(" +
+                          llvm::Twine(*in) + " -> " + llvm::Twine(out) +
+                          ") needs tensor<" + llvm::Twine(out) + "x" +
+                          llvm::Twine(*in) + "x...>");
       return Val::poison();
     }
   } else {
@@ -296,8 +290,7 @@ Val buildMoe(PrimitiveCall &c) {
     return Val::poison();
   if (!g.pushScope("", "router", c.at, "router"))
     return Val::poison();
-  Value router = g.makeParam("weight", {experts, *d}, normal002(c),
-                             c.at);
+  Value router = g.makeParam("weight", {experts, *d}, normal002(c), c.at);
   g.popScope();
   if (!router)
     return Val::poison();
@@ -362,8 +355,8 @@ Val buildPool(PrimitiveCall &c) {
                   ? mlir::motif::PoolKind::Max
                   : mlir::motif::PoolKind::Avg;
   return c.makeOp({c.tensor("x")},
-                  {c.g.b.getNamedAttr("kind", mlir::motif::PoolKindAttr::get(
-                                                  &c.g.ctx, kind))});
+                  {c.g.b.getNamedAttr(
+                      "kind", mlir::motif::PoolKindAttr::get(&c.g.ctx, kind))});
 }
 
 /// sum, mean and max: the reduction named by the primitive.
@@ -408,6 +401,7 @@ Val buildConcat(PrimitiveCall &c) {
 }
 
 Val buildSplit(PrimitiveCall &c) {
+  c.warnIfScopeUnused();
   mlir::Operation *op = c.g.mk(c.def.op, c.at, {c.tensor("x")}, c.attrs());
   if (!op)
     return Val::poison();
@@ -420,6 +414,7 @@ Val buildSplit(PrimitiveCall &c) {
 /// cast's result type is the dtype argument, not inferred.
 Val buildCast(PrimitiveCall &c) {
   Gen &g = c.g;
+  c.warnIfScopeUnused();
   Value x = c.tensor("x");
   auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
   mlir::OperationState st(g.loc(c.at), c.def.op);
@@ -466,47 +461,60 @@ PrimitiveDef unary(const char *name, const char *op, PreFn pre = nullptr) {
 
 std::vector<PrimitiveDef> makeTable() {
   constexpr AttrForm Pair = AttrForm::Pair;
-  std::vector<ParamSpec> conv = {
-      tensor("x").req(), integer("out").req(), integer("kernel").req(),
-      integer("stride").sets("stride", Pair), integer("padding").sets("padding", Pair),
-      integer("dilation").sets("dilation"), integer("groups").sets("groups"),
-      boolean("causal").sets("causal"), boolean("bias").lang(langBool(true)),
-      init("init").lang(langKaimingUniform())};
-  std::vector<ParamSpec> conv1d = conv;
-  for (ParamSpec &p : conv1d)
-    if (p.form == Pair)
-      p.form = AttrForm::Same;
-  std::vector<ParamSpec> conv2d = conv;
-  for (ParamSpec &p : conv2d)
-    if (llvm::StringRef(p.name) == "dilation" ||
-        llvm::StringRef(p.name) == "causal")
-      p.attr = nullptr; // accepted, then refused with a clearer message
-  std::vector<ParamSpec> pool = {
-      tensor("x").req(), integer("kernel").req().sets("kernel", Pair),
-      integer("stride").sets("stride", Pair).orSameAs("kernel"),
-      integer("padding").sets("padding", Pair)};
-  std::vector<ParamSpec> reduce = {tensor("x").req(), ints("axes").req().sets("axes"),
+  // conv2d takes conv1d's parameters (positions included) but gives stride
+  // and padding for both spatial dims, and accepts causal and dilation only
+  // to refuse them with a clearer message than "no parameter".
+  auto conv = [](bool twoD) {
+    AttrForm spatial = twoD ? AttrForm::Pair : AttrForm::Same;
+    ParamSpec dilation = integer("dilation"), causal = boolean("causal");
+    return std::vector<ParamSpec>{tensor("x").req(),
+                                  integer("out").req(),
+                                  integer("kernel").req(),
+                                  integer("stride").sets("stride", spatial),
+                                  integer("padding").sets("padding", spatial),
+                                  twoD ? dilation : dilation.sets("dilation"),
+                                  integer("groups").sets("groups"),
+                                  twoD ? causal : causal.sets("causal"),
+                                  boolean("bias").lang(langBool(true)),
+                                  init("init").lang(langKaimingUniform())};
+  };
+  std::vector<ParamSpec> pool = {tensor("x").req(),
+                                 integer("kernel").req().sets("kernel", Pair),
+                                 integer("stride")
+                                     .sets("stride", Pair)
+                                     .orSameAs("kernel")
+                                     .readIfValid("kernel"),
+                                 integer("padding").sets("padding", Pair)};
+  std::vector<ParamSpec> reduce = {tensor("x").req(),
+                                   ints("axes").req().sets("axes"),
                                    boolean("keepdim").sets("keepdim")};
-  std::vector<ParamSpec> norm = {tensor("x").req(), number("eps").sets("eps"),
-                                 boolean("bias"),
-                                 boolean("affine").lang(langBool(true))};
-  std::vector<ParamSpec> layerNorm = norm, rmsNorm = norm;
-  layerNorm[2] = layerNorm[2].lang(langBool(true));
-  rmsNorm[2] = rmsNorm[2].lang(langBool(false));
+  // layer_norm has a bias by default; rms_norm has none (and refuses one).
+  auto norm = [](bool bias) {
+    return std::vector<ParamSpec>{tensor("x").req(), number("eps").sets("eps"),
+                                  boolean("bias").lang(langBool(bias)),
+                                  boolean("affine").lang(langBool(true))};
+  };
 
   return {
-      {"embedding", "motif.embedding",
+      {"embedding",
+       "motif.embedding",
        {tensor("ids").req(), integer("vocab").req(), integer("dim").req(),
         init("init").lang(langNormal002()), tensor("weight")},
-       buildEmbedding, /*ownsParams=*/true},
-      {"positions", "motif.positions",
-       {tensor("x").req(), integer("axis").sets("axis")}, buildPlain},
-      {"linear", "motif.linear",
+       buildEmbedding,
+       /*ownsParams=*/true},
+      {"positions",
+       "motif.positions",
+       {tensor("x").req(), integer("axis").sets("axis")},
+       buildPlain},
+      {"linear",
+       "motif.linear",
        {tensor("x").req(), integer("out").req(),
-        boolean("bias").lang(langBool(true)), value("weight"),
+        boolean("bias").lang(langBool(true)), param("weight").readLast(),
         init("init").lang(langNormal002())},
-       buildLinear, /*ownsParams=*/true},
-      {"matmul", "motif.matmul",
+       buildLinear,
+       /*ownsParams=*/true},
+      {"matmul",
+       "motif.matmul",
        {tensor("a").req(), tensor("b").req(),
         boolean("transpose_b").sets("transpose_b", AttrForm::Flag)},
        buildPlain},
@@ -521,95 +529,132 @@ std::vector<PrimitiveDef> makeTable() {
       unary("log", "motif.log", scalarFormIsBuiltin),
       unary("sqrt", "motif.sqrt", scalarFormIsBuiltin),
       unary("rsqrt", "motif.rsqrt"),
-      {"layer_norm", "motif.layer_norm", layerNorm, buildNorm, true},
-      {"rms_norm", "motif.rms_norm", rmsNorm, buildNorm, true},
-      {"softmax", "motif.softmax",
-       {tensor("x").req(), integer("axis").sets("axis")}, buildPlain},
-      {"rope", "motif.rope",
+      {"layer_norm", "motif.layer_norm", norm(true), buildNorm, true},
+      {"rms_norm", "motif.rms_norm", norm(false), buildNorm, true},
+      {"softmax",
+       "motif.softmax",
+       {tensor("x").req(), integer("axis").sets("axis")},
+       buildPlain},
+      {"rope",
+       "motif.rope",
        {tensor("x").req(), integer("heads").req().sets("heads"),
         number("theta").sets("theta"), integer("rotary_dim").sets("rotary_dim"),
         enumeration<RopeScaling, RopeScalingAttr,
-                    mlir::motif::getMaxEnumValForRopeScaling()>("scaling").sets("scaling"),
+                    mlir::motif::getMaxEnumValForRopeScaling()>("scaling")
+            .sets("scaling"),
         number("factor").sets("factor"),
         integer("original_ctx").sets("original_max_positions"),
         tensor("positions")},
        buildPlain},
-      {"attention", "motif.attention",
+      {"attention",
+       "motif.attention",
        {tensor("q").req(), tensor("k").req(), tensor("v").req(),
         integer("heads").req().sets("heads"),
-        integer("kv_heads").sets("kv_heads").orSameAs("heads"),
+        integer("kv_heads")
+            .sets("kv_heads")
+            .orSameAs("heads")
+            .readIfValid("heads"),
         boolean("causal").sets("causal"), integer("window").sets("window"),
         number("scale").sets("scale"), tensor("bias")},
        buildPlain},
-      {"relative_position_bias", "motif.relative_position_bias",
+      {"relative_position_bias",
+       "motif.relative_position_bias",
        {tensor("q").req(), tensor("k").req(), integer("heads").req(),
         integer("buckets").lang(langInt(32)),
         integer("max_distance").sets("max_distance"),
         boolean("bidirectional").sets("bidirectional")},
-       buildRelativePositionBias, true},
-      {"moe", "motif.moe",
+       buildRelativePositionBias,
+       true},
+      {"moe",
+       "motif.moe",
        {tensor("x").req(), value("body").req(),
-        integer("experts").req().sets("experts"), integer("top_k").sets("top_k"),
+        integer("experts").req().sets("experts"),
+        integer("top_k").sets("top_k"),
         enumeration<RoutingMode, RoutingModeAttr,
-                    mlir::motif::getMaxEnumValForRoutingMode()>("routing").sets("routing"),
+                    mlir::motif::getMaxEnumValForRoutingMode()>("routing")
+            .sets("routing"),
         number("capacity_factor").sets("capacity_factor"),
         integer("shared").sets("shared_experts"),
         value("shared_body").orSameAs("body"),
         number("aux_loss").sets("aux_loss_coef"),
         number("z_loss").sets("z_loss_coef"),
         boolean("normalize").sets("normalize_weights")},
-       buildMoe, true},
-      {"scan", "motif.scan", {tensor("x").req(), tensor("a").req()}, buildPlain},
-      {"selective_scan", "motif.selective_scan",
+       buildMoe,
+       true},
+      {"scan",
+       "motif.scan",
+       {tensor("x").req(), tensor("a").req()},
+       buildPlain},
+      {"selective_scan",
+       "motif.selective_scan",
        {tensor("u").req(), tensor("delta").req(), tensor("A").req(),
         tensor("B").req(), tensor("C").req(), tensor("D"), tensor("delta_bias"),
         boolean("delta_softplus").sets("delta_softplus")},
        buildPlain},
-      {"conv1d", "motif.conv1d", conv1d, buildConv, true},
-      {"conv2d", "motif.conv2d", conv2d, buildConv, true},
+      {"conv1d", "motif.conv1d", conv(false), buildConv, true},
+      {"conv2d", "motif.conv2d", conv(true), buildConv, true},
       {"max_pool2d", "motif.pool2d", pool, buildPool},
       {"avg_pool2d", "motif.pool2d", pool, buildPool},
       {"sum", "motif.reduce", reduce, buildReduce, false, reductionOrBuiltin},
       {"mean", "motif.reduce", reduce, buildReduce, false, reductionOrBuiltin},
       {"max", "motif.reduce", reduce, buildReduce, false, reductionOrBuiltin},
-      {"batch_norm", "motif.batch_norm",
+      {"batch_norm",
+       "motif.batch_norm",
        {tensor("x").req(), number("eps").sets("eps"),
         number("momentum").sets("momentum")},
-       buildBatchNorm, true},
-      {"dropout", "motif.dropout",
-       {tensor("x").req(), number("p").req().sets("p")}, buildPlain},
-      {"cross_entropy", "motif.cross_entropy",
+       buildBatchNorm,
+       true},
+      {"dropout",
+       "motif.dropout",
+       {tensor("x").req(), number("p").req().sets("p")},
+       buildPlain},
+      {"cross_entropy",
+       "motif.cross_entropy",
        {tensor("logits").req(), tensor("targets").req(),
         integer("ignore_index").sets("ignore_index"),
         number("label_smoothing").sets("label_smoothing")},
        buildPlain},
-      {"reshape", "motif.reshape",
-       {tensor("x").req(), ints("shape").req().sets("shape")}, buildPlain},
-      {"transpose", "motif.transpose",
-       {tensor("x").req(), ints("perm").req().sets("perm")}, buildPlain},
-      {"concat", "motif.concat",
-       {value("xs").req(), integer("axis").req().sets("axis")}, buildConcat},
-      {"split", "motif.split",
+      {"reshape",
+       "motif.reshape",
+       {tensor("x").req(), ints("shape").req().sets("shape")},
+       buildPlain},
+      {"transpose",
+       "motif.transpose",
+       {tensor("x").req(), ints("perm").req().sets("perm")},
+       buildPlain},
+      {"concat",
+       "motif.concat",
+       {value("xs").req(), integer("axis").req().sets("axis")},
+       buildConcat},
+      {"split",
+       "motif.split",
        {tensor("x").req(), ints("sizes").req().sets("sizes"),
         integer("axis").req().sets("axis")},
        buildSplit},
-      {"slice", "motif.slice",
+      {"slice",
+       "motif.slice",
        {tensor("x").req(), integer("axis").req().sets("axis"),
         integer("start").req().sets("start"), integer("end").req().sets("end"),
         integer("step").sets("step")},
        buildPlain},
-      {"expand", "motif.expand",
-       {tensor("x").req(), tensor("like").req(), ints("dims").req().sets("dims")},
+      {"expand",
+       "motif.expand",
+       {tensor("x").req(), tensor("like").req(),
+        ints("dims").req().sets("dims")},
        buildPlain},
-      {"cast", "motif.cast", {tensor("x").req(), dtype("dtype").req()},
+      {"cast",
+       "motif.cast",
+       {tensor("x").req(), dtype("dtype").req().readIfValid("x")},
        buildCast},
       // Owns the parameter it makes, but is named like a variable: `as`
       // names the parameter itself rather than a scope.
-      {"param", "motif.param",
-       {ints("shape").req(), init("init").lang(langNormal002()), dtype("dtype"),
-        boolean("decay").lang(langBool(true)),
+      {"param",
+       "motif.param",
+       {ints("shape").req(), init("init").lang(langNormal002()),
+        dtype("dtype").readLast(), boolean("decay").lang(langBool(true)),
         boolean("trainable").lang(langBool(true))},
-       buildParam, true},
+       buildParam,
+       true},
   };
 }
 

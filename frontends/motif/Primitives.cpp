@@ -3,8 +3,8 @@
 // The one call path of every primitive: find its entry, bind the call's
 // arguments to the entry's parameters (unknown keyword, too many, missing,
 // given twice), read each by its kind (wrong kind, unknown enum spelling),
-// fill language-level defaults, warn about `as` on a primitive without
-// parameters, and hand the checked call to the entry's builder.
+// fill language-level defaults, and hand the checked call to the entry's
+// builder. PrimitiveCall is what builders read the call through.
 //
 //===----------------------------------------------------------------------===//
 #include "frontends/motif/Primitives.h"
@@ -89,6 +89,17 @@ static bool readArg(Gen &g, PrimitiveCall &c, const ParamSpec &p, ArgValue &a) {
       a.dtype = *v;
     return v.has_value();
   }
+  case ArgKind::Param: {
+    a.val = g.argVal(bd, n, env);
+    if (a.val.kind == Val::Tensor)
+      return true;
+    if (!a.val.isPoison())
+      g.diags.error(g.arg(bd, n)->loc, llvm::Twine("'") + n +
+                                           "' must name a parameter, such as "
+                                           "wte.weight");
+    bd.ok = false;
+    return false;
+  }
   case ArgKind::Value:
     a.val = g.argVal(bd, n, env);
     return !a.val.isPoison();
@@ -127,9 +138,17 @@ static bool checkArgs(Gen &g, PrimitiveCall &c) {
   if (!g.bind(c.e, names, numRequired, c.bound))
     return false;
   std::set<std::string> failed;
-  for (const ParamSpec &p : c.def.params) {
+  std::vector<const ParamSpec *> order;
+  for (const ParamSpec &p : c.def.params)
+    if (!p.late)
+      order.push_back(&p);
+  for (const ParamSpec &p : c.def.params)
+    if (p.late)
+      order.push_back(&p);
+  for (const ParamSpec *pp : order) {
+    const ParamSpec &p = *pp;
     ArgValue &a = c.args[p.name];
-    if (p.sameAs && failed.count(p.sameAs)) {
+    if (p.needs && failed.count(p.needs)) {
       failed.insert(p.name);
       continue;
     }
@@ -139,7 +158,7 @@ static bool checkArgs(Gen &g, PrimitiveCall &c) {
         failed.insert(p.name);
       continue;
     }
-    if (p.kind == ArgKind::Tensor)
+    if (p.kind == ArgKind::Tensor || p.kind == ArgKind::Param)
       a.val = Val::ofTensor(Value()); // an absent optional operand
     if (p.sameAs) {
       ArgValue other = c.args[p.sameAs];
@@ -176,9 +195,6 @@ Val Gen::callPrimitive(const Expr &e, Env &env, const std::string *pendingName,
   PrimitiveCall c(*this, e, env, *def, pendingName);
   if (!checkArgs(*this, c))
     return Val::poison();
-  if (!def->ownsParams && !e.scope.empty())
-    diags.warning(e.scopeLoc, "'" + e.text + "' owns no parameters; 'as " +
-                                  e.scope + "' has no effect");
   return def->build(c);
 }
 
@@ -312,8 +328,15 @@ llvm::SmallVector<mlir::NamedAttribute> PrimitiveCall::attrs() const {
   return out;
 }
 
+void PrimitiveCall::warnIfScopeUnused() const {
+  if (!def.ownsParams && !e.scope.empty())
+    g.diags.warning(e.scopeLoc, "'" + e.text + "' owns no parameters; 'as " +
+                                    e.scope + "' has no effect");
+}
+
 Val PrimitiveCall::makeOp(mlir::ValueRange operands,
                           llvm::ArrayRef<mlir::NamedAttribute> extra) const {
+  warnIfScopeUnused();
   llvm::SmallVector<mlir::NamedAttribute> all = attrs();
   all.append(extra.begin(), extra.end());
   Value v = g.mk1(def.op, at, operands, all);
@@ -321,8 +344,8 @@ Val PrimitiveCall::makeOp(mlir::ValueRange operands,
 }
 
 bool PrimitiveCall::openScope(const std::string &deflt) {
-  scopeOpen = g.pushScope(e.scope, deflt, e.scope.empty() ? at : e.scopeLoc,
-                          e.text);
+  scopeOpen =
+      g.pushScope(e.scope, deflt, e.scope.empty() ? at : e.scopeLoc, e.text);
   return scopeOpen;
 }
 

@@ -36,6 +36,7 @@ enum class ArgKind {
   Ints,   ///< an int or a list of ints
   Init,   ///< an initializer such as normal(0.02)
   DType,  ///< a dtype name such as bf16
+  Param,  ///< a parameter (wte.weight): a tensor, to share or tie
   Value,  ///< any value (a function, a list), checked by the builder
 };
 
@@ -67,17 +68,32 @@ struct ParamSpec {
   AttrForm form = AttrForm::Same;
   LangDefault langDefault;
   /// Omitted, the parameter takes this other parameter's value (language
-  /// level: attention's kv_heads = heads). It is read only if that one is valid.
+  /// level: attention's kv_heads = heads).
   const char *sameAs = nullptr;
+  /// Read only if this other parameter is valid (so that one mistake gives
+  /// one diagnostic: attention's kv_heads is not read when heads is wrong).
+  const char *needs = nullptr;
+  /// Read after the other parameters (only the order of diagnostics and of
+  /// the ops argument expressions make depends on it).
+  bool late = false;
   /// Enum: the valid spellings, and the attribute for one of them.
   std::vector<std::string> (*choices)() = nullptr;
   mlir::Attribute (*enumAttr)(mlir::MLIRContext *, llvm::StringRef) = nullptr;
 
-  ParamSpec req() const { ParamSpec p = *this; p.required = true; return p; }
+  ParamSpec req() const {
+    ParamSpec p = *this;
+    p.required = true;
+    return p;
+  }
   ParamSpec sets(const char *a, AttrForm f = AttrForm::Same) const {
     ParamSpec p = *this;
     p.attr = a;
     p.form = f;
+    return p;
+  }
+  ParamSpec readLast() const {
+    ParamSpec p = *this;
+    p.late = true;
     return p;
   }
   ParamSpec orSameAs(const char *other) const {
@@ -85,7 +101,16 @@ struct ParamSpec {
     p.sameAs = other;
     return p;
   }
-  ParamSpec lang(LangDefault d) const { ParamSpec p = *this; p.langDefault = d; return p; }
+  ParamSpec readIfValid(const char *other) const {
+    ParamSpec p = *this;
+    p.needs = other;
+    return p;
+  }
+  ParamSpec lang(LangDefault d) const {
+    ParamSpec p = *this;
+    p.langDefault = d;
+    return p;
+  }
 };
 
 class PrimitiveCall;
@@ -102,7 +127,7 @@ using PreFn = PreResult (*)(Gen &g, const Expr &e, Env &env, Val &result);
 
 struct PrimitiveDef {
   const char *name; ///< as written in .motif
-  const char *op;   ///< the op built, whose ODS defaults fill omitted attributes
+  const char *op; ///< the op built, whose ODS defaults fill omitted attributes
   std::vector<ParamSpec> params;
   BuildFn build;
   /// Makes parameters under its own scope (nameable with `as`); a primitive
@@ -123,7 +148,7 @@ mlir::Attribute odsDefault(mlir::MLIRContext *ctx, llvm::StringRef opName,
 
 /// One argument after checking: what was written, or its default.
 struct ArgValue {
-  bool given = false; ///< written in the call (not defaulted)
+  bool given = false;   ///< written in the call (not defaulted)
   bool present = false; ///< given, or filled by a language-level default
   Val val;
   std::vector<long long> ints;
@@ -165,6 +190,9 @@ public:
   /// The op attributes this call sets: one per parameter with an attribute
   /// that was given or has a language-level default (the rest take ODS's).
   llvm::SmallVector<mlir::NamedAttribute> attrs() const;
+  /// Warns that `as name` has no effect, for a primitive that owns no
+  /// parameters; makeOp does, just before making the op.
+  void warnIfScopeUnused() const;
   /// Makes the entry's op with the given operands and attrs() (plus `extra`).
   Val makeOp(mlir::ValueRange operands,
              llvm::ArrayRef<mlir::NamedAttribute> extra = {}) const;

@@ -45,6 +45,8 @@ TEST_F(PrimitiveTableTest, EntriesNameRegisteredOpsAndTheirAttributes) {
             << d.op << " has no attribute '" << p.attr << "'";
       if (p.sameAs)
         EXPECT_TRUE(params.count(p.sameAs)) << "defaults to a later parameter";
+      if (p.needs)
+        EXPECT_TRUE(params.count(p.needs)) << "waits for a later parameter";
       if (p.kind == ArgKind::Enum) {
         ASSERT_TRUE(p.choices && p.enumAttr);
         for (const std::string &c : p.choices())
@@ -64,8 +66,9 @@ TEST_F(PrimitiveTableTest, OmittedParametersHaveADefault) {
       SCOPED_TRACE(std::string(d.name) + "." + p.name);
       // Absent optional operands, values checked by the builder, and dtypes
       // (f32) need no default; a flag's default is its absence.
-      if (p.kind == ArgKind::Tensor || p.kind == ArgKind::Value ||
-          p.kind == ArgKind::DType || p.form == AttrForm::Flag)
+      if (p.kind == ArgKind::Tensor || p.kind == ArgKind::Param ||
+          p.kind == ArgKind::Value || p.kind == ArgKind::DType ||
+          p.form == AttrForm::Flag)
         continue;
       if (!p.attr) {
         // conv2d accepts conv1d's causal/dilation only to refuse them.
@@ -84,10 +87,10 @@ TEST_F(PrimitiveTableTest, OdsDefaultsAreReadFromTheOp) {
   EXPECT_EQ(i64("motif.softmax", "axis"), -1);
   EXPECT_EQ(i64("motif.conv1d", "groups"), 1);
   EXPECT_EQ(i64("motif.moe", "shared_experts"), 0);
-  EXPECT_DOUBLE_EQ(llvm::cast<mlir::FloatAttr>(
-                       odsDefault(&ctx, "motif.rms_norm", "eps"))
-                       .getValueAsDouble(),
-                   1e-6);
+  EXPECT_DOUBLE_EQ(
+      llvm::cast<mlir::FloatAttr>(odsDefault(&ctx, "motif.rms_norm", "eps"))
+          .getValueAsDouble(),
+      1e-6);
   EXPECT_FALSE(odsDefault(&ctx, "motif.linear", "no_such_attribute"));
 }
 
