@@ -245,16 +245,6 @@ long long PrimitiveCall::i64(llvm::StringRef name) const {
                            def.name + "'");
 }
 
-double PrimitiveCall::f64(llvm::StringRef name) const {
-  const ArgValue &a = args.at(name.str());
-  if (a.present)
-    return a.val.num();
-  if (auto f = llvm::dyn_cast_or_null<mlir::FloatAttr>(defaultOf(name)))
-    return f.getValueAsDouble();
-  llvm::report_fatal_error("no value or ODS default for '" + name + "' of '" +
-                           def.name + "'");
-}
-
 bool PrimitiveCall::flag(llvm::StringRef name) const {
   const ArgValue &a = args.at(name.str());
   if (a.present)
@@ -263,10 +253,6 @@ bool PrimitiveCall::flag(llvm::StringRef name) const {
   if (auto bv = llvm::dyn_cast_or_null<mlir::BoolAttr>(d))
     return bv.getValue();
   return static_cast<bool>(llvm::dyn_cast_or_null<mlir::UnitAttr>(d));
-}
-
-llvm::StringRef PrimitiveCall::str(llvm::StringRef name) const {
-  return args.at(name.str()).val.s;
 }
 
 llvm::SmallVector<int64_t> PrimitiveCall::ints(llvm::StringRef name) const {

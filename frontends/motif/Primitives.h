@@ -11,8 +11,8 @@
 // leaves the attribute out, so the op takes its ODS default; where a builder
 // needs the value (e.g. conv's `groups`), PrimitiveCall reads that default
 // from the op's ODS-populated properties. The table states a default only
-// where the language has one that ODS does not (marked `lang(...)`: a
-// parameter's init, linear's bias, attention's kv_heads = heads, ...).
+// where the language has one that ODS does not: `lang(...)` (a parameter's
+// init, linear's bias, ...) or `orSameAs(...)` (attention's kv_heads = heads).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_FRONTENDS_MOTIF_PRIMITIVES_H
@@ -21,8 +21,6 @@
 #include "frontends/motif/MLIRGenImpl.h"
 
 #include "llvm/ADT/SmallVector.h"
-
-#include <functional>
 
 namespace motif::mlirgen {
 
@@ -73,8 +71,8 @@ struct ParamSpec {
   /// Read only if this other parameter is valid (so that one mistake gives
   /// one diagnostic: attention's kv_heads is not read when heads is wrong).
   const char *needs = nullptr;
-  /// Read after the other parameters (only the order of diagnostics and of
-  /// the ops argument expressions make depends on it).
+  /// Read after the other parameters (this orders the diagnostics, and the
+  /// ops that argument expressions make).
   bool late = false;
   /// Enum: the valid spellings, and the attribute for one of them.
   std::vector<std::string> (*choices)() = nullptr;
@@ -114,7 +112,6 @@ struct ParamSpec {
 };
 
 class PrimitiveCall;
-struct PrimitiveDef;
 
 /// Builds the primitive's op(s) from a checked call; Val::poison() on error.
 using BuildFn = Val (*)(PrimitiveCall &c);
@@ -150,6 +147,7 @@ mlir::Attribute odsDefault(mlir::MLIRContext *ctx, llvm::StringRef opName,
 struct ArgValue {
   bool given = false;   ///< written in the call (not defaulted)
   bool present = false; ///< given, or filled by a language-level default
+                        ///< (lang or orSameAs); else ODS's applies
   Val val;
   std::vector<long long> ints;
   mlir::Attribute init;
@@ -179,9 +177,7 @@ public:
   const Expr *expr(llvm::StringRef name) const;
   Value tensor(llvm::StringRef name) const; ///< null: an absent optional tensor
   long long i64(llvm::StringRef name) const;
-  double f64(llvm::StringRef name) const;
   bool flag(llvm::StringRef name) const;
-  llvm::StringRef str(llvm::StringRef name) const;
   llvm::SmallVector<int64_t> ints(llvm::StringRef name) const;
   mlir::Attribute init(llvm::StringRef name) const;
   mlir::Type dtype(llvm::StringRef name) const;
