@@ -1,13 +1,22 @@
-//===- MLIRGenBody.inc - Expressions, statements and primitives -*- C++ -*-===//
+//===- MLIRGenExpr.cpp - Elaborating expressions and calls ----------------===//
 //
-// Part of MLIRGen.cpp (one translation unit, split for reading).
+// Constant folding of numbers, tensor arithmetic as ops, names and parameter
+// paths, block instances (each with its own scope), lambdas, and the scalar
+// builtins (min, max, sqrt, dim, ...). Primitive calls go to Primitives.cpp.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MOTIF_MLIRGEN_IMPL
-#error "included from MLIRGen.cpp only"
-#endif
+#include "frontends/motif/MLIRGenImpl.h"
 
-namespace {
+#include "frontends/motif/Primitives.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+#include <climits>
+#include <cmath>
+
+using namespace motif;
+
+namespace motif::mlirgen {
 
 //===----------------------------------------------------------------------===//
 // Expressions
@@ -323,16 +332,10 @@ Val Gen::evalCall(const Expr &e, Env &env, const std::string *pendingName) {
   if (handled)
     return r;
   std::vector<std::string> names = prog.blockNames;
-  static const char *prims[] = {
-      "embedding", "positions", "linear", "matmul", "relu", "gelu",
-      "gelu_tanh", "silu", "sigmoid", "tanh", "softplus", "exp", "log",
-      "sqrt", "rsqrt", "layer_norm", "rms_norm", "softmax", "rope",
-      "attention", "relative_position_bias", "moe", "scan", "selective_scan",
-      "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "sum", "mean", "max",
-      "min", "batch_norm", "dropout", "cross_entropy", "reshape", "transpose",
-      "concat", "split", "slice", "expand", "cast", "param", "dim", "ceil",
-      "floor", "int", "float"};
-  names.insert(names.end(), std::begin(prims), std::end(prims));
+  for (const PrimitiveDef &p : primitiveTable())
+    names.push_back(p.name);
+  static const char *builtins[] = {"min", "dim", "ceil", "floor", "int", "float"};
+  names.insert(names.end(), std::begin(builtins), std::end(builtins));
   std::string hint = didYouMean(e.text, names);
   diags.error(e.opLoc, "unknown block or primitive '" + e.text + "'",
               hint.empty() ? "define it with 'block " + e.text +
@@ -507,239 +510,4 @@ Val Gen::callBuiltin(const Expr &e, Env &env, bool &handled) {
   return Val::poison();
 }
 
-//===----------------------------------------------------------------------===//
-// Statements
-//===----------------------------------------------------------------------===//
-
-Flow Gen::execBody(const StmtList &body, Env &env, std::vector<Val> *ret) {
-  bool failed = false;
-  for (const StmtPtr &s : body) {
-    if (diags.tooMany())
-      return Flow::Error;
-    Flow f = execStmt(*s, env, ret);
-    if (f == Flow::Returned)
-      return failed ? Flow::Error : Flow::Returned;
-    if (f == Flow::Error)
-      failed = true; // keep going to report more errors
-  }
-  return failed ? Flow::Error : Flow::Normal;
-}
-
-Flow Gen::execStmt(const Stmt &s, Env &env, std::vector<Val> *ret) {
-  switch (s.kind) {
-  case Stmt::Input: {
-    if (!inModelBody || !blockStack.empty() || !stackDims.empty()) {
-      diags.error(s.loc, "'input' belongs in a model body, not in a block");
-      return Flow::Error;
-    }
-    Expr dtExpr(Expr::Name, s.opLoc);
-    dtExpr.text = s.op;
-    auto dt = evalDType(dtExpr);
-    if (!dt)
-      return Flow::Error;
-    llvm::SmallVector<int64_t> shape;
-    llvm::SmallVector<mlir::Attribute> dimNames;
-    for (const ExprPtr &d : s.values) {
-      if (d->kind == Expr::Name && !env.count(d->text)) {
-        shape.push_back(mlir::ShapedType::kDynamic); // a symbolic dim
-        dimNames.push_back(b.getStringAttr(d->text));
-        continue;
-      }
-      dimNames.push_back(b.getStringAttr(""));
-      Val v = eval(*d, env);
-      if (v.isPoison())
-        return Flow::Error;
-      if (v.kind != Val::Int || v.i <= 0) {
-        diags.error(d->loc, "a dim is a positive int or a symbolic name such "
-                            "as B or T");
-        return Flow::Error;
-      }
-      shape.push_back(v.i);
-    }
-    const std::string &name = s.names[0];
-    if (env.count(name)) {
-      diags.error(s.nameLocs[0], "'" + name + "' is already defined");
-      return Flow::Error;
-    }
-    auto type = mlir::RankedTensorType::get(shape, *dt);
-    Value arg = entry->addArgument(type, loc(s.nameLocs[0]));
-    inputNames.push_back(name);
-    inputDims.push_back(b.getArrayAttr(dimNames));
-    env[name] = Val::ofTensor(arg);
-    return Flow::Normal;
-  }
-  case Stmt::Assign: {
-    const std::string *pending =
-        s.names.size() == 1 && s.op == "=" ? &s.names[0] : nullptr;
-    Val v = eval(*s.values[0], env, pending);
-    if (v.isPoison()) {
-      for (const std::string &n : s.names)
-        env[n] = Val::poison();
-      return Flow::Error;
-    }
-    if (s.op != "=") {
-      auto it = env.find(s.names[0]);
-      if (it == env.end()) {
-        diags.error(s.nameLocs[0], "'" + s.names[0] + "' is not defined yet, so '" +
-                                       s.op + "' has nothing to update");
-        return Flow::Error;
-      }
-      v = binaryOp(s.op.substr(0, 1), it->second, v, s.opLoc, s.loc);
-      if (v.isPoison()) {
-        env[s.names[0]] = v;
-        return Flow::Error;
-      }
-    }
-    if (s.names.size() == 1) {
-      if (v.kind == Val::None) {
-        diags.error(s.values[0]->loc, "this call has no value to assign");
-        return Flow::Error;
-      }
-      env[s.names[0]] = v;
-      return Flow::Normal;
-    }
-    if (v.kind != Val::List || v.list.size() != s.names.size()) {
-      diags.error(s.values[0]->loc,
-                  "cannot unpack " + llvm::Twine(kindName(v)) +
-                      (v.kind == Val::List
-                           ? " of " + llvm::Twine(v.list.size()) + " values"
-                           : llvm::Twine("")) +
-                      " into " + llvm::Twine(s.names.size()) + " names");
-      return Flow::Error;
-    }
-    for (size_t i = 0; i < s.names.size(); ++i)
-      env[s.names[i]] = v.list[i];
-    return Flow::Normal;
-  }
-  case Stmt::Repeat: {
-    Val lo = eval(*s.values[0], env), hi = eval(*s.values[1], env);
-    if (lo.isPoison() || hi.isPoison())
-      return Flow::Error;
-    if (lo.kind != Val::Int || hi.kind != Val::Int) {
-      diags.error(s.values[0]->loc, "repeat bounds must be ints");
-      return Flow::Error;
-    }
-    if (hi.i - lo.i > 100000) {
-      diags.error(s.values[1]->loc, "repeat runs " + llvm::Twine(hi.i - lo.i) +
-                                        " times; at most 100000 are allowed");
-      return Flow::Error;
-    }
-    std::string name = s.scope.empty() ? "layers" : s.scope;
-    if (!pushScope(s.scope, "layers", s.scopeLoc.isValid() ? s.scopeLoc : s.loc,
-                   "repeat"))
-      return Flow::Error;
-    (void)name;
-    bool failed = false;
-    for (long long i = lo.i; i < hi.i && !diags.tooMany(); ++i) {
-      env[s.names[0]] = Val::ofInt(i);
-      scopes.push_back(std::to_string(i));
-      Flow f = execBody(s.body, env, ret);
-      scopes.pop_back();
-      if (f == Flow::Returned) {
-        popScope();
-        return f;
-      }
-      if (f == Flow::Error) {
-        failed = true;
-        break; // the same error would repeat on every iteration
-      }
-    }
-    popScope();
-    return failed ? Flow::Error : Flow::Normal;
-  }
-  case Stmt::If: {
-    Val c = eval(*s.values[0], env);
-    if (c.isPoison())
-      return Flow::Error;
-    if (c.kind != Val::Bool) {
-      diags.error(s.values[0]->loc,
-                  llvm::Twine("an 'if' condition must be a bool, found ") +
-                      kindName(c),
-                  "conditions are evaluated when the model is compiled, so "
-                  "they can use parameters and loop indices, not tensors");
-      return Flow::Error;
-    }
-    return execBody(c.i ? s.body : s.elseBody, env, ret);
-  }
-  case Stmt::Return: {
-    if (!ret || blockStack.empty()) {
-      diags.error(s.loc, "'return' belongs in a block",
-                  "a model names its results with 'output'");
-      return Flow::Error;
-    }
-    for (const ExprPtr &e : s.values) {
-      Val v = eval(*e, env);
-      if (v.isPoison())
-        return Flow::Error;
-      ret->push_back(v);
-    }
-    return Flow::Returned;
-  }
-  case Stmt::Output: {
-    if (!blockStack.empty()) {
-      diags.error(s.loc, "'output' belongs in a model body",
-                  "a block gives its results with 'return'");
-      return Flow::Error;
-    }
-    for (size_t i = 0; i < s.names.size(); ++i) {
-      auto it = env.find(s.names[i]);
-      if (it == env.end()) {
-        std::vector<std::string> names;
-        for (auto &kv : env)
-          names.push_back(kv.first);
-        diags.error(s.nameLocs[i], "unknown name '" + s.names[i] + "'",
-                    didYouMean(s.names[i], names));
-        return Flow::Error;
-      }
-      if (it->second.isPoison())
-        return Flow::Error;
-      if (it->second.kind != Val::Tensor) {
-        diags.error(s.nameLocs[i], "an output must be a tensor, '" +
-                                       s.names[i] + "' is " +
-                                       kindName(it->second));
-        return Flow::Error;
-      }
-      outputs.push_back({s.names[i], s.nameLocs[i]});
-    }
-    return Flow::Normal;
-  }
-  case Stmt::Loss: {
-    if (!blockStack.empty()) {
-      diags.error(s.loc, "'loss' belongs in a model body");
-      return Flow::Error;
-    }
-    if (lossVal) {
-      diags.error(s.loc, "the model already has a loss");
-      return Flow::Error;
-    }
-    Val v = eval(*s.values[0], env);
-    if (v.isPoison())
-      return Flow::Error;
-    auto t = v.kind == Val::Tensor
-                 ? llvm::dyn_cast<mlir::RankedTensorType>(v.t.getType())
-                 : nullptr;
-    if (!t || t.getRank() != 0) {
-      diags.error(s.values[0]->loc, "the loss must be a scalar tensor",
-                  "cross_entropy(...) gives one");
-      return Flow::Error;
-    }
-    lossVal = {v.t, s.values[0]->loc};
-    return Flow::Normal;
-  }
-  case Stmt::Rename:
-    if (!blockStack.empty()) {
-      diags.error(s.loc, "'rename' belongs in a model body");
-      return Flow::Error;
-    }
-    return Flow::Normal; // collected before elaboration
-  case Stmt::Expr: {
-    Val v = eval(*s.values[0], env);
-    return v.isPoison() ? Flow::Error : Flow::Normal;
-  }
-  }
-  return Flow::Error;
-}
-
-} // namespace
-
-#include "frontends/motif/MLIRGenPrimitives.inc"
+} // namespace motif::mlirgen
