@@ -11,6 +11,9 @@
 //===----------------------------------------------------------------------===//
 #include "frontends/motif/Primitives.h"
 
+#include <algorithm>
+#include <string_view>
+
 #include "mlir/IR/Verifier.h"
 
 using namespace motif;
@@ -459,6 +462,17 @@ PrimitiveDef unary(const char *name, const char *op, PreFn pre = nullptr) {
   return {name, op, {tensor("x").req()}, buildPlain, false, pre};
 }
 
+/// The call of an elementwise function `mnemonic` (op `motif.<mnemonic>`); exp,
+/// log and sqrt of a number are the scalar builtins. Empty (not a call) for
+/// neg, which the language spells `-x`.
+PrimitiveDef unaryCall(const char *mnemonic, const char *op) {
+  std::string_view m = mnemonic;
+  if (m == "neg")
+    return {};
+  bool scalar = m == "exp" || m == "log" || m == "sqrt";
+  return unary(mnemonic, op, scalar ? scalarFormIsBuiltin : nullptr);
+}
+
 std::vector<PrimitiveDef> makeTable() {
   constexpr AttrForm Pair = AttrForm::Pair;
   // conv2d takes conv1d's parameters (positions included) but gives stride
@@ -518,17 +532,10 @@ std::vector<PrimitiveDef> makeTable() {
        {tensor("a").req(), tensor("b").req(),
         boolean("transpose_b").sets("transpose_b", AttrForm::Flag)},
        buildPlain},
-      unary("relu", "motif.relu"),
-      unary("gelu", "motif.gelu"),
-      unary("gelu_tanh", "motif.gelu_tanh"),
-      unary("silu", "motif.silu"),
-      unary("sigmoid", "motif.sigmoid"),
-      unary("tanh", "motif.tanh"),
-      unary("softplus", "motif.softplus"),
-      unary("exp", "motif.exp", scalarFormIsBuiltin),
-      unary("log", "motif.log", scalarFormIsBuiltin),
-      unary("sqrt", "motif.sqrt", scalarFormIsBuiltin),
-      unary("rsqrt", "motif.rsqrt"),
+      // The elementwise functions: one per unary row of
+      // runtime/core/Elementwise.def (neg is the `-` operator, not a call).
+#define MOTIF_UNARY_OP(Kind, mnemonic, Saves) unaryCall(#mnemonic, "motif." #mnemonic),
+#include "runtime/core/Elementwise.def"
       {"layer_norm", "motif.layer_norm", norm(true), buildNorm, true},
       {"rms_norm", "motif.rms_norm", norm(false), buildNorm, true},
       {"softmax",
@@ -661,7 +668,13 @@ std::vector<PrimitiveDef> makeTable() {
 } // namespace
 
 llvm::ArrayRef<PrimitiveDef> primitiveTable() {
-  static const std::vector<PrimitiveDef> table = makeTable();
+  static const std::vector<PrimitiveDef> table = [] {
+    std::vector<PrimitiveDef> t = makeTable();
+    // Rows that are not calls (neg) are left out.
+    t.erase(std::remove_if(t.begin(), t.end(), [](const PrimitiveDef &d) { return !d.name; }),
+            t.end());
+    return t;
+  }();
   return table;
 }
 
