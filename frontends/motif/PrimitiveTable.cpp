@@ -291,6 +291,8 @@ Val buildMoe(PrimitiveCall &c) {
   auto d = dimOf(c, x, -1);
   if (!d || !c.openScope("moe"))
     return Val::poison();
+  // The moe's name in metrics (tokens per expert, auxiliary loss).
+  std::string scope = g.scopePath();
   if (!g.pushScope("", "router", c.at, "router"))
     return Val::poison();
   Value router = g.makeParam("weight", {experts, *d}, normal002(c), c.at);
@@ -301,6 +303,7 @@ Val buildMoe(PrimitiveCall &c) {
                              /*numRegions=*/2);
   if (!op)
     return Val::poison();
+  op->setAttr("motif.scope", mlir::StringAttr::get(op->getContext(), scope));
   auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
   auto tokType = mlir::RankedTensorType::get({mlir::ShapedType::kDynamic, *d},
                                              xt.getElementType());

@@ -17,11 +17,6 @@ std::string bytesStr(int64_t b) {
     std::snprintf(buf, sizeof buf, "%.1f MiB", b / double(1 << 20));
   return buf;
 }
-
-const AttrValue *attr(const Step &s, const char *k) {
-  auto it = s.attrs.find(k);
-  return it == s.attrs.end() ? nullptr : &it->second;
-}
 } // namespace
 
 Precision gpu::precisionOf(const Artifact &a) {
@@ -81,36 +76,39 @@ StatusOr<Resolved> gpu::resolve(const Artifact &a, const Function &f,
   return r;
 }
 
-StatusOr<FusedLaunch> gpu::fusedLaunch(const Step &s, const Resolved &r, Precision p,
+StatusOr<FusedLaunch> gpu::fusedLaunch(const PlanStep &s, const Resolved &r, Precision p,
                                        int multiprocessors) {
-  const AttrValue *name = attr(s, "kernel.name");
-  const AttrValue *bcast = attr(s, "kernel.bcast");
-  if (!name || !bcast)
+  if (s.kind != OpKind::Fused)
+    return Status::error("not a fused kernel: " + s.where());
+  const FusedDesc &d = s.as<FusedDesc>();
+  if (!d.kernel_name || !d.bcast)
     return Status::error("this fused kernel has no CUDA version" +
                          (s.location.empty() ? std::string() : " (at " + s.location + ")") +
                          "; motif-compile said why when it compiled the model");
   FusedLaunch l;
   l.inputs = s.operands;
   l.outputs = s.results;
-  if (bcast->ints.size() != s.operands.size() || s.results.empty())
+  const std::string &name = *d.kernel_name;
+  const std::vector<int64_t> &bcast = *d.bcast;
+  if (bcast.size() != s.operands.size() || s.results.empty())
     return Status::error("a fused kernel's launch description does not match its operands");
   // One storage type for all its pointers: the kernel exists per precision.
   DType t = r.storage[s.results[0]];
   for (int32_t v : s.operands)
     if (r.storage[v] != t)
-      return Status::error("fused kernel " + name->s + " at " + s.location +
+      return Status::error("fused kernel " + name + " at " + s.location +
                            " mixes f32 and bf16 tensors, which generated kernels do not "
                            "support yet; compile with precision = \"fp32\"");
-  l.kernel = name->s + (t == DType::BF16 ? "_bf16" : "");
+  l.kernel = name + (t == DType::BF16 ? "_bf16" : "");
   (void)p;
   const Shape &out = r.shapes[s.results[0]];
   if (out.empty() && r.bytes[s.results[0]] < 0)
-    return Status::error("fused kernel " + name->s + ": the size of its result is unknown");
+    return Status::error("fused kernel " + name + ": the size of its result is unknown");
   l.n = 1;
   for (int64_t d : out)
     l.n *= d;
   for (size_t k = 0; k < s.operands.size(); ++k)
-    if (bcast->ints[k] == 1) {
+    if (bcast[k] == 1) {
       int64_t m = 1;
       for (int64_t d : r.shapes[s.operands[k]])
         m *= d;

@@ -51,7 +51,7 @@ struct FusedLaunch {
   std::vector<int64_t> mods;
   unsigned grid = 1, block = 256;
 };
-StatusOr<FusedLaunch> fusedLaunch(const Step &s, const Resolved &r, Precision p,
+StatusOr<FusedLaunch> fusedLaunch(const PlanStep &s, const Resolved &r, Precision p,
                                   int multiprocessors);
 
 /// Which binary of the artifact runs on a device of compute capability

@@ -951,15 +951,8 @@ template <typename R> Status runMoe(Executor &ex, const PlanStep &s, const MoeDe
     return failure;
   Tensor &a = result<R>(ex, s, 1, {});
   a.v<R>()[0] = aux;
-  // Named by the moe's scope (its router parameter's path), else its line.
-  std::string where = s.location;
-  auto rp = ex.current->paramReads.find(s.operands[1]);
-  if (rp != ex.current->paramReads.end()) {
-    where = rp->second;
-    size_t cut = where.rfind(".router.weight");
-    if (cut != std::string::npos)
-      where = where.substr(0, cut);
-  }
+  // Named by the moe's scope path, else its line.
+  std::string where = d.scope ? *d.scope : s.location;
   ex.expertCounts[where] = counts;
   ex.auxLosses[where] = aux;
   return Status::ok();

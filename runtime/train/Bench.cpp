@@ -1,6 +1,7 @@
 //===- Bench.cpp - motif-run bench: time a step, report throughput ---------===//
 #include "runtime/core/MemoryPlan.h"
 #include "runtime/train/Engine.h"
+#include "runtime/core/ParameterBytes.h"
 #include "runtime/train/Trainer.h"
 
 #include <algorithm>
@@ -31,12 +32,8 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   if (!made.isOk())
     return made.status();
   Engine &engine = **made;
-  int64_t paramBytes = 0, trainedBytes = 0;
-  for (const ParamInfo &p : a.params) {
-    paramBytes += p.numElements() * 4;
-    if (!p.frozen)
-      trainedBytes += p.numElements() * 4;
-  }
+  const ParameterBytes pb = parameterBytes(a.params);
+  const int64_t paramBytes = pb.weights;
   std::vector<Tensor> inputs = syntheticInputs(a, *f, o.batch, o.seq, o.seed);
   std::vector<Shape> argShapes;
   for (const Tensor &t : inputs)
@@ -79,7 +76,6 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   ArenaPlan arena;
   if (!f->arena.at(dims, arena, why))
     return Status::error("'" + o.function + "': " + why);
-  int64_t optimizerBytes = training ? 2 * trainedBytes : 0;
 
   char line[512];
   std::snprintf(line, sizeof line,
@@ -92,7 +88,7 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
                 static_cast<long long>(o.seq), seconds(t0, tFirst), perStep * 1e3,
                 static_cast<long long>(o.steps), tokens / perStep, flops / perStep * 1e-9, flops,
                 engine.stats().peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
-                (training ? trainedBytes + optimizerBytes : 0) / 1048576.0);
+                (training ? pb.gradients() + pb.optimizer() : 0) / 1048576.0);
   log << line;
   std::snprintf(line, sizeof line,
                 "{\"bench\":\"%s\",\"model\":\"%s\",\"device\":\"cpu\",\"batch\":%lld,"

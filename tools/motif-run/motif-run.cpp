@@ -320,9 +320,9 @@ int main(int argc, char **argv) {
     if (r->arena.peak + paramBytes > gp.freeMiB * 1048576)
       return fail(gpu::outOfMemory(*fn, *r, paramBytes, gp.freeMiB * 1048576,
                                    "a device with " + std::to_string(gp.freeMiB) + " MiB free"));
-    for (size_t i = 0; i < fn->steps.size(); ++i) {
-      const Step &s = fn->steps[i];
-      if (s.op != "kernel.fused")
+    for (size_t i = 0; i < fn->plan.size(); ++i) {
+      const PlanStep &s = fn->plan[i];
+      if (s.kind != OpKind::Fused)
         continue;
       auto l = gpu::fusedLaunch(s, *r, prec, 132);
       if (!l.isOk())

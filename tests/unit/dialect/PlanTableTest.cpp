@@ -64,11 +64,13 @@ TEST_F(PlanTableTest, EveryOpOfTheDialectsIsInTheTable) {
   }
 }
 
-TEST_F(PlanTableTest, AnnotationsAreKernelAttributes) {
+TEST_F(PlanTableTest, AnnotationsAreDialectPrefixed) {
   for (const ::motif::rt::PlanOpSchema &op : ::motif::rt::planSchema())
     for (const ::motif::rt::PlanOpSchema::Attr &a : op.attrs)
       if (a.optional)
-        EXPECT_EQ(std::string(a.name).rfind("kernel.", 0), 0u) << op.name << " " << a.name;
+        EXPECT_TRUE(std::string(a.name).rfind("kernel.", 0) == 0 ||
+                    std::string(a.name).rfind("motif.", 0) == 0)
+            << op.name << " " << a.name;
 }
 
 } // namespace
