@@ -55,8 +55,13 @@ void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o
   }
   std::vector<std::string> targets(o.targets.begin(), o.targets.end());
   if (auto gpu = rt::newestGpu(targets)) {
+    // Tiles for every GPU target (the plan is one for all of them).
+    std::string gpus;
+    for (const std::string &t : targets)
+      if (auto info = rt::TargetInfo::parse(t); info && info->isGpu())
+        gpus += (gpus.empty() ? "" : ",") + t;
     KernelTileAttentionPassOptions tile;
-    tile.target = gpu->name;
+    tile.target = gpus;
     pm.addPass(createKernelTileAttentionPass(tile));
   }
   if (o.train && o.recomputeAttention)

@@ -27,7 +27,8 @@ std::vector<AttentionTile> mlir::motif::candidateTiles(const GpuTarget &g, int64
   auto pass = backward ? ::motif::AttentionPass::Backward : ::motif::AttentionPass::Forward;
   std::vector<AttentionTile> out;
   for (const ::motif::AttentionTileConfig &c : ::motif::kAttentionTiles)
-    if (c.headDim == headDim && c.pass == pass && (c.families & g.family))
+    if (c.headDim == headDim && c.pass == pass && (c.families & g.family) &&
+        (c.families & g.alsoOn) == g.alsoOn)
       out.push_back(c.tile);
   return out;
 }

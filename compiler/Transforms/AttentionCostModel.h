@@ -29,6 +29,9 @@ struct GpuTarget {
   double bandwidth;    // bytes/s
   int smemPerBlock;    // bytes
   int smemPerSM;       // bytes
+  /// Families a tile must also be instantiated for: those of the artifact's
+  /// other targets (an sm_80 binary runs the same plan).
+  unsigned alsoOn = 0;
 };
 /// sm_80 (A100 SXM) and sm_90a (H100 SXM); nullopt for others.
 std::optional<GpuTarget> gpuTarget(const std::string &name);

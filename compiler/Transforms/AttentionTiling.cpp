@@ -16,6 +16,8 @@
 #include "dialects/kernel/KernelOps.h"
 #include "runtime/core/TargetInfo.h"
 
+#include "llvm/ADT/StringExtras.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
@@ -36,13 +38,29 @@ struct TileAttentionPass final
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto g = gpuTarget(target);
+    // The targets: the newest one's cost model, tiles that exist on all.
+    std::vector<std::string> names;
+    for (StringRef t : llvm::split(StringRef(target), ','))
+      names.push_back(t.trim().str());
+    std::optional<GpuTarget> g;
+    unsigned families = 0;
+    for (const std::string &name : names) {
+      auto t = gpuTarget(name);
+      if (!t) {
+        module.emitError("unknown GPU target '")
+            << name << "' (expected " << ::motif::rt::supportedTargetList(/*withCpu=*/false)
+            << ")";
+        return signalPassFailure();
+      }
+      families |= t->family;
+    }
+    if (auto newest = ::motif::rt::newestGpu(names))
+      g = gpuTarget(newest->name);
     if (!g) {
-      module.emitError("unknown GPU target '")
-          << target << "' (expected " << ::motif::rt::supportedTargetList(/*withCpu=*/false)
-          << ")";
+      module.emitError("no GPU target in '") << target << "'";
       return signalPassFailure();
     }
+    g->alsoOn = families & ~g->family;
     // The problem size: options, else the recipe, else typical values.
     auto recipe = module->getAttrOfType<DictionaryAttr>("motif.train");
     auto fromRecipe = [&](StringRef key, int64_t def) {

@@ -76,9 +76,10 @@ def KernelTileAttentionPass : Pass<"kernel-tile-attention", "::mlir::ModuleOp"> 
     Sets `block_m`, `block_n`, `warps` and `stages` of each `kernel.attention`
     and `kernel.attention_grad` to the fastest candidate of an analytic model
     of a FlashAttention-2 kernel on the target (AttentionCostModel.cpp). The
-    candidates are the kernel library's instantiations for the head dim and
-    the target's family (runtime/cuda/kernels/attention_tiles.h); where it has
-    none, the tiles stay 0 and `kernel.cost` says so. Shared memory and
+    candidates are the kernel library's instantiations for the head dim that
+    exist on every target the artifact is built for
+    (runtime/cuda/kernels/attention_tiles.h), estimated on the newest; where
+    there are none, the tiles stay 0 and `kernel.cost` says so. Shared memory and
     registers must fit; the estimate is the larger of
     tensor-core time (FLOPs over the peak times an efficiency that grows with
     the tile) and memory time (K and V re-read per query block, mostly from
@@ -89,7 +90,8 @@ def KernelTileAttentionPass : Pass<"kernel-tile-attention", "::mlir::ModuleOp"> 
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"sm_90a\"",
-           "The GPU: sm_80 or sm_90a">,
+           "The GPUs the artifact runs on (sm_80, sm_90a, or both, comma-separated): "
+           "the cost model is the newest's, the tiles exist on all">,
     Option<"seq", "seq", "int", /*default=*/"0",
            "Sequence length to tune for (default: the recipe's, else 2048)">,
     Option<"batch", "batch", "int", /*default=*/"0",

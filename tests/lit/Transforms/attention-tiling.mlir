@@ -1,6 +1,7 @@
 // RUN: motif-opt %s --kernel-tile-attention="target=sm_80" | FileCheck %s --check-prefix=A100
 // RUN: motif-opt %s --kernel-tile-attention="target=sm_90a" | FileCheck %s --check-prefix=H100
 // RUN: motif-opt %s --kernel-tile-attention="target=sm_90a seq=256 batch=1" | FileCheck %s --check-prefix=SHORT
+// RUN: motif-opt %s --kernel-tile-attention="target=sm_80,sm_90a" | FileCheck %s --check-prefix=BOTH
 // RUN: not motif-opt %s --kernel-tile-attention="target=sm_75" 2>&1 | FileCheck %s --check-prefix=BAD
 // Tiles from the cost model, per target and head dim, at the recipe's batch
 // and sequence (B=8, T=2048 here); `kernel.cost` shows the estimate. The
@@ -31,6 +32,10 @@ module attributes {motif.train = {batch = 8 : i64, sequence = 2048 : i64}} {
   // A100: kernel.attention {{.*}}block_m = 128 : i64, block_n = 64 : i64, {{.*}}Dh=128{{.*}}smem = 104448 : i64{{.*}}warps = 8 : i64
   // H100-LABEL: func.func @d128
   // H100: kernel.attention {{.*}}block_m = 128 : i64, block_n = 128 : i64, {{.*}}Dh=128{{.*}}smem = 174080 : i64{{.*}}warps = 8 : i64
+  // An artifact for both runs one plan on both: estimated on the H100, among
+  // the tiles the A100 has too.
+  // BOTH-LABEL: func.func @d128
+  // BOTH: kernel.attention {{.*}}block_m = 128 : i64, block_n = 64 : i64, {{.*}}target = "sm_90a"{{.*}}warps = 8 : i64
   func.func @d128(%q: tensor<?x?x2048xf32>, %k: tensor<?x?x512xf32>) -> tensor<?x?x2048xf32> {
     %o, %lse = kernel.attention %q, %k, %k {heads = 16 : i64, kv_heads = 4 : i64, causal = false} : (tensor<?x?x2048xf32>, tensor<?x?x512xf32>, tensor<?x?x512xf32>) -> (tensor<?x?x2048xf32>, tensor<?x16x?xf32>)
     return %o : tensor<?x?x2048xf32>
