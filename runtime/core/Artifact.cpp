@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 #include <unistd.h>
 
 using namespace motif::rt;
@@ -66,83 +67,45 @@ namespace {
 constexpr char kMagic[8] = {'M', 'O', 'T', 'I', 'F', 'B', 'I', 'N'};
 constexpr char kEndMagic[8] = {'M', 'O', 'T', 'I', 'F', 'E', 'N', 'D'};
 
+/// Appends the layout's fields to `out`. It has the Reader's interface, so
+/// that one description of the layout (`layout` below) both writes and
+/// reads; it only reads the fields it is given.
 class Writer {
 public:
+  static constexpr bool reading = false;
   std::string out;
+  bool ok() const { return true; }
   void raw(const void *p, size_t n) { out.append(static_cast<const char *>(p), n); }
-  void u8(uint8_t v) { raw(&v, 1); }
-  void u32(uint32_t v) { raw(&v, 4); }
-  void i64(int64_t v) { raw(&v, 8); }
-  void f64(double v) { raw(&v, 8); }
-  void str(const std::string &s) {
-    u32(static_cast<uint32_t>(s.size()));
+  void u8(uint8_t &v, const char *) { raw(&v, 1); }
+  void u32(uint32_t &v, const char *) { raw(&v, 4); }
+  void i64(int64_t &v, const char *) { raw(&v, 8); }
+  void f64(double &v, const char *) { raw(&v, 8); }
+  void str(std::string &s, const char *what) {
+    uint32_t n = static_cast<uint32_t>(s.size());
+    u32(n, what);
     raw(s.data(), s.size());
   }
-  void ints(const std::vector<int64_t> &v) {
-    u32(static_cast<uint32_t>(v.size()));
-    for (int64_t x : v)
-      i64(x);
+  /// The number of items that follow.
+  void count(size_t &n, const char *what, size_t) {
+    uint32_t v = static_cast<uint32_t>(n);
+    u32(v, what);
   }
-  void ids(const std::vector<int32_t> &v) {
-    u32(static_cast<uint32_t>(v.size()));
-    for (int32_t x : v)
-      u32(static_cast<uint32_t>(x));
-  }
-  void poly(const SymPoly &p) {
-    u32(static_cast<uint32_t>(p.terms.size()));
-    for (const SymPoly::Term &t : p.terms) {
-      i64(t.coef);
-      ids(t.symbols);
-    }
-  }
-  void attrs(const Attrs &a) {
-    u32(static_cast<uint32_t>(a.size()));
-    for (const auto &[k, v] : a) {
-      str(k);
-      attr(v);
-    }
-  }
-  void attr(const AttrValue &v) {
-    u8(v.kind);
-    switch (v.kind) {
-    case AttrValue::Int: i64(v.i); break;
-    case AttrValue::Float: f64(v.f); break;
-    case AttrValue::Bool: u8(v.i != 0); break;
-    case AttrValue::Str: str(v.s); break;
-    case AttrValue::Ints: ints(v.ints); break;
-    case AttrValue::Bools:
-      u32(static_cast<uint32_t>(v.bools.size()));
-      for (bool b : v.bools)
-        u8(b);
-      break;
-    case AttrValue::Map: attrs(v.map); break;
-    }
-  }
-  void step(const Step &s) {
-    str(s.op);
-    ids(s.operands);
-    ids(s.results);
-    attrs(s.attrs);
-    str(s.location);
-    u32(static_cast<uint32_t>(s.regions.size()));
-    for (const Step::Region &r : s.regions) {
-      ids(r.args);
-      u32(static_cast<uint32_t>(r.steps.size()));
-      for (const Step &inner : r.steps)
-        step(inner);
-      ids(r.yields);
-    }
-  }
+  void fail(const std::string &) {}
 };
 
 /// Bounds-checked reads; the first failure is kept and later reads return
 /// zeros, so parsing code stays linear and checks once at the end.
 class Reader {
 public:
+  static constexpr bool reading = true;
   Reader(const std::string &bytes, size_t begin, size_t end)
       : data(bytes.data()), pos(begin), end(end) {}
   std::string error;
   bool ok() const { return error.empty(); }
+  void fail(const std::string &why) {
+    if (ok())
+      error = why;
+  }
 
   bool need(size_t n, const char *what) {
     if (!ok())
@@ -153,135 +116,35 @@ public:
     }
     return true;
   }
-  uint8_t u8(const char *what) {
-    uint8_t v = 0;
-    if (need(1, what))
-      std::memcpy(&v, data + pos, 1), pos += 1;
-    return v;
+  template <typename T> void scalar(T &v, const char *what) {
+    v = T();
+    if (need(sizeof(T), what))
+      std::memcpy(&v, data + pos, sizeof(T)), pos += sizeof(T);
   }
-  uint32_t u32(const char *what) {
-    uint32_t v = 0;
-    if (need(4, what))
-      std::memcpy(&v, data + pos, 4), pos += 4;
-    return v;
-  }
-  int64_t i64(const char *what) {
-    int64_t v = 0;
-    if (need(8, what))
-      std::memcpy(&v, data + pos, 8), pos += 8;
-    return v;
-  }
-  double f64(const char *what) {
-    double v = 0;
-    if (need(8, what))
-      std::memcpy(&v, data + pos, 8), pos += 8;
-    return v;
-  }
+  void u8(uint8_t &v, const char *what) { scalar(v, what); }
+  void u32(uint32_t &v, const char *what) { scalar(v, what); }
+  void i64(int64_t &v, const char *what) { scalar(v, what); }
+  void f64(double &v, const char *what) { scalar(v, what); }
   /// A count of items each at least `minSize` bytes: refuses counts that could
   /// not fit in what is left, so a corrupt count cannot allocate gigabytes.
-  uint32_t count(const char *what, size_t minSize) {
-    uint32_t n = u32(what);
-    if (ok() && minSize && n > (end - pos) / minSize) {
-      error = std::string("implausible count ") + std::to_string(n) +
-              " while reading " + what;
-      return 0;
+  void count(size_t &n, const char *what, size_t minSize) {
+    uint32_t v = 0;
+    u32(v, what);
+    n = 0;
+    if (ok() && minSize && v > (end - pos) / minSize) {
+      error = std::string("implausible count ") + std::to_string(v) + " while reading " + what;
+      return;
     }
-    return n;
+    n = v;
   }
-  std::string str(const char *what) {
-    uint32_t n = count(what, 1);
-    std::string s;
+  void str(std::string &s, const char *what) {
+    size_t n = 0;
+    count(n, what, 1);
+    s.clear();
     if (need(n, what)) {
       s.assign(data + pos, n);
       pos += n;
     }
-    return s;
-  }
-  std::vector<int64_t> ints(const char *what) {
-    uint32_t n = count(what, 8);
-    std::vector<int64_t> v;
-    for (uint32_t i = 0; i < n && ok(); ++i)
-      v.push_back(i64(what));
-    return v;
-  }
-  std::vector<int32_t> ids(const char *what) {
-    uint32_t n = count(what, 4);
-    std::vector<int32_t> v;
-    for (uint32_t i = 0; i < n && ok(); ++i)
-      v.push_back(static_cast<int32_t>(u32(what)));
-    return v;
-  }
-  SymPoly poly(const char *what) {
-    SymPoly p;
-    uint32_t n = count(what, 12);
-    for (uint32_t i = 0; i < n && ok(); ++i) {
-      SymPoly::Term t;
-      t.coef = i64(what);
-      t.symbols = ids(what);
-      p.terms.push_back(std::move(t));
-    }
-    return p;
-  }
-  Attrs attrs(int depth = 0) {
-    Attrs a;
-    if (depth > 16) {
-      error = "attributes nest too deeply";
-      return a;
-    }
-    uint32_t n = count("attributes", 2);
-    for (uint32_t i = 0; i < n && ok(); ++i) {
-      std::string k = str("attribute name");
-      a[k] = attr(depth);
-    }
-    return a;
-  }
-  AttrValue attr(int depth) {
-    AttrValue v;
-    uint8_t kind = u8("attribute kind");
-    if (kind > AttrValue::Map) {
-      if (ok())
-        error = "unknown attribute kind " + std::to_string(kind);
-      return v;
-    }
-    v.kind = static_cast<AttrValue::Kind>(kind);
-    switch (v.kind) {
-    case AttrValue::Int: v.i = i64("int attribute"); break;
-    case AttrValue::Float: v.f = f64("float attribute"); break;
-    case AttrValue::Bool: v.i = u8("bool attribute"); break;
-    case AttrValue::Str: v.s = str("string attribute"); break;
-    case AttrValue::Ints: v.ints = ints("int list attribute"); break;
-    case AttrValue::Bools: {
-      uint32_t n = count("bool list attribute", 1);
-      for (uint32_t i = 0; i < n && ok(); ++i)
-        v.bools.push_back(u8("bool list attribute") != 0);
-      break;
-    }
-    case AttrValue::Map: v.map = attrs(depth + 1); break;
-    }
-    return v;
-  }
-  Step step(int depth = 0) {
-    Step s;
-    if (depth > 8) {
-      error = "regions nest too deeply";
-      return s;
-    }
-    s.op = str("op name");
-    s.operands = ids("operands");
-    s.results = ids("results");
-    s.attrs = attrs();
-    s.location = str("location");
-    uint32_t nr = count("regions", 12);
-    for (uint32_t i = 0; i < nr && ok(); ++i) {
-      Step::Region r;
-      r.args = ids("region arguments");
-      uint32_t ns = count("region steps", 16);
-      for (uint32_t j = 0; j < ns && ok(); ++j)
-        r.steps.push_back(step(depth + 1));
-      r.yields = ids("region results");
-      s.regions.push_back(std::move(r));
-    }
-    return s;
   }
 
 private:
@@ -289,113 +152,240 @@ private:
   size_t pos, end;
 };
 
-DType toDType(uint8_t v, Reader &r) {
-  if (v > static_cast<uint8_t>(DType::I64)) {
-    if (r.ok())
-      r.error = "unknown dtype code " + std::to_string(v);
-    return DType::F32;
+//===----------------------------------------------------------------------===//
+// The layout, once for writing and reading (docs/artifact.md)
+//===----------------------------------------------------------------------===//
+
+/// A list: its count, then each item (each at least `minSize` bytes).
+template <class IO, class T, class F>
+void list(IO &io, std::vector<T> &v, const char *what, size_t minSize, F each) {
+  size_t n = v.size();
+  io.count(n, what, minSize);
+  if constexpr (IO::reading) {
+    v.clear();
+    for (size_t i = 0; i < n && io.ok(); ++i) {
+      T x{};
+      each(x);
+      v.push_back(std::move(x));
+    }
+  } else {
+    for (T &x : v)
+      each(x);
   }
-  return static_cast<DType>(v);
 }
+
+/// A value stored in a wider or narrower field.
+template <class IO, class Field, class T> void as(IO &io, T &v, const char *what) {
+  Field f = static_cast<Field>(v);
+  if constexpr (std::is_same_v<Field, uint8_t>)
+    io.u8(f, what);
+  else if constexpr (std::is_same_v<Field, uint32_t>)
+    io.u32(f, what);
+  else
+    io.i64(f, what);
+  if constexpr (IO::reading)
+    v = static_cast<T>(f);
+}
+
+template <class IO> void flag(IO &io, bool &b, const char *what) { as<IO, uint8_t>(io, b, what); }
+
+template <class IO> void dtype(IO &io, DType &t, const char *what) {
+  uint8_t v = static_cast<uint8_t>(t);
+  io.u8(v, what);
+  if constexpr (IO::reading) {
+    if (v > static_cast<uint8_t>(DType::I64)) {
+      io.fail("unknown dtype code " + std::to_string(v));
+      v = 0;
+    }
+    t = static_cast<DType>(v);
+  }
+}
+
+template <class IO> void ints(IO &io, std::vector<int64_t> &v, const char *what) {
+  list(io, v, what, 8, [&](int64_t &x) { io.i64(x, what); });
+}
+template <class IO> void ids(IO &io, std::vector<int32_t> &v, const char *what) {
+  list(io, v, what, 4, [&](int32_t &x) { as<IO, uint32_t>(io, x, what); });
+}
+template <class IO> void strs(IO &io, std::vector<std::string> &v, const char *what) {
+  list(io, v, what, 4, [&](std::string &x) { io.str(x, what); });
+}
+
+template <class IO> void poly(IO &io, SymPoly &p, const char *what) {
+  list(io, p.terms, what, 12, [&](SymPoly::Term &t) {
+    io.i64(t.coef, what);
+    ids(io, t.symbols, what);
+  });
+}
+template <class IO> void maybePoly(IO &io, std::optional<SymPoly> &p, const char *what) {
+  bool has = p.has_value();
+  flag(io, has, what);
+  if constexpr (IO::reading)
+    p = has ? std::optional<SymPoly>(SymPoly()) : std::nullopt;
+  if (p)
+    poly(io, *p, what);
+}
+
+template <class IO> void attrs(IO &io, Attrs &a, int depth);
+
+template <class IO> void attr(IO &io, AttrValue &v, int depth) {
+  uint8_t kind = v.kind;
+  io.u8(kind, "attribute kind");
+  if (kind > AttrValue::Map) {
+    io.fail("unknown attribute kind " + std::to_string(kind));
+    return;
+  }
+  v.kind = static_cast<AttrValue::Kind>(kind);
+  switch (v.kind) {
+  case AttrValue::Int: io.i64(v.i, "int attribute"); break;
+  case AttrValue::Float: io.f64(v.f, "float attribute"); break;
+  case AttrValue::Bool: {
+    bool b = v.i != 0;
+    flag(io, b, "bool attribute");
+    v.i = b;
+    break;
+  }
+  case AttrValue::Str: io.str(v.s, "string attribute"); break;
+  case AttrValue::Ints: ints(io, v.ints, "int list attribute"); break;
+  case AttrValue::Bools: {
+    std::vector<uint8_t> bytes(v.bools.begin(), v.bools.end());
+    list(io, bytes, "bool list attribute", 1, [&](uint8_t &b) { io.u8(b, "bool list attribute"); });
+    if constexpr (IO::reading)
+      v.bools.assign(bytes.begin(), bytes.end());
+    break;
+  }
+  case AttrValue::Map: attrs(io, v.map, depth + 1); break;
+  }
+}
+
+template <class IO> void attrs(IO &io, Attrs &a, int depth) {
+  if (depth > 16) {
+    io.fail("attributes nest too deeply");
+    return;
+  }
+  std::vector<std::pair<std::string, AttrValue>> items(a.begin(), a.end());
+  list(io, items, "attributes", 2, [&](std::pair<std::string, AttrValue> &kv) {
+    io.str(kv.first, "attribute name");
+    attr(io, kv.second, depth);
+  });
+  if constexpr (IO::reading) {
+    a.clear();
+    for (auto &kv : items)
+      a[kv.first] = std::move(kv.second);
+  }
+}
+
+template <class IO> void step(IO &io, Step &s, int depth) {
+  if (depth > 8) {
+    io.fail("regions nest too deeply");
+    return;
+  }
+  io.str(s.op, "op name");
+  ids(io, s.operands, "operands");
+  ids(io, s.results, "results");
+  attrs(io, s.attrs, 0);
+  io.str(s.location, "location");
+  list(io, s.regions, "regions", 12, [&](Step::Region &r) {
+    ids(io, r.args, "region arguments");
+    list(io, r.steps, "region steps", 16, [&](Step &inner) { step(io, inner, depth + 1); });
+    ids(io, r.yields, "region results");
+  });
+}
+
+template <class IO> void param(IO &io, ParamInfo &p) {
+  io.str(p.name, "parameter name");
+  dtype(io, p.dtype, "parameter dtype");
+  ints(io, p.shape, "parameter shape");
+  io.str(p.init, "parameter init");
+  io.f64(p.mean, "init mean");
+  io.f64(p.std, "init std");
+  io.f64(p.low, "init low");
+  io.f64(p.high, "init high");
+  io.f64(p.value, "init value");
+  io.i64(p.depthScaled, "init depth");
+  flag(io, p.noDecay, "no_decay flag");
+  flag(io, p.frozen, "frozen flag");
+}
+
+template <class IO> void function(IO &io, Function &f) {
+  io.str(f.name, "function name");
+  strs(io, f.argNames, "argument names");
+  ids(io, f.args, "arguments");
+  // Per value: its dtype and shape.
+  size_t nv = f.valueTypes.size();
+  io.count(nv, "values", 5);
+  if constexpr (IO::reading) {
+    f.valueTypes.assign(nv, DType::F32);
+    f.valueShapes.assign(nv, {});
+  }
+  for (size_t j = 0; j < nv && io.ok(); ++j) {
+    dtype(io, f.valueTypes[j], "value dtype");
+    ints(io, f.valueShapes[j], "value shape");
+  }
+  list(io, f.steps, "steps", 16, [&](Step &s) { step(io, s, 0); });
+  ids(io, f.results, "results");
+  strs(io, f.resultRoles, "result roles");
+  std::vector<std::pair<int32_t, std::string>> reads(f.paramReads.begin(), f.paramReads.end());
+  list(io, reads, "parameter reads", 8, [&](std::pair<int32_t, std::string> &r) {
+    as<IO, uint32_t>(io, r.first, "parameter read");
+    io.str(r.second, "parameter read");
+  });
+  if constexpr (IO::reading)
+    f.paramReads = std::map<int32_t, std::string>(reads.begin(), reads.end());
+  list(io, f.symbols, "symbols", 12, [&](Function::Symbol &sym) {
+    io.str(sym.name, "symbol name");
+    list(io, sym.sources, "symbol sources", 8, [&](std::pair<int32_t, int32_t> &src) {
+      as<IO, uint32_t>(io, src.first, "symbol argument");
+      as<IO, uint32_t>(io, src.second, "symbol dim");
+    });
+  });
+  list(io, f.buffers, "buffers", 22, [&](BufferInfo &b) {
+    flag(io, b.known, "buffer flag");
+    flag(io, b.inArena, "buffer flag");
+    as<IO, int64_t>(io, b.def, "buffer lifetime");
+    as<IO, int64_t>(io, b.lastUse, "buffer lifetime");
+    as<IO, int64_t>(io, b.aliasOf, "buffer alias");
+    list(io, b.dims, "buffer dims", 1,
+         [&](std::optional<SymPoly> &d) { maybePoly(io, d, "buffer dim"); });
+  });
+  poly(io, f.flops, "FLOPs");
+  as<IO, uint32_t>(io, f.flopsUncounted, "uncounted FLOPs");
+  list(io, f.storage, "storage types", 1, [&](DType &t) { dtype(io, t, "storage type"); });
+  list(io, f.arena.offsets, "arena offsets", 1,
+       [&](std::optional<SymPoly> &o) { maybePoly(io, o, "arena offset"); });
+  poly(io, f.arena.bytes, "arena size");
+  poly(io, f.arena.sumOfSizes, "arena size");
+}
+
+/// The body of an artifact, between its header and its checksum.
+template <class IO> void layout(IO &io, Artifact &a) {
+  io.str(a.compilerVersion, "compiler version");
+  io.str(a.model, "model name");
+  strs(io, a.targets, "targets");
+  attrs(io, a.config, 0);
+  attrs(io, a.recipe, 0);
+  list(io, a.params, "parameters", 16, [&](ParamInfo &p) { param(io, p); });
+  list(io, a.functions, "functions", 16, [&](Function &f) { function(io, f); });
+  io.str(a.gpu.source, "CUDA source");
+  list(io, a.gpu.binaries, "GPU binaries", 12, [&](GpuCode::Binary &b) {
+    io.str(b.arch, "GPU architecture");
+    io.str(b.cubin, "cubin");
+    io.str(b.ptx, "PTX");
+  });
+  io.str(a.sourceName, "source name");
+  io.str(a.source, "source");
+}
+
 } // namespace
 
 std::string motif::rt::serializeArtifact(const Artifact &a) {
   Writer w;
   w.raw(kMagic, 8);
-  w.u32(a.version);
-  w.u32(0); // flags
-  w.str(a.compilerVersion);
-  w.str(a.model);
-  w.u32(static_cast<uint32_t>(a.targets.size()));
-  for (const std::string &t : a.targets)
-    w.str(t);
-  w.attrs(a.config);
-  w.attrs(a.recipe);
-  w.u32(static_cast<uint32_t>(a.params.size()));
-  for (const ParamInfo &p : a.params) {
-    w.str(p.name);
-    w.u8(static_cast<uint8_t>(p.dtype));
-    w.ints(p.shape);
-    w.str(p.init);
-    w.f64(p.mean);
-    w.f64(p.std);
-    w.f64(p.low);
-    w.f64(p.high);
-    w.f64(p.value);
-    w.i64(p.depthScaled);
-    w.u8(p.noDecay);
-    w.u8(p.frozen);
-  }
-  w.u32(static_cast<uint32_t>(a.functions.size()));
-  for (const Function &f : a.functions) {
-    w.str(f.name);
-    w.u32(static_cast<uint32_t>(f.argNames.size()));
-    for (const std::string &n : f.argNames)
-      w.str(n);
-    w.ids(f.args);
-    w.u32(static_cast<uint32_t>(f.valueTypes.size()));
-    for (size_t i = 0; i < f.valueTypes.size(); ++i) {
-      w.u8(static_cast<uint8_t>(f.valueTypes[i]));
-      w.ints(f.valueShapes[i]);
-    }
-    w.u32(static_cast<uint32_t>(f.steps.size()));
-    for (const Step &s : f.steps)
-      w.step(s);
-    w.ids(f.results);
-    w.u32(static_cast<uint32_t>(f.resultRoles.size()));
-    for (const std::string &r : f.resultRoles)
-      w.str(r);
-    w.u32(static_cast<uint32_t>(f.paramReads.size()));
-    for (const auto &[v, p] : f.paramReads) {
-      w.u32(static_cast<uint32_t>(v));
-      w.str(p);
-    }
-    w.u32(static_cast<uint32_t>(f.symbols.size()));
-    for (const Function::Symbol &sym : f.symbols) {
-      w.str(sym.name);
-      w.u32(static_cast<uint32_t>(sym.sources.size()));
-      for (auto [arg, dim] : sym.sources) {
-        w.u32(static_cast<uint32_t>(arg));
-        w.u32(static_cast<uint32_t>(dim));
-      }
-    }
-    w.u32(static_cast<uint32_t>(f.buffers.size()));
-    for (const BufferInfo &b : f.buffers) {
-      w.u8(b.known);
-      w.u8(b.inArena);
-      w.i64(b.def);
-      w.i64(b.lastUse);
-      w.i64(b.aliasOf);
-      w.u32(static_cast<uint32_t>(b.dims.size()));
-      for (const std::optional<SymPoly> &d : b.dims) {
-        w.u8(d.has_value());
-        if (d)
-          w.poly(*d);
-      }
-    }
-    w.poly(f.flops);
-    w.u32(static_cast<uint32_t>(f.flopsUncounted));
-    w.u32(static_cast<uint32_t>(f.storage.size()));
-    for (DType t : f.storage)
-      w.u8(static_cast<uint8_t>(t));
-    w.u32(static_cast<uint32_t>(f.arena.offsets.size()));
-    for (const std::optional<SymPoly> &o : f.arena.offsets) {
-      w.u8(o.has_value());
-      if (o)
-        w.poly(*o);
-    }
-    w.poly(f.arena.bytes);
-    w.poly(f.arena.sumOfSizes);
-  }
-  w.str(a.gpu.source);
-  w.u32(static_cast<uint32_t>(a.gpu.binaries.size()));
-  for (const GpuCode::Binary &b : a.gpu.binaries) {
-    w.str(b.arch);
-    w.str(b.cubin);
-    w.str(b.ptx);
-  }
-  w.str(a.sourceName);
-  w.str(a.source);
+  uint32_t version = a.version, flags = 0;
+  w.u32(version, "version");
+  w.u32(flags, "flags");
+  // The writer only reads what it is given.
+  layout(w, const_cast<Artifact &>(a));
   uint64_t sum = fnv1a(w.out.data(), w.out.size());
   w.raw(&sum, 8);
   w.raw(kEndMagic, 8);
@@ -469,104 +459,7 @@ StatusOr<Artifact> motif::rt::parseArtifact(const std::string &bytes,
   Reader r(bytes, 16, bodyEnd);
   Artifact a;
   a.version = version;
-  a.compilerVersion = r.str("compiler version");
-  a.model = r.str("model name");
-  uint32_t nt = r.count("targets", 4);
-  for (uint32_t i = 0; i < nt && r.ok(); ++i)
-    a.targets.push_back(r.str("target"));
-  a.config = r.attrs();
-  a.recipe = r.attrs();
-  uint32_t np = r.count("parameters", 16);
-  for (uint32_t i = 0; i < np && r.ok(); ++i) {
-    ParamInfo p;
-    p.name = r.str("parameter name");
-    p.dtype = toDType(r.u8("parameter dtype"), r);
-    p.shape = r.ints("parameter shape");
-    p.init = r.str("parameter init");
-    p.mean = r.f64("init mean");
-    p.std = r.f64("init std");
-    p.low = r.f64("init low");
-    p.high = r.f64("init high");
-    p.value = r.f64("init value");
-    p.depthScaled = r.i64("init depth");
-    p.noDecay = r.u8("no_decay flag");
-    p.frozen = r.u8("frozen flag");
-    a.params.push_back(std::move(p));
-  }
-  uint32_t nf = r.count("functions", 16);
-  for (uint32_t i = 0; i < nf && r.ok(); ++i) {
-    Function f;
-    f.name = r.str("function name");
-    uint32_t na = r.count("argument names", 4);
-    for (uint32_t j = 0; j < na && r.ok(); ++j)
-      f.argNames.push_back(r.str("argument name"));
-    f.args = r.ids("arguments");
-    uint32_t nv = r.count("values", 5);
-    for (uint32_t j = 0; j < nv && r.ok(); ++j) {
-      f.valueTypes.push_back(toDType(r.u8("value dtype"), r));
-      f.valueShapes.push_back(r.ints("value shape"));
-    }
-    uint32_t ns = r.count("steps", 16);
-    for (uint32_t j = 0; j < ns && r.ok(); ++j)
-      f.steps.push_back(r.step());
-    f.results = r.ids("results");
-    uint32_t nr = r.count("result roles", 4);
-    for (uint32_t j = 0; j < nr && r.ok(); ++j)
-      f.resultRoles.push_back(r.str("result role"));
-    uint32_t nreads = r.count("parameter reads", 8);
-    for (uint32_t j = 0; j < nreads && r.ok(); ++j) {
-      int32_t v = static_cast<int32_t>(r.u32("parameter read"));
-      f.paramReads[v] = r.str("parameter read");
-    }
-    uint32_t nsym = r.count("symbols", 12);
-    for (uint32_t j = 0; j < nsym && r.ok(); ++j) {
-      Function::Symbol sym;
-      sym.name = r.str("symbol name");
-      uint32_t nsrc = r.count("symbol sources", 8);
-      for (uint32_t k = 0; k < nsrc && r.ok(); ++k) {
-        int32_t arg = static_cast<int32_t>(r.u32("symbol argument"));
-        sym.sources.push_back({arg, static_cast<int32_t>(r.u32("symbol dim"))});
-      }
-      f.symbols.push_back(std::move(sym));
-    }
-    uint32_t nb = r.count("buffers", 22);
-    for (uint32_t j = 0; j < nb && r.ok(); ++j) {
-      BufferInfo b;
-      b.known = r.u8("buffer flag");
-      b.inArena = r.u8("buffer flag");
-      b.def = static_cast<int32_t>(r.i64("buffer lifetime"));
-      b.lastUse = static_cast<int32_t>(r.i64("buffer lifetime"));
-      b.aliasOf = static_cast<int32_t>(r.i64("buffer alias"));
-      uint32_t nd = r.count("buffer dims", 1);
-      for (uint32_t k = 0; k < nd && r.ok(); ++k)
-        b.dims.push_back(r.u8("buffer dim") ? std::optional<SymPoly>(r.poly("buffer dim"))
-                                            : std::nullopt);
-      f.buffers.push_back(std::move(b));
-    }
-    f.flops = r.poly("FLOPs");
-    f.flopsUncounted = static_cast<int32_t>(r.u32("uncounted FLOPs"));
-    uint32_t nst = r.count("storage types", 1);
-    for (uint32_t j = 0; j < nst && r.ok(); ++j)
-      f.storage.push_back(toDType(r.u8("storage type"), r));
-    uint32_t no = r.count("arena offsets", 1);
-    for (uint32_t j = 0; j < no && r.ok(); ++j)
-      f.arena.offsets.push_back(r.u8("arena offset") ? std::optional(r.poly("arena offset"))
-                                                     : std::nullopt);
-    f.arena.bytes = r.poly("arena size");
-    f.arena.sumOfSizes = r.poly("arena size");
-    a.functions.push_back(std::move(f));
-  }
-  a.gpu.source = r.str("CUDA source");
-  uint32_t nbin = r.count("GPU binaries", 12);
-  for (uint32_t i = 0; i < nbin && r.ok(); ++i) {
-    GpuCode::Binary b;
-    b.arch = r.str("GPU architecture");
-    b.cubin = r.str("cubin");
-    b.ptx = r.str("PTX");
-    a.gpu.binaries.push_back(std::move(b));
-  }
-  a.sourceName = r.str("source name");
-  a.source = r.str("source");
+  layout(r, a);
   if (!r.ok())
     return fail("corrupted: " + r.error);
   // Shapes: parameters are static and of a size a machine can hold; values
