@@ -198,8 +198,8 @@ rt::StatusOr<Report> compareDump(std::istream &is, const std::vector<ProbeCase> 
       return rt::Status::error("fragment dump line " + std::to_string(lineNo) +
                                ": expected '<case> <lane 0-31> <r0> <r1> <r2> <r3>'");
     if (!byName.count(name))
-      return rt::Status::error("fragment dump line " + std::to_string(lineNo) +
-                               ": unknown case '" + name + "'");
+      return rt::Status::error("fragment dump line " + std::to_string(lineNo) + ": unknown case '" +
+                               name + "'");
     LaneRegs regs{};
     for (int r = 0; r < 4; ++r) {
       char *end = nullptr;
@@ -211,8 +211,8 @@ rt::StatusOr<Report> compareDump(std::istream &is, const std::vector<ProbeCase> 
     }
     auto &s = seen[name];
     if (s[lane])
-      return rt::Status::error("fragment dump line " + std::to_string(lineNo) + ": case '" +
-                               name + "' lane " + std::to_string(lane) + " repeated");
+      return rt::Status::error("fragment dump line " + std::to_string(lineNo) + ": case '" + name +
+                               "' lane " + std::to_string(lane) + " repeated");
     s[lane] = true;
     got[name][lane] = regs;
   }

@@ -124,8 +124,8 @@ rt::Status CpAsyncQueue::issue(void *dst, const void *src, int bytes, int srcByt
     return rt::Status::error("cp.async: copy size " + std::to_string(bytes) +
                              " (must be 4, 8 or 16)");
   if (srcBytes < 0 || srcBytes > bytes)
-    return rt::Status::error("cp.async: source size " + std::to_string(srcBytes) +
-                             " outside 0.." + std::to_string(bytes));
+    return rt::Status::error("cp.async: source size " + std::to_string(srcBytes) + " outside 0.." +
+                             std::to_string(bytes));
   if (!dst || (srcBytes > 0 && !src))
     return rt::Status::error("cp.async: null address");
   auto *d = static_cast<uint8_t *>(dst);

@@ -84,13 +84,27 @@ bool runOnDevice(const probe::ProbeCase &c, ptx::LaneRegs regs[32], std::string 
     DeviceBuf<uint16_t> tile(c.tile);
     DeviceBuf<uint32_t> rows(std::vector<uint32_t>(c.rowOffset.begin(), c.rowOffset.end()));
     switch (c.num * 2 + c.trans) {
-    case 2: launchLdmatrix<1, false>(c, tile, rows, out); break;
-    case 3: launchLdmatrix<1, true>(c, tile, rows, out); break;
-    case 4: launchLdmatrix<2, false>(c, tile, rows, out); break;
-    case 5: launchLdmatrix<2, true>(c, tile, rows, out); break;
-    case 8: launchLdmatrix<4, false>(c, tile, rows, out); break;
-    case 9: launchLdmatrix<4, true>(c, tile, rows, out); break;
-    default: error = "unsupported ldmatrix form"; return false;
+    case 2:
+      launchLdmatrix<1, false>(c, tile, rows, out);
+      break;
+    case 3:
+      launchLdmatrix<1, true>(c, tile, rows, out);
+      break;
+    case 4:
+      launchLdmatrix<2, false>(c, tile, rows, out);
+      break;
+    case 5:
+      launchLdmatrix<2, true>(c, tile, rows, out);
+      break;
+    case 8:
+      launchLdmatrix<4, false>(c, tile, rows, out);
+      break;
+    case 9:
+      launchLdmatrix<4, true>(c, tile, rows, out);
+      break;
+    default:
+      error = "unsupported ldmatrix form";
+      return false;
     }
   } else {
     DeviceBuf<uint32_t> a(std::vector<uint32_t>(&c.a[0][0], &c.a[0][0] + 128));

@@ -180,7 +180,9 @@ void simGemmRegA(Acc &acc, const Acc &p, const SmemTile &sB, int K, int N) {
   for (int k = 0; k < K; k += 16) {
     int j = k / 16;
     uint32_t a[32][4];
-    auto P = [&](int tile, int l, int e) { return ptx::floatToBf16Rne(p[size_t(tile) * 128 + l * 4 + e]); };
+    auto P = [&](int tile, int l, int e) {
+      return ptx::floatToBf16Rne(p[size_t(tile) * 128 + l * 4 + e]);
+    };
     for (int l = 0; l < 32; ++l) {
       a[l][0] = ptx::packBf16x2(P(2 * j, l, 0), P(2 * j, l, 1));
       a[l][1] = ptx::packBf16x2(P(2 * j, l, 2), P(2 * j, l, 3));

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -39,8 +41,8 @@ TEST(FragmentProbe, CasesCoverEveryForm) {
   for (const ProbeCase &c : fragmentProbeCases())
     EXPECT_TRUE(names.insert(c.name).second) << "duplicate case " << c.name;
   for (const char *n : {"ldmatrix.x1", "ldmatrix.x2", "ldmatrix.x4", "ldmatrix.x1.trans",
-                        "ldmatrix.x2.trans", "ldmatrix.x4.trans", "mma.identityA",
-                        "mma.selectA.lo", "mma.selectA.hi", "mma.accumulator", "mma.random"})
+                        "ldmatrix.x2.trans", "ldmatrix.x4.trans", "mma.identityA", "mma.selectA.lo",
+                        "mma.selectA.hi", "mma.accumulator", "mma.random"})
     EXPECT_TRUE(names.count(n)) << n;
 }
 
@@ -139,6 +141,22 @@ TEST(FragmentProbe, MalformedDumpsAreErrors) {
   fails("ldmatrix.x1 0 0x0 0x0 0x0 zz\n", "bad register");
   fails("ldmatrix.x1 0 0x0 0x0 0x0 0x0\n", "lacks lane 1");
   fails(good + "mma.random 3 0x0 0x0 0x0 0x0\n", "repeated");
+}
+
+/// The dump named by $MOTIF_FRAGMENT_DUMP (one written on a GPU by
+/// tests/gpu/FragmentProbeTest.cu), against this build's simulator.
+TEST(FragmentProbe, GivenDumpMatchesTheSimulator) {
+  const char *path = std::getenv("MOTIF_FRAGMENT_DUMP");
+  if (!path)
+    GTEST_SKIP() << "MOTIF_FRAGMENT_DUMP not set: no dump to compare";
+  std::ifstream is(path);
+  ASSERT_TRUE(is) << "cannot read " << path;
+  auto cases = fragmentProbeCases();
+  auto r = compareDump(is, cases);
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  std::printf("%s", formatReport(*r).c_str());
+  EXPECT_EQ(r->casesCompared, int(cases.size()));
+  EXPECT_TRUE(r->mismatches.empty());
 }
 
 } // namespace

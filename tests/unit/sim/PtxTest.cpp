@@ -74,8 +74,7 @@ TEST(Bf16, RoundsToNearestEvenAtTheEdges) {
       {0x7FFFFFFF, 0x7FFF, "NaN with all payload bits: no carry into the sign"},
   };
   for (const Case &c : cases)
-    EXPECT_EQ(floatToBf16Rne(fromBits(c.in)), c.out)
-        << c.what << ": 0x" << std::hex << c.in;
+    EXPECT_EQ(floatToBf16Rne(fromBits(c.in)), c.out) << c.what << ": 0x" << std::hex << c.in;
 }
 
 TEST(Bf16, ConversionToFloatIsExactAndRoundTrips) {
@@ -161,7 +160,7 @@ TEST_P(Ldmatrix, FollowsTheIsaTable) {
         uint32_t reg = out[lane].r[m];
         for (int e = 0; e < 2; ++e) {
           uint16_t got = e ? hi(reg) : lo(reg);
-          int i = 2 * q + e;                // the element's place in the lanes' row
+          int i = 2 * q + e;                       // the element's place in the lanes' row
           int src = trans ? 8 * m + i : 8 * m + j; // lane whose address is the stored row
           int col = trans ? j : i;                 // element within that stored row
           EXPECT_EQ(rowOf(got), rowFor(src)) << "matrix " << m << " lane " << lane << " half " << e;
@@ -431,7 +430,8 @@ TEST(LdmatrixMma, WarpProductEqualsReferenceGemm) {
           float want = 0;
           for (int k = 0; k < 16; ++k)
             want += A[i * 16 + k] * B[k * 16 + n];
-          EXPECT_EQ(out[lane][e], want) << (viaTrans ? "trans " : "") << "row " << i << " col " << n;
+          EXPECT_EQ(out[lane][e], want)
+              << (viaTrans ? "trans " : "") << "row " << i << " col " << n;
         }
     }
 }
