@@ -22,7 +22,8 @@ if [ "${1:-}" = "--prepare" ]; then
   # directory is far larger than what the device tool carries).
   mkdir -p "$DIR/bin"
   cp "$BUILD/bin/motif-run" "$DIR/bin/" || exit 1
-  for t in motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests; do
+  for t in motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests \
+           motif-gpu-fragment-tests; do
     if [ -x "$BUILD/tests/gpu/$t" ]; then cp "$BUILD/tests/gpu/$t" "$DIR/bin/"; fi
   done
   for m in $MODELS; do
@@ -81,7 +82,8 @@ fi
 echo "== GPU tests (tests/gpu): the kernel library and the CUDA layer against the CPU backend =="
 # The test binaries are run directly (not through ctest, whose files hold the
 # build machine's absolute paths); nothing is rebuilt here.
-GPU_TESTS="motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests"
+GPU_TESTS="motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests
+           motif-gpu-fragment-tests"
 missing=""
 for t in $GPU_TESTS; do [ -x "$TESTS/$t" ] || missing="$missing $t"; done
 if [ -n "$missing" ]; then
