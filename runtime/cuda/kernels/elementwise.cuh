@@ -229,7 +229,8 @@ cudaError_t activationForward(Activation act, int64_t n, const T *x, T *y, cudaS
   switch (act) {
 #define MOTIF_UNARY_OP(K, mnemonic, Saves)                                                         \
   case Activation::K:                                                                              \
-    ew::activationKernel<Activation::K, T><<<grid, ew::kThreads, 0, stream>>>(n, vec, x, y);       \
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::activationKernel<Activation::K, T>)(           \
+        n, vec, x, y);                                                                             \
     break;
 #include "runtime/core/Elementwise.def"
   }
@@ -250,8 +251,10 @@ cudaError_t activationBackward(Activation act, int64_t n, const T *x, const T *d
   switch (act) {
 #define MOTIF_UNARY_OP(K, mnemonic, Saves)                                                         \
   case Activation::K:                                                                              \
-    ew::activationGradKernel<Activation::K, ElementwiseSaves::Saves == ElementwiseSaves::Operands, \
-                             T><<<grid, ew::kThreads, 0, stream>>>(n, vec, x, dy, dx);             \
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream,                                                    \
+                 ew::activationGradKernel<Activation::K,                                           \
+                                          ElementwiseSaves::Saves == ElementwiseSaves::Operands,   \
+                                          T>)(n, vec, x, dy, dx);                                  \
     break;
 #include "runtime/core/Elementwise.def"
   }
@@ -265,7 +268,7 @@ cudaError_t swigluForward(int64_t n, const T *a, const T *b, T *y, cudaStream_t 
     return cudaErrorInvalidValue;
   if (n == 0)
     return cudaSuccess;
-  ew::swigluKernel<T><<<gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream>>>(
+  MOTIF_LAUNCH(gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream, ew::swigluKernel<T>)(
       n, ew::allAligned({a, b, y}), a, b, y);
   return cudaGetLastError();
 }
@@ -278,7 +281,9 @@ cudaError_t swigluBackward(int64_t n, const T *a, const T *b, const T *dy, T *da
     return cudaErrorInvalidValue;
   if (n == 0 || (!da && !db))
     return cudaSuccess;
-  ew::swigluGradKernel<T><<<gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream>>>(
+  MOTIF_LAUNCH(gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream,
+               ew::swigluGradKernel<T>)(
+      
       n, ew::allAligned({a, b, dy, da, db}), a, b, dy, da, db);
   return cudaGetLastError();
 }
@@ -296,9 +301,9 @@ cudaError_t biasForward(bool mul, int64_t rows, int64_t D, const T *a, const T *
   const bool vec = D % 8 == 0 && ew::allAligned({a, b, out});
   const unsigned grid = gridFor(ceilDiv(n, 8), ew::kThreads);
   if (mul)
-    ew::biasKernel<true, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, a, b, out);
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasKernel<true, T>)(n, D, vec, a, b, out);
   else
-    ew::biasKernel<false, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, a, b, out);
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasKernel<false, T>)(n, D, vec, a, b, out);
   return cudaGetLastError();
 }
 
@@ -321,9 +326,11 @@ cudaError_t biasBackward(bool mul, int64_t rows, int64_t D, const T *a, const T 
     const bool vec = D % 8 == 0 && ew::allAligned({b, dout, da});
     const unsigned grid = gridFor(ceilDiv(n, 8), ew::kThreads);
     if (mul)
-      ew::biasGradAKernel<true, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, b, dout, da);
+      MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasGradAKernel<true, T>)(
+          n, D, vec, b, dout, da);
     else
-      ew::biasGradAKernel<false, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, b, dout, da);
+      MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasGradAKernel<false, T>)(
+          n, D, vec, b, dout, da);
     if (cudaError_t e = cudaGetLastError())
       return e;
   }
@@ -335,14 +342,15 @@ cudaError_t biasBackward(bool mul, int64_t rows, int64_t D, const T *a, const T 
   float *partial = static_cast<float *>(workspace);
   dim3 grid(unsigned(ceilDiv(D, 128)), unsigned(chunks));
   if (mul)
-    ew::columnPartialKernel<true, T><<<grid, 128, 0, stream>>>(rows, D, perChunk, dout, a, partial);
+    MOTIF_LAUNCH(grid, 128, 0, stream, ew::columnPartialKernel<true, T>)(
+        rows, D, perChunk, dout, a, partial);
   else
-    ew::columnPartialKernel<false, T>
-        <<<grid, 128, 0, stream>>>(rows, D, perChunk, dout, a, partial);
+    MOTIF_LAUNCH(grid, 128, 0, stream, ew::columnPartialKernel<false, T>)(
+        rows, D, perChunk, dout, a, partial);
   if (cudaError_t e = cudaGetLastError())
     return e;
-  ew::columnFinishKernel<<<unsigned(ceilDiv(D, 256)), 256, 0, stream>>>(chunks, D, partial, db,
-                                                                        accumulate);
+  MOTIF_LAUNCH(unsigned(ceilDiv(D, 256)), 256, 0, stream, ew::columnFinishKernel)(
+      chunks, D, partial, db, accumulate);
   return cudaGetLastError();
 }
 
@@ -353,7 +361,7 @@ cudaError_t cast(int64_t n, const S *x, D *y, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   if (n == 0)
     return cudaSuccess;
-  ew::castKernel<S, D><<<gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream>>>(
+  MOTIF_LAUNCH(gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream, ew::castKernel<S, D>)(
       n, ew::allAligned({x, y}), x, y);
   return cudaGetLastError();
 }

@@ -1,0 +1,119 @@
+//===- LibraryKernelTest.cpp - Library kernels under the simulator vs the CPU -===//
+//
+// runtime/cuda/kernels/norm.cuh compiled as host C++ and run by the SIMT
+// simulator, compared with the CPU reference kernels (runtime/cpu); the
+// checkers must find nothing in a correct launch.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/Kernels.h"
+#include "runtime/cuda/kernels/norm.cuh"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+using motif::sim::Device;
+using motif::sim::lastLaunch;
+namespace mc = motif::cuda;
+
+namespace {
+
+std::vector<float> randomVector(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-2.f, 2.f);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+float *toDevice(const std::vector<float> &host, const char *label) {
+  auto *p = static_cast<float *>(Device::get().malloc(host.size() * sizeof(float), label));
+  EXPECT_TRUE(Device::get().memcpy(p, host.data(), host.size() * sizeof(float)).isOk());
+  return p;
+}
+float *deviceOutput(size_t n, const char *label) {
+  return static_cast<float *>(Device::get().malloc(n * sizeof(float), label));
+}
+std::vector<float> toHost(const float *p, size_t n) {
+  std::vector<float> host(n);
+  EXPECT_TRUE(Device::get().memcpy(host.data(), p, n * sizeof(float)).isOk());
+  return host;
+}
+
+void expectNear(const std::vector<float> &got, const std::vector<float> &want, float tol,
+                const char *what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol * (1.f + std::fabs(want[i]))) << what << "[" << i << "]";
+}
+
+/// Forward and backward of layer and rms norm, f32; D = 64 takes the 16-byte
+/// path, D = 37 the scalar one.
+class SimNorm : public ::testing::TestWithParam<std::tuple<mc::NormKind, int>> {};
+
+TEST_P(SimNorm, MatchesCpuReference) {
+  auto [kind, D] = GetParam();
+  const int64_t rows = 45;
+  const float eps = 1e-5f;
+  const bool layer = kind == mc::NormKind::Layer;
+  std::vector<float> x = randomVector(rows * D, 1), w = randomVector(D, 2), b = randomVector(D, 3),
+                     dy = randomVector(rows * D, 4);
+  motif::cpu::NormShape shape{rows, D, eps};
+  std::vector<float> y(rows * D), dx(rows * D), dw(D), db(D);
+  if (layer) {
+    motif::cpu::layerNorm(shape, x.data(), w.data(), b.data(), y.data());
+    motif::cpu::layerNormBackward(shape, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
+                                  db.data());
+  } else {
+    motif::cpu::rmsNorm(shape, x.data(), w.data(), y.data());
+    motif::cpu::rmsNormBackward(shape, x.data(), w.data(), dy.data(), dx.data(), dw.data());
+  }
+
+  float *dX = toDevice(x, "x"), *dW = toDevice(w, "w"), *dB = layer ? toDevice(b, "b") : nullptr,
+        *dDy = toDevice(dy, "dy"), *dY = deviceOutput(rows * D, "y"),
+        *dMean = deviceOutput(rows, "mean"), *dRstd = deviceOutput(rows, "rstd"),
+        *dDx = deviceOutput(rows * D, "dx"), *dDw = deviceOutput(D, "dw"),
+        *dDb = layer ? deviceOutput(D, "db") : nullptr;
+  void *ws = Device::get().malloc(mc::normBackwardWorkspaceBytes(rows, D), "workspace");
+
+  ASSERT_EQ(mc::normForward<float>(kind, rows, D, eps, dX, nullptr, dW, dB, dY, nullptr, dMean,
+                                   dRstd, nullptr),
+            cudaSuccess)
+      << lastLaunch().text();
+  expectNear(toHost(dY, rows * D), y, 1e-5f, "y");
+  ASSERT_EQ(mc::normBackward<float>(kind, rows, D, eps, dX, dW, dDy, nullptr, dMean, dRstd, dDx,
+                                    dDw, dDb, false, ws, nullptr),
+            cudaSuccess)
+      << lastLaunch().text();
+  expectNear(toHost(dDx, rows * D), dx, 1e-4f, "dx");
+  expectNear(toHost(dDw, D), dw, 1e-4f, "dw");
+  if (layer)
+    expectNear(toHost(dDb, D), db, 1e-4f, "db");
+  for (void *p : {(void *)dX, (void *)dW, (void *)dB, (void *)dDy, (void *)dY, (void *)dMean,
+                  (void *)dRstd, (void *)dDx, (void *)dDw, (void *)dDb, ws})
+    EXPECT_TRUE(Device::get().free(p).isOk());
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, SimNorm,
+                         ::testing::Combine(::testing::Values(mc::NormKind::Layer,
+                                                              mc::NormKind::Rms),
+                                            ::testing::Values(64, 37)));
+
+/// The norm forward reading a row past the end of x (rows one too many).
+TEST(SimNormBugs, RowsPastTheInputAreReported) {
+  const int64_t rows = 8, D = 64;
+  float *dX = toDevice(randomVector(rows * D, 5), "x"), *dY = deviceOutput((rows + 1) * D, "y");
+  EXPECT_EQ(mc::normForward<float>(mc::NormKind::Rms, rows + 1, D, 1e-5f, dX, nullptr, nullptr,
+                                   nullptr, dY, nullptr, nullptr, nullptr, nullptr),
+            cudaErrorLaunchFailure);
+  EXPECT_NE(lastLaunch().text().find("kernel norm::forwardKernel<8, T>, block (1,0,0): "
+                                     "out-of-bounds global read of "),
+            std::string::npos)
+      << lastLaunch().text();
+  EXPECT_NE(lastLaunch().text().find("past the end of allocation 'x'"), std::string::npos);
+}
+
+} // namespace
