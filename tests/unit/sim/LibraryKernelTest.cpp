@@ -1,11 +1,12 @@
 //===- LibraryKernelTest.cpp - Library kernels under the simulator vs the CPU -===//
 //
-// runtime/cuda/kernels/norm.cuh compiled as host C++ and run by the SIMT
-// simulator, compared with the CPU reference kernels (runtime/cpu); the
-// checkers must find nothing in a correct launch.
+// runtime/cuda/kernels/norm.cuh and elementwise.cuh compiled as host C++ and
+// run by the SIMT simulator, compared with the CPU reference kernels
+// (runtime/cpu); the checkers must find nothing in a correct launch.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cuda/kernels/elementwise.cuh"
 #include "runtime/cuda/kernels/norm.cuh"
 
 #include <gtest/gtest.h>
@@ -114,6 +115,59 @@ TEST(SimNormBugs, RowsPastTheInputAreReported) {
             std::string::npos)
       << lastLaunch().text();
   EXPECT_NE(lastLaunch().text().find("past the end of allocation 'x'"), std::string::npos);
+}
+
+/// Every unary op of Elementwise.def, forward and backward, on the 16-byte
+/// path (aligned) and the scalar one (an odd offset).
+TEST(SimElementwise, ActivationsMatchCpuReference) {
+  const motif::UnaryKind kinds[] = {
+#define MOTIF_UNARY_OP(K, mnemonic, Saves) motif::UnaryKind::K,
+#include "runtime/core/Elementwise.def"
+  };
+  const int64_t n = 1003;
+  std::vector<float> x = randomVector(n + 1, 6), dy = randomVector(n + 1, 7);
+  float *dX = toDevice(x, "x"), *dDy = toDevice(dy, "dy"), *dY = deviceOutput(n + 1, "y"),
+        *dDx = deviceOutput(n + 1, "dx");
+  for (motif::UnaryKind k : kinds)
+    for (int offset : {0, 1}) {
+      SCOPED_TRACE("op " + std::to_string(int(k)) + ", offset " + std::to_string(offset));
+      std::vector<float> y(n), dx(n);
+      motif::cpu::unary(k, n, x.data() + offset, y.data());
+      motif::cpu::unaryBackward(k, n, x.data() + offset, y.data(), dy.data() + offset, dx.data());
+      ASSERT_EQ(mc::activationForward<float>(k, n, dX + offset, dY + offset, nullptr), cudaSuccess)
+          << lastLaunch().text();
+      ASSERT_EQ(mc::activationBackward<float>(k, n, dX + offset, dDy + offset, dDx + offset,
+                                              nullptr),
+                cudaSuccess)
+          << lastLaunch().text();
+      std::vector<float> gotY = toHost(dY + offset, n), gotDx = toHost(dDx + offset, n);
+      for (int64_t i = 0; i < n; ++i) {
+        if (!(std::isnan(gotY[i]) && std::isnan(y[i])))
+          ASSERT_NEAR(gotY[i], y[i], 1e-5f * (1.f + std::fabs(y[i]))) << "y[" << i << "]";
+        if (!(std::isnan(gotDx[i]) && std::isnan(dx[i])))
+          ASSERT_NEAR(gotDx[i], dx[i], 1e-4f * (1.f + std::fabs(dx[i]))) << "dx[" << i << "]";
+      }
+    }
+}
+
+/// f32 -> bf16 rounds to nearest even, on both paths.
+TEST(SimElementwise, CastToBf16RoundsToNearestEven) {
+  const int64_t n = 999;
+  std::vector<float> x = randomVector(n, 8);
+  x[0] = 1.00390625f; // a tie: to 1
+  x[1] = 1.01171875f; // a tie: up to 1 + 2^-6
+  float *dX = toDevice(x, "x");
+  auto *dY = static_cast<__nv_bfloat16 *>(Device::get().malloc(n * 2, "y"));
+  ASSERT_EQ((mc::cast<float, __nv_bfloat16>(n, dX, dY, nullptr)), cudaSuccess)
+      << lastLaunch().text();
+  std::vector<__nv_bfloat16> y(n);
+  ASSERT_TRUE(Device::get().memcpy(y.data(), dY, n * 2).isOk());
+  EXPECT_EQ(y[0].__x, 0x3f80);
+  EXPECT_EQ(y[1].__x, 0x3f82);
+  for (int64_t i = 0; i < n; ++i) {
+    float back = float(y[i]);
+    ASSERT_LE(std::fabs(back - x[i]), std::ldexp(std::fabs(x[i]), -8)) << i;
+  }
 }
 
 } // namespace
