@@ -570,6 +570,13 @@ unsigned char *dynamicShared() { return gSim ? gSim->dynShared : nullptr; }
 //===----------------------------------------------------------------------===//
 
 LaunchResult launch(const LaunchConfig &config, void (*body)(void *), void *ctx) {
+  if (gCurrent) { // the Sim below is the running launch's
+    LaunchResult nested;
+    nested.errorCount = 1;
+    nested.messages.push_back("kernel " + config.kernelName +
+                              ": launched from inside a kernel (not supported by the simulator)");
+    return gLast = nested;
+  }
   static thread_local Sim sim;
   Sim &s = sim;
   s.config = config;
@@ -614,7 +621,6 @@ LaunchResult launch(const LaunchConfig &config, void (*body)(void *), void *ctx)
   s.staticShadow.clear();
   s.dynShadow.clear();
 
-  Sim *outer = gSim;
   gSim = &s;
   bool ok = true;
   for (unsigned z = 0; ok && z < config.grid.z; ++z)
@@ -623,7 +629,7 @@ LaunchResult launch(const LaunchConfig &config, void (*body)(void *), void *ctx)
         gBlockIdx = Index3{x, y, z};
         ok = runBlock(s);
       }
-  gSim = outer;
+  gSim = nullptr;
   gCurrent = nullptr;
   return gLast = s.result;
 }
