@@ -1,12 +1,13 @@
 //===- LibraryKernelTest.cpp - Library kernels under the simulator vs the CPU -===//
 //
-// runtime/cuda/kernels/norm.cuh and elementwise.cuh compiled as host C++ and
+// runtime/cuda/kernels/norm.cuh, elementwise.cuh and loss.cuh compiled as host C++ and
 // run by the SIMT simulator, compared with the CPU reference kernels
 // (runtime/cpu); the checkers must find nothing in a correct launch.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cuda/kernels/elementwise.cuh"
+#include "runtime/cuda/kernels/loss.cuh"
 #include "runtime/cuda/kernels/norm.cuh"
 
 #include <gtest/gtest.h>
@@ -169,5 +170,84 @@ TEST(SimElementwise, CastToBf16RoundsToNearestEven) {
     ASSERT_LE(std::fabs(back - x[i]), std::ldexp(std::fabs(x[i]), -8)) << i;
   }
 }
+
+/// common.cuh's blockSum called twice on one scratch, and a copy without its
+/// leading __syncthreads: warp 0's second write of the scratch races with the
+/// other warps' reads of the first total.
+__device__ float blockSumWithoutLeadingBarrier(float v, float *scratch) {
+  v = mc::warpSum(v);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0)
+    scratch[warp] = v;
+  __syncthreads();
+  int warps = (blockDim.x + 31) >> 5;
+  v = lane < warps ? scratch[lane] : 0.f;
+  return mc::warpSum(v);
+}
+template <bool LEADING_BARRIER> __global__ void twoSumsKernel(const float *x, float *out) {
+  __shared__ float scratch[32];
+  float v = x[threadIdx.x];
+  float a = LEADING_BARRIER ? mc::blockSum(v, scratch) : blockSumWithoutLeadingBarrier(v, scratch);
+  float b = LEADING_BARRIER ? mc::blockSum(2 * v, scratch)
+                            : blockSumWithoutLeadingBarrier(2 * v, scratch);
+  if (threadIdx.x == 0)
+    out[0] = a, out[1] = b;
+}
+
+TEST(SimBlockSum, SecondCallNeedsTheLeadingBarrier) {
+  std::vector<float> x(256);
+  for (int i = 0; i < 256; ++i)
+    x[i] = float(i);
+  float *dX = toDevice(x, "x"), *dOut = deviceOutput(2, "out");
+  MOTIF_LAUNCH(1, 256, 0, nullptr, twoSumsKernel<true>)(dX, dOut);
+  ASSERT_TRUE(lastLaunch().ok()) << lastLaunch().text();
+  EXPECT_EQ(toHost(dOut, 2), (std::vector<float>{32640.f, 65280.f}));
+  MOTIF_LAUNCH(1, 256, 0, nullptr, twoSumsKernel<false>)(dX, dOut);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_NE(lastLaunch().text().find("kernel twoSumsKernel<false>, block (0,0,0): race on shared "
+                                     "memory: thread (0,0,0) writes 4 bytes"),
+            std::string::npos)
+      << lastLaunch().text();
+}
+
+/// Cross entropy with label smoothing and ignored rows: the block reductions
+/// (blockSum/blockMax over shared scratch) and the 1024-thread mean.
+class SimCrossEntropy : public ::testing::TestWithParam<int> {};
+
+TEST_P(SimCrossEntropy, MatchesCpuReference) {
+  const int64_t rows = 37, V = GetParam();
+  std::vector<float> logits = randomVector(rows * V, 9);
+  std::vector<int32_t> targets(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    targets[r] = r % 10 == 3 ? -1 : int32_t((r * 7919) % V);
+  motif::cpu::CrossEntropyShape shape{rows, V, -1, 0.1};
+  int64_t count = 0;
+  float loss = motif::cpu::crossEntropy(shape, logits.data(), targets.data(), &count);
+  std::vector<float> dlogits(rows * V);
+  motif::cpu::crossEntropyBackward(shape, logits.data(), targets.data(), 1.f, dlogits.data());
+
+  mc::CrossEntropyArgs args{rows, V, -1, 0.1f};
+  float *dLogits = toDevice(logits, "logits"), *dLse = deviceOutput(rows, "lse"),
+        *dRowLoss = deviceOutput(rows, "rowLoss"), *dLoss = deviceOutput(1, "loss"),
+        *dGrad = deviceOutput(rows * V, "dlogits");
+  auto *dTargets = static_cast<int32_t *>(Device::get().malloc(rows * 4, "targets"));
+  auto *dCount = static_cast<int32_t *>(Device::get().malloc(4, "count"));
+  ASSERT_TRUE(Device::get().memcpy(dTargets, targets.data(), rows * 4).isOk());
+  ASSERT_EQ(mc::crossEntropyForward<float>(args, dLogits, dTargets, dLse, dRowLoss, dLoss, dCount,
+                                           nullptr),
+            cudaSuccess)
+      << lastLaunch().text();
+  EXPECT_NEAR(toHost(dLoss, 1)[0], loss, 1e-5f * (1.f + std::fabs(loss)));
+  int32_t gotCount = 0;
+  ASSERT_TRUE(Device::get().memcpy(&gotCount, dCount, 4).isOk());
+  EXPECT_EQ(gotCount, count);
+  ASSERT_EQ(mc::crossEntropyBackward<float>(args, dLogits, dTargets, dLse, nullptr, dCount, dGrad,
+                                            nullptr),
+            cudaSuccess)
+      << lastLaunch().text();
+  expectNear(toHost(dGrad, rows * V), dlogits, 1e-5f, "dlogits");
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocab, SimCrossEntropy, ::testing::Values(200, 203));
 
 } // namespace

@@ -200,6 +200,7 @@ TEST(Sim, DynamicSharedMemoryPastTheLaunchSize) {
   int *din = toDevice(std::vector<int>(64, 1), "in"), *dout = deviceZeros<int>(64, "out");
   MOTIF_LAUNCH(1, 64, 32 * sizeof(int), nullptr, reverseKernel)(din, dout);
   EXPECT_FALSE(lastLaunch().ok());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure); // read, as CUDA code does
   EXPECT_TRUE(contains(lastLaunch().text(), "out-of-bounds dynamic shared memory"))
       << lastLaunch().text();
 }
@@ -279,6 +280,7 @@ TEST(Sim, WarpExchangeWithoutSyncwarpIsARace) {
   int *out = deviceZeros<int>(32, "out");
   MOTIF_LAUNCH(1, 32, 0, nullptr, warpExchangeKernel)(false, out);
   EXPECT_FALSE(lastLaunch().ok());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure); // read, as CUDA code does
   EXPECT_TRUE(contains(lastLaunch().text(), "race on shared memory: thread (16,0,0) reads 4 bytes"))
       << lastLaunch().text();
   EXPECT_TRUE(contains(lastLaunch().text(), "written by thread (15,0,0)")) << lastLaunch().text();
@@ -290,6 +292,7 @@ TEST(Sim, OutOfBoundsIndexIsReported) {
   // The bound passed is one too large: thread 100 reads and writes past the end.
   MOTIF_LAUNCH(1, 128, 0, nullptr, copyKernel)(in, out, n + 1);
   EXPECT_FALSE(lastLaunch().ok());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure); // read, as CUDA code does
   std::string text = lastLaunch().text();
   EXPECT_TRUE(contains(text, "kernel copyKernel, block (0,0,0): out-of-bounds global read of 4 "
                              "bytes at 0x"))
@@ -309,6 +312,7 @@ TEST(Sim, ReadOfNeverWrittenMemoryIsReported) {
   float *out = deviceZeros<float>(n, "out");
   MOTIF_LAUNCH(1, n, 0, nullptr, copyKernel)(in, out, n);
   EXPECT_FALSE(lastLaunch().ok());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure); // read, as CUDA code does
   std::string text = lastLaunch().text();
   EXPECT_TRUE(contains(text, "read of never-written global memory: thread (32,0,0) reads 4 bytes"))
       << text;
@@ -319,6 +323,7 @@ TEST(Sim, ReadOfNeverWrittenMemoryIsReported) {
 TEST(Sim, DivergentBarrierIsReported) {
   int *out = deviceZeros<int>(64, "out");
   MOTIF_LAUNCH(1, 64, 0, nullptr, earlyExitKernel)(40, out);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
   EXPECT_TRUE(contains(lastLaunch().text(),
                        "divergent __syncthreads: 40 threads wait (first: thread (0,0,0)) but 24 "
                        "have exited (first: thread (40,0,0))"))
@@ -330,6 +335,7 @@ TEST(Sim, DivergentBarrierIsReported) {
 TEST(Sim, ShuffleWithExitedLanesDeadlocks) {
   int *out = deviceZeros<int>(32, "out");
   MOTIF_LAUNCH(1, 32, 0, nullptr, exitedLaneShuffleKernel)(out);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
   EXPECT_TRUE(contains(lastLaunch().text(), "deadlock: 16 threads wait at a warp collective (first: "
                                             "thread (0,0,0) at __shfl_xor_sync with mask 0xffffffff)"))
       << lastLaunch().text();
