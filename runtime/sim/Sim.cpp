@@ -77,11 +77,12 @@ struct Warp {
   unsigned lastSyncMask[32] = {};
 };
 
-/// Last writer and reader of one byte of shared memory (reader -2: several
-/// threads read it in the reader's epoch).
+/// Last writer of one byte of shared memory, and its readers in the
+/// readers' epoch: the lanes of one warp (readerWarp), or kManyWarps.
 struct SharedByte {
-  int32_t writer = -1, reader = -1;
-  uint32_t epoch = 0, warpSerial = 0, readerEpoch = 0, readerSerial = 0;
+  static constexpr int32_t kManyWarps = -2;
+  int32_t writer = -1, readerWarp = -1;
+  uint32_t epoch = 0, warpSerial = 0, readerEpoch = 0, readerSerial = 0, readerLanes = 0;
   bool atomic = false;
 };
 
@@ -427,21 +428,36 @@ void checkShared(Sim &s, Thread &t, std::vector<SharedByte> &shadow, size_t off,
     if (!reported && b.writer >= 0 && unsigned(b.writer) != t.tid && b.epoch == s.epoch &&
         !(b.atomic && t.inAtomic) && !warpOrdered(s, t, b.writer, b.warpSerial))
       race(b.writer, "written by ");
-    if (!reported && write && !t.inAtomic && b.readerEpoch == s.epoch && b.reader != -1 &&
-        b.reader != int32_t(t.tid) && !warpOrdered(s, t, b.reader, b.readerSerial))
-      race(b.reader, "read by ");
+    if (!reported && write && !t.inAtomic && b.readerEpoch == s.epoch && b.readerWarp != -1) {
+      // Readers other than t, unless a __syncwarp including them all and t
+      // completed after their reads.
+      unsigned lane = t.tid % 32;
+      if (b.readerWarp != int32_t(t.tid / 32)) {
+        race(b.readerWarp == SharedByte::kManyWarps ? -1
+                                                    : int32_t(b.readerWarp * 32 +
+                                                              __builtin_ctz(b.readerLanes)),
+             "read by ");
+      } else if (uint32_t others = b.readerLanes & ~(1u << lane)) {
+        const Warp &w = s.warps[t.tid / 32];
+        if (!(w.lastSync[lane] > b.readerSerial && (w.lastSyncMask[lane] & others) == others))
+          race(int32_t(t.tid / 32 * 32 + __builtin_ctz(others)), "read by ");
+      }
+    }
     if (write) {
       b.writer = int32_t(t.tid);
       b.epoch = s.epoch;
       b.warpSerial = serial;
       b.atomic = t.inAtomic;
-    } else if (b.readerEpoch != s.epoch || b.reader == int32_t(t.tid) || b.reader == -1) {
-      b.reader = int32_t(t.tid);
+    } else if (b.readerEpoch != s.epoch || b.readerWarp == -1) {
+      b.readerWarp = int32_t(t.tid / 32);
+      b.readerLanes = 1u << (t.tid % 32);
       b.readerEpoch = s.epoch;
       b.readerSerial = serial;
+    } else if (b.readerWarp == int32_t(t.tid / 32)) {
+      b.readerLanes |= 1u << (t.tid % 32);
+      b.readerSerial = std::max(b.readerSerial, serial);
     } else {
-      b.reader = -2;
-      b.readerSerial = serial;
+      b.readerWarp = SharedByte::kManyWarps;
     }
   }
 }

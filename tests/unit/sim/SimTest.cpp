@@ -99,6 +99,20 @@ __global__ void warpExchangeKernel(bool sync, int *out) {
   out[threadIdx.x] = slot[31 - threadIdx.x];
 }
 
+/// Every lane reads slot 0, then lane 0 overwrites it (write after read).
+__global__ void broadcastThenWriteKernel(bool sync, int *out) {
+  __shared__ int slot0;
+  if (threadIdx.x == 0)
+    slot0 = 7;
+  __syncwarp();
+  int v = slot0;
+  if (sync)
+    __syncwarp();
+  if (threadIdx.x == 0)
+    slot0 = 8;
+  out[threadIdx.x] = v;
+}
+
 __global__ void copyKernel(const float *in, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n)
@@ -228,6 +242,18 @@ TEST(Sim, SyncwarpOrdersLanesOfAWarp) {
   MOTIF_LAUNCH(1, 32, 0, nullptr, warpExchangeKernel)(true, out);
   ASSERT_TRUE(lastLaunch().ok()) << lastLaunch().text();
   EXPECT_EQ(toHost(out, 32)[0], 62);
+}
+
+TEST(Sim, SyncwarpOrdersReadsBeforeAWrite) {
+  int *out = deviceZeros<int>(32, "out");
+  MOTIF_LAUNCH(1, 32, 0, nullptr, broadcastThenWriteKernel)(true, out);
+  ASSERT_TRUE(lastLaunch().ok()) << lastLaunch().text();
+  MOTIF_LAUNCH(1, 32, 0, nullptr, broadcastThenWriteKernel)(false, out);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  // Thread 0 runs ahead to its write; lanes 1-31 read afterwards: those
+  // reads are the races.
+  EXPECT_TRUE(contains(lastLaunch().text(), "thread (1,0,0) reads 4 bytes")) << lastLaunch().text();
+  EXPECT_TRUE(contains(lastLaunch().text(), "written by thread (0,0,0)")) << lastLaunch().text();
 }
 
 TEST(Sim, BlockAndGridDimensions) {
