@@ -14,20 +14,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__APPLE__)
-#define MOTIF_SIM_SYM(name) "_" #name
-#define MOTIF_SIM_TYPE(name) ""
-#define MOTIF_SIM_SIZE(name) ""
-#else
-#define MOTIF_SIM_SYM(name) #name
-#define MOTIF_SIM_TYPE(name) ".type " #name ",@function\n"
-#define MOTIF_SIM_SIZE(name) ".size " #name ", .-" #name "\n"
-#endif
-
+// clang-format off
 asm(".text\n"
-    ".globl " MOTIF_SIM_SYM(motifSimSwitch) "\n" MOTIF_SIM_TYPE(motifSimSwitch)
+    ".globl motifSimSwitch\n"
+    ".type motifSimSwitch,@function\n"
     ".p2align 4\n"
-    MOTIF_SIM_SYM(motifSimSwitch) ":\n"
+    "motifSimSwitch:\n"
     "  pushq %rbp\n"
     "  pushq %rbx\n"
     "  pushq %r12\n"
@@ -42,12 +34,14 @@ asm(".text\n"
     "  popq %r12\n"
     "  popq %rbx\n"
     "  popq %rbp\n"
-    "  ret\n" MOTIF_SIM_SIZE(motifSimSwitch)
+    "  ret\n"
+    ".size motifSimSwitch, .-motifSimSwitch\n"
     ".p2align 4\n"
-    MOTIF_SIM_SYM(motifSimFiberStart) ":\n"
+    "motifSimFiberStart:\n"
     "  movq %r12, %rdi\n"
     "  callq *%r13\n"
     "  ud2\n");
+// clang-format on
 
 extern "C" void motifSimFiberStart();
 
@@ -56,8 +50,8 @@ namespace motif::sim {
 FiberStack::FiberStack(size_t bytes) {
   size_t page = size_t(sysconf(_SC_PAGESIZE));
   bytes_ = (bytes + page - 1) / page * page + page;
-  void *p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void *p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED)
     return;
   base_ = static_cast<char *>(p);
@@ -74,13 +68,13 @@ void *FiberStack::prepare(void (*entry)(void *), void *arg) {
   // Seven slots popped/returned by motifSimSwitch; after its `ret` rsp is
   // top - 16, 16-byte aligned for the call in motifSimFiberStart.
   auto *sp = reinterpret_cast<uintptr_t *>(top - 72);
-  sp[0] = 0;                                                     // r15
-  sp[1] = 0;                                                     // r14
-  sp[2] = reinterpret_cast<uintptr_t>(entry);                    // r13
-  sp[3] = reinterpret_cast<uintptr_t>(arg);                      // r12
-  sp[4] = 0;                                                     // rbx
-  sp[5] = 0;                                                     // rbp
-  sp[6] = reinterpret_cast<uintptr_t>(&motifSimFiberStart);      // return address
+  sp[0] = 0;                                                // r15
+  sp[1] = 0;                                                // r14
+  sp[2] = reinterpret_cast<uintptr_t>(entry);               // r13
+  sp[3] = reinterpret_cast<uintptr_t>(arg);                 // r12
+  sp[4] = 0;                                                // rbx
+  sp[5] = 0;                                                // rbp
+  sp[6] = reinterpret_cast<uintptr_t>(&motifSimFiberStart); // return address
   return sp;
 }
 

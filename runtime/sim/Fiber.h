@@ -3,7 +3,7 @@
 // The simulator's threads: a switch saves the callee-saved registers and the
 // stack pointer of one context and restores another's, in a few instructions
 // and without a system call (swapcontext saves the signal mask, one syscall per
-// switch). x86-64 System V only.
+// switch). x86-64 System V on Linux only.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_SIM_FIBER_H
@@ -11,8 +11,8 @@
 
 #include <cstddef>
 
-#if !defined(__x86_64__) || !(defined(__linux__) || defined(__APPLE__))
-#error "the SIMT simulator's fibers are written for x86-64 System V (Linux or macOS)"
+#if !defined(__x86_64__) || !defined(__linux__)
+#error "the SIMT simulator's fibers are written for x86-64 System V on Linux (ELF)"
 #endif
 
 namespace motif::sim {

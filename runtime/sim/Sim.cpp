@@ -65,7 +65,11 @@ struct Thread {
   unsigned mask = 0;
   uint64_t value = 0, result = 0;
   int param = 0, width = 32;
+  void (*call)(void *const[32]) = nullptr; // Collective::Call
+  const char *callName = nullptr;
   bool inAtomic = false;
+  /// threadSlot's objects and their destructors, by key.
+  std::vector<std::pair<void *, void (*)(void *)>> slots;
 };
 
 /// __syncwarp bookkeeping of one warp for the race checker: a write is
@@ -227,8 +231,14 @@ const char *collectiveName(Collective op) {
     return "__any_sync";
   case Collective::All:
     return "__all_sync";
+  case Collective::Call:
+    return "a warp-wide instruction";
   }
   return "?";
+}
+
+const char *collectiveName(const Thread &t) {
+  return t.op == Collective::Call && t.callName ? t.callName : collectiveName(t.op);
 }
 
 /// Completes the collective of the lanes of `mask` in the warp starting at
@@ -238,14 +248,35 @@ void completeCollective(Sim &s, unsigned base, unsigned mask, const Thread &last
   for (unsigned l = 0; l < 32; ++l)
     if (mask >> l & 1)
       lane[l] = &s.threads[base + l];
+  int firstOther = -1, others = 0;
   for (unsigned l = 0; l < 32; ++l) {
-    if (!lane[l] || (lane[l]->op == last.op && lane[l]->mask == mask && lane[l]->width == last.width))
+    if (!lane[l] || (lane[l]->op == last.op && lane[l]->mask == mask &&
+                     lane[l]->width == last.width && lane[l]->call == last.call))
       continue;
-    char buf[200];
-    std::snprintf(buf, sizeof buf, "%s (mask 0x%08x) of %s meets %s (mask 0x%08x) of %s",
-                  collectiveName(last.op), mask, s.threadName(last.tid).c_str(),
-                  collectiveName(lane[l]->op), lane[l]->mask, s.threadName(base + l).c_str());
+    if (!others++)
+      firstOther = int(l);
+  }
+  bool same = others == 0;
+  if (!same) {
+    const Thread &o = *lane[firstOther];
+    char buf[260];
+    std::snprintf(buf, sizeof buf,
+                  "%s (mask 0x%08x) of %s meets %s (mask 0x%08x) of %s (%d lanes differ)",
+                  collectiveName(last), mask, s.threadName(last.tid).c_str(), collectiveName(o),
+                  o.mask, s.threadName(o.tid).c_str(), others);
     s.report(buf);
+  }
+  if (last.op == Collective::Call) {
+    void *data[32] = {};
+    for (unsigned l = 0; l < 32; ++l)
+      if (lane[l])
+        data[l] = reinterpret_cast<void *>(uintptr_t(lane[l]->value));
+    if (same)
+      last.call(data);
+    for (unsigned l = 0; l < 32; ++l)
+      if (lane[l])
+        lane[l]->state = State::Runnable;
+    return;
   }
   int width = last.width;
   uint32_t ballot = 0;
@@ -285,6 +316,8 @@ void completeCollective(Sim &s, unsigned base, unsigned mask, const Thread &last
       break;
     case Collective::All:
       t->result = ballot == mask;
+      break;
+    case Collective::Call:
       break;
     }
     if (last.op == Collective::Shfl || last.op == Collective::ShflUp ||
@@ -329,6 +362,16 @@ void reportDeadlock(Sim &s) {
     msg += " (first: " + s.threadName(firstBarrier) + ")";
   msg += ", " + std::to_string(exited) + " exited; lanes of a mask exited or wait elsewhere";
   s.report(msg);
+}
+
+/// Destroys the threadSlot objects of the block's threads.
+void releaseSlots(Sim &s) {
+  for (Thread &t : s.threads) {
+    for (auto &[object, destroy] : t.slots)
+      if (object)
+        destroy(object);
+    t.slots.clear();
+  }
 }
 
 /// Runs one block; false when it deadlocked.
@@ -380,9 +423,9 @@ bool runBlock(Sim &s) {
         if (t.state == State::Exited && gone < 0)
           gone = int(t.tid);
       }
-      s.report("divergent __syncthreads: " + std::to_string(atBarrier) + " threads wait (first: " +
-               s.threadName(waiting) + ") but " + std::to_string(exited) +
-               " have exited (first: " + s.threadName(gone) + ")");
+      s.report("divergent __syncthreads: " + std::to_string(atBarrier) +
+               " threads wait (first: " + s.threadName(waiting) + ") but " +
+               std::to_string(exited) + " have exited (first: " + s.threadName(gone) + ")");
     }
     ++s.epoch;
     for (Thread &t : s.threads)
@@ -433,9 +476,9 @@ void checkShared(Sim &s, Thread &t, std::vector<SharedByte> &shadow, size_t off,
       // completed after their reads.
       unsigned lane = t.tid % 32;
       if (b.readerWarp != int32_t(t.tid / 32)) {
-        race(b.readerWarp == SharedByte::kManyWarps ? -1
-                                                    : int32_t(b.readerWarp * 32 +
-                                                              __builtin_ctz(b.readerLanes)),
+        race(b.readerWarp == SharedByte::kManyWarps
+                 ? -1
+                 : int32_t(b.readerWarp * 32 + __builtin_ctz(b.readerLanes)),
              "read by ");
       } else if (uint32_t others = b.readerLanes & ~(1u << lane)) {
         const Warp &w = s.warps[t.tid / 32];
@@ -574,6 +617,42 @@ uint64_t warpCollective(Collective op, unsigned mask, uint64_t value, int param,
   return t->result;
 }
 
+void warpCall(unsigned mask, void *laneData, void (*fn)(void *const lanes[32]), const char *name) {
+  Thread *t = gCurrent;
+  if (!t) {
+    void *lanes[32] = {laneData};
+    fn(lanes);
+    return;
+  }
+  t->call = fn;
+  t->callName = name;
+  warpCollective(Collective::Call, mask, uint64_t(reinterpret_cast<uintptr_t>(laneData)), 0, 32);
+}
+
+void reportError(const std::string &what) {
+  if (gSim)
+    gSim->report(what);
+}
+
+int newThreadSlotKey() {
+  static int next = 0;
+  return next++;
+}
+
+void *&threadSlot(int key, void (*destroy)(void *)) {
+  static thread_local std::vector<void *> outside; // host code's, never destroyed
+  Thread *t = gCurrent;
+  if (!t) {
+    if (outside.size() <= size_t(key))
+      outside.resize(size_t(key) + 1, nullptr);
+    return outside[size_t(key)];
+  }
+  if (t->slots.size() <= size_t(key))
+    t->slots.resize(size_t(key) + 1, {nullptr, nullptr});
+  t->slots[size_t(key)].second = destroy;
+  return t->slots[size_t(key)].first;
+}
+
 void setInAtomic(bool inAtomic) {
   if (gCurrent)
     gCurrent->inAtomic = inAtomic;
@@ -603,9 +682,8 @@ LaunchResult launch(const LaunchConfig &config, void (*body)(void *), void *ctx)
   gBlockDim = config.block;
   gBlockIdx = Index3();
   size_t n = size_t(config.block.x) * config.block.y * config.block.z;
-  if (!n || n > 1024 || config.block.z > 64 || !config.grid.x || !config.grid.y ||
-      !config.grid.z || config.grid.y > 65535 || config.grid.z > 65535 ||
-      config.sharedBytes > (227u << 10)) {
+  if (!n || n > 1024 || config.block.z > 64 || !config.grid.x || !config.grid.y || !config.grid.z ||
+      config.grid.y > 65535 || config.grid.z > 65535 || config.sharedBytes > (227u << 10)) {
     s.report("invalid launch configuration: grid (" + std::to_string(config.grid.x) + "," +
              std::to_string(config.grid.y) + "," + std::to_string(config.grid.z) + "), block (" +
              std::to_string(config.block.x) + "," + std::to_string(config.block.y) + "," +
@@ -644,6 +722,7 @@ LaunchResult launch(const LaunchConfig &config, void (*body)(void *), void *ctx)
       for (unsigned x = 0; ok && x < config.grid.x; ++x) {
         gBlockIdx = Index3{x, y, z};
         ok = runBlock(s);
+        releaseSlots(s);
       }
   gSim = nullptr;
   gCurrent = nullptr;

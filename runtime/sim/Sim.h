@@ -62,13 +62,49 @@ const LaunchResult &lastLaunch();
 /// __syncthreads: waits until every thread of the block is at a barrier.
 void syncThreads();
 
-enum class Collective : uint8_t { SyncWarp, Shfl, ShflUp, ShflDown, ShflXor, Ballot, Any, All };
+enum class Collective : uint8_t {
+  SyncWarp,
+  Shfl,
+  ShflUp,
+  ShflDown,
+  ShflXor,
+  Ballot,
+  Any,
+  All,
+  Call
+};
 
 /// A warp collective: waits until every lane of `mask` has arrived, then
 /// returns this lane's result (the exchanged value's bits for the shuffles,
 /// the ballot, 0/1 for any/all). `param` is the source lane, delta or lane
 /// mask of a shuffle.
 uint64_t warpCollective(Collective op, unsigned mask, uint64_t value, int param, int width);
+
+/// A warp-wide instruction modelled by a function of all lanes (ldmatrix,
+/// mma.sync): each lane of `mask` passes its `laneData` (on its own stack);
+/// when every lane has arrived, the last one calls `fn(lanes)` with lane i's
+/// data in lanes[i] (null outside the mask), then all lanes continue. Lanes
+/// meeting at different functions are reported. `name` names the
+/// instruction in reports.
+void warpCall(unsigned mask, void *laneData, void (*fn)(void *const lanes[32]), const char *name);
+
+/// Reports an error of the running launch ("kernel K, block B: what").
+void reportError(const std::string &what);
+
+/// The running thread's slot `key` (from newThreadSlotKey) holding an object
+/// that lives until its block ends, then `destroy(object)` is called.
+void *&threadSlot(int key, void (*destroy)(void *));
+int newThreadSlotKey();
+
+/// Per simulated thread state (e.g. its cp.async queue), default-constructed
+/// on first use in a block and destroyed when the block ends.
+template <typename T> T &perThread() {
+  static const int key = newThreadSlotKey();
+  void *&slot = threadSlot(key, [](void *p) { delete static_cast<T *>(p); });
+  if (!slot)
+    slot = new T();
+  return *static_cast<T *>(slot);
+}
 
 /// Marks the running thread as inside an atomic read-modify-write (atomic
 /// accesses do not race with each other).

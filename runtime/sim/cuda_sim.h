@@ -119,7 +119,8 @@ template <typename T> T __shfl_xor_sync(unsigned mask, T v, int laneMask, int wi
   return motif::sim::detail::shuffle(motif::sim::Collective::ShflXor, mask, v, laneMask, width);
 }
 inline unsigned __ballot_sync(unsigned mask, int pred) {
-  return unsigned(motif::sim::warpCollective(motif::sim::Collective::Ballot, mask, pred != 0, 0, 32));
+  return unsigned(
+      motif::sim::warpCollective(motif::sim::Collective::Ballot, mask, pred != 0, 0, 32));
 }
 inline int __any_sync(unsigned mask, int pred) {
   return int(motif::sim::warpCollective(motif::sim::Collective::Any, mask, pred != 0, 0, 32));
@@ -187,6 +188,15 @@ inline int __float_as_int(float f) {
 }
 inline unsigned __float_as_uint(float f) { return unsigned(__float_as_int(f)); }
 inline float __uint_as_float(unsigned u) { return __int_as_float(int(u)); }
+// CUDA's global integer and float min/max.
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a < b ? b : a; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a < b ? b : a; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a < b ? b : a; }
+inline float min(float a, float b) { return fminf(a, b); }
+inline float max(float a, float b) { return fmaxf(a, b); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __clz(int x) { return x ? __builtin_clz(unsigned(x)) : 32; }
@@ -308,7 +318,7 @@ inline cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cud
 }
 inline cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
   return motif::sim::Device::get().memset(dst, value, bytes).isOk() ? cudaSuccess
-                                                                   : cudaErrorInvalidValue;
+                                                                    : cudaErrorInvalidValue;
 }
 inline cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t = nullptr) {
   return cudaMemset(dst, value, bytes);
@@ -329,15 +339,16 @@ template <typename... P> struct KernelCall {
       std::tuple<std::decay_t<P>...> args;
     } ctx{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
     LaunchResult r = launch(
-        config, [](void *c) { std::apply(static_cast<Ctx *>(c)->kernel, static_cast<Ctx *>(c)->args); },
+        config,
+        [](void *c) { std::apply(static_cast<Ctx *>(c)->kernel, static_cast<Ctx *>(c)->args); },
         &ctx);
     if (!r.ok())
       motifSimStickyError() = cudaErrorLaunchFailure;
   }
 };
 template <typename... P>
-KernelCall<P...> makeCall(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
-                          cudaStream_t, const char *name) {
+KernelCall<P...> makeCall(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t,
+                          const char *name) {
   return {kernel, LaunchConfig{grid, block, smem, name}};
 }
 } // namespace motif::sim::detail

@@ -137,9 +137,9 @@ TEST(SimElementwise, ActivationsMatchCpuReference) {
       motif::cpu::unaryBackward(k, n, x.data() + offset, y.data(), dy.data() + offset, dx.data());
       ASSERT_EQ(mc::activationForward<float>(k, n, dX + offset, dY + offset, nullptr), cudaSuccess)
           << lastLaunch().text();
-      ASSERT_EQ(mc::activationBackward<float>(k, n, dX + offset, dDy + offset, dDx + offset,
-                                              nullptr),
-                cudaSuccess)
+      ASSERT_EQ(
+          mc::activationBackward<float>(k, n, dX + offset, dDy + offset, dDx + offset, nullptr),
+          cudaSuccess)
           << lastLaunch().text();
       std::vector<float> gotY = toHost(dY + offset, n), gotDx = toHost(dDx + offset, n);
       for (int64_t i = 0; i < n; ++i) {

@@ -113,6 +113,36 @@ __global__ void broadcastThenWriteKernel(bool sync, int *out) {
   out[threadIdx.x] = v;
 }
 
+/// A warp-wide instruction of the tests: every lane gets the sum over the
+/// mask of the lanes' inputs.
+struct SumLane {
+  int in, out;
+};
+void sumLanes(void *const lanes[32]) {
+  int total = 0;
+  for (int l = 0; l < 32; ++l)
+    if (lanes[l])
+      total += static_cast<SumLane *>(lanes[l])->in;
+  for (int l = 0; l < 32; ++l)
+    if (lanes[l])
+      static_cast<SumLane *>(lanes[l])->out = total;
+}
+void otherInstruction(void *const[32]) {}
+
+/// Each thread counts its calls in per-thread state; `mixed`: odd lanes
+/// execute another warp-wide instruction than even lanes.
+__global__ void warpCallKernel(bool mixed, int *sums, int *counts) {
+  SumLane me{int(threadIdx.x % 32), -1};
+  if (mixed && threadIdx.x % 2)
+    motif::sim::warpCall(0xffffffffu, &me, otherInstruction, "other");
+  else
+    motif::sim::warpCall(0xffffffffu, &me, sumLanes, "sum");
+  for (int i = 0; i < 3; ++i)
+    ++motif::sim::perThread<int>();
+  sums[blockIdx.x * blockDim.x + threadIdx.x] = me.out;
+  counts[blockIdx.x * blockDim.x + threadIdx.x] = motif::sim::perThread<int>();
+}
+
 __global__ void copyKernel(const float *in, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n)
@@ -256,6 +286,21 @@ TEST(Sim, SyncwarpOrdersReadsBeforeAWrite) {
   EXPECT_TRUE(contains(lastLaunch().text(), "written by thread (0,0,0)")) << lastLaunch().text();
 }
 
+TEST(Sim, WarpWideInstructionsAndPerThreadState) {
+  int *sums = deviceZeros<int>(128, "sums"), *counts = deviceZeros<int>(128, "counts");
+  MOTIF_LAUNCH(2, 64, 0, nullptr, warpCallKernel)(false, sums, counts);
+  ASSERT_TRUE(lastLaunch().ok()) << lastLaunch().text();
+  for (int i = 0; i < 128; ++i) {
+    EXPECT_EQ(toHost(sums, 128)[i], 31 * 32 / 2);
+    EXPECT_EQ(toHost(counts, 128)[i], 3); // fresh in every block
+  }
+  MOTIF_LAUNCH(1, 32, 0, nullptr, warpCallKernel)(true, sums, counts);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_EQ(lastLaunch().text(),
+            "kernel warpCallKernel, block (0,0,0): other (mask 0xffffffff) of thread (31,0,0) "
+            "meets sum (mask 0xffffffff) of thread (0,0,0) (16 lanes differ)\n");
+}
+
 TEST(Sim, BlockAndGridDimensions) {
   // 2-D blocks: threadIdx.y advances after a row of x.
   struct K {
@@ -362,8 +407,9 @@ TEST(Sim, ShuffleWithExitedLanesDeadlocks) {
   int *out = deviceZeros<int>(32, "out");
   MOTIF_LAUNCH(1, 32, 0, nullptr, exitedLaneShuffleKernel)(out);
   EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
-  EXPECT_TRUE(contains(lastLaunch().text(), "deadlock: 16 threads wait at a warp collective (first: "
-                                            "thread (0,0,0) at __shfl_xor_sync with mask 0xffffffff)"))
+  EXPECT_TRUE(contains(lastLaunch().text(),
+                       "deadlock: 16 threads wait at a warp collective (first: "
+                       "thread (0,0,0) at __shfl_xor_sync with mask 0xffffffff)"))
       << lastLaunch().text();
 }
 
