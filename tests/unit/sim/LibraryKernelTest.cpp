@@ -99,10 +99,14 @@ TEST_P(SimNorm, MatchesCpuReference) {
     EXPECT_TRUE(Device::get().free(p).isOk());
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, SimNorm,
-                         ::testing::Combine(::testing::Values(mc::NormKind::Layer,
-                                                              mc::NormKind::Rms),
-                                            ::testing::Values(64, 37)));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SimNorm,
+    ::testing::Combine(::testing::Values(mc::NormKind::Layer, mc::NormKind::Rms),
+                       ::testing::Values(64, 37)),
+    [](const auto &info) {
+      return std::string(std::get<0>(info.param) == mc::NormKind::Layer ? "Layer" : "Rms") +
+             std::to_string(std::get<1>(info.param));
+    });
 
 /// The norm forward reading a row past the end of x (rows one too many).
 TEST(SimNormBugs, RowsPastTheInputAreReported) {
