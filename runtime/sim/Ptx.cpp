@@ -1,6 +1,6 @@
 //===- Ptx.cpp - The PTX of the kernel library, as host functions ---------===//
 //
-// See Ptx.h and docs/sim-ptx.md: each function follows the PTX ISA's table
+// See Ptx.h and docs/sim.md ("PTX semantics"): each function follows the PTX ISA's table
 // for its instruction.
 //
 //===----------------------------------------------------------------------===//
@@ -19,7 +19,7 @@ uint16_t floatToBf16Rne(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x007FFFFFu) != 0)
-    return uint16_t(bits >> 16) | 0x0040; // NaN: keep sign and payload top, set the quiet bit
+    return 0x7FFF; // NaN: the canonical one
   // Adding 0x7FFF rounds up exactly when the dropped half is above the tie;
   // the kept part's lowest bit breaks the tie towards even. A carry out of
   // the mantissa bumps the exponent, which is the correct rounding (up to

@@ -11,7 +11,7 @@
 // instructions ("Warp-level matrix load instruction: ldmatrix", "Matrix
 // Fragments for mma.m16n8k16 with floating point type", "cp.async",
 // "cp.async.wait_group"), not from the kernels' comments, so that a layout
-// the kernels misread shows up as a wrong result. docs/sim-ptx.md states
+// the kernels misread shows up as a wrong result. docs/sim.md ("PTX semantics") states
 // each table and the choices where the ISA leaves the result unspecified.
 //
 // No CUDA headers and no MLIR: plain C++17.
@@ -40,8 +40,10 @@ struct LaneRegs {
 
 /// float -> bf16, rounding to nearest, ties to even (cvt.rn.bf16.f32). Finite
 /// values that round past the largest bf16 become infinities; subnormals are
-/// kept (no flush to zero); a NaN stays a NaN with its sign and the top of its
-/// payload, made quiet.
+/// kept (no flush to zero); every NaN becomes the canonical 0x7FFF, as CUDA's
+/// __float2bfloat16 does (cuda_bf16.hpp); the fragment probe compares this
+/// with the hardware. The simulator's __nv_bfloat16 (cuda_sim.h) converts
+/// through this function: one rounding for the whole simulator.
 uint16_t floatToBf16Rne(float);
 /// bf16 -> float, exact.
 float bf16ToFloat(uint16_t);

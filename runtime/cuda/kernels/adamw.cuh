@@ -173,7 +173,8 @@ inline cudaError_t adamwStep(const AdamWTensor *tensors, const AdamWChunk *chunk
     return cudaErrorInvalidValue;
   if (numChunks == 0)
     return cudaSuccess;
-  adam::stepKernel<<<numChunks, adam::kThreads, 0, stream>>>(tensors, chunks, h, gradScale);
+  MOTIF_LAUNCH(numChunks, adam::kThreads, 0, stream, adam::stepKernel)(
+      tensors, chunks, h, gradScale);
   return cudaGetLastError();
 }
 
@@ -191,12 +192,13 @@ inline cudaError_t globalGradNorm(const AdamWTensor *tensors, const AdamWChunk *
     return cudaErrorInvalidValue;
   float *partial = static_cast<float *>(workspace);
   if (numChunks > 0) {
-    adam::squaresKernel<<<numChunks, adam::kThreads, 0, stream>>>(tensors, chunks, partial);
+    MOTIF_LAUNCH(numChunks, adam::kThreads, 0, stream, adam::squaresKernel)(
+        tensors, chunks, partial);
     if (cudaError_t e = cudaGetLastError())
       return e;
   }
-  adam::finishNormKernel<<<1, 1024, 0, stream>>>(numChunks, partial, preScale, maxNorm, norm,
-                                                 scale);
+  MOTIF_LAUNCH(1, 1024, 0, stream, adam::finishNormKernel)(
+      numChunks, partial, preScale, maxNorm, norm, scale);
   return cudaGetLastError();
 }
 

@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(WARPS * 32) forwardKernel(Params p) {
   constexpr int MT = BM / (16 * WARPS); // 16-row tiles per warp
   constexpr int S = D + 8;              // shared row stride
   static_assert(BM % (16 * WARPS) == 0, "BLOCK_M must be a multiple of 16 * warps");
-  extern __shared__ __align__(16) unsigned char smemRaw[];
+  MOTIF_DYNAMIC_SHARED(unsigned char, smemRaw);
   bf16 *sQ = reinterpret_cast<bf16 *>(smemRaw); // [BM][S]
   bf16 *sK = sQ + BM * S;                       // [2][BN][S]
   bf16 *sV = sK + 2 * BN * S;                   // [2][BN][S]
@@ -284,7 +284,7 @@ template <int D, int BM, int BN, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32) dqKernel(Params p) {
   static_assert(BM == 16 * WARPS, "dQ: one 16-row tile per warp");
   constexpr int S = D + 8;
-  extern __shared__ __align__(16) unsigned char smemRaw[];
+  MOTIF_DYNAMIC_SHARED(unsigned char, smemRaw);
   bf16 *sQ = reinterpret_cast<bf16 *>(smemRaw); // [BM][S]
   bf16 *sdO = sQ + BM * S;                      // [BM][S]
   bf16 *sK = sdO + BM * S;                      // [2][BN][S]
@@ -376,7 +376,7 @@ template <int D, int BN, int BM, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32) dkdvKernel(Params p) {
   static_assert(BN == 16 * WARPS, "dK/dV: one 16-key tile per warp");
   constexpr int S = D + 8;
-  extern __shared__ __align__(16) unsigned char smemRaw[];
+  MOTIF_DYNAMIC_SHARED(unsigned char, smemRaw);
   bf16 *sK = reinterpret_cast<bf16 *>(smemRaw);            // [BN][S]
   bf16 *sV = sK + BN * S;                                  // [BN][S]
   bf16 *sQ = sV + BN * S;                                  // [2][BM][S]
@@ -516,7 +516,7 @@ cudaError_t launchForward(const Params &p, cudaStream_t stream) {
   dim3 grid(p.B * p.H, (p.Tq + BM - 1) / BM);
   if (grid.y > 65535)
     return cudaErrorInvalidValue;
-  kernel<<<grid, WARPS * 32, smem, stream>>>(p);
+  MOTIF_LAUNCH(grid, WARPS * 32, smem, stream, kernel)(p);
   return cudaGetLastError();
 }
 
@@ -529,7 +529,7 @@ cudaError_t launchDq(const Params &p, cudaStream_t stream) {
   dim3 grid(p.B * p.H, (p.Tq + BM - 1) / BM);
   if (grid.y > 65535)
     return cudaErrorInvalidValue;
-  kernel<<<grid, WARPS * 32, smem, stream>>>(p);
+  MOTIF_LAUNCH(grid, WARPS * 32, smem, stream, kernel)(p);
   return cudaGetLastError();
 }
 
@@ -542,14 +542,14 @@ cudaError_t launchDkdv(const Params &p, cudaStream_t stream) {
   dim3 grid(p.B * p.Hkv, (p.Tk + BN - 1) / BN);
   if (grid.y > 65535)
     return cudaErrorInvalidValue;
-  kernel<<<grid, WARPS * 32, smem, stream>>>(p);
+  MOTIF_LAUNCH(grid, WARPS * 32, smem, stream, kernel)(p);
   return cudaGetLastError();
 }
 
 template <int D> cudaError_t launchDelta(const Params &p, cudaStream_t stream) {
   int64_t rows = int64_t(p.B) * p.Tq * p.H;
-  deltaKernel<D>
-      <<<unsigned(ceilDiv(rows * 8, 256)), 256, 0, stream>>>(rows, p.H, p.Tq, p.o, p.dO, p.delta);
+  MOTIF_LAUNCH(unsigned(ceilDiv(rows * 8, 256)), 256, 0, stream, deltaKernel<D>)(
+      rows, p.H, p.Tq, p.o, p.dO, p.delta);
   return cudaGetLastError();
 }
 

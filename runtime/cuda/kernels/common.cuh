@@ -28,6 +28,14 @@
 #include <cstdint>
 #include <initializer_list>
 
+/// The launch of a kernel (the last argument: a template-id may hold commas)
+/// and a kernel's dynamic shared memory, spelled so that the SIMT simulator
+/// (runtime/sim/cuda_sim.h, which defines both) compiles the same source.
+#ifndef MOTIF_SIM
+#define MOTIF_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<grid, block, smem, stream>>>
+#define MOTIF_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#endif
+
 namespace motif::cuda {
 
 using bf16 = __nv_bfloat16;

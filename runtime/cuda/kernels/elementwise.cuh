@@ -57,7 +57,8 @@ __device__ __forceinline__ void forEach(int64_t n, bool vec, const Body &body) {
     body(i, 1);
 }
 
-/// Loads k (8 or 1) elements at i.
+/// Loads k (8 or 1) elements at i. On the tail (k = 1) only v[0] is loaded:
+/// callers zero-initialise their arrays, since their loops run over all 8.
 template <typename T>
 __device__ __forceinline__ void get(const T *p, int64_t i, int k, float (&v)[8]) {
   if (k == 8)
@@ -76,7 +77,7 @@ __device__ __forceinline__ void put(T *p, int64_t i, int k, const float (&v)[8])
 template <Activation A, typename T>
 __global__ void activationKernel(int64_t n, bool vec, const T *x, T *y) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float v[8];
+    float v[8] = {};
     get(x, i, k, v);
 #pragma unroll
     for (int e = 0; e < 8; ++e)
@@ -89,7 +90,7 @@ __global__ void activationKernel(int64_t n, bool vec, const T *x, T *y) {
 template <Activation A, bool READS, typename T>
 __global__ void activationGradKernel(int64_t n, bool vec, const T *x, const T *dy, T *dx) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float v[8] = {}, g[8];
+    float v[8] = {}, g[8] = {};
     if (READS)
       get(x, i, k, v);
     get(dy, i, k, g);
@@ -103,7 +104,7 @@ __global__ void activationGradKernel(int64_t n, bool vec, const T *x, const T *d
 template <typename T>
 __global__ void swigluKernel(int64_t n, bool vec, const T *a, const T *b, T *y) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float u[8], w[8];
+    float u[8] = {}, w[8] = {};
     get(a, i, k, u);
     get(b, i, k, w);
 #pragma unroll
@@ -118,7 +119,7 @@ template <typename T>
 __global__ void swigluGradKernel(int64_t n, bool vec, const T *a, const T *b, const T *dy, T *da,
                                  T *db) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float u[8], w[8], g[8], ga[8], gb[8];
+    float u[8] = {}, w[8] = {}, g[8] = {}, ga[8] = {}, gb[8] = {};
     get(a, i, k, u);
     get(b, i, k, w);
     get(dy, i, k, g);
@@ -138,7 +139,7 @@ __global__ void swigluGradKernel(int64_t n, bool vec, const T *a, const T *b, co
 template <bool MUL, typename T>
 __global__ void biasKernel(int64_t n, int64_t D, bool vec, const T *a, const T *b, T *out) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float u[8], w[8];
+    float u[8] = {}, w[8] = {};
     get(a, i, k, u);
     get(b, i % D, k, w);
 #pragma unroll
@@ -152,7 +153,7 @@ __global__ void biasKernel(int64_t n, int64_t D, bool vec, const T *a, const T *
 template <bool MUL, typename T>
 __global__ void biasGradAKernel(int64_t n, int64_t D, bool vec, const T *b, const T *dout, T *da) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float g[8], w[8];
+    float g[8] = {}, w[8] = {};
     get(dout, i, k, g);
     if (MUL) {
       get(b, i % D, k, w);
@@ -194,7 +195,7 @@ __global__ void columnFinishKernel(int64_t chunks, int64_t D, const float *parti
 template <typename S, typename D>
 __global__ void castKernel(int64_t n, bool vec, const S *x, D *y) {
   forEach(n, vec, [&](int64_t i, int k) {
-    float v[8];
+    float v[8] = {};
     get(x, i, k, v);
     put(y, i, k, v);
   });
@@ -229,7 +230,8 @@ cudaError_t activationForward(Activation act, int64_t n, const T *x, T *y, cudaS
   switch (act) {
 #define MOTIF_UNARY_OP(K, mnemonic, Saves)                                                         \
   case Activation::K:                                                                              \
-    ew::activationKernel<Activation::K, T><<<grid, ew::kThreads, 0, stream>>>(n, vec, x, y);       \
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::activationKernel<Activation::K, T>)(           \
+        n, vec, x, y);                                                                             \
     break;
 #include "runtime/core/Elementwise.def"
   }
@@ -250,8 +252,10 @@ cudaError_t activationBackward(Activation act, int64_t n, const T *x, const T *d
   switch (act) {
 #define MOTIF_UNARY_OP(K, mnemonic, Saves)                                                         \
   case Activation::K:                                                                              \
-    ew::activationGradKernel<Activation::K, ElementwiseSaves::Saves == ElementwiseSaves::Operands, \
-                             T><<<grid, ew::kThreads, 0, stream>>>(n, vec, x, dy, dx);             \
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream,                                                    \
+                 ew::activationGradKernel<Activation::K,                                           \
+                                          ElementwiseSaves::Saves == ElementwiseSaves::Operands,   \
+                                          T>)(n, vec, x, dy, dx);                                  \
     break;
 #include "runtime/core/Elementwise.def"
   }
@@ -265,7 +269,7 @@ cudaError_t swigluForward(int64_t n, const T *a, const T *b, T *y, cudaStream_t 
     return cudaErrorInvalidValue;
   if (n == 0)
     return cudaSuccess;
-  ew::swigluKernel<T><<<gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream>>>(
+  MOTIF_LAUNCH(gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream, ew::swigluKernel<T>)(
       n, ew::allAligned({a, b, y}), a, b, y);
   return cudaGetLastError();
 }
@@ -278,7 +282,9 @@ cudaError_t swigluBackward(int64_t n, const T *a, const T *b, const T *dy, T *da
     return cudaErrorInvalidValue;
   if (n == 0 || (!da && !db))
     return cudaSuccess;
-  ew::swigluGradKernel<T><<<gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream>>>(
+  MOTIF_LAUNCH(gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream,
+               ew::swigluGradKernel<T>)(
+      
       n, ew::allAligned({a, b, dy, da, db}), a, b, dy, da, db);
   return cudaGetLastError();
 }
@@ -296,9 +302,9 @@ cudaError_t biasForward(bool mul, int64_t rows, int64_t D, const T *a, const T *
   const bool vec = D % 8 == 0 && ew::allAligned({a, b, out});
   const unsigned grid = gridFor(ceilDiv(n, 8), ew::kThreads);
   if (mul)
-    ew::biasKernel<true, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, a, b, out);
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasKernel<true, T>)(n, D, vec, a, b, out);
   else
-    ew::biasKernel<false, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, a, b, out);
+    MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasKernel<false, T>)(n, D, vec, a, b, out);
   return cudaGetLastError();
 }
 
@@ -321,9 +327,11 @@ cudaError_t biasBackward(bool mul, int64_t rows, int64_t D, const T *a, const T 
     const bool vec = D % 8 == 0 && ew::allAligned({b, dout, da});
     const unsigned grid = gridFor(ceilDiv(n, 8), ew::kThreads);
     if (mul)
-      ew::biasGradAKernel<true, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, b, dout, da);
+      MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasGradAKernel<true, T>)(
+          n, D, vec, b, dout, da);
     else
-      ew::biasGradAKernel<false, T><<<grid, ew::kThreads, 0, stream>>>(n, D, vec, b, dout, da);
+      MOTIF_LAUNCH(grid, ew::kThreads, 0, stream, ew::biasGradAKernel<false, T>)(
+          n, D, vec, b, dout, da);
     if (cudaError_t e = cudaGetLastError())
       return e;
   }
@@ -335,14 +343,15 @@ cudaError_t biasBackward(bool mul, int64_t rows, int64_t D, const T *a, const T 
   float *partial = static_cast<float *>(workspace);
   dim3 grid(unsigned(ceilDiv(D, 128)), unsigned(chunks));
   if (mul)
-    ew::columnPartialKernel<true, T><<<grid, 128, 0, stream>>>(rows, D, perChunk, dout, a, partial);
+    MOTIF_LAUNCH(grid, 128, 0, stream, ew::columnPartialKernel<true, T>)(
+        rows, D, perChunk, dout, a, partial);
   else
-    ew::columnPartialKernel<false, T>
-        <<<grid, 128, 0, stream>>>(rows, D, perChunk, dout, a, partial);
+    MOTIF_LAUNCH(grid, 128, 0, stream, ew::columnPartialKernel<false, T>)(
+        rows, D, perChunk, dout, a, partial);
   if (cudaError_t e = cudaGetLastError())
     return e;
-  ew::columnFinishKernel<<<unsigned(ceilDiv(D, 256)), 256, 0, stream>>>(chunks, D, partial, db,
-                                                                        accumulate);
+  MOTIF_LAUNCH(unsigned(ceilDiv(D, 256)), 256, 0, stream, ew::columnFinishKernel)(
+      chunks, D, partial, db, accumulate);
   return cudaGetLastError();
 }
 
@@ -353,7 +362,7 @@ cudaError_t cast(int64_t n, const S *x, D *y, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   if (n == 0)
     return cudaSuccess;
-  ew::castKernel<S, D><<<gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream>>>(
+  MOTIF_LAUNCH(gridFor(ceilDiv(n, 8), ew::kThreads), ew::kThreads, 0, stream, ew::castKernel<S, D>)(
       n, ew::allAligned({x, y}), x, y);
   return cudaGetLastError();
 }

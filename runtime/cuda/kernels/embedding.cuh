@@ -119,9 +119,11 @@ cudaError_t embeddingForward(int64_t n, int64_t V, int64_t D, const int32_t *ids
   const bool vec = D % 8 == 0 && aligned16(table) && aligned16(out);
   const int64_t work = n * (vec ? D / 8 : D);
   if (vec)
-    emb::gatherKernel<8, T><<<gridFor(work, 256), 256, 0, stream>>>(n, V, D, ids, table, out);
+    MOTIF_LAUNCH(gridFor(work, 256), 256, 0, stream, emb::gatherKernel<8, T>)(
+        n, V, D, ids, table, out);
   else
-    emb::gatherKernel<1, T><<<gridFor(work, 256), 256, 0, stream>>>(n, V, D, ids, table, out);
+    MOTIF_LAUNCH(gridFor(work, 256), 256, 0, stream, emb::gatherKernel<1, T>)(
+        n, V, D, ids, table, out);
   return cudaGetLastError();
 }
 
@@ -153,7 +155,7 @@ cudaError_t embeddingBackward(int64_t n, int64_t V, int64_t D, const int32_t *id
   int32_t *keys = reinterpret_cast<int32_t *>(ws), *tokens = reinterpret_cast<int32_t *>(ws + part);
   int32_t *sortedKeys = reinterpret_cast<int32_t *>(ws + 2 * part);
   int32_t *sortedTokens = reinterpret_cast<int32_t *>(ws + 3 * part);
-  emb::keysKernel<<<gridFor(n, 256), 256, 0, stream>>>(n, int32_t(V), ids, keys, tokens);
+  MOTIF_LAUNCH(gridFor(n, 256), 256, 0, stream, emb::keysKernel)(n, int32_t(V), ids, keys, tokens);
   if (cudaError_t e = cudaGetLastError())
     return e;
   size_t cubBytes = embeddingBackwardWorkspaceBytes(n, V) - 4 * part;
@@ -162,7 +164,7 @@ cudaError_t embeddingBackward(int64_t n, int64_t V, int64_t D, const int32_t *id
                                           sortedTokens, n, 0, emb::sortBits(V), stream))
     return e;
   // Every row was zeroed above; a run adds into its row (accumulate = true).
-  emb::accumulateKernel<T><<<unsigned(std::min<int64_t>(n, 65535)), 256, 0, stream>>>(
+  MOTIF_LAUNCH(unsigned(std::min<int64_t>(n, 65535)), 256, 0, stream, emb::accumulateKernel<T>)(
       n, int32_t(V), D, sortedKeys, sortedTokens, dout, dtable, true);
   return cudaGetLastError();
 }

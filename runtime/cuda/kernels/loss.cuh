@@ -156,14 +156,15 @@ cudaError_t crossEntropyForward(const CrossEntropyArgs &a, const T *logits, cons
     return cudaErrorInvalidValue;
   unsigned grid = unsigned(std::min<int64_t>(a.rows, int64_t(multiprocessorCount()) * 32));
   if (xent::rowsAligned<T>(a.V, logits, nullptr))
-    xent::forwardKernel<8, T>
-        <<<grid, xent::kThreads, 0, stream>>>(a, logits, targets, lse, rowLoss);
+    MOTIF_LAUNCH(grid, xent::kThreads, 0, stream, xent::forwardKernel<8, T>)(
+        a, logits, targets, lse, rowLoss);
   else
-    xent::forwardKernel<1, T>
-        <<<grid, xent::kThreads, 0, stream>>>(a, logits, targets, lse, rowLoss);
+    MOTIF_LAUNCH(grid, xent::kThreads, 0, stream, xent::forwardKernel<1, T>)(
+        a, logits, targets, lse, rowLoss);
   if (cudaError_t e = cudaGetLastError())
     return e;
-  xent::meanKernel<<<1, 1024, 0, stream>>>(a.rows, a.ignoreIndex, rowLoss, targets, loss, count);
+  MOTIF_LAUNCH(1, 1024, 0, stream, xent::meanKernel)(
+      a.rows, a.ignoreIndex, rowLoss, targets, loss, count);
   return cudaGetLastError();
 }
 
@@ -178,11 +179,11 @@ cudaError_t crossEntropyBackward(const CrossEntropyArgs &a, const T *logits, con
     return cudaErrorInvalidValue;
   unsigned grid = unsigned(std::min<int64_t>(a.rows, int64_t(multiprocessorCount()) * 32));
   if (xent::rowsAligned<T>(a.V, logits, dlogits))
-    xent::backwardKernel<8, T>
-        <<<grid, xent::kThreads, 0, stream>>>(a, logits, targets, lse, dloss, count, dlogits);
+    MOTIF_LAUNCH(grid, xent::kThreads, 0, stream, xent::backwardKernel<8, T>)(
+        a, logits, targets, lse, dloss, count, dlogits);
   else
-    xent::backwardKernel<1, T>
-        <<<grid, xent::kThreads, 0, stream>>>(a, logits, targets, lse, dloss, count, dlogits);
+    MOTIF_LAUNCH(grid, xent::kThreads, 0, stream, xent::backwardKernel<1, T>)(
+        a, logits, targets, lse, dloss, count, dlogits);
   return cudaGetLastError();
 }
 

@@ -240,10 +240,10 @@ cudaError_t normForward(NormKind kind, int64_t rows, int64_t D, float eps, const
   unsigned grid =
       unsigned(std::min<int64_t>(ceilDiv(rows, norm::kWarps), int64_t(multiprocessorCount()) * 16));
   if (norm::vectorizable<T>(D, {x, res, w, b, y, sum}))
-    norm::forwardKernel<8, T><<<grid, norm::kWarps * 32, 0, stream>>>(
+    MOTIF_LAUNCH(grid, norm::kWarps * 32, 0, stream, norm::forwardKernel<8, T>)(
         kind, rows, int(D), eps, x, res, w, b, y, sum, mean, rstd);
   else
-    norm::forwardKernel<1, T><<<grid, norm::kWarps * 32, 0, stream>>>(
+    MOTIF_LAUNCH(grid, norm::kWarps * 32, 0, stream, norm::forwardKernel<1, T>)(
         kind, rows, int(D), eps, x, res, w, b, y, sum, mean, rstd);
   return cudaGetLastError();
 }
@@ -274,17 +274,17 @@ cudaError_t normBackward(NormKind kind, int64_t rows, int64_t D, float eps, cons
   float *rs = statsIn ? const_cast<float *>(rstd) : statRstd;
   float *part = (dw || db) ? partial : nullptr;
   if (norm::vectorizable<T>(D, {x, w, dy, dres, dx}))
-    norm::backwardKernel<8, T><<<blocks, norm::kWarps * 32, 0, stream>>>(
+    MOTIF_LAUNCH(blocks, norm::kWarps * 32, 0, stream, norm::backwardKernel<8, T>)(
         kind, rows, int(D), eps, perBlock, x, w, dy, dres, statsIn, mu, rs, dx, part);
   else
-    norm::backwardKernel<1, T><<<blocks, norm::kWarps * 32, 0, stream>>>(
+    MOTIF_LAUNCH(blocks, norm::kWarps * 32, 0, stream, norm::backwardKernel<1, T>)(
         kind, rows, int(D), eps, perBlock, x, w, dy, dres, statsIn, mu, rs, dx, part);
   if (cudaError_t e = cudaGetLastError())
     return e;
   if (!part)
     return cudaSuccess;
-  norm::reducePartialsKernel<<<unsigned(ceilDiv(D, 256)), 256, 0, stream>>>(blocks, int(D), partial,
-                                                                            dw, db, accumulate);
+  MOTIF_LAUNCH(unsigned(ceilDiv(D, 256)), 256, 0, stream, norm::reducePartialsKernel)(
+      blocks, int(D), partial, dw, db, accumulate);
   return cudaGetLastError();
 }
 

@@ -73,7 +73,9 @@ cudaError_t ropeForward(const RopeArgs &a, const float *invFreq, const int32_t *
     return e;
   if (!invFreq || !x || !y)
     return cudaErrorInvalidValue;
-  rope::rotateKernel<T><<<unsigned(a.B * a.T), std::min(128, std::max(32, half)), 0, stream>>>(
+  MOTIF_LAUNCH(unsigned(a.B * a.T), std::min(128, std::max(32, half)), 0, stream,
+               rope::rotateKernel<T>)(
+      
       a, half, invFreq, positions, 1.f, x, y);
   return cudaGetLastError();
 }
@@ -87,7 +89,9 @@ cudaError_t ropeBackward(const RopeArgs &a, const float *invFreq, const int32_t 
     return e;
   if (!invFreq || !dy || !dx)
     return cudaErrorInvalidValue;
-  rope::rotateKernel<T><<<unsigned(a.B * a.T), std::min(128, std::max(32, half)), 0, stream>>>(
+  MOTIF_LAUNCH(unsigned(a.B * a.T), std::min(128, std::max(32, half)), 0, stream,
+               rope::rotateKernel<T>)(
+      
       a, half, invFreq, positions, -1.f, dy, dx);
   return cudaGetLastError();
 }
