@@ -1,5 +1,6 @@
 //===- AttentionCostModel.cpp - Tile sizes for tiled attention -------------===//
 #include "compiler/Transforms/AttentionCostModel.h"
+#include "runtime/core/DevicePeaks.h"
 #include "runtime/core/TargetInfo.h"
 
 #include <algorithm>
@@ -8,18 +9,20 @@
 using namespace mlir::motif;
 
 std::optional<GpuTarget> mlir::motif::gpuTarget(const std::string &name) {
-  // Dense bf16 tensor-core peaks and HBM bandwidths of the SXM parts.
+  // The parts a target plans for (A100 SXM, H100 SXM): their dense bf16
+  // tensor-core peak, bandwidth and multiprocessors (runtime/core/DevicePeaks).
   using ::motif::kSm80, ::motif::kSm90, ::motif::maxSharedMemoryPerBlock;
   auto t = ::motif::rt::TargetInfo::parse(name);
   if (!t)
     return std::nullopt;
+  const ::motif::rt::DevicePeak *peak = ::motif::rt::targetPeak(t->computeCapability);
+  if (!peak)
+    return std::nullopt;
   if (t->computeCapability == 80)
-    return GpuTarget{"sm_80", kSm80, 108, 312e12, 2.0e12, maxSharedMemoryPerBlock(kSm80),
-                     164 * 1024};
-  if (t->computeCapability == 90)
-    return GpuTarget{"sm_90a", kSm90, 132, 989e12, 3.35e12, maxSharedMemoryPerBlock(kSm90),
-                     228 * 1024};
-  return std::nullopt;
+    return GpuTarget{"sm_80", kSm80, peak->multiprocessors, peak->bf16Flops, peak->bandwidth,
+                     maxSharedMemoryPerBlock(kSm80), 164 * 1024};
+  return GpuTarget{"sm_90a", kSm90, peak->multiprocessors, peak->bf16Flops, peak->bandwidth,
+                   maxSharedMemoryPerBlock(kSm90), 228 * 1024};
 }
 
 std::vector<AttentionTile> mlir::motif::candidateTiles(const GpuTarget &g, int64_t headDim,

@@ -1,5 +1,6 @@
 //===- Driver.cpp - The CUDA driver API, loaded at run time ----------------===//
 #include "runtime/cuda/Driver.h"
+#include "runtime/core/DevicePeaks.h"
 #include "runtime/core/TargetInfo.h"
 #include "runtime/cuda/Doctor.h"
 
@@ -134,6 +135,17 @@ Status gpu::describeCudaEnvironment(std::ostream &os) {
     os << "device " << d.ordinal << ": " << d.name << ", compute capability "
        << computeCapabilityName(d.major, d.minor) << ", " << d.multiprocessors
        << " multiprocessors, " << mem << "\n";
+    // The peaks MFU is reported against.
+    if (const DevicePeak *p = findDevicePeak(d.name)) {
+      char line[160];
+      std::snprintf(line, sizeof line,
+                    "  peaks (%s, dense): bf16 %.0f TFLOP/s, tf32 %.0f, fp32 %.1f; %.2f TB/s\n",
+                    p->name, p->bf16Flops / 1e12, p->tf32Flops / 1e12, p->fp32Flops / 1e12,
+                    p->bandwidth / 1e12);
+      os << line;
+    } else {
+      os << "  peaks: not in Motif's table (runtime/core/DevicePeaks.cpp): no MFU\n";
+    }
   }
   return Status::ok();
 }
