@@ -58,15 +58,13 @@ struct dim3 {
 struct alignas(8) float2 {
   float x, y;
 };
-struct alignas(16) float4 {
-  float x, y, z, w;
-};
-struct alignas(16) int4 {
-  int x, y, z, w;
-};
-struct alignas(16) uint4 {
-  unsigned x, y, z, w;
-};
+// The 16-byte types are clang vectors (members x, y, z, w; 16-byte aligned):
+// a copy of one through memory is then one 16-byte load and store, which the
+// access hooks see, where a struct copy would be a memcpy they do not see
+// (mma.cuh's storeRows copies shared to global memory so).
+typedef float float4 __attribute__((ext_vector_type(4)));
+typedef int int4 __attribute__((ext_vector_type(4)));
+typedef unsigned uint4 __attribute__((ext_vector_type(4)));
 struct alignas(8) int2 {
   int x, y;
 };
@@ -238,6 +236,7 @@ enum cudaError_t {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
   cudaErrorLaunchFailure = 719,
 };
 enum cudaMemcpyKind {
@@ -273,6 +272,8 @@ inline const char *cudaGetErrorString(cudaError_t e) {
     return "invalid argument";
   case cudaErrorMemoryAllocation:
     return "out of memory";
+  case cudaErrorInvalidConfiguration:
+    return "invalid configuration argument";
   default:
     return "the simulator reported errors in a launch (motif::sim::lastLaunch())";
   }

@@ -19,14 +19,107 @@
 // bytes of padding put the 8 rows an ldmatrix reads in 8 different bank
 // groups.
 //
+// Under the SIMT simulator (MOTIF_SIM) the PTX wrappers run runtime/sim/Ptx
+// instead and report their memory accesses to its checkers (docs/sim.md,
+// "The tensor-core path under the simulator"); nvcc compiles the #else
+// branches, the original inline PTX.
+//
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_CUDA_KERNELS_MMA_CUH
 #define MOTIF_CUDA_KERNELS_MMA_CUH
 
 #include "runtime/cuda/kernels/common.cuh"
 
+#ifdef MOTIF_SIM
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+#endif
+
 namespace motif::cuda::mma {
 
+#ifdef MOTIF_SIM
+// Under the SIMT simulator (docs/sim.md, "The tensor-core path") the PTX
+// below is executed by runtime/sim/Ptx: cp.async through a per-thread
+// CpAsyncQueue, ldmatrix and mma.sync through sim::warpCall. The copies and
+// the fragment loads happen in the simulator's own code, which the access
+// hooks do not see, so these wrappers report them to the checkers with
+// sim::checkAccess: a cp.async writes its destination when issued (the NaN
+// poison) and again when its group completes, where it also reads its
+// source; an ldmatrix reads each lane's 16-byte row, as that lane.
+namespace simdetail {
+/// "thread (x,y,z)" of the running simulated thread.
+inline std::string threadName(const ::motif::sim::Index3 &t) {
+  return "thread (" + std::to_string(t.x) + "," + std::to_string(t.y) + "," + std::to_string(t.z) +
+         ")";
+}
+
+/// One thread's cp.async state: the simulator's queue, and the same groups
+/// kept here so that the completing copies are reported to the checkers.
+struct CpAsyncState {
+  struct Copy {
+    void *dst;
+    const void *src;
+    int bytes, srcBytes;
+  };
+  ::motif::sim::ptx::CpAsyncQueue queue;
+  std::vector<Copy> open;
+  std::deque<std::vector<Copy>> groups; // oldest first
+
+  void issue(void *dst, const void *src, int bytes, int srcBytes, const char *form) {
+    std::string what;
+    if (reinterpret_cast<uintptr_t>(dst) % unsigned(bytes) ||
+        (srcBytes > 0 && reinterpret_cast<uintptr_t>(src) % unsigned(bytes)))
+      what = "misaligned address";
+    else if (rt::Status st = queue.issue(dst, src, bytes, srcBytes); !st.isOk())
+      what = st.message();
+    if (!what.empty()) {
+      ::motif::sim::reportError(std::string(form) + " of " + threadName(::motif::sim::gThreadIdx) +
+                                ": " + what + " (dst " +
+                                std::to_string(reinterpret_cast<uintptr_t>(dst)) + ", src " +
+                                std::to_string(reinterpret_cast<uintptr_t>(src)) + ")");
+      return;
+    }
+    ::motif::sim::checkAccess(dst, size_t(bytes), true); // the poison
+    open.push_back({dst, src, bytes, srcBytes});
+  }
+  void commit() {
+    queue.commit();
+    groups.push_back(std::move(open));
+    open.clear();
+  }
+  void wait(int n) {
+    while (groups.size() > size_t(n)) {
+      for (const Copy &c : groups.front()) {
+        if (c.srcBytes > 0)
+          ::motif::sim::checkAccess(c.src, size_t(c.srcBytes), false);
+        ::motif::sim::checkAccess(c.dst, size_t(c.bytes), true);
+      }
+      groups.pop_front();
+    }
+    queue.waitGroup(n);
+  }
+};
+inline CpAsyncState &cpAsyncState() { return ::motif::sim::perThread<CpAsyncState>(); }
+} // namespace simdetail
+
+/// 16 bytes global -> shared; zero-filled when !valid (`src` must still be a
+/// mapped address).
+__device__ __forceinline__ void cpAsync16(void *dst, const void *src, bool valid) {
+  simdetail::cpAsyncState().issue(dst, src, 16, valid ? 16 : 0, "cp.async.cg");
+}
+/// 4 bytes global -> shared; zero-filled when !valid.
+__device__ __forceinline__ void cpAsync4(void *dst, const void *src, bool valid) {
+  simdetail::cpAsyncState().issue(dst, src, 4, valid ? 4 : 0, "cp.async.ca");
+}
+__device__ __forceinline__ void cpAsyncCommit() { simdetail::cpAsyncState().commit(); }
+/// Waits until at most N committed groups are still in flight.
+template <int N> __device__ __forceinline__ void cpAsyncWait() {
+  static_assert(N >= 0, "cp.async.wait_group takes a non-negative count");
+  simdetail::cpAsyncState().wait(N);
+}
+#else
 __device__ __forceinline__ uint32_t smemAddr(const void *p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
@@ -51,6 +144,7 @@ __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_
 template <int N> __device__ __forceinline__ void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
+#endif // MOTIF_SIM
 
 /// Copies a ROWS x COLS bf16 tile whose rows are `rowStride` elements apart
 /// in global memory into shared memory (row stride COLS + 8); rows at or past
@@ -79,6 +173,86 @@ __device__ __forceinline__ void loadRowAsync(float *smem, const float *g, int va
 // ldmatrix and mma.sync
 //===----------------------------------------------------------------------===//
 
+#ifdef MOTIF_SIM
+namespace simdetail {
+/// One lane's operands and results of an ldmatrix.x4 (sim::warpCall).
+struct LdmatrixLane {
+  const uint8_t *row;
+  ::motif::sim::Index3 thread;
+  uint32_t *r;
+};
+template <bool TRANS> void ldmatrixX4Warp(void *const lanes[32]) {
+  const uint8_t *rows[32];
+  for (int i = 0; i < 32; ++i)
+    rows[i] = lanes[i] ? static_cast<LdmatrixLane *>(lanes[i])->row : nullptr;
+  ::motif::sim::ptx::LaneRegs out[32];
+  if (int bad = ::motif::sim::ptx::ldmatrixBadAddressLane(4, rows); bad >= 0) {
+    std::string who = lanes[bad] ? threadName(static_cast<LdmatrixLane *>(lanes[bad])->thread)
+                                 : "lane " + std::to_string(bad) + " (not in the warp)";
+    ::motif::sim::reportError(
+        std::string(TRANS ? "ldmatrix.x4.trans" : "ldmatrix.x4") + " of " + who + ": row address " +
+        std::to_string(reinterpret_cast<uintptr_t>(rows[bad])) + " is null or not 16-byte aligned");
+    for (auto &o : out) // the registers read as NaN
+      o.r[0] = o.r[1] = o.r[2] = o.r[3] = 0xFFFFFFFFu;
+  } else {
+    ::motif::sim::ptx::ldmatrix(4, TRANS, rows, out);
+  }
+  for (int i = 0; i < 32; ++i)
+    if (lanes[i])
+      for (int j = 0; j < 4; ++j)
+        static_cast<LdmatrixLane *>(lanes[i])->r[j] = out[i].r[j];
+}
+template <bool TRANS> void ldmatrixX4(uint32_t (&r)[4], const bf16 *p) {
+  ::motif::sim::checkAccess(p, 16, false); // this lane's row
+  LdmatrixLane me{reinterpret_cast<const uint8_t *>(p), ::motif::sim::gThreadIdx, r};
+  ::motif::sim::warpCall(0xffffffffu, &me, ldmatrixX4Warp<TRANS>,
+                         TRANS ? "ldmatrix.x4.trans" : "ldmatrix.x4");
+}
+
+/// One lane's operands of an mma.sync (c is read and written).
+struct MmaLane {
+  const uint32_t *a;
+  uint32_t b0, b1;
+  float *c;
+};
+inline void mmaWarp(void *const lanes[32]) {
+  uint32_t a[32][4] = {}, b[32][2] = {};
+  float c[32][4] = {}, d[32][4];
+  for (int i = 0; i < 32; ++i)
+    if (auto *l = static_cast<MmaLane *>(lanes[i])) {
+      for (int j = 0; j < 4; ++j)
+        a[i][j] = l->a[j], c[i][j] = l->c[j];
+      b[i][0] = l->b0, b[i][1] = l->b1;
+    }
+  ::motif::sim::ptx::mmaM16N8K16Bf16(a, b, c, d);
+  for (int i = 0; i < 32; ++i)
+    if (auto *l = static_cast<MmaLane *>(lanes[i]))
+      for (int j = 0; j < 4; ++j)
+        l->c[j] = d[i][j];
+}
+} // namespace simdetail
+
+__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const bf16 *p) {
+  simdetail::ldmatrixX4<false>(r, p);
+}
+__device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const bf16 *p) {
+  simdetail::ldmatrixX4<true>(r, p);
+}
+
+/// c += a (16x16) * b (16x8), bf16 inputs, f32 accumulators.
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  simdetail::MmaLane me{a, b0, b1, c};
+  ::motif::sim::warpCall(0xffffffffu, &me, simdetail::mmaWarp, "mma.sync.m16n8k16");
+}
+
+__device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  return bits;
+}
+#else
 __device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const bf16 *p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -103,6 +277,7 @@ __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t *>(&v);
 }
+#endif // MOTIF_SIM
 
 //===----------------------------------------------------------------------===//
 // Lane layouts
