@@ -190,7 +190,7 @@ public:
     return drv_.check(drv_.cuStreamWaitEvent(cu(s), reinterpret_cast<CUevent>(e), 0),
                       "cuStreamWaitEvent");
   }
-  Status synchronize(Event e) override {
+  Status synchronizeEvent(Event e) override {
     return drv_.check(drv_.cuEventSynchronize(reinterpret_cast<CUevent>(e)),
                       "cuEventSynchronize");
   }

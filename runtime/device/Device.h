@@ -117,7 +117,7 @@ public:
   virtual Status record(Event e, Stream s) = 0;
   /// Later work of `s` waits for `e`.
   virtual Status wait(Stream s, Event e) = 0;
-  virtual Status synchronize(Event e) = 0;
+  virtual Status synchronizeEvent(Event e) = 0;
 
   /// Work issued on `s` between these is recorded, not run.
   virtual Status beginCapture(Stream s) = 0;

@@ -28,8 +28,9 @@ namespace {
 
 /// Host-built kernels resolve the simulator's symbols in this executable
 /// (linked with -rdynamic). The bf16 conversions live in an object nothing
-/// else of the executable may reference; these keep it linked in.
-[[maybe_unused]] void *const kKernelImports[] = {
+/// else of the executable may reference; these keep it linked in (`used`:
+/// emitted although nothing reads it).
+__attribute__((used)) void *const kKernelImports[] = {
     reinterpret_cast<void *>(&motif::sim::ptx::floatToBf16Rne),
     reinterpret_cast<void *>(&motif::sim::ptx::bf16ToFloat)};
 
@@ -126,6 +127,14 @@ StatusOr<std::string> device::compileForSimulator(const std::string &source, boo
   if (fromCache)
     *fromCache = false;
   makeDirs(dir);
+  if (::access(dir.c_str(), W_OK) != 0) {
+    // An unwritable cache: build in a folder of this process (not cached).
+    char tmp[] = "/tmp/motif-sim-XXXXXX";
+    if (!::mkdtemp(tmp))
+      return Status::error("sim: neither the cache " + dir + " nor /tmp is writable");
+    base = std::string(tmp) + "/" + cacheKey(keyText);
+    lib = base + ".so";
+  }
   std::string tag = ".tmp" + std::to_string(::getpid());
   std::string src = base + tag + ".cpp", out = base + tag + ".so";
   writeFileAtomically(src, text);
@@ -334,7 +343,7 @@ public:
   Status wait(Stream, Event e) override {
     return e ? Status::ok() : Status::error("sim: wait on a null event");
   }
-  Status synchronize(Event e) override {
+  Status synchronizeEvent(Event e) override {
     return e ? Status::ok() : Status::error("sim: synchronize of a null event");
   }
 

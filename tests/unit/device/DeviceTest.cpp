@@ -400,7 +400,7 @@ TEST(SimDevice, GraphCaptureRecordsAndReplays) {
   for (int round = 0; round < 2; ++round) {
     ASSERT_TRUE(dev->replay(*exec, *s).isOk());
     ASSERT_TRUE(dev->synchronize(*s).isOk());
-    ASSERT_TRUE(dev->synchronize(*ev).isOk());
+    ASSERT_TRUE(dev->synchronizeEvent(*ev).isOk());
     ASSERT_TRUE(dev->copyToHost(out.data(), b.pointers[2], bytes).isOk());
     for (int64_t i = 0; i < n; ++i)
       ASSERT_EQ(out[i], b.host[0][i] + b.host[1][i % l.mods[0]]) << "element " << i;
