@@ -458,9 +458,10 @@ TEST(SimDevice, ModuleCacheSkipsTheCompiler) {
   EXPECT_LT(t2 - t1, t1 - t0) << "the cached load is not faster than the compiling one";
   EXPECT_TRUE(std::find(a->kernels.begin(), a->kernels.end(), "motif_fused_0") !=
               a->kernels.end());
+  std::string path = a->path; // the infos go with their modules
   EXPECT_TRUE(dev->unloadModule(*first).isOk());
   EXPECT_TRUE(dev->unloadModule(*second).isOk());
-  std::remove(a->path.c_str());
+  EXPECT_EQ(std::remove(path.c_str()), 0) << path;
   ::rmdir((std::string(dir) + "/sim").c_str());
   ::rmdir(dir);
 }
