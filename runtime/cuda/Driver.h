@@ -24,7 +24,7 @@
 namespace motif::rt::gpu {
 
 // The entry points the backend uses: device queries, the primary context,
-// memory, modules (the artifact's cubin/PTX), launches, streams, CUDA graphs
+// memory, modules (the artifact's cubin/PTX), launches, streams, events, CUDA graphs
 // for the steady-state step, and error strings.
 #define MOTIF_CUDA_DRIVER_FUNCTIONS(X)                                                             \
   X(cuInit)                                                                                        \
@@ -46,6 +46,7 @@ namespace motif::rt::gpu {
   X(cuMemGetInfo)                                                                                  \
   X(cuMemcpyHtoDAsync)                                                                             \
   X(cuMemcpyDtoHAsync)                                                                             \
+  X(cuMemcpyDtoDAsync)                                                                             \
   X(cuMemsetD8Async)                                                                               \
   X(cuModuleLoadData)                                                                              \
   X(cuModuleUnload)                                                                                \
@@ -55,6 +56,11 @@ namespace motif::rt::gpu {
   X(cuStreamCreate)                                                                                \
   X(cuStreamDestroy)                                                                               \
   X(cuStreamSynchronize)                                                                           \
+  X(cuStreamWaitEvent)                                                                             \
+  X(cuEventCreate)                                                                                 \
+  X(cuEventRecord)                                                                                 \
+  X(cuEventSynchronize)                                                                            \
+  X(cuEventDestroy)                                                                                \
   X(cuStreamBeginCapture)                                                                          \
   X(cuStreamEndCapture)                                                                            \
   X(cuGraphInstantiate)                                                                            \
