@@ -116,7 +116,8 @@ inline void expectClose(const std::vector<float> &got, const std::vector<float> 
   for (size_t i = 0; i < got.size(); ++i) {
     double err = std::fabs(double(got[i]) - double(want[i]));
     double bound = atol + rtol * std::fabs(double(want[i]));
-    double ratio = std::isnan(err) ? INFINITY : err / bound;
+    // An exact match is within any bound, 0 included (0 / 0 would be NaN).
+    double ratio = std::isnan(err) ? INFINITY : err == 0 ? 0 : err / bound;
     if (std::isinf(want[i]) && got[i] == want[i])
       ratio = 0, err = 0; // -inf log-sum-exp of an empty row
     if (ratio > worstRatio)
