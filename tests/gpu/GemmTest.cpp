@@ -98,7 +98,7 @@ void runGemm(Gemm &gemm, GemmDesc g, uint32_t seed) {
 class GpuGemm : public ::testing::Test {
 protected:
   void SetUp() override {
-    REQUIRE_GPU();
+    REQUIRE_DEVICE();
     auto g = Gemm::create();
     ASSERT_TRUE(g.isOk()) << g.status().message();
     gemm = std::move(*g);
