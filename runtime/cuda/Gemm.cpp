@@ -1,4 +1,9 @@
 //===- Gemm.cpp - Matrix products through cuBLASLt ------------------------===//
+//
+// The cuBLASLt backend of Gemm (Gemm.h); runtime/sim/GemmSim.cpp is the
+// simulator's.
+//
+//===----------------------------------------------------------------------===//
 #include "runtime/cuda/Gemm.h"
 
 #include <cublasLt.h>
@@ -27,23 +32,7 @@ struct Gemm::Plan {
 
 namespace {
 
-const char *typeName(GemmType t) { return t == GemmType::BF16 ? "bf16" : "f32"; }
 cudaDataType_t cudaType(GemmType t) { return t == GemmType::BF16 ? CUDA_R_16BF : CUDA_R_32F; }
-const char *epilogueName(GemmEpilogue e) {
-  switch (e) {
-  case GemmEpilogue::None:
-    return "none";
-  case GemmEpilogue::Bias:
-    return "bias";
-  case GemmEpilogue::Gelu:
-    return "gelu";
-  case GemmEpilogue::BiasGelu:
-    return "bias+gelu";
-  case GemmEpilogue::BiasGrad:
-    return "bias-grad";
-  }
-  return "?";
-}
 cublasLtEpilogue_t ltEpilogue(GemmEpilogue e) {
   switch (e) {
   case GemmEpilogue::None:
@@ -59,7 +48,6 @@ cublasLtEpilogue_t ltEpilogue(GemmEpilogue e) {
   }
   return CUBLASLT_EPILOGUE_DEFAULT;
 }
-GemmType biasTypeOf(const GemmDesc &d) { return d.biasTypeSet ? d.biasType : d.outType; }
 
 /// The largest power of two <= 256 dividing the address (cuBLASLt's
 /// heuristic assumes 256 unless told).
@@ -71,41 +59,12 @@ uint32_t alignmentOf(const void *p) {
   return a;
 }
 
-/// The packed defaults of a descriptor's strides.
-struct Dims {
-  int64_t lda, ldb, ldd, strideA, strideB, strideD;
-};
-Dims dimsOf(const GemmDesc &d) {
-  Dims x;
-  x.lda = d.lda ? d.lda : (d.transA ? d.M : d.K);
-  x.ldb = d.ldb ? d.ldb : (d.transB ? d.K : d.N);
-  x.ldd = d.ldd ? d.ldd : d.N;
-  x.strideA = d.strideA ? d.strideA : d.M * d.K;
-  x.strideB = d.strideB ? d.strideB : d.K * d.N;
-  x.strideD = d.strideD ? d.strideD : d.M * d.N;
-  return x;
-}
-
 std::string ltError(const char *what, cublasStatus_t s) {
   return std::string(what) + " failed: " + cublasLtGetStatusName(s) + " (" +
          cublasLtGetStatusString(s) + ")";
 }
 
 } // namespace
-
-std::string gpu::describe(const GemmDesc &d) {
-  std::ostringstream os;
-  os << "D[" << d.M << " x " << d.N << "] " << typeName(d.outType) << " = A"
-     << (d.transA ? "^T" : "") << "[" << d.M << " x " << d.K << "] · B" << (d.transB ? "^T" : "")
-     << "[" << d.K << " x " << d.N << "] (" << typeName(d.inType) << ")";
-  if (d.batch != 1)
-    os << ", batch " << d.batch;
-  if (d.epilogue != GemmEpilogue::None)
-    os << ", epilogue " << epilogueName(d.epilogue) << " (" << typeName(biasTypeOf(d)) << ")";
-  if (d.alpha != 1 || d.beta != 0)
-    os << ", alpha " << d.alpha << ", beta " << d.beta;
-  return os.str();
-}
 
 StatusOr<std::unique_ptr<Gemm>> Gemm::create(size_t workspaceBytes) {
   std::unique_ptr<Gemm> g(new Gemm());
@@ -136,7 +95,7 @@ size_t Gemm::cachedPlans() const {
 }
 
 StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
-  const Dims x = dimsOf(d);
+  const GemmStrides x = stridesOf(d);
   const GemmType bt = biasTypeOf(d);
   const uint32_t alA = alignmentOf(ops.A), alB = alignmentOf(ops.B), alD = alignmentOf(ops.D);
   const void *biasPtr = d.epilogue == GemmEpilogue::BiasGrad ? ops.biasGrad : ops.bias;
@@ -237,23 +196,8 @@ StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
 }
 
 Status Gemm::run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream) {
-  if (d.M < 1 || d.N < 1 || d.K < 1 || d.batch < 1)
-    return Status::error("gemm: empty or negative shape in " + describe(d));
-  if (!ops.A || !ops.B || !ops.D)
-    return Status::error("gemm: null A, B or D in " + describe(d));
-  if (d.inType == GemmType::F32 && d.outType != GemmType::F32)
-    return Status::error("gemm: f32 inputs need an f32 result (" + describe(d) + ")");
-  const bool wantsBias = d.epilogue == GemmEpilogue::Bias || d.epilogue == GemmEpilogue::BiasGelu;
-  if (wantsBias && !ops.bias)
-    return Status::error("gemm: the bias epilogue needs a bias vector (" + describe(d) + ")");
-  if (d.epilogue == GemmEpilogue::BiasGrad && !ops.biasGrad)
-    return Status::error("gemm: the bias-grad epilogue needs an output vector (" + describe(d) +
-                         ")");
-  const Dims x = dimsOf(d);
-  if (x.lda < (d.transA ? d.M : d.K) || x.ldb < (d.transB ? d.K : d.N) || x.ldd < d.N)
-    return Status::error("gemm: a leading dimension is smaller than its row (lda " +
-                         std::to_string(x.lda) + ", ldb " + std::to_string(x.ldb) + ", ldd " +
-                         std::to_string(x.ldd) + ") in " + describe(d));
+  if (Status st = checkGemm(d, ops); !st.isOk())
+    return st;
   std::lock_guard<std::mutex> lock(mutex_);
   StatusOr<Plan *> p = plan(d, ops);
   if (!p.isOk())

@@ -19,7 +19,10 @@
 //
 // A Gemm owns a cuBLASLt handle and a workspace, and caches per shape the
 // descriptors and the algorithm cuBLASLt's heuristic chose. Errors come back
-// as Status naming the shapes.
+// as Status naming the shapes. Under the SIMT simulator (MOTIF_SIM) the same
+// class is implemented by runtime/sim/GemmSim.cpp: a reference GEMM with these
+// semantics over the simulator's device memory. GemmDesc.cpp holds what both
+// share (describe, checkGemm, stridesOf).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CUDA_GEMM_H
@@ -67,6 +70,19 @@ struct GemmOperands {
 /// "D[M=.. x N=..] bf16 = A^T[M x K] · B[K x N], K=.., batch .., epilogue .."
 std::string describe(const GemmDesc &d);
 
+/// The bias (or bias gradient) vector's type.
+inline GemmType biasTypeOf(const GemmDesc &d) { return d.biasTypeSet ? d.biasType : d.outType; }
+
+/// A descriptor's strides with the packed defaults filled in.
+struct GemmStrides {
+  int64_t lda, ldb, ldd, strideA, strideB, strideD;
+};
+GemmStrides stridesOf(const GemmDesc &d);
+
+/// What every backend refuses before running: empty shapes, missing
+/// operands, f32 inputs with a bf16 result, leading dimensions below a row.
+Status checkGemm(const GemmDesc &d, const GemmOperands &ops);
+
 class Gemm {
 public:
   /// A cuBLASLt handle on the current device and a workspace of this size.
@@ -88,9 +104,12 @@ private:
   Gemm() = default;
   StatusOr<Plan *> plan(const GemmDesc &d, const GemmOperands &ops);
 
+  // The cuBLASLt backend's handle and workspace (the simulator's backend has none).
+#ifndef MOTIF_SIM
   void *handle_ = nullptr; // cublasLtHandle_t
   void *workspace_ = nullptr;
   size_t workspaceBytes_ = 0;
+#endif
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Plan>> plans_;
 };

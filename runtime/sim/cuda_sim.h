@@ -246,7 +246,15 @@ enum cudaMemcpyKind {
   cudaMemcpyDeviceToDevice,
   cudaMemcpyDefault
 };
-enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+enum cudaDeviceAttr {
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrComputeCapabilityMajor = 75,
+  cudaDevAttrComputeCapabilityMinor = 76,
+};
+/// The simulated device presents itself as compute capability 9.0, so code
+/// that picks by architecture (the attention tiles of the sm_90 family,
+/// which include every sm_80 tile's shape) takes its widest path.
+constexpr int kMotifSimComputeMajor = 9, kMotifSimComputeMinor = 0;
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 struct CUstream_st;
 using cudaStream_t = CUstream_st *;
@@ -283,7 +291,10 @@ inline cudaError_t cudaGetDevice(int *d) {
   return cudaSuccess;
 }
 inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int) {
-  *v = a == cudaDevAttrMultiProcessorCount ? kMotifSimMultiprocessors : 0;
+  *v = a == cudaDevAttrMultiProcessorCount     ? kMotifSimMultiprocessors
+       : a == cudaDevAttrComputeCapabilityMajor ? kMotifSimComputeMajor
+       : a == cudaDevAttrComputeCapabilityMinor ? kMotifSimComputeMinor
+                                                : 0;
   return cudaSuccess;
 }
 template <typename F> cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute, int) {

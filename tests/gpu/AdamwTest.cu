@@ -18,7 +18,7 @@ using namespace motif::gputest;
 namespace cuda = motif::cuda;
 
 TEST(GpuAdamW, OneFusedUpdateWithClippingMatchesTheCpuOptimizer) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   const std::vector<int64_t> sizes = {10000, 300, 4097};
   const std::vector<bool> decay = {true, false, true}, copy = {true, true, false};
   const float maxNorm = 5.f, preScale = 0.5f; // clip, and 1/2 for accumulation
@@ -106,7 +106,7 @@ TEST(GpuAdamW, OneFusedUpdateWithClippingMatchesTheCpuOptimizer) {
 }
 
 TEST(GpuAdamW, NoClippingBelowTheLimit) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   std::vector<int64_t> sizes = {1000};
   auto g = randomVec(1000, 3, 0.01f);
   DeviceBuf<float> grad(g), w(1000), m(1000), v(1000), norm(1), scale(1);

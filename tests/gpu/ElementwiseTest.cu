@@ -107,7 +107,7 @@ template <typename T> void runActivations(int64_t n, int offset) {
 // kink), tiny |x|. Within 1e-6 absolute (f32 erff and expf lose the tiny
 // tails, e.g. gelu(-10) ~ -8e-23) and 1e-5 relative.
 TEST(GpuElementwise, ActivationsAtTrickyPoints) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   const std::vector<float> any = {-100.f, -40.f, -20.5f, -20.f, -10.f, -3.f, -1.f, -1e-3f, 0.f,
                                   1e-3f,  1.f,   3.f,    10.f,  19.9f, 20.f, 20.1f, 40.f, 100.f},
                            positive = {1e-3f, 0.05f, 0.5f, 1.f, 2.f, 10.f, 1e3f, 1e6f};
@@ -119,13 +119,13 @@ TEST(GpuElementwise, ActivationsAtTrickyPoints) {
 }
 
 TEST(GpuElementwise, ActivationsF32) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   runActivations<float>(1003, 0);
   runActivations<float>(77, 1);
 }
 
 TEST(GpuElementwise, ActivationsBf16) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   runActivations<bf16>(4096 + 5, 0);
   runActivations<bf16>(77, 1);
 }
@@ -152,7 +152,7 @@ template <typename T> void runSwiglu(int64_t n) {
 }
 
 TEST(GpuElementwise, Swiglu) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   runSwiglu<float>(2000);
   runSwiglu<bf16>(2003);
 }
@@ -191,7 +191,7 @@ template <typename T> void runBias(bool mul, int64_t rows, int64_t D) {
 }
 
 TEST(GpuElementwise, BiasAddAndMul) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   for (bool mul : {false, true}) {
     runBias<float>(mul, 300, 96);
     runBias<float>(mul, 37, 50);
@@ -202,7 +202,7 @@ TEST(GpuElementwise, BiasAddAndMul) {
 }
 
 TEST(GpuElementwise, CastsRoundToNearestEven) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   const int64_t n = 1029;
   auto x = randomVec(n, 9, 100.f);
   std::vector<bf16> want(n);
@@ -249,14 +249,14 @@ template <typename T> void runEmbedding(int64_t n, int64_t V, int64_t D) {
 }
 
 TEST(GpuEmbedding, GatherAndDeterministicBackward) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   runEmbedding<float>(1000, 300, 64);
   runEmbedding<bf16>(4096, 50257, 128);
   runEmbedding<bf16>(100, 17, 30); // D % 8 != 0: scalar path
 }
 
 TEST(GpuEmbedding, BackwardIsBitwiseReproducible) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   const int64_t n = 8192, V = 100, D = 256; // many tokens per row
   auto dout = randomVec(n * D, 14);
   std::vector<int32_t> ids(n);
@@ -311,7 +311,7 @@ template <typename T> void runRope(cpu::RopeScaling scaling, int64_t rotaryDim, 
 }
 
 TEST(GpuRope, MatchesTheCpu) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   runRope<float>(cpu::RopeScaling::None, 0, false);
   runRope<float>(cpu::RopeScaling::Ntk, 32, true);
   runRope<float>(cpu::RopeScaling::Yarn, 0, true);

@@ -98,7 +98,7 @@ void runGemm(Gemm &gemm, GemmDesc g, uint32_t seed) {
 class GpuGemm : public ::testing::Test {
 protected:
   void SetUp() override {
-    REQUIRE_GPU();
+    REQUIRE_DEVICE();
     auto g = Gemm::create();
     ASSERT_TRUE(g.isOk()) << g.status().message();
     gemm = std::move(*g);
@@ -196,6 +196,58 @@ TEST_F(GpuGemm, ErrorsNameTheShapes) {
   ASSERT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("lda 4"), std::string::npos) << s.message();
 }
+
+#ifdef MOTIF_SIM
+// The simulator's GEMM (runtime/sim/GemmSim.cpp) only: its launch is checked
+// like a kernel's, and f32 inputs are rounded as cvt.rna.tf32.f32 does.
+TEST_F(GpuGemm, SimReportsAnOperandOutsideItsAllocation) {
+  GemmDesc g;
+  g.M = 16, g.N = 16, g.K = 16;
+  std::vector<float> a(16 * 16 - 1, 1.f); // one element short
+  std::vector<bf16> ab = toBf16(a), bb(16 * 16, bf16(1.f));
+  DeviceBuf<bf16> dA(ab), dB(bb), dD(16 * 16);
+  GemmOperands ops;
+  ops.A = dA.p, ops.B = dB.p, ops.D = dD.p;
+  motif::rt::Status s = gemm->run(g, ops, nullptr);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("gemm under the simulator"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("out-of-bounds global read"), std::string::npos) << s.message();
+  std::printf("  %s\n", s.message().c_str());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure); // read, as CUDA code does
+}
+
+TEST_F(GpuGemm, SimReportsANeverWrittenInput) {
+  GemmDesc g;
+  g.M = g.N = g.K = 8;
+  std::vector<bf16> ones(64, bf16(1.f));
+  DeviceBuf<bf16> dA(ones), dB(64), dD(64); // B never written
+  GemmOperands ops;
+  ops.A = dA.p, ops.B = dB.p, ops.D = dD.p;
+  motif::rt::Status s = gemm->run(g, ops, nullptr);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("never-written"), std::string::npos) << s.message();
+  std::printf("  %s\n", s.message().c_str());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure); // read, as CUDA code does
+}
+
+TEST_F(GpuGemm, SimFloat32InputsRoundToTf32NearestTiesAway) {
+  GemmDesc g;
+  g.M = 1, g.N = 3, g.K = 1;
+  g.inType = g.outType = GemmType::F32;
+  // TF32 keeps 10 mantissa bits: 1 + 2^-12 rounds to 1, the tie 1 + 2^-11 away
+  // from zero to 1 + 2^-10, 1 + 2^-10 is exact.
+  const float a = 1.f, b[3] = {1.f + 0x1p-12f, 1.f + 0x1p-11f, 1.f + 0x1p-10f};
+  DeviceBuf<float> dA(std::vector<float>{a}), dB(std::vector<float>(b, b + 3)), dD(3);
+  GemmOperands ops;
+  ops.A = dA.p, ops.B = dB.p, ops.D = dD.p;
+  motif::rt::Status s = gemm->run(g, ops, nullptr);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  std::vector<float> d = dD.get();
+  EXPECT_EQ(d[0], 1.f);
+  EXPECT_EQ(d[1], 1.f + 0x1p-10f);
+  EXPECT_EQ(d[2], 1.f + 0x1p-10f);
+}
+#endif
 
 TEST(GemmDescribe, NamesShapesTransposesAndEpilogue) {
   GemmDesc g;

@@ -6,7 +6,12 @@
 // bf16 first, so the CPU sees exactly what the GPU sees and the tolerance
 // only covers the GPU's bf16 intermediates and outputs.
 //
-// Without a CUDA device every test skips with "no CUDA device: skipped".
+// The same sources build for a GPU (nvcc; without a CUDA device every test
+// skips with "no CUDA device: skipped") and as host C++ for the SIMT
+// simulator (MOTIF_SIM, runtime/sim: the CUDA runtime calls below come from
+// its stand-in headers, and the simulator is always a device). simulated()
+// lets a test pick smaller sizes under the simulator, with the same
+// tolerances; messages name the device that ran ("sim" or the GPU's name).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_TESTS_GPU_GPUTEST_H
@@ -15,6 +20,10 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
+
+#ifdef MOTIF_SIM
+#include "runtime/sim/Sim.h"
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -27,22 +36,79 @@
 
 namespace motif::gputest {
 
-inline bool haveGpu() {
+/// Whether the tests run under the SIMT simulator.
+constexpr bool simulated() {
+#ifdef MOTIF_SIM
+  return true;
+#else
+  return false;
+#endif
+}
+
+/// Whether there is a device to run on (the simulator always is one).
+inline bool haveDevice() {
+#ifdef MOTIF_SIM
+  return true;
+#else
   static int n = [] {
     int c = 0;
     return cudaGetDeviceCount(&c) == cudaSuccess ? c : 0;
   }();
   return n > 0;
+#endif
 }
 
-#define REQUIRE_GPU()                                                                              \
-  if (!::motif::gputest::haveGpu())                                                                \
-  GTEST_SKIP() << "no CUDA device: skipped"
+/// "sim", or the current GPU's name.
+inline const std::string &deviceName() {
+  static const std::string name = [] {
+#ifdef MOTIF_SIM
+    return std::string("sim");
+#else
+    int dev = 0;
+    cudaDeviceProp prop{};
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess)
+      return std::string("gpu");
+    return std::string(prop.name);
+#endif
+  }();
+  return name;
+}
+
+/// Records the device in the test's properties (and says it once per process).
+inline void announceDevice() {
+  static bool said = [] {
+    std::printf("[device: %s]\n", deviceName().c_str());
+    return true;
+  }();
+  (void)said;
+  ::testing::Test::RecordProperty("device", deviceName());
+}
+
+/// What the device adds to a failed call: under the simulator, the reports of
+/// the newest launch (the kernel, block, thread and address of each).
+inline std::string failureDetail() {
+#ifdef MOTIF_SIM
+  const std::string reports = motif::sim::lastLaunch().text();
+  return reports.empty() ? std::string() : "\n" + reports;
+#else
+  return std::string();
+#endif
+}
+
+#define REQUIRE_DEVICE()                                                                           \
+  if (!::motif::gputest::haveDevice())                                                             \
+    GTEST_SKIP() << "no CUDA device: skipped";                                                     \
+  ::motif::gputest::announceDevice()
+/// The former name (the attention and fragment tests, which join the
+/// simulator build later, still use it).
+#define REQUIRE_GPU() REQUIRE_DEVICE()
 
 #define CUDA_OK(...)                                                                               \
   do {                                                                                             \
     cudaError_t err_ = (__VA_ARGS__);                                                              \
-    ASSERT_EQ(err_, cudaSuccess) << #__VA_ARGS__ << ": " << cudaGetErrorString(err_);              \
+    ASSERT_EQ(err_, cudaSuccess) << #__VA_ARGS__ << " on " << ::motif::gputest::deviceName()       \
+                                 << ": " << cudaGetErrorString(err_)                               \
+                                 << ::motif::gputest::failureDetail();                             \
   } while (0)
 
 using bf16 = __nv_bfloat16;
@@ -116,7 +182,8 @@ inline void expectClose(const std::vector<float> &got, const std::vector<float> 
   for (size_t i = 0; i < got.size(); ++i) {
     double err = std::fabs(double(got[i]) - double(want[i]));
     double bound = atol + rtol * std::fabs(double(want[i]));
-    double ratio = std::isnan(err) ? INFINITY : err / bound;
+    // An exact match is within any bound, 0 included (0 / 0 would be NaN).
+    double ratio = std::isnan(err) ? INFINITY : err == 0 ? 0 : err / bound;
     if (std::isinf(want[i]) && got[i] == want[i])
       ratio = 0, err = 0; // -inf log-sum-exp of an empty row
     if (ratio > worstRatio)
@@ -130,8 +197,8 @@ inline void expectClose(const std::vector<float> &got, const std::vector<float> 
               what.c_str(), maxErr, maxAbs(want), worstRatio);
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size()
                      << " elements out of tolerance (atol " << atol << ", rtol " << rtol
-                     << "); worst at " << worst << ": gpu " << got[worst] << ", cpu "
-                     << want[worst];
+                     << "); worst at " << worst << ": " << deviceName() << " " << got[worst]
+                     << ", cpu " << want[worst];
 }
 
 } // namespace motif::gputest

@@ -120,14 +120,14 @@ const NormCase kNormCases[] = {
 };
 
 TEST(GpuNorm, F32MatchesTheCpu) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   uint32_t seed = 10;
   for (const NormCase &c : kNormCases)
     runNorm<float>(c, seed += 10);
 }
 
 TEST(GpuNorm, Bf16MatchesTheCpu) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   uint32_t seed = 500;
   for (const NormCase &c : kNormCases)
     runNorm<bf16>(c, seed += 10);
@@ -168,21 +168,21 @@ template <typename T> void runCrossEntropy(int64_t rows, int64_t V, float smooth
 }
 
 TEST(GpuCrossEntropy, F32MatchesTheCpu) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   runCrossEntropy<float>(29, 1000, 0.f, false);
   runCrossEntropy<float>(29, 1000, 0.1f, true);
   runCrossEntropy<float>(17, 1003, 0.f, false); // V % 8 != 0: scalar path
 }
 
 TEST(GpuCrossEntropy, Bf16MatchesTheCpu) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   runCrossEntropy<bf16>(64, 50304, 0.f, true); // a GPT-2 sized (padded) vocabulary
   runCrossEntropy<bf16>(29, 1000, 0.1f, false);
   runCrossEntropy<bf16>(13, 999, 0.f, false);
 }
 
 TEST(GpuCrossEntropy, NoCountedRowGivesZero) {
-  REQUIRE_GPU();
+  REQUIRE_DEVICE();
   const int64_t rows = 4, V = 64;
   auto logits = randomVec(rows * V, 1);
   std::vector<int32_t> targets(rows, -1);

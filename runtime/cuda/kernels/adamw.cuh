@@ -94,10 +94,16 @@ __global__ void __launch_bounds__(kThreads)
       float4 wv = *reinterpret_cast<float4 *>(w + i), mv = *reinterpret_cast<float4 *>(m + i);
       float4 vv = *reinterpret_cast<float4 *>(v + i);
       const float4 gv = *reinterpret_cast<const float4 *>(g + i);
-      update(h, p.weightDecay, gv.x * s, wv.x, mv.x, vv.x);
-      update(h, p.weightDecay, gv.y * s, wv.y, mv.y, vv.y);
-      update(h, p.weightDecay, gv.z * s, wv.z, mv.z, vv.z);
-      update(h, p.weightDecay, gv.w * s, wv.w, mv.w, vv.w);
+      // Through arrays: the update takes references, which the simulator's
+      // float4 (a clang vector) does not give to its elements.
+      float wa[4] = {wv.x, wv.y, wv.z, wv.w}, ma[4] = {mv.x, mv.y, mv.z, mv.w},
+            va[4] = {vv.x, vv.y, vv.z, vv.w}, ga[4] = {gv.x, gv.y, gv.z, gv.w};
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        update(h, p.weightDecay, ga[e] * s, wa[e], ma[e], va[e]);
+      wv = make_float4(wa[0], wa[1], wa[2], wa[3]);
+      mv = make_float4(ma[0], ma[1], ma[2], ma[3]);
+      vv = make_float4(va[0], va[1], va[2], va[3]);
       *reinterpret_cast<float4 *>(w + i) = wv;
       *reinterpret_cast<float4 *>(m + i) = mv;
       *reinterpret_cast<float4 *>(v + i) = vv;
