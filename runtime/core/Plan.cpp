@@ -62,18 +62,14 @@ std::string PlanStep::where() const {
 // The schema the writer checks against
 //===----------------------------------------------------------------------===//
 
-namespace {
-constexpr const char *typeName(const char *t) { return t; }
-} // namespace
-
 const std::vector<PlanOpSchema> &motif::rt::planSchema() {
   static const std::vector<PlanOpSchema> table = [] {
     std::vector<PlanOpSchema> t;
 #define MOTIF_PLAN_OP(K, N, V) t.push_back({N, OpKind::K, {}});
-#define MOTIF_PLAN_ATTR(K, T, F, N) t.back().attrs.push_back({N, typeName(#T), false, false});
+#define MOTIF_PLAN_ATTR(K, T, F, N) t.back().attrs.push_back({N, #T, false, false});
 #define MOTIF_PLAN_FLAG(K, F, N) t.back().attrs.push_back({N, "Bool", true, false});
 #define MOTIF_PLAN_ENUM_ATTR(K, E, F, N) t.back().attrs.push_back({N, "Enum", false, false});
-#define MOTIF_PLAN_OPTIONAL(K, T, F, N) t.back().attrs.push_back({N, typeName(#T), false, true});
+#define MOTIF_PLAN_OPTIONAL(K, T, F, N) t.back().attrs.push_back({N, #T, false, true});
 #include "runtime/core/PlanOps.def"
 #define MOTIF_PLAN_UNARY(Op, N) t.push_back({N, OpKind::Unary, {}});
 #define MOTIF_PLAN_BINARY(Op, N) t.push_back({N, OpKind::Binary, {}});

@@ -139,9 +139,10 @@ StatusOr<PlanStep> decodeStep(const Step &s);
 StatusOr<std::vector<PlanStep>> decodeSteps(const Function &f);
 
 /// The op names of the plan table, and for each the attributes (by name) the
-/// compiler must write: `required` ones (with their kind: "int", "float",
-/// "bool", "str", "ints", "bools", "enum"), and `optional` annotations. The
-/// artifact writer checks every step against it.
+/// compiler must write, with their kind as the table spells it ("Int",
+/// "Float", "Bool", "Str", "Ints", "Bools", "Enum"): unit attributes
+/// (`flag`: absent means false), required ones, and `optional` annotations.
+/// The artifact writer checks every step against it.
 struct PlanOpSchema {
   const char *name;
   OpKind kind;
