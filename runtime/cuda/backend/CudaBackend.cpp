@@ -92,14 +92,15 @@ void *CudaBackend::pointer(int32_t v) const {
 }
 
 Status CudaBackend::allocateUnplaced() {
-  for (int32_t v : f_.args) {
+  for (size_t i = 0; i < f_.args.size(); ++i) {
+    int32_t v = f_.args[i];
     if (pointer(v))
       continue;
     if (r_.bytes[v] < 0)
       return Status::error("input %" + std::to_string(v) + " of '" + f_.name +
                            "' has no known size");
     auto p = dev_.allocate(size_t(std::max<int64_t>(r_.bytes[v], 1)),
-                           "input '" + f_.argNames[&v - f_.args.data()] + "'");
+                           "input '" + f_.argNames[i] + "'");
     if (!p.isOk())
       return p.status();
     owned_.push_back(*p);

@@ -103,6 +103,31 @@ TEST(CudaBackendSim, Gpt2ForwardMatchesCpuReference) {
   EXPECT_EQ(again[1].f[0], got[1].f[0]);
 }
 
+/// With nanCheck, the first step that makes a non-finite value fails the
+/// run naming it: a NaN in ln_f's weight shows up where the weight is read
+/// (the get_param of ln_f, gpt2.motif:16), before the norm spreads it.
+TEST(CudaBackendSim, NanCheckNamesTheFirstStepThatMakesANan) {
+  auto a = readArtifact(MOTIF_CUDABACKEND_GPT2);
+  ASSERT_TRUE(a.isOk()) << a.status().message();
+  Executor cpu(*a);
+  cpu.initParameters(7);
+  cpu.params["ln_f.weight"].f[5] = std::nanf("");
+  auto dev = openSim();
+  ASSERT_TRUE(dev);
+  auto runner = gpu::CudaRunner::create(*dev, *a, cpu.params);
+  ASSERT_TRUE(runner.isOk()) << runner.status().message();
+  std::vector<Tensor> got;
+  Status st = (*runner)->run("forward", tokenInputs(1, 16, 256, 3), got);
+  ASSERT_TRUE(st.isOk()) << st.message(); // without the check, the NaN flows to the loss
+  EXPECT_TRUE(std::isnan(got[1].f[0]));
+  (*runner)->nanCheck = true;
+  st = (*runner)->run("forward", tokenInputs(1, 16, 256, 3), got);
+  ASSERT_FALSE(st.isOk());
+  EXPECT_TRUE(contains(st.message(), "'motif.get_param' at")) << st.message();
+  EXPECT_TRUE(contains(st.message(), "gpt2.motif:16:")) << st.message();
+  EXPECT_TRUE(contains(st.message(), "non-finite value (nan at element 5")) << st.message();
+}
+
 TEST(CudaBackendSim, UncoveredOpFailsNamingItsLine) {
   auto a = readArtifact(MOTIF_CUDABACKEND_MOE);
   ASSERT_TRUE(a.isOk()) << a.status().message();
