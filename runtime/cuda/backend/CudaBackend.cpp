@@ -1,0 +1,611 @@
+//===- CudaBackend.cpp - The plan executor on a device ---------------------===//
+#include "runtime/cuda/backend/CudaBackend.h"
+#include "runtime/cuda/Gemm.h"
+#include "runtime/cuda/backend/Library.h"
+
+#include <array>
+#include <cmath>
+#include <cstring>
+
+using namespace motif::rt;
+using namespace motif::rt::gpu;
+using motif::rt::device::Device;
+
+namespace {
+
+int64_t elements(const Shape &s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    n *= d;
+  return n;
+}
+
+std::string shapeText(const Shape &s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+/// The ODS operands of a step with optional ones: value ids by ODS operand,
+/// -1 where absent.
+template <size_t N> std::array<int32_t, N> odsOperands(const PlanStep &s) {
+  std::array<int32_t, N> in;
+  in.fill(-1);
+  size_t next = 0;
+  for (size_t i = 0; i < N && next < s.operands.size(); ++i)
+    if (s.segments.size() != N || s.segments[i])
+      in[i] = s.operands[next++];
+  return in;
+}
+
+float bf16ToFloat(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// A workspace block freed when it goes out of scope.
+struct Scratch {
+  Device &dev;
+  void *p = nullptr;
+  explicit Scratch(Device &d) : dev(d) {}
+  Status get(size_t bytes) {
+    auto w = dev.allocateWorkspace(bytes, nullptr);
+    if (!w.isOk())
+      return w.status();
+    p = *w;
+    return Status::ok();
+  }
+  ~Scratch() {
+    if (p)
+      (void)dev.freeWorkspace(p, nullptr);
+  }
+};
+
+} // namespace
+
+CudaBackend::CudaBackend(Device &dev, device::Module module, const Function &f, Resolved r,
+                         Precision p, void *arena, const std::map<std::string, void *> &params)
+    : dev_(dev), module_(module), f_(f), r_(std::move(r)), precision_(p),
+      arena_(static_cast<char *>(arena)), params_(params) {
+  ptr_.assign(r_.shapes.size(), nullptr);
+  for (size_t v = 0; v < ptr_.size(); ++v)
+    if (v < r_.arena.offsets.size() && r_.arena.offsets[v] >= 0)
+      ptr_[v] = arena_ + r_.arena.offsets[v];
+}
+
+CudaBackend::~CudaBackend() {
+  for (void *p : owned_)
+    (void)dev_.free(p);
+}
+
+std::string CudaBackend::name() const { return "cuda (" + dev_.name() + ")"; }
+
+void *CudaBackend::pointer(int32_t v) const {
+  if (v < 0 || size_t(v) >= ptr_.size())
+    return nullptr;
+  if (!ptr_[v] && f_.buffers[v].aliasOf >= 0)
+    return pointer(f_.buffers[v].aliasOf);
+  return ptr_[v];
+}
+
+Status CudaBackend::allocateUnplaced() {
+  for (size_t i = 0; i < f_.args.size(); ++i) {
+    int32_t v = f_.args[i];
+    if (pointer(v))
+      continue;
+    if (r_.bytes[v] < 0)
+      return Status::error("input %" + std::to_string(v) + " of '" + f_.name +
+                           "' has no known size");
+    auto p = dev_.allocate(size_t(std::max<int64_t>(r_.bytes[v], 1)),
+                           "input '" + f_.argNames[i] + "'");
+    if (!p.isOk())
+      return p.status();
+    owned_.push_back(*p);
+    ptr_[v] = *p;
+  }
+  return Status::ok();
+}
+
+StatusOr<Shape> CudaBackend::shapeOf(int32_t v, const PlanStep &s) const {
+  if (v < 0 || size_t(v) >= r_.shapes.size() || r_.bytes[v] < 0)
+    return Status::error("the size of value %" + std::to_string(v) + " of " + s.where() +
+                         " is known only when it is made, which the CUDA backend does not "
+                         "support yet");
+  return r_.shapes[v];
+}
+
+//===----------------------------------------------------------------------===//
+// Values
+//===----------------------------------------------------------------------===//
+
+Status CudaBackend::runGetParam(const GetParamDesc &d, const PlanStep &s) {
+  auto it = params_.find(d.name);
+  if (it == params_.end())
+    return Status::error("parameter '" + d.name + "' is not on the device");
+  int32_t v = s.results[0];
+  if (r_.storage[v] != DType::F32)
+    return Status::error("parameter '" + d.name + "' is read as " +
+                         dtypeName(r_.storage[v]) +
+                         "; the CUDA backend keeps no bf16 parameter copies yet");
+  ptr_[v] = it->second;
+  return Status::ok();
+}
+
+Status CudaBackend::runPositions(const PositionsDesc &, const PlanStep &s) {
+  int32_t v = s.results[0];
+  auto shape = shapeOf(v, s);
+  if (!shape.isOk())
+    return shape.status();
+  // An iota made on the host and copied up (the library has no iota kernel yet).
+  std::vector<int32_t> iota(size_t(elements(*shape)));
+  for (size_t i = 0; i < iota.size(); ++i)
+    iota[i] = int32_t(i);
+  return dev_.copyToDevice(pointer(v), iota.data(), iota.size() * 4);
+}
+
+Status CudaBackend::runReshape(const ReshapeDesc &, const PlanStep &s) {
+  int32_t x = s.operands[0], y = s.results[0];
+  if (pointer(x) == pointer(y))
+    return Status::ok();
+  return dev_.copyOnDevice(pointer(y), pointer(x), size_t(r_.bytes[y]));
+}
+
+Status CudaBackend::runSplit(const SplitDesc &d, const PlanStep &s) {
+  int32_t x = s.operands[0];
+  auto in = shapeOf(x, s);
+  if (!in.isOk())
+    return in.status();
+  int64_t rank = int64_t(in->size()), axis = d.axis < 0 ? d.axis + rank : d.axis;
+  if (axis < 0 || axis >= rank || d.sizes.size() != s.results.size())
+    return Status::error("split: axis " + std::to_string(d.axis) + " of a rank-" +
+                         std::to_string(rank) + " tensor");
+  size_t elem = dtypeSize(r_.storage[x]);
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i)
+    outer *= (*in)[i];
+  for (int64_t i = axis + 1; i < rank; ++i)
+    inner *= (*in)[i];
+  const char *src = static_cast<const char *>(pointer(x));
+  int64_t rowBytes = (*in)[axis] * inner * int64_t(elem), start = 0;
+  for (size_t k = 0; k < d.sizes.size(); ++k) {
+    int32_t y = s.results[k];
+    if (r_.storage[y] != r_.storage[x])
+      return Status::error("split: a piece's storage differs from its input's");
+    char *dst = static_cast<char *>(pointer(y));
+    int64_t pieceBytes = d.sizes[k] * inner * int64_t(elem);
+    // One copy per outer row (a 2-D copy where the device has one).
+    for (int64_t o = 0; o < outer; ++o)
+      if (Status st = dev_.copyOnDevice(dst + o * pieceBytes, src + o * rowBytes + start,
+                                        size_t(pieceBytes));
+          !st.isOk())
+        return st;
+    start += pieceBytes;
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Library kernels
+//===----------------------------------------------------------------------===//
+
+namespace {
+StatusOr<lib::Elem> elemOf(DType t, const std::string &what) {
+  if (t == DType::F32)
+    return lib::Elem::F32;
+  if (t == DType::BF16)
+    return lib::Elem::BF16;
+  return Status::error(what + " is stored as " + dtypeName(t) + ", not f32 or bf16");
+}
+} // namespace
+
+Status CudaBackend::runEmbedding(const EmbeddingDesc &, const PlanStep &s) {
+  int32_t ids = s.operands[0], table = s.operands[1], y = s.results[0];
+  auto idShape = shapeOf(ids, s);
+  auto tabShape = shapeOf(table, s);
+  if (!idShape.isOk() || !tabShape.isOk())
+    return !idShape.isOk() ? idShape.status() : tabShape.status();
+  if (r_.storage[ids] != DType::I32 || tabShape->size() != 2 ||
+      r_.storage[table] != r_.storage[y])
+    return Status::error("embedding: int32 ids and a [V, D] table of the result's type expected");
+  auto t = elemOf(r_.storage[y], "the embedding");
+  if (!t.isOk())
+    return t.status();
+  return lib::embeddingForward(*t, elements(*idShape), (*tabShape)[0], (*tabShape)[1],
+                               static_cast<const int32_t *>(pointer(ids)), pointer(table),
+                               pointer(y));
+}
+
+Status CudaBackend::normForward(const PlanStep &s, bool rms, double eps, int32_t x,
+                                int32_t res, int32_t w, int32_t b, int32_t y, int32_t sum) {
+  auto shape = shapeOf(x, s);
+  if (!shape.isOk())
+    return shape.status();
+  for (int32_t v : {res, w, b, sum})
+    if (v >= 0 && r_.storage[v] != r_.storage[x])
+      return Status::error("the norm's tensors are not all of one type (the library takes "
+                           "one)");
+  auto t = elemOf(r_.storage[x], "the norm's input");
+  if (!t.isOk())
+    return t.status();
+  int64_t D = shape->empty() ? 1 : shape->back();
+  return lib::normForward(*t, rms, elements(*shape) / D, D, float(eps), pointer(x),
+                          res >= 0 ? pointer(res) : nullptr, w >= 0 ? pointer(w) : nullptr,
+                          b >= 0 ? pointer(b) : nullptr, pointer(y),
+                          sum >= 0 ? pointer(sum) : nullptr);
+}
+
+Status CudaBackend::runLayerNorm(const LayerNormDesc &d, const PlanStep &s) {
+  auto in = odsOperands<3>(s);
+  return normForward(s, false, d.eps, in[0], -1, in[1], in[2], s.results[0], -1);
+}
+
+Status CudaBackend::runRmsNorm(const RmsNormDesc &d, const PlanStep &s) {
+  auto in = odsOperands<2>(s);
+  return normForward(s, true, d.eps, in[0], -1, in[1], -1, s.results[0], -1);
+}
+
+Status CudaBackend::runAddNorm(const AddNormDesc &d, const PlanStep &s) {
+  auto in = odsOperands<4>(s);
+  return normForward(s, d.kind == NormKind::Rms, d.eps, in[0], in[1], in[2], in[3],
+                     s.results[1], s.results[0]);
+}
+
+Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanStep &s) {
+  if (s.operands.size() != 3)
+    return Status::error("attention with a bias operand is not supported by the CUDA "
+                         "backend yet");
+  int32_t q = s.operands[0], k = s.operands[1], v = s.operands[2], out = s.results[0],
+          lse = s.results.size() > 1 ? s.results[1] : -1;
+  auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s);
+  if (!qs.isOk() || !ks.isOk() || !vs.isOk())
+    return !qs.isOk() ? qs.status() : !ks.isOk() ? ks.status() : vs.status();
+  if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
+    return Status::error("attention: q, k and v of shape [B, T, heads * head_dim] expected");
+  lib::AttentionCall c;
+  c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
+  c.D = (*qs)[2] / d.heads;
+  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D)
+    return Status::error("attention: v's head dim differs from q's");
+  c.causal = d.causal;
+  c.window = d.window;
+  c.scale = float(d.scale);
+  c.blockM = int(d.block_m), c.blockN = int(d.block_n), c.warps = int(d.warps),
+  c.stages = int(d.stages);
+  if (lse >= 0 && r_.storage[lse] != DType::F32)
+    return Status::error("attention: the log-sum-exp is stored as " +
+                         std::string(dtypeName(r_.storage[lse])) + ", not f32");
+  // The kernels take bf16: f32 tensors (fp32 recipes) go through bf16 copies.
+  std::array<int32_t, 4> vals = {q, k, v, out};
+  std::array<const void *, 4> bf = {};
+  std::vector<std::unique_ptr<Scratch>> scratch;
+  for (size_t i = 0; i < vals.size(); ++i) {
+    int32_t x = vals[i];
+    if (r_.storage[x] == DType::BF16) {
+      bf[i] = pointer(x);
+      continue;
+    }
+    if (r_.storage[x] != DType::F32)
+      return Status::error("attention: a tensor stored as " +
+                           std::string(dtypeName(r_.storage[x])));
+    int64_t n = r_.bytes[x] / 4;
+    scratch.push_back(std::make_unique<Scratch>(dev_));
+    if (Status st = scratch.back()->get(size_t(n) * 2); !st.isOk())
+      return st;
+    bf[i] = scratch.back()->p;
+    if (i < 3)
+      if (Status st = lib::cast(lib::Elem::F32, lib::Elem::BF16, n, pointer(x),
+                                scratch.back()->p);
+          !st.isOk())
+        return st;
+  }
+  if (Status st = lib::attentionForward(c, bf[0], bf[1], bf[2], const_cast<void *>(bf[3]),
+                                        lse >= 0 ? static_cast<float *>(pointer(lse))
+                                                 : nullptr);
+      !st.isOk())
+    return st;
+  if (r_.storage[out] == DType::F32)
+    return lib::cast(lib::Elem::BF16, lib::Elem::F32, r_.bytes[out] / 4, bf[3], pointer(out));
+  return Status::ok();
+}
+
+Status CudaBackend::runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) {
+  int32_t logits = s.operands[0], targets = s.operands[1], loss = s.results[0];
+  auto ls = shapeOf(logits, s), ts = shapeOf(targets, s);
+  if (!ls.isOk() || !ts.isOk())
+    return !ls.isOk() ? ls.status() : ts.status();
+  int64_t V = ls->back(), rows = elements(*ls) / V;
+  if (elements(*ts) != rows || r_.storage[targets] != DType::I32)
+    return Status::error("cross_entropy: " + std::to_string(rows) + " rows of logits and " +
+                         std::to_string(elements(*ts)) + " int32 targets");
+  if (r_.storage[loss] != DType::F32)
+    return Status::error("cross_entropy: the loss is stored as " +
+                         std::string(dtypeName(r_.storage[loss])) + ", not f32");
+  auto t = elemOf(r_.storage[logits], "the logits");
+  if (!t.isOk())
+    return t.status();
+  // The per-row log-sum-exp and loss and the count are scratch here.
+  Scratch ws(dev_);
+  if (Status st = ws.get(size_t(rows) * 8 + 256); !st.isOk())
+    return st;
+  float *lse = static_cast<float *>(ws.p), *rowLoss = lse + rows;
+  auto *count = reinterpret_cast<int32_t *>(rowLoss + rows);
+  return lib::crossEntropyForward(*t, rows, V, d.ignore_index, float(d.label_smoothing),
+                                  pointer(logits), static_cast<const int32_t *>(pointer(targets)),
+                                  lse, rowLoss, static_cast<float *>(pointer(loss)), count);
+}
+
+//===----------------------------------------------------------------------===//
+// Generated kernels and GEMMs
+//===----------------------------------------------------------------------===//
+
+Status CudaBackend::runFused(const FusedDesc &, const PlanStep &s) {
+  auto l = fusedLaunch(s, r_, precision_, dev_.multiprocessors());
+  if (!l.isOk())
+    return l.status();
+  if (!module_)
+    return Status::error("the artifact has no generated kernels for this device");
+  std::vector<void *> pointers;
+  for (int32_t v : l->inputs)
+    pointers.push_back(pointer(v));
+  for (int32_t v : l->outputs)
+    pointers.push_back(pointer(v));
+  std::vector<int64_t> ints = {l->n};
+  ints.insert(ints.end(), l->mods.begin(), l->mods.end());
+  std::vector<void *> args;
+  for (void *&p : pointers)
+    args.push_back(&p);
+  for (int64_t &i : ints)
+    args.push_back(&i);
+  device::LaunchShape shape;
+  shape.grid.x = l->grid;
+  shape.block.x = l->block;
+  return dev_.launch(module_, l->kernel, shape, args.data());
+}
+
+Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
+  auto in = odsOperands<4>(s);
+  int32_t a = in[0], b = in[1], bias = in[2], residual = in[3], d = s.results[0];
+  auto as = shapeOf(a, s), bs = shapeOf(b, s);
+  if (!as.isOk() || !bs.isOk())
+    return !as.isOk() ? as.status() : bs.status();
+  if (g.rows || g.transpose_a || g.bias_grad || g.keep_pre)
+    return Status::error("the CUDA backend has no kernel for this gemm form yet (rows, "
+                         "transpose_a, bias_grad and keep_pre are the backward's)");
+  gpu::GemmDesc desc;
+  auto typeOf = [&](int32_t v) -> StatusOr<GemmType> {
+    if (r_.storage[v] == DType::F32)
+      return GemmType::F32;
+    if (r_.storage[v] == DType::BF16)
+      return GemmType::BF16;
+    return Status::error(std::string("gemm: an operand stored as ") + dtypeName(r_.storage[v]));
+  };
+  auto ta = typeOf(a), tb = typeOf(b), td = typeOf(d);
+  if (!ta.isOk() || !tb.isOk() || !td.isOk() || *ta != *tb)
+    return Status::error("gemm: A and B must both be f32 or both bf16");
+  desc.inType = *ta;
+  desc.outType = *td;
+  desc.transB = g.transpose_b;
+  const Shape &A = *as, &B = *bs;
+  if (A.size() < 2 || B.size() < 2)
+    return Status::error("gemm: operands of rank " + std::to_string(A.size()) + " and " +
+                         std::to_string(B.size()));
+  desc.K = A.back();
+  if (B.size() == 2) {
+    // A linear: every row of A times B (W [N, K] when transposed).
+    desc.M = elements(A) / desc.K;
+    desc.N = g.transpose_b ? B[0] : B[1];
+    if ((g.transpose_b ? B[1] : B[0]) != desc.K)
+      return Status::error("gemm: contracts " + std::to_string(desc.K) + " with " +
+                           std::to_string(g.transpose_b ? B[1] : B[0]) + " elements");
+  } else {
+    // A batched matmul of equal batches.
+    if (A.size() != B.size() || !std::equal(A.begin(), A.end() - 2, B.begin()))
+      return Status::error("gemm: batched operands " + shapeText(A) + " and " + shapeText(B) +
+                           " (the CUDA backend takes equal batches only)");
+    desc.M = A[A.size() - 2];
+    desc.N = g.transpose_b ? B[B.size() - 2] : B.back();
+    desc.batch = elements(A) / (desc.M * desc.K);
+  }
+  GemmOperands ops;
+  ops.A = pointer(a);
+  ops.B = pointer(b);
+  ops.D = pointer(d);
+  bool gelu = g.epilogue == Epilogue::GeluTanh;
+  if (g.epilogue != Epilogue::None && !gelu)
+    return Status::error(std::string("the CUDA backend has no gemm epilogue '") +
+                         spelling(g.epilogue) + "' yet");
+  if (bias >= 0) {
+    ops.bias = pointer(bias);
+    desc.biasType = typeOf(bias).isOk() ? *typeOf(bias) : desc.outType;
+    desc.biasTypeSet = true;
+  }
+  desc.epilogue = bias >= 0 ? (gelu ? GemmEpilogue::BiasGelu : GemmEpilogue::Bias)
+                            : (gelu ? GemmEpilogue::Gelu : GemmEpilogue::None);
+  if (residual >= 0) {
+    // D = A B + bias + residual: the residual as C with beta = 1 (the plan
+    // places D in the residual's buffer; otherwise it is copied there first).
+    if (gelu)
+      return Status::error("gemm: an activation with a residual is not supported yet");
+    if (r_.storage[residual] != r_.storage[d] || r_.bytes[residual] != r_.bytes[d])
+      return Status::error("gemm: the residual's shape or type differs from the result's");
+    if (pointer(residual) != pointer(d))
+      if (Status st = dev_.copyOnDevice(pointer(d), pointer(residual), size_t(r_.bytes[d]));
+          !st.isOk())
+        return st;
+    desc.beta = 1;
+  }
+  if (!gemm_) {
+    auto created = Gemm::create();
+    if (!created.isOk())
+      return created.status();
+    gemm_ = std::move(*created);
+  }
+  return gemm_->run(desc, ops, nullptr);
+}
+
+//===----------------------------------------------------------------------===//
+// Checks
+//===----------------------------------------------------------------------===//
+
+Status CudaBackend::checkResults(const PlanStep &s, bool nanCheck) {
+  for (int32_t v : s.results) {
+    if (r_.bytes[v] < 0)
+      return Status::error(s.where() + ": the size of its result %" + std::to_string(v) +
+                           " is unknown");
+    if (!pointer(v))
+      return Status::error(s.where() + ": its result %" + std::to_string(v) +
+                           " has no device buffer");
+    DType t = r_.storage[v];
+    if (!nanCheck || (t != DType::F32 && t != DType::BF16))
+      continue;
+    size_t n = size_t(r_.bytes[v]) / dtypeSize(t);
+    std::vector<float> host(n);
+    if (t == DType::F32) {
+      if (Status st = dev_.copyToHost(host.data(), pointer(v), n * 4); !st.isOk())
+        return st;
+    } else {
+      std::vector<uint16_t> h(n);
+      if (Status st = dev_.copyToHost(h.data(), pointer(v), n * 2); !st.isOk())
+        return st;
+      for (size_t i = 0; i < n; ++i)
+        host[i] = bf16ToFloat(h[i]);
+    }
+    if (Status st = dev_.synchronize(); !st.isOk())
+      return st;
+    for (size_t i = 0; i < n; ++i)
+      if (!std::isfinite(host[i]))
+        return Status::error(s.where() + " made a non-finite value (" +
+                             std::to_string(host[i]) + " at element " + std::to_string(i) +
+                             " of %" + std::to_string(v) + ")");
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// CudaRunner
+//===----------------------------------------------------------------------===//
+
+StatusOr<std::unique_ptr<CudaRunner>>
+CudaRunner::create(Device &dev, const Artifact &a, const std::map<std::string, Tensor> &params) {
+  std::unique_ptr<CudaRunner> r(new CudaRunner(dev, a));
+  // Parameters (f32), each at a 256-byte aligned offset of one allocation.
+  std::vector<std::pair<const Tensor *, size_t>> at;
+  size_t total = 0;
+  for (const ParamInfo &p : a.params) {
+    auto it = params.find(p.name);
+    if (it == params.end())
+      return Status::error("parameter '" + p.name + "' was not initialized");
+    if (it->second.dtype != DType::F32 || it->second.f.empty())
+      return Status::error("parameter '" + p.name + "' is not an fp32 host tensor");
+    at.push_back({&it->second, total});
+    total += (it->second.f.size() * 4 + 255) / 256 * 256;
+  }
+  auto base = dev.parameters(std::max<size_t>(total, 256));
+  if (!base.isOk())
+    return base.status();
+  for (size_t i = 0; i < at.size(); ++i) {
+    char *p = static_cast<char *>(*base) + at[i].second;
+    if (Status st = dev.copyToDevice(p, at[i].first->f.data(), at[i].first->f.size() * 4);
+        !st.isOk())
+      return st;
+    r->params_[a.params[i].name] = p;
+  }
+  if (!a.gpu.source.empty()) {
+    auto m = dev.loadModule(a);
+    if (!m.isOk())
+      return m.status();
+    r->module_ = *m;
+  }
+  return r;
+}
+
+CudaRunner::~CudaRunner() {
+  if (module_)
+    (void)dev_.unloadModule(module_);
+}
+
+Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &inputs,
+                       std::vector<Tensor> &results) {
+  const Function *f = a_.function(name);
+  if (!f)
+    return Status::error("the artifact has no function '" + name + "'");
+  if (inputs.size() != f->args.size())
+    return Status::error("'" + name + "' takes " + std::to_string(f->args.size()) +
+                         " inputs, got " + std::to_string(inputs.size()));
+  std::vector<Shape> shapes;
+  for (const Tensor &t : inputs)
+    shapes.push_back(t.shape);
+  Precision p = precisionOf(a_);
+  auto r = resolve(a_, *f, shapes, p);
+  if (!r.isOk())
+    return r.status();
+  if (r->arena.peak > dev_.freeBytes() + int64_t(dev_.workspaceBytes()))
+    return Status::error(outOfMemory(*f, *r, 0, dev_.freeBytes(), dev_.name()));
+  auto arena = dev_.arena(size_t(std::max<int64_t>(r->arena.peak, 256)));
+  if (!arena.isOk())
+    return arena.status();
+  CudaBackend b(dev_, module_, *f, std::move(*r), p, *arena, params_);
+  if (Status st = b.allocateUnplaced(); !st.isOk())
+    return st;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    int32_t v = f->args[i];
+    const Tensor &t = inputs[i];
+    DType storage = b.resolved().storage[v];
+    size_t bytes = size_t(b.resolved().bytes[v]);
+    Status st = Status::ok();
+    if (storage == DType::I32 && t.isInt() && t.i.size() * 4 == bytes)
+      st = dev_.copyToDevice(b.pointer(v), t.i.data(), bytes);
+    else if (storage == DType::F32 && !t.isInt() && t.f.size() * 4 == bytes)
+      st = dev_.copyToDevice(b.pointer(v), t.f.data(), bytes);
+    else
+      st = Status::error("input '" + f->argNames[i] + "' is stored as " +
+                         dtypeName(storage) + " on the device; the CUDA backend copies in " +
+                         "int32 and f32 host tensors of the plan's size only");
+    if (!st.isOk())
+      return st;
+  }
+  const std::vector<PlanStep> *plan = &f->plan;
+  std::vector<PlanStep> decoded;
+  if (plan->size() != f->steps.size()) {
+    auto d = decodeSteps(*f);
+    if (!d.isOk())
+      return d.status();
+    decoded = std::move(*d);
+    plan = &decoded;
+  }
+  RunHooks hooks; // the arena is planned: nothing is freed
+  hooks.nanCheck = nanCheck;
+  if (Status st = runSteps(b, *plan, hooks); !st.isOk())
+    return st;
+  results.clear();
+  for (int32_t v : f->results) {
+    Tensor t;
+    t.shape = b.resolved().shapes[v];
+    DType storage = b.resolved().storage[v];
+    size_t n = size_t(b.resolved().bytes[v]) / dtypeSize(storage);
+    Status st = Status::ok();
+    if (storage == DType::I32) {
+      t.dtype = DType::I32;
+      t.i.resize(n);
+      st = dev_.copyToHost(t.i.data(), b.pointer(v), n * 4);
+    } else if (storage == DType::F32) {
+      t.f.resize(n);
+      st = dev_.copyToHost(t.f.data(), b.pointer(v), n * 4);
+    } else if (storage == DType::BF16) {
+      std::vector<uint16_t> h(n);
+      st = dev_.copyToHost(h.data(), b.pointer(v), n * 2);
+      t.f.resize(n);
+      for (size_t k = 0; k < n; ++k)
+        t.f[k] = bf16ToFloat(h[k]);
+    } else {
+      st = Status::error("a result stored as " + std::string(dtypeName(storage)));
+    }
+    if (!st.isOk())
+      return st;
+    results.push_back(std::move(t));
+  }
+  return dev_.synchronize();
+}

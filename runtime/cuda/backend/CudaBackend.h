@@ -1,0 +1,118 @@
+//===- CudaBackend.h - The plan executor on a device -------------*- C++ -*-===//
+//
+// The CUDA backend: a motif::rt::Backend over a device (runtime/device/
+// Device.h: a GPU through the driver, or the SIMT simulator) and a function
+// resolved for concrete inputs (runtime/cuda/LaunchPlan.h, gpu::resolve):
+// every value lives in the one arena at the compiler's offset, parameters in
+// the device's parameter allocation, values outside both (function arguments
+// the plan does not place) in allocations of their own. Generated kernels run
+// through Device::launch as gpu::fusedLaunch says; the library kernels
+// through Library.h; GEMMs through gpu::Gemm (cuBLASLt, or the simulator's
+// reference GEMM). An entry not implemented here keeps Backend's default,
+// which fails naming the op and its .motif line.
+//
+// CudaRunner runs a function of an artifact on a device: parameters copied
+// up once, inputs copied in, the steps run by runSteps (Backend.h) as the
+// reference Executor runs them, results copied out. docs/gpu-backend.md.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_CUDA_BACKEND_CUDABACKEND_H
+#define MOTIF_RUNTIME_CUDA_BACKEND_CUDABACKEND_H
+
+#include "runtime/cuda/LaunchPlan.h"
+#include "runtime/device/Device.h"
+#include "runtime/exec/Backend.h"
+#include "runtime/exec/Executor.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace motif::rt::gpu {
+
+class Gemm;
+
+class CudaBackend final : public Backend {
+public:
+  /// `arena` holds r.arena.peak bytes; `params` maps each parameter's name
+  /// to its device buffer (f32); `module` is the artifact's generated
+  /// kernels loaded on `dev` (null when the function launches none).
+  CudaBackend(device::Device &dev, device::Module module, const Function &f, Resolved r,
+              Precision p, void *arena, const std::map<std::string, void *> &params);
+  ~CudaBackend() override;
+
+  std::string name() const override;
+
+  Status runGetParam(const GetParamDesc &d, const PlanStep &s) override;
+  Status runPositions(const PositionsDesc &d, const PlanStep &s) override;
+  Status runEmbedding(const EmbeddingDesc &d, const PlanStep &s) override;
+  Status runFused(const FusedDesc &d, const PlanStep &s) override;
+  Status runLayerNorm(const LayerNormDesc &d, const PlanStep &s) override;
+  Status runRmsNorm(const RmsNormDesc &d, const PlanStep &s) override;
+  Status runAddNorm(const AddNormDesc &d, const PlanStep &s) override;
+  Status runGemm(const rt::GemmDesc &d, const PlanStep &s) override;
+  Status runKernelAttention(const KernelAttentionDesc &d, const PlanStep &s) override;
+  Status runSplit(const SplitDesc &d, const PlanStep &s) override;
+  Status runReshape(const ReshapeDesc &d, const PlanStep &s) override;
+  Status runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
+
+  /// Results have the plan's shapes; with `nanCheck`, float results are
+  /// copied to the host and scanned.
+  Status checkResults(const PlanStep &s, bool nanCheck) override;
+  /// Nothing to free: the arena is planned.
+  void release(int32_t) override {}
+
+  /// The device address of value `v` (null when it has none yet).
+  void *pointer(int32_t v) const;
+  const Resolved &resolved() const { return r_; }
+  /// Values with no arena offset that this backend allocated (function
+  /// arguments the plan does not place).
+  Status allocateUnplaced();
+
+private:
+  /// The shape of value `v` as the plan resolved it, or an error naming it.
+  StatusOr<Shape> shapeOf(int32_t v, const PlanStep &s) const;
+  Status normForward(const PlanStep &s, bool rms, double eps, int32_t x, int32_t res,
+                     int32_t w, int32_t b, int32_t y, int32_t sum);
+
+  device::Device &dev_;
+  device::Module module_;
+  const Function &f_;
+  Resolved r_;
+  Precision precision_;
+  char *arena_;
+  const std::map<std::string, void *> &params_;
+  std::vector<void *> ptr_;  // by value
+  std::vector<void *> owned_; // allocations of unplaced values
+  std::unique_ptr<Gemm> gemm_;
+};
+
+/// Runs functions of an artifact on a device: the parameters (f32) copied up
+/// once from host tensors, the generated kernels loaded once.
+class CudaRunner {
+public:
+  static StatusOr<std::unique_ptr<CudaRunner>>
+  create(device::Device &dev, const Artifact &a, const std::map<std::string, Tensor> &params);
+  ~CudaRunner();
+
+  /// Runs function `name` on `inputs` (argument order, host tensors as the
+  /// reference Executor takes them); results (f32 or int32 host tensors) in
+  /// function order. Errors name the step's op and its .motif line.
+  Status run(const std::string &name, const std::vector<Tensor> &inputs,
+             std::vector<Tensor> &results);
+
+  /// Fail on the first step that makes a NaN or an infinity.
+  bool nanCheck = false;
+
+private:
+  CudaRunner(device::Device &dev, const Artifact &a) : dev_(dev), a_(a) {}
+  device::Device &dev_;
+  const Artifact &a_;
+  device::Module module_ = nullptr;
+  std::map<std::string, void *> params_;
+};
+
+} // namespace motif::rt::gpu
+
+#endif // MOTIF_RUNTIME_CUDA_BACKEND_CUDABACKEND_H
