@@ -3,7 +3,7 @@
 // Forward (out, lse) and backward (dq, dk, dv) of attention.cuh on bf16
 // inputs against the CPU reference in f32 on the same (bf16-rounded) inputs,
 // for causal, non-causal, sliding-window, GQA, MQA, cross-attention and a
-// query offset, at head dims 64 and 128, with sequence lengths that are not
+// query offset, at head dims 32, 64, 96 and 128, with sequence lengths that are not
 // multiples of the tiles, with every tile of attention_tiles.h that the
 // device's family has (forward and backward tiles paired in turn).
 //
@@ -126,7 +126,7 @@ TEST_P(GpuAttention, MatchesTheCpu) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(HeadDim, GpuAttention, ::testing::Values(64, 128),
+INSTANTIATE_TEST_SUITE_P(HeadDim, GpuAttention, ::testing::Values(32, 64, 96, 128),
                          [](const ::testing::TestParamInfo<int> &i) {
                            return "D" + std::to_string(i.param);
                          });
@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(HeadDim, GpuAttention, ::testing::Values(64, 128),
 TEST(GpuAttentionArgs, UnsupportedShapesAreRefused) {
   REQUIRE_GPU();
   cuda::AttentionArgs a;
-  a.D = 96; // not a head dim of the library
+  a.D = 80; // not a head dim of the library
   DeviceBuf<bf16> buf(1024);
   DeviceBuf<float> lse(16);
   EXPECT_EQ(cuda::attentionForward(a, buf.p, buf.p, buf.p, buf.p, lse.p, nullptr),

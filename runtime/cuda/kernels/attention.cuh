@@ -27,7 +27,7 @@
 // is not supported here.
 //
 // Tile sizes are template parameters. The instantiations are the entries of
-// attention_tiles.h (head dims 64 and 128), checked there at compile time;
+// attention_tiles.h (head dims 32, 64, 96 and 128), checked there at compile time;
 // the launchers take the tile the compiler's attention-tiling pass chose (the
 // plan's block_m, block_n, warps, stages) and dispatch to its instantiation,
 // refusing one that is not instantiated.

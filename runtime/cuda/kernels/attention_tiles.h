@@ -74,11 +74,21 @@ struct AttentionTileConfig {
 /// so stages is 2 throughout.
 inline constexpr AttentionTileConfig kAttentionTiles[] = {
     // head dim, pass, families, {block_m, block_n, warps, stages}[, dQ tile]
+    {32, AttentionPass::Forward, kAllFamilies, {128, 64, 4, 2}, {}},
+    {32, AttentionPass::Forward, kAllFamilies, {128, 128, 8, 2}, {}},
+    {32, AttentionPass::Forward, kAllFamilies, {64, 64, 4, 2}, {}},
+    {32, AttentionPass::Backward, kAllFamilies, {64, 128, 8, 2}, {128, 64, 8, 2}},
+    {32, AttentionPass::Backward, kAllFamilies, {64, 64, 4, 2}, {64, 64, 4, 2}},
     {64, AttentionPass::Forward, kAllFamilies, {128, 64, 4, 2}, {}},
     {64, AttentionPass::Forward, kAllFamilies, {128, 128, 8, 2}, {}},
     {64, AttentionPass::Forward, kAllFamilies, {64, 64, 4, 2}, {}},
     {64, AttentionPass::Backward, kAllFamilies, {64, 128, 8, 2}, {128, 64, 8, 2}},
     {64, AttentionPass::Backward, kAllFamilies, {64, 64, 4, 2}, {64, 64, 4, 2}},
+    {96, AttentionPass::Forward, kAllFamilies, {128, 64, 8, 2}, {}},
+    {96, AttentionPass::Forward, kAllFamilies, {64, 64, 4, 2}, {}},
+    {96, AttentionPass::Forward, kAllFamilies, {128, 128, 8, 2}, {}},
+    {96, AttentionPass::Backward, kAllFamilies, {32, 128, 8, 2}, {64, 64, 4, 2}},
+    {96, AttentionPass::Backward, kAllFamilies, {32, 64, 4, 2}, {64, 64, 4, 2}},
     {128, AttentionPass::Forward, kAllFamilies, {128, 64, 8, 2}, {}},
     {128, AttentionPass::Forward, kAllFamilies, {64, 64, 4, 2}, {}},
     {128, AttentionPass::Forward, kSm90, {128, 128, 8, 2}, {}},

@@ -181,12 +181,15 @@ __global__ void columnPartialKernel(int64_t rows, int64_t D, int64_t rowsPerChun
   partial[int64_t(blockIdx.y) * D + c] = s;
 }
 
-__global__ void columnFinishKernel(int64_t chunks, int64_t D, const float *partial, float *out,
+/// A template (of the sum's type, f32) so that two translation units may
+/// include this header: a non-template kernel would be defined twice.
+template <typename F>
+__global__ void columnFinishKernel(int64_t chunks, int64_t D, const F *partial, F *out,
                                    bool accumulate) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= D)
     return;
-  float s = 0.f;
+  F s = 0.f;
   for (int64_t y = 0; y < chunks; ++y)
     s += partial[y * D + c];
   out[c] = accumulate ? out[c] + s : s;
@@ -350,7 +353,7 @@ cudaError_t biasBackward(bool mul, int64_t rows, int64_t D, const T *a, const T 
         rows, D, perChunk, dout, a, partial);
   if (cudaError_t e = cudaGetLastError())
     return e;
-  MOTIF_LAUNCH(unsigned(ceilDiv(D, 256)), 256, 0, stream, ew::columnFinishKernel)(
+  MOTIF_LAUNCH(unsigned(ceilDiv(D, 256)), 256, 0, stream, ew::columnFinishKernel<float>)(
       chunks, D, partial, db, accumulate);
   return cudaGetLastError();
 }

@@ -57,6 +57,27 @@ module attributes {motif.train = {batch = 8 : i64, sequence = 2048 : i64}} {
     %o, %lse = kernel.attention %q, %q, %q {heads = 4 : i64, kv_heads = 4 : i64, block_m = 64 : i64, block_n = 64 : i64, warps = 4 : i64, stages = 2 : i64} : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>) -> (tensor<?x?x64xf32>, tensor<?x4x?xf32>)
     return %o : tensor<?x?x64xf32>
   }
+  // Head dims 32 (8 heads of 32) and 96 have entries of their own: a tile
+  // of the table is chosen, forward and backward, on both targets.
+  // A100-LABEL: func.func @d32
+  // A100: kernel.attention {{.*}}block_m = 128 : i64, block_n = 128 : i64, {{.*}}problem = "B=8 T=2048 Dh=32", smem = 51200 : i64, target = "sm_80"{{.*}}stages = 2 : i64, warps = 8 : i64
+  // A100: kernel.attention_grad {{.*}}block_m = 64 : i64, block_n = 64 : i64, {{.*}}Dh=32{{.*}}smem = 31744 : i64{{.*}}stages = 2 : i64, warps = 4 : i64
+  // H100-LABEL: func.func @d32
+  // H100: kernel.attention {{.*}}block_m = 128 : i64, block_n = 128 : i64, {{.*}}Dh=32{{.*}}target = "sm_90a"{{.*}}warps = 8 : i64
+  // H100: kernel.attention_grad {{.*}}block_m = 64 : i64, block_n = 64 : i64, {{.*}}Dh=32{{.*}}warps = 4 : i64
+  func.func @d32(%q: tensor<?x?x256xf32>, %do: tensor<?x?x256xf32>) -> tensor<?x?x256xf32> {
+    %o, %lse = kernel.attention %q, %q, %q {heads = 8 : i64, kv_heads = 8 : i64} : (tensor<?x?x256xf32>, tensor<?x?x256xf32>, tensor<?x?x256xf32>) -> (tensor<?x?x256xf32>, tensor<?x8x?xf32>)
+    %dq, %dk, %dv = kernel.attention_grad %q, %q, %q out %o lse %lse grad %do {heads = 8 : i64, kv_heads = 8 : i64} : (tensor<?x?x256xf32>, tensor<?x?x256xf32>, tensor<?x?x256xf32>, tensor<?x?x256xf32>, tensor<?x8x?xf32>, tensor<?x?x256xf32>) -> (tensor<?x?x256xf32>, tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+    return %dq : tensor<?x?x256xf32>
+  }
+  // A100-LABEL: func.func @d96
+  // A100: kernel.attention {{.*}}block_m = 128 : i64, block_n = 128 : i64, {{.*}}Dh=96{{.*}}smem = 133120 : i64{{.*}}warps = 8 : i64
+  // A100: kernel.attention_grad {{.*}}block_m = 32 : i64, block_n = 128 : i64, {{.*}}Dh=96{{.*}}smem = 80384 : i64{{.*}}warps = 8 : i64
+  func.func @d96(%q: tensor<?x?x768xf32>, %do: tensor<?x?x768xf32>) -> tensor<?x?x768xf32> {
+    %o, %lse = kernel.attention %q, %q, %q {heads = 8 : i64, kv_heads = 8 : i64} : (tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>) -> (tensor<?x?x768xf32>, tensor<?x8x?xf32>)
+    %dq, %dk, %dv = kernel.attention_grad %q, %q, %q out %o lse %lse grad %do {heads = 8 : i64, kv_heads = 8 : i64} : (tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x8x?xf32>, tensor<?x?x768xf32>) -> (tensor<?x?x768xf32>, tensor<?x?x768xf32>, tensor<?x?x768xf32>)
+    return %dq : tensor<?x?x768xf32>
+  }
 }
 // A short sequence at batch 1 has few query blocks: the smaller entries
 // ({64, 64, 4, 2}) fill the multiprocessors better, forward and backward, at

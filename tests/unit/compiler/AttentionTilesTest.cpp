@@ -143,8 +143,8 @@ TEST(AttentionTiles, AMissingTileIsNamed) {
   for (const AttentionTileConfig &c : kAttentionTiles)
     if (c.headDim == 64 && c.pass == AttentionPass::Forward)
       EXPECT_NE(msg.find(::motif::describeAttentionTile(c.tile)), std::string::npos) << msg;
-  EXPECT_EQ(::motif::attentionTileError(96, AttentionPass::Backward, {}),
-            "no backward attention kernel is instantiated for head dim 96 with tile 0x0, "
+  EXPECT_EQ(::motif::attentionTileError(80, AttentionPass::Backward, {}),
+            "no backward attention kernel is instantiated for head dim 80 with tile 0x0, "
             "0 warps, 0 stages (the library has no kernel for this head dim)");
 }
 
