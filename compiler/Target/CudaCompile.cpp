@@ -1,14 +1,9 @@
 //===- CudaCompile.cpp - Generated CUDA to cubin and PTX, cached -----------===//
 #include "compiler/Target/CudaCompile.h"
-#include "runtime/core/Hash.h"
+#include "runtime/core/DiskCache.h"
 #include "runtime/core/TargetInfo.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <string>
 
 #ifdef MOTIF_HAVE_NVRTC
 #include <nvrtc.h>
@@ -16,50 +11,11 @@
 
 using namespace motif;
 using rt::Status;
-
-namespace {
-
-std::string cacheDir() {
-  if (const char *d = std::getenv("MOTIF_CACHE_DIR"))
-    return d;
-  if (const char *x = std::getenv("XDG_CACHE_HOME"))
-    return std::string(x) + "/motif";
-  if (const char *h = std::getenv("HOME"))
-    return std::string(h) + "/.cache/motif";
-  return "";
-}
-
-void makeDirs(const std::string &path) {
-  for (size_t i = 1; i <= path.size(); ++i)
-    if (i == path.size() || path[i] == '/')
-      ::mkdir(path.substr(0, i).c_str(), 0755);
-}
-
-bool readFile(const std::string &path, std::string &out) {
-  std::ifstream is(path, std::ios::binary);
-  if (!is)
-    return false;
-  std::ostringstream ss;
-  ss << is.rdbuf();
-  out = ss.str();
-  return true;
-}
-
-/// Best effort: a cache that cannot be written is not an error.
-void writeFileAtomically(const std::string &path, const std::string &data) {
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream os(tmp, std::ios::binary);
-    if (!os)
-      return;
-    os.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!os)
-      return;
-  }
-  std::rename(tmp.c_str(), path.c_str());
-}
-
-} // namespace
+// The cache's conventions are the runtime's (runtime/core/DiskCache.h).
+using rt::cacheDir;
+using rt::makeDirs;
+using rt::readFile;
+using rt::writeFileAtomically;
 
 #ifdef MOTIF_HAVE_NVRTC
 
@@ -120,9 +76,7 @@ Status motif::compileCuda(const std::string &source, const std::string &arch,
   nvrtcVersion(&major, &minor);
   std::string keyText = source + '\0' + arch + '\0' + "fast_math c++17" + '\0' +
                         std::to_string(major) + "." + std::to_string(minor);
-  char key[17];
-  std::snprintf(key, sizeof key, "%016llx",
-                static_cast<unsigned long long>(rt::fnv1a(keyText.data(), keyText.size())));
+  std::string key = rt::cacheKey(keyText);
   std::string dir = cacheDir();
   std::string base = dir.empty() ? "" : dir + "/nvrtc/" + key + "." + arch;
   if (!base.empty() && readFile(base + ".cubin", cubin) && readFile(base + ".ptx", ptx)) {

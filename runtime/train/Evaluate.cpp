@@ -19,17 +19,10 @@ StatusOr<EvalResult> motif::rt::evaluate(const Artifact &a, const EvalOptions &o
   auto data = loadTokensFor(o.data, io->vocab);
   if (!data.isOk())
     return data.status();
-  EngineOptions eo;
-  eo.device = o.device;
-  eo.seed = 1;
-  eo.training = false;
-  auto made = makeEngine(a, eo);
+  auto made = inferenceEngine(a, o.device, 1, o.checkpoint);
   if (!made.isOk())
     return made.status();
   Engine &engine = **made;
-  if (!o.checkpoint.empty())
-    if (Status s = loadWeights(engine, o.checkpoint); !s.isOk())
-      return s;
   // Consecutive windows of batch x (seq + 1) tokens from the start, each
   // token predicted once, until the data or --batches runs out.
   const std::vector<uint32_t> &toks = data->tokens;

@@ -22,17 +22,10 @@ StatusOr<std::string> motif::rt::generate(const Artifact &a,
   auto io = tokenIO(a, *fwd);
   if (!io.isOk())
     return io.status();
-  EngineOptions eo;
-  eo.device = o.device;
-  eo.seed = o.seed;
-  eo.training = false;
-  auto made = makeEngine(a, eo);
+  auto made = inferenceEngine(a, o.device, o.seed, o.checkpoint);
   if (!made.isOk())
     return made.status();
   Engine &engine = **made;
-  if (!o.checkpoint.empty())
-    if (Status s = loadWeights(engine, o.checkpoint); !s.isOk())
-      return s;
   bool hasOutput = false;
   for (const std::string &role : fwd->resultRoles)
     hasOutput |= role.rfind("output:", 0) == 0;

@@ -104,3 +104,20 @@ std::vector<Tensor> motif::rt::syntheticInputs(const Artifact &a, const Function
   }
   return ins;
 }
+
+StatusOr<std::unique_ptr<Engine>> motif::rt::inferenceEngine(const Artifact &a,
+                                                             const std::string &device,
+                                                             uint64_t seed,
+                                                             const std::string &checkpoint) {
+  EngineOptions eo;
+  eo.device = device;
+  eo.seed = seed;
+  eo.training = false;
+  auto made = makeEngine(a, eo);
+  if (!made.isOk())
+    return made.status();
+  if (!checkpoint.empty())
+    if (Status s = loadWeights(**made, checkpoint); !s.isOk())
+      return s;
+  return std::move(*made);
+}

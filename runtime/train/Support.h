@@ -12,6 +12,7 @@
 #include "runtime/train/Data.h"
 #include "runtime/train/Engine.h"
 
+#include <memory>
 #include <string>
 
 namespace motif::rt {
@@ -38,6 +39,11 @@ StatusOr<TokenData> loadTokensFor(const std::string &path, int64_t vocab);
 
 /// Loads the weights of the checkpoint at `path` into `engine`.
 Status loadWeights(Engine &engine, const std::string &path);
+
+/// An engine of `device` in inference mode for eval and sampling: parameters
+/// initialised from `seed`, then the weights of `checkpoint` if one is given.
+StatusOr<std::unique_ptr<Engine>> inferenceEngine(const Artifact &a, const std::string &device,
+                                                  uint64_t seed, const std::string &checkpoint);
 
 } // namespace motif::rt
 
