@@ -9,16 +9,21 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <map>
+#include <mutex>
 #include <sstream>
 
 using namespace motif::rt;
 using namespace motif::rt::gpu;
 
-struct Gemm::Plan {
+namespace {
+
+/// Descriptors and algorithm of one shape.
+struct LtPlan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr; // cuBLASLt's A, B, C=D
   cublasLtMatmulAlgo_t algo{};
-  ~Plan() {
+  ~LtPlan() {
     if (desc)
       cublasLtMatmulDescDestroy(desc);
     if (a)
@@ -30,7 +35,6 @@ struct Gemm::Plan {
   }
 };
 
-namespace {
 
 cudaDataType_t cudaType(GemmType t) { return t == GemmType::BF16 ? CUDA_R_16BF : CUDA_R_32F; }
 cublasLtEpilogue_t ltEpilogue(GemmEpilogue e) {
@@ -64,10 +68,26 @@ std::string ltError(const char *what, cublasStatus_t s) {
          cublasLtGetStatusString(s) + ")";
 }
 
+class CublasLtGemm final : public Gemm {
+public:
+  ~CublasLtGemm() override;
+  Status run(const GemmDesc &d, const GemmOperands &ops, void *stream) override;
+  size_t cachedPlans() const override;
+
+  void *handle_ = nullptr; // cublasLtHandle_t
+  void *workspace_ = nullptr;
+  size_t workspaceBytes_ = 0;
+
+private:
+  StatusOr<LtPlan *> plan(const GemmDesc &d, const GemmOperands &ops);
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<LtPlan>> plans_;
+};
+
 } // namespace
 
-StatusOr<std::unique_ptr<Gemm>> Gemm::create(size_t workspaceBytes) {
-  std::unique_ptr<Gemm> g(new Gemm());
+StatusOr<std::unique_ptr<Gemm>> motif::rt::gpu::createCublasLtGemm(size_t workspaceBytes) {
+  auto g = std::make_unique<CublasLtGemm>();
   cublasLtHandle_t h = nullptr;
   if (cublasStatus_t s = cublasLtCreate(&h); s != CUBLAS_STATUS_SUCCESS)
     return Status::error(ltError("cublasLtCreate", s));
@@ -78,10 +98,10 @@ StatusOr<std::unique_ptr<Gemm>> Gemm::create(size_t workspaceBytes) {
                            " MiB cuBLASLt workspace: " + cudaGetErrorString(e));
     g->workspaceBytes_ = workspaceBytes;
   }
-  return g;
+  return std::unique_ptr<Gemm>(std::move(g));
 }
 
-Gemm::~Gemm() {
+CublasLtGemm::~CublasLtGemm() {
   plans_.clear();
   if (workspace_)
     cudaFree(workspace_);
@@ -89,12 +109,12 @@ Gemm::~Gemm() {
     cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
 }
 
-size_t Gemm::cachedPlans() const {
+size_t CublasLtGemm::cachedPlans() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return plans_.size();
 }
 
-StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
+StatusOr<LtPlan *> CublasLtGemm::plan(const GemmDesc &d, const GemmOperands &ops) {
   const GemmStrides x = stridesOf(d);
   const GemmType bt = biasTypeOf(d);
   const uint32_t alA = alignmentOf(ops.A), alB = alignmentOf(ops.B), alD = alignmentOf(ops.D);
@@ -109,7 +129,7 @@ StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
   if (it != plans_.end())
     return it->second.get();
 
-  auto p = std::make_unique<Plan>();
+  auto p = std::make_unique<LtPlan>();
   auto fail = [&](const std::string &what, cublasStatus_t s) {
     return Status::error(ltError(what.c_str(), s) + " for " + describe(d));
   };
@@ -190,19 +210,19 @@ StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &ops) {
                          " (pointer alignments A " + std::to_string(alA) + ", B " +
                          std::to_string(alB) + ", D " + std::to_string(alD) + " bytes)");
   p->algo = result.algo;
-  Plan *raw = p.get();
+  LtPlan *raw = p.get();
   plans_[key.str()] = std::move(p);
   return raw;
 }
 
-Status Gemm::run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream) {
+Status CublasLtGemm::run(const GemmDesc &d, const GemmOperands &ops, void *stream) {
   if (Status st = checkGemm(d, ops); !st.isOk())
     return st;
   std::lock_guard<std::mutex> lock(mutex_);
-  StatusOr<Plan *> p = plan(d, ops);
+  StatusOr<LtPlan *> p = plan(d, ops);
   if (!p.isOk())
     return p.status();
-  Plan *pl = *p;
+  LtPlan *pl = *p;
   if (d.epilogue != GemmEpilogue::None && d.epilogue != GemmEpilogue::Gelu) {
     const void *biasPtr = d.epilogue == GemmEpilogue::BiasGrad ? ops.biasGrad : ops.bias;
     if (cublasStatus_t s = cublasLtMatmulDescSetAttribute(
@@ -212,7 +232,7 @@ Status Gemm::run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream
   const float alpha = d.alpha, beta = d.beta;
   cublasStatus_t s = cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), pl->desc, &alpha, ops.B,
                                     pl->a, ops.A, pl->b, &beta, ops.D, pl->d, ops.D, pl->d,
-                                    &pl->algo, workspace_, workspaceBytes_, stream);
+                                    &pl->algo, workspace_, workspaceBytes_, static_cast<cudaStream_t>(stream));
   if (s)
     return Status::error(ltError("cublasLtMatmul", s) + " for " + describe(d));
   return Status::ok();

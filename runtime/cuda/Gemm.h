@@ -17,12 +17,13 @@
 // column-major D^T = B^T A^T, so cuBLASLt's "A" is our B; its BGRADB is our
 // BiasGrad.)
 //
-// A Gemm owns a cuBLASLt handle and a workspace, and caches per shape the
-// descriptors and the algorithm cuBLASLt's heuristic chose. Errors come back
-// as Status naming the shapes. Under the SIMT simulator (MOTIF_SIM) the same
-// class is implemented by runtime/sim/GemmSim.cpp: a reference GEMM with these
-// semantics over the simulator's device memory. GemmDesc.cpp holds what both
-// share (describe, checkGemm, stridesOf).
+// Gemm is an interface with two implementations, both linkable into one
+// program: cuBLASLt (Gemm.cpp, in MotifCuda: a handle and a workspace, and
+// per shape the descriptors and the algorithm cuBLASLt's heuristic chose) and
+// the SIMT simulator's reference GEMM with these semantics over its device
+// memory (runtime/sim/GemmSim.cpp, in MotifSimGemm). Errors come back as
+// Status naming the shapes. GemmDesc.cpp holds what both share (describe,
+// checkGemm, stridesOf).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CUDA_GEMM_H
@@ -30,12 +31,8 @@
 
 #include "runtime/core/Status.h"
 
-#include <cuda_runtime_api.h>
-
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 namespace motif::rt::gpu {
@@ -85,34 +82,21 @@ Status checkGemm(const GemmDesc &d, const GemmOperands &ops);
 
 class Gemm {
 public:
-  /// A cuBLASLt handle on the current device and a workspace of this size.
-  static StatusOr<std::unique_ptr<Gemm>> create(size_t workspaceBytes = 32u << 20);
-  ~Gemm();
-  Gemm(const Gemm &) = delete;
-  Gemm &operator=(const Gemm &) = delete;
-
-  /// Enqueues D = ... on `stream`. Fails (without launching) on invalid shapes
-  /// or when cuBLASLt has no algorithm for them.
-  Status run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream);
-
+  virtual ~Gemm();
+  /// Enqueues D = ... on `stream` (a cudaStream_t; null: the default
+  /// stream). Fails (without launching) on invalid shapes or when the
+  /// implementation has no algorithm for them.
+  virtual Status run(const GemmDesc &d, const GemmOperands &ops, void *stream) = 0;
   /// Shapes seen so far (the algorithm cache's size).
-  size_t cachedPlans() const;
-
-  struct Plan; // descriptors and algorithm of one shape (Gemm.cpp)
-
-private:
-  Gemm() = default;
-  StatusOr<Plan *> plan(const GemmDesc &d, const GemmOperands &ops);
-
-  // The cuBLASLt backend's handle and workspace (the simulator's backend has none).
-#ifndef MOTIF_SIM
-  void *handle_ = nullptr; // cublasLtHandle_t
-  void *workspace_ = nullptr;
-  size_t workspaceBytes_ = 0;
-#endif
-  mutable std::mutex mutex_;
-  std::map<std::string, std::unique_ptr<Plan>> plans_;
+  virtual size_t cachedPlans() const = 0;
 };
+
+/// A cuBLASLt handle on the current device and a workspace of this size
+/// (Gemm.cpp; only in programs linking MotifCuda).
+StatusOr<std::unique_ptr<Gemm>> createCublasLtGemm(size_t workspaceBytes = 32u << 20);
+/// The simulator's reference GEMM (runtime/sim/GemmSim.cpp; only in programs
+/// linking MotifSimGemm). Launches are synchronous; the stream is ignored.
+StatusOr<std::unique_ptr<Gemm>> createSimGemm();
 
 } // namespace motif::rt::gpu
 

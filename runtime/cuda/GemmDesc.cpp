@@ -11,6 +11,8 @@
 using namespace motif::rt;
 using namespace motif::rt::gpu;
 
+Gemm::~Gemm() = default;
+
 namespace {
 
 const char *typeName(GemmType t) { return t == GemmType::BF16 ? "bf16" : "f32"; }

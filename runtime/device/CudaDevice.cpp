@@ -57,6 +57,7 @@ public:
   }
 
   std::string name() const override { return name_; }
+  std::string kind() const override { return "cuda"; }
   int multiprocessors() const override { return sms_; }
   int64_t totalBytes() const override { return total_; }
   int64_t freeBytes() const override {

@@ -50,6 +50,8 @@ public:
 
   /// "sim" or the GPU's name with its architecture, for messages.
   virtual std::string name() const = 0;
+  /// What openDevice opened: "cuda" or "sim".
+  virtual std::string kind() const = 0;
   virtual int multiprocessors() const = 0;
   virtual int64_t totalBytes() const = 0;
   virtual int64_t freeBytes() const = 0;

@@ -193,6 +193,7 @@ public:
   }
 
   std::string name() const override { return "sim"; }
+  std::string kind() const override { return "sim"; }
   int multiprocessors() const override { return 4; } // cuda_sim.h's kMotifSimMultiprocessors
   int64_t totalBytes() const override { return capacity_; }
   int64_t freeBytes() const override { return capacity_ - used_; }

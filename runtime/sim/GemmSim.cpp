@@ -20,16 +20,16 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/Gemm.h"
+#include "runtime/sim/cuda_sim.h"
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 using namespace motif::rt;
 using namespace motif::rt::gpu;
-
-/// The simulator keeps only the shapes it has seen (cachedPlans).
-struct Gemm::Plan {};
 
 namespace {
 
@@ -105,31 +105,41 @@ __global__ void biasGradKernel(GemmArgs a) {
   storeOut(a.ops.biasGrad, biasTypeOf(a.d), m, s);
 }
 
+/// The simulator keeps only the shapes it has seen (cachedPlans).
+class SimGemm final : public Gemm {
+public:
+  Status run(const GemmDesc &d, const GemmOperands &ops, void *stream) override;
+  size_t cachedPlans() const override;
+
+private:
+  void remember(const GemmDesc &d);
+  mutable std::mutex mutex_;
+  std::set<std::string> shapes_;
+};
+
 } // namespace
 
-StatusOr<std::unique_ptr<Gemm>> Gemm::create(size_t) { return std::unique_ptr<Gemm>(new Gemm()); }
-
-Gemm::~Gemm() = default;
-
-size_t Gemm::cachedPlans() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return plans_.size();
+StatusOr<std::unique_ptr<Gemm>> motif::rt::gpu::createSimGemm() {
+  return std::unique_ptr<Gemm>(std::make_unique<SimGemm>());
 }
 
-StatusOr<Gemm::Plan *> Gemm::plan(const GemmDesc &d, const GemmOperands &) {
+size_t SimGemm::cachedPlans() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return shapes_.size();
+}
+
+void SimGemm::remember(const GemmDesc &d) {
   const GemmStrides x = stridesOf(d);
   std::ostringstream key;
   key << d.M << ',' << d.N << ',' << d.K << ',' << d.transA << d.transB << ',' << x.lda << ','
       << x.ldb << ',' << x.ldd << ',' << d.batch << ',' << x.strideA << ',' << x.strideB << ','
       << x.strideD << ',' << int(d.inType) << int(d.outType) << ',' << int(d.epilogue) << ','
       << int(biasTypeOf(d)) << ',' << (d.beta != 0);
-  std::unique_ptr<Plan> &p = plans_[key.str()];
-  if (!p)
-    p = std::make_unique<Plan>();
-  return p.get();
+  shapes_.insert(key.str());
 }
 
-Status Gemm::run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream) {
+Status SimGemm::run(const GemmDesc &d, const GemmOperands &ops, void *streamPtr) {
+  auto stream = static_cast<cudaStream_t>(streamPtr);
   if (Status st = checkGemm(d, ops); !st.isOk())
     return st;
   if (d.epilogue == GemmEpilogue::BiasGrad && d.batch != 1)
@@ -138,8 +148,7 @@ Status Gemm::run(const GemmDesc &d, const GemmOperands &ops, cudaStream_t stream
   if (d.batch > 65535)
     return Status::error("gemm: batch over 65535 (the grid's z) in " + describe(d));
   std::lock_guard<std::mutex> lock(mutex_);
-  if (StatusOr<Plan *> p = plan(d, ops); !p.isOk())
-    return p.status();
+  remember(d);
   const GemmArgs args{d, stridesOf(d), ops};
   auto failed = [&](const char *what) {
     return Status::error(std::string("gemm under the simulator: ") + what + " of " + describe(d) +

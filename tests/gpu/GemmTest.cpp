@@ -99,7 +99,11 @@ class GpuGemm : public ::testing::Test {
 protected:
   void SetUp() override {
     REQUIRE_DEVICE();
-    auto g = Gemm::create();
+#ifdef MOTIF_SIM
+    auto g = createSimGemm();
+#else
+    auto g = createCublasLtGemm();
+#endif
     ASSERT_TRUE(g.isOk()) << g.status().message();
     gemm = std::move(*g);
   }

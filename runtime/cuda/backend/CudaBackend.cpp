@@ -66,9 +66,10 @@ struct Scratch {
 
 } // namespace
 
-CudaBackend::CudaBackend(Device &dev, device::Module module, const Function &f, Resolved r,
-                         Precision p, void *arena, const std::map<std::string, void *> &params)
-    : dev_(dev), module_(module), f_(f), r_(std::move(r)), precision_(p),
+CudaBackend::CudaBackend(Device &dev, const Library &lib, device::Module module,
+                         const Function &f, Resolved r, Precision p, void *arena,
+                         const std::map<std::string, void *> &params)
+    : dev_(dev), lib_(lib), module_(module), f_(f), r_(std::move(r)), precision_(p),
       arena_(static_cast<char *>(arena)), params_(params) {
   ptr_.assign(r_.shapes.size(), nullptr);
   for (size_t v = 0; v < ptr_.size(); ++v)
@@ -213,7 +214,7 @@ Status CudaBackend::runEmbedding(const EmbeddingDesc &, const PlanStep &s) {
   auto t = elemOf(r_.storage[y], "the embedding");
   if (!t.isOk())
     return t.status();
-  return lib::embeddingForward(*t, elements(*idShape), (*tabShape)[0], (*tabShape)[1],
+  return lib_.embeddingForward(*t, elements(*idShape), (*tabShape)[0], (*tabShape)[1],
                                static_cast<const int32_t *>(pointer(ids)), pointer(table),
                                pointer(y));
 }
@@ -231,7 +232,7 @@ Status CudaBackend::normForward(const PlanStep &s, bool rms, double eps, int32_t
   if (!t.isOk())
     return t.status();
   int64_t D = shape->empty() ? 1 : shape->back();
-  return lib::normForward(*t, rms, elements(*shape) / D, D, float(eps), pointer(x),
+  return lib_.normForward(*t, rms, elements(*shape) / D, D, float(eps), pointer(x),
                           res >= 0 ? pointer(res) : nullptr, w >= 0 ? pointer(w) : nullptr,
                           b >= 0 ? pointer(b) : nullptr, pointer(y),
                           sum >= 0 ? pointer(sum) : nullptr);
@@ -296,18 +297,18 @@ Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanS
       return st;
     bf[i] = scratch.back()->p;
     if (i < 3)
-      if (Status st = lib::cast(lib::Elem::F32, lib::Elem::BF16, n, pointer(x),
+      if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, n, pointer(x),
                                 scratch.back()->p);
           !st.isOk())
         return st;
   }
-  if (Status st = lib::attentionForward(c, bf[0], bf[1], bf[2], const_cast<void *>(bf[3]),
+  if (Status st = lib_.attentionForward(c, bf[0], bf[1], bf[2], const_cast<void *>(bf[3]),
                                         lse >= 0 ? static_cast<float *>(pointer(lse))
                                                  : nullptr);
       !st.isOk())
     return st;
   if (r_.storage[out] == DType::F32)
-    return lib::cast(lib::Elem::BF16, lib::Elem::F32, r_.bytes[out] / 4, bf[3], pointer(out));
+    return lib_.cast(lib::Elem::BF16, lib::Elem::F32, r_.bytes[out] / 4, bf[3], pointer(out));
   return Status::ok();
 }
 
@@ -332,7 +333,7 @@ Status CudaBackend::runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s
     return st;
   float *lse = static_cast<float *>(ws.p), *rowLoss = lse + rows;
   auto *count = reinterpret_cast<int32_t *>(rowLoss + rows);
-  return lib::crossEntropyForward(*t, rows, V, d.ignore_index, float(d.label_smoothing),
+  return lib_.crossEntropyForward(*t, rows, V, d.ignore_index, float(d.label_smoothing),
                                   pointer(logits), static_cast<const int32_t *>(pointer(targets)),
                                   lse, rowLoss, static_cast<float *>(pointer(loss)), count);
 }
@@ -438,7 +439,7 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
     desc.beta = 1;
   }
   if (!gemm_) {
-    auto created = Gemm::create();
+    auto created = lib_.makeGemm();
     if (!created.isOk())
       return created.status();
     gemm_ = std::move(*created);
@@ -490,7 +491,10 @@ Status CudaBackend::checkResults(const PlanStep &s, bool nanCheck) {
 
 StatusOr<std::unique_ptr<CudaRunner>>
 CudaRunner::create(Device &dev, const Artifact &a, const std::map<std::string, Tensor> &params) {
-  std::unique_ptr<CudaRunner> r(new CudaRunner(dev, a));
+  auto lib = libraryFor(dev);
+  if (!lib.isOk())
+    return lib.status();
+  std::unique_ptr<CudaRunner> r(new CudaRunner(dev, **lib, a));
   // Parameters (f32), each at a 256-byte aligned offset of one allocation.
   std::vector<std::pair<const Tensor *, size_t>> at;
   size_t total = 0;
@@ -547,7 +551,7 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   auto arena = dev_.arena(size_t(std::max<int64_t>(r->arena.peak, 256)));
   if (!arena.isOk())
     return arena.status();
-  CudaBackend b(dev_, module_, *f, std::move(*r), p, *arena, params_);
+  CudaBackend b(dev_, lib_, module_, *f, std::move(*r), p, *arena, params_);
   if (Status st = b.allocateUnplaced(); !st.isOk())
     return st;
   for (size_t i = 0; i < inputs.size(); ++i) {

@@ -7,8 +7,9 @@
 // the device's parameter allocation, values outside both (function arguments
 // the plan does not place) in allocations of their own. Generated kernels run
 // through Device::launch as gpu::fusedLaunch says; the library kernels
-// through Library.h; GEMMs through gpu::Gemm (cuBLASLt, or the simulator's
-// reference GEMM). An entry not implemented here keeps Backend's default,
+// through the device's Library (Library.h: compiled by nvcc, or for the
+// simulator); GEMMs through the Gemm that library makes (cuBLASLt, or the
+// simulator's reference GEMM). An entry not implemented here keeps Backend's default,
 // which fails naming the op and its .motif line.
 //
 // CudaRunner runs a function of an artifact on a device: parameters copied
@@ -32,14 +33,17 @@
 namespace motif::rt::gpu {
 
 class Gemm;
+class Library;
 
 class CudaBackend final : public Backend {
 public:
   /// `arena` holds r.arena.peak bytes; `params` maps each parameter's name
   /// to its device buffer (f32); `module` is the artifact's generated
-  /// kernels loaded on `dev` (null when the function launches none).
-  CudaBackend(device::Device &dev, device::Module module, const Function &f, Resolved r,
-              Precision p, void *arena, const std::map<std::string, void *> &params);
+  /// kernels loaded on `dev` (null when the function launches none); `lib`
+  /// the kernel library of `dev`'s kind (libraryFor).
+  CudaBackend(device::Device &dev, const Library &lib, device::Module module, const Function &f,
+              Resolved r, Precision p, void *arena,
+              const std::map<std::string, void *> &params);
   ~CudaBackend() override;
 
   std::string name() const override;
@@ -77,6 +81,7 @@ private:
                      int32_t w, int32_t b, int32_t y, int32_t sum);
 
   device::Device &dev_;
+  const Library &lib_;
   device::Module module_;
   const Function &f_;
   Resolved r_;
@@ -106,8 +111,10 @@ public:
   bool nanCheck = false;
 
 private:
-  CudaRunner(device::Device &dev, const Artifact &a) : dev_(dev), a_(a) {}
+  CudaRunner(device::Device &dev, const Library &lib, const Artifact &a)
+      : dev_(dev), lib_(lib), a_(a) {}
   device::Device &dev_;
+  const Library &lib_;
   const Artifact &a_;
   device::Module module_ = nullptr;
   std::map<std::string, void *> params_;

@@ -1,13 +1,18 @@
-//===- Library.h - The kernel library behind plain functions -----*- C++ -*-===//
+//===- Library.h - The kernel library behind one interface -------*- C++ -*-===//
 //
-// The CUDA backend's one door into runtime/cuda/kernels/*.cuh: each template
-// the backend needs, instantiated once for f32 and bf16 in a translation unit
-// compiled for the device in use (LibrarySim.cpp: host C++ under the SIMT
-// simulator's header, with MotifSimKernels' flags), behind functions that
-// take device addresses as `void *` and an element type, so that the backend
-// itself includes no CUDA header. Launches go to the default stream. Errors
-// come back as Status naming the kernel (and, under the simulator, what its
-// checkers found).
+// The CUDA backend's one door into runtime/cuda/kernels/*.cuh. Library is an
+// interface whose one implementation (LibraryKernels.inc: each template the
+// backend needs, instantiated once for f32 and bf16) is compiled twice, for
+// the two devices, both linkable into one program:
+//   * LibrarySim.cpp: host C++ under the SIMT simulator's header (with
+//     MotifSimKernels' flags), launching on the simulator's device memory
+//     with its checkers (simLibrary());
+//   * Library.cu: nvcc, for the GPU (cudaLibrary()).
+// Functions take device addresses as `void *` and an element type, so that
+// the backend includes no CUDA header. Launches go to the default stream.
+// Errors come back as Status naming the kernel (and, under the simulator,
+// what its checkers found). A new kernel is one declaration here and one
+// definition in LibraryKernels.inc.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CUDA_BACKEND_LIBRARY_H
@@ -16,23 +21,20 @@
 #include "runtime/core/Status.h"
 
 #include <cstdint>
+#include <memory>
 
-namespace motif::rt::gpu::lib {
+namespace motif::rt::device {
+class Device;
+}
+
+namespace motif::rt::gpu {
+
+class Gemm;
+
+namespace lib {
 
 /// The element type of a float tensor the library takes.
 enum class Elem { F32, BF16 };
-
-/// out [n, D] = table [V, D] rows at ids [n].
-Status embeddingForward(Elem t, int64_t n, int64_t V, int64_t D, const int32_t *ids,
-                        const void *table, void *out);
-
-/// y = norm(x) (layer or rms) over rows of D; with `res`, of x + res, and
-/// `sum` = x + res is written. w, b optional (b: layer only).
-Status normForward(Elem t, bool rms, int64_t rows, int64_t D, float eps, const void *x,
-                   const void *res, const void *w, const void *b, void *y, void *sum);
-
-/// y = x converted between f32 and bf16 (n elements).
-Status cast(Elem from, Elem to, int64_t n, const void *x, void *y);
 
 /// Attention forward on bf16 q [B, Tq, H*D], k, v [B, Tk, Hkv*D], out
 /// [B, Tq, H*D], lse [B, H, Tq] f32 (optional), with the plan's tile.
@@ -43,16 +45,52 @@ struct AttentionCall {
   float scale = 0;
   int blockM = 0, blockN = 0, warps = 0, stages = 0;
 };
-Status attentionForward(const AttentionCall &a, const void *q, const void *k, const void *v,
-                        void *out, float *lse);
 
-/// Mean cross entropy of logits [rows, V] against targets [rows] into
-/// `loss` (f32 [1]); lse, rowLoss ([rows] f32) and count (int32 [1]) are the
-/// caller's scratch.
-Status crossEntropyForward(Elem t, int64_t rows, int64_t V, int64_t ignoreIndex,
-                           float labelSmoothing, const void *logits, const int32_t *targets,
-                           float *lse, float *rowLoss, float *loss, int32_t *count);
+} // namespace lib
 
-} // namespace motif::rt::gpu::lib
+class Library {
+public:
+  using Elem = lib::Elem;
+  virtual ~Library() = default;
+
+  /// "sim" or "cuda": the device kind the library was compiled for.
+  virtual const char *kind() const = 0;
+  /// The GEMM implementation of that device (cuBLASLt, or the simulator's
+  /// reference GEMM).
+  virtual StatusOr<std::unique_ptr<Gemm>> makeGemm() const = 0;
+
+  /// out [n, D] = table [V, D] rows at ids [n].
+  virtual Status embeddingForward(Elem t, int64_t n, int64_t V, int64_t D, const int32_t *ids,
+                                  const void *table, void *out) const = 0;
+
+  /// y = norm(x) (layer or rms) over rows of D; with `res`, of x + res, and
+  /// `sum` = x + res is written. w, b optional (b: layer only).
+  virtual Status normForward(Elem t, bool rms, int64_t rows, int64_t D, float eps, const void *x,
+                             const void *res, const void *w, const void *b, void *y,
+                             void *sum) const = 0;
+
+  /// y = x converted between f32 and bf16 (n elements).
+  virtual Status cast(Elem from, Elem to, int64_t n, const void *x, void *y) const = 0;
+
+  virtual Status attentionForward(const lib::AttentionCall &a, const void *q, const void *k,
+                                  const void *v, void *out, float *lse) const = 0;
+
+  /// Mean cross entropy of logits [rows, V] against targets [rows] into
+  /// `loss` (f32 [1]); lse, rowLoss ([rows] f32) and count (int32 [1]) are
+  /// the caller's scratch.
+  virtual Status crossEntropyForward(Elem t, int64_t rows, int64_t V, int64_t ignoreIndex,
+                                     float labelSmoothing, const void *logits,
+                                     const int32_t *targets, float *lse, float *rowLoss,
+                                     float *loss, int32_t *count) const = 0;
+};
+
+/// The library compiled for the simulator (null where it is not built).
+const Library *simLibrary();
+/// The library compiled by nvcc (null where CUDA is not built).
+const Library *cudaLibrary();
+/// The library for `dev`'s kind, or an error saying that this build has none.
+StatusOr<const Library *> libraryFor(const device::Device &dev);
+
+} // namespace motif::rt::gpu
 
 #endif // MOTIF_RUNTIME_CUDA_BACKEND_LIBRARY_H

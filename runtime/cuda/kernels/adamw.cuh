@@ -27,6 +27,7 @@
 #include <vector>
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 /// One parameter tensor (device pointers). compute (bf16) is optional.
 struct AdamWTensor {
@@ -208,6 +209,7 @@ inline cudaError_t globalGradNorm(const AdamWTensor *tensors, const AdamWChunk *
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_ADAMW_CUH

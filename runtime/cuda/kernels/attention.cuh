@@ -43,6 +43,7 @@
 #include <initializer_list>
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 /// One attention call: the shape and attributes of cpu::AttentionShape, and
 /// the tile from the plan (kernel.attention's for the forward,
@@ -635,6 +636,7 @@ inline cudaError_t attentionBackward(const AttentionArgs &a, const bf16 *q, cons
   return attn::dispatchBackward(int(a.D), a.tile, p, stream);
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_ATTENTION_CUH

@@ -36,7 +36,18 @@
 #define MOTIF_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 #endif
 
+/// The kernels live in an inline namespace named after the compiler that
+/// builds them, so that one program can link the library compiled by nvcc
+/// (for a GPU) and compiled as host C++ for the SIMT simulator: the same
+/// templates and kernels, different code, distinct symbols.
+#ifdef MOTIF_SIM
+#define MOTIF_KERNEL_ABI sim
+#else
+#define MOTIF_KERNEL_ABI nv
+#endif
+
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 using bf16 = __nv_bfloat16;
 
@@ -156,6 +167,7 @@ inline unsigned gridFor(int64_t work, int block) {
   return static_cast<unsigned>(need < cap ? need : cap);
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_COMMON_CUH

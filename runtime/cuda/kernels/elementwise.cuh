@@ -20,6 +20,7 @@
 #include "runtime/cuda/kernels/common.cuh"
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 /// The unary ops of runtime/core/Elementwise.def (relu, gelu, ..., neg).
 using Activation = ::motif::UnaryKind;
@@ -370,6 +371,7 @@ cudaError_t cast(int64_t n, const S *x, D *y, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_ELEMENTWISE_CUH

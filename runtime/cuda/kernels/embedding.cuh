@@ -24,6 +24,7 @@
 #include <cub/device/device_radix_sort.cuh>
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 namespace emb {
 
@@ -169,6 +170,7 @@ cudaError_t embeddingBackward(int64_t n, int64_t V, int64_t D, const int32_t *id
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_EMBEDDING_CUH

@@ -28,6 +28,7 @@
 #include <optional>
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 namespace epi {
 
@@ -103,6 +104,7 @@ cudaError_t gemmEpilogue(std::optional<Activation> act, int64_t rows, int64_t N,
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_EPILOGUE_CUH

@@ -20,6 +20,7 @@
 #include "runtime/cuda/kernels/common.cuh"
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 struct CrossEntropyArgs {
   int64_t rows = 1, V = 1;
@@ -187,6 +188,7 @@ cudaError_t crossEntropyBackward(const CrossEntropyArgs &a, const T *logits, con
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_LOSS_CUH

@@ -37,7 +37,9 @@
 #include <vector>
 #endif
 
-namespace motif::cuda::mma {
+namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
+namespace mma {
 
 #ifdef MOTIF_SIM
 // Under the SIMT simulator (docs/sim.md, "The tensor-core path") the PTX
@@ -384,6 +386,8 @@ __device__ __forceinline__ void storeRows(const float (&acc)[N / 8][4], float sc
   }
 }
 
-} // namespace motif::cuda::mma
+} // namespace mma
+} // namespace MOTIF_KERNEL_ABI
+} // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_MMA_CUH

@@ -23,6 +23,7 @@
 #include "runtime/cuda/kernels/common.cuh"
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 enum class NormKind { Layer, Rms };
 
@@ -288,6 +289,7 @@ cudaError_t normBackward(NormKind kind, int64_t rows, int64_t D, float eps, cons
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_NORM_CUH

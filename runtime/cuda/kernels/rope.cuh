@@ -21,6 +21,7 @@
 #include "runtime/cuda/kernels/common.cuh"
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 struct RopeArgs {
   int64_t B = 1, T = 1, H = 1, Dh = 2;
@@ -96,6 +97,7 @@ cudaError_t ropeBackward(const RopeArgs &a, const float *invFreq, const int32_t 
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_ROPE_CUH

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
 
 namespace values {
 
@@ -101,6 +102,7 @@ inline cudaError_t positions(int64_t n, int64_t start, int32_t *out, cudaStream_
   return cudaGetLastError();
 }
 
+} // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda
 
 #endif // MOTIF_CUDA_KERNELS_VALUES_CUH

@@ -1,7 +1,7 @@
 //===- cuda_runtime_api.h - The simulator's stand-in for CUDA's cuda_runtime_api.h -*- C++ -*-===//
 //
 // On the include path of code compiled for the SIMT simulator, so that the
-// runtime's #include <cuda_runtime_api.h> (runtime/cuda/Gemm.h) finds
+// kernels' #include <cuda_runtime_api.h> finds
 // runtime/sim/cuda_sim.h.
 //
 //===----------------------------------------------------------------------===//
