@@ -959,20 +959,21 @@ Status CudaBackend::runKernelAttentionGrad(const KernelAttentionGradDesc &d, con
 }
 
 Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const PlanStep &s) {
-  // All rows at once: logits = x wᵀ, the loss, dlogits in place of the
-  // logits, dx = dlogits w, dw = dlogitsᵀ x. (The reference goes a chunk
-  // of rows at a time, the same sums where the chunk covers every row.)
+  // A chunk of rows at a time, as the reference: logits = x wᵀ, the row
+  // losses, dlogits in place of the logits (scaled by the count of every
+  // counted row, made first), dx = dlogits w, dw += dlogitsᵀ x; then the
+  // mean of all the row losses.
   int32_t x = s.operands[0], w = s.operands[1], targets = s.operands[2];
   int32_t loss = s.results[0], dx = s.results[1], dw = s.results[2];
   auto xs = shapeOf(x, s), ws = shapeOf(w, s), ts = shapeOf(targets, s);
   if (!xs.isOk() || !ws.isOk() || !ts.isOk())
     return !xs.isOk() ? xs.status() : !ws.isOk() ? ws.status() : ts.status();
   int64_t D = xs->empty() ? 1 : xs->back(), rows = elements(*ts);
-  if (ws->size() != 2 || (*ws)[1] != D || elements(*xs) != rows * D ||
+  if (ws->size() != 2 || (*ws)[1] != D || elements(*xs) != rows * D || rows < 1 ||
       r_.storage[targets] != DType::I32)
     return Status::error("linear_cross_entropy: x " + shapeText(*xs) + ", w " + shapeText(*ws) +
                          " and int32 targets " + shapeText(*ts) + " do not fit together");
-  int64_t V = (*ws)[0];
+  int64_t V = (*ws)[0], chunk = std::min(rows, std::max<int64_t>(1, d.chunk));
   DType type = r_.storage[x];
   auto t = elemOf(type, "the linear cross entropy's x");
   if (!t.isOk())
@@ -981,53 +982,66 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
       r_.storage[loss] != DType::F32)
     return Status::error("linear_cross_entropy: x, w, dx and dw of one type and an f32 loss "
                          "expected");
-  if (d.chunk > 0 && d.chunk < rows)
-    return Status::error("linear_cross_entropy: chunks of " + std::to_string(d.chunk) +
-                         " rows (of " + std::to_string(rows) +
-                         ") are not supported by the CUDA backend yet");
-  size_t logitBytes = (size_t(rows * V) * dtypeSize(type) + 255) / 256 * 256;
+  size_t elem = dtypeSize(type);
+  size_t logitBytes = (size_t(chunk * V) * elem + 255) / 256 * 256;
   Scratch scratch(dev_);
   if (Status st = scratch.get(logitBytes + size_t(rows) * 8 + 256); !st.isOk())
     return st;
   void *logits = scratch.p;
   float *lse = reinterpret_cast<float *>(static_cast<char *>(scratch.p) + logitBytes);
-  float *rowLoss = lse + rows;
-  auto *count = reinterpret_cast<int32_t *>(rowLoss + rows);
+  float *rowLoss = lse + rows, *chunkLoss = rowLoss + rows;
+  auto *count = reinterpret_cast<int32_t *>(chunkLoss + 1);
+  const auto *tg = static_cast<const int32_t *>(pointer(targets));
+  // The count of every counted row (rowLoss zeroed: the mean is 0).
+  if (Status st = dev_.memset(rowLoss, 0, size_t(rows) * 4); !st.isOk())
+    return st;
+  if (Status st = lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg, chunkLoss, count);
+      !st.isOk())
+    return st;
   auto g = gemm();
   if (!g.isOk())
     return g.status();
   GemmType gt = type == DType::F32 ? GemmType::F32 : GemmType::BF16;
-  gpu::GemmDesc fwd;
-  fwd.M = rows, fwd.N = V, fwd.K = D, fwd.transB = true;
-  fwd.inType = fwd.outType = gt;
-  GemmOperands ops;
-  ops.A = pointer(x), ops.B = pointer(w), ops.D = logits;
-  if (Status st = (*g)->run(fwd, ops, nullptr); !st.isOk())
-    return st;
-  const auto *tg = static_cast<const int32_t *>(pointer(targets));
-  if (Status st = lib_.crossEntropyForward(*t, rows, V, d.ignore_index, float(d.label_smoothing),
-                                           logits, tg, lse, rowLoss,
-                                           static_cast<float *>(pointer(loss)), count);
-      !st.isOk())
-    return st;
-  if (Status st = lib_.crossEntropyBackward(*t, rows, V, d.ignore_index,
-                                            float(d.label_smoothing), logits, tg, lse, nullptr,
-                                            count, logits);
-      !st.isOk())
-    return st;
-  gpu::GemmDesc gx; // dx [rows, D] = dlogits [rows, V] · w [V, D]
-  gx.M = rows, gx.N = D, gx.K = V;
-  gx.inType = gx.outType = gt;
-  ops = GemmOperands();
-  ops.A = logits, ops.B = pointer(w), ops.D = pointer(dx);
-  if (Status st = (*g)->run(gx, ops, nullptr); !st.isOk())
-    return st;
-  gpu::GemmDesc gw; // dw [V, D] = dlogitsᵀ · x
-  gw.M = V, gw.N = D, gw.K = rows, gw.transA = true;
-  gw.inType = gw.outType = gt;
-  ops = GemmOperands();
-  ops.A = logits, ops.B = pointer(x), ops.D = pointer(dw);
-  return (*g)->run(gw, ops, nullptr);
+  const char *xp = static_cast<const char *>(pointer(x));
+  char *dxp = static_cast<char *>(pointer(dx));
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    int64_t n = std::min(chunk, rows - r0);
+    const void *xc = xp + r0 * D * int64_t(elem);
+    gpu::GemmDesc fwd; // logits [n, V] = x [n, D] · w [V, D]ᵀ
+    fwd.M = n, fwd.N = V, fwd.K = D, fwd.transB = true;
+    fwd.inType = fwd.outType = gt;
+    GemmOperands ops;
+    ops.A = xc, ops.B = pointer(w), ops.D = logits;
+    if (Status st = (*g)->run(fwd, ops, nullptr); !st.isOk())
+      return st;
+    if (Status st = lib_.crossEntropyForward(*t, n, V, d.ignore_index, float(d.label_smoothing),
+                                             logits, tg + r0, lse + r0, rowLoss + r0,
+                                             chunkLoss, nullptr);
+        !st.isOk())
+      return st;
+    if (Status st = lib_.crossEntropyBackward(*t, n, V, d.ignore_index,
+                                              float(d.label_smoothing), logits, tg + r0,
+                                              lse + r0, nullptr, count, logits);
+        !st.isOk())
+      return st;
+    gpu::GemmDesc gx; // dx [n, D] = dlogits [n, V] · w [V, D]
+    gx.M = n, gx.N = D, gx.K = V;
+    gx.inType = gx.outType = gt;
+    ops = GemmOperands();
+    ops.A = logits, ops.B = pointer(w), ops.D = dxp + r0 * D * int64_t(elem);
+    if (Status st = (*g)->run(gx, ops, nullptr); !st.isOk())
+      return st;
+    gpu::GemmDesc gw; // dw [V, D] (+)= dlogitsᵀ · x
+    gw.M = V, gw.N = D, gw.K = n, gw.transA = true;
+    gw.inType = gw.outType = gt;
+    gw.beta = r0 > 0 ? 1.f : 0.f;
+    ops = GemmOperands();
+    ops.A = logits, ops.B = xc, ops.D = pointer(dw);
+    if (Status st = (*g)->run(gw, ops, nullptr); !st.isOk())
+      return st;
+  }
+  return lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg,
+                               static_cast<float *>(pointer(loss)), count);
 }
 // --- end gpu-train ---
 

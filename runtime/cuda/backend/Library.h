@@ -133,6 +133,10 @@ public:
                                    const void *v, const void *out, const void *dout,
                                    const float *lse, void *dq, void *dk, void *dv,
                                    void *workspace) const = 0;
+  /// loss [1] = the mean of rowLoss [rows] over the rows not ignored, count
+  /// [1] their number (crossEntropyForward's last kernel).
+  virtual Status crossEntropyMean(int64_t rows, int64_t ignoreIndex, const float *rowLoss,
+                                  const int32_t *targets, float *loss, int32_t *count) const = 0;
   /// dlogits (may be logits) of crossEntropyForward from its lse and count;
   /// dloss (a device scalar) null means 1.
   virtual Status crossEntropyBackward(Elem t, int64_t rows, int64_t V, int64_t ignoreIndex,
