@@ -200,4 +200,43 @@ TEST(GpuCrossEntropy, NoCountedRowGivesZero) {
     ASSERT_EQ(v, 0.f);
 }
 
+// --- gpu-train ---
+/// The forward a chunk of rows at a time, then crossEntropyMean over all the
+/// rows: the loss and count of one crossEntropyForward over all of them (the
+/// same row losses, summed in the same order), and with a zeroed rowLoss the
+/// count alone.
+TEST(GpuCrossEntropy, ChunkedRowsThenMeanMatchOneForward) {
+  REQUIRE_DEVICE();
+  const int64_t rows = 37, V = 200, chunk = 16;
+  auto logits = randomVec(rows * V, 5, 3.f);
+  std::vector<int32_t> targets(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    targets[r] = r % 5 == 2 ? -100 : int32_t((r * 13 + 7) % V);
+  cuda::CrossEntropyArgs a;
+  a.rows = rows, a.V = V, a.ignoreIndex = -100;
+  DeviceBuf<float> dL(logits), lse(rows), rowLoss(std::vector<float>(rows, 0.f)), loss(1),
+      chunkLoss(1), whole(1);
+  DeviceBuf<int32_t> dT(targets), count(1), wholeCount(1);
+  CUDA_OK(cuda::crossEntropyMean(rows, -100, rowLoss.p, dT.p, loss.p, count.p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  int32_t counted = 0;
+  for (int32_t t : targets)
+    counted += t != -100;
+  EXPECT_EQ(count.get()[0], counted);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    cuda::CrossEntropyArgs c = a;
+    c.rows = std::min(chunk, rows - r0);
+    CUDA_OK(cuda::crossEntropyForward<float>(c, dL.p + r0 * V, dT.p + r0, lse.p + r0,
+                                             rowLoss.p + r0, chunkLoss.p, nullptr, nullptr));
+  }
+  CUDA_OK(cuda::crossEntropyMean(rows, -100, rowLoss.p, dT.p, loss.p, count.p, nullptr));
+  CUDA_OK(cuda::crossEntropyForward<float>(a, dL.p, dT.p, lse.p, rowLoss.p, whole.p,
+                                           wholeCount.p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT_EQ(count.get()[0], counted);
+  EXPECT_EQ(wholeCount.get()[0], counted);
+  EXPECT_EQ(loss.get()[0], whole.get()[0]);
+}
+// --- end gpu-train ---
+
 } // namespace

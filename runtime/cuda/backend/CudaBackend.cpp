@@ -2,6 +2,7 @@
 #include "runtime/cuda/backend/CudaBackend.h"
 #include "runtime/cuda/Gemm.h"
 #include "runtime/cuda/backend/Library.h"
+#include "runtime/cpu/Kernels.h" // --- gpu-train --- (ropeFrequencies)
 
 #include <array>
 #include <cmath>
@@ -372,9 +373,6 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   auto as = shapeOf(a, s), bs = shapeOf(b, s);
   if (!as.isOk() || !bs.isOk())
     return !as.isOk() ? as.status() : bs.status();
-  if (g.rows || g.transpose_a || g.bias_grad || g.keep_pre)
-    return Status::error("the CUDA backend has no kernel for this gemm form yet (rows, "
-                         "transpose_a, bias_grad and keep_pre are the backward's)");
   gpu::GemmDesc desc;
   auto typeOf = [&](int32_t v) -> StatusOr<GemmType> {
     if (r_.storage[v] == DType::F32)
@@ -393,6 +391,46 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   if (A.size() < 2 || B.size() < 2)
     return Status::error("gemm: operands of rank " + std::to_string(A.size()) + " and " +
                          std::to_string(B.size()));
+  // --- gpu-train --- the backward's forms: rows, transpose_a, bias_grad.
+  if (g.rows || g.transpose_a) {
+    // d [N, K] = aᵀ b over all rows of a [.., N] and b [.., K]: a linear's
+    // weight gradient (a = dy, b = x); with bias_grad also the column sums
+    // of a (the bias gradient) into the second result.
+    if (!(g.rows && g.transpose_a) || g.transpose_b || bias >= 0 || residual >= 0 ||
+        g.epilogue != Epilogue::None || g.keep_pre)
+      return Status::error("the CUDA backend has no kernel for this gemm form (rows " +
+                           std::to_string(g.rows) + ", transpose_a " +
+                           std::to_string(g.transpose_a) + ", transpose_b " +
+                           std::to_string(g.transpose_b) + ")");
+    desc.transA = true;
+    desc.M = A.back();
+    desc.N = B.back();
+    desc.K = elements(A) / desc.M;
+    if (elements(B) / desc.N != desc.K)
+      return Status::error("gemm: a has " + std::to_string(desc.K) + " rows, b " +
+                           std::to_string(elements(B) / desc.N));
+    GemmOperands ops;
+    ops.A = pointer(a);
+    ops.B = pointer(b);
+    ops.D = pointer(d);
+    if (g.bias_grad) {
+      if (s.results.size() < 2)
+        return Status::error("gemm: bias_grad without a second result");
+      int32_t db = s.results[1];
+      auto tdb = typeOf(db);
+      if (!tdb.isOk())
+        return tdb.status();
+      desc.epilogue = GemmEpilogue::BiasGrad;
+      desc.biasType = *tdb;
+      desc.biasTypeSet = true;
+      ops.biasGrad = pointer(db);
+    }
+    auto gm = gemm();
+    if (!gm.isOk())
+      return gm.status();
+    return (*gm)->run(desc, ops, nullptr);
+  }
+  // --- end gpu-train ---
   desc.K = A.back();
   if (B.size() == 2) {
     // A linear: every row of A times B (W [N, K] when transposed).
@@ -414,10 +452,18 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   ops.A = pointer(a);
   ops.B = pointer(b);
   ops.D = pointer(d);
-  bool gelu = g.epilogue == Epilogue::GeluTanh;
-  if (g.epilogue != Epilogue::None && !gelu)
-    return Status::error(std::string("the CUDA backend has no gemm epilogue '") +
-                         spelling(g.epilogue) + "' yet");
+  // --- gpu-train --- The activation: GELU (tanh) as the Gemm's epilogue;
+  // the others, and any kept pre-activation, as a library kernel after it.
+  bool gelu = g.epilogue == Epilogue::GeluTanh && !g.keep_pre;
+  bool separate = g.epilogue != Epilogue::None && !gelu;
+  void *pre = pointer(d);
+  if (g.keep_pre) {
+    if (s.results.size() < 2 || r_.storage[s.results[1]] != r_.storage[d])
+      return Status::error("gemm: keep_pre without a second result of the result's type");
+    pre = pointer(s.results[1]);
+    ops.D = pre;
+  }
+  // --- end gpu-train ---
   if (bias >= 0) {
     ops.bias = pointer(bias);
     desc.biasType = typeOf(bias).isOk() ? *typeOf(bias) : desc.outType;
@@ -428,7 +474,7 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   if (residual >= 0) {
     // D = A B + bias + residual: the residual as C with beta = 1 (the plan
     // places D in the residual's buffer; otherwise it is copied there first).
-    if (gelu)
+    if (gelu || separate)
       return Status::error("gemm: an activation with a residual is not supported yet");
     if (r_.storage[residual] != r_.storage[d] || r_.bytes[residual] != r_.bytes[d])
       return Status::error("gemm: the residual's shape or type differs from the result's");
@@ -438,14 +484,566 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
         return st;
     desc.beta = 1;
   }
+  auto gm = gemm();
+  if (!gm.isOk())
+    return gm.status();
+  if (Status st = (*gm)->run(desc, ops, nullptr); !st.isOk() || !separate)
+    return st;
+  // --- gpu-train ---
+  UnaryKind act = g.epilogue == Epilogue::Relu       ? UnaryKind::Relu
+                  : g.epilogue == Epilogue::Gelu     ? UnaryKind::Gelu
+                  : g.epilogue == Epilogue::GeluTanh ? UnaryKind::GeluTanh
+                                                     : UnaryKind::Silu;
+  auto t = elemOf(r_.storage[d], "the gemm's result");
+  if (!t.isOk())
+    return t.status();
+  return lib_.unaryForward(*t, act, r_.bytes[d] / int64_t(dtypeSize(r_.storage[d])), pre,
+                           pointer(d));
+  // --- end gpu-train ---
+}
+
+//===----------------------------------------------------------------------===//
+// --- gpu-train --- The backward and the rest of the training step
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The values of a vjp step: the forward's inputs by ODS position (-1 where
+/// absent), its outputs and their gradients, and for each input the result
+/// that receives its gradient (-1 where not asked for).
+struct VjpValues {
+  std::vector<int32_t> in, out, dout, grad;
+};
+
+VjpValues vjpValues(const PlanStep &s, size_t numOds) {
+  VjpValues v;
+  size_t numIn = size_t(s.vjp.numInputs), numOut = size_t(s.vjp.numOutputs), next = 0,
+         present = 0, result = 0;
+  for (size_t i = 0; i < numOds; ++i) {
+    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
+    if (!here || next >= numIn) {
+      v.in.push_back(-1);
+      v.grad.push_back(-1);
+      continue;
+    }
+    v.in.push_back(s.operands[next++]);
+    bool need = present < s.vjp.needs.size() && s.vjp.needs[present];
+    ++present;
+    v.grad.push_back(need && result < s.results.size() ? s.results[result++] : -1);
+  }
+  for (size_t i = 0; i < numOut; ++i) {
+    v.out.push_back(s.operands[numIn + i]);
+    v.dout.push_back(s.operands[numIn + numOut + i]);
+  }
+  return v;
+}
+
+/// Where a kernel writes an f32 gradient of value `v`: its own buffer when it
+/// is stored as f32 and no operand of the kernel aliases it, else a scratch
+/// block copied (or cast to bf16) into it by finish().
+struct F32Out {
+  Device &dev;
+  const Library &library;
+  int32_t v = -1;
+  void *dst = nullptr;
+  float *p = nullptr;
+  DType storage = DType::F32;
+  int64_t n = 0;
+  std::unique_ptr<Scratch> scratch;
+
+  F32Out(Device &d, const Library &l) : dev(d), library(l) {}
+  Status init(int32_t value, void *where, DType t, int64_t elems,
+              std::initializer_list<const void *> reads = {}) {
+    v = value, dst = where, storage = t, n = elems;
+    if (v < 0)
+      return Status::ok();
+    if (t != DType::F32 && t != DType::BF16)
+      return Status::error(std::string("a gradient stored as ") + dtypeName(t));
+    bool aliased = false;
+    for (const void *r : reads)
+      aliased |= r == where;
+    if (t == DType::F32 && !aliased) {
+      p = static_cast<float *>(where);
+      return Status::ok();
+    }
+    scratch = std::make_unique<Scratch>(dev);
+    if (Status st = scratch->get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+      return st;
+    p = static_cast<float *>(scratch->p);
+    return Status::ok();
+  }
+  Status finish() {
+    if (!scratch)
+      return Status::ok();
+    if (storage == DType::F32)
+      return dev.copyOnDevice(dst, p, size_t(n) * 4);
+    return library.cast(lib::Elem::F32, lib::Elem::BF16, n, p, dst);
+  }
+};
+
+} // namespace
+
+StatusOr<Gemm *> CudaBackend::gemm() {
   if (!gemm_) {
     auto created = lib_.makeGemm();
     if (!created.isOk())
       return created.status();
     gemm_ = std::move(*created);
   }
-  return gemm_->run(desc, ops, nullptr);
+  return gemm_.get();
 }
+
+Status CudaBackend::runConstant(const ConstantDesc &d, const PlanStep &s) {
+  int32_t v = s.results[0];
+  auto shape = shapeOf(v, s);
+  if (!shape.isOk())
+    return shape.status();
+  auto t = elemOf(r_.storage[v], "the constant");
+  if (!t.isOk())
+    return t.status();
+  return lib_.fill(*t, elements(*shape), float(d.value), pointer(v));
+}
+
+Status CudaBackend::runZerosLike(const ZerosLikeDesc &, const PlanStep &s) {
+  int32_t v = s.results[0];
+  if (r_.bytes[v] < 0)
+    return shapeOf(v, s).status();
+  return dev_.memset(pointer(v), 0, size_t(r_.bytes[v]));
+}
+
+Status CudaBackend::runUnary(const UnaryDesc &d, const PlanStep &s) {
+  int32_t x = s.operands[0], y = s.results[0];
+  auto shape = shapeOf(x, s);
+  if (!shape.isOk())
+    return shape.status();
+  auto t = elemOf(r_.storage[x], "the operand");
+  if (!t.isOk())
+    return t.status();
+  if (r_.storage[y] != r_.storage[x])
+    return Status::error("an elementwise op whose result's type differs from its operand's");
+  return lib_.unaryForward(*t, static_cast<UnaryKind>(d.op), elements(*shape), pointer(x),
+                           pointer(y));
+}
+
+Status CudaBackend::vjpUnary(const UnaryDesc &d, const PlanStep &s) {
+  VjpValues v = vjpValues(s, 1);
+  if (v.grad[0] < 0)
+    return Status::ok();
+  int32_t x = v.in[0], dy = v.dout[0], dx = v.grad[0];
+  auto shape = shapeOf(dy, s);
+  if (!shape.isOk())
+    return shape.status();
+  auto t = elemOf(r_.storage[dy], "the gradient");
+  if (!t.isOk())
+    return t.status();
+  if (r_.storage[dx] != r_.storage[dy] || r_.storage[x] != r_.storage[dy])
+    return Status::error("the backward of an elementwise op over tensors of different types");
+  return lib_.unaryBackward(*t, static_cast<UnaryKind>(d.op), elements(*shape), pointer(x),
+                            pointer(dy), pointer(dx));
+}
+
+Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
+  // add, sub and mul, with one operand broadcast over the other's leading
+  // dims (a bias, a positional embedding) or none; the broadcast operand's
+  // gradient is summed over them.
+  if (d.op != BinaryOp::Add && d.op != BinaryOp::Sub && d.op != BinaryOp::Mul)
+    return unsupported(s);
+  VjpValues v = vjpValues(s, 2);
+  int32_t a = v.in[0], b = v.in[1], dy = v.dout[0];
+  auto as = shapeOf(a, s), bs = shapeOf(b, s), ys = shapeOf(dy, s);
+  if (!as.isOk() || !bs.isOk() || !ys.isOk())
+    return !as.isOk() ? as.status() : !bs.isOk() ? bs.status() : ys.status();
+  auto t = elemOf(r_.storage[dy], "the gradient");
+  if (!t.isOk())
+    return t.status();
+  for (int32_t x : {a, b, v.grad[0], v.grad[1]})
+    if (x >= 0 && r_.storage[x] != r_.storage[dy])
+      return Status::error("the backward of an elementwise op over tensors of different types");
+  // `big` has the result's shape; `small` is it, or a suffix of it.
+  bool bIsSmall = elements(*bs) <= elements(*as);
+  int32_t big = bIsSmall ? a : b, small = bIsSmall ? b : a;
+  int32_t dBig = bIsSmall ? v.grad[0] : v.grad[1], dSmall = bIsSmall ? v.grad[1] : v.grad[0];
+  Shape bigShape = bIsSmall ? *as : *bs, smallShape = bIsSmall ? *bs : *as;
+  while (!smallShape.empty() && smallShape.front() == 1 && smallShape.size() > 1)
+    smallShape.erase(smallShape.begin());
+  if (bigShape != *ys || smallShape.size() > bigShape.size() ||
+      !std::equal(smallShape.begin(), smallShape.end(), bigShape.end() - smallShape.size()))
+    return Status::error("the backward of '" + s.vjp.fwdName + "' of " + shapeText(*as) +
+                         " and " + shapeText(*bs) +
+                         ": the CUDA backend broadcasts one operand over leading dims only");
+  int64_t D = std::max<int64_t>(elements(smallShape), 1), rows = elements(bigShape) / D;
+  bool mul = d.op == BinaryOp::Mul;
+  // a - b: b's gradient is -dy.
+  bool negSmall = d.op == BinaryOp::Sub && bIsSmall, negBig = d.op == BinaryOp::Sub && !bIsSmall;
+  // The small operand's gradient first (into f32 scratch), so that the big
+  // one's may overwrite dy in place.
+  F32Out ds(dev_, lib_);
+  if (dSmall >= 0) {
+    if (Status st = ds.init(dSmall, pointer(dSmall), r_.storage[dSmall], D,
+                            {pointer(dy), pointer(big), pointer(small)});
+        !st.isOk())
+      return st;
+    Scratch ws(dev_);
+    if (Status st = ws.get(lib_.biasBackwardWorkspace(rows, D)); !st.isOk())
+      return st;
+    if (Status st = lib_.biasBackward(*t, mul, rows, D, pointer(big), pointer(small), pointer(dy),
+                                      nullptr, ds.p, ws.p);
+        !st.isOk())
+      return st;
+    if (negSmall)
+      if (Status st = lib_.unaryBackward(lib::Elem::F32, UnaryKind::Neg, D, nullptr, ds.p, ds.p);
+          !st.isOk())
+        return st;
+  }
+  if (dBig >= 0) {
+    if (mul) {
+      if (Status st = lib_.biasBackward(*t, true, rows, D, pointer(big), pointer(small),
+                                        pointer(dy), pointer(dBig), nullptr, nullptr);
+          !st.isOk())
+        return st;
+    } else if (negBig) {
+      if (Status st = lib_.unaryBackward(*t, UnaryKind::Neg, rows * D, nullptr, pointer(dy),
+                                         pointer(dBig));
+          !st.isOk())
+        return st;
+    } else if (pointer(dBig) != pointer(dy)) {
+      if (Status st = dev_.copyOnDevice(pointer(dBig), pointer(dy), size_t(r_.bytes[dy]));
+          !st.isOk())
+        return st;
+    }
+  }
+  return dSmall >= 0 ? ds.finish() : Status::ok();
+}
+
+Status CudaBackend::normBackward(const PlanStep &s, bool rms, double eps) {
+  VjpValues v = vjpValues(s, rms ? 2 : 3);
+  int32_t x = v.in[0], w = v.in[1], dy = v.dout[0];
+  int32_t dx = v.grad[0], dw = v.grad[1], db = rms ? -1 : v.grad[2];
+  auto shape = shapeOf(x, s);
+  if (!shape.isOk())
+    return shape.status();
+  auto t = elemOf(r_.storage[x], "the norm's input");
+  if (!t.isOk())
+    return t.status();
+  for (int32_t u : {w, dy, dx, dw, db})
+    if (u >= 0 && r_.storage[u] != r_.storage[x])
+      return Status::error("the norm's tensors are not all of one type (the library takes "
+                           "one)");
+  int64_t D = shape->empty() ? 1 : shape->back(), rows = elements(*shape) / D;
+  std::initializer_list<const void *> reads = {pointer(x), pointer(dy),
+                                               w >= 0 ? pointer(w) : nullptr};
+  F32Out gw(dev_, lib_), gb(dev_, lib_);
+  if (Status st = gw.init(dw, pointer(dw), dw >= 0 ? r_.storage[dw] : DType::F32, D, reads);
+      !st.isOk())
+    return st;
+  if (Status st = gb.init(db, pointer(db), db >= 0 ? r_.storage[db] : DType::F32, D, reads);
+      !st.isOk())
+    return st;
+  // dx in a scratch block when it shares a buffer with what the kernel reads.
+  void *dxp = dx >= 0 ? pointer(dx) : nullptr;
+  Scratch dxs(dev_);
+  bool dxAliased = dxp && (dxp == pointer(x) || dxp == pointer(dy));
+  if (dxAliased) {
+    if (Status st = dxs.get(size_t(r_.bytes[dx])); !st.isOk())
+      return st;
+    dxp = dxs.p;
+  }
+  Scratch ws(dev_);
+  if (Status st = ws.get(lib_.normBackwardWorkspace(rows, D)); !st.isOk())
+    return st;
+  if (Status st = lib_.normBackward(*t, rms, rows, D, float(eps), pointer(x),
+                                    w >= 0 ? pointer(w) : nullptr, pointer(dy), dxp, gw.p, gb.p,
+                                    ws.p);
+      !st.isOk())
+    return st;
+  if (dxAliased)
+    if (Status st = dev_.copyOnDevice(pointer(dx), dxp, size_t(r_.bytes[dx])); !st.isOk())
+      return st;
+  if (Status st = gw.finish(); !st.isOk())
+    return st;
+  return gb.finish();
+}
+
+Status CudaBackend::vjpLayerNorm(const LayerNormDesc &d, const PlanStep &s) {
+  return normBackward(s, false, d.eps);
+}
+
+Status CudaBackend::vjpRmsNorm(const RmsNormDesc &d, const PlanStep &s) {
+  return normBackward(s, true, d.eps);
+}
+
+Status CudaBackend::vjpEmbedding(const EmbeddingDesc &, const PlanStep &s) {
+  VjpValues v = vjpValues(s, 2);
+  int32_t ids = v.in[0], table = v.in[1], dy = v.dout[0], dtable = v.grad[1];
+  if (dtable < 0)
+    return Status::ok();
+  auto idShape = shapeOf(ids, s), tabShape = shapeOf(table, s);
+  if (!idShape.isOk() || !tabShape.isOk())
+    return !idShape.isOk() ? idShape.status() : tabShape.status();
+  if (r_.storage[ids] != DType::I32 || tabShape->size() != 2)
+    return Status::error("embedding: int32 ids and a [V, D] table expected");
+  auto t = elemOf(r_.storage[dy], "the embedding's gradient");
+  if (!t.isOk())
+    return t.status();
+  int64_t n = elements(*idShape), V = (*tabShape)[0], D = (*tabShape)[1];
+  F32Out g(dev_, lib_);
+  if (Status st = g.init(dtable, pointer(dtable), r_.storage[dtable], V * D, {pointer(dy)});
+      !st.isOk())
+    return st;
+  Scratch ws(dev_);
+  if (Status st = ws.get(lib_.embeddingBackwardWorkspace(n, V)); !st.isOk())
+    return st;
+  if (Status st = lib_.embeddingBackward(*t, n, V, D, static_cast<const int32_t *>(pointer(ids)),
+                                         pointer(dy), g.p, ws.p);
+      !st.isOk())
+    return st;
+  return g.finish();
+}
+
+Status CudaBackend::vjpSplit(const SplitDesc &d, const PlanStep &s) {
+  VjpValues v = vjpValues(s, 1);
+  int32_t x = v.in[0], dx = v.grad[0];
+  if (dx < 0)
+    return Status::ok();
+  auto in = shapeOf(x, s);
+  if (!in.isOk())
+    return in.status();
+  int64_t rank = int64_t(in->size()), axis = d.axis < 0 ? d.axis + rank : d.axis;
+  if (axis < 0 || axis >= rank || d.sizes.size() != v.dout.size())
+    return Status::error("split: axis " + std::to_string(d.axis) + " of a rank-" +
+                         std::to_string(rank) + " tensor");
+  size_t elem = dtypeSize(r_.storage[dx]);
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i)
+    outer *= (*in)[i];
+  for (int64_t i = axis + 1; i < rank; ++i)
+    inner *= (*in)[i];
+  char *dst = static_cast<char *>(pointer(dx));
+  int64_t rowBytes = (*in)[axis] * inner * int64_t(elem), start = 0;
+  for (size_t k = 0; k < d.sizes.size(); ++k) {
+    int32_t dy = v.dout[k];
+    if (r_.storage[dy] != r_.storage[dx])
+      return Status::error("split: a piece's gradient's storage differs from the input's");
+    const char *src = static_cast<const char *>(pointer(dy));
+    int64_t pieceBytes = d.sizes[k] * inner * int64_t(elem);
+    for (int64_t o = 0; o < outer; ++o)
+      if (Status st = dev_.copyOnDevice(dst + o * rowBytes + start, src + o * pieceBytes,
+                                        size_t(pieceBytes));
+          !st.isOk())
+        return st;
+    start += pieceBytes;
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::rope(const RopeDesc &d, const PlanStep &s, int32_t x, int32_t positions,
+                         int32_t in, int32_t out, bool backward) {
+  auto shape = shapeOf(x, s);
+  if (!shape.isOk())
+    return shape.status();
+  if (shape->size() != 3 || d.heads < 1 || (*shape)[2] % d.heads != 0)
+    return Status::error("rope: x of shape [B, T, heads * head_dim] expected, got " +
+                         shapeText(*shape));
+  if (positions >= 0 && (r_.storage[positions] != DType::I32 ||
+                         r_.bytes[positions] != (*shape)[1] * 4))
+    return Status::error("rope: int32 positions [T] expected");
+  auto t = elemOf(r_.storage[in], "rope's operand");
+  if (!t.isOk())
+    return t.status();
+  if (r_.storage[out] != r_.storage[in])
+    return Status::error("rope: the result's type differs from the operand's");
+  cpu::RopeShape rs;
+  rs.B = (*shape)[0], rs.T = (*shape)[1], rs.H = d.heads, rs.Dh = (*shape)[2] / d.heads;
+  rs.rotaryDim = d.rotary_dim;
+  rs.theta = d.theta;
+  rs.scaling = d.scaling == RopeScaling::Ntk    ? cpu::RopeScaling::Ntk
+               : d.scaling == RopeScaling::Yarn ? cpu::RopeScaling::Yarn
+                                                : cpu::RopeScaling::None;
+  rs.factor = d.factor;
+  rs.originalMaxPositions = d.original_max_positions;
+  // The frequencies as the CPU computes them, copied up.
+  std::vector<double> freq;
+  double mscale = 1;
+  cpu::ropeFrequencies(rs, freq, mscale);
+  std::vector<float> freqF(freq.begin(), freq.end());
+  Scratch f(dev_);
+  if (Status st = f.get(std::max<size_t>(freqF.size(), 1) * 4); !st.isOk())
+    return st;
+  if (Status st = dev_.copyToDevice(f.p, freqF.data(), freqF.size() * 4); !st.isOk())
+    return st;
+  lib::RopeCall c;
+  c.B = rs.B, c.T = rs.T, c.H = rs.H, c.Dh = rs.Dh, c.rotaryDim = rs.rotaryDim;
+  c.mscale = float(mscale);
+  const auto *pos = positions >= 0 ? static_cast<const int32_t *>(pointer(positions)) : nullptr;
+  auto *inv = static_cast<const float *>(f.p);
+  return backward ? lib_.ropeBackward(*t, c, inv, pos, pointer(in), pointer(out))
+                  : lib_.ropeForward(*t, c, inv, pos, pointer(in), pointer(out));
+}
+
+Status CudaBackend::runRope(const RopeDesc &d, const PlanStep &s) {
+  auto in = odsOperands<2>(s);
+  return rope(d, s, in[0], in[1], in[0], s.results[0], false);
+}
+
+Status CudaBackend::vjpRope(const RopeDesc &d, const PlanStep &s) {
+  VjpValues v = vjpValues(s, 2);
+  if (v.grad[0] < 0)
+    return Status::ok();
+  return rope(d, s, v.in[0], v.in[1], v.dout[0], v.grad[0], true);
+}
+
+Status CudaBackend::runKernelAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s) {
+  // q, k, v, [bias], out, lse, dout -> dq, dk, dv
+  if (s.operands.size() != 6)
+    return Status::error("attention with a bias operand is not supported by the CUDA "
+                         "backend yet");
+  int32_t q = s.operands[0], k = s.operands[1], v = s.operands[2], out = s.operands[3],
+          lse = s.operands[4], dout = s.operands[5];
+  auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s);
+  if (!qs.isOk() || !ks.isOk() || !vs.isOk())
+    return !qs.isOk() ? qs.status() : !ks.isOk() ? ks.status() : vs.status();
+  if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
+    return Status::error("attention: q, k and v of shape [B, T, heads * head_dim] expected");
+  lib::AttentionCall c;
+  c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
+  c.D = (*qs)[2] / d.heads;
+  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D)
+    return Status::error("attention: v's head dim differs from q's");
+  c.causal = d.causal;
+  c.window = d.window;
+  c.scale = float(d.scale);
+  c.blockM = int(d.block_m), c.blockN = int(d.block_n), c.warps = int(d.warps),
+  c.stages = int(d.stages);
+  if (r_.storage[lse] != DType::F32)
+    return Status::error("attention: the log-sum-exp is stored as " +
+                         std::string(dtypeName(r_.storage[lse])) + ", not f32");
+  // The kernels take bf16: f32 tensors (fp32 recipes) go through bf16 copies,
+  // read (q, k, v, out, dout) or written (dq, dk, dv).
+  std::array<int32_t, 8> vals = {q, k, v, out, dout, s.results[0], s.results[1], s.results[2]};
+  std::array<void *, 8> bf = {};
+  std::vector<std::unique_ptr<Scratch>> scratch;
+  for (size_t i = 0; i < vals.size(); ++i) {
+    int32_t x = vals[i];
+    if (r_.storage[x] == DType::BF16) {
+      bf[i] = pointer(x);
+      continue;
+    }
+    if (r_.storage[x] != DType::F32)
+      return Status::error("attention: a tensor stored as " +
+                           std::string(dtypeName(r_.storage[x])));
+    int64_t n = r_.bytes[x] / 4;
+    scratch.push_back(std::make_unique<Scratch>(dev_));
+    if (Status st = scratch.back()->get(size_t(n) * 2); !st.isOk())
+      return st;
+    bf[i] = scratch.back()->p;
+    if (i < 5)
+      if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, n, pointer(x), bf[i]);
+          !st.isOk())
+        return st;
+  }
+  Scratch ws(dev_);
+  if (Status st = ws.get(lib_.attentionBackwardWorkspace(c)); !st.isOk())
+    return st;
+  if (Status st = lib_.attentionBackward(c, bf[0], bf[1], bf[2], bf[3], bf[4],
+                                         static_cast<const float *>(pointer(lse)), bf[5], bf[6],
+                                         bf[7], ws.p);
+      !st.isOk())
+    return st;
+  for (size_t i = 5; i < vals.size(); ++i)
+    if (r_.storage[vals[i]] == DType::F32)
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, r_.bytes[vals[i]] / 4, bf[i],
+                                pointer(vals[i]));
+          !st.isOk())
+        return st;
+  return Status::ok();
+}
+
+Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const PlanStep &s) {
+  // A chunk of rows at a time, as the reference: logits = x wᵀ, the row
+  // losses, dlogits in place of the logits (scaled by the count of every
+  // counted row, made first), dx = dlogits w, dw += dlogitsᵀ x; then the
+  // mean of all the row losses.
+  int32_t x = s.operands[0], w = s.operands[1], targets = s.operands[2];
+  int32_t loss = s.results[0], dx = s.results[1], dw = s.results[2];
+  auto xs = shapeOf(x, s), ws = shapeOf(w, s), ts = shapeOf(targets, s);
+  if (!xs.isOk() || !ws.isOk() || !ts.isOk())
+    return !xs.isOk() ? xs.status() : !ws.isOk() ? ws.status() : ts.status();
+  int64_t D = xs->empty() ? 1 : xs->back(), rows = elements(*ts);
+  if (ws->size() != 2 || (*ws)[1] != D || elements(*xs) != rows * D || rows < 1 ||
+      r_.storage[targets] != DType::I32)
+    return Status::error("linear_cross_entropy: x " + shapeText(*xs) + ", w " + shapeText(*ws) +
+                         " and int32 targets " + shapeText(*ts) + " do not fit together");
+  int64_t V = (*ws)[0], chunk = std::min(rows, std::max<int64_t>(1, d.chunk));
+  DType type = r_.storage[x];
+  auto t = elemOf(type, "the linear cross entropy's x");
+  if (!t.isOk())
+    return t.status();
+  if (r_.storage[w] != type || r_.storage[dx] != type || r_.storage[dw] != type ||
+      r_.storage[loss] != DType::F32)
+    return Status::error("linear_cross_entropy: x, w, dx and dw of one type and an f32 loss "
+                         "expected");
+  size_t elem = dtypeSize(type);
+  size_t logitBytes = (size_t(chunk * V) * elem + 255) / 256 * 256;
+  Scratch scratch(dev_);
+  if (Status st = scratch.get(logitBytes + size_t(rows) * 8 + 256); !st.isOk())
+    return st;
+  void *logits = scratch.p;
+  float *lse = reinterpret_cast<float *>(static_cast<char *>(scratch.p) + logitBytes);
+  float *rowLoss = lse + rows, *chunkLoss = rowLoss + rows;
+  auto *count = reinterpret_cast<int32_t *>(chunkLoss + 1);
+  const auto *tg = static_cast<const int32_t *>(pointer(targets));
+  // The count of every counted row (rowLoss zeroed: the mean is 0).
+  if (Status st = dev_.memset(rowLoss, 0, size_t(rows) * 4); !st.isOk())
+    return st;
+  if (Status st = lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg, chunkLoss, count);
+      !st.isOk())
+    return st;
+  auto g = gemm();
+  if (!g.isOk())
+    return g.status();
+  GemmType gt = type == DType::F32 ? GemmType::F32 : GemmType::BF16;
+  const char *xp = static_cast<const char *>(pointer(x));
+  char *dxp = static_cast<char *>(pointer(dx));
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    int64_t n = std::min(chunk, rows - r0);
+    const void *xc = xp + r0 * D * int64_t(elem);
+    gpu::GemmDesc fwd; // logits [n, V] = x [n, D] · w [V, D]ᵀ
+    fwd.M = n, fwd.N = V, fwd.K = D, fwd.transB = true;
+    fwd.inType = fwd.outType = gt;
+    GemmOperands ops;
+    ops.A = xc, ops.B = pointer(w), ops.D = logits;
+    if (Status st = (*g)->run(fwd, ops, nullptr); !st.isOk())
+      return st;
+    if (Status st = lib_.crossEntropyForward(*t, n, V, d.ignore_index, float(d.label_smoothing),
+                                             logits, tg + r0, lse + r0, rowLoss + r0,
+                                             chunkLoss, nullptr);
+        !st.isOk())
+      return st;
+    if (Status st = lib_.crossEntropyBackward(*t, n, V, d.ignore_index,
+                                              float(d.label_smoothing), logits, tg + r0,
+                                              lse + r0, nullptr, count, logits);
+        !st.isOk())
+      return st;
+    gpu::GemmDesc gx; // dx [n, D] = dlogits [n, V] · w [V, D]
+    gx.M = n, gx.N = D, gx.K = V;
+    gx.inType = gx.outType = gt;
+    ops = GemmOperands();
+    ops.A = logits, ops.B = pointer(w), ops.D = dxp + r0 * D * int64_t(elem);
+    if (Status st = (*g)->run(gx, ops, nullptr); !st.isOk())
+      return st;
+    gpu::GemmDesc gw; // dw [V, D] (+)= dlogitsᵀ · x
+    gw.M = V, gw.N = D, gw.K = n, gw.transA = true;
+    gw.inType = gw.outType = gt;
+    gw.beta = r0 > 0 ? 1.f : 0.f;
+    ops = GemmOperands();
+    ops.A = logits, ops.B = xc, ops.D = pointer(dw);
+    if (Status st = (*g)->run(gw, ops, nullptr); !st.isOk())
+      return st;
+  }
+  return lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg,
+                               static_cast<float *>(pointer(loss)), count);
+}
+// --- end gpu-train ---
 
 //===----------------------------------------------------------------------===//
 // Checks

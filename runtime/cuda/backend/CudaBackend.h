@@ -61,6 +61,22 @@ public:
   Status runReshape(const ReshapeDesc &d, const PlanStep &s) override;
   Status runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
 
+  // --- gpu-train --- (the rest of GPT-2's, Llama's and Mistral's train_step)
+  Status runConstant(const ConstantDesc &d, const PlanStep &s) override;
+  Status runZerosLike(const ZerosLikeDesc &d, const PlanStep &s) override;
+  Status runRope(const RopeDesc &d, const PlanStep &s) override;
+  Status runUnary(const UnaryDesc &d, const PlanStep &s) override;
+  Status runKernelAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s) override;
+  Status runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const PlanStep &s) override;
+  Status vjpLayerNorm(const LayerNormDesc &d, const PlanStep &s) override;
+  Status vjpRmsNorm(const RmsNormDesc &d, const PlanStep &s) override;
+  Status vjpEmbedding(const EmbeddingDesc &d, const PlanStep &s) override;
+  Status vjpSplit(const SplitDesc &d, const PlanStep &s) override;
+  Status vjpRope(const RopeDesc &d, const PlanStep &s) override;
+  Status vjpUnary(const UnaryDesc &d, const PlanStep &s) override;
+  Status vjpBinary(const BinaryDesc &d, const PlanStep &s) override;
+  // --- end gpu-train ---
+
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.
   Status checkResults(const PlanStep &s, bool nanCheck) override;
@@ -79,6 +95,13 @@ private:
   StatusOr<Shape> shapeOf(int32_t v, const PlanStep &s) const;
   Status normForward(const PlanStep &s, bool rms, double eps, int32_t x, int32_t res,
                      int32_t w, int32_t b, int32_t y, int32_t sum);
+  // --- gpu-train ---
+  Status normBackward(const PlanStep &s, bool rms, double eps);
+  Status rope(const RopeDesc &d, const PlanStep &s, int32_t x, int32_t positions, int32_t in,
+              int32_t out, bool backward);
+  /// The Gemm of the device, made on first use.
+  StatusOr<Gemm *> gemm();
+  // --- end gpu-train ---
 
   device::Device &dev_;
   const Library &lib_;

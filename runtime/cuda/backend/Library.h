@@ -18,6 +18,7 @@
 #ifndef MOTIF_RUNTIME_CUDA_BACKEND_LIBRARY_H
 #define MOTIF_RUNTIME_CUDA_BACKEND_LIBRARY_H
 
+#include "runtime/core/Elementwise.h"
 #include "runtime/core/Status.h"
 
 #include <cstdint>
@@ -44,6 +45,14 @@ struct AttentionCall {
   int64_t window = 0;
   float scale = 0;
   int blockM = 0, blockN = 0, warps = 0, stages = 0;
+};
+
+// --- gpu-train ---
+/// Rope over x [B, T, H * Dh] (rotaryDim 0: all of Dh), cos and sin scaled
+/// by mscale.
+struct RopeCall {
+  int64_t B = 1, T = 1, H = 1, Dh = 2, rotaryDim = 0;
+  float mscale = 1;
 };
 
 } // namespace lib
@@ -82,6 +91,58 @@ public:
                                      float labelSmoothing, const void *logits,
                                      const int32_t *targets, float *lse, float *rowLoss,
                                      float *loss, int32_t *count) const = 0;
+
+  // --- gpu-train ---
+  // The backward's kernels. Gradients of parameters (dw, db, dtable) are f32;
+  // each `...Workspace` says the bytes of the scratch its kernel takes.
+
+  /// out[0, n) = value.
+  virtual Status fill(Elem t, int64_t n, float value, void *out) const = 0;
+  /// y = f(x) for a unary op of Elementwise.def (y may be x).
+  virtual Status unaryForward(Elem t, UnaryKind k, int64_t n, const void *x, void *y) const = 0;
+  /// dx = f'(x) dy (dx may be dy; x may be null where f' does not read it).
+  virtual Status unaryBackward(Elem t, UnaryKind k, int64_t n, const void *x, const void *dy,
+                               void *dx) const = 0;
+  /// Gradients of out = a + b (mul: a * b) with a [rows, D] and b [D]
+  /// broadcast over rows: da (optional, T) and db (optional, f32 [D], summed
+  /// over rows).
+  virtual size_t biasBackwardWorkspace(int64_t rows, int64_t D) const = 0;
+  virtual Status biasBackward(Elem t, bool mul, int64_t rows, int64_t D, const void *a,
+                              const void *b, const void *dout, void *da, float *db,
+                              void *workspace) const = 0;
+  /// dx (optional), dw and db (optional, f32; db: layer only) of normForward
+  /// without a residual; the statistics are recomputed.
+  virtual size_t normBackwardWorkspace(int64_t rows, int64_t D) const = 0;
+  virtual Status normBackward(Elem t, bool rms, int64_t rows, int64_t D, float eps, const void *x,
+                              const void *w, const void *dy, void *dx, float *dw, float *db,
+                              void *workspace) const = 0;
+  /// dtable [V, D] (f32, overwritten) of embeddingForward: deterministic (the
+  /// ids sorted, each row summed in token order).
+  virtual size_t embeddingBackwardWorkspace(int64_t n, int64_t V) const = 0;
+  virtual Status embeddingBackward(Elem t, int64_t n, int64_t V, int64_t D, const int32_t *ids,
+                                   const void *dout, float *dtable, void *workspace) const = 0;
+  /// y = rope(x) and dx = rope'(dy) (in place allowed); invFreq: rot/2 f32 on
+  /// the device; positions [T] int32, or null for 0..T-1.
+  virtual Status ropeForward(Elem t, const lib::RopeCall &r, const float *invFreq,
+                             const int32_t *positions, const void *x, void *y) const = 0;
+  virtual Status ropeBackward(Elem t, const lib::RopeCall &r, const float *invFreq,
+                              const int32_t *positions, const void *dy, void *dx) const = 0;
+  /// dq, dk, dv (bf16) of attentionForward from its out and lse.
+  virtual size_t attentionBackwardWorkspace(const lib::AttentionCall &a) const = 0;
+  virtual Status attentionBackward(const lib::AttentionCall &a, const void *q, const void *k,
+                                   const void *v, const void *out, const void *dout,
+                                   const float *lse, void *dq, void *dk, void *dv,
+                                   void *workspace) const = 0;
+  /// loss [1] = the mean of rowLoss [rows] over the rows not ignored, count
+  /// [1] their number (crossEntropyForward's last kernel).
+  virtual Status crossEntropyMean(int64_t rows, int64_t ignoreIndex, const float *rowLoss,
+                                  const int32_t *targets, float *loss, int32_t *count) const = 0;
+  /// dlogits (may be logits) of crossEntropyForward from its lse and count;
+  /// dloss (a device scalar) null means 1.
+  virtual Status crossEntropyBackward(Elem t, int64_t rows, int64_t V, int64_t ignoreIndex,
+                                      float labelSmoothing, const void *logits,
+                                      const int32_t *targets, const float *lse, const float *dloss,
+                                      const int32_t *count, void *dlogits) const = 0;
 };
 
 /// The library compiled for the simulator (null where it is not built).

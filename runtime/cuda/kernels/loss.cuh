@@ -169,6 +169,20 @@ cudaError_t crossEntropyForward(const CrossEntropyArgs &a, const T *logits, cons
   return cudaGetLastError();
 }
 
+/// loss [1] = the mean of rowLoss [rows] over the rows not ignored, count [1]
+/// (optional) = their number: crossEntropyForward's last kernel alone, for a
+/// caller that makes rowLoss a chunk of rows at a time (with rowLoss zeroed,
+/// it counts the rows before any chunk).
+inline cudaError_t crossEntropyMean(int64_t rows, int64_t ignoreIndex, const float *rowLoss,
+                                    const int32_t *targets, float *loss, int32_t *count,
+                                    cudaStream_t stream) {
+  if (rows < 1 || !rowLoss || !targets || !loss)
+    return cudaErrorInvalidValue;
+  MOTIF_LAUNCH(1, 1024, 0, stream, xent::meanKernel)(rows, ignoreIndex, rowLoss, targets, loss,
+                                                     count);
+  return cudaGetLastError();
+}
+
 /// dlogits (may be logits) from the forward's lse and count; dloss (device
 /// scalar) null means 1.
 template <typename T>
