@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/backend/CudaBackend.h"
 #include "runtime/cuda/backend/DeviceEngine.h"
+#include "runtime/cuda/backend/Library.h"
 #include "runtime/device/Device.h"
 
 #include <algorithm>
@@ -58,7 +59,43 @@ Status gpu::checkDeviceReference(const Artifact &a, const CheckRefOptions &o,
   auto dev = device::openDevice(kind, 0);
   if (!dev.isOk())
     return Status::error("device '" + kind + "': " + dev.status().message());
-  auto runner = CudaRunner::create(**dev, a, ref.params);
+  // The CPU's weights on the device: f32, and for a bf16 plan also the
+  // bf16 copies its get_params read (as the device engine keeps them).
+  auto lib = libraryFor(**dev);
+  if (!lib.isOk())
+    return lib.status();
+  bool bf16 = precisionOf(a) == Precision::BF16;
+  std::map<std::string, void *> masters, copies;
+  std::vector<void *> owned;
+  struct FreeAll {
+    device::Device &d;
+    std::vector<void *> &p;
+    ~FreeAll() {
+      for (void *x : p)
+        (void)d.free(x);
+    }
+  } freeAll{**dev, owned};
+  for (const ParamInfo &p : a.params) {
+    const std::vector<float> &w = ref.params[p.name].f;
+    auto m = (*dev)->allocate(w.size() * 4, "parameter '" + p.name + "'");
+    if (!m.isOk())
+      return m.status();
+    owned.push_back(*m);
+    masters[p.name] = *m;
+    if (Status s = (*dev)->copyToDevice(*m, w.data(), w.size() * 4); !s.isOk())
+      return s;
+    if (!bf16)
+      continue;
+    auto c = (*dev)->allocate(w.size() * 2, "bf16 copy of '" + p.name + "'");
+    if (!c.isOk())
+      return c.status();
+    owned.push_back(*c);
+    copies[p.name] = *c;
+    if (Status s = (*lib)->cast(lib::Elem::F32, lib::Elem::BF16, int64_t(w.size()), *m, *c);
+        !s.isOk())
+      return s;
+  }
+  auto runner = CudaRunner::createOver(**dev, a, masters, copies);
   if (!runner.isOk())
     return Status::error("device '" + kind + "': " + runner.status().message());
   std::vector<Tensor> refResults;
