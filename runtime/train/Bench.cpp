@@ -1,4 +1,5 @@
 //===- Bench.cpp - motif-run bench: time a step, report throughput ---------===//
+#include "runtime/core/DevicePeaks.h"
 #include "runtime/core/MemoryPlan.h"
 #include "runtime/train/Engine.h"
 #include "runtime/core/ParameterBytes.h"
@@ -77,29 +78,49 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   if (!f->arena.at(dims, arena, why))
     return Status::error("'" + o.function + "': " + why);
 
-  char line[512];
+  // MFU: model FLOP/s over the device's dense bf16 peak (DevicePeaks); none
+  // for the CPU, the simulator or a GPU the table does not know.
+  const std::string devName = engine.deviceName();
+  const DevicePeak *peak = engine.device() == "cuda" ? findDevicePeak(devName) : nullptr;
+  std::string mfuText = "MFU n/a (no peak for " + devName + ")", mfuJson = "null";
+  if (peak) {
+    double m = mfu(flops / perStep, *peak);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "MFU %.2f%% of the %s's bf16 peak", m * 100, peak->name);
+    mfuText = buf;
+    std::snprintf(buf, sizeof buf, "%.6f", m);
+    mfuJson = buf;
+  }
+  // What the run held at its peak: the values, the parameters and, training,
+  // their gradients and optimizer state.
+  const int64_t peakBytes = engine.stats().peakValueBytes + paramBytes +
+                            (training ? pb.gradients() + pb.optimizer() : 0);
+
+  char line[768];
   std::snprintf(line, sizeof line,
-                "%s of %s at batch %lld x seq %lld on the CPU:\n"
+                "%s of %s at batch %lld x seq %lld on %s:\n"
                 "  first step %.3f s (init included), then %.2f ms/step over %lld steps\n"
-                "  %.0f tokens/s, %.2f GFLOP/s of model FLOPs (%.3g per step)\n"
+                "  %.0f tokens/s, %.2f GFLOP/s of model FLOPs (%.3g per step), %s\n"
                 "  values: peak %.1f MiB held (plan's arena %.1f MiB); parameters %.1f MiB, "
                 "gradients and optimizer state %.1f MiB\n",
                 o.function.c_str(), a.model.c_str(), static_cast<long long>(o.batch),
-                static_cast<long long>(o.seq), seconds(t0, tFirst), perStep * 1e3,
+                static_cast<long long>(o.seq), devName.c_str(), seconds(t0, tFirst), perStep * 1e3,
                 static_cast<long long>(o.steps), tokens / perStep, flops / perStep * 1e-9, flops,
-                engine.stats().peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
+                mfuText.c_str(), engine.stats().peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
                 (training ? pb.gradients() + pb.optimizer() : 0) / 1048576.0);
   log << line;
   std::snprintf(line, sizeof line,
-                "{\"bench\":\"%s\",\"model\":\"%s\",\"device\":\"cpu\",\"batch\":%lld,"
+                "{\"bench\":\"%s\",\"model\":\"%s\",\"device\":\"%s\",\"batch\":%lld,"
                 "\"seq\":%lld,\"first_step_s\":%.6f,\"step_ms\":%.4f,\"tokens_per_s\":%.2f,"
                 "\"flops_per_step\":%.6g,\"flops_per_s\":%.6g,\"peak_value_bytes\":%lld,"
-                "\"arena_bytes\":%lld,\"param_bytes\":%lld}\n",
-                o.function.c_str(), a.model.c_str(), static_cast<long long>(o.batch),
+                "\"arena_bytes\":%lld,\"param_bytes\":%lld,\"peak_bytes\":%lld,\"mfu\":%s}\n",
+                o.function.c_str(), a.model.c_str(), engine.device().c_str(),
+                static_cast<long long>(o.batch),
                 static_cast<long long>(o.seq), seconds(t0, tFirst), perStep * 1e3,
                 tokens / perStep, flops, flops / perStep,
                 static_cast<long long>(engine.stats().peakValueBytes), static_cast<long long>(arena.peak),
-                static_cast<long long>(paramBytes));
+                static_cast<long long>(paramBytes), static_cast<long long>(peakBytes),
+                mfuJson.c_str());
   log << line;
   return Status::ok();
 }

@@ -22,6 +22,7 @@ public:
 
   const Artifact &artifact() const override { return art; }
   std::string device() const override { return "cpu"; }
+  std::string deviceName() const override { return "the CPU"; }
   void setTraining(bool training) override { ex.training = training; }
   bool training() const override { return ex.training; }
 

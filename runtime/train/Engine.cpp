@@ -2,16 +2,56 @@
 #include "runtime/train/Engine.h"
 #include "runtime/train/CpuEngine.h"
 
+#include <mutex>
+#include <utility>
+
 using namespace motif::rt;
 
 Engine::~Engine() = default;
+
+namespace {
+/// The registered device engines, in registration order.
+std::vector<std::pair<std::string, EngineFactory>> &registry() {
+  static std::vector<std::pair<std::string, EngineFactory>> r;
+  return r;
+}
+std::mutex registryMutex;
+} // namespace
+
+void motif::rt::registerEngine(const std::string &device, EngineFactory make) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  for (auto &[name, f] : registry())
+    if (name == device) {
+      f = make;
+      return;
+    }
+  registry().push_back({device, make});
+}
+
+std::string motif::rt::engineDevices() {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  std::string out = "cpu";
+  for (auto &[name, f] : registry())
+    out += ", " + name;
+  return out;
+}
 
 StatusOr<std::unique_ptr<Engine>> motif::rt::makeEngine(const Artifact &artifact,
                                                         const EngineOptions &opts) {
   if (opts.device == "cpu")
     return std::unique_ptr<Engine>(std::make_unique<CpuEngine>(artifact, opts));
-  if (opts.device == "cuda")
-    return Status::error("device 'cuda': the CUDA engine is not built yet; training, evaluation "
-                         "and sampling run on device 'cpu'");
-  return Status::error("unknown device '" + opts.device + "' (choices: cpu)");
+  EngineFactory make = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    for (auto &[name, f] : registry())
+      if (name == opts.device)
+        make = f;
+  }
+  if (make)
+    return make(artifact, opts);
+  if (opts.device == "cuda" || opts.device == "sim")
+    return Status::error("device '" + opts.device +
+                         "': this program was built without the device engines; training, "
+                         "evaluation and sampling run on device 'cpu'");
+  return Status::error("unknown device '" + opts.device + "' (choices: " + engineDevices() + ")");
 }

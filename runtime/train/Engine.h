@@ -27,7 +27,8 @@
 namespace motif::rt {
 
 struct EngineOptions {
-  /// The backend: "cpu" (today the only one).
+  /// The backend: "cpu", or a device engine registered by registerEngine
+  /// ("sim", "cuda": runtime/cuda/backend/DeviceEngine.h).
   std::string device = "cpu";
   /// Seeds every parameter's initialization (per parameter name).
   uint64_t seed = 1337;
@@ -74,8 +75,11 @@ public:
   virtual ~Engine();
 
   virtual const Artifact &artifact() const = 0;
-  /// The backend's name ("cpu").
+  /// The backend's name ("cpu", "sim", "cuda").
   virtual std::string device() const = 0;
+  /// The machine it runs on, for progress lines and MFU ("the CPU", "sim",
+  /// "NVIDIA H100 80GB HBM3 (sm_90)").
+  virtual std::string deviceName() const { return device(); }
 
   /// Training or inference mode for the runs that follow (dropout, batch_norm).
   virtual void setTraining(bool training) = 0;
@@ -132,6 +136,16 @@ public:
 /// its parameters initialized from `opts.seed`; an unknown or unavailable
 /// device is an error naming it and the devices there are.
 StatusOr<std::unique_ptr<Engine>> makeEngine(const Artifact &artifact, const EngineOptions &opts);
+
+/// Makes the engine of a device other than the CPU. The runtime's training
+/// library does not depend on the CUDA backend; the backend registers its
+/// engines here (gpu::registerDeviceEngines), and programs that want them
+/// call that once at start.
+using EngineFactory = StatusOr<std::unique_ptr<Engine>> (*)(const Artifact &,
+                                                            const EngineOptions &);
+void registerEngine(const std::string &device, EngineFactory make);
+/// "cpu" and the registered devices, for messages ("cpu, sim, cuda").
+std::string engineDevices();
 
 } // namespace motif::rt
 

@@ -161,7 +161,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
         << " x " << seq << " (x" << accum << "), " << oc.kind << " lr "
         << oc.lr << " " << sc.kind << " warmup " << sc.warmup << ", clip "
         << clip << ", data " << o.data << " (" << n - nVal << " train / "
-        << nVal << " val tokens)\n";
+        << nVal << " val tokens) on " << engine.deviceName() << "\n";
 
   std::vector<int32_t> inBuf(static_cast<size_t>(batch * seq)),
       tgBuf(static_cast<size_t>(batch * seq));

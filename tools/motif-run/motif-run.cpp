@@ -14,6 +14,7 @@
 #include "runtime/core/TargetInfo.h"
 #include "runtime/cuda/Doctor.h"
 #include "runtime/cuda/LaunchPlan.h"
+#include "runtime/cuda/backend/DeviceEngine.h"
 #include "runtime/train/Trainer.h"
 
 #include <cstdio>
@@ -35,8 +36,8 @@ const char *kUsage =
     "  doctor     the NVIDIA driver and devices of this machine, the CPU\n"
     "             threads; with an artifact, what it would run on each device\n"
     "  inspect    print the artifact's header, parameter table and plan\n"
-    "  train      train on the CPU backend (the model's train {} recipe gives\n"
-    "             the defaults; flags override):\n"
+    "  train      train a model (the model's train {} recipe gives the\n"
+    "             defaults; flags override):\n"
     "               --data FILE (raw text or llm.c .bin shard)  --out DIR (run)\n"
     "               --steps N --batch B --seq T --accumulate K --lr X --clip X\n"
     "               --weight-decay X --optimizer adamw|sgd|lion\n"
@@ -56,8 +57,10 @@ const char *kUsage =
     "             binary for a device, each buffer's storage and arena offset,\n"
     "             each generated kernel's launch: --arch sm_80|sm_90a --batch B\n"
     "             --seq T --function NAME --precision fp32|bf16 --free-mib N\n"
-    "  check-ref  run a function in fp32 beside its fp64 reference and name\n"
-    "             the first op whose result differs by more than --tol:\n"
+    "  check-ref  run a function in fp32 beside its fp64 reference (--device\n"
+    "             cpu), or on a device beside the CPU's fp32 run (--device\n"
+    "             sim|cuda), and name the first op whose result differs by more\n"
+    "             than --tol (default 1e-3 on the CPU, 3e-2 on a device):\n"
     "               --function NAME --batch B --seq T --tol X --seed N\n"
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
@@ -65,7 +68,11 @@ const char *kUsage =
     "  generate   sample text from a checkpoint:\n"
     "               --checkpoint FILE --prompt TEXT --tokens N --temp X\n"
     "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n"
-    "               --context N (tokens of history; default: the model's ctx)\n";
+    "               --context N (tokens of history; default: the model's ctx)\n"
+    "\n"
+    "train, eval, generate, bench and check-ref take --device cpu|sim|cuda:\n"
+    "the CPU backend, the CUDA backend under the SIMT simulator, or on the GPU;\n"
+    "the default is cuda when the driver reports a GPU, else cpu.\n";
 
 bool parseInt(const char *s, int64_t &out) {
   char *end = nullptr;
@@ -85,6 +92,7 @@ int usageError(const std::string &msg) {
 } // namespace
 
 int main(int argc, char **argv) {
+  gpu::registerDeviceEngines();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 1 : 0;
@@ -109,7 +117,9 @@ int main(int argc, char **argv) {
     std::printf("CPU backend: %u hardware threads\n", std::thread::hardware_concurrency());
     auto d = gpu::queryDriver();
     if (!d.isOk()) {
-      std::printf("GPU: %s; motif-run trains on the CPU\n", d.status().message().c_str());
+      std::printf("GPU: %s; motif-run's default device is cpu (--device sim runs the CUDA "
+                  "backend under the simulator)\n",
+                  d.status().message().c_str());
       return 0;
     }
     std::printf("NVIDIA driver %d.%d, %zu device(s)\n", d->version / 1000,
@@ -130,7 +140,7 @@ int main(int argc, char **argv) {
       }
       std::printf("\n");
     }
-    std::printf("the CUDA backend that executes plans is not built yet: training runs on the CPU\n");
+    std::printf("motif-run's default device: %s\n", gpu::defaultDevice().c_str());
     return 0;
   }
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
@@ -157,6 +167,9 @@ int main(int argc, char **argv) {
   BenchOptions bo;
   EvalOptions eo;
   CheckRefOptions cr;
+  // --device: the engine of train, eval, generate, bench and check-ref.
+  std::string device;
+  bool tolSet = false;
   struct {
     std::string arch = "sm_90a", function = "train_step", precision;
     int64_t batch = 8, seq = 64, freeMiB = 80 * 1024;
@@ -192,11 +205,16 @@ int main(int argc, char **argv) {
       }
     };
     int64_t seed;
+    if (f == "--device" && (cmd == "train" || cmd == "eval" || cmd == "generate" ||
+                            cmd == "bench" || cmd == "check-ref")) {
+      device = value();
+      continue;
+    }
     if (cmd == "check-ref") {
       if (f == "--function") cr.function = value();
       else if (f == "--batch") positive(cr.batch);
       else if (f == "--seq") positive(cr.seq);
-      else if (f == "--tol") numOpt(cr.tolerance);
+      else if (f == "--tol") { numOpt(cr.tolerance); tolSet = true; }
       else if (f == "--seed") { intOpt(seed); cr.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for check-ref");
     } else if (cmd == "gpu-plan") {
@@ -273,8 +291,17 @@ int main(int argc, char **argv) {
       else return usageError("unknown option '" + f + "' for generate");
     }
   }
+  // The device: named, else the default; an unknown one is a usage error.
+  if (device.empty())
+    device = gpu::defaultDevice();
+  if (device != "cpu" && device != "sim" && device != "cuda")
+    return usageError("unknown device '" + device + "' for --device (choices: cpu, sim, cuda)");
+  t.device = g.device = bo.device = eo.device = device;
   if (cmd == "check-ref") {
-    Status st = checkReference(*artifact, cr, std::cout);
+    if (!tolSet && device != "cpu")
+      cr.tolerance = 3e-2;
+    Status st = device == "cpu" ? checkReference(*artifact, cr, std::cout)
+                                : gpu::checkDeviceReference(*artifact, cr, device, std::cout);
     if (!st.isOk()) {
       std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
       return 1;

@@ -128,6 +128,15 @@ Status CudaBackend::runGetParam(const GetParamDesc &d, const PlanStep &s) {
   if (it == params_.end())
     return Status::error("parameter '" + d.name + "' is not on the device");
   int32_t v = s.results[0];
+  // --- gpu-engine --- bf16 storage reads the engine's bf16 copy.
+  if (r_.storage[v] == DType::BF16 && computeParams_) {
+    auto c = computeParams_->find(d.name);
+    if (c != computeParams_->end()) {
+      ptr_[v] = c->second;
+      return Status::ok();
+    }
+  }
+  // --- end gpu-engine ---
   if (r_.storage[v] != DType::F32)
     return Status::error("parameter '" + d.name + "' is read as " +
                          dtypeName(r_.storage[v]) +
@@ -1149,7 +1158,10 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   auto arena = dev_.arena(size_t(std::max<int64_t>(r->arena.peak, 256)));
   if (!arena.isOk())
     return arena.status();
+  lastArena_ = r->arena.peak;
   CudaBackend b(dev_, lib_, module_, *f, std::move(*r), p, *arena, params_);
+  if (!computeParams_.empty())
+    b.setComputeParams(&computeParams_);
   if (Status st = b.allocateUnplaced(); !st.isOk())
     return st;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -1180,9 +1192,16 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   }
   RunHooks hooks; // the arena is planned: nothing is freed
   hooks.nanCheck = nanCheck;
+  if (afterStep)
+    hooks.afterStep = [&](size_t i, const PlanStep &s) { return afterStep(i, s, b); };
   if (Status st = runSteps(b, *plan, hooks); !st.isOk())
     return st;
   results.clear();
+  if (onResults)
+    if (Status st = onResults(b); !st.isOk())
+      return st;
+  if (!copyResults)
+    return Status::ok();
   for (int32_t v : f->results) {
     Tensor t;
     t.shape = b.resolved().shapes[v];
@@ -1211,3 +1230,26 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   }
   return dev_.synchronize();
 }
+
+// --- gpu-engine ---
+StatusOr<std::unique_ptr<CudaRunner>>
+CudaRunner::createOver(Device &dev, const Artifact &a, std::map<std::string, void *> params,
+                       std::map<std::string, void *> computeParams) {
+  auto lib = libraryFor(dev);
+  if (!lib.isOk())
+    return lib.status();
+  std::unique_ptr<CudaRunner> r(new CudaRunner(dev, **lib, a));
+  for (const ParamInfo &p : a.params)
+    if (!params.count(p.name))
+      return Status::error("parameter '" + p.name + "' is not on the device");
+  r->params_ = std::move(params);
+  r->computeParams_ = std::move(computeParams);
+  if (!a.gpu.source.empty()) {
+    auto m = dev.loadModule(a);
+    if (!m.isOk())
+      return m.status();
+    r->module_ = *m;
+  }
+  return r;
+}
+// --- end gpu-engine ---

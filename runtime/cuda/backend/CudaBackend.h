@@ -25,6 +25,7 @@
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Executor.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -90,6 +91,12 @@ public:
   /// arguments the plan does not place).
   Status allocateUnplaced();
 
+  // --- gpu-engine ---
+  /// The bf16 copies of the parameters by name (a device engine's, refreshed
+  /// after each optimizer step): get_param of bf16 storage reads these.
+  void setComputeParams(const std::map<std::string, void *> *bf16) { computeParams_ = bf16; }
+  // --- end gpu-engine ---
+
 private:
   /// The shape of value `v` as the plan resolved it, or an error naming it.
   StatusOr<Shape> shapeOf(int32_t v, const PlanStep &s) const;
@@ -114,6 +121,7 @@ private:
   std::vector<void *> ptr_;  // by value
   std::vector<void *> owned_; // allocations of unplaced values
   std::unique_ptr<Gemm> gemm_;
+  const std::map<std::string, void *> *computeParams_ = nullptr; // gpu-engine
 };
 
 /// Runs functions of an artifact on a device: the parameters (f32) copied up
@@ -133,6 +141,24 @@ public:
   /// Fail on the first step that makes a NaN or an infinity.
   bool nanCheck = false;
 
+  // --- gpu-engine ---
+  /// A runner over parameters a device engine owns: `params` (f32 masters)
+  /// and `computeParams` (bf16 copies, possibly empty) by name, left to the
+  /// caller to free.
+  static StatusOr<std::unique_ptr<CudaRunner>>
+  createOver(device::Device &dev, const Artifact &a, std::map<std::string, void *> params,
+             std::map<std::string, void *> computeParams);
+  /// Called after each step (check-ref compares its results there).
+  std::function<Status(size_t, const PlanStep &, CudaBackend &)> afterStep;
+  /// Called after the last step with the results still on the device; with
+  /// `copyResults` false, run() leaves `results` empty (a training step keeps
+  /// its gradients on the device).
+  std::function<Status(CudaBackend &)> onResults;
+  bool copyResults = true;
+  /// The arena bytes of the last run.
+  int64_t lastArenaBytes() const { return lastArena_; }
+  // --- end gpu-engine ---
+
 private:
   CudaRunner(device::Device &dev, const Library &lib, const Artifact &a)
       : dev_(dev), lib_(lib), a_(a) {}
@@ -141,6 +167,8 @@ private:
   const Artifact &a_;
   device::Module module_ = nullptr;
   std::map<std::string, void *> params_;
+  std::map<std::string, void *> computeParams_; // gpu-engine
+  int64_t lastArena_ = 0;                       // gpu-engine
 };
 
 } // namespace motif::rt::gpu

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace motif::rt::device {
 class Device;
@@ -54,6 +55,29 @@ struct RopeCall {
   int64_t B = 1, T = 1, H = 1, Dh = 2, rotaryDim = 0;
   float mscale = 1;
 };
+// --- gpu-engine ---
+/// Host mirrors of adamw.cuh's tables (same layout, checked in
+/// LibraryKernels.inc), so that the engine builds them without CUDA headers.
+/// `compute` is the tensor's bf16 copy (optional).
+struct AdamWTensor {
+  float *master = nullptr;
+  float *m = nullptr, *v = nullptr;
+  const float *grad = nullptr;
+  void *compute = nullptr;
+  int64_t size = 0;
+  float weightDecay = 0;
+};
+struct AdamWChunk {
+  int32_t tensor;
+  int32_t size;
+  int64_t offset;
+};
+/// lr, betas, eps and the bias corrections c1, c2 = 1 - beta^t.
+struct AdamWHyper {
+  float lr, beta1, beta2, eps;
+  float c1, c2;
+};
+// --- end gpu-engine ---
 
 } // namespace lib
 
@@ -143,6 +167,25 @@ public:
                                       float labelSmoothing, const void *logits,
                                       const int32_t *targets, const float *lse, const float *dloss,
                                       const int32_t *count, void *dlogits) const = 0;
+  // --- gpu-engine ---
+  /// out = a + b, n f32 elements (out may be a or b): gradient accumulation.
+  virtual Status addF32(int64_t n, const float *a, const float *b, float *out) const = 0;
+  /// The chunk table of tensors of these sizes (adamw.cuh adamwChunks).
+  virtual std::vector<lib::AdamWChunk> adamwChunks(const std::vector<int64_t> &sizes) const = 0;
+  /// Bytes of globalGradNorm's workspace for `numChunks` chunks.
+  virtual size_t gradNormWorkspaceBytes(int numChunks) const = 0;
+  /// norm = preScale * |grads|, scale = preScale * min(1, maxNorm / norm)
+  /// (device scalars, each optional; maxNorm <= 0: no clipping), over the
+  /// device tables `tensors` and `chunks` (adamw.cuh globalGradNorm).
+  virtual Status globalGradNorm(const lib::AdamWTensor *tensors, const lib::AdamWChunk *chunks,
+                                int numChunks, float preScale, float maxNorm, float *norm,
+                                float *scale, void *workspace) const = 0;
+  /// One fused AdamW step over every chunk, gradients times *gradScale (a
+  /// device scalar; null: 1), refreshing the bf16 copies (adamw.cuh adamwStep).
+  virtual Status adamwStep(const lib::AdamWTensor *tensors, const lib::AdamWChunk *chunks,
+                           int numChunks, const lib::AdamWHyper &h,
+                           const float *gradScale) const = 0;
+  // --- end gpu-engine ---
 };
 
 /// The library compiled for the simulator (null where it is not built).

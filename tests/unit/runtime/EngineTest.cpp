@@ -338,8 +338,11 @@ TEST(Engine, OnlyTheCpuDeviceExistsToday) {
   o.device = "cuda";
   auto cuda = makeEngine(empty, o);
   ASSERT_FALSE(cuda.isOk());
-  EXPECT_EQ(cuda.status().message(), "device 'cuda': the CUDA engine is not built yet; training, "
-                                     "evaluation and sampling run on device 'cpu'");
+  // This program registers no device engine (gpu::registerDeviceEngines,
+  // runtime/cuda/backend/DeviceEngine.h, is not linked in).
+  EXPECT_EQ(cuda.status().message(),
+            "device 'cuda': this program was built without the device engines; training, "
+            "evaluation and sampling run on device 'cpu'");
   o.device = "tpu";
   auto tpu = makeEngine(empty, o);
   ASSERT_FALSE(tpu.isOk());
@@ -349,4 +352,23 @@ TEST(Engine, OnlyTheCpuDeviceExistsToday) {
   ASSERT_TRUE(cpu.isOk());
   EXPECT_EQ((*cpu)->device(), "cpu");
   EXPECT_FALSE((*cpu)->accumulate({}).isOk()) << "no train_step";
+}
+
+/// A registered factory makes the engine of its device and is listed in
+/// the unknown-device message.
+TEST(Engine, RegisteredDevicesAreMadeByTheirFactory) {
+  registerEngine("test-device", [](const Artifact &, const EngineOptions &)
+                                    -> StatusOr<std::unique_ptr<Engine>> {
+    return Status::error("the test factory ran");
+  });
+  Artifact empty;
+  EngineOptions o;
+  o.device = "test-device";
+  auto made = makeEngine(empty, o);
+  ASSERT_FALSE(made.isOk());
+  EXPECT_EQ(made.status().message(), "the test factory ran");
+  o.device = "tpu";
+  auto tpu = makeEngine(empty, o);
+  ASSERT_FALSE(tpu.isOk());
+  EXPECT_EQ(tpu.status().message(), "unknown device 'tpu' (choices: cpu, test-device)");
 }
