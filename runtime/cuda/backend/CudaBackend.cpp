@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 using namespace motif::rt;
 using namespace motif::rt::gpu;
@@ -255,9 +256,10 @@ Status CudaBackend::runAddNorm(const AddNormDesc &d, const PlanStep &s) {
 }
 
 Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanStep &s) {
+  if (s.operands.size() == 4) // --- gpu-families: a bias (T5) ---
+    return biasedAttention(d, s);
   if (s.operands.size() != 3)
-    return Status::error("attention with a bias operand is not supported by the CUDA "
-                         "backend yet");
+    return Status::error("attention: " + std::to_string(s.operands.size()) + " operands");
   int32_t q = s.operands[0], k = s.operands[1], v = s.operands[2], out = s.results[0],
           lse = s.results.size() > 1 ? s.results[1] : -1;
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s);
@@ -415,7 +417,19 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   ops.B = pointer(b);
   ops.D = pointer(d);
   bool gelu = g.epilogue == Epilogue::GeluTanh;
-  if (g.epilogue != Epilogue::None && !gelu)
+  // --- gpu-families: activations cuBLASLt has no epilogue for (exact GELU,
+  // relu, silu) run as a second kernel on D.
+  std::optional<UnaryKind> after;
+  if (g.epilogue == Epilogue::Gelu)
+    after = UnaryKind::Gelu;
+  else if (g.epilogue == Epilogue::Relu)
+    after = UnaryKind::Relu;
+  else if (g.epilogue == Epilogue::Silu)
+    after = UnaryKind::Silu;
+  if (after && residual >= 0)
+    return Status::error("gemm: an activation with a residual is not supported yet");
+  // --- end gpu-families ---
+  if (g.epilogue != Epilogue::None && !gelu && !after)
     return Status::error(std::string("the CUDA backend has no gemm epilogue '") +
                          spelling(g.epilogue) + "' yet");
   if (bias >= 0) {
@@ -444,7 +458,13 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
       return created.status();
     gemm_ = std::move(*created);
   }
-  return gemm_->run(desc, ops, nullptr);
+  if (Status st = gemm_->run(desc, ops, nullptr); !st.isOk() || !after)
+    return st;
+  auto t = elemOf(r_.storage[d], "the gemm's result"); // --- gpu-families ---
+  if (!t.isOk())
+    return t.status();
+  return lib_.activationForward(*t, *after, r_.bytes[d] / int64_t(dtypeSize(r_.storage[d])),
+                                pointer(d), pointer(d));
 }
 
 //===----------------------------------------------------------------------===//

@@ -61,6 +61,24 @@ public:
   Status runReshape(const ReshapeDesc &d, const PlanStep &s) override;
   Status runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
 
+  // --- gpu-families --- (CudaBackendLayout.cpp: the ops of BERT, ViT and T5)
+  Status runConstant(const ConstantDesc &d, const PlanStep &s) override;
+  Status vjpReshape(const ReshapeDesc &d, const PlanStep &s) override;
+  Status runTranspose(const TransposeDesc &d, const PlanStep &s) override;
+  Status vjpTranspose(const TransposeDesc &d, const PlanStep &s) override;
+  Status runSlice(const SliceDesc &d, const PlanStep &s) override;
+  Status vjpSlice(const SliceDesc &d, const PlanStep &s) override;
+  Status runExpand(const ExpandDesc &d, const PlanStep &s) override;
+  Status vjpExpand(const ExpandDesc &d, const PlanStep &s) override;
+  Status runConcat(const ConcatDesc &d, const PlanStep &s) override;
+  Status vjpConcat(const ConcatDesc &d, const PlanStep &s) override;
+  Status runConv2d(const Conv2dDesc &d, const PlanStep &s) override;
+  Status vjpConv2d(const Conv2dDesc &d, const PlanStep &s) override;
+  Status vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
+  Status runRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
+  Status vjpRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
+  // --- end gpu-families ---
+
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.
   Status checkResults(const PlanStep &s, bool nanCheck) override;
@@ -73,12 +91,22 @@ public:
   /// Values with no arena offset that this backend allocated (function
   /// arguments the plan does not place).
   Status allocateUnplaced();
+  // --- gpu-families ---
+  /// Binds value `v` to device buffer `p` (the caller's, which outlives the
+  /// backend): how a one-step test places operands the plan does not.
+  void bind(int32_t v, void *p) { ptr_[v] = p; }
+  // --- end gpu-families ---
 
 private:
   /// The shape of value `v` as the plan resolved it, or an error naming it.
   StatusOr<Shape> shapeOf(int32_t v, const PlanStep &s) const;
   Status normForward(const PlanStep &s, bool rms, double eps, int32_t x, int32_t res,
                      int32_t w, int32_t b, int32_t y, int32_t sum);
+  // --- gpu-families ---
+  /// kernel.attention with a bias operand (T5): the library's biased
+  /// attention, any head dim.
+  Status biasedAttention(const KernelAttentionDesc &d, const PlanStep &s);
+  // --- end gpu-families ---
 
   device::Device &dev_;
   const Library &lib_;
