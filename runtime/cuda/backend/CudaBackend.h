@@ -95,6 +95,11 @@ public:
   /// Binds value `v` to device buffer `p` (the caller's, which outlives the
   /// backend): how a one-step test places operands the plan does not.
   void bind(int32_t v, void *p) { ptr_[v] = p; }
+  /// kernel.attention_grad with a bias operand (T5's q, k, v, bias, out,
+  /// lse, dout -> dq, dk, dv, dbias): the library's biased attention
+  /// backward, any head dim. runKernelAttentionGrad should send such steps
+  /// here (the tiled backward kernels take no bias).
+  Status biasedAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s);
   // --- end gpu-families ---
 
 private:

@@ -571,3 +571,44 @@ Status CudaBackend::biasedAttention(const KernelAttentionDesc &d, const PlanStep
                                      pointer(out),
                                      lse >= 0 ? static_cast<float *>(pointer(lse)) : nullptr);
 }
+
+Status CudaBackend::biasedAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s) {
+  if (s.operands.size() != 7 || s.results.size() != 4)
+    return Status::error(s.where() + ": attention's gradient with a bias takes q, k, v, the "
+                                     "bias, out, lse and dout and makes dq, dk, dv and dbias");
+  int32_t q = s.operands[0], k = s.operands[1], v = s.operands[2], bias = s.operands[3],
+          dout = s.operands[6];
+  int32_t dq = s.results[0], dk = s.results[1], dv = s.results[2], dbias = s.results[3];
+  auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s), bs = shapeOf(bias, s);
+  if (!qs.isOk() || !ks.isOk() || !vs.isOk() || !bs.isOk())
+    return !qs.isOk() ? qs.status()
+           : !ks.isOk() ? ks.status()
+           : !vs.isOk() ? vs.status()
+                        : bs.status();
+  if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
+    return Status::error(s.where() + ": q, k and v of shape [B, T, heads * head_dim] expected");
+  lib::AttentionCall c;
+  c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
+  c.D = (*qs)[2] / d.heads;
+  c.causal = d.causal;
+  c.window = d.window;
+  c.scale = float(d.scale);
+  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D ||
+      *bs != Shape{c.H, c.Tq, c.Tk})
+    return Status::error(s.where() + ": v's head dim differs from q's, or the bias is not "
+                                     "[heads, Tq, Tk]");
+  for (int32_t x : {k, v, bias, dout, dq, dk, dv})
+    if (r_.storage[x] != r_.storage[q])
+      return Status::error(s.where() + ": q, k, v, the bias, dout and dq, dk, dv are not all "
+                                       "of one type");
+  auto t = elemOf(r_.storage[q], "attention's q");
+  auto g = elemOf(r_.storage[dbias], "the bias's gradient");
+  if (!t.isOk() || !g.isOk())
+    return !t.isOk() ? t.status() : g.status();
+  Scratch ws(dev_);
+  if (Status st = ws.get(size_t(2 * c.B * c.H * c.Tq * c.Tk) * 4); !st.isOk())
+    return st;
+  return lib_.biasedAttentionBackward(*t, *g, c, pointer(q), pointer(k), pointer(v),
+                                      pointer(bias), pointer(dout), pointer(dq), pointer(dk),
+                                      pointer(dv), pointer(dbias), ws.p);
+}

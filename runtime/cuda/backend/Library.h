@@ -136,6 +136,13 @@ public:
   virtual Status biasedAttentionForward(Elem t, const lib::AttentionCall &a, const void *q,
                                         const void *k, const void *v, const void *bias,
                                         void *out, float *lse) const = 0;
+  /// dq, dk, dv (type t) and dbias (type g, summed over the batch) of
+  /// biasedAttentionForward, each where not null; `workspace` holds
+  /// 2 B H Tq Tk floats.
+  virtual Status biasedAttentionBackward(Elem t, Elem g, const lib::AttentionCall &a,
+                                         const void *q, const void *k, const void *v,
+                                         const void *bias, const void *dout, void *dq, void *dk,
+                                         void *dv, void *dbias, void *workspace) const = 0;
   /// dlogits (may be logits) from the forward's lse and count; dloss a
   /// device scalar (null: 1).
   virtual Status crossEntropyBackward(Elem t, int64_t rows, int64_t V, int64_t ignoreIndex,

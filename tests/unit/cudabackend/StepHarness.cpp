@@ -250,7 +250,7 @@ StatusOr<StepReport> runStep(const Artifact &a, const StepOptions &o, Device &de
 
   if (Status st = dispatch(ex.backend(), step); !st.isOk())
     return Status::error("on the CPU: " + st.message());
-  if (Status st = dispatch(b, step); !st.isOk())
+  if (Status st = o.device ? o.device(b, step) : dispatch(b, step); !st.isOk())
     return Status::error(step.where() + ": " + st.message());
   if (Status st = b.checkResults(step, false); !st.isOk())
     return st;

@@ -25,6 +25,7 @@
 #define MOTIF_TESTS_UNIT_CUDABACKEND_STEPHARNESS_H
 
 #include "runtime/core/Artifact.h"
+#include "runtime/cuda/backend/CudaBackend.h"
 #include "runtime/device/Device.h"
 #include "runtime/exec/Executor.h"
 
@@ -54,6 +55,9 @@ struct StepOptions {
   /// Called for each operand after it is filled (operand index, value id,
   /// host tensor): to plant data an op needs (a consistent lse, say).
   std::function<void(size_t, int32_t, rt::Tensor &)> fill;
+  /// Runs the step on the device instead of its backend entry (dispatch):
+  /// for a helper the dispatch does not reach yet.
+  std::function<rt::Status(rt::gpu::CudaBackend &, const rt::PlanStep &)> device;
 };
 
 /// One result compared.
