@@ -141,11 +141,8 @@ Status CudaBackend::runPositions(const PositionsDesc &, const PlanStep &s) {
   auto shape = shapeOf(v, s);
   if (!shape.isOk())
     return shape.status();
-  // An iota made on the host and copied up (the library has no iota kernel yet).
-  std::vector<int32_t> iota(size_t(elements(*shape)));
-  for (size_t i = 0; i < iota.size(); ++i)
-    iota[i] = int32_t(i);
-  return dev_.copyToDevice(pointer(v), iota.data(), iota.size() * 4);
+  // --- gpu-families: the library's iota kernel ---
+  return lib_.positions(elements(*shape), 0, static_cast<int32_t *>(pointer(v)));
 }
 
 Status CudaBackend::runReshape(const ReshapeDesc &, const PlanStep &s) {

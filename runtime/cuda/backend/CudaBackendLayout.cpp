@@ -15,7 +15,6 @@
 #include "runtime/cuda/backend/CudaBackend.h"
 #include "runtime/cuda/backend/Library.h"
 
-#include <cstring>
 
 using namespace motif::rt;
 using namespace motif::rt::gpu;
@@ -112,26 +111,13 @@ Status CudaBackend::runConstant(const ConstantDesc &d, const PlanStep &s) {
   auto shape = shapeOf(v, s);
   if (!shape.isOk())
     return shape.status();
-  size_t n = size_t(count(*shape));
-  // A constant is a scalar or small: made on the host and copied up.
   DType t = r_.storage[v];
-  if (t == DType::F32) {
-    std::vector<float> h(n, float(d.value));
-    return dev_.copyToDevice(pointer(v), h.data(), n * 4);
-  }
-  if (t == DType::BF16) {
-    float f = float(d.value);
-    uint32_t bits;
-    std::memcpy(&bits, &f, 4);
-    bits += 0x7fff + ((bits >> 16) & 1); // round to nearest even
-    std::vector<uint16_t> h(n, uint16_t(bits >> 16));
-    return dev_.copyToDevice(pointer(v), h.data(), n * 2);
-  }
-  if (t == DType::I32) {
-    std::vector<int32_t> h(n, int32_t(d.value));
-    return dev_.copyToDevice(pointer(v), h.data(), n * 4);
-  }
-  return Status::error(s.where() + ": a constant stored as " + dtypeName(t));
+  if (t == DType::I32)
+    return lib_.fillInt(count(*shape), int32_t(d.value), static_cast<int32_t *>(pointer(v)));
+  auto e = elemOf(t, s.where() + ": the constant");
+  if (!e.isOk())
+    return e.status();
+  return lib_.fill(*e, count(*shape), float(d.value), pointer(v));
 }
 
 //===----------------------------------------------------------------------===//

@@ -154,6 +154,11 @@ public:
   /// (y may be x).
   virtual Status activationForward(Elem t, UnaryKind op, int64_t n, const void *x,
                                    void *y) const = 0;
+  /// out[0, n) = value (values.cuh's fill): floats of type t, or int32.
+  virtual Status fill(Elem t, int64_t n, float value, void *out) const = 0;
+  virtual Status fillInt(int64_t n, int32_t value, int32_t *out) const = 0;
+  /// out[i] = start + i, i in [0, n) (int32).
+  virtual Status positions(int64_t n, int64_t start, int32_t *out) const = 0;
   // --- end gpu-families ---
 };
 

@@ -196,6 +196,7 @@ INSTANTIATE_TEST_SUITE_P(
         StepCase{MOTIF_FAMILIES_T5, "train_step", "motif.vjp:motif.relative_position_bias", 1,
                  1e-6, 1e-6},
         StepCase{MOTIF_FAMILIES_T5, "forward", "motif.constant", 0, 0, 0},
+        StepCase{MOTIF_FAMILIES_BERT, "forward", "motif.positions", 0, 0, 0},
         // Attention with a bias (encoder: bidirectional; decoder: causal), in
         // f32: measured 3.3e-7 (outputs) and 9.5e-7 (log-sum-exp, at 5.6).
         StepCase{MOTIF_FAMILIES_T5, "forward", "kernel.attention", 0, 2e-6, 1e-6},
