@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -142,6 +143,18 @@ std::vector<Shape> inputsOf(const std::string &artifact) {
 
 class FamiliesStep : public ::testing::TestWithParam<StepCase> {};
 
+/// "vit_train_step_motif_vjp_motif_conv2d_0".
+std::string stepCaseName(const ::testing::TestParamInfo<StepCase> &info) {
+  std::string path = info.param.artifact;
+  std::string file = path.substr(path.rfind('/') + 1);
+  std::string name = file.substr(0, file.find('_')) + "_" + info.param.function + "_" +
+                     info.param.op + "_" + std::to_string(info.param.occurrence);
+  for (char &c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)))
+      c = '_';
+  return name;
+}
+
 TEST_P(FamiliesStep, MatchesCpu) {
   const StepCase &c = GetParam();
   auto a = readArtifact(c.artifact);
@@ -203,7 +216,8 @@ INSTANTIATE_TEST_SUITE_P(
         StepCase{MOTIF_FAMILIES_T5, "forward", "kernel.attention", 2, 2e-6, 1e-6},
         // A GEMM with an exact-GELU epilogue (BERT's FFN, the 5th GEMM): TF32
         // products, 64-term sums. Measured 2.7e-3 at 1.6.
-        StepCase{MOTIF_FAMILIES_BERT, "forward", "kernel.gemm", 4, 5e-3, 5e-3}));
+        StepCase{MOTIF_FAMILIES_BERT, "forward", "kernel.gemm", 4, 5e-3, 5e-3}),
+    stepCaseName);
 
 /// T5's attention backward with the position bias (the encoder's and the
 /// decoder's self-attention) through CudaBackend::biasedAttentionGrad,
