@@ -15,7 +15,6 @@
 #include "runtime/cuda/backend/CudaBackend.h"
 #include "runtime/cuda/backend/Library.h"
 
-
 using namespace motif::rt;
 using namespace motif::rt::gpu;
 using motif::rt::device::Device;
@@ -75,8 +74,7 @@ std::vector<int32_t> gradResults(const PlanStep &s) {
   std::vector<int32_t> g(size_t(s.vjp.numInputs), -1);
   size_t r = 0;
   for (size_t i = 0; i < g.size(); ++i)
-    if ((s.vjp.needs.empty() || (i < s.vjp.needs.size() && s.vjp.needs[i])) &&
-        r < s.results.size())
+    if ((s.vjp.needs.empty() || (i < s.vjp.needs.size() && s.vjp.needs[i])) && r < s.results.size())
       g[i] = s.results[r++];
   return g;
 }
@@ -97,7 +95,7 @@ lib::Strided view(const Shape &shape, const std::vector<int64_t> &src,
 static StatusOr<int> copyBytes(DType t, const PlanStep &s) {
   size_t n = dtypeSize(t);
   if (n != 2 && n != 4)
-    return Status::error(s.where() + ": a tensor stored as " + dtypeName(t) +
+    return Status::error(std::string("a tensor stored as ") + dtypeName(t) +
                          " (the layout kernels copy 2- and 4-byte elements)");
   return int(n);
 }
@@ -114,7 +112,7 @@ Status CudaBackend::runConstant(const ConstantDesc &d, const PlanStep &s) {
   DType t = r_.storage[v];
   if (t == DType::I32)
     return lib_.fillInt(count(*shape), int32_t(d.value), static_cast<int32_t *>(pointer(v)));
-  auto e = elemOf(t, s.where() + ": the constant");
+  auto e = elemOf(t, "the constant");
   if (!e.isOk())
     return e.status();
   return lib_.fill(*e, count(*shape), float(d.value), pointer(v));
@@ -141,8 +139,8 @@ Status CudaBackend::runTranspose(const TransposeDesc &d, const PlanStep &s) {
   if (!eb.isOk())
     return eb.status();
   if (d.perm.size() != in->size() || in->size() > size_t(lib::Strided::kMaxRank))
-    return Status::error(s.where() + ": a permutation of " + std::to_string(d.perm.size()) +
-                         " dims for a rank-" + std::to_string(in->size()) + " tensor");
+    return Status::error("a permutation of " + std::to_string(d.perm.size()) + " dims for a rank-" +
+                         std::to_string(in->size()) + " tensor");
   Shape out;
   std::vector<int64_t> inStrides = stridesOf(*in), src;
   for (int64_t p : d.perm) {
@@ -164,8 +162,8 @@ Status CudaBackend::vjpTranspose(const TransposeDesc &d, const PlanStep &s) {
   if (!eb.isOk())
     return eb.status();
   if (d.perm.size() != in->size() || in->size() > size_t(lib::Strided::kMaxRank))
-    return Status::error(s.where() + ": a permutation of " + std::to_string(d.perm.size()) +
-                         " dims for a rank-" + std::to_string(in->size()) + " tensor");
+    return Status::error("a permutation of " + std::to_string(d.perm.size()) + " dims for a rank-" +
+                         std::to_string(in->size()) + " tensor");
   // Every element of dy to its place in dx.
   Shape out;
   std::vector<int64_t> inStrides = stridesOf(*in), dst;
@@ -181,7 +179,7 @@ Status CudaBackend::vjpTranspose(const TransposeDesc &d, const PlanStep &s) {
 static StatusOr<lib::Strided> sliceView(const SliceDesc &d, const Shape &in, const PlanStep &s) {
   int64_t axis = axisOf(d.axis, in.size());
   if (axis < 0 || in.size() > size_t(lib::Strided::kMaxRank) || d.step < 1)
-    return Status::error(s.where() + ": slice axis " + std::to_string(d.axis) + ", step " +
+    return Status::error("slice axis " + std::to_string(d.axis) + ", step " +
                          std::to_string(d.step) + " of a rank-" + std::to_string(in.size()) +
                          " tensor");
   motif::cpu::SliceSpec sp = motif::cpu::sliceSpec(in[axis], d.start, d.end, d.step);
@@ -241,8 +239,8 @@ Status CudaBackend::runExpand(const ExpandDesc &, const PlanStep &s) {
   if (!eb.isOk())
     return eb.status();
   if (in->size() != out->size() || in->size() > size_t(lib::Strided::kMaxRank))
-    return Status::error(s.where() + ": expand from rank " + std::to_string(in->size()) +
-                         " to rank " + std::to_string(out->size()));
+    return Status::error("expand from rank " + std::to_string(in->size()) + " to rank " +
+                         std::to_string(out->size()));
   std::vector<int64_t> src = stridesOf(*in);
   for (size_t k = 0; k < in->size(); ++k)
     if ((*in)[k] != (*out)[k])
@@ -270,7 +268,7 @@ Status CudaBackend::vjpExpand(const ExpandDesc &, const PlanStep &s) {
     return t.status();
   if (r_.storage[dy] != r_.storage[dx] || in->size() != out->size() ||
       in->size() > size_t(lib::Strided::kMaxRank))
-    return Status::error(s.where() + ": expand's gradient from " + dtypeName(r_.storage[dy]) +
+    return Status::error(std::string("expand's gradient from ") + dtypeName(r_.storage[dy]) +
                          " rank " + std::to_string(out->size()) + " to " +
                          dtypeName(r_.storage[dx]) + " rank " + std::to_string(in->size()));
   // dx[i] = the sum of dy over the broadcast dims.
@@ -294,8 +292,8 @@ Status CudaBackend::runConcat(const ConcatDesc &d, const PlanStep &s) {
   if (!eb.isOk())
     return eb.status();
   if (axis < 0 || out->size() > size_t(lib::Strided::kMaxRank))
-    return Status::error(s.where() + ": concat axis " + std::to_string(d.axis) +
-                         " of a rank-" + std::to_string(out->size()) + " tensor");
+    return Status::error("concat axis " + std::to_string(d.axis) + " of a rank-" +
+                         std::to_string(out->size()) + " tensor");
   std::vector<int64_t> outStrides = stridesOf(*out);
   int64_t at = 0;
   for (int32_t x : s.operands) {
@@ -303,7 +301,7 @@ Status CudaBackend::runConcat(const ConcatDesc &d, const PlanStep &s) {
     if (!in.isOk())
       return in.status();
     if (r_.storage[x] != r_.storage[y])
-      return Status::error(s.where() + ": concat of " + dtypeName(r_.storage[x]) + " into " +
+      return Status::error(std::string("concat of ") + dtypeName(r_.storage[x]) + " into " +
                            dtypeName(r_.storage[y]));
     lib::Strided v = view(*in, stridesOf(*in), outStrides);
     v.dstOffset = at * outStrides[axis];
@@ -326,8 +324,8 @@ Status CudaBackend::vjpConcat(const ConcatDesc &d, const PlanStep &s) {
   if (!eb.isOk())
     return eb.status();
   if (axis < 0 || out->size() > size_t(lib::Strided::kMaxRank))
-    return Status::error(s.where() + ": concat axis " + std::to_string(d.axis) +
-                         " of a rank-" + std::to_string(out->size()) + " tensor");
+    return Status::error("concat axis " + std::to_string(d.axis) + " of a rank-" +
+                         std::to_string(out->size()) + " tensor");
   std::vector<int64_t> outStrides = stridesOf(*out);
   int64_t at = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -356,8 +354,8 @@ StatusOr<lib::Conv2dCall> convCall(const Conv2dDesc &d, const Shape &x, const Sh
                                    const PlanStep &s) {
   if (x.size() != 4 || w.size() != 4 || d.stride.size() != 2 || d.padding.size() != 2 ||
       d.groups < 1)
-    return Status::error(s.where() + ": conv2d of x [B, C, H, W] and w [Cout, C/groups, Kh, "
-                                     "Kw] with two strides and paddings expected");
+    return Status::error("conv2d of x [B, C, H, W] and w [Cout, C/groups, Kh, "
+                         "Kw] with two strides and paddings expected");
   lib::Conv2dCall c;
   c.B = x[0], c.Cin = x[1], c.H = x[2], c.W = x[3];
   c.Cout = w[0], c.Kh = w[2], c.Kw = w[3];
@@ -369,8 +367,8 @@ StatusOr<lib::Conv2dCall> convCall(const Conv2dDesc &d, const Shape &x, const Sh
 } // namespace
 
 Status CudaBackend::runConv2d(const Conv2dDesc &d, const PlanStep &s) {
-  int32_t x = s.operands[0], w = s.operands[1],
-          b = s.operands.size() > 2 ? s.operands[2] : -1, y = s.results[0];
+  int32_t x = s.operands[0], w = s.operands[1], b = s.operands.size() > 2 ? s.operands[2] : -1,
+          y = s.results[0];
   auto xs = shapeOf(x, s), ws = shapeOf(w, s);
   if (!xs.isOk() || !ws.isOk())
     return !xs.isOk() ? xs.status() : ws.status();
@@ -379,7 +377,7 @@ Status CudaBackend::runConv2d(const Conv2dDesc &d, const PlanStep &s) {
     return c.status();
   for (int32_t v : {w, b, y})
     if (v >= 0 && r_.storage[v] != r_.storage[x])
-      return Status::error(s.where() + ": conv2d's tensors are not all of one type");
+      return Status::error("conv2d's tensors are not all of one type");
   auto t = elemOf(r_.storage[x], "conv2d's input");
   if (!t.isOk())
     return t.status();
@@ -405,7 +403,7 @@ Status CudaBackend::vjpConv2d(const Conv2dDesc &d, const PlanStep &s) {
   if (r_.storage[x] != r_.storage[dy] || r_.storage[w] != r_.storage[dy] ||
       (dx >= 0 && r_.storage[dx] != r_.storage[dy]) ||
       (dw >= 0 && db >= 0 && r_.storage[dw] != r_.storage[db]))
-    return Status::error(s.where() + ": conv2d's gradients of mixed types");
+    return Status::error("conv2d's gradients of mixed types");
   lib::Elem gt = *t;
   if (dw >= 0 || db >= 0) {
     auto e = elemOf(r_.storage[dw >= 0 ? dw : db], "conv2d's weight gradient");
@@ -424,19 +422,18 @@ Status CudaBackend::vjpConv2d(const Conv2dDesc &d, const PlanStep &s) {
 
 Status CudaBackend::vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) {
   auto g = gradResults(s);
-  int32_t logits = s.operands[0], targets = s.operands[1], dloss = s.operands[3],
-          dlogits = g[0];
+  int32_t logits = s.operands[0], targets = s.operands[1], dloss = s.operands[3], dlogits = g[0];
   if (g.size() > 1 && g[1] >= 0)
-    return Status::error(s.where() + ": a gradient for the targets");
+    return Status::error("a gradient for the targets");
   if (dlogits < 0)
     return Status::ok();
   auto ls = shapeOf(logits, s), ts = shapeOf(targets, s);
   if (!ls.isOk() || !ts.isOk())
     return !ls.isOk() ? ls.status() : ts.status();
   int64_t V = ls->empty() ? 1 : ls->back(), rows = count(*ls) / V;
-  if (count(*ts) != rows || r_.storage[targets] != DType::I32 ||
-      r_.storage[dloss] != DType::F32 || r_.storage[dlogits] != r_.storage[logits])
-    return Status::error(s.where() + ": cross_entropy's gradient of " + std::to_string(rows) +
+  if (count(*ts) != rows || r_.storage[targets] != DType::I32 || r_.storage[dloss] != DType::F32 ||
+      r_.storage[dlogits] != r_.storage[logits])
+    return Status::error("cross_entropy's gradient of " + std::to_string(rows) +
                          " rows of logits, " + std::to_string(count(*ts)) +
                          " int32 targets and an f32 loss gradient expected");
   auto t = elemOf(r_.storage[logits], "the logits");
@@ -449,16 +446,14 @@ Status CudaBackend::vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s
   float *lse = static_cast<float *>(ws.p), *rowLoss = lse + rows;
   float *loss = rowLoss + rows;
   auto *n = reinterpret_cast<int32_t *>(loss + 1);
-  if (Status st = lib_.crossEntropyForward(*t, rows, V, d.ignore_index,
-                                           float(d.label_smoothing), pointer(logits),
-                                           static_cast<const int32_t *>(pointer(targets)), lse,
-                                           rowLoss, loss, n);
+  if (Status st = lib_.crossEntropyForward(
+          *t, rows, V, d.ignore_index, float(d.label_smoothing), pointer(logits),
+          static_cast<const int32_t *>(pointer(targets)), lse, rowLoss, loss, n);
       !st.isOk())
     return st;
   return lib_.crossEntropyBackward(*t, rows, V, d.ignore_index, float(d.label_smoothing),
-                                   pointer(logits),
-                                   static_cast<const int32_t *>(pointer(targets)), lse,
-                                   static_cast<const float *>(pointer(dloss)), n,
+                                   pointer(logits), static_cast<const int32_t *>(pointer(targets)),
+                                   lse, static_cast<const float *>(pointer(dloss)), n,
                                    pointer(dlogits));
 }
 
@@ -470,8 +465,8 @@ namespace {
 StatusOr<lib::RelPosCall> relPosCall(const RelativePositionBiasDesc &d, const Shape &q,
                                      const Shape &k, const Shape &table, const PlanStep &s) {
   if (q.size() < 2 || k.size() < 2 || table.size() != 2)
-    return Status::error(s.where() + ": relative_position_bias of q [B, Tq, ...], k [B, Tk, "
-                                     "...] and a table [buckets, heads] expected");
+    return Status::error("relative_position_bias of q [B, Tq, ...], k [B, Tk, "
+                         "...] and a table [buckets, heads] expected");
   lib::RelPosCall c;
   c.Tq = q[1], c.Tk = k[1], c.buckets = table[0], c.H = table[1];
   c.bidirectional = d.bidirectional;
@@ -480,8 +475,7 @@ StatusOr<lib::RelPosCall> relPosCall(const RelativePositionBiasDesc &d, const Sh
 }
 } // namespace
 
-Status CudaBackend::runRelativePositionBias(const RelativePositionBiasDesc &d,
-                                            const PlanStep &s) {
+Status CudaBackend::runRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) {
   int32_t q = s.operands[0], k = s.operands[1], table = s.operands[2], y = s.results[0];
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), ts = shapeOf(table, s);
   if (!qs.isOk() || !ks.isOk() || !ts.isOk())
@@ -490,15 +484,14 @@ Status CudaBackend::runRelativePositionBias(const RelativePositionBiasDesc &d,
   if (!c.isOk())
     return c.status();
   if (r_.storage[table] != r_.storage[y])
-    return Status::error(s.where() + ": the bias's type differs from its table's");
+    return Status::error("the bias's type differs from its table's");
   auto t = elemOf(r_.storage[y], "the position bias");
   if (!t.isOk())
     return t.status();
   return lib_.relativePositionBias(*t, *c, pointer(table), pointer(y));
 }
 
-Status CudaBackend::vjpRelativePositionBias(const RelativePositionBiasDesc &d,
-                                            const PlanStep &s) {
+Status CudaBackend::vjpRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) {
   auto g = gradResults(s);
   int32_t q = s.operands[0], k = s.operands[1], table = s.operands[2], dy = s.operands[4];
   // q and k give only their lengths: zero gradients.
@@ -527,7 +520,7 @@ Status CudaBackend::biasedAttention(const KernelAttentionDesc &d, const PlanStep
           out = s.results[0], lse = s.results.size() > 1 ? s.results[1] : -1;
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s), bs = shapeOf(bias, s);
   if (!qs.isOk() || !ks.isOk() || !vs.isOk() || !bs.isOk())
-    return !qs.isOk() ? qs.status()
+    return !qs.isOk()   ? qs.status()
            : !ks.isOk() ? ks.status()
            : !vs.isOk() ? vs.status()
                         : bs.status();
@@ -560,33 +553,32 @@ Status CudaBackend::biasedAttention(const KernelAttentionDesc &d, const PlanStep
 
 Status CudaBackend::biasedAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s) {
   if (s.operands.size() != 7 || s.results.size() != 4)
-    return Status::error(s.where() + ": attention's gradient with a bias takes q, k, v, the "
-                                     "bias, out, lse and dout and makes dq, dk, dv and dbias");
+    return Status::error("attention's gradient with a bias takes q, k, v, the "
+                         "bias, out, lse and dout and makes dq, dk, dv and dbias");
   int32_t q = s.operands[0], k = s.operands[1], v = s.operands[2], bias = s.operands[3],
           dout = s.operands[6];
   int32_t dq = s.results[0], dk = s.results[1], dv = s.results[2], dbias = s.results[3];
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s), bs = shapeOf(bias, s);
   if (!qs.isOk() || !ks.isOk() || !vs.isOk() || !bs.isOk())
-    return !qs.isOk() ? qs.status()
+    return !qs.isOk()   ? qs.status()
            : !ks.isOk() ? ks.status()
            : !vs.isOk() ? vs.status()
                         : bs.status();
   if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
-    return Status::error(s.where() + ": q, k and v of shape [B, T, heads * head_dim] expected");
+    return Status::error("q, k and v of shape [B, T, heads * head_dim] expected");
   lib::AttentionCall c;
   c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
   c.D = (*qs)[2] / d.heads;
   c.causal = d.causal;
   c.window = d.window;
   c.scale = float(d.scale);
-  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D ||
-      *bs != Shape{c.H, c.Tq, c.Tk})
-    return Status::error(s.where() + ": v's head dim differs from q's, or the bias is not "
-                                     "[heads, Tq, Tk]");
+  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D || *bs != Shape{c.H, c.Tq, c.Tk})
+    return Status::error("v's head dim differs from q's, or the bias is not "
+                         "[heads, Tq, Tk]");
   for (int32_t x : {k, v, bias, dout, dq, dk, dv})
     if (r_.storage[x] != r_.storage[q])
-      return Status::error(s.where() + ": q, k, v, the bias, dout and dq, dk, dv are not all "
-                                       "of one type");
+      return Status::error("q, k, v, the bias, dout and dq, dk, dv are not all "
+                           "of one type");
   auto t = elemOf(r_.storage[q], "attention's q");
   auto g = elemOf(r_.storage[dbias], "the bias's gradient");
   if (!t.isOk() || !g.isOk())
@@ -594,7 +586,7 @@ Status CudaBackend::biasedAttentionGrad(const KernelAttentionGradDesc &d, const 
   Scratch ws(dev_);
   if (Status st = ws.get(size_t(2 * c.B * c.H * c.Tq * c.Tk) * 4); !st.isOk())
     return st;
-  return lib_.biasedAttentionBackward(*t, *g, c, pointer(q), pointer(k), pointer(v),
-                                      pointer(bias), pointer(dout), pointer(dq), pointer(dk),
-                                      pointer(dv), pointer(dbias), ws.p);
+  return lib_.biasedAttentionBackward(*t, *g, c, pointer(q), pointer(k), pointer(v), pointer(bias),
+                                      pointer(dout), pointer(dq), pointer(dk), pointer(dv),
+                                      pointer(dbias), ws.p);
 }

@@ -1,4 +1,4 @@
-//===- relpos.cuh - T5's relative position bias and attention with a bias -*- CUDA -*-===//
+//===- relpos.cuh - T5 relative position bias, attention with a bias -*- CUDA -*-===//
 //
 // The semantics of runtime/cpu/Attention.cpp for T5:
 //   relativePositionBias: out [H, Tq, Tk] = table[bucket(j - (i + queryOffset)), h]
@@ -164,7 +164,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t group = a.H / a.Hkv, offset = a.Tk - a.Tq;
   for (int64_t r = blockIdx.x; r < a.B * a.H * a.Tq; r += gridDim.x) {
     const int64_t b = r / (a.H * a.Tq), h = (r / a.Tq) % a.H, i = r % a.Tq, hk = h / group;
-    const T *qr = q + ((b * a.Tq + i) * a.H + h) * a.D, *g = dout + ((b * a.Tq + i) * a.H + h) * a.D;
+    const T *qr = q + ((b * a.Tq + i) * a.H + h) * a.D,
+            *g = dout + ((b * a.Tq + i) * a.H + h) * a.D;
     const int64_t pos = i + offset;
     float mx = -INFINITY;
     for (int64_t j = threadIdx.x; j < a.Tk; j += blockDim.x) {

@@ -1,4 +1,4 @@
-//===- FamiliesTest.cpp - BERT, ViT and T5 on the CUDA backend under the simulator -===//
+//===- FamiliesTest.cpp - BERT, ViT and T5 on the CUDA backend (simulator) ---===//
 //
 // The ops of the encoder, vision and encoder-decoder families on the
 // SimDevice against the CPU reference: each model's `forward` whole (with
@@ -81,8 +81,8 @@ std::vector<float> compareForward(const char *path, const std::vector<Tensor> &i
       if (!(e <= w))
         w = e, at = i;
     }
-    EXPECT_LE(w, bounds[r]) << path << " result " << r << " element " << at << ": "
-                            << got[r].f[at] << " on sim, " << want[r].f[at] << " on the CPU";
+    EXPECT_LE(w, bounds[r]) << path << " result " << r << " element " << at << ": " << got[r].f[at]
+                            << " on sim, " << want[r].f[at] << " on the CPU";
     std::printf("%s forward result %zu: worst error %.3g\n", path, r, w);
     worst.push_back(w);
   }
@@ -198,16 +198,15 @@ INSTANTIATE_TEST_SUITE_P(
         StepCase{MOTIF_FAMILIES_VIT, "forward", "motif.conv2d", 0, 1e-5, 1e-5},
         StepCase{MOTIF_FAMILIES_VIT, "train_step", "motif.vjp:motif.conv2d", 0, 5e-6, 2e-6},
         // cross entropy's backward (10 classes): measured 2.8e-9 at 0.01.
-        StepCase{MOTIF_FAMILIES_VIT, "train_step", "motif.vjp:motif.cross_entropy", 0, 3e-8,
-                 1e-6},
+        StepCase{MOTIF_FAMILIES_VIT, "train_step", "motif.vjp:motif.cross_entropy", 0, 3e-8, 1e-6},
         // T5: the bias is a gather (exact); its backward sums up to 16*16
         // terms per bucket (measured 3.6e-7 at 1.7).
         StepCase{MOTIF_FAMILIES_T5, "forward", "motif.relative_position_bias", 0, 0, 0},
         StepCase{MOTIF_FAMILIES_T5, "forward", "motif.relative_position_bias", 1, 0, 0},
-        StepCase{MOTIF_FAMILIES_T5, "train_step", "motif.vjp:motif.relative_position_bias", 0,
-                 1e-6, 1e-6},
-        StepCase{MOTIF_FAMILIES_T5, "train_step", "motif.vjp:motif.relative_position_bias", 1,
-                 1e-6, 1e-6},
+        StepCase{MOTIF_FAMILIES_T5, "train_step", "motif.vjp:motif.relative_position_bias", 0, 1e-6,
+                 1e-6},
+        StepCase{MOTIF_FAMILIES_T5, "train_step", "motif.vjp:motif.relative_position_bias", 1, 1e-6,
+                 1e-6},
         StepCase{MOTIF_FAMILIES_T5, "forward", "motif.constant", 0, 0, 0},
         StepCase{MOTIF_FAMILIES_BERT, "forward", "motif.positions", 0, 0, 0},
         // Attention with a bias (encoder: bidirectional; decoder: causal), in

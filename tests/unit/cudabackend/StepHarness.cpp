@@ -38,8 +38,7 @@ std::string stepName(const PlanStep &s) {
   return s.kind == OpKind::Vjp ? "motif.vjp:" + s.vjp.fwdName : s.name;
 }
 
-StatusOr<const std::vector<PlanStep> *> planOf(const Function &f,
-                                               std::vector<PlanStep> &decoded) {
+StatusOr<const std::vector<PlanStep> *> planOf(const Function &f, std::vector<PlanStep> &decoded) {
   if (f.plan.size() == f.steps.size())
     return &f.plan;
   auto d = decodeSteps(f);
@@ -113,9 +112,9 @@ std::string StepReport::text() const {
   os << "step " << index << ", " << where << ":";
   for (size_t r = 0; r < results.size(); ++r) {
     const ResultDiff &d = results[r];
-    os << "\n  result " << r << " (%" << d.value << ", " << d.elements
-       << " elements): worst error " << d.worst << " at element " << d.at << " (device "
-       << d.device << ", cpu " << d.cpu << "), " << d.beyond << " beyond the bound";
+    os << "\n  result " << r << " (%" << d.value << ", " << d.elements << " elements): worst error "
+       << d.worst << " at element " << d.at << " (device " << d.device << ", cpu " << d.cpu << "), "
+       << d.beyond << " beyond the bound";
   }
   return os.str();
 }
@@ -135,8 +134,7 @@ StatusOr<StepReport> runStep(const Artifact &a, const StepOptions &o, Device &de
     std::vector<size_t> found = findSteps(a, o.function, o.op);
     if (size_t(o.occurrence) >= found.size())
       return Status::error("'" + o.function + "' has " + std::to_string(found.size()) +
-                           " steps named '" + o.op + "', not " +
-                           std::to_string(o.occurrence + 1));
+                           " steps named '" + o.op + "', not " + std::to_string(o.occurrence + 1));
     index = found[size_t(o.occurrence)];
   }
   if (index >= (*plan)->size())
@@ -193,8 +191,8 @@ StatusOr<StepReport> runStep(const Artifact &a, const StepOptions &o, Device &de
                            " has no known size");
     DType t = r->storage[v];
     if (!b.pointer(v)) {
-      auto q = dev.allocate(size_t(std::max<int64_t>(r->bytes[v], 1)),
-                            "operand " + std::to_string(i));
+      auto q =
+          dev.allocate(size_t(std::max<int64_t>(r->bytes[v], 1)), "operand " + std::to_string(i));
       if (!q.isOk())
         return q.status();
       owned.ptrs.push_back(*q);
@@ -238,9 +236,9 @@ StatusOr<StepReport> runStep(const Artifact &a, const StepOptions &o, Device &de
         h[k] = toBf16(host.f[k]);
       st = dev.copyToDevice(b.pointer(v), h.data(), n * 2);
     } else {
-      st = dev.copyToDevice(b.pointer(v), t == DType::I32 ? static_cast<const void *>(host.i.data())
-                                                          : host.f.data(),
-                            n * 4);
+      st = dev.copyToDevice(
+          b.pointer(v), t == DType::I32 ? static_cast<const void *>(host.i.data()) : host.f.data(),
+          n * 4);
     }
     if (!st.isOk())
       return st;

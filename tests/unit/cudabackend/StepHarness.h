@@ -64,8 +64,8 @@ struct StepOptions {
 struct ResultDiff {
   int32_t value = -1;
   int64_t elements = 0;
-  float worst = 0;  // largest |device - cpu|
-  size_t at = 0;    // its element
+  float worst = 0; // largest |device - cpu|
+  size_t at = 0;   // its element
   float device = 0, cpu = 0;
   int64_t beyond = 0; // elements beyond the last bound asked for
   std::vector<float> got, want;
