@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 using namespace motif::rt;
 using namespace motif::rt::gpu;
@@ -150,11 +151,8 @@ Status CudaBackend::runPositions(const PositionsDesc &, const PlanStep &s) {
   auto shape = shapeOf(v, s);
   if (!shape.isOk())
     return shape.status();
-  // An iota made on the host and copied up (the library has no iota kernel yet).
-  std::vector<int32_t> iota(size_t(elements(*shape)));
-  for (size_t i = 0; i < iota.size(); ++i)
-    iota[i] = int32_t(i);
-  return dev_.copyToDevice(pointer(v), iota.data(), iota.size() * 4);
+  // --- gpu-families: the library's iota kernel ---
+  return lib_.positions(elements(*shape), 0, static_cast<int32_t *>(pointer(v)));
 }
 
 Status CudaBackend::runReshape(const ReshapeDesc &, const PlanStep &s) {
@@ -265,9 +263,10 @@ Status CudaBackend::runAddNorm(const AddNormDesc &d, const PlanStep &s) {
 }
 
 Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanStep &s) {
+  if (s.operands.size() == 4) // --- gpu-families: a bias (T5) ---
+    return biasedAttention(d, s);
   if (s.operands.size() != 3)
-    return Status::error("attention with a bias operand is not supported by the CUDA "
-                         "backend yet");
+    return Status::error("attention: " + std::to_string(s.operands.size()) + " operands");
   int32_t q = s.operands[0], k = s.operands[1], v = s.operands[2], out = s.results[0],
           lse = s.results.size() > 1 ? s.results[1] : -1;
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s);
@@ -602,17 +601,6 @@ StatusOr<Gemm *> CudaBackend::gemm() {
   return gemm_.get();
 }
 
-Status CudaBackend::runConstant(const ConstantDesc &d, const PlanStep &s) {
-  int32_t v = s.results[0];
-  auto shape = shapeOf(v, s);
-  if (!shape.isOk())
-    return shape.status();
-  auto t = elemOf(r_.storage[v], "the constant");
-  if (!t.isOk())
-    return t.status();
-  return lib_.fill(*t, elements(*shape), float(d.value), pointer(v));
-}
-
 Status CudaBackend::runZerosLike(const ZerosLikeDesc &, const PlanStep &s) {
   int32_t v = s.results[0];
   if (r_.bytes[v] < 0)
@@ -902,10 +890,12 @@ Status CudaBackend::vjpRope(const RopeDesc &d, const PlanStep &s) {
 }
 
 Status CudaBackend::runKernelAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s) {
-  // q, k, v, [bias], out, lse, dout -> dq, dk, dv
+  // q, k, v, [bias], out, lse, dout -> dq, dk, dv [, dbias]
+  if (s.operands.size() == 7)
+    return biasedAttentionGrad(d, s); // the tiled kernels take no bias
   if (s.operands.size() != 6)
-    return Status::error("attention with a bias operand is not supported by the CUDA "
-                         "backend yet");
+    return Status::error("attention_grad: " + std::to_string(s.operands.size()) +
+                         " operands, expected q, k, v, [bias], out, lse, dout");
   int32_t q = s.operands[0], k = s.operands[1], v = s.operands[2], out = s.operands[3],
           lse = s.operands[4], dout = s.operands[5];
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s);

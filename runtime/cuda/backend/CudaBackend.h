@@ -63,7 +63,6 @@ public:
   Status runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
 
   // --- gpu-train --- (the rest of GPT-2's, Llama's and Mistral's train_step)
-  Status runConstant(const ConstantDesc &d, const PlanStep &s) override;
   Status runZerosLike(const ZerosLikeDesc &d, const PlanStep &s) override;
   Status runRope(const RopeDesc &d, const PlanStep &s) override;
   Status runUnary(const UnaryDesc &d, const PlanStep &s) override;
@@ -77,6 +76,23 @@ public:
   Status vjpUnary(const UnaryDesc &d, const PlanStep &s) override;
   Status vjpBinary(const BinaryDesc &d, const PlanStep &s) override;
   // --- end gpu-train ---
+  // --- gpu-families --- (CudaBackendLayout.cpp: the ops of BERT, ViT and T5)
+  Status runConstant(const ConstantDesc &d, const PlanStep &s) override;
+  Status vjpReshape(const ReshapeDesc &d, const PlanStep &s) override;
+  Status runTranspose(const TransposeDesc &d, const PlanStep &s) override;
+  Status vjpTranspose(const TransposeDesc &d, const PlanStep &s) override;
+  Status runSlice(const SliceDesc &d, const PlanStep &s) override;
+  Status vjpSlice(const SliceDesc &d, const PlanStep &s) override;
+  Status runExpand(const ExpandDesc &d, const PlanStep &s) override;
+  Status vjpExpand(const ExpandDesc &d, const PlanStep &s) override;
+  Status runConcat(const ConcatDesc &d, const PlanStep &s) override;
+  Status vjpConcat(const ConcatDesc &d, const PlanStep &s) override;
+  Status runConv2d(const Conv2dDesc &d, const PlanStep &s) override;
+  Status vjpConv2d(const Conv2dDesc &d, const PlanStep &s) override;
+  Status vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
+  Status runRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
+  Status vjpRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
+  // --- end gpu-families ---
 
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.
@@ -90,6 +106,16 @@ public:
   /// Values with no arena offset that this backend allocated (function
   /// arguments the plan does not place).
   Status allocateUnplaced();
+  // --- gpu-families ---
+  /// Binds value `v` to device buffer `p` (the caller's, which outlives the
+  /// backend): how a one-step test places operands the plan does not.
+  void bind(int32_t v, void *p) { ptr_[v] = p; }
+  /// kernel.attention_grad with a bias operand (T5's q, k, v, bias, out,
+  /// lse, dout -> dq, dk, dv, dbias): the library's biased attention
+  /// backward, any head dim. runKernelAttentionGrad should send such steps
+  /// here (the tiled backward kernels take no bias).
+  Status biasedAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s);
+  // --- end gpu-families ---
 
   // --- gpu-engine ---
   /// The bf16 copies of the parameters by name (a device engine's, refreshed
@@ -109,6 +135,11 @@ private:
   /// The Gemm of the device, made on first use.
   StatusOr<Gemm *> gemm();
   // --- end gpu-train ---
+  // --- gpu-families ---
+  /// kernel.attention with a bias operand (T5): the library's biased
+  /// attention, any head dim.
+  Status biasedAttention(const KernelAttentionDesc &d, const PlanStep &s);
+  // --- end gpu-families ---
 
   device::Device &dev_;
   const Library &lib_;

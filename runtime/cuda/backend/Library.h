@@ -32,6 +32,7 @@ class Device;
 namespace motif::rt::gpu {
 
 class Gemm;
+using ::motif::UnaryKind;
 
 namespace lib {
 
@@ -78,6 +79,31 @@ struct AdamWHyper {
   float c1, c2;
 };
 // --- end gpu-engine ---
+// --- gpu-families ---
+/// A strided view (layout.cuh's StridedView): `rank` dims of `shape`, source
+/// and destination strides in elements, and the offsets of element 0.
+struct Strided {
+  static constexpr int kMaxRank = 8;
+  int rank = 0;
+  int64_t shape[kMaxRank] = {};
+  int64_t src[kMaxRank] = {};
+  int64_t dst[kMaxRank] = {};
+  int64_t srcOffset = 0, dstOffset = 0;
+};
+
+/// A conv2d problem (conv.cuh's Conv2dArgs).
+struct Conv2dCall {
+  int64_t B = 1, Cin = 1, H = 1, W = 1, Cout = 1, Kh = 1, Kw = 1;
+  int64_t strideH = 1, strideW = 1, padH = 0, padW = 0, groups = 1;
+};
+
+/// T5's relative position bias (relpos.cuh's RelPosArgs).
+struct RelPosCall {
+  int64_t Tq = 1, Tk = 1, buckets = 32, H = 1;
+  bool bidirectional = true;
+  int64_t maxDistance = 128;
+};
+// --- end gpu-families ---
 
 } // namespace lib
 
@@ -186,6 +212,43 @@ public:
                            int numChunks, const lib::AdamWHyper &h,
                            const float *gradScale) const = 0;
   // --- end gpu-engine ---
+  // --- gpu-families ---
+  /// dst over `v` = src over `v`, elements of `elemBytes` (2 or 4) bytes.
+  virtual Status stridedCopy(int elemBytes, const lib::Strided &v, const void *src,
+                             void *dst) const = 0;
+  /// dst over `v` = src summed (in f32) over `inner` (whose dst is unused).
+  virtual Status stridedSum(Elem t, const lib::Strided &v, const lib::Strided &inner,
+                            const void *src, void *dst) const = 0;
+  /// y = conv2d(x, w) + bias (bias optional); all of type t.
+  virtual Status conv2dForward(Elem t, const lib::Conv2dCall &c, const void *x, const void *w,
+                               const void *bias, void *y) const = 0;
+  /// dx (type t), dw and db (type g) where not null.
+  virtual Status conv2dBackward(Elem t, Elem g, const lib::Conv2dCall &c, const void *x,
+                                const void *w, const void *dy, void *dx, void *dw,
+                                void *db) const = 0;
+  /// out [H, Tq, Tk] from table [buckets, H] (both t).
+  virtual Status relativePositionBias(Elem t, const lib::RelPosCall &c, const void *table,
+                                      void *out) const = 0;
+  /// dtable [buckets, H] (type g) from dout [H, Tq, Tk] (type t).
+  virtual Status relativePositionBiasBackward(Elem t, Elem g, const lib::RelPosCall &c,
+                                              const void *dout, void *dtable) const = 0;
+  /// Attention with an additive bias [H, Tq, Tk] (optional) on q, k, v of
+  /// type t, any head dim (the tile fields of `a` are unused); lse optional.
+  virtual Status biasedAttentionForward(Elem t, const lib::AttentionCall &a, const void *q,
+                                        const void *k, const void *v, const void *bias,
+                                        void *out, float *lse) const = 0;
+  /// dq, dk, dv (type t) and dbias (type g, summed over the batch) of
+  /// biasedAttentionForward, each where not null; `workspace` holds
+  /// 2 B H Tq Tk floats.
+  virtual Status biasedAttentionBackward(Elem t, Elem g, const lib::AttentionCall &a,
+                                         const void *q, const void *k, const void *v,
+                                         const void *bias, const void *dout, void *dq, void *dk,
+                                         void *dv, void *dbias, void *workspace) const = 0;
+  /// out[0, n) = value (values.cuh's fill), int32 (fill: floats).
+  virtual Status fillInt(int64_t n, int32_t value, int32_t *out) const = 0;
+  /// out[i] = start + i, i in [0, n) (int32).
+  virtual Status positions(int64_t n, int64_t start, int32_t *out) const = 0;
+  // --- end gpu-families ---
 };
 
 /// The library compiled for the simulator (null where it is not built).
