@@ -21,6 +21,9 @@ bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::
 }
 
 // Why the order is what it is:
+//  0. Expert grouping comes before autodiff: the ops it makes each bring
+//     their vector-Jacobian product, so the backward of a MoE layer is
+//     derived like any other (and inference artifacts get it too).
 //  1. Autodiff works on the motif dialect, where every op brings its
 //     vector-Jacobian product; it runs first so that the backward is
 //     lowered, fused and planned together with the forward.
@@ -42,6 +45,8 @@ bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::
 //  9. CUDA emission is last: it names the kernels of the final fused ops
 //     (kernel.name, kernel.bcast), which the plan carries.
 void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o) {
+  if (o.expertGrouping)
+    pm.addPass(createMotifGroupExpertsPass());
   if (o.train)
     pm.addPass(createMotifAutodiffPass());
   if (!o.lower)
@@ -81,7 +86,7 @@ void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o
 void mlir::motif::registerMotifPipeline() {
   registerPassPipeline(
       "motif-pipeline",
-      "The motif-compile pipeline: autodiff, lowering, fusion, attention tiling, "
+      "The motif-compile pipeline: expert grouping, autodiff, lowering, fusion, attention tiling, "
       "recomputation, storage precision, memory annotations, CUDA emission",
       [](OpPassManager &pm, StringRef text, function_ref<LogicalResult(const Twine &)> error) {
         PipelineOptions o;

@@ -20,6 +20,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<bool> train{*this, "train",
                      llvm::cl::desc("Build @train_step (autodiff); the model needs a loss"),
                      llvm::cl::init(true)};
+  Option<bool> expertGrouping{
+      *this, "expert-grouping",
+      llvm::cl::desc("Rewrite each motif.moe as route, permute, grouped GEMMs and combine "
+                     "(false: keep the moe op, its experts run as regions)"),
+      llvm::cl::init(true)};
   Option<bool> lower{*this, "lower",
                      llvm::cl::desc("Lower to the kernel level (false: stop at the motif "
                                     "dialect, after autodiff)"),

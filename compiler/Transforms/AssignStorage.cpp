@@ -37,10 +37,15 @@ llvm::DenseSet<Value> keptInF32(func::FuncOp fn) {
     if (fn.getResultAttr(i, "motif.loss") ||
         fn.getResultAttrOfType<FlatSymbolRefAttr>(i, "motif.grad"))
       keep.insert(v);
-  // 2. Attention's log-sum-exp, a moe's auxiliary loss, cross-entropy's loss.
+  // 2. Attention's log-sum-exp, a moe's auxiliary loss (a grouped moe's
+  //    routing: its gates and auxiliary loss), cross-entropy's loss.
   for (Operation &op : body.without_terminator()) {
     if (llvm::isa<kn::AttentionOp, md::MoeOp>(op) && op.getNumResults() > 1)
       keep.insert(op.getResult(1));
+    if (auto route = llvm::dyn_cast<md::MoeRouteOp>(op)) {
+      keep.insert(route.getGates());
+      keep.insert(route.getAuxLoss());
+    }
     if (llvm::isa<md::CrossEntropyOp>(op))
       keep.insert(op.getResult(0));
   }

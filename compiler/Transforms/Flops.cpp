@@ -58,11 +58,15 @@ public:
           StringRef name = v.getOp();
           if (name == Conv1dOp::getOperationName() || name == Conv2dOp::getOperationName())
             return conv(v.getOutputs()[0], v.getInputs()[1], 2);
-          if (name == MatmulOp::getOperationName())
+          if (name == MatmulOp::getOperationName() ||
+              name == GroupedLinearOp::getOperationName())
             return matmul(v.getInputs()[0], v.getOutputs()[0], 2);
           return rt::SymPoly();
         })
         .Case([&](MatmulOp m) { return matmul(m.getA(), m.getResult(), 1); })
+        // Each permuted row through its expert's weight (rows: tokens x k,
+        // or the capacity bound).
+        .Case([&](GroupedLinearOp g) { return matmul(g.getX(), g.getResult(), 1); })
         .Case([&](MoeOp m) -> std::optional<rt::SymPoly> {
           int64_t k = m.getRouting() == RoutingMode::Switch ? 1 : int64_t(m.getTopK());
           return moe(m.getX(), m.getExperts(), k, m.getSharedExperts(), m.getExpertBody(),

@@ -25,6 +25,25 @@ def MotifAutodiffPass : Pass<"motif-autodiff", "::mlir::ModuleOp"> {
   ];
 }
 
+def MotifGroupExpertsPass : Pass<"motif-group-experts", "::mlir::ModuleOp"> {
+  let summary = "Rewrites each motif.moe as route, permute, grouped GEMMs and combine";
+  let description = [{
+    Runs before autodiff. Each `motif.moe` becomes the router's logits
+    (`motif.linear`), `motif.moe_route` (the routing decision as assignments
+    with gates, and the auxiliary loss), `motif.moe_permute` (the assignments'
+    rows grouped by expert, with per-expert offsets; switch's capacity drops
+    here), the expert body run once over all rows with each `motif.linear` a
+    `motif.grouped_linear` over the stacked weights, and `motif.moe_combine`
+    (the gate-weighted un-permutation, in a fixed order); shared experts run
+    their body densely on every token with their slice of the weights. Every
+    size is a function of the token count and the attributes (sizes the types
+    show when the input's are static). Bodies with ops that are not row-wise,
+    or that read a per-expert parameter outside a linear, are errors naming
+    the op.
+  }];
+  let dependentDialects = ["::mlir::motif::MotifDialect"];
+}
+
 def MotifLowerToKernelPass : Pass<"motif-lower-to-kernel", "::mlir::ModuleOp"> {
   let summary = "Lowers motif ops to kernel-level ops: GEMMs, tiled attention, fused kernels";
   let description = [{

@@ -251,3 +251,13 @@ LogicalResult MoeOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
                      vjp->getResult(2 + i));
   return success();
 }
+
+/// The generic backward, without a gradient for `like` (read for its shape).
+LogicalResult MoeCombineOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                     ArrayRef<bool> needed,
+                                     SmallVectorImpl<Value> &operandGrads,
+                                     VJPContext &) {
+  SmallVector<bool> need(needed);
+  need[getLikeMutable().getOperandNumber()] = false;
+  return buildGenericVJP(*this, b, resultGrads, need, operandGrads);
+}

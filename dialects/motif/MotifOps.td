@@ -301,6 +301,100 @@ def Motif_RelativePositionBiasOp : Motif_InferOp<"relative_position_bias", [Pure
 }
 
 //===----------------------------------------------------------------------===//
+// Grouped experts: what the expert-grouping pass makes of a motif.moe
+//===----------------------------------------------------------------------===//
+
+def Motif_I32Tensor : RankedTensorOf<[I32]>;
+
+def Motif_MoeRouteOp : Motif_InferOp<"moe_route", [Pure]> {
+  let summary = "the routing decision of a mixture of experts";
+  let description = [{
+    From router logits `[..., E]` (N tokens): softmax over the experts, then
+    the (token, expert) assignments of the routing mode, each with its gate:
+    `top_k` (each token its k most probable experts, ties to the lower index;
+    A = N x k, assignment t·k + j is the token's j-th choice), `switch` (top-1;
+    A = N), `expert_choice` (each expert its `capacity` most probable tokens,
+    ties to the lower token, listed by expert then token; A = E x capacity,
+    capacity = min(N, ceil(capacity_factor · N · top_k / E))). Gates are the
+    probabilities, renormalized over a token's choices when
+    `normalize_weights` (softmax after selection; off: softmax before
+    selection; expert_choice never renormalizes). `aux_loss` is
+    `aux_loss_coef · E · Σ_e f_e P_e + z_loss_coef · mean_t lse_t²` (f_e the
+    share of assignments to e before any capacity, P_e the mean probability).
+    ```mlir
+    %g, %e, %t, %aux = motif.moe_route %logits {top_k = 2 : i64} : (tensor<16x4xf32>) -> (tensor<32xf32>, tensor<32xi32>, tensor<32xi32>, tensor<f32>)
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$logits,
+                       DefaultValuedAttr<I64Attr, "2">:$top_k,
+                       DefaultValuedAttr<Motif_RoutingModeAttr, "::mlir::motif::RoutingMode::TopK">:$routing,
+                       DefaultValuedAttr<F64Attr, "1.25">:$capacity_factor,
+                       DefaultValuedAttr<F64Attr, "0.01">:$aux_loss_coef,
+                       DefaultValuedAttr<F64Attr, "0.0">:$z_loss_coef,
+                       DefaultValuedAttr<BoolAttr, "true">:$normalize_weights);
+  let results = (outs Motif_Tensor:$gates, Motif_I32Tensor:$expert_ids,
+                      Motif_I32Tensor:$token_ids, Motif_Scalar:$aux_loss);
+  let assemblyFormat = "$logits attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_MoePermuteOp : Motif_InferOp<"moe_permute", [Pure]> {
+  let summary = "groups the routed tokens by expert";
+  let description = [{
+    Gathers the rows of `x: [..., D]` named by the assignments (`expert_ids`,
+    `token_ids`: [A]) into `rows: [R, D]`, grouped by expert in a stable
+    order (by expert, then by assignment), with `offsets: [E + 1]` (expert
+    e's rows are `[offsets[e], offsets[e+1])`) and `row_of: [A]` (each
+    assignment's row, -1 where capacity dropped it). With a positive
+    `capacity_factor`, each expert admits at most ceil(capacity_factor · A /
+    E) assignments, in assignment order, and R = min(A, E x capacity); rows
+    past `offsets[E]` are zero. Without, R = A and nothing is dropped.
+    ```mlir
+    %rows, %offsets, %row_of = motif.moe_permute %x, %e, %t {experts = 4 : i64} : (tensor<2x8x64xf32>, tensor<32xi32>, tensor<32xi32>) -> (tensor<32x64xf32>, tensor<5xi32>, tensor<32xi32>)
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_I32Tensor:$expert_ids,
+                       Motif_I32Tensor:$token_ids, I64Attr:$experts,
+                       DefaultValuedAttr<F64Attr, "0.0">:$capacity_factor);
+  let results = (outs Motif_Tensor:$rows, Motif_I32Tensor:$offsets,
+                      Motif_I32Tensor:$row_of);
+  let assemblyFormat = "$x `,` $expert_ids `,` $token_ids attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_GroupedLinearOp : Motif_InferOp<"grouped_linear", [Pure]> {
+  let summary = "one linear map per expert over its rows (a grouped GEMM)";
+  let description = [{
+    `x: [R, K]`, stacked weights `w: [E, N, K]`, `offsets: [E + 1]` and an
+    optional stacked bias `b: [E, N]` give `[R, N]`: rows
+    `[offsets[e], offsets[e+1])` are `x W_e^T + b_e`; rows outside every
+    range are zero.
+    ```mlir
+    %y = motif.grouped_linear %rows, %w, %offsets : (tensor<32x64xf32>, tensor<4x96x64xf32>, tensor<5xi32>) -> tensor<32x96xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$w, Motif_I32Tensor:$offsets,
+                       Optional<Motif_Tensor>:$b);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $w `,` $offsets (`,` $b^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_MoeCombineOp : Motif_InferOp<"moe_combine", [Pure,
+    DeclareOpInterfaceMethods<MotifVJPOpInterface, ["buildVJP"]>]> {
+  let summary = "un-permutes expert outputs, weighted by their gates";
+  let description = [{
+    `y[token_ids[a]] += gates[a] · rows[row_of[a]]` for every assignment `a`
+    kept (`row_of[a] >= 0`), in assignment order (so the sum does not depend
+    on threads); the result has the type of `like` (whose data is not read).
+    ```mlir
+    %y = motif.moe_combine %out, %g, %row_of, %t, %x : (tensor<32x64xf32>, tensor<32xf32>, tensor<32xi32>, tensor<32xi32>, tensor<2x8x64xf32>) -> tensor<2x8x64xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$rows, Motif_Tensor:$gates, Motif_I32Tensor:$row_of,
+                       Motif_I32Tensor:$token_ids, Motif_Tensor:$like);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$rows `,` $gates `,` $row_of `,` $token_ids `,` $like attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialects/motif/TypeInference.h"
 #include "dialects/motif/MotifOps.h"
+#include "runtime/core/MoeSizes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
@@ -465,6 +466,130 @@ INFER_SIGNATURE(RelativePositionBiasOp) {
     return in.fail("max_distance must be positive");
   results.push_back(RankedTensorType::get(
       {t->getDimSize(1), q->getDimSize(1), k->getDimSize(1)}, t->getElementType()));
+  return success();
+}
+
+/// The token count of a tensor [..., last]: the product of its leading dims
+/// (dynamic when one is), or failure past 2^40 (a size no layer has).
+static FailureOr<int64_t> leadingCount(Infer &in, RankedTensorType t, const char *what) {
+  int64_t n = 1;
+  for (int64_t d : t.getShape().drop_back()) {
+    if (d == kDyn)
+      return kDyn;
+    n *= d;
+    if (n > (int64_t(1) << 40))
+      return in.fail(Twine(what) + " " + str(t) + " is too large");
+  }
+  return n;
+}
+
+INFER_SIGNATURE(MoeRouteOp) {
+  ADAPTOR(MoeRouteOp, "moe_route");
+  auto l = ranked(in, a.getLogits(), "logits", 1);
+  if (failed(l))
+    return failure();
+  if (!isFloat(l->getElementType()))
+    return in.fail("logits must be floats, got " + str(*l));
+  int64_t e = l->getShape().back(), k = a.getTopK();
+  if (e == kDyn || e <= 0)
+    return in.fail("the experts dim of the logits must be static and positive, got " + str(*l));
+  bool choice = a.getRouting() == RoutingMode::ExpertChoice;
+  if (a.getRouting() == RoutingMode::Switch && k != 1)
+    return in.fail("switch routing sends each token to one expert; top_k is " + Twine(k));
+  if (k < 1 || (!choice && k > e))
+    return in.fail("top_k " + Twine(k) + " must be between 1 and the " + Twine(e) + " experts");
+  double cf = a.getCapacityFactor().convertToDouble();
+  if (!(cf > 0) || cf > 1e6)
+    return in.fail("capacity_factor must be positive");
+  if (!(a.getAuxLossCoef().convertToDouble() >= 0) ||
+      !(a.getZLossCoef().convertToDouble() >= 0))
+    return in.fail("loss coefficients must not be negative");
+  auto n = leadingCount(in, *l, "logits");
+  if (failed(n))
+    return failure();
+  int64_t assignments = *n == kDyn ? kDyn : ::motif::moe::assignments(choice, *n, e, k, cf);
+  auto i32 = IntegerType::get(ctx, 32);
+  results.push_back(RankedTensorType::get({assignments}, l->getElementType()));
+  results.push_back(RankedTensorType::get({assignments}, i32));
+  results.push_back(RankedTensorType::get({assignments}, i32));
+  results.push_back(RankedTensorType::get({}, Float32Type::get(ctx)));
+  return success();
+}
+
+/// A one-dim tensor of assignments (`expert_ids`, `token_ids`, `gates`).
+static FailureOr<RankedTensorType> assignmentList(Infer &in, Value v, const char *what) {
+  return ranked(in, v, what, 0, 1);
+}
+
+INFER_SIGNATURE(MoePermuteOp) {
+  ADAPTOR(MoePermuteOp, "moe_permute");
+  auto x = ranked(in, a.getX(), "input", 1);
+  auto ex = assignmentList(in, a.getExpertIds(), "expert_ids");
+  auto tk = assignmentList(in, a.getTokenIds(), "token_ids");
+  if (failed(x) || failed(ex) || failed(tk))
+    return failure();
+  if (!compat(ex->getDimSize(0), tk->getDimSize(0)))
+    return in.fail("expert_ids " + str(*ex) + " and token_ids " + str(*tk) +
+                   " must list the same assignments");
+  int64_t e = a.getExperts(), d = x->getShape().back();
+  if (e <= 0 || e > (int64_t(1) << 24))
+    return in.fail("experts must be positive, got " + Twine(e));
+  double cf = a.getCapacityFactor().convertToDouble();
+  if (!(cf >= 0) || cf > 1e6)
+    return in.fail("capacity_factor must not be negative (0: no capacity)");
+  int64_t assignments = meet(ex->getDimSize(0), tk->getDimSize(0));
+  int64_t rows = assignments == kDyn ? kDyn : ::motif::moe::permutedRows(assignments, e, cf);
+  auto i32 = IntegerType::get(ctx, 32);
+  results.push_back(RankedTensorType::get({rows, d}, x->getElementType()));
+  results.push_back(RankedTensorType::get({e + 1}, i32));
+  results.push_back(RankedTensorType::get({assignments}, i32));
+  return success();
+}
+
+INFER_SIGNATURE(GroupedLinearOp) {
+  ADAPTOR(GroupedLinearOp, "grouped_linear");
+  auto x = ranked(in, a.getX(), "input", 0, 2), w = ranked(in, a.getW(), "weight", 0, 3);
+  auto off = ranked(in, a.getOffsets(), "offsets", 0, 1);
+  if (failed(x) || failed(w) || failed(off) || failed(sameElt(in, *x, *w, "input", "weight")))
+    return failure();
+  int64_t e = w->getDimSize(0);
+  if (!compat(off->getDimSize(0), e == kDyn ? kDyn : e + 1))
+    return in.fail("offsets " + str(*off) + " must have experts + 1 = " +
+                   dimStr(e == kDyn ? kDyn : e + 1) + " entries for weight " + str(*w));
+  if (!compat(x->getDimSize(1), w->getDimSize(2)))
+    return in.fail("input " + str(*x) + " and weight " + str(*w) +
+                   " must agree on the contracted dim");
+  if (Value b = a.getB()) {
+    auto bt = ranked(in, b, "bias", 0, 2);
+    if (failed(bt) || failed(sameElt(in, *x, *bt, "input", "bias")))
+      return failure();
+    if (!compat(bt->getDimSize(0), e) || !compat(bt->getDimSize(1), w->getDimSize(1)))
+      return in.fail("bias " + str(*bt) + " must be [experts, N] of weight " + str(*w));
+  }
+  results.push_back(
+      RankedTensorType::get({x->getDimSize(0), w->getDimSize(1)}, x->getElementType()));
+  return success();
+}
+
+INFER_SIGNATURE(MoeCombineOp) {
+  ADAPTOR(MoeCombineOp, "moe_combine");
+  auto rows = ranked(in, a.getRows(), "rows", 0, 2);
+  auto g = assignmentList(in, a.getGates(), "gates");
+  auto rowOf = assignmentList(in, a.getRowOf(), "row_of");
+  auto tk = assignmentList(in, a.getTokenIds(), "token_ids");
+  auto like = ranked(in, a.getLike(), "like", 1);
+  if (failed(rows) || failed(g) || failed(rowOf) || failed(tk) || failed(like) ||
+      failed(sameElt(in, *rows, *g, "rows", "gates")) ||
+      failed(sameElt(in, *rows, *like, "rows", "like")))
+    return failure();
+  if (!compat(g->getDimSize(0), rowOf->getDimSize(0)) ||
+      !compat(g->getDimSize(0), tk->getDimSize(0)))
+    return in.fail("gates " + str(*g) + ", row_of " + str(*rowOf) + " and token_ids " +
+                   str(*tk) + " must list the same assignments");
+  if (!compat(rows->getDimSize(1), like->getShape().back()))
+    return in.fail("rows " + str(*rows) + " and the result " + str(*like) +
+                   " must have the same last dim");
+  results.push_back(*like);
   return success();
 }
 

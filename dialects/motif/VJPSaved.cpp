@@ -89,6 +89,25 @@ void mlir::motif::getDefaultVJPSaved(Operation *op, SmallVectorImpl<bool> &opera
           saveResult(0);
         }
       })
+      // Grouped experts: the softmax is recomputed from the logits, the
+      // normalization reads the gates and the selection; permute moves rows
+      // by its assignments and the rows it gave them; the grouped GEMM's dx and dW read
+      // both factors; combine's dgates read the rows, its drows the gates.
+      .Case<MoeRouteOp>([&](MoeRouteOp r) {
+        save(r.getLogits());
+        saveResult(0);
+        saveResult(1);
+        saveResult(2);
+      })
+      .Case<MoePermuteOp>([&](auto) { saveResult(2); })
+      .Case<GroupedLinearOp>([&](GroupedLinearOp g) {
+        save(g.getX());
+        save(g.getW());
+      })
+      .Case<MoeCombineOp>([&](MoeCombineOp c) {
+        save(c.getRows());
+        save(c.getGates());
+      })
       .Case<CrossEntropyOp>([&](CrossEntropyOp c) { save(c.getLogits()); })
       // Unknown ops keep every input: correct, if not frugal.
       .Default([&](Operation *) { saveAll(); });

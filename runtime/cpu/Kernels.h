@@ -307,6 +307,79 @@ template <typename T>
 void moeBackward(const MoeShape &s, const T *x, const T *router, const ExpertVjpFn<T> &expert,
                  const ExpertVjpFn<T> &shared, const T *dy, T dAux, T *dx, T *drouter);
 
+// Grouped experts (runtime/cpu/MoeGrouped.cpp): the ops the expert-grouping
+// pass makes of a moe. Assignments are (token, expert) pairs with a gate;
+// their count and the permutation's rows are runtime/core/MoeSizes.h's.
+
+/// logits [tokens, experts]; the routing's attributes as in MoeShape.
+struct MoeRouteShape {
+  int64_t tokens = 1, experts = 1, topK = 2;
+  MoeRouting routing = MoeRouting::TopK;
+  double capacityFactor = 1.25;
+  double auxLossCoef = 0.01, zLossCoef = 0;
+  bool normalizeWeights = true;
+  /// The assignments this routing makes (A).
+  int64_t assignments() const;
+};
+/// Softmax of the logits, then the routing's assignments: gates [A],
+/// experts [A], tokens [A] (token choice: assignment t*k + j is token t's j-th
+/// most probable expert, ties to the lower index; expert choice: expert e's
+/// tokens at e*cap.., ascending). Returns the auxiliary loss.
+template <typename T>
+T moeRoute(const MoeRouteShape &s, const T *logits, T *gates, int32_t *experts,
+           int32_t *tokens);
+/// dlogits of the gates and the auxiliary loss, given the routing made.
+template <typename T>
+void moeRouteBackward(const MoeRouteShape &s, const T *logits, const T *gates,
+                      const int32_t *experts, const int32_t *tokens, const T *dgates, T daux,
+                      T *dlogits);
+
+/// x [tokens, D]; A assignments; capacityFactor 0: no capacity.
+struct MoePermuteShape {
+  int64_t tokens = 1, D = 1, experts = 1, assignments = 1;
+  double capacityFactor = 0;
+  /// The permutation's rows (R).
+  int64_t rows() const;
+};
+/// rows [R, D] = x of each kept assignment grouped by expert (stable);
+/// offsets [E + 1]; rowOf [A] (-1: dropped by capacity). Rows past
+/// offsets[E] are zero.
+template <typename T>
+void moePermute(const MoePermuteShape &s, const T *x, const int32_t *experts,
+                const int32_t *tokens, T *rows, int32_t *offsets, int32_t *rowOf);
+/// dx[token of a] += drows[rowOf[a]], in assignment order.
+template <typename T>
+void moePermuteBackward(const MoePermuteShape &s, const int32_t *tokens, const int32_t *rowOf,
+                        const T *drows, T *dx);
+
+/// x [rows, K], w [experts, N, K], b [experts, N] (optional), offsets [experts + 1].
+struct GroupedLinearShape {
+  int64_t rows = 1, K = 1, N = 1, experts = 1;
+};
+/// y rows of expert e = x rows · w_e^T + b_e; rows outside every range are 0.
+template <typename T>
+void groupedLinear(const GroupedLinearShape &s, const T *x, const T *w, const T *b,
+                   const int32_t *offsets, T *y);
+/// dx = dy · w_e, dw_e = dy_e^T · x_e, db_e = sum of dy_e over e's rows.
+template <typename T>
+void groupedLinearBackward(const GroupedLinearShape &s, const T *x, const T *w, const T *dy,
+                           const int32_t *offsets, T *dx, T *dw, T *db);
+
+/// rows [R, D], A assignments, y [tokens, D].
+struct MoeCombineShape {
+  int64_t tokens = 1, D = 1, rows = 1, assignments = 1;
+};
+/// y[tokens[a]] += gates[a] * rows[rowOf[a]] over kept assignments, in
+/// assignment order.
+template <typename T>
+void moeCombine(const MoeCombineShape &s, const T *rows, const T *gates, const int32_t *rowOf,
+                const int32_t *tokens, T *y);
+/// drows[rowOf[a]] = gates[a] * dy[tokens[a]]; dgates[a] = dy[tokens[a]] · rows[rowOf[a]].
+template <typename T>
+void moeCombineBackward(const MoeCombineShape &s, const T *rows, const T *gates,
+                        const int32_t *rowOf, const int32_t *tokens, const T *dy, T *drows,
+                        T *dgates);
+
 //===----------------------------------------------------------------------===//
 // Scans
 //===----------------------------------------------------------------------===//

@@ -919,6 +919,163 @@ template <typename R> Status vjpCast(Executor &ex, const PlanStep &s, const Cast
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 
+//===----------------------------------------------------------------------===//
+// Grouped experts
+//===----------------------------------------------------------------------===//
+
+cpu::MoeRouteShape routeShape(const MoeRouteDesc &d, const Tensor &logits) {
+  cpu::MoeRouteShape m;
+  m.experts = logits.shape.back();
+  m.tokens = logits.numElements() / std::max<int64_t>(1, m.experts);
+  m.topK = d.top_k;
+  m.routing = d.routing == RoutingMode::Switch         ? cpu::MoeRouting::Switch
+              : d.routing == RoutingMode::ExpertChoice ? cpu::MoeRouting::ExpertChoice
+                                                       : cpu::MoeRouting::TopK;
+  m.capacityFactor = d.capacity_factor;
+  m.auxLossCoef = d.aux_loss_coef;
+  m.zLossCoef = d.z_loss_coef;
+  m.normalizeWeights = d.normalize_weights;
+  return m;
+}
+
+/// The step's name in metrics: the moe's scope path, else its line.
+template <typename D> std::string metricsName(const D &d, const PlanStep &s) {
+  return d.scope ? *d.scope : s.location;
+}
+
+template <typename R>
+Status runMoeRoute(Executor &ex, const PlanStep &s, const MoeRouteDesc &d) {
+  const Tensor &logits = ex.values[s.operands[0]];
+  cpu::MoeRouteShape m = routeShape(d, logits);
+  int64_t A = m.assignments();
+  Tensor &gates = result<R>(ex, s, 0, {A});
+  Tensor &experts = ex.values[s.results[1]];
+  Tensor &tokens = ex.values[s.results[2]];
+  experts = Tensor::ints({A});
+  tokens = Tensor::ints({A});
+  R aux = cpu::moeRoute<R>(m, logits.v<R>().data(), gates.v<R>().data(), experts.i.data(),
+                           tokens.i.data());
+  Tensor &a = result<R>(ex, s, 3, {});
+  a.v<R>()[0] = aux;
+  ex.auxLosses[metricsName(d, s)] = aux;
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpMoeRoute(Executor &ex, const PlanStep &s, const MoeRouteDesc &d) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  if (g.p[0]) {
+    cpu::MoeRouteShape m = routeShape(d, *o.in[0]);
+    cpu::moeRouteBackward<R>(m, data<R>(o.in[0]), data<R>(o.out[0]), o.out[1]->i.data(),
+                             o.out[2]->i.data(), data<R>(o.dout[0]), o.dout[3]->v<R>()[0],
+                             g.p[0]);
+  }
+  g.store(ex, s);
+  return Status::ok();
+}
+
+cpu::MoePermuteShape permuteShape(const MoePermuteDesc &d, const Tensor &x,
+                                  const Tensor &experts) {
+  cpu::MoePermuteShape m;
+  m.D = x.shape.back();
+  m.tokens = x.numElements() / std::max<int64_t>(1, m.D);
+  m.experts = d.experts;
+  m.assignments = experts.numElements();
+  m.capacityFactor = d.capacity_factor;
+  return m;
+}
+
+template <typename R>
+Status runMoePermute(Executor &ex, const PlanStep &s, const MoePermuteDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]], &experts = ex.values[s.operands[1]],
+               &tokens = ex.values[s.operands[2]];
+  cpu::MoePermuteShape m = permuteShape(d, x, experts);
+  Tensor &rows = result<R>(ex, s, 0, {m.rows(), m.D});
+  Tensor &offsets = ex.values[s.results[1]];
+  Tensor &rowOf = ex.values[s.results[2]];
+  offsets = Tensor::ints({m.experts + 1});
+  rowOf = Tensor::ints({m.assignments});
+  cpu::moePermute<R>(m, x.v<R>().data(), experts.i.data(), tokens.i.data(),
+                     rows.v<R>().data(), offsets.i.data(), rowOf.i.data());
+  std::vector<int64_t> counts(static_cast<size_t>(m.experts));
+  for (int64_t e = 0; e < m.experts; ++e)
+    counts[e] = offsets.i[e + 1] - offsets.i[e];
+  ex.expertCounts[metricsName(d, s)] = std::move(counts);
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpMoePermute(Executor &ex, const PlanStep &s, const MoePermuteDesc &d) {
+  Operands o = operands(ex, s, 3);
+  Grads<R> g(o);
+  if (g.p[0])
+    cpu::moePermuteBackward<R>(permuteShape(d, *o.in[0], *o.in[1]), o.in[2]->i.data(),
+                               o.out[2]->i.data(), data<R>(o.dout[0]), g.p[0]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+cpu::GroupedLinearShape groupedShape(const Tensor &x, const Tensor &w) {
+  cpu::GroupedLinearShape g;
+  g.rows = x.shape[0];
+  g.K = x.shape[1];
+  g.experts = w.shape[0];
+  g.N = w.shape[1];
+  return g;
+}
+
+template <typename R>
+Status runGroupedLinear(Executor &ex, const PlanStep &s, const GroupedLinearDesc &) {
+  Operands o = operands(ex, s, 4);
+  cpu::GroupedLinearShape g = groupedShape(*o.in[0], *o.in[1]);
+  Tensor &y = result<R>(ex, s, 0, {g.rows, g.N});
+  cpu::groupedLinear<R>(g, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[3]),
+                        o.in[2]->i.data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpGroupedLinear(Executor &ex, const PlanStep &s, const GroupedLinearDesc &) {
+  Operands o = operands(ex, s, 4);
+  Grads<R> g(o);
+  cpu::groupedLinearBackward<R>(groupedShape(*o.in[0], *o.in[1]), data<R>(o.in[0]),
+                                data<R>(o.in[1]), data<R>(o.dout[0]), o.in[2]->i.data(),
+                                g.p[0], g.p[1], g.p[3]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+cpu::MoeCombineShape combineShape(const Tensor &rows, const Tensor &gates, const Tensor &like) {
+  cpu::MoeCombineShape c;
+  c.D = like.shape.back();
+  c.tokens = like.numElements() / std::max<int64_t>(1, c.D);
+  c.rows = rows.shape[0];
+  c.assignments = gates.numElements();
+  return c;
+}
+
+template <typename R>
+Status runMoeCombine(Executor &ex, const PlanStep &s, const MoeCombineDesc &) {
+  Operands o = operands(ex, s, 5);
+  cpu::MoeCombineShape c = combineShape(*o.in[0], *o.in[1], *o.in[4]);
+  Tensor &y = result<R>(ex, s, 0, o.in[4]->shape);
+  cpu::moeCombine<R>(c, data<R>(o.in[0]), data<R>(o.in[1]), o.in[2]->i.data(),
+                     o.in[3]->i.data(), y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpMoeCombine(Executor &ex, const PlanStep &s, const MoeCombineDesc &) {
+  Operands o = operands(ex, s, 5);
+  Grads<R> g(o);
+  cpu::moeCombineBackward<R>(combineShape(*o.in[0], *o.in[1], *o.in[4]), data<R>(o.in[0]),
+                             data<R>(o.in[1]), o.in[2]->i.data(), o.in[3]->i.data(),
+                             data<R>(o.dout[0]), g.p[0], g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
 /// The kernel routes; the expert bodies are the step's regions, run by the
 /// executor on each expert's tokens.
 template <typename R> Status runMoe(Executor &ex, const PlanStep &s, const MoeDesc &d) {
@@ -1045,5 +1202,9 @@ MOTIF_REF_BOTH(Split)
 MOTIF_REF_BOTH(Slice)
 MOTIF_REF_BOTH(Expand)
 MOTIF_REF_BOTH(Cast)
+MOTIF_REF_BOTH(MoeRoute)
+MOTIF_REF_BOTH(MoePermute)
+MOTIF_REF_BOTH(GroupedLinear)
+MOTIF_REF_BOTH(MoeCombine)
 MOTIF_REF_RUN(Moe)
 MOTIF_REF_RUN(MoeVjp)

@@ -117,6 +117,11 @@ static cl::opt<std::string> precisionOpt(
 static cl::opt<bool> noFusion("no-fusion",
                               cl::desc("Keep one kernel per op (no fusion pass)"),
                               cl::cat(cat));
+static cl::opt<bool> noExpertGrouping(
+    "no-expert-grouping",
+    cl::desc("Keep each moe as one op whose experts run as regions on their tokens "
+             "(no route/permute/grouped GEMM/combine rewrite)"),
+    cl::cat(cat));
 enum class Recompute { Attention };
 static cl::list<Recompute> recompute(
     "recompute", cl::CommaSeparated,
@@ -330,6 +335,7 @@ int main(int argc, char **argv) {
     po.train = train;
     po.lower = lower;
     po.fusion = !noFusion;
+    po.expertGrouping = !noExpertGrouping;
     po.targets = targetList;
     po.recomputeAttention = llvm::is_contained(recompute, Recompute::Attention);
     po.planMemory = emit == Emit::Kernel;

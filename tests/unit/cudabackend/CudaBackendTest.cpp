@@ -140,7 +140,7 @@ TEST(CudaBackendSim, UncoveredOpFailsNamingItsLine) {
   std::vector<Tensor> got;
   Status st = (*runner)->run("forward", tokenInputs(2, 8, 32, 5), got);
   ASSERT_FALSE(st.isOk());
-  EXPECT_TRUE(contains(st.message(), "'motif.moe'")) << st.message();
+  EXPECT_TRUE(contains(st.message(), "'motif.moe")) << st.message();
   EXPECT_TRUE(contains(st.message(), "moe_tiny.motif:9:")) << st.message();
   EXPECT_TRUE(contains(st.message(), "has no kernel for this op")) << st.message();
 }

@@ -1,0 +1,245 @@
+//===- GroupExperts.cpp - motif.moe as route, permute, grouped GEMMs, combine -===//
+//
+// `--motif-group-experts` rewrites each motif.moe into explicit, statically
+// sized ops, before autodiff, so the backward is derived through each op's
+// VJP like any other:
+//   logits = linear(x, router)                        [..., E]
+//   gates, expert_ids, token_ids, aux = moe_route(logits)     [A] (A: MoeSizes.h)
+//   rows, offsets, row_of = moe_permute(x, expert_ids, token_ids)  [R, D]
+//   the expert body once over all rows: each linear becomes a grouped_linear
+//   over the stacked weights [E, N, K] and the experts' row ranges; its
+//   elementwise ops run on every row;
+//   y = moe_combine(body(rows), gates, row_of, token_ids)   (+ shared experts,
+//   each its body on every token with its slice of the stacked weights: dense
+//   GEMMs).
+// Switch's capacity is applied by the permutation (tokens past it are
+// dropped and reach the output through the residual only); expert choice's by
+// the routing. docs/passes.md says why these choices.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Passes.h"
+#include "dialects/motif/Elementwise.h"
+#include "dialects/motif/MotifOps.h"
+#include "dialects/motif/TypeInference.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+
+namespace mlir::motif {
+#define GEN_PASS_DEF_MOTIFGROUPEXPERTSPASS
+#include "compiler/Transforms/Passes.h.inc"
+} // namespace mlir::motif
+
+using namespace mlir;
+using namespace mlir::motif;
+
+namespace {
+
+/// Gives a cloned op the result types its (new) operands infer.
+LogicalResult reinferTypes(Operation *op) {
+  auto iface = llvm::dyn_cast<InferTypeOpInterface>(op);
+  if (!iface)
+    return success();
+  SmallVector<Type> types;
+  if (failed(iface.inferReturnTypes(op->getContext(), op->getLoc(), op->getOperands(),
+                                    op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+                                    op->getRegions(), types)))
+    return failure();
+  for (auto [r, t] : llvm::zip(op->getResults(), types))
+    r.setType(t);
+  return success();
+}
+
+/// Ops that act on each row of the tokens on its own, so that one run over
+/// every expert's rows is each expert's run on its own rows.
+bool isRowWise(Operation &op) {
+  return elementwiseInfo(&op) || llvm::isa<ConstantOp, CastOp, LinearOp>(op);
+}
+
+/// One op of the rewritten layer, its result types inferred.
+Operation *make(OpBuilder &b, Location loc, StringRef name, ValueRange operands,
+                ArrayRef<NamedAttribute> attrs = {}) {
+  FailureOr<Operation *> op = createOp(b, loc, name, operands, attrs);
+  return succeeded(op) ? *op : nullptr;
+}
+
+class Grouper {
+public:
+  Grouper(MoeOp moe, OpBuilder &b) : moe(moe), b(b) {}
+
+  LogicalResult run();
+
+private:
+  /// The stacked parameter a get_param of an expert body reads.
+  Value stacked(GetParamOp get);
+  /// The routed experts' body once over all rows; returns its output rows.
+  FailureOr<Value> groupedBody(Value rows, Value offsets);
+  /// Shared expert `s`'s body on every token (x itself).
+  FailureOr<Value> sharedBody(int64_t s);
+
+  MoeOp moe;
+  OpBuilder &b;
+};
+
+Value Grouper::stacked(GetParamOp get) {
+  auto param = SymbolTable::lookupNearestSymbolFrom<ParamOp>(moe, get.getNameAttr());
+  if (!param)
+    return Value();
+  return GetParamOp::create(b, get.getLoc(), param.getType(), get.getNameAttr()).getResult();
+}
+
+FailureOr<Value> Grouper::groupedBody(Value rows, Value offsets) {
+  Block &body = moe.getExpertBody().front();
+  IRMapping map;
+  map.map(body.getArgument(0), rows);
+  DenseMap<Value, Value> perExpert; // a body's get_param -> the stacked parameter
+  for (Operation &op : body.without_terminator()) {
+    if (auto get = llvm::dyn_cast<GetParamOp>(op)) {
+      Value full = stacked(get);
+      if (!full)
+        return get.emitOpError("reads '") << get.getName() << "', which is not a motif.param";
+      perExpert[get.getResult()] = full;
+      continue;
+    }
+    if (auto lin = llvm::dyn_cast<LinearOp>(op);
+        lin && perExpert.count(lin.getW()) && !perExpert.count(lin.getX()) &&
+        (!lin.getB() || perExpert.count(lin.getB()))) {
+      SmallVector<Value> operands{map.lookupOrDefault(lin.getX()), perExpert[lin.getW()],
+                                  offsets};
+      if (lin.getB())
+        operands.push_back(perExpert[lin.getB()]);
+      Operation *g = make(b, lin.getLoc(), GroupedLinearOp::getOperationName(), operands);
+      if (!g)
+        return failure();
+      map.map(lin.getResult(), g->getResult(0));
+      continue;
+    }
+    for (Value v : op.getOperands())
+      if (perExpert.count(v))
+        return op.emitOpError("reads a per-expert parameter other than as the weight or "
+                              "bias of a linear: expert grouping cannot run it over every "
+                              "expert's rows (compile with --no-expert-grouping)");
+    if (!isRowWise(op) || op.getNumRegions() != 0)
+      return op.emitOpError("in an expert body is not a row-wise op that expert grouping "
+                            "can run over every expert's rows (compile with "
+                            "--no-expert-grouping)");
+    Operation *c = b.clone(op, map);
+    if (failed(reinferTypes(c)))
+      return failure();
+  }
+  return map.lookupOrDefault(body.getTerminator()->getOperand(0));
+}
+
+FailureOr<Value> Grouper::sharedBody(int64_t s) {
+  Block &body = moe.getSharedBody().front();
+  IRMapping map;
+  map.map(body.getArgument(0), moe.getX());
+  for (Operation &op : body.without_terminator()) {
+    if (auto get = llvm::dyn_cast<GetParamOp>(op)) {
+      Value full = stacked(get);
+      if (!full)
+        return get.emitOpError("reads '") << get.getName() << "', which is not a motif.param";
+      // Shared expert s's slice: [S, ...] -> [1, ...] -> [...].
+      Location loc = get.getLoc();
+      Operation *slice =
+          make(b, loc, SliceOp::getOperationName(), {full},
+               {b.getNamedAttr("axis", b.getI64IntegerAttr(0)),
+                b.getNamedAttr("start", b.getI64IntegerAttr(s)),
+                b.getNamedAttr("end", b.getI64IntegerAttr(s + 1)),
+                b.getNamedAttr("step", b.getI64IntegerAttr(1))});
+      if (!slice)
+        return failure();
+      auto sliceType = llvm::cast<RankedTensorType>(get.getType());
+      Operation *reshape = make(b, loc, ReshapeOp::getOperationName(), {slice->getResult(0)},
+                                {b.getNamedAttr("shape", b.getDenseI64ArrayAttr(
+                                                             sliceType.getShape()))});
+      if (!reshape)
+        return failure();
+      map.map(get.getResult(), reshape->getResult(0));
+      continue;
+    }
+    Operation *c = b.clone(op, map);
+    if (failed(reinferTypes(c)))
+      return failure();
+  }
+  return map.lookupOrDefault(body.getTerminator()->getOperand(0));
+}
+
+LogicalResult Grouper::run() {
+  Location loc = moe.getLoc();
+  b.setInsertionPoint(moe);
+  SmallVector<NamedAttribute> scope;
+  if (Attribute s = moe->getAttr("motif.scope"))
+    scope.push_back(b.getNamedAttr("motif.scope", s));
+
+  // 1. Router logits and the routing decision.
+  Operation *logits = make(b, loc, LinearOp::getOperationName(), {moe.getX(), moe.getRouter()});
+  if (!logits)
+    return failure();
+  SmallVector<NamedAttribute> routeAttrs(scope);
+  routeAttrs.append({b.getNamedAttr("top_k", moe.getTopKAttr()),
+                     b.getNamedAttr("routing", moe.getRoutingAttr()),
+                     b.getNamedAttr("capacity_factor", moe.getCapacityFactorAttr()),
+                     b.getNamedAttr("aux_loss_coef", moe.getAuxLossCoefAttr()),
+                     b.getNamedAttr("z_loss_coef", moe.getZLossCoefAttr()),
+                     b.getNamedAttr("normalize_weights", moe.getNormalizeWeightsAttr())});
+  Operation *route =
+      make(b, loc, MoeRouteOp::getOperationName(), {logits->getResult(0)}, routeAttrs);
+  if (!route)
+    return failure();
+  Value gates = route->getResult(0), experts = route->getResult(1),
+        tokens = route->getResult(2), aux = route->getResult(3);
+
+  // 2. The permutation; switch's capacity is applied here.
+  double capacity =
+      moe.getRouting() == RoutingMode::Switch ? moe.getCapacityFactor().convertToDouble() : 0.0;
+  SmallVector<NamedAttribute> permuteAttrs(scope);
+  permuteAttrs.append({b.getNamedAttr("experts", moe.getExpertsAttr()),
+                       b.getNamedAttr("capacity_factor", b.getF64FloatAttr(capacity))});
+  Operation *permute = make(b, loc, MoePermuteOp::getOperationName(),
+                            {moe.getX(), experts, tokens}, permuteAttrs);
+  if (!permute)
+    return failure();
+
+  // 3. The expert body over all rows, then the weighted un-permutation.
+  FailureOr<Value> out = groupedBody(permute->getResult(0), permute->getResult(1));
+  if (failed(out))
+    return failure();
+  Operation *combine = make(b, loc, MoeCombineOp::getOperationName(),
+                            {*out, gates, permute->getResult(2), tokens, moe.getX()});
+  if (!combine)
+    return failure();
+  Value y = combine->getResult(0);
+
+  // 4. Shared experts: dense, on every token.
+  for (int64_t s = 0; s < static_cast<int64_t>(moe.getSharedExperts()); ++s) {
+    FailureOr<Value> shared = sharedBody(s);
+    if (failed(shared))
+      return failure();
+    Operation *add = make(b, loc, AddOp::getOperationName(), {y, *shared});
+    if (!add)
+      return failure();
+    y = add->getResult(0);
+  }
+  moe.getResult().replaceAllUsesWith(y);
+  moe.getAuxLoss().replaceAllUsesWith(aux);
+  moe.erase();
+  return success();
+}
+
+struct MotifGroupExpertsPass final
+    : mlir::motif::impl::MotifGroupExpertsPassBase<MotifGroupExpertsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<MoeOp> moes;
+    getOperation().walk([&](MoeOp moe) { moes.push_back(moe); });
+    OpBuilder b(&getContext());
+    for (MoeOp moe : moes)
+      if (failed(Grouper(moe, b).run()))
+        return signalPassFailure();
+  }
+};
+} // namespace
