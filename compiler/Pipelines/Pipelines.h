@@ -20,6 +20,15 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<bool> train{*this, "train",
                      llvm::cl::desc("Build @train_step (autodiff); the model needs a loss"),
                      llvm::cl::init(true)};
+  Option<bool> scanLowering{
+      *this, "scan-lowering",
+      llvm::cl::desc("Run each scan in its chunked form, the chunk from the cost model "
+                     "(false: the sequential reference form)"),
+      llvm::cl::init(true)};
+  Option<int> scanChunk{*this, "scan-chunk",
+                        llvm::cl::desc("The chunk of every scan instead of the cost model's "
+                                       "(0: the model's)"),
+                        llvm::cl::init(0)};
   Option<bool> lower{*this, "lower",
                      llvm::cl::desc("Lower to the kernel level (false: stop at the motif "
                                     "dialect, after autodiff)"),
