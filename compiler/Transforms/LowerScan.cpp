@@ -57,10 +57,9 @@ struct LowerScanPass final : mlir::motif::impl::MotifLowerScanPassBase<LowerScan
       p.state = state;
       p.selective = selective;
       auto problem = b.getNamedAttr(
-          "problem", b.getStringAttr("B=" + std::to_string(p.batch) + " T=" +
-                                     std::to_string(p.length) + " C=" +
-                                     std::to_string(p.channels) + " N=" +
-                                     std::to_string(p.state)));
+          "problem",
+          b.getStringAttr("B=" + std::to_string(p.batch) + " T=" + std::to_string(p.length) +
+                          " C=" + std::to_string(p.channels) + " N=" + std::to_string(p.state)));
       auto targetName = b.getNamedAttr("target", b.getStringAttr(t->name));
       ScanEstimate e = chunk > 0 ? estimateScan(p, chunk, *t) : chooseChunk(p, *t);
       op->setAttr("chunk", b.getI64IntegerAttr(e.chunk));

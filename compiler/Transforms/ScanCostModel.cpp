@@ -31,8 +31,12 @@ std::optional<ScanTarget> mlir::motif::scanTarget(const std::string &name) {
   // One thread per channel at full occupancy; its share of the fp32 peak.
   int64_t lanes = peak->multiprocessors * kThreadsPerSM;
   double perLane = peak->fp32Flops / static_cast<double>(lanes);
-  return ScanTarget{t->computeCapability >= 90 ? "sm_90a" : "sm_80", lanes,
-                    kFlopsPerStateStep / perLane, peak->bandwidth, 4e-6, 1};
+  return ScanTarget{t->computeCapability >= 90 ? "sm_90a" : "sm_80",
+                    lanes,
+                    kFlopsPerStateStep / perLane,
+                    peak->bandwidth,
+                    4e-6,
+                    1};
 }
 
 std::vector<int64_t> mlir::motif::chunkCandidates(int64_t length) {

@@ -102,8 +102,8 @@ template <typename T> void selectiveScanChunked(const Sel<T> &sel, T *y) {
 }
 
 template <typename T>
-void selectiveScanChunkedBackward(const Sel<T> &sel, const T *dy, T *du, T *ddelta, T *dA,
-                                  T *dB, T *dC, T *dD, T *ddeltaBias) {
+void selectiveScanChunkedBackward(const Sel<T> &sel, const T *dy, T *du, T *ddelta, T *dA, T *dB,
+                                  T *dC, T *dD, T *ddeltaBias) {
   const SelectiveScanShape &s = sel.s;
   const int64_t B = s.B, L = s.chunk, nC = chunksOf(s.T, L), Di = s.Di, N = s.N;
   const int64_t nb = (Di + kSelBlock - 1) / kSelBlock;
@@ -169,8 +169,8 @@ void selectiveScanChunkedBackward(const Sel<T> &sel, const T *dy, T *du, T *ddel
                     hs.begin() + (t - t0 + 1) * N);
           sel.step(b, t, d, &hs[(t - t0 + 1) * N]);
         }
-        selStepsBackward(sel, b, d, t0, t1, hs.data(), carry.data(), dy, p.gA(b, c, d),
-                         p.gB(b, g), p.gC(b, g), p.gD(b, c, d), p.gBias(b, c, d), du, ddelta);
+        selStepsBackward(sel, b, d, t0, t1, hs.data(), carry.data(), dy, p.gA(b, c, d), p.gB(b, g),
+                         p.gC(b, g), p.gD(b, c, d), p.gBias(b, c, d), du, ddelta);
       }
     }
   });
@@ -263,8 +263,7 @@ template <typename T> void scanChunked(const ScanShape &s, const T *x, const T *
 }
 
 template <typename T>
-void scanChunkedBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx,
-                         T *da) {
+void scanChunkedBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx, T *da) {
   ScanTasks k(s);
   const int64_t C = k.C;
   // gout: the gradient reaching each chunk's last state from the later chunks
@@ -309,13 +308,13 @@ void scanChunkedBackward(const ScanShape &s, const T *a, const T *h, const T *dh
   });
 }
 
-#define INST(T)                                                                          \
-  template void scanChunked<T>(const ScanShape &, const T *, const T *, T *);            \
-  template void scanChunkedBackward<T>(const ScanShape &, const T *, const T *, const T *, \
-                                       T *, T *);                                        \
-  template void selectiveScanChunked<T>(const Sel<T> &, T *);                            \
-  template void selectiveScanChunkedBackward<T>(const Sel<T> &, const T *, T *, T *, T *, \
-                                                T *, T *, T *, T *);
+#define INST(T)                                                                                    \
+  template void scanChunked<T>(const ScanShape &, const T *, const T *, T *);                      \
+  template void scanChunkedBackward<T>(const ScanShape &, const T *, const T *, const T *, T *,    \
+                                       T *);                                                       \
+  template void selectiveScanChunked<T>(const Sel<T> &, T *);                                      \
+  template void selectiveScanChunkedBackward<T>(const Sel<T> &, const T *, T *, T *, T *, T *,     \
+                                                T *, T *, T *);
 MOTIF_CPU_INSTANTIATE(INST)
 #undef INST
 

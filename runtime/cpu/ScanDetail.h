@@ -62,8 +62,7 @@ struct SelPartials {
   template <typename T> void reduce(T *dA, T *dB, T *dC, T *dD, T *dBias) const;
 };
 
-template <typename T>
-void SelPartials::reduce(T *dA, T *dB, T *dC, T *dD, T *dBias) const {
+template <typename T> void SelPartials::reduce(T *dA, T *dB, T *dC, T *dD, T *dBias) const {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < Tn; ++t)
       for (int64_t n = 0; n < N; ++n) {
@@ -104,8 +103,8 @@ void SelPartials::reduce(T *dA, T *dB, T *dC, T *dD, T *dBias) const {
 /// the state after step t1 - 1 on entry and of the state before t0 on exit.
 template <typename T>
 void selStepsBackward(const Sel<T> &sel, int64_t b, int64_t d, int64_t t0, int64_t t1,
-                      const Acc *hs, Acc *carry, const T *dy, Acc *gA, Acc *gB, Acc *gC,
-                      Acc &gD, Acc &gBias, T *du, T *ddelta) {
+                      const Acc *hs, Acc *carry, const T *dy, Acc *gA, Acc *gB, Acc *gC, Acc &gD,
+                      Acc &gBias, T *du, T *ddelta) {
   const int64_t N = sel.s.N;
   for (int64_t t = t1 - 1; t >= t0; --t) {
     const Acc *hPrev = &hs[(t - t0) * N], *hCur = &hs[(t - t0 + 1) * N];
@@ -139,11 +138,10 @@ void selStepsBackward(const Sel<T> &sel, int64_t b, int64_t d, int64_t t0, int64
 template <typename T> void scanChunked(const ScanShape &s, const T *x, const T *a, T *h);
 template <typename T>
 void scanChunkedBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx, T *da);
+template <typename T> void selectiveScanChunked(const Sel<T> &sel, T *y);
 template <typename T>
-void selectiveScanChunked(const Sel<T> &sel, T *y);
-template <typename T>
-void selectiveScanChunkedBackward(const Sel<T> &sel, const T *dy, T *du, T *ddelta, T *dA,
-                                  T *dB, T *dC, T *dD, T *ddeltaBias);
+void selectiveScanChunkedBackward(const Sel<T> &sel, const T *dy, T *du, T *ddelta, T *dA, T *dB,
+                                  T *dC, T *dD, T *ddeltaBias);
 
 } // namespace motif::cpu::detail
 
