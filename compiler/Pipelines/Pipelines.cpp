@@ -24,6 +24,9 @@ bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::
 //  0. Expert grouping comes before autodiff: the ops it makes each bring
 //     their vector-Jacobian product, so the backward of a MoE layer is
 //     derived like any other (and inference artifacts get it too).
+//     Scan lowering chooses how each scan runs (its chunk) before autodiff,
+//     so that the backward, which the scan's VJP interface builds with the
+//     forward's attributes, is the reverse of the same chunked form.
 //  1. Autodiff works on the motif dialect, where every op brings its
 //     vector-Jacobian product; it runs first so that the backward is
 //     lowered, fused and planned together with the forward.
@@ -47,6 +50,16 @@ bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::
 void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o) {
   if (o.expertGrouping)
     pm.addPass(createMotifGroupExpertsPass());
+  std::vector<std::string> targets(o.targets.begin(), o.targets.end());
+  if (o.scanLowering) {
+    // Chunks for the newest GPU when there is one (the plan is one for all
+    // targets, as for attention tiles), else for the CPU.
+    MotifLowerScanPassOptions scan;
+    auto gpu = rt::newestGpu(targets);
+    scan.target = gpu ? gpu->name : "cpu";
+    scan.chunk = o.scanChunk;
+    pm.addPass(createMotifLowerScanPass(scan));
+  }
   if (o.train)
     pm.addPass(createMotifAutodiffPass());
   if (!o.lower)
@@ -58,7 +71,6 @@ void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o
     fuse.epilogues = true;
     pm.addPass(createKernelFusePass(fuse));
   }
-  std::vector<std::string> targets(o.targets.begin(), o.targets.end());
   if (auto gpu = rt::newestGpu(targets)) {
     // Tiles for every GPU target (the plan is one for all of them).
     std::string gpus;
@@ -86,7 +98,8 @@ void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o
 void mlir::motif::registerMotifPipeline() {
   registerPassPipeline(
       "motif-pipeline",
-      "The motif-compile pipeline: expert grouping, autodiff, lowering, fusion, attention tiling, "
+      "The motif-compile pipeline: expert grouping, scan lowering, autodiff, lowering, fusion, "
+      "attention tiling, "
       "recomputation, storage precision, memory annotations, CUDA emission",
       [](OpPassManager &pm, StringRef text, function_ref<LogicalResult(const Twine &)> error) {
         PipelineOptions o;

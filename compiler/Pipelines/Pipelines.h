@@ -25,6 +25,15 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Rewrite each motif.moe as route, permute, grouped GEMMs and combine "
                      "(false: keep the moe op, its experts run as regions)"),
       llvm::cl::init(true)};
+  Option<bool> scanLowering{
+      *this, "scan-lowering",
+      llvm::cl::desc("Run each scan in its chunked form, the chunk from the cost model "
+                     "(false: the sequential reference form)"),
+      llvm::cl::init(true)};
+  Option<int> scanChunk{*this, "scan-chunk",
+                        llvm::cl::desc("The chunk of every scan instead of the cost model's "
+                                       "(0: the model's)"),
+                        llvm::cl::init(0)};
   Option<bool> lower{*this, "lower",
                      llvm::cl::desc("Lower to the kernel level (false: stop at the motif "
                                     "dialect, after autodiff)"),

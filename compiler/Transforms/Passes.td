@@ -44,6 +44,36 @@ def MotifGroupExpertsPass : Pass<"motif-group-experts", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::motif::MotifDialect"];
 }
 
+def MotifLowerScanPass : Pass<"motif-lower-scan", "::mlir::ModuleOp"> {
+  let summary = "Chooses the chunked form of every scan from a cost model";
+  let description = [{
+    Sets `chunk` on each `motif.scan` and `motif.selective_scan` whose
+    `chunk` is 0 (the sequential form, which stays the reference): the op
+    then runs as a chunked scan, every chunk of `chunk` steps scanned in
+    parallel from a zero state, a short sequential pass over the chunks
+    carrying the states between them (for the selective scan, the decay
+    across a chunk taken in log space, `exp(A Σ dt)`), and every chunk scanned
+    again from its incoming state. Its backward (the `motif.vjp` the autodiff
+    pass builds through the op's VJP interface, which carries `chunk`) is the
+    reverse chunked scan, recomputing each chunk's states from its incoming
+    state. The chunk is the fastest of 16 to 256 steps in an analytic model
+    of the three phases on the target (ScanCostModel.cpp), for the op's
+    channels and state at the recipe's batch and sequence (or the options);
+    `motif.scan_cost` records the target, the problem and the estimate.
+    It runs before autodiff, so that the forward and the backward agree.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "The target to choose for (cpu, sm_80, sm_90a)">,
+    Option<"seq", "seq", "int", /*default=*/"0",
+           "Sequence length to choose for (default: the recipe's, else 2048)">,
+    Option<"batch", "batch", "int", /*default=*/"0",
+           "Batch to choose for (default: the recipe's, else 8)">,
+    Option<"chunk", "chunk", "int", /*default=*/"0",
+           "Use this chunk for every scan instead of the cost model's">
+  ];
+}
+
 def MotifLowerToKernelPass : Pass<"motif-lower-to-kernel", "::mlir::ModuleOp"> {
   let summary = "Lowers motif ops to kernel-level ops: GEMMs, tiled attention, fused kernels";
   let description = [{

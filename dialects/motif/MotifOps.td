@@ -456,11 +456,17 @@ def Motif_YieldOp : Motif_Op<"yield", [Pure, Terminator,
 def Motif_ScanOp : Motif_InferOp<"scan", [Pure]> {
   let summary = "diagonal linear recurrence h_t = a_t * h_{t-1} + x_t along T";
   let description = [{
+    `x, a: [B, T, C]`, `h_{-1} = 0`. `chunk` is how it runs, chosen by the
+    scan-lowering pass (`motif-lower-scan`): 0 is the sequential form (the
+    reference); a positive `chunk` scans chunks of that many steps in parallel
+    and carries the states between them in a short sequential pass. Both
+    forms compute the same recurrence and agree to rounding.
     ```mlir
     %h = motif.scan %x, %a : (tensor<?x?x64xf32>, tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
     ```
   }];
-  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$a);
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$a,
+                       DefaultValuedAttr<I64Attr, "0">:$chunk);
   let results = (outs Motif_Tensor:$result);
   let assemblyFormat = "$x `,` $a attr-dict `:` functional-type(operands, results)";
 }
@@ -471,6 +477,9 @@ def Motif_SelectiveScanOp : Motif_InferOp<"selective_scan", [Pure, AttrSizedOper
     `u, delta: [B, T, Di]`, `A: [Di, N]`, `B, C: [B, T, N]`, optional
     `D: [Di]` and `delta_bias: [Di]`: with `dt = softplus(delta + bias)`,
     `h_t = exp(dt A) h_{t-1} + dt B_t u_t`, `y_t = C_t h_t + D u_t`.
+    `chunk` is how it runs, as for `motif.scan` (0: sequential; otherwise
+    chunks of that many steps, the decay across a chunk `exp(A Σ dt)` taken
+    in log space).
     ```mlir
     %y = motif.selective_scan %u, %dt, %A, %B, %C D %D {delta_softplus = true} : (tensor<?x?x1536xf32>, tensor<?x?x1536xf32>, tensor<1536x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<1536xf32>) -> tensor<?x?x1536xf32>
     ```
@@ -478,10 +487,53 @@ def Motif_SelectiveScanOp : Motif_InferOp<"selective_scan", [Pure, AttrSizedOper
   let arguments = (ins Motif_Tensor:$u, Motif_Tensor:$delta, Motif_Tensor:$A,
                        Motif_Tensor:$B, Motif_Tensor:$C,
                        Optional<Motif_Tensor>:$D, Optional<Motif_Tensor>:$delta_bias,
-                       DefaultValuedAttr<BoolAttr, "true">:$delta_softplus);
+                       DefaultValuedAttr<BoolAttr, "true">:$delta_softplus,
+                       DefaultValuedAttr<I64Attr, "0">:$chunk);
   let results = (outs Motif_Tensor:$result);
   let assemblyFormat = [{
     $u `,` $delta `,` $A `,` $B `,` $C (`D` $D^)? (`delta_bias` $delta_bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+// The step forms: one token in, the state in, the state out. They are for
+// inference (a decode step carries the state); they have no backward.
+
+def Motif_ScanStepOp : Motif_Op<"scan_step", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one step of motif.scan: h = a * h_prev + x";
+  let description = [{
+    `x, a, h_prev: [B, C]` give the next state `[B, C]` (which is also the
+    scan's output at that step). Running it T times from a zero state gives
+    `motif.scan`.
+    ```mlir
+    %h1 = motif.scan_step %x, %a, %h0 : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$a, Motif_Tensor:$h);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$x `,` $a `,` $h attr-dict `:` functional-type(operands, results)";
+}
+
+def Motif_SelectiveScanStepOp : Motif_Op<"selective_scan_step", [Pure,
+    AttrSizedOperandSegments, DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one step of Mamba's selective scan";
+  let description = [{
+    The operands of `motif.selective_scan` at one position, `u, delta: [B, Di]`,
+    `B, C: [B, N]`, and the state `h: [B, Di, N]`, give the output `y: [B, Di]`
+    and the next state `[B, Di, N]`. Running it T times from a zero state
+    gives `motif.selective_scan`.
+    ```mlir
+    %y, %h1 = motif.selective_scan_step %u, %dt, %A, %B, %C state %h0 D %D : (tensor<?x32xf32>, tensor<?x32xf32>, tensor<32x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x32x8xf32>, tensor<32xf32>) -> (tensor<?x32xf32>, tensor<?x32x8xf32>)
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$u, Motif_Tensor:$delta, Motif_Tensor:$A,
+                       Motif_Tensor:$B, Motif_Tensor:$C, Motif_Tensor:$h,
+                       Optional<Motif_Tensor>:$D, Optional<Motif_Tensor>:$delta_bias,
+                       DefaultValuedAttr<BoolAttr, "true">:$delta_softplus);
+  let results = (outs Motif_Tensor:$y, Motif_Tensor:$h_next);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $A `,` $B `,` $C `state` $h (`D` $D^)? (`delta_bias` $delta_bias^)?
     attr-dict `:` functional-type(operands, results)
   }];
 }

@@ -634,7 +634,26 @@ INFER_SIGNATURE(ScanOp) {
     if (!compat(x->getDimSize(i), g->getDimSize(i)))
       return in.fail("input " + str(*x) + " and decay " + str(*g) +
                      " shapes differ");
+  if (static_cast<int64_t>(a.getChunk()) < 0)
+    return in.fail("chunk must not be negative, got " +
+                   Twine(static_cast<int64_t>(a.getChunk())));
   results.push_back(*x);
+  return success();
+}
+
+INFER_SIGNATURE(ScanStepOp) {
+  ADAPTOR(ScanStepOp, "scan_step");
+  auto x = ranked(in, a.getX(), "input", 0, 2), g = ranked(in, a.getA(), "decay", 0, 2),
+       h = ranked(in, a.getH(), "state", 0, 2);
+  if (failed(x) || failed(g) || failed(h) || failed(sameElt(in, *x, *g, "input", "decay")) ||
+      failed(sameElt(in, *x, *h, "input", "state")))
+    return failure();
+  for (int i = 0; i < 2; ++i)
+    if (!compat(x->getDimSize(i), g->getDimSize(i)) ||
+        !compat(x->getDimSize(i), h->getDimSize(i)))
+      return in.fail("input " + str(*x) + ", decay " + str(*g) + " and state " + str(*h) +
+                     " shapes differ");
+  results.push_back(*h);
   return success();
 }
 
@@ -660,7 +679,42 @@ INFER_SIGNATURE(SelectiveScanOp) {
   if (failed(checkFeature(in, a.getD(), "D", di)) ||
       failed(checkFeature(in, a.getDeltaBias(), "delta_bias", di)))
     return failure();
+  if (static_cast<int64_t>(a.getChunk()) < 0)
+    return in.fail("chunk must not be negative, got " +
+                   Twine(static_cast<int64_t>(a.getChunk())));
   results.push_back(*u);
+  return success();
+}
+
+INFER_SIGNATURE(SelectiveScanStepOp) {
+  ADAPTOR(SelectiveScanStepOp, "selective_scan_step");
+  auto u = ranked(in, a.getU(), "u", 0, 2), dl = ranked(in, a.getDelta(), "delta", 0, 2);
+  auto A = ranked(in, a.getA(), "A", 0, 2);
+  auto B = ranked(in, a.getB(), "B", 0, 2), C = ranked(in, a.getC(), "C", 0, 2);
+  auto h = ranked(in, a.getH(), "state", 0, 3);
+  if (failed(u) || failed(dl) || failed(A) || failed(B) || failed(C) || failed(h))
+    return failure();
+  int64_t batch = u->getDimSize(0), di = u->getDimSize(1), n = A->getDimSize(1);
+  for (int i = 0; i < 2; ++i)
+    if (!compat(u->getDimSize(i), dl->getDimSize(i)))
+      return in.fail("u " + str(*u) + " and delta " + str(*dl) + " shapes differ");
+  if (!compat(A->getDimSize(0), di))
+    return in.fail("A " + str(*A) + " must be [Di, N] with Di = " + dimStr(di));
+  for (auto [t, name] : {std::pair{*B, "B"}, std::pair{*C, "C"}})
+    if (!compat(t.getDimSize(0), batch) || !compat(t.getDimSize(1), n))
+      return in.fail(Twine(name) + " " + str(t) + " must be [B, N] = [" + dimStr(batch) +
+                     ", " + dimStr(n) + "]");
+  if (!compat(h->getDimSize(0), batch) || !compat(h->getDimSize(1), di) ||
+      !compat(h->getDimSize(2), n))
+    return in.fail("state " + str(*h) + " must be [B, Di, N] = [" + dimStr(batch) + ", " +
+                   dimStr(di) + ", " + dimStr(n) + "]");
+  if (failed(sameElt(in, *u, *h, "u", "state")) ||
+      failed(checkFeature(in, a.getD(), "D", di)) ||
+      failed(checkFeature(in, a.getDeltaBias(), "delta_bias", di)))
+    return failure();
+  results.push_back(RankedTensorType::get({meet(batch, h->getDimSize(0)), di},
+                                          u->getElementType()));
+  results.push_back(*h);
   return success();
 }
 

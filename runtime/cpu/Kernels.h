@@ -384,19 +384,30 @@ void moeCombineBackward(const MoeCombineShape &s, const T *rows, const T *gates,
 // Scans
 //===----------------------------------------------------------------------===//
 
+// Both scans have a sequential form (`chunk` 0, the reference) and a chunked
+// one (`chunk` > 0, what the scan-lowering pass chooses; ScanChunked.cpp):
+// each chunk of `chunk` steps is scanned from a zero state in parallel, a short
+// sequential pass over the chunks carries the states between them, and each
+// chunk is scanned again from its incoming state. The backward runs the same
+// three phases in reverse. Both forms agree to rounding.
+
 struct ScanShape {
   int64_t B = 1, T = 1, C = 1;
+  int64_t chunk = 0; // steps per chunk; 0: sequential
 };
 /// h_t = a_t * h_{t-1} + x_t along T (h_{-1} = 0); x, a, h [B, T, C].
 template <typename T> void scan(const ScanShape &s, const T *x, const T *a, T *h);
 /// Reverse scan g_t = dh_t + a_{t+1} g_{t+1}: dx_t = g_t, da_t = g_t h_{t-1}.
 template <typename T>
 void scanBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx, T *da);
+/// One step of scan (motif.scan_step): h = a * hPrev + x over `n` elements.
+template <typename T> void scanStep(int64_t n, const T *x, const T *a, const T *hPrev, T *h);
 
 /// u, delta [B, T, Di], A [Di, N], Bm, Cm [B, T, N], D, deltaBias [Di] optional.
 struct SelectiveScanShape {
   int64_t B = 1, T = 1, Di = 1, N = 1;
   bool deltaSoftplus = true;
+  int64_t chunk = 0; // steps per chunk; 0: sequential
 };
 /// dt = softplus?(delta + delta_bias); h_t[d,n] = exp(dt A[d,n]) h_{t-1}[d,n] +
 /// dt Bm_t[n] u_t[d]; y_t[d] = sum_n Cm_t[n] h_t[d,n] + D[d] u_t[d].
@@ -404,12 +415,20 @@ template <typename T>
 void selectiveScan(const SelectiveScanShape &s, const T *u, const T *delta, const T *A,
                    const T *Bm, const T *Cm, const T *D, const T *deltaBias, T *y);
 /// du, ddelta, dA, dB, dC, dD, ddeltaBias by a reverse pass (state recomputed
-/// from checkpoints every ~sqrt(T) steps; never the full [B, T, Di, N] state).
+/// from checkpoints every ~sqrt(T) steps, or from each chunk's incoming state;
+/// never the full [B, T, Di, N] state).
 template <typename T>
 void selectiveScanBackward(const SelectiveScanShape &s, const T *u, const T *delta, const T *A,
                            const T *Bm, const T *Cm, const T *D, const T *deltaBias,
                            const T *dy, T *du, T *ddelta, T *dA, T *dB, T *dC, T *dD,
                            T *ddeltaBias);
+/// One step of the selective scan (motif.selective_scan_step), `T` of the
+/// shape ignored: u, delta [B, Di], Bm, Cm [B, N], hPrev and h [B, Di, N],
+/// y [B, Di]; running it T times from a zero state gives selectiveScan.
+template <typename T>
+void selectiveScanStep(const SelectiveScanShape &s, const T *u, const T *delta, const T *A,
+                       const T *Bm, const T *Cm, const T *D, const T *deltaBias,
+                       const T *hPrev, T *y, T *h);
 
 //===----------------------------------------------------------------------===//
 // Convolution and pooling

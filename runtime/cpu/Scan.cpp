@@ -1,6 +1,8 @@
 //===- Scan.cpp - linear recurrences: scan and Mamba's selective scan ------===//
 //
-// Both run sequentially along T and in parallel over (batch, channel blocks).
+// The sequential forms (the reference) and the step forms. Both scans run
+// sequentially along T and in parallel over (batch, channel blocks); a shape
+// with a positive `chunk` runs the chunked form instead (ScanChunked.cpp).
 // The selective scan keeps the state of one (batch, channel) in a local
 // buffer of N; its backward recomputes the state from checkpoints taken every
 // L = ceil(sqrt(T)) steps, so it holds O((T/L + L) N) per channel and never
@@ -9,19 +11,14 @@
 // thread count) and the groups are added in order.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/core/ElementwiseMath.h"
-#include "runtime/cpu/Parallel.h"
+#include "runtime/cpu/ScanDetail.h"
 
 namespace motif::cpu {
 using namespace detail;
 
-namespace {
-constexpr int64_t kScanBlock = 64; // channels per task of scan
-constexpr int64_t kSelBlock = 16;  // channels per task of the selective scan forward
-constexpr int64_t kSelGroups = 8;  // channel groups of the selective scan backward
-} // namespace
-
 template <typename T> void scan(const ScanShape &s, const T *x, const T *a, T *h) {
+  if (s.chunk > 0)
+    return scanChunked(s, x, a, h);
   const int64_t C = s.C, nb = (C + kScanBlock - 1) / kScanBlock;
   parallelFor(s.B * nb, 2 * s.T * std::min(C, kScanBlock), [&](int64_t r0, int64_t r1) {
     std::vector<Acc> st(kScanBlock);
@@ -42,6 +39,8 @@ template <typename T> void scan(const ScanShape &s, const T *x, const T *a, T *h
 
 template <typename T>
 void scanBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx, T *da) {
+  if (s.chunk > 0)
+    return scanChunkedBackward(s, a, h, dh, dx, da);
   const int64_t C = s.C, nb = (C + kScanBlock - 1) / kScanBlock;
   parallelFor(s.B * nb, 4 * s.T * std::min(C, kScanBlock), [&](int64_t r0, int64_t r1) {
     std::vector<Acc> carry(kScanBlock); // a_{t+1} * g_{t+1}
@@ -67,30 +66,12 @@ void scanBackward(const ScanShape &s, const T *a, const T *h, const T *dh, T *dx
 // Selective scan
 //===----------------------------------------------------------------------===//
 
-namespace {
-template <typename T> struct Sel {
-  const SelectiveScanShape &s;
-  const T *u, *delta, *A, *Bm, *Cm, *D, *bias;
-  int64_t ix(int64_t b, int64_t t, int64_t d) const { return (b * s.T + t) * s.Di + d; }
-  int64_t in(int64_t b, int64_t t, int64_t n) const { return (b * s.T + t) * s.N + n; }
-  /// The pre-activation z = delta + bias and dt = softplus?(z).
-  double dt(int64_t b, int64_t t, int64_t d, double &z) const {
-    z = static_cast<double>(delta[ix(b, t, d)]) + (bias ? static_cast<double>(bias[d]) : 0.0);
-    return s.deltaSoftplus ? ew::softplus(z) : z;
-  }
-  /// One step of the state of channel d: h = exp(dt A) h + dt B u.
-  void step(int64_t b, int64_t t, int64_t d, Acc *h) const {
-    double z, dtv = dt(b, t, d, z), uv = u[ix(b, t, d)];
-    for (int64_t n = 0; n < s.N; ++n)
-      h[n] = std::exp(dtv * A[d * s.N + n]) * h[n] + dtv * Bm[in(b, t, n)] * uv;
-  }
-};
-} // namespace
-
 template <typename T>
 void selectiveScan(const SelectiveScanShape &s, const T *u, const T *delta, const T *A,
                    const T *Bm, const T *Cm, const T *D, const T *deltaBias, T *y) {
   Sel<T> sel{s, u, delta, A, Bm, Cm, D, deltaBias};
+  if (s.chunk > 0)
+    return selectiveScanChunked(sel, y);
   const int64_t Di = s.Di, N = s.N, nb = (Di + kSelBlock - 1) / kSelBlock;
   parallelFor(s.B * nb, 8 * s.T * std::min(Di, kSelBlock) * N, [&](int64_t r0, int64_t r1) {
     std::vector<Acc> st(kSelBlock * N);
@@ -101,10 +82,7 @@ void selectiveScan(const SelectiveScanShape &s, const T *u, const T *delta, cons
         for (int64_t d = d0; d < d1; ++d) {
           Acc *h = &st[(d - d0) * N];
           sel.step(b, t, d, h);
-          Acc acc = D ? static_cast<Acc>(D[d]) * u[sel.ix(b, t, d)] : 0.0;
-          for (int64_t n = 0; n < N; ++n)
-            acc += static_cast<Acc>(Cm[sel.in(b, t, n)]) * h[n];
-          y[sel.ix(b, t, d)] = static_cast<T>(acc);
+          y[sel.ix(b, t, d)] = sel.output(b, t, d, h);
         }
     }
   });
@@ -116,18 +94,17 @@ void selectiveScanBackward(const SelectiveScanShape &s, const T *u, const T *del
                            const T *dy, T *du, T *ddelta, T *dA, T *dB, T *dC, T *dD,
                            T *ddeltaBias) {
   Sel<T> sel{s, u, delta, A, Bm, Cm, D, deltaBias};
+  if (s.chunk > 0)
+    return selectiveScanChunkedBackward(sel, dy, du, ddelta, dA, dB, dC, dD, ddeltaBias);
   const int64_t B = s.B, Tn = s.T, Di = s.Di, N = s.N;
   const int64_t G = std::min<int64_t>(Di, kSelGroups), per = (Di + G - 1) / G;
   const int64_t L = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::sqrt(double(Tn)))));
   const int64_t nChunks = (Tn + L - 1) / L;
-  // Partial sums: over channels per (b, group); over the batch per b.
-  std::vector<Acc> pB(B * G * Tn * N, 0.0), pC(B * G * Tn * N, 0.0);
-  std::vector<Acc> pA(B * Di * N, 0.0), pD(B * Di, 0.0), pBias(B * Di, 0.0);
+  SelPartials p(B, G, Tn, N, Di, 1);
   parallelFor(B * G, 20 * Tn * per * N, [&](int64_t r0, int64_t r1) {
     std::vector<Acc> ckpt(nChunks * N), hs((L + 1) * N), carry(N);
     for (int64_t r = r0; r < r1; ++r) {
       int64_t b = r / G, g = r % G;
-      Acc *gB = &pB[r * Tn * N], *gC = &pC[r * Tn * N];
       for (int64_t d = g * per; d < std::min(Di, (g + 1) * per); ++d) {
         // Forward with checkpoints: ckpt[c] = h before step c*L.
         std::fill(hs.begin(), hs.begin() + N, 0.0);
@@ -137,8 +114,6 @@ void selectiveScanBackward(const SelectiveScanShape &s, const T *u, const T *del
           sel.step(b, t, d, hs.data());
         }
         std::fill(carry.begin(), carry.end(), 0.0);
-        Acc gD = 0, gBias = 0;
-        Acc *gA = &pA[(b * Di + d) * N];
         for (int64_t c = nChunks - 1; c >= 0; --c) {
           int64_t t0 = c * L, t1 = std::min(Tn, t0 + L);
           std::copy(ckpt.begin() + c * N, ckpt.begin() + (c + 1) * N, hs.begin());
@@ -147,69 +122,46 @@ void selectiveScanBackward(const SelectiveScanShape &s, const T *u, const T *del
                       hs.begin() + (t - t0 + 1) * N);
             sel.step(b, t, d, &hs[(t - t0 + 1) * N]);
           }
-          for (int64_t t = t1 - 1; t >= t0; --t) {
-            const Acc *hPrev = &hs[(t - t0) * N], *hCur = &hs[(t - t0 + 1) * N];
-            double z, dtv = sel.dt(b, t, d, z);
-            Acc gy = dy[sel.ix(b, t, d)], uv = u[sel.ix(b, t, d)];
-            Acc gu = D ? gy * static_cast<Acc>(D[d]) : 0.0, gdt = 0;
-            gD += gy * uv;
-            for (int64_t n = 0; n < N; ++n) {
-              Acc a = A[d * N + n], bn = Bm[sel.in(b, t, n)];
-              Acc gh = carry[n] + gy * static_cast<Acc>(Cm[sel.in(b, t, n)]);
-              gC[t * N + n] += gy * hCur[n];
-              Acc dAn = std::exp(dtv * a);
-              Acc gdA = gh * hPrev[n] * dAn; // d/d(dt*A) of exp(dt*A) h_prev
-              gdt += gdA * a + gh * bn * uv;
-              gA[n] += gdA * dtv;
-              gB[t * N + n] += gh * dtv * uv;
-              gu += gh * dtv * bn;
-              carry[n] = gh * dAn;
-            }
-            Acc gz = s.deltaSoftplus ? gdt * ew::unaryDerivative(UnaryKind::Softplus, z) : gdt;
-            gBias += gz;
-            if (du)
-              du[sel.ix(b, t, d)] = static_cast<T>(gu);
-            if (ddelta)
-              ddelta[sel.ix(b, t, d)] = static_cast<T>(gz);
-          }
+          selStepsBackward(sel, b, d, t0, t1, hs.data(), carry.data(), dy, p.gA(b, 0, d),
+                           p.gB(b, g), p.gC(b, g), p.gD(b, 0, d), p.gBias(b, 0, d), du,
+                           ddelta);
         }
-        pD[b * Di + d] = gD;
-        pBias[b * Di + d] = gBias;
       }
     }
   });
-  // Fixed-order reductions of the partial sums.
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < Tn; ++t)
-      for (int64_t n = 0; n < N; ++n) {
-        Acc vb = 0, vc = 0;
-        for (int64_t g = 0; g < G; ++g) {
-          vb += pB[((b * G + g) * Tn + t) * N + n];
-          vc += pC[((b * G + g) * Tn + t) * N + n];
-        }
-        if (dB)
-          dB[(b * Tn + t) * N + n] = static_cast<T>(vb);
-        if (dC)
-          dC[(b * Tn + t) * N + n] = static_cast<T>(vc);
-      }
-  for (int64_t d = 0; d < Di; ++d) {
-    Acc vd = 0, vbias = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      vd += pD[b * Di + d];
-      vbias += pBias[b * Di + d];
+  p.reduce(dA, dB, dC, dD, ddeltaBias);
+}
+
+//===----------------------------------------------------------------------===//
+// Step forms
+//===----------------------------------------------------------------------===//
+
+template <typename T> void scanStep(int64_t n, const T *x, const T *a, const T *hPrev, T *h) {
+  for (int64_t i = 0; i < n; ++i)
+    h[i] = static_cast<T>(static_cast<Acc>(a[i]) * static_cast<Acc>(hPrev[i]) + x[i]);
+}
+
+template <typename T>
+void selectiveScanStep(const SelectiveScanShape &s, const T *u, const T *delta, const T *A,
+                       const T *Bm, const T *Cm, const T *D, const T *deltaBias,
+                       const T *hPrev, T *y, T *h) {
+  // One step is a selective scan of length 1 whose state starts at hPrev.
+  SelectiveScanShape one = s;
+  one.T = 1;
+  Sel<T> sel{one, u, delta, A, Bm, Cm, D, deltaBias};
+  const int64_t N = s.N;
+  parallelFor(s.B * s.Di, 8 * N, [&](int64_t r0, int64_t r1) {
+    std::vector<Acc> st(N);
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t b = r / s.Di, d = r % s.Di;
+      for (int64_t n = 0; n < N; ++n)
+        st[n] = hPrev[r * N + n];
+      sel.step(b, 0, d, st.data());
+      for (int64_t n = 0; n < N; ++n)
+        h[r * N + n] = static_cast<T>(st[n]);
+      y[r] = sel.output(b, 0, d, st.data());
     }
-    if (dD)
-      dD[d] = static_cast<T>(vd);
-    if (ddeltaBias)
-      ddeltaBias[d] = static_cast<T>(vbias);
-    for (int64_t n = 0; n < N; ++n) {
-      Acc va = 0;
-      for (int64_t b = 0; b < B; ++b)
-        va += pA[(b * Di + d) * N + n];
-      if (dA)
-        dA[d * N + n] = static_cast<T>(va);
-    }
-  }
+  });
 }
 
 #define INST(T)                                                                          \
@@ -220,7 +172,11 @@ void selectiveScanBackward(const SelectiveScanShape &s, const T *u, const T *del
   template void selectiveScanBackward<T>(const SelectiveScanShape &, const T *, const T *, \
                                          const T *, const T *, const T *, const T *,     \
                                          const T *, const T *, T *, T *, T *, T *, T *, T *, \
-                                         T *);
+                                         T *);                                           \
+  template void scanStep<T>(int64_t, const T *, const T *, const T *, T *);              \
+  template void selectiveScanStep<T>(const SelectiveScanShape &, const T *, const T *,   \
+                                     const T *, const T *, const T *, const T *,         \
+                                     const T *, const T *, T *, T *);
 MOTIF_CPU_INSTANTIATE(INST)
 #undef INST
 

@@ -242,6 +242,7 @@ cpu::SelectiveScanShape scanShape(const SelectiveScanDesc &d, const Tensor &u,
   sh.Di = u.shape[2];
   sh.N = A.shape[1];
   sh.deltaSoftplus = d.delta_softplus;
+  sh.chunk = d.chunk;
   return sh;
 }
 
@@ -612,7 +613,7 @@ template <typename R>
 Status runScan(Executor &ex, const PlanStep &s, const ScanDesc &d) {
   const Tensor &x = ex.values[s.operands[0]], &a = ex.values[s.operands[1]];
   Tensor &h = result<R>(ex, s, 0, x.shape);
-  cpu::scan(cpu::ScanShape{x.shape[0], x.shape[1], x.shape[2]}, x.v<R>().data(),
+  cpu::scan(cpu::ScanShape{x.shape[0], x.shape[1], x.shape[2], d.chunk}, x.v<R>().data(),
             a.v<R>().data(), h.v<R>().data());
   return Status::ok();
 }
@@ -622,7 +623,7 @@ Status vjpScan(Executor &ex, const PlanStep &s, const ScanDesc &d) {
   Operands o = operands(ex, s, 2);
   Grads<R> g(o);
   const cpu::Shape &sh = o.in[0]->shape;
-  cpu::scanBackward(cpu::ScanShape{sh[0], sh[1], sh[2]}, data<R>(o.in[1]),
+  cpu::scanBackward(cpu::ScanShape{sh[0], sh[1], sh[2], d.chunk}, data<R>(o.in[1]),
                     data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0], g.p[1]);
   g.store(ex, s);
   return Status::ok();
@@ -652,6 +653,37 @@ Status vjpSelectiveScan(Executor &ex, const PlanStep &s, const SelectiveScanDesc
   return Status::ok();
 }
 
+template <typename R>
+Status runScanStep(Executor &ex, const PlanStep &s, const ScanStepDesc &) {
+  const Tensor &x = ex.values[s.operands[0]], &a = ex.values[s.operands[1]],
+               &h = ex.values[s.operands[2]];
+  if (x.shape != a.shape || x.shape != h.shape)
+    return Status::error("scan_step: input, decay and state shapes differ");
+  Tensor &next = result<R>(ex, s, 0, h.shape);
+  cpu::scanStep(x.numElements(), x.v<R>().data(), a.v<R>().data(), h.v<R>().data(),
+                next.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status runSelectiveScanStep(Executor &ex, const PlanStep &s, const SelectiveScanStepDesc &d) {
+  Operands o = operands(ex, s, 8);
+  const Tensor &u = *o.in[0], &A = *o.in[2], &h = *o.in[5];
+  cpu::SelectiveScanShape sh;
+  sh.B = u.shape[0];
+  sh.T = 1;
+  sh.Di = u.shape[1];
+  sh.N = A.shape[1];
+  sh.deltaSoftplus = d.delta_softplus;
+  if (h.shape != cpu::Shape{sh.B, sh.Di, sh.N})
+    return Status::error("selective_scan_step: the state is not [B, Di, N]");
+  Tensor &y = result<R>(ex, s, 0, u.shape);
+  Tensor &next = result<R>(ex, s, 1, h.shape);
+  cpu::selectiveScanStep(sh, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]),
+                         data<R>(o.in[3]), data<R>(o.in[4]), data<R>(o.in[6]), data<R>(o.in[7]),
+                         data<R>(o.in[5]), y.v<R>().data(), next.v<R>().data());
+  return Status::ok();
+}
 
 template <typename R>
 Status runConv1d(Executor &ex, const PlanStep &s, const Conv1dDesc &d) {
@@ -1191,6 +1223,8 @@ MOTIF_REF_BOTH(Rope)
 MOTIF_REF_BOTH(RelativePositionBias)
 MOTIF_REF_BOTH(Scan)
 MOTIF_REF_BOTH(SelectiveScan)
+MOTIF_REF_RUN(ScanStep)
+MOTIF_REF_RUN(SelectiveScanStep)
 MOTIF_REF_BOTH(Conv1d)
 MOTIF_REF_BOTH(Conv2d)
 MOTIF_REF_BOTH(Pool2d)

@@ -8,12 +8,14 @@
 using namespace motif::rt;
 
 Status motif::rt::smokeStep(const Artifact &a, int64_t batch, int64_t seq,
-                            uint64_t seed, std::ostream &log) {
+                            uint64_t seed, std::ostream &log, bool fp64) {
   auto inputsFor = [&](const Function &f) {
     return syntheticInputs(a, f, batch, seq, seed);
   };
   EngineOptions eo;
   eo.seed = seed;
+  eo.fp64 = fp64;
+  std::streamsize precision = log.precision(fp64 ? 17 : log.precision());
   auto made = makeEngine(a, eo);
   if (!made.isOk())
     return made.status();
@@ -52,5 +54,6 @@ Status motif::rt::smokeStep(const Artifact &a, int64_t batch, int64_t seq,
     log << "; values: peak " << (run.peakValueBytes + 1023) / 1024 << " KiB held, "
         << (run.totalValueBytes + 1023) / 1024 << " KiB made\n";
   }
+  log.precision(precision);
   return Status::ok();
 }

@@ -132,9 +132,10 @@ checkDirectionalDerivative(const std::function<StatusOr<double>(double)> &loss, 
 /// Runs @forward and, if present, @train_step once on synthetic inputs (ids
 /// below the vocabulary or class count, normal floats; dynamic dims = batch
 /// or seq), printing the loss and the gradient norm: every model can be
-/// smoke-tested without data.
+/// smoke-tested without data. With `fp64`, computes in double and prints the
+/// loss and norm to 17 digits (comparing two forms of a model numerically).
 Status smokeStep(const Artifact &artifact, int64_t batch, int64_t seq,
-                 uint64_t seed, std::ostream &log);
+                 uint64_t seed, std::ostream &log, bool fp64 = false);
 
 /// `motif-run eval`: the mean loss of @forward over a data file, in
 /// consecutive batches from its start (each token predicted once), with the

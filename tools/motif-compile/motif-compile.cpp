@@ -114,6 +114,12 @@ static cl::opt<std::string> precisionOpt(
     cl::desc("Override the recipe's precision, which decides what the GPU stores "
              "values in: bf16, fp32 or fp16"),
     cl::value_desc("bf16|fp32|fp16"), cl::cat(cat));
+static cl::opt<bool> noScanLowering(
+    "no-scan-lowering",
+    cl::desc("Keep every scan in its sequential form (the reference; no chunking)"));
+static cl::opt<int> scanChunk(
+    "scan-chunk", cl::init(0),
+    cl::desc("Steps per chunk of every scan instead of the cost model's choice"));
 static cl::opt<bool> noFusion("no-fusion",
                               cl::desc("Keep one kernel per op (no fusion pass)"),
                               cl::cat(cat));
@@ -336,6 +342,8 @@ int main(int argc, char **argv) {
     po.lower = lower;
     po.fusion = !noFusion;
     po.expertGrouping = !noExpertGrouping;
+    po.scanLowering = !noScanLowering;
+    po.scanChunk = scanChunk;
     po.targets = targetList;
     po.recomputeAttention = llvm::is_contained(recompute, Recompute::Attention);
     po.planMemory = emit == Emit::Kernel;

@@ -50,7 +50,7 @@ const char *kUsage =
     "               --data FILE --batch B --seq T --eps X (first step)\n"
     "               --tol X --seed N\n"
     "  smoke      run forward and train_step once on synthetic inputs:\n"
-    "               --batch B --seq T --seed N\n"
+    "               --batch B --seq T --seed N --fp64 (in double, 17 digits)\n"
     "  eval       the mean loss over a data file with a checkpoint's weights:\n"
     "               --data FILE --checkpoint FILE --batch B --seq T --batches N\n"
     "  gpu-plan   what the GPU backend would run, worked out on the host: the\n"
@@ -164,6 +164,7 @@ int main(int argc, char **argv) {
   TrainOptions t;
   SampleOptions g;
   GradCheckOptions c;
+  bool smokeFp64 = false; // smoke only: c.fp64 is check-grad's (default true)
   BenchOptions bo;
   EvalOptions eo;
   CheckRefOptions cr;
@@ -244,6 +245,7 @@ int main(int argc, char **argv) {
       if (f == "--batch") positive(c.batch);
       else if (f == "--seq") positive(c.seq);
       else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }
+      else if (f == "--fp64") smokeFp64 = true;
       else return usageError("unknown option '" + f + "' for smoke");
     } else if (cmd == "check-grad") {
       if (f == "--data") c.data = value();
@@ -389,7 +391,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (cmd == "smoke") {
-    Status st = smokeStep(*artifact, c.batch, c.seq, c.seed, std::cout);
+    Status st = smokeStep(*artifact, c.batch, c.seq, c.seed, std::cout, smokeFp64);
     if (!st.isOk()) {
       std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
       return 1;

@@ -722,10 +722,11 @@ Status CudaBackend::normBackward(const PlanStep &s, bool rms, double eps) {
   auto t = elemOf(r_.storage[x], "the norm's input");
   if (!t.isOk())
     return t.status();
-  for (int32_t u : {w, dy, dx, dw, db})
+  // dw and db are made in f32 and cast to their storage (F32Out).
+  for (int32_t u : {w, dy, dx})
     if (u >= 0 && r_.storage[u] != r_.storage[x])
-      return Status::error("the norm's tensors are not all of one type (the library takes "
-                           "one)");
+      return Status::error("the norm's x, w, dy and dx are not all of one type (the library "
+                           "takes one)");
   int64_t D = shape->empty() ? 1 : shape->back(), rows = elements(*shape) / D;
   std::initializer_list<const void *> reads = {pointer(x), pointer(dy),
                                                w >= 0 ? pointer(w) : nullptr};
@@ -977,10 +978,13 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
   auto t = elemOf(type, "the linear cross entropy's x");
   if (!t.isOk())
     return t.status();
-  if (r_.storage[w] != type || r_.storage[dx] != type || r_.storage[dw] != type ||
+  // dw may be f32 where x and w are bf16 (a bf16 plan keeps parameters'
+  // gradients in f32): the GEMM then writes f32 from bf16 inputs.
+  if (r_.storage[w] != type || r_.storage[dx] != type ||
+      (r_.storage[dw] != type && r_.storage[dw] != DType::F32) ||
       r_.storage[loss] != DType::F32)
-    return Status::error("linear_cross_entropy: x, w, dx and dw of one type and an f32 loss "
-                         "expected");
+    return Status::error("linear_cross_entropy: x, w and dx of one type, dw of theirs or f32, "
+                         "and an f32 loss expected");
   size_t elem = dtypeSize(type);
   size_t logitBytes = (size_t(chunk * V) * elem + 255) / 256 * 256;
   Scratch scratch(dev_);
@@ -1032,7 +1036,8 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
       return st;
     gpu::GemmDesc gw; // dw [V, D] (+)= dlogitsᵀ · x
     gw.M = V, gw.N = D, gw.K = n, gw.transA = true;
-    gw.inType = gw.outType = gt;
+    gw.inType = gt;
+    gw.outType = r_.storage[dw] == DType::F32 ? GemmType::F32 : gt;
     gw.beta = r0 > 0 ? 1.f : 0.f;
     ops = GemmOperands();
     ops.A = logits, ops.B = xc, ops.D = pointer(dw);

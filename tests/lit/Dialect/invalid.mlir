@@ -321,6 +321,46 @@ func.func @f(%x: tensor<?x?x8xf32>, %a: tensor<?x?x4xf32>) {
 
 // -----
 
+// scan chunk
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+2 {{chunk must not be negative, got -1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.scan %x, %x {chunk = -1 : i64} : (tensor<?x?x8xf32>, tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// selective_scan chunk
+func.func @f(%u: tensor<?x?x8xf32>, %A: tensor<8x2xf32>, %B: tensor<?x?x2xf32>) {
+  // expected-error @+2 {{chunk must not be negative, got -4}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.selective_scan %u, %u, %A, %B, %B {chunk = -4 : i64} : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<8x2xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// scan_step shapes
+func.func @f(%x: tensor<2x8xf32>, %h: tensor<2x4xf32>) {
+  // expected-error @+2 {{input tensor<2x8xf32>, decay tensor<2x8xf32> and state tensor<2x4xf32> shapes differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.scan_step %x, %x, %h : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+// selective_scan_step state
+func.func @f(%u: tensor<2x8xf32>, %A: tensor<8x2xf32>, %B: tensor<2x2xf32>, %h: tensor<2x8x3xf32>) {
+  // expected-error @+2 {{state tensor<2x8x3xf32> must be [B, Di, N] = [2, 8, 2]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %h1 = motif.selective_scan_step %u, %u, %A, %B, %B state %h : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x8x3xf32>) -> (tensor<2x8xf32>, tensor<2x8x3xf32>)
+  return
+}
+
+// -----
+
 // selective_scan A
 func.func @f(%u: tensor<?x?x8xf32>, %A: tensor<4x2xf32>, %B: tensor<?x?x2xf32>) {
   // expected-error @+2 {{A tensor<4x2xf32> must be [Di, N] with Di = 8}}

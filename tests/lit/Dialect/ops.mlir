@@ -84,6 +84,18 @@ func.func @sequence(%q: tensor<?x?x16xf32>, %k: tensor<?x?x8xf32>, %t: tensor<?x
   %bc = motif.reshape %bs {shape = array<i64: 0, 0, -1>} : (tensor<?x?x4x1xf32>) -> tensor<?x?x4xf32>
   // CHECK: motif.selective_scan {{.*}} D %{{.*}} delta_bias %{{.*}}
   %ss = motif.selective_scan %h, %h, %A, %bc, %bc D %dtb delta_bias %dtb : (tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<16x4xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x?x16xf32>
+  // CHECK: motif.scan {{.*}} {chunk = 64 : i64}
+  %hc = motif.scan %o2, %o2 {chunk = 64 : i64} : (tensor<?x?x16xf32>, tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  // CHECK: motif.selective_scan {{.*}} {chunk = 32 : i64}
+  %ssc = motif.selective_scan %h, %h, %A, %bc, %bc {chunk = 32 : i64} : (tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<16x4xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> tensor<?x?x16xf32>
+  // The step forms: one token, the state in and out.
+  %x1 = motif.constant 0.0 : tensor<2x16xf32>
+  %h0 = motif.constant 0.0 : tensor<2x16x4xf32>
+  %b1 = motif.constant 0.0 : tensor<2x4xf32>
+  // CHECK: motif.scan_step %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>) -> tensor<2x16xf32>
+  %s1 = motif.scan_step %x1, %x1, %x1 : (tensor<2x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>) -> tensor<2x16xf32>
+  // CHECK: motif.selective_scan_step {{.*}} state %{{.*}} D %{{.*}} delta_bias %{{.*}} : {{.*}} -> (tensor<2x16xf32>, tensor<2x16x4xf32>)
+  %y1, %h1 = motif.selective_scan_step %x1, %x1, %A, %b1, %b1 state %h0 D %dtb delta_bias %dtb : (tensor<2x16xf32>, tensor<2x16xf32>, tensor<16x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x16x4xf32>, tensor<16xf32>, tensor<16xf32>) -> (tensor<2x16xf32>, tensor<2x16x4xf32>)
   %cw = motif.constant 0.0 : tensor<16x1x4xf32>
   // CHECK: motif.conv1d %{{.*}}, %{{.*}} {causal = true, groups = 16 : i64}
   %cv = motif.conv1d %ss, %cw {causal = true, groups = 16 : i64} : (tensor<?x?x16xf32>, tensor<16x1x4xf32>) -> tensor<?x?x16xf32>
