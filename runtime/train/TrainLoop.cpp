@@ -59,7 +59,21 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   if (io->targets < 0)
     return Status::error("model '" + a.model + "' has no 'targets' input");
 
-  // 1. Settings: flags over the recipe over defaults.
+  // 1. Settings: flags over the recipe over defaults. A flag outside its
+  // range is refused, never replaced by the recipe's value (-1: unset).
+  auto unsetOr = [](double v, bool ok) { return v == -1 || (std::isfinite(v) && ok); };
+  if (!unsetOr(o.lr, o.lr > 0))
+    return Status::error("the learning rate must be a positive number, got " + fmtDouble(o.lr));
+  if (!unsetOr(o.clip, o.clip >= 0))
+    return Status::error("the clipping norm must be at least 0 (0: no clipping), got " +
+                         fmtDouble(o.clip));
+  if (!unsetOr(o.weightDecay, o.weightDecay >= 0))
+    return Status::error("the weight decay must be at least 0, got " + fmtDouble(o.weightDecay));
+  if (!(o.valFraction > 0 && o.valFraction < 1))
+    return Status::error("the validation fraction must be in (0, 1), got " +
+                         fmtDouble(o.valFraction));
+  if (o.warmup < -1)
+    return Status::error("the warmup must be at least 0 steps, got " + std::to_string(o.warmup));
   const Attrs &rec = a.recipe;
   const Attrs empty;
   const Attrs &optA = attrMap(rec, "optimizer") ? *attrMap(rec, "optimizer") : empty;
@@ -132,6 +146,33 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     if (Status s = engine.readState(*ck, o.resume, /*weightsOnly=*/false); !s.isOk())
       return s;
     start = engine.step();
+    if (start >= steps)
+      return Status::error("checkpoint '" + o.resume + "' is at step " + std::to_string(start) +
+                           ": training to step " + std::to_string(steps) +
+                           " leaves nothing to do (pass a larger --steps)");
+    // Exact resume holds only with the settings the checkpoint was made
+    // with; checkpoints from before these keys were written are not checked.
+    std::string changed;
+    auto compare = [&](const char *key, const std::string &now) {
+      auto it = ck->metadata.find(key);
+      if (it != ck->metadata.end() && it->second != now)
+        changed += std::string(changed.empty() ? "" : ", ") + key + " " + it->second + " -> " +
+                   now;
+    };
+    compare("model", a.model);
+    compare("optimizer", oc.kind);
+    compare("schedule", sc.kind);
+    compare("batch", std::to_string(batch));
+    compare("sequence", std::to_string(seq));
+    compare("accumulate", std::to_string(accum));
+    compare("steps", std::to_string(steps));
+    if (!changed.empty() && !o.allowResumeChanges)
+      return Status::error("resuming from '" + o.resume + "' with settings that differ from "
+                           "the checkpoint's (" + changed + "): the run would not continue "
+                           "the same training; pass --allow-resume-changes to change them "
+                           "deliberately");
+    if (!changed.empty() && !o.quiet)
+      log << "resuming with changed settings: " << changed << "\n";
     auto pos = ck->metadata.find("data_position");
     if (pos == ck->metadata.end())
       return Status::error("checkpoint '" + o.resume +
@@ -200,6 +241,11 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     c.metadata["data_position"] = std::to_string(trainB.position());
     c.metadata["seed"] = std::to_string(o.seed);
     c.metadata["optimizer"] = oc.kind;
+    c.metadata["schedule"] = sc.kind;
+    c.metadata["batch"] = std::to_string(batch);
+    c.metadata["sequence"] = std::to_string(seq);
+    c.metadata["accumulate"] = std::to_string(accum);
+    c.metadata["steps"] = std::to_string(steps);
     return saveCheckpoint(c, o.outDir + "/" + name);
   };
 

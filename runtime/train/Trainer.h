@@ -38,6 +38,9 @@ struct TrainOptions {
   uint64_t seed = 1337;
   bool nanCheck = false;
   bool quiet = false;
+  /// Resume even where the batch, sequence, accumulation, optimizer,
+  /// schedule or step count differ from the checkpoint's (said in the log).
+  bool allowResumeChanges = false;
   int64_t logEvery = 1; // progress line every N steps (and at evaluations)
   std::string device = "cpu"; // the engine (makeEngine)
 };

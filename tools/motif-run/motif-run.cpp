@@ -14,8 +14,10 @@
 #include "runtime/core/TargetInfo.h"
 #include "runtime/cuda/Doctor.h"
 #include "runtime/cuda/LaunchPlan.h"
+#include "runtime/exec/Crash.h"
 #include "runtime/train/Trainer.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +45,7 @@ const char *kUsage =
     "               --schedule cosine|wsd|linear|constant --warmup N\n"
     "               --eval-every N --eval-steps N --checkpoint-every N\n"
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
+    "               --allow-resume-changes (resume with other settings)\n"
     "               --log-every N --quiet\n"
     "  check-grad compare autodiff gradients with finite differences on one\n"
     "             batch, in fp64 (default; tolerance 1e-6) or --fp32 (1e-2):\n"
@@ -78,8 +81,18 @@ bool parseDouble(const char *s, double &out) {
   return end && *end == '\0' && end != s;
 }
 
+/// An error in the command line: the message and one line pointing to
+/// --help (the whole usage would scroll the error away).
+/// A number as the user would write it: "0.5", "1", "1e-06".
+std::string fmtNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 int usageError(const std::string &msg) {
-  std::fprintf(stderr, "motif-run: error: %s\n\n%s", msg.c_str(), kUsage);
+  std::fprintf(stderr, "motif-run: error: %s\nmotif-run: run 'motif-run --help' for usage\n",
+               msg.c_str());
   return 1;
 }
 } // namespace
@@ -90,6 +103,12 @@ int main(int argc, char **argv) {
     return argc < 2 ? 1 : 0;
   }
   std::string cmd = argv[1];
+  for (int i = 2; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  installCrashHandler("motif-run", argc, argv, argc >= 3 ? 2 : -1);
   if (cmd == "doctor") {
     if (argc > 3)
       return usageError("'doctor' takes at most an artifact");
@@ -184,6 +203,28 @@ int main(int argc, char **argv) {
         std::exit(1);
       }
     };
+    // Numbers with a range: a value outside it is refused, never replaced by
+    // the recipe's (unset options are -1 inside TrainOptions and friends).
+    auto numIn = [&](double &dst, double lo, bool loOpen, double hi, bool hiOpen) {
+      numOpt(dst);
+      bool ok = std::isfinite(dst) && (loOpen ? dst > lo : dst >= lo) &&
+                (hiOpen ? dst < hi : dst <= hi);
+      if (!ok) {
+        std::string range = std::string(loOpen ? "(" : "[") + fmtNumber(lo) + ", " +
+                            (std::isinf(hi) ? "inf" : fmtNumber(hi)) + (hiOpen ? ")" : "]");
+        usageError("option " + f + " must be a number in " + range + ", got '" + argv[i] + "'");
+        std::exit(1);
+      }
+    };
+    auto positiveNum = [&](double &dst) { numIn(dst, 0, true, INFINITY, true); };
+    auto nonNegativeNum = [&](double &dst) { numIn(dst, 0, false, INFINITY, true); };
+    auto nonNegative = [&](int64_t &dst) {
+      intOpt(dst);
+      if (dst < 0) {
+        usageError("option " + f + " must be at least 0, got " + std::to_string(dst));
+        std::exit(1);
+      }
+    };
     auto positive = [&](int64_t &dst) {
       intOpt(dst);
       if (dst < 1) {
@@ -196,7 +237,7 @@ int main(int argc, char **argv) {
       if (f == "--function") cr.function = value();
       else if (f == "--batch") positive(cr.batch);
       else if (f == "--seq") positive(cr.seq);
-      else if (f == "--tol") numOpt(cr.tolerance);
+      else if (f == "--tol") nonNegativeNum(cr.tolerance);
       else if (f == "--seed") { intOpt(seed); cr.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for check-ref");
     } else if (cmd == "gpu-plan") {
@@ -219,7 +260,7 @@ int main(int argc, char **argv) {
       else if (f == "--batch") positive(bo.batch);
       else if (f == "--seq") positive(bo.seq);
       else if (f == "--steps") positive(bo.steps);
-      else if (f == "--warmup") intOpt(bo.warmup);
+      else if (f == "--warmup") nonNegative(bo.warmup);
       else if (f == "--seed") { intOpt(seed); bo.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for bench");
     } else if (cmd == "smoke") {
@@ -231,8 +272,8 @@ int main(int argc, char **argv) {
       if (f == "--data") c.data = value();
       else if (f == "--batch") positive(c.batch);
       else if (f == "--seq") positive(c.seq);
-      else if (f == "--eps") numOpt(c.epsilon);
-      else if (f == "--tol") numOpt(c.tolerance);
+      else if (f == "--eps") nonNegativeNum(c.epsilon);
+      else if (f == "--tol") nonNegativeNum(c.tolerance);
       else if (f == "--fp32") c.fp64 = false;
       else if (f == "--perturb-grad") c.perturb = value(); // tests the check
       else if (f == "--fp64") c.fp64 = true;
@@ -246,29 +287,30 @@ int main(int argc, char **argv) {
       else if (f == "--batch") positive(t.batch);
       else if (f == "--seq") positive(t.seq);
       else if (f == "--accumulate") positive(t.accumulate);
-      else if (f == "--lr") numOpt(t.lr);
-      else if (f == "--clip") numOpt(t.clip);
-      else if (f == "--weight-decay") numOpt(t.weightDecay);
+      else if (f == "--lr") positiveNum(t.lr);
+      else if (f == "--clip") nonNegativeNum(t.clip);
+      else if (f == "--weight-decay") nonNegativeNum(t.weightDecay);
       else if (f == "--optimizer") t.optimizer = value();
       else if (f == "--schedule") t.schedule = value();
-      else if (f == "--warmup") intOpt(t.warmup);
+      else if (f == "--warmup") nonNegative(t.warmup);
       else if (f == "--eval-every") positive(t.evalEvery);
       else if (f == "--eval-steps") positive(t.evalSteps);
       else if (f == "--checkpoint-every") positive(t.checkpointEvery);
-      else if (f == "--val-fraction") numOpt(t.valFraction);
+      else if (f == "--val-fraction") numIn(t.valFraction, 0, true, 1, true);
       else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
       else if (f == "--nan-check") t.nanCheck = true;
       else if (f == "--quiet") t.quiet = true;
+      else if (f == "--allow-resume-changes") t.allowResumeChanges = true;
       else if (f == "--log-every") positive(t.logEvery);
       else return usageError("unknown option '" + f + "' for train");
     } else {
       if (f == "--checkpoint") g.checkpoint = value();
       else if (f == "--prompt") g.prompt = value();
       else if (f == "--tokens") positive(g.tokens);
-      else if (f == "--temp") numOpt(g.temperature);
-      else if (f == "--top-k") intOpt(g.topK);
-      else if (f == "--top-p") numOpt(g.topP);
-      else if (f == "--context") intOpt(g.context);
+      else if (f == "--temp") nonNegativeNum(g.temperature);
+      else if (f == "--top-k") nonNegative(g.topK);
+      else if (f == "--top-p") numIn(g.topP, 0, true, 1, false);
+      else if (f == "--context") nonNegative(g.context);
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
@@ -387,6 +429,9 @@ int main(int argc, char **argv) {
     std::cout << "final validation loss " << *r << "\n";
     return 0;
   }
+  if (g.checkpoint.empty())
+    std::fprintf(stderr, "motif-run: warning: no --checkpoint: sampling from the model's "
+                         "randomly initialized weights\n");
   auto text = generate(*artifact, g);
   if (!text.isOk()) {
     std::fprintf(stderr, "motif-run: error: %s\n", text.status().message().c_str());
