@@ -6,6 +6,7 @@
 // periodically evaluate and checkpoint.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/ParameterBytes.h"
 #include "runtime/train/Checkpoint.h"
 #include "runtime/train/Data.h"
 #include "runtime/train/Engine.h"
@@ -31,6 +32,27 @@ std::string jsonEscape(const std::string &s) {
   for (char c : s)
     o += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
   return o;
+}
+
+/// Memory the OS says is available (MemAvailable of /proc/meminfo), or -1
+/// where it cannot tell.
+int64_t availableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib;
+  while (in >> key >> kib) {
+    if (key == "MemAvailable:")
+      return kib * 1024;
+    in.ignore(256, '\n');
+  }
+  return -1;
+}
+
+/// "1.5 GiB".
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / 1073741824.0);
+  return buf;
 }
 
 std::string fmtDouble(double v) {
@@ -128,7 +150,21 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   Batcher trainB(data->tokens.data(), n - nVal, batch, seq);
   Batcher valB(data->tokens.data() + (n - nVal), nVal, batch, seq);
 
-  // 3. Parameters: fresh or resumed.
+  // 3. Memory: the parameters, their gradients and the optimizer's moments
+  // must fit in the memory this machine has free before anything is
+  // allocated (activations come on top; motif-compile --report has them).
+  {
+    ParameterBytes pb = parameterBytes(a.params);
+    int64_t avail = availableMemoryBytes();
+    if (avail > 0 && pb.training() > avail)
+      return Status::error("model '" + a.model + "' needs " + gib(pb.training()) +
+                           " for its parameters, gradients and optimizer state (" +
+                           gib(pb.weights) + " of weights) but this machine has " + gib(avail) +
+                           " of memory available; train a smaller variant (-D) or on a "
+                           "machine with more memory");
+  }
+
+  // 4. Parameters: fresh or resumed.
   EngineOptions eo;
   eo.device = o.device;
   eo.seed = o.seed;
@@ -180,7 +216,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     trainB.setPosition(std::strtoull(pos->second.c_str(), nullptr, 10));
   }
 
-  // 4. Output: the resolved settings first, then one record per step.
+  // 5. Output: the resolved settings first, then one record per step.
   ::mkdir(o.outDir.c_str(), 0755);
   std::string metricsPath = o.outDir + "/metrics.jsonl";
   std::ofstream metrics(metricsPath, start ? std::ios::app : std::ios::trunc);
@@ -249,7 +285,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     return saveCheckpoint(c, o.outDir + "/" + name);
   };
 
-  // 5. The loop.
+  // 6. The loop.
   double lastVal = 0;
   // Model FLOPs of one micro-batch (matrix products), for the throughput.
   double flopsPerMicro = 0;
@@ -261,6 +297,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
       if (auto f = step->flops.eval(dims))
         flopsPerMicro = static_cast<double>(*f);
   }
+  std::vector<std::string> numbered; // checkpoints written by this run, for --keep
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = start; s < steps; ++s) {
     auto ts = std::chrono::steady_clock::now();
@@ -356,6 +393,14 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
         return st;
       if (Status st = saveCk("checkpoint.safetensors"); !st.isOk())
         return st;
+      // --keep N: the numbered checkpoints of this run beyond the last N go.
+      if (o.keep > 0) {
+        numbered.push_back(o.outDir + "/" + name);
+        while (static_cast<int64_t>(numbered.size()) > o.keep) {
+          std::remove(numbered.front().c_str());
+          numbered.erase(numbered.begin());
+        }
+      }
     }
   }
   return lastVal;

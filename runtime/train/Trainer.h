@@ -35,6 +35,7 @@ struct TrainOptions {
   double valFraction = 0.1;
   int64_t evalEvery = -1, evalSteps = 4;
   int64_t checkpointEvery = -1;
+  int64_t keep = 0; // numbered checkpoints of this run to keep (0: all)
   uint64_t seed = 1337;
   bool nanCheck = false;
   bool quiet = false;

@@ -134,17 +134,35 @@ class Gen:
                              "reshape(slice(tokens, 1, 0, 1), [-1, 1])"])
         return f"{x} + embedding({ids}, vocab, d) as {self.name('emb')}"
 
+    def more(self, x, top):
+        heads = self.r.choice([h for h in (1, 2) if (self.d // h) % 2 == 0])
+        return self.r.choice([
+            f"rope({x}, {heads})",
+            f"matmul(softmax(matmul({x}, {x}, transpose_b = true) * 0.1, -1), {x})",
+            f"cast(cast({x}, bf16), f32)",
+            f"{x} * cast(cast({x} * 0.0 + 1.0, i32), f32)",
+        ])
+
     PRODUCERS = ["unary", "safe_math", "linear", "norm", "broadcast", "positions", "alibi",
-                 "slices", "layout", "attention", "recurrence", "tokens"]
+                 "slices", "layout", "attention", "recurrence", "tokens", "more"]
 
     def expr(self, x, top):
         return getattr(self, self.r.choice(self.PRODUCERS))(x, top)
 
     def statements(self, x, top, count, indent):
-        """`count` statements `x = e` or `x += e`; e reads x by name only, so
-        that every scope (`as name`) it opens is opened once."""
-        return [f"{indent}{x} {self.r.choice(['=', '+='])} {self.expr(x, top)}"
-                for _ in range(count)]
+        """`count` statements `x = e` or `x += e` (or a split unpacked into
+        names); e reads x by name only, so that every scope (`as name`) it
+        opens is opened once."""
+        out = []
+        for _ in range(count):
+            if self.r.random() < 0.1:
+                h = self.r.randrange(1, self.d)
+                a, b = self.name("a"), self.name("b")
+                out.append(f"{indent}{a}, {b} = split({x}, [{h}, {self.d - h}], -1)")
+                out.append(f"{indent}{x} = concat([{b}, {a}], -1)")
+                continue
+            out.append(f"{indent}{x} {self.r.choice(['=', '+='])} {self.expr(x, top)}")
+        return out
 
     def block(self):
         name = f"blk{len(self.blocks)}"

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -43,7 +44,7 @@ const char *kUsage =
     "               --steps N --batch B --seq T --accumulate K --lr X --clip X\n"
     "               --weight-decay X --optimizer adamw|sgd|lion\n"
     "               --schedule cosine|wsd|linear|constant --warmup N\n"
-    "               --eval-every N --eval-steps N --checkpoint-every N\n"
+    "               --eval-every N --eval-steps N --checkpoint-every N --keep N\n"
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
     "               --allow-resume-changes (resume with other settings)\n"
     "               --log-every N --quiet\n"
@@ -97,7 +98,8 @@ int usageError(const std::string &msg) {
 }
 } // namespace
 
-int main(int argc, char **argv) {
+namespace {
+int runCommand(int argc, char **argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 1 : 0;
@@ -296,6 +298,7 @@ int main(int argc, char **argv) {
       else if (f == "--eval-every") positive(t.evalEvery);
       else if (f == "--eval-steps") positive(t.evalSteps);
       else if (f == "--checkpoint-every") positive(t.checkpointEvery);
+      else if (f == "--keep") positive(t.keep);
       else if (f == "--val-fraction") numIn(t.valFraction, 0, true, 1, true);
       else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
       else if (f == "--nan-check") t.nanCheck = true;
@@ -439,4 +442,18 @@ int main(int argc, char **argv) {
   }
   std::cout << g.prompt << *text << "\n";
   return 0;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  // Running out of memory is the machine's limit, not a bug: it is said so
+  // (an uncaught std::bad_alloc would abort as a crash).
+  try {
+    return runCommand(argc, argv);
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "motif-run: error: out of memory: the model, batch or sequence "
+                         "needs more memory than this machine has (motif-compile --report "
+                         "lists what a plan holds)\n");
+    return 1;
+  }
 }
