@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: lit (frontend, dialect, diagnostics), GoogleTest,
-# and a bounded libFuzzer run of the frontend. GPU tests are skipped with a
+# bounded libFuzzer runs of the frontend and the artifact reader, and a bounded
+# run of the model fuzzer. GPU tests are skipped with a
 # message where there is no GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,12 @@ fuzz() {
 }
 fuzz motif-fuzz-frontend "${FUZZ_SECONDS:-60}" 4096 examples tests/lit/diagnostics
 fuzz motif-fuzz-artifact "${FUZZ_SECONDS_ARTIFACT:-30}" 65536 tests/fuzz/corpus-artifact
+# The model fuzzer (tests/fuzz/fuzz_models.py): random well-typed Motif
+# programs compiled and run on the CPU (forward, a train step, fp32 against
+# fp64, gradients on a sample); a finding fails the run, its program is kept.
+echo "== fuzzing models for ${FUZZ_SECONDS_MODELS:-${FUZZ_SECONDS:-60}}s =="
+python3 tests/fuzz/fuzz_models.py --bin "$BUILD/bin" --out "$BUILD/fuzz-models" \
+  --seconds "${FUZZ_SECONDS_MODELS:-${FUZZ_SECONDS:-60}}"
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
   echo "== GPU tests: ran with the unit tests (ctest label gpu); the whole GPU check is scripts/gpu-check.sh =="
 else

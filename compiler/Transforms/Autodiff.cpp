@@ -38,11 +38,18 @@ int lossIndex(func::FuncOp fn) {
 /// gradients, and collecting the gradients of parameter reads by symbol.
 class Sweeper {
 public:
+  /// Whether a value can carry a gradient: a float scalar or tensor.
+  static bool isDifferentiable(Value v) {
+    return llvm::isa<FloatType>(getElementTypeOrSelf(v.getType()));
+  }
+
   Sweeper(ModuleOp module, SymbolTable &symbols)
       : module(module), symbols(symbols) {}
 
   /// Values that depend on a trained parameter, in program order; a block
-  /// argument listed in `seeds` counts as active.
+  /// argument listed in `seeds` counts as active. Only float values are
+  /// active: ids, positions and masks carry no gradient, so no backward op is
+  /// built along an integer path (a cast from int to float starts none).
   void activity(ArrayRef<Operation *> ops, DenseSet<Value> &active) {
     for (Operation *op : ops) {
       if (auto get = llvm::dyn_cast<GetParamOp>(op)) {
@@ -64,7 +71,8 @@ public:
         });
       if (any)
         for (Value r : op->getResults())
-          active.insert(r);
+          if (isDifferentiable(r))
+            active.insert(r);
     }
   }
 
@@ -97,9 +105,14 @@ public:
       SmallVector<bool> needed;
       for (Value v : op->getOperands())
         needed.push_back(active.contains(v));
+      // An op none of whose operands is active gets no backward op, unless
+      // its regions read trained parameters (a moe's experts).
+      bool anyNeeded = llvm::any_of(needed, [](bool n) { return n; });
+      if (!anyNeeded && op->getNumRegions() == 0)
+        continue;
       auto vjp = llvm::dyn_cast<VJPOpInterface>(op);
       if (!vjp) {
-        if (llvm::none_of(needed, [](bool n) { return n; }))
+        if (!anyNeeded)
           continue;
         return op->emitOpError("has no vector-Jacobian product "
                                "(MotifVJPOpInterface), so the model cannot be "
@@ -109,8 +122,10 @@ public:
       SmallVector<Value> operandGrads;
       if (failed(vjp.buildVJP(b, resultGrads, needed, operandGrads, ctx)))
         return failure();
-      for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads))
-        if (g)
+      // A VJP may return gradients it was not asked for; only active
+      // operands take them, so nothing flows into inactive (int) paths.
+      for (auto [operand, g, need] : llvm::zip(op->getOperands(), operandGrads, needed))
+        if (g && need)
           accumulate(operand, g, op->getLoc());
       for (auto &[name, g] : ctx.paramGrads) {
         auto [it, inserted] = paramGrads.try_emplace(name, g);

@@ -576,6 +576,7 @@ void dropoutBackward(int64_t n, double p, uint64_t seed, uint64_t offset, const 
   template void dropout<T>(int64_t, double, uint64_t, uint64_t, const T *, T *, uint8_t *); \
   template void dropoutBackward<T>(int64_t, double, uint64_t, uint64_t, const T *, T *);
 MOTIF_CPU_INSTANTIATE(INST)
+template void expand<int32_t>(const Shape &, const Shape &, const int32_t *, int32_t *);
 #undef INST
 
 } // namespace motif::cpu

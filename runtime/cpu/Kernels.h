@@ -9,7 +9,9 @@
 //    targets are `const int32_t *`; shapes are passed as small structs whose
 //    attribute fields default to the dialect's defaults.
 //  * Every function is a template on the element type T, instantiated for
-//    float and double only. Reductions accumulate in double.
+//    float and double; the layout kernels (reshape, transpose, concat, split,
+//    slice, expand) also for int32_t, which moves ids. Reductions accumulate
+//    in double.
 //  * `<op>Backward` takes the forward inputs (and the forward output where it
 //    helps) and the output gradient, and *overwrites* the gradient of each
 //    differentiable input. A null gradient pointer means "not needed"; a null

@@ -182,6 +182,8 @@ void sliceBackward(const Shape &in, int64_t axis, const SliceSpec &sp, const T *
   template void slice<T>(const Shape &, int64_t, const SliceSpec &, const T *, T *);     \
   template void sliceBackward<T>(const Shape &, int64_t, const SliceSpec &, const T *, T *);
 MOTIF_CPU_INSTANTIATE(INST)
+// Ids and positions are moved by the same layout kernels.
+INST(int32_t)
 #undef INST
 
 } // namespace motif::cpu

@@ -1,5 +1,6 @@
 //===- Backend.cpp - Dispatch of typed steps, and the generic executor -----===//
 #include "runtime/exec/Backend.h"
+#include "runtime/exec/Crash.h"
 
 using namespace motif::rt;
 
@@ -53,8 +54,15 @@ Status motif::rt::dispatch(Backend &b, const PlanStep &s) {
 
 Status motif::rt::runSteps(Backend &b, const std::vector<PlanStep> &steps,
                            const RunHooks &hooks) {
+  // The crash handler names the step being run; a region's steps nest.
+  struct Current {
+    const PlanStep *outer = noteCurrentStep(nullptr);
+    ~Current() { noteCurrentStep(outer); }
+  } current;
   for (size_t index = 0; index < steps.size(); ++index) {
     const PlanStep &s = steps[index];
+    noteCurrentStep(&s);
+    maybeDebugCrash();
     if (Status st = dispatch(b, s); !st.isOk())
       return Status::error(s.where() + ": " + st.message());
     if (Status st = b.checkResults(s, hooks.nanCheck); !st.isOk())

@@ -54,6 +54,20 @@ template <typename F> Status inPrecision(const Executor &ex, F f) {
   }
 }
 
+/// "[2, 16, 64]".
+inline std::string shapeString(const Shape &s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+/// Checks the operands of step `s` before its kernel runs: each holds data
+/// (not freed), as many elements as its shape says, in the storage of its
+/// element type. A kernel never reads past a tensor; a failure is a bug in
+/// Motif, reported naming the operand.
+Status checkOperands(const Executor &ex, const PlanStep &s);
+
 /// The attention problem of q [B, Tq, H*Dh] and k [B, Tk, Hkv*Dh] under an
 /// attention description (motif.attention's, kernel.attention's or its
 /// backward's: the same fields); queries are the last Tq positions of the
@@ -81,10 +95,14 @@ motif::cpu::AttentionShape attentionShape(const D &d, const Tensor &q, const Ten
 /// global scope (in an anonymous namespace).
 #define MOTIF_REF_RUN(K)                                                           \
   Status motif::rt::ReferenceBackend::run##K(const K##Desc &d, const PlanStep &s) { \
+    if (Status st = checkOperands(ex, s); !st.isOk())                              \
+      return st;                                                                   \
     return inPrecision(ex, [&](auto r) { return ::run##K<decltype(r)>(ex, s, d); }); \
   }
 #define MOTIF_REF_VJP(K)                                                           \
   Status motif::rt::ReferenceBackend::vjp##K(const K##Desc &d, const PlanStep &s) { \
+    if (Status st = checkOperands(ex, s); !st.isOk())                              \
+      return st;                                                                   \
     return inPrecision(ex, [&](auto r) { return ::vjp##K<decltype(r)>(ex, s, d); }); \
   }
 

@@ -9,7 +9,10 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/ReferenceBackend.h"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
 using namespace motif::rt;
 namespace cpu = motif::cpu;
@@ -94,6 +97,58 @@ Tensor &result(Executor &ex, const PlanStep &s, size_t i, const cpu::Shape &shap
   Tensor &r = ex.values[s.results[i]];
   r = Tensor::reals<R>(shape);
   return r;
+}
+
+//===----------------------------------------------------------------------===//
+// Integer tensors
+//===----------------------------------------------------------------------===//
+
+// Ids, positions and targets are int32 tensors (Tensor::i). The layout ops
+// (reshape, transpose, concat, split, slice, expand) move them as they move
+// floats; binary ops and reductions of ints compute in double and store int32
+// (division truncates toward zero); casts convert between the two.
+
+/// The data of `t` as element type E: int32 ids, or floats in precision E.
+template <typename E> std::vector<E> &elems(Tensor &t);
+template <> std::vector<int32_t> &elems<int32_t>(Tensor &t) { return t.i; }
+template <> std::vector<float> &elems<float>(Tensor &t) { return t.f; }
+template <> std::vector<double> &elems<double>(Tensor &t) { return t.d; }
+template <typename E> const E *elemData(const Tensor &t) {
+  return elems<E>(const_cast<Tensor &>(t)).data();
+}
+
+/// Result `i` of step `s`, zeros of element type E (int32, or floats in R).
+template <typename E, typename R>
+Tensor &resultOf(Executor &ex, const PlanStep &s, size_t i, const cpu::Shape &shape) {
+  Tensor &r = ex.values[s.results[i]];
+  if constexpr (std::is_same_v<E, int32_t>)
+    r = Tensor::ints(shape);
+  else
+    r = Tensor::reals<R>(shape);
+  return r;
+}
+
+/// Calls f(int32_t()) when `x` holds ids, else f(R()).
+template <typename R, typename F> Status byElement(const Tensor &x, F f) {
+  return x.isInt() ? f(int32_t()) : f(R());
+}
+
+/// The values of an int tensor as doubles (for the arithmetic on ids).
+std::vector<double> intsAsDoubles(const Tensor &t) {
+  return std::vector<double>(t.i.begin(), t.i.end());
+}
+
+/// Stores doubles that came from integer arithmetic into an int32 tensor;
+/// fails on a value an int32 cannot hold.
+Status storeInts(const std::vector<double> &v, Tensor &out, const char *what) {
+  for (size_t k = 0; k < v.size(); ++k) {
+    double x = std::trunc(v[k]);
+    if (!(x >= -2147483648.0 && x <= 2147483647.0))
+      return Status::error(std::string(what) + " gives " + std::to_string(v[k]) +
+                           ", which an i32 cannot hold");
+    out.i[k] = static_cast<int32_t>(x);
+  }
+  return Status::ok();
 }
 
 //===----------------------------------------------------------------------===//
@@ -320,6 +375,17 @@ Status vjpUnary(Executor &ex, const PlanStep &s, const UnaryDesc &d) {
 template <typename R>
 Status runBinary(Executor &ex, const PlanStep &s, const BinaryDesc &d) {
   const Tensor &a = ex.values[s.operands[0]], &b = ex.values[s.operands[1]];
+  if (a.isInt() != b.isInt())
+    return Status::error("operands of different element types (a bug in Motif)");
+  if (a.isInt()) {
+    if (d.op == BinaryOp::Div && std::find(b.i.begin(), b.i.end(), 0) != b.i.end())
+      return Status::error("integer division by zero");
+    cpu::Shape shape = cpu::broadcastShapes(a.shape, b.shape);
+    std::vector<double> da = intsAsDoubles(a), db = intsAsDoubles(b),
+                        out(static_cast<size_t>(cpu::numElements(shape)));
+    cpu::binary(binaryKind(d.op), a.shape, b.shape, da.data(), db.data(), out.data());
+    return storeInts(out, resultOf<int32_t, R>(ex, s, 0, shape), "integer arithmetic");
+  }
   Tensor &y = result<R>(ex, s, 0, cpu::broadcastShapes(a.shape, b.shape));
   cpu::binary(binaryKind(d.op), a.shape, b.shape, a.v<R>().data(), b.v<R>().data(),
               y.v<R>().data());
@@ -432,6 +498,13 @@ template <typename R>
 Status runReduce(Executor &ex, const PlanStep &s, const ReduceDesc &d) {
   const Tensor &x = ex.values[s.operands[0]];
   const std::vector<int64_t> &axes = d.axes;
+  if (x.isInt()) {
+    cpu::Shape shape = reducedShape(x.shape, axes, d.keepdim);
+    std::vector<double> in = intsAsDoubles(x),
+                        out(static_cast<size_t>(cpu::numElements(shape)));
+    cpu::reduce(reduceKind(d.kind), x.shape, axes, in.data(), out.data());
+    return storeInts(out, resultOf<int32_t, R>(ex, s, 0, shape), "a reduction of integers");
+  }
   Tensor &y = result<R>(ex, s, 0, reducedShape(x.shape, axes, d.keepdim));
   cpu::reduce(reduceKind(d.kind), x.shape, axes, x.v<R>().data(), y.v<R>().data());
   return Status::ok();
@@ -747,12 +820,27 @@ Status vjpPool2d(Executor &ex, const PlanStep &s, const Pool2dDesc &d) {
 }
 
 
+/// The targets of cross_entropy have the logits' shape without its last dim
+/// (the verifier checks the static dims; this the dynamic ones).
+Status checkTargets(const Tensor &logits, const Tensor &targets) {
+  bool ok = targets.shape.size() + 1 == logits.shape.size();
+  for (size_t i = 0; ok && i < targets.shape.size(); ++i)
+    ok = targets.shape[i] == logits.shape[i];
+  if (ok)
+    return Status::ok();
+  return Status::error("targets " + shapeString(targets.shape) +
+                       " must have the shape of logits " + shapeString(logits.shape) +
+                       " without its last dim");
+}
+
 template <typename R>
 Status runCrossEntropy(Executor &ex, const PlanStep &s, const CrossEntropyDesc &d) {
   const Tensor &l = ex.values[s.operands[0]], &t = ex.values[s.operands[1]];
   cpu::CrossEntropyShape c{l.numElements() / l.shape.back(), l.shape.back(),
                            d.ignore_index,
                            d.label_smoothing};
+  if (Status st = checkTargets(l, t); !st.isOk())
+    return st;
   Tensor &y = result<R>(ex, s, 0, {});
   y.v<R>()[0] = cpu::crossEntropy(c, l.v<R>().data(), t.i.data());
   return Status::ok();
@@ -766,6 +854,8 @@ Status vjpCrossEntropy(Executor &ex, const PlanStep &s, const CrossEntropyDesc &
   cpu::CrossEntropyShape c{l.numElements() / l.shape.back(), l.shape.back(),
                            d.ignore_index,
                            d.label_smoothing};
+  if (Status st = checkTargets(l, *o.in[1]); !st.isOk())
+    return st;
   cpu::crossEntropyBackward(c, l.v<R>().data(), o.in[1]->i.data(), o.dout[0]->v<R>()[0], g.p[0]);
   g.store(ex, s);
   return Status::ok();
@@ -775,9 +865,12 @@ Status vjpCrossEntropy(Executor &ex, const PlanStep &s, const CrossEntropyDesc &
 template <typename R>
 Status runReshape(Executor &ex, const PlanStep &s, const ReshapeDesc &d) {
   const Tensor &x = ex.values[s.operands[0]];
-  Tensor &y = result<R>(ex, s, 0, cpu::reshapeShape(x.shape, d.shape));
-  y.v<R>() = x.v<R>();
-  return Status::ok();
+  return byElement<R>(x, [&](auto e) {
+    using E = decltype(e);
+    resultOf<E, R>(ex, s, 0, cpu::reshapeShape(x.shape, d.shape));
+    elems<E>(ex.values[s.results[0]]) = elems<E>(const_cast<Tensor &>(x));
+    return Status::ok();
+  });
 }
 
 template <typename R>
@@ -797,9 +890,12 @@ Status runTranspose(Executor &ex, const PlanStep &s, const TransposeDesc &d) {
   cpu::Shape shape;
   for (int64_t p : perm)
     shape.push_back(x.shape[p]);
-  Tensor &y = result<R>(ex, s, 0, shape);
-  cpu::transpose(x.shape, perm, x.v<R>().data(), y.v<R>().data());
-  return Status::ok();
+  return byElement<R>(x, [&](auto e) {
+    using E = decltype(e);
+    Tensor &y = resultOf<E, R>(ex, s, 0, shape);
+    cpu::transpose(x.shape, perm, elemData<E>(x), elems<E>(y).data());
+    return Status::ok();
+  });
 }
 
 template <typename R>
@@ -814,21 +910,23 @@ Status vjpTranspose(Executor &ex, const PlanStep &s, const TransposeDesc &d) {
 
 template <typename R>
 Status runConcat(Executor &ex, const PlanStep &s, const ConcatDesc &d) {
-  std::vector<cpu::Shape> shapes;
-  std::vector<const R *> xs;
-  for (int32_t id : s.operands) {
-    shapes.push_back(ex.values[id].shape);
-    xs.push_back(ex.values[id].v<R>().data());
-  }
-  int64_t axis = cpu::normalizeAxis(d.axis,
-                                    static_cast<int64_t>(shapes[0].size()));
-  cpu::Shape shape = shapes[0];
-  shape[axis] = 0;
-  for (const cpu::Shape &sh : shapes)
-    shape[axis] += sh[axis];
-  Tensor &y = result<R>(ex, s, 0, shape);
-  cpu::concat(shapes, axis, xs.data(), y.v<R>().data());
-  return Status::ok();
+  return byElement<R>(ex.values[s.operands[0]], [&](auto e) {
+    using E = decltype(e);
+    std::vector<cpu::Shape> shapes;
+    std::vector<const E *> xs;
+    for (int32_t id : s.operands) {
+      shapes.push_back(ex.values[id].shape);
+      xs.push_back(elemData<E>(ex.values[id]));
+    }
+    int64_t axis = cpu::normalizeAxis(d.axis, static_cast<int64_t>(shapes[0].size()));
+    cpu::Shape shape = shapes[0];
+    shape[axis] = 0;
+    for (const cpu::Shape &sh : shapes)
+      shape[axis] += sh[axis];
+    Tensor &y = resultOf<E, R>(ex, s, 0, shape);
+    cpu::concat(shapes, axis, xs.data(), elems<E>(y).data());
+    return Status::ok();
+  });
 }
 
 template <typename R>
@@ -852,14 +950,17 @@ Status runSplit(Executor &ex, const PlanStep &s, const SplitDesc &d) {
   const std::vector<int64_t> &sizes = d.sizes;
   int64_t axis = cpu::normalizeAxis(d.axis,
                                     static_cast<int64_t>(x.shape.size()));
-  std::vector<R *> ys;
-  for (size_t r = 0; r < sizes.size(); ++r) {
-    cpu::Shape shape = x.shape;
-    shape[axis] = sizes[r];
-    ys.push_back(result<R>(ex, s, r, shape).template v<R>().data());
-  }
-  cpu::split(x.shape, axis, sizes, x.v<R>().data(), ys.data());
-  return Status::ok();
+  return byElement<R>(x, [&](auto e) {
+    using E = decltype(e);
+    std::vector<E *> ys;
+    for (size_t r = 0; r < sizes.size(); ++r) {
+      cpu::Shape shape = x.shape;
+      shape[axis] = sizes[r];
+      ys.push_back(elems<E>(resultOf<E, R>(ex, s, r, shape)).data());
+    }
+    cpu::split(x.shape, axis, sizes, elemData<E>(x), ys.data());
+    return Status::ok();
+  });
 }
 
 template <typename R>
@@ -889,9 +990,12 @@ Status runSlice(Executor &ex, const PlanStep &s, const SliceDesc &d) {
   cpu::SliceSpec sp = sliceOf(d, x.shape, axis);
   cpu::Shape shape = x.shape;
   shape[axis] = sp.length;
-  Tensor &y = result<R>(ex, s, 0, shape);
-  cpu::slice(x.shape, axis, sp, x.v<R>().data(), y.v<R>().data());
-  return Status::ok();
+  return byElement<R>(x, [&](auto e) {
+    using E = decltype(e);
+    Tensor &y = resultOf<E, R>(ex, s, 0, shape);
+    cpu::slice(x.shape, axis, sp, elemData<E>(x), elems<E>(y).data());
+    return Status::ok();
+  });
 }
 
 template <typename R>
@@ -914,9 +1018,12 @@ Status runExpand(Executor &ex, const PlanStep &s, const ExpandDesc &d) {
     int64_t a = cpu::normalizeAxis(dim, static_cast<int64_t>(shape.size()));
     shape[a] = like.shape[a];
   }
-  Tensor &y = result<R>(ex, s, 0, shape);
-  cpu::expand(x.shape, shape, x.v<R>().data(), y.v<R>().data());
-  return Status::ok();
+  return byElement<R>(x, [&](auto e) {
+    using E = decltype(e);
+    Tensor &y = resultOf<E, R>(ex, s, 0, shape);
+    cpu::expand(x.shape, shape, elemData<E>(x), elems<E>(y).data());
+    return Status::ok();
+  });
 }
 
 template <typename R>
@@ -931,11 +1038,24 @@ Status vjpExpand(Executor &ex, const PlanStep &s, const ExpandDesc &d) {
 
 
 
+/// The reference backend computes floats in one precision, so a cast between
+/// float types keeps the values; casts between ids and floats convert them
+/// (float to int truncates toward zero).
 template <typename R> Status runCast(Executor &ex, const PlanStep &s, const CastDesc &) {
-  // The reference backend computes in one precision; a cast keeps the values.
   const Tensor &x = ex.values[s.operands[0]];
-  Tensor &y = result<R>(ex, s, 0, x.shape);
-  y.v<R>() = x.v<R>();
+  DType to = ex.current->valueTypes[s.results[0]];
+  bool toInt = to == DType::I32 || to == DType::I64;
+  if (x.isInt() && toInt) {
+    resultOf<int32_t, R>(ex, s, 0, x.shape).i = x.i;
+  } else if (x.isInt()) {
+    Tensor &y = result<R>(ex, s, 0, x.shape);
+    cpu::cast(x.numElements(), x.i.data(), y.v<R>().data());
+  } else if (toInt) {
+    std::vector<double> v(x.v<R>().begin(), x.v<R>().end());
+    return storeInts(v, resultOf<int32_t, R>(ex, s, 0, x.shape), "a cast to an integer type");
+  } else {
+    result<R>(ex, s, 0, x.shape).template v<R>() = x.v<R>();
+  }
   return Status::ok();
 }
 

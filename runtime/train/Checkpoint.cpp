@@ -8,6 +8,10 @@
 #include "runtime/train/Checkpoint.h"
 
 #include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <dirent.h>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -192,6 +196,32 @@ private:
 };
 } // namespace
 
+/// Removes `<path>.tmp.<pid>` files that a killed writer left beside `path`
+/// (those whose process no longer exists).
+static void removeStaleTemporaries(const std::string &path) {
+  std::string dir = ".", base = path;
+  if (size_t slash = path.rfind('/'); slash != std::string::npos) {
+    dir = slash ? path.substr(0, slash) : "/";
+    base = path.substr(slash + 1);
+  }
+  std::string prefix = base + ".tmp.";
+  DIR *d = ::opendir(dir.c_str());
+  if (!d)
+    return;
+  while (dirent *e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    char *end = nullptr;
+    long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+    if (pid <= 0 || *end != '\0')
+      continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      std::remove((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+
 Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
   std::string header = "{";
   size_t offset = 0;
@@ -220,6 +250,7 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
   while (header.size() % 8)
     header += ' ';
 
+  removeStaleTemporaries(path);
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
@@ -312,6 +343,11 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
                   "of the wrong size (truncated?)");
     t.data.resize(static_cast<size_t>(n));
     std::memcpy(t.data.data(), bytes.data() + dataStart + b, e - b);
+    for (size_t k = 0; k < t.data.size(); ++k)
+      if (!std::isfinite(t.data[k]))
+        return fail("tensor '" + name + "' holds a non-finite value (" +
+                    std::to_string(t.data[k]) + ") at index " + std::to_string(k) +
+                    ": the run that wrote it diverged; resume from an earlier checkpoint");
     c.tensors.emplace_back(name, std::move(t));
   }
   return c;

@@ -6,6 +6,7 @@
 // periodically evaluate and checkpoint.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/ParameterBytes.h"
 #include "runtime/train/Checkpoint.h"
 #include "runtime/train/Data.h"
 #include "runtime/train/Engine.h"
@@ -31,6 +32,27 @@ std::string jsonEscape(const std::string &s) {
   for (char c : s)
     o += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
   return o;
+}
+
+/// Memory the OS says is available (MemAvailable of /proc/meminfo), or -1
+/// where it cannot tell.
+int64_t availableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib;
+  while (in >> key >> kib) {
+    if (key == "MemAvailable:")
+      return kib * 1024;
+    in.ignore(256, '\n');
+  }
+  return -1;
+}
+
+/// "1.5 GiB".
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / 1073741824.0);
+  return buf;
 }
 
 std::string fmtDouble(double v) {
@@ -59,7 +81,21 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   if (io->targets < 0)
     return Status::error("model '" + a.model + "' has no 'targets' input");
 
-  // 1. Settings: flags over the recipe over defaults.
+  // 1. Settings: flags over the recipe over defaults. A flag outside its
+  // range is refused, never replaced by the recipe's value (-1: unset).
+  auto unsetOr = [](double v, bool ok) { return v == -1 || (std::isfinite(v) && ok); };
+  if (!unsetOr(o.lr, o.lr > 0))
+    return Status::error("the learning rate must be a positive number, got " + fmtDouble(o.lr));
+  if (!unsetOr(o.clip, o.clip >= 0))
+    return Status::error("the clipping norm must be at least 0 (0: no clipping), got " +
+                         fmtDouble(o.clip));
+  if (!unsetOr(o.weightDecay, o.weightDecay >= 0))
+    return Status::error("the weight decay must be at least 0, got " + fmtDouble(o.weightDecay));
+  if (!(o.valFraction > 0 && o.valFraction < 1))
+    return Status::error("the validation fraction must be in (0, 1), got " +
+                         fmtDouble(o.valFraction));
+  if (o.warmup < -1)
+    return Status::error("the warmup must be at least 0 steps, got " + std::to_string(o.warmup));
   const Attrs &rec = a.recipe;
   const Attrs empty;
   const Attrs &optA = attrMap(rec, "optimizer") ? *attrMap(rec, "optimizer") : empty;
@@ -114,7 +150,21 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   Batcher trainB(data->tokens.data(), n - nVal, batch, seq);
   Batcher valB(data->tokens.data() + (n - nVal), nVal, batch, seq);
 
-  // 3. Parameters: fresh or resumed.
+  // 3. Memory: the parameters, their gradients and the optimizer's moments
+  // must fit in the memory this machine has free before anything is
+  // allocated (activations come on top; motif-compile --report has them).
+  {
+    ParameterBytes pb = parameterBytes(a.params);
+    int64_t avail = availableMemoryBytes();
+    if (avail > 0 && pb.training() > avail)
+      return Status::error("model '" + a.model + "' needs " + gib(pb.training()) +
+                           " for its parameters, gradients and optimizer state (" +
+                           gib(pb.weights) + " of weights) but this machine has " + gib(avail) +
+                           " of memory available; train a smaller variant (-D) or on a "
+                           "machine with more memory");
+  }
+
+  // 4. Parameters: fresh or resumed.
   EngineOptions eo;
   eo.device = o.device;
   eo.seed = o.seed;
@@ -132,6 +182,33 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     if (Status s = engine.readState(*ck, o.resume, /*weightsOnly=*/false); !s.isOk())
       return s;
     start = engine.step();
+    if (start >= steps)
+      return Status::error("checkpoint '" + o.resume + "' is at step " + std::to_string(start) +
+                           ": training to step " + std::to_string(steps) +
+                           " leaves nothing to do (pass a larger --steps)");
+    // Exact resume holds only with the settings the checkpoint was made
+    // with; checkpoints from before these keys were written are not checked.
+    std::string changed;
+    auto compare = [&](const char *key, const std::string &now) {
+      auto it = ck->metadata.find(key);
+      if (it != ck->metadata.end() && it->second != now)
+        changed += std::string(changed.empty() ? "" : ", ") + key + " " + it->second + " -> " +
+                   now;
+    };
+    compare("model", a.model);
+    compare("optimizer", oc.kind);
+    compare("schedule", sc.kind);
+    compare("batch", std::to_string(batch));
+    compare("sequence", std::to_string(seq));
+    compare("accumulate", std::to_string(accum));
+    compare("steps", std::to_string(steps));
+    if (!changed.empty() && !o.allowResumeChanges)
+      return Status::error("resuming from '" + o.resume + "' with settings that differ from "
+                           "the checkpoint's (" + changed + "): the run would not continue "
+                           "the same training; pass --allow-resume-changes to change them "
+                           "deliberately");
+    if (!changed.empty() && !o.quiet)
+      log << "resuming with changed settings: " << changed << "\n";
     auto pos = ck->metadata.find("data_position");
     if (pos == ck->metadata.end())
       return Status::error("checkpoint '" + o.resume +
@@ -139,7 +216,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     trainB.setPosition(std::strtoull(pos->second.c_str(), nullptr, 10));
   }
 
-  // 4. Output: the resolved settings first, then one record per step.
+  // 5. Output: the resolved settings first, then one record per step.
   ::mkdir(o.outDir.c_str(), 0755);
   std::string metricsPath = o.outDir + "/metrics.jsonl";
   std::ofstream metrics(metricsPath, start ? std::ios::app : std::ios::trunc);
@@ -200,10 +277,15 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     c.metadata["data_position"] = std::to_string(trainB.position());
     c.metadata["seed"] = std::to_string(o.seed);
     c.metadata["optimizer"] = oc.kind;
+    c.metadata["schedule"] = sc.kind;
+    c.metadata["batch"] = std::to_string(batch);
+    c.metadata["sequence"] = std::to_string(seq);
+    c.metadata["accumulate"] = std::to_string(accum);
+    c.metadata["steps"] = std::to_string(steps);
     return saveCheckpoint(c, o.outDir + "/" + name);
   };
 
-  // 5. The loop.
+  // 6. The loop.
   double lastVal = 0;
   // Model FLOPs of one micro-batch (matrix products), for the throughput.
   double flopsPerMicro = 0;
@@ -215,6 +297,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
       if (auto f = step->flops.eval(dims))
         flopsPerMicro = static_cast<double>(*f);
   }
+  std::vector<std::string> numbered; // checkpoints written by this run, for --keep
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = start; s < steps; ++s) {
     auto ts = std::chrono::steady_clock::now();
@@ -310,6 +393,14 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
         return st;
       if (Status st = saveCk("checkpoint.safetensors"); !st.isOk())
         return st;
+      // --keep N: the numbered checkpoints of this run beyond the last N go.
+      if (o.keep > 0) {
+        numbered.push_back(o.outDir + "/" + name);
+        while (static_cast<int64_t>(numbered.size()) > o.keep) {
+          std::remove(numbered.front().c_str());
+          numbered.erase(numbered.begin());
+        }
+      }
     }
   }
   return lastVal;

@@ -35,9 +35,13 @@ struct TrainOptions {
   double valFraction = 0.1;
   int64_t evalEvery = -1, evalSteps = 4;
   int64_t checkpointEvery = -1;
+  int64_t keep = 0; // numbered checkpoints of this run to keep (0: all)
   uint64_t seed = 1337;
   bool nanCheck = false;
   bool quiet = false;
+  /// Resume even where the batch, sequence, accumulation, optimizer,
+  /// schedule or step count differ from the checkpoint's (said in the log).
+  bool allowResumeChanges = false;
   int64_t logEvery = 1; // progress line every N steps (and at evaluations)
   std::string device = "cpu"; // the engine (makeEngine)
 };

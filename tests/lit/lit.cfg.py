@@ -15,6 +15,7 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%motif_src", config.motif_src_root))
+config.substitutions.append(("%motif_bin", config.motif_tools_dir))
 config.substitutions.append(("%examples", os.path.join(config.motif_src_root, "examples")))
 
 tool_dirs = [config.motif_tools_dir, config.llvm_tools_dir]

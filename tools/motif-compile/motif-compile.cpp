@@ -32,6 +32,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
 
+#include "llvm/ADT/MapVector.h"
 #include "llvm/Pass.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -384,8 +385,14 @@ int main(int argc, char **argv) {
       return 1;
     }
     out->os() << cuda->text;
+    llvm::MapVector<llvm::StringRef, int> reasons;
     for (const std::string &why : cuda->unsupported)
-      llvm::errs() << "motif-compile: note: a fused kernel has no CUDA version: " << why << "\n";
+      ++reasons[why];
+    for (auto &[why, n] : reasons)
+      llvm::errs() << "motif-compile: note: "
+                   << (n == 1 ? std::string("a fused kernel has")
+                              : std::to_string(n) + " fused kernels have")
+                   << " no CUDA version: " << why << "\n";
     out->keep();
     return 0;
   }
@@ -406,8 +413,15 @@ int main(int argc, char **argv) {
       cuda = motif::cudaSourceOf(*module);
       if (!cuda)
         return 1;
+      // One line per reason, with how many kernels it holds back.
+      llvm::MapVector<llvm::StringRef, int> reasons;
       for (const std::string &why : cuda->unsupported)
-        llvm::errs() << "motif-compile: warning: a fused kernel has no CUDA version (" << why
+        ++reasons[why];
+      for (auto &[why, n] : reasons)
+        llvm::errs() << "motif-compile: warning: "
+                     << (n == 1 ? std::string("a fused kernel has")
+                                : std::to_string(n) + " fused kernels have")
+                     << " no CUDA version (" << why
                      << "); the GPU backend will refuse this plan\n";
     }
     if (mlir::failed(motif::exportArtifact(

@@ -15,12 +15,15 @@
 #include "runtime/cuda/Doctor.h"
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/cuda/backend/DeviceEngine.h"
+#include "runtime/exec/Crash.h"
 #include "runtime/train/Trainer.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -42,8 +45,9 @@ const char *kUsage =
     "               --steps N --batch B --seq T --accumulate K --lr X --clip X\n"
     "               --weight-decay X --optimizer adamw|sgd|lion\n"
     "               --schedule cosine|wsd|linear|constant --warmup N\n"
-    "               --eval-every N --eval-steps N --checkpoint-every N\n"
+    "               --eval-every N --eval-steps N --checkpoint-every N --keep N\n"
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
+    "               --allow-resume-changes (resume with other settings)\n"
     "               --log-every N --quiet\n"
     "  check-grad compare autodiff gradients with finite differences on one\n"
     "             batch, in fp64 (default; tolerance 1e-6) or --fp32 (1e-2):\n"
@@ -85,19 +89,36 @@ bool parseDouble(const char *s, double &out) {
   return end && *end == '\0' && end != s;
 }
 
+/// An error in the command line: the message and one line pointing to
+/// --help (the whole usage would scroll the error away).
+/// A number as the user would write it: "0.5", "1", "1e-06".
+std::string fmtNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 int usageError(const std::string &msg) {
-  std::fprintf(stderr, "motif-run: error: %s\n\n%s", msg.c_str(), kUsage);
+  std::fprintf(stderr, "motif-run: error: %s\nmotif-run: run 'motif-run --help' for usage\n",
+               msg.c_str());
   return 1;
 }
 } // namespace
 
-int main(int argc, char **argv) {
+namespace {
+int runCommand(int argc, char **argv) {
   gpu::registerDeviceEngines();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 1 : 0;
   }
   std::string cmd = argv[1];
+  for (int i = 2; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  installCrashHandler("motif-run", argc, argv, argc >= 3 ? 2 : -1);
   if (cmd == "doctor") {
     if (argc > 3)
       return usageError("'doctor' takes at most an artifact");
@@ -198,6 +219,28 @@ int main(int argc, char **argv) {
         std::exit(1);
       }
     };
+    // Numbers with a range: a value outside it is refused, never replaced by
+    // the recipe's (unset options are -1 inside TrainOptions and friends).
+    auto numIn = [&](double &dst, double lo, bool loOpen, double hi, bool hiOpen) {
+      numOpt(dst);
+      bool ok = std::isfinite(dst) && (loOpen ? dst > lo : dst >= lo) &&
+                (hiOpen ? dst < hi : dst <= hi);
+      if (!ok) {
+        std::string range = std::string(loOpen ? "(" : "[") + fmtNumber(lo) + ", " +
+                            (std::isinf(hi) ? "inf" : fmtNumber(hi)) + (hiOpen ? ")" : "]");
+        usageError("option " + f + " must be a number in " + range + ", got '" + argv[i] + "'");
+        std::exit(1);
+      }
+    };
+    auto positiveNum = [&](double &dst) { numIn(dst, 0, true, INFINITY, true); };
+    auto nonNegativeNum = [&](double &dst) { numIn(dst, 0, false, INFINITY, true); };
+    auto nonNegative = [&](int64_t &dst) {
+      intOpt(dst);
+      if (dst < 0) {
+        usageError("option " + f + " must be at least 0, got " + std::to_string(dst));
+        std::exit(1);
+      }
+    };
     auto positive = [&](int64_t &dst) {
       intOpt(dst);
       if (dst < 1) {
@@ -215,7 +258,7 @@ int main(int argc, char **argv) {
       if (f == "--function") cr.function = value();
       else if (f == "--batch") positive(cr.batch);
       else if (f == "--seq") positive(cr.seq);
-      else if (f == "--tol") { numOpt(cr.tolerance); tolSet = true; }
+      else if (f == "--tol") { nonNegativeNum(cr.tolerance); tolSet = true; }
       else if (f == "--seed") { intOpt(seed); cr.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for check-ref");
     } else if (cmd == "gpu-plan") {
@@ -238,7 +281,7 @@ int main(int argc, char **argv) {
       else if (f == "--batch") positive(bo.batch);
       else if (f == "--seq") positive(bo.seq);
       else if (f == "--steps") positive(bo.steps);
-      else if (f == "--warmup") intOpt(bo.warmup);
+      else if (f == "--warmup") nonNegative(bo.warmup);
       else if (f == "--seed") { intOpt(seed); bo.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for bench");
     } else if (cmd == "smoke") {
@@ -251,8 +294,8 @@ int main(int argc, char **argv) {
       if (f == "--data") c.data = value();
       else if (f == "--batch") positive(c.batch);
       else if (f == "--seq") positive(c.seq);
-      else if (f == "--eps") numOpt(c.epsilon);
-      else if (f == "--tol") numOpt(c.tolerance);
+      else if (f == "--eps") nonNegativeNum(c.epsilon);
+      else if (f == "--tol") nonNegativeNum(c.tolerance);
       else if (f == "--fp32") c.fp64 = false;
       else if (f == "--perturb-grad") c.perturb = value(); // tests the check
       else if (f == "--fp64") c.fp64 = true;
@@ -266,29 +309,31 @@ int main(int argc, char **argv) {
       else if (f == "--batch") positive(t.batch);
       else if (f == "--seq") positive(t.seq);
       else if (f == "--accumulate") positive(t.accumulate);
-      else if (f == "--lr") numOpt(t.lr);
-      else if (f == "--clip") numOpt(t.clip);
-      else if (f == "--weight-decay") numOpt(t.weightDecay);
+      else if (f == "--lr") positiveNum(t.lr);
+      else if (f == "--clip") nonNegativeNum(t.clip);
+      else if (f == "--weight-decay") nonNegativeNum(t.weightDecay);
       else if (f == "--optimizer") t.optimizer = value();
       else if (f == "--schedule") t.schedule = value();
-      else if (f == "--warmup") intOpt(t.warmup);
+      else if (f == "--warmup") nonNegative(t.warmup);
       else if (f == "--eval-every") positive(t.evalEvery);
       else if (f == "--eval-steps") positive(t.evalSteps);
       else if (f == "--checkpoint-every") positive(t.checkpointEvery);
-      else if (f == "--val-fraction") numOpt(t.valFraction);
+      else if (f == "--keep") positive(t.keep);
+      else if (f == "--val-fraction") numIn(t.valFraction, 0, true, 1, true);
       else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
       else if (f == "--nan-check") t.nanCheck = true;
       else if (f == "--quiet") t.quiet = true;
+      else if (f == "--allow-resume-changes") t.allowResumeChanges = true;
       else if (f == "--log-every") positive(t.logEvery);
       else return usageError("unknown option '" + f + "' for train");
     } else {
       if (f == "--checkpoint") g.checkpoint = value();
       else if (f == "--prompt") g.prompt = value();
       else if (f == "--tokens") positive(g.tokens);
-      else if (f == "--temp") numOpt(g.temperature);
-      else if (f == "--top-k") intOpt(g.topK);
-      else if (f == "--top-p") numOpt(g.topP);
-      else if (f == "--context") intOpt(g.context);
+      else if (f == "--temp") nonNegativeNum(g.temperature);
+      else if (f == "--top-k") nonNegative(g.topK);
+      else if (f == "--top-p") numIn(g.topP, 0, true, 1, false);
+      else if (f == "--context") nonNegative(g.context);
       else if (f == "--seed") { intOpt(seed); g.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for generate");
     }
@@ -416,6 +461,9 @@ int main(int argc, char **argv) {
     std::cout << "final validation loss " << *r << "\n";
     return 0;
   }
+  if (g.checkpoint.empty())
+    std::fprintf(stderr, "motif-run: warning: no --checkpoint: sampling from the model's "
+                         "randomly initialized weights\n");
   auto text = generate(*artifact, g);
   if (!text.isOk()) {
     std::fprintf(stderr, "motif-run: error: %s\n", text.status().message().c_str());
@@ -423,4 +471,18 @@ int main(int argc, char **argv) {
   }
   std::cout << g.prompt << *text << "\n";
   return 0;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  // Running out of memory is the machine's limit, not a bug: it is said so
+  // (an uncaught std::bad_alloc would abort as a crash).
+  try {
+    return runCommand(argc, argv);
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "motif-run: error: out of memory: the model, batch or sequence "
+                         "needs more memory than this machine has (motif-compile --report "
+                         "lists what a plan holds)\n");
+    return 1;
+  }
 }
