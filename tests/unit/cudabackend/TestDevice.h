@@ -29,18 +29,26 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace motif::testdevice {
 
 /// `builtPath`, or the file of the same name in $MOTIF_TEST_INPUTS when set.
-inline std::string testInput(const std::string &builtPath) {
+/// A C string (kept for the life of the process), so that it stands in for
+/// the string literal the build defines wherever the tests use one.
+inline const char *testInput(const char *builtPath) {
   const char *dir = std::getenv("MOTIF_TEST_INPUTS");
   if (!dir || !*dir)
     return builtPath;
-  size_t slash = builtPath.find_last_of('/');
-  return std::string(dir) + "/" +
-         (slash == std::string::npos ? builtPath : builtPath.substr(slash + 1));
+  std::string path(builtPath);
+  size_t slash = path.find_last_of('/');
+  path = std::string(dir) + "/" + (slash == std::string::npos ? path : path.substr(slash + 1));
+  static std::mutex mutex;
+  static std::set<std::string> interned; // nodes never move
+  std::lock_guard<std::mutex> lock(mutex);
+  return interned.insert(path).first->c_str();
 }
 
 /// The device kind the tests were asked for: "sim" or "cuda".
@@ -55,7 +63,7 @@ inline std::string requestedKind() {
 /// returns null when no device opens.
 inline std::unique_ptr<rt::device::Device> openTestDevice(const std::string &cacheDir,
                                                           int64_t simCapacity = int64_t(1) << 30) {
-  ::setenv("MOTIF_CACHE_DIR", testInput(cacheDir).c_str(), /*overwrite=*/0);
+  ::setenv("MOTIF_CACHE_DIR", testInput(cacheDir.c_str()), /*overwrite=*/0);
   std::string kind = requestedKind(), note;
   if (kind != "sim" && kind != "cuda") {
     ADD_FAILURE() << "MOTIF_TEST_DEVICE=" << kind << ": expected sim or cuda";
