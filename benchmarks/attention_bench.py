@@ -16,8 +16,12 @@ Times: CUDA events around --iters iterations after --warmup untimed ones; the
 forward+backward iteration is one forward and torch.autograd.grad of q, k, v with
 a fixed output gradient; the backward alone is (forward+backward) - forward.
 
-The Motif side waits for a `motif-run bench attention` subcommand (it does not exist
-yet). The interface this script expects from it, so that it can be built to match:
+The Motif side: with --motif-bench BIN, the attention kernels of the CUDA library timed
+by tests/gpu/AttentionBench.cu (motif-gpu-attention-bench: every tile of the device's
+family, the fastest reported; the median of --iters timed iterations after --warmup,
+the forward+backward being the best forward plus the best backward);
+scripts/gpu-check.sh passes it. Otherwise it waits for a `motif-run bench attention`
+subcommand (it does not exist yet). The interface this script expects from it, so that it can be built to match:
   motif-run bench attention --batch B --heads H --seq T --head-dim D
       [--causal] --dtype bf16 --warmup N --iters N
 printing, as its last line, JSON with "fwd_ms" and "fwd_bwd_ms" (per iteration).
@@ -101,6 +105,16 @@ def bench_motif(motif, B, H, T, D, causal, warmup, iters):
     return float(j["fwd_ms"]), float(j["fwd_bwd_ms"])
 
 
+def bench_motif_kernels(binary, B, H, T, D, causal, warmup, iters):
+    cmd = [binary, "--warmup", str(warmup), "--iters", str(iters)] + \
+        ([] if causal else ["--non-causal"]) + [f"{B},{H},{T},{D}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {(r.stderr or r.stdout).strip()[-300:]}")
+    j = json.loads([l for l in r.stdout.splitlines() if l.startswith("{")][-1])
+    return float(j["fwd_ms"]), float(j["fwd_bwd_ms"])
+
+
 def row(impl, B, H, T, D, causal, t_f, t_fb):
     f = flops_fwd(B, H, T, D, causal)
     t_b = t_fb - t_f
@@ -114,6 +128,7 @@ def row(impl, B, H, T, D, causal, t_f, t_fb):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--motif", help="path of motif-run (optional)")
+    p.add_argument("--motif-bench", help="path of motif-gpu-attention-bench (optional)")
     p.add_argument("--backend", choices=["flash", "cudnn", "efficient"], default="flash",
                    help="SDPA backend forced with sdpa_kernel (default flash)")
     p.add_argument("--warmup", type=int, default=5)
@@ -134,6 +149,9 @@ def main():
         for causal in (False, True):
             impls = [("sdpa-" + a.backend, lambda: bench_sdpa(B, H, T, D, causal, a.warmup,
                                                                a.iters, a.backend))]
+            if a.motif_bench:
+                impls.append(("motif-kernels", lambda: bench_motif_kernels(
+                    a.motif_bench, B, H, T, D, causal, a.warmup, a.iters)))
             if motif_ok:
                 impls.append(("motif", lambda: bench_motif(a.motif, B, H, T, D, causal,
                                                            a.warmup, a.iters)))

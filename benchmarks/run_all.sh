@@ -8,7 +8,10 @@
 #   benchmarks/run_all.sh             # on the GPU machine
 #
 # Environment: OUT, PYTHON (python3), BUILD_DIR (build), STEPS (20), WARMUP (5),
-# BUDGET (seconds for the whole run, default 540). torch.compile runs get fresh
+# BUDGET (seconds for the whole run, default 540), BENCH_ART (the artifacts' folder,
+# default $BUILD_DIR/bench), MOTIF_RUN (the motif-run to use), MOTIF_ATTENTION_BENCH
+# (tests/gpu's motif-gpu-attention-bench: the library's attention kernels beside SDPA;
+# scripts/gpu-check.sh sets these three). torch.compile runs get fresh
 # Inductor/Triton caches (cold compilation) unless TORCHINDUCTOR_CACHE_DIR is set.
 #
 # The Motif side runs when a motif-run that can bench on the GPU is found
@@ -20,7 +23,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD_DIR:-build}
-ART=$BUILD/bench
+ART=${BENCH_ART:-$BUILD/bench}
 OUT=${OUT:-$BUILD/bench-results}
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-20}
@@ -75,12 +78,13 @@ run() {
 }
 
 MOTIF=""
-for r in "$ART/bin/motif-run" "$BUILD/gpu-check/bin/motif-run" "$BUILD/bin/motif-run"; do
+for r in ${MOTIF_RUN:-} "$ART/bin/motif-run" "$BUILD/gpu-check/bin/motif-run" "$BUILD/bin/motif-run"; do
   [ -x "$r" ] && { MOTIF=$r; break; }
 done
 
 echo "== attention: SDPA (flash) and Motif =="
-run 120 attention "" "$PY" benchmarks/attention_bench.py --out "$OUT" ${MOTIF:+--motif "$MOTIF"}
+run 120 attention "" "$PY" benchmarks/attention_bench.py --out "$OUT" ${MOTIF:+--motif "$MOTIF"} \
+  ${MOTIF_ATTENTION_BENCH:+--motif-bench "$MOTIF_ATTENTION_BENCH"}
 
 echo "== training step: PyTorch eager =="
 for model in gpt2 llama; do

@@ -1,138 +1,525 @@
 #!/usr/bin/env bash
-# The whole GPU check in one call, for a machine with an NVIDIA GPU (the
-# device tool runs it in the repo root). Prepare on the build machine first:
+# The GPU check kit: everything a GPU machine should check, in one call of at
+# most about 7 minutes, from binaries and artifacts prepared on the build
+# machine (docs/gpu.md, "Running the GPU check").
 #
-#   scripts/gpu-check.sh --prepare      # example artifacts and the binaries into build/gpu-check/
+#   scripts/gpu-check.sh --prepare         # build machine: build/gpu-check (carried, about 18 MiB)
+#   scripts/gpu-check.sh                   # GPU machine, repo root: the check, exit 1 on a failure
+#   scripts/gpu-check.sh --sim [--prepare] # the same steps under the SIMT simulator at tiny
+#                                          # sizes (build/gpu-check-sim; ctest gpu-check.sim)
 #
-# then, on the GPU machine (carrying build/gpu-check, or a whole build/):
+# Steps: the device and the driver; libcublasLt found; the fragment probe
+# (ldmatrix, ldmatrix.trans and mma registers of every lane against the
+# simulator's); every test of the GPU test binaries in its own process with a
+# timeout, failing ones rerun with CUDA_LAUNCH_BLOCKING=1; the backend tests
+# (tests/unit/cudabackend) with MOTIF_TEST_DEVICE=cuda; the artifacts' generated
+# kernels loaded through the driver and one launched; compute-sanitizer
+# memcheck and racecheck on one attention and one norm case; the benchmarks
+# against PyTorch eager and torch.compile (benchmarks/run_all.sh); a summary.
+# A failing comparison saves its tensors (tests/gpu/GpuTest.h). Everything is
+# tee'd to $OUT (default $DIR/out): gpu-check.log, summary.txt,
+# fragment-probe.txt and gpu-check-files.tar.gz (every test's log, the
+# failing tensors, the sanitizer logs, the benchmark JSON).
 #
-#   scripts/gpu-check.sh                # prints a summary; exit 1 if a check failed
-#
-# It needs only what runs without MLIR: motif-run, the GPU test binaries
-# (tests/gpu, built on the build machine with the CUDA toolkit), and PyTorch
-# for the oracle comparisons when it is installed. It rebuilds nothing.
+# Environment: BUILD_DIR (build), GPU_CHECK_DIR (build/gpu-check[-sim]),
+# GPU_CHECK_DEVICE (cuda or sim; --sim sets sim), GPU_CHECK_BUDGET (seconds
+# for the whole run: 420, sim 110), GPU_CHECK_FILTER (an extended regex on the
+# test names to run), TEST_TIMEOUT (seconds per test: 120), PYTHON (python3).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD_DIR:-build}
-DIR="$BUILD/gpu-check"
-MODELS="gpt2 llama mistral mixtral mamba jamba bert t5 vit resnet18"
+MODE=${GPU_CHECK_DEVICE:-cuda}
+PREPARE=0
+for arg in "$@"; do
+  case $arg in
+    --prepare) PREPARE=1 ;;
+    --sim) MODE=sim ;;
+    --cuda) MODE=cuda ;;
+    -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu-check: unknown argument '$arg' (--prepare, --sim, --cuda)" >&2; exit 2 ;;
+  esac
+done
+case $MODE in
+  cuda) DIR=${GPU_CHECK_DIR:-$BUILD/gpu-check} ;;
+  sim) DIR=${GPU_CHECK_DIR:-$BUILD/gpu-check-sim} ;;
+  *) echo "gpu-check: GPU_CHECK_DEVICE must be cuda or sim, not '$MODE'" >&2; exit 2 ;;
+esac
+PY=${PYTHON:-python3}
 
-if [ "${1:-}" = "--prepare" ]; then
-  # The binaries the check runs, so that only $DIR travels (the whole build
-  # directory is far larger than what the device tool carries).
-  mkdir -p "$DIR/bin"
-  cp "$BUILD/bin/motif-run" "$DIR/bin/" || exit 1
-  for t in motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests \
-           motif-gpu-fragment-tests; do
-    if [ -x "$BUILD/tests/gpu/$t" ]; then cp "$BUILD/tests/gpu/$t" "$DIR/bin/"; fi
-  done
+if [ "$MODE" = cuda ]; then
+  TEST_BINS="motif-gpu-fragment-tests motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests motif-gpu-families-tests"
+  BENCH_BIN=motif-gpu-attention-bench
+  TEST_DIR=$BUILD/tests/gpu
+  # The examples at tiny sizes (launch plans, generated kernels loaded on the
+  # device) and the benchmark models, with cubins for both GPU families.
+  MODELS="gpt2 llama mistral mixtral mamba jamba bert t5 vit resnet18"
+  TARGETS=cpu,sm_80,sm_90a
+else
+  TEST_BINS="motif-sim-gpu-kit-tests motif-sim-gpu-kernel-tests motif-sim-gpu-runtime-tests motif-sim-gpu-attention-tests"
+  BENCH_BIN=motif-sim-gpu-attention-bench
+  TEST_DIR=$BUILD/tests/gpu
+  MODELS="gpt2 llama"
+  TARGETS=cpu,sm_80
+fi
+BACKEND_BINS="motif-cudabackend-tests motif-cudabackend-module-tests"
+# The train_step comparisons (GPT-2, Llama, Mistral) on the GPU only: CI runs
+# them under the simulator through ctest already.
+[ "$MODE" = cuda ] && BACKEND_BINS="$BACKEND_BINS motif-cudabackend-train-tests"
+BACKEND_DIR=$BUILD/tests/unit/cudabackend
+
+#===------------------------------------------------------------------------===#
+# --prepare: binaries, the backend tests' inputs and the artifacts into $DIR
+#===------------------------------------------------------------------------===#
+if [ "$PREPARE" = 1 ]; then
+  rm -rf "$DIR"
+  mkdir -p "$DIR/bin" "$DIR/inputs" "$DIR/artifacts" || exit 1
+  missing=""
+  copy() { # file: copied, symbols stripped (the dynamic ones stay)
+    if [ -x "$1" ]; then
+      cp "$1" "$DIR/bin/" && strip --strip-unneeded "$DIR/bin/$(basename "$1")" 2>/dev/null
+      return 0
+    fi
+    missing="$missing $(basename "$1")"
+  }
+  copy "$BUILD/bin/motif-run"
+  for t in $TEST_BINS $BENCH_BIN; do copy "$TEST_DIR/$t"; done
+  for t in $BACKEND_BINS; do copy "$BACKEND_DIR/$t"; done
+  cp "$BACKEND_DIR"/*.mbin "$DIR/inputs/" 2>/dev/null || missing="$missing $BACKEND_DIR/*.mbin"
+  if [ -n "$missing" ]; then
+    echo "gpu-check --prepare: not built:$missing"
+    echo "  build them first: cmake --build $BUILD (with the CUDA toolkit for the GPU binaries:"
+    echo "  scripts/setup.sh configures -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc when it is there)"
+    exit 1
+  fi
   for m in $MODELS; do
-    "$BUILD/bin/motif-compile" "examples/$m.motif" --model="${m}_tiny" \
-      --target=cpu,sm_80,sm_90a -o "$DIR/$m.mbin" || exit 1
+    "$BUILD/bin/motif-compile" "examples/$m.motif" --model="${m}_tiny" --target=$TARGETS \
+      -o "$DIR/artifacts/$m.mbin" || exit 1
   done
-  "$BUILD/bin/motif-compile" examples/gpt2.motif --target=cpu,sm_80,sm_90a -o "$DIR/gpt2_124m.mbin" || exit 1
-  echo "artifacts and binaries in $DIR ($(du -sh "$DIR" | cut -f1)); carry it and run"
-  echo "scripts/gpu-check.sh on the GPU machine"
+  if [ "$MODE" = cuda ]; then
+    mkdir -p "$DIR/bench"
+    "$BUILD/bin/motif-compile" examples/gpt2.motif --target=$TARGETS -o "$DIR/bench/gpt2.mbin" || exit 1
+    "$BUILD/bin/motif-compile" examples/llama.motif --model=llama_bench --target=$TARGETS \
+      -o "$DIR/bench/llama.mbin" || exit 1
+  fi
+  # The binaries travel compressed (their cubins shrink to a quarter).
+  tar -C "$DIR" -czf "$DIR/bin.tar.gz" bin && rm -rf "$DIR/bin" || exit 1
+  mib=$(du -sm "$DIR" | cut -f1)
+  echo "gpu-check --prepare: $DIR holds $(du -sh "$DIR" | cut -f1) ($mib MiB; the device tool carries 64 MiB)"
+  du -sh "$DIR"/* | sed 's/^/  /'
+  if [ "$mib" -gt 60 ]; then
+    echo "gpu-check --prepare: $DIR is over 60 MiB: it would not travel with the repository"
+    exit 1
+  fi
+  if [ "$MODE" = cuda ]; then
+    echo "run on the GPU machine, carrying $DIR: scripts/gpu-check.sh"
+  else
+    echo "run: scripts/gpu-check.sh --sim"
+  fi
   exit 0
 fi
-# Binaries from --prepare's copy when there is one, else from the build tree.
-RUN="$BUILD/bin/motif-run"
-[ -x "$DIR/bin/motif-run" ] && RUN="$DIR/bin/motif-run"
-TESTS="$BUILD/tests/gpu"
-[ -x "$DIR/bin/motif-gpu-kernel-tests" ] && TESTS="$DIR/bin"
 
-pass=0; fail=0; skip=0
-report() { # status name detail
-  printf '%-6s %-40s %s\n' "$1" "$2" "$3"
+#===------------------------------------------------------------------------===#
+# The check
+#===------------------------------------------------------------------------===#
+OUT=${OUT:-$DIR/out}
+mkdir -p "$OUT" || exit 1
+OUT=$(cd "$OUT" && pwd)
+DIR_ABS=$(cd "$DIR" 2>/dev/null && pwd) || DIR_ABS=$PWD/$DIR
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+START=$(date +%s)
+if [ "$MODE" = cuda ]; then BUDGET=${GPU_CHECK_BUDGET:-420}; else BUDGET=${GPU_CHECK_BUDGET:-110}; fi
+TEST_TIMEOUT=${TEST_TIMEOUT:-120}
+FILTER=${GPU_CHECK_FILTER:-}
+if [ -z "$FILTER" ] && [ "$MODE" = sim ]; then
+  # Under the simulator the kit checks itself, not the kernels (ctest -L sim
+  # runs all of those): a few cases per binary, the failure record's check,
+  # the backend tests and the module test whole.
+  FILTER='^(GpuCompare\.|GpuNorm\.F32|GpuCrossEntropy\.NoCounted|GpuGemm\.CachesOnePlan|GpuGemm\.ErrorsName|GpuAttentionArgs\.|FragmentLayout\.Accumulator|CudaBackendSim\.(Gpt2Forward|Uncovered)|ArtifactModules\.)'
+fi
+
+pass=0 fail=0 skip=0
+SUMMARY=$WORK/summary.txt
+: > "$SUMMARY"
+report() { # STATUS NAME DETAIL
+  printf '%-5s %-52s %s\n' "$1" "$2" "${3:-}" | tee -a "$SUMMARY"
   case $1 in PASS) pass=$((pass + 1)) ;; FAIL) fail=$((fail + 1)) ;; *) skip=$((skip + 1)) ;; esac
 }
-
-echo "== device =="
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi >/dev/null 2>&1; then
-  echo "no NVIDIA GPU here: nothing to check"
-  exit 1
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+# capped SECONDS: SECONDS, or less when the budget has less left (at least 5).
+capped() {
+  local l
+  l=$(left)
+  [ "$l" -lt "$1" ] && { [ "$l" -gt 5 ] && echo "$l" || echo 5; } || echo "$1"
+}
+# The prepared binaries (unpacked into $WORK/bin), else the build tree's.
+BIN_DIR=""
+if [ -f "$DIR/bin.tar.gz" ] && tar -C "$WORK" -xzf "$DIR/bin.tar.gz"; then
+  BIN_DIR=$WORK/bin
 fi
-nvidia-smi --query-gpu=name,compute_cap,memory.total,memory.free,driver_version --format=csv
-cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' ')
-free=$(nvidia-smi --query-gpu=memory.free --format=csv,noheader,nounits | head -1 | tr -d ' ')
-arch="sm_${cap/./}"
-[ "$arch" = "sm_90" ] && arch=sm_90a
-"$RUN" doctor "$DIR/gpt2.mbin" 2>/dev/null || "$RUN" doctor
+bin() {
+  if [ -n "$BIN_DIR" ] && [ -x "$BIN_DIR/$1" ]; then echo "$BIN_DIR/$1"
+  elif [ -x "$TEST_DIR/$1" ]; then echo "$TEST_DIR/$1"
+  elif [ -x "$BACKEND_DIR/$1" ]; then echo "$BACKEND_DIR/$1"
+  elif [ -x "$BUILD/bin/$1" ]; then echo "$BUILD/bin/$1"
+  fi
+}
 
-echo "== the launch plan of each artifact on this device ($arch, $free MiB free) =="
-if [ ! -d "$DIR" ]; then
-  report SKIP "launch plans" "no $DIR: run scripts/gpu-check.sh --prepare on the build machine"
-else
-  for m in $MODELS; do
-    if out=$("$RUN" gpu-plan "$DIR/$m.mbin" --arch "$arch" --batch 2 --seq 16 \
-             --free-mib "$free" 2>&1); then
-      report PASS "gpu-plan $m" "$(echo "$out" | sed -n 2p)"
+finish() {
+  rm -rf "$WORK/bin"
+  cp "$SUMMARY" "$OUT/summary.txt" 2>/dev/null
+  for f in fragment-probe.txt fragment-probe.txt.report; do
+    [ -f "$WORK/$f" ] && cp "$WORK/$f" "$OUT/"
+  done
+  tar -C "$WORK" -czf "$OUT/gpu-check-files.tar.gz" . 2>/dev/null
+  rm -rf "$WORK"
+}
+
+# run_one BIN NAME LOG [ENV=VALUE...]: one test in its own process; sets
+# VERDICT (PASS, FAIL, SKIP) and WHY.
+run_one() {
+  local b=$1 name=$2 log=$3 rc
+  shift 3
+  env "$@" timeout -k 5 "$(capped "$TEST_TIMEOUT")" "$b" --gtest_filter="$name" --gtest_color=no \
+    > "$log" 2>&1
+  rc=$?
+  WHY=""
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    VERDICT=FAIL WHY="timed out"
+  elif [ $rc -ne 0 ]; then
+    VERDICT=FAIL
+    # The comparison's sentence, else the line after gtest's "Failure", else an error.
+    WHY=$(grep -m1 'out of tolerance' "$log")
+    [ -z "$WHY" ] && WHY=$(grep -m1 -A1 ': Failure$' "$log" | tail -1)
+    [ -z "$WHY" ] && WHY=$(grep -m1 -E 'error:|what\(\)|Aborted|Segmentation' "$log")
+    [ -z "$WHY" ] && WHY="exit status $rc: $(tail -1 "$log")"
+    WHY=$(echo "$WHY" | cut -c1-200)
+  elif grep -q '^\[  SKIPPED \]' "$log"; then
+    VERDICT=SKIP WHY=$(grep -m1 -A1 ': Skipped$' "$log" | tail -1 | cut -c1-120)
+  elif grep -q '^\[  PASSED  \] 1 test' "$log"; then
+    VERDICT=PASS
+  else
+    VERDICT=FAIL WHY="no test ran (the filter matched nothing?)"
+  fi
+}
+
+# run_binary BIN [ENV=VALUE...]: every test of BIN (matching FILTER), each in
+# its own process; a failing one is run again with CUDA_LAUNCH_BLOCKING=1.
+run_binary() {
+  local name=$1 b
+  shift
+  b=$(bin "$name")
+  if [ -z "$b" ]; then
+    report FAIL "$name" "not built (scripts/gpu-check.sh --prepare on the build machine)"
+    return
+  fi
+  mkdir -p "$WORK/tests/$name"
+  local tests t suite="" line
+  tests=$(env "$@" "$b" --gtest_list_tests 2>"$WORK/tests/$name/list.err" |
+    while IFS= read -r line; do
+      line=${line%%#*}
+      line=${line%"${line##*[! ]}"}
+      case $line in
+        "  "*) echo "$suite${line#  }" ;;
+        "") ;;
+        *) suite=$line ;;
+      esac
+    done)
+  if [ -z "$tests" ]; then
+    report FAIL "$name" "lists no tests: $(head -c 200 "$WORK/tests/$name/list.err")"
+    return
+  fi
+  [ -n "$FILTER" ] && tests=$(echo "$tests" | grep -E "$FILTER")
+  [ -z "$tests" ] && { report SKIP "$name" "no test matches GPU_CHECK_FILTER"; return; }
+  echo "-- $name ($(echo "$tests" | wc -l) tests)"
+  local t0 log
+  for t in $tests; do
+    if [ "$(left)" -lt 10 ]; then
+      report SKIP "$t" "out of the time budget (${BUDGET} s)"
+      continue
+    fi
+    t0=$(date +%s)
+    log="$WORK/tests/$name/$(echo "$t" | tr '/' '_').log"
+    run_one "$b" "$t" "$log" "$@"
+    # The numbers each test prints for the record (worst errors, losses, devices).
+    grep -E 'max \|err\||^\[device|^\[test device|loss|launched|module loaded|cuBLASLt|GiB' "$log" |
+      grep -vE '^\[ +(RUN|OK)' | head -40 | sed 's/^/   /'
+    if [ "$VERDICT" = FAIL ]; then
+      local first=$WHY
+      run_one "$b" "$t" "${log%.log}.blocking.log" "$@" CUDA_LAUNCH_BLOCKING=1
+      if [ "$VERDICT" = PASS ]; then
+        WHY="$first (passed again with CUDA_LAUNCH_BLOCKING=1: a race or an async error?)"
+      else
+        WHY="$first (again with CUDA_LAUNCH_BLOCKING=1: ${WHY:-$VERDICT})"
+      fi
+      VERDICT=FAIL
+      grep -E 'out of tolerance|Failure|worst at|tensors saved' "$log" | head -12 | sed 's/^/   /'
+    fi
+    # The backend tests say which device ran them: asked for cuda, the
+    # simulator is a failure.
+    if [ "$VERDICT" = PASS ] && [ "$MODE" = cuda ] && [[ $name == motif-cudabackend* ]] &&
+      ! grep -q '^\[test device: cuda\]' "$log"; then
+      VERDICT=FAIL WHY="ran on the simulator, not the GPU: $(grep -m1 '^\[test device' "$log")"
+    fi
+    report "$VERDICT" "$t" "$WHY ($(($(date +%s) - t0)) s)"
+  done
+}
+
+check() {
+  echo "gpu-check on $(hostname) in $MODE mode, $(date -u '+%Y-%m-%d %H:%M UTC'); budget ${BUDGET} s"
+  echo "prepared folder: $DIR_ABS; binaries: ${BIN_DIR:-the build tree ($BUILD)}; output: $OUT"
+
+  echo "== device =="
+  local RUN arch="" free=""
+  RUN=$(bin motif-run)
+  if [ "$MODE" = cuda ]; then
+    if ! nvidia-smi >/dev/null 2>&1; then
+      report FAIL "device" "no NVIDIA GPU here (nvidia-smi fails); scripts/gpu-check.sh --sim runs the kit under the simulator"
+      return
+    fi
+    nvidia-smi --query-gpu=name,compute_cap,memory.total,memory.free,driver_version,clocks.max.sm --format=csv
+    local cap
+    cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' ')
+    free=$(nvidia-smi --query-gpu=memory.free --format=csv,noheader,nounits | head -1 | tr -d ' ')
+    arch="sm_${cap/./}"
+    [ "$arch" = sm_90 ] && arch=sm_90a
+    report PASS "device" "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $arch"
+    command -v nvcc >/dev/null && nvcc --version | tail -2
+  else
+    arch=sm_80 free=16384
+    report PASS "device" "the SIMT simulator"
+  fi
+  if [ -n "$RUN" ]; then
+    if "$RUN" doctor > "$WORK/doctor.txt" 2>&1; then
+      report PASS "motif-run doctor" "$(grep -m1 -iE 'driver|device' "$WORK/doctor.txt" | cut -c1-80)"
+    elif [ "$MODE" = sim ]; then
+      report SKIP "motif-run doctor" "no NVIDIA driver here: $(head -1 "$WORK/doctor.txt" | cut -c1-80)"
     else
-      report FAIL "gpu-plan $m" "$(echo "$out" | tail -1)"
+      report FAIL "motif-run doctor" "$(tail -1 "$WORK/doctor.txt")"
+    fi
+    cat "$WORK/doctor.txt"
+  else
+    report FAIL "motif-run" "not built or prepared"
+  fi
+
+  echo "== libcublasLt =="
+  if [ "$MODE" = cuda ]; then
+    local probe need d found=""
+    probe=$(bin motif-gpu-runtime-tests)
+    need=$( [ -n "$probe" ] && ldd "$probe" 2>/dev/null | awk '/libcublasLt/ {print $1; exit}')
+    need=${need:-libcublasLt.so.13}
+    if [ -n "$probe" ] && ldd "$probe" 2>/dev/null | grep -q "$need => /"; then
+      found=$(ldd "$probe" | awk -v n="$need" '$1 == n {print $3}')
+    else
+      for d in ${CUDA_HOME:+$CUDA_HOME/lib64} /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+               /usr/local/cuda-*/lib64 /usr/lib/x86_64-linux-gnu /usr/lib64 \
+               "$("$PY" -c 'import nvidia.cublas as m, os; print(os.path.join(m.__path__[0], "lib"))' 2>/dev/null)"; do
+        if [ -n "$d" ] && [ -e "$d/$need" ]; then
+          export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+          found="$d/$need"
+          break
+        fi
+      done
+    fi
+    if [ -n "$found" ]; then
+      report PASS "libcublasLt" "$found"
+    else
+      report FAIL "libcublasLt" "$need not found (looked in /usr/local/cuda/lib64, the usual places and the nvidia.cublas package)"
+    fi
+  else
+    report SKIP "libcublasLt" "the simulator's reference GEMM stands in for cuBLASLt"
+  fi
+
+  echo "== launch plans of the artifacts ($arch, $free MiB free) =="
+  local m out
+  for m in "$DIR"/artifacts/*.mbin "$DIR"/bench/*.mbin; do
+    [ -f "$m" ] || continue
+    local b=2 s=16
+    [[ $m == */bench/gpt2.mbin ]] && b=16 s=1024
+    [[ $m == */bench/llama.mbin ]] && b=8 s=2048
+    if out=$("$RUN" gpu-plan "$m" --arch "$arch" --batch $b --seq $s --free-mib "${free:-16384}" 2>&1); then
+      report PASS "gpu-plan $(basename "$(dirname "$m")")/$(basename "$m") ($b x $s)" \
+        "$(echo "$out" | sed -n 2p | cut -c1-70)"
+    else
+      report FAIL "gpu-plan $(basename "$(dirname "$m")")/$(basename "$m") ($b x $s)" "$(echo "$out" | tail -1)"
     fi
   done
-  if out=$("$RUN" gpu-plan "$DIR/gpt2_124m.mbin" --arch "$arch" --batch 16 \
-           --seq 1024 --free-mib "$free" 2>&1); then
-    report PASS "gpu-plan gpt2 124M (16 x 1024)" "$(echo "$out" | sed -n 2p)"
-  else
-    report FAIL "gpu-plan gpt2 124M (16 x 1024)" "$(echo "$out" | tail -1)"
-  fi
-fi
+  ls "$DIR"/artifacts/*.mbin >/dev/null 2>&1 || report FAIL "artifacts" "none in $DIR/artifacts: run --prepare"
 
-echo "== GPU tests (tests/gpu): the kernel library and the CUDA layer against the CPU backend =="
-# The test binaries are run directly (not through ctest, whose files hold the
-# build machine's absolute paths); nothing is rebuilt here.
-GPU_TESTS="motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests
-           motif-gpu-fragment-tests"
-missing=""
-for t in $GPU_TESTS; do [ -x "$TESTS/$t" ] || missing="$missing $t"; done
-if [ -n "$missing" ]; then
-  report SKIP "tests/gpu" "not built:$missing"
-  echo "  build them on the build machine (CUDA toolkit, no GPU needed), then carry $BUILD:"
-  echo "    cmake -S . -B $BUILD -DMOTIF_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc"
-  echo "    cmake --build $BUILD --target$(for t in $GPU_TESTS; do printf ' %s' "$t"; done)"
-else
-  # cuBLASLt is the toolkit's shared library: find it if the loader does not.
-  first="$TESTS/motif-gpu-runtime-tests"
-  if ldd "$first" 2>/dev/null | grep -q "not found"; then
-    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib \
-             "$(python3 -c 'import nvidia.cublas as m; print(m.__path__[0] + "/lib")' 2>/dev/null)"; do
-      if [ -n "$d" ] && ls "$d"/libcublasLt.so* >/dev/null 2>&1; then
-        export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        echo "  (libcublasLt from $d)"
-        break
-      fi
+  echo "== the fragment probe: ldmatrix, ldmatrix.trans and mma of every lane against the simulator =="
+  if [ "$MODE" = cuda ]; then
+    local f
+    f=$FILTER
+    FILTER='^(FragmentProbe|SimFragments)\.'
+    run_binary motif-gpu-fragment-tests MOTIF_FRAGMENT_DUMP="$WORK/fragment-probe.txt"
+    FILTER=$f
+    [ -f "$WORK/fragment-probe.txt.report" ] && head -40 "$WORK/fragment-probe.txt.report"
+  else
+    report SKIP "fragment probe" "it compares the GPU's registers with the simulator's: GPU only"
+  fi
+
+  echo "== GPU tests (tests/gpu), each in its own process (timeout ${TEST_TIMEOUT} s) =="
+  local t
+  for t in $TEST_BINS; do
+    [ "$t" = motif-gpu-fragment-tests ] && continue
+    run_binary "$t" MOTIF_TEST_FAILURES="$WORK/failures"
+  done
+
+  echo "== the backend (tests/unit/cudabackend) with MOTIF_TEST_DEVICE=$MODE =="
+  local arts=""
+  for m in "$DIR_ABS"/artifacts/*.mbin "$DIR_ABS"/bench/*.mbin; do
+    [ -f "$m" ] || continue
+    # Under the simulator each module is compiled for the host: one is enough.
+    [ "$MODE" = sim ] && [[ $m != */gpt2.mbin ]] && continue
+    arts="$arts${arts:+:}$m"
+  done
+  local cache=$WORK/cache
+  # The simulator's compiled modules are cached; reuse the build's.
+  [ "$MODE" = sim ] && [ -d "$BACKEND_DIR/sim-cache" ] && cache=$(cd "$BACKEND_DIR/sim-cache" && pwd)
+  for t in $BACKEND_BINS; do
+    run_binary "$t" MOTIF_TEST_DEVICE="$MODE" MOTIF_TEST_INPUTS="$DIR_ABS/inputs" \
+      MOTIF_TEST_ARTIFACTS="$arts" MOTIF_CACHE_DIR="$cache" MOTIF_TEST_FAILURES="$WORK/failures"
+  done
+
+  echo "== compute-sanitizer: memcheck and racecheck on one attention and one norm case =="
+  local san=""
+  san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+  if [ "$MODE" = sim ]; then
+    report SKIP "compute-sanitizer" "GPU only (the simulator checks bounds, initialisation and races itself: docs/sim.md)"
+  elif [ -z "$san" ]; then
+    report SKIP "compute-sanitizer" "not installed here"
+  else
+    local tool pair cb ct rc
+    mkdir -p "$WORK/sanitizer"
+    for tool in memcheck racecheck; do
+      for pair in "motif-gpu-attention-tests HeadDim/GpuAttention.MatchesTheCpu/D64" \
+                  "motif-gpu-kernel-tests GpuNorm.Bf16MatchesTheCpu"; do
+        cb=${pair% *} ct=${pair#* }
+        if [ "$(left)" -lt 60 ]; then
+          report SKIP "$tool $ct" "out of the time budget (kept for the benchmarks)"
+          continue
+        fi
+        local log="$WORK/sanitizer/$tool.$(echo "$ct" | tr '/' '_').log"
+        timeout -k 5 "$(capped 60)" "$san" --tool "$tool" --error-exitcode 99 \
+          "$(bin "$cb")" --gtest_filter="$ct" --gtest_color=no > "$log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ]; then
+          report PASS "$tool $ct" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log")"
+        elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+          report SKIP "$tool $ct" "timed out (the case is too slow under $tool)"
+        else
+          report FAIL "$tool $ct" "$(grep -m1 -E 'Invalid|Error|hazard|ERROR SUMMARY' "$log" | cut -c1-120)"
+          grep -E '=========' "$log" | head -20
+        fi
+      done
     done
   fi
-  LOGS=$(mktemp -d)
-  for t in $GPU_TESTS; do
-    echo "-- $t"
-    start=$(date +%s)
-    "$TESTS/$t" --gtest_color=no > "$LOGS/$t.log" 2>&1
-    rc=$?
-    # The numbers each test prints (worst errors against the CPU), then the verdicts.
-    grep -E '^\[[^ ]|^  [a-zA-Z].*max \|err\||^  (loss|grad norm|cuBLASLt)|Failure|Expected|Which is|out of tolerance|^CUDA|^NVIDIA|^device|^no ' \
-      "$LOGS/$t.log" | grep -vE '^\[ RUN|^\[----|^\[====|^\[  PASSED|^\[  SKIPPED \] [0-9]+ tests' | head -400
-    while read -r verdict name; do
-      case $verdict in
-        OK) report PASS "$name" "" ;;
-        FAILED) report FAIL "$name" "see $t above" ;;
-        SKIPPED) report SKIP "$name" "" ;;
-      esac
-    done < <(sed -nE 's/^\[ +(OK|FAILED|SKIPPED) +\] ([^ ]+) \(.*/\1 \2/p' "$LOGS/$t.log")
-    if [ $rc -ne 0 ] && ! grep -q '^\[  FAILED  \]' "$LOGS/$t.log"; then
-      report FAIL "$t" "exited with status $rc: $(tail -1 "$LOGS/$t.log")"
+
+  echo "== benchmarks =="
+  local json=$WORK/bench
+  mkdir -p "$json"
+  # Our side of the training benchmarks: motif-run bench --device (helper
+  # gpu-engine adds it), first on the tiny GPT-2; say so while it is missing.
+  if [ -n "$RUN" ] && [ -f "$DIR/artifacts/gpt2.mbin" ]; then
+    # Under the simulator one step of 1 x 8: it checks the path, not the speed.
+    local size="--batch 2 --seq 16 --steps 2 --warmup 1"
+    [ "$MODE" = sim ] && size="--batch 1 --seq 8 --steps 1 --warmup 0"
+    # shellcheck disable=SC2086  # the options are separate arguments
+    if timeout -k 5 "$(capped 120)" "$RUN" bench "$DIR/artifacts/gpt2.mbin" --device "$MODE" \
+      $size > "$json/motif-bench-device.txt" 2>&1; then
+      report PASS "motif-run bench --device $MODE gpt2_tiny" \
+        "$(grep -m1 'tokens/s' "$json/motif-bench-device.txt" | sed 's/^ *//')"
+    elif grep -q "unknown option '--device'" "$json/motif-bench-device.txt"; then
+      report SKIP "motif-run bench --device $MODE" \
+        "not available yet: this motif-run has no --device (it benches on the CPU only)"
+    else
+      report FAIL "motif-run bench --device $MODE gpt2_tiny" "$(tail -1 "$json/motif-bench-device.txt")"
     fi
-    echo "   ($t: $(( $(date +%s) - start )) s, exit status $rc)"
-  done
-fi
+  fi
+  local ab
+  ab=$(bin "$BENCH_BIN")
+  local torch_ok=0
+  if [ "$MODE" = cuda ]; then
+    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null && torch_ok=1
+  else
+    "$PY" -c "import torch" 2>/dev/null && torch_ok=1
+  fi
+  if [ "$MODE" = cuda ] && [ $torch_ok = 1 ]; then
+    # Side by side: SDPA and the library's attention kernels, the two models in
+    # PyTorch eager and torch.compile, and Motif's when motif-run has --device.
+    local budget
+    budget=$(($(left) - 10))
+    if [ $budget -lt 60 ]; then
+      report SKIP "benchmarks" "out of the time budget ($budget s left)"
+    else
+      BENCH_ART="$DIR_ABS/bench" MOTIF_RUN="$RUN" MOTIF_ATTENTION_BENCH="$ab" OUT="$json" \
+        BUDGET=$budget STEPS=${STEPS:-10} WARMUP=${WARMUP:-3} PYTHON="$PY" benchmarks/run_all.sh
+      if [ -f "$json/attention.json" ]; then
+        if grep -q '"impl": "motif-kernels", [^}]*"error"' "$json/attention.json" ||
+          ! grep -q '"impl": "motif-kernels"' "$json/attention.json"; then
+          report FAIL "attention bench (library kernels)" "see $json/attention.json in the tarball"
+        else
+          report PASS "attention bench (library kernels)" "beside SDPA in the table above"
+        fi
+      else
+        report FAIL "benchmarks" "benchmarks/run_all.sh wrote no attention.json"
+      fi
+      for m in gpt2 llama; do
+        for impl in eager compile; do
+          if grep -q tokens_per_s "$json/train_${m}_$impl.json" 2>/dev/null; then
+            report PASS "torch $impl $m" "$("$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['tokens_per_s']:.0f} tokens/s, first step {r.get('first_step_s', 0):.1f} s, peak {r.get('peak_alloc_gib', 0):.1f} GiB\")" "$json/train_${m}_$impl.json" 2>/dev/null)"
+          else
+            report SKIP "torch $impl $m" "no result: $(head -c 100 "$json/train_${m}_$impl.json" 2>/dev/null)"
+          fi
+        done
+      done
+    fi
+  else
+    if [ -n "$ab" ]; then
+      local shapes="8,12,2048,64 4,16,4096,128" iters=20
+      [ "$MODE" = sim ] && shapes="1,2,64,64" iters=1
+      # shellcheck disable=SC2086  # the shapes are separate arguments
+      if timeout -k 5 "$(capped 120)" "$ab" --iters $iters $shapes > "$json/attention-motif.txt" 2>&1; then
+        grep -v '^{' "$json/attention-motif.txt"
+        report PASS "attention bench (library kernels)" "$(grep '^{' "$json/attention-motif.txt" | head -1 | cut -c1-110)"
+      else
+        report FAIL "attention bench (library kernels)" "$(tail -1 "$json/attention-motif.txt")"
+      fi
+    else
+      report FAIL "attention bench" "$BENCH_BIN not built"
+    fi
+    if [ "$MODE" = sim ] && [ -n "$RUN" ] && [ -f "$DIR/artifacts/gpt2.mbin" ]; then
+      if "$RUN" bench "$DIR/artifacts/gpt2.mbin" --batch 2 --seq 16 --steps 2 --warmup 1 \
+        > "$json/motif-bench.txt" 2>&1; then
+        report PASS "motif-run bench gpt2_tiny (cpu)" "$(grep -m1 'tokens/s' "$json/motif-bench.txt" | sed 's/^ *//')"
+      else
+        report FAIL "motif-run bench gpt2_tiny (cpu)" "$(tail -1 "$json/motif-bench.txt")"
+      fi
+    fi
+    if [ $torch_ok = 0 ]; then
+      report SKIP "PyTorch baselines" "torch is not importable by $PY$([ "$MODE" = cuda ] && echo ' with CUDA')"
+    else
+      # The simulator's run: the PyTorch side at a tiny size on the CPU (eager only).
+      if timeout -k 5 "$(capped 60)" "$PY" benchmarks/train_bench.py --model gpt2 --mode eager \
+        --device cpu --batch 1 --seq 16 --steps 1 --warmup 1 --out "$json" > "$json/torch.txt" 2>&1; then
+        report PASS "torch eager gpt2 (cpu, 1 x 16)" "$(tail -1 "$json/torch.txt" | cut -c1-90)"
+      else
+        report FAIL "torch eager gpt2 (cpu, 1 x 16)" "$(tail -1 "$json/torch.txt")"
+      fi
+    fi
+  fi
 
-echo "== PyTorch oracle =="
-if [ -f scripts/torch_oracle.py ] && python3 -c "import torch" 2>/dev/null; then
-  report SKIP "torch oracle" "the GPU backend does not execute plans yet: nothing to compare"
-else
-  report SKIP "torch oracle" "scripts/torch_oracle.py or torch missing"
-fi
+  if [ -d "$WORK/failures" ]; then
+    echo "== failing comparisons (tensors in gpu-check-files.tar.gz, failures/) =="
+    cat "$WORK/failures/index.txt" 2>/dev/null
+  fi
+  echo "== summary: $pass passed, $fail failed, $skip skipped in $(($(date +%s) - START)) s ($MODE) =="
+  grep -E '^FAIL' "$SUMMARY"
+  echo "== summary: $pass passed, $fail failed, $skip skipped in $(($(date +%s) - START)) s ($MODE) ==" >> "$SUMMARY"
+  [ "$fail" -eq 0 ]
+}
 
-echo "== summary: $pass passed, $fail failed, $skip skipped =="
-[ "$fail" -eq 0 ]
+check 2>&1 | tee "$OUT/gpu-check.log"
+rc=${PIPESTATUS[0]}
+finish
+echo "gpu-check: output in $OUT ($(ls "$OUT" | tr '\n' ' '))"
+exit "$rc"

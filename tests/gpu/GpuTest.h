@@ -2,7 +2,9 @@
 //
 // Device buffers, random inputs, bf16 rounding, and the comparison every GPU
 // test makes against the CPU reference: element-wise |gpu - cpu| <= atol +
-// rtol |cpu|, reporting the worst element. bf16 tests round the inputs to
+// rtol |cpu|, reporting the worst element; a failing comparison also saves
+// both tensors ($MOTIF_TEST_FAILURES or $OUT/failures, scripts/gpu-check.sh
+// collects them) so that the failure can be studied without the GPU. bf16 tests round the inputs to
 // bf16 first, so the CPU sees exactly what the GPU sees and the tolerance
 // only covers the GPU's bf16 intermediates and outputs.
 //
@@ -26,12 +28,15 @@
 #endif
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace motif::gputest {
@@ -172,13 +177,17 @@ inline double maxAbs(const std::vector<float> &v) {
   return m;
 }
 
-/// Every |got - want| <= atol + rtol |want| (NaN fails); the message names the
-/// worst element, and the largest absolute error is printed for the record.
-inline void expectClose(const std::vector<float> &got, const std::vector<float> &want, double atol,
-                        double rtol, const std::string &what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  size_t worst = 0, bad = 0;
+/// What a comparison found: the worst element (largest error over its bound),
+/// how many elements exceed the bound, and how many of the results are NaN
+/// or infinite where the reference is not.
+struct Comparison {
+  size_t worst = 0, bad = 0, nonFinite = 0;
   double worstRatio = 0, maxErr = 0;
+};
+
+inline Comparison compare(const std::vector<float> &got, const std::vector<float> &want,
+                          double atol, double rtol) {
+  Comparison c;
   for (size_t i = 0; i < got.size(); ++i) {
     double err = std::fabs(double(got[i]) - double(want[i]));
     double bound = atol + rtol * std::fabs(double(want[i]));
@@ -186,19 +195,116 @@ inline void expectClose(const std::vector<float> &got, const std::vector<float> 
     double ratio = std::isnan(err) ? INFINITY : err == 0 ? 0 : err / bound;
     if (std::isinf(want[i]) && got[i] == want[i])
       ratio = 0, err = 0; // -inf log-sum-exp of an empty row
-    if (ratio > worstRatio)
-      worstRatio = ratio, worst = i;
+    if (!std::isfinite(got[i]) && std::isfinite(want[i]))
+      ++c.nonFinite;
+    if (ratio > c.worstRatio)
+      c.worstRatio = ratio, c.worst = i;
     if (!(ratio <= 1))
-      ++bad;
+      ++c.bad;
     if (!std::isnan(err))
-      maxErr = std::max(maxErr, err);
+      c.maxErr = std::max(c.maxErr, err);
   }
+  return c;
+}
+
+/// "[i, j, k]" of flat index `flat` in row-major `shape` ("[flat]" without one).
+inline std::string indexString(size_t flat, const std::vector<int64_t> &shape) {
+  if (shape.empty())
+    return "[" + std::to_string(flat) + "]";
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    int64_t n = std::max<int64_t>(shape[d], 1);
+    idx[d] = int64_t(flat % size_t(n));
+    flat /= size_t(n);
+  }
+  std::string s = "[";
+  for (size_t d = 0; d < idx.size(); ++d)
+    s += (d ? ", " : "") + std::to_string(idx[d]);
+  return s + "]";
+}
+
+/// A file-name-safe form of `s` (letters, digits, '.', '_' and '-').
+inline std::string safeName(const std::string &s) {
+  std::string out;
+  for (char ch : s)
+    out += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-') ? ch : '_';
+  return out.substr(0, 120);
+}
+
+/// Where failing comparisons save their tensors: $MOTIF_TEST_FAILURES, else
+/// $OUT/failures (the GPU machine's output folder), else nowhere ("").
+inline std::string failureDir() {
+  if (const char *d = std::getenv("MOTIF_TEST_FAILURES"); d && *d)
+    return d;
+  if (const char *o = std::getenv("OUT"); o && *o)
+    return std::string(o) + "/failures";
+  return "";
+}
+
+/// Saves a failing comparison: <dir>/<test>.<what>.{got,want}.f32 (raw
+/// little-endian f32) and one line in <dir>/index.txt naming the files, the
+/// element count, the shape, the bound and the worst element. Returns the
+/// path prefix written, or "" when there is no folder (or it cannot be made).
+inline std::string saveFailure(const std::vector<float> &got, const std::vector<float> &want,
+                               const std::vector<int64_t> &shape, double atol, double rtol,
+                               const Comparison &c, const std::string &what) {
+  std::string dir = failureDir();
+  if (dir.empty())
+    return "";
+  std::string mk = "mkdir -p '" + dir + "'";
+  if (std::system(mk.c_str()) != 0)
+    return "";
+  std::string test = "test";
+  if (const ::testing::TestInfo *t = ::testing::UnitTest::GetInstance()->current_test_info())
+    test = std::string(t->test_suite_name()) + "." + t->name();
+  std::string prefix = dir + "/" + safeName(test + "." + what);
+  for (const auto &[suffix, v] :
+       {std::pair<const char *, const std::vector<float> *>{".got.f32", &got},
+        {".want.f32", &want}}) {
+    if (FILE *f = std::fopen((prefix + suffix).c_str(), "wb")) {
+      std::fwrite(v->data(), sizeof(float), v->size(), f);
+      std::fclose(f);
+    }
+  }
+  if (FILE *f = std::fopen((dir + "/index.txt").c_str(), "a")) {
+    std::string shp;
+    for (int64_t d : shape)
+      shp += (shp.empty() ? "" : "x") + std::to_string(d);
+    std::fprintf(f,
+                 "%s.{got,want}.f32 device=%s elements=%zu shape=%s atol=%g rtol=%g "
+                 "bad=%zu nonfinite=%zu worst=%s got=%g want=%g\n",
+                 prefix.substr(dir.size() + 1).c_str(), deviceName().c_str(), got.size(),
+                 shp.empty() ? "flat" : shp.c_str(), atol, rtol, c.bad, c.nonFinite,
+                 indexString(c.worst, shape).c_str(), double(got[c.worst]), double(want[c.worst]));
+    std::fclose(f);
+  }
+  return prefix;
+}
+
+/// Every |got - want| <= atol + rtol |want| (NaN fails); the largest absolute
+/// error is printed for the record. A failure names the worst element (its
+/// indices in `shape` when given, row-major), how many elements exceed the
+/// bound, whether the worst is NaN/infinite or finite and how many results
+/// are not finite, and saves both tensors (saveFailure).
+inline void expectClose(const std::vector<float> &got, const std::vector<float> &want, double atol,
+                        double rtol, const std::string &what,
+                        const std::vector<int64_t> &shape = {}) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  if (got.empty())
+    return;
+  Comparison c = compare(got, want, atol, rtol);
   std::printf("  %-28s max |err| %.3g (max |ref| %.3g), worst at %.2f of the tolerance\n",
-              what.c_str(), maxErr, maxAbs(want), worstRatio);
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size()
-                     << " elements out of tolerance (atol " << atol << ", rtol " << rtol
-                     << "); worst at " << worst << ": " << deviceName() << " " << got[worst]
-                     << ", cpu " << want[worst];
+              what.c_str(), c.maxErr, maxAbs(want), c.worstRatio);
+  if (c.bad == 0)
+    return;
+  std::string saved = saveFailure(got, want, shape, atol, rtol, c, what);
+  ADD_FAILURE() << what << ": " << c.bad << " of " << got.size()
+                << " elements out of tolerance (atol " << atol << ", rtol " << rtol
+                << "); worst at " << indexString(c.worst, shape) << ": " << deviceName() << " "
+                << got[c.worst] << " (" << (std::isfinite(got[c.worst]) ? "finite" : "not finite")
+                << "), cpu " << want[c.worst] << "; " << c.nonFinite << " non-finite results"
+                << (saved.empty() ? std::string("")
+                                  : "; tensors saved as " + saved + ".{got,want}.f32");
 }
 
 } // namespace motif::gputest

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/backend/CudaBackend.h"
 #include "runtime/device/SimDevice.h"
+#include "tests/unit/cudabackend/TestDevice.h"
 
 #include <gtest/gtest.h>
 
@@ -24,11 +25,10 @@ bool contains(const std::string &s, const std::string &part) {
   return s.find(part) != std::string::npos;
 }
 
+/// The test device: the simulator, or the GPU with MOTIF_TEST_DEVICE=cuda
+/// (TestDevice.h).
 std::unique_ptr<Device> openSim() {
-  ::setenv("MOTIF_CACHE_DIR", MOTIF_CUDABACKEND_CACHE, 1);
-  auto d = openSimDevice(0, int64_t(1) << 30);
-  EXPECT_TRUE(d.isOk()) << d.status().message();
-  return d.isOk() ? std::move(*d) : nullptr;
+  return motif::testdevice::openTestDevice(MOTIF_CUDABACKEND_CACHE, int64_t(1) << 30);
 }
 
 /// tokens and targets [B, T] drawn from [0, vocab).

@@ -22,11 +22,9 @@ using namespace motif::rt::device;
 
 namespace {
 
+/// The device MOTIF_TEST_DEVICE names (TestDevice.h; sim by default).
 std::unique_ptr<Device> openSim() {
-  ::setenv("MOTIF_CACHE_DIR", MOTIF_CUDABACKEND_CACHE, 1);
-  auto d = openSimDevice(0, int64_t(1) << 30);
-  EXPECT_TRUE(d.isOk()) << d.status().message();
-  return d.isOk() ? std::move(*d) : nullptr;
+  return motif::testdevice::openTestDevice(MOTIF_CUDABACKEND_CACHE, int64_t(1) << 30);
 }
 
 /// tokens and targets [B, T] drawn from [0, vocab).
