@@ -417,8 +417,8 @@ check() {
   echo "== benchmarks =="
   local json=$WORK/bench
   mkdir -p "$json"
-  # Our side of the training benchmarks: motif-run bench --device (helper
-  # gpu-engine adds it), first on the tiny GPT-2; say so while it is missing.
+  # Our side of the training benchmarks: motif-run bench --device, first on
+  # the tiny GPT-2.
   if [ -n "$RUN" ] && [ -f "$DIR/artifacts/gpt2.mbin" ]; then
     # Under the simulator one step of 1 x 8: it checks the path, not the speed.
     local size="--batch 2 --seq 16 --steps 2 --warmup 1"
@@ -428,9 +428,6 @@ check() {
       $size > "$json/motif-bench-device.txt" 2>&1; then
       report PASS "motif-run bench --device $MODE gpt2_tiny" \
         "$(grep -m1 'tokens/s' "$json/motif-bench-device.txt" | sed 's/^ *//')"
-    elif grep -q "unknown option '--device'" "$json/motif-bench-device.txt"; then
-      report SKIP "motif-run bench --device $MODE" \
-        "not available yet: this motif-run has no --device (it benches on the CPU only)"
     else
       report FAIL "motif-run bench --device $MODE gpt2_tiny" "$(tail -1 "$json/motif-bench-device.txt")"
     fi

@@ -200,7 +200,6 @@ TEST(GpuCrossEntropy, NoCountedRowGivesZero) {
     ASSERT_EQ(v, 0.f);
 }
 
-// --- gpu-train ---
 /// The forward a chunk of rows at a time, then crossEntropyMean over all the
 /// rows: the loss and count of one crossEntropyForward over all of them (the
 /// same row losses, summed in the same order), and with a zeroed rowLoss the
@@ -237,6 +236,5 @@ TEST(GpuCrossEntropy, ChunkedRowsThenMeanMatchOneForward) {
   EXPECT_EQ(wholeCount.get()[0], counted);
   EXPECT_EQ(loss.get()[0], whole.get()[0]);
 }
-// --- end gpu-train ---
 
 } // namespace

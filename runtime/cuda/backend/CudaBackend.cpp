@@ -2,7 +2,7 @@
 #include "runtime/cuda/backend/CudaBackend.h"
 #include "runtime/cuda/Gemm.h"
 #include "runtime/cuda/backend/Library.h"
-#include "runtime/cpu/Kernels.h" // --- gpu-train --- (ropeFrequencies)
+#include "runtime/cpu/Kernels.h" // ropeFrequencies
 
 #include <array>
 #include <cmath>
@@ -129,7 +129,7 @@ Status CudaBackend::runGetParam(const GetParamDesc &d, const PlanStep &s) {
   if (it == params_.end())
     return Status::error("parameter '" + d.name + "' is not on the device");
   int32_t v = s.results[0];
-  // --- gpu-engine --- bf16 storage reads the engine's bf16 copy.
+  // bf16 storage reads the engine's bf16 copy.
   if (r_.storage[v] == DType::BF16 && computeParams_) {
     auto c = computeParams_->find(d.name);
     if (c != computeParams_->end()) {
@@ -137,7 +137,6 @@ Status CudaBackend::runGetParam(const GetParamDesc &d, const PlanStep &s) {
       return Status::ok();
     }
   }
-  // --- end gpu-engine ---
   if (r_.storage[v] != DType::F32)
     return Status::error("parameter '" + d.name + "' is read as " +
                          dtypeName(r_.storage[v]) +
@@ -151,7 +150,7 @@ Status CudaBackend::runPositions(const PositionsDesc &, const PlanStep &s) {
   auto shape = shapeOf(v, s);
   if (!shape.isOk())
     return shape.status();
-  // --- gpu-families: the library's iota kernel ---
+  // The library's iota kernel.
   return lib_.positions(elements(*shape), 0, static_cast<int32_t *>(pointer(v)));
 }
 
@@ -263,7 +262,7 @@ Status CudaBackend::runAddNorm(const AddNormDesc &d, const PlanStep &s) {
 }
 
 Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanStep &s) {
-  if (s.operands.size() == 4) // --- gpu-families: a bias (T5) ---
+  if (s.operands.size() == 4) // a bias (T5)
     return biasedAttention(d, s);
   if (s.operands.size() != 3)
     return Status::error("attention: " + std::to_string(s.operands.size()) + " operands");
@@ -399,7 +398,7 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   if (A.size() < 2 || B.size() < 2)
     return Status::error("gemm: operands of rank " + std::to_string(A.size()) + " and " +
                          std::to_string(B.size()));
-  // --- gpu-train --- the backward's forms: rows, transpose_a, bias_grad.
+  // the backward's forms: rows, transpose_a, bias_grad.
   if (g.rows || g.transpose_a) {
     // d [N, K] = aᵀ b over all rows of a [.., N] and b [.., K]: a linear's
     // weight gradient (a = dy, b = x); with bias_grad also the column sums
@@ -438,7 +437,6 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
       return gm.status();
     return (*gm)->run(desc, ops, nullptr);
   }
-  // --- end gpu-train ---
   desc.K = A.back();
   if (B.size() == 2) {
     // A linear: every row of A times B (W [N, K] when transposed).
@@ -460,7 +458,7 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   ops.A = pointer(a);
   ops.B = pointer(b);
   ops.D = pointer(d);
-  // --- gpu-train --- The activation: GELU (tanh) as the Gemm's epilogue;
+  // The activation: GELU (tanh) as the Gemm's epilogue;
   // the others, and any kept pre-activation, as a library kernel after it.
   bool gelu = g.epilogue == Epilogue::GeluTanh && !g.keep_pre;
   bool separate = g.epilogue != Epilogue::None && !gelu;
@@ -471,7 +469,6 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
     pre = pointer(s.results[1]);
     ops.D = pre;
   }
-  // --- end gpu-train ---
   if (bias >= 0) {
     ops.bias = pointer(bias);
     desc.biasType = typeOf(bias).isOk() ? *typeOf(bias) : desc.outType;
@@ -497,7 +494,6 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
     return gm.status();
   if (Status st = (*gm)->run(desc, ops, nullptr); !st.isOk() || !separate)
     return st;
-  // --- gpu-train ---
   UnaryKind act = g.epilogue == Epilogue::Relu       ? UnaryKind::Relu
                   : g.epilogue == Epilogue::Gelu     ? UnaryKind::Gelu
                   : g.epilogue == Epilogue::GeluTanh ? UnaryKind::GeluTanh
@@ -507,11 +503,10 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
     return t.status();
   return lib_.unaryForward(*t, act, r_.bytes[d] / int64_t(dtypeSize(r_.storage[d])), pre,
                            pointer(d));
-  // --- end gpu-train ---
 }
 
 //===----------------------------------------------------------------------===//
-// --- gpu-train --- The backward and the rest of the training step
+// The backward and the rest of the training step
 //===----------------------------------------------------------------------===//
 
 namespace {
@@ -1047,7 +1042,6 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
   return lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg,
                                static_cast<float *>(pointer(loss)), count);
 }
-// --- end gpu-train ---
 
 //===----------------------------------------------------------------------===//
 // Checks
@@ -1226,7 +1220,6 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   return dev_.synchronize();
 }
 
-// --- gpu-engine ---
 StatusOr<std::unique_ptr<CudaRunner>>
 CudaRunner::createOver(Device &dev, const Artifact &a, std::map<std::string, void *> params,
                        std::map<std::string, void *> computeParams) {
@@ -1247,4 +1240,3 @@ CudaRunner::createOver(Device &dev, const Artifact &a, std::map<std::string, voi
   }
   return r;
 }
-// --- end gpu-engine ---

@@ -62,7 +62,7 @@ public:
   Status runReshape(const ReshapeDesc &d, const PlanStep &s) override;
   Status runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
 
-  // --- gpu-train --- (the rest of GPT-2's, Llama's and Mistral's train_step)
+  // (the rest of GPT-2's, Llama's and Mistral's train_step)
   Status runZerosLike(const ZerosLikeDesc &d, const PlanStep &s) override;
   Status runRope(const RopeDesc &d, const PlanStep &s) override;
   Status runUnary(const UnaryDesc &d, const PlanStep &s) override;
@@ -75,8 +75,7 @@ public:
   Status vjpRope(const RopeDesc &d, const PlanStep &s) override;
   Status vjpUnary(const UnaryDesc &d, const PlanStep &s) override;
   Status vjpBinary(const BinaryDesc &d, const PlanStep &s) override;
-  // --- end gpu-train ---
-  // --- gpu-families --- (CudaBackendLayout.cpp: the ops of BERT, ViT and T5)
+  // (CudaBackendLayout.cpp: the ops of BERT, ViT and T5)
   Status runConstant(const ConstantDesc &d, const PlanStep &s) override;
   Status vjpReshape(const ReshapeDesc &d, const PlanStep &s) override;
   Status runTranspose(const TransposeDesc &d, const PlanStep &s) override;
@@ -92,7 +91,6 @@ public:
   Status vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
   Status runRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
   Status vjpRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
-  // --- end gpu-families ---
 
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.
@@ -106,7 +104,6 @@ public:
   /// Values with no arena offset that this backend allocated (function
   /// arguments the plan does not place).
   Status allocateUnplaced();
-  // --- gpu-families ---
   /// Binds value `v` to device buffer `p` (the caller's, which outlives the
   /// backend): how a one-step test places operands the plan does not.
   void bind(int32_t v, void *p) { ptr_[v] = p; }
@@ -115,31 +112,24 @@ public:
   /// backward, any head dim. runKernelAttentionGrad should send such steps
   /// here (the tiled backward kernels take no bias).
   Status biasedAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s);
-  // --- end gpu-families ---
 
-  // --- gpu-engine ---
   /// The bf16 copies of the parameters by name (a device engine's, refreshed
   /// after each optimizer step): get_param of bf16 storage reads these.
   void setComputeParams(const std::map<std::string, void *> *bf16) { computeParams_ = bf16; }
-  // --- end gpu-engine ---
 
 private:
   /// The shape of value `v` as the plan resolved it, or an error naming it.
   StatusOr<Shape> shapeOf(int32_t v, const PlanStep &s) const;
   Status normForward(const PlanStep &s, bool rms, double eps, int32_t x, int32_t res,
                      int32_t w, int32_t b, int32_t y, int32_t sum);
-  // --- gpu-train ---
   Status normBackward(const PlanStep &s, bool rms, double eps);
   Status rope(const RopeDesc &d, const PlanStep &s, int32_t x, int32_t positions, int32_t in,
               int32_t out, bool backward);
   /// The Gemm of the device, made on first use.
   StatusOr<Gemm *> gemm();
-  // --- end gpu-train ---
-  // --- gpu-families ---
   /// kernel.attention with a bias operand (T5): the library's biased
   /// attention, any head dim.
   Status biasedAttention(const KernelAttentionDesc &d, const PlanStep &s);
-  // --- end gpu-families ---
 
   device::Device &dev_;
   const Library &lib_;
@@ -152,7 +142,7 @@ private:
   std::vector<void *> ptr_;  // by value
   std::vector<void *> owned_; // allocations of unplaced values
   std::unique_ptr<Gemm> gemm_;
-  const std::map<std::string, void *> *computeParams_ = nullptr; // gpu-engine
+  const std::map<std::string, void *> *computeParams_ = nullptr;
 };
 
 /// Runs functions of an artifact on a device: the parameters (f32) copied up
@@ -172,7 +162,6 @@ public:
   /// Fail on the first step that makes a NaN or an infinity.
   bool nanCheck = false;
 
-  // --- gpu-engine ---
   /// A runner over parameters a device engine owns: `params` (f32 masters)
   /// and `computeParams` (bf16 copies, possibly empty) by name, left to the
   /// caller to free.
@@ -188,7 +177,6 @@ public:
   bool copyResults = true;
   /// The arena bytes of the last run.
   int64_t lastArenaBytes() const { return lastArena_; }
-  // --- end gpu-engine ---
 
 private:
   CudaRunner(device::Device &dev, const Library &lib, const Artifact &a)
@@ -198,8 +186,8 @@ private:
   const Artifact &a_;
   device::Module module_ = nullptr;
   std::map<std::string, void *> params_;
-  std::map<std::string, void *> computeParams_; // gpu-engine
-  int64_t lastArena_ = 0;                       // gpu-engine
+  std::map<std::string, void *> computeParams_;
+  int64_t lastArena_ = 0;                      
 };
 
 } // namespace motif::rt::gpu

@@ -49,14 +49,12 @@ struct AttentionCall {
   int blockM = 0, blockN = 0, warps = 0, stages = 0;
 };
 
-// --- gpu-train ---
 /// Rope over x [B, T, H * Dh] (rotaryDim 0: all of Dh), cos and sin scaled
 /// by mscale.
 struct RopeCall {
   int64_t B = 1, T = 1, H = 1, Dh = 2, rotaryDim = 0;
   float mscale = 1;
 };
-// --- gpu-engine ---
 /// Host mirrors of adamw.cuh's tables (same layout, checked in
 /// LibraryKernels.inc), so that the engine builds them without CUDA headers.
 /// `compute` is the tensor's bf16 copy (optional).
@@ -78,8 +76,6 @@ struct AdamWHyper {
   float lr, beta1, beta2, eps;
   float c1, c2;
 };
-// --- end gpu-engine ---
-// --- gpu-families ---
 /// A strided view (layout.cuh's StridedView): `rank` dims of `shape`, source
 /// and destination strides in elements, and the offsets of element 0.
 struct Strided {
@@ -103,7 +99,6 @@ struct RelPosCall {
   bool bidirectional = true;
   int64_t maxDistance = 128;
 };
-// --- end gpu-families ---
 
 } // namespace lib
 
@@ -142,7 +137,6 @@ public:
                                      const int32_t *targets, float *lse, float *rowLoss,
                                      float *loss, int32_t *count) const = 0;
 
-  // --- gpu-train ---
   // The backward's kernels. Gradients of parameters (dw, db, dtable) are f32;
   // each `...Workspace` says the bytes of the scratch its kernel takes.
 
@@ -193,7 +187,6 @@ public:
                                       float labelSmoothing, const void *logits,
                                       const int32_t *targets, const float *lse, const float *dloss,
                                       const int32_t *count, void *dlogits) const = 0;
-  // --- gpu-engine ---
   /// out = a + b, n f32 elements (out may be a or b): gradient accumulation.
   virtual Status addF32(int64_t n, const float *a, const float *b, float *out) const = 0;
   /// The chunk table of tensors of these sizes (adamw.cuh adamwChunks).
@@ -211,8 +204,6 @@ public:
   virtual Status adamwStep(const lib::AdamWTensor *tensors, const lib::AdamWChunk *chunks,
                            int numChunks, const lib::AdamWHyper &h,
                            const float *gradScale) const = 0;
-  // --- end gpu-engine ---
-  // --- gpu-families ---
   /// dst over `v` = src over `v`, elements of `elemBytes` (2 or 4) bytes.
   virtual Status stridedCopy(int elemBytes, const lib::Strided &v, const void *src,
                              void *dst) const = 0;
@@ -248,7 +239,6 @@ public:
   virtual Status fillInt(int64_t n, int32_t value, int32_t *out) const = 0;
   /// out[i] = start + i, i in [0, n) (int32).
   virtual Status positions(int64_t n, int64_t start, int32_t *out) const = 0;
-  // --- end gpu-families ---
 };
 
 /// The library compiled for the simulator (null where it is not built).
