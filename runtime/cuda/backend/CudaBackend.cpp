@@ -1,5 +1,6 @@
 //===- CudaBackend.cpp - The plan executor on a device ---------------------===//
 #include "runtime/cuda/backend/CudaBackend.h"
+#include "runtime/cuda/backend/BackendSupport.h"
 #include "runtime/cuda/Gemm.h"
 #include "runtime/cuda/backend/Library.h"
 #include "runtime/cpu/Kernels.h" // ropeFrequencies
@@ -12,22 +13,9 @@
 using namespace motif::rt;
 using namespace motif::rt::gpu;
 using motif::rt::device::Device;
+using namespace motif::rt::gpu::support;
 
 namespace {
-
-int64_t elements(const Shape &s) {
-  int64_t n = 1;
-  for (int64_t d : s)
-    n *= d;
-  return n;
-}
-
-std::string shapeText(const Shape &s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i)
-    out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 /// The ODS operands of a step with optional ones: value ids by ODS operand,
 /// -1 where absent.
@@ -47,24 +35,6 @@ float bf16ToFloat(uint16_t h) {
   std::memcpy(&f, &bits, 4);
   return f;
 }
-
-/// A workspace block freed when it goes out of scope.
-struct Scratch {
-  Device &dev;
-  void *p = nullptr;
-  explicit Scratch(Device &d) : dev(d) {}
-  Status get(size_t bytes) {
-    auto w = dev.allocateWorkspace(bytes, nullptr);
-    if (!w.isOk())
-      return w.status();
-    p = *w;
-    return Status::ok();
-  }
-  ~Scratch() {
-    if (p)
-      (void)dev.freeWorkspace(p, nullptr);
-  }
-};
 
 } // namespace
 
@@ -198,16 +168,6 @@ Status CudaBackend::runSplit(const SplitDesc &d, const PlanStep &s) {
 //===----------------------------------------------------------------------===//
 // Library kernels
 //===----------------------------------------------------------------------===//
-
-namespace {
-StatusOr<lib::Elem> elemOf(DType t, const std::string &what) {
-  if (t == DType::F32)
-    return lib::Elem::F32;
-  if (t == DType::BF16)
-    return lib::Elem::BF16;
-  return Status::error(what + " is stored as " + dtypeName(t) + ", not f32 or bf16");
-}
-} // namespace
 
 Status CudaBackend::runEmbedding(const EmbeddingDesc &, const PlanStep &s) {
   int32_t ids = s.operands[0], table = s.operands[1], y = s.results[0];

@@ -13,20 +13,15 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cuda/backend/CudaBackend.h"
+#include "runtime/cuda/backend/BackendSupport.h"
 #include "runtime/cuda/backend/Library.h"
 
 using namespace motif::rt;
 using namespace motif::rt::gpu;
 using motif::rt::device::Device;
+using namespace motif::rt::gpu::support;
 
 namespace {
-
-int64_t count(const Shape &s) {
-  int64_t n = 1;
-  for (int64_t d : s)
-    n *= d;
-  return n;
-}
 
 /// Row-major strides of `s`, in elements.
 std::vector<int64_t> stridesOf(const Shape &s) {
@@ -36,37 +31,11 @@ std::vector<int64_t> stridesOf(const Shape &s) {
   return st;
 }
 
-StatusOr<lib::Elem> elemOf(DType t, const std::string &what) {
-  if (t == DType::F32)
-    return lib::Elem::F32;
-  if (t == DType::BF16)
-    return lib::Elem::BF16;
-  return Status::error(what + " is stored as " + dtypeName(t) + ", not f32 or bf16");
-}
-
 /// An axis in [0, rank), or -1.
 int64_t axisOf(int64_t axis, size_t rank) {
   int64_t r = int64_t(rank), a = axis < 0 ? axis + r : axis;
   return a >= 0 && a < r ? a : -1;
 }
-
-/// A workspace block freed when it goes out of scope.
-struct Scratch {
-  Device &dev;
-  void *p = nullptr;
-  explicit Scratch(Device &d) : dev(d) {}
-  Status get(size_t bytes) {
-    auto w = dev.allocateWorkspace(bytes, nullptr);
-    if (!w.isOk())
-      return w.status();
-    p = *w;
-    return Status::ok();
-  }
-  ~Scratch() {
-    if (p)
-      (void)dev.freeWorkspace(p, nullptr);
-  }
-};
 
 /// The gradient results of a vjp step by forward input (-1 where the step
 /// does not make one): results follow the inputs it needs, in order.
@@ -111,11 +80,11 @@ Status CudaBackend::runConstant(const ConstantDesc &d, const PlanStep &s) {
     return shape.status();
   DType t = r_.storage[v];
   if (t == DType::I32)
-    return lib_.fillInt(count(*shape), int32_t(d.value), static_cast<int32_t *>(pointer(v)));
+    return lib_.fillInt(elements(*shape), int32_t(d.value), static_cast<int32_t *>(pointer(v)));
   auto e = elemOf(t, "the constant");
   if (!e.isOk())
     return e.status();
-  return lib_.fill(*e, count(*shape), float(d.value), pointer(v));
+  return lib_.fill(*e, elements(*shape), float(d.value), pointer(v));
 }
 
 //===----------------------------------------------------------------------===//
@@ -430,11 +399,11 @@ Status CudaBackend::vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s
   auto ls = shapeOf(logits, s), ts = shapeOf(targets, s);
   if (!ls.isOk() || !ts.isOk())
     return !ls.isOk() ? ls.status() : ts.status();
-  int64_t V = ls->empty() ? 1 : ls->back(), rows = count(*ls) / V;
-  if (count(*ts) != rows || r_.storage[targets] != DType::I32 || r_.storage[dloss] != DType::F32 ||
+  int64_t V = ls->empty() ? 1 : ls->back(), rows = elements(*ls) / V;
+  if (elements(*ts) != rows || r_.storage[targets] != DType::I32 || r_.storage[dloss] != DType::F32 ||
       r_.storage[dlogits] != r_.storage[logits])
     return Status::error("cross_entropy's gradient of " + std::to_string(rows) +
-                         " rows of logits, " + std::to_string(count(*ts)) +
+                         " rows of logits, " + std::to_string(elements(*ts)) +
                          " int32 targets and an f32 loss gradient expected");
   auto t = elemOf(r_.storage[logits], "the logits");
   if (!t.isOk())

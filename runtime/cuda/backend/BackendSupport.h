@@ -1,0 +1,67 @@
+//===- BackendSupport.h - What the CUDA backend's files share ----*- C++ -*-===//
+//
+// Small helpers used by CudaBackend.cpp and CudaBackendLayout.cpp (the
+// backend's entries are split over both): element counts, shapes as text,
+// the library's element type of a storage type, and a scoped block of the
+// device's workspace pool. Private to runtime/cuda/backend.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_CUDA_BACKEND_BACKENDSUPPORT_H
+#define MOTIF_RUNTIME_CUDA_BACKEND_BACKENDSUPPORT_H
+
+#include "runtime/core/Artifact.h"
+#include "runtime/cuda/backend/Library.h"
+#include "runtime/device/Device.h"
+
+#include <string>
+
+namespace motif::rt::gpu::support {
+
+inline int64_t elements(const Shape &s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    n *= d;
+  return n;
+}
+
+/// "[2, 64, 128]".
+inline std::string shapeText(const Shape &s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+/// The library's element type of a float storage type, or an error naming
+/// `what`.
+inline StatusOr<lib::Elem> elemOf(DType t, const std::string &what) {
+  if (t == DType::F32)
+    return lib::Elem::F32;
+  if (t == DType::BF16)
+    return lib::Elem::BF16;
+  return Status::error(what + " is stored as " + dtypeName(t) + ", not f32 or bf16");
+}
+
+/// A workspace block freed when it goes out of scope.
+struct Scratch {
+  device::Device &dev;
+  void *p = nullptr;
+  explicit Scratch(device::Device &d) : dev(d) {}
+  Scratch(const Scratch &) = delete;
+  Scratch &operator=(const Scratch &) = delete;
+  Status get(size_t bytes) {
+    auto w = dev.allocateWorkspace(bytes, nullptr);
+    if (!w.isOk())
+      return w.status();
+    p = *w;
+    return Status::ok();
+  }
+  ~Scratch() {
+    if (p)
+      (void)dev.freeWorkspace(p, nullptr);
+  }
+};
+
+} // namespace motif::rt::gpu::support
+
+#endif // MOTIF_RUNTIME_CUDA_BACKEND_BACKENDSUPPORT_H
