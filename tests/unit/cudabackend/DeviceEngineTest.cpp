@@ -417,7 +417,7 @@ TEST(DeviceEngineSim, DeviceErrorsAreClear) {
 /// losses drift apart over steps, so 2e-2 (the first step's loss alone is
 /// within kLossTol). Measured at steps 10, 15 and 20: within 6e-4 for all
 /// three models.
-void trainTwentySteps(const char *path) {
+void trainTwentySteps(const char *path, double tol = 2e-2) {
   setUpEngines();
   Artifact a = load(path);
   auto cpu = engine(a, "cpu", true), sim = engine(a, "sim", true);
@@ -444,7 +444,7 @@ void trainTwentySteps(const char *path) {
       ASSERT_TRUE(l.isOk());
       loss[k++] = *l;
     }
-    EXPECT_NEAR(loss[1], loss[0], step == 0 ? kLossTol : 2e-2) << "step " << step + 1;
+    EXPECT_NEAR(loss[1], loss[0], step == 0 ? kLossTol : tol) << "step " << step + 1;
     std::printf("step %2d: cpu %.5f sim %.5f\n", step + 1, loss[0], loss[1]);
   }
 }
@@ -453,6 +453,13 @@ TEST(DeviceEngineSim, Gpt2Trains20StepsLikeCpu) { trainTwentySteps(MOTIF_CUDABAC
 TEST(DeviceEngineSim, LlamaTrains20StepsLikeCpu) { trainTwentySteps(MOTIF_DEVICE_LLAMA); }
 TEST(DeviceEngineSim, MistralTrains20StepsLikeCpu) {
   trainTwentySteps(MOTIF_DEVICE_MISTRAL);
+}
+/// The recipe's bf16 on sim (bf16 activations and weight copies, f32
+/// gradients, masters and moments) against the CPU's run of the same plan.
+/// Measured: within 2.4e-3 at every step but one (1.5e-2 at step 17); the
+/// bound is 5e-2.
+TEST(DeviceEngineSim, Gpt2Bf16Trains20StepsLikeCpu) {
+  trainTwentySteps(MOTIF_DEVICE_GPT2_BF16, 5e-2);
 }
 
 } // namespace
