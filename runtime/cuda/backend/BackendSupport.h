@@ -42,6 +42,28 @@ inline StatusOr<lib::Elem> elemOf(DType t, const std::string &what) {
   return Status::error(what + " is stored as " + dtypeName(t) + ", not f32 or bf16");
 }
 
+/// The library's call of a kernel.attention(_grad) step (`Desc` is either
+/// description): batch, lengths, heads and head dim from q, k and v
+/// [B, T, heads * head_dim], masking, scale and the plan's tile from the
+/// step; an error when the shapes do not fit.
+template <typename Desc>
+StatusOr<lib::AttentionCall> attentionCall(const Desc &d, const Shape &q, const Shape &k,
+                                           const Shape &v) {
+  if (q.size() != 3 || k.size() != 3 || v.size() != 3 || d.heads < 1 || d.kv_heads < 1)
+    return Status::error("attention: q, k and v of shape [B, T, heads * head_dim] expected");
+  lib::AttentionCall c;
+  c.B = q[0], c.Tq = q[1], c.Tk = k[1], c.H = d.heads, c.Hkv = d.kv_heads;
+  c.D = q[2] / d.heads;
+  if (v[2] / d.kv_heads != c.D || k[2] / d.kv_heads != c.D)
+    return Status::error("attention: v's head dim differs from q's");
+  c.causal = d.causal;
+  c.window = d.window;
+  c.scale = float(d.scale);
+  c.blockM = int(d.block_m), c.blockN = int(d.block_n), c.warps = int(d.warps),
+  c.stages = int(d.stages);
+  return c;
+}
+
 /// A workspace block freed when it goes out of scope.
 struct Scratch {
   device::Device &dev;

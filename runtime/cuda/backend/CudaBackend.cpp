@@ -36,6 +36,49 @@ float bf16ToFloat(uint16_t h) {
   return f;
 }
 
+/// The attention kernels take bf16: each tensor as a bf16 view, a bf16 one in
+/// place and an f32 one (fp32 recipes) through a bf16 copy, made from it when
+/// it is read and copied back by writeBack when it is written.
+class Bf16Views {
+public:
+  Bf16Views(Device &dev, const Library &lib) : dev_(dev), lib_(lib) {}
+
+  StatusOr<void *> view(void *p, DType t, int64_t bytes, bool written) {
+    if (t == DType::BF16)
+      return p;
+    if (t != DType::F32)
+      return Status::error("attention: a tensor stored as " + std::string(dtypeName(t)));
+    int64_t n = bytes / 4;
+    scratch_.push_back(std::make_unique<Scratch>(dev_));
+    void *&copy = scratch_.back()->p;
+    if (Status st = scratch_.back()->get(size_t(n) * 2); !st.isOk())
+      return st;
+    if (written)
+      written_.push_back({copy, p, n});
+    else if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, n, p, copy); !st.isOk())
+      return st;
+    return copy;
+  }
+
+  /// The written tensors' bf16 copies cast back to f32.
+  Status writeBack() {
+    for (const Written &w : written_)
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, w.n, w.copy, w.f32); !st.isOk())
+        return st;
+    return Status::ok();
+  }
+
+private:
+  struct Written {
+    void *copy, *f32;
+    int64_t n;
+  };
+  Device &dev_;
+  const Library &lib_;
+  std::vector<std::unique_ptr<Scratch>> scratch_;
+  std::vector<Written> written_;
+};
+
 } // namespace
 
 CudaBackend::CudaBackend(Device &dev, const Library &lib, device::Module module,
@@ -231,53 +274,29 @@ Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanS
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s);
   if (!qs.isOk() || !ks.isOk() || !vs.isOk())
     return !qs.isOk() ? qs.status() : !ks.isOk() ? ks.status() : vs.status();
-  if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
-    return Status::error("attention: q, k and v of shape [B, T, heads * head_dim] expected");
-  lib::AttentionCall c;
-  c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
-  c.D = (*qs)[2] / d.heads;
-  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D)
-    return Status::error("attention: v's head dim differs from q's");
-  c.causal = d.causal;
-  c.window = d.window;
-  c.scale = float(d.scale);
-  c.blockM = int(d.block_m), c.blockN = int(d.block_n), c.warps = int(d.warps),
-  c.stages = int(d.stages);
+  auto call = attentionCall(d, *qs, *ks, *vs);
+  if (!call.isOk())
+    return call.status();
+  const lib::AttentionCall &c = *call;
   if (lse >= 0 && r_.storage[lse] != DType::F32)
     return Status::error("attention: the log-sum-exp is stored as " +
                          std::string(dtypeName(r_.storage[lse])) + ", not f32");
-  // The kernels take bf16: f32 tensors (fp32 recipes) go through bf16 copies.
+  // Read: q, k, v; written: out.
   std::array<int32_t, 4> vals = {q, k, v, out};
-  std::array<const void *, 4> bf = {};
-  std::vector<std::unique_ptr<Scratch>> scratch;
+  std::array<void *, 4> p = {};
+  Bf16Views bf(dev_, lib_);
   for (size_t i = 0; i < vals.size(); ++i) {
-    int32_t x = vals[i];
-    if (r_.storage[x] == DType::BF16) {
-      bf[i] = pointer(x);
-      continue;
-    }
-    if (r_.storage[x] != DType::F32)
-      return Status::error("attention: a tensor stored as " +
-                           std::string(dtypeName(r_.storage[x])));
-    int64_t n = r_.bytes[x] / 4;
-    scratch.push_back(std::make_unique<Scratch>(dev_));
-    if (Status st = scratch.back()->get(size_t(n) * 2); !st.isOk())
-      return st;
-    bf[i] = scratch.back()->p;
-    if (i < 3)
-      if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, n, pointer(x),
-                                scratch.back()->p);
-          !st.isOk())
-        return st;
+    auto x = bf.view(pointer(vals[i]), r_.storage[vals[i]], r_.bytes[vals[i]], i == 3);
+    if (!x.isOk())
+      return x.status();
+    p[i] = *x;
   }
-  if (Status st = lib_.attentionForward(c, bf[0], bf[1], bf[2], const_cast<void *>(bf[3]),
+  if (Status st = lib_.attentionForward(c, p[0], p[1], p[2], p[3],
                                         lse >= 0 ? static_cast<float *>(pointer(lse))
                                                  : nullptr);
       !st.isOk())
     return st;
-  if (r_.storage[out] == DType::F32)
-    return lib_.cast(lib::Elem::BF16, lib::Elem::F32, r_.bytes[out] / 4, bf[3], pointer(out));
-  return Status::ok();
+  return bf.writeBack();
 }
 
 Status CudaBackend::runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) {
@@ -857,60 +876,32 @@ Status CudaBackend::runKernelAttentionGrad(const KernelAttentionGradDesc &d, con
   auto qs = shapeOf(q, s), ks = shapeOf(k, s), vs = shapeOf(v, s);
   if (!qs.isOk() || !ks.isOk() || !vs.isOk())
     return !qs.isOk() ? qs.status() : !ks.isOk() ? ks.status() : vs.status();
-  if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
-    return Status::error("attention: q, k and v of shape [B, T, heads * head_dim] expected");
-  lib::AttentionCall c;
-  c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
-  c.D = (*qs)[2] / d.heads;
-  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D)
-    return Status::error("attention: v's head dim differs from q's");
-  c.causal = d.causal;
-  c.window = d.window;
-  c.scale = float(d.scale);
-  c.blockM = int(d.block_m), c.blockN = int(d.block_n), c.warps = int(d.warps),
-  c.stages = int(d.stages);
+  auto call = attentionCall(d, *qs, *ks, *vs);
+  if (!call.isOk())
+    return call.status();
+  const lib::AttentionCall &c = *call;
   if (r_.storage[lse] != DType::F32)
     return Status::error("attention: the log-sum-exp is stored as " +
                          std::string(dtypeName(r_.storage[lse])) + ", not f32");
-  // The kernels take bf16: f32 tensors (fp32 recipes) go through bf16 copies,
-  // read (q, k, v, out, dout) or written (dq, dk, dv).
+  // Read: q, k, v, out, dout; written: dq, dk, dv.
   std::array<int32_t, 8> vals = {q, k, v, out, dout, s.results[0], s.results[1], s.results[2]};
-  std::array<void *, 8> bf = {};
-  std::vector<std::unique_ptr<Scratch>> scratch;
+  std::array<void *, 8> p = {};
+  Bf16Views bf(dev_, lib_);
   for (size_t i = 0; i < vals.size(); ++i) {
-    int32_t x = vals[i];
-    if (r_.storage[x] == DType::BF16) {
-      bf[i] = pointer(x);
-      continue;
-    }
-    if (r_.storage[x] != DType::F32)
-      return Status::error("attention: a tensor stored as " +
-                           std::string(dtypeName(r_.storage[x])));
-    int64_t n = r_.bytes[x] / 4;
-    scratch.push_back(std::make_unique<Scratch>(dev_));
-    if (Status st = scratch.back()->get(size_t(n) * 2); !st.isOk())
-      return st;
-    bf[i] = scratch.back()->p;
-    if (i < 5)
-      if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, n, pointer(x), bf[i]);
-          !st.isOk())
-        return st;
+    auto x = bf.view(pointer(vals[i]), r_.storage[vals[i]], r_.bytes[vals[i]], i >= 5);
+    if (!x.isOk())
+      return x.status();
+    p[i] = *x;
   }
   Scratch ws(dev_);
   if (Status st = ws.get(lib_.attentionBackwardWorkspace(c)); !st.isOk())
     return st;
-  if (Status st = lib_.attentionBackward(c, bf[0], bf[1], bf[2], bf[3], bf[4],
-                                         static_cast<const float *>(pointer(lse)), bf[5], bf[6],
-                                         bf[7], ws.p);
+  if (Status st = lib_.attentionBackward(c, p[0], p[1], p[2], p[3], p[4],
+                                         static_cast<const float *>(pointer(lse)), p[5], p[6],
+                                         p[7], ws.p);
       !st.isOk())
     return st;
-  for (size_t i = 5; i < vals.size(); ++i)
-    if (r_.storage[vals[i]] == DType::F32)
-      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, r_.bytes[vals[i]] / 4, bf[i],
-                                pointer(vals[i]));
-          !st.isOk())
-        return st;
-  return Status::ok();
+  return bf.writeBack();
 }
 
 Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const PlanStep &s) {

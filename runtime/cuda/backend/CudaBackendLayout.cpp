@@ -493,16 +493,10 @@ Status CudaBackend::biasedAttention(const KernelAttentionDesc &d, const PlanStep
            : !ks.isOk() ? ks.status()
            : !vs.isOk() ? vs.status()
                         : bs.status();
-  if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
-    return Status::error("attention: q, k and v of shape [B, T, heads * head_dim] expected");
-  lib::AttentionCall c;
-  c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
-  c.D = (*qs)[2] / d.heads;
-  c.causal = d.causal;
-  c.window = d.window;
-  c.scale = float(d.scale);
-  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D)
-    return Status::error("attention: v's head dim differs from q's");
+  auto call = attentionCall(d, *qs, *ks, *vs);
+  if (!call.isOk())
+    return call.status();
+  const lib::AttentionCall &c = *call;
   if (*bs != Shape{c.H, c.Tq, c.Tk})
     return Status::error("attention: a bias of shape [heads, Tq, Tk] expected");
   for (int32_t x : {k, v, bias, out})
@@ -533,17 +527,12 @@ Status CudaBackend::biasedAttentionGrad(const KernelAttentionGradDesc &d, const 
            : !ks.isOk() ? ks.status()
            : !vs.isOk() ? vs.status()
                         : bs.status();
-  if (qs->size() != 3 || ks->size() != 3 || vs->size() != 3 || d.heads < 1 || d.kv_heads < 1)
-    return Status::error("q, k and v of shape [B, T, heads * head_dim] expected");
-  lib::AttentionCall c;
-  c.B = (*qs)[0], c.Tq = (*qs)[1], c.Tk = (*ks)[1], c.H = d.heads, c.Hkv = d.kv_heads;
-  c.D = (*qs)[2] / d.heads;
-  c.causal = d.causal;
-  c.window = d.window;
-  c.scale = float(d.scale);
-  if ((*vs)[2] / d.kv_heads != c.D || (*ks)[2] / d.kv_heads != c.D || *bs != Shape{c.H, c.Tq, c.Tk})
-    return Status::error("v's head dim differs from q's, or the bias is not "
-                         "[heads, Tq, Tk]");
+  auto call = attentionCall(d, *qs, *ks, *vs);
+  if (!call.isOk())
+    return call.status();
+  const lib::AttentionCall &c = *call;
+  if (*bs != Shape{c.H, c.Tq, c.Tk})
+    return Status::error("attention: a bias of shape [heads, Tq, Tk] expected");
   for (int32_t x : {k, v, bias, dout, dq, dk, dv})
     if (r_.storage[x] != r_.storage[q])
       return Status::error("q, k, v, the bias, dout and dq, dk, dv are not all "
