@@ -29,19 +29,41 @@ Status motif::rt::checkReference(const Artifact &a, const CheckRefOptions &o, st
   double worst = 0;
   std::string worstAt;
   int64_t compared = 0;
+  // Per value, the largest |value| among it and everything it was computed
+  // from: fp32 cannot resolve differences below its rounding at that size,
+  // so a result that cancels to ~0 upstream of its own operands (a layer norm
+  // of a constant row: 7e-14 in fp64, 0 in fp32) is judged against that
+  // rounding, not against its own size.
+  std::vector<double> ancestry;
+  auto ancestryOf = [&](int32_t v) {
+    if (size_t(v) < ancestry.size() && ancestry[v] >= 0)
+      return ancestry[v];
+    double m = 0;
+    for (double x : ref.values[v].d)
+      m = std::max(m, std::fabs(x));
+    return m;
+  };
+  constexpr double kFp32Resolution = 1e-6; // ~8 ulps of 1 in fp32
   ex.afterStep = [&](size_t index, const Step &s) -> Status {
     // Errors are measured against the larger of a result's largest value
     // and its operands': a result that cancels to ~0 (a gradient that is
     // zero in exact arithmetic) carries rounding of its operands' size.
-    double operandScale = 0;
-    for (int32_t v : s.operands)
+    double operandScale = 0, upstream = 0;
+    for (int32_t v : s.operands) {
       for (double x : ref.values[v].d)
         operandScale = std::max(operandScale, std::fabs(x));
+      upstream = std::max(upstream, ancestryOf(v));
+    }
+    for (int32_t r : s.results) {
+      if (size_t(r) >= ancestry.size())
+        ancestry.resize(size_t(r) + 1, -1);
+      ancestry[r] = std::max(upstream, ancestryOf(r));
+    }
     for (int32_t r : s.results) {
       const Tensor &got = ex.values[r], &want = ref.values[r];
       if (got.isInt() || got.f.empty() || want.d.size() != got.f.size())
         continue;
-      double scale = std::max(1e-30, operandScale), err = 0;
+      double scale = std::max({1e-30, operandScale, upstream * kFp32Resolution}), err = 0;
       for (size_t i = 0; i < got.f.size(); ++i) {
         scale = std::max(scale, std::fabs(want.d[i]));
         err = std::max(err, std::fabs(double(got.f[i]) - want.d[i]));
