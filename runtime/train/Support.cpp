@@ -43,17 +43,22 @@ StatusOr<TokenIO> motif::rt::tokenIO(const Artifact &a, const Function &f) {
   }
   if (io.ids < 0)
     return Status::error("model '" + a.model + "' has no token input");
-  io.vocab = static_cast<int64_t>(attrNumber(a.config, "vocab", 0));
-  if (!io.vocab)
+  io.vocab = vocabOf(a);
+  return io;
+}
+
+int64_t motif::rt::vocabOf(const Artifact &a) {
+  int64_t vocab = static_cast<int64_t>(attrNumber(a.config, "vocab", 0));
+  if (!vocab)
     if (const Function *fwd = a.function("forward"))
       for (size_t r = 0; r < fwd->results.size(); ++r)
         if (fwd->resultRoles[r].rfind("output:", 0) == 0) {
           const Shape &s = fwd->valueShapes[fwd->results[r]];
           if (!s.empty() && s.back() > 0)
-            io.vocab = s.back();
+            vocab = s.back();
           break;
         }
-  return io;
+  return vocab;
 }
 
 StatusOr<TokenData> motif::rt::loadTokensFor(const std::string &path, int64_t vocab) {

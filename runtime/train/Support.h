@@ -34,6 +34,10 @@ struct TokenIO {
 /// vocabulary is the model's 'vocab', else the last dim of @forward's output.
 StatusOr<TokenIO> tokenIO(const Artifact &a, const Function &f);
 
+/// The model's vocabulary: its 'vocab', else the last dim of @forward's
+/// output (0 where neither says).
+int64_t vocabOf(const Artifact &a);
+
 /// Loads a data file and checks its tokens against the vocabulary (if known).
 StatusOr<TokenData> loadTokensFor(const std::string &path, int64_t vocab);
 

@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/ParameterBytes.h"
 #include "runtime/train/Checkpoint.h"
-#include "runtime/train/Data.h"
+#include "runtime/train/Dataset.h"
 #include "runtime/train/Engine.h"
 #include "runtime/train/Support.h"
 #include "runtime/train/Trainer.h"
@@ -75,11 +75,8 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     return Status::error("artifact of model '" + a.model +
                          "' has no train_step: the model declares no loss");
   const Function *fwd = a.function("forward");
-  auto io = tokenIO(a, *step);
-  if (!io.isOk())
-    return io.status();
-  if (io->targets < 0)
-    return Status::error("model '" + a.model + "' has no 'targets' input");
+  if (fwd && fwd->argNames != step->argNames)
+    return Status::error("model '" + a.model + "': @forward and @train_step take different inputs");
 
   // 1. Settings: flags over the recipe over defaults. A flag outside its
   // range is refused, never replaced by the recipe's value (-1: unset).
@@ -130,25 +127,21 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   if (batch < 1 || seq < 1 || accum < 1 || steps < 1)
     return Status::error("batch, sequence, accumulate and steps must be at least 1");
 
-  // 2. Data.
-  if (o.data.empty())
-    return Status::error("no training data: pass --data FILE (raw text or an "
-                         "llm.c .bin shard)");
-  auto data = loadTokensFor(o.data, io->vocab);
-  if (!data.isOk())
-    return data.status();
-  size_t n = data->tokens.size();
-  size_t nVal = static_cast<size_t>(static_cast<double>(n) * o.valFraction);
-  size_t need = static_cast<size_t>(batch * seq + 1);
-  if (n - nVal < need || (o.valFraction > 0 && nVal < need))
-    return Status::error("data file '" + o.data + "' has " + std::to_string(n) +
-                         " tokens: too short for a batch of " +
-                         std::to_string(batch) + " x " + std::to_string(seq) +
-                         " in both the train and the validation split (" +
-                         std::to_string(need) + " tokens each); use a longer "
-                         "file or a smaller --batch/--seq");
-  Batcher trainB(data->tokens.data(), n - nVal, batch, seq);
-  Batcher valB(data->tokens.data() + (n - nVal), nVal, batch, seq);
+  // 2. Data: batches of the step's inputs (docs/training.md, "Data").
+  DataOptions dopt;
+  dopt.path = o.data;
+  dopt.objective = o.objective;
+  dopt.batch = batch;
+  dopt.seq = seq;
+  dopt.sourceSeq = o.sourceSeq;
+  dopt.valFraction = o.valFraction;
+  dopt.maskRate = o.maskRate;
+  dopt.maskToken = o.maskToken;
+  dopt.seed = o.seed;
+  auto opened = openDataset(a, *step, vocabOf(a), dopt);
+  if (!opened.isOk())
+    return opened.status();
+  Dataset &data = *opened;
 
   // 3. Memory: the parameters, their gradients and the optimizer's moments
   // must fit in the memory this machine has free before anything is
@@ -213,7 +206,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     if (pos == ck->metadata.end())
       return Status::error("checkpoint '" + o.resume +
                            "' has no training state: its metadata 'data_position' is missing");
-    trainB.setPosition(std::strtoull(pos->second.c_str(), nullptr, 10));
+    data.train->setPosition(std::strtoull(pos->second.c_str(), nullptr, 10));
   }
 
   // 5. Output: the resolved settings first, then one record per step.
@@ -235,32 +228,22 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   metrics << cfg.str() << "\n" << std::flush;
   if (!o.quiet)
     log << "train " << a.model << ": " << steps << " steps, batch " << batch
-        << " x " << seq << " (x" << accum << "), " << oc.kind << " lr "
+        << (data.unit == "tokens" ? " x " + std::to_string(seq) : std::string())
+        << " (x" << accum << "), " << oc.kind << " lr "
         << oc.lr << " " << sc.kind << " warmup " << sc.warmup << ", clip "
-        << clip << ", data " << o.data << " (" << n - nVal << " train / "
-        << nVal << " val tokens) on " << engine.deviceName() << "\n";
+        << clip << ", data " << data.description << " on " << engine.deviceName() << "\n";
 
-  std::vector<int32_t> inBuf(static_cast<size_t>(batch * seq)),
-      tgBuf(static_cast<size_t>(batch * seq));
-  auto makeInputs = [&](const Function &f) {
-    std::vector<Tensor> ins(f.args.size());
-    for (size_t i = 0; i < f.args.size(); ++i) {
-      ins[i] = Tensor::ints({batch, seq});
-      ins[i].i = static_cast<int>(i) == io->targets ? tgBuf : inBuf;
-    }
-    return ins;
-  };
+  std::vector<Tensor> inputs;
   auto evaluate = [&]() -> StatusOr<double> {
-    if (!fwd || nVal == 0)
+    if (!fwd || !data.validation)
       return 0.0;
-    Batcher vb = valB;
-    vb.setPosition(0);
+    data.validation->setPosition(0);
     bool was = engine.training();
     engine.setTraining(false);
     double sum = 0;
     for (int64_t k = 0; k < o.evalSteps; ++k) {
-      vb.next(inBuf.data(), tgBuf.data());
-      auto r = engine.forward(makeInputs(*fwd));
+      data.validation->next(inputs);
+      auto r = engine.forward(std::move(inputs));
       if (!r.isOk())
         return Status::error("validation: " + r.status().message());
       if (r->hasLoss)
@@ -274,7 +257,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     if (Status s = engine.writeState(c); !s.isOk())
       return s;
     c.metadata["model"] = a.model;
-    c.metadata["data_position"] = std::to_string(trainB.position());
+    c.metadata["data_position"] = std::to_string(data.train->position());
     c.metadata["seed"] = std::to_string(o.seed);
     c.metadata["optimizer"] = oc.kind;
     c.metadata["schedule"] = sc.kind;
@@ -290,10 +273,9 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   // Model FLOPs of one micro-batch (matrix products), for the throughput.
   double flopsPerMicro = 0;
   {
-    std::vector<Shape> argShapes(step->args.size(), Shape{batch, seq});
     std::vector<int64_t> dims;
     std::string why;
-    if (step->symbolValues(argShapes, dims, why))
+    if (step->symbolValues(data.shapes, dims, why))
       if (auto f = step->flops.eval(dims))
         flopsPerMicro = static_cast<double>(*f);
   }
@@ -303,8 +285,8 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     auto ts = std::chrono::steady_clock::now();
     engine.zeroGradients();
     for (int64_t m = 0; m < accum; ++m) {
-      trainB.next(inBuf.data(), tgBuf.data());
-      if (Status st = engine.accumulate(makeInputs(*step)); !st.isOk())
+      data.train->next(inputs);
+      if (Status st = engine.accumulate(std::move(inputs)); !st.isOk())
         return Status::error("step " + std::to_string(s + 1) + ": " + st.message());
     }
     double lr = learningRate(oc, sc, s, steps);
@@ -327,7 +309,8 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
                            o.outDir + "' are intact");
     auto te = std::chrono::steady_clock::now();
     double dt = std::chrono::duration<double>(te - ts).count();
-    double tokps = static_cast<double>(batch * seq * accum) / std::max(dt, 1e-9);
+    // Tokens (or examples, for datasets of arrays) per second.
+    double tokps = static_cast<double>(data.unitsPerBatch * accum) / std::max(dt, 1e-9);
     double flopps = flopsPerMicro * static_cast<double>(accum) / std::max(dt, 1e-9);
     double elapsed = std::chrono::duration<double>(te - t0).count();
     double eta = elapsed / static_cast<double>(s + 1 - start) *
@@ -342,7 +325,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     }
     metrics << "{\"step\":" << s + 1 << ",\"loss\":" << fmtDouble(loss)
             << ",\"lr\":" << fmtDouble(lr) << ",\"grad_norm\":" << fmtDouble(norm)
-            << ",\"tokens_per_s\":" << fmtDouble(tokps)
+            << ",\"" << data.unit << "_per_s\":" << fmtDouble(tokps)
             << ",\"flops_per_s\":" << fmtDouble(flopps);
     if (doEval)
       metrics << ",\"val_loss\":" << fmtDouble(val);
@@ -365,10 +348,10 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     if (!o.quiet && (doEval || (s + 1) % std::max<int64_t>(1, o.logEvery) == 0)) {
       char line[256];
       std::snprintf(line, sizeof(line),
-                    "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  "
+                    "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f %s/s  "
                     "%.2f GFLOP/s  ETA %.0fs%s",
                     static_cast<long long>(s + 1), static_cast<long long>(steps),
-                    loss, lr, norm, tokps, flopps * 1e-9, eta, doEval ? "" : "\n");
+                    loss, lr, norm, tokps, data.unit == "tokens" ? "tok" : "ex", flopps * 1e-9, eta, doEval ? "" : "\n");
       log << line;
       if (doEval) {
         log << "  val " << std::fixed << std::setprecision(4) << val

@@ -23,7 +23,11 @@ namespace motif::rt {
 /// What `motif-run train` was asked to do; unset fields take the model's
 /// train {} recipe, then the defaults below.
 struct TrainOptions {
-  std::string data;            // text file or llm.c shard
+  std::string data;            // text, llm.c shard, JSON lines or arrays (Dataset.h)
+  std::string objective;       // lm, mlm, seq2seq, arrays; "": from the file and inputs
+  int64_t sourceSeq = -1;      // seq2seq: source tokens per row (-1: --seq)
+  double maskRate = 0.15;      // mlm
+  int64_t maskToken = -1;      // mlm: -1: the vocabulary's last id
   std::string outDir = "run";  // checkpoints and metrics.jsonl
   std::string resume;          // checkpoint to continue from
   int64_t steps = -1;
@@ -146,13 +150,17 @@ Status smokeStep(const Artifact &artifact, int64_t batch, int64_t seq,
 /// weights of a checkpoint.
 struct EvalOptions {
   std::string data, checkpoint;
+  std::string objective; // as TrainOptions
   int64_t batch = 8, seq = 64;
+  int64_t sourceSeq = -1;
+  int64_t maskToken = -1;
   int64_t batches = 0; // 0: as many as the data holds
   std::string device = "cpu";
 };
 struct EvalResult {
   double loss = 0;
-  int64_t batches = 0, tokens = 0;
+  int64_t batches = 0, tokens = 0; // tokens: of `unit`
+  std::string unit = "tokens";     // or "examples"
 };
 StatusOr<EvalResult> evaluate(const Artifact &artifact, const EvalOptions &opts);
 

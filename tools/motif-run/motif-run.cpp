@@ -41,7 +41,13 @@ const char *kUsage =
     "  inspect    print the artifact's header, parameter table and plan\n"
     "  train      train a model (the model's train {} recipe gives the\n"
     "             defaults; flags override):\n"
-    "               --data FILE (raw text or llm.c .bin shard)  --out DIR (run)\n"
+    "               --data FILE  --out DIR (run)\n"
+    "                 FILE: raw text or an llm.c .bin shard (next-token or, for\n"
+    "                 an encoder, masked LM), JSON lines of {\"source\",\"target\"}\n"
+    "                 (encoder-decoder), or named arrays (.safetensors, .npz,\n"
+    "                 .npy) matching the model's inputs (images, labels, ...)\n"
+    "               --objective lm|mlm|seq2seq|arrays (default: from FILE)\n"
+    "               --mask-rate F --mask-token ID --source-seq S\n"
     "               --steps N --batch B --seq T --accumulate K --lr X --clip X\n"
     "               --weight-decay X --optimizer adamw|sgd|lion\n"
     "               --schedule cosine|wsd|linear|constant --warmup N\n"
@@ -57,6 +63,7 @@ const char *kUsage =
     "               --batch B --seq T --seed N --fp64 (in double, 17 digits)\n"
     "  eval       the mean loss over a data file with a checkpoint's weights:\n"
     "               --data FILE --checkpoint FILE --batch B --seq T --batches N\n"
+    "               --objective lm|mlm|seq2seq|arrays --mask-token ID --source-seq S\n"
     "  gpu-plan   what the GPU backend would run, worked out on the host: the\n"
     "             binary for a device, each buffer's storage and arena offset,\n"
     "             each generated kernel's launch: --arch sm_80|sm_90a --batch B\n"
@@ -275,6 +282,9 @@ int runCommand(int argc, char **argv) {
       else if (f == "--batch") positive(eo.batch);
       else if (f == "--seq") positive(eo.seq);
       else if (f == "--batches") positive(eo.batches);
+      else if (f == "--objective") eo.objective = value();
+      else if (f == "--source-seq") positive(eo.sourceSeq);
+      else if (f == "--mask-token") nonNegative(eo.maskToken);
       else return usageError("unknown option '" + f + "' for eval");
     } else if (cmd == "bench") {
       if (f == "--function") bo.function = value();
@@ -320,6 +330,10 @@ int runCommand(int argc, char **argv) {
       else if (f == "--checkpoint-every") positive(t.checkpointEvery);
       else if (f == "--keep") positive(t.keep);
       else if (f == "--val-fraction") numIn(t.valFraction, 0, true, 1, true);
+      else if (f == "--objective") t.objective = value();
+      else if (f == "--source-seq") positive(t.sourceSeq);
+      else if (f == "--mask-rate") numIn(t.maskRate, 0, true, 1, false);
+      else if (f == "--mask-token") nonNegative(t.maskToken);
       else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
       else if (f == "--nan-check") t.nanCheck = true;
       else if (f == "--quiet") t.quiet = true;
@@ -422,9 +436,13 @@ int runCommand(int argc, char **argv) {
       std::fprintf(stderr, "motif-run: error: %s\n", r.status().message().c_str());
       return 1;
     }
-    std::printf("loss %.4f nats per token (%.4f bits) over %lld tokens in %lld batches\n",
-                r->loss, r->loss / 0.6931471805599453, static_cast<long long>(r->tokens),
-                static_cast<long long>(r->batches));
+    if (r->unit == "tokens")
+      std::printf("loss %.4f nats per token (%.4f bits) over %lld tokens in %lld batches\n",
+                  r->loss, r->loss / 0.6931471805599453, static_cast<long long>(r->tokens),
+                  static_cast<long long>(r->batches));
+    else
+      std::printf("loss %.4f nats per example over %lld examples in %lld batches\n", r->loss,
+                  static_cast<long long>(r->tokens), static_cast<long long>(r->batches));
     return 0;
   }
   if (cmd == "bench") {
