@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/train/Checkpoint.h"
 
+#include "runtime/core/Json.h"
+
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -28,173 +30,6 @@ const Checkpoint::Tensor *Checkpoint::find(const std::string &name) const {
   return nullptr;
 }
 
-namespace {
-std::string jsonString(const std::string &s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-/// Just enough JSON for safetensors headers.
-struct Json {
-  enum Kind { Null, Bool, Num, Str, Arr, Obj } kind = Null;
-  double num = 0;
-  std::string str;
-  std::vector<Json> arr;
-  std::vector<std::pair<std::string, Json>> obj;
-};
-
-class JsonParser {
-public:
-  explicit JsonParser(const std::string &s) : s(s) {}
-  std::string error;
-  bool parse(Json &out) {
-    bool ok = value(out, 0);
-    ws();
-    if (ok && i != s.size()) {
-      error = "trailing characters after the JSON header";
-      return false;
-    }
-    return ok;
-  }
-
-private:
-  void ws() {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'))
-      ++i;
-  }
-  bool fail(const std::string &m) {
-    if (error.empty())
-      error = m + " at byte " + std::to_string(i) + " of the header";
-    return false;
-  }
-  bool string(std::string &out) {
-    if (i >= s.size() || s[i] != '"')
-      return fail("expected a string");
-    ++i;
-    while (i < s.size() && s[i] != '"') {
-      char c = s[i++];
-      if (c == '\\') {
-        if (i >= s.size())
-          return fail("unterminated escape");
-        char e = s[i++];
-        if (e == 'u') {
-          if (i + 4 > s.size())
-            return fail("short \\u escape");
-          unsigned v = std::stoul(s.substr(i, 4), nullptr, 16);
-          i += 4;
-          out += static_cast<char>(v < 0x80 ? v : '?');
-        } else {
-          out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
-        }
-      } else {
-        out += c;
-      }
-    }
-    if (i >= s.size())
-      return fail("unterminated string");
-    ++i;
-    return true;
-  }
-  bool value(Json &out, int depth) {
-    if (depth > 32)
-      return fail("nesting too deep");
-    ws();
-    if (i >= s.size())
-      return fail("unexpected end");
-    char c = s[i];
-    if (c == '{') {
-      out.kind = Json::Obj;
-      ++i;
-      ws();
-      if (i < s.size() && s[i] == '}')
-        return ++i, true;
-      while (true) {
-        ws();
-        std::string key;
-        if (!string(key))
-          return false;
-        ws();
-        if (i >= s.size() || s[i] != ':')
-          return fail("expected ':'");
-        ++i;
-        Json v;
-        if (!value(v, depth + 1))
-          return false;
-        out.obj.emplace_back(std::move(key), std::move(v));
-        ws();
-        if (i < s.size() && s[i] == ',') {
-          ++i;
-          continue;
-        }
-        if (i < s.size() && s[i] == '}')
-          return ++i, true;
-        return fail("expected ',' or '}'");
-      }
-    }
-    if (c == '[') {
-      out.kind = Json::Arr;
-      ++i;
-      ws();
-      if (i < s.size() && s[i] == ']')
-        return ++i, true;
-      while (true) {
-        Json v;
-        if (!value(v, depth + 1))
-          return false;
-        out.arr.push_back(std::move(v));
-        ws();
-        if (i < s.size() && s[i] == ',') {
-          ++i;
-          continue;
-        }
-        if (i < s.size() && s[i] == ']')
-          return ++i, true;
-        return fail("expected ',' or ']'");
-      }
-    }
-    if (c == '"') {
-      out.kind = Json::Str;
-      return string(out.str);
-    }
-    if (s.compare(i, 4, "true") == 0 || s.compare(i, 5, "false") == 0) {
-      out.kind = Json::Bool;
-      out.num = s[i] == 't';
-      i += s[i] == 't' ? 4 : 5;
-      return true;
-    }
-    if (s.compare(i, 4, "null") == 0) {
-      i += 4;
-      return true;
-    }
-    size_t j = i;
-    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) ||
-                            s[j] == '-' || s[j] == '+' || s[j] == '.' ||
-                            s[j] == 'e' || s[j] == 'E'))
-      ++j;
-    if (j == i)
-      return fail("unexpected character");
-    out.kind = Json::Num;
-    out.num = std::strtod(s.substr(i, j - i).c_str(), nullptr);
-    i = j;
-    return true;
-  }
-
-  const std::string &s;
-  size_t i = 0;
-};
-} // namespace
 
 /// Removes `<path>.tmp.<pid>` files that a killed writer left beside `path`
 /// (those whose process no longer exists).
@@ -230,7 +65,7 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
     header += "\"__metadata__\":{";
     bool f2 = true;
     for (const auto &[k, v] : c.metadata) {
-      header += (f2 ? "" : ",") + jsonString(k) + ":" + jsonString(v);
+      header += (f2 ? "" : ",") + jsonQuote(k) + ":" + jsonQuote(v);
       f2 = false;
     }
     header += "}";
@@ -238,7 +73,7 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
   }
   for (const auto &[name, t] : c.tensors) {
     size_t bytes = t.data.size() * sizeof(float);
-    header += (first ? "" : ",") + jsonString(name) + ":{\"dtype\":\"F32\",\"shape\":[";
+    header += (first ? "" : ",") + jsonQuote(name) + ":{\"dtype\":\"F32\",\"shape\":[";
     for (size_t i = 0; i < t.shape.size(); ++i)
       header += (i ? "," : "") + std::to_string(t.shape[i]);
     header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
@@ -307,10 +142,10 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
     return fail("truncated or not safetensors (header length " +
                 std::to_string(hlen) + " exceeds the file)");
   std::string headerText = bytes.substr(8, hlen);
-  JsonParser parser(headerText);
   Json root;
-  if (!parser.parse(root) || root.kind != Json::Obj)
-    return fail("bad header: " + (parser.error.empty() ? "not an object" : parser.error));
+  std::string jsonError;
+  if (!parseJson(headerText, root, jsonError, "the header") || root.kind != Json::Obj)
+    return fail("bad header: " + (jsonError.empty() ? "not an object" : jsonError));
   size_t dataStart = 8 + hlen, dataSize = bytes.size() - dataStart;
   Checkpoint c;
   for (const auto &[name, v] : root.obj) {

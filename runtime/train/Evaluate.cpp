@@ -16,7 +16,7 @@ StatusOr<EvalResult> motif::rt::evaluate(const Artifact &a, const EvalOptions &o
     return io.status();
   if (io->targets < 0)
     return Status::error("model '" + a.model + "' has no 'targets' input, so it has no loss");
-  auto data = loadTokensFor(o.data, io->vocab);
+  auto data = loadTokensFor(o.data, io->vocab, o.tokenizer);
   if (!data.isOk())
     return data.status();
   auto made = inferenceEngine(a, o.device, 1, o.checkpoint);

@@ -134,7 +134,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   if (o.data.empty())
     return Status::error("no training data: pass --data FILE (raw text or an "
                          "llm.c .bin shard)");
-  auto data = loadTokensFor(o.data, io->vocab);
+  auto data = loadTokensFor(o.data, io->vocab, o.tokenizer);
   if (!data.isOk())
     return data.status();
   size_t n = data->tokens.size();

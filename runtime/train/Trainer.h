@@ -24,6 +24,7 @@ namespace motif::rt {
 /// train {} recipe, then the defaults below.
 struct TrainOptions {
   std::string data;            // text file or llm.c shard
+  std::string tokenizer;       // tokenizer.json or .model for text data; empty: bytes
   std::string outDir = "run";  // checkpoints and metrics.jsonl
   std::string resume;          // checkpoint to continue from
   int64_t steps = -1;
@@ -146,6 +147,7 @@ Status smokeStep(const Artifact &artifact, int64_t batch, int64_t seq,
 /// weights of a checkpoint.
 struct EvalOptions {
   std::string data, checkpoint;
+  std::string tokenizer; // tokenizer.json or .model for text data; empty: bytes
   int64_t batch = 8, seq = 64;
   int64_t batches = 0; // 0: as many as the data holds
   std::string device = "cpu";
