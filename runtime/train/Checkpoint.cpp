@@ -9,6 +9,7 @@
 
 #include "runtime/core/Json.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace motif::rt;
@@ -123,14 +125,52 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
   return Status::ok();
 }
 
-StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
+namespace {
+/// An IEEE half's value.
+float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000 | (man << 13);
+  } else if (exp) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (!man) {
+    bits = sign;
+  } else { // subnormal: man * 2^-24
+    float f = std::ldexp(static_cast<float>(man), -24);
+    return sign ? -f : f;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+StatusOr<std::string> readWhole(const std::string &path, const std::string &what) {
   std::ifstream is(path, std::ios::binary);
   if (!is)
-    return Status::error("cannot open checkpoint '" + path + "': " +
-                         std::strerror(errno));
+    return Status::error("cannot open " + what + " '" + path + "': " + std::strerror(errno));
   std::ostringstream ss;
   ss << is.rdbuf();
-  std::string bytes = ss.str();
+  return ss.str();
+}
+
+bool isDirectory(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+bool exists(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+/// Reads the tensors of one safetensors file into `c`; those of `only`
+/// when it is not null (a shard's share of an index).
+Status readSafetensors(const std::string &path, Checkpoint &c,
+                       const std::vector<std::string> *only = nullptr) {
+  auto whole = readWhole(path, "checkpoint");
+  if (!whole.isOk())
+    return whole.status();
+  const std::string &bytes = *whole;
   auto fail = [&](const std::string &m) {
     return Status::error("checkpoint '" + path + "': " + m);
   };
@@ -147,7 +187,6 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
   if (!parseJson(headerText, root, jsonError, "the header") || root.kind != Json::Obj)
     return fail("bad header: " + (jsonError.empty() ? "not an object" : jsonError));
   size_t dataStart = 8 + hlen, dataSize = bytes.size() - dataStart;
-  Checkpoint c;
   for (const auto &[name, v] : root.obj) {
     if (name == "__metadata__") {
       for (const auto &[k, mv] : v.obj)
@@ -155,17 +194,17 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
           c.metadata[k] = mv.str;
       continue;
     }
-    const Json *dtype = nullptr, *shape = nullptr, *offs = nullptr;
-    for (const auto &[k, f] : v.obj) {
-      if (k == "dtype") dtype = &f;
-      if (k == "shape") shape = &f;
-      if (k == "data_offsets") offs = &f;
-    }
+    if (only && std::find(only->begin(), only->end(), name) == only->end())
+      continue;
+    const Json *dtype = v.get("dtype"), *shape = v.get("shape"), *offs = v.get("data_offsets");
     if (!dtype || !shape || !offs || offs->arr.size() != 2)
       return fail("tensor '" + name + "' lacks dtype, shape or data_offsets");
-    if (dtype->str != "F32")
-      return fail("tensor '" + name + "' has dtype " + dtype->str +
-                  "; only F32 checkpoints are read");
+    // F32 as is; BF16, F16 and F64 converted to fp32 on load.
+    const std::string &dt = dtype->str;
+    size_t width = dt == "F32" ? 4 : dt == "BF16" || dt == "F16" ? 2 : dt == "F64" ? 8 : 0;
+    if (!width)
+      return fail("tensor '" + name + "' has dtype " + dt +
+                  "; checkpoints are read from F32, BF16, F16 or F64 tensors");
     Checkpoint::Tensor t;
     int64_t n = 1;
     for (const Json &d : shape->arr) {
@@ -173,11 +212,29 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
       n *= t.shape.back();
     }
     size_t b = static_cast<size_t>(offs->arr[0].num), e = static_cast<size_t>(offs->arr[1].num);
-    if (e < b || e > dataSize || e - b != static_cast<size_t>(n) * sizeof(float))
+    if (e < b || e > dataSize || e - b != static_cast<size_t>(n) * width)
       return fail("tensor '" + name + "' has data offsets outside the file or "
                   "of the wrong size (truncated?)");
     t.data.resize(static_cast<size_t>(n));
-    std::memcpy(t.data.data(), bytes.data() + dataStart + b, e - b);
+    const char *src = bytes.data() + dataStart + b;
+    for (size_t k = 0; k < t.data.size(); ++k) {
+      if (width == 4) {
+        std::memcpy(&t.data[k], src + 4 * k, 4);
+      } else if (width == 8) {
+        double d;
+        std::memcpy(&d, src + 8 * k, 8);
+        t.data[k] = static_cast<float>(d);
+      } else {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * k, 2);
+        if (dt == "BF16") {
+          uint32_t bits = uint32_t(h) << 16;
+          std::memcpy(&t.data[k], &bits, 4);
+        } else {
+          t.data[k] = halfToFloat(h);
+        }
+      }
+    }
     for (size_t k = 0; k < t.data.size(); ++k)
       if (!std::isfinite(t.data[k]))
         return fail("tensor '" + name + "' holds a non-finite value (" +
@@ -185,5 +242,70 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
                     ": the run that wrote it diverged; resume from an earlier checkpoint");
     c.tensors.emplace_back(name, std::move(t));
   }
+  return Status::ok();
+}
+
+/// A sharded checkpoint: the index's weight_map names each tensor's shard,
+/// relative to the index's directory.
+Status readSharded(const std::string &indexPath, Checkpoint &c) {
+  auto text = readWhole(indexPath, "checkpoint index");
+  if (!text.isOk())
+    return text.status();
+  auto fail = [&](const std::string &m) {
+    return Status::error("checkpoint index '" + indexPath + "': " + m);
+  };
+  Json root;
+  std::string err;
+  if (!parseJson(*text, root, err, "the file"))
+    return fail(err);
+  const Json *map = root.get("weight_map");
+  if (!map || map->kind != Json::Obj || map->obj.empty())
+    return fail("no 'weight_map' object naming each tensor's file");
+  std::string dir = ".";
+  if (size_t slash = indexPath.rfind('/'); slash != std::string::npos)
+    dir = slash ? indexPath.substr(0, slash) : "/";
+  // Shards in the order they first appear, each with its tensors.
+  std::vector<std::pair<std::string, std::vector<std::string>>> shards;
+  for (const auto &entry : map->obj) {
+    const std::string &name = entry.first, &file = entry.second.str;
+    if (entry.second.kind != Json::Str || file.empty() || file.find('/') != std::string::npos)
+      return fail("tensor '" + name + "' maps to no file name in this directory");
+    auto it = std::find_if(shards.begin(), shards.end(),
+                           [&](const auto &s) { return s.first == file; });
+    if (it == shards.end())
+      shards.push_back({file, {name}});
+    else
+      it->second.push_back(name);
+  }
+  for (const auto &[file, names] : shards) {
+    size_t before = c.tensors.size();
+    if (Status s = readSafetensors(dir + "/" + file, c, &names); !s)
+      return s.withContext("shard of '" + indexPath + "'");
+    if (c.tensors.size() - before != names.size())
+      for (const std::string &n : names)
+        if (!c.find(n))
+          return fail("tensor '" + n + "' is not in its shard '" + file + "'");
+  }
+  return Status::ok();
+}
+} // namespace
+
+StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
+  Checkpoint c;
+  std::string p = path;
+  if (isDirectory(path)) {
+    if (exists(path + "/model.safetensors.index.json"))
+      p = path + "/model.safetensors.index.json";
+    else if (exists(path + "/model.safetensors"))
+      p = path + "/model.safetensors";
+    else
+      return Status::error("directory '" + path + "' holds neither model.safetensors nor "
+                           "model.safetensors.index.json");
+  }
+  const std::string suffix = ".index.json";
+  bool index = p.size() > suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(),
+                                                     suffix) == 0;
+  if (Status s = index ? readSharded(p, c) : readSafetensors(p, c); !s)
+    return s;
   return c;
 }
