@@ -33,6 +33,9 @@ struct Param {
   std::string motif, hf;
   std::vector<int64_t> shape; // Motif's ([out, in] for a linear weight)
   bool transpose = false;     // stored [in, out] (GPT-2's Conv1D)
+  /// Experts stored one tensor each (Mixtral's experts.{j}.w1): the Motif
+  /// tensor stacks them along a leading [experts] dim; `hf` is then unused.
+  std::vector<std::string> stack;
 };
 
 struct Plan {
@@ -244,6 +247,21 @@ StatusOr<Plan> planLlama(Config &c, const std::string &family, const std::string
       return unsupported("use_sliding_window in Qwen2 (windows on some layers only)");
   }
   bool tied = c.boolOr("tie_word_embeddings", false);
+  int64_t experts = 0, topK = 0;
+  double auxLoss = 0;
+  if (family == "mixtral") {
+    auto e = c.integer("num_local_experts");
+    auto k = c.integer("num_experts_per_tok");
+    if (!e.isOk() || !k.isOk())
+      return !e.isOk() ? e.status() : k.status();
+    experts = *e;
+    topK = *k;
+    auxLoss = c.numberOr("router_aux_loss_coef", 0.001);
+    if (c.numberOr("router_jitter_noise", 0.0) != 0.0)
+      return unsupported("router_jitter_noise (Motif's top-k router adds no noise)");
+    c.raw("output_router_logits");
+    window = c.integerOr("sliding_window", 0);
+  }
 
   Plan p;
   p.family = family;
@@ -262,19 +280,32 @@ StatusOr<Plan> planLlama(Config &c, const std::string &family, const std::string
     << "block hf_mlp(x, hidden: int) {\n"
     << "  gate = silu(linear(x, hidden, bias = false) as gate_proj)\n"
     << "  up = linear(x, hidden, bias = false) as up_proj\n"
-    << "  return linear(gate * up, dim(x, -1), bias = false) as down_proj\n}\n\n"
-    << "model " << name << "(vocab: int = " << vocab << ", d: int = " << d
+    << "  return linear(gate * up, dim(x, -1), bias = false) as down_proj\n}\n\n";
+  if (experts)
+    s << "# One expert, under Mixtral's names (w1 gate, w3 up, w2 down).\n"
+      << "block hf_experts(x, hidden: int) {\n"
+      << "  gate = silu(linear(x, hidden, bias = false) as w1)\n"
+      << "  up = linear(x, hidden, bias = false) as w3\n"
+      << "  return linear(gate * up, dim(x, -1), bias = false) as w2\n}\n\n";
+  s << "model " << name << "(vocab: int = " << vocab << ", d: int = " << d
     << ", layers: int = " << layers << ", heads: int = " << heads
     << ",\n    kv_heads: int = " << kvHeads << ", hidden: int = " << hidden
     << ", eps: float = " << number(eps) << ", theta: float = " << number(theta)
-    << ",\n    window: int = " << window << ") {\n"
+    << ",\n    window: int = " << window;
+  if (experts)
+    s << ", experts: int = " << experts << ", top_k: int = " << topK
+      << ", aux_loss: float = " << number(auxLoss);
+  s << ") {\n"
     << "  input tokens: i32[B, T]\n  input targets: i32[B, T]\n\n"
     << "  x = embedding(tokens, vocab, d) as embed_tokens\n"
     << "  repeat i in 0..layers as layers {\n"
     << "    x += hf_attention(rms_norm(x, eps = eps) as input_layernorm, heads, kv_heads,\n"
     << "                      theta, window, " << (qkvBias ? "true" : "false") << ", "
     << (oBias ? "true" : "false") << ") as self_attn\n"
-    << "    x += hf_mlp(rms_norm(x, eps = eps) as post_attention_layernorm, hidden) as mlp\n"
+    << (experts ? "    x += moe(rms_norm(x, eps = eps) as post_attention_layernorm,\n"
+                  "             |t| hf_experts(t, hidden), experts, top_k = top_k,\n"
+                  "             aux_loss = aux_loss) as block_sparse_moe\n"
+                : "    x += hf_mlp(rms_norm(x, eps = eps) as post_attention_layernorm, hidden) as mlp\n")
     << "  }\n"
     << "  x = rms_norm(x, eps = eps) as norm\n"
     << "  logits = linear(x, vocab, bias = false"
@@ -301,15 +332,108 @@ StatusOr<Plan> planLlama(Config &c, const std::string &family, const std::string
     if (oBias)
       add(l + "self_attn.o_proj.bias", {d});
     add(l + "post_attention_layernorm.weight", {d});
-    add(l + "mlp.gate_proj.weight", {hidden, d});
-    add(l + "mlp.up_proj.weight", {hidden, d});
-    add(l + "mlp.down_proj.weight", {d, hidden});
+    if (experts) {
+      // Motif's router and stacked experts from Mixtral's gate and per-expert tensors.
+      std::string m = l + "block_sparse_moe.";
+      p.params.push_back({m + "router.weight", m + "gate.weight", {experts, d}, false, {}});
+      for (const char *w : {"w1", "w3", "w2"}) {
+        Param q{m + "experts." + w + ".weight", "", {experts, hidden, d}, false, {}};
+        if (std::string(w) == "w2")
+          q.shape = {experts, d, hidden};
+        for (int64_t j = 0; j < experts; ++j)
+          q.stack.push_back(m + "experts." + std::to_string(j) + "." + w + ".weight");
+        p.params.push_back(std::move(q));
+      }
+    } else {
+      add(l + "mlp.gate_proj.weight", {hidden, d});
+      add(l + "mlp.up_proj.weight", {hidden, d});
+      add(l + "mlp.down_proj.weight", {d, hidden});
+    }
     p.ignoredBuffers.insert(l + "self_attn.rotary_emb.inv_freq");
   }
   add("norm.weight", {d});
   if (!tied)
     p.params.push_back({"lm_head.weight", "lm_head.weight", {vocab, d}, false});
   // The head is not under the "model." prefix.
+  for (Param &q : p.params) {
+    if (q.hf != "lm_head.weight" && !q.hf.empty())
+      q.hf = p.hfPrefix + q.hf;
+    for (std::string &n : q.stack)
+      n = p.hfPrefix + n;
+  }
+  p.hfPrefix.clear();
+  return p;
+}
+
+/// Mamba (Gu and Dao, 2023): Motif's mamba_mixer names its parameters as
+/// MambaForCausalLM does under "backbone.".
+StatusOr<Plan> planMamba(Config &c, const std::string &name) {
+  TRY_INT(vocab, c, "vocab_size");
+  TRY_INT(d, c, "hidden_size");
+  TRY_INT(layers, c, "num_hidden_layers");
+  int64_t dState = c.integerOr("state_size", 16), dConv = c.integerOr("conv_kernel", 4);
+  int64_t expand = c.integerOr("expand", 2);
+  double eps = c.numberOr("layer_norm_epsilon", 1e-5);
+  int64_t inner = c.integerOr("intermediate_size", expand * d);
+  if (inner != expand * d)
+    return unsupported("intermediate_size " + std::to_string(inner) + " other than expand * "
+                       "hidden_size");
+  int64_t rank = (d + 15) / 16;
+  if (const Json *r = c.raw("time_step_rank"); r && r->kind == Json::Num)
+    rank = static_cast<int64_t>(r->num);
+  if (c.boolOr("use_bias", false))
+    return unsupported("use_bias (biases on in_proj and out_proj)");
+  if (!c.boolOr("use_conv_bias", true))
+    return unsupported("use_conv_bias = false");
+  std::string act = c.stringOr("hidden_act", "silu");
+  if (act != "silu")
+    return unsupported("hidden_act '" + act + "'");
+  for (const char *k : {"residual_in_fp32", "rescale_prenorm_residual", "time_step_floor",
+                        "time_step_init_scheme", "time_step_max", "time_step_min",
+                        "time_step_scale", "use_associative_scan", "use_mambapy", "n_layer"})
+    c.raw(k); // precision of the residual, initialisation, the scan's implementation
+  bool tied = c.boolOr("tie_word_embeddings", true);
+  Plan p;
+  p.family = "mamba";
+  p.hfPrefix = "backbone.";
+  if (tied)
+    p.tiedHead = "lm_head.weight";
+  std::ostringstream s;
+  s << "model " << name << "(vocab: int = " << vocab << ", d: int = " << d
+    << ", layers: int = " << layers << ", d_state: int = " << dState
+    << ",\n    d_conv: int = " << dConv << ", expand: int = " << expand
+    << ", dt_rank: int = " << rank << ", eps: float = " << number(eps) << ") {\n"
+    << "  input tokens: i32[B, T]\n  input targets: i32[B, T]\n\n"
+    << "  x = embedding(tokens, vocab, d) as embeddings\n"
+    << "  repeat i in 0..layers as layers {\n"
+    << "    x += mamba_mixer(rms_norm(x, eps = eps) as norm, d_state = d_state,\n"
+    << "                     d_conv = d_conv, expand = expand, dt_rank = dt_rank) as mixer\n"
+    << "  }\n"
+    << "  x = rms_norm(x, eps = eps) as norm_f\n"
+    << "  logits = linear(x, vocab, bias = false"
+    << (tied ? ", weight = embeddings.weight" : "") << ") as lm_head\n\n"
+    << "  output logits\n  loss cross_entropy(logits, targets)\n}\n";
+  p.source = s.str();
+  auto add = [&](const std::string &n, std::vector<int64_t> shape) {
+    p.params.push_back({n, n, std::move(shape), false, {}});
+  };
+  add("embeddings.weight", {vocab, d});
+  for (int64_t i = 0; i < layers; ++i) {
+    std::string l = "layers." + std::to_string(i) + ".";
+    add(l + "norm.weight", {d});
+    add(l + "mixer.in_proj.weight", {2 * inner, d});
+    add(l + "mixer.conv1d.weight", {inner, 1, dConv});
+    add(l + "mixer.conv1d.bias", {inner});
+    add(l + "mixer.x_proj.weight", {rank + 2 * dState, inner});
+    add(l + "mixer.dt_proj.weight", {inner, rank});
+    add(l + "mixer.dt_proj.bias", {inner});
+    add(l + "mixer.A_log", {inner, dState});
+    add(l + "mixer.D", {inner});
+    add(l + "mixer.out_proj.weight", {d, inner});
+  }
+  add("norm_f.weight", {d});
+  if (!tied)
+    p.params.push_back({"lm_head.weight", "lm_head.weight", {vocab, d}, false, {}});
   for (Param &q : p.params)
     if (q.hf != "lm_head.weight")
       q.hf = p.hfPrefix + q.hf;
@@ -342,11 +466,13 @@ StatusOr<Plan> planFor(const std::string &dir, const std::string &name,
   StatusOr<Plan> p = Status::error("");
   if (type == "gpt2")
     p = planGpt2(c, name);
-  else if (type == "llama" || type == "mistral" || type == "qwen2")
+  else if (type == "llama" || type == "mistral" || type == "qwen2" || type == "mixtral")
     p = planLlama(c, type, name);
+  else if (type == "mamba")
+    p = planMamba(c, name);
   else
     return Status::error("'" + dir + "/config.json': model_type '" + type +
-                         "' is not imported (gpt2, llama, mistral, qwen2 are; "
+                         "' is not imported (gpt2, llama, mistral, qwen2, mixtral, mamba are; "
                          "docs/hf-import.md)");
   if (!p.isOk())
     return Status::error("'" + dir + "/config.json': " + p.status().message());
@@ -401,6 +527,31 @@ StatusOr<ImportResult> motif::hf::importDirectory(const std::string &dir,
   std::vector<std::string> missing, misShaped, unmapped;
   std::set<std::string> used;
   for (const Param &p : plan->params) {
+    if (!p.stack.empty()) {
+      rt::Checkpoint::Tensor t;
+      t.shape = p.shape;
+      std::vector<int64_t> part(p.shape.begin() + 1, p.shape.end());
+      bool ok = true;
+      for (const std::string &n : p.stack) {
+        auto it = byName.find(n);
+        if (it == byName.end()) {
+          missing.push_back(n + " " + shapeText(part));
+          ok = false;
+          continue;
+        }
+        used.insert(n);
+        if (it->second->shape != part) {
+          misShaped.push_back(n + " is " + shapeText(it->second->shape) + ", expected " +
+                              shapeText(part));
+          ok = false;
+          continue;
+        }
+        t.data.insert(t.data.end(), it->second->data.begin(), it->second->data.end());
+      }
+      if (ok)
+        r.checkpoint.tensors.emplace_back(p.motif, std::move(t));
+      continue;
+    }
     auto it = byName.find(p.hf);
     if (it == byName.end()) {
       missing.push_back(p.hf + " " + shapeText(p.shape));
@@ -464,6 +615,16 @@ Status motif::hf::exportDirectory(const std::string &hfDir, const rt::Checkpoint
     if (t->shape != p.shape) {
       problems.push_back("mis-shaped: " + p.motif + " is " + shapeText(t->shape) +
                          ", expected " + shapeText(p.shape));
+      continue;
+    }
+    if (!p.stack.empty()) {
+      size_t per = t->data.size() / p.stack.size();
+      for (size_t j = 0; j < p.stack.size(); ++j) {
+        rt::Checkpoint::Tensor h;
+        h.shape.assign(p.shape.begin() + 1, p.shape.end());
+        h.data.assign(t->data.begin() + j * per, t->data.begin() + (j + 1) * per);
+        out.tensors.emplace_back(plan->hfPrefix + p.stack[j], std::move(h));
+      }
       continue;
     }
     rt::Checkpoint::Tensor h;

@@ -4,7 +4,7 @@
 // model.safetensors or shards through model.safetensors.index.json; F32, BF16
 // or F16) and gives back a `.motif` source instantiating the family with the
 // config's values and a Motif checkpoint (renamed tensors, GPT-2's Conv1D
-// weights transposed to [out, in]). The generated model names its parameters
+// weights transposed to [out, in], Mixtral's experts stacked). The generated model names its parameters
 // after Hugging Face's, so exporting is the reverse renaming. No MLIR: the
 // tool motif-import is a thin main over this (docs/hf-import.md).
 //
@@ -21,7 +21,7 @@
 namespace motif::hf {
 
 struct ImportResult {
-  std::string family; // "gpt2", "llama", "mistral", "qwen2"
+  std::string family; // "gpt2", "llama", "mistral", "qwen2", "mixtral", "mamba"
   std::string source; // the .motif file
   rt::Checkpoint checkpoint;
   /// Things a user should know that do not stop the import: config keys the

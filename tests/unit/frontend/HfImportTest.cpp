@@ -2,7 +2,8 @@
 //
 // Inputs/hf holds tiny random models saved by `transformers` (GPT-2 in F32,
 // Llama in BF16 shards with an index, Mistral in F16 with a sliding window,
-// Qwen2 with q/k/v biases and a tied head) and the logits `transformers`
+// Qwen2 with q/k/v biases and a tied head, Mixtral with 4 experts top-2,
+// Mamba) and the logits `transformers`
 // computes for two token rows (make_fixtures.py). The build imports each one
 // with motif-import and compiles it; here the imported model's logits must
 // equal the reference (fp32), its greedy next tokens too, and exporting gives
@@ -81,12 +82,12 @@ TEST_P(HfFixture, LogitsEqualTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, HfFixture,
-                         ::testing::Values("gpt2", "llama", "mistral", "qwen2"));
+                         ::testing::Values("gpt2", "llama", "mistral", "qwen2", "mixtral", "mamba"));
 
 /// Export gives back every Hugging Face tensor (GPT-2's Conv1D transposed
 /// back, Llama's prefix and head), values as read.
 TEST(HfImport, ExportRoundTrips) {
-  for (std::string m : {"gpt2", "llama"}) {
+  for (std::string m : {"gpt2", "llama", "mixtral", "mamba"}) {
     auto imported = hf::importDirectory(inputs(m), m);
     ASSERT_TRUE(imported.isOk()) << imported.status().message();
     std::string out = ::testing::TempDir() + "/hf_export_" + m;

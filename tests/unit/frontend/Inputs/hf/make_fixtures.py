@@ -35,13 +35,22 @@ MODELS = {
     "qwen2": (tf.Qwen2Config(num_key_value_heads=2, rope_theta=10000.0, rms_norm_eps=1e-6,
                              tie_word_embeddings=True, use_sliding_window=False, **COMMON),
               tf.Qwen2ForCausalLM, torch.float32, None),
+    "mixtral": (tf.MixtralConfig(num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
+                                 sliding_window=None, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                                 **COMMON),
+                tf.MixtralForCausalLM, torch.float32, None),
+    "mamba": (tf.MambaConfig(vocab_size=96, hidden_size=32, num_hidden_layers=2, state_size=8,
+                             expand=2, conv_kernel=4, layer_norm_epsilon=1e-5,
+                             initializer_range=0.3, tie_word_embeddings=True),
+              tf.MambaForCausalLM, torch.float32, None),
 }
 
 
 def main():
     torch.manual_seed(0)
     for name, (config, cls, dtype, shard) in MODELS.items():
-        config._attn_implementation = "eager"
+        if hasattr(config, "_attn_implementation"):
+            config._attn_implementation = "eager"
         model = cls(config).eval()
         # Norm weights away from 1 and biases away from 0, so a missed one shows.
         with torch.no_grad():
