@@ -236,6 +236,7 @@ private:
   /// (left id << 32 | right id) -> (rank, merged id).
   std::unordered_map<uint64_t, std::pair<uint32_t, uint32_t>> merges;
   std::vector<std::string> added; // added tokens' contents, longest first
+  bool addedStarts[256] = {};     // the first bytes of those
   std::vector<Normalizer> normalizers;
   std::vector<PreTokenizer> preTokenizers;
   std::vector<Decoder> decoders;
@@ -418,8 +419,10 @@ Status HfTokenizer::init(const Json &root) {
       std::string content = str(t.get("content"));
       if (Status s = addToken(content, t.get("id") ? t.get("id")->num : -1); !s)
         return s;
-      if (!content.empty())
+      if (!content.empty()) {
         added.push_back(content);
+        addedStarts[static_cast<unsigned char>(content[0])] = true;
+      }
     }
   // Longest first; two of one length cannot both match at one place.
   std::sort(added.begin(), added.end(),
@@ -685,11 +688,12 @@ StatusOr<std::vector<uint32_t>> HfTokenizer::encode(const std::string &text) con
   size_t start = 0, i = 0;
   while (i < text.size()) {
     const std::string *hit = nullptr;
-    for (const std::string &a : added)
-      if (text.compare(i, a.size(), a) == 0) {
-        hit = &a;
-        break;
-      }
+    if (addedStarts[static_cast<unsigned char>(text[i])])
+      for (const std::string &a : added)
+        if (text.compare(i, a.size(), a) == 0) {
+          hit = &a;
+          break;
+        }
     if (!hit) {
       ++i;
       continue;
