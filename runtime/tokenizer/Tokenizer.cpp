@@ -1,7 +1,9 @@
 //===- Tokenizer.cpp - Loading a tokenizer; UTF-8; SentencePiece ----------===//
 #include "runtime/tokenizer/TokenizerImpl.h"
 
+#ifdef MOTIF_HAVE_TOKENIZERS
 #include <sentencepiece_processor.h>
+#endif
 
 #include <cerrno>
 #include <cstring>
@@ -111,6 +113,7 @@ size_t motif::rt::tok::invalidUtf8Run(const std::string &s, size_t i) {
   return n < 0 ? static_cast<size_t>(-n) : 1;
 }
 
+#ifdef MOTIF_HAVE_TOKENIZERS
 namespace {
 /// A SentencePiece model through libsentencepiece.
 class SentencePieceTokenizer final : public Tokenizer {
@@ -163,8 +166,14 @@ StatusOr<std::unique_ptr<Tokenizer>> motif::rt::tok::loadSentencePiece(const std
                          st.ToString());
   return std::unique_ptr<Tokenizer>(std::move(t));
 }
+#endif
 
 StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string &path) {
+#ifndef MOTIF_HAVE_TOKENIZERS
+  return Status::error("cannot load tokenizer '" + path + "': this build has no tokenizers "
+                       "(it lacked libpcre2-dev, libicu-dev or libsentencepiece-dev; "
+                       "scripts/setup.sh installs them)");
+#else
   std::string file = path;
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -185,4 +194,5 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string &path) {
   if (first != std::string::npos && bytes[first] == '{')
     return loadHfTokenizer(file, bytes);
   return loadSentencePiece(file, bytes);
+#endif
 }
