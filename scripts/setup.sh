@@ -11,7 +11,8 @@ PKGS=(cmake ninja-build ccache g++ python3
       libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
       clang-22 libclang-rt-22-dev
       libfmt-dev googletest libgtest-dev bible-kjv
-      nlohmann-json3-dev zlib1g-dev)
+      nlohmann-json3-dev zlib1g-dev
+      libpcre2-dev libicu-dev libsentencepiece-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -7,6 +7,9 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/train/Checkpoint.h"
 
+#include "runtime/core/Json.h"
+
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -17,6 +20,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace motif::rt;
@@ -28,173 +32,6 @@ const Checkpoint::Tensor *Checkpoint::find(const std::string &name) const {
   return nullptr;
 }
 
-namespace {
-std::string jsonString(const std::string &s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-/// Just enough JSON for safetensors headers.
-struct Json {
-  enum Kind { Null, Bool, Num, Str, Arr, Obj } kind = Null;
-  double num = 0;
-  std::string str;
-  std::vector<Json> arr;
-  std::vector<std::pair<std::string, Json>> obj;
-};
-
-class JsonParser {
-public:
-  explicit JsonParser(const std::string &s) : s(s) {}
-  std::string error;
-  bool parse(Json &out) {
-    bool ok = value(out, 0);
-    ws();
-    if (ok && i != s.size()) {
-      error = "trailing characters after the JSON header";
-      return false;
-    }
-    return ok;
-  }
-
-private:
-  void ws() {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'))
-      ++i;
-  }
-  bool fail(const std::string &m) {
-    if (error.empty())
-      error = m + " at byte " + std::to_string(i) + " of the header";
-    return false;
-  }
-  bool string(std::string &out) {
-    if (i >= s.size() || s[i] != '"')
-      return fail("expected a string");
-    ++i;
-    while (i < s.size() && s[i] != '"') {
-      char c = s[i++];
-      if (c == '\\') {
-        if (i >= s.size())
-          return fail("unterminated escape");
-        char e = s[i++];
-        if (e == 'u') {
-          if (i + 4 > s.size())
-            return fail("short \\u escape");
-          unsigned v = std::stoul(s.substr(i, 4), nullptr, 16);
-          i += 4;
-          out += static_cast<char>(v < 0x80 ? v : '?');
-        } else {
-          out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
-        }
-      } else {
-        out += c;
-      }
-    }
-    if (i >= s.size())
-      return fail("unterminated string");
-    ++i;
-    return true;
-  }
-  bool value(Json &out, int depth) {
-    if (depth > 32)
-      return fail("nesting too deep");
-    ws();
-    if (i >= s.size())
-      return fail("unexpected end");
-    char c = s[i];
-    if (c == '{') {
-      out.kind = Json::Obj;
-      ++i;
-      ws();
-      if (i < s.size() && s[i] == '}')
-        return ++i, true;
-      while (true) {
-        ws();
-        std::string key;
-        if (!string(key))
-          return false;
-        ws();
-        if (i >= s.size() || s[i] != ':')
-          return fail("expected ':'");
-        ++i;
-        Json v;
-        if (!value(v, depth + 1))
-          return false;
-        out.obj.emplace_back(std::move(key), std::move(v));
-        ws();
-        if (i < s.size() && s[i] == ',') {
-          ++i;
-          continue;
-        }
-        if (i < s.size() && s[i] == '}')
-          return ++i, true;
-        return fail("expected ',' or '}'");
-      }
-    }
-    if (c == '[') {
-      out.kind = Json::Arr;
-      ++i;
-      ws();
-      if (i < s.size() && s[i] == ']')
-        return ++i, true;
-      while (true) {
-        Json v;
-        if (!value(v, depth + 1))
-          return false;
-        out.arr.push_back(std::move(v));
-        ws();
-        if (i < s.size() && s[i] == ',') {
-          ++i;
-          continue;
-        }
-        if (i < s.size() && s[i] == ']')
-          return ++i, true;
-        return fail("expected ',' or ']'");
-      }
-    }
-    if (c == '"') {
-      out.kind = Json::Str;
-      return string(out.str);
-    }
-    if (s.compare(i, 4, "true") == 0 || s.compare(i, 5, "false") == 0) {
-      out.kind = Json::Bool;
-      out.num = s[i] == 't';
-      i += s[i] == 't' ? 4 : 5;
-      return true;
-    }
-    if (s.compare(i, 4, "null") == 0) {
-      i += 4;
-      return true;
-    }
-    size_t j = i;
-    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) ||
-                            s[j] == '-' || s[j] == '+' || s[j] == '.' ||
-                            s[j] == 'e' || s[j] == 'E'))
-      ++j;
-    if (j == i)
-      return fail("unexpected character");
-    out.kind = Json::Num;
-    out.num = std::strtod(s.substr(i, j - i).c_str(), nullptr);
-    i = j;
-    return true;
-  }
-
-  const std::string &s;
-  size_t i = 0;
-};
-} // namespace
 
 /// Removes `<path>.tmp.<pid>` files that a killed writer left beside `path`
 /// (those whose process no longer exists).
@@ -230,7 +67,7 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
     header += "\"__metadata__\":{";
     bool f2 = true;
     for (const auto &[k, v] : c.metadata) {
-      header += (f2 ? "" : ",") + jsonString(k) + ":" + jsonString(v);
+      header += (f2 ? "" : ",") + jsonQuote(k) + ":" + jsonQuote(v);
       f2 = false;
     }
     header += "}";
@@ -238,7 +75,7 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
   }
   for (const auto &[name, t] : c.tensors) {
     size_t bytes = t.data.size() * sizeof(float);
-    header += (first ? "" : ",") + jsonString(name) + ":{\"dtype\":\"F32\",\"shape\":[";
+    header += (first ? "" : ",") + jsonQuote(name) + ":{\"dtype\":\"F32\",\"shape\":[";
     for (size_t i = 0; i < t.shape.size(); ++i)
       header += (i ? "," : "") + std::to_string(t.shape[i]);
     header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
@@ -288,14 +125,52 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
   return Status::ok();
 }
 
-StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
+namespace {
+/// An IEEE half's value.
+float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000 | (man << 13);
+  } else if (exp) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  } else if (!man) {
+    bits = sign;
+  } else { // subnormal: man * 2^-24
+    float f = std::ldexp(static_cast<float>(man), -24);
+    return sign ? -f : f;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+StatusOr<std::string> readWhole(const std::string &path, const std::string &what) {
   std::ifstream is(path, std::ios::binary);
   if (!is)
-    return Status::error("cannot open checkpoint '" + path + "': " +
-                         std::strerror(errno));
+    return Status::error("cannot open " + what + " '" + path + "': " + std::strerror(errno));
   std::ostringstream ss;
   ss << is.rdbuf();
-  std::string bytes = ss.str();
+  return ss.str();
+}
+
+bool isDirectory(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+bool exists(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+/// Reads the tensors of one safetensors file into `c`; those of `only`
+/// when it is not null (a shard's share of an index).
+Status readSafetensors(const std::string &path, Checkpoint &c,
+                       const std::vector<std::string> *only = nullptr) {
+  auto whole = readWhole(path, "checkpoint");
+  if (!whole.isOk())
+    return whole.status();
+  const std::string &bytes = *whole;
   auto fail = [&](const std::string &m) {
     return Status::error("checkpoint '" + path + "': " + m);
   };
@@ -307,12 +182,11 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
     return fail("truncated or not safetensors (header length " +
                 std::to_string(hlen) + " exceeds the file)");
   std::string headerText = bytes.substr(8, hlen);
-  JsonParser parser(headerText);
   Json root;
-  if (!parser.parse(root) || root.kind != Json::Obj)
-    return fail("bad header: " + (parser.error.empty() ? "not an object" : parser.error));
+  std::string jsonError;
+  if (!parseJson(headerText, root, jsonError, "the header") || root.kind != Json::Obj)
+    return fail("bad header: " + (jsonError.empty() ? "not an object" : jsonError));
   size_t dataStart = 8 + hlen, dataSize = bytes.size() - dataStart;
-  Checkpoint c;
   for (const auto &[name, v] : root.obj) {
     if (name == "__metadata__") {
       for (const auto &[k, mv] : v.obj)
@@ -320,17 +194,17 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
           c.metadata[k] = mv.str;
       continue;
     }
-    const Json *dtype = nullptr, *shape = nullptr, *offs = nullptr;
-    for (const auto &[k, f] : v.obj) {
-      if (k == "dtype") dtype = &f;
-      if (k == "shape") shape = &f;
-      if (k == "data_offsets") offs = &f;
-    }
+    if (only && std::find(only->begin(), only->end(), name) == only->end())
+      continue;
+    const Json *dtype = v.get("dtype"), *shape = v.get("shape"), *offs = v.get("data_offsets");
     if (!dtype || !shape || !offs || offs->arr.size() != 2)
       return fail("tensor '" + name + "' lacks dtype, shape or data_offsets");
-    if (dtype->str != "F32")
-      return fail("tensor '" + name + "' has dtype " + dtype->str +
-                  "; only F32 checkpoints are read");
+    // F32 as is; BF16, F16 and F64 converted to fp32 on load.
+    const std::string &dt = dtype->str;
+    size_t width = dt == "F32" ? 4 : dt == "BF16" || dt == "F16" ? 2 : dt == "F64" ? 8 : 0;
+    if (!width)
+      return fail("tensor '" + name + "' has dtype " + dt +
+                  "; checkpoints are read from F32, BF16, F16 or F64 tensors");
     Checkpoint::Tensor t;
     int64_t n = 1;
     for (const Json &d : shape->arr) {
@@ -338,11 +212,29 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
       n *= t.shape.back();
     }
     size_t b = static_cast<size_t>(offs->arr[0].num), e = static_cast<size_t>(offs->arr[1].num);
-    if (e < b || e > dataSize || e - b != static_cast<size_t>(n) * sizeof(float))
+    if (e < b || e > dataSize || e - b != static_cast<size_t>(n) * width)
       return fail("tensor '" + name + "' has data offsets outside the file or "
                   "of the wrong size (truncated?)");
     t.data.resize(static_cast<size_t>(n));
-    std::memcpy(t.data.data(), bytes.data() + dataStart + b, e - b);
+    const char *src = bytes.data() + dataStart + b;
+    for (size_t k = 0; k < t.data.size(); ++k) {
+      if (width == 4) {
+        std::memcpy(&t.data[k], src + 4 * k, 4);
+      } else if (width == 8) {
+        double d;
+        std::memcpy(&d, src + 8 * k, 8);
+        t.data[k] = static_cast<float>(d);
+      } else {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * k, 2);
+        if (dt == "BF16") {
+          uint32_t bits = uint32_t(h) << 16;
+          std::memcpy(&t.data[k], &bits, 4);
+        } else {
+          t.data[k] = halfToFloat(h);
+        }
+      }
+    }
     for (size_t k = 0; k < t.data.size(); ++k)
       if (!std::isfinite(t.data[k]))
         return fail("tensor '" + name + "' holds a non-finite value (" +
@@ -350,5 +242,70 @@ StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
                     ": the run that wrote it diverged; resume from an earlier checkpoint");
     c.tensors.emplace_back(name, std::move(t));
   }
+  return Status::ok();
+}
+
+/// A sharded checkpoint: the index's weight_map names each tensor's shard,
+/// relative to the index's directory.
+Status readSharded(const std::string &indexPath, Checkpoint &c) {
+  auto text = readWhole(indexPath, "checkpoint index");
+  if (!text.isOk())
+    return text.status();
+  auto fail = [&](const std::string &m) {
+    return Status::error("checkpoint index '" + indexPath + "': " + m);
+  };
+  Json root;
+  std::string err;
+  if (!parseJson(*text, root, err, "the file"))
+    return fail(err);
+  const Json *map = root.get("weight_map");
+  if (!map || map->kind != Json::Obj || map->obj.empty())
+    return fail("no 'weight_map' object naming each tensor's file");
+  std::string dir = ".";
+  if (size_t slash = indexPath.rfind('/'); slash != std::string::npos)
+    dir = slash ? indexPath.substr(0, slash) : "/";
+  // Shards in the order they first appear, each with its tensors.
+  std::vector<std::pair<std::string, std::vector<std::string>>> shards;
+  for (const auto &entry : map->obj) {
+    const std::string &name = entry.first, &file = entry.second.str;
+    if (entry.second.kind != Json::Str || file.empty() || file.find('/') != std::string::npos)
+      return fail("tensor '" + name + "' maps to no file name in this directory");
+    auto it = std::find_if(shards.begin(), shards.end(),
+                           [&](const auto &s) { return s.first == file; });
+    if (it == shards.end())
+      shards.push_back({file, {name}});
+    else
+      it->second.push_back(name);
+  }
+  for (const auto &[file, names] : shards) {
+    size_t before = c.tensors.size();
+    if (Status s = readSafetensors(dir + "/" + file, c, &names); !s)
+      return s.withContext("shard of '" + indexPath + "'");
+    if (c.tensors.size() - before != names.size())
+      for (const std::string &n : names)
+        if (!c.find(n))
+          return fail("tensor '" + n + "' is not in its shard '" + file + "'");
+  }
+  return Status::ok();
+}
+} // namespace
+
+StatusOr<Checkpoint> motif::rt::loadCheckpoint(const std::string &path) {
+  Checkpoint c;
+  std::string p = path;
+  if (isDirectory(path)) {
+    if (exists(path + "/model.safetensors.index.json"))
+      p = path + "/model.safetensors.index.json";
+    else if (exists(path + "/model.safetensors"))
+      p = path + "/model.safetensors";
+    else
+      return Status::error("directory '" + path + "' holds neither model.safetensors nor "
+                           "model.safetensors.index.json");
+  }
+  const std::string suffix = ".index.json";
+  bool index = p.size() > suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(),
+                                                     suffix) == 0;
+  if (Status s = index ? readSharded(p, c) : readSafetensors(p, c); !s)
+    return s;
   return c;
 }

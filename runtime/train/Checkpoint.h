@@ -29,8 +29,12 @@ struct Checkpoint {
 /// to disk, then renames it over `path`: an interrupted write leaves the
 /// previous checkpoint intact.
 Status saveCheckpoint(const Checkpoint &c, const std::string &path);
-/// Reads a safetensors file holding F32 tensors; errors name the file and the
-/// problem (truncated, bad header, unsupported dtype, overlapping data).
+/// Reads a safetensors checkpoint: one file, or a sharded one through its
+/// `*.index.json` (weight_map: tensor -> shard file beside it), or a directory
+/// holding model.safetensors.index.json or model.safetensors. F32 tensors load
+/// as they are; BF16, F16 and F64 are converted to fp32 on load. Errors name
+/// the file and the problem (truncated, bad header, unsupported dtype,
+/// overlapping data, a tensor missing from its shard).
 StatusOr<Checkpoint> loadCheckpoint(const std::string &path);
 
 } // namespace motif::rt

@@ -1,14 +1,19 @@
 //===- Data.cpp - Token data for training: text and llm.c shards -----------===//
 #include "runtime/train/Data.h"
 
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 using namespace motif::rt;
 
-StatusOr<TokenData> motif::rt::loadTokens(const std::string &path) {
+StatusOr<TokenData> motif::rt::loadTokens(const std::string &path,
+                                          const Tokenizer *tokenizer) {
   std::ifstream is(path, std::ios::binary);
   if (!is)
     return Status::error("cannot open data file '" + path + "': " +
@@ -44,6 +49,16 @@ StatusOr<TokenData> motif::rt::loadTokens(const std::string &path) {
     return d;
   }
   d.format = "text";
+  if (tokenizer) {
+    auto ids = tokenizer->encode(bytes);
+    if (!ids.isOk())
+      return Status::error("data file '" + path + "' through tokenizer '" +
+                           tokenizer->path() + "': " + ids.status().message());
+    d.tokens = std::move(*ids);
+    for (uint32_t t : d.tokens)
+      d.maxToken = std::max(d.maxToken, t);
+    return d;
+  }
   d.tokens.resize(bytes.size());
   for (size_t i = 0; i < bytes.size(); ++i) {
     d.tokens[i] = static_cast<unsigned char>(bytes[i]);
@@ -64,6 +79,36 @@ Status motif::rt::checkVocabulary(const TokenData &data, int64_t vocab) {
           (data.format == "text" ? " (raw text is read byte by byte and needs "
                                    "a vocabulary of at least 256)"
                                  : ""));
+  return Status::ok();
+}
+
+Status motif::rt::writeTokenShard(const std::string &path, const std::vector<uint32_t> &tokens,
+                                  uint32_t vocab) {
+  if (tokens.size() > static_cast<size_t>(INT32_MAX))
+    return Status::error("llm.c shard '" + path + "': " + std::to_string(tokens.size()) +
+                         " tokens exceed the header's int32 count; split the text");
+  bool narrow = vocab <= 65536;
+  int32_t header[256] = {};
+  header[0] = narrow ? 20240520 : 20240801;
+  header[1] = 1;
+  header[2] = static_cast<int32_t>(tokens.size());
+  std::string bytes(reinterpret_cast<const char *>(header), sizeof(header));
+  bytes.reserve(bytes.size() + tokens.size() * (narrow ? 2 : 4));
+  for (uint32_t t : tokens) {
+    if (t >= vocab)
+      return Status::error("llm.c shard '" + path + "': token " + std::to_string(t) +
+                           " is outside the vocabulary of " + std::to_string(vocab));
+    if (narrow) {
+      uint16_t v = static_cast<uint16_t>(t);
+      bytes.append(reinterpret_cast<const char *>(&v), 2);
+    } else {
+      bytes.append(reinterpret_cast<const char *>(&t), 4);
+    }
+  }
+  std::ofstream os(path, std::ios::binary);
+  if (!os || !os.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) ||
+      !os.flush())
+    return Status::error("cannot write llm.c shard '" + path + "': " + std::strerror(errno));
   return Status::ok();
 }
 

@@ -10,9 +10,11 @@
 
 namespace motif::rt {
 
+class Tokenizer;
+
 /// Tokens of one file: an llm.c shard (256 x int32 header, magic 20240520 with
-/// uint16 tokens or 20240801 with uint32 tokens) or raw text, tokenized byte by
-/// byte (vocabulary 256).
+/// uint16 tokens or 20240801 with uint32 tokens) or raw text, tokenized by
+/// `tokenizer` when given, else byte by byte (vocabulary 256).
 struct TokenData {
   std::vector<uint32_t> tokens;
   std::string path;
@@ -20,7 +22,13 @@ struct TokenData {
   uint32_t maxToken = 0;
 };
 
-StatusOr<TokenData> loadTokens(const std::string &path);
+StatusOr<TokenData> loadTokens(const std::string &path,
+                               const Tokenizer *tokenizer = nullptr);
+
+/// Writes `tokens` as an llm.c shard: uint16 tokens (magic 20240520) when the
+/// vocabulary fits 16 bits, else uint32 (magic 20240801).
+Status writeTokenShard(const std::string &path, const std::vector<uint32_t> &tokens,
+                       uint32_t vocab);
 
 /// Checks that every token fits the model's vocabulary.
 Status checkVocabulary(const TokenData &data, int64_t vocab);

@@ -3,6 +3,7 @@
 #include "runtime/train/ArrayFile.h"
 #include "runtime/train/Data.h"
 #include "runtime/train/Support.h"
+#include "runtime/tokenizer/Tokenizer.h"
 
 #include <nlohmann/json.hpp>
 
@@ -318,7 +319,7 @@ StatusOr<Dataset> openTokens(const Function &f, const Inputs &in, int64_t vocab,
                            " is outside the model's vocabulary of " + std::to_string(vocab));
   }
   auto h = std::make_shared<Holder>();
-  auto data = loadTokensFor(o.path, vocab);
+  auto data = loadTokensFor(o.path, vocab, o.tokenizer);
   if (!data.isOk())
     return data.status();
   h->tokens = std::move(*data);
@@ -381,6 +382,13 @@ StatusOr<Dataset> openPairs(const Function &f, const Inputs &in, int64_t vocab,
   std::ifstream is(o.path);
   if (!is)
     return Status::error("cannot open data file '" + o.path + "'");
+  std::unique_ptr<Tokenizer> tok;
+  if (!o.tokenizer.empty()) {
+    auto loaded = Tokenizer::load(o.tokenizer);
+    if (!loaded.isOk())
+      return loaded.status();
+    tok = std::move(*loaded);
+  }
   auto h = std::make_shared<Holder>();
   std::string line;
   for (int64_t lineNo = 1; std::getline(is, line); ++lineNo) {
@@ -400,16 +408,24 @@ StatusOr<Dataset> openPairs(const Function &f, const Inputs &in, int64_t vocab,
     if (!s || !t)
       return Status::error(where + ": needs string fields \"source\" and \"target\"");
     Pair p;
-    for (unsigned char c : s->get<std::string>())
-      p.source.push_back(c);
-    for (unsigned char c : t->get<std::string>())
-      p.target.push_back(c);
-    for (auto *ids : {&p.source, &p.target})
+    for (auto [text, ids] : {std::pair{s, &p.source}, std::pair{t, &p.target}}) {
+      const std::string str = text->get<std::string>();
+      if (tok) {
+        auto enc = tok->encode(str);
+        if (!enc.isOk())
+          return Status::error(where + ": " + enc.status().message());
+        ids->assign(enc->begin(), enc->end());
+      } else {
+        ids->assign(str.begin(), str.end());
+        for (int32_t &id : *ids)
+          id &= 0xff; // bytes, not signed chars
+      }
       for (int32_t id : *ids)
         if (id >= vocab)
-          return Status::error(where + ": byte " + std::to_string(id) +
+          return Status::error(where + ": " + (tok ? "token " : "byte ") + std::to_string(id) +
                                " is outside the model's vocabulary of " + std::to_string(vocab) +
-                               " (text is read byte by byte)");
+                               (tok ? "" : " (text is read byte by byte)"));
+    }
     h->pairs.push_back(std::move(p));
   }
   size_t n = h->pairs.size(), nVal = valCount(n, o.valFraction);

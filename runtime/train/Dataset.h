@@ -32,6 +32,7 @@ namespace motif::rt {
 struct DataOptions {
   std::string path;
   std::string objective; // "" (from the file and the inputs), lm, mlm, seq2seq, arrays
+  std::string tokenizer; // text and pairs: tokenizer.json or SentencePiece .model; "": bytes
   int64_t batch = 8;
   int64_t seq = 64;        // tokens per row (the decoder's, for seq2seq)
   int64_t sourceSeq = -1;  // seq2seq: source tokens per row (-1: seq)

@@ -26,6 +26,7 @@ StatusOr<EvalResult> motif::rt::evaluate(const Artifact &a, const EvalOptions &o
   DataOptions dopt;
   dopt.path = o.data;
   dopt.objective = o.objective;
+  dopt.tokenizer = o.tokenizer;
   dopt.batch = o.batch;
   dopt.seq = o.seq;
   dopt.sourceSeq = o.sourceSeq;

@@ -1,5 +1,6 @@
 //===- Support.cpp - Helpers the motif-run commands share ------------------===//
 #include "runtime/train/Support.h"
+#include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/train/Trainer.h"
 
 #include <algorithm>
@@ -61,8 +62,20 @@ int64_t motif::rt::vocabOf(const Artifact &a) {
   return vocab;
 }
 
-StatusOr<TokenData> motif::rt::loadTokensFor(const std::string &path, int64_t vocab) {
-  auto data = loadTokens(path);
+StatusOr<TokenData> motif::rt::loadTokensFor(const std::string &path, int64_t vocab,
+                                             const std::string &tokenizer) {
+  std::unique_ptr<Tokenizer> tok;
+  if (!tokenizer.empty()) {
+    auto loaded = Tokenizer::load(tokenizer);
+    if (!loaded.isOk())
+      return loaded.status();
+    tok = std::move(*loaded);
+    if (vocab > 0 && tok->vocabSize() > vocab)
+      return Status::error("tokenizer '" + tokenizer + "' has " +
+                           std::to_string(tok->vocabSize()) +
+                           " tokens but the model's vocabulary is " + std::to_string(vocab));
+  }
+  auto data = loadTokens(path, tok.get());
   if (!data.isOk())
     return data.status();
   if (vocab > 0)

@@ -39,7 +39,8 @@ StatusOr<TokenIO> tokenIO(const Artifact &a, const Function &f);
 int64_t vocabOf(const Artifact &a);
 
 /// Loads a data file and checks its tokens against the vocabulary (if known).
-StatusOr<TokenData> loadTokensFor(const std::string &path, int64_t vocab);
+StatusOr<TokenData> loadTokensFor(const std::string &path, int64_t vocab,
+                                  const std::string &tokenizer = "");
 
 /// Loads the weights of the checkpoint at `path` into `engine`.
 Status loadWeights(Engine &engine, const std::string &path);

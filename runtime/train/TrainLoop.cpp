@@ -131,6 +131,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   DataOptions dopt;
   dopt.path = o.data;
   dopt.objective = o.objective;
+  dopt.tokenizer = o.tokenizer;
   dopt.batch = batch;
   dopt.seq = seq;
   dopt.sourceSeq = o.sourceSeq;

@@ -28,6 +28,7 @@ struct TrainOptions {
   int64_t sourceSeq = -1;      // seq2seq: source tokens per row (-1: --seq)
   double maskRate = 0.15;      // mlm
   int64_t maskToken = -1;      // mlm: -1: the vocabulary's last id
+  std::string tokenizer;       // tokenizer.json or .model for text and pairs; empty: bytes
   std::string outDir = "run";  // checkpoints and metrics.jsonl
   std::string resume;          // checkpoint to continue from
   int64_t steps = -1;
@@ -151,6 +152,7 @@ Status smokeStep(const Artifact &artifact, int64_t batch, int64_t seq,
 struct EvalOptions {
   std::string data, checkpoint;
   std::string objective; // as TrainOptions
+  std::string tokenizer; // tokenizer.json or .model for text data; empty: bytes
   int64_t batch = 8, seq = 64;
   int64_t sourceSeq = -1;
   int64_t maskToken = -1;

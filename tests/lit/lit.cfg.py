@@ -20,6 +20,7 @@ config.substitutions.append(("%examples", os.path.join(config.motif_src_root, "e
 
 tool_dirs = [config.motif_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["motif-opt", "motif-compile", "motif-run"], tool_dirs)
+llvm_config.add_tool_substitutions(["motif-import"], tool_dirs)
 
 # A loadable NVIDIA driver: tests of the no-GPU messages are unsupported there.
 try:

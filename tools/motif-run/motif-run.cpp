@@ -5,6 +5,7 @@
 // motif-run generate model.mbin --checkpoint FILE [--prompt TEXT ...]
 // motif-run eval     model.mbin --data FILE --checkpoint FILE
 // motif-run bench    model.mbin [--function train_step --batch B --seq T ...]
+// motif-run tokenize --tokenizer FILE -o OUT.bin TEXT...
 //
 // The runtime library it is built on has no MLIR dependency.
 //
@@ -16,6 +17,8 @@
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/cuda/backend/DeviceEngine.h"
 #include "runtime/exec/Crash.h"
+#include "runtime/tokenizer/Tokenizer.h"
+#include "runtime/train/Data.h"
 #include "runtime/train/Trainer.h"
 
 #include <cmath>
@@ -48,6 +51,8 @@ const char *kUsage =
     "                 .npy) matching the model's inputs (images, labels, ...)\n"
     "               --objective lm|mlm|seq2seq|arrays (default: from FILE)\n"
     "               --mask-rate F --mask-token ID --source-seq S\n"
+    "               --tokenizer FILE (tokenizer.json or SentencePiece .model:\n"
+    "               text and pairs go through it; else they are read byte by byte)\n"
     "               --steps N --batch B --seq T --accumulate K --lr X --clip X\n"
     "               --weight-decay X --optimizer adamw|sgd|lion\n"
     "               --schedule cosine|wsd|linear|constant --warmup N\n"
@@ -64,6 +69,12 @@ const char *kUsage =
     "  eval       the mean loss over a data file with a checkpoint's weights:\n"
     "               --data FILE --checkpoint FILE --batch B --seq T --batches N\n"
     "               --objective lm|mlm|seq2seq|arrays --mask-token ID --source-seq S\n"
+    "               --tokenizer FILE\n"
+    "  tokenize   text files through a tokenizer into one llm.c shard (uint16\n"
+    "             tokens when the vocabulary fits, else uint32); no artifact:\n"
+    "               motif-run tokenize --tokenizer FILE -o OUT.bin TEXT...\n"
+    "               [--separator TOKEN] (a token, e.g. <|endoftext|>, before\n"
+    "               each file)\n"
     "  gpu-plan   what the GPU backend would run, worked out on the host: the\n"
     "             binary for a device, each buffer's storage and arena offset,\n"
     "             each generated kernel's launch: --arch sm_80|sm_90a --batch B\n"
@@ -113,6 +124,59 @@ int usageError(const std::string &msg) {
 } // namespace
 
 namespace {
+/// motif-run tokenize: text files through a tokenizer into one llm.c shard.
+int tokenizeCommand(int argc, char **argv) {
+  std::string tokPath, out, separator;
+  std::vector<std::string> inputs;
+  for (int i = 2; i < argc; ++i) {
+    std::string f = argv[i];
+    auto value = [&](std::string &dst) {
+      if (i + 1 >= argc)
+        return false;
+      dst = argv[++i];
+      return true;
+    };
+    if (f == "--tokenizer" || f == "-o" || f == "--out" || f == "--separator") {
+      std::string &dst = f == "--tokenizer" ? tokPath : f == "--separator" ? separator : out;
+      if (!value(dst))
+        return usageError("option " + f + " needs a value");
+    } else if (!f.empty() && f[0] == '-') {
+      return usageError("unknown option '" + f + "' for tokenize");
+    } else {
+      inputs.push_back(f);
+    }
+  }
+  if (tokPath.empty() || out.empty() || inputs.empty())
+    return usageError("'tokenize' needs --tokenizer FILE, -o OUT.bin and text files");
+  auto fail = [](const std::string &m) {
+    std::fprintf(stderr, "motif-run: error: %s\n", m.c_str());
+    return 1;
+  };
+  auto tok = Tokenizer::load(tokPath);
+  if (!tok.isOk())
+    return fail(tok.status().message());
+  int64_t sep = -1;
+  if (!separator.empty() && (sep = (*tok)->tokenId(separator)) < 0)
+    return fail("--separator '" + separator + "' is not a token of '" + tokPath + "'");
+  std::vector<uint32_t> all;
+  for (const std::string &in : inputs) {
+    auto data = loadTokens(in, tok->get());
+    if (!data.isOk())
+      return fail(data.status().message());
+    if (data->format != "text")
+      return fail("'" + in + "' is already an llm.c shard");
+    if (sep >= 0)
+      all.push_back(static_cast<uint32_t>(sep));
+    all.insert(all.end(), data->tokens.begin(), data->tokens.end());
+  }
+  if (Status s = writeTokenShard(out, all, (*tok)->vocabSize()); !s)
+    return fail(s.message());
+  std::printf("%zu tokens from %zu file(s) through %s -> %s (%s tokens)\n", all.size(),
+              inputs.size(), (*tok)->describe().c_str(), out.c_str(),
+              (*tok)->vocabSize() <= 65536 ? "uint16" : "uint32");
+  return 0;
+}
+
 int runCommand(int argc, char **argv) {
   gpu::registerDeviceEngines();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
@@ -171,6 +235,8 @@ int runCommand(int argc, char **argv) {
     std::printf("motif-run's default device: %s\n", gpu::defaultDevice().c_str());
     return 0;
   }
+  if (cmd == "tokenize")
+    return tokenizeCommand(argc, argv);
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
       cmd != "check-grad" && cmd != "smoke" && cmd != "bench" && cmd != "eval" &&
       cmd != "gpu-plan" && cmd != "check-ref")
@@ -278,6 +344,7 @@ int runCommand(int argc, char **argv) {
       else return usageError("unknown option '" + f + "' for gpu-plan");
     } else if (cmd == "eval") {
       if (f == "--data") eo.data = value();
+      else if (f == "--tokenizer") eo.tokenizer = value();
       else if (f == "--checkpoint") eo.checkpoint = value();
       else if (f == "--batch") positive(eo.batch);
       else if (f == "--seq") positive(eo.seq);
@@ -313,6 +380,7 @@ int runCommand(int argc, char **argv) {
       else return usageError("unknown option '" + f + "' for check-grad");
     } else if (cmd == "train") {
       if (f == "--data") t.data = value();
+      else if (f == "--tokenizer") t.tokenizer = value();
       else if (f == "--out") t.outDir = value();
       else if (f == "--resume") t.resume = value();
       else if (f == "--steps") positive(t.steps);
