@@ -1,8 +1,10 @@
 //===- Json.h - A small JSON reader for the runtime's file formats -*- C++ -*-===//
 //
 // The runtime reads JSON in safetensors headers, sharded checkpoints' index
-// files and Hugging Face tokenizer.json files; it has no LLVM, so this is its
-// one JSON reader. Strings are UTF-8 (\u escapes, surrogate pairs included).
+// files, Hugging Face tokenizer.json and config files, and datasets' JSON
+// lines; it has no LLVM, so this is its one JSON reader, parsed by
+// nlohmann-json (Debian's nlohmann-json3-dev) into a small DOM in file order.
+// Strings are UTF-8 (\u escapes, surrogate pairs included).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CORE_JSON_H

@@ -1,9 +1,11 @@
 //===- ArrayFile.cpp - Named arrays from safetensors, .npz and .npy --------===//
 #include "runtime/train/ArrayFile.h"
 
-#include <nlohmann/json.hpp>
+#include "runtime/core/Json.h"
+
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -32,7 +34,9 @@ template <typename T> T load(const char *p) {
   return v;
 }
 
-float halfToFloat(uint16_t h) {
+} // namespace
+
+float motif::rt::halfToFloat(uint16_t h) {
   uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
   uint32_t bits;
   if (exp == 0) {
@@ -56,6 +60,7 @@ float halfToFloat(uint16_t h) {
   return f;
 }
 
+namespace {
 /// The element types both formats have, by one spelling.
 enum class Elem { F64, F32, F16, BF16, I64, I32, I16, I8, U8, U16, U32, Bool, Unknown };
 
@@ -123,50 +128,63 @@ Elem safetensorsElem(const std::string &d) {
   return Elem::Unknown;
 }
 
-StatusOr<std::vector<NamedArray>> readSafetensors(const std::string &path, const std::string &bytes) {
+} // namespace
+
+StatusOr<std::vector<NamedArray>>
+motif::rt::parseSafetensors(const std::string &path, const std::string &bytes,
+                            const std::string &what, std::map<std::string, std::string> *metadata,
+                            const std::vector<std::string> *only) {
+  std::string file = what + " '" + path + "'";
   if (bytes.size() < 8)
-    return Status::error("data file '" + path + "' is truncated: no safetensors header length");
+    return Status::error(file + " is truncated: no safetensors header length");
   uint64_t hlen = load<uint64_t>(bytes.data());
   if (hlen > bytes.size() - 8)
-    return Status::error("data file '" + path + "' is truncated: its header says " +
+    return Status::error(file + " is truncated or not safetensors: its header says " +
                          std::to_string(hlen) + " bytes, the file has " +
                          std::to_string(bytes.size() - 8) + " after the length");
-  nlohmann::json header = nlohmann::json::parse(bytes.begin() + 8,
-                                                bytes.begin() + 8 + static_cast<long>(hlen),
-                                                nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded() || !header.is_object())
-    return Status::error("data file '" + path + "': its safetensors header is not a JSON object");
+  Json header;
+  std::string why;
+  if (!parseJson(bytes.substr(8, hlen), header, why, "the header") || header.kind != Json::Obj)
+    return Status::error(file + ": bad safetensors header: " + (why.empty() ? "not an object" : why));
   const char *data = bytes.data() + 8 + hlen;
   uint64_t dataBytes = bytes.size() - 8 - hlen;
   std::vector<NamedArray> out;
-  for (auto &[name, entry] : header.items()) {
-    if (name == "__metadata__")
+  for (const auto &[name, entry] : header.obj) {
+    if (name == "__metadata__") {
+      if (metadata)
+        for (const auto &[k, v] : entry.obj)
+          if (v.kind == Json::Str)
+            (*metadata)[k] = v.str;
       continue;
-    std::string where = "data file '" + path + "', array '" + name + "'";
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-        !entry.contains("data_offsets") || !entry["dtype"].is_string() ||
-        !entry["shape"].is_array() || !entry["data_offsets"].is_array() ||
-        entry["data_offsets"].size() != 2)
-      return Status::error(where + ": a header entry needs dtype, shape and data_offsets");
+    }
+    if (only && std::find(only->begin(), only->end(), name) == only->end())
+      continue;
+    std::string where = file + ", tensor '" + name + "'";
+    const Json *dtype = entry.get("dtype"), *shape = entry.get("shape"),
+               *offs = entry.get("data_offsets");
+    if (!dtype || dtype->kind != Json::Str || !shape || shape->kind != Json::Arr || !offs ||
+        offs->kind != Json::Arr || offs->arr.size() != 2)
+      return Status::error(where + " lacks dtype, shape or data_offsets");
     NamedArray a;
     a.name = name;
-    a.dtype = entry["dtype"].get<std::string>();
-    for (auto &d : entry["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+    a.dtype = dtype->str;
+    for (const Json &d : shape->arr) {
+      if (d.kind != Json::Num || d.num < 0 || d.num != static_cast<double>(static_cast<int64_t>(d.num)))
         return Status::error(where + ": its shape holds something other than sizes");
-      a.shape.push_back(d.get<int64_t>());
+      a.shape.push_back(static_cast<int64_t>(d.num));
     }
     Elem e = safetensorsElem(a.dtype);
     if (e == Elem::Unknown)
       return Status::error(where + ": dtype " + a.dtype + " is not a numeric type the runtime reads");
-    auto &offs = entry["data_offsets"];
-    if (!offs[0].is_number_unsigned() || !offs[1].is_number_unsigned())
-      return Status::error(where + ": data_offsets are not sizes");
-    uint64_t b = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
+    for (const Json &o : offs->arr)
+      if (o.kind != Json::Num || o.num < 0)
+        return Status::error(where + ": data_offsets are not sizes");
+    uint64_t b = static_cast<uint64_t>(offs->arr[0].num), end = static_cast<uint64_t>(offs->arr[1].num);
     uint64_t need = static_cast<uint64_t>(a.numElements()) * elemSize(e);
     if (end < b || end - b != need)
-      return Status::error(where + ": data_offsets span " + std::to_string(end - b) +
-                           " bytes, its shape and dtype need " + std::to_string(need));
+      return Status::error(where + " has data_offsets of the wrong size: they span " +
+                           std::to_string(end - b) + " bytes, its shape and dtype need " +
+                           std::to_string(need));
     if (end > dataBytes)
       return Status::error(where + " is truncated: it ends at byte " + std::to_string(end) +
                            " of a data section of " + std::to_string(dataBytes));
@@ -177,6 +195,7 @@ StatusOr<std::vector<NamedArray>> readSafetensors(const std::string &path, const
   return out;
 }
 
+namespace {
 /// One .npy payload: "\x93NUMPY", version, header length, a Python dict
 /// literal {'descr': '<f4', 'fortran_order': False, 'shape': (N, ...), }, data.
 Status readNpy(const std::string &bytes, NamedArray &a, const std::string &where) {
@@ -325,7 +344,7 @@ StatusOr<std::vector<NamedArray>> motif::rt::readArrays(const std::string &path)
   if (!bytes.isOk())
     return bytes.status();
   if (endsWith(path, ".safetensors"))
-    return readSafetensors(path, *bytes);
+    return parseSafetensors(path, *bytes, "data file");
   if (endsWith(path, ".npz"))
     return readNpz(path, *bytes);
   if (endsWith(path, ".npy")) {

@@ -13,6 +13,7 @@
 #include "runtime/core/Artifact.h"
 #include "runtime/core/Status.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,18 @@ struct NamedArray {
 
 /// Whether `path` names a file of arrays (by its extension).
 bool isArrayFile(const std::string &path);
+
+/// The arrays of the safetensors file `path` whose bytes are `bytes`: all of
+/// them, or those named in `only`; its "__metadata__" strings go to
+/// `metadata` when given. `what` names the file in errors ("data file",
+/// "checkpoint"). Checkpoints read their tensors through this too.
+StatusOr<std::vector<NamedArray>>
+parseSafetensors(const std::string &path, const std::string &bytes, const std::string &what,
+                 std::map<std::string, std::string> *metadata = nullptr,
+                 const std::vector<std::string> *only = nullptr);
+
+/// An IEEE binary16's value.
+float halfToFloat(uint16_t h);
 
 /// Reads every array of `path`; errors name the file, the array and the
 /// problem (truncated, unknown dtype, Fortran order, out-of-range integer).

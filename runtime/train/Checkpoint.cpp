@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/train/Checkpoint.h"
+#include "runtime/train/ArrayFile.h"
 
 #include "runtime/core/Json.h"
 
@@ -126,25 +127,6 @@ Status motif::rt::saveCheckpoint(const Checkpoint &c, const std::string &path) {
 }
 
 namespace {
-/// An IEEE half's value.
-float halfToFloat(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000 | (man << 13);
-  } else if (exp) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else if (!man) {
-    bits = sign;
-  } else { // subnormal: man * 2^-24
-    float f = std::ldexp(static_cast<float>(man), -24);
-    return sign ? -f : f;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 StatusOr<std::string> readWhole(const std::string &path, const std::string &what) {
   std::ifstream is(path, std::ios::binary);
   if (!is)
@@ -174,73 +156,23 @@ Status readSafetensors(const std::string &path, Checkpoint &c,
   auto fail = [&](const std::string &m) {
     return Status::error("checkpoint '" + path + "': " + m);
   };
-  if (bytes.size() < 8)
-    return fail("truncated (no header)");
-  uint64_t hlen;
-  std::memcpy(&hlen, bytes.data(), 8);
-  if (hlen > bytes.size() - 8)
-    return fail("truncated or not safetensors (header length " +
-                std::to_string(hlen) + " exceeds the file)");
-  std::string headerText = bytes.substr(8, hlen);
-  Json root;
-  std::string jsonError;
-  if (!parseJson(headerText, root, jsonError, "the header") || root.kind != Json::Obj)
-    return fail("bad header: " + (jsonError.empty() ? "not an object" : jsonError));
-  size_t dataStart = 8 + hlen, dataSize = bytes.size() - dataStart;
-  for (const auto &[name, v] : root.obj) {
-    if (name == "__metadata__") {
-      for (const auto &[k, mv] : v.obj)
-        if (mv.kind == Json::Str)
-          c.metadata[k] = mv.str;
-      continue;
-    }
-    if (only && std::find(only->begin(), only->end(), name) == only->end())
-      continue;
-    const Json *dtype = v.get("dtype"), *shape = v.get("shape"), *offs = v.get("data_offsets");
-    if (!dtype || !shape || !offs || offs->arr.size() != 2)
-      return fail("tensor '" + name + "' lacks dtype, shape or data_offsets");
+  auto arrays = parseSafetensors(path, bytes, "checkpoint", &c.metadata, only);
+  if (!arrays.isOk())
+    return arrays.status();
+  for (NamedArray &a : *arrays) {
     // F32 as is; BF16, F16 and F64 converted to fp32 on load.
-    const std::string &dt = dtype->str;
-    size_t width = dt == "F32" ? 4 : dt == "BF16" || dt == "F16" ? 2 : dt == "F64" ? 8 : 0;
-    if (!width)
-      return fail("tensor '" + name + "' has dtype " + dt +
+    if (a.isInt)
+      return fail("tensor '" + a.name + "' has dtype " + a.dtype +
                   "; checkpoints are read from F32, BF16, F16 or F64 tensors");
     Checkpoint::Tensor t;
-    int64_t n = 1;
-    for (const Json &d : shape->arr) {
-      t.shape.push_back(static_cast<int64_t>(d.num));
-      n *= t.shape.back();
-    }
-    size_t b = static_cast<size_t>(offs->arr[0].num), e = static_cast<size_t>(offs->arr[1].num);
-    if (e < b || e > dataSize || e - b != static_cast<size_t>(n) * width)
-      return fail("tensor '" + name + "' has data offsets outside the file or "
-                  "of the wrong size (truncated?)");
-    t.data.resize(static_cast<size_t>(n));
-    const char *src = bytes.data() + dataStart + b;
-    for (size_t k = 0; k < t.data.size(); ++k) {
-      if (width == 4) {
-        std::memcpy(&t.data[k], src + 4 * k, 4);
-      } else if (width == 8) {
-        double d;
-        std::memcpy(&d, src + 8 * k, 8);
-        t.data[k] = static_cast<float>(d);
-      } else {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * k, 2);
-        if (dt == "BF16") {
-          uint32_t bits = uint32_t(h) << 16;
-          std::memcpy(&t.data[k], &bits, 4);
-        } else {
-          t.data[k] = halfToFloat(h);
-        }
-      }
-    }
+    t.shape = a.shape;
+    t.data = std::move(a.f);
     for (size_t k = 0; k < t.data.size(); ++k)
       if (!std::isfinite(t.data[k]))
-        return fail("tensor '" + name + "' holds a non-finite value (" +
+        return fail("tensor '" + a.name + "' holds a non-finite value (" +
                     std::to_string(t.data[k]) + ") at index " + std::to_string(k) +
                     ": the run that wrote it diverged; resume from an earlier checkpoint");
-    c.tensors.emplace_back(name, std::move(t));
+    c.tensors.emplace_back(a.name, std::move(t));
   }
   return Status::ok();
 }

@@ -1,11 +1,11 @@
 //===- Dataset.cpp - What training and evaluation batches are made from ----===//
 #include "runtime/train/Dataset.h"
+#include "runtime/core/Json.h"
 #include "runtime/train/ArrayFile.h"
 #include "runtime/train/Data.h"
 #include "runtime/train/Support.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <fstream>
@@ -395,21 +395,22 @@ StatusOr<Dataset> openPairs(const Function &f, const Inputs &in, int64_t vocab,
     if (line.find_first_not_of(" \t\r") == std::string::npos)
       continue;
     std::string where = o.path + ":" + std::to_string(lineNo);
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object())
-      return Status::error(where + ": not a JSON object");
-    auto text = [&](std::initializer_list<const char *> keys) -> const nlohmann::json * {
+    Json j;
+    std::string why;
+    if (!parseJson(line, j, why, "the line") || j.kind != Json::Obj)
+      return Status::error(where + ": not a JSON object" + (why.empty() ? "" : ": " + why));
+    auto text = [&](std::initializer_list<const char *> keys) -> const Json * {
       for (const char *k : keys)
-        if (j.contains(k) && j[k].is_string())
-          return &j[k];
+        if (const Json *v = j.get(k); v && v->kind == Json::Str)
+          return v;
       return nullptr;
     };
-    const nlohmann::json *s = text({"source", "src", "input"}), *t = text({"target", "tgt", "output"});
+    const Json *s = text({"source", "src", "input"}), *t = text({"target", "tgt", "output"});
     if (!s || !t)
       return Status::error(where + ": needs string fields \"source\" and \"target\"");
     Pair p;
     for (auto [text, ids] : {std::pair{s, &p.source}, std::pair{t, &p.target}}) {
-      const std::string str = text->get<std::string>();
+      const std::string &str = text->str;
       if (tok) {
         auto enc = tok->encode(str);
         if (!enc.isOk())
