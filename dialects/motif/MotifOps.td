@@ -182,6 +182,8 @@ def Motif_LogOp : Motif_UnaryOp<"log", "natural logarithm">;
 def Motif_SqrtOp : Motif_UnaryOp<"sqrt", "square root">;
 def Motif_RsqrtOp : Motif_UnaryOp<"rsqrt", "1 / sqrt(x)">;
 def Motif_NegOp : Motif_UnaryOp<"neg", "-x">;
+def Motif_SinOp : Motif_UnaryOp<"sin", "sine (radians)">;
+def Motif_CosOp : Motif_UnaryOp<"cos", "cosine (radians)">;
 
 def Motif_CastOp : Motif_Op<"cast", [Pure, MotifVJPOpInterface]> {
   let summary = "converts the element type";

@@ -24,6 +24,7 @@
 //              rounding for every x)
 //   exp, log, sqrt: f' = exp(x), 1/x, 1/(2 sqrt x);  rsqrt f = 1/sqrt(x),
 //              f' = -1/(2 x sqrt x);  neg f = -x, f' = -1
+//   sin, cos   f' = cos(x), -sin(x)
 //   add, sub, mul, div: the operators; maximum f = a >= b ? a : b, its
 //              gradient goes to a where a >= b, else to b.
 //
@@ -71,6 +72,10 @@ MOTIF_HD float tanh(float x) { return ::tanhf(x); }
 MOTIF_HD double tanh(double x) { return ::tanh(x); }
 MOTIF_HD float sqrt(float x) { return ::sqrtf(x); }
 MOTIF_HD double sqrt(double x) { return ::sqrt(x); }
+MOTIF_HD float sin(float x) { return ::sinf(x); }
+MOTIF_HD double sin(double x) { return ::sin(x); }
+MOTIF_HD float cos(float x) { return ::cosf(x); }
+MOTIF_HD double cos(double x) { return ::cos(x); }
 MOTIF_HD float abs(float x) { return ::fabsf(x); }
 MOTIF_HD double abs(double x) { return ::fabs(x); }
 } // namespace detail
@@ -104,6 +109,8 @@ template <typename T> MOTIF_HD T unary(UnaryKind k, T x) {
   case UnaryKind::Sqrt: return detail::sqrt(x);
   case UnaryKind::Rsqrt: return T(1) / detail::sqrt(x);
   case UnaryKind::Neg: return -x;
+  case UnaryKind::Sin: return detail::sin(x);
+  case UnaryKind::Cos: return detail::cos(x);
   }
   return T(0);
 }
@@ -139,6 +146,8 @@ template <typename T> MOTIF_HD T unaryDerivative(UnaryKind k, T x) {
   case UnaryKind::Sqrt: return T(0.5) / detail::sqrt(x);
   case UnaryKind::Rsqrt: return T(-0.5) / (x * detail::sqrt(x));
   case UnaryKind::Neg: return T(-1);
+  case UnaryKind::Sin: return detail::cos(x);
+  case UnaryKind::Cos: return -detail::sin(x);
   }
   return T(0);
 }

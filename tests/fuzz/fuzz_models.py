@@ -54,7 +54,7 @@ class Gen:
     def safe_math(self, x, top):
         return self.r.choice([f"exp(tanh({x}))", f"log(softplus({x}) + 1.0)",
                               f"sqrt({x} * {x} + 1.0)", f"rsqrt({x} * {x} + 1.0)",
-                              f"-{x}", f"{x} / 2.0"])
+                              f"-{x}", f"{x} / 2.0", f"sin({x})", f"cos({x})"])
 
     def linear(self, x, top):
         if self.r.random() < 0.5:

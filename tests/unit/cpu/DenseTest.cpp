@@ -19,7 +19,8 @@ TEST(CpuElementwise, UnaryGradients) {
       {UnaryKind::Sigmoid, "sigmoid", -4, 4}, {UnaryKind::Tanh, "tanh", -2, 2},
       {UnaryKind::Softplus, "softplus", -30, 30}, {UnaryKind::Exp, "exp", -2, 2},
       {UnaryKind::Log, "log", 0.5, 3},        {UnaryKind::Sqrt, "sqrt", 0.5, 3},
-      {UnaryKind::Rsqrt, "rsqrt", 0.5, 3},    {UnaryKind::Neg, "neg", -2, 2}};
+      {UnaryKind::Rsqrt, "rsqrt", 0.5, 3},    {UnaryKind::Neg, "neg", -2, 2},
+      {UnaryKind::Sin, "sin", -4, 4},         {UnaryKind::Cos, "cos", -4, 4}};
   Rng r(1);
   for (const UnaryCase &c : cases) {
     SCOPED_TRACE(c.name);
