@@ -6,6 +6,7 @@
 // periodically evaluate and checkpoint.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/MemoryPlan.h"
 #include "runtime/core/ParameterBytes.h"
 #include "runtime/train/Checkpoint.h"
 #include "runtime/train/Dataset.h"
@@ -144,18 +145,32 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     return opened.status();
   Dataset &data = *opened;
 
-  // 3. Memory: the parameters, their gradients and the optimizer's moments
-  // must fit in the memory this machine has free before anything is
-  // allocated (activations come on top; motif-compile --report has them).
+  // 3. Memory: the parameters, their gradients and the optimizer's moments,
+  // and on the CPU the activations of a micro-batch (the plan's arena at
+  // these dims, as motif-compile --report shows it), must fit in the memory
+  // this machine has free before anything is allocated.
+  std::vector<int64_t> dims; // the plan's symbols (B, T, ...) for these batches
   {
+    std::string why;
+    if (!step->symbolValues(data.shapes, dims, why))
+      dims.clear();
     ParameterBytes pb = parameterBytes(a.params);
+    int64_t activations = 0;
+    ArenaPlan arena;
+    if (!dims.empty() && o.device == "cpu" && step->arena.at(dims, arena, why))
+      activations = arena.peak;
     int64_t avail = availableMemoryBytes();
-    if (avail > 0 && pb.training() > avail)
-      return Status::error("model '" + a.model + "' needs " + gib(pb.training()) +
-                           " for its parameters, gradients and optimizer state (" +
-                           gib(pb.weights) + " of weights) but this machine has " + gib(avail) +
-                           " of memory available; train a smaller variant (-D) or on a "
-                           "machine with more memory");
+    if (avail > 0 && pb.training() + activations > avail)
+      return Status::error(
+          "model '" + a.model + "' needs " + gib(pb.training() + activations) + ": " +
+          gib(pb.training()) + " for its parameters, gradients and optimizer state (" +
+          gib(pb.weights) + " of weights)" +
+          (activations ? " and " + gib(activations) + " for the activations of a micro-batch (" +
+                             std::to_string(batch) + " x " + std::to_string(seq) + ")"
+                       : std::string()) +
+          ", but this machine has " + gib(avail) + " of memory available; train a smaller " +
+          "variant (-D)" + (activations ? ", a smaller --batch or --seq with --accumulate," : "") +
+          " or on a machine with more memory");
   }
 
   // 4. Parameters: fresh or resumed.
@@ -164,9 +179,20 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   eo.seed = o.seed;
   eo.nanCheck = o.nanCheck;
   eo.optimizer = oc;
+  // Initialising a large model takes a while: say so, and how long it took.
+  const ParameterBytes pb = parameterBytes(a.params);
+  const bool slowInit = pb.weights >= (int64_t(1) << 30) && !o.quiet;
+  auto ti = std::chrono::steady_clock::now();
+  if (slowInit)
+    log << "initializing " << pb.count << " parameters (" << gib(pb.weights) << ") on "
+        << o.device << " ..." << std::flush;
   auto made = makeEngine(a, eo);
   if (!made.isOk())
     return made.status();
+  if (slowInit)
+    log << " " << std::fixed << std::setprecision(1)
+        << std::chrono::duration<double>(std::chrono::steady_clock::now() - ti).count()
+        << std::defaultfloat << " s\n";
   Engine &engine = **made;
   int64_t start = 0;
   if (!o.resume.empty()) {
@@ -273,13 +299,9 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   double lastVal = 0;
   // Model FLOPs of one micro-batch (matrix products), for the throughput.
   double flopsPerMicro = 0;
-  {
-    std::vector<int64_t> dims;
-    std::string why;
-    if (step->symbolValues(data.shapes, dims, why))
-      if (auto f = step->flops.eval(dims))
-        flopsPerMicro = static_cast<double>(*f);
-  }
+  if (!dims.empty())
+    if (auto f = step->flops.eval(dims))
+      flopsPerMicro = static_cast<double>(*f);
   std::vector<std::string> numbered; // checkpoints written by this run, for --keep
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = start; s < steps; ++s) {

@@ -333,6 +333,13 @@ int main(int argc, char **argv) {
   bool anyGpu = llvm::any_of(targetList, [](const std::string &t) {
     return motif::rt::TargetInfo::parse(t)->isGpu();
   });
+  // Timing an output that needs no pipeline (the default --emit=motif, as
+  // for -o /dev/null) times elaboration only: say so, rather than print a
+  // report the reader takes for the whole compile.
+  if (llvm::TimePassesIsEnabled && !train && !lower)
+    llvm::errs() << "motif-compile: note: --time-passes times the stages this output needs: "
+                    "parsing and elaboration (--emit=motif); write an artifact (-o FILE.mbin) "
+                    "or pass --emit=kernel to time the whole pipeline\n";
   if (train || lower) {
     // The pipeline after elaboration (compiler/Pipelines); each pass's output
     // is dumped in turn.
