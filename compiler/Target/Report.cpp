@@ -11,6 +11,8 @@
 #include "llvm/Support/Format.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 
 using namespace mlir;
 namespace rt = ::motif::rt;
@@ -32,6 +34,75 @@ std::string bytesStr(int64_t b) {
   else
     os << llvm::format("%.1f %s", v, units[u]);
   return out;
+}
+
+/// What the backward of the scans keeps of the recurrent state in the CPU
+/// kernels' own workspace (doubles, outside the arena) at the report's dims,
+/// per (batch, head) or (batch, channel), against the sequential form:
+/// motif.ssd's chunked backward keeps the state entering each chunk plus one
+/// chunk's recomputed states, the sequential one a state per step; the
+/// selective scan's chunked backward the state and its gradient at each chunk
+/// boundary plus one chunk's states, the sequential one checkpoints every
+/// sqrt(T) steps and the states between two (runtime/cpu/Ssd.cpp,
+/// ScanChunked.cpp, Scan.cpp).
+void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
+                       const std::vector<int64_t> &values, llvm::raw_ostream &os) {
+  int64_t symB = -1, symT = -1;
+  for (size_t s = 0; s < symbols.size(); ++s) {
+    if (symbols[s] == "B")
+      symB = values[s];
+    if (symbols[s] == "T")
+      symT = values[s];
+  }
+  struct Kind {
+    int count = 0;
+    int64_t chunk = 0, kept = 0, sequential = 0;
+  };
+  std::map<std::string, Kind> kinds;
+  fn.walk([&](mlir::motif::VjpOp v) {
+    StringRef name = v.getOp();
+    if (name != "motif.ssd" && name != "motif.selective_scan")
+      return;
+    auto chunkAttr = v.getFwdAttrs().getAs<IntegerAttr>("chunk");
+    int64_t chunk = chunkAttr ? chunkAttr.getInt() : 0;
+    auto dimOf = [&](Value x, int64_t i) -> int64_t {
+      auto t = llvm::cast<RankedTensorType>(x.getType());
+      if (!t.isDynamicDim(i))
+        return t.getDimSize(i);
+      return i == 0 ? symB : i == 1 ? symT : -1;
+    };
+    auto inputs = v.getInputs();
+    int64_t B = dimOf(inputs[0], 0), T = dimOf(inputs[0], 1);
+    if (B < 0 || T < 0)
+      return;
+    int64_t L = chunk > 0 ? std::min(chunk, T) : 0, nC = chunk > 0 ? (T + L - 1) / L : 0;
+    int64_t kept = 0, seq = 0;
+    if (name == "motif.ssd") {
+      int64_t P = dimOf(inputs[0], 3), N = dimOf(inputs[2], 3);
+      seq = 8 * (T + 1) * P * N;
+      kept = chunk > 0 ? 8 * (nC + L + 1) * P * N : seq;
+    } else {
+      int64_t N = dimOf(inputs[2], 1);
+      int64_t ck = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(T))));
+      seq = 8 * ((T + ck - 1) / ck + ck) * N;
+      kept = chunk > 0 ? 8 * (2 * nC * N + nC + (L + 1) * N) : seq;
+    }
+    Kind &k = kinds[name.str()];
+    ++k.count;
+    k.chunk = std::max(k.chunk, chunk);
+    k.kept = std::max(k.kept, kept);
+    k.sequential = std::max(k.sequential, seq);
+  });
+  for (auto &[name, k] : kinds) {
+    const char *unit = name == "motif.ssd" ? "(batch, head)" : "(batch, channel)";
+    os << "    scan backward: " << k.count << " " << name;
+    if (k.chunk > 0)
+      os << " (chunk " << k.chunk << ") keep " << bytesStr(k.kept) << " of states per " << unit
+         << "; the sequential form " << bytesStr(k.sequential);
+    else
+      os << " (sequential) keep " << bytesStr(k.kept) << " of states per " << unit;
+    os << " (CPU workspace, outside the arena)\n";
+  }
 }
 
 } // namespace
@@ -99,6 +170,7 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
         os << " (" << flops.uncounted << " steps with data-dependent sizes not counted)";
       os << "\n";
     }
+    printScanBackward(fn, plan.symbols, values, os);
     if (unknown)
       os << "    " << unknown << " buffers have sizes known only at run time (not counted)\n";
     // The largest buffers, with what made them.

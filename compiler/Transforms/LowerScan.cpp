@@ -1,6 +1,6 @@
 //===- LowerScan.cpp - The chunked form of every scan ----------------------===//
 //
-// Sets `chunk` on each motif.scan and motif.selective_scan still in the
+// Sets `chunk` on each motif.scan, motif.selective_scan and motif.ssd still in the
 // sequential form (chunk 0), from the cost model (ScanCostModel.h) for the
 // target and the problem the model will run: its channels and state from the
 // op, its batch and sequence from the recipe (or the pass options). The
@@ -71,8 +71,39 @@ struct LowerScanPass final : mlir::motif::impl::MotifLowerScanPassBase<LowerScan
         cost.push_back(b.getNamedAttr("note", b.getStringAttr("chunk set by the option")));
       op->setAttr("motif.scan_cost", b.getDictionaryAttr(cost));
     };
+    // motif.ssd: its heads, head dim, groups and state from the operands.
+    auto lowerSsd = [&](SsdOp s) {
+      auto x = llvm::cast<RankedTensorType>(s.getX().getType());
+      auto Bt = llvm::cast<RankedTensorType>(s.getB().getType());
+      auto dim = [](RankedTensorType t, int64_t i, int64_t def) {
+        return t.isDynamicDim(i) ? def : t.getDimSize(i);
+      };
+      SsdProblem p;
+      p.batch = dim(x, 0, B);
+      p.length = dim(x, 1, T);
+      p.heads = dim(x, 2, 1);
+      p.headdim = dim(x, 3, 1);
+      p.groups = dim(Bt, 2, 1);
+      p.state = dim(Bt, 3, 1);
+      ScanEstimate e = chunk > 0 ? estimateSsd(p, chunk, *t) : chooseSsdChunk(p, *t);
+      s->setAttr("chunk", b.getI64IntegerAttr(e.chunk));
+      char us[32];
+      std::snprintf(us, sizeof us, "%.1f", e.seconds * 1e6);
+      std::string problem = "B=" + std::to_string(p.batch) + " T=" + std::to_string(p.length) +
+                            " H=" + std::to_string(p.heads) + " P=" + std::to_string(p.headdim) +
+                            " G=" + std::to_string(p.groups) + " N=" + std::to_string(p.state);
+      SmallVector<NamedAttribute> cost{b.getNamedAttr("target", b.getStringAttr(t->name)),
+                                       b.getNamedAttr("problem", b.getStringAttr(problem)),
+                                       b.getNamedAttr("us", b.getStringAttr(us))};
+      if (chunk > 0)
+        cost.push_back(b.getNamedAttr("note", b.getStringAttr("chunk set by the option")));
+      s->setAttr("motif.scan_cost", b.getDictionaryAttr(cost));
+    };
     module.walk([&](Operation *op) {
-      if (auto s = llvm::dyn_cast<ScanOp>(op)) {
+      if (auto s = llvm::dyn_cast<SsdOp>(op)) {
+        if (s.getChunk() == 0)
+          lowerSsd(s);
+      } else if (auto s = llvm::dyn_cast<ScanOp>(op)) {
         if (s.getChunk() == 0)
           lower(op, s.getX(), 1, false);
       } else if (auto s = llvm::dyn_cast<SelectiveScanOp>(op)) {

@@ -61,6 +61,8 @@ def MotifLowerScanPass : Pass<"motif-lower-scan", "::mlir::ModuleOp"> {
     channels and state at the recipe's batch and sequence (or the options);
     `motif.scan_cost` records the target, the problem and the estimate.
     It runs before autodiff, so that the forward and the backward agree.
+    `motif.ssd` (Mamba-2's SSD, gated linear attention) gets its chunk from
+    a model of the chunked SSD (intra-chunk matmuls, chunk states) instead.
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",

@@ -24,7 +24,9 @@ std::optional<ScanTarget> mlir::motif::scanTarget(const std::string &name) {
   if (!t->isGpu())
     // A 16-thread host: ~10 ns per state element and step (an exp and two
     // FMAs in double), 50 GB/s, 20 µs to start the threads of a phase.
-    return ScanTarget{"cpu", kCpuThreads, 10e-9, 50e9, 20e-6, kCpuChannelBlock};
+    // Its matmul work (runtime/cpu/Ssd.cpp's loops in double): ~2 GFLOP/s a
+    // thread; one task per (batch, head), its chunks in order.
+    return ScanTarget{"cpu", kCpuThreads, 10e-9, 50e9, 20e-6, kCpuChannelBlock, kCpuThreads, 2e9};
   const ::motif::rt::DevicePeak *peak = ::motif::rt::targetPeak(t->computeCapability);
   if (!peak)
     return std::nullopt;
@@ -36,7 +38,10 @@ std::optional<ScanTarget> mlir::motif::scanTarget(const std::string &name) {
                     kFlopsPerStateStep / perLane,
                     peak->bandwidth,
                     4e-6,
-                    1};
+                    1,
+                    // One chunk per SM at a time on the tensor cores (bf16).
+                    peak->multiprocessors,
+                    peak->bf16Flops / static_cast<double>(peak->multiprocessors)};
 }
 
 std::vector<int64_t> mlir::motif::chunkCandidates(int64_t length) {
@@ -75,6 +80,38 @@ ScanEstimate mlir::motif::chooseChunk(const ScanProblem &p, const ScanTarget &t)
   ScanEstimate best;
   for (int64_t c : chunkCandidates(p.length)) {
     ScanEstimate e = estimateScan(p, c, t);
+    if (best.chunk == 0 || e.seconds <= best.seconds)
+      best = e;
+  }
+  return best;
+}
+
+ScanEstimate mlir::motif::estimateSsd(const SsdProblem &p, int64_t chunk, const ScanTarget &t) {
+  ScanEstimate e;
+  e.chunk = chunk;
+  e.chunks = ceilDiv(p.length, chunk);
+  const double l = static_cast<double>(std::min(chunk, p.length));
+  const double P = static_cast<double>(p.headdim), N = static_cast<double>(p.state);
+  // The CPU runs a (batch, head)'s chunks in one task, a GPU one chunk per SM.
+  bool perChunk = t.channelsPerLane == 1;
+  int64_t tasks = p.batch * p.heads * (perChunk ? e.chunks : 1);
+  double perTask = (l * l * (N + P) + 4 * l * P * N) * (perChunk ? 1 : e.chunks);
+  double waves = std::ceil(static_cast<double>(tasks) / t.matmulUnits);
+  e.computeSeconds = waves * perTask / t.matmulFlopsPerUnit;
+  // Bytes: x, y, a, B, C once (4 bytes), the chunk states (f32) written,
+  // read by the inter-chunk pass and read back.
+  double operands = 4.0 * p.batch * p.length *
+                    (2.0 * p.heads * p.headdim + p.heads + 2.0 * p.groups * p.state);
+  double states = 4.0 * 3 * p.batch * p.heads * e.chunks * P * N;
+  e.memorySeconds = (operands + states) / t.bandwidth;
+  e.seconds = std::max(e.computeSeconds, e.memorySeconds) + 3 * t.phaseSeconds;
+  return e;
+}
+
+ScanEstimate mlir::motif::chooseSsdChunk(const SsdProblem &p, const ScanTarget &t) {
+  ScanEstimate best;
+  for (int64_t c : chunkCandidates(p.length)) {
+    ScanEstimate e = estimateSsd(p, c, t);
     if (best.chunk == 0 || e.seconds <= best.seconds)
       best = e;
   }

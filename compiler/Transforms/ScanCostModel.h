@@ -32,6 +32,10 @@ struct ScanTarget {
   double bandwidth; // bytes/s
   double phaseSeconds;
   int64_t channelsPerLane;
+  // The matmul work of motif.ssd's chunked form: how many units run chunks
+  // at once (CPU threads; SMs) and the matmul rate of one (FLOP/s).
+  int64_t matmulUnits = 1;
+  double matmulFlopsPerUnit = 1e9;
 };
 /// cpu (16 threads; see docs/passes.md), sm_80 (A100 SXM), sm_90a (H100 SXM)
 /// from runtime/core/DevicePeaks; nullopt for others.
@@ -55,6 +59,20 @@ std::vector<int64_t> chunkCandidates(int64_t length);
 ScanEstimate estimateScan(const ScanProblem &p, int64_t chunk, const ScanTarget &t);
 /// The fastest candidate (the longer chunk on a tie).
 ScanEstimate chooseChunk(const ScanProblem &p, const ScanTarget &t);
+
+/// A motif.ssd (Mamba-2's SSD, gated linear attention): x [B, T, H, P], the
+/// state [P, N] per head, B and C in G groups.
+struct SsdProblem {
+  int64_t batch = 8, length = 2048, heads = 24, headdim = 64, groups = 1, state = 128;
+};
+
+/// The chunked SSD with chunks of `chunk` steps: per chunk the intra-chunk
+/// matmuls (l^2 (N + P) flops) and the chunk state and its read-out (4 l P N),
+/// on the target's matmul units; the operands read once and the [P, N] state
+/// of every chunk written and read along the inter-chunk recurrence.
+ScanEstimate estimateSsd(const SsdProblem &p, int64_t chunk, const ScanTarget &t);
+/// The fastest candidate (the longer chunk on a tie).
+ScanEstimate chooseSsdChunk(const SsdProblem &p, const ScanTarget &t);
 
 } // namespace mlir::motif
 

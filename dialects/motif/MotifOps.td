@@ -540,6 +540,56 @@ def Motif_SelectiveScanStepOp : Motif_Op<"selective_scan_step", [Pure,
   }];
 }
 
+// Mamba-2's state space dual and gated linear attention: a matrix state per
+// head read out by a query inside the op (docs/passes.md, "SSD and gated
+// linear recurrences").
+
+def Motif_SsdOp : Motif_InferOp<"ssd", [Pure]> {
+  let summary = "Mamba-2's state space dual / gated linear attention";
+  let description = [{
+    `x: [B, T, H, P]` (values), `a: [B, T, H]` or `[B, T, H, N]` (log
+    decays), `B, C: [B, T, G, N]` (keys and queries, `G` groups shared by
+    `H / G` heads each). Per batch and head the state `S: [P, N]` runs
+    `S_t = S_{t-1} diag(exp(a_t)) + x_t B_t^T` from zero and the result is
+    `y_t = S_t C_t: [B, T, H, P]`; the state never leaves the op. A decay per
+    head (`[B, T, H]`) is Mamba-2's SSD (`a = dt A`, `x` scaled by `dt`),
+    RetNet or linear attention with decay; a decay per key channel is gated
+    linear attention. `chunk` is how it runs, chosen by `motif-lower-scan`:
+    0 is the sequential form (the reference); a positive `chunk` the chunked
+    SSD form (the intra-chunk part as masked matmuls, the inter-chunk state
+    passed along).
+    ```mlir
+    %y = motif.ssd %x, %a, %B, %C : (tensor<?x?x24x64xf32>, tensor<?x?x24xf32>, tensor<?x?x1x128xf32>, tensor<?x?x1x128xf32>) -> tensor<?x?x24x64xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$a, Motif_Tensor:$B, Motif_Tensor:$C,
+                       DefaultValuedAttr<I64Attr, "0">:$chunk);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = [{
+    $x `,` $a `,` $B `,` $C attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Motif_SsdStepOp : Motif_Op<"ssd_step", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one token of motif.ssd: the state in, the output and the state out";
+  let description = [{
+    The operands of `motif.ssd` at one position, `x: [B, H, P]`, `a: [B, H]`
+    or `[B, H, N]`, `B, C: [B, G, N]`, and the state `h: [B, H, P, N]`, give
+    the output `y: [B, H, P]` and the next state `[B, H, P, N]`. Running it
+    T times from a zero state gives `motif.ssd`.
+    ```mlir
+    %y, %h1 = motif.ssd_step %x, %a, %B, %C state %h0 : (tensor<?x4x8xf32>, tensor<?x4xf32>, tensor<?x1x16xf32>, tensor<?x1x16xf32>, tensor<?x4x8x16xf32>) -> (tensor<?x4x8xf32>, tensor<?x4x8x16xf32>)
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$a, Motif_Tensor:$B, Motif_Tensor:$C,
+                       Motif_Tensor:$h);
+  let results = (outs Motif_Tensor:$y, Motif_Tensor:$h_next);
+  let assemblyFormat = [{
+    $x `,` $a `,` $B `,` $C `state` $h attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Convolution and pooling
 //===----------------------------------------------------------------------===//

@@ -718,6 +718,77 @@ INFER_SIGNATURE(SelectiveScanStepOp) {
   return success();
 }
 
+/// The operands of motif.ssd (lead = 2: [B, T] lead dims) or motif.ssd_step
+/// (lead = 1: [B]): x [lead, H, P], a [lead, H] or [lead, H, N], B and C
+/// [lead, G, N] with H a multiple of G. Returns x's type.
+static FailureOr<RankedTensorType> checkSsd(Infer &in, Value xv, Value av, Value bv, Value cv,
+                                            int64_t lead) {
+  auto x = ranked(in, xv, "x", 0, lead + 2), a = ranked(in, av, "a", lead + 1);
+  auto B = ranked(in, bv, "B", 0, lead + 2), C = ranked(in, cv, "C", 0, lead + 2);
+  if (failed(x) || failed(a) || failed(B) || failed(C))
+    return failure();
+  std::string leadDims = lead == 2 ? "[B, T, " : "[B, ";
+  int64_t h = x->getDimSize(lead), g = B->getDimSize(lead), n = B->getDimSize(lead + 1);
+  for (auto [t, name] : {std::pair{*B, "B"}, std::pair{*C, "C"}}) {
+    bool ok = true;
+    for (int64_t i = 0; i < lead; ++i)
+      ok &= compat(t.getDimSize(i), x->getDimSize(i));
+    if (!ok || !compat(t.getDimSize(lead), g) || !compat(t.getDimSize(lead + 1), n))
+      return in.fail(Twine(name) + " " + str(t) + " must be " + leadDims + "G, N] with the " +
+                     "leading dims of x " + str(*x) + " and the G, N of B " + str(*B));
+  }
+  if (h != kDyn && g != kDyn && (g <= 0 || h % g != 0))
+    return in.fail("the heads of x " + str(*x) + " (" + dimStr(h) +
+                   ") must be a multiple of the groups of B and C (" + dimStr(g) + ")");
+  bool ok = a->getRank() == lead + 1 || a->getRank() == lead + 2;
+  for (int64_t i = 0; ok && i <= lead; ++i)
+    ok = compat(a->getDimSize(i), x->getDimSize(i));
+  if (ok && a->getRank() == lead + 2)
+    ok = compat(a->getDimSize(lead + 1), n);
+  if (!ok)
+    return in.fail("a " + str(*a) + " must be " + leadDims + "H] (a decay per head) or " +
+                   leadDims + "H, N] (a decay per key channel) for x " + str(*x) + " and B " +
+                   str(*B));
+  for (auto [t, name] : {std::pair{*a, "a"}, std::pair{*B, "B"}, std::pair{*C, "C"}})
+    if (failed(sameElt(in, *x, t, "x", name)))
+      return failure();
+  return *x;
+}
+
+INFER_SIGNATURE(SsdOp) {
+  ADAPTOR(SsdOp, "ssd");
+  auto x = checkSsd(in, a.getX(), a.getA(), a.getB(), a.getC(), 2);
+  if (failed(x))
+    return failure();
+  if (static_cast<int64_t>(a.getChunk()) < 0)
+    return in.fail("chunk must not be negative, got " +
+                   Twine(static_cast<int64_t>(a.getChunk())));
+  results.push_back(*x);
+  return success();
+}
+
+INFER_SIGNATURE(SsdStepOp) {
+  ADAPTOR(SsdStepOp, "ssd_step");
+  auto x = checkSsd(in, a.getX(), a.getA(), a.getB(), a.getC(), 1);
+  auto h = ranked(in, a.getH(), "state", 0, 4);
+  if (failed(x) || failed(h))
+    return failure();
+  auto B = llvm::cast<RankedTensorType>(a.getB().getType());
+  SmallVector<int64_t> want{x->getDimSize(0), x->getDimSize(1), x->getDimSize(2),
+                            B.getDimSize(2)};
+  for (int64_t i = 0; i < 4; ++i)
+    if (!compat(h->getDimSize(i), want[i]))
+      return in.fail("state " + str(*h) + " must be [B, H, P, N] = [" + dimStr(want[0]) + ", " +
+                     dimStr(want[1]) + ", " + dimStr(want[2]) + ", " + dimStr(want[3]) + "]");
+  if (failed(sameElt(in, *x, *h, "x", "state")))
+    return failure();
+  results.push_back(RankedTensorType::get({meet(x->getDimSize(0), h->getDimSize(0)),
+                                           x->getDimSize(1), x->getDimSize(2)},
+                                          x->getElementType()));
+  results.push_back(*h);
+  return success();
+}
+
 INFER_SIGNATURE(Conv1dOp) {
   ADAPTOR(Conv1dOp, "conv1d");
   auto x = ranked(in, a.getX(), "input", 0, 3), w = ranked(in, a.getW(), "weight", 0, 3);

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Ssd.h"
 #include "runtime/exec/ReferenceBackend.h"
 
 #include <algorithm>
@@ -758,6 +759,78 @@ Status runSelectiveScanStep(Executor &ex, const PlanStep &s, const SelectiveScan
   return Status::ok();
 }
 
+/// The shape of a motif.ssd (lead = 2) or motif.ssd_step (lead = 1) from x
+/// [lead, H, P], a [lead, H(, N)] and B [lead, G, N]; an error names what
+/// does not fit.
+Status ssdShape(const char *op, const Tensor &x, const Tensor &a, const Tensor &B, size_t lead,
+                cpu::SsdShape &sh) {
+  if (x.shape.size() != lead + 2 || B.shape.size() != lead + 2 ||
+      (a.shape.size() != lead + 1 && a.shape.size() != lead + 2))
+    return Status::error(std::string(op) + ": x, a and B have the wrong ranks");
+  sh.B = x.shape[0];
+  sh.T = lead == 2 ? x.shape[1] : 1;
+  sh.H = x.shape[lead];
+  sh.P = x.shape[lead + 1];
+  sh.G = B.shape[lead];
+  sh.N = B.shape[lead + 1];
+  sh.K = a.shape.size() == lead + 2 ? a.shape[lead + 1] : 1;
+  if (sh.G <= 0 || sh.H % sh.G != 0 || (sh.K != 1 && sh.K != sh.N))
+    return Status::error(std::string(op) + ": the heads are not a multiple of the groups, or "
+                         "the decay is neither per head nor per key channel");
+  return Status::ok();
+}
+
+template <typename R>
+Status runSsd(Executor &ex, const PlanStep &s, const SsdDesc &d) {
+  Operands o = operands(ex, s, 4);
+  cpu::SsdShape sh;
+  if (Status st = ssdShape("ssd", *o.in[0], *o.in[1], *o.in[2], 2, sh); !st)
+    return st;
+  sh.chunk = d.chunk;
+  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
+  cpu::ssd(sh, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
+           y.v<R>().data());
+  return Status::ok();
+}
+
+template <typename R>
+Status vjpSsd(Executor &ex, const PlanStep &s, const SsdDesc &d) {
+  Operands o = operands(ex, s, 4);
+  Grads<R> g(o);
+  cpu::SsdShape sh;
+  if (Status st = ssdShape("ssd", *o.in[0], *o.in[1], *o.in[2], 2, sh); !st)
+    return st;
+  sh.chunk = d.chunk;
+  // The kernel writes every gradient; those not wanted go to scratch.
+  std::vector<std::vector<R>> scratch(4);
+  R *p[4];
+  for (int i = 0; i < 4; ++i) {
+    if (!g.p[i])
+      scratch[i].resize(o.in[i]->numElements());
+    p[i] = g.p[i] ? g.p[i] : scratch[i].data();
+  }
+  cpu::ssdBackward(sh, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
+                   data<R>(o.dout[0]), p[0], p[1], p[2], p[3]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+template <typename R>
+Status runSsdStep(Executor &ex, const PlanStep &s, const SsdStepDesc &) {
+  Operands o = operands(ex, s, 5);
+  const Tensor &x = *o.in[0], &h = *o.in[4];
+  cpu::SsdShape sh;
+  if (Status st = ssdShape("ssd_step", x, *o.in[1], *o.in[2], 1, sh); !st)
+    return st;
+  if (h.shape != cpu::Shape{sh.B, sh.H, sh.P, sh.N})
+    return Status::error("ssd_step: the state is not [B, H, P, N]");
+  Tensor &y = result<R>(ex, s, 0, x.shape);
+  Tensor &next = result<R>(ex, s, 1, h.shape);
+  cpu::ssdStep(sh, data<R>(o.in[0]), data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
+               data<R>(o.in[4]), y.v<R>().data(), next.v<R>().data());
+  return Status::ok();
+}
+
 template <typename R>
 Status runConv1d(Executor &ex, const PlanStep &s, const Conv1dDesc &d) {
   Operands o = operands(ex, s, 3);
@@ -1345,6 +1418,8 @@ MOTIF_REF_BOTH(Scan)
 MOTIF_REF_BOTH(SelectiveScan)
 MOTIF_REF_RUN(ScanStep)
 MOTIF_REF_RUN(SelectiveScanStep)
+MOTIF_REF_BOTH(Ssd)
+MOTIF_REF_RUN(SsdStep)
 MOTIF_REF_BOTH(Conv1d)
 MOTIF_REF_BOTH(Conv2d)
 MOTIF_REF_BOTH(Pool2d)

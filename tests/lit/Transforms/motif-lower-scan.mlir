@@ -70,3 +70,36 @@ func.func @short(%u: tensor<2x40x32xf32>, %A: tensor<32x8xf32>, %B: tensor<2x40x
 // CPU: chunk = 16 : i64, motif.scan_cost = {problem = "B=2 T=40 C=32 N=8", target = "cpu"
 
 // BAD: unknown scan target 'sm_100' (expected cpu, sm_80 or sm_90a)
+
+// -----
+
+// Mamba-2-130M's SSD (24 heads of 64, one group, a state of 128) at the default
+// problem (B=8, T=2048): the GPUs, whose matmuls are cheap against memory,
+// take Mamba-2's long chunks (fewer [64, 128] chunk states to pass); the CPU,
+// compute-bound, the shortest (its intra-chunk matmul grows with the chunk).
+func.func @mamba2(%x: tensor<?x?x24x64xf32>, %a: tensor<?x?x24xf32>, %B: tensor<?x?x1x128xf32>) -> tensor<?x?x24x64xf32> {
+  %y = motif.ssd %x, %a, %B, %B : (tensor<?x?x24x64xf32>, tensor<?x?x24xf32>, tensor<?x?x1x128xf32>, tensor<?x?x1x128xf32>) -> tensor<?x?x24x64xf32>
+  return %y : tensor<?x?x24x64xf32>
+}
+// CPU-LABEL: func.func @mamba2
+// CPU: motif.ssd {{.*}}{chunk = 16 : i64, motif.scan_cost = {problem = "B=8 T=2048 H=24 P=64 G=1 N=128", target = "cpu", us = "{{[0-9.]+}}"}}
+// A100-LABEL: func.func @mamba2
+// A100: motif.ssd {{.*}}{chunk = 256 : i64, motif.scan_cost = {problem = "B=8 T=2048 H=24 P=64 G=1 N=128", target = "sm_80"
+// H100-LABEL: func.func @mamba2
+// H100: motif.ssd {{.*}}{chunk = 256 : i64, motif.scan_cost = {problem = "B=8 T=2048 H=24 P=64 G=1 N=128", target = "sm_90a"
+// SHORT-LABEL: func.func @mamba2
+// SHORT: motif.ssd {{.*}}{chunk = {{[0-9]+}} : i64, motif.scan_cost = {problem = "B=1 T=512 H=24 P=64 G=1 N=128"
+// FORCED-LABEL: func.func @mamba2
+// FORCED: motif.ssd {{.*}}{chunk = 32 : i64, motif.scan_cost = {note = "chunk set by the option"
+
+// -----
+
+// Gated linear attention (a decay per key channel), its chunk already set: kept.
+func.func @gla(%x: tensor<?x?x4x256xf32>, %a: tensor<?x?x4x128xf32>, %k: tensor<?x?x4x128xf32>) -> tensor<?x?x4x256xf32> {
+  %y = motif.ssd %x, %a, %k, %k {chunk = 64 : i64} : (tensor<?x?x4x256xf32>, tensor<?x?x4x128xf32>, tensor<?x?x4x128xf32>, tensor<?x?x4x128xf32>) -> tensor<?x?x4x256xf32>
+  return %y : tensor<?x?x4x256xf32>
+}
+// CPU-LABEL: func.func @gla
+// CPU: motif.ssd {{.*}}{chunk = 64 : i64} :
+// H100-LABEL: func.func @gla
+// H100: motif.ssd {{.*}}{chunk = 64 : i64} :
