@@ -322,8 +322,8 @@ Val buildMoe(PrimitiveCall &c) {
 /// recurrent(x, |x_t, s| cell, state, init): the cell, called once on the
 /// region's arguments (x_t: [B, D], s: [B, state]), becomes the region of a
 /// motif.recurrent that runs it at every step. Its parameters are the
-/// recurrent's (one set for all steps); the block the cell calls adds no
-/// scope of its own, as in a moe body.
+/// recurrent's (one set for all steps); a block the cell is a call of adds
+/// no scope of its own, as in a moe body.
 Val buildRecurrent(PrimitiveCall &c) {
   Gen &g = c.g;
   const Val &cell = c.val("cell");
@@ -370,7 +370,12 @@ Val buildRecurrent(PrimitiveCall &c) {
     mlir::Block *blk = g.b.createBlock(&op->getRegion(0), {}, {xType, sType},
                                        {g.loc(c.at), g.loc(c.at)});
     g.b.setInsertionPointToStart(blk);
-    g.transparentScope = true;
+    // A cell that is one call of a block (lstm_cell, gru_cell, one of the
+    // user's) names its parameters directly in the recurrent's scope; an
+    // inline cell's primitives each open their own scope as usual.
+    const Expr &body = *cell.lambda->lhs;
+    g.transparentScope = body.kind == Expr::Call && body.scope.empty() &&
+                         g.prog.blocks.count(body.text) != 0;
     Val r = g.callLambda(cell, {Val::ofTensor(blk->getArgument(0)),
                                 Val::ofTensor(blk->getArgument(1))},
                          c.at);
