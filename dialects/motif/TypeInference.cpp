@@ -633,6 +633,8 @@ INFER_SIGNATURE(RecurrentOp) {
   int64_t s = a.getState();
   if (s <= 0)
     return in.fail("state must be positive, got " + Twine(s));
+  if (!isFloat(x->getElementType()))
+    return in.fail("the input must be a float tensor, got " + str(*x));
   if (x->isDynamicDim(2))
     return in.fail("the feature dim of the input must be static, got " + str(*x));
   if (Value h0 = a.getH0()) {

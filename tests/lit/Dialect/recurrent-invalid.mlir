@@ -69,3 +69,15 @@ func.func @f(%x: tensor<?x4xf32>, %h: tensor<?x8xi32>) {
   }
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<?x?x4xi32>) {
+  // expected-error @+2 {{the input must be a float tensor, got tensor<?x?x4xi32>}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %hs = motif.recurrent %x {state = 4 : i64} : (tensor<?x?x4xi32>) -> tensor<?x?x4xi32> cell {
+  ^bb0(%xt: tensor<?x4xi32>, %s: tensor<?x4xi32>):
+    motif.yield %s : tensor<?x4xi32>
+  }
+  return
+}
