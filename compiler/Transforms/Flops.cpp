@@ -86,6 +86,11 @@ public:
           return moe(m.getX(), num("experts", 1), k, num("shared_experts", 0),
                      m.getExpertBwd(), m.getSharedBwd(), 2);
         })
+        // A recurrence's cell runs once per token (B x T rows in all); its
+        // backward region re-runs the cell before its reverse sweep, which
+        // is counted too.
+        .Case([&](RecurrentOp r) { return perStep(r.getX(), r.getCell()); })
+        .Case([&](RecurrentVjpOp r) { return perStep(r.getX(), r.getCellBwd()); })
         .Default([](Operation *) { return rt::SymPoly(); });
   }
 
@@ -186,6 +191,18 @@ private:
       return std::nullopt;
     int64_t perTok = times * 2 * *d * experts + k * *perExpert + shared * *perShared;
     return *tokens * perTok;
+  }
+
+  /// Tokens x (the products of a recurrent cell per token).
+  std::optional<rt::SymPoly> perStep(Value x, Region &cell) {
+    const Dims *dx = dims(x);
+    if (!dx || dx->empty())
+      return std::nullopt;
+    auto tokens = product(*dx, 0, dx->size() - 1);
+    auto per = perToken(cell);
+    if (!tokens || !per)
+      return std::nullopt;
+    return *tokens * *per;
   }
 
   /// 2 · (elements of the result) · (the weight's fan-in).

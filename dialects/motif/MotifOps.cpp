@@ -261,3 +261,131 @@ LogicalResult MoeCombineOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
   need[getLikeMutable().getOperandNumber()] = false;
   return buildGenericVJP(*this, b, resultGrads, need, operandGrads);
 }
+
+//===----------------------------------------------------------------------===//
+// Nonlinear recurrences
+//===----------------------------------------------------------------------===//
+
+/// A recurrent cell: one block taking x_t: tensor<?xD> and s: tensor<?xS>,
+/// yielding one tensor<?xS>, and reading nothing defined outside it (a cell
+/// runs once per step, apart from the ops around it).
+static LogicalResult verifyCellRegion(Operation *op, Region &region, int64_t d,
+                                      int64_t s, Type elt) {
+  if (!region.hasOneBlock())
+    return op->emitOpError("cell region must have exactly one block");
+  Block &blk = region.front();
+  auto xType = RankedTensorType::get({ShapedType::kDynamic, d}, elt);
+  auto sType = RankedTensorType::get({ShapedType::kDynamic, s}, elt);
+  if (blk.getNumArguments() != 2 || blk.getArgument(0).getType() != xType ||
+      blk.getArgument(1).getType() != sType)
+    return op->emitOpError("cell region must take arguments of types ")
+           << xType << " and " << sType;
+  auto yield = blk.empty() ? YieldOp() : llvm::dyn_cast<YieldOp>(blk.back());
+  if (!yield || yield.getValues().size() != 1 ||
+      yield.getValues()[0].getType() != sType)
+    return op->emitOpError("cell region must yield one value of type ") << sType;
+  WalkResult w = region.walk([&](Operation *inner) {
+    for (Value v : inner->getOperands())
+      if (!region.isAncestor(v.getParentRegion())) {
+        inner->emitOpError("in a recurrent cell reads a value defined outside "
+                           "the cell");
+        return WalkResult::interrupt();
+      }
+    return WalkResult::advance();
+  });
+  return failure(w.wasInterrupted());
+}
+
+LogicalResult RecurrentOp::verifyRegions() {
+  auto x = llvm::cast<RankedTensorType>(getX().getType());
+  if (x.getRank() != 3 || x.isDynamicDim(2) || static_cast<int64_t>(getState()) <= 0)
+    return success(); // reported by type inference
+  return verifyCellRegion(*this, getCell(), x.getDimSize(2), getState(),
+                          x.getElementType());
+}
+
+LogicalResult RecurrentStepOp::verifyRegions() {
+  auto x = llvm::cast<RankedTensorType>(getX().getType());
+  auto h = llvm::cast<RankedTensorType>(getH().getType());
+  if (x.getRank() != 2 || h.getRank() != 2 || x.isDynamicDim(1) || h.isDynamicDim(1))
+    return success(); // reported by type inference
+  return verifyCellRegion(*this, getCell(), x.getDimSize(1), h.getDimSize(1),
+                          x.getElementType());
+}
+
+/// motif.recurrent_vjp (backpropagation through time): the cell cloned into
+/// the backward region with its reverse sweep after it. The forward keeps
+/// only its states (its result, [B, T, S]); the backward region re-runs the
+/// cell from s_{t-1} to get the inner values (gates) its sweep reads, so no
+/// per-step inner value is stored.
+LogicalResult RecurrentOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    ArrayRef<bool> needed,
+                                    SmallVectorImpl<Value> &operandGrads,
+                                    VJPContext &ctx) {
+  Location loc = getLoc();
+  Value dhs = resultGrads[0]
+                  ? resultGrads[0]
+                  : ZerosLikeOp::create(b, loc, getResult()).getResult();
+  OperationState state(loc, RecurrentVjpOp::getOperationName());
+  state.addOperands({getX(), getResult(), dhs});
+  if (getH0())
+    state.addOperands(getH0());
+  state.addAttribute("state", getStateAttr());
+  Block &srcBlock = getCell().front();
+  Region *dst = state.addRegion();
+  Block *blk = new Block();
+  dst->push_back(blk);
+  Value xt = blk->addArgument(srcBlock.getArgument(0).getType(), loc);
+  Value sPrev = blk->addArgument(srcBlock.getArgument(1).getType(), loc);
+  Value ds = blk->addArgument(srcBlock.getArgument(1).getType(), loc);
+  // The region is not attached to an op yet: the builder takes the context
+  // from `b`.
+  OpBuilder rb(b.getContext());
+  rb.setInsertionPointToEnd(blk);
+  IRMapping map;
+  map.map(srcBlock.getArgument(0), xt);
+  map.map(srcBlock.getArgument(1), sPrev);
+  SmallVector<Operation *> cloned;
+  for (Operation &op : srcBlock.without_terminator())
+    cloned.push_back(rb.clone(op, map));
+  Value out = map.lookupOrDefault(srcBlock.getTerminator()->getOperand(0));
+  DenseMap<Value, Value> innerGrads;
+  innerGrads[out] = ds;
+  llvm::MapVector<StringAttr, Value> innerParams;
+  if (failed(ctx.differentiate(rb, cloned, {xt, sPrev}, innerGrads, innerParams)))
+    return failure();
+  Value dxt = innerGrads.lookup(xt);
+  if (!dxt)
+    dxt = ZerosLikeOp::create(rb, loc, xt).getResult();
+  Value dsPrev = innerGrads.lookup(sPrev);
+  if (!dsPrev)
+    dsPrev = ZerosLikeOp::create(rb, loc, sPrev).getResult();
+  SmallVector<Value> yields{dxt, dsPrev};
+  auto x = llvm::cast<RankedTensorType>(getX().getType());
+  Type h0Type = getH0() ? getH0().getType()
+                        : RankedTensorType::get({x.getDimSize(0), static_cast<int64_t>(getState())},
+                                                x.getElementType());
+  SmallVector<Type> types{getX().getType(), h0Type};
+  SmallVector<StringAttr> params;
+  for (auto &[name, g] : innerParams) {
+    yields.push_back(g);
+    auto param = SymbolTable::lookupNearestSymbolFrom<ParamOp>(
+        *this, FlatSymbolRefAttr::get(name));
+    if (!param)
+      return emitOpError("reads '") << name.getValue()
+                                    << "', which is not a motif.param";
+    types.push_back(param.getType());
+    params.push_back(name);
+  }
+  YieldOp::create(rb, loc, yields);
+  state.addTypes(types);
+  Operation *vjp = b.create(state);
+  operandGrads.assign(getNumOperands(), Value());
+  if (needed[0])
+    operandGrads[0] = vjp->getResult(0);
+  if (getH0() && needed[1])
+    operandGrads[1] = vjp->getResult(1);
+  for (auto [i, name] : llvm::enumerate(params))
+    ctx.addParamGrad(name, vjp->getResult(2 + i));
+  return success();
+}

@@ -437,7 +437,8 @@ def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
 }
 
 def Motif_YieldOp : Motif_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["MoeOp", "MoeVjpOp"]>]> {
+    ParentOneOf<["MoeOp", "MoeVjpOp", "RecurrentOp",
+                "RecurrentStepOp", "RecurrentVjpOp"]>]> {
   let summary = "ends a moe expert region";
   let description = [{
     Yields the expert's output for the tokens it was given: one tensor of the
@@ -831,6 +832,87 @@ def Motif_MoeVjpOp : Motif_Op<"moe_vjp", [RecursiveMemoryEffects]> {
   let assemblyFormat = [{
     $x `,` $router `,` $dy `,` $daux attr-dict `:` functional-type(operands, results)
     `experts` $expertBwd `shared` $sharedBwd
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Nonlinear recurrences
+//===----------------------------------------------------------------------===//
+
+def Motif_RecurrentOp : Motif_InferOp<"recurrent", [RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<MotifVJPOpInterface, ["buildVJP"]>]> {
+  let summary = "a nonlinear recurrence whose cell is a region, run over T";
+  let description = [{
+    `x: [B, T, D]`, optional `h0: [B, state]` (zeros when absent). For each
+    step t in order, the `cell` region takes `x_t: [B, D]` and the state
+    `s_{t-1}: [B, state]` and yields `s_t: [B, state]`; the result stacks
+    the states `[B, T, state]`. The cell is any block of motif ops (an
+    LSTM's gates, a GRU's); parameters it reads are read by symbol, once for
+    all steps. Sequential over time for any T; its backward
+    (`motif.recurrent_vjp`) runs the cell's reverse sweep from the last step
+    to the first, recomputing the cell's inner values from the saved states.
+    ```mlir
+    %hs = motif.recurrent %x {state = 32 : i64} : (tensor<?x?x16xf32>) -> tensor<?x?x32xf32> cell {
+    ^bb0(%xt: tensor<?x16xf32>, %s: tensor<?x32xf32>):
+      motif.yield %s : tensor<?x32xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Optional<Motif_Tensor>:$h0,
+                       I64Attr:$state);
+  let results = (outs Motif_Tensor:$result);
+  let regions = (region AnyRegion:$cell);
+  let assemblyFormat = [{
+    $x (`init` $h0^)? attr-dict `:` functional-type(operands, results) `cell` $cell
+  }];
+  let hasRegionVerifier = 1;
+}
+
+def Motif_RecurrentStepOp : Motif_Op<"recurrent_step", [RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one step of motif.recurrent: the cell on one token";
+  let description = [{
+    The step form for inference: `x: [B, D]` and the state `h: [B, S]` give
+    the next state `[B, S]` by running the `cell` region once (the same
+    region as the `motif.recurrent` it steps). Running it T times from
+    the recurrent's initial state gives the recurrent's states.
+    ```mlir
+    %h1 = motif.recurrent_step %x, %h0 : (tensor<?x16xf32>, tensor<?x32xf32>) -> tensor<?x32xf32> cell {
+    ^bb0(%xt: tensor<?x16xf32>, %s: tensor<?x32xf32>):
+      motif.yield %s : tensor<?x32xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$h);
+  let results = (outs Motif_Tensor:$result);
+  let regions = (region AnyRegion:$cell);
+  let assemblyFormat = [{
+    $x `,` $h attr-dict `:` functional-type(operands, results) `cell` $cell
+  }];
+  let hasRegionVerifier = 1;
+}
+
+def Motif_RecurrentVjpOp : Motif_Op<"recurrent_vjp", [RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the backward of a motif.recurrent (backpropagation through time)";
+  let description = [{
+    Made by the autodiff pass from a `motif.recurrent`: `x`, the forward's
+    states `hs: [B, T, S]` (its result) and their gradient `dhs`, and `h0`
+    when the forward had one. From t = T-1 down to 0 the `cell_bwd` region
+    takes `x_t`, `s_{t-1}` (h0 or zeros at t = 0) and the gradient reaching
+    `s_t` (dhs_t plus what step t+1 sent back), re-runs the cell and yields
+    the gradients of `x_t` and `s_{t-1}`, then one per parameter the cell
+    reads. Results: `dx`, `dh0` and, per parameter, its gradient summed over
+    the steps.
+  }];
+  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$hs, Motif_Tensor:$dhs,
+                       Optional<Motif_Tensor>:$h0, I64Attr:$state);
+  let results = (outs Motif_Tensor:$dx, Motif_Tensor:$dh0,
+                      Variadic<Motif_Tensor>:$dparams);
+  let regions = (region SizedRegion<1>:$cellBwd);
+  let assemblyFormat = [{
+    $x `,` $hs `,` $dhs (`init` $h0^)? attr-dict `:` functional-type(operands, results)
+    `cell_bwd` $cellBwd
   }];
 }
 

@@ -625,6 +625,72 @@ INFER_SIGNATURE(MoeOp) {
   return success();
 }
 
+INFER_SIGNATURE(RecurrentOp) {
+  ADAPTOR(RecurrentOp, "recurrent");
+  auto x = ranked(in, a.getX(), "input", 0, 3);
+  if (failed(x))
+    return failure();
+  int64_t s = a.getState();
+  if (s <= 0)
+    return in.fail("state must be positive, got " + Twine(s));
+  if (!isFloat(x->getElementType()))
+    return in.fail("the input must be a float tensor, got " + str(*x));
+  if (x->isDynamicDim(2))
+    return in.fail("the feature dim of the input must be static, got " + str(*x));
+  if (Value h0 = a.getH0()) {
+    auto h = ranked(in, h0, "initial state", 0, 2);
+    if (failed(h) || failed(sameElt(in, *x, *h, "input", "initial state")))
+      return failure();
+    if (!compat(h->getDimSize(0), x->getDimSize(0)) || !compat(h->getDimSize(1), s))
+      return in.fail("initial state " + str(*h) + " must be [B, state] = [" +
+                     dimStr(x->getDimSize(0)) + ", " + Twine(s) + "]");
+  }
+  results.push_back(RankedTensorType::get({x->getDimSize(0), x->getDimSize(1), s},
+                                          x->getElementType()));
+  return success();
+}
+
+INFER_SIGNATURE(RecurrentStepOp) {
+  ADAPTOR(RecurrentStepOp, "recurrent_step");
+  auto x = ranked(in, a.getX(), "input", 0, 2), h = ranked(in, a.getH(), "state", 0, 2);
+  if (failed(x) || failed(h) || failed(sameElt(in, *x, *h, "input", "state")))
+    return failure();
+  if (!compat(x->getDimSize(0), h->getDimSize(0)))
+    return in.fail("input " + str(*x) + " and state " + str(*h) + " batch sizes differ");
+  if (x->isDynamicDim(1) || h->isDynamicDim(1))
+    return in.fail("the feature dims of input " + str(*x) + " and state " + str(*h) +
+                   " must be static");
+  results.push_back(RankedTensorType::get({meet(x->getDimSize(0), h->getDimSize(0)),
+                                           h->getDimSize(1)},
+                                          h->getElementType()));
+  return success();
+}
+
+/// dx like x, dh0 [B, state] (like h0 when there is one), then one gradient
+/// per parameter the cell reads: the types the backward region yields after
+/// its first two values.
+INFER_SIGNATURE(RecurrentVjpOp) {
+  ADAPTOR(RecurrentVjpOp, "recurrent_vjp");
+  auto x = ranked(in, a.getX(), "input", 0, 3);
+  if (failed(x))
+    return failure();
+  results.push_back(*x);
+  if (Value h0 = a.getH0())
+    results.push_back(h0.getType());
+  else
+    results.push_back(RankedTensorType::get({x->getDimSize(0), (int64_t)a.getState()},
+                                            x->getElementType()));
+  if (regions.empty() || regions.front()->empty())
+    return success();
+  Block &body = regions.front()->front();
+  Operation *yield = body.empty() ? nullptr : &body.back();
+  if (!yield || !yield->hasTrait<OpTrait::IsTerminator>() || yield->getNumOperands() < 2)
+    return in.fail("the backward cell must yield the gradients of x_t and the state");
+  for (Value g : yield->getOperands().drop_front(2))
+    results.push_back(g.getType());
+  return success();
+}
+
 INFER_SIGNATURE(ScanOp) {
   ADAPTOR(ScanOp, "scan");
   auto x = ranked(in, a.getX(), "input", 0, 3), g = ranked(in, a.getA(), "decay", 0, 3);

@@ -319,6 +319,106 @@ Val buildMoe(PrimitiveCall &c) {
   return Val::ofTensor(op->getResult(0));
 }
 
+/// recurrent(x, |x_t, s| cell, state, init): the cell, called once on the
+/// region's arguments (x_t: [B, D], s: [B, state]), becomes the region of a
+/// motif.recurrent that runs it at every step. Its parameters are the
+/// recurrent's (one set for all steps); a block the cell is a call of adds
+/// no scope of its own, as in a moe body.
+Val buildRecurrent(PrimitiveCall &c) {
+  Gen &g = c.g;
+  const Val &cell = c.val("cell");
+  if (cell.kind != Val::Lambda || cell.lambda->params.size() != 2) {
+    g.diags.error(c.expr("cell")->loc,
+                  "the cell of 'recurrent' is a function of the input at one "
+                  "step and the state",
+                  "write recurrent(x, |x_t, s| gru_cell(x_t, s, hidden), state = hidden)");
+    return Val::poison();
+  }
+  if (!g.stackDims.empty()) {
+    g.diags.error(c.at, "'recurrent' cannot be used inside a moe's experts");
+    return Val::poison();
+  }
+  long long state = c.i64("state");
+  if (state <= 0) {
+    g.diags.error(c.expr("state")->loc,
+                  "'recurrent' needs a positive state size, got " + llvm::Twine(state));
+    return Val::poison();
+  }
+  Value x = c.tensor("x");
+  auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+  if (xt.getRank() != 3) {
+    g.diags.error(c.expr("x")->loc,
+                  "'recurrent' runs over a sequence [B, T, D], got a tensor of rank " +
+                      llvm::Twine(xt.getRank()));
+    return Val::poison();
+  }
+  auto d = dimOf(c, x, -1);
+  if (!d || !c.openScope("recurrent"))
+    return Val::poison();
+  llvm::SmallVector<Value> operands{x};
+  if (Value init = c.tensor("init"))
+    operands.push_back(init);
+  mlir::Operation *op = g.mk(c.def.op, c.at, operands, c.attrs(), /*numRegions=*/1);
+  if (!op)
+    return Val::poison();
+  auto dyn = mlir::ShapedType::kDynamic;
+  auto xType = mlir::RankedTensorType::get({dyn, *d}, xt.getElementType());
+  auto sType = mlir::RankedTensorType::get({dyn, state}, xt.getElementType());
+  bool ok = false;
+  {
+    mlir::OpBuilder::InsertionGuard ig(g.b);
+    mlir::Block *blk = g.b.createBlock(&op->getRegion(0), {}, {xType, sType},
+                                       {g.loc(c.at), g.loc(c.at)});
+    g.b.setInsertionPointToStart(blk);
+    // A cell that is one call of a block (lstm_cell, gru_cell, one of the
+    // user's) names its parameters directly in the recurrent's scope; an
+    // inline cell's primitives each open their own scope as usual.
+    const Expr &body = *cell.lambda->lhs;
+    g.transparentScope = body.kind == Expr::Call && body.scope.empty() &&
+                         g.prog.blocks.count(body.text) != 0;
+    Val r = g.callLambda(cell, {Val::ofTensor(blk->getArgument(0)),
+                                Val::ofTensor(blk->getArgument(1))},
+                         c.at);
+    g.transparentScope = false;
+    if (!r.isPoison() && r.kind != Val::Tensor) {
+      g.diags.error(cell.lambda->lhs->loc,
+                    llvm::Twine("a recurrent cell must give the next state, a tensor; found ") +
+                        kindName(r));
+    } else if (!r.isPoison() && r.t.getType() != sType) {
+      g.diags.error(cell.lambda->lhs->loc,
+                    "the cell gives a state of type " + typeStr(r.t.getType()) +
+                        " but 'recurrent' carries " + typeStr(sType) +
+                        " (state = " + llvm::Twine(state) + ")");
+    } else if (!r.isPoison()) {
+      // A cell sees its input and its state only: a tensor from outside
+      // would be read at every step as the same value, silently.
+      mlir::Region &region = op->getRegion(0);
+      mlir::Value outside;
+      region.walk([&](mlir::Operation *inner) {
+        for (Value v : inner->getOperands())
+          if (!outside && !region.isAncestor(v.getParentRegion()))
+            outside = v;
+      });
+      if (outside) {
+        g.diags.error(cell.lambda->lhs->loc,
+                      "the cell reads a tensor from outside it; a recurrent cell sees only "
+                      "its input at one step and its state",
+                      "pass what the cell needs through the input (concat it to x)");
+      } else {
+        mlir::OperationState st(g.loc(c.at), "motif.yield");
+        st.addOperands(r.t);
+        g.b.create(st);
+        ok = true;
+      }
+    }
+  }
+  if (!ok || mlir::failed(mlir::verify(op))) {
+    op->erase();
+    return Val::poison();
+  }
+  return Val::ofTensor(op->getResult(0));
+}
+
 /// conv1d and conv2d share their parameters; conv2d rejects causal and
 /// dilation, and gives stride and padding for both spatial dims.
 Val buildConv(PrimitiveCall &c) {
@@ -590,6 +690,12 @@ std::vector<PrimitiveDef> makeTable() {
         number("z_loss").sets("z_loss_coef"),
         boolean("normalize").sets("normalize_weights")},
        buildMoe,
+       true},
+      {"recurrent",
+       "motif.recurrent",
+       {tensor("x").req(), value("cell").req(),
+        integer("state").req().sets("state"), tensor("init")},
+       buildRecurrent,
        true},
       {"scan",
        "motif.scan",
