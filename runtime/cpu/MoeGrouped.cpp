@@ -5,10 +5,11 @@
 // as explicit assignments so that every later step is a plain, statically
 // sized array operation:
 //  * route: probs = softmax(logits) (sigmoid(logits) under sigmoid routing,
-//    whose gates are the scores renormalized over a token's choices); token choice gives token t's k most
-//    probable experts (ties: lower index) as assignments t*k .. t*k+k-1;
-//    expert choice gives expert e's `cap` most probable tokens (ties: lower
-//    token) as assignments e*cap .., in ascending token order.
+//    whose gates are the scores renormalized over a token's choices); token
+//    choice gives token t's k most probable experts (ties: lower index) as
+//    assignments t*k .. t*k+k-1; expert choice gives expert e's `cap` most
+//    probable tokens (ties: lower token) as assignments e*cap .., in
+//    ascending token order.
 //  * permute: a counting sort of the assignments by expert (stable), with a
 //    capacity admitting the first ones in assignment order;
 //  * grouped GEMM: the CPU GEMM over each expert's contiguous rows;
