@@ -105,6 +105,66 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
   }
 }
 
+/// The parameter a value reads, through casts (bf16 storage), or null.
+mlir::motif::GetParamOp paramRead(Value v) {
+  while (v) {
+    Operation *def = v.getDefiningOp();
+    if (auto get = llvm::dyn_cast_or_null<mlir::motif::GetParamOp>(def))
+      return get;
+    auto cast = llvm::dyn_cast_or_null<mlir::motif::CastOp>(def);
+    if (!cast)
+      return {};
+    v = cast->getOperand(0);
+  }
+  return {};
+}
+
+/// The share of its experts a token reaches under the routing that made
+/// `offsets` (a moe_permute's): top_k / E for token choice, 1 / E for
+/// switch, min(1, capacity_factor · top_k / E) for expert choice; 0 if the
+/// offsets come from elsewhere.
+double activeShare(Value offsets, int64_t experts) {
+  auto permute = offsets.getDefiningOp<mlir::motif::MoePermuteOp>();
+  auto route = permute ? permute.getExpertIds().getDefiningOp<mlir::motif::MoeRouteOp>()
+                       : mlir::motif::MoeRouteOp();
+  if (!route || experts <= 0)
+    return 0;
+  double k = static_cast<double>(route.getTopK()), e = static_cast<double>(experts);
+  switch (route.getRouting()) {
+  case mlir::motif::RoutingMode::Switch:
+    return 1 / e;
+  case mlir::motif::RoutingMode::ExpertChoice:
+    return std::min(1.0, route.getCapacityFactor().convertToDouble() * k / e);
+  default:
+    return k / e;
+  }
+}
+
+/// Parameters a token uses: every parameter, less the share of each stacked
+/// expert weight (read by a grouped GEMM) that its routing leaves out. Returns
+/// -1 for a model without grouped experts.
+double activeParameters(ModuleOp module, int64_t total) {
+  auto fn = module.lookupSymbol<func::FuncOp>("forward");
+  if (!fn)
+    return -1;
+  llvm::DenseMap<StringAttr, double> unused; // stacked parameter -> elements left out
+  fn.walk([&](mlir::motif::GroupedLinearOp g) {
+    auto w = llvm::cast<ShapedType>(g.getW().getType());
+    double share = activeShare(g.getOffsets(), w.getDimSize(0));
+    for (Value v : SmallVector<Value, 2>{g.getW(), g.getB()})
+      if (auto get = v ? paramRead(v) : mlir::motif::GetParamOp())
+        unused[get.getNameAttr().getAttr()] =
+            (1 - share) * static_cast<double>(
+                              llvm::cast<ShapedType>(get.getType()).getNumElements());
+  });
+  if (unused.empty())
+    return -1;
+  double active = static_cast<double>(total);
+  for (auto &[name, n] : unused)
+    active -= n;
+  return active;
+}
+
 } // namespace
 
 bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &os,
@@ -122,6 +182,11 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
   if (module.lookupSymbol<func::FuncOp>("train_step"))
     os << "; with gradients and AdamW moments " << bytesStr(params.training());
   os << "\n";
+  // Mixtures of experts: what one token runs through.
+  if (double active = activeParameters(module, params.count); active >= 0)
+    os << "  active       " << llvm::format("%.0f", active) << " per token ("
+       << llvm::format("%.1f", 100.0 * active / std::max<double>(1, params.count))
+       << "% of the parameters: each token's routed experts, the shared ones, the rest)\n";
 
   for (auto fn : module.getOps<func::FuncOp>()) {
     mlir::motif::FunctionMemoryPlan plan = mlir::motif::planMemory(fn);

@@ -12,6 +12,7 @@
 //   y = moe_combine(body(rows), gates, row_of, token_ids)   (+ shared experts,
 //   each its body on every token with its slice of the stacked weights: dense
 //   GEMMs).
+// Noisy top-k routes logits + random_normal · softplus(x · noise^T) top-k.
 // Switch's capacity is applied by the permutation (tokens past it are
 // dropped and reach the output through the residual only); expert choice's by
 // the routing. docs/passes.md says why these choices.
@@ -26,6 +27,8 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
+
+#include "llvm/Support/xxhash.h"
 
 namespace mlir::motif {
 #define GEN_PASS_DEF_MOTIFGROUPEXPERTSPASS
@@ -78,6 +81,10 @@ private:
   FailureOr<Value> groupedBody(Value rows, Value offsets);
   /// Shared expert `s`'s body on every token (x itself).
   FailureOr<Value> sharedBody(int64_t s);
+  /// The logits the routing sees: under noisy_top_k, logits + n ·
+  /// softplus(x · noise^T), n standard normal while training (zero
+  /// otherwise); else the logits themselves.
+  FailureOr<Value> noisy(Value logits);
 
   MoeOp moe;
   OpBuilder &b;
@@ -167,6 +174,38 @@ FailureOr<Value> Grouper::sharedBody(int64_t s) {
   return map.lookupOrDefault(body.getTerminator()->getOperand(0));
 }
 
+FailureOr<Value> Grouper::noisy(Value logits) {
+  if (moe.getRouting() != RoutingMode::NoisyTopK)
+    return logits;
+  Location loc = moe.getLoc();
+  if (!moe.getNoise())
+    return moe.emitOpError("with noisy_top_k routing needs a noise weight");
+  // The draw's seed: the moe's scope path (else its place in the function),
+  // so that it does not change when other layers are added or removed.
+  std::string key;
+  if (auto scope = moe->getAttrOfType<StringAttr>("motif.scope"))
+    key = scope.str();
+  else
+    llvm::raw_string_ostream(key) << loc;
+  int64_t seed = static_cast<int64_t>(llvm::xxh3_64bits(key) >> 1);
+  Operation *scale = make(b, loc, LinearOp::getOperationName(), {moe.getX(), moe.getNoise()});
+  if (!scale)
+    return failure();
+  Operation *soft = make(b, loc, SoftplusOp::getOperationName(), {scale->getResult(0)});
+  Operation *draw = make(b, loc, RandomNormalOp::getOperationName(), {logits},
+                         {b.getNamedAttr("seed", b.getI64IntegerAttr(seed))});
+  if (!soft || !draw)
+    return failure();
+  Operation *noise =
+      make(b, loc, MulOp::getOperationName(), {draw->getResult(0), soft->getResult(0)});
+  if (!noise)
+    return failure();
+  Operation *sum = make(b, loc, AddOp::getOperationName(), {logits, noise->getResult(0)});
+  if (!sum)
+    return failure();
+  return sum->getResult(0);
+}
+
 LogicalResult Grouper::run() {
   Location loc = moe.getLoc();
   b.setInsertionPoint(moe);
@@ -178,15 +217,19 @@ LogicalResult Grouper::run() {
   Operation *logits = make(b, loc, LinearOp::getOperationName(), {moe.getX(), moe.getRouter()});
   if (!logits)
     return failure();
+  FailureOr<Value> routed = noisy(logits->getResult(0));
+  if (failed(routed))
+    return failure();
+  RoutingMode routing = moe.getRouting() == RoutingMode::NoisyTopK ? RoutingMode::TopK
+                                                                    : moe.getRouting();
   SmallVector<NamedAttribute> routeAttrs(scope);
   routeAttrs.append({b.getNamedAttr("top_k", moe.getTopKAttr()),
-                     b.getNamedAttr("routing", moe.getRoutingAttr()),
+                     b.getNamedAttr("routing", RoutingModeAttr::get(b.getContext(), routing)),
                      b.getNamedAttr("capacity_factor", moe.getCapacityFactorAttr()),
                      b.getNamedAttr("aux_loss_coef", moe.getAuxLossCoefAttr()),
                      b.getNamedAttr("z_loss_coef", moe.getZLossCoefAttr()),
                      b.getNamedAttr("normalize_weights", moe.getNormalizeWeightsAttr())});
-  Operation *route =
-      make(b, loc, MoeRouteOp::getOperationName(), {logits->getResult(0)}, routeAttrs);
+  Operation *route = make(b, loc, MoeRouteOp::getOperationName(), {*routed}, routeAttrs);
   if (!route)
     return failure();
   Value gates = route->getResult(0), experts = route->getResult(1),

@@ -17,7 +17,9 @@ def Motif_RopeScalingAttr : EnumAttr<Motif_Dialect, Motif_RopeScaling, "rope_sca
 def Motif_RoutingMode : I32EnumAttr<"RoutingMode", "how moe routes tokens", [
     I32EnumAttrCase<"TopK", 0, "top_k">,
     I32EnumAttrCase<"Switch", 1, "switch">,
-    I32EnumAttrCase<"ExpertChoice", 2, "expert_choice">]> {
+    I32EnumAttrCase<"ExpertChoice", 2, "expert_choice">,
+    I32EnumAttrCase<"Sigmoid", 3, "sigmoid">,
+    I32EnumAttrCase<"NoisyTopK", 4, "noisy_top_k">]> {
   let cppNamespace = "::mlir::motif";
   let genSpecializedAttr = 0;
 }

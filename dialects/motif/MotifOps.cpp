@@ -181,6 +181,10 @@ LogicalResult MoeOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
                               SmallVectorImpl<Value> &operandGrads,
                               VJPContext &ctx) {
   Location loc = getLoc();
+  if (getNoise())
+    return emitOpError("with noisy_top_k routing is differentiated through expert grouping "
+                       "only (the region path adds no noise); compile without "
+                       "--no-expert-grouping");
   Value dy = resultGrads[0]
                  ? resultGrads[0]
                  : ZerosLikeOp::create(b, loc, getResult()).getResult();

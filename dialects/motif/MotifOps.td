@@ -317,12 +317,16 @@ def Motif_MoeRouteOp : Motif_InferOp<"moe_route", [Pure]> {
     A = N x k, assignment t·k + j is the token's j-th choice), `switch` (top-1;
     A = N), `expert_choice` (each expert its `capacity` most probable tokens,
     ties to the lower token, listed by expert then token; A = E x capacity,
-    capacity = min(N, ceil(capacity_factor · N · top_k / E))). Gates are the
-    probabilities, renormalized over a token's choices when
-    `normalize_weights` (softmax after selection; off: softmax before
+    capacity = min(N, ceil(capacity_factor · N · top_k / E))), `sigmoid`
+    (top_k over sigmoid scores instead of softmax probabilities, DeepSeek-V3).
+    Gates are the probabilities (scores), renormalized over a token's choices
+    when `normalize_weights` (softmax after selection; off: softmax before
     selection; expert_choice never renormalizes). `aux_loss` is
     `aux_loss_coef · E · Σ_e f_e P_e + z_loss_coef · mean_t lse_t²` (f_e the
-    share of assignments to e before any capacity, P_e the mean probability).
+    share of assignments to e before any capacity, P_e the mean probability;
+    under sigmoid the mean of the scores normalized over all experts; lse the
+    logits' log-sum-exp in every mode). `noisy_top_k` is refused: the
+    expert-grouping pass adds its noise to the logits and routes them top_k.
     ```mlir
     %g, %e, %t, %aux = motif.moe_route %logits {top_k = 2 : i64} : (tensor<16x4xf32>) -> (tensor<32xf32>, tensor<32xi32>, tensor<32xi32>, tensor<f32>)
     ```
@@ -410,6 +414,10 @@ def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
     token goes through. Results: the combined output and the auxiliary loss
     (`aux_loss_coef` x load balance + `z_loss_coef` x router z-loss).
     Parameters read inside the regions have a leading experts dim.
+    Routing `sigmoid` is top-k over sigmoid scores (DeepSeek-V3);
+    `noisy_top_k` (Shazeer et al. 2017) is top-k over the logits plus, while
+    training, standard normal noise scaled by softplus(x · `noise`^T), where
+    `noise: [E, D]` is the trainable noise weight it alone takes.
     ```mlir
     %y, %aux = motif.moe %x, %router {experts = 8 : i64, top_k = 2 : i64} : (tensor<?x?x64xf32>, tensor<8x64xf32>) -> (tensor<?x?x64xf32>, tensor<f32>) experts {
     ^bb0(%t: tensor<?x64xf32>):
@@ -419,6 +427,7 @@ def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
     ```
   }];
   let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$router,
+                       Optional<Motif_Tensor>:$noise,
                        I64Attr:$experts,
                        DefaultValuedAttr<I64Attr, "2">:$top_k,
                        DefaultValuedAttr<Motif_RoutingModeAttr, "::mlir::motif::RoutingMode::TopK">:$routing,
@@ -430,7 +439,7 @@ def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
   let results = (outs Motif_Tensor:$result, Motif_Scalar:$aux_loss);
   let regions = (region AnyRegion:$expertBody, AnyRegion:$sharedBody);
   let assemblyFormat = [{
-    $x `,` $router attr-dict `:` functional-type(operands, results)
+    $x `,` $router (`,` $noise^)? attr-dict `:` functional-type(operands, results)
     `experts` $expertBody `shared` $sharedBody
   }];
   let hasRegionVerifier = 1;
@@ -682,6 +691,24 @@ def Motif_DropoutOp : Motif_InferOp<"dropout"> {
   let arguments = (ins Motif_Tensor:$x, F64Attr:$p);
   let results = (outs Motif_Tensor:$result);
   let assemblyFormat = "$x attr-dict `:` type($x)";
+}
+
+def Motif_RandomNormalOp : Motif_InferOp<"random_normal"> {
+  let summary = "standard normal noise while training, zero otherwise";
+  let description = [{
+    A tensor of the type of `like` (whose data is not read) holding
+    independent standard normal draws while training and zeros in inference.
+    Draw i is a function of (`seed`, i, the run's random step counter) only —
+    a counter-based generator — so a resumed run, a recomputation and every
+    backend draw the same numbers; the trainer advances the counter once per
+    step and checkpoints it. No gradient flows to `like`.
+    ```mlir
+    %n = motif.random_normal %logits {seed = 7 : i64} : tensor<?x?x8xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$like, I64Attr:$seed);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$like attr-dict `:` type($like)";
 }
 
 def Motif_CrossEntropyOp : Motif_InferOp<"cross_entropy", [Pure]> {

@@ -496,6 +496,9 @@ INFER_SIGNATURE(MoeRouteOp) {
   bool choice = a.getRouting() == RoutingMode::ExpertChoice;
   if (a.getRouting() == RoutingMode::Switch && k != 1)
     return in.fail("switch routing sends each token to one expert; top_k is " + Twine(k));
+  if (a.getRouting() == RoutingMode::NoisyTopK)
+    return in.fail("routes the logits it is given: noisy_top_k is top_k over logits the "
+                   "expert-grouping pass made noisy");
   if (k < 1 || (!choice && k > e))
     return in.fail("top_k " + Twine(k) + " must be between 1 and the " + Twine(e) + " experts");
   double cf = a.getCapacityFactor().convertToDouble();
@@ -608,6 +611,17 @@ INFER_SIGNATURE(MoeOp) {
   if (a.getRouting() == RoutingMode::Switch && k != 1)
     return in.fail("switch routing sends each token to one expert; top_k is " +
                    Twine(k));
+  if ((a.getRouting() == RoutingMode::NoisyTopK) != static_cast<bool>(a.getNoise()))
+    return in.fail(a.getNoise() ? "a noise weight is for noisy_top_k routing only"
+                                : "noisy_top_k routing needs a noise weight [experts, D]");
+  if (a.getNoise()) {
+    auto n = ranked(in, a.getNoise(), "noise weight", 0, 2);
+    if (failed(n) || failed(sameElt(in, *r, *n, "router", "noise weight")))
+      return failure();
+    if (!compat(n->getDimSize(0), e) || !compat(n->getDimSize(1), x->getDimSize(2)))
+      return in.fail("noise weight " + str(*n) + " must be [experts, D] = [" + Twine(e) +
+                     ", " + dimStr(x->getDimSize(2)) + "]");
+  }
   if (a.getRouting() != RoutingMode::ExpertChoice && (k < 1 || k > e))
     return in.fail("top_k " + Twine(k) + " must be between 1 and the " +
                    Twine(e) + " experts");
@@ -1000,6 +1014,17 @@ INFER_SIGNATURE(BatchNormOp) {
   if (!(m >= 0 && m <= 1))
     return in.fail("momentum must be in [0, 1], got " + std::to_string(m));
   results.push_back(*x);
+  return success();
+}
+
+INFER_SIGNATURE(RandomNormalOp) {
+  ADAPTOR(RandomNormalOp, "random_normal");
+  auto like = ranked(in, a.getLike(), "like", 0, -1);
+  if (failed(like))
+    return failure();
+  if (!llvm::isa<FloatType>(like->getElementType()))
+    return in.fail("draws floats; 'like' is " + str(*like));
+  results.push_back(*like);
   return success();
 }
 

@@ -100,6 +100,8 @@ void mlir::motif::getDefaultVJPSaved(Operation *op, SmallVectorImpl<bool> &opera
         saveResult(2);
       })
       .Case<MoePermuteOp>([&](auto) { saveResult(2); })
+      // Noise: no gradient, nothing read.
+      .Case<RandomNormalOp>([](auto) {})
       .Case<GroupedLinearOp>([&](GroupedLinearOp g) {
         save(g.getX());
         save(g.getW());

@@ -299,7 +299,21 @@ Val buildMoe(PrimitiveCall &c) {
   g.popScope();
   if (!router)
     return Val::poison();
-  mlir::Operation *op = g.mk(c.def.op, c.at, {x, router}, c.attrs(),
+  llvm::SmallVector<Value> operands{x, router};
+  // Shazeer's noisy top-k: the trainable noise scale's weight, zero at first
+  // (as in the paper), so the noise starts at softplus(0) = log 2.
+  for (const mlir::NamedAttribute &a : c.attrs())
+    if (auto r = llvm::dyn_cast<mlir::motif::RoutingModeAttr>(a.getValue());
+        r && r.getValue() == mlir::motif::RoutingMode::NoisyTopK) {
+      if (!g.pushScope("", "noise", c.at, "noise"))
+        return Val::poison();
+      Value noise = g.makeParam("weight", {experts, *d}, initOf(c, InitKind::Zeros), c.at);
+      g.popScope();
+      if (!noise)
+        return Val::poison();
+      operands.push_back(noise);
+    }
+  mlir::Operation *op = g.mk(c.def.op, c.at, operands, c.attrs(),
                              /*numRegions=*/2);
   if (!op)
     return Val::poison();

@@ -548,6 +548,25 @@ void dropoutBackward(int64_t n, double p, uint64_t seed, uint64_t offset, const 
 }
 
 //===----------------------------------------------------------------------===//
+// Random normal draws (noisy routing; docs/passes.md)
+//===----------------------------------------------------------------------===//
+
+double normalDraw(uint64_t seed, uint64_t index) {
+  uint64_t base = splitmix64(seed);
+  uint64_t b1 = splitmix64(base ^ (2 * index)), b2 = splitmix64(base ^ (2 * index + 1));
+  double u1 = (static_cast<double>(b1 >> 11) + 1.0) * 0x1.0p-53;
+  double u2 = static_cast<double>(b2 >> 11) * 0x1.0p-53;
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+template <typename T> void randomNormal(int64_t n, uint64_t seed, T *y) {
+  parallelFor(n, 64, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      y[i] = static_cast<T>(normalDraw(seed, static_cast<uint64_t>(i)));
+  });
+}
+
+//===----------------------------------------------------------------------===//
 // Instantiations
 //===----------------------------------------------------------------------===//
 
@@ -574,7 +593,8 @@ void dropoutBackward(int64_t n, double p, uint64_t seed, uint64_t offset, const 
   template void reduceBackward<T>(ReduceKind, const Shape &, const Shape &, const T *,    \
                                   const T *, const T *, T *);                            \
   template void dropout<T>(int64_t, double, uint64_t, uint64_t, const T *, T *, uint8_t *); \
-  template void dropoutBackward<T>(int64_t, double, uint64_t, uint64_t, const T *, T *);
+  template void dropoutBackward<T>(int64_t, double, uint64_t, uint64_t, const T *, T *); \
+  template void randomNormal<T>(int64_t, uint64_t, T *);
 MOTIF_CPU_INSTANTIATE(INST)
 template void expand<int32_t>(const Shape &, const Shape &, const int32_t *, int32_t *);
 #undef INST

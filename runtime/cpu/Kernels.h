@@ -167,6 +167,13 @@ void dropout(int64_t n, double p, uint64_t seed, uint64_t offset, const T *x, T 
 /// dx[i] = keep(seed, offset + i) ? dy[i] / (1 - p) : 0 (the forward's mask).
 template <typename T>
 void dropoutBackward(int64_t n, double p, uint64_t seed, uint64_t offset, const T *dy, T *dx);
+/// Standard normal draw `index` of stream `seed` (counter-based, so any
+/// backend reproduces it): Box-Muller of two uniforms, u1 in (0, 1] from the
+/// top 53 bits of splitmix64(splitmix64(seed) ^ 2·index) (+1 ulp), u2 in
+/// [0, 1) from those of ... ^ (2·index + 1); z = sqrt(-2 ln u1) cos(2π u2).
+double normalDraw(uint64_t seed, uint64_t index);
+/// y[i] = normalDraw(seed, i) for i < n.
+template <typename T> void randomNormal(int64_t n, uint64_t seed, T *y);
 
 //===----------------------------------------------------------------------===//
 // Norms
@@ -277,7 +284,11 @@ void relativePositionBiasBackward(const RelPosShape &s, const T *dout, T *dtable
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 
-enum class MoeRouting { TopK, Switch, ExpertChoice };
+/// Sigmoid: token choice over sigmoid scores (DeepSeek-V3), gates the scores
+/// renormalized over the choices when normalizeWeights; the balance loss's P_e
+/// is the mean of the scores normalized over all experts. (Shazeer's noisy
+/// top-k is top-k over noisy logits: the expert-grouping pass adds the noise.)
+enum class MoeRouting { TopK, Switch, ExpertChoice, Sigmoid };
 /// x [tokens, D] (tokens = B*T), router [E, D].
 struct MoeShape {
   int64_t tokens = 1, D = 1, experts = 1, topK = 2;

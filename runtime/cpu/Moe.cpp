@@ -7,13 +7,15 @@
 //    in token order and the overflow is dropped (zero expert output).
 //  * expert_choice: each expert takes its `capacity` most probable tokens
 //    (ties: lower token), capacity = min(tokens, ceil(cf * tokens * k / E)).
-// Weights are the router probabilities, renormalized over the token's selected
-// experts when normalize_weights (top_k and switch; expert_choice ignores it).
+//  * sigmoid: top_k over sigmoid scores instead of probabilities (DeepSeek-V3).
+// Weights are the router probabilities (scores), renormalized over the token's
+// selected experts when normalize_weights (expert_choice ignores it).
 // Each expert sees its tokens gathered in ascending token order.
 //
 // aux = aux_coef * E * sum_e f_e P_e + z_coef * mean_t lse_t^2, with f_e the
 // share of the router's assignments that went to e (before capacity; sums to
-// 1) and P_e the mean router probability of e.
+// 1) and P_e the mean router probability of e (sigmoid: the mean of the scores
+// normalized over all experts).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Parallel.h"
@@ -26,6 +28,7 @@ using namespace detail;
 int64_t moeCapacity(const MoeShape &s) {
   switch (s.routing) {
   case MoeRouting::TopK:
+  case MoeRouting::Sigmoid:
     return -1;
   case MoeRouting::Switch:
     return static_cast<int64_t>(
@@ -41,7 +44,9 @@ int64_t moeCapacity(const MoeShape &s) {
 
 namespace {
 struct Routing {
-  std::vector<Acc> probs, lse;            // [tokens, E], [tokens]
+  std::vector<Acc> probs, lse;            // [tokens, E] (sigmoid: the scores), [tokens]
+  std::vector<Acc> balance;               // [tokens, E]: what P_e averages
+  std::vector<Acc> logits;                // [tokens, E] (sigmoid routing only)
   std::vector<Acc> weight;                // [tokens, E], 0 where not routed
   std::vector<char> selected;             // [tokens, E]: the token's normalization group
   std::vector<std::vector<int64_t>> list; // per expert: its tokens, ascending
@@ -54,6 +59,8 @@ template <typename T> Routing route(const MoeShape &s, const T *x, const T *rout
   Routing r;
   r.probs.assign(Nt * E, 0.0);
   r.lse.assign(Nt, 0.0);
+  if (s.routing == MoeRouting::Sigmoid)
+    r.logits.assign(Nt * E, 0.0);
   r.weight.assign(Nt * E, 0.0);
   r.selected.assign(Nt * E, 0);
   r.list.assign(E, {});
@@ -73,10 +80,24 @@ template <typename T> Routing route(const MoeShape &s, const T *x, const T *rout
       for (int64_t e = 0; e < E; ++e)
         sum += std::exp(p[e] - mx);
       r.lse[t] = mx + std::log(sum);
+      if (s.routing == MoeRouting::Sigmoid)
+        std::copy(p, p + E, &r.logits[t * E]);
       for (int64_t e = 0; e < E; ++e)
-        p[e] = std::exp(p[e] - r.lse[t]);
+        p[e] = s.routing == MoeRouting::Sigmoid ? 1.0 / (1.0 + std::exp(-p[e]))
+                                                : std::exp(p[e] - r.lse[t]);
     }
   });
+  // The balance loss averages the probabilities, or the sigmoid scores
+  // normalized over all experts.
+  r.balance = r.probs;
+  if (s.routing == MoeRouting::Sigmoid)
+    for (int64_t t = 0; t < Nt; ++t) {
+      Acc sum = 0;
+      for (int64_t e = 0; e < E; ++e)
+        sum += r.probs[t * E + e];
+      for (int64_t e = 0; e < E; ++e)
+        r.balance[t * E + e] /= sum;
+    }
   std::vector<int64_t> order(E);
   int64_t assignments = 0;
   if (s.routing == MoeRouting::ExpertChoice) {
@@ -174,7 +195,7 @@ T moe(const MoeShape &s, const T *x, const T *router, const ExpertFn<T> &expert,
     for (int64_t e = 0; e < E; ++e) {
       Acc P = 0;
       for (int64_t t = 0; t < Nt; ++t)
-        P += r.probs[t * E + e];
+        P += r.balance[t * E + e];
       aux += r.f[e] * P / static_cast<double>(Nt);
     }
     aux *= s.auxLossCoef * static_cast<double>(E);
@@ -256,6 +277,22 @@ void moeBackward(const MoeShape &s, const T *x, const T *router, const ExpertVjp
       } else {
         for (int64_t e = 0; e < E; ++e)
           dp[e] = g[e];
+      }
+      if (s.routing == MoeRouting::Sigmoid) {
+        // p = sigmoid(l); q = p / sum(p) feeds the balance loss; the z-loss's
+        // lse differentiates to softmax(l).
+        const Acc *q = &r.balance[t * E];
+        Acc sum = 0, qdq = 0;
+        for (int64_t e = 0; e < E; ++e) {
+          sum += p[e];
+          qdq += q[e] * auxScale * r.f[e];
+        }
+        for (int64_t e = 0; e < E; ++e) {
+          Acc ds = dp[e] + (auxScale * r.f[e] - qdq) / sum;
+          Acc softmax = std::exp(r.logits[t * E + e] - r.lse[t]);
+          dlogits[t * E + e] = ds * p[e] * (1.0 - p[e]) + zScale * r.lse[t] * softmax;
+        }
+        continue;
       }
       for (int64_t e = 0; e < E; ++e)
         dp[e] += auxScale * r.f[e];

@@ -4,10 +4,12 @@
 // (docs/passes.md). The routing decision is runtime/cpu/Moe.cpp's, written
 // as explicit assignments so that every later step is a plain, statically
 // sized array operation:
-//  * route: probs = softmax(logits); token choice gives token t's k most
-//    probable experts (ties: lower index) as assignments t*k .. t*k+k-1;
-//    expert choice gives expert e's `cap` most probable tokens (ties: lower
-//    token) as assignments e*cap .., in ascending token order.
+//  * route: probs = softmax(logits) (sigmoid(logits) under sigmoid routing,
+//    whose gates are the scores renormalized over a token's choices); token
+//    choice gives token t's k most probable experts (ties: lower index) as
+//    assignments t*k .. t*k+k-1; expert choice gives expert e's `cap` most
+//    probable tokens (ties: lower token) as assignments e*cap .., in
+//    ascending token order.
 //  * permute: a counting sort of the assignments by expert (stable), with a
 //    capacity admitting the first ones in assignment order;
 //  * grouped GEMM: the CPU GEMM over each expert's contiguous rows;
@@ -34,11 +36,13 @@ int64_t MoePermuteShape::rows() const {
 
 namespace {
 
-/// probs [N, E] = softmax(logits) and lse [N], in double.
+/// The router's scores [N, E] — softmax(logits), or sigmoid(logits) under
+/// sigmoid routing — and lse [N] = logsumexp(logits) (the z-loss's), in double.
 template <typename T>
 void routerSoftmax(const MoeRouteShape &s, const T *logits, std::vector<Acc> &probs,
                    std::vector<Acc> &lse) {
   const int64_t N = s.tokens, E = s.experts;
+  const bool sigmoid = s.routing == MoeRouting::Sigmoid;
   probs.assign(N * E, 0.0);
   lse.assign(N, 0.0);
   parallelFor(N, 4 * E, [&](int64_t t0, int64_t t1) {
@@ -52,9 +56,28 @@ void routerSoftmax(const MoeRouteShape &s, const T *logits, std::vector<Acc> &pr
         sum += std::exp(static_cast<Acc>(l[e]) - mx);
       lse[t] = mx + std::log(sum);
       for (int64_t e = 0; e < E; ++e)
-        probs[t * E + e] = std::exp(static_cast<Acc>(l[e]) - lse[t]);
+        probs[t * E + e] = sigmoid ? 1.0 / (1.0 + std::exp(-static_cast<Acc>(l[e])))
+                                   : std::exp(static_cast<Acc>(l[e]) - lse[t]);
     }
   });
+}
+
+/// q [N, E]: what the balance loss averages into P_e — the probabilities, or
+/// under sigmoid routing the scores normalized over all experts
+/// (DeepSeek-V3's s'_{t,e}).
+std::vector<Acc> balanceScores(const MoeRouteShape &s, const std::vector<Acc> &probs) {
+  if (s.routing != MoeRouting::Sigmoid)
+    return probs;
+  const int64_t N = s.tokens, E = s.experts;
+  std::vector<Acc> q(probs);
+  for (int64_t t = 0; t < N; ++t) {
+    Acc sum = 0;
+    for (int64_t e = 0; e < E; ++e)
+      sum += probs[t * E + e];
+    for (int64_t e = 0; e < E; ++e)
+      q[t * E + e] /= sum;
+  }
+  return q;
 }
 
 /// f_e: the share of the assignments that went to expert e.
@@ -128,10 +151,11 @@ T moeRoute(const MoeRouteShape &s, const T *logits, T *gates, int32_t *experts,
   Acc aux = 0;
   if (s.auxLossCoef != 0 && N > 0) {
     std::vector<Acc> f = assignmentShares(E, A, experts);
+    std::vector<Acc> q = balanceScores(s, probs);
     for (int64_t e = 0; e < E; ++e) {
       Acc P = 0;
       for (int64_t t = 0; t < N; ++t)
-        P += probs[t * E + e];
+        P += q[t * E + e];
       aux += f[e] * P / static_cast<Acc>(N);
     }
     aux *= s.auxLossCoef * static_cast<Acc>(E);
@@ -183,17 +207,34 @@ void moeRouteBackward(const MoeRouteShape &s, const T *logits, const T *gates,
   const Acc auxScale = N > 0 ? static_cast<Acc>(daux) * s.auxLossCoef * E / N : 0.0;
   const Acc zScale = N > 0 ? static_cast<Acc>(daux) * s.zLossCoef * 2.0 / N : 0.0;
   std::vector<Acc> f = assignmentShares(E, A, experts);
+  const bool sigmoid = s.routing == MoeRouting::Sigmoid;
   parallelFor(N, 8 * E, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const Acc *p = &probs[t * E];
       Acc *g = &dp[t * E];
-      Acc dot = 0;
-      for (int64_t e = 0; e < E; ++e) {
-        g[e] += auxScale * f[e];
-        dot += p[e] * g[e];
+      const T *l = logits + t * E;
+      if (!sigmoid) {
+        Acc dot = 0;
+        for (int64_t e = 0; e < E; ++e) {
+          g[e] += auxScale * f[e];
+          dot += p[e] * g[e];
+        }
+        for (int64_t e = 0; e < E; ++e)
+          dlogits[t * E + e] = static_cast<T>(p[e] * (g[e] - dot) + zScale * lse[t] * p[e]);
+        continue;
       }
+      // Sigmoid: q = p / sum(p) feeds the balance loss; p = sigmoid(l); the
+      // z-loss's lse differentiates to softmax(l).
+      Acc sum = 0, qdq = 0;
       for (int64_t e = 0; e < E; ++e)
-        dlogits[t * E + e] = static_cast<T>(p[e] * (g[e] - dot) + zScale * lse[t] * p[e]);
+        sum += p[e];
+      for (int64_t e = 0; e < E; ++e)
+        qdq += p[e] / sum * auxScale * f[e];
+      for (int64_t e = 0; e < E; ++e) {
+        Acc ds = g[e] + (auxScale * f[e] - qdq) / sum;
+        Acc softmax = std::exp(static_cast<Acc>(l[e]) - lse[t]);
+        dlogits[t * E + e] = static_cast<T>(ds * p[e] * (1.0 - p[e]) + zScale * lse[t] * softmax);
+      }
     }
   });
 }

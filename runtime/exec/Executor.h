@@ -116,6 +116,9 @@ struct Executor {
   /// auxiliary loss (balance and z-loss, weighted), by the moe's scope path.
   std::map<std::string, std::vector<int64_t>> expertCounts;
   std::map<std::string, double> auxLosses;
+  /// (token, expert) assignments a capacity dropped in that run (their tokens
+  /// reach the output through the residual only), by the same name.
+  std::map<std::string, int64_t> droppedAssignments;
 
   const Artifact &artifact;
   std::map<std::string, Tensor> params;

@@ -184,6 +184,11 @@ uint64_t dropoutSeed(const Executor &ex, int32_t valueId) {
 }
 
 
+/// random_normal's stream: its seed and the trainer's step counter.
+uint64_t randomNormalSeed(const Executor &ex, int64_t seed) {
+  return static_cast<uint64_t>(seed) ^ (ex.rngOffset * 0xd1b54a32d192ed03ull);
+}
+
 cpu::MatmulShape matmulShape(const MatmulDesc &d, const Tensor &a, const Tensor &b) {
   cpu::MatmulShape m;
   m.aBatch.assign(a.shape.begin(), a.shape.end() - 2);
@@ -314,15 +319,30 @@ cpu::RelPosShape relPosShape(const RelativePositionBiasDesc &d, const Tensor &q,
   return r;
 }
 
+/// The CPU kernels' routing; noisy_top_k is top_k over the logits the
+/// expert-grouping pass made noisy.
+cpu::MoeRouting cpuRouting(RoutingMode r) {
+  switch (r) {
+  case RoutingMode::Switch:
+    return cpu::MoeRouting::Switch;
+  case RoutingMode::ExpertChoice:
+    return cpu::MoeRouting::ExpertChoice;
+  case RoutingMode::Sigmoid:
+    return cpu::MoeRouting::Sigmoid;
+  case RoutingMode::TopK:
+  case RoutingMode::NoisyTopK:
+    break;
+  }
+  return cpu::MoeRouting::TopK;
+}
+
 cpu::MoeShape moeShape(const MoeDesc &d, const Tensor &x) {
   cpu::MoeShape m;
   m.D = x.shape.back();
   m.tokens = x.numElements() / m.D;
   m.experts = d.experts;
   m.topK = d.top_k;
-  m.routing = d.routing == RoutingMode::Switch         ? cpu::MoeRouting::Switch
-              : d.routing == RoutingMode::ExpertChoice ? cpu::MoeRouting::ExpertChoice
-                                                       : cpu::MoeRouting::TopK;
+  m.routing = cpuRouting(d.routing);
   m.capacityFactor = d.capacity_factor;
   m.sharedExperts = d.shared_experts;
   m.auxLossCoef = d.aux_loss_coef;
@@ -533,6 +553,26 @@ Status runDropout(Executor &ex, const PlanStep &s, const DropoutDesc &d) {
   }
   cpu::dropout(x.numElements(), d.p, dropoutSeed(ex, s.operands[0]),
                0, x.v<R>().data(), y.v<R>().data());
+  return Status::ok();
+}
+
+/// Standard normal draws while training (zeros otherwise), from the op's seed
+/// and the trainer's step counter: a resumed run draws what it would have.
+template <typename R>
+Status runRandomNormal(Executor &ex, const PlanStep &s, const RandomNormalDesc &d) {
+  const Tensor &like = ex.values[s.operands[0]];
+  Tensor &y = result<R>(ex, s, 0, like.shape);
+  if (ex.training)
+    cpu::randomNormal(y.numElements(), randomNormalSeed(ex, d.seed), y.v<R>().data());
+  return Status::ok();
+}
+
+/// No gradient reaches `like`.
+template <typename R>
+Status vjpRandomNormal(Executor &ex, const PlanStep &s, const RandomNormalDesc &) {
+  Operands o = operands(ex, s, 1);
+  Grads<R> g(o);
+  g.store(ex, s);
   return Status::ok();
 }
 
@@ -1153,9 +1193,7 @@ cpu::MoeRouteShape routeShape(const MoeRouteDesc &d, const Tensor &logits) {
   m.experts = logits.shape.back();
   m.tokens = logits.numElements() / std::max<int64_t>(1, m.experts);
   m.topK = d.top_k;
-  m.routing = d.routing == RoutingMode::Switch         ? cpu::MoeRouting::Switch
-              : d.routing == RoutingMode::ExpertChoice ? cpu::MoeRouting::ExpertChoice
-                                                       : cpu::MoeRouting::TopK;
+  m.routing = cpuRouting(d.routing);
   m.capacityFactor = d.capacity_factor;
   m.auxLossCoef = d.aux_loss_coef;
   m.zLossCoef = d.z_loss_coef;
@@ -1226,6 +1264,7 @@ Status runMoePermute(Executor &ex, const PlanStep &s, const MoePermuteDesc &d) {
   std::vector<int64_t> counts(static_cast<size_t>(m.experts));
   for (int64_t e = 0; e < m.experts; ++e)
     counts[e] = offsets.i[e + 1] - offsets.i[e];
+  ex.droppedAssignments[metricsName(d, s)] = m.assignments - offsets.i[m.experts];
   ex.expertCounts[metricsName(d, s)] = std::move(counts);
   return Status::ok();
 }
@@ -1304,6 +1343,10 @@ Status vjpMoeCombine(Executor &ex, const PlanStep &s, const MoeCombineDesc &) {
 /// The kernel routes; the expert bodies are the step's regions, run by the
 /// executor on each expert's tokens.
 template <typename R> Status runMoe(Executor &ex, const PlanStep &s, const MoeDesc &d) {
+  if (d.routing == RoutingMode::NoisyTopK && ex.training)
+    return Status::error("noisy_top_k routing adds its noise through expert grouping only; "
+                         "this plan was compiled with --no-expert-grouping (it runs the "
+                         "moe in inference, without noise)");
   const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
   cpu::MoeShape m = moeShape(d, x);
   Status failure = Status::ok();
@@ -1337,6 +1380,15 @@ template <typename R> Status runMoe(Executor &ex, const PlanStep &s, const MoeDe
   std::string where = d.scope ? *d.scope : s.location;
   ex.expertCounts[where] = counts;
   ex.auxLosses[where] = aux;
+  // Token choice makes tokens x k assignments; what the experts did not take
+  // a capacity dropped (expert choice drops none).
+  int64_t kept = 0;
+  for (int64_t c : counts)
+    kept += c;
+  ex.droppedAssignments[where] =
+      m.routing == cpu::MoeRouting::ExpertChoice
+          ? 0
+          : m.tokens * (m.routing == cpu::MoeRouting::Switch ? 1 : m.topK) - kept;
   return Status::ok();
 }
 
@@ -1408,6 +1460,7 @@ MOTIF_REF_BOTH(Matmul)
 MOTIF_REF_BOTH(Softmax)
 MOTIF_REF_BOTH(Reduce)
 MOTIF_REF_BOTH(Dropout)
+MOTIF_REF_BOTH(RandomNormal)
 MOTIF_REF_BOTH(LayerNorm)
 MOTIF_REF_BOTH(RmsNorm)
 MOTIF_REF_BOTH(BatchNorm)

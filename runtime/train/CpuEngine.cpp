@@ -57,6 +57,7 @@ Status CpuEngine::run(const std::string &function, std::vector<Tensor> inputs,
   runStats.totalValueBytes = ex.totalValueBytes;
   runStats.expertCounts = ex.expertCounts;
   runStats.auxLosses = ex.auxLosses;
+  runStats.droppedAssignments = ex.droppedAssignments;
   return s;
 }
 

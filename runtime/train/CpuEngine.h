@@ -35,6 +35,7 @@ public:
   StatusOr<double> gradNorm() override;
   int64_t step() const override { return updates; }
   uint64_t rngOffset() const override { return ex.rngOffset; }
+  void setRngOffset(uint64_t offset) override { ex.rngOffset = offset; }
 
   Status writeState(Checkpoint &c) override;
   Status readState(const Checkpoint &c, const std::string &path, bool weightsOnly) override;

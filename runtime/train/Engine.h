@@ -68,6 +68,8 @@ struct RunStats {
   /// auxiliary (balance + z) loss.
   std::map<std::string, std::vector<int64_t>> expertCounts;
   std::map<std::string, double> auxLosses;
+  /// The assignments a capacity dropped, by the same name.
+  std::map<std::string, int64_t> droppedAssignments;
 };
 
 class Engine {
@@ -112,6 +114,8 @@ public:
   virtual int64_t step() const = 0;
   /// The position of the dropout stream (one per micro-batch run).
   virtual uint64_t rngOffset() const = 0;
+  /// Moves the stream (check-grad --training replays one micro-batch's draws).
+  virtual void setRngOffset(uint64_t offset) = 0;
 
   /// Writes the training state into `c`: every parameter, each trained
   /// parameter followed by its optimizer moments (optim.m.<name>,

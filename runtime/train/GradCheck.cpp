@@ -104,16 +104,18 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
   EngineOptions eo;
   eo.device = o.device;
   eo.seed = o.seed;
-  eo.training = false; // deterministic: no dropout
+  eo.training = o.training; // by default deterministic: no dropout
   eo.fp64 = o.fp64;
   auto made = makeEngine(a, eo);
   if (!made.isOk())
     return made.status();
   Engine &engine = **made;
   engine.zeroGradients();
+  engine.setRngOffset(0);
   if (Status s = engine.accumulate(fixed); !s.isOk())
     return s;
   auto lossOf = [&]() -> StatusOr<double> {
+    engine.setRngOffset(0); // the draws the train step made
     auto r = engine.forward(fixed);
     if (!r.isOk())
       return r.status();

@@ -67,6 +67,43 @@ double auxLoss(const RunStats &run, const std::string &where) {
   auto it = run.auxLosses.find(where);
   return it == run.auxLosses.end() ? 0.0 : it->second;
 }
+
+/// The assignments a capacity dropped at `where` in the last run (0 if none).
+int64_t dropped(const RunStats &run, const std::string &where) {
+  auto it = run.droppedAssignments.find(where);
+  return it == run.droppedAssignments.end() ? 0 : it->second;
+}
+
+/// An expert load's max over its mean (1: perfectly balanced; E: one expert
+/// takes everything); 0 when no expert took a token.
+double maxOverMean(const std::vector<int64_t> &counts) {
+  int64_t sum = 0, mx = 0;
+  for (int64_t c : counts) {
+    sum += c;
+    mx = std::max(mx, c);
+  }
+  return sum > 0 ? static_cast<double>(mx) * static_cast<double>(counts.size()) /
+                       static_cast<double>(sum)
+                 : 0.0;
+}
+
+/// The progress line's balance summary over every moe layer of the last
+/// micro-batch: the worst max/mean expert load and the dropped assignments
+/// summed (empty for a model without moe layers).
+std::string balanceSummary(const RunStats &run) {
+  if (run.expertCounts.empty())
+    return "";
+  double worst = 0;
+  int64_t drops = 0;
+  for (const auto &[where, counts] : run.expertCounts) {
+    worst = std::max(worst, maxOverMean(counts));
+    drops += dropped(run, where);
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "  moe load max/mean %.2f dropped %lld", worst,
+                static_cast<long long>(drops));
+  return buf;
+}
 } // namespace
 
 StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
@@ -362,19 +399,23 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
         metrics << (first ? "" : ",") << "\"" << jsonEscape(where) << "\":{\"tokens\":[";
         for (size_t e = 0; e < counts.size(); ++e)
           metrics << (e ? "," : "") << counts[e];
-        metrics << "],\"aux_loss\":" << fmtDouble(auxLoss(run, where)) << "}";
+        metrics << "],\"aux_loss\":" << fmtDouble(auxLoss(run, where))
+                << ",\"max_over_mean\":" << fmtDouble(maxOverMean(counts))
+                << ",\"dropped\":" << dropped(run, where) << "}";
         first = false;
       }
       metrics << "}";
     }
     metrics << "}\n" << std::flush;
     if (!o.quiet && (doEval || (s + 1) % std::max<int64_t>(1, o.logEvery) == 0)) {
-      char line[256];
+      char line[320];
       std::snprintf(line, sizeof(line),
                     "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f %s/s  "
-                    "%.2f GFLOP/s  ETA %.0fs%s",
+                    "%.2f GFLOP/s  ETA %.0fs%s%s",
                     static_cast<long long>(s + 1), static_cast<long long>(steps),
-                    loss, lr, norm, tokps, data.unit == "tokens" ? "tok" : "ex", flopps * 1e-9, eta, doEval ? "" : "\n");
+                    loss, lr, norm, tokps, data.unit == "tokens" ? "tok" : "ex", flopps * 1e-9, eta,
+                    balanceSummary(run).c_str(), doEval ? "" : "
+");
       log << line;
       if (doEval) {
         log << "  val " << std::fixed << std::setprecision(4) << val

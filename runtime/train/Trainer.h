@@ -89,6 +89,11 @@ struct GradCheckOptions {
   /// 1e-5 (relative) wrong before the comparison.
   std::string perturb;
   std::string device = "cpu";
+  /// Runs in training mode with the random stream held at one position, so
+  /// training-time noise (random_normal, seeded per op) is part of the
+  /// function checked; dropout's masks differ between forward and train step
+  /// (they follow value ids), so a model with dropout fails this way.
+  bool training = false;
 };
 Status checkGradients(const Artifact &artifact, const GradCheckOptions &opts,
                       std::ostream &log);

@@ -63,7 +63,8 @@ const char *kUsage =
     "  check-grad compare autodiff gradients with finite differences on one\n"
     "             batch, in fp64 (default; tolerance 1e-6) or --fp32 (1e-2):\n"
     "               --data FILE --batch B --seq T --eps X (first step)\n"
-    "               --tol X --seed N\n"
+    "               --tol X --seed N --training (training-time noise\n"
+    "               held at one draw, as the train step saw it)\n"
     "  smoke      run forward and train_step once on synthetic inputs:\n"
     "               --batch B --seq T --seed N --fp64 (in double, 17 digits)\n"
     "  eval       the mean loss over a data file with a checkpoint's weights:\n"
@@ -374,6 +375,7 @@ int runCommand(int argc, char **argv) {
       else if (f == "--eps") nonNegativeNum(c.epsilon);
       else if (f == "--tol") nonNegativeNum(c.tolerance);
       else if (f == "--fp32") c.fp64 = false;
+      else if (f == "--training") c.training = true;
       else if (f == "--perturb-grad") c.perturb = value(); // tests the check
       else if (f == "--fp64") c.fp64 = true;
       else if (f == "--seed") { intOpt(seed); c.seed = static_cast<uint64_t>(seed); }

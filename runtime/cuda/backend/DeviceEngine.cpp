@@ -56,6 +56,7 @@ public:
   StatusOr<double> gradNorm() override;
   int64_t step() const override { return updates; }
   uint64_t rngOffset() const override { return rngOffset_; }
+  void setRngOffset(uint64_t offset) override { rngOffset_ = offset; }
 
   Status writeState(Checkpoint &c) override;
   Status readState(const Checkpoint &c, const std::string &path, bool weightsOnly) override;

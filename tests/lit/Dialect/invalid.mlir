@@ -1024,3 +1024,54 @@ func.func @f(%x: tensor<4xf32>, %y: tensor<4xf32>) {
   %dx = motif.vjp "motif.gelu"(%x) outputs(%y) grads() {fwd_attrs = {}, needs = array<i1: true>} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return
 }
+
+// -----
+
+// moe noisy_top_k without its noise weight
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+2 {{noisy_top_k routing needs a noise weight [experts, D]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r {experts = 4 : i64, routing = #motif<routing noisy_top_k>} : (tensor<?x?x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe noise weight with another routing
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
+  // expected-error @+2 {{a noise weight is for noisy_top_k routing only}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r, %r {experts = 4 : i64} : (tensor<?x?x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// moe noise weight of the wrong shape
+func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>, %n: tensor<4x8xf32>) {
+  // expected-error @+2 {{noise weight tensor<4x8xf32> must be [experts, D] = [4, 16]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %a = motif.moe %x, %r, %n {experts = 4 : i64, routing = #motif<routing noisy_top_k>} : (tensor<?x?x16xf32>, tensor<4x16xf32>, tensor<4x8xf32>) -> (tensor<?x?x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    motif.yield %t : tensor<?x16xf32>
+  } shared {
+  }
+  return
+}
+
+// -----
+
+// random_normal of ints
+func.func @f(%x: tensor<4xi32>) {
+  // expected-error @+1 {{draws floats; 'like' is tensor<4xi32>}}
+  %n = motif.random_normal %x {seed = 1 : i64} : tensor<4xi32>
+  return
+}

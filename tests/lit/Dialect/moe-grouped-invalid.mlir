@@ -99,3 +99,14 @@ func.func @f(%r: tensor<32x4xf32>, %g: tensor<32xf32>, %w: tensor<32xi32>, %t: t
   %y = motif.moe_combine %r, %g, %w, %t, %x : (tensor<32x4xf32>, tensor<32xf32>, tensor<32xi32>, tensor<32xi32>, tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
   return
 }
+
+// -----
+
+// moe_route routes the logits it is given: the noise of noisy_top_k is the
+// expert-grouping pass's.
+func.func @f(%l: tensor<16x4xf32>) {
+  // expected-error @+2 {{noisy_top_k is top_k over logits the expert-grouping pass made noisy}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %g, %e, %t, %a = motif.moe_route %l {routing = #motif<routing noisy_top_k>} : (tensor<16x4xf32>) -> (tensor<32xf32>, tensor<32xi32>, tensor<32xi32>, tensor<f32>)
+  return
+}

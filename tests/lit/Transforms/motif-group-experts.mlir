@@ -196,3 +196,67 @@ func.func @not_groupable(%x: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
   }
   return %y : tensor<2x8x16xf32>
 }
+
+// -----
+
+// Sigmoid scores with normalisation (DeepSeek-V3), top-3 of 8 experts, with a
+// balance loss and a router z-loss: moe_route takes the routing and both
+// coefficients; 16 tokens x 3 = 48 assignments and rows.
+motif.param @r : tensor<8x16xf32> init #motif.init<zeros>
+motif.param @w : tensor<8x16x16xf32> init #motif.init<zeros>
+func.func @sigmoid(%x: tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<f32>) {
+  %r = motif.get_param @r : tensor<8x16xf32>
+  %y, %aux = motif.moe %x, %r {experts = 8 : i64, top_k = 3 : i64, routing = #motif<routing sigmoid>, aux_loss_coef = 1.000000e-03 : f64, z_loss_coef = 1.000000e-04 : f64} : (tensor<2x8x16xf32>, tensor<8x16xf32>) -> (tensor<2x8x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    %w = motif.get_param @w : tensor<16x16xf32>
+    %o = motif.linear %t, %w : (tensor<?x16xf32>, tensor<16x16xf32>) -> tensor<?x16xf32>
+    motif.yield %o : tensor<?x16xf32>
+  } shared {
+  }
+  return %y, %aux : tensor<2x8x16xf32>, tensor<f32>
+}
+
+// CHECK-LABEL: func.func @sigmoid
+// CHECK: %[[L:.*]] = motif.linear %{{.*}} -> tensor<2x8x8xf32>
+// CHECK-NOT: motif.random_normal
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}}, %[[AUX:.*]] = motif.moe_route %[[L]] {aux_loss_coef = 1.000000e-03 : f64, routing = #motif<routing sigmoid>, top_k = 3 : i64, z_loss_coef = 1.000000e-04 : f64} : (tensor<2x8x8xf32>) -> (tensor<48xf32>, tensor<48xi32>, tensor<48xi32>, tensor<f32>)
+// CHECK: motif.moe_permute {{.*}} {experts = 8 : i64} : {{.*}} -> (tensor<48x16xf32>, tensor<9xi32>, tensor<48xi32>)
+// CHECK: motif.grouped_linear {{.*}} -> tensor<48x16xf32>
+// CHECK: return %{{.*}}, %[[AUX]]
+
+// -----
+
+// Shazeer's noisy top-k: the routing sees logits + n · softplus(x · noise^T),
+// n a seeded standard normal draw (zero outside training), then routes them
+// plain top-k (softmax after selection, as in the paper); the noise weight's
+// gradient is the linear's, through the mul and the softplus.
+motif.param @r : tensor<4x16xf32> init #motif.init<zeros>
+motif.param @n : tensor<4x16xf32> init #motif.init<zeros>
+motif.param @w : tensor<4x16x16xf32> init #motif.init<zeros>
+func.func @noisy(%x: tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<f32>) {
+  %r = motif.get_param @r : tensor<4x16xf32>
+  %n = motif.get_param @n : tensor<4x16xf32>
+  %y, %aux = motif.moe %x, %r, %n {experts = 4 : i64, top_k = 2 : i64, routing = #motif<routing noisy_top_k>, motif.scope = "moe"} : (tensor<2x8x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) -> (tensor<2x8x16xf32>, tensor<f32>) experts {
+  ^bb0(%t: tensor<?x16xf32>):
+    %w = motif.get_param @w : tensor<16x16xf32>
+    %o = motif.linear %t, %w : (tensor<?x16xf32>, tensor<16x16xf32>) -> tensor<?x16xf32>
+    motif.yield %o : tensor<?x16xf32>
+  } shared {
+  }
+  return %y, %aux : tensor<2x8x16xf32>, tensor<f32>
+}
+
+// CHECK-LABEL: func.func @noisy
+// CHECK-SAME: (%[[X:.*]]: tensor<2x8x16xf32>)
+// CHECK: %[[R:.*]] = motif.get_param @r
+// CHECK: %[[N:.*]] = motif.get_param @n
+// CHECK: %[[L:.*]] = motif.linear %[[X]], %[[R]] : (tensor<2x8x16xf32>, tensor<4x16xf32>) -> tensor<2x8x4xf32>
+// CHECK: %[[S:.*]] = motif.linear %[[X]], %[[N]] : (tensor<2x8x16xf32>, tensor<4x16xf32>) -> tensor<2x8x4xf32>
+// CHECK: %[[SP:.*]] = motif.softplus %[[S]] : tensor<2x8x4xf32>
+// The seed is the moe's scope's hash, the same in every compile.
+// CHECK: %[[EPS:.*]] = motif.random_normal %[[L]] {seed = [[SEED:[0-9]+]] : i64} : tensor<2x8x4xf32>
+// CHECK: %[[NZ:.*]] = motif.mul %[[EPS]], %[[SP]]
+// CHECK: %[[H:.*]] = motif.add %[[L]], %[[NZ]]
+// CHECK: motif.moe_route %[[H]] {motif.scope = "moe"} : (tensor<2x8x4xf32>) -> (tensor<32xf32>, tensor<32xi32>, tensor<32xi32>, tensor<f32>)
+// CHECK-NOT: noisy_top_k
+// CHECK: motif.moe_permute {{.*}} -> (tensor<32x16xf32>, tensor<5xi32>, tensor<32xi32>)

@@ -217,6 +217,12 @@ TEST(CpuMoeGrouped, ExpertChoice) {
   checkAgainstRegions(problem(MoeRouting::ExpertChoice, 2, false, 0.6, 0.0, 0.0, 8), 18);
 }
 
+TEST(CpuMoeGrouped, SigmoidScores) {
+  // Renormalized over the choices (DeepSeek-V3) and not, with both losses.
+  checkAgainstRegions(problem(MoeRouting::Sigmoid, 2, true, 1.0, 0.1, 0.01, 21), 31);
+  checkAgainstRegions(problem(MoeRouting::Sigmoid, 3, false, 1.0, 0.05, 0.02, 22), 32);
+}
+
 TEST(CpuMoeGrouped, PermutationIsStableAndGroupedByExpert) {
   Problem p = problem(MoeRouting::TopK, 2, true, 1.0, 0.0, 0.0, 9);
   Grouped g(p);

@@ -31,8 +31,9 @@ const char *kDir = nullptr;
 /// "grad:<param>").
 using Results = std::map<std::string, std::vector<double>>;
 
-Results run(const Artifact &a, const std::string &fn, bool fp64) {
+Results run(const Artifact &a, const std::string &fn, bool fp64, bool training = true) {
   Executor ex(a);
+  ex.training = training;
   ex.initParameters(7);
   if (fp64)
     ex.useFp64();
@@ -107,6 +108,39 @@ INSTANTIATE_TEST_SUITE_P(Examples, MoeGrouping,
                                            "deepseek_moe_tiny", "glam_tiny", "jamba_tiny",
                                            // top-k with balance and z losses, switch
                                            // dropping tokens, expert choice:
-                                           "moe_topk", "moe_switch", "moe_expert_choice"));
+                                           "moe_topk", "moe_switch", "moe_expert_choice",
+                                           // sigmoid scores with normalisation:
+                                           "moe_sigmoid"));
+
+/// Noisy top-k: the region path adds no noise, so the reference is its
+/// inference; without noise the grouped forward (noise weight and all) gives
+/// the same outputs and loss.
+TEST(MoeGroupingNoisy, AgreesWithTheRegionPathInInference) {
+  if (!kDir)
+    GTEST_SKIP() << "built without motif-compile: no test artifacts";
+  std::string base = std::string(kDir) + "/moe_noisy";
+  StatusOr<Artifact> grouped = readArtifact(base + ".mbin");
+  StatusOr<Artifact> regions = readArtifact(base + "-regions.mbin");
+  ASSERT_TRUE(grouped.isOk()) << grouped.status().message();
+  ASSERT_TRUE(regions.isOk()) << regions.status().message();
+  expectAgree(run(*grouped, "forward", true, false), run(*regions, "forward", true, false),
+              1e-12);
+  // While training, the noise changes the grouped forward...
+  Results noisy = run(*grouped, "forward", true, true),
+          clean = run(*grouped, "forward", true, false);
+  ASSERT_TRUE(noisy.count("loss") && clean.count("loss"));
+  EXPECT_NE(noisy["loss"][0], clean["loss"][0]);
+  // ...the same way every time (a seeded draw)...
+  EXPECT_EQ(run(*grouped, "forward", true, true)["loss"][0], noisy["loss"][0]);
+  // ...and the region path refuses to train without it.
+  Executor ex(*regions);
+  ex.initParameters(7);
+  const Function *f = regions->function("forward");
+  ASSERT_NE(f, nullptr);
+  std::vector<Tensor> results;
+  Status st = ex.run("forward", syntheticInputs(*regions, *f, 2, 16, 3), results);
+  EXPECT_FALSE(st.isOk());
+  EXPECT_NE(st.message().find("noisy_top_k"), std::string::npos) << st.message();
+}
 
 } // namespace
