@@ -244,4 +244,60 @@ def Kernel_LinearCrossEntropyOp : Kernel_Op<"linear_cross_entropy", [Pure,
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Inference state: the KV cache and the other per-sequence states
+//===----------------------------------------------------------------------===//
+
+def Kernel_StateFillOp : Kernel_Op<"state_fill", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the last `slots` rows of each sequence, as a ring buffer";
+  let description = [{
+    `x: [B, T, C]` and the sequences' lengths `lengths: [B]` (i32, each at
+    most T) give the state `[B, slots, C]`: for each sequence `b`, row `p` of
+    `x` for `p` in `[max(0, len_b - slots), len_b)` lands in slot
+    `p mod slots`; the other slots are zero. Made by the inference derivation
+    (`motif-derive-inference`) in `@prefill`: a KV cache (`slots` = the context,
+    or a sliding window's width), a causal conv's last inputs, a recurrence's
+    last state (`slots = 1`).
+    ```mlir
+    %kc = kernel.state_fill %k, %lengths {slots = 128 : i64} : (tensor<?x?x64xf32>, tensor<?xi32>) -> tensor<?x128x64xf32>
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$x, Kernel_Tensor:$lengths, I64Attr:$slots);
+  let results = (outs Kernel_Tensor:$state);
+  let assemblyFormat = "$x `,` $lengths attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Kernel_AttentionDecodeOp : Kernel_Op<"attention_decode", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one new query per sequence against its KV cache (the decode step)";
+  let description = [{
+    `q: [B, 1, H*Dh]`, the new key and value `k, v: [B, 1, Hkv*Dh]`, the
+    caches `k_cache, v_cache: [B, S, Hkv*Dh]` (ring buffers: position `p`
+    in slot `p mod S`) and each sequence's position `pos: [B]` (i32). The new
+    key and value are written to slot `pos mod S` of the caches, which come
+    back as `k_next, v_next`; the query attends to positions
+    `[max(0, pos - window + 1), pos]` (`window = 0`: `[0, pos]`), which must fit
+    in the S slots. Query head `h` reads KV head `h / (H / Hkv)`; `scale = 0`
+    means `1/sqrt(Dh)`. Causal self-attention's decode form, with the
+    semantics of `motif.attention` at the last position.
+    ```mlir
+    %o, %kc1, %vc1 = kernel.attention_decode %q, %k, %v, %kc0, %vc0, %pos {heads = 4 : i64, kv_heads = 2 : i64}
+        : (tensor<?x1x64xf32>, tensor<?x1x32xf32>, tensor<?x1x32xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>, tensor<?xi32>)
+        -> (tensor<?x1x64xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$q, Kernel_Tensor:$k, Kernel_Tensor:$v,
+                       Kernel_Tensor:$k_cache, Kernel_Tensor:$v_cache, Kernel_Tensor:$pos,
+                       I64Attr:$heads, I64Attr:$kv_heads,
+                       DefaultValuedAttr<I64Attr, "0">:$window,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+  let results = (outs Kernel_Tensor:$out, Kernel_Tensor:$k_next, Kernel_Tensor:$v_next);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $k_cache `,` $v_cache `,` $pos attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // KERNEL_OPS_TD
