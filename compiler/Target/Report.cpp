@@ -82,7 +82,7 @@ void printStateReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &
     int64_t rowBytes = width * std::max<int64_t>(1, elt.getIntOrFloatBitWidth() / 8);
     // A cache grows a row per token up to its slots; other states are fixed.
     bool grows = kind == "kv" || kind == "kv_window";
-    if (rows.empty() || rows.back().layer != layer)
+    if (rows.empty() || rows.back().layer != layer || rows.back().kind != kind)
       rows.push_back({layer, kind, slots, 0, 0});
     Row &r = rows.back();
     r.perToken += grows ? rowBytes : 0;

@@ -45,10 +45,22 @@ std::string noDecodeForm(Operation *op) {
   }
   if (auto pos = llvm::dyn_cast<PositionsOp>(op))
     return pos.getAxis() == 1 ? "" : "positions along an axis other than the sequence";
-  if (llvm::isa<ScanOp, SelectiveScanOp>(op))
-    return "recurrent (scan) layers have no decode state here yet";
-  if (llvm::isa<Conv1dOp, Conv2dOp, Pool2dOp>(op))
-    return "convolutions over the sequence have no decode state here yet";
+  if (auto conv = llvm::dyn_cast<Conv1dOp>(op)) {
+    auto x = llvm::dyn_cast<RankedTensorType>(conv.getX().getType());
+    auto w = llvm::dyn_cast<RankedTensorType>(conv.getW().getType());
+    bool depthwise = x && w && x.getRank() == 3 && w.getRank() == 3 &&
+                     !x.isDynamicDim(2) &&
+                     static_cast<int64_t>(conv.getGroups()) == x.getDimSize(2) &&
+                     w.getDimSize(0) == x.getDimSize(2) && w.getDimSize(1) == 1 &&
+                     w.getDimSize(2) >= 2;
+    if (!conv.getCausal() || conv.getStride() != 1 || conv.getDilation() != 1 ||
+        conv.getPadding() != 0 || !depthwise)
+      return "only a causal depthwise conv1d (stride 1, kernel of 2 or more) has a decode "
+             "state";
+    return "";
+  }
+  if (llvm::isa<Conv2dOp, Pool2dOp>(op))
+    return "convolutions over images have no decode form";
   if (llvm::isa<RelativePositionBiasOp>(op))
     return "relative position biases have no decode form yet";
   StringRef name = op->getName().getStringRef();
@@ -64,11 +76,11 @@ std::string noDecodeForm(Operation *op) {
   return "";
 }
 
-/// A readable name for the layer of an attention: the path of the first
-/// parameter its query is computed from, less the weight's own two
-/// components ("h.3.attn.c_attn.weight" gives "h.3.attn").
-std::string layerName(AttentionOp att, int index) {
-  SmallVector<Value> frontier{att.getQ()};
+/// A readable name for a layer: the path of the first parameter `from` is
+/// computed from, less its last `strip` components ("h.3.attn.c_attn.weight"
+/// less 2 gives "h.3.attn").
+std::string layerName(Value from, int strip, const std::string &fallback) {
+  SmallVector<Value> frontier{from};
   llvm::SmallPtrSet<Operation *, 16> seen;
   for (int depth = 0; depth < 8 && !frontier.empty(); ++depth) {
     SmallVector<Value> next;
@@ -78,7 +90,7 @@ std::string layerName(AttentionOp att, int index) {
         continue;
       if (auto get = llvm::dyn_cast<GetParamOp>(def)) {
         StringRef path = get.getName();
-        for (int i = 0; i < 2 && path.contains('.'); ++i)
+        for (int i = 0; i < strip && path.contains('.'); ++i)
           path = path.rsplit('.').first;
         return path.str();
       }
@@ -87,7 +99,7 @@ std::string layerName(AttentionOp att, int index) {
     }
     frontier = std::move(next);
   }
-  return "attention" + std::to_string(index);
+  return fallback;
 }
 
 /// Recomputes the result types of `fn`'s top-level ops in order, after some
@@ -286,13 +298,104 @@ struct MotifDeriveInferencePass final
       return signalPassFailure();
     syncType(decode);
 
-    // 4. Attention: a KV cache per layer (the KV heads only; a window's ring
-    //    buffer), filled by the prompt, read and extended by the step.
+    // 4. The state of every stateful layer, in program order: filled by the
+    //    prompt in @prefill, read and advanced by @decode_step.
     SmallVector<StateEntry> layout;
-    auto prefillAtts = llvm::to_vector(prefill.getBody().front().getOps<AttentionOp>());
-    auto stepAtts = llvm::to_vector(step.getOps<AttentionOp>());
-    for (auto [i, pair] : llvm::enumerate(llvm::zip(prefillAtts, stepAtts))) {
-      auto [pa, sa] = pair;
+    auto stateful = [](Block &blk) {
+      SmallVector<Operation *> ops;
+      for (Operation &op : blk)
+        if (llvm::isa<AttentionOp, Conv1dOp, SelectiveScanOp, ScanOp>(op))
+          ops.push_back(&op);
+      return ops;
+    };
+    auto prefillOps = stateful(prefill.getBody().front());
+    auto stepOps = stateful(step);
+    auto addState = [&](Operation *at, Value fill, Type argType, StringRef name, StringRef kind,
+                        StringRef layer, int64_t slots, int64_t width, Type element) {
+      addStateResult(prefill, fill, name);
+      layout.push_back({name.str(), kind.str(), layer.str(), slots, width, element});
+      return addArg(decode, argType, name, true);
+    };
+    auto reshape = [&](Value v, ArrayRef<int64_t> shape) -> Value {
+      return ReshapeOp::create(b, v.getLoc(), v, b.getDenseI64ArrayAttr(shape));
+    };
+    for (auto [i, pair] : llvm::enumerate(llvm::zip(prefillOps, stepOps))) {
+      auto [pop, sop] = pair;
+      // A causal depthwise conv: its last K-1 inputs, a ring buffer.
+      if (auto pc = llvm::dyn_cast<Conv1dOp>(pop)) {
+        auto sc = llvm::cast<Conv1dOp>(sop);
+        auto xt = llvm::cast<RankedTensorType>(pc.getX().getType());
+        int64_t C = xt.getDimSize(2);
+        int64_t slots = llvm::cast<RankedTensorType>(pc.getW().getType()).getDimSize(2) - 1;
+        std::string layer = layerName(pc.getW(), 2, "conv" + std::to_string(i));
+        auto stateType = RankedTensorType::get({kDyn, slots, C}, xt.getElementType());
+        b.setInsertionPointAfter(pc);
+        Value fill = kernel::StateFillOp::create(b, pc.getLoc(), pc.getX(), lengths,
+                                                 b.getI64IntegerAttr(slots));
+        Value s0 = addState(pc, fill, stateType, layer + ".conv", "conv", layer, slots, C,
+                            xt.getElementType());
+        b.setInsertionPoint(sc);
+        auto stepOp = kernel::Conv1dStepOp::create(b, sc.getLoc(), sc.getX(), s0, sc.getW(),
+                                                   pos, sc.getB());
+        sc.getResult().replaceAllUsesWith(stepOp.getY());
+        sc.erase();
+        addStateResult(decode, stepOp.getStateNext(), layer + ".conv");
+        continue;
+      }
+      // Mamba's selective scan: the state h [Di, N] after the last position.
+      if (auto ps = llvm::dyn_cast<SelectiveScanOp>(pop)) {
+        auto ss = llvm::cast<SelectiveScanOp>(sop);
+        auto at = llvm::cast<RankedTensorType>(ps.getA().getType());
+        int64_t Di = at.getDimSize(0), N = at.getDimSize(1);
+        if (Di == kDyn || N == kDyn) {
+          ps.emitOpError("needs a static A to plan its state, got ") << at;
+          return signalPassFailure();
+        }
+        std::string layer = layerName(ps.getA(), 1, "ssm" + std::to_string(i));
+        Type elt = llvm::cast<RankedTensorType>(ps.getU().getType()).getElementType();
+        auto stateType = RankedTensorType::get({kDyn, Di, N}, elt);
+        b.setInsertionPointAfter(ps);
+        Value fill = kernel::SelectiveScanStateOp::create(
+            b, ps.getLoc(), ps.getU(), ps.getDelta(), ps.getA(), ps.getB(), lengths,
+            ps.getDeltaBias(), ps.getDeltaSoftplusAttr());
+        Value h0 = addState(ps, fill, stateType, layer + ".ssm", "ssm", layer, Di, N, elt);
+        b.setInsertionPoint(ss);
+        auto stepOp = SelectiveScanStepOp::create(
+            b, ss.getLoc(), reshape(ss.getU(), {-1, Di}), reshape(ss.getDelta(), {-1, Di}),
+            ss.getA(), reshape(ss.getB(), {-1, N}), reshape(ss.getC(), {-1, N}), h0,
+            ss.getD(), ss.getDeltaBias(), ss.getDeltaSoftplusAttr());
+        ss.getResult().replaceAllUsesWith(reshape(stepOp.getY(), {-1, 1, Di}));
+        ss.erase();
+        addStateResult(decode, stepOp.getHNext(), layer + ".ssm");
+        continue;
+      }
+      // A diagonal linear recurrence (a recurrent layer): its last state.
+      if (auto pr = llvm::dyn_cast<ScanOp>(pop)) {
+        auto sr = llvm::cast<ScanOp>(sop);
+        auto xt = llvm::cast<RankedTensorType>(pr.getX().getType());
+        int64_t C = xt.getDimSize(2);
+        if (C == kDyn) {
+          pr.emitOpError("needs a static channel count to plan its state, got ") << xt;
+          return signalPassFailure();
+        }
+        std::string layer = layerName(pr.getX(), 2, "recurrence" + std::to_string(i));
+        auto stateType = RankedTensorType::get({kDyn, 1, C}, xt.getElementType());
+        b.setInsertionPointAfter(pr);
+        Value fill = kernel::StateFillOp::create(b, pr.getLoc(), pr.getResult(), lengths,
+                                                 b.getI64IntegerAttr(1));
+        Value h0 = addState(pr, fill, stateType, layer + ".h", "recurrent", layer, 1, C,
+                            xt.getElementType());
+        b.setInsertionPoint(sr);
+        Value h1 = ScanStepOp::create(b, sr.getLoc(), reshape(sr.getX(), {-1, C}),
+                                      reshape(sr.getA(), {-1, C}), reshape(h0, {-1, C}));
+        Value out = reshape(h1, {-1, 1, C});
+        sr.getResult().replaceAllUsesWith(out);
+        sr.erase();
+        addStateResult(decode, out, layer + ".h");
+        continue;
+      }
+      auto pa = llvm::cast<AttentionOp>(pop);
+      auto sa = llvm::cast<AttentionOp>(sop);
       int64_t window = static_cast<int64_t>(pa.getWindow());
       int64_t slots = window > 0 ? std::min(window, capacity) : capacity;
       auto kt = llvm::cast<RankedTensorType>(pa.getK().getType());
@@ -301,7 +404,7 @@ struct MotifDeriveInferencePass final
         pa.emitOpError("needs a static key width to plan its KV cache, got ") << kt;
         return signalPassFailure();
       }
-      std::string layer = layerName(pa, static_cast<int>(i));
+      std::string layer = layerName(pa.getQ(), 2, "attention" + std::to_string(i));
       auto cacheType = RankedTensorType::get({kDyn, slots, width}, kt.getElementType());
       b.setInsertionPointAfter(pa);
       for (auto [which, rows] : {std::pair{"k", pa.getK()}, std::pair{"v", pa.getV()}}) {
@@ -323,9 +426,11 @@ struct MotifDeriveInferencePass final
       addStateResult(decode, dec.getKNext(), layer + ".k");
       addStateResult(decode, dec.getVNext(), layer + ".v");
     }
-    // (Recurrent and SSM layers join the plan here: their step ops exist,
-    //  motif.scan_step / motif.selective_scan_step, and their prefill state is
-    //  a kernel.state_fill of the last position.)
+
+    // The step ops' results replaced the sequence ops': types follow again.
+    if (failed(refreshTypes(decode)))
+      return signalPassFailure();
+    syncType(decode);
 
     // 5. The state layout, for the artifact and the report.
     SmallVector<Attribute> entries;

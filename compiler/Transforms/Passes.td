@@ -214,12 +214,16 @@ def MotifDeriveInferencePass : Pass<"motif-derive-inference", "::mlir::ModuleOp"
     outputs at that position and the next state. One state plan covers every
     kind of layer: a causal self-attention keeps its KV heads' keys and values
     (`kernel.state_fill` in prefill, `kernel.attention_decode` in the step)
-    for the whole context, or a ring buffer of its window when it has one.
-    Positions (`motif.positions`, rope) become each sequence's own. Each state
-    argument and result is named `motif.state = "<layer>.<k|v>"` and the
-    module gets `motif.state_layout`: per state its name, kind, slots and row
-    width. A model with a layer that has no decode form yet (SSM and
-    recurrent layers, bidirectional or cross-attention, convolutions) gets no
+    for the whole context, or a ring buffer of its window when it has one; a
+    causal depthwise conv1d its last K-1 inputs (`kernel.conv1d_step`); a
+    selective scan its state (`kernel.selective_scan_state`, then
+    `motif.selective_scan_step`); a diagonal recurrence its last state
+    (`motif.scan_step`). Positions (`motif.positions`, rope) become each
+    sequence's own. Each state argument and result is named
+    `motif.state = "<layer>.<k|v|conv|ssm|h>"` and the module gets
+    `motif.state_layout`: per state its name, kind, slots and row width. A
+    model with a layer that has no decode form (bidirectional or
+    cross-attention, other convolutions, routing with capacity) gets no
     inference functions: with `required` that is an error naming the op,
     else the reason is recorded in `motif.inference_unsupported`.
   }];

@@ -318,6 +318,33 @@ LogicalResult AttentionDecodeOp::inferReturnTypes(MLIRContext *ctx, std::optiona
   return success();
 }
 
+LogicalResult Conv1dStepOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                             ValueRange operands, DictionaryAttr attributes,
+                                             OpaqueProperties properties, RegionRange regions,
+                                             SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  results.push_back(a.getX().getType());
+  results.push_back(a.getState().getType());
+  return success();
+}
+
+LogicalResult SelectiveScanStateOp::inferReturnTypes(MLIRContext *ctx,
+                                                     std::optional<Location> loc,
+                                                     ValueRange operands,
+                                                     DictionaryAttr attributes,
+                                                     OpaqueProperties properties,
+                                                     RegionRange regions,
+                                                     SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto u = llvm::dyn_cast<RankedTensorType>(a.getU().getType());
+  auto A = llvm::dyn_cast<RankedTensorType>(a.getA().getType());
+  if (!u || !A || u.getRank() != 3 || A.getRank() != 2)
+    return emitOptionalError(loc, "selective_scan_state takes u [B, T, Di] and A [Di, N]");
+  results.push_back(RankedTensorType::get({u.getDimSize(0), A.getDimSize(0), A.getDimSize(1)},
+                                          u.getElementType()));
+  return success();
+}
+
 LogicalResult StateFillOp::verify() {
   auto x = llvm::cast<RankedTensorType>(getX().getType());
   auto s = llvm::cast<RankedTensorType>(getState().getType());
@@ -328,7 +355,7 @@ LogicalResult StateFillOp::verify() {
     return emitOpError("lengths must be a rank-1 integer tensor, got ") << getLengths().getType();
   if (getSlots() <= 0)
     return emitOpError("slots must be positive, got ") << getSlots();
-  if (s.getDimSize(1) != getSlots() || !compat(s.getDimSize(2), x.getDimSize(2)) ||
+  if (s.getDimSize(1) != static_cast<int64_t>(getSlots()) || !compat(s.getDimSize(2), x.getDimSize(2)) ||
       !compat(s.getDimSize(0), x.getDimSize(0)) || s.getElementType() != x.getElementType())
     return emitOpError("state type ") << s << " does not match rows " << x << " and "
                                       << getSlots() << " slots";

@@ -300,4 +300,50 @@ def Kernel_AttentionDecodeOp : Kernel_Op<"attention_decode", [Pure,
   let hasVerifier = 1;
 }
 
+def Kernel_Conv1dStepOp : Kernel_Op<"conv1d_step", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one position of a causal depthwise conv1d, from its last inputs";
+  let description = [{
+    `x: [B, 1, C]` (each sequence's new input, at position `pos: [B]`), the
+    state of the last `K - 1` inputs `state: [B, K-1, C]` (a ring buffer:
+    position `p` in slot `p mod (K-1)`), the weight `w: [C, 1, K]` and an
+    optional bias `b: [C]` give `motif.conv1d`'s output at `pos` (`causal`,
+    `groups = C`; positions before 0 read zeros) and the state with `x` in
+    slot `pos mod (K-1)`. The decode form of Mamba's convolution.
+    ```mlir
+    %y, %s1 = kernel.conv1d_step %x, %s0, %w, %pos bias %b : (tensor<?x1x64xf32>, tensor<?x3x64xf32>, tensor<64x1x4xf32>, tensor<?xi32>, tensor<64xf32>) -> (tensor<?x1x64xf32>, tensor<?x3x64xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$x, Kernel_Tensor:$state, Kernel_Tensor:$w,
+                       Kernel_Tensor:$pos, Optional<Kernel_Tensor>:$b);
+  let results = (outs Kernel_Tensor:$y, Kernel_Tensor:$state_next);
+  let assemblyFormat = [{
+    $x `,` $state `,` $w `,` $pos (`bias` $b^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kernel_SelectiveScanStateOp : Kernel_Op<"selective_scan_state", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the state of Mamba's selective scan after each sequence's last position";
+  let description = [{
+    The operands of `motif.selective_scan` that its state reads (`u, delta:
+    [B, T, Di]`, `A: [Di, N]`, `B: [B, T, N]`, optional `delta_bias: [Di]`)
+    and each sequence's length `lengths: [B]` give the state
+    `h: [B, Di, N]` after position `len_b - 1` (zero for an empty sequence),
+    with the arithmetic of the scan's steps. Made by the inference
+    derivation in `@prefill`; `motif.selective_scan_step` carries it on.
+    ```mlir
+    %h = kernel.selective_scan_state %u, %dt, %A, %B, %len delta_bias %bias : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<64x8xf32>, tensor<?x?x8xf32>, tensor<?xi32>, tensor<64xf32>) -> tensor<?x64x8xf32>
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$u, Kernel_Tensor:$delta, Kernel_Tensor:$A,
+                       Kernel_Tensor:$B, Kernel_Tensor:$lengths,
+                       Optional<Kernel_Tensor>:$delta_bias,
+                       DefaultValuedAttr<BoolAttr, "true">:$delta_softplus);
+  let results = (outs Kernel_Tensor:$h);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $A `,` $B `,` $lengths (`delta_bias` $delta_bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 #endif // KERNEL_OPS_TD

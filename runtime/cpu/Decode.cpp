@@ -1,6 +1,8 @@
 //===- Decode.cpp - CPU kernels of the inference state ---------------------===//
 #include "runtime/cpu/Decode.h"
+#include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Parallel.h"
+#include "runtime/cpu/ScanDetail.h"
 
 #include <algorithm>
 #include <cmath>
@@ -81,12 +83,71 @@ void attentionDecode(const AttentionDecodeShape &s, const T *q, const T *k, cons
   });
 }
 
+template <typename T>
+void conv1dStep(int64_t B, int64_t C, int64_t K, const T *x, const T *state, const T *w,
+                const T *bias, const int32_t *pos, T *y, T *stateNext) {
+  const int64_t S = K - 1;
+  if (S < 1)
+    throw std::invalid_argument("conv1d_step: the kernel must be at least 2 wide");
+  std::copy(state, state + B * S * C, stateNext);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t p = pos[b];
+    if (p < 0)
+      throw std::invalid_argument("conv1d_step: negative position");
+    for (int64_t c = 0; c < C; ++c) {
+      // As conv1d: the bias, then the taps from the oldest input on.
+      Acc acc = bias ? static_cast<Acc>(bias[c]) : 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t q = p - S + k;
+        if (q < 0)
+          continue;
+        T v = q == p ? x[b * C + c] : state[(b * S + q % S) * C + c];
+        acc += static_cast<Acc>(w[c * K + k]) * v;
+      }
+      y[b * C + c] = static_cast<T>(acc);
+      stateNext[(b * S + p % S) * C + c] = x[b * C + c];
+    }
+  }
+}
+
+template <typename T>
+void selectiveScanState(int64_t B, int64_t Tn, int64_t Di, int64_t N, bool deltaSoftplus,
+                        const T *u, const T *delta, const T *A, const T *Bm, const T *bias,
+                        const int32_t *lengths, T *h) {
+  SelectiveScanShape shape;
+  shape.B = B;
+  shape.T = Tn;
+  shape.Di = Di;
+  shape.N = N;
+  shape.deltaSoftplus = deltaSoftplus;
+  Sel<T> sel{shape, u, delta, A, Bm, nullptr, nullptr, bias};
+  for (int64_t b = 0; b < B; ++b)
+    if (lengths[b] < 0 || lengths[b] > Tn)
+      throw std::invalid_argument("selective_scan_state: a length is outside [0, T]");
+  parallelFor(B * Di, 8 * Tn * N, [&](int64_t r0, int64_t r1) {
+    std::vector<Acc> state(N);
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t b = r / Di, d = r % Di;
+      std::fill(state.begin(), state.end(), 0.0);
+      for (int64_t t = 0; t < lengths[b]; ++t)
+        sel.step(b, t, d, state.data());
+      for (int64_t n = 0; n < N; ++n)
+        h[(b * Di + d) * N + n] = static_cast<T>(state[n]);
+    }
+  });
+}
+
 #define MOTIF_DECODE_INSTANTIATE(T)                                                             \
   template void stateFill<T>(int64_t, int64_t, int64_t, int64_t, const T *, const int32_t *,    \
                              T *);                                                              \
   template void attentionDecode<T>(const AttentionDecodeShape &, const T *, const T *,         \
                                    const T *, const T *, const T *, const int32_t *, T *, T *, \
-                                   T *);
+                                   T *);                                                        \
+  template void conv1dStep<T>(int64_t, int64_t, int64_t, const T *, const T *, const T *,      \
+                              const T *, const int32_t *, T *, T *);                           \
+  template void selectiveScanState<T>(int64_t, int64_t, int64_t, int64_t, bool, const T *,     \
+                                      const T *, const T *, const T *, const T *,              \
+                                      const int32_t *, T *);
 MOTIF_DECODE_INSTANTIATE(float)
 MOTIF_DECODE_INSTANTIATE(double)
 

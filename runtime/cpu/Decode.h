@@ -36,6 +36,21 @@ void attentionDecode(const AttentionDecodeShape &s, const T *q, const T *k, cons
                      const T *kCache, const T *vCache, const int32_t *pos, T *out, T *kNext,
                      T *vNext);
 
+/// One position of a causal depthwise conv1d: x [B, 1, C] at pos [B], the
+/// last K-1 inputs state [B, K-1, C] (position p in slot p mod (K-1)),
+/// w [C, 1, K], bias [C] or null -> y [B, 1, C], and stateNext with x in slot
+/// pos mod (K-1).
+template <typename T>
+void conv1dStep(int64_t B, int64_t C, int64_t K, const T *x, const T *state, const T *w,
+                const T *bias, const int32_t *pos, T *y, T *stateNext);
+
+/// The selective scan's state after each sequence's last position:
+/// u, delta [B, T, Di], A [Di, N], Bm [B, T, N], bias [Di] or null -> h [B, Di, N].
+template <typename T>
+void selectiveScanState(int64_t B, int64_t Tn, int64_t Di, int64_t N, bool deltaSoftplus,
+                        const T *u, const T *delta, const T *A, const T *Bm, const T *bias,
+                        const int32_t *lengths, T *h);
+
 } // namespace motif::cpu
 
 #endif // MOTIF_RUNTIME_CPU_DECODE_H

@@ -344,6 +344,45 @@ Status runAttentionDecode(Executor &ex, const PlanStep &s, const AttentionDecode
   return Status::ok();
 }
 
+template <typename R>
+Status runConv1dStep(Executor &ex, const PlanStep &s, const Conv1dStepDesc &) {
+  const Tensor &x = ex.values[s.operands[0]], &state = ex.values[s.operands[1]],
+               &w = ex.values[s.operands[2]], &pos = ex.values[s.operands[3]];
+  const Tensor *bias = s.operands.size() > 4 ? &ex.values[s.operands[4]] : nullptr;
+  int64_t B = x.shape[0], C = x.shape[2], K = w.shape.back();
+  if (x.shape[1] != 1 || state.shape != Shape{B, K - 1, C} || w.shape != Shape{C, 1, K} ||
+      pos.shape != Shape{B})
+    return Status::error("conv1d_step: expected x [B, 1, C], state [B, K-1, C], w [C, 1, K] "
+                         "and pos [B]");
+  Tensor y = Tensor::reals<R>(x.shape), next = Tensor::reals<R>(state.shape);
+  cpu::conv1dStep(B, C, K, x.v<R>().data(), state.v<R>().data(), w.v<R>().data(),
+                  bias ? bias->v<R>().data() : nullptr, pos.i.data(), y.v<R>().data(),
+                  next.v<R>().data());
+  ex.values[s.results[0]] = std::move(y);
+  ex.values[s.results[1]] = std::move(next);
+  return Status::ok();
+}
+
+template <typename R>
+Status runSelectiveScanState(Executor &ex, const PlanStep &s, const SelectiveScanStateDesc &d) {
+  const Tensor &u = ex.values[s.operands[0]], &delta = ex.values[s.operands[1]],
+               &A = ex.values[s.operands[2]], &Bm = ex.values[s.operands[3]],
+               &lengths = ex.values[s.operands[4]];
+  const Tensor *bias = s.operands.size() > 5 ? &ex.values[s.operands[5]] : nullptr;
+  int64_t B = u.shape[0], T = u.shape[1], Di = u.shape[2], N = A.shape[1];
+  if (delta.shape != u.shape || A.shape != Shape{Di, N} || Bm.shape != Shape{B, T, N} ||
+      lengths.shape != Shape{B})
+    return Status::error("selective_scan_state: expected u, delta [B, T, Di], A [Di, N], "
+                         "B [B, T, N] and lengths [B]");
+  Tensor h = Tensor::reals<R>({B, Di, N});
+  cpu::selectiveScanState(B, T, Di, N, d.delta_softplus, u.v<R>().data(), delta.v<R>().data(),
+                          A.v<R>().data(), Bm.v<R>().data(),
+                          bias ? bias->v<R>().data() : nullptr, lengths.i.data(),
+                          h.v<R>().data());
+  ex.values[s.results[0]] = std::move(h);
+  return Status::ok();
+}
+
 } // namespace
 
 MOTIF_REF_RUN(Gemm)
@@ -354,3 +393,5 @@ MOTIF_REF_RUN(AddNorm)
 MOTIF_REF_RUN(LinearCrossEntropy)
 MOTIF_REF_RUN(StateFill)
 MOTIF_REF_RUN(AttentionDecode)
+MOTIF_REF_RUN(Conv1dStep)
+MOTIF_REF_RUN(SelectiveScanState)
