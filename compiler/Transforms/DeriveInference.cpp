@@ -12,11 +12,15 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
+
+#include <optional>
 
 namespace mlir::motif {
 #define GEN_PASS_DEF_MOTIFDERIVEINFERENCEPASS
@@ -43,8 +47,22 @@ std::string noDecodeForm(Operation *op) {
       return "attention with an additive bias (T5) has no cached form yet";
     return "";
   }
-  if (auto pos = llvm::dyn_cast<PositionsOp>(op))
-    return pos.getAxis() == 1 ? "" : "positions along an axis other than the sequence";
+  if (auto pos = llvm::dyn_cast<PositionsOp>(op)) {
+    if (pos.getAxis() != 1)
+      return "positions along an axis other than the sequence";
+    // The step gives each sequence its one position: an embedding or a rope
+    // reads it per position; anything else (a sum over positions) would not.
+    for (Operation *user : pos.getResult().getUsers())
+      if (!llvm::isa<EmbeddingOp, RopeOp>(user))
+        return "positions read other than by an embedding or a rope";
+    return "";
+  }
+  if (auto red = llvm::dyn_cast<ReduceOp>(op)) {
+    auto t = llvm::dyn_cast<RankedTensorType>(red.getX().getType());
+    for (int64_t axis : red.getAxes())
+      if (t && t.getRank() >= 2 && (axis == 1 || axis == 1 - t.getRank()))
+        return "a reduction over the sequence mixes positions";
+  }
   if (auto conv = llvm::dyn_cast<Conv1dOp>(op)) {
     auto x = llvm::dyn_cast<RankedTensorType>(conv.getX().getType());
     auto w = llvm::dyn_cast<RankedTensorType>(conv.getW().getType());
@@ -106,6 +124,12 @@ std::string layerName(Value from, int strip, const std::string &fallback) {
 /// operand types changed (positions per sequence instead of per step).
 LogicalResult refreshTypes(func::FuncOp fn) {
   for (Operation &op : fn.getBody().front().without_terminator()) {
+    if (auto cast = llvm::dyn_cast<CastOp>(&op)) {
+      auto in = llvm::cast<RankedTensorType>(cast.getX().getType());
+      cast.getResult().setType(RankedTensorType::get(
+          in.getShape(), getElementTypeOrSelf(cast.getResult().getType())));
+      continue;
+    }
     auto infer = llvm::dyn_cast<InferTypeOpInterface>(&op);
     if (!infer)
       continue;
@@ -267,6 +291,23 @@ struct MotifDeriveInferencePass final
     auto i32s = RankedTensorType::get({kDyn}, IntegerType::get(ctx, 32));
     Value lengths = addArg(prefill, i32s, "lengths", false);
     Value pos = addArg(decode, i32s, "pos", false);
+    // From here a failure is the derivation's: not required, it is recorded
+    // (the first diagnostic) instead of failing the compile.
+    std::string captured;
+    std::optional<ScopedDiagnosticHandler> quiet;
+    if (!required)
+      quiet.emplace(ctx, [&](Diagnostic &d) {
+        if (captured.empty())
+          captured = d.str();
+        return success();
+      });
+    auto giveUp = [&]() {
+      prefill.erase();
+      decode.erase();
+      if (required)
+        return signalPassFailure();
+      module->setAttr("motif.inference_unsupported", StringAttr::get(ctx, captured));
+    };
 
     // 3. One token per sequence, at each sequence's own position.
     OpBuilder b(ctx);
@@ -295,7 +336,7 @@ struct MotifDeriveInferencePass final
       rope.getResult().replaceAllUsesExcept(back.getResult(), back);
     }
     if (failed(refreshTypes(decode)))
-      return signalPassFailure();
+      return giveUp();
     syncType(decode);
 
     // 4. The state of every stateful layer, in program order: filled by the
@@ -349,7 +390,7 @@ struct MotifDeriveInferencePass final
         int64_t Di = at.getDimSize(0), N = at.getDimSize(1);
         if (Di == kDyn || N == kDyn) {
           ps.emitOpError("needs a static A to plan its state, got ") << at;
-          return signalPassFailure();
+          return giveUp();
         }
         std::string layer = layerName(ps.getA(), 1, "ssm" + std::to_string(i));
         Type elt = llvm::cast<RankedTensorType>(ps.getU().getType()).getElementType();
@@ -376,7 +417,7 @@ struct MotifDeriveInferencePass final
         int64_t C = xt.getDimSize(2);
         if (C == kDyn) {
           pr.emitOpError("needs a static channel count to plan its state, got ") << xt;
-          return signalPassFailure();
+          return giveUp();
         }
         std::string layer = layerName(pr.getX(), 2, "recurrence" + std::to_string(i));
         auto stateType = RankedTensorType::get({kDyn, 1, C}, xt.getElementType());
@@ -402,7 +443,7 @@ struct MotifDeriveInferencePass final
       int64_t width = kt.getDimSize(2);
       if (width == kDyn) {
         pa.emitOpError("needs a static key width to plan its KV cache, got ") << kt;
-        return signalPassFailure();
+        return giveUp();
       }
       std::string layer = layerName(pa.getQ(), 2, "attention" + std::to_string(i));
       auto cacheType = RankedTensorType::get({kDyn, slots, width}, kt.getElementType());
@@ -429,8 +470,30 @@ struct MotifDeriveInferencePass final
 
     // The step ops' results replaced the sequence ops': types follow again.
     if (failed(refreshTypes(decode)))
-      return signalPassFailure();
+      return giveUp();
     syncType(decode);
+
+    // A step that does not verify is a derivation this pass cannot make
+    // (an op whose types do not follow one position): said, never written.
+    {
+      std::string message;
+      ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &d) {
+        if (message.empty())
+          message = d.str();
+        return success();
+      });
+      if (failed(verify(decode)) || failed(verify(prefill))) {
+        prefill.erase();
+        decode.erase();
+        std::string why = "the derived step does not verify: " + message;
+        if (required) {
+          forward.emitError("the model cannot be decoded step by step: ") << why;
+          return signalPassFailure();
+        }
+        module->setAttr("motif.inference_unsupported", StringAttr::get(ctx, why));
+        return;
+      }
+    }
 
     // 5. The state layout, for the artifact and the report.
     SmallVector<Attribute> entries;
