@@ -60,6 +60,14 @@ void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o
     scan.chunk = o.scanChunk;
     pm.addPass(createMotifLowerScanPass(scan));
   }
+  if (o.inference) {
+    // From the forward as the scans will run (their chunks chosen), before
+    // autodiff, which may drop @forward.
+    MotifDeriveInferencePassOptions infer;
+    infer.context = o.inferenceContext;
+    infer.required = false;
+    pm.addPass(createMotifDeriveInferencePass(infer));
+  }
   if (o.train)
     pm.addPass(createMotifAutodiffPass());
   if (!o.lower)

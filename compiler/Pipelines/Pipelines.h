@@ -20,6 +20,15 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<bool> train{*this, "train",
                      llvm::cl::desc("Build @train_step (autodiff); the model needs a loss"),
                      llvm::cl::init(true)};
+  Option<bool> inference{
+      *this, "inference",
+      llvm::cl::desc("Derive @prefill and @decode_step with their state plan where the model "
+                     "can be decoded step by step (the reason is recorded where not)"),
+      llvm::cl::init(false)};
+  Option<int64_t> inferenceContext{
+      *this, "inference-context",
+      llvm::cl::desc("Positions a KV cache holds (0: the model's ctx parameter)"),
+      llvm::cl::init(0)};
   Option<bool> expertGrouping{
       *this, "expert-grouping",
       llvm::cl::desc("Rewrite each motif.moe as route, permute, grouped GEMMs and combine "

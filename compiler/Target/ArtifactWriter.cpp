@@ -374,6 +374,8 @@ LogicalResult(::motif::exportArtifact)(ModuleOp module,
         role = "loss";
       if (auto g = fn.getResultAttrOfType<FlatSymbolRefAttr>(i, "motif.grad"))
         role = "grad:" + g.getValue().str();
+      if (auto st = fn.getResultAttrOfType<StringAttr>(i, "motif.state"))
+        role = "state:" + st.str();
       f.resultRoles.push_back(role);
     }
     // The memory plan: symbols, and each value's size and lifetime. Values

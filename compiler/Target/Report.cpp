@@ -165,6 +165,80 @@ double activeParameters(ModuleOp module, int64_t total) {
   return active;
 }
 
+/// Dim `name` of a --dims list ("B=8,T=128"), else -1.
+int64_t dimValue(llvm::StringRef dims, llvm::StringRef name) {
+  SmallVector<StringRef> items;
+  dims.split(items, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [k, v] = item.trim().split('=');
+    int64_t n;
+    if (k.trim() == name && !v.trim().getAsInteger(10, n))
+      return n;
+  }
+  return -1;
+}
+
+/// The inference state of @prefill/@decode_step (motif-derive-inference):
+/// per layer its kind, slots and bytes per token and per sequence, and the
+/// total at a context (T of --dims, else the planned context) and a batch
+/// (B of --dims, else the recipe's, else 1).
+void printStateReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &os) {
+  auto layout = module->getAttrOfType<ArrayAttr>("motif.state_layout");
+  if (!layout)
+    return;
+  auto planned = module->getAttrOfType<IntegerAttr>("motif.state_context");
+  int64_t context = dimValue(dims, "T");
+  if (context <= 0)
+    context = planned ? planned.getInt() : 0;
+  int64_t batch = dimValue(dims, "B");
+  if (batch <= 0)
+    if (auto recipe = module->getAttrOfType<DictionaryAttr>("motif.train"))
+      if (auto b = recipe.getAs<IntegerAttr>("batch"))
+        batch = b.getInt();
+  if (batch <= 0)
+    batch = 1;
+  // One row per layer: its states summed (a KV cache's keys and values).
+  struct Row {
+    std::string layer, kind;
+    int64_t slots = 0, perToken = 0, perSequence = 0;
+  };
+  std::vector<Row> rows;
+  for (Attribute a : layout) {
+    auto d = llvm::cast<DictionaryAttr>(a);
+    std::string layer = d.getAs<StringAttr>("layer").str();
+    std::string kind = d.getAs<StringAttr>("kind").str();
+    int64_t slots = d.getAs<IntegerAttr>("slots").getInt();
+    int64_t width = d.getAs<IntegerAttr>("width").getInt();
+    Type elt = d.getAs<TypeAttr>("element").getValue();
+    int64_t rowBytes = width * std::max<int64_t>(1, elt.getIntOrFloatBitWidth() / 8);
+    // A cache grows a row per token up to its slots; other states are fixed.
+    bool grows = kind == "kv" || kind == "kv_window";
+    if (rows.empty() || rows.back().layer != layer || rows.back().kind != kind)
+      rows.push_back({layer, kind, slots, 0, 0});
+    Row &r = rows.back();
+    r.perToken += grows ? rowBytes : 0;
+    r.perSequence += (grows ? std::min(context, slots) : slots) * rowBytes;
+  }
+  os << "  inference state (@prefill, @decode_step) at context " << context << ", batch "
+     << batch << "\n";
+  os << "    " << llvm::format("%-28s %-10s %8s %12s %14s", "layer", "kind", "slots",
+                               "per token", "per sequence")
+     << "\n";
+  int64_t perToken = 0, perSequence = 0;
+  for (const Row &r : rows) {
+    os << "    "
+       << llvm::format("%-28s %-10s %8lld %12s %14s", r.layer.c_str(), r.kind.c_str(),
+                       static_cast<long long>(r.slots), bytesStr(r.perToken).c_str(),
+                       bytesStr(r.perSequence).c_str())
+       << "\n";
+    perToken += r.perToken;
+    perSequence += r.perSequence;
+  }
+  os << "    total: " << bytesStr(perToken) << " per token, " << bytesStr(perSequence)
+     << " per sequence, " << bytesStr(perSequence * batch) << " for " << batch
+     << (batch == 1 ? " sequence" : " sequences") << "\n";
+}
+
 } // namespace
 
 bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &os,
@@ -258,5 +332,6 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
       os << ", live steps " << infos[i].def << ".." << infos[i].lastUse << "\n";
     }
   }
+  printStateReport(module, dims, os);
   return true;
 }

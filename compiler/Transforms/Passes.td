@@ -205,4 +205,39 @@ def KernelAssignStoragePass : Pass<"kernel-assign-storage", "::mlir::ModuleOp"> 
   ];
 }
 
+def MotifDeriveInferencePass : Pass<"motif-derive-inference", "::mlir::ModuleOp"> {
+  let summary = "Derives @prefill and @decode_step, with their state, from @forward";
+  let description = [{
+    Clones `@forward` (its outputs only; the loss and the inputs only it reads
+    are dropped) twice. `@prefill(tokens, lengths)` runs a batch of prompts
+    (right-padded; `lengths: [B]` their true lengths) and returns the outputs
+    and, per stateful layer, its state; `@decode_step(tokens, pos, state...)`
+    takes one new token per sequence at position `pos: [B]` and returns the
+    outputs at that position and the next state. One state plan covers every
+    kind of layer: a causal self-attention keeps its KV heads' keys and values
+    (`kernel.state_fill` in prefill, `kernel.attention_decode` in the step)
+    for the whole context, or a ring buffer of its window when it has one; a
+    causal depthwise conv1d its last K-1 inputs (`kernel.conv1d_step`); a
+    selective scan its state (`kernel.selective_scan_state`, then
+    `motif.selective_scan_step`); a diagonal recurrence its last state
+    (`motif.scan_step`). Positions (`motif.positions`, rope) become each
+    sequence's own. Each state argument and result is named
+    `motif.state = "<layer>.<k|v|conv|ssm|h>"` and the module gets
+    `motif.state_layout`: per state its name, kind, slots and row width. A
+    model with a layer that has no decode form (bidirectional or
+    cross-attention, other convolutions, routing with capacity) gets no
+    inference functions: with `required` that is an error naming the op,
+    else the reason is recorded in `motif.inference_unsupported`.
+  }];
+  let dependentDialects = ["::mlir::motif::MotifDialect", "::mlir::kernel::KernelDialect",
+                           "::mlir::func::FuncDialect"];
+  let options = [
+    Option<"context", "context", "int64_t", /*default=*/"0",
+           "Positions a KV cache holds (0: the model's `ctx` parameter, else its recipe's "
+           "`sequence`, else 4096)">,
+    Option<"required", "required", "bool", /*default=*/"true",
+           "Fail when the model cannot be decoded step by step">
+  ];
+}
+
 #endif // MOTIF_COMPILER_TRANSFORMS_PASSES_TD

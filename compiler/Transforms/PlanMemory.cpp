@@ -376,6 +376,18 @@ bool mlir::motif::reportDims(ModuleOp module, const FunctionMemoryPlan &plan,
     }
     auto it = llvm::find(plan.symbols, name.trim().str());
     if (it == plan.symbols.end()) {
+      // A dim of another entry point (@decode_step has no T) is not an error.
+      bool elsewhere = false;
+      StringRef dimName = name.trim();
+      module.walk([&](func::FuncOp fn) {
+        for (unsigned a = 0; a < fn.getNumArguments(); ++a)
+          if (auto names = fn.getArgAttrOfType<ArrayAttr>(a, "motif.dims"))
+            for (Attribute n : names)
+              if (auto str = llvm::dyn_cast<StringAttr>(n))
+                elsewhere |= str.getValue() == dimName;
+      });
+      if (elsewhere)
+        continue;
       why = "the model has no dim '" + name.trim().str() + "' (it has " +
             llvm::join(plan.symbols, ", ") + ")";
       return false;

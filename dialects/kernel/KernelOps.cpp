@@ -279,3 +279,111 @@ LogicalResult AddNormOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locati
   results.push_back(x);
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Inference state
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Whether `t` is a rank-`rank` tensor of integers.
+bool isIntTensor(Type t, int64_t rank) {
+  auto r = llvm::dyn_cast<RankedTensorType>(t);
+  return r && r.getRank() == rank && llvm::isa<IntegerType>(r.getElementType());
+}
+} // namespace
+
+LogicalResult StateFillOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            ValueRange operands, DictionaryAttr attributes,
+                                            OpaqueProperties properties, RegionRange regions,
+                                            SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto x = llvm::dyn_cast<RankedTensorType>(a.getX().getType());
+  if (!x || x.getRank() != 3)
+    return emitOptionalError(loc, "state_fill takes [B, T, C] rows");
+  results.push_back(RankedTensorType::get(
+      {x.getDimSize(0), static_cast<int64_t>(a.getSlots()), x.getDimSize(2)},
+      x.getElementType()));
+  return success();
+}
+
+LogicalResult AttentionDecodeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                  ValueRange operands, DictionaryAttr attributes,
+                                                  OpaqueProperties properties,
+                                                  RegionRange regions,
+                                                  SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  results.push_back(a.getQ().getType());
+  results.push_back(a.getKCache().getType());
+  results.push_back(a.getVCache().getType());
+  return success();
+}
+
+LogicalResult Conv1dStepOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                             ValueRange operands, DictionaryAttr attributes,
+                                             OpaqueProperties properties, RegionRange regions,
+                                             SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  results.push_back(a.getX().getType());
+  results.push_back(a.getState().getType());
+  return success();
+}
+
+LogicalResult SelectiveScanStateOp::inferReturnTypes(MLIRContext *ctx,
+                                                     std::optional<Location> loc,
+                                                     ValueRange operands,
+                                                     DictionaryAttr attributes,
+                                                     OpaqueProperties properties,
+                                                     RegionRange regions,
+                                                     SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto u = llvm::dyn_cast<RankedTensorType>(a.getU().getType());
+  auto A = llvm::dyn_cast<RankedTensorType>(a.getA().getType());
+  if (!u || !A || u.getRank() != 3 || A.getRank() != 2)
+    return emitOptionalError(loc, "selective_scan_state takes u [B, T, Di] and A [Di, N]");
+  results.push_back(RankedTensorType::get({u.getDimSize(0), A.getDimSize(0), A.getDimSize(1)},
+                                          u.getElementType()));
+  return success();
+}
+
+LogicalResult StateFillOp::verify() {
+  auto x = llvm::cast<RankedTensorType>(getX().getType());
+  auto s = llvm::cast<RankedTensorType>(getState().getType());
+  if (x.getRank() != 3 || s.getRank() != 3)
+    return emitOpError("takes [B, T, C] rows and gives a [B, slots, C] state, got ")
+           << x << " and " << s;
+  if (!isIntTensor(getLengths().getType(), 1))
+    return emitOpError("lengths must be a rank-1 integer tensor, got ") << getLengths().getType();
+  if (getSlots() <= 0)
+    return emitOpError("slots must be positive, got ") << getSlots();
+  if (s.getDimSize(1) != static_cast<int64_t>(getSlots()) || !compat(s.getDimSize(2), x.getDimSize(2)) ||
+      !compat(s.getDimSize(0), x.getDimSize(0)) || s.getElementType() != x.getElementType())
+    return emitOpError("state type ") << s << " does not match rows " << x << " and "
+                                      << getSlots() << " slots";
+  return success();
+}
+
+LogicalResult AttentionDecodeOp::verify() {
+  auto q = llvm::dyn_cast<RankedTensorType>(getQ().getType());
+  auto k = llvm::dyn_cast<RankedTensorType>(getK().getType());
+  auto kc = llvm::dyn_cast<RankedTensorType>(getKCache().getType());
+  if (!q || !k || !kc || q.getRank() != 3 || k.getRank() != 3 || kc.getRank() != 3)
+    return emitOpError("query, key and cache must be rank 3");
+  if (getK().getType() != getV().getType() || getKCache().getType() != getVCache().getType())
+    return emitOpError("key and value (and their caches) must have the same types");
+  if (!compat(q.getDimSize(1), 1) || !compat(k.getDimSize(1), 1))
+    return emitOpError("takes one new position per sequence, got ") << q;
+  if (!isIntTensor(getPos().getType(), 1))
+    return emitOpError("pos must be a rank-1 integer tensor, got ") << getPos().getType();
+  int64_t h = getHeads(), hkv = getKvHeads();
+  if (h <= 0 || hkv <= 0 || h % hkv != 0)
+    return emitOpError("heads (") << h << ") must be a positive multiple of kv_heads (" << hkv
+                                  << ")";
+  if (!compat(kc.getDimSize(2), k.getDimSize(2)))
+    return emitOpError("cache rows ") << kc << " do not match the key " << k;
+  if (getOut().getType() != getQ().getType() || getKNext().getType() != getKCache().getType() ||
+      getVNext().getType() != getVCache().getType())
+    return emitOpError("results must have the types of the query and the caches");
+  if (getWindow() < 0)
+    return emitOpError("window must be non-negative, got ") << getWindow();
+  return success();
+}

@@ -244,4 +244,106 @@ def Kernel_LinearCrossEntropyOp : Kernel_Op<"linear_cross_entropy", [Pure,
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Inference state: the KV cache and the other per-sequence states
+//===----------------------------------------------------------------------===//
+
+def Kernel_StateFillOp : Kernel_Op<"state_fill", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the last `slots` rows of each sequence, as a ring buffer";
+  let description = [{
+    `x: [B, T, C]` and the sequences' lengths `lengths: [B]` (i32, each at
+    most T) give the state `[B, slots, C]`: for each sequence `b`, row `p` of
+    `x` for `p` in `[max(0, len_b - slots), len_b)` lands in slot
+    `p mod slots`; the other slots are zero. Made by the inference derivation
+    (`motif-derive-inference`) in `@prefill`: a KV cache (`slots` = the context,
+    or a sliding window's width), a causal conv's last inputs, a recurrence's
+    last state (`slots = 1`).
+    ```mlir
+    %kc = kernel.state_fill %k, %lengths {slots = 128 : i64} : (tensor<?x?x64xf32>, tensor<?xi32>) -> tensor<?x128x64xf32>
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$x, Kernel_Tensor:$lengths, I64Attr:$slots);
+  let results = (outs Kernel_Tensor:$state);
+  let assemblyFormat = "$x `,` $lengths attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Kernel_AttentionDecodeOp : Kernel_Op<"attention_decode", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one new query per sequence against its KV cache (the decode step)";
+  let description = [{
+    `q: [B, 1, H*Dh]`, the new key and value `k, v: [B, 1, Hkv*Dh]`, the
+    caches `k_cache, v_cache: [B, S, Hkv*Dh]` (ring buffers: position `p`
+    in slot `p mod S`) and each sequence's position `pos: [B]` (i32). The new
+    key and value are written to slot `pos mod S` of the caches, which come
+    back as `k_next, v_next`; the query attends to positions
+    `[max(0, pos - window + 1), pos]` (`window = 0`: `[0, pos]`), which must fit
+    in the S slots. Query head `h` reads KV head `h / (H / Hkv)`; `scale = 0`
+    means `1/sqrt(Dh)`. Causal self-attention's decode form, with the
+    semantics of `motif.attention` at the last position.
+    ```mlir
+    %o, %kc1, %vc1 = kernel.attention_decode %q, %k, %v, %kc0, %vc0, %pos {heads = 4 : i64, kv_heads = 2 : i64}
+        : (tensor<?x1x64xf32>, tensor<?x1x32xf32>, tensor<?x1x32xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>, tensor<?xi32>)
+        -> (tensor<?x1x64xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$q, Kernel_Tensor:$k, Kernel_Tensor:$v,
+                       Kernel_Tensor:$k_cache, Kernel_Tensor:$v_cache, Kernel_Tensor:$pos,
+                       I64Attr:$heads, I64Attr:$kv_heads,
+                       DefaultValuedAttr<I64Attr, "0">:$window,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+  let results = (outs Kernel_Tensor:$out, Kernel_Tensor:$k_next, Kernel_Tensor:$v_next);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $k_cache `,` $v_cache `,` $pos attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kernel_Conv1dStepOp : Kernel_Op<"conv1d_step", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one position of a causal depthwise conv1d, from its last inputs";
+  let description = [{
+    `x: [B, 1, C]` (each sequence's new input, at position `pos: [B]`), the
+    state of the last `K - 1` inputs `state: [B, K-1, C]` (a ring buffer:
+    position `p` in slot `p mod (K-1)`), the weight `w: [C, 1, K]` and an
+    optional bias `b: [C]` give `motif.conv1d`'s output at `pos` (`causal`,
+    `groups = C`; positions before 0 read zeros) and the state with `x` in
+    slot `pos mod (K-1)`. The decode form of Mamba's convolution.
+    ```mlir
+    %y, %s1 = kernel.conv1d_step %x, %s0, %w, %pos bias %b : (tensor<?x1x64xf32>, tensor<?x3x64xf32>, tensor<64x1x4xf32>, tensor<?xi32>, tensor<64xf32>) -> (tensor<?x1x64xf32>, tensor<?x3x64xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$x, Kernel_Tensor:$state, Kernel_Tensor:$w,
+                       Kernel_Tensor:$pos, Optional<Kernel_Tensor>:$b);
+  let results = (outs Kernel_Tensor:$y, Kernel_Tensor:$state_next);
+  let assemblyFormat = [{
+    $x `,` $state `,` $w `,` $pos (`bias` $b^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kernel_SelectiveScanStateOp : Kernel_Op<"selective_scan_state", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the state of Mamba's selective scan after each sequence's last position";
+  let description = [{
+    The operands of `motif.selective_scan` that its state reads (`u, delta:
+    [B, T, Di]`, `A: [Di, N]`, `B: [B, T, N]`, optional `delta_bias: [Di]`)
+    and each sequence's length `lengths: [B]` give the state
+    `h: [B, Di, N]` after position `len_b - 1` (zero for an empty sequence),
+    with the arithmetic of the scan's steps. Made by the inference
+    derivation in `@prefill`; `motif.selective_scan_step` carries it on.
+    ```mlir
+    %h = kernel.selective_scan_state %u, %dt, %A, %B, %len delta_bias %bias : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<64x8xf32>, tensor<?x?x8xf32>, tensor<?xi32>, tensor<64xf32>) -> tensor<?x64x8xf32>
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$u, Kernel_Tensor:$delta, Kernel_Tensor:$A,
+                       Kernel_Tensor:$B, Kernel_Tensor:$lengths,
+                       Optional<Kernel_Tensor>:$delta_bias,
+                       DefaultValuedAttr<BoolAttr, "true">:$delta_softplus);
+  let results = (outs Kernel_Tensor:$h);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $A `,` $B `,` $lengths (`delta_bias` $delta_bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 #endif // KERNEL_OPS_TD

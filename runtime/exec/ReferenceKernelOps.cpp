@@ -7,6 +7,7 @@
 // runtime/cpu. Tile attributes do not change results.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/cpu/Decode.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/ReferenceBackend.h"
 
@@ -296,6 +297,92 @@ Status runLinearCrossEntropy(Executor &ex, const PlanStep &s, const LinearCrossE
   return Status::ok();
 }
 
+//===----------------------------------------------------------------------===//
+// kernel.state_fill, kernel.attention_decode (the inference state)
+//===----------------------------------------------------------------------===//
+
+template <typename R>
+Status runStateFill(Executor &ex, const PlanStep &s, const StateFillDesc &d) {
+  const Tensor &x = ex.values[s.operands[0]], &lengths = ex.values[s.operands[1]];
+  if (x.shape.size() != 3 || lengths.shape.size() != 1 || lengths.shape[0] != x.shape[0])
+    return Status::error("state_fill: expected rows [B, T, C] and lengths [B]");
+  Tensor state = Tensor::reals<R>({x.shape[0], d.slots, x.shape[2]});
+  cpu::stateFill(x.shape[0], x.shape[1], x.shape[2], d.slots, x.v<R>().data(), lengths.i.data(),
+                 state.v<R>().data());
+  ex.values[s.results[0]] = std::move(state);
+  return Status::ok();
+}
+
+template <typename R>
+Status runAttentionDecode(Executor &ex, const PlanStep &s, const AttentionDecodeDesc &d) {
+  const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
+               &v = ex.values[s.operands[2]], &kc = ex.values[s.operands[3]],
+               &vc = ex.values[s.operands[4]], &pos = ex.values[s.operands[5]];
+  cpu::AttentionDecodeShape a;
+  a.B = q.shape[0];
+  a.H = d.heads;
+  a.Hkv = d.kv_heads;
+  a.Dh = q.shape[2] / a.H;
+  a.Dv = v.shape[2] / a.Hkv;
+  a.S = kc.shape[1];
+  a.window = d.window;
+  a.scale = d.scale;
+  if (q.shape[1] != 1 || k.shape != Shape{a.B, 1, a.Hkv * a.Dh} ||
+      v.shape != Shape{a.B, 1, a.Hkv * a.Dv} || kc.shape != Shape{a.B, a.S, a.Hkv * a.Dh} ||
+      vc.shape != Shape{a.B, a.S, a.Hkv * a.Dv} || pos.shape != Shape{a.B})
+    return Status::error("attention_decode: expected one position per sequence and caches "
+                         "[B, S, kv_heads * head_dim] for " +
+                         std::to_string(a.B) + " sequences");
+  Tensor out = Tensor::reals<R>({a.B, 1, a.H * a.Dv});
+  Tensor kNext = Tensor::reals<R>(kc.shape), vNext = Tensor::reals<R>(vc.shape);
+  cpu::attentionDecode(a, q.v<R>().data(), k.v<R>().data(), v.v<R>().data(), kc.v<R>().data(),
+                       vc.v<R>().data(), pos.i.data(), out.v<R>().data(), kNext.v<R>().data(),
+                       vNext.v<R>().data());
+  ex.values[s.results[0]] = std::move(out);
+  ex.values[s.results[1]] = std::move(kNext);
+  ex.values[s.results[2]] = std::move(vNext);
+  return Status::ok();
+}
+
+template <typename R>
+Status runConv1dStep(Executor &ex, const PlanStep &s, const Conv1dStepDesc &) {
+  const Tensor &x = ex.values[s.operands[0]], &state = ex.values[s.operands[1]],
+               &w = ex.values[s.operands[2]], &pos = ex.values[s.operands[3]];
+  const Tensor *bias = s.operands.size() > 4 ? &ex.values[s.operands[4]] : nullptr;
+  int64_t B = x.shape[0], C = x.shape[2], K = w.shape.back();
+  if (x.shape[1] != 1 || state.shape != Shape{B, K - 1, C} || w.shape != Shape{C, 1, K} ||
+      pos.shape != Shape{B})
+    return Status::error("conv1d_step: expected x [B, 1, C], state [B, K-1, C], w [C, 1, K] "
+                         "and pos [B]");
+  Tensor y = Tensor::reals<R>(x.shape), next = Tensor::reals<R>(state.shape);
+  cpu::conv1dStep(B, C, K, x.v<R>().data(), state.v<R>().data(), w.v<R>().data(),
+                  bias ? bias->v<R>().data() : nullptr, pos.i.data(), y.v<R>().data(),
+                  next.v<R>().data());
+  ex.values[s.results[0]] = std::move(y);
+  ex.values[s.results[1]] = std::move(next);
+  return Status::ok();
+}
+
+template <typename R>
+Status runSelectiveScanState(Executor &ex, const PlanStep &s, const SelectiveScanStateDesc &d) {
+  const Tensor &u = ex.values[s.operands[0]], &delta = ex.values[s.operands[1]],
+               &A = ex.values[s.operands[2]], &Bm = ex.values[s.operands[3]],
+               &lengths = ex.values[s.operands[4]];
+  const Tensor *bias = s.operands.size() > 5 ? &ex.values[s.operands[5]] : nullptr;
+  int64_t B = u.shape[0], T = u.shape[1], Di = u.shape[2], N = A.shape[1];
+  if (delta.shape != u.shape || A.shape != Shape{Di, N} || Bm.shape != Shape{B, T, N} ||
+      lengths.shape != Shape{B})
+    return Status::error("selective_scan_state: expected u, delta [B, T, Di], A [Di, N], "
+                         "B [B, T, N] and lengths [B]");
+  Tensor h = Tensor::reals<R>({B, Di, N});
+  cpu::selectiveScanState(B, T, Di, N, d.delta_softplus, u.v<R>().data(), delta.v<R>().data(),
+                          A.v<R>().data(), Bm.v<R>().data(),
+                          bias ? bias->v<R>().data() : nullptr, lengths.i.data(),
+                          h.v<R>().data());
+  ex.values[s.results[0]] = std::move(h);
+  return Status::ok();
+}
+
 } // namespace
 
 MOTIF_REF_RUN(Gemm)
@@ -304,3 +391,7 @@ MOTIF_REF_RUN(KernelAttention)
 MOTIF_REF_RUN(KernelAttentionGrad)
 MOTIF_REF_RUN(AddNorm)
 MOTIF_REF_RUN(LinearCrossEntropy)
+MOTIF_REF_RUN(StateFill)
+MOTIF_REF_RUN(AttentionDecode)
+MOTIF_REF_RUN(Conv1dStep)
+MOTIF_REF_RUN(SelectiveScanState)

@@ -77,6 +77,8 @@ StatusOr<ForwardResult> CpuEngine::forward(std::vector<Tensor> inputs, bool outp
       r.loss = ex.fp64 ? res[k].d[0] : res[k].f[0];
     } else if (outputs && role.rfind("output:", 0) == 0) {
       r.outputs.push_back(std::move(res[k]));
+    } else if (outputs && role.rfind("state:", 0) == 0) {
+      r.state.push_back(std::move(res[k]));
     }
   }
   return r;

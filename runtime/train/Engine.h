@@ -50,6 +50,9 @@ struct ForwardResult {
   double loss = 0;
   /// The function's "output:" results in order, when asked for (else empty).
   std::vector<Tensor> outputs;
+  /// The function's "state:" results in order (@prefill's and @decode_step's
+  /// inference state), when outputs are asked for.
+  std::vector<Tensor> state;
 };
 
 /// One optimizer update over the gradients accumulated since zeroGradients().

@@ -1,10 +1,12 @@
 //===- Sample.cpp - motif-run generate: sampling from a checkpoint ---------===//
 //
-// Byte by byte: @forward over the last `context` tokens, then greedy (--temp
-// 0) or temperature sampling with top-k and top-p from the last position's
-// logits.
+// One prompt through @prefill and @decode_step (runtime/infer/Generate.cpp),
+// or, with `recompute`, byte by byte: @forward over the last `context`
+// tokens per token, then greedy (--temp 0) or temperature sampling with
+// top-k and top-p from the last position's logits.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/infer/Generate.h"
 #include "runtime/train/Engine.h"
 #include "runtime/train/Support.h"
 #include "runtime/train/Trainer.h"
@@ -16,6 +18,22 @@ using namespace motif::rt;
 
 StatusOr<std::string> motif::rt::generate(const Artifact &a,
                                           const SampleOptions &o) {
+  if (!o.recompute) {
+    GenerateOptions g;
+    g.checkpoint = o.checkpoint;
+    g.prompts = {o.prompt};
+    g.maxTokens = o.tokens;
+    g.context = o.context;
+    g.device = o.device;
+    g.sampler.temperature = o.temperature;
+    g.sampler.topK = o.topK;
+    g.sampler.topP = o.topP;
+    g.sampler.seed = o.seed;
+    auto r = generateBatch(a, g);
+    if (!r.isOk())
+      return r.status();
+    return r->texts.front();
+  }
   const Function *fwd = a.function("forward");
   if (!fwd)
     return Status::error("artifact has no forward function");

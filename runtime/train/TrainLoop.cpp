@@ -14,6 +14,8 @@
 #include "runtime/train/Support.h"
 #include "runtime/train/Trainer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -408,15 +410,11 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     }
     metrics << "}\n" << std::flush;
     if (!o.quiet && (doEval || (s + 1) % std::max<int64_t>(1, o.logEvery) == 0)) {
-      char line[320];
-      std::snprintf(line, sizeof(line),
-                    "step %5lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f %s/s  "
-                    "%.2f GFLOP/s  ETA %.0fs%s%s",
-                    static_cast<long long>(s + 1), static_cast<long long>(steps),
-                    loss, lr, norm, tokps, data.unit == "tokens" ? "tok" : "ex", flopps * 1e-9, eta,
-                    balanceSummary(run).c_str(), doEval ? "" : "
-");
-      log << line;
+      log << fmt::format("step {:5d}/{}  loss {:.4f}  lr {:.2e}  grad {:.3f}  {:.0f} {}/s  "
+                         "{:.2f} GFLOP/s  ETA {:.0f}s{}{}",
+                         s + 1, steps, loss, lr, norm, tokps,
+                         data.unit == "tokens" ? "tok" : "ex", flopps * 1e-9, eta,
+                         balanceSummary(run), doEval ? "" : "\n");
       if (doEval) {
         log << "  val " << std::fixed << std::setprecision(4) << val
             << std::defaultfloat << "\n";

@@ -66,9 +66,15 @@ struct SampleOptions {
   uint64_t seed = 1337;
   int64_t context = 0; // tokens the model sees; 0: the model's 'ctx'
   std::string device = "cpu";
+  /// Re-run @forward over the whole context for every token instead of
+  /// prefill + decode (the oracle; and the path of a backend without the
+  /// decode kernels yet, chosen by the caller, never as a fallback).
+  bool recompute = false;
+  std::string tokenizer; // tokenizer.json or SentencePiece .model; empty: bytes
 };
 
-/// Generates text byte by byte from a trained checkpoint.
+/// Generates text byte by byte from a trained checkpoint: prefill and decode
+/// steps (runtime/infer/Generate.h), or the recomputing loop.
 StatusOr<std::string> generate(const Artifact &artifact,
                                const SampleOptions &opts);
 

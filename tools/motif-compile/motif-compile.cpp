@@ -96,6 +96,12 @@ static cl::opt<bool> inferenceOnly(
     cl::desc("Write an artifact with @forward only (no train step), e.g. for "
              "models whose backward is not implemented yet"),
     cl::cat(cat));
+static cl::opt<int64_t> inferenceContext(
+    "context",
+    cl::desc("Positions each KV cache of @prefill/@decode_step holds (default: the model's "
+             "ctx parameter)"),
+    cl::init(0), cl::cat(cat));
+
 static cl::opt<bool> report(
     "report",
     cl::desc("Print the memory plan: the arena each entry point needs (at the "
@@ -350,6 +356,10 @@ int main(int argc, char **argv) {
     po.lower = lower;
     po.fusion = !noFusion;
     po.expertGrouping = !noExpertGrouping;
+    // An artifact (and the report) carries the inference functions and
+    // their state plan wherever the model can decode step by step.
+    po.inference = toArtifact || report;
+    po.inferenceContext = inferenceContext;
     po.scanLowering = !noScanLowering;
     po.scanChunk = scanChunk;
     po.targets = targetList;

@@ -19,6 +19,8 @@
 #include "runtime/exec/Crash.h"
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/train/Data.h"
+#include "runtime/infer/Generate.h"
+#include "runtime/train/Support.h"
 #include "runtime/train/Trainer.h"
 
 #include <cmath>
@@ -88,10 +90,18 @@ const char *kUsage =
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
     "               --steps N --warmup N --seed N\n"
-    "  generate   sample text from a checkpoint:\n"
-    "               --checkpoint FILE --prompt TEXT --tokens N --temp X\n"
-    "               --top-k K --top-p P --seed N (--temp 0 is greedy)\n"
-    "               --context N (tokens of history; default: the model's ctx)\n"
+    "  generate   sample text from a checkpoint with @prefill and @decode_step\n"
+    "             (a KV cache; --prompt again for a batch of prompts):\n"
+    "               --checkpoint FILE --prompt TEXT --tokens N (new tokens)\n"
+    "               --temp X (0: greedy) --top-k K --top-p P --min-p P\n"
+    "               --repeat-penalty X --repeat-last-n N --stop TEXT --seed N\n"
+    "               --context N (the longest sequence; default: the model's ctx)\n"
+    "               --recompute (re-run @forward per token instead)\n"
+    "               --tokenizer FILE (tokenizer.json or SentencePiece .model;\n"
+    "               default: bytes)\n"
+    "  check-decode  prefill + decode steps against @forward's logits at every\n"
+    "             position, in fp64 (default; tolerance 1e-9) or --fp32 (1e-4):\n"
+    "               --lengths 7,4 (prompts, one batch) --steps N --tol X --seed N\n"
     "\n"
     "train, eval, generate, bench and check-ref take --device cpu|sim|cuda:\n"
     "the CPU backend, the CUDA backend under the SIMT simulator, or on the GPU;\n"
@@ -178,6 +188,81 @@ int tokenizeCommand(int argc, char **argv) {
   return 0;
 }
 
+/// `generate` with prefill and decode: streams one sequence's text as it is
+/// made (a batch's texts are printed when done, one per line, numbered),
+/// then the sampler chain and the prefill and decode speeds on stderr.
+int runGenerate(const Artifact &artifact, const SampleOptions &g,
+                const std::vector<std::string> &prompts, const std::vector<std::string> &stops,
+                double minP, double repeatPenalty, int64_t repeatLastN) {
+  GenerateOptions o;
+  std::unique_ptr<TokenCodec> codec;
+  if (!g.tokenizer.empty()) {
+    auto tok = Tokenizer::load(g.tokenizer);
+    if (!tok.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", tok.status().message().c_str());
+      return 1;
+    }
+    int64_t vocab = vocabOf(artifact);
+    if (vocab > 0 && (*tok)->vocabSize() > vocab) {
+      std::fprintf(stderr, "motif-run: error: tokenizer '%s' has %u tokens but the model's "
+                   "vocabulary is %lld\n", g.tokenizer.c_str(), (*tok)->vocabSize(),
+                   static_cast<long long>(vocab));
+      return 1;
+    }
+    for (const std::string &p : prompts)
+      if (auto ids = (*tok)->encode(p); !ids.isOk()) {
+        std::fprintf(stderr, "motif-run: error: %s\n", ids.status().message().c_str());
+        return 1;
+      }
+    codec = tokenizerCodec(std::move(*tok));
+    o.codec = codec.get();
+  }
+  o.checkpoint = g.checkpoint;
+  o.prompts = prompts;
+  o.maxTokens = g.tokens;
+  o.context = g.context;
+  o.device = g.device;
+  o.stops = stops;
+  o.sampler.temperature = g.temperature;
+  o.sampler.topK = g.topK;
+  o.sampler.topP = g.topP;
+  o.sampler.minP = minP;
+  o.sampler.repeatPenalty = repeatPenalty;
+  o.sampler.repeatLastN = repeatLastN;
+  o.sampler.seed = g.seed;
+  bool stream = prompts.size() <= 1;
+  if (stream) {
+    std::cout << (prompts.empty() ? "" : prompts.front());
+    std::cout.flush();
+    o.onText = [](size_t, const std::string &text) {
+      std::cout << text;
+      std::cout.flush();
+    };
+  }
+  auto r = generateBatch(artifact, o);
+  if (!r.isOk()) {
+    std::cout.flush();
+    std::fprintf(stderr, "\nmotif-run: error: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  if (stream)
+    std::cout << "\n";
+  else
+    for (size_t b = 0; b < prompts.size(); ++b)
+      std::cout << "[" << b + 1 << "] " << prompts[b] << r->texts[b] << "\n";
+  std::cout.flush();
+  std::fprintf(stderr, "sampler: %s\n", r->chain.c_str());
+  auto rate = [](int64_t n, double s) { return s > 0 ? n / s : 0.0; };
+  std::fprintf(stderr,
+               "prefill: %lld tokens in %.3f s (%.1f tokens/s); decode: %lld tokens in %.3f s "
+               "(%.1f tokens/s), batch %zu\n",
+               static_cast<long long>(r->prefillTokens), r->prefillSeconds,
+               rate(r->prefillTokens, r->prefillSeconds),
+               static_cast<long long>(r->decodeTokens), r->decodeSeconds,
+               rate(r->decodeTokens, r->decodeSeconds), std::max<size_t>(prompts.size(), 1));
+  return 0;
+}
+
 int runCommand(int argc, char **argv) {
   gpu::registerDeviceEngines();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
@@ -240,7 +325,7 @@ int runCommand(int argc, char **argv) {
     return tokenizeCommand(argc, argv);
   if (cmd != "inspect" && cmd != "train" && cmd != "generate" &&
       cmd != "check-grad" && cmd != "smoke" && cmd != "bench" && cmd != "eval" &&
-      cmd != "gpu-plan" && cmd != "check-ref")
+      cmd != "gpu-plan" && cmd != "check-ref" && cmd != "check-decode")
     return usageError("unknown command '" + cmd + "'");
   if (argc < 3)
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
@@ -263,6 +348,10 @@ int runCommand(int argc, char **argv) {
   BenchOptions bo;
   EvalOptions eo;
   CheckRefOptions cr;
+  CheckDecodeOptions cd;
+  std::vector<std::string> prompts, stops;
+  double minP = 0, repeatPenalty = 1;
+  int64_t repeatLastN = 64;
   // --device: the engine of train, eval, generate, bench and check-ref.
   std::string device;
   bool tolSet = false;
@@ -328,7 +417,27 @@ int runCommand(int argc, char **argv) {
       device = value();
       continue;
     }
-    if (cmd == "check-ref") {
+    if (cmd == "check-decode") {
+      if (f == "--steps") nonNegative(cd.steps);
+      else if (f == "--lengths") {
+        cd.lengths.clear();
+        std::string list = value();
+        for (size_t at = 0; at <= list.size();) {
+          size_t comma = std::min(list.find(',', at), list.size());
+          int64_t n;
+          if (!parseInt(list.substr(at, comma - at).c_str(), n) || n < 1)
+            return usageError("--lengths takes positive integers separated by commas, got '" +
+                              list + "'");
+          cd.lengths.push_back(n);
+          at = comma + 1;
+        }
+      }
+      else if (f == "--tol") nonNegativeNum(cd.tolerance);
+      else if (f == "--fp32") cd.fp64 = false;
+      else if (f == "--fp64") cd.fp64 = true;
+      else if (f == "--seed") { intOpt(seed); cd.seed = static_cast<uint64_t>(seed); }
+      else return usageError("unknown option '" + f + "' for check-decode");
+    } else if (cmd == "check-ref") {
       if (f == "--function") cr.function = value();
       else if (f == "--batch") positive(cr.batch);
       else if (f == "--seq") positive(cr.seq);
@@ -412,7 +521,13 @@ int runCommand(int argc, char **argv) {
       else return usageError("unknown option '" + f + "' for train");
     } else {
       if (f == "--checkpoint") g.checkpoint = value();
-      else if (f == "--prompt") g.prompt = value();
+      else if (f == "--prompt") prompts.push_back(value());
+      else if (f == "--tokenizer") g.tokenizer = value();
+      else if (f == "--min-p") numIn(minP, 0, false, 1, false);
+      else if (f == "--repeat-penalty") positiveNum(repeatPenalty);
+      else if (f == "--repeat-last-n") nonNegative(repeatLastN);
+      else if (f == "--stop") stops.push_back(value());
+      else if (f == "--recompute") g.recompute = true;
       else if (f == "--tokens") positive(g.tokens);
       else if (f == "--temp") nonNegativeNum(g.temperature);
       else if (f == "--top-k") nonNegative(g.topK);
@@ -427,7 +542,16 @@ int runCommand(int argc, char **argv) {
     device = gpu::defaultDevice();
   if (device != "cpu" && device != "sim" && device != "cuda")
     return usageError("unknown device '" + device + "' for --device (choices: cpu, sim, cuda)");
-  t.device = g.device = bo.device = eo.device = device;
+  t.device = g.device = bo.device = eo.device = cd.device = device;
+  if (cmd == "check-decode") {
+    Status st = checkDecode(*artifact, cd, std::cout);
+    if (!st.isOk()) {
+      std::cout.flush();
+      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      return 1;
+    }
+    return 0;
+  }
   if (cmd == "check-ref") {
     if (!tolSet && device != "cpu")
       cr.tolerance = 3e-2;
@@ -552,13 +676,22 @@ int runCommand(int argc, char **argv) {
   if (g.checkpoint.empty())
     std::fprintf(stderr, "motif-run: warning: no --checkpoint: sampling from the model's "
                          "randomly initialized weights\n");
-  auto text = generate(*artifact, g);
-  if (!text.isOk()) {
-    std::fprintf(stderr, "motif-run: error: %s\n", text.status().message().c_str());
-    return 1;
+  if (g.recompute) {
+    if (!g.tokenizer.empty())
+      return usageError("--recompute reads and writes bytes; it takes no --tokenizer");
+    if (prompts.size() > 1 || !stops.empty() || minP > 0 || repeatPenalty != 1)
+      return usageError("--recompute takes one --prompt and no --stop, --min-p or "
+                        "--repeat-penalty");
+    g.prompt = prompts.empty() ? "" : prompts.front();
+    auto text = generate(*artifact, g);
+    if (!text.isOk()) {
+      std::fprintf(stderr, "motif-run: error: %s\n", text.status().message().c_str());
+      return 1;
+    }
+    std::cout << g.prompt << *text << "\n";
+    return 0;
   }
-  std::cout << g.prompt << *text << "\n";
-  return 0;
+  return runGenerate(*artifact, g, prompts, stops, minP, repeatPenalty, repeatLastN);
 }
 } // namespace
 

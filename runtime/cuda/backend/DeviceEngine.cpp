@@ -293,6 +293,8 @@ StatusOr<ForwardResult> DeviceEngine::forward(std::vector<Tensor> inputs, bool o
       r.loss = res[k].f.empty() ? 0.0 : res[k].f[0];
     } else if (outputs && role.rfind("output:", 0) == 0) {
       r.outputs.push_back(std::move(res[k]));
+    } else if (outputs && role.rfind("state:", 0) == 0) {
+      r.state.push_back(std::move(res[k]));
     }
   }
   return r;

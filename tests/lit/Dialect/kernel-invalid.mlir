@@ -83,3 +83,35 @@ func.func @f(%a: tensor<?x8xf32>, %b: tensor<4x8xf32>) {
   %d, %pre = kernel.gemm %a, %b {transpose_b, keep_pre} : (tensor<?x8xf32>, tensor<4x8xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>)
   return
 }
+
+// -----
+
+func.func @f(%k: tensor<?x?x32xf32>, %len: tensor<?xi32>) {
+  // expected-error @+1 {{state type 'tensor<?x8x32xf32>' does not match rows 'tensor<?x?x32xf32>' and 16 slots}}
+  %s = kernel.state_fill %k, %len {slots = 16 : i64} : (tensor<?x?x32xf32>, tensor<?xi32>) -> tensor<?x8x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<?x?x32xf32>, %len: tensor<?xf32>) {
+  // expected-error @+1 {{lengths must be a rank-1 integer tensor}}
+  %s = kernel.state_fill %k, %len {slots = 16 : i64} : (tensor<?x?x32xf32>, tensor<?xf32>) -> tensor<?x16x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x4x64xf32>, %k: tensor<?x1x32xf32>, %kc: tensor<?x128x32xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{takes one new position per sequence}}
+  %o, %k1, %v1 = kernel.attention_decode %q, %k, %k, %kc, %kc, %pos {heads = 4 : i64, kv_heads = 2 : i64} : (tensor<?x4x64xf32>, tensor<?x1x32xf32>, tensor<?x1x32xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>, tensor<?xi32>) -> (tensor<?x4x64xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x1x64xf32>, %k: tensor<?x1x32xf32>, %kc: tensor<?x128x32xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{heads (4) must be a positive multiple of kv_heads (3)}}
+  %o, %k1, %v1 = kernel.attention_decode %q, %k, %k, %kc, %kc, %pos {heads = 4 : i64, kv_heads = 3 : i64} : (tensor<?x1x64xf32>, tensor<?x1x32xf32>, tensor<?x1x32xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>, tensor<?xi32>) -> (tensor<?x1x64xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>)
+  return
+}

@@ -47,3 +47,31 @@ func.func @add_norm(%x: tensor<?x64xf32>, %r: tensor<?x64xf32>, %w: tensor<64xf3
   %s, %y = kernel.add_norm %x, %r weight %w bias %b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
   return %y : tensor<?x64xf32>
 }
+
+// CHECK-LABEL: func.func @state_fill
+func.func @state_fill(%k: tensor<?x?x32xf32>, %len: tensor<?xi32>) -> tensor<?x16x32xf32> {
+  // CHECK: kernel.state_fill %arg0, %arg1 {slots = 16 : i64} : (tensor<?x?x32xf32>, tensor<?xi32>) -> tensor<?x16x32xf32>
+  %s = kernel.state_fill %k, %len {slots = 16 : i64} : (tensor<?x?x32xf32>, tensor<?xi32>) -> tensor<?x16x32xf32>
+  return %s : tensor<?x16x32xf32>
+}
+
+// CHECK-LABEL: func.func @attention_decode
+func.func @attention_decode(%q: tensor<?x1x64xf32>, %k: tensor<?x1x32xf32>, %kc: tensor<?x128x32xf32>, %pos: tensor<?xi32>) -> tensor<?x1x64xf32> {
+  // CHECK: kernel.attention_decode %arg0, %arg1, %arg1, %arg2, %arg2, %arg3 {heads = 4 : i64, kv_heads = 2 : i64, window = 16 : i64}
+  %o, %k1, %v1 = kernel.attention_decode %q, %k, %k, %kc, %kc, %pos {heads = 4 : i64, kv_heads = 2 : i64, window = 16 : i64} : (tensor<?x1x64xf32>, tensor<?x1x32xf32>, tensor<?x1x32xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>, tensor<?xi32>) -> (tensor<?x1x64xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>)
+  return %o : tensor<?x1x64xf32>
+}
+
+// CHECK-LABEL: func.func @conv1d_step
+func.func @conv1d_step(%x: tensor<?x1x64xf32>, %s: tensor<?x3x64xf32>, %w: tensor<64x1x4xf32>, %pos: tensor<?xi32>, %b: tensor<64xf32>) -> tensor<?x1x64xf32> {
+  // CHECK: kernel.conv1d_step %arg0, %arg1, %arg2, %arg3 bias %arg4
+  %y, %s1 = kernel.conv1d_step %x, %s, %w, %pos bias %b : (tensor<?x1x64xf32>, tensor<?x3x64xf32>, tensor<64x1x4xf32>, tensor<?xi32>, tensor<64xf32>) -> (tensor<?x1x64xf32>, tensor<?x3x64xf32>)
+  return %y : tensor<?x1x64xf32>
+}
+
+// CHECK-LABEL: func.func @selective_scan_state
+func.func @selective_scan_state(%u: tensor<?x?x64xf32>, %A: tensor<64x8xf32>, %B: tensor<?x?x8xf32>, %len: tensor<?xi32>, %bias: tensor<64xf32>) -> tensor<?x64x8xf32> {
+  // CHECK: kernel.selective_scan_state %arg0, %arg0, %arg1, %arg2, %arg3 delta_bias %arg4 : {{.*}} -> tensor<?x64x8xf32>
+  %h = kernel.selective_scan_state %u, %u, %A, %B, %len delta_bias %bias : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<64x8xf32>, tensor<?x?x8xf32>, tensor<?xi32>, tensor<64xf32>) -> tensor<?x64x8xf32>
+  return %h : tensor<?x64x8xf32>
+}

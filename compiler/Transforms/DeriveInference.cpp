@@ -1,0 +1,513 @@
+//===- DeriveInference.cpp - @prefill and @decode_step from @forward -------===//
+//
+// The inference functions and their one state plan, derived from @forward as
+// the autodiff pass derives the train step: @prefill fills each stateful
+// layer's state from a batch of prompts, @decode_step advances every sequence
+// by one token reading and writing that state.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Passes.h"
+#include "dialects/kernel/KernelOps.h"
+#include "dialects/motif/MotifOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+#include "llvm/ADT/SmallPtrSet.h"
+
+#include <optional>
+
+namespace mlir::motif {
+#define GEN_PASS_DEF_MOTIFDERIVEINFERENCEPASS
+#include "compiler/Transforms/Passes.h.inc"
+} // namespace mlir::motif
+
+using namespace mlir;
+using namespace mlir::motif;
+
+namespace {
+
+constexpr int64_t kDyn = ShapedType::kDynamic;
+/// The KV cache's positions when neither the pass, nor the model (`ctx`),
+/// nor its recipe (`sequence`) says.
+constexpr int64_t kDefaultContext = 4096;
+
+/// Why `op` has no decode form yet (empty: it has one). Ops not listed work
+/// on each position alone, which a decode step runs unchanged.
+std::string noDecodeForm(Operation *op) {
+  if (auto att = llvm::dyn_cast<AttentionOp>(op)) {
+    if (!att.getCausal())
+      return "bidirectional attention sees later positions";
+    if (att.getBias())
+      return "attention with an additive bias (T5) has no cached form yet";
+    return "";
+  }
+  if (auto pos = llvm::dyn_cast<PositionsOp>(op)) {
+    if (pos.getAxis() != 1)
+      return "positions along an axis other than the sequence";
+    // The step gives each sequence its one position: an embedding or a rope
+    // reads it per position; anything else (a sum over positions) would not.
+    for (Operation *user : pos.getResult().getUsers())
+      if (!llvm::isa<EmbeddingOp, RopeOp>(user))
+        return "positions read other than by an embedding or a rope";
+    return "";
+  }
+  if (auto red = llvm::dyn_cast<ReduceOp>(op)) {
+    auto t = llvm::dyn_cast<RankedTensorType>(red.getX().getType());
+    for (int64_t axis : red.getAxes())
+      if (t && t.getRank() >= 2 && (axis == 1 || axis == 1 - t.getRank()))
+        return "a reduction over the sequence mixes positions";
+  }
+  if (auto conv = llvm::dyn_cast<Conv1dOp>(op)) {
+    auto x = llvm::dyn_cast<RankedTensorType>(conv.getX().getType());
+    auto w = llvm::dyn_cast<RankedTensorType>(conv.getW().getType());
+    bool depthwise = x && w && x.getRank() == 3 && w.getRank() == 3 &&
+                     !x.isDynamicDim(2) &&
+                     static_cast<int64_t>(conv.getGroups()) == x.getDimSize(2) &&
+                     w.getDimSize(0) == x.getDimSize(2) && w.getDimSize(1) == 1 &&
+                     w.getDimSize(2) >= 2;
+    if (!conv.getCausal() || conv.getStride() != 1 || conv.getDilation() != 1 ||
+        conv.getPadding() != 0 || !depthwise)
+      return "only a causal depthwise conv1d (stride 1, kernel of 2 or more) has a decode "
+             "state";
+    return "";
+  }
+  if (llvm::isa<Conv2dOp, Pool2dOp>(op))
+    return "convolutions over images have no decode form";
+  if (llvm::isa<RelativePositionBiasOp>(op))
+    return "relative position biases have no decode form yet";
+  StringRef name = op->getName().getStringRef();
+  if (name == "motif.moe" || name == "motif.moe_route") {
+    std::string routing;
+    if (Attribute r = op->getAttr("routing")) {
+      llvm::raw_string_ostream os(routing);
+      r.print(os);
+    }
+    if (StringRef(routing).contains("expert_choice") || StringRef(routing).contains("switch"))
+      return "expert routing with capacity depends on the other tokens of the batch";
+  }
+  return "";
+}
+
+/// A readable name for a layer: the path of the first parameter `from` is
+/// computed from, less its last `strip` components ("h.3.attn.c_attn.weight"
+/// less 2 gives "h.3.attn").
+std::string layerName(Value from, int strip, const std::string &fallback) {
+  SmallVector<Value> frontier{from};
+  llvm::SmallPtrSet<Operation *, 16> seen;
+  for (int depth = 0; depth < 8 && !frontier.empty(); ++depth) {
+    SmallVector<Value> next;
+    for (Value v : frontier) {
+      Operation *def = v.getDefiningOp();
+      if (!def || !seen.insert(def).second)
+        continue;
+      if (auto get = llvm::dyn_cast<GetParamOp>(def)) {
+        StringRef path = get.getName();
+        for (int i = 0; i < strip && path.contains('.'); ++i)
+          path = path.rsplit('.').first;
+        return path.str();
+      }
+      for (Value o : def->getOperands())
+        next.push_back(o);
+    }
+    frontier = std::move(next);
+  }
+  return fallback;
+}
+
+/// Recomputes the result types of `fn`'s top-level ops in order, after some
+/// operand types changed (positions per sequence instead of per step).
+LogicalResult refreshTypes(func::FuncOp fn) {
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    if (auto cast = llvm::dyn_cast<CastOp>(&op)) {
+      auto in = llvm::cast<RankedTensorType>(cast.getX().getType());
+      cast.getResult().setType(RankedTensorType::get(
+          in.getShape(), getElementTypeOrSelf(cast.getResult().getType())));
+      continue;
+    }
+    auto infer = llvm::dyn_cast<InferTypeOpInterface>(&op);
+    if (!infer)
+      continue;
+    SmallVector<Type> types;
+    if (failed(infer.inferReturnTypes(op.getContext(), op.getLoc(), op.getOperands(),
+                                      op.getRawDictionaryAttrs(), op.getPropertiesStorage(),
+                                      op.getRegions(), types)))
+      return op.emitOpError("cannot be given per-sequence positions");
+    for (auto [r, t] : llvm::zip(op.getResults(), types))
+      r.setType(t);
+  }
+  return success();
+}
+
+/// Sets `fn`'s type from its entry block's arguments and its return's operands.
+void syncType(func::FuncOp fn) {
+  auto ret = llvm::cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  fn.setFunctionType(FunctionType::get(fn.getContext(),
+                                       fn.getBody().front().getArgumentTypes(),
+                                       ret.getOperandTypes()));
+}
+
+/// One planned state: its name, kind, slots and row width.
+struct StateEntry {
+  std::string name, kind, layer;
+  int64_t slots, width;
+  Type element;
+};
+
+struct MotifDeriveInferencePass final
+    : mlir::motif::impl::MotifDeriveInferencePassBase<MotifDeriveInferencePass> {
+  using Base::Base;
+
+  /// @forward without its loss: a clone named `name`, placed after `after`,
+  /// returning the outputs, with the ops and inputs only the loss read removed.
+  func::FuncOp cloneOutputs(func::FuncOp forward, StringRef name, Operation *after) {
+    OpBuilder b(forward);
+    b.setInsertionPointAfter(after);
+    auto fn = llvm::cast<func::FuncOp>(b.clone(*forward));
+    fn.setSymName(name);
+    Block &body = fn.getBody().front();
+    auto ret = llvm::cast<func::ReturnOp>(body.getTerminator());
+    SmallVector<Value> outs;
+    SmallVector<DictionaryAttr> attrs;
+    for (unsigned i = 0; i < ret.getNumOperands(); ++i) {
+      if (fn.getResultAttr(i, "motif.loss"))
+        continue;
+      outs.push_back(ret.getOperand(i));
+      attrs.push_back(fn.getResultAttrDict(i));
+    }
+    b.setInsertionPoint(ret);
+    func::ReturnOp::create(b, ret.getLoc(), outs);
+    ret.erase();
+    syncType(fn);
+    fn.setAllResultAttrs(attrs);
+    // Dead ops (the loss and what only it read), then unread inputs.
+    SmallVector<Operation *> ops;
+    for (Operation &op : body.without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops))
+      if (isOpTriviallyDead(op))
+        op->erase();
+    llvm::BitVector unused(fn.getNumArguments());
+    for (BlockArgument a : body.getArguments())
+      if (a.use_empty())
+        unused.set(a.getArgNumber());
+    if (failed(fn.eraseArguments(unused)))
+      return {};
+    return fn;
+  }
+
+  /// Appends `v` to `fn`'s results, named as state `name`.
+  static void addStateResult(func::FuncOp fn, Value v, StringRef name) {
+    auto ret = llvm::cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+    SmallVector<DictionaryAttr> attrs;
+    for (unsigned i = 0; i < fn.getNumResults(); ++i)
+      attrs.push_back(fn.getResultAttrDict(i));
+    ret->insertOperands(ret.getNumOperands(), v);
+    syncType(fn);
+    Builder b(fn.getContext());
+    attrs.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr("motif.state", b.getStringAttr(name))}));
+    fn.setAllResultAttrs(attrs);
+  }
+
+  /// Appends an argument of type `t` to `fn`, named `name` (and as state
+  /// `name` when `state`).
+  static BlockArgument addArg(func::FuncOp fn, Type t, StringRef name, bool state) {
+    Builder b(fn.getContext());
+    // The leading dim is the batch, the symbol the memory plan sizes it by.
+    SmallVector<NamedAttribute> attrs{
+        b.getNamedAttr("motif.dims", b.getStrArrayAttr({"B"})),
+        b.getNamedAttr("motif.name", b.getStringAttr(name))};
+    if (state)
+      attrs.push_back(b.getNamedAttr("motif.state", b.getStringAttr(name)));
+    unsigned idx = fn.getNumArguments();
+    if (failed(fn.insertArgument(idx, t, b.getDictionaryAttr(attrs), fn.getLoc())))
+      return {};
+    return fn.getArgument(idx);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = module.getContext();
+    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    if (!forward) {
+      module.emitError("no @forward function to derive inference from");
+      return signalPassFailure();
+    }
+    if (module.lookupSymbol("prefill") || module.lookupSymbol("decode_step")) {
+      module.emitError("the module already has @prefill or @decode_step");
+      return signalPassFailure();
+    }
+
+    // 1. Every op must have a decode form; the first that has none stops the
+    //    derivation, naming it.
+    for (Operation &op : forward.getBody().front().without_terminator()) {
+      std::string why = noDecodeForm(&op);
+      if (why.empty())
+        continue;
+      if (required) {
+        op.emitOpError("has no decode form, so the model cannot be decoded step by step: ")
+            << why;
+        return signalPassFailure();
+      }
+      module->setAttr("motif.inference_unsupported",
+                      StringAttr::get(ctx, op.getName().getStringRef() + ": " + why));
+      return;
+    }
+    int64_t capacity = context;
+    if (capacity <= 0)
+      if (auto cfg = module->getAttrOfType<DictionaryAttr>("motif.config"))
+        if (auto c = cfg.getAs<IntegerAttr>("ctx"))
+          capacity = c.getInt();
+    if (capacity <= 0)
+      if (auto recipe = module->getAttrOfType<DictionaryAttr>("motif.train"))
+        if (auto seq = recipe.getAs<IntegerAttr>("sequence"))
+          capacity = seq.getInt();
+    if (capacity <= 0)
+      capacity = kDefaultContext;
+
+    // 2. @prefill and @decode_step start as @forward's outputs.
+    func::FuncOp prefill = cloneOutputs(forward, "prefill", forward);
+    func::FuncOp decode = prefill ? cloneOutputs(forward, "decode_step", prefill) : nullptr;
+    if (!prefill || !decode || prefill.getNumArguments() != 1 ||
+        prefill.getNumResults() == 0) {
+      const char *why = "the outputs must read exactly one input (the tokens)";
+      if (prefill)
+        prefill.erase();
+      if (decode)
+        decode.erase();
+      if (required) {
+        forward.emitError("the model cannot be decoded step by step: ") << why;
+        return signalPassFailure();
+      }
+      module->setAttr("motif.inference_unsupported", StringAttr::get(ctx, why));
+      return;
+    }
+    auto i32s = RankedTensorType::get({kDyn}, IntegerType::get(ctx, 32));
+    Value lengths = addArg(prefill, i32s, "lengths", false);
+    Value pos = addArg(decode, i32s, "pos", false);
+    // From here a failure is the derivation's: not required, it is recorded
+    // (the first diagnostic) instead of failing the compile.
+    std::string captured;
+    std::optional<ScopedDiagnosticHandler> quiet;
+    if (!required)
+      quiet.emplace(ctx, [&](Diagnostic &d) {
+        if (captured.empty())
+          captured = d.str();
+        return success();
+      });
+    auto giveUp = [&]() {
+      prefill.erase();
+      decode.erase();
+      if (required)
+        return signalPassFailure();
+      module->setAttr("motif.inference_unsupported", StringAttr::get(ctx, captured));
+    };
+
+    // 3. One token per sequence, at each sequence's own position.
+    OpBuilder b(ctx);
+    Block &step = decode.getBody().front();
+    if (auto tt = llvm::dyn_cast<RankedTensorType>(step.getArgument(0).getType());
+        tt && tt.getRank() == 2) {
+      step.getArgument(0).setType(
+          RankedTensorType::get({tt.getDimSize(0), 1}, tt.getElementType()));
+      syncType(decode);
+    }
+    b.setInsertionPointToStart(&step);
+    Value pos2d = ReshapeOp::create(b, decode.getLoc(), pos, b.getDenseI64ArrayAttr({-1, 1}));
+    for (auto p : llvm::make_early_inc_range(step.getOps<PositionsOp>())) {
+      p.getResult().replaceAllUsesWith(pos2d);
+      p.erase();
+    }
+    // A rope of the step's [B, 1, C] rows runs as one row of B positions.
+    for (auto rope : llvm::make_early_inc_range(step.getOps<RopeOp>())) {
+      b.setInsertionPoint(rope);
+      Location loc = rope.getLoc();
+      Value rows = ReshapeOp::create(b, loc, rope.getX(), b.getDenseI64ArrayAttr({1, -1, 0}));
+      rope.getXMutable().assign(rows);
+      rope.getPositionsMutable().assign(pos);
+      b.setInsertionPointAfter(rope);
+      auto back = ReshapeOp::create(b, loc, rope.getResult(), b.getDenseI64ArrayAttr({-1, 1, 0}));
+      rope.getResult().replaceAllUsesExcept(back.getResult(), back);
+    }
+    if (failed(refreshTypes(decode)))
+      return giveUp();
+    syncType(decode);
+
+    // 4. The state of every stateful layer, in program order: filled by the
+    //    prompt in @prefill, read and advanced by @decode_step.
+    SmallVector<StateEntry> layout;
+    auto stateful = [](Block &blk) {
+      SmallVector<Operation *> ops;
+      for (Operation &op : blk)
+        if (llvm::isa<AttentionOp, Conv1dOp, SelectiveScanOp, ScanOp>(op))
+          ops.push_back(&op);
+      return ops;
+    };
+    auto prefillOps = stateful(prefill.getBody().front());
+    auto stepOps = stateful(step);
+    auto addState = [&](Operation *at, Value fill, Type argType, StringRef name, StringRef kind,
+                        StringRef layer, int64_t slots, int64_t width, Type element) {
+      addStateResult(prefill, fill, name);
+      layout.push_back({name.str(), kind.str(), layer.str(), slots, width, element});
+      return addArg(decode, argType, name, true);
+    };
+    auto reshape = [&](Value v, ArrayRef<int64_t> shape) -> Value {
+      return ReshapeOp::create(b, v.getLoc(), v, b.getDenseI64ArrayAttr(shape));
+    };
+    for (auto [i, pair] : llvm::enumerate(llvm::zip(prefillOps, stepOps))) {
+      auto [pop, sop] = pair;
+      // A causal depthwise conv: its last K-1 inputs, a ring buffer.
+      if (auto pc = llvm::dyn_cast<Conv1dOp>(pop)) {
+        auto sc = llvm::cast<Conv1dOp>(sop);
+        auto xt = llvm::cast<RankedTensorType>(pc.getX().getType());
+        int64_t C = xt.getDimSize(2);
+        int64_t slots = llvm::cast<RankedTensorType>(pc.getW().getType()).getDimSize(2) - 1;
+        std::string layer = layerName(pc.getW(), 2, "conv" + std::to_string(i));
+        auto stateType = RankedTensorType::get({kDyn, slots, C}, xt.getElementType());
+        b.setInsertionPointAfter(pc);
+        Value fill = kernel::StateFillOp::create(b, pc.getLoc(), pc.getX(), lengths,
+                                                 b.getI64IntegerAttr(slots));
+        Value s0 = addState(pc, fill, stateType, layer + ".conv", "conv", layer, slots, C,
+                            xt.getElementType());
+        b.setInsertionPoint(sc);
+        auto stepOp = kernel::Conv1dStepOp::create(b, sc.getLoc(), sc.getX(), s0, sc.getW(),
+                                                   pos, sc.getB());
+        sc.getResult().replaceAllUsesWith(stepOp.getY());
+        sc.erase();
+        addStateResult(decode, stepOp.getStateNext(), layer + ".conv");
+        continue;
+      }
+      // Mamba's selective scan: the state h [Di, N] after the last position.
+      if (auto ps = llvm::dyn_cast<SelectiveScanOp>(pop)) {
+        auto ss = llvm::cast<SelectiveScanOp>(sop);
+        auto at = llvm::cast<RankedTensorType>(ps.getA().getType());
+        int64_t Di = at.getDimSize(0), N = at.getDimSize(1);
+        if (Di == kDyn || N == kDyn) {
+          ps.emitOpError("needs a static A to plan its state, got ") << at;
+          return giveUp();
+        }
+        std::string layer = layerName(ps.getA(), 1, "ssm" + std::to_string(i));
+        Type elt = llvm::cast<RankedTensorType>(ps.getU().getType()).getElementType();
+        auto stateType = RankedTensorType::get({kDyn, Di, N}, elt);
+        b.setInsertionPointAfter(ps);
+        Value fill = kernel::SelectiveScanStateOp::create(
+            b, ps.getLoc(), ps.getU(), ps.getDelta(), ps.getA(), ps.getB(), lengths,
+            ps.getDeltaBias(), ps.getDeltaSoftplusAttr());
+        Value h0 = addState(ps, fill, stateType, layer + ".ssm", "ssm", layer, Di, N, elt);
+        b.setInsertionPoint(ss);
+        auto stepOp = SelectiveScanStepOp::create(
+            b, ss.getLoc(), reshape(ss.getU(), {-1, Di}), reshape(ss.getDelta(), {-1, Di}),
+            ss.getA(), reshape(ss.getB(), {-1, N}), reshape(ss.getC(), {-1, N}), h0,
+            ss.getD(), ss.getDeltaBias(), ss.getDeltaSoftplusAttr());
+        ss.getResult().replaceAllUsesWith(reshape(stepOp.getY(), {-1, 1, Di}));
+        ss.erase();
+        addStateResult(decode, stepOp.getHNext(), layer + ".ssm");
+        continue;
+      }
+      // A diagonal linear recurrence (a recurrent layer): its last state.
+      if (auto pr = llvm::dyn_cast<ScanOp>(pop)) {
+        auto sr = llvm::cast<ScanOp>(sop);
+        auto xt = llvm::cast<RankedTensorType>(pr.getX().getType());
+        int64_t C = xt.getDimSize(2);
+        if (C == kDyn) {
+          pr.emitOpError("needs a static channel count to plan its state, got ") << xt;
+          return giveUp();
+        }
+        std::string layer = layerName(pr.getX(), 2, "recurrence" + std::to_string(i));
+        auto stateType = RankedTensorType::get({kDyn, 1, C}, xt.getElementType());
+        b.setInsertionPointAfter(pr);
+        Value fill = kernel::StateFillOp::create(b, pr.getLoc(), pr.getResult(), lengths,
+                                                 b.getI64IntegerAttr(1));
+        Value h0 = addState(pr, fill, stateType, layer + ".h", "recurrent", layer, 1, C,
+                            xt.getElementType());
+        b.setInsertionPoint(sr);
+        Value h1 = ScanStepOp::create(b, sr.getLoc(), reshape(sr.getX(), {-1, C}),
+                                      reshape(sr.getA(), {-1, C}), reshape(h0, {-1, C}));
+        Value out = reshape(h1, {-1, 1, C});
+        sr.getResult().replaceAllUsesWith(out);
+        sr.erase();
+        addStateResult(decode, out, layer + ".h");
+        continue;
+      }
+      auto pa = llvm::cast<AttentionOp>(pop);
+      auto sa = llvm::cast<AttentionOp>(sop);
+      int64_t window = static_cast<int64_t>(pa.getWindow());
+      int64_t slots = window > 0 ? std::min(window, capacity) : capacity;
+      auto kt = llvm::cast<RankedTensorType>(pa.getK().getType());
+      int64_t width = kt.getDimSize(2);
+      if (width == kDyn) {
+        pa.emitOpError("needs a static key width to plan its KV cache, got ") << kt;
+        return giveUp();
+      }
+      std::string layer = layerName(pa.getQ(), 2, "attention" + std::to_string(i));
+      auto cacheType = RankedTensorType::get({kDyn, slots, width}, kt.getElementType());
+      b.setInsertionPointAfter(pa);
+      for (auto [which, rows] : {std::pair{"k", pa.getK()}, std::pair{"v", pa.getV()}}) {
+        Value fill = kernel::StateFillOp::create(b, pa.getLoc(), cacheType, rows, lengths,
+                                                 b.getI64IntegerAttr(slots));
+        addStateResult(prefill, fill, layer + "." + which);
+        layout.push_back({layer + "." + which, window > 0 ? "kv_window" : "kv", layer, slots,
+                          width, kt.getElementType()});
+      }
+      Value kc = addArg(decode, cacheType, layer + ".k", true);
+      Value vc = addArg(decode, cacheType, layer + ".v", true);
+      b.setInsertionPoint(sa);
+      auto dec = kernel::AttentionDecodeOp::create(
+          b, sa.getLoc(), TypeRange{sa.getQ().getType(), cacheType, cacheType}, sa.getQ(),
+          sa.getK(), sa.getV(), kc, vc, pos, sa.getHeadsAttr(), sa.getKvHeadsAttr(),
+          sa.getWindowAttr(), sa.getScaleAttr());
+      sa.getResult().replaceAllUsesWith(dec.getOut());
+      sa.erase();
+      addStateResult(decode, dec.getKNext(), layer + ".k");
+      addStateResult(decode, dec.getVNext(), layer + ".v");
+    }
+
+    // The step ops' results replaced the sequence ops': types follow again.
+    if (failed(refreshTypes(decode)))
+      return giveUp();
+    syncType(decode);
+
+    // A step that does not verify is a derivation this pass cannot make
+    // (an op whose types do not follow one position): said, never written.
+    {
+      std::string message;
+      ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &d) {
+        if (message.empty())
+          message = d.str();
+        return success();
+      });
+      if (failed(verify(decode)) || failed(verify(prefill))) {
+        prefill.erase();
+        decode.erase();
+        std::string why = "the derived step does not verify: " + message;
+        if (required) {
+          forward.emitError("the model cannot be decoded step by step: ") << why;
+          return signalPassFailure();
+        }
+        module->setAttr("motif.inference_unsupported", StringAttr::get(ctx, why));
+        return;
+      }
+    }
+
+    // 5. The state layout, for the artifact and the report.
+    SmallVector<Attribute> entries;
+    for (const StateEntry &e : layout)
+      entries.push_back(b.getDictionaryAttr({
+          b.getNamedAttr("name", b.getStringAttr(e.name)),
+          b.getNamedAttr("kind", b.getStringAttr(e.kind)),
+          b.getNamedAttr("layer", b.getStringAttr(e.layer)),
+          b.getNamedAttr("slots", b.getI64IntegerAttr(e.slots)),
+          b.getNamedAttr("width", b.getI64IntegerAttr(e.width)),
+          b.getNamedAttr("element", TypeAttr::get(e.element)),
+      }));
+    module->setAttr("motif.state_layout", b.getArrayAttr(entries));
+    module->setAttr("motif.state_context", b.getI64IntegerAttr(capacity));
+  }
+};
+} // namespace

@@ -1,0 +1,56 @@
+//===- Decode.h - CPU kernels of the inference state ------------*- C++ -*-===//
+//
+// The kernels of the decode path (docs/inference.md): filling a per-sequence
+// state from a prompt (kernel.state_fill) and one query per sequence against
+// its KV cache (kernel.attention_decode). Conventions as runtime/cpu/Kernels.h:
+// row-major data, templates for float and double, reductions in double,
+// precondition violations throw std::invalid_argument.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_CPU_DECODE_H
+#define MOTIF_RUNTIME_CPU_DECODE_H
+
+#include <cstdint>
+
+namespace motif::cpu {
+
+/// x: [B, T, C], lengths: [B] (each in [0, T]) -> state: [B, S, C]: row p of
+/// sequence b for p in [max(0, len - S), len) in slot p mod S; other slots 0.
+template <typename T>
+void stateFill(int64_t B, int64_t Tn, int64_t C, int64_t S, const T *x, const int32_t *lengths,
+               T *state);
+
+struct AttentionDecodeShape {
+  int64_t B = 0, H = 0, Hkv = 0, Dh = 0, Dv = 0;
+  int64_t S = 0;      // slots of the caches
+  int64_t window = 0; // 0: every position up to pos
+  double scale = 0;   // 0: 1/sqrt(Dh)
+};
+
+/// q: [B, 1, H*Dh], k: [B, 1, Hkv*Dh], v: [B, 1, Hkv*Dv], caches [B, S, Hkv*Dh|Dv]
+/// (ring buffers: position p in slot p mod S), pos: [B]. Copies the caches to
+/// kNext/vNext with the new key and value in slot pos mod S, then attends
+/// from q to positions [max(0, pos - window + 1), pos] (window 0: [0, pos]).
+template <typename T>
+void attentionDecode(const AttentionDecodeShape &s, const T *q, const T *k, const T *v,
+                     const T *kCache, const T *vCache, const int32_t *pos, T *out, T *kNext,
+                     T *vNext);
+
+/// One position of a causal depthwise conv1d: x [B, 1, C] at pos [B], the
+/// last K-1 inputs state [B, K-1, C] (position p in slot p mod (K-1)),
+/// w [C, 1, K], bias [C] or null -> y [B, 1, C], and stateNext with x in slot
+/// pos mod (K-1).
+template <typename T>
+void conv1dStep(int64_t B, int64_t C, int64_t K, const T *x, const T *state, const T *w,
+                const T *bias, const int32_t *pos, T *y, T *stateNext);
+
+/// The selective scan's state after each sequence's last position:
+/// u, delta [B, T, Di], A [Di, N], Bm [B, T, N], bias [Di] or null -> h [B, Di, N].
+template <typename T>
+void selectiveScanState(int64_t B, int64_t Tn, int64_t Di, int64_t N, bool deltaSoftplus,
+                        const T *u, const T *delta, const T *A, const T *Bm, const T *bias,
+                        const int32_t *lengths, T *h);
+
+} // namespace motif::cpu
+
+#endif // MOTIF_RUNTIME_CPU_DECODE_H
