@@ -97,6 +97,8 @@ public:
       DiagEngine &diags, GenInfo &info)
       : ctx(ctx), b(&ctx), prog(prog), opts(opts), diags(diags), info(info) {}
 
+  /// Warns where a moe routes by expert choice in a causal model.
+  void warnNonCausal(mlir::func::FuncOp fn);
   mlir::OwningOpRef<mlir::ModuleOp> run();
 
   // Everything below is shared by the elaborator's translation units.

@@ -408,7 +408,41 @@ mlir::OwningOpRef<mlir::ModuleOp> Gen::run() {
     func.setResultAttr(i, "motif.name", b.getStringAttr(outputs[i].first));
   if (lossVal)
     func.setResultAttr(outputs.size(), "motif.loss", b.getUnitAttr());
+  warnNonCausal(func);
   return module;
+}
+
+/// Expert-choice routing lets each expert pick its tokens from the whole
+/// batch and sequence: in a decoder whose attention is causal, a token's
+/// output then depends on later tokens (training sees the future, and
+/// decoding one token at a time cannot reproduce it). A warning at each such
+/// moe, naming the causal attention.
+void Gen::warnNonCausal(mlir::func::FuncOp fn) {
+  mlir::motif::AttentionOp causal;
+  fn.walk([&](mlir::motif::AttentionOp a) {
+    if (!causal && a.getCausal())
+      causal = a;
+  });
+  if (!causal)
+    return;
+  // Where the model file makes an op (the outermost caller of a block's op).
+  auto modelLoc = [&](mlir::Location l) {
+    std::vector<SMLoc> callers;
+    SMLoc at = toSMLoc(l, &callers);
+    return callers.empty() ? at : callers.back();
+  };
+  unsigned line = fileLoc(modelLoc(causal.getLoc())).getLine();
+  fn.walk([&](mlir::motif::MoeOp moe) {
+    if (moe.getRouting() != mlir::motif::RoutingMode::ExpertChoice)
+      return;
+    diags.warning(modelLoc(moe.getLoc()),
+                  "expert-choice routing picks each expert's tokens from the whole sequence, "
+                  "so a token's output depends on later tokens: in this causal model (causal "
+                  "attention at line " +
+                      llvm::Twine(line) +
+                      ") training sees the future and decoding cannot reproduce it; use "
+                      "token-choice routing (top_k, switch) in a decoder");
+  });
 }
 
 } // namespace motif::mlirgen

@@ -1,6 +1,8 @@
 //===- CheckRef.cpp - A plan against its fp64 reference, op by op ----------===//
 #include "runtime/train/Trainer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -80,13 +82,11 @@ Status motif::rt::checkReference(const Artifact &a, const CheckRefOptions &o, st
         double gmax = 0;
         for (float v : got.f)
           gmax = std::max(gmax, double(std::fabs(v)));
-        char buf[160];
-        std::snprintf(buf, sizeof buf,
-                      "%.2e of the largest value, above %.0e (largest |value| %.3e here, "
-                      "%.3e in the reference or its operands)",
-                      rel, o.tolerance, gmax, scale);
-        return Status::error("the first op whose result differs from the fp64 reference: " +
-                             where + ": error " + buf);
+        return Status::error(fmt::format(
+            "the first op whose result differs from the fp64 reference: {}: error {:.2e} of the "
+            "largest value, above {:.0e} (largest |value| {:.3e} here, {:.3e} in the reference "
+            "or its operands)",
+            where, rel, o.tolerance, gmax, scale));
       }
     }
     return Status::ok();
@@ -94,11 +94,8 @@ Status motif::rt::checkReference(const Artifact &a, const CheckRefOptions &o, st
   std::vector<Tensor> results;
   if (Status s = ex.run(o.function, inputs, results); !s.isOk())
     return s;
-  char line[160];
-  std::snprintf(line, sizeof line, "%s: %lld results of %zu steps within %.0e of the fp64 reference; "
-                "largest error %.2e, ",
-                o.function.c_str(), static_cast<long long>(compared), f->steps.size(),
-                o.tolerance, worst);
-  log << line << "at " << worstAt << "\n";
+  log << fmt::format("{}: {} results of {} steps within {:.0e} of the fp64 reference; largest "
+                     "error {:.2e}, at {}\n",
+                     o.function, compared, f->steps.size(), o.tolerance, worst, worstAt);
   return Status::ok();
 }

@@ -7,6 +7,8 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -291,9 +293,7 @@ size_t valCount(size_t n, double fraction) {
 }
 
 std::string pct(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g%%", v * 100);
-  return b;
+  return fmt::format("{:g}%", v * 100);
 }
 
 StatusOr<Dataset> openTokens(const Function &f, const Inputs &in, int64_t vocab,

@@ -10,6 +10,8 @@
 #include "runtime/train/Support.h"
 #include "runtime/train/Trainer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -205,7 +207,6 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
     if (!c.isOk())
       return c.status();
     std::string verdict;
-    char note[96];
     switch (c->verdict) {
     case DirectionalCheck::Verdict::Ok:
       if (c->attempts > 1)
@@ -217,9 +218,8 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
       } else {
         ++coarse;
         coarsest = std::max(coarsest, c->resolution);
-        std::snprintf(note, sizeof note, "ok within %.0e (%s's resolution at this step)",
-                      c->resolution, precision);
-        verdict = note;
+        verdict = fmt::format("ok within {:.0e} ({}'s resolution at this step)", c->resolution,
+                              precision);
       }
       break;
     case DirectionalCheck::Verdict::Discontinuous:
@@ -231,25 +231,19 @@ Status motif::rt::checkGradients(const Artifact &a, const GradCheckOptions &o,
       verdict = "MISMATCH";
       break;
     }
-    char line[320];
-    std::snprintf(line, sizeof(line),
-                  "  %-40s autodiff %+.9e  finite-diff %+.9e  step %.0e  rel %.2e %s\n",
-                  name.c_str(), analytic, c->numeric, c->step, c->rel, verdict.c_str());
-    log << line;
+    log << fmt::format("  {:<40} autodiff {:+.9e}  finite-diff {:+.9e}  step {:.0e}  rel {:.2e} {}\n",
+                       name, analytic, c->numeric, c->step, c->rel, verdict);
   }
   bool ok = mismatched == 0;
-  char sum[240];
-  std::snprintf(sum, sizeof(sum),
-                "gradient check %s (%s): %d parameters, max relative error %.2e (tolerance %.0e)",
-                ok ? "passed" : "FAILED", precision, checked, worst, fd.tolerance);
-  log << sum;
+  log << fmt::format("gradient check {} ({}): {} parameters, max relative error {:.2e} "
+                     "(tolerance {:.0e})",
+                     ok ? "passed" : "FAILED", precision, checked, worst, fd.tolerance);
   if (mismatched)
     log << "; " << mismatched << " mismatched";
   if (coarse) {
-    std::snprintf(sum, sizeof(sum),
-                  "; %d judged only to %s's resolution (their gradients are small; within %.0e)",
-                  coarse, precision, coarsest);
-    log << sum;
+    log << fmt::format("; {} judged only to {}'s resolution (their gradients are small; "
+                       "within {:.0e})",
+                       coarse, precision, coarsest);
   }
   if (retried)
     log << "; " << retried << " passed at a smaller step";
