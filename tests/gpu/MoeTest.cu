@@ -42,19 +42,24 @@ struct RouteCase {
   double capacityFactor;
 };
 
-void runRoute(const RouteCase &c, uint32_t seed) {
-  SCOPED_TRACE(c.name);
-  std::printf("[route %s]\n", c.name);
+/// T: the logits and their gradient; G: gates and aux loss (f32 where a bf16
+/// plan keeps the routing in f32).
+template <typename T, typename G = T> void runRoute(const RouteCase &c, uint32_t seed) {
+  std::string name = std::string(c.name) + (sizeof(T) == 2 ? ", bf16 logits" : "");
+  SCOPED_TRACE(name);
+  std::printf("[route %s]\n", name.c_str());
   cpu::MoeRouteShape s;
   s.tokens = c.N, s.experts = c.E, s.topK = c.k, s.routing = c.routing;
   s.capacityFactor = c.capacityFactor, s.auxLossCoef = 0.05, s.zLossCoef = 0.01;
   s.normalizeWeights = c.normalize;
   const int64_t A = s.assignments();
   auto logits = randomVec(c.N * c.E, seed, 2.f);
+  auto ls = store<T>(logits);
   std::vector<float> gates(A);
   std::vector<int32_t> experts(A), tokens(A);
   float aux = cpu::moeRoute<float>(s, logits.data(), gates.data(), experts.data(), tokens.data());
   auto dgates = randomVec(A, seed + 1);
+  auto dgs = store<G>(dgates);
   const float daux = 0.7f;
   std::vector<float> dlogits(c.N * c.E);
   cpu::moeRouteBackward<float>(s, logits.data(), gates.data(), experts.data(), tokens.data(),
@@ -66,19 +71,22 @@ void runRoute(const RouteCase &c, uint32_t seed) {
   r.cap = r.expertChoice ? A / c.E : 0;
   r.normalize = c.normalize, r.auxCoef = 0.05f, r.zCoef = 0.01f;
   ASSERT_EQ(r.assignments(), A);
-  DeviceBuf<float> dL(logits), dG(A), dAux(1), dDg(dgates), dDaux(std::vector<float>{daux}),
-      dDl(c.N * c.E);
+  DeviceBuf<T> dL(ls), dDl(c.N * c.E);
+  DeviceBuf<G> dG(A), dAux(1), dDg(dgs);
+  std::vector<float> dauxV = {daux};
+  DeviceBuf<G> dDaux(store<G>(dauxV));
   DeviceBuf<int32_t> dE(A), dT(A);
   DeviceBuf<char> work(cuda::moeRouteWorkspaceBytes(r));
-  CUDA_OK(cuda::moeRoute<float>(r, dL.p, dG.p, dE.p, dT.p, dAux.p, work.p, nullptr));
-  CUDA_OK(cuda::moeRouteBackward<float>(r, dL.p, dG.p, dE.p, dT.p, dDg.p, dDaux.p, dDl.p, work.p,
+  CUDA_OK(cuda::moeRoute<T, G>(r, dL.p, dG.p, dE.p, dT.p, dAux.p, work.p, nullptr));
+  CUDA_OK(cuda::moeRouteBackward<T, G>(r, dL.p, dG.p, dE.p, dT.p, dDg.p, dDaux.p, dDl.p, work.p,
                                         nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   expectClose(intsAsFloat(dE.get()), intsAsFloat(experts), 0, 0, "expert ids");
   expectClose(intsAsFloat(dT.get()), intsAsFloat(tokens), 0, 0, "token ids");
-  expectClose(dG.get(), gates, 1e-6, 1e-5, "gates");
-  expectClose(dAux.get(), {aux}, 1e-6, 1e-5, "aux loss");
-  expectClose(dDl.get(), dlogits, 1e-6, 1e-4, "dlogits");
+  expectClose(toFloat(dG.get()), gates, 1e-6, 1e-5, "gates");
+  expectClose(toFloat(dAux.get()), {aux}, 1e-6, 1e-5, "aux loss");
+  const double dt = sizeof(T) == 2 ? 1e-2 : 1e-4;
+  expectClose(toFloat(dDl.get()), dlogits, dt * maxAbs(dlogits), dt, "dlogits");
 }
 
 TEST(GpuMoe, RoutingMatchesTheCpu) {
@@ -92,7 +100,10 @@ TEST(GpuMoe, RoutingMatchesTheCpu) {
   };
   uint32_t seed = 100;
   for (const RouteCase &c : cases)
-    runRoute(c, seed += 10);
+    runRoute<float>(c, seed += 10);
+  // A bf16 plan's routing: bf16 logits, f32 gates and aux loss.
+  runRoute<bf16, float>(cases[0], 190);
+  runRoute<bf16, float>(cases[4], 195);
 }
 
 //===----------------------------------------------------------------------===//
@@ -101,9 +112,13 @@ TEST(GpuMoe, RoutingMatchesTheCpu) {
 
 /// N tokens, k a token, E experts: expert 3 gets no token, expert 0 most,
 /// so a capacity factor of 1 drops some of expert 0's.
-template <typename T> void runPermuteCombine(double capacityFactor, uint32_t seed) {
+/// T: x and rows; G: the gates (f32 where a bf16 plan keeps the routing in f32).
+template <typename T, typename G = T>
+void runPermuteCombine(double capacityFactor, uint32_t seed) {
   const int64_t N = 11, k = 2, E = 5, D = 24, A = N * k;
-  std::string name = std::string(sizeof(T) == 2 ? "bf16" : "f32") + ", capacity factor " +
+  std::string name = std::string(sizeof(T) == 2 ? "bf16" : "f32") +
+                     (sizeof(G) == 4 && sizeof(T) == 2 ? " (f32 gates)" : "") +
+                     ", capacity factor " +
                      std::to_string(capacityFactor);
   SCOPED_TRACE(name);
   std::printf("[permute/combine %s]\n", name.c_str());
@@ -119,7 +134,8 @@ template <typename T> void runPermuteCombine(double capacityFactor, uint32_t see
   const int64_t cap = capacityFactor > 0 ? motif::moe::capacity(capacityFactor, A, E) : A;
   auto x = randomVec(N * D, seed), drows = randomVec(R * D, seed + 1);
   auto gates = randomVec(A, seed + 2), dy = randomVec(N * D, seed + 3);
-  auto xs = store<T>(x), drs = store<T>(drows), gs = store<T>(gates), dys = store<T>(dy);
+  auto xs = store<T>(x), drs = store<T>(drows), dys = store<T>(dy);
+  auto gs = store<G>(gates);
   std::vector<float> rows(R * D), dx(N * D), y(N * D), drowsC(R * D), dgates(A);
   std::vector<int32_t> offsets(E + 1), rowOf(A);
   cpu::moePermute<float>(ps, x.data(), experts.data(), tokens.data(), rows.data(),
@@ -137,16 +153,17 @@ template <typename T> void runPermuteCombine(double capacityFactor, uint32_t see
   cpu::moeCombineBackward<float>(cs, rowsT.data(), gates.data(), rowOf.data(), tokens.data(),
                                  dy.data(), drowsC.data(), dgates.data());
 
-  DeviceBuf<T> dX(xs), dRows(R * D), dDrows(drs), dDx(N * D), dGates(gs), dY(N * D), dDy(dys),
-      dDrowsC(R * D), dDgates(A);
+  DeviceBuf<T> dX(xs), dRows(R * D), dDrows(drs), dDx(N * D), dY(N * D), dDy(dys),
+      dDrowsC(R * D);
+  DeviceBuf<G> dGates(gs), dDgates(A);
   DeviceBuf<int32_t> dE(experts), dT(tokens), dOff(E + 1), dRowOf(A);
   DeviceBuf<char> pw(cuda::moePermuteWorkspaceBytes(A, E, R)),
       tw(cuda::moeTokenOrderWorkspaceBytes(A, N));
   CUDA_OK(cuda::moePermute<T>(N, D, E, A, R, cap, dX.p, dE.p, dT.p, dRows.p, dOff.p, dRowOf.p,
                               pw.p, nullptr));
   CUDA_OK(cuda::moePermuteBackward<T>(N, D, A, dT.p, dRowOf.p, dDrows.p, dDx.p, tw.p, nullptr));
-  CUDA_OK(cuda::moeCombine<T>(N, D, A, dRows.p, dGates.p, dRowOf.p, dT.p, dY.p, tw.p, nullptr));
-  CUDA_OK(cuda::moeCombineBackward<T>(N, D, A, R, dRows.p, dGates.p, dRowOf.p, dT.p, dDy.p,
+  CUDA_OK(cuda::moeCombine<T, G>(N, D, A, dRows.p, dGates.p, dRowOf.p, dT.p, dY.p, tw.p, nullptr));
+  CUDA_OK(cuda::moeCombineBackward<T, G>(N, D, A, R, dRows.p, dGates.p, dRowOf.p, dT.p, dDy.p,
                                       dDrowsC.p, dDgates.p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   expectClose(intsAsFloat(dOff.get()), intsAsFloat(offsets), 0, 0, "offsets");
@@ -163,6 +180,7 @@ TEST(GpuMoe, PermuteAndCombineMatchTheCpu) {
   runPermuteCombine<float>(0, 200);
   runPermuteCombine<float>(1.0, 210);
   runPermuteCombine<bf16>(1.0, 220);
+  runPermuteCombine<bf16, float>(1.0, 230);
 }
 
 //===----------------------------------------------------------------------===//

@@ -15,6 +15,7 @@
 #include "runtime/cuda/backend/Library.h"
 
 #include <array>
+#include <memory>
 
 using namespace motif::rt;
 using namespace motif::rt::gpu;
@@ -22,8 +23,8 @@ using namespace motif::rt::gpu::support;
 
 namespace {
 
-/// The one element type of an op's float tensors (the library takes one), or
-/// an error naming the op.
+/// The one element type of some of an op's float tensors (a library call
+/// takes one for its tensors, one for its gates), or an error naming the op.
 StatusOr<lib::Elem> oneType(const char *op, const Resolved &r,
                             std::initializer_list<int32_t> values) {
   DType t = DType::F32;
@@ -72,6 +73,41 @@ StatusOr<lib::MoeRouteCall> routeCall(const MoeRouteDesc &d, const Shape &logits
   return c;
 }
 
+/// Value `v` as element type `want`: its own buffer when stored so, else a
+/// scratch copy, cast from it when read (`written` false) or cast into it by
+/// finish() when written (a bf16 plan stores the gates' gradient in bf16 and
+/// keeps the gates in f32).
+struct AsType {
+  device::Device &dev;
+  const Library &lib;
+  void *own = nullptr, *p = nullptr;
+  lib::Elem from = lib::Elem::F32, to = lib::Elem::F32;
+  int64_t n = 0;
+  bool written = false;
+  std::unique_ptr<Scratch> scratch;
+
+  AsType(device::Device &d, const Library &l) : dev(d), lib(l) {}
+  Status init(void *where, DType stored, lib::Elem want, int64_t elems, bool isWritten) {
+    own = p = where, n = elems, written = isWritten, to = want;
+    auto t = elemOf(stored, "a gate's gradient");
+    if (!t.isOk())
+      return t.status();
+    from = *t;
+    if (!where || from == want)
+      return Status::ok();
+    scratch = std::make_unique<Scratch>(dev);
+    if (Status st = scratch->get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+      return st;
+    p = scratch->p;
+    return written ? Status::ok() : lib.cast(from, want, n, own, p);
+  }
+  Status finish() {
+    if (!scratch || !written)
+      return Status::ok();
+    return lib.cast(to, from, n, p, own);
+  }
+};
+
 } // namespace
 
 Status CudaBackend::runMoeRoute(const MoeRouteDesc &d, const PlanStep &s) {
@@ -85,13 +121,14 @@ Status CudaBackend::runMoeRoute(const MoeRouteDesc &d, const PlanStep &s) {
   auto c = routeCall(d, *ls, elements(*gs));
   if (!c.isOk())
     return c.status();
-  auto t = oneType("moe_route", r_, {logits, gates, aux});
-  if (!t.isOk())
-    return t.status();
+  auto t = oneType("moe_route", r_, {logits});
+  auto g = oneType("moe_route's gates", r_, {gates, aux});
+  if (!t.isOk() || !g.isOk())
+    return !t.isOk() ? t.status() : g.status();
   Scratch ws(dev_);
   if (Status st = ws.get(lib_.moeRouteWorkspace(*c)); !st.isOk())
     return st;
-  return lib_.moeRoute(*t, *c, pointer(logits), pointer(gates),
+  return lib_.moeRoute(*t, *g, *c, pointer(logits), pointer(gates),
                        static_cast<int32_t *>(pointer(experts)),
                        static_cast<int32_t *>(pointer(tokens)), pointer(aux), ws.p);
 }
@@ -110,16 +147,26 @@ Status CudaBackend::vjpMoeRoute(const MoeRouteDesc &d, const PlanStep &s) {
   auto c = routeCall(d, *ls, elements(*gs));
   if (!c.isOk())
     return c.status();
-  auto t = oneType("moe_route's backward", r_, {logits, gates, dgates, daux, dlogits});
-  if (!t.isOk())
-    return t.status();
+  auto t = oneType("moe_route's backward", r_, {logits, dlogits});
+  auto g = oneType("moe_route's backward gates", r_, {gates});
+  if (!t.isOk() || !g.isOk())
+    return !t.isOk() ? t.status() : g.status();
+  // The gradients of the gates and the aux loss as the gates' type.
+  AsType dg(dev_, lib_), da(dev_, lib_);
+  if (Status st = dg.init(pointer(dgates), r_.storage[dgates], *g, elements(*gs),
+                          false);
+      !st.isOk())
+    return st;
+  if (daux >= 0)
+    if (Status st = da.init(pointer(daux), r_.storage[daux], *g, 1, false); !st.isOk())
+      return st;
   Scratch ws(dev_);
   if (Status st = ws.get(lib_.moeRouteWorkspace(*c)); !st.isOk())
     return st;
-  return lib_.moeRouteBackward(*t, *c, pointer(logits), pointer(gates),
+  return lib_.moeRouteBackward(*t, *g, *c, pointer(logits), pointer(gates),
                                static_cast<const int32_t *>(pointer(v.out[1])),
-                               static_cast<const int32_t *>(pointer(v.out[2])), pointer(dgates),
-                               daux >= 0 ? pointer(daux) : nullptr, pointer(dlogits), ws.p);
+                               static_cast<const int32_t *>(pointer(v.out[2])), dg.p,
+                               daux >= 0 ? da.p : nullptr, pointer(dlogits), ws.p);
 }
 
 namespace {
@@ -294,13 +341,14 @@ Status CudaBackend::runMoeCombine(const MoeCombineDesc &, const PlanStep &s) {
   auto c = combineSizes(*rs, *gs, *ls);
   if (!c.isOk())
     return c.status();
-  auto t = oneType("moe_combine", r_, {rows, gates, y});
-  if (!t.isOk())
-    return t.status();
+  auto t = oneType("moe_combine", r_, {rows, y});
+  auto g = oneType("moe_combine's gates", r_, {gates});
+  if (!t.isOk() || !g.isOk())
+    return !t.isOk() ? t.status() : g.status();
   Scratch ws(dev_);
   if (Status st = ws.get(lib_.moeTokenOrderWorkspace(c->A, c->N)); !st.isOk())
     return st;
-  return lib_.moeCombine(*t, c->N, c->D, c->A, pointer(rows), pointer(gates),
+  return lib_.moeCombine(*t, *g, c->N, c->D, c->A, pointer(rows), pointer(gates),
                          static_cast<const int32_t *>(pointer(rowOf)),
                          static_cast<const int32_t *>(pointer(tokens)), pointer(y), ws.p);
 }
@@ -317,12 +365,21 @@ Status CudaBackend::vjpMoeCombine(const MoeCombineDesc &, const PlanStep &s) {
   auto c = combineSizes(*rs, *gs, *ls);
   if (!c.isOk())
     return c.status();
-  auto t = oneType("moe_combine's backward", r_, {rows, gates, dy, drows, dgates});
-  if (!t.isOk())
-    return t.status();
-  return lib_.moeCombineBackward(*t, c->N, c->D, c->A, c->R, pointer(rows), pointer(gates),
-                                 static_cast<const int32_t *>(pointer(rowOf)),
-                                 static_cast<const int32_t *>(pointer(tokens)), pointer(dy),
-                                 drows >= 0 ? pointer(drows) : nullptr,
-                                 dgates >= 0 ? pointer(dgates) : nullptr);
+  auto t = oneType("moe_combine's backward", r_, {rows, dy, drows});
+  auto g = oneType("moe_combine's backward gates", r_, {gates});
+  if (!t.isOk() || !g.isOk())
+    return !t.isOk() ? t.status() : g.status();
+  // dgates made in the gates' type, cast to its storage.
+  AsType dg(dev_, lib_);
+  if (dgates >= 0)
+    if (Status st = dg.init(pointer(dgates), r_.storage[dgates], *g, c->A, true); !st.isOk())
+      return st;
+  if (Status st = lib_.moeCombineBackward(
+          *t, *g, c->N, c->D, c->A, c->R, pointer(rows), pointer(gates),
+          static_cast<const int32_t *>(pointer(rowOf)),
+          static_cast<const int32_t *>(pointer(tokens)), pointer(dy),
+          drows >= 0 ? pointer(drows) : nullptr, dgates >= 0 ? dg.p : nullptr);
+      !st.isOk())
+    return st;
+  return dg.finish();
 }

@@ -253,15 +253,17 @@ public:
   /// out[i] = start + i, i in [0, n) (int32).
   virtual Status positions(int64_t n, int64_t start, int32_t *out) const = 0;
 
-  // Grouped experts (moe.cuh): every tensor of one call of type t, ids and
-  // offsets int32; `daux` and `aux` are device scalars of type t.
+  // Grouped experts (moe.cuh): float tensors of type t but the gates, their
+  // gradient and the auxiliary loss (device scalars `aux`, `daux`), of type g
+  // (a bf16 plan keeps the routing in f32); ids and offsets int32.
   /// gates [A], experts, tokens [A] and the auxiliary loss of logits [N, E].
   virtual size_t moeRouteWorkspace(const lib::MoeRouteCall &r) const = 0;
-  virtual Status moeRoute(Elem t, const lib::MoeRouteCall &r, const void *logits, void *gates,
+  virtual Status moeRoute(Elem t, Elem g, const lib::MoeRouteCall &r, const void *logits,
+                          void *gates,
                           int32_t *experts, int32_t *tokens, void *aux,
                           void *workspace) const = 0;
   /// dlogits [N, E] from dgates [A] and daux (null: 0).
-  virtual Status moeRouteBackward(Elem t, const lib::MoeRouteCall &r, const void *logits,
+  virtual Status moeRouteBackward(Elem t, Elem g, const lib::MoeRouteCall &r, const void *logits,
                                   const void *gates, const int32_t *experts,
                                   const int32_t *tokens, const void *dgates, const void *daux,
                                   void *dlogits, void *workspace) const = 0;
@@ -280,11 +282,11 @@ public:
                                     const int32_t *tokens, const int32_t *rowOf,
                                     const void *drows, void *dx, void *workspace) const = 0;
   /// y [N, D] = Σ gates[a] rows[rowOf[a]] over each token's kept assignments.
-  virtual Status moeCombine(Elem t, int64_t N, int64_t D, int64_t A, const void *rows,
+  virtual Status moeCombine(Elem t, Elem g, int64_t N, int64_t D, int64_t A, const void *rows,
                             const void *gates, const int32_t *rowOf, const int32_t *tokens,
                             void *y, void *workspace) const = 0;
   /// drows [R, D] and dgates [A] (each optional) of moeCombine.
-  virtual Status moeCombineBackward(Elem t, int64_t N, int64_t D, int64_t A, int64_t R,
+  virtual Status moeCombineBackward(Elem t, Elem g, int64_t N, int64_t D, int64_t A, int64_t R,
                                     const void *rows, const void *gates, const int32_t *rowOf,
                                     const int32_t *tokens, const void *dy, void *drows,
                                     void *dgates) const = 0;

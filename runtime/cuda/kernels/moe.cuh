@@ -90,9 +90,9 @@ __global__ void softmaxKernel(int64_t N, int64_t E, const T *logits, float *prob
 }
 
 /// Token choice: each token's k most probable experts (ties: lower index).
-template <typename T>
+template <typename G>
 __global__ void topKKernel(int64_t N, int64_t E, int k, bool normalize, const float *probs,
-                           T *gates, int32_t *experts, int32_t *tokens) {
+                           G *gates, int32_t *experts, int32_t *tokens) {
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < N;
        t += int64_t(gridDim.x) * blockDim.x) {
     const float *p = probs + t * E;
@@ -139,9 +139,9 @@ __global__ void expertChoiceRankKernel(int64_t N, int64_t E, int64_t cap, const 
 
 /// Expert choice, step 2: expert e's selected tokens in ascending order as
 /// assignments e*cap ..; a thread per expert.
-template <typename T>
+template <typename G>
 __global__ void expertChoiceListKernel(int64_t N, int64_t E, int64_t cap, const float *probs,
-                                       const int32_t *selected, T *gates, int32_t *experts,
+                                       const int32_t *selected, G *gates, int32_t *experts,
                                        int32_t *tokens) {
   for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < E;
        e += int64_t(gridDim.x) * blockDim.x) {
@@ -183,9 +183,9 @@ __global__ void routerStatsKernel(int64_t N, int64_t E, int64_t A, const float *
 }
 
 /// aux = auxCoef · E · Σ_e f_e P_e / N + zCoef · zsum / N (one thread).
-template <typename T>
+template <typename G>
 __global__ void auxLossKernel(int64_t N, int64_t E, int64_t A, float auxCoef, float zCoef,
-                              const float *stats, T *aux) {
+                              const float *stats, G *aux) {
   if (threadIdx.x != 0 || blockIdx.x != 0)
     return;
   float v = 0;
@@ -202,10 +202,10 @@ __global__ void auxLossKernel(int64_t N, int64_t E, int64_t A, float auxCoef, fl
 
 /// dp [N, E] from the gates' gradient: token choice, a thread per token
 /// (through the renormalisation when `normalize`).
-template <typename T>
+template <typename G>
 __global__ void gateGradTopKKernel(int64_t N, int64_t E, int k, bool normalize,
-                                   const float *probs, const T *gates, const int32_t *experts,
-                                   const T *dgates, float *dp) {
+                                   const float *probs, const G *gates, const int32_t *experts,
+                                   const G *dgates, float *dp) {
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < N;
        t += int64_t(gridDim.x) * blockDim.x) {
     const int64_t a0 = t * k;
@@ -226,9 +226,9 @@ __global__ void gateGradTopKKernel(int64_t N, int64_t E, int k, bool normalize,
 
 /// dp from the gates' gradient under expert choice: gate = p, and each
 /// (token, expert) pair is one assignment at most, so plain adds.
-template <typename T>
+template <typename G>
 __global__ void gateGradExpertChoiceKernel(int64_t A, int64_t E, const int32_t *experts,
-                                           const int32_t *tokens, const T *dgates, float *dp) {
+                                           const int32_t *tokens, const G *dgates, float *dp) {
   for (int64_t a = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; a < A;
        a += int64_t(gridDim.x) * blockDim.x)
     dp[int64_t(tokens[a]) * E + experts[a]] += load(dgates, a);
@@ -236,10 +236,10 @@ __global__ void gateGradExpertChoiceKernel(int64_t A, int64_t E, const int32_t *
 
 /// dlogits = p (g - p·g) + zScale lse p with g = dp + auxScale f; daux a
 /// device scalar (null: 0). A thread per token.
-template <typename T>
+template <typename T, typename G>
 __global__ void routerGradKernel(int64_t N, int64_t E, int64_t A, float auxCoef, float zCoef,
                                  const float *probs, const float *lse, const float *stats,
-                                 const float *dp, const T *daux, T *dlogits) {
+                                 const float *dp, const G *daux, T *dlogits) {
   const float d = daux ? load(daux, 0) : 0.f;
   const float auxScale = N > 0 ? d * auxCoef * float(E) / float(N) : 0.f;
   const float zScale = N > 0 ? d * zCoef * 2.f / float(N) : 0.f;
@@ -377,9 +377,9 @@ __global__ void tokenStartsKernel(int64_t A, int64_t N, const int32_t *sortedKey
 
 /// out [N, D]: Σ over token t's kept assignments (in assignment order) of
 /// gate · src[rowOf[a]] (gates null: 1).
-template <typename T>
+template <typename T, typename G>
 __global__ void gatherSumKernel(int64_t N, int64_t D, const int32_t *starts,
-                                const int32_t *order, const int32_t *rowOf, const T *gates,
+                                const int32_t *order, const int32_t *rowOf, const G *gates,
                                 const T *src, T *out) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < N * D;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -396,10 +396,10 @@ __global__ void gatherSumKernel(int64_t N, int64_t D, const int32_t *starts,
 
 /// drows[rowOf[a]] = gate · dy[token], dgates[a] = dy[token] · rows[rowOf[a]]
 /// (0 when dropped): a warp per assignment; drows is zeroed before.
-template <typename T>
-__global__ void combineBackwardKernel(int64_t A, int64_t D, const T *rows, const T *gates,
+template <typename T, typename G>
+__global__ void combineBackwardKernel(int64_t A, int64_t D, const T *rows, const G *gates,
                                       const int32_t *rowOf, const int32_t *tokens, const T *dy,
-                                      T *drows, T *dgates) {
+                                      T *drows, G *dgates) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
   for (int64_t a = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; a < A; a += warps) {
@@ -695,10 +695,11 @@ inline size_t moeRouteWorkspaceBytes(const MoeRouteArgs &r) {
   return 2 * ne + align256(size_t(r.N) * 4) + align256(size_t(2 * r.E + 1) * 4);
 }
 
-/// gates, experts, tokens [A] and aux (a device scalar) of logits [N, E].
-template <typename T>
-cudaError_t moeRoute(const MoeRouteArgs &r, const T *logits, T *gates, int32_t *experts,
-                     int32_t *tokens, T *aux, void *workspace, cudaStream_t stream) {
+/// gates, experts, tokens [A] and aux (a device scalar) of logits [N, E];
+/// gates and aux of type G (f32 where a bf16 plan keeps the routing in f32).
+template <typename T, typename G = T>
+cudaError_t moeRoute(const MoeRouteArgs &r, const T *logits, G *gates, int32_t *experts,
+                     int32_t *tokens, G *aux, void *workspace, cudaStream_t stream) {
   if (r.N < 0 || r.E < 1 || r.E > moe::kMaxExperts || !workspace || !aux ||
       (!r.expertChoice && (r.k < 1 || r.k > moe::kMaxTopK || r.k > r.E)) ||
       (r.expertChoice && (r.cap < 0 || r.cap > r.N)))
@@ -714,28 +715,28 @@ cudaError_t moeRoute(const MoeRouteArgs &r, const T *logits, T *gates, int32_t *
     MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::softmaxKernel<T>)(r.N, r.E, logits,
                                                                            probs, lse);
     if (!r.expertChoice) {
-      MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::topKKernel<T>)(
+      MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::topKKernel<G>)(
           r.N, r.E, int(r.k), r.normalize, probs, gates, experts, tokens);
     } else if (r.cap > 0) {
       MOTIF_LAUNCH(gridFor(r.N * r.E, 256), 256, 0, stream, moe::expertChoiceRankKernel)(
           r.N, r.E, r.cap, probs, selected);
-      MOTIF_LAUNCH(gridFor(r.E, 64), 64, 0, stream, moe::expertChoiceListKernel<T>)(
+      MOTIF_LAUNCH(gridFor(r.E, 64), 64, 0, stream, moe::expertChoiceListKernel<G>)(
           r.N, r.E, r.cap, probs, selected, gates, experts, tokens);
     }
   }
   MOTIF_LAUNCH(unsigned(r.E + 1), 256, 0, stream, moe::routerStatsKernel)(r.N, r.E, A, probs,
                                                                           lse, experts, stats);
-  MOTIF_LAUNCH(1, 32, 0, stream, moe::auxLossKernel<T>)(r.N, r.E, A, r.auxCoef, r.zCoef, stats,
+  MOTIF_LAUNCH(1, 32, 0, stream, moe::auxLossKernel<G>)(r.N, r.E, A, r.auxCoef, r.zCoef, stats,
                                                         aux);
   return cudaGetLastError();
 }
 
 /// dlogits [N, E] of moeRoute from dgates [A] and daux (a device scalar;
 /// null: 0).
-template <typename T>
-cudaError_t moeRouteBackward(const MoeRouteArgs &r, const T *logits, const T *gates,
-                             const int32_t *experts, const int32_t *tokens, const T *dgates,
-                             const T *daux, T *dlogits, void *workspace, cudaStream_t stream) {
+template <typename T, typename G = T>
+cudaError_t moeRouteBackward(const MoeRouteArgs &r, const T *logits, const G *gates,
+                             const int32_t *experts, const int32_t *tokens, const G *dgates,
+                             const G *daux, T *dlogits, void *workspace, cudaStream_t stream) {
   if (r.N < 0 || r.E < 1 || r.E > moe::kMaxExperts || !workspace || !dgates ||
       (!r.expertChoice && (r.k < 1 || r.k > moe::kMaxTopK)))
     return cudaErrorInvalidValue;
@@ -752,14 +753,14 @@ cudaError_t moeRouteBackward(const MoeRouteArgs &r, const T *logits, const T *ga
                                                                          lse);
   MOTIF_LAUNCH(gridFor(r.N * r.E, 256), 256, 0, stream, moe::zeroKernel<float>)(r.N * r.E, dp);
   if (!r.expertChoice)
-    MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::gateGradTopKKernel<T>)(
+    MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::gateGradTopKKernel<G>)(
         r.N, r.E, int(r.k), r.normalize, probs, gates, experts, dgates, dp);
   else if (A > 0)
-    MOTIF_LAUNCH(gridFor(A, 256), 256, 0, stream, moe::gateGradExpertChoiceKernel<T>)(
+    MOTIF_LAUNCH(gridFor(A, 256), 256, 0, stream, moe::gateGradExpertChoiceKernel<G>)(
         A, r.E, experts, tokens, dgates, dp);
   MOTIF_LAUNCH(unsigned(r.E + 1), 256, 0, stream, moe::routerStatsKernel)(r.N, r.E, A, probs,
                                                                           lse, experts, stats);
-  MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::routerGradKernel<T>)(
+  MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::routerGradKernel<T, G>)(
       r.N, r.E, A, r.auxCoef, r.zCoef, probs, lse, stats, dp, daux, dlogits);
   return cudaGetLastError();
 }
@@ -849,15 +850,15 @@ cudaError_t moePermuteBackward(int64_t N, int64_t D, int64_t A, const int32_t *t
   const int32_t *order = nullptr, *starts = nullptr;
   if (cudaError_t e = moe::tokenOrder(A, N, tokens, workspace, order, starts, stream))
     return e;
-  MOTIF_LAUNCH(gridFor(N * D, 256), 256, 0, stream, moe::gatherSumKernel<T>)(
+  MOTIF_LAUNCH(gridFor(N * D, 256), 256, 0, stream, moe::gatherSumKernel<T, T>)(
       N, D, starts, order, rowOf, static_cast<const T *>(nullptr), drows, dx);
   return cudaGetLastError();
 }
 
 /// y [N, D] = Σ over token t's kept assignments of gates[a] · rows[rowOf[a]],
-/// in assignment order.
-template <typename T>
-cudaError_t moeCombine(int64_t N, int64_t D, int64_t A, const T *rows, const T *gates,
+/// in assignment order; gates of type G.
+template <typename T, typename G = T>
+cudaError_t moeCombine(int64_t N, int64_t D, int64_t A, const T *rows, const G *gates,
                        const int32_t *rowOf, const int32_t *tokens, T *y, void *workspace,
                        cudaStream_t stream) {
   if (N < 0 || D < 1 || A < 0 || !workspace || A >= (int64_t(1) << 31))
@@ -867,23 +868,23 @@ cudaError_t moeCombine(int64_t N, int64_t D, int64_t A, const T *rows, const T *
   const int32_t *order = nullptr, *starts = nullptr;
   if (cudaError_t e = moe::tokenOrder(A, N, tokens, workspace, order, starts, stream))
     return e;
-  MOTIF_LAUNCH(gridFor(N * D, 256), 256, 0, stream, moe::gatherSumKernel<T>)(
+  MOTIF_LAUNCH(gridFor(N * D, 256), 256, 0, stream, moe::gatherSumKernel<T, G>)(
       N, D, starts, order, rowOf, gates, rows, y);
   return cudaGetLastError();
 }
 
 /// drows [R, D] (optional; rows no assignment keeps are zero) and dgates [A]
 /// (optional) of moeCombine.
-template <typename T>
+template <typename T, typename G = T>
 cudaError_t moeCombineBackward(int64_t N, int64_t D, int64_t A, int64_t R, const T *rows,
-                               const T *gates, const int32_t *rowOf, const int32_t *tokens,
-                               const T *dy, T *drows, T *dgates, cudaStream_t stream) {
+                               const G *gates, const int32_t *rowOf, const int32_t *tokens,
+                               const T *dy, T *drows, G *dgates, cudaStream_t stream) {
   if (N < 0 || D < 1 || A < 0 || R < 0)
     return cudaErrorInvalidValue;
   if (drows && R > 0)
     MOTIF_LAUNCH(gridFor(R * D, 256), 256, 0, stream, moe::zeroKernel<T>)(R * D, drows);
   if (A > 0)
-    MOTIF_LAUNCH(gridFor(A * 32, 256), 256, 0, stream, moe::combineBackwardKernel<T>)(
+    MOTIF_LAUNCH(gridFor(A * 32, 256), 256, 0, stream, moe::combineBackwardKernel<T, G>)(
         A, D, rows, gates, rowOf, tokens, dy, drows, dgates);
   return cudaGetLastError();
 }
