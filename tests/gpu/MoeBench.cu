@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-namespace cuda = motif::cuda;
+namespace mc = motif::cuda;
 using bf16 = __nv_bfloat16;
 
 namespace {
@@ -121,7 +121,7 @@ template <typename F> double medianMs(int warmup, int iters, F fn) {
 
 bool benchShape(const Shape &s, int warmup, int iters) {
   const int64_t N = s.tokens, d = s.d, E = s.E, ff = s.ff, R = s.tokens * s.k;
-  cuda::MoeRouteArgs r;
+  mc::MoeRouteArgs r;
   r.N = N, r.E = E, r.k = s.k, r.normalize = true, r.auxCoef = 0.01f;
   const int64_t A = r.assignments();
   Buf<bf16> logits, gates, aux, x, rows, h, y, out, w1, w2, dout, dy, dh, drows, dx, dgates, dlog;
@@ -135,16 +135,16 @@ bool benchShape(const Shape &s, int warmup, int iters) {
       !drows.make(R * d, 0) || !dx.make(N * d, 0) || !dgates.make(A, 0) || !dlog.make(N * E, 0) ||
       !dw1.make(E * ff * d, 0) || !dw2.make(E * d * ff, 0) || !experts.make(A, 0) ||
       !tokens.make(A, 0) || !offsets.make(E + 1, 0) || !rowOf.make(A, 0) ||
-      !routeWs.make(cuda::moeRouteWorkspaceBytes(r), 0) ||
-      !permWs.make(cuda::moePermuteWorkspaceBytes(A, E, R), 0) ||
-      !orderWs.make(cuda::moeTokenOrderWorkspaceBytes(A, N), 0)) {
+      !routeWs.make(mc::moeRouteWorkspaceBytes(r), 0) ||
+      !permWs.make(mc::moePermuteWorkspaceBytes(A, E, R), 0) ||
+      !orderWs.make(mc::moeTokenOrderWorkspaceBytes(A, N), 0)) {
     std::fprintf(stderr, "error: cannot allocate the tensors of %lld tokens\n", (long long)N);
     return false;
   }
   // The routing the GEMMs run on: top-k of the random logits.
-  BENCH_CHECK(cuda::moeRoute<bf16>(r, logits.p, gates.p, experts.p, tokens.p, aux.p, routeWs.p,
+  BENCH_CHECK(mc::moeRoute<bf16>(r, logits.p, gates.p, experts.p, tokens.p, aux.p, routeWs.p,
                                    nullptr));
-  BENCH_CHECK(cuda::moePermute<bf16>(N, d, E, A, R, A, x.p, experts.p, tokens.p, rows.p,
+  BENCH_CHECK(mc::moePermute<bf16>(N, d, E, A, R, A, x.p, experts.p, tokens.p, rows.p,
                                      offsets.p, rowOf.p, permWs.p, nullptr));
   BENCH_CHECK(cudaDeviceSynchronize());
   std::vector<int32_t> off(E + 1);
@@ -153,26 +153,26 @@ bool benchShape(const Shape &s, int warmup, int iters) {
   for (int64_t e = 0; e < E; ++e)
     most = std::max<int64_t>(most, off[e + 1] - off[e]);
 
-  cuda::GroupedLinearArgs up, down;
+  mc::GroupedLinearArgs up, down;
   up.rows = R, up.K = d, up.N = ff, up.E = E;
   down.rows = R, down.K = ff, down.N = d, down.E = E;
   auto fwd = [&]() -> cudaError_t {
     if (cudaError_t e =
-            cuda::groupedLinearForward<bf16>(up, rows.p, w1.p, nullptr, offsets.p, h.p, nullptr))
+            mc::groupedLinearForward<bf16>(up, rows.p, w1.p, nullptr, offsets.p, h.p, nullptr))
       return e;
-    return cuda::groupedLinearForward<bf16>(down, h.p, w2.p, nullptr, offsets.p, y.p, nullptr);
+    return mc::groupedLinearForward<bf16>(down, h.p, w2.p, nullptr, offsets.p, y.p, nullptr);
   };
   auto bwd = [&]() -> cudaError_t {
-    if (cudaError_t e = cuda::groupedLinearBackwardData<bf16>(down, dy.p, w2.p, offsets.p, dh.p,
+    if (cudaError_t e = mc::groupedLinearBackwardData<bf16>(down, dy.p, w2.p, offsets.p, dh.p,
                                                               nullptr))
       return e;
-    if (cudaError_t e = cuda::groupedLinearBackwardWeight<bf16>(down, h.p, dy.p, offsets.p,
+    if (cudaError_t e = mc::groupedLinearBackwardWeight<bf16>(down, h.p, dy.p, offsets.p,
                                                                 dw2.p, nullptr, nullptr))
       return e;
-    if (cudaError_t e = cuda::groupedLinearBackwardData<bf16>(up, dh.p, w1.p, offsets.p,
+    if (cudaError_t e = mc::groupedLinearBackwardData<bf16>(up, dh.p, w1.p, offsets.p,
                                                               drows.p, nullptr))
       return e;
-    return cuda::groupedLinearBackwardWeight<bf16>(up, rows.p, dh.p, offsets.p, dw1.p, nullptr,
+    return mc::groupedLinearBackwardWeight<bf16>(up, rows.p, dh.p, offsets.p, dw1.p, nullptr,
                                                    nullptr);
   };
   // dy: the forward's y stands in for a gradient of the same size.
@@ -182,22 +182,22 @@ bool benchShape(const Shape &s, int warmup, int iters) {
   const double bwdMs = medianMs(warmup, iters, bwd);
   // The layer's other kernels: route, permute, combine, and their backwards.
   const double routingMs = medianMs(warmup, iters, [&]() -> cudaError_t {
-    if (cudaError_t e = cuda::moeRoute<bf16>(r, logits.p, gates.p, experts.p, tokens.p, aux.p,
+    if (cudaError_t e = mc::moeRoute<bf16>(r, logits.p, gates.p, experts.p, tokens.p, aux.p,
                                              routeWs.p, nullptr))
       return e;
-    if (cudaError_t e = cuda::moePermute<bf16>(N, d, E, A, R, A, x.p, experts.p, tokens.p, rows.p,
+    if (cudaError_t e = mc::moePermute<bf16>(N, d, E, A, R, A, x.p, experts.p, tokens.p, rows.p,
                                                offsets.p, rowOf.p, permWs.p, nullptr))
       return e;
-    if (cudaError_t e = cuda::moeCombine<bf16>(N, d, A, y.p, gates.p, rowOf.p, tokens.p, out.p,
+    if (cudaError_t e = mc::moeCombine<bf16>(N, d, A, y.p, gates.p, rowOf.p, tokens.p, out.p,
                                                orderWs.p, nullptr))
       return e;
-    if (cudaError_t e = cuda::moeCombineBackward<bf16>(N, d, A, R, y.p, gates.p, rowOf.p,
+    if (cudaError_t e = mc::moeCombineBackward<bf16>(N, d, A, R, y.p, gates.p, rowOf.p,
                                                        tokens.p, dout.p, dy.p, dgates.p, nullptr))
       return e;
-    if (cudaError_t e = cuda::moePermuteBackward<bf16>(N, d, A, tokens.p, rowOf.p, drows.p, dx.p,
+    if (cudaError_t e = mc::moePermuteBackward<bf16>(N, d, A, tokens.p, rowOf.p, drows.p, dx.p,
                                                        orderWs.p, nullptr))
       return e;
-    return cuda::moeRouteBackward<bf16>(r, logits.p, gates.p, experts.p, tokens.p, dgates.p,
+    return mc::moeRouteBackward<bf16>(r, logits.p, gates.p, experts.p, tokens.p, dgates.p,
                                         aux.p, dlog.p, routeWs.p, nullptr);
   });
   if (fwdMs < 0 || bwdMs < 0 || routingMs < 0) {

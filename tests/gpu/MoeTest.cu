@@ -16,7 +16,7 @@
 #include "runtime/cuda/kernels/moe.cuh"
 
 using namespace motif::gputest;
-namespace cuda = motif::cuda;
+namespace mc = motif::cuda;
 namespace cpu = motif::cpu;
 
 namespace {
@@ -65,7 +65,7 @@ template <typename T, typename G = T> void runRoute(const RouteCase &c, uint32_t
   cpu::moeRouteBackward<float>(s, logits.data(), gates.data(), experts.data(), tokens.data(),
                                dgates.data(), daux, dlogits.data());
 
-  cuda::MoeRouteArgs r;
+  mc::MoeRouteArgs r;
   r.N = c.N, r.E = c.E, r.k = c.k;
   r.expertChoice = c.routing == cpu::MoeRouting::ExpertChoice;
   r.cap = r.expertChoice ? A / c.E : 0;
@@ -76,9 +76,9 @@ template <typename T, typename G = T> void runRoute(const RouteCase &c, uint32_t
   std::vector<float> dauxV = {daux};
   DeviceBuf<G> dDaux(store<G>(dauxV));
   DeviceBuf<int32_t> dE(A), dT(A);
-  DeviceBuf<char> work(cuda::moeRouteWorkspaceBytes(r));
-  CUDA_OK(cuda::moeRoute<T, G>(r, dL.p, dG.p, dE.p, dT.p, dAux.p, work.p, nullptr));
-  CUDA_OK(cuda::moeRouteBackward<T, G>(r, dL.p, dG.p, dE.p, dT.p, dDg.p, dDaux.p, dDl.p, work.p,
+  DeviceBuf<char> work(mc::moeRouteWorkspaceBytes(r));
+  CUDA_OK(mc::moeRoute<T, G>(r, dL.p, dG.p, dE.p, dT.p, dAux.p, work.p, nullptr));
+  CUDA_OK(mc::moeRouteBackward<T, G>(r, dL.p, dG.p, dE.p, dT.p, dDg.p, dDaux.p, dDl.p, work.p,
                                         nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   expectClose(intsAsFloat(dE.get()), intsAsFloat(experts), 0, 0, "expert ids");
@@ -157,13 +157,13 @@ void runPermuteCombine(double capacityFactor, uint32_t seed) {
       dDrowsC(R * D);
   DeviceBuf<G> dGates(gs), dDgates(A);
   DeviceBuf<int32_t> dE(experts), dT(tokens), dOff(E + 1), dRowOf(A);
-  DeviceBuf<char> pw(cuda::moePermuteWorkspaceBytes(A, E, R)),
-      tw(cuda::moeTokenOrderWorkspaceBytes(A, N));
-  CUDA_OK(cuda::moePermute<T>(N, D, E, A, R, cap, dX.p, dE.p, dT.p, dRows.p, dOff.p, dRowOf.p,
+  DeviceBuf<char> pw(mc::moePermuteWorkspaceBytes(A, E, R)),
+      tw(mc::moeTokenOrderWorkspaceBytes(A, N));
+  CUDA_OK(mc::moePermute<T>(N, D, E, A, R, cap, dX.p, dE.p, dT.p, dRows.p, dOff.p, dRowOf.p,
                               pw.p, nullptr));
-  CUDA_OK(cuda::moePermuteBackward<T>(N, D, A, dT.p, dRowOf.p, dDrows.p, dDx.p, tw.p, nullptr));
-  CUDA_OK(cuda::moeCombine<T, G>(N, D, A, dRows.p, dGates.p, dRowOf.p, dT.p, dY.p, tw.p, nullptr));
-  CUDA_OK(cuda::moeCombineBackward<T, G>(N, D, A, R, dRows.p, dGates.p, dRowOf.p, dT.p, dDy.p,
+  CUDA_OK(mc::moePermuteBackward<T>(N, D, A, dT.p, dRowOf.p, dDrows.p, dDx.p, tw.p, nullptr));
+  CUDA_OK(mc::moeCombine<T, G>(N, D, A, dRows.p, dGates.p, dRowOf.p, dT.p, dY.p, tw.p, nullptr));
+  CUDA_OK(mc::moeCombineBackward<T, G>(N, D, A, R, dRows.p, dGates.p, dRowOf.p, dT.p, dDy.p,
                                       dDrowsC.p, dDgates.p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   expectClose(intsAsFloat(dOff.get()), intsAsFloat(offsets), 0, 0, "offsets");
@@ -208,7 +208,7 @@ void runGrouped(int64_t K, int64_t N, const std::vector<int32_t> &offsets, int64
   cpu::groupedLinearBackward<float>(g, x.data(), w.data(), dy.data(), offsets.data(), dx.data(),
                                     dw.data(), db.data());
 
-  cuda::GroupedLinearArgs a;
+  mc::GroupedLinearArgs a;
   a.rows = rows, a.K = K, a.N = N, a.E = E;
   DeviceBuf<T> dX(xs), dW(ws), dB(bs), dDy(dys), dY(rows * N), dDx(rows * K);
   DeviceBuf<float> gW(E * N * K), gB(E * N);
@@ -217,9 +217,9 @@ void runGrouped(int64_t K, int64_t N, const std::vector<int32_t> &offsets, int64
   CUDA_OK(cudaMemset(dY.p, 0xff, dY.n * sizeof(T)));
   CUDA_OK(cudaMemset(dDx.p, 0xff, dDx.n * sizeof(T)));
   CUDA_OK(cudaMemset(gW.p, 0xff, gW.n * sizeof(float)));
-  CUDA_OK(cuda::groupedLinearForward<T>(a, dX.p, dW.p, dB.p, dOff.p, dY.p, nullptr));
-  CUDA_OK(cuda::groupedLinearBackwardData<T>(a, dDy.p, dW.p, dOff.p, dDx.p, nullptr));
-  CUDA_OK(cuda::groupedLinearBackwardWeight<T>(a, dX.p, dDy.p, dOff.p, gW.p, gB.p, nullptr));
+  CUDA_OK(mc::groupedLinearForward<T>(a, dX.p, dW.p, dB.p, dOff.p, dY.p, nullptr));
+  CUDA_OK(mc::groupedLinearBackwardData<T>(a, dDy.p, dW.p, dOff.p, dDx.p, nullptr));
+  CUDA_OK(mc::groupedLinearBackwardWeight<T>(a, dX.p, dDy.p, dOff.p, gW.p, gB.p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   const double t = tol<T>();
   expectClose(toFloat(dY.get()), y, t * maxAbs(y), t, "y", {rows, N});
@@ -240,11 +240,11 @@ TEST(GpuMoe, GroupedLinearMatchesTheCpu) {
 
 TEST(GpuMoe, Bf16GroupedLinearRefusesKNotAMultipleOf8) {
   REQUIRE_DEVICE();
-  cuda::GroupedLinearArgs a;
+  mc::GroupedLinearArgs a;
   a.rows = 4, a.K = 12, a.N = 8, a.E = 1;
   DeviceBuf<bf16> x(4 * 12), w(8 * 12), y(4 * 8);
   DeviceBuf<int32_t> off(std::vector<int32_t>{0, 4});
-  EXPECT_EQ(cuda::groupedLinearForward<bf16>(a, x.p, w.p, nullptr, off.p, y.p, nullptr),
+  EXPECT_EQ(mc::groupedLinearForward<bf16>(a, x.p, w.p, nullptr, off.p, y.p, nullptr),
             cudaErrorInvalidValue);
 }
 
