@@ -61,6 +61,14 @@ else
   MODELS="gpt2 llama"
   TARGETS=cpu,sm_80
 fi
+# Grouped experts (tests/gpu/MoeTest.cu, MoeBench.cu): the kernel tests on the
+# GPU (ctest runs them under the simulator) and the layer bench on both.
+if [ "$MODE" = cuda ]; then
+  TEST_BINS="$TEST_BINS motif-gpu-moe-tests"
+  MOE_BENCH_BIN=motif-gpu-moe-bench
+else
+  MOE_BENCH_BIN=motif-sim-gpu-moe-bench
+fi
 BACKEND_BINS="motif-cudabackend-tests motif-cudabackend-module-tests"
 # The train_step comparisons (GPT-2, Llama, Mistral) on the GPU only: CI runs
 # them under the simulator through ctest already.
@@ -83,6 +91,7 @@ if [ "$PREPARE" = 1 ]; then
   }
   copy "$BUILD/bin/motif-run"
   for t in $TEST_BINS $BENCH_BIN; do copy "$TEST_DIR/$t"; done
+  copy "$TEST_DIR/$MOE_BENCH_BIN"
   for t in $BACKEND_BINS; do copy "$BACKEND_DIR/$t"; done
   cp "$BACKEND_DIR"/*.mbin "$DIR/inputs/" 2>/dev/null || missing="$missing $BACKEND_DIR/*.mbin"
   if [ -n "$missing" ]; then
@@ -432,8 +441,9 @@ check() {
       report FAIL "motif-run bench --device $MODE gpt2_tiny" "$(tail -1 "$json/motif-bench-device.txt")"
     fi
   fi
-  local ab
+  local ab mb
   ab=$(bin "$BENCH_BIN")
+  mb=$(bin "$MOE_BENCH_BIN")
   local torch_ok=0
   if [ "$MODE" = cuda ]; then
     "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null && torch_ok=1
@@ -449,6 +459,7 @@ check() {
       report SKIP "benchmarks" "out of the time budget ($budget s left)"
     else
       BENCH_ART="$DIR_ABS/bench" MOTIF_RUN="$RUN" MOTIF_ATTENTION_BENCH="$ab" OUT="$json" \
+        MOTIF_MOE_BENCH="$mb" \
         BUDGET=$budget STEPS=${STEPS:-10} WARMUP=${WARMUP:-3} PYTHON="$PY" benchmarks/run_all.sh
       if [ -f "$json/attention.json" ]; then
         if grep -q '"impl": "motif-kernels", [^}]*"error"' "$json/attention.json" ||
@@ -459,6 +470,12 @@ check() {
         fi
       else
         report FAIL "benchmarks" "benchmarks/run_all.sh wrote no attention.json"
+      fi
+      if [ -f "$json/moe.json" ] && grep -q '"impl": "motif-kernels"' "$json/moe.json" &&
+        ! grep -q '"impl": "motif-kernels", [^}]*"error"' "$json/moe.json"; then
+        report PASS "grouped expert bench (library kernels)" "beside torch._grouped_mm above"
+      else
+        report FAIL "grouped expert bench (library kernels)" "see $json/moe.json in the tarball"
       fi
       for m in gpt2 llama; do
         for impl in eager compile; do
@@ -483,6 +500,23 @@ check() {
       fi
     else
       report FAIL "attention bench" "$BENCH_BIN not built"
+    fi
+    if [ -z "$mb" ]; then
+      report FAIL "grouped expert bench" "$MOE_BENCH_BIN not built"
+    elif [ "$MODE" = sim ]; then
+      # The layer bench's whole path (benchmarks/moe_bench.py and the binary) at a tiny size.
+      if timeout -k 5 "$(capped 60)" "$PY" benchmarks/moe_bench.py --sim --motif-bench "$mb" \
+        --out "$json" > "$json/moe.txt" 2>&1; then
+        report PASS "grouped expert bench (library kernels)" "$(grep -m1 '^motif-kernels' "$json/moe.txt" | cut -c1-100)"
+      else
+        report FAIL "grouped expert bench (library kernels)" "$(tail -1 "$json/moe.txt")"
+      fi
+    else
+      if timeout -k 5 "$(capped 120)" "$mb" --iters 20 > "$json/moe-motif.txt" 2>&1; then
+        report PASS "grouped expert bench (library kernels)" "$(grep '^{' "$json/moe-motif.txt" | head -1 | cut -c1-110)"
+      else
+        report FAIL "grouped expert bench (library kernels)" "$(tail -1 "$json/moe-motif.txt")"
+      fi
     fi
     if [ "$MODE" = sim ] && [ -n "$RUN" ] && [ -f "$DIR/artifacts/gpt2.mbin" ]; then
       if "$RUN" bench "$DIR/artifacts/gpt2.mbin" --batch 2 --seq 16 --steps 2 --warmup 1 \

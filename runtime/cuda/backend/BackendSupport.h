@@ -2,8 +2,9 @@
 //
 // Small helpers used by CudaBackend.cpp and CudaBackendLayout.cpp (the
 // backend's entries are split over both): element counts, shapes as text,
-// the library's element type of a storage type, and a scoped block of the
-// device's workspace pool. Private to runtime/cuda/backend.
+// the library's element type of a storage type, a vjp step's values, a
+// scoped block of the device's workspace pool, and where an f32 gradient is
+// written. Private to runtime/cuda/backend.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CUDA_BACKEND_BACKENDSUPPORT_H
@@ -13,7 +14,10 @@
 #include "runtime/cuda/backend/Library.h"
 #include "runtime/device/Device.h"
 
+#include <initializer_list>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace motif::rt::gpu::support {
 
@@ -64,6 +68,36 @@ StatusOr<lib::AttentionCall> attentionCall(const Desc &d, const Shape &q, const 
   return c;
 }
 
+/// The values of a vjp step: the forward's inputs by ODS position (-1 where
+/// absent), its outputs and their gradients, and for each input the result
+/// that receives its gradient (-1 where not asked for).
+struct VjpValues {
+  std::vector<int32_t> in, out, dout, grad;
+};
+
+inline VjpValues vjpValues(const PlanStep &s, size_t numOds) {
+  VjpValues v;
+  size_t numIn = size_t(s.vjp.numInputs), numOut = size_t(s.vjp.numOutputs), next = 0,
+         present = 0, result = 0;
+  for (size_t i = 0; i < numOds; ++i) {
+    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
+    if (!here || next >= numIn) {
+      v.in.push_back(-1);
+      v.grad.push_back(-1);
+      continue;
+    }
+    v.in.push_back(s.operands[next++]);
+    bool need = present < s.vjp.needs.size() && s.vjp.needs[present];
+    ++present;
+    v.grad.push_back(need && result < s.results.size() ? s.results[result++] : -1);
+  }
+  for (size_t i = 0; i < numOut; ++i) {
+    v.out.push_back(s.operands[numIn + i]);
+    v.dout.push_back(s.operands[numIn + numOut + i]);
+  }
+  return v;
+}
+
 /// A workspace block freed when it goes out of scope.
 struct Scratch {
   device::Device &dev;
@@ -81,6 +115,49 @@ struct Scratch {
   ~Scratch() {
     if (p)
       (void)dev.freeWorkspace(p, nullptr);
+  }
+};
+
+/// Where a kernel writes an f32 gradient of value `v`: its own buffer when it
+/// is stored as f32 and no operand of the kernel aliases it, else a scratch
+/// block copied (or cast to bf16) into it by finish().
+struct F32Out {
+  device::Device &dev;
+  const Library &library;
+  int32_t v = -1;
+  void *dst = nullptr;
+  float *p = nullptr;
+  DType storage = DType::F32;
+  int64_t n = 0;
+  std::unique_ptr<Scratch> scratch;
+
+  F32Out(device::Device &d, const Library &l) : dev(d), library(l) {}
+  Status init(int32_t value, void *where, DType t, int64_t elems,
+              std::initializer_list<const void *> reads = {}) {
+    v = value, dst = where, storage = t, n = elems;
+    if (v < 0)
+      return Status::ok();
+    if (t != DType::F32 && t != DType::BF16)
+      return Status::error(std::string("a gradient stored as ") + dtypeName(t));
+    bool aliased = false;
+    for (const void *r : reads)
+      aliased |= r == where;
+    if (t == DType::F32 && !aliased) {
+      p = static_cast<float *>(where);
+      return Status::ok();
+    }
+    scratch = std::make_unique<Scratch>(dev);
+    if (Status st = scratch->get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+      return st;
+    p = static_cast<float *>(scratch->p);
+    return Status::ok();
+  }
+  Status finish() {
+    if (!scratch)
+      return Status::ok();
+    if (storage == DType::F32)
+      return dev.copyOnDevice(dst, p, size_t(n) * 4);
+    return library.cast(lib::Elem::F32, lib::Elem::BF16, n, p, dst);
   }
 };
 

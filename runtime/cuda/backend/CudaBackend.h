@@ -91,6 +91,15 @@ public:
   Status vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
   Status runRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
   Status vjpRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
+  // (CudaBackendMoe.cpp: grouped experts)
+  Status runMoeRoute(const MoeRouteDesc &d, const PlanStep &s) override;
+  Status vjpMoeRoute(const MoeRouteDesc &d, const PlanStep &s) override;
+  Status runMoePermute(const MoePermuteDesc &d, const PlanStep &s) override;
+  Status vjpMoePermute(const MoePermuteDesc &d, const PlanStep &s) override;
+  Status runGroupedLinear(const GroupedLinearDesc &d, const PlanStep &s) override;
+  Status vjpGroupedLinear(const GroupedLinearDesc &d, const PlanStep &s) override;
+  Status runMoeCombine(const MoeCombineDesc &d, const PlanStep &s) override;
+  Status vjpMoeCombine(const MoeCombineDesc &d, const PlanStep &s) override;
 
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.

@@ -100,6 +100,19 @@ struct RelPosCall {
   int64_t maxDistance = 128;
 };
 
+/// A routing of grouped experts (moe.cuh's MoeRouteArgs): N tokens, E
+/// experts, k a token (token choice) or `cap` an expert (expert choice).
+struct MoeRouteCall {
+  int64_t N = 1, E = 1, k = 1, cap = 0;
+  bool expertChoice = false, normalize = true;
+  float auxCoef = 0, zCoef = 0;
+};
+
+/// A grouped linear (moe.cuh's GroupedLinearArgs): x [rows, K], w [E, N, K].
+struct GroupedCall {
+  int64_t rows = 0, K = 1, N = 1, E = 1;
+};
+
 } // namespace lib
 
 class Library {
@@ -239,6 +252,58 @@ public:
   virtual Status fillInt(int64_t n, int32_t value, int32_t *out) const = 0;
   /// out[i] = start + i, i in [0, n) (int32).
   virtual Status positions(int64_t n, int64_t start, int32_t *out) const = 0;
+
+  // Grouped experts (moe.cuh): float tensors of type t but the gates, their
+  // gradient and the auxiliary loss (device scalars `aux`, `daux`), of type g
+  // (a bf16 plan keeps the routing in f32); ids and offsets int32.
+  /// gates [A], experts, tokens [A] and the auxiliary loss of logits [N, E].
+  virtual size_t moeRouteWorkspace(const lib::MoeRouteCall &r) const = 0;
+  virtual Status moeRoute(Elem t, Elem g, const lib::MoeRouteCall &r, const void *logits,
+                          void *gates,
+                          int32_t *experts, int32_t *tokens, void *aux,
+                          void *workspace) const = 0;
+  /// dlogits [N, E] from dgates [A] and daux (null: 0).
+  virtual Status moeRouteBackward(Elem t, Elem g, const lib::MoeRouteCall &r, const void *logits,
+                                  const void *gates, const int32_t *experts,
+                                  const int32_t *tokens, const void *dgates, const void *daux,
+                                  void *dlogits, void *workspace) const = 0;
+  /// rows [R, D], offsets [E + 1], rowOf [A] of x [N, D]: a counting sort of
+  /// the assignments by expert, each expert keeping its first `cap`.
+  virtual size_t moePermuteWorkspace(int64_t A, int64_t E, int64_t R) const = 0;
+  virtual Status moePermute(Elem t, int64_t N, int64_t D, int64_t E, int64_t A, int64_t R,
+                            int64_t cap, const void *x, const int32_t *experts,
+                            const int32_t *tokens, void *rows, int32_t *offsets,
+                            int32_t *rowOf, void *workspace) const = 0;
+  /// The workspace of moePermuteBackward and moeCombine (the assignments in
+  /// token order).
+  virtual size_t moeTokenOrderWorkspace(int64_t A, int64_t N) const = 0;
+  /// dx [N, D] = Σ of drows over each token's kept assignments.
+  virtual Status moePermuteBackward(Elem t, int64_t N, int64_t D, int64_t A,
+                                    const int32_t *tokens, const int32_t *rowOf,
+                                    const void *drows, void *dx, void *workspace) const = 0;
+  /// y [N, D] = Σ gates[a] rows[rowOf[a]] over each token's kept assignments.
+  virtual Status moeCombine(Elem t, Elem g, int64_t N, int64_t D, int64_t A, const void *rows,
+                            const void *gates, const int32_t *rowOf, const int32_t *tokens,
+                            void *y, void *workspace) const = 0;
+  /// drows [R, D] and dgates [A] (each optional) of moeCombine.
+  virtual Status moeCombineBackward(Elem t, Elem g, int64_t N, int64_t D, int64_t A, int64_t R,
+                                    const void *rows, const void *gates, const int32_t *rowOf,
+                                    const int32_t *tokens, const void *dy, void *drows,
+                                    void *dgates) const = 0;
+  /// y [rows, N] = each expert's rows of x · w_eᵀ + b_e (b optional [E, N]),
+  /// offsets [E + 1] read on the device; bf16 on tensor cores (K, N
+  /// multiples of 8), f32 on the SIMT cores.
+  virtual Status groupedLinearForward(Elem t, const lib::GroupedCall &g, const void *x,
+                                      const void *w, const void *b, const int32_t *offsets,
+                                      void *y) const = 0;
+  /// dx [rows, K] = each expert's rows of dy · w_e.
+  virtual Status groupedLinearBackwardData(Elem t, const lib::GroupedCall &g, const void *dy,
+                                           const void *w, const int32_t *offsets,
+                                           void *dx) const = 0;
+  /// dw [E, N, K] = dy_eᵀ · x_e and db [E, N] (f32, each optional).
+  virtual Status groupedLinearBackwardWeight(Elem t, const lib::GroupedCall &g, const void *x,
+                                             const void *dy, const int32_t *offsets, float *dw,
+                                             float *db) const = 0;
 };
 
 /// The library compiled for the simulator (null where it is not built).
