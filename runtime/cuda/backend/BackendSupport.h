@@ -2,8 +2,9 @@
 //
 // Small helpers used by CudaBackend.cpp and CudaBackendLayout.cpp (the
 // backend's entries are split over both): element counts, shapes as text,
-// the library's element type of a storage type, and a scoped block of the
-// device's workspace pool. Private to runtime/cuda/backend.
+// the library's element type of a storage type, a scoped block of the
+// device's workspace pool, and the operands of steps with optional operands
+// and of vjp steps. Private to runtime/cuda/backend.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CUDA_BACKEND_BACKENDSUPPORT_H
@@ -13,7 +14,9 @@
 #include "runtime/cuda/backend/Library.h"
 #include "runtime/device/Device.h"
 
+#include <array>
 #include <string>
+#include <vector>
 
 namespace motif::rt::gpu::support {
 
@@ -62,6 +65,48 @@ StatusOr<lib::AttentionCall> attentionCall(const Desc &d, const Shape &q, const 
   c.blockM = int(d.block_m), c.blockN = int(d.block_n), c.warps = int(d.warps),
   c.stages = int(d.stages);
   return c;
+}
+
+/// The ODS operands of a step with optional ones: value ids by ODS operand,
+/// -1 where absent.
+template <size_t N> inline std::array<int32_t, N> odsOperands(const PlanStep &s) {
+  std::array<int32_t, N> in;
+  in.fill(-1);
+  size_t next = 0;
+  for (size_t i = 0; i < N && next < s.operands.size(); ++i)
+    if (s.segments.size() != N || s.segments[i])
+      in[i] = s.operands[next++];
+  return in;
+}
+
+/// The values of a vjp step: the forward's inputs by ODS position (-1 where
+/// absent), its outputs and their gradients, and for each input the result
+/// that receives its gradient (-1 where not asked for).
+struct VjpValues {
+  std::vector<int32_t> in, out, dout, grad;
+};
+
+inline VjpValues vjpValues(const PlanStep &s, size_t numOds) {
+  VjpValues v;
+  size_t numIn = size_t(s.vjp.numInputs), numOut = size_t(s.vjp.numOutputs), next = 0,
+         present = 0, result = 0;
+  for (size_t i = 0; i < numOds; ++i) {
+    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
+    if (!here || next >= numIn) {
+      v.in.push_back(-1);
+      v.grad.push_back(-1);
+      continue;
+    }
+    v.in.push_back(s.operands[next++]);
+    bool need = present < s.vjp.needs.size() && s.vjp.needs[present];
+    ++present;
+    v.grad.push_back(need && result < s.results.size() ? s.results[result++] : -1);
+  }
+  for (size_t i = 0; i < numOut; ++i) {
+    v.out.push_back(s.operands[numIn + i]);
+    v.dout.push_back(s.operands[numIn + numOut + i]);
+  }
+  return v;
 }
 
 /// A workspace block freed when it goes out of scope.

@@ -17,18 +17,6 @@ using namespace motif::rt::gpu::support;
 
 namespace {
 
-/// The ODS operands of a step with optional ones: value ids by ODS operand,
-/// -1 where absent.
-template <size_t N> std::array<int32_t, N> odsOperands(const PlanStep &s) {
-  std::array<int32_t, N> in;
-  in.fill(-1);
-  size_t next = 0;
-  for (size_t i = 0; i < N && next < s.operands.size(); ++i)
-    if (s.segments.size() != N || s.segments[i])
-      in[i] = s.operands[next++];
-  return in;
-}
-
 float bf16ToFloat(uint16_t h) {
   uint32_t bits = uint32_t(h) << 16;
   float f;
@@ -490,36 +478,6 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
 
 namespace {
 
-/// The values of a vjp step: the forward's inputs by ODS position (-1 where
-/// absent), its outputs and their gradients, and for each input the result
-/// that receives its gradient (-1 where not asked for).
-struct VjpValues {
-  std::vector<int32_t> in, out, dout, grad;
-};
-
-VjpValues vjpValues(const PlanStep &s, size_t numOds) {
-  VjpValues v;
-  size_t numIn = size_t(s.vjp.numInputs), numOut = size_t(s.vjp.numOutputs), next = 0,
-         present = 0, result = 0;
-  for (size_t i = 0; i < numOds; ++i) {
-    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
-    if (!here || next >= numIn) {
-      v.in.push_back(-1);
-      v.grad.push_back(-1);
-      continue;
-    }
-    v.in.push_back(s.operands[next++]);
-    bool need = present < s.vjp.needs.size() && s.vjp.needs[present];
-    ++present;
-    v.grad.push_back(need && result < s.results.size() ? s.results[result++] : -1);
-  }
-  for (size_t i = 0; i < numOut; ++i) {
-    v.out.push_back(s.operands[numIn + i]);
-    v.dout.push_back(s.operands[numIn + numOut + i]);
-  }
-  return v;
-}
-
 /// Where a kernel writes an f32 gradient of value `v`: its own buffer when it
 /// is stored as f32 and no operand of the kernel aliases it, else a scratch
 /// block copied (or cast to bf16) into it by finish().
@@ -616,9 +574,10 @@ Status CudaBackend::vjpUnary(const UnaryDesc &d, const PlanStep &s) {
 Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
   // add, sub and mul, with one operand broadcast over the other's leading
   // dims (a bias, a positional embedding) or none; the broadcast operand's
-  // gradient is summed over them.
+  // gradient is summed over them. div, maximum and other broadcasts:
+  // binaryGrad (CudaBackendScan.cpp).
   if (d.op != BinaryOp::Add && d.op != BinaryOp::Sub && d.op != BinaryOp::Mul)
-    return unsupported(s);
+    return binaryGrad(d, s);
   VjpValues v = vjpValues(s, 2);
   int32_t a = v.in[0], b = v.in[1], dy = v.dout[0];
   auto as = shapeOf(a, s), bs = shapeOf(b, s), ys = shapeOf(dy, s);
@@ -639,9 +598,7 @@ Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
     smallShape.erase(smallShape.begin());
   if (bigShape != *ys || smallShape.size() > bigShape.size() ||
       !std::equal(smallShape.begin(), smallShape.end(), bigShape.end() - smallShape.size()))
-    return Status::error("the backward of '" + s.vjp.fwdName + "' of " + shapeText(*as) +
-                         " and " + shapeText(*bs) +
-                         ": the CUDA backend broadcasts one operand over leading dims only");
+    return binaryGrad(d, s);
   int64_t D = std::max<int64_t>(elements(smallShape), 1), rows = elements(bigShape) / D;
   bool mul = d.op == BinaryOp::Mul;
   // a - b: b's gradient is -dy.
