@@ -145,8 +145,8 @@ template <typename T> void runSelective(const SelCase &c) {
   kern::SelectiveScanArgs k;
   k.B = B, k.T = Tn, k.Di = Di, k.N = N, k.deltaSoftplus = c.softplus, k.chunk = c.chunk;
   DeviceBuf<T> bu(uT), bd_(dT), bA(AT), bB(BT), bC(CT), bD(DT), bbias(biasT), bdy(dyT),
-      by(u.size()), bdu(u.size()), bdd(u.size()), bdA(A.size()), bdB(Bm.size()), bdC(Cm.size()),
-      bdD(D.size()), bdbias(bias.size());
+      by(u.size()), bdu(u.size()), bdd(u.size()), bdB(Bm.size()), bdC(Cm.size());
+  DeviceBuf<float> bdA(A.size()), bdD(D.size()), bdbias(bias.size());
   DeviceBuf<char> ws(std::max(kern::selectiveScanWorkspaceBytes(k, true), size_t(1)));
   const T *Dk = c.withD ? bD.p : nullptr, *biask = c.withBias ? bbias.p : nullptr;
   CUDA_OK(kern::selectiveScanForward<T>(k, bu.p, bd_.p, bA.p, bB.p, bC.p, Dk, biask, by.p, ws.p,

@@ -3,8 +3,8 @@
 // Small helpers used by CudaBackend.cpp and CudaBackendLayout.cpp (the
 // backend's entries are split over both): element counts, shapes as text,
 // the library's element type of a storage type, a scoped block of the
-// device's workspace pool, and the operands of steps with optional operands
-// and of vjp steps. Private to runtime/cuda/backend.
+// device's workspace pool, the operands of steps with optional operands
+// and of vjp steps, and where a kernel writes an f32 gradient. Private to runtime/cuda/backend.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CUDA_BACKEND_BACKENDSUPPORT_H
@@ -14,7 +14,10 @@
 #include "runtime/cuda/backend/Library.h"
 #include "runtime/device/Device.h"
 
+#include <algorithm>
 #include <array>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -126,6 +129,49 @@ struct Scratch {
   ~Scratch() {
     if (p)
       (void)dev.freeWorkspace(p, nullptr);
+  }
+};
+
+/// Where a kernel writes an f32 gradient of value `v`: its own buffer when it
+/// is stored as f32 and no operand of the kernel aliases it, else a scratch
+/// block copied (or cast to bf16) into it by finish().
+struct F32Out {
+  device::Device &dev;
+  const Library &library;
+  int32_t v = -1;
+  void *dst = nullptr;
+  float *p = nullptr;
+  DType storage = DType::F32;
+  int64_t n = 0;
+  std::unique_ptr<Scratch> scratch;
+
+  F32Out(device::Device &d, const Library &l) : dev(d), library(l) {}
+  Status init(int32_t value, void *where, DType t, int64_t elems,
+              std::initializer_list<const void *> reads = {}) {
+    v = value, dst = where, storage = t, n = elems;
+    if (v < 0)
+      return Status::ok();
+    if (t != DType::F32 && t != DType::BF16)
+      return Status::error(std::string("a gradient stored as ") + dtypeName(t));
+    bool aliased = false;
+    for (const void *r : reads)
+      aliased |= r == where;
+    if (t == DType::F32 && !aliased) {
+      p = static_cast<float *>(where);
+      return Status::ok();
+    }
+    scratch = std::make_unique<Scratch>(dev);
+    if (Status st = scratch->get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+      return st;
+    p = static_cast<float *>(scratch->p);
+    return Status::ok();
+  }
+  Status finish() {
+    if (!scratch)
+      return Status::ok();
+    if (storage == DType::F32)
+      return dev.copyOnDevice(dst, p, size_t(n) * 4);
+    return library.cast(lib::Elem::F32, lib::Elem::BF16, n, p, dst);
   }
 };
 

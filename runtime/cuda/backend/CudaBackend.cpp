@@ -476,53 +476,6 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
 // The backward and the rest of the training step
 //===----------------------------------------------------------------------===//
 
-namespace {
-
-/// Where a kernel writes an f32 gradient of value `v`: its own buffer when it
-/// is stored as f32 and no operand of the kernel aliases it, else a scratch
-/// block copied (or cast to bf16) into it by finish().
-struct F32Out {
-  Device &dev;
-  const Library &library;
-  int32_t v = -1;
-  void *dst = nullptr;
-  float *p = nullptr;
-  DType storage = DType::F32;
-  int64_t n = 0;
-  std::unique_ptr<Scratch> scratch;
-
-  F32Out(Device &d, const Library &l) : dev(d), library(l) {}
-  Status init(int32_t value, void *where, DType t, int64_t elems,
-              std::initializer_list<const void *> reads = {}) {
-    v = value, dst = where, storage = t, n = elems;
-    if (v < 0)
-      return Status::ok();
-    if (t != DType::F32 && t != DType::BF16)
-      return Status::error(std::string("a gradient stored as ") + dtypeName(t));
-    bool aliased = false;
-    for (const void *r : reads)
-      aliased |= r == where;
-    if (t == DType::F32 && !aliased) {
-      p = static_cast<float *>(where);
-      return Status::ok();
-    }
-    scratch = std::make_unique<Scratch>(dev);
-    if (Status st = scratch->get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
-      return st;
-    p = static_cast<float *>(scratch->p);
-    return Status::ok();
-  }
-  Status finish() {
-    if (!scratch)
-      return Status::ok();
-    if (storage == DType::F32)
-      return dev.copyOnDevice(dst, p, size_t(n) * 4);
-    return library.cast(lib::Elem::F32, lib::Elem::BF16, n, p, dst);
-  }
-};
-
-} // namespace
-
 StatusOr<Gemm *> CudaBackend::gemm() {
   if (!gemm_) {
     auto created = lib_.makeGemm();
@@ -565,10 +518,36 @@ Status CudaBackend::vjpUnary(const UnaryDesc &d, const PlanStep &s) {
   auto t = elemOf(r_.storage[dy], "the gradient");
   if (!t.isOk())
     return t.status();
+  const int64_t n = elements(*shape);
+  if (r_.storage[dx] == DType::F32 && (r_.storage[x] != DType::F32 || *t != lib::Elem::F32)) {
+    // An f32 gradient (a bf16 plan's parameter) of bf16 values: x and dy
+    // widened to f32 (exactly), the backward in f32.
+    for (int32_t u : {x, dy})
+      if (auto e = elemOf(r_.storage[u], "the operand"); !e.isOk())
+        return e.status();
+    Scratch wx(dev_), wdy(dev_);
+    const void *px = pointer(x), *pdy = pointer(dy);
+    if (r_.storage[x] != DType::F32) {
+      if (Status st = wx.get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+        return st;
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, n, px, wx.p); !st.isOk())
+        return st;
+      px = wx.p;
+    }
+    if (*t != lib::Elem::F32) {
+      if (Status st = wdy.get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+        return st;
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, n, pdy, wdy.p); !st.isOk())
+        return st;
+      pdy = wdy.p;
+    }
+    return lib_.unaryBackward(lib::Elem::F32, static_cast<UnaryKind>(d.op), n, px, pdy,
+                              pointer(dx));
+  }
   if (r_.storage[dx] != r_.storage[dy] || r_.storage[x] != r_.storage[dy])
     return Status::error("the backward of an elementwise op over tensors of different types");
-  return lib_.unaryBackward(*t, static_cast<UnaryKind>(d.op), elements(*shape), pointer(x),
-                            pointer(dy), pointer(dx));
+  return lib_.unaryBackward(*t, static_cast<UnaryKind>(d.op), n, pointer(x), pointer(dy),
+                            pointer(dx));
 }
 
 Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {

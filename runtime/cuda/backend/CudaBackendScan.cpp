@@ -211,12 +211,16 @@ Status CudaBackend::vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep 
   auto c = selCall(d.delta_softplus, d.chunk, *us, *As, false);
   if (!c.isOk())
     return c.status();
+  // du, ddelta, dB, dC of the operands' type; dA, dD, d delta_bias made in
+  // f32 and cast where the plan stores them as bf16 (F32Out).
+  const bool f32Grad[7] = {false, false, true, false, false, true, true};
   for (int32_t u : v.in)
     if (u >= 0 && r_.storage[u] != r_.storage[dy])
-      return Status::error("selective_scan's tensors and gradients are not all of one type");
-  for (int32_t u : v.grad)
-    if (u >= 0 && r_.storage[u] != r_.storage[dy])
-      return Status::error("selective_scan's tensors and gradients are not all of one type");
+      return Status::error("selective_scan's operands and output gradient are not all of one "
+                           "type");
+  for (size_t i = 0; i < 7; ++i)
+    if (!f32Grad[i] && v.grad[i] >= 0 && r_.storage[v.grad[i]] != r_.storage[dy])
+      return Status::error("selective_scan's du, ddelta, dB and dC are not of its operands' type");
   auto t = elemOf(r_.storage[dy], "selective_scan's gradient");
   if (!t.isOk())
     return t.status();
@@ -225,24 +229,44 @@ Status CudaBackend::vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep 
     if (u >= 0)
       reads.push_back(pointer(u));
   std::array<Out, 7> out;
+  std::vector<std::unique_ptr<F32Out>> f32;
+  void *p[7] = {};
   for (size_t i = 0; i < 7; ++i) {
     int32_t g = v.grad[i];
-    if (Status st = out[i].init(dev_, g >= 0 ? pointer(g) : nullptr, g >= 0 ? r_.bytes[g] : 0,
-                                reads);
-        !st.isOk())
+    if (g < 0)
+      continue;
+    if (f32Grad[i]) {
+      auto shape = shapeOf(g, s);
+      if (!shape.isOk())
+        return shape.status();
+      bool aliased = std::find(reads.begin(), reads.end(), pointer(g)) != reads.end();
+      f32.push_back(std::make_unique<F32Out>(dev_, lib_));
+      if (Status st = aliased ? f32.back()->init(g, pointer(g), r_.storage[g], elements(*shape),
+                                                 {pointer(g)})
+                              : f32.back()->init(g, pointer(g), r_.storage[g], elements(*shape));
+          !st.isOk())
+        return st;
+      p[i] = f32.back()->p;
+      continue;
+    }
+    if (Status st = out[i].init(dev_, pointer(g), r_.bytes[g], reads); !st.isOk())
       return st;
+    p[i] = out[i].p;
   }
   Scratch ws(dev_);
   if (Status st = workspace(ws, lib_.selectiveScanWorkspace(*c, true)); !st.isOk())
     return st;
-  if (Status st = lib_.selectiveScanBackward(
-          *t, *c, pointer(v.in[0]), pointer(v.in[1]), pointer(v.in[2]), pointer(v.in[3]),
-          pointer(v.in[4]), pointer(v.in[5]), pointer(v.in[6]), pointer(dy), out[0].p, out[1].p,
-          out[2].p, out[3].p, out[4].p, out[5].p, out[6].p, ws.p);
+  if (Status st = lib_.selectiveScanBackward(*t, *c, pointer(v.in[0]), pointer(v.in[1]),
+                                             pointer(v.in[2]), pointer(v.in[3]), pointer(v.in[4]),
+                                             pointer(v.in[5]), pointer(v.in[6]), pointer(dy), p[0],
+                                             p[1], p[2], p[3], p[4], p[5], p[6], ws.p);
       !st.isOk())
     return st;
   for (Out &o : out)
     if (Status st = o.finish(dev_); !st.isOk())
+      return st;
+  for (auto &o : f32)
+    if (Status st = o->finish(); !st.isOk())
       return st;
   return Status::ok();
 }

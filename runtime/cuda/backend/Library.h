@@ -282,7 +282,8 @@ public:
                           void *h) const = 0;
   /// y = selective_scan(u, delta, A, Bm, Cm, D, deltaBias) (D, deltaBias
   /// optional); the backward's gradients each where not null, the states
-  /// recomputed per chunk.
+  /// recomputed per chunk: du, ddelta, dB, dC of type t, dA, dD and
+  /// dDeltaBias f32.
   virtual size_t selectiveScanWorkspace(const lib::SelectiveScanCall &c, bool backward) const = 0;
   virtual Status selectiveScanForward(Elem t, const lib::SelectiveScanCall &c, const void *u,
                                       const void *delta, const void *A, const void *Bm,

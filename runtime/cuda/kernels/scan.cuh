@@ -121,6 +121,7 @@ __global__ void scanBackLocalKernel(ScanArgs s, const T *a, const T *dh, float *
 
 /// Phase 2 (forward or reverse) over [B, nC, C] values: `v` holds each
 /// chunk's local value and gets the value carried into it.
+template <typename T>
 __global__ void scanCarryKernel(int64_t B, int64_t nC, int64_t C, bool reverse, float *v,
                                 const float *decay) {
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < B * C;
@@ -418,11 +419,13 @@ selBackwardKernel(Sel<T> sel, const T *dy, const float *hin, const float *gout, 
   }
 }
 
-/// dA [Di, N], dD, d delta_bias [Di] (each where not null): the partials
-/// summed over batch and chunks in order.
+/// dA [Di, N], dD, d delta_bias [Di] (f32, each where not null): the
+/// partials summed over batch and chunks in order. (A template, as every
+/// kernel of these headers: a non-template kernel would be defined by each
+/// translation unit that includes the header.)
 template <typename T>
 __global__ void selReduceKernel(SelectiveScanArgs s, const float *pA, const float *pD,
-                                const float *pBias, T *dA, T *dD, T *dBias) {
+                                const float *pBias, float *dA, float *dD, float *dBias) {
   const int64_t nC = s.chunks(), n = s.Di * s.N, parts = s.B * nC;
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
        r += int64_t(gridDim.x) * blockDim.x) {
@@ -431,7 +434,7 @@ __global__ void selReduceKernel(SelectiveScanArgs s, const float *pA, const floa
       float v = 0.f;
       for (int64_t p = 0; p < parts; ++p)
         v += pA[(p * s.Di + d) * s.N + j];
-      store(dA, r, v);
+      dA[r] = v;
     }
     if (j == 0 && (dD || dBias)) {
       float vd = 0.f, vb = 0.f;
@@ -440,9 +443,9 @@ __global__ void selReduceKernel(SelectiveScanArgs s, const float *pA, const floa
         vb += pBias[p * s.Di + d];
       }
       if (dD)
-        store(dD, d, vd);
+        dD[d] = vd;
       if (dBias)
-        store(dBias, d, vb);
+        dBias[d] = vb;
     }
   }
 }
@@ -501,7 +504,7 @@ cudaError_t scanForward(const ScanArgs &s, const T *x, const T *a, T *h, void *w
     MOTIF_LAUNCH(gridFor(tasks, scan::kThreads), scan::kThreads, 0, stream,
                  scan::scanLocalKernel<T>)(s, x, a, hin, decay);
     MOTIF_LAUNCH(gridFor(s.B * s.C, scan::kThreads), scan::kThreads, 0, stream,
-                 scan::scanCarryKernel)(s.B, nC, s.C, false, hin, decay);
+                 scan::scanCarryKernel<T>)(s.B, nC, s.C, false, hin, decay);
   }
   MOTIF_LAUNCH(gridFor(tasks, scan::kThreads), scan::kThreads, 0, stream,
                scan::scanForwardKernel<T>)(s, x, a, hin, h);
@@ -522,7 +525,7 @@ cudaError_t scanBackward(const ScanArgs &s, const T *a, const T *h, const T *dh,
     MOTIF_LAUNCH(gridFor(tasks, scan::kThreads), scan::kThreads, 0, stream,
                  scan::scanBackLocalKernel<T>)(s, a, dh, gout, decay);
     MOTIF_LAUNCH(gridFor(s.B * s.C, scan::kThreads), scan::kThreads, 0, stream,
-                 scan::scanCarryKernel)(s.B, nC, s.C, true, gout, decay);
+                 scan::scanCarryKernel<T>)(s.B, nC, s.C, true, gout, decay);
   }
   MOTIF_LAUNCH(gridFor(tasks, scan::kThreads), scan::kThreads, 0, stream,
                scan::scanBackwardKernel<T>)(s, a, h, dh, gout, dx, da);
@@ -580,13 +583,15 @@ cudaError_t selectiveScanForward(const SelectiveScanArgs &s, const T *u, const T
 }
 
 /// du, ddelta, dA, dB, dC, dD, d delta_bias (each where not null) of
-/// selectiveScanForward, recomputing its states per chunk. A chunk (the
-/// whole T in the sequential form) holds at most scan::kMaxChunk steps.
+/// selectiveScanForward, recomputing its states per chunk; dA, dD and
+/// d delta_bias (sums over batch and time, parameters' gradients) in f32. A
+/// chunk (the whole T in the sequential form) holds at most scan::kMaxChunk
+/// steps.
 template <typename T>
 cudaError_t selectiveScanBackward(const SelectiveScanArgs &s, const T *u, const T *delta,
                                   const T *A, const T *Bm, const T *Cm, const T *D,
-                                  const T *deltaBias, const T *dy, T *du, T *ddelta, T *dA,
-                                  T *dB, T *dC, T *dD, T *dDeltaBias, void *workspace,
+                                  const T *deltaBias, const T *dy, T *du, T *ddelta, float *dA,
+                                  T *dB, T *dC, float *dD, float *dDeltaBias, void *workspace,
                                   cudaStream_t stream) {
   if (!scan::valid(s) || s.steps() > scan::kMaxChunk || !u || !delta || !A || !Bm || !Cm ||
       !dy || !workspace)
