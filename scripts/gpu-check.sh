@@ -47,7 +47,7 @@ esac
 PY=${PYTHON:-python3}
 
 if [ "$MODE" = cuda ]; then
-  TEST_BINS="motif-gpu-fragment-tests motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests motif-gpu-families-tests"
+  TEST_BINS="motif-gpu-fragment-tests motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests motif-gpu-families-tests motif-gpu-scan-tests"
   BENCH_BIN=motif-gpu-attention-bench
   TEST_DIR=$BUILD/tests/gpu
   # The examples at tiny sizes (launch plans, generated kernels loaded on the

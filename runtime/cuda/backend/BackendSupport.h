@@ -2,9 +2,10 @@
 //
 // Small helpers used by CudaBackend.cpp and CudaBackendLayout.cpp (the
 // backend's entries are split over both): element counts, shapes as text,
-// the library's element type of a storage type, a vjp step's values, a
-// scoped block of the device's workspace pool, and where an f32 gradient is
-// written. Private to runtime/cuda/backend.
+// the library's element type of a storage type, a vjp step's values, the
+// operands of steps with optional operands, a scoped block of the device's
+// workspace pool, and where a kernel writes an f32 gradient. Private to
+// runtime/cuda/backend.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_CUDA_BACKEND_BACKENDSUPPORT_H
@@ -14,6 +15,8 @@
 #include "runtime/cuda/backend/Library.h"
 #include "runtime/device/Device.h"
 
+#include <algorithm>
+#include <array>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -66,6 +69,18 @@ StatusOr<lib::AttentionCall> attentionCall(const Desc &d, const Shape &q, const 
   c.blockM = int(d.block_m), c.blockN = int(d.block_n), c.warps = int(d.warps),
   c.stages = int(d.stages);
   return c;
+}
+
+/// The ODS operands of a step with optional ones: value ids by ODS operand,
+/// -1 where absent.
+template <size_t N> inline std::array<int32_t, N> odsOperands(const PlanStep &s) {
+  std::array<int32_t, N> in;
+  in.fill(-1);
+  size_t next = 0;
+  for (size_t i = 0; i < N && next < s.operands.size(); ++i)
+    if (s.segments.size() != N || s.segments[i])
+      in[i] = s.operands[next++];
+  return in;
 }
 
 /// The values of a vjp step: the forward's inputs by ODS position (-1 where

@@ -17,18 +17,6 @@ using namespace motif::rt::gpu::support;
 
 namespace {
 
-/// The ODS operands of a step with optional ones: value ids by ODS operand,
-/// -1 where absent.
-template <size_t N> std::array<int32_t, N> odsOperands(const PlanStep &s) {
-  std::array<int32_t, N> in;
-  in.fill(-1);
-  size_t next = 0;
-  for (size_t i = 0; i < N && next < s.operands.size(); ++i)
-    if (s.segments.size() != N || s.segments[i])
-      in[i] = s.operands[next++];
-  return in;
-}
-
 float bf16ToFloat(uint16_t h) {
   uint32_t bits = uint32_t(h) << 16;
   float f;
@@ -530,18 +518,45 @@ Status CudaBackend::vjpUnary(const UnaryDesc &d, const PlanStep &s) {
   auto t = elemOf(r_.storage[dy], "the gradient");
   if (!t.isOk())
     return t.status();
+  const int64_t n = elements(*shape);
+  if (r_.storage[dx] == DType::F32 && (r_.storage[x] != DType::F32 || *t != lib::Elem::F32)) {
+    // An f32 gradient (a bf16 plan's parameter) of bf16 values: x and dy
+    // widened to f32 (exactly), the backward in f32.
+    for (int32_t u : {x, dy})
+      if (auto e = elemOf(r_.storage[u], "the operand"); !e.isOk())
+        return e.status();
+    Scratch wx(dev_), wdy(dev_);
+    const void *px = pointer(x), *pdy = pointer(dy);
+    if (r_.storage[x] != DType::F32) {
+      if (Status st = wx.get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+        return st;
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, n, px, wx.p); !st.isOk())
+        return st;
+      px = wx.p;
+    }
+    if (*t != lib::Elem::F32) {
+      if (Status st = wdy.get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+        return st;
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, n, pdy, wdy.p); !st.isOk())
+        return st;
+      pdy = wdy.p;
+    }
+    return lib_.unaryBackward(lib::Elem::F32, static_cast<UnaryKind>(d.op), n, px, pdy,
+                              pointer(dx));
+  }
   if (r_.storage[dx] != r_.storage[dy] || r_.storage[x] != r_.storage[dy])
     return Status::error("the backward of an elementwise op over tensors of different types");
-  return lib_.unaryBackward(*t, static_cast<UnaryKind>(d.op), elements(*shape), pointer(x),
-                            pointer(dy), pointer(dx));
+  return lib_.unaryBackward(*t, static_cast<UnaryKind>(d.op), n, pointer(x), pointer(dy),
+                            pointer(dx));
 }
 
 Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
   // add, sub and mul, with one operand broadcast over the other's leading
   // dims (a bias, a positional embedding) or none; the broadcast operand's
-  // gradient is summed over them.
+  // gradient is summed over them. div, maximum and other broadcasts:
+  // binaryGrad (CudaBackendScan.cpp).
   if (d.op != BinaryOp::Add && d.op != BinaryOp::Sub && d.op != BinaryOp::Mul)
-    return unsupported(s);
+    return binaryGrad(d, s);
   VjpValues v = vjpValues(s, 2);
   int32_t a = v.in[0], b = v.in[1], dy = v.dout[0];
   auto as = shapeOf(a, s), bs = shapeOf(b, s), ys = shapeOf(dy, s);
@@ -562,9 +577,7 @@ Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
     smallShape.erase(smallShape.begin());
   if (bigShape != *ys || smallShape.size() > bigShape.size() ||
       !std::equal(smallShape.begin(), smallShape.end(), bigShape.end() - smallShape.size()))
-    return Status::error("the backward of '" + s.vjp.fwdName + "' of " + shapeText(*as) +
-                         " and " + shapeText(*bs) +
-                         ": the CUDA backend broadcasts one operand over leading dims only");
+    return binaryGrad(d, s);
   int64_t D = std::max<int64_t>(elements(smallShape), 1), rows = elements(bigShape) / D;
   bool mul = d.op == BinaryOp::Mul;
   // a - b: b's gradient is -dy.

@@ -100,6 +100,16 @@ public:
   Status vjpGroupedLinear(const GroupedLinearDesc &d, const PlanStep &s) override;
   Status runMoeCombine(const MoeCombineDesc &d, const PlanStep &s) override;
   Status vjpMoeCombine(const MoeCombineDesc &d, const PlanStep &s) override;
+  // (CudaBackendScan.cpp: the scans, their step forms, conv1d, binary ops)
+  Status runScan(const ScanDesc &d, const PlanStep &s) override;
+  Status vjpScan(const ScanDesc &d, const PlanStep &s) override;
+  Status runSelectiveScan(const SelectiveScanDesc &d, const PlanStep &s) override;
+  Status vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep &s) override;
+  Status runScanStep(const ScanStepDesc &d, const PlanStep &s) override;
+  Status runSelectiveScanStep(const SelectiveScanStepDesc &d, const PlanStep &s) override;
+  Status runConv1d(const Conv1dDesc &d, const PlanStep &s) override;
+  Status vjpConv1d(const Conv1dDesc &d, const PlanStep &s) override;
+  Status runBinary(const BinaryDesc &d, const PlanStep &s) override;
 
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.
@@ -139,6 +149,9 @@ private:
   /// kernel.attention with a bias operand (T5): the library's biased
   /// attention, any head dim.
   Status biasedAttention(const KernelAttentionDesc &d, const PlanStep &s);
+  /// The backward of any binary op with any (numpy) broadcast: full-shape
+  /// gradients, each broadcast operand's summed over its broadcast dims.
+  Status binaryGrad(const BinaryDesc &d, const PlanStep &s);
 
   device::Device &dev_;
   const Library &lib_;

@@ -33,6 +33,7 @@ namespace motif::rt::gpu {
 
 class Gemm;
 using ::motif::UnaryKind;
+using ::motif::BinaryKind;
 
 namespace lib {
 
@@ -111,6 +112,32 @@ struct MoeRouteCall {
 /// A grouped linear (moe.cuh's GroupedLinearArgs): x [rows, K], w [E, N, K].
 struct GroupedCall {
   int64_t rows = 0, K = 1, N = 1, E = 1;
+};
+
+/// The linear scans (scan.cuh's ScanArgs, SelectiveScanArgs): `chunk` steps
+/// per chunk, 0 the sequential form.
+struct ScanCall {
+  int64_t B = 1, T = 1, C = 1, chunk = 0;
+};
+struct SelectiveScanCall {
+  int64_t B = 1, T = 1, Di = 1, N = 1;
+  bool deltaSoftplus = true;
+  int64_t chunk = 0;
+};
+/// A conv1d problem (conv1d.cuh's Conv1dArgs), channels last.
+struct Conv1dCall {
+  int64_t B = 1, T = 1, Cin = 1, Cout = 1, K = 1;
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool causal = false;
+};
+/// A broadcasting binary op (binary.cuh's BinaryArgs): the result's shape
+/// and the strides of a and b over it (0 along a broadcast dim).
+struct BinaryCall {
+  static constexpr int kMaxRank = 8;
+  int rank = 0;
+  int64_t shape[kMaxRank] = {};
+  int64_t strideA[kMaxRank] = {};
+  int64_t strideB[kMaxRank] = {};
 };
 
 } // namespace lib
@@ -304,6 +331,53 @@ public:
   virtual Status groupedLinearBackwardWeight(Elem t, const lib::GroupedCall &g, const void *x,
                                              const void *dy, const int32_t *offsets, float *dw,
                                              float *db) const = 0;
+
+  // The scans, conv1d and binary ops (scan.cuh, conv1d.cuh, binary.cuh).
+  // Scan operands and gradients are all of type t; workspaces f32 scratch.
+
+  /// h = scan(x, a), x, a, h [B, T, C], chunked as the plan says.
+  virtual size_t scanWorkspace(const lib::ScanCall &c) const = 0;
+  virtual Status scanForward(Elem t, const lib::ScanCall &c, const void *x, const void *a,
+                             void *h, void *workspace) const = 0;
+  /// dx, da (each where not null) of scanForward from its output h.
+  virtual Status scanBackward(Elem t, const lib::ScanCall &c, const void *a, const void *h,
+                              const void *dh, void *dx, void *da, void *workspace) const = 0;
+  /// h = a * hPrev + x over n elements.
+  virtual Status scanStep(Elem t, int64_t n, const void *x, const void *a, const void *hPrev,
+                          void *h) const = 0;
+  /// y = selective_scan(u, delta, A, Bm, Cm, D, deltaBias) (D, deltaBias
+  /// optional); the backward's gradients each where not null, the states
+  /// recomputed per chunk: du, ddelta, dB, dC of type t, dA, dD and
+  /// dDeltaBias f32.
+  virtual size_t selectiveScanWorkspace(const lib::SelectiveScanCall &c, bool backward) const = 0;
+  virtual Status selectiveScanForward(Elem t, const lib::SelectiveScanCall &c, const void *u,
+                                      const void *delta, const void *A, const void *Bm,
+                                      const void *Cm, const void *D, const void *deltaBias,
+                                      void *y, void *workspace) const = 0;
+  virtual Status selectiveScanBackward(Elem t, const lib::SelectiveScanCall &c, const void *u,
+                                       const void *delta, const void *A, const void *Bm,
+                                       const void *Cm, const void *D, const void *deltaBias,
+                                       const void *dy, void *du, void *ddelta, void *dA,
+                                       void *dB, void *dC, void *dD, void *dDeltaBias,
+                                       void *workspace) const = 0;
+  /// One step: u, delta [B, Di], Bm, Cm [B, N], hPrev, h [B, Di, N], y [B, Di].
+  virtual Status selectiveScanStep(Elem t, const lib::SelectiveScanCall &c, const void *u,
+                                   const void *delta, const void *A, const void *Bm,
+                                   const void *Cm, const void *D, const void *deltaBias,
+                                   const void *hPrev, void *y, void *h) const = 0;
+  /// y = conv1d(x, w) + bias (bias optional); all of type t.
+  virtual Status conv1dForward(Elem t, const lib::Conv1dCall &c, const void *x, const void *w,
+                               const void *bias, void *y) const = 0;
+  /// dx (type t), dw and db (type g) where not null.
+  virtual Status conv1dBackward(Elem t, Elem g, const lib::Conv1dCall &c, const void *x,
+                                const void *w, const void *dy, void *dx, void *dw,
+                                void *db) const = 0;
+  /// y = a (op) b with broadcasting; ga, gb the full-shape gradients (each
+  /// where not null).
+  virtual Status binaryForward(Elem t, BinaryKind k, const lib::BinaryCall &c, const void *a,
+                               const void *b, void *y) const = 0;
+  virtual Status binaryBackward(Elem t, BinaryKind k, const lib::BinaryCall &c, const void *a,
+                                const void *b, const void *dy, void *ga, void *gb) const = 0;
 };
 
 /// The library compiled for the simulator (null where it is not built).
