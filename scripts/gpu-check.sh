@@ -65,6 +65,13 @@ BACKEND_BINS="motif-cudabackend-tests motif-cudabackend-module-tests"
 # The train_step comparisons (GPT-2, Llama, Mistral) on the GPU only: CI runs
 # them under the simulator through ctest already.
 [ "$MODE" = cuda ] && BACKEND_BINS="$BACKEND_BINS motif-cudabackend-train-tests"
+# The device engine (CUDA graphs against none, bit for bit, and what a capture
+# refuses; on the GPU every test of it) and the encoder, vision and
+# encoder-decoder families (on the GPU only: CI runs them under the simulator).
+BACKEND_BINS="$BACKEND_BINS motif-device-engine-tests"
+[ "$MODE" = cuda ] && BACKEND_BINS="$BACKEND_BINS motif-cudabackend-families-tests"
+# (Under the simulator FILTER below keeps Llama's graph test and the capture
+# test of the device engine: the rest take minutes there and run in ctest.)
 BACKEND_DIR=$BUILD/tests/unit/cudabackend
 
 #===------------------------------------------------------------------------===#
@@ -85,6 +92,7 @@ if [ "$PREPARE" = 1 ]; then
   for t in $TEST_BINS $BENCH_BIN; do copy "$TEST_DIR/$t"; done
   for t in $BACKEND_BINS; do copy "$BACKEND_DIR/$t"; done
   cp "$BACKEND_DIR"/*.mbin "$DIR/inputs/" 2>/dev/null || missing="$missing $BACKEND_DIR/*.mbin"
+  cp tests/lit/train/Inputs/genesis.txt "$DIR/inputs/" || missing="$missing genesis.txt"
   if [ -n "$missing" ]; then
     echo "gpu-check --prepare: not built:$missing"
     echo "  build them first: cmake --build $BUILD (with the CUDA toolkit for the GPU binaries:"
@@ -134,7 +142,7 @@ if [ -z "$FILTER" ] && [ "$MODE" = sim ]; then
   # Under the simulator the kit checks itself, not the kernels (ctest -L sim
   # runs all of those): a few cases per binary, the failure record's check,
   # the backend tests and the module test whole.
-  FILTER='^(GpuCompare\.|GpuNorm\.F32|GpuCrossEntropy\.NoCounted|GpuGemm\.CachesOnePlan|GpuGemm\.ErrorsName|GpuAttentionArgs\.|FragmentLayout\.Accumulator|CudaBackendSim\.(Gpt2Forward|Uncovered)|ArtifactModules\.)'
+  FILTER='^(GpuCompare\.|GpuNorm\.F32|GpuCrossEntropy\.NoCounted|GpuGemm\.CachesOnePlan|GpuGemm\.ErrorsName|GpuAttentionArgs\.|FragmentLayout\.Accumulator|CudaBackendSim\.(Gpt2Forward|Uncovered)|ArtifactModules\.|DeviceEngineSim\.(LlamaGraphs|Capture))'
 fi
 
 pass=0 fail=0 skip=0

@@ -169,6 +169,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   eo.device = o.device;
   eo.seed = o.seed;
   eo.nanCheck = o.nanCheck;
+  eo.cudaGraphs = o.cudaGraphs;
   eo.optimizer = oc;
   auto made = makeEngine(a, eo);
   if (!made.isOk())
