@@ -456,7 +456,7 @@ void trainTwentySteps(const char *path, double tol = 2e-2) {
   }
 }
 
-/// N training steps with CUDA graphs equal N steps without, bit for bit
+/// 3 training steps with CUDA graphs equal 3 steps without, bit for bit
 /// (every loss, every weight): step 1 runs uncaptured (it allocates), step 2
 /// captures the train step (and the optimizer) and replays the graphs, later
 /// steps replay them with new tokens and a new learning rate each. With two
@@ -477,7 +477,7 @@ void graphsMatchNoGraphs(const char *path, int64_t microBatches) {
   }
   auto data = loadTokens(MOTIF_TEST_TEXT);
   ASSERT_TRUE(data.isOk()) << data.status().message();
-  const int64_t B = 2, T = 32, steps = 4;
+  const int64_t B = 2, T = 32, steps = 3;
   Batcher batches(data->tokens.data(), data->tokens.size(), B, T);
   for (int step = 0; step < steps; ++step) {
     std::vector<std::vector<Tensor>> in;
