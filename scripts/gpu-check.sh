@@ -23,7 +23,7 @@
 #
 # Environment: BUILD_DIR (build), GPU_CHECK_DIR (build/gpu-check[-sim]),
 # GPU_CHECK_DEVICE (cuda or sim; --sim sets sim), GPU_CHECK_BUDGET (seconds
-# for the whole run: 420, sim 110), GPU_CHECK_FILTER (an extended regex on the
+# for the whole run: 420, sim 200), GPU_CHECK_FILTER (an extended regex on the
 # test names to run), TEST_TIMEOUT (seconds per test: 120), PYTHON (python3).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -135,7 +135,7 @@ OUT=$(cd "$OUT" && pwd)
 DIR_ABS=$(cd "$DIR" 2>/dev/null && pwd) || DIR_ABS=$PWD/$DIR
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 START=$(date +%s)
-if [ "$MODE" = cuda ]; then BUDGET=${GPU_CHECK_BUDGET:-420}; else BUDGET=${GPU_CHECK_BUDGET:-110}; fi
+if [ "$MODE" = cuda ]; then BUDGET=${GPU_CHECK_BUDGET:-420}; else BUDGET=${GPU_CHECK_BUDGET:-200}; fi
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
 FILTER=${GPU_CHECK_FILTER:-}
 if [ -z "$FILTER" ] && [ "$MODE" = sim ]; then
@@ -436,6 +436,10 @@ check() {
       $size > "$json/motif-bench-device.txt" 2>&1; then
       report PASS "motif-run bench --device $MODE gpt2_tiny" \
         "$(grep -m1 'tokens/s' "$json/motif-bench-device.txt" | sed 's/^ *//')"
+      # The step time with CUDA graphs and, side by side, without.
+      grep -q 'CUDA graphs:' "$json/motif-bench-device.txt" &&
+        report PASS "CUDA graphs against none (bench)" \
+          "$(grep -m1 'CUDA graphs:' "$json/motif-bench-device.txt" | sed 's/^ *CUDA graphs: //')"
     else
       report FAIL "motif-run bench --device $MODE gpt2_tiny" "$(tail -1 "$json/motif-bench-device.txt")"
     fi
