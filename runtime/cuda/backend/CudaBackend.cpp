@@ -1126,6 +1126,14 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
       for (int64_t d : sh)
         key += std::to_string(d) + ',';
     }
+    // Shapes that keep changing (generation, one more token each call)
+    // would keep a backend each: past a few, the kept ones are let go.
+    constexpr size_t kMaxKept = 8;
+    if (!kept_.count(key) && kept_.size() >= kMaxKept) {
+      if (Status st = dev_.synchronize(stream_); !st.isOk())
+        return st;
+      clearGraphs();
+    }
     auto &slot = kept_[key];
     if (!slot)
       slot = std::make_unique<Kept>();
