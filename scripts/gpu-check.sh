@@ -23,7 +23,7 @@
 #
 # Environment: BUILD_DIR (build), GPU_CHECK_DIR (build/gpu-check[-sim]),
 # GPU_CHECK_DEVICE (cuda or sim; --sim sets sim), GPU_CHECK_BUDGET (seconds
-# for the whole run: 420, sim 110), GPU_CHECK_FILTER (an extended regex on the
+# for the whole run: 420, sim 200), GPU_CHECK_FILTER (an extended regex on the
 # test names to run), TEST_TIMEOUT (seconds per test: 120), PYTHON (python3).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -73,6 +73,13 @@ BACKEND_BINS="motif-cudabackend-tests motif-cudabackend-module-tests"
 # The train_step comparisons (GPT-2, Llama, Mistral) on the GPU only: CI runs
 # them under the simulator through ctest already.
 [ "$MODE" = cuda ] && BACKEND_BINS="$BACKEND_BINS motif-cudabackend-train-tests"
+# The device engine (CUDA graphs against none, bit for bit, and what a capture
+# refuses; on the GPU every test of it) and the encoder, vision and
+# encoder-decoder families (on the GPU only: CI runs them under the simulator).
+BACKEND_BINS="$BACKEND_BINS motif-device-engine-tests"
+[ "$MODE" = cuda ] && BACKEND_BINS="$BACKEND_BINS motif-cudabackend-families-tests"
+# (Under the simulator FILTER below keeps Llama's graph test and the capture
+# test of the device engine: the rest take minutes there and run in ctest.)
 BACKEND_DIR=$BUILD/tests/unit/cudabackend
 
 #===------------------------------------------------------------------------===#
@@ -94,6 +101,7 @@ if [ "$PREPARE" = 1 ]; then
   copy "$TEST_DIR/$MOE_BENCH_BIN"
   for t in $BACKEND_BINS; do copy "$BACKEND_DIR/$t"; done
   cp "$BACKEND_DIR"/*.mbin "$DIR/inputs/" 2>/dev/null || missing="$missing $BACKEND_DIR/*.mbin"
+  cp tests/lit/train/Inputs/genesis.txt "$DIR/inputs/" || missing="$missing genesis.txt"
   if [ -n "$missing" ]; then
     echo "gpu-check --prepare: not built:$missing"
     echo "  build them first: cmake --build $BUILD (with the CUDA toolkit for the GPU binaries:"
@@ -136,14 +144,14 @@ OUT=$(cd "$OUT" && pwd)
 DIR_ABS=$(cd "$DIR" 2>/dev/null && pwd) || DIR_ABS=$PWD/$DIR
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 START=$(date +%s)
-if [ "$MODE" = cuda ]; then BUDGET=${GPU_CHECK_BUDGET:-420}; else BUDGET=${GPU_CHECK_BUDGET:-110}; fi
+if [ "$MODE" = cuda ]; then BUDGET=${GPU_CHECK_BUDGET:-420}; else BUDGET=${GPU_CHECK_BUDGET:-200}; fi
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
 FILTER=${GPU_CHECK_FILTER:-}
 if [ -z "$FILTER" ] && [ "$MODE" = sim ]; then
   # Under the simulator the kit checks itself, not the kernels (ctest -L sim
   # runs all of those): a few cases per binary, the failure record's check,
   # the backend tests and the module test whole.
-  FILTER='^(GpuCompare\.|GpuNorm\.F32|GpuCrossEntropy\.NoCounted|GpuGemm\.CachesOnePlan|GpuGemm\.ErrorsName|GpuAttentionArgs\.|FragmentLayout\.Accumulator|CudaBackendSim\.(Gpt2Forward|Uncovered)|ArtifactModules\.)'
+  FILTER='^(GpuCompare\.|GpuNorm\.F32|GpuCrossEntropy\.NoCounted|GpuGemm\.CachesOnePlan|GpuGemm\.ErrorsName|GpuAttentionArgs\.|FragmentLayout\.Accumulator|CudaBackendSim\.(Gpt2Forward|Uncovered)|ArtifactModules\.|DeviceEngineSim\.(LlamaGraphs|Capture))'
 fi
 
 pass=0 fail=0 skip=0
@@ -437,6 +445,10 @@ check() {
       $size > "$json/motif-bench-device.txt" 2>&1; then
       report PASS "motif-run bench --device $MODE gpt2_tiny" \
         "$(grep -m1 'tokens/s' "$json/motif-bench-device.txt" | sed 's/^ *//')"
+      # The step time with CUDA graphs and, side by side, without.
+      grep -q 'CUDA graphs:' "$json/motif-bench-device.txt" &&
+        report PASS "CUDA graphs against none (bench)" \
+          "$(grep -m1 'CUDA graphs:' "$json/motif-bench-device.txt" | sed 's/^ *CUDA graphs: //')"
     else
       report FAIL "motif-run bench --device $MODE gpt2_tiny" "$(tail -1 "$json/motif-bench-device.txt")"
     fi

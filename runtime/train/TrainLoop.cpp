@@ -215,6 +215,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   eo.device = o.device;
   eo.seed = o.seed;
   eo.nanCheck = o.nanCheck;
+  eo.cudaGraphs = o.cudaGraphs;
   eo.optimizer = oc;
   // Initialising a large model takes a while: say so, and how long it took.
   const ParameterBytes pb = parameterBytes(a.params);
@@ -414,8 +415,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
                     "%.2f GFLOP/s  ETA %.0fs%s%s",
                     static_cast<long long>(s + 1), static_cast<long long>(steps),
                     loss, lr, norm, tokps, data.unit == "tokens" ? "tok" : "ex", flopps * 1e-9, eta,
-                    balanceSummary(run).c_str(), doEval ? "" : "
-");
+                    balanceSummary(run).c_str(), doEval ? "" : "\n");
       log << line;
       if (doEval) {
         log << "  val " << std::fixed << std::setprecision(4) << val

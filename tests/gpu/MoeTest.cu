@@ -2,11 +2,12 @@
 //
 // runtime/cuda/kernels/moe.cuh against runtime/cpu/MoeGrouped.cpp at tiny
 // shapes: the routing of every mode the CPU has (top-k with softmax after or
-// before selection, switch, expert choice) with both auxiliary losses and its
-// backward; the counting-sort permutation with an expert that gets no token
-// and capacity drops, its backward, combine and its backward; the grouped
-// GEMM, its dX and dW forms and db over experts with and without rows and
-// rows past the last expert's, in f32 and bf16 (tensor cores).
+// before selection, switch, expert choice, top-k over sigmoid scores) with
+// both auxiliary losses and its backward; the counting-sort permutation with
+// an expert that gets no token and capacity drops, its backward, combine and
+// its backward; the grouped GEMM, its dX and dW forms and db over experts
+// with and without rows and rows past the last expert's, in f32 and bf16
+// (tensor cores).
 //
 //===----------------------------------------------------------------------===//
 #include "GpuTest.h"
@@ -68,6 +69,7 @@ template <typename T, typename G = T> void runRoute(const RouteCase &c, uint32_t
   mc::MoeRouteArgs r;
   r.N = c.N, r.E = c.E, r.k = c.k;
   r.expertChoice = c.routing == cpu::MoeRouting::ExpertChoice;
+  r.sigmoid = c.routing == cpu::MoeRouting::Sigmoid;
   r.cap = r.expertChoice ? A / c.E : 0;
   r.normalize = c.normalize, r.auxCoef = 0.05f, r.zCoef = 0.01f;
   ASSERT_EQ(r.assignments(), A);
@@ -97,6 +99,8 @@ TEST(GpuMoe, RoutingMatchesTheCpu) {
       {"top-3 of 8", cpu::MoeRouting::TopK, 9, 8, 3, true, 0},
       {"switch", cpu::MoeRouting::Switch, 11, 4, 1, false, 1.25},
       {"expert choice", cpu::MoeRouting::ExpertChoice, 12, 4, 2, true, 1.0},
+      {"sigmoid top-2, renormalised", cpu::MoeRouting::Sigmoid, 13, 6, 2, true, 0},
+      {"sigmoid top-3, raw scores", cpu::MoeRouting::Sigmoid, 9, 8, 3, false, 0},
   };
   uint32_t seed = 100;
   for (const RouteCase &c : cases)
@@ -104,6 +108,7 @@ TEST(GpuMoe, RoutingMatchesTheCpu) {
   // A bf16 plan's routing: bf16 logits, f32 gates and aux loss.
   runRoute<bf16, float>(cases[0], 190);
   runRoute<bf16, float>(cases[4], 195);
+  runRoute<bf16, float>(cases[5], 197);
 }
 
 //===----------------------------------------------------------------------===//

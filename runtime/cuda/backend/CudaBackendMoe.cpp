@@ -55,13 +55,20 @@ StatusOr<lib::MoeRouteCall> routeCall(const MoeRouteDesc &d, const Shape &logits
   case RoutingMode::Switch:
     c.k = d.top_k;
     break;
+  case RoutingMode::Sigmoid: // token choice over sigmoid scores
+    c.k = d.top_k;
+    c.sigmoid = true;
+    break;
   case RoutingMode::ExpertChoice:
     c.expertChoice = true;
     c.k = d.top_k;
     c.cap = motif::moe::expertChoiceCapacity(c.N, c.E, d.top_k, d.capacity_factor);
     break;
   default:
-    return Status::error("moe_route: the CUDA backend has no kernel for this routing mode");
+    // Noisy top-k reaches moe_route as top-k (the expert-grouping pass adds
+    // the noise to the logits before it); any other mode is refused here.
+    return Status::error("moe_route: the CUDA backend has no kernel for routing mode " +
+                         std::to_string(int(d.routing)));
   }
   int64_t want = motif::moe::assignments(c.expertChoice, c.N, c.E, d.top_k, d.capacity_factor);
   if (A != want)
@@ -78,7 +85,7 @@ StatusOr<lib::MoeRouteCall> routeCall(const MoeRouteDesc &d, const Shape &logits
 /// finish() when written (a bf16 plan stores the gates' gradient in bf16 and
 /// keeps the gates in f32).
 struct AsType {
-  device::Device &dev;
+  Workspace &ws;
   const Library &lib;
   void *own = nullptr, *p = nullptr;
   lib::Elem from = lib::Elem::F32, to = lib::Elem::F32;
@@ -86,7 +93,7 @@ struct AsType {
   bool written = false;
   std::unique_ptr<Scratch> scratch;
 
-  AsType(device::Device &d, const Library &l) : dev(d), lib(l) {}
+  AsType(Workspace &w, const Library &l) : ws(w), lib(l) {}
   Status init(void *where, DType stored, lib::Elem want, int64_t elems, bool isWritten) {
     own = p = where, n = elems, written = isWritten, to = want;
     auto t = elemOf(stored, "a gate's gradient");
@@ -95,16 +102,16 @@ struct AsType {
     from = *t;
     if (!where || from == want)
       return Status::ok();
-    scratch = std::make_unique<Scratch>(dev);
+    scratch = std::make_unique<Scratch>(ws);
     if (Status st = scratch->get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
       return st;
     p = scratch->p;
-    return written ? Status::ok() : lib.cast(from, want, n, own, p);
+    return written ? Status::ok() : lib.cast(from, want, n, own, p, ws.stream);
   }
   Status finish() {
     if (!scratch || !written)
       return Status::ok();
-    return lib.cast(to, from, n, p, own);
+    return lib.cast(to, from, n, p, own, ws.stream);
   }
 };
 
@@ -125,12 +132,12 @@ Status CudaBackend::runMoeRoute(const MoeRouteDesc &d, const PlanStep &s) {
   auto g = oneType("moe_route's gates", r_, {gates, aux});
   if (!t.isOk() || !g.isOk())
     return !t.isOk() ? t.status() : g.status();
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.moeRouteWorkspace(*c)); !st.isOk())
     return st;
   return lib_.moeRoute(*t, *g, *c, pointer(logits), pointer(gates),
                        static_cast<int32_t *>(pointer(experts)),
-                       static_cast<int32_t *>(pointer(tokens)), pointer(aux), ws.p);
+                       static_cast<int32_t *>(pointer(tokens)), pointer(aux), ws.p, stream_);
 }
 
 Status CudaBackend::vjpMoeRoute(const MoeRouteDesc &d, const PlanStep &s) {
@@ -152,7 +159,7 @@ Status CudaBackend::vjpMoeRoute(const MoeRouteDesc &d, const PlanStep &s) {
   if (!t.isOk() || !g.isOk())
     return !t.isOk() ? t.status() : g.status();
   // The gradients of the gates and the aux loss as the gates' type.
-  AsType dg(dev_, lib_), da(dev_, lib_);
+  AsType dg(*ws_, lib_), da(*ws_, lib_);
   if (Status st = dg.init(pointer(dgates), r_.storage[dgates], *g, elements(*gs),
                           false);
       !st.isOk())
@@ -160,13 +167,13 @@ Status CudaBackend::vjpMoeRoute(const MoeRouteDesc &d, const PlanStep &s) {
   if (daux >= 0)
     if (Status st = da.init(pointer(daux), r_.storage[daux], *g, 1, false); !st.isOk())
       return st;
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.moeRouteWorkspace(*c)); !st.isOk())
     return st;
   return lib_.moeRouteBackward(*t, *g, *c, pointer(logits), pointer(gates),
                                static_cast<const int32_t *>(pointer(v.out[1])),
                                static_cast<const int32_t *>(pointer(v.out[2])), dg.p,
-                               daux >= 0 ? da.p : nullptr, pointer(dlogits), ws.p);
+                               daux >= 0 ? da.p : nullptr, pointer(dlogits), ws.p, stream_);
 }
 
 namespace {
@@ -204,14 +211,14 @@ Status CudaBackend::runMoePermute(const MoePermuteDesc &d, const PlanStep &s) {
   auto t = oneType("moe_permute", r_, {x, rows});
   if (!t.isOk())
     return t.status();
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.moePermuteWorkspace(p->A, d.experts, p->R)); !st.isOk())
     return st;
   return lib_.moePermute(*t, p->N, p->D, d.experts, p->A, p->R, p->cap, pointer(x),
                          static_cast<const int32_t *>(pointer(experts)),
                          static_cast<const int32_t *>(pointer(tokens)), pointer(rows),
                          static_cast<int32_t *>(pointer(s.results[1])),
-                         static_cast<int32_t *>(pointer(s.results[2])), ws.p);
+                         static_cast<int32_t *>(pointer(s.results[2])), ws.p, stream_);
 }
 
 Status CudaBackend::vjpMoePermute(const MoePermuteDesc &d, const PlanStep &s) {
@@ -231,13 +238,13 @@ Status CudaBackend::vjpMoePermute(const MoePermuteDesc &d, const PlanStep &s) {
   auto t = oneType("moe_permute's backward", r_, {drows, dx});
   if (!t.isOk())
     return t.status();
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.moeTokenOrderWorkspace(p->A, p->N)); !st.isOk())
     return st;
   return lib_.moePermuteBackward(*t, p->N, p->D, p->A,
                                  static_cast<const int32_t *>(pointer(tokens)),
                                  static_cast<const int32_t *>(pointer(rowOf)), pointer(drows),
-                                 pointer(dx), ws.p);
+                                 pointer(dx), ws.p, stream_);
 }
 
 namespace {
@@ -270,7 +277,7 @@ Status CudaBackend::runGroupedLinear(const GroupedLinearDesc &, const PlanStep &
   if (!t.isOk())
     return t.status();
   return lib_.groupedLinearForward(*t, *g, pointer(x), pointer(w), b >= 0 ? pointer(b) : nullptr,
-                                   static_cast<const int32_t *>(pointer(offsets)), pointer(y));
+                                   static_cast<const int32_t *>(pointer(offsets)), pointer(y), stream_);
 }
 
 Status CudaBackend::vjpGroupedLinear(const GroupedLinearDesc &, const PlanStep &s) {
@@ -289,14 +296,14 @@ Status CudaBackend::vjpGroupedLinear(const GroupedLinearDesc &, const PlanStep &
   const auto *off = static_cast<const int32_t *>(pointer(offsets));
   if (dx >= 0)
     if (Status st = lib_.groupedLinearBackwardData(*t, *g, pointer(dy), pointer(w), off,
-                                                   pointer(dx));
+                                                   pointer(dx), stream_);
         !st.isOk())
       return st;
   if (dw < 0 && db < 0)
     return Status::ok();
   // dw and db are made in f32 and cast to their storage.
   std::initializer_list<const void *> reads = {pointer(x), pointer(w), pointer(dy)};
-  F32Out gw(dev_, lib_), gb(dev_, lib_);
+  F32Out gw(*ws_, lib_), gb(*ws_, lib_);
   if (Status st = gw.init(dw, dw >= 0 ? pointer(dw) : nullptr,
                           dw >= 0 ? r_.storage[dw] : DType::F32, g->E * g->N * g->K, reads);
       !st.isOk())
@@ -306,7 +313,7 @@ Status CudaBackend::vjpGroupedLinear(const GroupedLinearDesc &, const PlanStep &
       !st.isOk())
     return st;
   if (Status st =
-          lib_.groupedLinearBackwardWeight(*t, *g, pointer(x), pointer(dy), off, gw.p, gb.p);
+          lib_.groupedLinearBackwardWeight(*t, *g, pointer(x), pointer(dy), off, gw.p, gb.p, stream_);
       !st.isOk())
     return st;
   if (Status st = gw.finish(); !st.isOk())
@@ -345,12 +352,12 @@ Status CudaBackend::runMoeCombine(const MoeCombineDesc &, const PlanStep &s) {
   auto g = oneType("moe_combine's gates", r_, {gates});
   if (!t.isOk() || !g.isOk())
     return !t.isOk() ? t.status() : g.status();
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.moeTokenOrderWorkspace(c->A, c->N)); !st.isOk())
     return st;
   return lib_.moeCombine(*t, *g, c->N, c->D, c->A, pointer(rows), pointer(gates),
                          static_cast<const int32_t *>(pointer(rowOf)),
-                         static_cast<const int32_t *>(pointer(tokens)), pointer(y), ws.p);
+                         static_cast<const int32_t *>(pointer(tokens)), pointer(y), ws.p, stream_);
 }
 
 Status CudaBackend::vjpMoeCombine(const MoeCombineDesc &, const PlanStep &s) {
@@ -370,7 +377,7 @@ Status CudaBackend::vjpMoeCombine(const MoeCombineDesc &, const PlanStep &s) {
   if (!t.isOk() || !g.isOk())
     return !t.isOk() ? t.status() : g.status();
   // dgates made in the gates' type, cast to its storage.
-  AsType dg(dev_, lib_);
+  AsType dg(*ws_, lib_);
   if (dgates >= 0)
     if (Status st = dg.init(pointer(dgates), r_.storage[dgates], *g, c->A, true); !st.isOk())
       return st;
@@ -378,7 +385,7 @@ Status CudaBackend::vjpMoeCombine(const MoeCombineDesc &, const PlanStep &s) {
           *t, *g, c->N, c->D, c->A, c->R, pointer(rows), pointer(gates),
           static_cast<const int32_t *>(pointer(rowOf)),
           static_cast<const int32_t *>(pointer(tokens)), pointer(dy),
-          drows >= 0 ? pointer(drows) : nullptr, dgates >= 0 ? dg.p : nullptr);
+          drows >= 0 ? pointer(drows) : nullptr, dgates >= 0 ? dg.p : nullptr, stream_);
       !st.isOk())
     return st;
   return dg.finish();

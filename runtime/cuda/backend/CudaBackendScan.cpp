@@ -31,14 +31,14 @@ struct Out {
   void *dst = nullptr, *p = nullptr;
   size_t bytes = 0;
   std::unique_ptr<Scratch> scratch;
-  Status init(Device &dev, void *where, int64_t size, const std::vector<const void *> &reads) {
+  Status init(Workspace &ws, void *where, int64_t size, const std::vector<const void *> &reads) {
     dst = p = where;
     bytes = size_t(std::max<int64_t>(size, 0));
     if (!where)
       return Status::ok();
     for (const void *r : reads)
       if (r == where) {
-        scratch = std::make_unique<Scratch>(dev);
+        scratch = std::make_unique<Scratch>(ws);
         if (Status st = scratch->get(std::max<size_t>(bytes, 1)); !st.isOk())
           return st;
         p = scratch->p;
@@ -46,7 +46,9 @@ struct Out {
       }
     return Status::ok();
   }
-  Status finish(Device &dev) { return scratch ? dev.copyOnDevice(dst, p, bytes) : Status::ok(); }
+  Status finish(Workspace &ws) {
+    return scratch ? ws.device().copyOnDevice(dst, p, bytes, ws.stream) : Status::ok();
+  }
 };
 
 /// A workspace block of `bytes` (none when 0).
@@ -90,10 +92,10 @@ Status CudaBackend::runScan(const ScanDesc &d, const PlanStep &s) {
   if (!t.isOk())
     return t.status();
   lib::ScanCall c{(*xs)[0], (*xs)[1], (*xs)[2], d.chunk};
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = workspace(ws, lib_.scanWorkspace(c)); !st.isOk())
     return st;
-  return lib_.scanForward(*t, c, pointer(x), pointer(a), pointer(h), ws.p);
+  return lib_.scanForward(*t, c, pointer(x), pointer(a), pointer(h), ws.p, stream_);
 }
 
 Status CudaBackend::vjpScan(const ScanDesc &d, const PlanStep &s) {
@@ -118,23 +120,23 @@ Status CudaBackend::vjpScan(const ScanDesc &d, const PlanStep &s) {
   // nowhere else.
   Out odx, oda;
   int64_t bytes = r_.bytes[dh];
-  if (Status st = odx.init(dev_, dx >= 0 ? pointer(dx) : nullptr, bytes, {pointer(a), pointer(h)});
+  if (Status st = odx.init(*ws_, dx >= 0 ? pointer(dx) : nullptr, bytes, {pointer(a), pointer(h)});
       !st.isOk())
     return st;
-  if (Status st = oda.init(dev_, da >= 0 ? pointer(da) : nullptr, bytes,
+  if (Status st = oda.init(*ws_, da >= 0 ? pointer(da) : nullptr, bytes,
                            {pointer(a), pointer(h), pointer(dh), odx.p});
       !st.isOk())
     return st;
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = workspace(ws, lib_.scanWorkspace(c)); !st.isOk())
     return st;
   if (Status st = lib_.scanBackward(*t, c, pointer(a), pointer(h), pointer(dh), odx.p, oda.p,
-                                    ws.p);
+                                    ws.p, stream_);
       !st.isOk())
     return st;
-  if (Status st = odx.finish(dev_); !st.isOk())
+  if (Status st = odx.finish(*ws_); !st.isOk())
     return st;
-  return oda.finish(dev_);
+  return oda.finish(*ws_);
 }
 
 Status CudaBackend::runScanStep(const ScanStepDesc &, const PlanStep &s) {
@@ -150,7 +152,7 @@ Status CudaBackend::runScanStep(const ScanStepDesc &, const PlanStep &s) {
   auto t = elemOf(r_.storage[x], "scan_step's input");
   if (!t.isOk())
     return t.status();
-  return lib_.scanStep(*t, elements(*xs), pointer(x), pointer(a), pointer(hp), pointer(h));
+  return lib_.scanStep(*t, elements(*xs), pointer(x), pointer(a), pointer(hp), pointer(h), stream_);
 }
 
 //===----------------------------------------------------------------------===//
@@ -189,12 +191,12 @@ Status CudaBackend::runSelectiveScan(const SelectiveScanDesc &d, const PlanStep 
   auto t = elemOf(r_.storage[y], "selective_scan's output");
   if (!t.isOk())
     return t.status();
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = workspace(ws, lib_.selectiveScanWorkspace(*c, false)); !st.isOk())
     return st;
   return lib_.selectiveScanForward(*t, *c, pointer(in[0]), pointer(in[1]), pointer(in[2]),
                                    pointer(in[3]), pointer(in[4]), pointer(in[5]),
-                                   pointer(in[6]), pointer(y), ws.p);
+                                   pointer(in[6]), pointer(y), ws.p, stream_);
 }
 
 Status CudaBackend::vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep &s) {
@@ -240,7 +242,7 @@ Status CudaBackend::vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep 
       if (!shape.isOk())
         return shape.status();
       bool aliased = std::find(reads.begin(), reads.end(), pointer(g)) != reads.end();
-      f32.push_back(std::make_unique<F32Out>(dev_, lib_));
+      f32.push_back(std::make_unique<F32Out>(*ws_, lib_));
       if (Status st = aliased ? f32.back()->init(g, pointer(g), r_.storage[g], elements(*shape),
                                                  {pointer(g)})
                               : f32.back()->init(g, pointer(g), r_.storage[g], elements(*shape));
@@ -249,21 +251,21 @@ Status CudaBackend::vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep 
       p[i] = f32.back()->p;
       continue;
     }
-    if (Status st = out[i].init(dev_, pointer(g), r_.bytes[g], reads); !st.isOk())
+    if (Status st = out[i].init(*ws_, pointer(g), r_.bytes[g], reads); !st.isOk())
       return st;
     p[i] = out[i].p;
   }
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = workspace(ws, lib_.selectiveScanWorkspace(*c, true)); !st.isOk())
     return st;
   if (Status st = lib_.selectiveScanBackward(*t, *c, pointer(v.in[0]), pointer(v.in[1]),
                                              pointer(v.in[2]), pointer(v.in[3]), pointer(v.in[4]),
                                              pointer(v.in[5]), pointer(v.in[6]), pointer(dy), p[0],
-                                             p[1], p[2], p[3], p[4], p[5], p[6], ws.p);
+                                             p[1], p[2], p[3], p[4], p[5], p[6], ws.p, stream_);
       !st.isOk())
     return st;
   for (Out &o : out)
-    if (Status st = o.finish(dev_); !st.isOk())
+    if (Status st = o.finish(*ws_); !st.isOk())
       return st;
   for (auto &o : f32)
     if (Status st = o->finish(); !st.isOk())
@@ -294,7 +296,7 @@ Status CudaBackend::runSelectiveScanStep(const SelectiveScanStepDesc &d, const P
   // state before it writes it.
   return lib_.selectiveScanStep(*t, *c, pointer(in[0]), pointer(in[1]), pointer(in[2]),
                                 pointer(in[3]), pointer(in[4]), pointer(in[6]), pointer(in[7]),
-                                pointer(in[5]), pointer(y), pointer(h));
+                                pointer(in[5]), pointer(y), pointer(h), stream_);
 }
 
 //===----------------------------------------------------------------------===//
@@ -332,7 +334,7 @@ Status CudaBackend::runConv1d(const Conv1dDesc &d, const PlanStep &s) {
   if (!t.isOk())
     return t.status();
   return lib_.conv1dForward(*t, *c, pointer(x), pointer(w), b >= 0 ? pointer(b) : nullptr,
-                            pointer(y));
+                            pointer(y), stream_);
 }
 
 Status CudaBackend::vjpConv1d(const Conv1dDesc &d, const PlanStep &s) {
@@ -364,24 +366,24 @@ Status CudaBackend::vjpConv1d(const Conv1dDesc &d, const PlanStep &s) {
   // dx is a sum over several outputs' gradients: never in dy's buffer.
   std::vector<const void *> reads = {pointer(x), pointer(w), pointer(dy)};
   Out ox, ow, ob;
-  if (Status st = ox.init(dev_, dx >= 0 ? pointer(dx) : nullptr, dx >= 0 ? r_.bytes[dx] : 0,
+  if (Status st = ox.init(*ws_, dx >= 0 ? pointer(dx) : nullptr, dx >= 0 ? r_.bytes[dx] : 0,
                           reads);
       !st.isOk())
     return st;
-  if (Status st = ow.init(dev_, dw >= 0 ? pointer(dw) : nullptr, dw >= 0 ? r_.bytes[dw] : 0,
+  if (Status st = ow.init(*ws_, dw >= 0 ? pointer(dw) : nullptr, dw >= 0 ? r_.bytes[dw] : 0,
                           reads);
       !st.isOk())
     return st;
-  if (Status st = ob.init(dev_, db >= 0 ? pointer(db) : nullptr, db >= 0 ? r_.bytes[db] : 0,
+  if (Status st = ob.init(*ws_, db >= 0 ? pointer(db) : nullptr, db >= 0 ? r_.bytes[db] : 0,
                           reads);
       !st.isOk())
     return st;
   if (Status st = lib_.conv1dBackward(*t, gt, *c, pointer(x), pointer(w), pointer(dy), ox.p,
-                                      ow.p, ob.p);
+                                      ow.p, ob.p, stream_);
       !st.isOk())
     return st;
   for (Out *o : {&ox, &ow, &ob})
-    if (Status st = o->finish(dev_); !st.isOk())
+    if (Status st = o->finish(*ws_); !st.isOk())
       return st;
   return Status::ok();
 }
@@ -420,7 +422,7 @@ Status CudaBackend::runBinary(const BinaryDesc &d, const PlanStep &s) {
   if (!t.isOk())
     return t.status();
   return lib_.binaryForward(*t, static_cast<BinaryKind>(d.op), *c, pointer(a), pointer(b),
-                            pointer(y));
+                            pointer(y), stream_);
 }
 
 Status CudaBackend::binaryGrad(const BinaryDesc &d, const PlanStep &s) {
@@ -448,7 +450,7 @@ Status CudaBackend::binaryGrad(const BinaryDesc &d, const PlanStep &s) {
   // scratch block summed over the broadcast dims into it.
   const Shape *shapes[2] = {&*as, &*bs};
   const int64_t *strides[2] = {c->strideA, c->strideB};
-  Scratch full[2] = {Scratch(dev_), Scratch(dev_)};
+  Scratch full[2] = {Scratch(*ws_), Scratch(*ws_)};
   void *gp[2] = {nullptr, nullptr};
   for (int i = 0; i < 2; ++i) {
     int32_t g = v.grad[i];
@@ -464,7 +466,7 @@ Status CudaBackend::binaryGrad(const BinaryDesc &d, const PlanStep &s) {
     gp[i] = full[i].p;
   }
   if (Status st = lib_.binaryBackward(*t, static_cast<BinaryKind>(d.op), *c, pointer(a),
-                                      pointer(b), pointer(dy), gp[0], gp[1]);
+                                      pointer(b), pointer(dy), gp[0], gp[1], stream_);
       !st.isOk())
     return st;
   for (int i = 0; i < 2; ++i) {
@@ -472,7 +474,7 @@ Status CudaBackend::binaryGrad(const BinaryDesc &d, const PlanStep &s) {
     if (g < 0 || !full[i].p)
       continue;
     if (elements(*shapes[i]) == n) {
-      if (Status st = dev_.copyOnDevice(pointer(g), full[i].p, size_t(n) * elem); !st.isOk())
+      if (Status st = dev_.copyOnDevice(pointer(g), full[i].p, size_t(n) * elem, stream_); !st.isOk())
         return st;
       continue;
     }
@@ -490,7 +492,7 @@ Status CudaBackend::binaryGrad(const BinaryDesc &d, const PlanStep &s) {
       view.dst[k] = inner.dst[k] = strides[i][k];
       st *= c->shape[k];
     }
-    if (Status e = lib_.stridedSum(*t, view, inner, full[i].p, pointer(g)); !e.isOk())
+    if (Status e = lib_.stridedSum(*t, view, inner, full[i].p, pointer(g), stream_); !e.isOk())
       return e;
   }
   return Status::ok();

@@ -46,10 +46,12 @@ namespace motif::cuda {
 inline namespace MOTIF_KERNEL_ABI {
 
 /// A routing: N tokens, E experts; token choice takes k experts a token,
-/// expert choice `cap` tokens an expert (A = E · cap).
+/// expert choice `cap` tokens an expert (A = E · cap). `sigmoid`: token
+/// choice over sigmoid scores instead of the softmax (DeepSeek-V3), its
+/// balance loss over the scores normalised over all experts.
 struct MoeRouteArgs {
   int64_t N = 1, E = 1, k = 1, cap = 0;
-  bool expertChoice = false, normalize = true;
+  bool expertChoice = false, normalize = true, sigmoid = false;
   float auxCoef = 0, zCoef = 0;
   int64_t assignments() const { return expertChoice ? E * cap : N * k; }
 };
@@ -71,9 +73,12 @@ inline size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 // CUDA kernels: routing
 //===----------------------------------------------------------------------===//
 
-/// probs [N, E] = softmax(logits), lse [N]; a thread per token.
+/// probs [N, E] = softmax(logits), lse [N]; a thread per token. `sigmoid`:
+/// probs = sigmoid(logits) and psum [N] their sum over the experts (lse
+/// still the logits' logsumexp, the z-loss's).
 template <typename T>
-__global__ void softmaxKernel(int64_t N, int64_t E, const T *logits, float *probs, float *lse) {
+__global__ void softmaxKernel(int64_t N, int64_t E, const T *logits, float *probs, float *lse,
+                              bool sigmoid, float *psum) {
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < N;
        t += int64_t(gridDim.x) * blockDim.x) {
     float mx = -INFINITY;
@@ -84,8 +89,18 @@ __global__ void softmaxKernel(int64_t N, int64_t E, const T *logits, float *prob
       sum += expf(load(logits, t * E + e) - mx);
     float l = mx + logf(sum);
     lse[t] = l;
-    for (int64_t e = 0; e < E; ++e)
-      probs[t * E + e] = expf(load(logits, t * E + e) - l);
+    if (!sigmoid) {
+      for (int64_t e = 0; e < E; ++e)
+        probs[t * E + e] = expf(load(logits, t * E + e) - l);
+      continue;
+    }
+    float ps = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      float p = 1.f / (1.f + expf(-load(logits, t * E + e)));
+      probs[t * E + e] = p;
+      ps += p;
+    }
+    psum[t] = ps;
   }
 }
 
@@ -156,16 +171,18 @@ __global__ void expertChoiceListKernel(int64_t N, int64_t E, int64_t cap, const 
   }
 }
 
-/// stats: P [E] (Σ_t probs[t, e]), count [E] (assignments of e), zsum [1]
-/// (Σ_t lse²): block e < E does expert e, block E the z sum; fixed trees.
+/// stats: P [E] (Σ_t probs[t, e], over psum[t] where not null: sigmoid
+/// routing), count [E] (assignments of e), zsum [1] (Σ_t lse²): block e < E
+/// does expert e, block E the z sum; fixed trees.
 __global__ void routerStatsKernel(int64_t N, int64_t E, int64_t A, const float *probs,
-                                  const float *lse, const int32_t *experts, float *stats) {
+                                  const float *psum, const float *lse, const int32_t *experts,
+                                  float *stats) {
   __shared__ float scratch[32];
   const int64_t b = blockIdx.x;
   if (b < E) {
     float p = 0, c = 0;
     for (int64_t t = threadIdx.x; t < N; t += blockDim.x)
-      p += probs[t * E + b];
+      p += psum ? probs[t * E + b] / psum[t] : probs[t * E + b];
     for (int64_t a = threadIdx.x; a < A; a += blockDim.x)
       c += experts[a] == b ? 1.f : 0.f;
     p = blockSum(p, scratch);
@@ -235,17 +252,33 @@ __global__ void gateGradExpertChoiceKernel(int64_t A, int64_t E, const int32_t *
 }
 
 /// dlogits = p (g - p·g) + zScale lse p with g = dp + auxScale f; daux a
-/// device scalar (null: 0). A thread per token.
+/// device scalar (null: 0). A thread per token. Sigmoid routing (psum not
+/// null): the balance loss reads q = p / psum, so ds = dp + (auxScale f -
+/// q·auxScale f) / psum, dlogits = ds p (1 - p) + zScale lse softmax(logits).
 template <typename T, typename G>
 __global__ void routerGradKernel(int64_t N, int64_t E, int64_t A, float auxCoef, float zCoef,
-                                 const float *probs, const float *lse, const float *stats,
-                                 const float *dp, const G *daux, T *dlogits) {
+                                 const T *logits, const float *probs, const float *psum,
+                                 const float *lse, const float *stats, const float *dp,
+                                 const G *daux, T *dlogits) {
   const float d = daux ? load(daux, 0) : 0.f;
   const float auxScale = N > 0 ? d * auxCoef * float(E) / float(N) : 0.f;
   const float zScale = N > 0 ? d * zCoef * 2.f / float(N) : 0.f;
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < N;
        t += int64_t(gridDim.x) * blockDim.x) {
     const float *p = probs + t * E;
+    if (psum) {
+      const float sum = psum[t];
+      float qdq = 0;
+      for (int64_t e = 0; e < E; ++e)
+        qdq += p[e] / sum * auxScale * (A > 0 ? stats[E + e] / float(A) : 0.f);
+      for (int64_t e = 0; e < E; ++e) {
+        float f = A > 0 ? stats[E + e] / float(A) : 0.f;
+        float ds = dp[t * E + e] + (auxScale * f - qdq) / sum;
+        float softmax = expf(load(logits, t * E + e) - lse[t]);
+        store(dlogits, t * E + e, ds * p[e] * (1.f - p[e]) + zScale * lse[t] * softmax);
+      }
+      continue;
+    }
     float dot = 0;
     for (int64_t e = 0; e < E; ++e) {
       float f = A > 0 ? stats[E + e] / float(A) : 0.f;
@@ -692,7 +725,7 @@ template <typename T> bool groupedShapeOk(const GroupedLinearArgs &g) {
 inline size_t moeRouteWorkspaceBytes(const MoeRouteArgs &r) {
   using moe::align256;
   size_t ne = align256(size_t(r.N * r.E) * 4);
-  return 2 * ne + align256(size_t(r.N) * 4) + align256(size_t(2 * r.E + 1) * 4);
+  return 2 * ne + 2 * align256(size_t(r.N) * 4) + align256(size_t(2 * r.E + 1) * 4);
 }
 
 /// gates, experts, tokens [A] and aux (a device scalar) of logits [N, E];
@@ -702,18 +735,22 @@ cudaError_t moeRoute(const MoeRouteArgs &r, const T *logits, G *gates, int32_t *
                      int32_t *tokens, G *aux, void *workspace, cudaStream_t stream) {
   if (r.N < 0 || r.E < 1 || r.E > moe::kMaxExperts || !workspace || !aux ||
       (!r.expertChoice && (r.k < 1 || r.k > moe::kMaxTopK || r.k > r.E)) ||
-      (r.expertChoice && (r.cap < 0 || r.cap > r.N)))
+      (r.expertChoice && (r.cap < 0 || r.cap > r.N)) || (r.expertChoice && r.sigmoid))
     return cudaErrorInvalidValue;
   char *ws = static_cast<char *>(workspace);
-  const size_t ne = moe::align256(size_t(r.N * r.E) * 4);
+  const size_t ne = moe::align256(size_t(r.N * r.E) * 4), nb = moe::align256(size_t(r.N) * 4);
   float *probs = reinterpret_cast<float *>(ws);
   int32_t *selected = reinterpret_cast<int32_t *>(ws + ne);
   float *lse = reinterpret_cast<float *>(ws + 2 * ne);
-  float *stats = reinterpret_cast<float *>(ws + 2 * ne + moe::align256(size_t(r.N) * 4));
+  float *stats = reinterpret_cast<float *>(ws + 2 * ne + nb);
+  float *psum = r.sigmoid ? reinterpret_cast<float *>(ws + 2 * ne + nb +
+                                                      moe::align256(size_t(2 * r.E + 1) * 4))
+                          : nullptr;
   const int64_t A = r.assignments();
   if (r.N > 0) {
     MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::softmaxKernel<T>)(r.N, r.E, logits,
-                                                                           probs, lse);
+                                                                           probs, lse, r.sigmoid,
+                                                                           psum);
     if (!r.expertChoice) {
       MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::topKKernel<G>)(
           r.N, r.E, int(r.k), r.normalize, probs, gates, experts, tokens);
@@ -725,7 +762,8 @@ cudaError_t moeRoute(const MoeRouteArgs &r, const T *logits, G *gates, int32_t *
     }
   }
   MOTIF_LAUNCH(unsigned(r.E + 1), 256, 0, stream, moe::routerStatsKernel)(r.N, r.E, A, probs,
-                                                                          lse, experts, stats);
+                                                                          psum, lse, experts,
+                                                                          stats);
   MOTIF_LAUNCH(1, 32, 0, stream, moe::auxLossKernel<G>)(r.N, r.E, A, r.auxCoef, r.zCoef, stats,
                                                         aux);
   return cudaGetLastError();
@@ -738,19 +776,22 @@ cudaError_t moeRouteBackward(const MoeRouteArgs &r, const T *logits, const G *ga
                              const int32_t *experts, const int32_t *tokens, const G *dgates,
                              const G *daux, T *dlogits, void *workspace, cudaStream_t stream) {
   if (r.N < 0 || r.E < 1 || r.E > moe::kMaxExperts || !workspace || !dgates ||
-      (!r.expertChoice && (r.k < 1 || r.k > moe::kMaxTopK)))
+      (!r.expertChoice && (r.k < 1 || r.k > moe::kMaxTopK)) || (r.expertChoice && r.sigmoid))
     return cudaErrorInvalidValue;
   if (r.N == 0)
     return cudaSuccess;
   char *ws = static_cast<char *>(workspace);
-  const size_t ne = moe::align256(size_t(r.N * r.E) * 4);
+  const size_t ne = moe::align256(size_t(r.N * r.E) * 4), nb = moe::align256(size_t(r.N) * 4);
   float *probs = reinterpret_cast<float *>(ws);
   float *dp = reinterpret_cast<float *>(ws + ne);
   float *lse = reinterpret_cast<float *>(ws + 2 * ne);
-  float *stats = reinterpret_cast<float *>(ws + 2 * ne + moe::align256(size_t(r.N) * 4));
+  float *stats = reinterpret_cast<float *>(ws + 2 * ne + nb);
+  float *psum = r.sigmoid ? reinterpret_cast<float *>(ws + 2 * ne + nb +
+                                                      moe::align256(size_t(2 * r.E + 1) * 4))
+                          : nullptr;
   const int64_t A = r.assignments();
   MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::softmaxKernel<T>)(r.N, r.E, logits, probs,
-                                                                         lse);
+                                                                         lse, r.sigmoid, psum);
   MOTIF_LAUNCH(gridFor(r.N * r.E, 256), 256, 0, stream, moe::zeroKernel<float>)(r.N * r.E, dp);
   if (!r.expertChoice)
     MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::gateGradTopKKernel<G>)(
@@ -759,9 +800,10 @@ cudaError_t moeRouteBackward(const MoeRouteArgs &r, const T *logits, const G *ga
     MOTIF_LAUNCH(gridFor(A, 256), 256, 0, stream, moe::gateGradExpertChoiceKernel<G>)(
         A, r.E, experts, tokens, dgates, dp);
   MOTIF_LAUNCH(unsigned(r.E + 1), 256, 0, stream, moe::routerStatsKernel)(r.N, r.E, A, probs,
-                                                                          lse, experts, stats);
+                                                                          psum, lse, experts,
+                                                                          stats);
   MOTIF_LAUNCH(gridFor(r.N, 128), 128, 0, stream, moe::routerGradKernel<T, G>)(
-      r.N, r.E, A, r.auxCoef, r.zCoef, probs, lse, stats, dp, daux, dlogits);
+      r.N, r.E, A, r.auxCoef, r.zCoef, logits, probs, psum, lse, stats, dp, daux, dlogits);
   return cudaGetLastError();
 }
 
