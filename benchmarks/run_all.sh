@@ -11,7 +11,8 @@
 # BUDGET (seconds for the whole run, default 540), BENCH_ART (the artifacts' folder,
 # default $BUILD_DIR/bench), MOTIF_RUN (the motif-run to use), MOTIF_ATTENTION_BENCH
 # (tests/gpu's motif-gpu-attention-bench: the library's attention kernels beside SDPA;
-# scripts/gpu-check.sh sets these three). torch.compile runs get fresh
+# scripts/gpu-check.sh sets these three), MOTIF_MOE_BENCH (tests/gpu's
+# motif-gpu-moe-bench: the grouped expert kernels beside torch._grouped_mm). torch.compile runs get fresh
 # Inductor/Triton caches (cold compilation) unless TORCHINDUCTOR_CACHE_DIR is set.
 #
 # The Motif side runs when a motif-run that can bench on the GPU is found
@@ -85,6 +86,10 @@ done
 echo "== attention: SDPA (flash) and Motif =="
 run 120 attention "" "$PY" benchmarks/attention_bench.py --out "$OUT" ${MOTIF:+--motif "$MOTIF"} \
   ${MOTIF_ATTENTION_BENCH:+--motif-bench "$MOTIF_ATTENTION_BENCH"}
+
+echo "== grouped experts: a dense GEMM, torch._grouped_mm and Motif's kernels =="
+run 150 moe "" "$PY" benchmarks/moe_bench.py --out "$OUT" \
+  ${MOTIF_MOE_BENCH:+--motif-bench "$MOTIF_MOE_BENCH"}
 
 echo "== training step: PyTorch eager =="
 for model in gpt2 llama; do

@@ -23,7 +23,7 @@
 #
 # Environment: BUILD_DIR (build), GPU_CHECK_DIR (build/gpu-check[-sim]),
 # GPU_CHECK_DEVICE (cuda or sim; --sim sets sim), GPU_CHECK_BUDGET (seconds
-# for the whole run: 420, sim 110), GPU_CHECK_FILTER (an extended regex on the
+# for the whole run: 420, sim 200), GPU_CHECK_FILTER (an extended regex on the
 # test names to run), TEST_TIMEOUT (seconds per test: 120), PYTHON (python3).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -47,7 +47,7 @@ esac
 PY=${PYTHON:-python3}
 
 if [ "$MODE" = cuda ]; then
-  TEST_BINS="motif-gpu-fragment-tests motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests motif-gpu-families-tests"
+  TEST_BINS="motif-gpu-fragment-tests motif-gpu-attention-tests motif-gpu-kernel-tests motif-gpu-runtime-tests motif-gpu-families-tests motif-gpu-scan-tests"
   BENCH_BIN=motif-gpu-attention-bench
   TEST_DIR=$BUILD/tests/gpu
   # The examples at tiny sizes (launch plans, generated kernels loaded on the
@@ -61,10 +61,25 @@ else
   MODELS="gpt2 llama"
   TARGETS=cpu,sm_80
 fi
+# Grouped experts (tests/gpu/MoeTest.cu, MoeBench.cu): the kernel tests on the
+# GPU (ctest runs them under the simulator) and the layer bench on both.
+if [ "$MODE" = cuda ]; then
+  TEST_BINS="$TEST_BINS motif-gpu-moe-tests"
+  MOE_BENCH_BIN=motif-gpu-moe-bench
+else
+  MOE_BENCH_BIN=motif-sim-gpu-moe-bench
+fi
 BACKEND_BINS="motif-cudabackend-tests motif-cudabackend-module-tests"
 # The train_step comparisons (GPT-2, Llama, Mistral) on the GPU only: CI runs
 # them under the simulator through ctest already.
 [ "$MODE" = cuda ] && BACKEND_BINS="$BACKEND_BINS motif-cudabackend-train-tests"
+# The device engine (CUDA graphs against none, bit for bit, and what a capture
+# refuses; on the GPU every test of it) and the encoder, vision and
+# encoder-decoder families (on the GPU only: CI runs them under the simulator).
+BACKEND_BINS="$BACKEND_BINS motif-device-engine-tests"
+[ "$MODE" = cuda ] && BACKEND_BINS="$BACKEND_BINS motif-cudabackend-families-tests"
+# (Under the simulator FILTER below keeps Llama's graph test and the capture
+# test of the device engine: the rest take minutes there and run in ctest.)
 BACKEND_DIR=$BUILD/tests/unit/cudabackend
 
 #===------------------------------------------------------------------------===#
@@ -83,8 +98,10 @@ if [ "$PREPARE" = 1 ]; then
   }
   copy "$BUILD/bin/motif-run"
   for t in $TEST_BINS $BENCH_BIN; do copy "$TEST_DIR/$t"; done
+  copy "$TEST_DIR/$MOE_BENCH_BIN"
   for t in $BACKEND_BINS; do copy "$BACKEND_DIR/$t"; done
   cp "$BACKEND_DIR"/*.mbin "$DIR/inputs/" 2>/dev/null || missing="$missing $BACKEND_DIR/*.mbin"
+  cp tests/lit/train/Inputs/genesis.txt "$DIR/inputs/" || missing="$missing genesis.txt"
   if [ -n "$missing" ]; then
     echo "gpu-check --prepare: not built:$missing"
     echo "  build them first: cmake --build $BUILD (with the CUDA toolkit for the GPU binaries:"
@@ -127,14 +144,14 @@ OUT=$(cd "$OUT" && pwd)
 DIR_ABS=$(cd "$DIR" 2>/dev/null && pwd) || DIR_ABS=$PWD/$DIR
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 START=$(date +%s)
-if [ "$MODE" = cuda ]; then BUDGET=${GPU_CHECK_BUDGET:-420}; else BUDGET=${GPU_CHECK_BUDGET:-110}; fi
+if [ "$MODE" = cuda ]; then BUDGET=${GPU_CHECK_BUDGET:-420}; else BUDGET=${GPU_CHECK_BUDGET:-200}; fi
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
 FILTER=${GPU_CHECK_FILTER:-}
 if [ -z "$FILTER" ] && [ "$MODE" = sim ]; then
   # Under the simulator the kit checks itself, not the kernels (ctest -L sim
   # runs all of those): a few cases per binary, the failure record's check,
   # the backend tests and the module test whole.
-  FILTER='^(GpuCompare\.|GpuNorm\.F32|GpuCrossEntropy\.NoCounted|GpuGemm\.CachesOnePlan|GpuGemm\.ErrorsName|GpuAttentionArgs\.|FragmentLayout\.Accumulator|CudaBackendSim\.(Gpt2Forward|Uncovered)|ArtifactModules\.)'
+  FILTER='^(GpuCompare\.|GpuNorm\.F32|GpuCrossEntropy\.NoCounted|GpuGemm\.CachesOnePlan|GpuGemm\.ErrorsName|GpuAttentionArgs\.|FragmentLayout\.Accumulator|CudaBackendSim\.(Gpt2Forward|Uncovered)|ArtifactModules\.|DeviceEngineSim\.(LlamaGraphs|Capture))'
 fi
 
 pass=0 fail=0 skip=0
@@ -428,12 +445,17 @@ check() {
       $size > "$json/motif-bench-device.txt" 2>&1; then
       report PASS "motif-run bench --device $MODE gpt2_tiny" \
         "$(grep -m1 'tokens/s' "$json/motif-bench-device.txt" | sed 's/^ *//')"
+      # The step time with CUDA graphs and, side by side, without.
+      grep -q 'CUDA graphs:' "$json/motif-bench-device.txt" &&
+        report PASS "CUDA graphs against none (bench)" \
+          "$(grep -m1 'CUDA graphs:' "$json/motif-bench-device.txt" | sed 's/^ *CUDA graphs: //')"
     else
       report FAIL "motif-run bench --device $MODE gpt2_tiny" "$(tail -1 "$json/motif-bench-device.txt")"
     fi
   fi
-  local ab
+  local ab mb
   ab=$(bin "$BENCH_BIN")
+  mb=$(bin "$MOE_BENCH_BIN")
   local torch_ok=0
   if [ "$MODE" = cuda ]; then
     "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null && torch_ok=1
@@ -449,6 +471,7 @@ check() {
       report SKIP "benchmarks" "out of the time budget ($budget s left)"
     else
       BENCH_ART="$DIR_ABS/bench" MOTIF_RUN="$RUN" MOTIF_ATTENTION_BENCH="$ab" OUT="$json" \
+        MOTIF_MOE_BENCH="$mb" \
         BUDGET=$budget STEPS=${STEPS:-10} WARMUP=${WARMUP:-3} PYTHON="$PY" benchmarks/run_all.sh
       if [ -f "$json/attention.json" ]; then
         if grep -q '"impl": "motif-kernels", [^}]*"error"' "$json/attention.json" ||
@@ -459,6 +482,12 @@ check() {
         fi
       else
         report FAIL "benchmarks" "benchmarks/run_all.sh wrote no attention.json"
+      fi
+      if [ -f "$json/moe.json" ] && grep -q '"impl": "motif-kernels"' "$json/moe.json" &&
+        ! grep -q '"impl": "motif-kernels", [^}]*"error"' "$json/moe.json"; then
+        report PASS "grouped expert bench (library kernels)" "beside torch._grouped_mm above"
+      else
+        report FAIL "grouped expert bench (library kernels)" "see $json/moe.json in the tarball"
       fi
       for m in gpt2 llama; do
         for impl in eager compile; do
@@ -483,6 +512,23 @@ check() {
       fi
     else
       report FAIL "attention bench" "$BENCH_BIN not built"
+    fi
+    if [ -z "$mb" ]; then
+      report FAIL "grouped expert bench" "$MOE_BENCH_BIN not built"
+    elif [ "$MODE" = sim ]; then
+      # The layer bench's whole path (benchmarks/moe_bench.py and the binary) at a tiny size.
+      if timeout -k 5 "$(capped 60)" "$PY" benchmarks/moe_bench.py --sim --motif-bench "$mb" \
+        --out "$json" > "$json/moe.txt" 2>&1; then
+        report PASS "grouped expert bench (library kernels)" "$(grep -m1 '^motif-kernels' "$json/moe.txt" | cut -c1-100)"
+      else
+        report FAIL "grouped expert bench (library kernels)" "$(tail -1 "$json/moe.txt")"
+      fi
+    else
+      if timeout -k 5 "$(capped 120)" "$mb" --iters 20 > "$json/moe-motif.txt" 2>&1; then
+        report PASS "grouped expert bench (library kernels)" "$(grep '^{' "$json/moe-motif.txt" | head -1 | cut -c1-110)"
+      else
+        report FAIL "grouped expert bench (library kernels)" "$(tail -1 "$json/moe-motif.txt")"
+      fi
     fi
     if [ "$MODE" = sim ] && [ -n "$RUN" ] && [ -f "$DIR/artifacts/gpt2.mbin" ]; then
       if "$RUN" bench "$DIR/artifacts/gpt2.mbin" --batch 2 --seq 16 --steps 2 --warmup 1 \

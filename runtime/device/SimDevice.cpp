@@ -6,6 +6,7 @@
 #include "runtime/sim/Ptx.h"
 #include "runtime/sim/Sim.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -166,6 +167,10 @@ namespace motif::rt::device {
 struct StreamObject {
   bool capturing = false;
   std::vector<Work> captured;
+  /// Why the capture under way is invalid (endCapture fails with it), as the
+  /// GPU invalidates a capture when a prohibited call is made during it.
+  std::string invalidated;
+  int number = 0; // for messages: stream N of createStream
 };
 struct EventObject {};
 struct GraphObject {
@@ -184,8 +189,12 @@ namespace {
 
 class SimDevice final : public Device {
 public:
-  explicit SimDevice(int64_t capacity) : capacity_(capacity) {}
+  explicit SimDevice(int64_t capacity) : capacity_(capacity) {
+    live().push_back(this);
+    motif::sim::setStreamHook(&SimDevice::streamHook);
+  }
   ~SimDevice() override {
+    live().erase(std::find(live().begin(), live().end(), this));
     for (auto &[p, a] : allocations_)
       (void)motif::sim::Device::get().free(p);
     for (auto &m : modules_)
@@ -199,6 +208,8 @@ public:
   int64_t freeBytes() const override { return capacity_ - used_; }
 
   StatusOr<void *> allocate(size_t bytes, const std::string &what) override {
+    if (Status st = refuseDuringCapture("allocating '" + what + "' (cudaMalloc)"); !st.isOk())
+      return st;
     auto oom = [&] {
       return Status::error("out of memory on sim: allocating '" + what + "' (" +
                            byteString(int64_t(bytes)) + ") with " + byteString(freeBytes()) +
@@ -217,6 +228,8 @@ public:
   Status free(void *p) override {
     if (!p)
       return Status::ok();
+    if (Status st = refuseDuringCapture("freeing " + hexPtr(p) + " (cudaFree)"); !st.isOk())
+      return st;
     auto it = allocations_.find(p);
     if (it == allocations_.end())
       return Status::error("sim: free of " + hexPtr(p) +
@@ -231,10 +244,14 @@ public:
   Status copyToDevice(void *dst, const void *src, size_t bytes, Stream s) override {
     if (Status st = expectDevice(dst, "copyToDevice", "destination"); !st.isOk())
       return st;
+    if (Status st = refuseHostCopy(s, "copyToDevice"); !st.isOk())
+      return st;
     return issue(s, [=] { return copy(dst, src, bytes, "copyToDevice"); });
   }
   Status copyToHost(void *dst, const void *src, size_t bytes, Stream s) override {
     if (Status st = expectDevice(src, "copyToHost", "source"); !st.isOk())
+      return st;
+    if (Status st = refuseHostCopy(s, "copyToHost"); !st.isOk())
       return st;
     return issue(s, [=] { return copy(dst, src, bytes, "copyToHost"); });
   }
@@ -326,6 +343,7 @@ public:
 
   StatusOr<Stream> createStream() override {
     streams_.push_back(std::make_unique<StreamObject>());
+    streams_.back()->number = ++streamCount_;
     return streams_.back().get();
   }
   Status destroyStream(Stream s) override {
@@ -345,6 +363,9 @@ public:
     return e ? Status::ok() : Status::error("sim: wait on a null event");
   }
   Status synchronizeEvent(Event e) override {
+    if (Status st = refuseDuringCapture("synchronizing an event (cudaEventSynchronize)");
+        !st.isOk())
+      return st;
     return e ? Status::ok() : Status::error("sim: synchronize of a null event");
   }
 
@@ -352,8 +373,12 @@ public:
     StreamObject &so = stream(s);
     if (so.capturing)
       return Status::error("sim: beginCapture on a stream that is capturing already");
+    if (!s)
+      return Status::error("sim: graph capture needs a stream of createStream(), not the "
+                           "default one (the GPU cannot capture the legacy stream)");
     so.capturing = true;
     so.captured.clear();
+    so.invalidated.clear();
     return Status::ok();
   }
   StatusOr<Graph> endCapture(Stream s) override {
@@ -361,6 +386,11 @@ public:
     if (!so.capturing)
       return Status::error("sim: endCapture on a stream that is not capturing");
     so.capturing = false;
+    if (!so.invalidated.empty()) {
+      so.captured.clear();
+      return Status::error("sim: the graph capture on stream " + std::to_string(so.number) +
+                           " was invalidated: " + so.invalidated);
+    }
     graphs_.push_back(std::make_unique<GraphObject>());
     graphs_.back()->work = std::move(so.captured);
     so.captured.clear();
@@ -390,9 +420,13 @@ public:
 
 protected:
   Status synchronizeStream(Stream s) override {
-    if (stream(s).capturing)
-      return Status::error("sim: synchronize on a capturing stream");
-    return Status::ok();
+    if (stream(s).capturing) {
+      std::string why = "a host synchronization of the capturing stream (cudaStreamSynchronize)";
+      stream(s).invalidated = why;
+      return Status::error("sim: " + why + " while capturing a graph: the GPU refuses it");
+    }
+    return refuseDuringCapture("a host synchronization of the default stream "
+                               "(cudaStreamSynchronize/cudaDeviceSynchronize)");
   }
 
 private:
@@ -403,8 +437,86 @@ private:
 
   StreamObject &stream(Stream s) { return s ? *s : defaultStream_; }
 
-  /// Runs `w` now, or records it when `s` is capturing.
+  static std::vector<SimDevice *> &live() {
+    static std::vector<SimDevice *> devices;
+    return devices;
+  }
+
+  /// The stream of this device that is capturing (null when none).
+  StreamObject *capturingStream() {
+    for (auto &so : streams_)
+      if (so->capturing)
+        return so.get();
+    return nullptr;
+  }
+
+  /// What the GPU refuses while a stream captures in the global or
+  /// thread-local mode (an allocation, a free, a host synchronization, work
+  /// on the legacy default stream): an error, and the capture invalidated.
+  Status refuseDuringCapture(const std::string &what) {
+    StreamObject *c = capturingStream();
+    if (!c)
+      return Status::ok();
+    std::string why = what + " while stream " + std::to_string(c->number) +
+                      " is capturing a graph";
+    if (c->invalidated.empty())
+      c->invalidated = why;
+    return Status::error("sim: " + why + ": the GPU refuses it during a capture "
+                         "(cudaErrorStreamCaptureUnsupported); do it before the capture");
+  }
+
+  /// A copy between the host's pageable memory and the device on a
+  /// capturing stream, which the GPU refuses.
+  Status refuseHostCopy(Stream s, const char *op) {
+    if (!stream(s).capturing)
+      return Status::ok();
+    std::string why = std::string(op) + " (a copy with host memory) on a capturing stream";
+    stream(s).invalidated = why;
+    return Status::error("sim: " + why + ": the GPU refuses it during a capture; copy before "
+                         "the capture into a device buffer the graph reads");
+  }
+
+  /// Sim.h's stream hook: work a library launcher issued on `stream`.
+  static motif::sim::StreamIssue streamHook(void *stream, const std::string &what,
+                                            motif::sim::StreamWork &work, std::string &why) {
+    using motif::sim::StreamIssue;
+    for (SimDevice *d : live()) {
+      if (!stream) {
+        if (Status st = d->refuseDuringCapture(what + " on the legacy default stream");
+            !st.isOk()) {
+          why = st.message();
+          return StreamIssue::Refused;
+        }
+        continue;
+      }
+      for (auto &so : d->streams_) {
+        if (so.get() != stream)
+          continue;
+        if (!so->capturing)
+          return StreamIssue::RunNow;
+        so->captured.push_back([w = std::move(work), what]() -> Status {
+          motif::sim::LaunchResult r = w();
+          if (!r.ok())
+            return Status::error("sim: " + what + ": " + std::to_string(r.errorCount) +
+                                 " error(s):\n" + r.text());
+          return Status::ok();
+        });
+        return StreamIssue::Recorded;
+      }
+    }
+    if (stream) {
+      why = "the stream " + hexPtr(stream) + " is not a stream of a simulated device";
+      return StreamIssue::Refused;
+    }
+    return StreamIssue::RunNow;
+  }
+
+  /// Runs `w` now, or records it when `s` is capturing; work on the default
+  /// stream while another stream captures is refused, as on the GPU.
   Status issue(Stream s, Work w) {
+    if (!s)
+      if (Status st = refuseDuringCapture("work on the legacy default stream"); !st.isOk())
+        return st;
     StreamObject &so = stream(s);
     if (so.capturing) {
       so.captured.push_back(std::move(w));
@@ -436,6 +548,7 @@ private:
   }
 
   int64_t capacity_, used_ = 0;
+  int streamCount_ = 0;
   std::map<void *, Allocation> allocations_;
   StreamObject defaultStream_;
   std::vector<std::unique_ptr<StreamObject>> streams_;

@@ -731,6 +731,13 @@ LaunchResult launch(const LaunchConfig &config, void (*body)(void *), void *ctx)
 
 const LaunchResult &lastLaunch() { return gLast; }
 
+namespace {
+StreamHook gStreamHook = nullptr;
+}
+void setStreamHook(StreamHook hook) { gStreamHook = hook; }
+StreamHook streamHook() { return gStreamHook; }
+void setLastLaunch(LaunchResult r) { gLast = std::move(r); }
+
 //===----------------------------------------------------------------------===//
 // Device memory
 //===----------------------------------------------------------------------===//

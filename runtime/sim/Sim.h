@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,28 @@ LaunchResult launch(const LaunchConfig &config, void (*body)(void *), void *ctx)
 
 /// The result of the newest launch on this OS thread (cudaGetLastError).
 const LaunchResult &lastLaunch();
+
+//===----------------------------------------------------------------------===//
+// Streams
+//===----------------------------------------------------------------------===//
+
+/// Work a launcher issued on a stream (a kernel launch, a memset): run now,
+/// or recorded into a graph and run at each replay.
+using StreamWork = std::function<LaunchResult()>;
+enum class StreamIssue { RunNow, Recorded, Refused };
+/// Decides what happens to work `what` issued on `stream` (the launcher's
+/// cudaStream_t; null: the legacy default stream): it runs now, is recorded
+/// (`work` moved from) because the stream is capturing, or is refused with
+/// `why` (the GPU refuses, e.g., a legacy-stream launch while another stream
+/// captures). Installed by the owner of the streams (SimDevice); without a
+/// hook every launch runs now.
+using StreamHook = StreamIssue (*)(void *stream, const std::string &what, StreamWork &work,
+                                   std::string &why);
+void setStreamHook(StreamHook hook);
+StreamHook streamHook();
+/// Sets what lastLaunch() reports: `r` (a recorded launch reports success;
+/// a refused one the reason).
+void setLastLaunch(LaunchResult r);
 
 //===----------------------------------------------------------------------===//
 // Inside a kernel

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <math.h>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 
@@ -238,6 +239,7 @@ enum cudaError_t {
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost,
@@ -321,8 +323,45 @@ inline cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
   return motif::sim::Device::get().memset(dst, value, bytes).isOk() ? cudaSuccess
                                                                     : cudaErrorInvalidValue;
 }
-inline cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t = nullptr) {
-  return cudaMemset(dst, value, bytes);
+namespace motif::sim::detail {
+/// Issues `work` on `stream` through the stream hook (Sim.h): runs it now,
+/// or leaves it recorded, or fails as the GPU would.
+inline cudaError_t issue(cudaStream_t stream, const std::string &what, StreamWork work) {
+  if (StreamHook hook = streamHook()) {
+    std::string why;
+    switch (hook(stream, what, work, why)) {
+    case StreamIssue::Recorded:
+      setLastLaunch({});
+      return cudaSuccess;
+    case StreamIssue::Refused: {
+      LaunchResult r;
+      r.errorCount = 1;
+      r.messages.push_back(what + ": " + why);
+      setLastLaunch(std::move(r));
+      return motifSimStickyError() = cudaErrorStreamCaptureUnsupported;
+    }
+    case StreamIssue::RunNow:
+      break;
+    }
+  }
+  LaunchResult r = work();
+  bool ok = r.ok();
+  setLastLaunch(std::move(r));
+  return ok ? cudaSuccess : (motifSimStickyError() = cudaErrorLaunchFailure);
+}
+} // namespace motif::sim::detail
+
+inline cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t stream = nullptr) {
+  return ::motif::sim::detail::issue(stream, "cudaMemsetAsync", [=] {
+    motif::sim::LaunchResult r;
+    if (motif::sim::Status st = motif::sim::Device::get().memset(dst, value, bytes); !st.isOk()) {
+      r.errorCount = 1;
+      r.messages.push_back("cudaMemsetAsync: " + st.message());
+    }
+    return r;
+  }) == cudaSuccess
+             ? cudaSuccess
+             : cudaErrorInvalidValue;
 }
 
 //===----------------------------------------------------------------------===//
@@ -333,24 +372,29 @@ namespace motif::sim::detail {
 template <typename... P> struct KernelCall {
   void (*kernel)(P...);
   LaunchConfig config;
+  cudaStream_t stream;
 
+  /// Runs the launch now, or records it (its arguments copied, as the GPU
+  /// copies them at launch) when `stream` is capturing a graph.
   template <typename... A> void operator()(A &&...args) const {
     struct Ctx {
       void (*kernel)(P...);
       std::tuple<std::decay_t<P>...> args;
-    } ctx{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
-    LaunchResult r = launch(
-        config,
-        [](void *c) { std::apply(static_cast<Ctx *>(c)->kernel, static_cast<Ctx *>(c)->args); },
-        &ctx);
-    if (!r.ok())
-      motifSimStickyError() = cudaErrorLaunchFailure;
+    };
+    auto ctx = std::make_shared<Ctx>(
+        Ctx{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)});
+    (void)issue(stream, config.kernelName, [ctx, config = config] {
+      return launch(
+          config,
+          [](void *c) { std::apply(static_cast<Ctx *>(c)->kernel, static_cast<Ctx *>(c)->args); },
+          ctx.get());
+    });
   }
 };
 template <typename... P>
-KernelCall<P...> makeCall(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t,
-                          const char *name) {
-  return {kernel, LaunchConfig{grid, block, smem, name}};
+KernelCall<P...> makeCall(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+                          cudaStream_t stream, const char *name) {
+  return {kernel, LaunchConfig{grid, block, smem, name}, stream};
 }
 } // namespace motif::sim::detail
 

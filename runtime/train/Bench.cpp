@@ -29,10 +29,12 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   eo.device = o.device;
   eo.seed = o.seed;
   eo.training = training;
+  eo.cudaGraphs = o.cudaGraphs;
   auto made = makeEngine(a, eo); // AdamW (the default optimizer), as training does
   if (!made.isOk())
     return made.status();
   Engine &engine = **made;
+  const bool device = o.device != "cpu";
   const ParameterBytes pb = parameterBytes(a.params);
   const int64_t paramBytes = pb.weights;
   std::vector<Tensor> inputs = syntheticInputs(a, *f, o.batch, o.seq, o.seed);
@@ -47,14 +49,15 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   // One step as training takes it: the micro-batch's gradients, their norm
   // and the update (at the default learning rate).
   OptimizerConfig oc;
-  auto step = [&]() -> Status {
+  auto stepOf = [&](Engine &e) -> Status {
     if (!training)
-      return engine.forward(inputs, /*outputs=*/false, o.function).status();
-    engine.zeroGradients();
-    if (Status s = engine.accumulate(inputs); !s.isOk())
+      return e.forward(inputs, /*outputs=*/false, o.function).status();
+    e.zeroGradients();
+    if (Status s = e.accumulate(inputs); !s.isOk())
       return s;
-    return engine.update({oc.lr, 1, 0});
+    return e.update({oc.lr, 1, 0});
   };
+  auto step = [&]() { return stepOf(engine); };
 
   if (Status s = step(); !s.isOk())
     return s;
@@ -69,6 +72,26 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   auto tEnd = std::chrono::steady_clock::now();
 
   double perStep = seconds(tStart, tEnd) / static_cast<double>(std::max<int64_t>(1, o.steps));
+  // On a device with graphs: the same steps on an engine without them, for
+  // the ratio side by side (a shape's first step runs uncaptured and its
+  // second captures: both are outside the timed steps when --warmup >= 1).
+  double perStepNoGraphs = -1;
+  if (device && o.cudaGraphs) {
+    EngineOptions plain = eo;
+    plain.cudaGraphs = false;
+    auto other = makeEngine(a, plain);
+    if (!other.isOk())
+      return other.status();
+    for (int64_t i = 0; i < 1 + o.warmup; ++i)
+      if (Status s = stepOf(**other); !s.isOk())
+        return s;
+    auto t1 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < o.steps; ++i)
+      if (Status s = stepOf(**other); !s.isOk())
+        return s;
+    perStepNoGraphs = seconds(t1, std::chrono::steady_clock::now()) /
+                      static_cast<double>(std::max<int64_t>(1, o.steps));
+  }
   double tokens = static_cast<double>(o.batch * o.seq);
   double flops = 0;
   if (auto fl = f->flops.eval(dims))
@@ -109,14 +132,23 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
                 mfuText.c_str(), engine.stats().peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
                 (training ? pb.gradients() + pb.optimizer() : 0) / 1048576.0);
   log << line;
+  char graphsJson[64] = "null";
+  if (perStepNoGraphs >= 0) {
+    std::snprintf(line, sizeof line,
+                  "  CUDA graphs: %.2f ms/step with, %.2f ms/step without (%.2fx)\n",
+                  perStep * 1e3, perStepNoGraphs * 1e3, perStepNoGraphs / perStep);
+    log << line;
+    std::snprintf(graphsJson, sizeof graphsJson, "%.4f", perStepNoGraphs * 1e3);
+  }
   std::snprintf(line, sizeof line,
                 "{\"bench\":\"%s\",\"model\":\"%s\",\"device\":\"%s\",\"batch\":%lld,"
-                "\"seq\":%lld,\"first_step_s\":%.6f,\"step_ms\":%.4f,\"tokens_per_s\":%.2f,"
+                "\"seq\":%lld,\"first_step_s\":%.6f,\"step_ms\":%.4f,\"cuda_graphs\":%s,\"step_ms_no_graphs\":%s,\"tokens_per_s\":%.2f,"
                 "\"flops_per_step\":%.6g,\"flops_per_s\":%.6g,\"peak_value_bytes\":%lld,"
                 "\"arena_bytes\":%lld,\"param_bytes\":%lld,\"peak_bytes\":%lld,\"mfu\":%s}\n",
                 o.function.c_str(), a.model.c_str(), engine.device().c_str(),
                 static_cast<long long>(o.batch),
                 static_cast<long long>(o.seq), seconds(t0, tFirst), perStep * 1e3,
+                device && o.cudaGraphs ? "true" : "false", graphsJson,
                 tokens / perStep, flops, flops / perStep,
                 static_cast<long long>(engine.stats().peakValueBytes), static_cast<long long>(arena.peak),
                 static_cast<long long>(paramBytes), static_cast<long long>(peakBytes),

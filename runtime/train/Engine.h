@@ -37,6 +37,9 @@ struct EngineOptions {
   bool training = true;
   /// Fail a run at the first op that makes a NaN or an infinity, naming it.
   bool nanCheck = false;
+  /// Device engines: capture the steady-state train step and the optimizer
+  /// update in CUDA graphs (replayed while the shapes repeat).
+  bool cudaGraphs = true;
   /// Compute in fp64 (gradient checks; the CPU only). Such an engine cannot
   /// update: the optimizer's state is fp32.
   bool fp64 = false;
@@ -73,6 +76,9 @@ struct RunStats {
   std::map<std::string, double> auxLosses;
   /// The assignments a capacity dropped, by the same name.
   std::map<std::string, int64_t> droppedAssignments;
+  /// Device engines: CUDA graphs captured and replayed so far (the train
+  /// step's and the optimizer's).
+  int64_t graphCaptures = 0, graphReplays = 0;
 };
 
 class Engine {

@@ -217,6 +217,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   eo.device = o.device;
   eo.seed = o.seed;
   eo.nanCheck = o.nanCheck;
+  eo.cudaGraphs = o.cudaGraphs;
   eo.optimizer = oc;
   // Initialising a large model takes a while: say so, and how long it took.
   const ParameterBytes pb = parameterBytes(a.params);

@@ -43,6 +43,8 @@ struct TrainOptions {
   int64_t keep = 0; // numbered checkpoints of this run to keep (0: all)
   uint64_t seed = 1337;
   bool nanCheck = false;
+  /// Device engines: the train step and the update as CUDA graphs.
+  bool cudaGraphs = true;
   bool quiet = false;
   /// Resume even where the batch, sequence, accumulation, optimizer,
   /// schedule or step count differ from the checkpoint's (said in the log).
@@ -207,6 +209,9 @@ struct BenchOptions {
   int64_t batch = 8, seq = 64, steps = 10, warmup = 2;
   uint64_t seed = 1;
   std::string device = "cpu";
+  /// On a device: time the steps with CUDA graphs (and, side by side in the
+  /// same run, without them); false: without only.
+  bool cudaGraphs = true;
 };
 Status benchmark(const Artifact &artifact, const BenchOptions &opts, std::ostream &log);
 

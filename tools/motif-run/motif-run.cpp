@@ -62,6 +62,7 @@ const char *kUsage =
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
     "               --allow-resume-changes (resume with other settings)\n"
     "               --log-every N --quiet\n"
+    "               --no-cuda-graphs (sim, cuda: no graph capture)\n"
     "  check-grad compare autodiff gradients with finite differences on one\n"
     "             batch, in fp64 (default; tolerance 1e-6) or --fp32 (1e-2):\n"
     "               --data FILE --batch B --seq T --eps X (first step)\n"
@@ -90,6 +91,7 @@ const char *kUsage =
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
     "               --steps N --warmup N --seed N\n"
+    "               --no-cuda-graphs (sim, cuda: time without graphs only)\n"
     "  generate   sample text from a checkpoint with @prefill and @decode_step\n"
     "             (a KV cache; --prompt again for a batch of prompts):\n"
     "               --checkpoint FILE --prompt TEXT --tokens N (new tokens)\n"
@@ -470,6 +472,7 @@ int runCommand(int argc, char **argv) {
       else if (f == "--steps") positive(bo.steps);
       else if (f == "--warmup") nonNegative(bo.warmup);
       else if (f == "--seed") { intOpt(seed); bo.seed = static_cast<uint64_t>(seed); }
+      else if (f == "--no-cuda-graphs") bo.cudaGraphs = false;
       else return usageError("unknown option '" + f + "' for bench");
     } else if (cmd == "smoke") {
       if (f == "--batch") positive(c.batch);
@@ -515,6 +518,7 @@ int runCommand(int argc, char **argv) {
       else if (f == "--mask-token") nonNegative(t.maskToken);
       else if (f == "--seed") { intOpt(seed); t.seed = static_cast<uint64_t>(seed); }
       else if (f == "--nan-check") t.nanCheck = true;
+      else if (f == "--no-cuda-graphs") t.cudaGraphs = false;
       else if (f == "--quiet") t.quiet = true;
       else if (f == "--allow-resume-changes") t.allowResumeChanges = true;
       else if (f == "--log-every") positive(t.logEvery);

@@ -17,18 +17,6 @@ using namespace motif::rt::gpu::support;
 
 namespace {
 
-/// The ODS operands of a step with optional ones: value ids by ODS operand,
-/// -1 where absent.
-template <size_t N> std::array<int32_t, N> odsOperands(const PlanStep &s) {
-  std::array<int32_t, N> in;
-  in.fill(-1);
-  size_t next = 0;
-  for (size_t i = 0; i < N && next < s.operands.size(); ++i)
-    if (s.segments.size() != N || s.segments[i])
-      in[i] = s.operands[next++];
-  return in;
-}
-
 float bf16ToFloat(uint16_t h) {
   uint32_t bits = uint32_t(h) << 16;
   float f;
@@ -41,7 +29,7 @@ float bf16ToFloat(uint16_t h) {
 /// it is read and copied back by writeBack when it is written.
 class Bf16Views {
 public:
-  Bf16Views(Device &dev, const Library &lib) : dev_(dev), lib_(lib) {}
+  Bf16Views(Workspace &ws, const Library &lib) : ws_(ws), lib_(lib), stream_(ws.stream) {}
 
   StatusOr<void *> view(void *p, DType t, int64_t bytes, bool written) {
     if (t == DType::BF16)
@@ -49,13 +37,13 @@ public:
     if (t != DType::F32)
       return Status::error("attention: a tensor stored as " + std::string(dtypeName(t)));
     int64_t n = bytes / 4;
-    scratch_.push_back(std::make_unique<Scratch>(dev_));
+    scratch_.push_back(std::make_unique<Scratch>(ws_));
     void *&copy = scratch_.back()->p;
     if (Status st = scratch_.back()->get(size_t(n) * 2); !st.isOk())
       return st;
     if (written)
       written_.push_back({copy, p, n});
-    else if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, n, p, copy); !st.isOk())
+    else if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, n, p, copy, stream_); !st.isOk())
       return st;
     return copy;
   }
@@ -63,7 +51,7 @@ public:
   /// The written tensors' bf16 copies cast back to f32.
   Status writeBack() {
     for (const Written &w : written_)
-      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, w.n, w.copy, w.f32); !st.isOk())
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, w.n, w.copy, w.f32, stream_); !st.isOk())
         return st;
     return Status::ok();
   }
@@ -73,8 +61,9 @@ private:
     void *copy, *f32;
     int64_t n;
   };
-  Device &dev_;
+  Workspace &ws_;
   const Library &lib_;
+  device::Stream stream_;
   std::vector<std::unique_ptr<Scratch>> scratch_;
   std::vector<Written> written_;
 };
@@ -85,7 +74,8 @@ CudaBackend::CudaBackend(Device &dev, const Library &lib, device::Module module,
                          const Function &f, Resolved r, Precision p, void *arena,
                          const std::map<std::string, void *> &params)
     : dev_(dev), lib_(lib), module_(module), f_(f), r_(std::move(r)), precision_(p),
-      arena_(static_cast<char *>(arena)), params_(params) {
+      arena_(static_cast<char *>(arena)), params_(params),
+      ws_(std::make_unique<Workspace>(dev)) {
   ptr_.assign(r_.shapes.size(), nullptr);
   for (size_t v = 0; v < ptr_.size(); ++v)
     if (v < r_.arena.offsets.size() && r_.arena.offsets[v] >= 0)
@@ -96,6 +86,13 @@ CudaBackend::~CudaBackend() {
   for (void *p : owned_)
     (void)dev_.free(p);
 }
+
+void CudaBackend::setStream(device::Stream s) {
+  stream_ = s;
+  ws_->stream = s;
+}
+void CudaBackend::keepWorkspace() { ws_->keepBlocks(); }
+void CudaBackend::startRun() { ws_->startRun(); }
 
 std::string CudaBackend::name() const { return "cuda (" + dev_.name() + ")"; }
 
@@ -164,14 +161,14 @@ Status CudaBackend::runPositions(const PositionsDesc &, const PlanStep &s) {
   if (!shape.isOk())
     return shape.status();
   // The library's iota kernel.
-  return lib_.positions(elements(*shape), 0, static_cast<int32_t *>(pointer(v)));
+  return lib_.positions(elements(*shape), 0, static_cast<int32_t *>(pointer(v)), stream_);
 }
 
 Status CudaBackend::runReshape(const ReshapeDesc &, const PlanStep &s) {
   int32_t x = s.operands[0], y = s.results[0];
   if (pointer(x) == pointer(y))
     return Status::ok();
-  return dev_.copyOnDevice(pointer(y), pointer(x), size_t(r_.bytes[y]));
+  return dev_.copyOnDevice(pointer(y), pointer(x), size_t(r_.bytes[y]), stream_);
 }
 
 Status CudaBackend::runSplit(const SplitDesc &d, const PlanStep &s) {
@@ -200,7 +197,7 @@ Status CudaBackend::runSplit(const SplitDesc &d, const PlanStep &s) {
     // One copy per outer row (a 2-D copy where the device has one).
     for (int64_t o = 0; o < outer; ++o)
       if (Status st = dev_.copyOnDevice(dst + o * pieceBytes, src + o * rowBytes + start,
-                                        size_t(pieceBytes));
+                                        size_t(pieceBytes), stream_);
           !st.isOk())
         return st;
     start += pieceBytes;
@@ -226,7 +223,7 @@ Status CudaBackend::runEmbedding(const EmbeddingDesc &, const PlanStep &s) {
     return t.status();
   return lib_.embeddingForward(*t, elements(*idShape), (*tabShape)[0], (*tabShape)[1],
                                static_cast<const int32_t *>(pointer(ids)), pointer(table),
-                               pointer(y));
+                               pointer(y), stream_);
 }
 
 Status CudaBackend::normForward(const PlanStep &s, bool rms, double eps, int32_t x,
@@ -245,7 +242,7 @@ Status CudaBackend::normForward(const PlanStep &s, bool rms, double eps, int32_t
   return lib_.normForward(*t, rms, elements(*shape) / D, D, float(eps), pointer(x),
                           res >= 0 ? pointer(res) : nullptr, w >= 0 ? pointer(w) : nullptr,
                           b >= 0 ? pointer(b) : nullptr, pointer(y),
-                          sum >= 0 ? pointer(sum) : nullptr);
+                          sum >= 0 ? pointer(sum) : nullptr, stream_);
 }
 
 Status CudaBackend::runLayerNorm(const LayerNormDesc &d, const PlanStep &s) {
@@ -284,7 +281,7 @@ Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanS
   // Read: q, k, v; written: out.
   std::array<int32_t, 4> vals = {q, k, v, out};
   std::array<void *, 4> p = {};
-  Bf16Views bf(dev_, lib_);
+  Bf16Views bf(*ws_, lib_);
   for (size_t i = 0; i < vals.size(); ++i) {
     auto x = bf.view(pointer(vals[i]), r_.storage[vals[i]], r_.bytes[vals[i]], i == 3);
     if (!x.isOk())
@@ -293,7 +290,7 @@ Status CudaBackend::runKernelAttention(const KernelAttentionDesc &d, const PlanS
   }
   if (Status st = lib_.attentionForward(c, p[0], p[1], p[2], p[3],
                                         lse >= 0 ? static_cast<float *>(pointer(lse))
-                                                 : nullptr);
+                                                 : nullptr, stream_);
       !st.isOk())
     return st;
   return bf.writeBack();
@@ -315,14 +312,14 @@ Status CudaBackend::runCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s
   if (!t.isOk())
     return t.status();
   // The per-row log-sum-exp and loss and the count are scratch here.
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(size_t(rows) * 8 + 256); !st.isOk())
     return st;
   float *lse = static_cast<float *>(ws.p), *rowLoss = lse + rows;
   auto *count = reinterpret_cast<int32_t *>(rowLoss + rows);
   return lib_.crossEntropyForward(*t, rows, V, d.ignore_index, float(d.label_smoothing),
                                   pointer(logits), static_cast<const int32_t *>(pointer(targets)),
-                                  lse, rowLoss, static_cast<float *>(pointer(loss)), count);
+                                  lse, rowLoss, static_cast<float *>(pointer(loss)), count, stream_);
 }
 
 //===----------------------------------------------------------------------===//
@@ -350,7 +347,7 @@ Status CudaBackend::runFused(const FusedDesc &, const PlanStep &s) {
   device::LaunchShape shape;
   shape.grid.x = l->grid;
   shape.block.x = l->block;
-  return dev_.launch(module_, l->kernel, shape, args.data());
+  return dev_.launch(module_, l->kernel, shape, args.data(), stream_);
 }
 
 Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
@@ -414,7 +411,7 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
     auto gm = gemm();
     if (!gm.isOk())
       return gm.status();
-    return (*gm)->run(desc, ops, nullptr);
+    return (*gm)->run(desc, ops, stream_);
   }
   desc.K = A.back();
   if (B.size() == 2) {
@@ -463,7 +460,7 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
     if (r_.storage[residual] != r_.storage[d] || r_.bytes[residual] != r_.bytes[d])
       return Status::error("gemm: the residual's shape or type differs from the result's");
     if (pointer(residual) != pointer(d))
-      if (Status st = dev_.copyOnDevice(pointer(d), pointer(residual), size_t(r_.bytes[d]));
+      if (Status st = dev_.copyOnDevice(pointer(d), pointer(residual), size_t(r_.bytes[d]), stream_);
           !st.isOk())
         return st;
     desc.beta = 1;
@@ -471,7 +468,7 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   auto gm = gemm();
   if (!gm.isOk())
     return gm.status();
-  if (Status st = (*gm)->run(desc, ops, nullptr); !st.isOk() || !separate)
+  if (Status st = (*gm)->run(desc, ops, stream_); !st.isOk() || !separate)
     return st;
   UnaryKind act = g.epilogue == Epilogue::Relu       ? UnaryKind::Relu
                   : g.epilogue == Epilogue::Gelu     ? UnaryKind::Gelu
@@ -481,89 +478,12 @@ Status CudaBackend::runGemm(const rt::GemmDesc &g, const PlanStep &s) {
   if (!t.isOk())
     return t.status();
   return lib_.unaryForward(*t, act, r_.bytes[d] / int64_t(dtypeSize(r_.storage[d])), pre,
-                           pointer(d));
+                           pointer(d), stream_);
 }
 
 //===----------------------------------------------------------------------===//
 // The backward and the rest of the training step
 //===----------------------------------------------------------------------===//
-
-namespace {
-
-/// The values of a vjp step: the forward's inputs by ODS position (-1 where
-/// absent), its outputs and their gradients, and for each input the result
-/// that receives its gradient (-1 where not asked for).
-struct VjpValues {
-  std::vector<int32_t> in, out, dout, grad;
-};
-
-VjpValues vjpValues(const PlanStep &s, size_t numOds) {
-  VjpValues v;
-  size_t numIn = size_t(s.vjp.numInputs), numOut = size_t(s.vjp.numOutputs), next = 0,
-         present = 0, result = 0;
-  for (size_t i = 0; i < numOds; ++i) {
-    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
-    if (!here || next >= numIn) {
-      v.in.push_back(-1);
-      v.grad.push_back(-1);
-      continue;
-    }
-    v.in.push_back(s.operands[next++]);
-    bool need = present < s.vjp.needs.size() && s.vjp.needs[present];
-    ++present;
-    v.grad.push_back(need && result < s.results.size() ? s.results[result++] : -1);
-  }
-  for (size_t i = 0; i < numOut; ++i) {
-    v.out.push_back(s.operands[numIn + i]);
-    v.dout.push_back(s.operands[numIn + numOut + i]);
-  }
-  return v;
-}
-
-/// Where a kernel writes an f32 gradient of value `v`: its own buffer when it
-/// is stored as f32 and no operand of the kernel aliases it, else a scratch
-/// block copied (or cast to bf16) into it by finish().
-struct F32Out {
-  Device &dev;
-  const Library &library;
-  int32_t v = -1;
-  void *dst = nullptr;
-  float *p = nullptr;
-  DType storage = DType::F32;
-  int64_t n = 0;
-  std::unique_ptr<Scratch> scratch;
-
-  F32Out(Device &d, const Library &l) : dev(d), library(l) {}
-  Status init(int32_t value, void *where, DType t, int64_t elems,
-              std::initializer_list<const void *> reads = {}) {
-    v = value, dst = where, storage = t, n = elems;
-    if (v < 0)
-      return Status::ok();
-    if (t != DType::F32 && t != DType::BF16)
-      return Status::error(std::string("a gradient stored as ") + dtypeName(t));
-    bool aliased = false;
-    for (const void *r : reads)
-      aliased |= r == where;
-    if (t == DType::F32 && !aliased) {
-      p = static_cast<float *>(where);
-      return Status::ok();
-    }
-    scratch = std::make_unique<Scratch>(dev);
-    if (Status st = scratch->get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
-      return st;
-    p = static_cast<float *>(scratch->p);
-    return Status::ok();
-  }
-  Status finish() {
-    if (!scratch)
-      return Status::ok();
-    if (storage == DType::F32)
-      return dev.copyOnDevice(dst, p, size_t(n) * 4);
-    return library.cast(lib::Elem::F32, lib::Elem::BF16, n, p, dst);
-  }
-};
-
-} // namespace
 
 StatusOr<Gemm *> CudaBackend::gemm() {
   if (!gemm_) {
@@ -579,7 +499,7 @@ Status CudaBackend::runZerosLike(const ZerosLikeDesc &, const PlanStep &s) {
   int32_t v = s.results[0];
   if (r_.bytes[v] < 0)
     return shapeOf(v, s).status();
-  return dev_.memset(pointer(v), 0, size_t(r_.bytes[v]));
+  return dev_.memset(pointer(v), 0, size_t(r_.bytes[v]), stream_);
 }
 
 Status CudaBackend::runUnary(const UnaryDesc &d, const PlanStep &s) {
@@ -593,7 +513,7 @@ Status CudaBackend::runUnary(const UnaryDesc &d, const PlanStep &s) {
   if (r_.storage[y] != r_.storage[x])
     return Status::error("an elementwise op whose result's type differs from its operand's");
   return lib_.unaryForward(*t, static_cast<UnaryKind>(d.op), elements(*shape), pointer(x),
-                           pointer(y));
+                           pointer(y), stream_);
 }
 
 Status CudaBackend::vjpUnary(const UnaryDesc &d, const PlanStep &s) {
@@ -607,18 +527,45 @@ Status CudaBackend::vjpUnary(const UnaryDesc &d, const PlanStep &s) {
   auto t = elemOf(r_.storage[dy], "the gradient");
   if (!t.isOk())
     return t.status();
+  const int64_t n = elements(*shape);
+  if (r_.storage[dx] == DType::F32 && (r_.storage[x] != DType::F32 || *t != lib::Elem::F32)) {
+    // An f32 gradient (a bf16 plan's parameter) of bf16 values: x and dy
+    // widened to f32 (exactly), the backward in f32.
+    for (int32_t u : {x, dy})
+      if (auto e = elemOf(r_.storage[u], "the operand"); !e.isOk())
+        return e.status();
+    Scratch wx(*ws_), wdy(*ws_);
+    const void *px = pointer(x), *pdy = pointer(dy);
+    if (r_.storage[x] != DType::F32) {
+      if (Status st = wx.get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+        return st;
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, n, px, wx.p, stream_); !st.isOk())
+        return st;
+      px = wx.p;
+    }
+    if (*t != lib::Elem::F32) {
+      if (Status st = wdy.get(size_t(std::max<int64_t>(n, 1)) * 4); !st.isOk())
+        return st;
+      if (Status st = lib_.cast(lib::Elem::BF16, lib::Elem::F32, n, pdy, wdy.p, stream_); !st.isOk())
+        return st;
+      pdy = wdy.p;
+    }
+    return lib_.unaryBackward(lib::Elem::F32, static_cast<UnaryKind>(d.op), n, px, pdy,
+                              pointer(dx), stream_);
+  }
   if (r_.storage[dx] != r_.storage[dy] || r_.storage[x] != r_.storage[dy])
     return Status::error("the backward of an elementwise op over tensors of different types");
-  return lib_.unaryBackward(*t, static_cast<UnaryKind>(d.op), elements(*shape), pointer(x),
-                            pointer(dy), pointer(dx));
+  return lib_.unaryBackward(*t, static_cast<UnaryKind>(d.op), n, pointer(x), pointer(dy),
+                            pointer(dx), stream_);
 }
 
 Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
   // add, sub and mul, with one operand broadcast over the other's leading
   // dims (a bias, a positional embedding) or none; the broadcast operand's
-  // gradient is summed over them.
+  // gradient is summed over them. div, maximum and other broadcasts:
+  // binaryGrad (CudaBackendScan.cpp).
   if (d.op != BinaryOp::Add && d.op != BinaryOp::Sub && d.op != BinaryOp::Mul)
-    return unsupported(s);
+    return binaryGrad(d, s);
   VjpValues v = vjpValues(s, 2);
   int32_t a = v.in[0], b = v.in[1], dy = v.dout[0];
   auto as = shapeOf(a, s), bs = shapeOf(b, s), ys = shapeOf(dy, s);
@@ -639,46 +586,44 @@ Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
     smallShape.erase(smallShape.begin());
   if (bigShape != *ys || smallShape.size() > bigShape.size() ||
       !std::equal(smallShape.begin(), smallShape.end(), bigShape.end() - smallShape.size()))
-    return Status::error("the backward of '" + s.vjp.fwdName + "' of " + shapeText(*as) +
-                         " and " + shapeText(*bs) +
-                         ": the CUDA backend broadcasts one operand over leading dims only");
+    return binaryGrad(d, s);
   int64_t D = std::max<int64_t>(elements(smallShape), 1), rows = elements(bigShape) / D;
   bool mul = d.op == BinaryOp::Mul;
   // a - b: b's gradient is -dy.
   bool negSmall = d.op == BinaryOp::Sub && bIsSmall, negBig = d.op == BinaryOp::Sub && !bIsSmall;
   // The small operand's gradient first (into f32 scratch), so that the big
   // one's may overwrite dy in place.
-  F32Out ds(dev_, lib_);
+  F32Out ds(*ws_, lib_);
   if (dSmall >= 0) {
     if (Status st = ds.init(dSmall, pointer(dSmall), r_.storage[dSmall], D,
                             {pointer(dy), pointer(big), pointer(small)});
         !st.isOk())
       return st;
-    Scratch ws(dev_);
+    Scratch ws(*ws_);
     if (Status st = ws.get(lib_.biasBackwardWorkspace(rows, D)); !st.isOk())
       return st;
     if (Status st = lib_.biasBackward(*t, mul, rows, D, pointer(big), pointer(small), pointer(dy),
-                                      nullptr, ds.p, ws.p);
+                                      nullptr, ds.p, ws.p, stream_);
         !st.isOk())
       return st;
     if (negSmall)
-      if (Status st = lib_.unaryBackward(lib::Elem::F32, UnaryKind::Neg, D, nullptr, ds.p, ds.p);
+      if (Status st = lib_.unaryBackward(lib::Elem::F32, UnaryKind::Neg, D, nullptr, ds.p, ds.p, stream_);
           !st.isOk())
         return st;
   }
   if (dBig >= 0) {
     if (mul) {
       if (Status st = lib_.biasBackward(*t, true, rows, D, pointer(big), pointer(small),
-                                        pointer(dy), pointer(dBig), nullptr, nullptr);
+                                        pointer(dy), pointer(dBig), nullptr, nullptr, stream_);
           !st.isOk())
         return st;
     } else if (negBig) {
       if (Status st = lib_.unaryBackward(*t, UnaryKind::Neg, rows * D, nullptr, pointer(dy),
-                                         pointer(dBig));
+                                         pointer(dBig), stream_);
           !st.isOk())
         return st;
     } else if (pointer(dBig) != pointer(dy)) {
-      if (Status st = dev_.copyOnDevice(pointer(dBig), pointer(dy), size_t(r_.bytes[dy]));
+      if (Status st = dev_.copyOnDevice(pointer(dBig), pointer(dy), size_t(r_.bytes[dy]), stream_);
           !st.isOk())
         return st;
     }
@@ -704,7 +649,7 @@ Status CudaBackend::normBackward(const PlanStep &s, bool rms, double eps) {
   int64_t D = shape->empty() ? 1 : shape->back(), rows = elements(*shape) / D;
   std::initializer_list<const void *> reads = {pointer(x), pointer(dy),
                                                w >= 0 ? pointer(w) : nullptr};
-  F32Out gw(dev_, lib_), gb(dev_, lib_);
+  F32Out gw(*ws_, lib_), gb(*ws_, lib_);
   if (Status st = gw.init(dw, pointer(dw), dw >= 0 ? r_.storage[dw] : DType::F32, D, reads);
       !st.isOk())
     return st;
@@ -713,23 +658,23 @@ Status CudaBackend::normBackward(const PlanStep &s, bool rms, double eps) {
     return st;
   // dx in a scratch block when it shares a buffer with what the kernel reads.
   void *dxp = dx >= 0 ? pointer(dx) : nullptr;
-  Scratch dxs(dev_);
+  Scratch dxs(*ws_);
   bool dxAliased = dxp && (dxp == pointer(x) || dxp == pointer(dy));
   if (dxAliased) {
     if (Status st = dxs.get(size_t(r_.bytes[dx])); !st.isOk())
       return st;
     dxp = dxs.p;
   }
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.normBackwardWorkspace(rows, D)); !st.isOk())
     return st;
   if (Status st = lib_.normBackward(*t, rms, rows, D, float(eps), pointer(x),
                                     w >= 0 ? pointer(w) : nullptr, pointer(dy), dxp, gw.p, gb.p,
-                                    ws.p);
+                                    ws.p, stream_);
       !st.isOk())
     return st;
   if (dxAliased)
-    if (Status st = dev_.copyOnDevice(pointer(dx), dxp, size_t(r_.bytes[dx])); !st.isOk())
+    if (Status st = dev_.copyOnDevice(pointer(dx), dxp, size_t(r_.bytes[dx]), stream_); !st.isOk())
       return st;
   if (Status st = gw.finish(); !st.isOk())
     return st;
@@ -758,15 +703,15 @@ Status CudaBackend::vjpEmbedding(const EmbeddingDesc &, const PlanStep &s) {
   if (!t.isOk())
     return t.status();
   int64_t n = elements(*idShape), V = (*tabShape)[0], D = (*tabShape)[1];
-  F32Out g(dev_, lib_);
+  F32Out g(*ws_, lib_);
   if (Status st = g.init(dtable, pointer(dtable), r_.storage[dtable], V * D, {pointer(dy)});
       !st.isOk())
     return st;
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.embeddingBackwardWorkspace(n, V)); !st.isOk())
     return st;
   if (Status st = lib_.embeddingBackward(*t, n, V, D, static_cast<const int32_t *>(pointer(ids)),
-                                         pointer(dy), g.p, ws.p);
+                                         pointer(dy), g.p, ws.p, stream_);
       !st.isOk())
     return st;
   return g.finish();
@@ -800,7 +745,7 @@ Status CudaBackend::vjpSplit(const SplitDesc &d, const PlanStep &s) {
     int64_t pieceBytes = d.sizes[k] * inner * int64_t(elem);
     for (int64_t o = 0; o < outer; ++o)
       if (Status st = dev_.copyOnDevice(dst + o * rowBytes + start, src + o * pieceBytes,
-                                        size_t(pieceBytes));
+                                        size_t(pieceBytes), stream_);
           !st.isOk())
         return st;
     start += pieceBytes;
@@ -838,18 +783,16 @@ Status CudaBackend::rope(const RopeDesc &d, const PlanStep &s, int32_t x, int32_
   double mscale = 1;
   cpu::ropeFrequencies(rs, freq, mscale);
   std::vector<float> freqF(freq.begin(), freq.end());
-  Scratch f(dev_);
-  if (Status st = f.get(std::max<size_t>(freqF.size(), 1) * 4); !st.isOk())
-    return st;
-  if (Status st = dev_.copyToDevice(f.p, freqF.data(), freqF.size() * 4); !st.isOk())
-    return st;
+  auto f = ws_->constant(freqF.data(), freqF.size() * 4);
+  if (!f.isOk())
+    return f.status();
   lib::RopeCall c;
   c.B = rs.B, c.T = rs.T, c.H = rs.H, c.Dh = rs.Dh, c.rotaryDim = rs.rotaryDim;
   c.mscale = float(mscale);
   const auto *pos = positions >= 0 ? static_cast<const int32_t *>(pointer(positions)) : nullptr;
-  auto *inv = static_cast<const float *>(f.p);
-  return backward ? lib_.ropeBackward(*t, c, inv, pos, pointer(in), pointer(out))
-                  : lib_.ropeForward(*t, c, inv, pos, pointer(in), pointer(out));
+  auto *inv = static_cast<const float *>(*f);
+  return backward ? lib_.ropeBackward(*t, c, inv, pos, pointer(in), pointer(out), stream_)
+                  : lib_.ropeForward(*t, c, inv, pos, pointer(in), pointer(out), stream_);
 }
 
 Status CudaBackend::runRope(const RopeDesc &d, const PlanStep &s) {
@@ -886,19 +829,19 @@ Status CudaBackend::runKernelAttentionGrad(const KernelAttentionGradDesc &d, con
   // Read: q, k, v, out, dout; written: dq, dk, dv.
   std::array<int32_t, 8> vals = {q, k, v, out, dout, s.results[0], s.results[1], s.results[2]};
   std::array<void *, 8> p = {};
-  Bf16Views bf(dev_, lib_);
+  Bf16Views bf(*ws_, lib_);
   for (size_t i = 0; i < vals.size(); ++i) {
     auto x = bf.view(pointer(vals[i]), r_.storage[vals[i]], r_.bytes[vals[i]], i >= 5);
     if (!x.isOk())
       return x.status();
     p[i] = *x;
   }
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(lib_.attentionBackwardWorkspace(c)); !st.isOk())
     return st;
   if (Status st = lib_.attentionBackward(c, p[0], p[1], p[2], p[3], p[4],
                                          static_cast<const float *>(pointer(lse)), p[5], p[6],
-                                         p[7], ws.p);
+                                         p[7], ws.p, stream_);
       !st.isOk())
     return st;
   return bf.writeBack();
@@ -933,7 +876,7 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
                          "and an f32 loss expected");
   size_t elem = dtypeSize(type);
   size_t logitBytes = (size_t(chunk * V) * elem + 255) / 256 * 256;
-  Scratch scratch(dev_);
+  Scratch scratch(*ws_);
   if (Status st = scratch.get(logitBytes + size_t(rows) * 8 + 256); !st.isOk())
     return st;
   void *logits = scratch.p;
@@ -942,9 +885,9 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
   auto *count = reinterpret_cast<int32_t *>(chunkLoss + 1);
   const auto *tg = static_cast<const int32_t *>(pointer(targets));
   // The count of every counted row (rowLoss zeroed: the mean is 0).
-  if (Status st = dev_.memset(rowLoss, 0, size_t(rows) * 4); !st.isOk())
+  if (Status st = dev_.memset(rowLoss, 0, size_t(rows) * 4, stream_); !st.isOk())
     return st;
-  if (Status st = lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg, chunkLoss, count);
+  if (Status st = lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg, chunkLoss, count, stream_);
       !st.isOk())
     return st;
   auto g = gemm();
@@ -961,16 +904,16 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
     fwd.inType = fwd.outType = gt;
     GemmOperands ops;
     ops.A = xc, ops.B = pointer(w), ops.D = logits;
-    if (Status st = (*g)->run(fwd, ops, nullptr); !st.isOk())
+    if (Status st = (*g)->run(fwd, ops, stream_); !st.isOk())
       return st;
     if (Status st = lib_.crossEntropyForward(*t, n, V, d.ignore_index, float(d.label_smoothing),
                                              logits, tg + r0, lse + r0, rowLoss + r0,
-                                             chunkLoss, nullptr);
+                                             chunkLoss, nullptr, stream_);
         !st.isOk())
       return st;
     if (Status st = lib_.crossEntropyBackward(*t, n, V, d.ignore_index,
                                               float(d.label_smoothing), logits, tg + r0,
-                                              lse + r0, nullptr, count, logits);
+                                              lse + r0, nullptr, count, logits, stream_);
         !st.isOk())
       return st;
     gpu::GemmDesc gx; // dx [n, D] = dlogits [n, V] · w [V, D]
@@ -978,7 +921,7 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
     gx.inType = gx.outType = gt;
     ops = GemmOperands();
     ops.A = logits, ops.B = pointer(w), ops.D = dxp + r0 * D * int64_t(elem);
-    if (Status st = (*g)->run(gx, ops, nullptr); !st.isOk())
+    if (Status st = (*g)->run(gx, ops, stream_); !st.isOk())
       return st;
     gpu::GemmDesc gw; // dw [V, D] (+)= dlogitsᵀ · x
     gw.M = V, gw.N = D, gw.K = n, gw.transA = true;
@@ -987,11 +930,11 @@ Status CudaBackend::runLinearCrossEntropy(const LinearCrossEntropyDesc &d, const
     gw.beta = r0 > 0 ? 1.f : 0.f;
     ops = GemmOperands();
     ops.A = logits, ops.B = xc, ops.D = pointer(dw);
-    if (Status st = (*g)->run(gw, ops, nullptr); !st.isOk())
+    if (Status st = (*g)->run(gw, ops, stream_); !st.isOk())
       return st;
   }
   return lib_.crossEntropyMean(rows, d.ignore_index, rowLoss, tg,
-                               static_cast<float *>(pointer(loss)), count);
+                               static_cast<float *>(pointer(loss)), count, stream_);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1012,16 +955,16 @@ Status CudaBackend::checkResults(const PlanStep &s, bool nanCheck) {
     size_t n = size_t(r_.bytes[v]) / dtypeSize(t);
     std::vector<float> host(n);
     if (t == DType::F32) {
-      if (Status st = dev_.copyToHost(host.data(), pointer(v), n * 4); !st.isOk())
+      if (Status st = dev_.copyToHost(host.data(), pointer(v), n * 4, stream_); !st.isOk())
         return st;
     } else {
       std::vector<uint16_t> h(n);
-      if (Status st = dev_.copyToHost(h.data(), pointer(v), n * 2); !st.isOk())
+      if (Status st = dev_.copyToHost(h.data(), pointer(v), n * 2, stream_); !st.isOk())
         return st;
       for (size_t i = 0; i < n; ++i)
         host[i] = bf16ToFloat(h[i]);
     }
-    if (Status st = dev_.synchronize(); !st.isOk())
+    if (Status st = dev_.synchronize(stream_); !st.isOk())
       return st;
     for (size_t i = 0; i < n; ++i)
       if (!std::isfinite(host[i]))
@@ -1074,8 +1017,24 @@ CudaRunner::create(Device &dev, const Artifact &a, const std::map<std::string, T
 }
 
 CudaRunner::~CudaRunner() {
+  clearGraphs();
   if (module_)
     (void)dev_.unloadModule(module_);
+}
+
+void CudaRunner::dropGraph(Kept &k) {
+  if (k.exec)
+    (void)dev_.destroyGraphExec(k.exec);
+  if (k.graph)
+    (void)dev_.destroyGraph(k.graph);
+  k.exec = nullptr;
+  k.graph = nullptr;
+}
+
+void CudaRunner::clearGraphs() {
+  for (auto &[key, k] : kept_)
+    dropGraph(*k);
+  kept_.clear();
 }
 
 Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &inputs,
@@ -1089,31 +1048,81 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   std::vector<Shape> shapes;
   for (const Tensor &t : inputs)
     shapes.push_back(t.shape);
+  // Graphs need every step's work on the device: per-step host work (the
+  // NaN check's copies, afterStep's comparisons) runs without them.
+  const bool useGraphs = graphs && !nanCheck && !afterStep;
+  Kept *kept = nullptr;
+  if (useGraphs) {
+    std::string key = name + (onResults ? "+results" : "");
+    for (const Shape &sh : shapes) {
+      key += '|';
+      for (int64_t d : sh)
+        key += std::to_string(d) + ',';
+    }
+    // Shapes that keep changing (generation, one more token each call)
+    // would keep a backend each: past a few, the kept ones are let go.
+    constexpr size_t kMaxKept = 8;
+    if (!kept_.count(key) && kept_.size() >= kMaxKept) {
+      if (Status st = dev_.synchronize(stream_); !st.isOk())
+        return st;
+      clearGraphs();
+    }
+    auto &slot = kept_[key];
+    if (!slot)
+      slot = std::make_unique<Kept>();
+    kept = slot.get();
+  }
   Precision p = precisionOf(a_);
-  auto r = resolve(a_, *f, shapes, p);
-  if (!r.isOk())
-    return r.status();
-  if (r->arena.peak > dev_.freeBytes() + int64_t(dev_.workspaceBytes()))
-    return Status::error(outOfMemory(*f, *r, 0, dev_.freeBytes(), dev_.name()));
-  auto arena = dev_.arena(size_t(std::max<int64_t>(r->arena.peak, 256)));
-  if (!arena.isOk())
-    return arena.status();
-  lastArena_ = r->arena.peak;
-  CudaBackend b(dev_, lib_, module_, *f, std::move(*r), p, *arena, params_);
-  if (!computeParams_.empty())
-    b.setComputeParams(&computeParams_);
-  if (Status st = b.allocateUnplaced(); !st.isOk())
-    return st;
+  std::unique_ptr<CudaBackend> fresh;
+  CudaBackend *b = kept ? kept->backend.get() : nullptr;
+  // The arena as the kept backend placed its values (a growth for another
+  // shape moves it: the backend and its graph are made again).
+  if (b) {
+    auto arena = dev_.arena(size_t(std::max<int64_t>(b->resolved().arena.peak, 256)));
+    if (!arena.isOk())
+      return arena.status();
+    if (*arena != kept->arena) {
+      dropGraph(*kept);
+      kept->backend.reset();
+      kept->runs = 0;
+      b = nullptr;
+    }
+  }
+  if (!b) {
+    auto r = resolve(a_, *f, shapes, p);
+    if (!r.isOk())
+      return r.status();
+    if (r->arena.peak > dev_.freeBytes() + int64_t(dev_.workspaceBytes()))
+      return Status::error(outOfMemory(*f, *r, 0, dev_.freeBytes(), dev_.name()));
+    auto arena = dev_.arena(size_t(std::max<int64_t>(r->arena.peak, 256)));
+    if (!arena.isOk())
+      return arena.status();
+    fresh = std::make_unique<CudaBackend>(dev_, lib_, module_, *f, std::move(*r), p, *arena,
+                                          params_);
+    fresh->setStream(stream_);
+    if (!computeParams_.empty())
+      fresh->setComputeParams(&computeParams_);
+    if (Status st = fresh->allocateUnplaced(); !st.isOk())
+      return st;
+    b = fresh.get();
+    if (kept) {
+      fresh->keepWorkspace();
+      kept->arena = *arena;
+      kept->backend = std::move(fresh);
+    }
+  }
+  lastArena_ = b->resolved().arena.peak;
+  b->startRun();
   for (size_t i = 0; i < inputs.size(); ++i) {
     int32_t v = f->args[i];
     const Tensor &t = inputs[i];
-    DType storage = b.resolved().storage[v];
-    size_t bytes = size_t(b.resolved().bytes[v]);
+    DType storage = b->resolved().storage[v];
+    size_t bytes = size_t(b->resolved().bytes[v]);
     Status st = Status::ok();
     if (storage == DType::I32 && t.isInt() && t.i.size() * 4 == bytes)
-      st = dev_.copyToDevice(b.pointer(v), t.i.data(), bytes);
+      st = dev_.copyToDevice(b->pointer(v), t.i.data(), bytes, stream_);
     else if (storage == DType::F32 && !t.isInt() && t.f.size() * 4 == bytes)
-      st = dev_.copyToDevice(b.pointer(v), t.f.data(), bytes);
+      st = dev_.copyToDevice(b->pointer(v), t.f.data(), bytes, stream_);
     else
       st = Status::error("input '" + f->argNames[i] + "' is stored as " +
                          dtypeName(storage) + " on the device; the CUDA backend copies in " +
@@ -1133,31 +1142,62 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   RunHooks hooks; // the arena is planned: nothing is freed
   hooks.nanCheck = nanCheck;
   if (afterStep)
-    hooks.afterStep = [&](size_t i, const PlanStep &s) { return afterStep(i, s, b); };
-  if (Status st = runSteps(b, *plan, hooks); !st.isOk())
+    hooks.afterStep = [&](size_t i, const PlanStep &s) { return afterStep(i, s, *b); };
+  // The steps and onResults' work: what a graph holds.
+  auto work = [&]() -> Status {
+    if (Status st = runSteps(*b, *plan, hooks); !st.isOk())
+      return st;
+    return onResults ? onResults(*b) : Status::ok();
+  };
+  if (kept && !kept->exec && kept->runs >= 1) {
+    // The shape repeats: capture (the first run made every allocation and
+    // upload), then replay below.
+    if (Status st = dev_.beginCapture(stream_); !st.isOk())
+      return st;
+    Status st = work();
+    auto g = dev_.endCapture(stream_);
+    if (!st.isOk())
+      return st.withContext("capturing '" + name + "' in a graph");
+    if (!g.isOk())
+      return g.status();
+    kept->graph = *g;
+    auto e = dev_.instantiate(*g);
+    if (!e.isOk())
+      return e.status();
+    kept->exec = *e;
+    ++graphStats.captures;
+  }
+  if (kept && kept->exec) {
+    if (Status st = dev_.replay(kept->exec, stream_); !st.isOk())
+      return st.withContext("replaying the graph of '" + name + "'");
+    ++graphStats.replays;
+  } else if (Status st = work(); !st.isOk()) {
     return st;
+  }
+  if (kept)
+    ++kept->runs;
   results.clear();
-  if (onResults)
-    if (Status st = onResults(b); !st.isOk())
+  if (afterRun)
+    if (Status st = afterRun(*b); !st.isOk())
       return st;
   if (!copyResults)
     return Status::ok();
   for (int32_t v : f->results) {
     Tensor t;
-    t.shape = b.resolved().shapes[v];
-    DType storage = b.resolved().storage[v];
-    size_t n = size_t(b.resolved().bytes[v]) / dtypeSize(storage);
+    t.shape = b->resolved().shapes[v];
+    DType storage = b->resolved().storage[v];
+    size_t n = size_t(b->resolved().bytes[v]) / dtypeSize(storage);
     Status st = Status::ok();
     if (storage == DType::I32) {
       t.dtype = DType::I32;
       t.i.resize(n);
-      st = dev_.copyToHost(t.i.data(), b.pointer(v), n * 4);
+      st = dev_.copyToHost(t.i.data(), b->pointer(v), n * 4, stream_);
     } else if (storage == DType::F32) {
       t.f.resize(n);
-      st = dev_.copyToHost(t.f.data(), b.pointer(v), n * 4);
+      st = dev_.copyToHost(t.f.data(), b->pointer(v), n * 4, stream_);
     } else if (storage == DType::BF16) {
       std::vector<uint16_t> h(n);
-      st = dev_.copyToHost(h.data(), b.pointer(v), n * 2);
+      st = dev_.copyToHost(h.data(), b->pointer(v), n * 2, stream_);
       t.f.resize(n);
       for (size_t k = 0; k < n; ++k)
         t.f[k] = bf16ToFloat(h[k]);
@@ -1168,7 +1208,7 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
       return st;
     results.push_back(std::move(t));
   }
-  return dev_.synchronize();
+  return dev_.synchronize(stream_);
 }
 
 StatusOr<std::unique_ptr<CudaRunner>>

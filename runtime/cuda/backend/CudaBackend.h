@@ -35,6 +35,9 @@ namespace motif::rt::gpu {
 
 class Gemm;
 class Library;
+namespace support {
+class Workspace;
+}
 
 class CudaBackend final : public Backend {
 public:
@@ -91,6 +94,25 @@ public:
   Status vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s) override;
   Status runRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
   Status vjpRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) override;
+  // (CudaBackendMoe.cpp: grouped experts)
+  Status runMoeRoute(const MoeRouteDesc &d, const PlanStep &s) override;
+  Status vjpMoeRoute(const MoeRouteDesc &d, const PlanStep &s) override;
+  Status runMoePermute(const MoePermuteDesc &d, const PlanStep &s) override;
+  Status vjpMoePermute(const MoePermuteDesc &d, const PlanStep &s) override;
+  Status runGroupedLinear(const GroupedLinearDesc &d, const PlanStep &s) override;
+  Status vjpGroupedLinear(const GroupedLinearDesc &d, const PlanStep &s) override;
+  Status runMoeCombine(const MoeCombineDesc &d, const PlanStep &s) override;
+  Status vjpMoeCombine(const MoeCombineDesc &d, const PlanStep &s) override;
+  // (CudaBackendScan.cpp: the scans, their step forms, conv1d, binary ops)
+  Status runScan(const ScanDesc &d, const PlanStep &s) override;
+  Status vjpScan(const ScanDesc &d, const PlanStep &s) override;
+  Status runSelectiveScan(const SelectiveScanDesc &d, const PlanStep &s) override;
+  Status vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep &s) override;
+  Status runScanStep(const ScanStepDesc &d, const PlanStep &s) override;
+  Status runSelectiveScanStep(const SelectiveScanStepDesc &d, const PlanStep &s) override;
+  Status runConv1d(const Conv1dDesc &d, const PlanStep &s) override;
+  Status vjpConv1d(const Conv1dDesc &d, const PlanStep &s) override;
+  Status runBinary(const BinaryDesc &d, const PlanStep &s) override;
 
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.
@@ -113,6 +135,16 @@ public:
   /// here (the tiled backward kernels take no bias).
   Status biasedAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s);
 
+  /// The stream every launch and copy of the backend goes to (null: the
+  /// default stream).
+  void setStream(device::Stream s);
+  device::Stream stream() const { return stream_; }
+  /// Keeps the workspace blocks and uploaded constants across runs of this
+  /// backend (one shape), so that a later run can be captured in a graph:
+  /// call startRun() before each run.
+  void keepWorkspace();
+  void startRun();
+
   /// The bf16 copies of the parameters by name (a device engine's, refreshed
   /// after each optimizer step): get_param of bf16 storage reads these.
   void setComputeParams(const std::map<std::string, void *> *bf16) { computeParams_ = bf16; }
@@ -130,6 +162,9 @@ private:
   /// kernel.attention with a bias operand (T5): the library's biased
   /// attention, any head dim.
   Status biasedAttention(const KernelAttentionDesc &d, const PlanStep &s);
+  /// The backward of any binary op with any (numpy) broadcast: full-shape
+  /// gradients, each broadcast operand's summed over its broadcast dims.
+  Status binaryGrad(const BinaryDesc &d, const PlanStep &s);
 
   device::Device &dev_;
   const Library &lib_;
@@ -143,6 +178,8 @@ private:
   std::vector<void *> owned_; // allocations of unplaced values
   std::unique_ptr<Gemm> gemm_;
   const std::map<std::string, void *> *computeParams_ = nullptr;
+  device::Stream stream_ = nullptr;
+  std::unique_ptr<support::Workspace> ws_;
 };
 
 /// Runs functions of an artifact on a device: the parameters (f32) copied up
@@ -175,8 +212,28 @@ public:
   /// its gradients on the device).
   std::function<Status(CudaBackend &)> onResults;
   bool copyResults = true;
+  /// Called after the steps and onResults, never captured in a graph (work
+  /// that differs between runs of one shape, e.g. where a loss is kept).
+  std::function<Status(CudaBackend &)> afterRun;
   /// The arena bytes of the last run.
   int64_t lastArenaBytes() const { return lastArena_; }
+
+  /// The stream the runner's copies and launches go to (null: the default
+  /// stream); graphs need one of Device::createStream.
+  void setStream(device::Stream s) { stream_ = s; }
+  device::Stream stream() const { return stream_; }
+  /// CUDA graphs: a function's backend is kept per set of input shapes (its
+  /// workspace, constants and input buffers allocated by the first run); the
+  /// second run at those shapes captures the steps and onResults' work in a
+  /// graph, and every later run copies the inputs in and replays it. Off
+  /// while nanCheck or afterStep is set (they work on the host per step).
+  bool graphs = false;
+  struct GraphStats {
+    int64_t captures = 0, replays = 0;
+  } graphStats;
+  /// Destroys the graphs and kept backends (after the parameters moved, or
+  /// to free their memory).
+  void clearGraphs();
 
 private:
   CudaRunner(device::Device &dev, const Library &lib, const Artifact &a)
@@ -187,7 +244,20 @@ private:
   device::Module module_ = nullptr;
   std::map<std::string, void *> params_;
   std::map<std::string, void *> computeParams_;
-  int64_t lastArena_ = 0;                      
+  int64_t lastArena_ = 0;
+  device::Stream stream_ = nullptr;
+  /// A backend kept for one function at one set of input shapes (graphs
+  /// on): its workspace, constants and input buffers stay, and from its
+  /// second run on its steps run as a graph.
+  struct Kept {
+    std::unique_ptr<CudaBackend> backend;
+    void *arena = nullptr;
+    int64_t runs = 0;
+    device::Graph graph = nullptr;
+    device::GraphExec exec = nullptr;
+  };
+  void dropGraph(Kept &k);
+  std::map<std::string, std::unique_ptr<Kept>> kept_;
 };
 
 } // namespace motif::rt::gpu

@@ -80,11 +80,11 @@ Status CudaBackend::runConstant(const ConstantDesc &d, const PlanStep &s) {
     return shape.status();
   DType t = r_.storage[v];
   if (t == DType::I32)
-    return lib_.fillInt(elements(*shape), int32_t(d.value), static_cast<int32_t *>(pointer(v)));
+    return lib_.fillInt(elements(*shape), int32_t(d.value), static_cast<int32_t *>(pointer(v)), stream_);
   auto e = elemOf(t, "the constant");
   if (!e.isOk())
     return e.status();
-  return lib_.fill(*e, elements(*shape), float(d.value), pointer(v));
+  return lib_.fill(*e, elements(*shape), float(d.value), pointer(v), stream_);
 }
 
 //===----------------------------------------------------------------------===//
@@ -96,7 +96,7 @@ Status CudaBackend::vjpReshape(const ReshapeDesc &, const PlanStep &s) {
   int32_t dy = s.operands[2], dx = g[0];
   if (dx < 0 || pointer(dx) == pointer(dy))
     return Status::ok();
-  return dev_.copyOnDevice(pointer(dx), pointer(dy), size_t(r_.bytes[dx]));
+  return dev_.copyOnDevice(pointer(dx), pointer(dy), size_t(r_.bytes[dx]), stream_);
 }
 
 Status CudaBackend::runTranspose(const TransposeDesc &d, const PlanStep &s) {
@@ -116,7 +116,7 @@ Status CudaBackend::runTranspose(const TransposeDesc &d, const PlanStep &s) {
     out.push_back((*in)[p]);
     src.push_back(inStrides[p]);
   }
-  return lib_.stridedCopy(*eb, view(out, src, stridesOf(out)), pointer(x), pointer(y));
+  return lib_.stridedCopy(*eb, view(out, src, stridesOf(out)), pointer(x), pointer(y), stream_);
 }
 
 Status CudaBackend::vjpTranspose(const TransposeDesc &d, const PlanStep &s) {
@@ -140,7 +140,7 @@ Status CudaBackend::vjpTranspose(const TransposeDesc &d, const PlanStep &s) {
     out.push_back((*in)[p]);
     dst.push_back(inStrides[p]);
   }
-  return lib_.stridedCopy(*eb, view(out, stridesOf(out), dst), pointer(dy), pointer(dx));
+  return lib_.stridedCopy(*eb, view(out, stridesOf(out), dst), pointer(dy), pointer(dx), stream_);
 }
 
 /// The slice of `in` along its axis as a view over the result's shape
@@ -172,7 +172,7 @@ Status CudaBackend::runSlice(const SliceDesc &d, const PlanStep &s) {
   auto v = sliceView(d, *in, s);
   if (!v.isOk())
     return v.status();
-  return lib_.stridedCopy(*eb, *v, pointer(x), pointer(y));
+  return lib_.stridedCopy(*eb, *v, pointer(x), pointer(y), stream_);
 }
 
 Status CudaBackend::vjpSlice(const SliceDesc &d, const PlanStep &s) {
@@ -194,9 +194,9 @@ Status CudaBackend::vjpSlice(const SliceDesc &d, const PlanStep &s) {
   for (int k = 0; k < w.rank; ++k)
     std::swap(w.src[k], w.dst[k]);
   std::swap(w.srcOffset, w.dstOffset);
-  if (Status st = dev_.memset(pointer(dx), 0, size_t(r_.bytes[dx])); !st.isOk())
+  if (Status st = dev_.memset(pointer(dx), 0, size_t(r_.bytes[dx]), stream_); !st.isOk())
     return st;
-  return lib_.stridedCopy(*eb, w, pointer(dy), pointer(dx));
+  return lib_.stridedCopy(*eb, w, pointer(dy), pointer(dx), stream_);
 }
 
 Status CudaBackend::runExpand(const ExpandDesc &, const PlanStep &s) {
@@ -214,7 +214,7 @@ Status CudaBackend::runExpand(const ExpandDesc &, const PlanStep &s) {
   for (size_t k = 0; k < in->size(); ++k)
     if ((*in)[k] != (*out)[k])
       src[k] = 0; // a broadcast dim (of size 1 in x)
-  return lib_.stridedCopy(*eb, view(*out, src, stridesOf(*out)), pointer(x), pointer(y));
+  return lib_.stridedCopy(*eb, view(*out, src, stridesOf(*out)), pointer(x), pointer(y), stream_);
 }
 
 Status CudaBackend::vjpExpand(const ExpandDesc &, const PlanStep &s) {
@@ -224,7 +224,7 @@ Status CudaBackend::vjpExpand(const ExpandDesc &, const PlanStep &s) {
   // The shape operand (`like`) gets a zero gradient.
   for (size_t i = 1; i < g.size(); ++i)
     if (g[i] >= 0)
-      if (Status st = dev_.memset(pointer(g[i]), 0, size_t(r_.bytes[g[i]])); !st.isOk())
+      if (Status st = dev_.memset(pointer(g[i]), 0, size_t(r_.bytes[g[i]]), stream_); !st.isOk())
         return st;
   int32_t dx = g[0];
   if (dx < 0)
@@ -248,7 +248,7 @@ Status CudaBackend::vjpExpand(const ExpandDesc &, const PlanStep &s) {
     if ((*in)[k] != (*out)[k])
       innerShape[k] = (*out)[k];
   lib::Strided inner = view(innerShape, dyStrides, dyStrides);
-  return lib_.stridedSum(*t, v, inner, pointer(dy), pointer(dx));
+  return lib_.stridedSum(*t, v, inner, pointer(dy), pointer(dx), stream_);
 }
 
 Status CudaBackend::runConcat(const ConcatDesc &d, const PlanStep &s) {
@@ -274,7 +274,7 @@ Status CudaBackend::runConcat(const ConcatDesc &d, const PlanStep &s) {
                            dtypeName(r_.storage[y]));
     lib::Strided v = view(*in, stridesOf(*in), outStrides);
     v.dstOffset = at * outStrides[axis];
-    if (Status st = lib_.stridedCopy(*eb, v, pointer(x), pointer(y)); !st.isOk())
+    if (Status st = lib_.stridedCopy(*eb, v, pointer(x), pointer(y), stream_); !st.isOk())
       return st;
     at += (*in)[axis];
   }
@@ -305,7 +305,7 @@ Status CudaBackend::vjpConcat(const ConcatDesc &d, const PlanStep &s) {
       // dx_i = dy's slab of input i.
       lib::Strided v = view(*in, outStrides, stridesOf(*in));
       v.srcOffset = at * outStrides[axis];
-      if (Status st = lib_.stridedCopy(*eb, v, pointer(dy), pointer(g[i])); !st.isOk())
+      if (Status st = lib_.stridedCopy(*eb, v, pointer(dy), pointer(g[i]), stream_); !st.isOk())
         return st;
     }
     at += (*in)[axis];
@@ -351,7 +351,7 @@ Status CudaBackend::runConv2d(const Conv2dDesc &d, const PlanStep &s) {
   if (!t.isOk())
     return t.status();
   return lib_.conv2dForward(*t, *c, pointer(x), pointer(w), b >= 0 ? pointer(b) : nullptr,
-                            pointer(y));
+                            pointer(y), stream_);
 }
 
 Status CudaBackend::vjpConv2d(const Conv2dDesc &d, const PlanStep &s) {
@@ -382,7 +382,7 @@ Status CudaBackend::vjpConv2d(const Conv2dDesc &d, const PlanStep &s) {
   }
   return lib_.conv2dBackward(*t, gt, *c, pointer(x), pointer(w), pointer(dy),
                              dx >= 0 ? pointer(dx) : nullptr, dw >= 0 ? pointer(dw) : nullptr,
-                             db >= 0 ? pointer(db) : nullptr);
+                             db >= 0 ? pointer(db) : nullptr, stream_);
 }
 
 //===----------------------------------------------------------------------===//
@@ -409,7 +409,7 @@ Status CudaBackend::vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s
   if (!t.isOk())
     return t.status();
   // The forward's per-row log-sum-exp and count, recomputed into scratch.
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(size_t(rows) * 8 + 256); !st.isOk())
     return st;
   float *lse = static_cast<float *>(ws.p), *rowLoss = lse + rows;
@@ -417,13 +417,13 @@ Status CudaBackend::vjpCrossEntropy(const CrossEntropyDesc &d, const PlanStep &s
   auto *n = reinterpret_cast<int32_t *>(loss + 1);
   if (Status st = lib_.crossEntropyForward(
           *t, rows, V, d.ignore_index, float(d.label_smoothing), pointer(logits),
-          static_cast<const int32_t *>(pointer(targets)), lse, rowLoss, loss, n);
+          static_cast<const int32_t *>(pointer(targets)), lse, rowLoss, loss, n, stream_);
       !st.isOk())
     return st;
   return lib_.crossEntropyBackward(*t, rows, V, d.ignore_index, float(d.label_smoothing),
                                    pointer(logits), static_cast<const int32_t *>(pointer(targets)),
                                    lse, static_cast<const float *>(pointer(dloss)), n,
-                                   pointer(dlogits));
+                                   pointer(dlogits), stream_);
 }
 
 //===----------------------------------------------------------------------===//
@@ -457,7 +457,7 @@ Status CudaBackend::runRelativePositionBias(const RelativePositionBiasDesc &d, c
   auto t = elemOf(r_.storage[y], "the position bias");
   if (!t.isOk())
     return t.status();
-  return lib_.relativePositionBias(*t, *c, pointer(table), pointer(y));
+  return lib_.relativePositionBias(*t, *c, pointer(table), pointer(y), stream_);
 }
 
 Status CudaBackend::vjpRelativePositionBias(const RelativePositionBiasDesc &d, const PlanStep &s) {
@@ -466,7 +466,7 @@ Status CudaBackend::vjpRelativePositionBias(const RelativePositionBiasDesc &d, c
   // q and k give only their lengths: zero gradients.
   for (size_t i = 0; i < 2 && i < g.size(); ++i)
     if (g[i] >= 0)
-      if (Status st = dev_.memset(pointer(g[i]), 0, size_t(r_.bytes[g[i]])); !st.isOk())
+      if (Status st = dev_.memset(pointer(g[i]), 0, size_t(r_.bytes[g[i]]), stream_); !st.isOk())
         return st;
   int32_t dtable = g.size() > 2 ? g[2] : -1;
   if (dtable < 0)
@@ -481,7 +481,7 @@ Status CudaBackend::vjpRelativePositionBias(const RelativePositionBiasDesc &d, c
   auto gt = elemOf(r_.storage[dtable], "the table's gradient");
   if (!t.isOk() || !gt.isOk())
     return !t.isOk() ? t.status() : gt.status();
-  return lib_.relativePositionBiasBackward(*t, *gt, *c, pointer(dy), pointer(dtable));
+  return lib_.relativePositionBiasBackward(*t, *gt, *c, pointer(dy), pointer(dtable), stream_);
 }
 
 Status CudaBackend::biasedAttention(const KernelAttentionDesc &d, const PlanStep &s) {
@@ -511,7 +511,7 @@ Status CudaBackend::biasedAttention(const KernelAttentionDesc &d, const PlanStep
     return t.status();
   return lib_.biasedAttentionForward(*t, c, pointer(q), pointer(k), pointer(v), pointer(bias),
                                      pointer(out),
-                                     lse >= 0 ? static_cast<float *>(pointer(lse)) : nullptr);
+                                     lse >= 0 ? static_cast<float *>(pointer(lse)) : nullptr, stream_);
 }
 
 Status CudaBackend::biasedAttentionGrad(const KernelAttentionGradDesc &d, const PlanStep &s) {
@@ -541,10 +541,10 @@ Status CudaBackend::biasedAttentionGrad(const KernelAttentionGradDesc &d, const 
   auto g = elemOf(r_.storage[dbias], "the bias's gradient");
   if (!t.isOk() || !g.isOk())
     return !t.isOk() ? t.status() : g.status();
-  Scratch ws(dev_);
+  Scratch ws(*ws_);
   if (Status st = ws.get(size_t(2 * c.B * c.H * c.Tq * c.Tk) * 4); !st.isOk())
     return st;
   return lib_.biasedAttentionBackward(*t, *g, c, pointer(q), pointer(k), pointer(v), pointer(bias),
                                       pointer(dout), pointer(dq), pointer(dk), pointer(dv),
-                                      pointer(dbias), ws.p);
+                                      pointer(dbias), ws.p, stream_);
 }

@@ -91,7 +91,7 @@ Status gpu::checkDeviceReference(const Artifact &a, const CheckRefOptions &o,
       return c.status();
     owned.push_back(*c);
     copies[p.name] = *c;
-    if (Status s = (*lib)->cast(lib::Elem::F32, lib::Elem::BF16, int64_t(w.size()), *m, *c);
+    if (Status s = (*lib)->cast(lib::Elem::F32, lib::Elem::BF16, int64_t(w.size()), *m, *c, nullptr);
         !s.isOk())
       return s;
   }

@@ -85,6 +85,8 @@ private:
              std::vector<Tensor> &results);
   /// Copies train_step's loss (on the device) into the micro-batch's slot.
   Status keepLoss(const Function &step, CudaBackend &b);
+  /// The gradient norm and the AdamW step (the optimizer graph's work).
+  Status optimizerWork(float preScale, float clip);
 
   const Artifact &art;
   EngineOptions opts;
@@ -113,10 +115,33 @@ private:
   uint64_t rngOffset_ = 0;
   RunStats runStats;
   std::vector<void *> owned; // allocations besides the parameter block
+
+  /// Every launch and copy of the engine goes to this stream (one of
+  /// createStream, which graphs need), so that they stay in order with the
+  /// graphs' replays.
+  device::Stream stream = nullptr;
+  /// The AdamW hyperparameters of the next update, in device memory (the
+  /// optimizer graph reads them), and their host copy.
+  lib::AdamWHyper *hyper = nullptr;
+  lib::AdamWHyper hyperHost{};
+  /// A bf16 gradient's f32 copy before it is added to its sum.
+  float *gradCast = nullptr;
+  /// The optimizer graph, made at the second update with the same pre-scale
+  /// and clip (they are launch arguments).
+  device::Graph optGraph = nullptr;
+  device::GraphExec optExec = nullptr;
+  float optPreScale = 0, optClip = 0;
+  int64_t optRuns = 0;
 };
 
 DeviceEngine::~DeviceEngine() {
   runner.reset();
+  if (optExec)
+    (void)dev->destroyGraphExec(optExec);
+  if (optGraph)
+    (void)dev->destroyGraph(optGraph);
+  if (stream)
+    (void)dev->destroyStream(stream);
   for (void *p : owned)
     (void)dev->free(p);
 }
@@ -219,13 +244,20 @@ Status DeviceEngine::init() {
   auto ct = alloc(chunks.size() * sizeof(lib::AdamWChunk), "optimizer chunk table");
   auto ws = alloc(lib->gradNormWorkspaceBytes(numChunks), "gradient norm workspace");
   auto sc = alloc(2 * sizeof(float), "optimizer scalars");
-  for (auto *r : {&tt, &ct, &ws, &sc})
+  auto hy = alloc(sizeof(lib::AdamWHyper), "optimizer hyperparameters");
+  int64_t largest = 0;
+  for (const Param &p : params)
+    largest = std::max(largest, p.grad ? p.n : 0);
+  auto gc = alloc(bf16 ? size_t(largest) * 4 : 0, "gradient cast");
+  for (auto *r : {&tt, &ct, &ws, &sc, &hy, &gc})
     if (!r->isOk())
       return r->status();
   tensorTable = static_cast<lib::AdamWTensor *>(*tt);
   chunkTable = static_cast<lib::AdamWChunk *>(*ct);
   normWorkspace = *ws;
   scalars = static_cast<float *>(*sc);
+  hyper = static_cast<lib::AdamWHyper *>(*hy);
+  gradCast = static_cast<float *>(*gc);
   if (!tensors.empty())
     if (Status s = dev->copyToDevice(tensorTable, tensors.data(),
                                      tensors.size() * sizeof(lib::AdamWTensor));
@@ -249,29 +281,41 @@ Status DeviceEngine::init() {
     return r.status();
   runner = std::move(*r);
   runner->nanCheck = opts.nanCheck;
-  return Status::ok();
+
+  // 5. The engine's stream: what was issued on the default stream above is
+  //    waited for first (a created stream does not wait for it).
+  auto st = dev->createStream();
+  if (!st.isOk())
+    return st.status();
+  stream = *st;
+  runner->setStream(stream);
+  runner->graphs = opts.cudaGraphs;
+  return dev->synchronize(nullptr);
 }
 
 Status DeviceEngine::upload(Param &p, const float *values) {
-  if (Status s = dev->copyToDevice(p.master, values, size_t(p.n) * 4); !s.isOk())
+  if (Status s = dev->copyToDevice(p.master, values, size_t(p.n) * 4, stream); !s.isOk())
     return s;
   if (p.compute)
-    return lib->cast(lib::Elem::F32, lib::Elem::BF16, p.n, p.master, p.compute);
+    return lib->cast(lib::Elem::F32, lib::Elem::BF16, p.n, p.master, p.compute, stream);
   return Status::ok();
 }
 
 Status DeviceEngine::download(std::vector<float> &dst, const float *src, int64_t n) {
   dst.resize(size_t(n));
-  if (Status s = dev->copyToHost(dst.data(), src, size_t(n) * 4); !s.isOk())
+  if (Status s = dev->copyToHost(dst.data(), src, size_t(n) * 4, stream); !s.isOk())
     return s;
-  return dev->synchronize();
+  return dev->synchronize(stream);
 }
 
 Status DeviceEngine::run(const std::string &function, const std::vector<Tensor> &inputs,
                          std::vector<Tensor> &results) {
+  const CudaRunner::GraphStats before = runner->graphStats;
   Status s = runner->run(function, inputs, results);
   runStats.peakValueBytes = runner->lastArenaBytes();
   runStats.totalValueBytes = runner->lastArenaBytes();
+  runStats.graphCaptures += runner->graphStats.captures - before.captures;
+  runStats.graphReplays += runner->graphStats.replays - before.replays;
   return s;
 }
 
@@ -281,6 +325,7 @@ StatusOr<ForwardResult> DeviceEngine::forward(std::vector<Tensor> inputs, bool o
   if (!f)
     return Status::error("the artifact has no function '" + function + "'");
   runner->onResults = nullptr;
+  runner->afterRun = nullptr;
   runner->copyResults = true;
   std::vector<Tensor> res;
   if (Status s = run(function, inputs, res); !s.isOk())
@@ -303,7 +348,7 @@ StatusOr<ForwardResult> DeviceEngine::forward(std::vector<Tensor> inputs, bool o
 void DeviceEngine::zeroGradients() {
   // Errors of the device surface at the next call that reads it.
   if (gradBytes)
-    (void)dev->memset(gradRegion, 0, gradBytes);
+    (void)dev->memset(gradRegion, 0, gradBytes, stream);
   micro = 0;
   normScale.reset();
 }
@@ -320,7 +365,9 @@ Status DeviceEngine::accumulate(std::vector<Tensor> inputs) {
     if (!p.isOk())
       return p.status();
     if (losses) {
-      if (Status s = dev->copyOnDevice(*p, losses, size_t(lossSlots) * 4); !s.isOk())
+      if (Status s = dev->copyOnDevice(*p, losses, size_t(lossSlots) * 4, stream); !s.isOk())
+        return s;
+      if (Status s = dev->synchronize(stream); !s.isOk())
         return s;
       (void)dev->free(losses);
       owned.erase(std::find(owned.begin(), owned.end(), static_cast<void *>(losses)));
@@ -329,12 +376,11 @@ Status DeviceEngine::accumulate(std::vector<Tensor> inputs) {
     losses = static_cast<float *>(*p);
     lossSlots = slots;
   }
-  // The results stay on the device: the loss into its slot, each gradient
-  // added to its sum.
+  // The results stay on the device: each gradient added to its sum (in the
+  // step's graph), the loss copied into its micro-batch's slot (after it).
   runner->copyResults = false;
-  runner->onResults = [&](CudaBackend &b) -> Status {
-    if (Status s = keepLoss(*step, b); !s.isOk())
-      return s;
+  runner->afterRun = [&](CudaBackend &b) { return keepLoss(*step, b); };
+  runner->onResults = [this, step](CudaBackend &b) -> Status {
     const Resolved &r = b.resolved();
     for (size_t k = 0; k < step->resultRoles.size(); ++k) {
       const std::string &role = step->resultRoles[k];
@@ -350,18 +396,14 @@ Status DeviceEngine::accumulate(std::vector<Tensor> inputs) {
         return Status::error("the gradient of '" + p->info->name + "' has " + std::to_string(n) +
                              " elements, the parameter " + std::to_string(p->n));
       if (t == DType::F32) {
-        if (Status s = lib->addF32(n, static_cast<const float *>(b.pointer(v)), p->grad, p->grad);
+        if (Status s = lib->addF32(n, static_cast<const float *>(b.pointer(v)), p->grad, p->grad,
+                                   stream);
             !s.isOk())
           return s;
       } else if (t == DType::BF16) {
-        auto w = dev->allocateWorkspace(size_t(n) * 4, nullptr);
-        if (!w.isOk())
-          return w.status();
-        float *tmp = static_cast<float *>(*w);
-        Status s = lib->cast(lib::Elem::BF16, lib::Elem::F32, n, b.pointer(v), tmp);
+        Status s = lib->cast(lib::Elem::BF16, lib::Elem::F32, n, b.pointer(v), gradCast, stream);
         if (s.isOk())
-          s = lib->addF32(n, tmp, p->grad, p->grad);
-        (void)dev->freeWorkspace(tmp, nullptr);
+          s = lib->addF32(n, gradCast, p->grad, p->grad, stream);
         if (!s.isOk())
           return s;
       } else {
@@ -374,6 +416,7 @@ Status DeviceEngine::accumulate(std::vector<Tensor> inputs) {
   std::vector<Tensor> none;
   Status st = run("train_step", inputs, none);
   runner->onResults = nullptr;
+  runner->afterRun = nullptr;
   runner->copyResults = true;
   ++rngOffset_;
   normScale.reset();
@@ -390,9 +433,9 @@ Status DeviceEngine::keepLoss(const Function &step, CudaBackend &b) {
     int32_t v = step.results[k];
     DType t = b.resolved().storage[v];
     if (t == DType::F32)
-      return dev->copyOnDevice(losses + micro, b.pointer(v), 4);
+      return dev->copyOnDevice(losses + micro, b.pointer(v), 4, stream);
     if (t == DType::BF16)
-      return lib->cast(lib::Elem::BF16, lib::Elem::F32, 1, b.pointer(v), losses + micro);
+      return lib->cast(lib::Elem::BF16, lib::Elem::F32, 1, b.pointer(v), losses + micro, stream);
     return Status::error("the loss is stored as " + std::string(dtypeName(t)));
   }
   return Status::error("train_step has no loss result");
@@ -413,7 +456,7 @@ StatusOr<double> DeviceEngine::accumulatedLoss() {
 StatusOr<double> DeviceEngine::gradNorm() {
   if (!normScale) {
     if (Status s = lib->globalGradNorm(tensorTable, chunkTable, numChunks, 1.f, 0.f, scalars,
-                                       nullptr, normWorkspace);
+                                       nullptr, normWorkspace, stream);
         !s.isOk())
       return s;
     normScale = 1.0;
@@ -429,26 +472,66 @@ Status DeviceEngine::update(const UpdateOptions &o) {
   if (oc.kind != "adamw")
     return Status::error("device '" + opts.device + "' updates with AdamW only; optimizer '" +
                          oc.kind + "' runs on device 'cpu'");
-  // The scale of the mean gradient, clipped, as a device scalar: no host
-  // round trip between the norm and the update.
+  // The scale of the mean gradient, clipped, as a device scalar (no host
+  // round trip between the norm and the update); this update's learning rate
+  // and bias corrections written to the device, where the AdamW launch reads
+  // them, so that the optimizer graph replays with them.
   float preScale = float(1.0 / double(std::max<int64_t>(1, o.microBatches)));
-  if (Status s = lib->globalGradNorm(tensorTable, chunkTable, numChunks, preScale,
-                                     float(o.clip), scalars, scalars + 1, normWorkspace);
-      !s.isOk())
+  double t = double(updates + 1);
+  hyperHost = {float(o.lr),
+               float(oc.beta1),
+               float(oc.beta2),
+               float(oc.eps),
+               float(1.0 - std::pow(oc.beta1, t)),
+               float(1.0 - std::pow(oc.beta2, t))};
+  if (Status s = dev->copyToDevice(hyper, &hyperHost, sizeof hyperHost, stream); !s.isOk())
     return s;
   normScale = preScale;
-  double t = double(updates + 1);
-  lib::AdamWHyper h{float(o.lr),
-                    float(oc.beta1),
-                    float(oc.beta2),
-                    float(oc.eps),
-                    float(1.0 - std::pow(oc.beta1, t)),
-                    float(1.0 - std::pow(oc.beta2, t))};
-  if (Status s = lib->adamwStep(tensorTable, chunkTable, numChunks, h, scalars + 1); !s.isOk())
+  const float clip = float(o.clip);
+  if (optRuns > 0 && (preScale != optPreScale || clip != optClip)) {
+    // Other launch arguments: a new graph.
+    if (optExec)
+      (void)dev->destroyGraphExec(optExec);
+    if (optGraph)
+      (void)dev->destroyGraph(optGraph);
+    optExec = nullptr, optGraph = nullptr, optRuns = 0;
+  }
+  optPreScale = preScale, optClip = clip;
+  if (opts.cudaGraphs && !optExec && optRuns >= 1) {
+    if (Status s = dev->beginCapture(stream); !s.isOk())
+      return s;
+    Status s = optimizerWork(preScale, clip);
+    auto g = dev->endCapture(stream);
+    if (!s.isOk())
+      return s.withContext("capturing the optimizer step in a graph");
+    if (!g.isOk())
+      return g.status();
+    optGraph = *g;
+    auto e = dev->instantiate(optGraph);
+    if (!e.isOk())
+      return e.status();
+    optExec = *e;
+    ++runStats.graphCaptures;
+  }
+  if (optExec) {
+    if (Status s = dev->replay(optExec, stream); !s.isOk())
+      return s.withContext("replaying the optimizer graph");
+    ++runStats.graphReplays;
+  } else if (Status s = optimizerWork(preScale, clip); !s.isOk()) {
     return s;
+  }
+  ++optRuns;
   haveMoments = true;
   ++updates;
   return Status::ok();
+}
+
+Status DeviceEngine::optimizerWork(float preScale, float clip) {
+  if (Status s = lib->globalGradNorm(tensorTable, chunkTable, numChunks, preScale, clip, scalars,
+                                     scalars + 1, normWorkspace, stream);
+      !s.isOk())
+    return s;
+  return lib->adamwStep(tensorTable, chunkTable, numChunks, hyper, scalars + 1, stream);
 }
 
 Status DeviceEngine::writeState(Checkpoint &c) {
@@ -483,7 +566,7 @@ Status DeviceEngine::readState(const Checkpoint &c, const std::string &path, boo
   if (weightsOnly)
     return Status::ok();
   // Moments the checkpoint lacks start at zero, as the CPU engine's do.
-  if (Status s = dev->memset(momentRegion, 0, momentBytes); !s.isOk())
+  if (Status s = dev->memset(momentRegion, 0, momentBytes, stream); !s.isOk())
     return s;
   bool any = false;
   for (Param &p : params) {
@@ -496,7 +579,8 @@ Status DeviceEngine::readState(const Checkpoint &c, const std::string &path, boo
       if (t->shape != p.info->shape)
         return Status::error("checkpoint '" + path + "' does not match the model: '" + prefix +
                              p.info->name + "' is of another shape");
-      if (Status s = dev->copyToDevice(moment, t->data.data(), size_t(p.n) * 4); !s.isOk())
+      if (Status s = dev->copyToDevice(moment, t->data.data(), size_t(p.n) * 4, stream);
+          !s.isOk())
         return s;
       any = true;
     }
@@ -510,7 +594,7 @@ Status DeviceEngine::readState(const Checkpoint &c, const std::string &path, boo
   haveMoments = any;
   updates = int64_t(*step);
   rngOffset_ = *rng;
-  return dev->synchronize();
+  return dev->synchronize(stream);
 }
 
 StatusOr<std::vector<double>> DeviceEngine::parameter(const std::string &name) {
@@ -543,7 +627,7 @@ Status DeviceEngine::setParameter(const std::string &name, const std::vector<dou
   std::vector<float> host(values.begin(), values.end());
   if (Status s = upload(*p, host.data()); !s.isOk())
     return s;
-  return dev->synchronize();
+  return dev->synchronize(stream);
 }
 
 /// makeEngine's factory of `kind`: opens device 0 of that kind.

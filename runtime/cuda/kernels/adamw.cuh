@@ -80,8 +80,11 @@ __device__ __forceinline__ void update(const AdamWHyper &h, float wd, float g, f
 }
 
 __global__ void __launch_bounds__(kThreads)
-    stepKernel(const AdamWTensor *tensors, const AdamWChunk *chunks, AdamWHyper h,
-               const float *gradScale) {
+    stepKernel(const AdamWTensor *tensors, const AdamWChunk *chunks, AdamWHyper hv,
+               const AdamWHyper *hd, const float *gradScale) {
+  // hd: the hyperparameters in device memory (a graph replays with the
+  // values written before it), else hv.
+  const AdamWHyper h = hd ? *hd : hv;
   const AdamWChunk c = chunks[blockIdx.x];
   const AdamWTensor p = tensors[c.tensor];
   const float s = gradScale ? *gradScale : 1.f;
@@ -181,7 +184,21 @@ inline cudaError_t adamwStep(const AdamWTensor *tensors, const AdamWChunk *chunk
   if (numChunks == 0)
     return cudaSuccess;
   MOTIF_LAUNCH(numChunks, adam::kThreads, 0, stream, adam::stepKernel)(
-      tensors, chunks, h, gradScale);
+      tensors, chunks, h, static_cast<const AdamWHyper *>(nullptr), gradScale);
+  return cudaGetLastError();
+}
+
+/// adamwStep with the hyperparameters read from device memory `h` when the
+/// kernel runs (what a captured optimizer step needs: lr and the bias
+/// corrections change at every replay).
+inline cudaError_t adamwStep(const AdamWTensor *tensors, const AdamWChunk *chunks, int numChunks,
+                             const AdamWHyper *h, const float *gradScale, cudaStream_t stream) {
+  if (numChunks < 0 || !h || (numChunks > 0 && (!tensors || !chunks)))
+    return cudaErrorInvalidValue;
+  if (numChunks == 0)
+    return cudaSuccess;
+  MOTIF_LAUNCH(numChunks, adam::kThreads, 0, stream, adam::stepKernel)(
+      tensors, chunks, AdamWHyper{}, h, gradScale);
   return cudaGetLastError();
 }
 

@@ -1,7 +1,8 @@
 //===- FamiliesTest.cpp - BERT, ViT and T5 on the CUDA backend (simulator) ---===//
 //
-// The ops of the encoder, vision and encoder-decoder families on the
-// SimDevice against the CPU reference: each model's `forward` whole (with
+// The ops of the encoder, vision and encoder-decoder families on the test
+// device (the SimDevice, or the GPU with MOTIF_TEST_DEVICE=cuda: TestDevice.h)
+// against the CPU reference: each model's `forward` whole (with
 // head dims the attention kernels instantiate, through -D overrides), and
 // each op these families add (layout ops, conv2d, relative position bias,
 // attention with a bias, cross entropy's backward, exact-GELU GEMMs), forward
@@ -27,11 +28,10 @@ using motif::test::StepOptions;
 
 namespace {
 
+/// The test device: the simulator, or the GPU with MOTIF_TEST_DEVICE=cuda
+/// (TestDevice.h).
 std::unique_ptr<Device> openSim() {
-  ::setenv("MOTIF_CACHE_DIR", MOTIF_CUDABACKEND_CACHE, 1);
-  auto d = openSimDevice(0, int64_t(1) << 30);
-  EXPECT_TRUE(d.isOk()) << d.status().message();
-  return d.isOk() ? std::move(*d) : nullptr;
+  return motif::testdevice::openTestDevice(MOTIF_CUDABACKEND_CACHE, int64_t(1) << 30);
 }
 
 Tensor ints(Shape shape, int32_t lo, int32_t hi, std::mt19937 &rng) {
@@ -135,8 +135,11 @@ struct StepCase {
   double atol, rtol;
 };
 
+/// The inputs of an artifact by its file name (the path may be the build
+/// tree's or the GPU check's copy, testInput).
 std::vector<Shape> inputsOf(const std::string &artifact) {
-  if (artifact == MOTIF_FAMILIES_VIT)
+  std::string file = artifact.substr(artifact.rfind('/') + 1);
+  if (file.rfind("vit_", 0) == 0)
     return {{2, 3, 32, 32}, {2}};
   return {{2, 16}, {2, 16}, {2, 16}}; // BERT, T5
 }

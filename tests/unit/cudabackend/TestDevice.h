@@ -95,6 +95,26 @@ inline std::unique_ptr<rt::device::Device> openTestDevice(const std::string &cac
   return std::move(*d);
 }
 
+/// The device engine kind (makeEngine's "sim" or "cuda") of the test device,
+/// with openTestDevice's fallback: "cuda" when asked for and a GPU opens,
+/// else "sim" (saying why once).
+inline std::string testEngineKind() {
+  static const std::string kind = [] {
+    if (requestedKind() != "cuda")
+      return std::string("sim");
+    auto d = rt::device::openDevice("cuda", 0);
+    if (d.isOk()) {
+      std::printf("[test device: cuda]\n");
+      return std::string("cuda");
+    }
+    std::printf("[test device: sim (MOTIF_TEST_DEVICE=cuda: %s)]\n",
+                d.status().message().c_str());
+    return std::string("sim");
+  }();
+  ::testing::Test::RecordProperty("device", kind);
+  return kind;
+}
+
 } // namespace motif::testdevice
 
 #endif // MOTIF_TESTS_UNIT_CUDABACKEND_TESTDEVICE_H

@@ -7,7 +7,8 @@
 // The inputs are read and the outputs written through sim::Device::memcpy, so
 // a range outside its allocation fails the call (as cudaErrorInvalidValue)
 // and the outputs become "written". Signed keys order as CUB's do (the sign
-// bit flipped, then the bits taken).
+// bit flipped, then the bits taken). The sort is work on `stream` like a
+// launch (cuda_sim.h's issue): recorded when the stream captures a graph.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -23,7 +24,7 @@ struct DeviceRadixSort {
   template <typename K, typename V, typename N>
   static cudaError_t SortPairs(void *temp, size_t &tempBytes, const K *keysIn, K *keysOut,
                                const V *valuesIn, V *valuesOut, N count, int beginBit = 0,
-                               int endBit = int(sizeof(K) * 8), cudaStream_t = nullptr) {
+                               int endBit = int(sizeof(K) * 8), cudaStream_t stream = nullptr) {
     static_assert(std::is_integral_v<K>, "the simulator's SortPairs sorts integer keys");
     if (!temp) {
       tempBytes = 1; // CUB asks for some; none is used here
@@ -32,6 +33,23 @@ struct DeviceRadixSort {
     const size_t n = size_t(count);
     if (n == 0)
       return cudaSuccess;
+    cudaError_t e = ::motif::sim::detail::issue(
+        stream, "cub::DeviceRadixSort::SortPairs", [=]() {
+          motif::sim::LaunchResult r;
+          if (sort(n, keysIn, keysOut, valuesIn, valuesOut, beginBit, endBit) != cudaSuccess) {
+            r.errorCount = 1;
+            r.messages.push_back("cub::DeviceRadixSort::SortPairs: a range outside its "
+                                 "allocation");
+          }
+          return r;
+        });
+    return e == cudaSuccess ? cudaSuccess : cudaErrorInvalidValue;
+  }
+
+private:
+  template <typename K, typename V>
+  static cudaError_t sort(size_t n, const K *keysIn, K *keysOut, const V *valuesIn,
+                          V *valuesOut, int beginBit, int endBit) {
     auto &dev = motif::sim::Device::get();
     std::vector<K> keys(n);
     std::vector<V> values(n);
