@@ -180,28 +180,51 @@ SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &s
     return refSize[a] != refSize[b] ? refSize[a] > refSize[b] : a < b;
   });
   std::vector<size_t> done;
+  // Each placed buffer's range at the reference dims: a range provably clear
+  // of another is clear of it there too, so a candidate that overlaps a busy
+  // range at the reference is skipped without the symbolic check (which
+  // dominates the time: a model of many layers has thousands of buffers).
+  std::vector<int64_t> refStart(n, 0), refEnd(n, 0);
+  std::vector<SymPoly> placedEnd(n); // offset + size of each placed buffer
   for (size_t i : order) {
     const BufferInfo &bi = buffers[i];
     // Occupied ranges of placed buffers whose lifetimes overlap this one.
-    std::vector<std::pair<SymPoly, SymPoly>> busy;
+    std::vector<size_t> busy;
+    std::vector<std::pair<int64_t, int64_t>> busyRef; // (start, end) at the reference
     for (size_t j : done) {
       const BufferInfo &bj = buffers[j];
-      if (bi.def <= bj.lastUse && bj.def <= bi.lastUse)
-        busy.push_back({*plan.offsets[j], *plan.offsets[j] + need[j]});
+      if (bi.def <= bj.lastUse && bj.def <= bi.lastUse) {
+        busy.push_back(j);
+        busyRef.push_back({refStart[j], refEnd[j]});
+      }
     }
     // Candidates: the arena's start and the end of each busy range, lowest
     // (at the reference dims) first; the first one provably clear of every
     // busy range wins. Above all of them is always clear.
     std::vector<std::pair<int64_t, size_t>> candidates = {{0, 0}};
     for (size_t k = 0; k < busy.size(); ++k)
-      candidates.push_back({valueAt(busy[k].second, reference), k + 1});
+      candidates.push_back({busyRef[k].second, k + 1});
     std::sort(candidates.begin(), candidates.end());
+    // The busy ranges by start, with the largest end so far: [c, c + w)
+    // overlaps one at the reference iff the largest end of those starting
+    // before c + w is above c.
+    std::vector<std::pair<int64_t, int64_t>> byStart = busyRef;
+    std::sort(byStart.begin(), byStart.end());
+    std::vector<int64_t> maxEnd(byStart.size());
+    for (size_t k = 0; k < byStart.size(); ++k)
+      maxEnd[k] = std::max(k ? maxEnd[k - 1] : INT64_MIN, byStart[k].second);
+    const int64_t width = valueAt(need[i], reference);
     std::optional<SymPoly> at;
     for (auto [value, k] : candidates) {
-      SymPoly c = k == 0 ? SymPoly() : busy[k - 1].second;
+      auto past = std::lower_bound(byStart.begin(), byStart.end(),
+                                   std::pair<int64_t, int64_t>{value + width, INT64_MIN});
+      size_t before = static_cast<size_t>(past - byStart.begin());
+      if (before > 0 && maxEnd[before - 1] > value)
+        continue; // overlaps at the reference dims: not provably clear
+      SymPoly c = k == 0 ? SymPoly() : placedEnd[busy[k - 1]];
       SymPoly end = c + need[i];
-      bool clear = std::all_of(busy.begin(), busy.end(), [&](const auto &b) {
-        return provablyLE(end, b.first) || provablyLE(b.second, c);
+      bool clear = std::all_of(busy.begin(), busy.end(), [&](size_t j) {
+        return provablyLE(end, *plan.offsets[j]) || provablyLE(placedEnd[j], c);
       });
       if (clear) {
         at = c;
@@ -210,12 +233,15 @@ SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &s
     }
     if (!at) {
       SymPoly top;
-      for (auto &b : busy)
-        top = upperBound(top, b.second);
+      for (size_t j : busy)
+        top = upperBound(top, placedEnd[j]);
       at = top;
     }
     plan.offsets[i] = *at;
     plan.bytes = upperBound(plan.bytes, *at + need[i]);
+    placedEnd[i] = *at + need[i];
+    refStart[i] = valueAt(*at, reference);
+    refEnd[i] = refStart[i] + valueAt(need[i], reference);
     done.push_back(i);
   }
   for (size_t i = 0; i < n; ++i)
