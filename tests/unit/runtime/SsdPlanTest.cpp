@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Artifact.h"
 #include "runtime/exec/Executor.h"
+#include "tests/unit/runtime/OneStepPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -19,38 +20,15 @@
 using namespace motif::rt;
 
 namespace {
+using plantest::intAttr;
 
 constexpr int64_t kB = 2, kT = 7, kH = 4, kP = 3, kG = 2, kN = 2;
 
-AttrValue intAttr(int64_t v) {
-  AttrValue a;
-  a.kind = AttrValue::Int;
-  a.i = v;
-  return a;
-}
-
-/// One function of one step whose operands are the arguments, in order.
+/// One function of one step (OneStepPlan.h) located in `ssd.motif`.
 Function oneStep(const std::string &name, std::vector<Shape> args, std::vector<Shape> results,
                  Step step) {
-  Function f;
-  f.name = name;
-  for (size_t i = 0; i < args.size(); ++i) {
-    f.argNames.push_back("a" + std::to_string(i));
-    f.args.push_back(static_cast<int32_t>(i));
-    f.valueShapes.push_back(args[i]);
-    step.operands.push_back(static_cast<int32_t>(i));
-  }
-  for (size_t i = 0; i < results.size(); ++i) {
-    int32_t v = static_cast<int32_t>(args.size() + i);
-    f.valueShapes.push_back(results[i]);
-    step.results.push_back(v);
-    f.results.push_back(v);
-    f.resultRoles.push_back("output:r" + std::to_string(i));
-  }
-  f.valueTypes.assign(f.valueShapes.size(), DType::F32);
-  step.location = "ssd.motif:1:1";
-  f.steps = {step};
-  return f;
+  return plantest::oneStep(name, std::move(args), std::move(results), std::move(step),
+                          "ssd.motif:1:1");
 }
 
 /// "full" and "step" with a decay of K values per head (1 or kN).

@@ -1,0 +1,46 @@
+//===- OneStepPlan.h - Plans of one step, for the executor's tests -*- C++ -*-===//
+#ifndef MOTIF_TESTS_UNIT_RUNTIME_ONESTEPPLAN_H
+#define MOTIF_TESTS_UNIT_RUNTIME_ONESTEPPLAN_H
+
+#include "runtime/core/Artifact.h"
+
+#include <string>
+#include <vector>
+
+namespace motif::rt::plantest {
+
+inline AttrValue intAttr(int64_t v) {
+  AttrValue a;
+  a.kind = AttrValue::Int;
+  a.i = v;
+  return a;
+}
+
+/// One f32 function of one step whose operands are the arguments, in
+/// order, and whose results are the function's; `location` is the step's.
+inline Function oneStep(const std::string &name, std::vector<Shape> args,
+                        std::vector<Shape> results, Step step, const std::string &location) {
+  Function f;
+  f.name = name;
+  for (size_t i = 0; i < args.size(); ++i) {
+    f.argNames.push_back("a" + std::to_string(i));
+    f.args.push_back(static_cast<int32_t>(i));
+    f.valueShapes.push_back(args[i]);
+    step.operands.push_back(static_cast<int32_t>(i));
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    int32_t v = static_cast<int32_t>(args.size() + i);
+    f.valueShapes.push_back(results[i]);
+    step.results.push_back(v);
+    f.results.push_back(v);
+    f.resultRoles.push_back("output:r" + std::to_string(i));
+  }
+  f.valueTypes.assign(f.valueShapes.size(), DType::F32);
+  step.location = location;
+  f.steps = {step};
+  return f;
+}
+
+} // namespace motif::rt::plantest
+
+#endif // MOTIF_TESTS_UNIT_RUNTIME_ONESTEPPLAN_H
