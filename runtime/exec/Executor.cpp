@@ -1,6 +1,8 @@
 //===- Executor.cpp - Runs an artifact's plan on the CPU -------------------===//
 #include "runtime/exec/Executor.h"
 
+#include "runtime/fastcpu/FastBackend.h"
+
 #include <cmath>
 
 using namespace motif::rt;
@@ -18,8 +20,9 @@ void Executor::useFp64() {
   }
 }
 
-Executor::Executor(const Artifact &artifact)
-    : artifact(artifact), backend_(makeReferenceBackend(*this)) {}
+Executor::Executor(const Artifact &artifact, HostBackend kind)
+    : artifact(artifact), kind_(kind),
+      backend_(kind == HostBackend::Fast ? makeFastBackend(*this) : makeReferenceBackend(*this)) {}
 
 Executor::~Executor() = default;
 

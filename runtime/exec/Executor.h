@@ -66,8 +66,18 @@ template <> inline Tensor Tensor::reals<double>(Shape shape) { return doubles(st
 /// parameter's name, so each parameter's values do not depend on the others.
 void initParameter(const ParamInfo &p, uint64_t seed, Tensor &out);
 
+/// Which host backend an executor runs its steps on.
+enum class HostBackend {
+  /// The reference backend (runtime/exec/ReferenceBackend.h): fp32 or fp64,
+  /// the oracle; what check-ref and the gradient checks use.
+  Reference,
+  /// The fast CPU backend (runtime/fastcpu/FastBackend.h): fp32; the
+  /// default of train, eval, generate and bench (`--device cpu`).
+  Fast,
+};
+
 struct Executor {
-  explicit Executor(const Artifact &artifact);
+  explicit Executor(const Artifact &artifact, HostBackend kind = HostBackend::Reference);
   ~Executor();
 
   /// Initializes every parameter (and frozen buffer) from its spec.
@@ -125,14 +135,17 @@ struct Executor {
   std::vector<Tensor> values; // of the function being run
   const Function *current = nullptr;
 
-  /// The reference backend in the executor's precision (fp32 or fp64).
+  /// The backend the executor was made with (in fp64 always the reference).
   Backend &backend();
+  /// Which one that is.
+  HostBackend hostBackend() const { return kind_; }
 
   /// Accounting of value bytes for peakValueBytes (the backend calls these).
   void noteMade(const Tensor &t);
   void noteFreed(const Tensor &t);
 
 private:
+  HostBackend kind_;
   std::unique_ptr<Backend> backend_;
   /// Plans decoded here when the artifact was built in memory (read
   /// artifacts carry theirs in Function::plan).

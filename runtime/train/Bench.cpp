@@ -34,7 +34,7 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   if (!made.isOk())
     return made.status();
   Engine &engine = **made;
-  const bool device = o.device != "cpu";
+  const bool device = !isHostDevice(o.device);
   const ParameterBytes pb = parameterBytes(a.params);
   const int64_t paramBytes = pb.weights;
   std::vector<Tensor> inputs = syntheticInputs(a, *f, o.batch, o.seq, o.seed);

@@ -25,7 +25,7 @@ Status motif::rt::checkReference(const Artifact &a, const CheckRefOptions &o, st
   if (Status s = ref.run(o.function, inputs, refResults); !s.isOk())
     return Status::error("the fp64 reference run failed: " + s.message());
   // The run under test, compared after each step with the same values.
-  Executor ex(a);
+  Executor ex(a, o.device == "cpu" ? HostBackend::Fast : HostBackend::Reference);
   ex.training = false;
   ex.initParameters(o.seed);
   double worst = 0;

@@ -22,7 +22,9 @@ StatusOr<uint64_t> metadataNumber(const Checkpoint &c, const std::string &key,
 } // namespace
 
 CpuEngine::CpuEngine(const Artifact &a, const EngineOptions &o)
-    : art(a), ex(a), optimizer(o.optimizer) {
+    : art(a), deviceKind(o.device == "reference" ? "reference" : "cpu"),
+      ex(a, o.device == "reference" ? HostBackend::Reference : HostBackend::Fast),
+      optimizer(o.optimizer) {
   ex.nanCheck = o.nanCheck;
   ex.training = o.training;
   ex.initParameters(o.seed);

@@ -21,8 +21,11 @@ public:
   CpuEngine(const Artifact &artifact, const EngineOptions &opts);
 
   const Artifact &artifact() const override { return art; }
-  std::string device() const override { return "cpu"; }
-  std::string deviceName() const override { return "the CPU"; }
+  /// "cpu" (the fast backend) or "reference".
+  std::string device() const override { return deviceKind; }
+  std::string deviceName() const override {
+    return deviceKind == "reference" ? "the CPU (reference backend)" : "the CPU";
+  }
   void setTraining(bool training) override { ex.training = training; }
   bool training() const override { return ex.training; }
 
@@ -55,6 +58,7 @@ private:
   void bindStates();
 
   const Artifact &art;
+  std::string deviceKind;
   Executor ex;
   OptimizerConfig optimizer;
   /// Gradient sums by trained parameter: fp32, or fp64 in an fp64 engine.

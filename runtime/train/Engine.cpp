@@ -30,7 +30,7 @@ void motif::rt::registerEngine(const std::string &device, EngineFactory make) {
 
 std::string motif::rt::engineDevices() {
   std::lock_guard<std::mutex> lock(registryMutex);
-  std::string out = "cpu";
+  std::string out = "cpu, reference";
   for (auto &[name, f] : registry())
     out += ", " + name;
   return out;
@@ -38,7 +38,7 @@ std::string motif::rt::engineDevices() {
 
 StatusOr<std::unique_ptr<Engine>> motif::rt::makeEngine(const Artifact &artifact,
                                                         const EngineOptions &opts) {
-  if (opts.device == "cpu")
+  if (isHostDevice(opts.device))
     return std::unique_ptr<Engine>(std::make_unique<CpuEngine>(artifact, opts));
   EngineFactory make = nullptr;
   {
@@ -52,6 +52,6 @@ StatusOr<std::unique_ptr<Engine>> motif::rt::makeEngine(const Artifact &artifact
   if (opts.device == "cuda" || opts.device == "sim")
     return Status::error("device '" + opts.device +
                          "': this program was built without the device engines; training, "
-                         "evaluation and sampling run on device 'cpu'");
+                         "evaluation and sampling run on device 'cpu' (or 'reference')");
   return Status::error("unknown device '" + opts.device + "' (choices: " + engineDevices() + ")");
 }

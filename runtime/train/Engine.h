@@ -27,7 +27,8 @@
 namespace motif::rt {
 
 struct EngineOptions {
-  /// The backend: "cpu", or a device engine registered by registerEngine
+  /// The backend: "cpu" (the fast CPU backend), "reference" (the reference
+  /// backend, the oracle), or a device engine registered by registerEngine
   /// ("sim", "cuda": runtime/cuda/backend/DeviceEngine.h).
   std::string device = "cpu";
   /// Seeds every parameter's initialization (per parameter name).
@@ -157,8 +158,13 @@ StatusOr<std::unique_ptr<Engine>> makeEngine(const Artifact &artifact, const Eng
 using EngineFactory = StatusOr<std::unique_ptr<Engine>> (*)(const Artifact &,
                                                             const EngineOptions &);
 void registerEngine(const std::string &device, EngineFactory make);
-/// "cpu" and the registered devices, for messages ("cpu, sim, cuda").
+/// "cpu", "reference" and the registered devices, for messages
+/// ("cpu, reference, sim, cuda").
 std::string engineDevices();
+/// Whether `device` runs on the host executor ("cpu" or "reference").
+inline bool isHostDevice(const std::string &device) {
+  return device == "cpu" || device == "reference";
+}
 
 } // namespace motif::rt
 

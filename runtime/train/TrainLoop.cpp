@@ -196,7 +196,7 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     ParameterBytes pb = parameterBytes(a.params);
     int64_t activations = 0;
     ArenaPlan arena;
-    if (!dims.empty() && o.device == "cpu" && step->arena.at(dims, arena, why))
+    if (!dims.empty() && isHostDevice(o.device) && step->arena.at(dims, arena, why))
       activations = arena.peak;
     int64_t avail = availableMemoryBytes();
     if (avail > 0 && pb.training() + activations > avail)

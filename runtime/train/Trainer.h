@@ -190,6 +190,9 @@ struct CheckRefOptions {
   int64_t batch = 2, seq = 16;
   double tolerance = 1e-3;
   uint64_t seed = 1;
+  /// The fp32 run under test: "reference" (the reference backend, the
+  /// default) or "cpu" (the fast backend).
+  std::string device = "reference";
 };
 Status checkReference(const Artifact &artifact, const CheckRefOptions &opts, std::ostream &log);
 

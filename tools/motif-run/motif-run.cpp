@@ -84,9 +84,10 @@ const char *kUsage =
     "             each generated kernel's launch: --arch sm_80|sm_90a --batch B\n"
     "             --seq T --function NAME --precision fp32|bf16 --free-mib N\n"
     "  check-ref  run a function in fp32 beside its fp64 reference (--device\n"
-    "             cpu), or on a device beside the CPU's fp32 run (--device\n"
-    "             sim|cuda), and name the first op whose result differs by more\n"
-    "             than --tol (default 1e-3 on the CPU, 3e-2 on a device):\n"
+    "             reference, the default, or cpu), or on a device beside the\n"
+    "             CPU's fp32 run (--device sim|cuda), and name the first op\n"
+    "             whose result differs by more than --tol (default 1e-3 on the\n"
+    "             CPU, 3e-2 on a device):\n"
     "               --function NAME --batch B --seq T --tol X --seed N\n"
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
@@ -105,9 +106,10 @@ const char *kUsage =
     "             position, in fp64 (default; tolerance 1e-9) or --fp32 (1e-4):\n"
     "               --lengths 7,4 (prompts, one batch) --steps N --tol X --seed N\n"
     "\n"
-    "train, eval, generate, bench and check-ref take --device cpu|sim|cuda:\n"
-    "the CPU backend, the CUDA backend under the SIMT simulator, or on the GPU;\n"
-    "the default is cuda when the driver reports a GPU, else cpu.\n";
+    "train, eval, generate, bench and check-ref take --device\n"
+    "cpu|reference|sim|cuda: the fast CPU backend, the reference CPU backend (the\n"
+    "oracle, fp32 or fp64), the CUDA backend under the SIMT simulator, or on the\n"
+    "GPU; the default is cuda when the driver reports a GPU, else cpu.\n";
 
 bool parseInt(const char *s, int64_t &out) {
   char *end = nullptr;
@@ -542,11 +544,13 @@ int runCommand(int argc, char **argv) {
     }
   }
   // The device: named, else the default; an unknown one is a usage error.
+  // check-ref checks the reference backend unless a device is named.
   if (device.empty())
-    device = gpu::defaultDevice();
-  if (device != "cpu" && device != "sim" && device != "cuda")
-    return usageError("unknown device '" + device + "' for --device (choices: cpu, sim, cuda)");
-  t.device = g.device = bo.device = eo.device = cd.device = device;
+    device = cmd == "check-ref" ? "reference" : gpu::defaultDevice();
+  if (!isHostDevice(device) && device != "sim" && device != "cuda")
+    return usageError("unknown device '" + device +
+                      "' for --device (choices: cpu, reference, sim, cuda)");
+  t.device = g.device = bo.device = eo.device = cd.device = cr.device = device;
   if (cmd == "check-decode") {
     Status st = checkDecode(*artifact, cd, std::cout);
     if (!st.isOk()) {
@@ -557,9 +561,9 @@ int runCommand(int argc, char **argv) {
     return 0;
   }
   if (cmd == "check-ref") {
-    if (!tolSet && device != "cpu")
+    if (!tolSet && !isHostDevice(device))
       cr.tolerance = 3e-2;
-    Status st = device == "cpu" ? checkReference(*artifact, cr, std::cout)
+    Status st = isHostDevice(device) ? checkReference(*artifact, cr, std::cout)
                                 : gpu::checkDeviceReference(*artifact, cr, device, std::cout);
     if (!st.isOk()) {
       std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());

@@ -1,0 +1,31 @@
+//===- FastBackend.h - The fast CPU backend ----------------------*- C++ -*-===//
+//
+// The `cpu` backend that train, eval, generate and bench use by default
+// (docs/cpu-backend.md): fp32 on the host, over the executor's tensors, like
+// the reference backend, but built for speed: GEMMs through a BLAS library,
+// the compiler's fused kernels as native vectorized code, attention blocked
+// over keys with an online softmax, one persistent thread pool.
+//
+// It implements the hot entries itself (runtime/fastcpu/FastOps.h declares
+// them, one file per family) and runs every other step with the reference
+// backend's kernels in fp32: an op that costs little is not worth a second
+// implementation, and the reference is the oracle the fast entries are
+// tested against (tests/unit/fastcpu). In fp64 (gradient checks) the
+// executor uses the reference backend only.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_FASTCPU_FASTBACKEND_H
+#define MOTIF_RUNTIME_FASTCPU_FASTBACKEND_H
+
+#include "runtime/exec/Executor.h"
+
+#include <memory>
+
+namespace motif::rt {
+
+/// The fast CPU backend over `ex`'s values (fp32 only).
+std::unique_ptr<Backend> makeFastBackend(Executor &ex);
+
+} // namespace motif::rt
+
+#endif // MOTIF_RUNTIME_FASTCPU_FASTBACKEND_H

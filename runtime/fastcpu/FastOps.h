@@ -1,0 +1,41 @@
+//===- FastOps.h - The entries the fast CPU backend implements ---*- C++ -*-===//
+//
+// One overload of `fastRun` (and `fastVjp`) per plan op the fast backend
+// implements itself, defined in the file of its family (FastDense.cpp,
+// FastAttention.cpp, ...). FastBackend.cpp calls `fastRun(ex, d, s)` for
+// every op: overload resolution picks the non-template overload declared
+// here when there is one, else the template below, which declines. An entry
+// may also decline a case it does not cover (return std::nullopt): the step
+// then runs with the reference kernels in fp32. Adding a fast entry is
+// declaring it here and defining it in its file; nothing else changes.
+//
+// Entries read and write the executor's tensors as the reference entries do
+// (runtime/exec/ReferenceBackend.h: checkOperands has already run; results
+// go to ex.values[s.results[i]] with ex.noteMade).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_FASTCPU_FASTOPS_H
+#define MOTIF_RUNTIME_FASTCPU_FASTOPS_H
+
+#include "runtime/exec/Executor.h"
+
+#include <optional>
+
+namespace motif::rt::fast {
+
+/// What a fast entry returns: the step's status, or nullopt when it declines.
+using Outcome = std::optional<Status>;
+
+/// The default for every op: declined (the reference kernels run it).
+template <typename D> Outcome fastRun(Executor &, const D &, const PlanStep &) {
+  return std::nullopt;
+}
+template <typename D> Outcome fastVjp(Executor &, const D &, const PlanStep &) {
+  return std::nullopt;
+}
+
+// The fast entries, by family (add a block per family; keep them apart).
+
+} // namespace motif::rt::fast
+
+#endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H
