@@ -11,7 +11,7 @@ namespace {
 class FastBackend final : public Backend {
 public:
   explicit FastBackend(Executor &ex) : ex(ex), ref(makeReferenceBackend(ex)) {}
-  std::string name() const override { return "cpu (fp32)"; }
+  std::string name() const override { return "CPU fast (fp32)"; }
 
   // Each entry: the fast implementation where FastOps.h declares one and it
   // takes the case, else the reference kernels in fp32.

@@ -1,0 +1,72 @@
+//===- FastVsReference.h - Runs one plan on both CPU backends ----*- C++ -*-===//
+//
+// The fast backend's tests run a function (usually one step, built with
+// OneStepPlan.h) on the reference backend and on the fast backend from the
+// same inputs and parameters, and compare every result.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_TESTS_UNIT_FASTCPU_FASTVSREFERENCE_H
+#define MOTIF_TESTS_UNIT_FASTCPU_FASTVSREFERENCE_H
+
+#include "OneStepPlan.h"
+#include "runtime/exec/Executor.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace motif::rt::fasttest {
+
+/// Uniform floats in [-1, 1) of `shape` from `seed`.
+inline Tensor randomFloats(const Shape &shape, uint64_t seed, float scale = 1.f) {
+  Tensor t = Tensor::floats(shape);
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (float &x : t.f)
+    x = scale * u(g);
+  return t;
+}
+
+/// The largest |a - b| / (1 + |b|) over two float tensors of one shape.
+inline double relativeError(const Tensor &a, const Tensor &b) {
+  EXPECT_EQ(a.shape, b.shape);
+  EXPECT_EQ(a.f.size(), b.f.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.f.size() && i < b.f.size(); ++i) {
+    double e = std::fabs(double(a.f[i]) - double(b.f[i])) / (1.0 + std::fabs(double(b.f[i])));
+    if (!(e <= worst)) // NaN counts as the worst
+      worst = std::isnan(e) ? INFINITY : e;
+  }
+  return worst;
+}
+
+/// Runs `fn` of `artifact` on both backends from `inputs` (parameters
+/// initialized from `seed`), expects both to succeed and every float result
+/// within `tol` (relative to 1 + |reference|), every int result equal.
+inline void expectFastMatchesReference(const Artifact &artifact, const std::string &fn,
+                                       const std::vector<Tensor> &inputs, double tol,
+                                       uint64_t seed = 7) {
+  std::vector<Tensor> res[2];
+  const HostBackend kinds[2] = {HostBackend::Reference, HostBackend::Fast};
+  for (int k = 0; k < 2; ++k) {
+    Executor ex(artifact, kinds[k]);
+    ex.initParameters(seed);
+    Status st = ex.run(fn, inputs, res[k]);
+    ASSERT_TRUE(st.isOk()) << (k ? "fast: " : "reference: ") << st.message();
+  }
+  ASSERT_EQ(res[0].size(), res[1].size());
+  for (size_t i = 0; i < res[0].size(); ++i) {
+    if (res[0][i].isInt()) {
+      EXPECT_EQ(res[0][i].i, res[1][i].i) << "result " << i;
+      continue;
+    }
+    EXPECT_LE(relativeError(res[1][i], res[0][i]), tol) << "result " << i << " of " << fn;
+  }
+}
+
+} // namespace motif::rt::fasttest
+
+#endif // MOTIF_TESTS_UNIT_FASTCPU_FASTVSREFERENCE_H
