@@ -332,7 +332,7 @@ TEST(CpuEngine, OutputsStatisticsAndTheDropoutStream) {
   EXPECT_EQ(none.status().message(), "the artifact has no function 'decode'");
 }
 
-TEST(Engine, OnlyTheCpuDeviceExistsToday) {
+TEST(Engine, OnlyTheHostDevicesExistWithoutTheDeviceEngines) {
   Artifact empty;
   EngineOptions o;
   o.device = "cuda";
@@ -342,16 +342,20 @@ TEST(Engine, OnlyTheCpuDeviceExistsToday) {
   // runtime/cuda/backend/DeviceEngine.h, is not linked in).
   EXPECT_EQ(cuda.status().message(),
             "device 'cuda': this program was built without the device engines; training, "
-            "evaluation and sampling run on device 'cpu'");
+            "evaluation and sampling run on device 'cpu' (or 'reference')");
   o.device = "tpu";
   auto tpu = makeEngine(empty, o);
   ASSERT_FALSE(tpu.isOk());
-  EXPECT_EQ(tpu.status().message(), "unknown device 'tpu' (choices: cpu)");
+  EXPECT_EQ(tpu.status().message(), "unknown device 'tpu' (choices: cpu, reference)");
   o.device = "cpu";
   auto cpu = makeEngine(empty, o);
   ASSERT_TRUE(cpu.isOk());
   EXPECT_EQ((*cpu)->device(), "cpu");
   EXPECT_FALSE((*cpu)->accumulate({}).isOk()) << "no train_step";
+  o.device = "reference";
+  auto ref = makeEngine(empty, o);
+  ASSERT_TRUE(ref.isOk());
+  EXPECT_EQ((*ref)->device(), "reference");
 }
 
 /// A registered factory makes the engine of its device and is listed in
@@ -370,5 +374,5 @@ TEST(Engine, RegisteredDevicesAreMadeByTheirFactory) {
   o.device = "tpu";
   auto tpu = makeEngine(empty, o);
   ASSERT_FALSE(tpu.isOk());
-  EXPECT_EQ(tpu.status().message(), "unknown device 'tpu' (choices: cpu, test-device)");
+  EXPECT_EQ(tpu.status().message(), "unknown device 'tpu' (choices: cpu, reference, test-device)");
 }
