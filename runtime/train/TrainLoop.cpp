@@ -108,6 +108,23 @@ std::string balanceSummary(const RunStats &run) {
 }
 } // namespace
 
+std::string motif::rt::layerOf(const std::string &param) {
+  size_t start = 0;
+  while (start < param.size()) {
+    size_t dot = param.find('.', start);
+    size_t end = dot == std::string::npos ? param.size() : dot;
+    bool digits = end > start;
+    for (size_t i = start; i < end; ++i)
+      digits = digits && param[i] >= '0' && param[i] <= '9';
+    if (digits)
+      return param.substr(0, end);
+    if (dot == std::string::npos)
+      break;
+    start = dot + 1;
+  }
+  return param.substr(0, param.find('.'));
+}
+
 StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
                                   std::ostream &log) {
   const Function *step = a.function("train_step");
@@ -335,6 +352,18 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     return saveCheckpoint(c, o.outDir + "/" + name);
   };
 
+  // Per-layer gradient norms: the layers in parameter order.
+  const int64_t gradNormsEvery = o.gradNormsEvery < 0 ? evalEvery : o.gradNormsEvery;
+  std::vector<std::pair<std::string, std::vector<const ParamInfo *>>> layers;
+  for (const ParamInfo &p : a.params) {
+    if (p.frozen)
+      continue;
+    std::string l = layerOf(p.name);
+    if (layers.empty() || layers.back().first != l)
+      layers.push_back({l, {}});
+    layers.back().second.push_back(&p);
+  }
+
   // 6. The loop.
   double lastVal = 0;
   // Model FLOPs of one micro-batch (matrix products), for the throughput.
@@ -392,6 +421,23 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
             << ",\"flops_per_s\":" << fmtDouble(flopps);
     if (doEval)
       metrics << ",\"val_loss\":" << fmtDouble(val);
+    // The mean gradient's norm per layer (before clipping), every N steps.
+    if (gradNormsEvery > 0 && ((s + 1) % gradNormsEvery == 0 || s + 1 == steps)) {
+      metrics << ",\"grad_norms\":{";
+      for (size_t l = 0; l < layers.size(); ++l) {
+        double sq = 0;
+        for (const ParamInfo *p : layers[l].second) {
+          auto g = engine.gradient(p->name);
+          if (!g.isOk())
+            return g.status();
+          for (double x : *g)
+            sq += x * x;
+        }
+        metrics << (l ? "," : "") << "\"" << jsonEscape(layers[l].first)
+                << "\":" << fmtDouble(std::sqrt(sq) * gscale);
+      }
+      metrics << "}";
+    }
     // Per moe layer: the tokens each expert took in the last micro-batch and
     // the auxiliary (balance + z) loss.
     const RunStats &run = engine.stats();

@@ -50,8 +50,16 @@ struct TrainOptions {
   /// schedule or step count differ from the checkpoint's (said in the log).
   bool allowResumeChanges = false;
   int64_t logEvery = 1; // progress line every N steps (and at evaluations)
+  /// Per-layer gradient norms in metrics.jsonl every N steps (-1: at each
+  /// evaluation; 0: never).
+  int64_t gradNormsEvery = -1;
   std::string device = "cpu"; // the engine (makeEngine)
 };
+
+/// The layer a parameter belongs to, for per-layer statistics: its name up
+/// to the first all-digit component (a repeat's index: "h.3.attn.q.weight"
+/// is "h.3"), else its first component ("wte.weight" is "wte").
+std::string layerOf(const std::string &param);
 
 /// Trains `artifact` and returns the final validation loss (or an error that
 /// names what and where). Progress goes to `log`.

@@ -62,6 +62,8 @@ const char *kUsage =
     "               --val-fraction F --seed N --resume CHECKPOINT --nan-check\n"
     "               --allow-resume-changes (resume with other settings)\n"
     "               --log-every N --quiet\n"
+    "               --grad-norms-every N (per-layer gradient norms in\n"
+    "               metrics.jsonl; default: at each evaluation; 0: never)\n"
     "               --no-cuda-graphs (sim, cuda: no graph capture)\n"
     "  check-grad compare autodiff gradients with finite differences on one\n"
     "             batch, in fp64 (default; tolerance 1e-6) or --fp32 (1e-2):\n"
@@ -524,6 +526,7 @@ int runCommand(int argc, char **argv) {
       else if (f == "--quiet") t.quiet = true;
       else if (f == "--allow-resume-changes") t.allowResumeChanges = true;
       else if (f == "--log-every") positive(t.logEvery);
+      else if (f == "--grad-norms-every") nonNegative(t.gradNormsEvery);
       else return usageError("unknown option '" + f + "' for train");
     } else {
       if (f == "--checkpoint") g.checkpoint = value();
