@@ -47,6 +47,15 @@ mlir::OwningOpRef<mlir::ModuleOp> mlirGen(mlir::MLIRContext &ctx,
                                           DiagEngine &diags,
                                           GenInfo *info = nullptr);
 
+struct Program;
+
+/// `motif-compile --emit=dot`: the elaborated model as a Graphviz graph at
+/// the level of its body's statements (blocks, the residual stream, repeats
+/// once with their count, branches with the layers that take them, parameter
+/// counts per node). False if the model's declaration is not in `program`.
+bool printArchitectureDot(const Program &program, mlir::ModuleOp module, const GenInfo &info,
+                          llvm::raw_ostream &os);
+
 /// Prints parameter counts per top-level scope, per block kind and in total.
 void printParamSummary(mlir::ModuleOp module, const GenInfo &info,
                        llvm::raw_ostream &os);

@@ -58,10 +58,14 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
-enum class Emit { AST, Motif, Autodiff, Kernel, Cuda, Plan };
+enum class Emit { AST, Dot, Motif, Autodiff, Kernel, Cuda, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
     cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
+               clEnumValN(Emit::Dot, "dot",
+                          "a picture of the architecture for Graphviz (dot -Tsvg): "
+                          "blocks, the residual stream, repeats with their count and "
+                          "cadence, parameters per block"),
                clEnumValN(Emit::Motif, "motif", "the motif dialect (default)"),
                clEnumValN(Emit::Autodiff, "autodiff",
                           "the motif dialect with @train_step (forward, loss, "
@@ -310,6 +314,21 @@ int main(int argc, char **argv) {
       recipe = mlir::NamedAttrList(d);
     recipe.set("precision", mlir::StringAttr::get(&ctx, precisionOpt));
     (*module)->setAttr("motif.train", recipe.getDictionary(&ctx));
+  }
+  if (emit == Emit::Dot) {
+    std::string err;
+    auto out = mlir::openOutputFile(outputFile, &err);
+    if (!out) {
+      llvm::errs() << "motif-compile: error: " << err << "\n";
+      return 1;
+    }
+    if (!motif::printArchitectureDot(program, *module, info, out->os())) {
+      llvm::errs() << "motif-compile: error: model '" << info.modelName
+                   << "' has no declaration to draw\n";
+      return 1;
+    }
+    out->keep();
+    return 0;
   }
   if (!dumpIRDir.empty() && !writeStage(dumpIRDir, 0, "motif", *module))
     return 1;
