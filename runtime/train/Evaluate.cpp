@@ -47,14 +47,38 @@ StatusOr<EvalResult> motif::rt::evaluate(const Artifact &a, const EvalOptions &o
   r.unit = data->unit;
   double sum = 0;
   std::vector<Tensor> inputs;
+  size_t targetArg = fwd->argNames.size();
+  for (size_t i = 0; i < fwd->argNames.size(); ++i)
+    if (fwd->argNames[i] == "targets" || (fwd->argNames[i] == "labels" && targetArg == fwd->argNames.size()))
+      targetArg = i;
   for (int64_t bi = 0; bi < batches; ++bi) {
     data->train->next(inputs);
-    auto res = engine.forward(std::move(inputs));
+    Tensor targets;
+    if (targetArg < inputs.size() && inputs[targetArg].isInt())
+      targets = inputs[targetArg];
+    auto res = engine.forward(std::move(inputs), /*outputs=*/targetArg < fwd->argNames.size());
     if (!res.isOk())
       return res.status();
     if (!res->hasLoss)
       return Status::error("model '" + a.model + "': @forward returned no loss");
     sum += res->loss;
+    // Accuracy: the first output shaped [targets..., classes].
+    for (const Tensor &out : res->outputs) {
+      if (out.isInt() || out.f.empty() || targets.i.empty() ||
+          out.shape.size() != targets.shape.size() + 1 ||
+          !std::equal(targets.shape.begin(), targets.shape.end(), out.shape.begin()))
+        continue;
+      const int64_t classes = out.shape.back();
+      for (size_t t = 0; t < targets.i.size(); ++t) {
+        if (targets.i[t] < 0)
+          continue;
+        const float *row = out.f.data() + static_cast<int64_t>(t) * classes;
+        int64_t best = std::max_element(row, row + classes) - row;
+        ++r.predicted;
+        r.correct += best == targets.i[t];
+      }
+      break;
+    }
   }
   r.batches = batches;
   r.tokens = batches * data->unitsPerBatch;

@@ -294,7 +294,12 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
   }
 
   // 5. Output: the resolved settings first, then one record per step.
-  ::mkdir(o.outDir.c_str(), 0755);
+  // The output directory and its parents (mkdir -p).
+  for (size_t slash = o.outDir.find('/', 1); ; slash = o.outDir.find('/', slash + 1)) {
+    ::mkdir(o.outDir.substr(0, slash).c_str(), 0755);
+    if (slash == std::string::npos)
+      break;
+  }
   std::string metricsPath = o.outDir + "/metrics.jsonl";
   std::ofstream metrics(metricsPath, start ? std::ios::app : std::ios::trunc);
   if (!metrics)

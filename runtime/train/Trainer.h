@@ -184,6 +184,10 @@ struct EvalResult {
   double loss = 0;
   int64_t batches = 0, tokens = 0; // tokens: of `unit`
   std::string unit = "tokens";     // or "examples"
+  /// Targets predicted (not ignored: targets < 0 are) and those whose
+  /// logits' argmax is the target; 0 predicted when @forward has no output
+  /// shaped like the targets with a class dim.
+  int64_t predicted = 0, correct = 0;
 };
 StatusOr<EvalResult> evaluate(const Artifact &artifact, const EvalOptions &opts);
 

@@ -648,6 +648,10 @@ int runCommand(int argc, char **argv) {
     else
       std::printf("loss %.4f nats per example over %lld examples in %lld batches\n", r->loss,
                   static_cast<long long>(r->tokens), static_cast<long long>(r->batches));
+    if (r->predicted > 0)
+      std::printf("accuracy %.2f%% (%lld of %lld targets: the logits' argmax)\n",
+                  100.0 * static_cast<double>(r->correct) / static_cast<double>(r->predicted),
+                  static_cast<long long>(r->correct), static_cast<long long>(r->predicted));
     return 0;
   }
   if (cmd == "bench") {
