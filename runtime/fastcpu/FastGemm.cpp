@@ -128,7 +128,9 @@ struct Epi {
 /// op(w) is wᵀ for w [N, K] (transW) or w [K, N].
 void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, bool transW,
               float *y, const Epi &e) {
-  int64_t block = std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(1, N));
+  bool epilogue = e.act != Epilogue::None || e.residual || e.pre;
+  int64_t block = epilogue ? std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(1, N))
+                           : std::max<int64_t>(1, M);
   for (int64_t r0 = 0; r0 < M; r0 += block) {
     int64_t rows = std::min(block, M - r0);
     float *yb = y + r0 * N;
@@ -142,7 +144,7 @@ void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, b
     if (e.pre)
       std::memcpy(e.pre + r0 * N, yb, sizeof(float) * rows * N);
     if (e.act == Epilogue::None && !e.residual)
-      continue;
+      continue; // (pre alone: copied above)
     parallelFor(rows, N * 16, [&](int64_t a, int64_t b) {
       activate(e.act, yb + a * N, (b - a) * N);
       if (e.residual)
