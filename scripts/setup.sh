@@ -14,6 +14,8 @@ PKGS=(cmake ninja-build ccache g++ python3
       nlohmann-json3-dev zlib1g-dev
       libpcre2-dev libicu-dev libsentencepiece-dev
       python3-matplotlib graphviz)
+# The fast CPU backend's GEMMs (runtime/fastcpu/Blas.h).
+PKGS+=(libopenblas-dev libopenblas0-pthread)
 
 missing=()
 for p in "${PKGS[@]}"; do

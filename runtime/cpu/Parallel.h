@@ -20,10 +20,20 @@ namespace motif::cpu::detail {
 
 using Acc = double; // every reduction accumulates in double
 
+/// Runs task(ctx, w) for w in [1, workers) on the persistent pool's threads
+/// (created once, parked on a condition variable between calls, grown when
+/// numThreads() grows) and task(ctx, 0) on the calling thread; returns when
+/// all have finished, rethrowing the first exception a task threw. A call
+/// made while the pool is busy (from inside a task, or from a second thread)
+/// runs every task on the calling thread, in order. Defined in ThreadPool.cpp.
+void runOnPool(int64_t workers, void (*task)(void *ctx, int64_t w), void *ctx);
+
 /// Runs body(begin, end) over contiguous chunks of [0, n) on up to
-/// numThreads() threads; `work` estimates the cost of one item (in flops) so
-/// small problems stay on the calling thread. Items must be independent:
-/// each is computed the same way whichever thread runs it.
+/// numThreads() threads of the persistent pool; `work` estimates the cost of
+/// one item (in flops) so small problems stay on the calling thread. Items
+/// must be independent: each is computed the same way whichever thread runs
+/// it, so the chunking (a function of n, work and numThreads() only) never
+/// changes a result.
 template <typename F> void parallelFor(int64_t n, int64_t work, F body) {
   if (n <= 0)
     return;
@@ -33,17 +43,19 @@ template <typename F> void parallelFor(int64_t n, int64_t work, F body) {
     body(int64_t(0), n);
     return;
   }
-  std::vector<std::thread> ts;
-  ts.reserve(static_cast<size_t>(workers - 1));
-  int64_t chunk = (n + workers - 1) / workers;
-  for (int64_t w = 1; w < workers; ++w) {
-    int64_t b = w * chunk, e = std::min(n, b + chunk);
-    if (b < e)
-      ts.emplace_back([=, &body] { body(b, e); });
-  }
-  body(int64_t(0), std::min(n, chunk));
-  for (auto &t : ts)
-    t.join();
+  struct Ctx {
+    F *body;
+    int64_t n, chunk;
+  } ctx{&body, n, (n + workers - 1) / workers};
+  runOnPool(
+      workers,
+      [](void *p, int64_t w) {
+        Ctx &c = *static_cast<Ctx *>(p);
+        int64_t b = w * c.chunk, e = std::min(c.n, b + c.chunk);
+        if (b < e)
+          (*c.body)(b, e);
+      },
+      &ctx);
 }
 
 [[noreturn]] inline void fail(const std::string &msg) {

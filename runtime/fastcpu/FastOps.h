@@ -36,6 +36,16 @@ template <typename D> Outcome fastVjp(Executor &, const D &, const PlanStep &) {
 
 // The fast entries, by family (add a block per family; keep them apart).
 
+// GEMMs through the BLAS library (FastGemm.cpp; they decline without one).
+Outcome fastRun(Executor &ex, const GemmDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const LinearDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const LinearDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const MatmulDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const MatmulDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const GroupedLinearDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const GroupedLinearDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H

@@ -13,6 +13,7 @@
 #include "runtime/core/Artifact.h"
 #include "runtime/core/ParameterBytes.h"
 #include "runtime/core/TargetInfo.h"
+#include "runtime/cpu/Kernels.h"
 #include "runtime/cuda/Doctor.h"
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/cuda/backend/DeviceEngine.h"
@@ -111,7 +112,9 @@ const char *kUsage =
     "train, eval, generate, bench and check-ref take --device\n"
     "cpu|reference|sim|cuda: the fast CPU backend, the reference CPU backend (the\n"
     "oracle, fp32 or fp64), the CUDA backend under the SIMT simulator, or on the\n"
-    "GPU; the default is cuda when the driver reports a GPU, else cpu.\n";
+    "GPU; the default is cuda when the driver reports a GPU, else cpu.\n"
+    "Every command takes --threads N: the CPU backends' threads (default: the\n"
+    "hardware's).\n";
 
 bool parseInt(const char *s, int64_t &out) {
   char *end = nullptr;
@@ -421,6 +424,14 @@ int runCommand(int argc, char **argv) {
     if (f == "--device" && (cmd == "train" || cmd == "eval" || cmd == "generate" ||
                             cmd == "bench" || cmd == "check-ref")) {
       device = value();
+      continue;
+    }
+    // --threads: the CPU backends' threads (the kernels' pool and the BLAS
+    // library's), for every command.
+    if (f == "--threads") {
+      int64_t n;
+      positive(n);
+      motif::cpu::setNumThreads(static_cast<int>(std::min<int64_t>(n, 1024)));
       continue;
     }
     if (cmd == "check-decode") {

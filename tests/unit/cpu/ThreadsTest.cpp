@@ -1,5 +1,6 @@
 //===- ThreadsTest.cpp - thread-count determinism, float vs double ---------===//
 #include "GradCheck.h"
+#include "runtime/cpu/Parallel.h"
 
 #include <cstring>
 
@@ -189,3 +190,60 @@ TEST(CpuPrecision, FloatAgreesWithDouble) {
 }
 
 } // namespace
+
+// The persistent pool behind parallelFor (runtime/cpu/ThreadPool.cpp).
+namespace pooltest {
+
+TEST(CpuThreadPool, EveryItemOnceOverManyCallsAndThreadCounts) {
+  ThreadGuard g;
+  for (int threads : {2, 3, 5, 2}) {
+    setNumThreads(threads);
+    for (int call = 0; call < 200; ++call) {
+      int64_t n = 1 + (call * 37) % 101;
+      std::vector<int> seen(static_cast<size_t>(n), 0);
+      detail::parallelFor(n, 1 << 20, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          ++seen[static_cast<size_t>(i)];
+      });
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(seen[static_cast<size_t>(i)], 1) << "item " << i << " of " << n;
+    }
+  }
+}
+
+TEST(CpuThreadPool, NestedCallsRunAndExceptionsReachTheCaller) {
+  ThreadGuard g;
+  setNumThreads(3);
+  std::vector<int64_t> sums(6, 0);
+  detail::parallelFor(6, 1 << 20, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      std::vector<int64_t> part(10, 0);
+      detail::parallelFor(10, 1 << 20, [&](int64_t c, int64_t d) {
+        for (int64_t j = c; j < d; ++j)
+          part[static_cast<size_t>(j)] = i * j;
+      });
+      for (int64_t v : part)
+        sums[static_cast<size_t>(i)] += v;
+    }
+  });
+  for (int64_t i = 0; i < 6; ++i)
+    EXPECT_EQ(sums[static_cast<size_t>(i)], i * 45);
+  EXPECT_THROW(detail::parallelFor(8, 1 << 20,
+                                   [&](int64_t b, int64_t) {
+                                     if (b > 0)
+                                       detail::fail("from a worker");
+                                   }),
+               std::invalid_argument);
+  // The pool still works after a task threw.
+  int64_t total = 0;
+  std::vector<int64_t> part(3, 0);
+  detail::parallelFor(3, 1 << 20, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      part[static_cast<size_t>(i)] = i + 1;
+  });
+  for (int64_t v : part)
+    total += v;
+  EXPECT_EQ(total, 6);
+}
+
+} // namespace pooltest

@@ -69,7 +69,7 @@ TEST(CpuEngine, StepsEqualTheExecutorAndOptimizerPath) {
   OptimizerConfig oc = adamw();
 
   // The training loop as it was written over the executor.
-  Executor ex(*a);
+  Executor ex(*a, HostBackend::Fast); // what the engine's default device (cpu) runs
   ex.initParameters(7);
   std::map<std::string, std::vector<float>> grads;
   std::vector<ParamState> states;

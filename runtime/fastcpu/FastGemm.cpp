@@ -1,0 +1,563 @@
+//===- FastGemm.cpp - The fast CPU backend's GEMM-shaped ops ----------------===//
+//
+// kernel.gemm (with its epilogue: bias, activation, kept pre-activation,
+// residual), kernel.linear_cross_entropy, motif.linear, motif.matmul and
+// motif.grouped_linear, forward and backward, as fp32 GEMMs of the BLAS
+// library (Blas.h); the same semantics as the reference entries
+// (runtime/exec/ReferenceKernelOps.cpp, ReferenceMotifOps.cpp). Every entry
+// declines (the reference kernels run it) when the build has no BLAS.
+//
+// The epilogue runs on a block of output rows right after the GEMM made it,
+// while it is in cache (blocks of about 1 MiB of output). Bias sums
+// (db = Σ_rows dy) accumulate in double, in row order.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/Parallel.h"
+#include "runtime/exec/ReferenceBackend.h"
+#include "runtime/fastcpu/Blas.h"
+#include "runtime/fastcpu/FastOps.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+using namespace motif::rt;
+namespace cpu = motif::cpu;
+
+namespace motif::rt::fast {
+namespace {
+
+using cpu::detail::parallelFor;
+
+int64_t rowsOf(const Shape &s) {
+  int64_t n = 1;
+  for (size_t i = 0; i + 1 < s.size(); ++i)
+    n *= s[i];
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Epilogue math: fp32, branch-free, vectorized (one clone per ISA)
+//===----------------------------------------------------------------------===//
+
+/// exp(x) in fp32: 2^n · p(r) with r = x - n·ln2 (Cody–Waite), p the degree-6
+/// Taylor polynomial (|r| <= ln2/2: within 2 ulp of expf); x clamped to
+/// [-87.3, 88.3] (no inf, no denormals: the callers divide by 1 + exp).
+[[gnu::always_inline]] inline float expClamped(float x) {
+  x = std::min(std::max(x, -87.3f), 88.3f);
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693145751953125f;
+  r = r - n * 1.428606765330187045e-06f;
+  float p = 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+constexpr float kGeluC = 0.7978845608028654f; // sqrt(2/pi)
+constexpr float kGeluA = 0.044715f;
+
+/// x · sigmoid(2u) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+geluTanhRows(float *__restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = d[i];
+    float u = kGeluC * (x + kGeluA * x * x * x);
+    d[i] = x / (1.f + expClamped(-2.f * u));
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void siluRows(float *__restrict d,
+                                                                          int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float x = d[i];
+    d[i] = x / (1.f + expClamped(-x));
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void reluRows(float *__restrict d,
+                                                                          int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    d[i] = d[i] > 0.f ? d[i] : 0.f;
+}
+
+/// The erf form: libm's erff per element (no model of the examples uses it).
+void geluRows(float *d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    d[i] = 0.5f * d[i] * (1.f + std::erf(d[i] * 0.70710678118654752f));
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+addRows(float *__restrict d, const float *__restrict r, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    d[i] += r[i];
+}
+
+void activate(Epilogue e, float *d, int64_t n) {
+  switch (e) {
+  case Epilogue::None: return;
+  case Epilogue::Relu: return reluRows(d, n);
+  case Epilogue::Gelu: return geluRows(d, n);
+  case Epilogue::GeluTanh: return geluTanhRows(d, n);
+  case Epilogue::Silu: return siluRows(d, n);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// GEMM drivers
+//===----------------------------------------------------------------------===//
+
+/// What follows a GEMM on each block of its output rows.
+struct Epi {
+  const float *bias = nullptr;     // [N], added before the activation
+  float *pre = nullptr;            // [M, N]: receives the pre-activation
+  Epilogue act = Epilogue::None;
+  const float *residual = nullptr; // [M, N], added last
+};
+
+/// y[M, N] = x[M, K] · op(w) then the epilogue, a block of rows at a time:
+/// op(w) is wᵀ for w [N, K] (transW) or w [K, N].
+void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, bool transW,
+              float *y, const Epi &e) {
+  bool epilogue = e.act != Epilogue::None || e.residual || e.pre;
+  int64_t block = epilogue ? std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(1, N))
+                           : std::max<int64_t>(1, M);
+  for (int64_t r0 = 0; r0 < M; r0 += block) {
+    int64_t rows = std::min(block, M - r0);
+    float *yb = y + r0 * N;
+    float beta = 0.f;
+    if (e.bias) {
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(yb + r * N, e.bias, sizeof(float) * N);
+      beta = 1.f;
+    }
+    sgemm(false, transW, rows, N, K, x + r0 * K, K, w, transW ? K : N, beta, yb, N);
+    if (e.pre)
+      std::memcpy(e.pre + r0 * N, yb, sizeof(float) * rows * N);
+    if (e.act == Epilogue::None && !e.residual)
+      continue; // (pre alone: copied above)
+    parallelFor(rows, N * 16, [&](int64_t a, int64_t b) {
+      activate(e.act, yb + a * N, (b - a) * N);
+      if (e.residual)
+        addRows(yb + a * N, e.residual + (r0 + a) * N, (b - a) * N);
+    });
+  }
+}
+
+/// db[N] = Σ over the M rows of dy[M, N], in double, in row order.
+void columnSums(int64_t M, int64_t N, const float *dy, float *db) {
+  parallelFor(N, M, [&](int64_t n0, int64_t n1) {
+    std::vector<double> acc(static_cast<size_t>(n1 - n0), 0.0);
+    for (int64_t m = 0; m < M; ++m) {
+      const float *row = dy + m * N + n0;
+      for (int64_t n = 0; n < n1 - n0; ++n)
+        acc[n] += row[n];
+    }
+    for (int64_t n = n0; n < n1; ++n)
+      db[n] = static_cast<float>(acc[n - n0]);
+  });
+}
+
+/// The backward of y = x·wᵀ + b over M rows: dx = dy·w, dw = dyᵀ·x (beta:
+/// 1 adds into dw), db = Σ dy; a null pointer skips that gradient.
+void linearGrads(int64_t M, int64_t K, int64_t N, const float *x, const float *w,
+                 const float *dy, float *dx, float *dw, float *db, float dwBeta = 0.f) {
+  if (dx)
+    sgemm(false, false, M, K, N, dy, N, w, K, 0.f, dx, K);
+  if (dw)
+    sgemm(true, false, N, K, M, dy, N, x, K, dwBeta, dw, K);
+  if (db)
+    columnSums(M, N, dy, db);
+}
+
+/// For each flat index of the broadcast batch `out`, the flat index of the
+/// batch `in` it reads (right-aligned numpy broadcasting).
+std::vector<int64_t> batchIndex(const Shape &in, const Shape &out) {
+  int64_t count = cpu::numElements(out);
+  std::vector<int64_t> idx(static_cast<size_t>(count), 0);
+  Shape st = cpu::detail::broadcastStrides(in, out);
+  cpu::detail::forEachIndex(out, st, [&](int64_t i, int64_t off) { idx[i] = off; });
+  return idx;
+}
+
+/// c = a · op(b) over broadcast batches (cpu::matmul's semantics).
+void batchedMatmul(const cpu::MatmulShape &m, const float *a, const float *b, float *c) {
+  Shape out = m.outBatch();
+  std::vector<int64_t> ia = batchIndex(m.aBatch, out), ib = batchIndex(m.bBatch, out);
+  for (size_t o = 0; o < ia.size(); ++o)
+    sgemm(false, m.transposeB, m.M, m.N, m.K, a + ia[o] * m.M * m.K, m.K,
+          b + ib[o] * m.K * m.N, m.transposeB ? m.K : m.N, 0.f, c + o * m.M * m.N, m.N);
+}
+
+/// da = dc · op(b)ᵀ, db = (a ·)ᵀ dc, each summed over its broadcast batch
+/// dims in batch order (da and db zeroed by the caller).
+void batchedMatmulGrads(const cpu::MatmulShape &m, const float *a, const float *b,
+                        const float *dc, float *da, float *db) {
+  Shape out = m.outBatch();
+  std::vector<int64_t> ia = batchIndex(m.aBatch, out), ib = batchIndex(m.bBatch, out);
+  for (size_t o = 0; o < ia.size(); ++o) {
+    const float *ao = a + ia[o] * m.M * m.K, *bo = b + ib[o] * m.K * m.N,
+                *dco = dc + o * m.M * m.N;
+    if (da) // [M, K] += dc [M, N] · (b [K, N])ᵀ, or · b [N, K]
+      sgemm(false, !m.transposeB, m.M, m.K, m.N, dco, m.N, bo, m.transposeB ? m.K : m.N, 1.f,
+            da + ia[o] * m.M * m.K, m.K);
+    if (db) {
+      if (m.transposeB) // db [N, K] += dcᵀ · a
+        sgemm(true, false, m.N, m.K, m.M, dco, m.N, ao, m.K, 1.f, db + ib[o] * m.N * m.K, m.K);
+      else // db [K, N] += aᵀ · dc
+        sgemm(true, false, m.K, m.N, m.M, ao, m.K, dco, m.N, 1.f, db + ib[o] * m.K * m.N, m.N);
+    }
+  }
+}
+
+cpu::MatmulShape matmulShapeOf(const Tensor &a, const Tensor &b, bool transposeB) {
+  cpu::MatmulShape m;
+  m.aBatch.assign(a.shape.begin(), a.shape.end() - 2);
+  m.bBatch.assign(b.shape.begin(), b.shape.end() - 2);
+  m.M = a.shape[a.shape.size() - 2];
+  m.K = a.shape.back();
+  m.transposeB = transposeB;
+  m.N = transposeB ? b.shape[b.shape.size() - 2] : b.shape.back();
+  return m;
+}
+
+//===----------------------------------------------------------------------===//
+// Operands of motif ops and their vjp steps (as the reference reads them)
+//===----------------------------------------------------------------------===//
+
+struct MotifOperands {
+  std::vector<const Tensor *> in; // by ODS position, null when absent
+  const Tensor *dout = nullptr;   // vjp: the output's gradient
+  std::vector<bool> need;         // vjp: by present input
+};
+
+MotifOperands motifOperands(Executor &ex, const PlanStep &s, size_t numOds) {
+  MotifOperands o;
+  size_t numIn = s.operands.size(), numOut = 0;
+  if (s.kind == OpKind::Vjp) {
+    numIn = static_cast<size_t>(s.vjp.numInputs);
+    numOut = static_cast<size_t>(s.vjp.numOutputs);
+    o.need = s.vjp.needs;
+  }
+  size_t next = 0;
+  for (size_t i = 0; i < numOds; ++i) {
+    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
+    o.in.push_back(here && next < numIn ? &ex.values[s.operands[next++]] : nullptr);
+  }
+  if (numOut == 1)
+    o.dout = &ex.values[s.operands[numIn + 1]];
+  return o;
+}
+
+/// The gradient buffers of a vjp step: one (zeros) per present input it was
+/// asked for, stored into the results in input order.
+struct GradBuffers {
+  std::vector<Tensor> t;
+  std::vector<float *> p;
+  explicit GradBuffers(const MotifOperands &o) : t(o.in.size()), p(o.in.size(), nullptr) {
+    size_t present = 0;
+    for (size_t i = 0; i < o.in.size(); ++i) {
+      if (!o.in[i])
+        continue;
+      if (present < o.need.size() && o.need[present]) {
+        t[i] = Tensor::floats(o.in[i]->shape);
+        p[i] = t[i].f.data();
+      }
+      ++present;
+    }
+  }
+  void store(Executor &ex, const PlanStep &s) {
+    size_t r = 0;
+    for (size_t i = 0; i < p.size(); ++i)
+      if (p[i])
+        ex.values[s.results[r++]] = std::move(t[i]);
+  }
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// kernel.gemm
+//===----------------------------------------------------------------------===//
+
+Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  std::array<const Tensor *, 4> in = {nullptr, nullptr, nullptr, nullptr};
+  for (size_t i = 0, next = 0; i < 4 && next < s.operands.size(); ++i)
+    if (s.segments.size() != 4 || s.segments[i])
+      in[i] = &ex.values[s.operands[next++]];
+  const Tensor &a = *in[0], &b = *in[1];
+  const Tensor *bias = in[2], *residual = in[3];
+  bool ta = g.transpose_a, tb = g.transpose_b;
+
+  if (g.rows && ta && !tb) {
+    // d [N, K] = aᵀ · b over all rows (a = dy [M, N], b = x [M, K]); the bias
+    // gradient Σ_rows a.
+    int64_t M = rowsOf(a.shape), N = a.shape.back(), K = b.shape.back();
+    if (rowsOf(b.shape) != M)
+      return Status::error("gemm: a has " + std::to_string(M) + " rows, b " +
+                           std::to_string(rowsOf(b.shape)));
+    if (g.epilogue != Epilogue::None || residual || bias || g.keep_pre)
+      return std::nullopt;
+    Tensor d = Tensor::floats({N, K});
+    Tensor db;
+    if (g.bias_grad)
+      db = Tensor::floats({N});
+    linearGrads(M, K, N, b.f.data(), nullptr, a.f.data(), nullptr, d.f.data(),
+                g.bias_grad ? db.f.data() : nullptr);
+    ex.values[s.results[0]] = std::move(d);
+    if (g.bias_grad)
+      ex.values[s.results[1]] = std::move(db);
+    return Status::ok();
+  }
+  if (g.rows || ta || g.bias_grad)
+    return std::nullopt; // the reference names the form it lacks
+
+  Shape out;
+  bool plain = b.shape.size() == 2;
+  int64_t M = 0, K = 0, N = 0;
+  cpu::MatmulShape m;
+  if (plain) {
+    // a [..., K] · w: a linear's forward (w [N, K], transposed) or its input
+    // gradient (a = dy, w [N', K'] read as [K, N]).
+    M = rowsOf(a.shape);
+    K = a.shape.back();
+    N = tb ? b.shape[0] : b.shape[1];
+    if ((tb ? b.shape[1] : b.shape[0]) != K)
+      return Status::error("gemm: contracts " + std::to_string(K) + " with " +
+                           std::to_string(tb ? b.shape[1] : b.shape[0]) + " elements");
+    out = a.shape;
+    out.back() = N;
+  } else {
+    m = matmulShapeOf(a, b, tb);
+    out = m.outBatch();
+    out.push_back(m.M);
+    out.push_back(m.N);
+    N = m.N;
+    M = cpu::numElements(out) / std::max<int64_t>(1, N);
+  }
+  if (residual && residual->shape != out)
+    return Status::error("gemm: the residual's shape differs from the result's");
+  if (bias && bias->numElements() != N)
+    return std::nullopt;
+
+  Tensor d = Tensor::floats(out);
+  Tensor pre;
+  bool keep = g.keep_pre && s.results.size() > 1;
+  if (keep)
+    pre = Tensor::floats(out);
+  Epi e;
+  e.bias = bias ? bias->f.data() : nullptr;
+  e.pre = keep ? pre.f.data() : nullptr;
+  e.act = g.epilogue;
+  e.residual = residual ? residual->f.data() : nullptr;
+  if (plain) {
+    gemmRows(M, N, K, a.f.data(), b.f.data(), tb, d.f.data(), e);
+  } else {
+    batchedMatmul(m, a.f.data(), b.f.data(), d.f.data());
+    // The epilogue over the whole result (the batched form: attention-free
+    // models' products; no library call to fuse it into).
+    float *y = d.f.data();
+    if (e.bias)
+      for (int64_t r = 0; r < M; ++r)
+        addRows(y + r * N, e.bias, N);
+    if (e.pre)
+      std::memcpy(e.pre, y, sizeof(float) * M * N);
+    activate(e.act, y, M * N);
+    if (e.residual)
+      addRows(y, e.residual, M * N);
+  }
+  ex.values[s.results[0]] = std::move(d);
+  if (keep)
+    ex.values[s.results[1]] = std::move(pre);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// kernel.linear_cross_entropy: loss, dx, dw a chunk of rows at a time
+//===----------------------------------------------------------------------===//
+
+Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  const Tensor &x = ex.values[s.operands[0]], &w = ex.values[s.operands[1]],
+               &t = ex.values[s.operands[2]];
+  int64_t D = x.shape.back(), V = w.shape[0], rows = t.numElements();
+  if (w.shape.size() != 2 || w.shape[1] != D || x.numElements() != rows * D)
+    return Status::error("linear_cross_entropy: x, w and targets do not fit together");
+  int64_t ignore = d.ignore_index;
+  int64_t chunk = std::max<int64_t>(1, d.chunk);
+  int64_t total = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    total += t.i[r] != ignore;
+  Tensor loss = Tensor::floats({}), dx = Tensor::floats(x.shape), dw = Tensor::floats(w.shape);
+  std::vector<float> logits, dlogits;
+  double sum = 0;
+  bool first = true;
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    int64_t n = std::min(chunk, rows - r0);
+    logits.assign(static_cast<size_t>(n * V), 0.f);
+    dlogits.assign(logits.size(), 0.f);
+    const float *xc = x.f.data() + r0 * D;
+    const int32_t *tc = t.i.data() + r0;
+    sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits.data(), V);
+    cpu::CrossEntropyShape c;
+    c.rows = n;
+    c.V = V;
+    c.ignoreIndex = ignore;
+    c.labelSmoothing = d.label_smoothing;
+    int64_t counted = 0;
+    float mean = cpu::crossEntropy(c, logits.data(), tc, &counted);
+    if (counted == 0)
+      continue;
+    sum += static_cast<double>(mean) * counted;
+    cpu::crossEntropyBackward(c, logits.data(), tc,
+                              static_cast<float>(double(counted) / double(total)),
+                              dlogits.data());
+    linearGrads(n, D, V, xc, w.f.data(), dlogits.data(), dx.f.data() + r0 * D, dw.f.data(),
+                nullptr, first ? 0.f : 1.f);
+    first = false;
+  }
+  loss.f[0] = static_cast<float>(total ? sum / double(total) : 0.0);
+  ex.values[s.results[0]] = std::move(loss);
+  ex.values[s.results[1]] = std::move(dx);
+  ex.values[s.results[2]] = std::move(dw);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// motif.linear, motif.matmul, motif.grouped_linear
+//===----------------------------------------------------------------------===//
+
+Outcome fastRun(Executor &ex, const LinearDesc &, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  MotifOperands o = motifOperands(ex, s, 3);
+  const Tensor &x = *o.in[0], &w = *o.in[1];
+  int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / std::max<int64_t>(1, K);
+  Shape shape = x.shape;
+  shape.back() = N;
+  Tensor y = Tensor::floats(shape);
+  Epi e;
+  e.bias = o.in[2] ? o.in[2]->f.data() : nullptr;
+  gemmRows(M, N, K, x.f.data(), w.f.data(), true, y.f.data(), e);
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Outcome fastVjp(Executor &ex, const LinearDesc &, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  MotifOperands o = motifOperands(ex, s, 3);
+  if (!o.dout)
+    return std::nullopt;
+  GradBuffers g(o);
+  const Tensor &x = *o.in[0], &w = *o.in[1];
+  int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / std::max<int64_t>(1, K);
+  linearGrads(M, K, N, x.f.data(), w.f.data(), o.dout->f.data(), g.p[0], g.p[1], g.p[2]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+Outcome fastRun(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  const Tensor &a = ex.values[s.operands[0]], &b = ex.values[s.operands[1]];
+  cpu::MatmulShape m = matmulShapeOf(a, b, d.transpose_b);
+  Shape shape = m.outBatch();
+  shape.push_back(m.M);
+  shape.push_back(m.N);
+  Tensor c = Tensor::floats(shape);
+  batchedMatmul(m, a.f.data(), b.f.data(), c.f.data());
+  ex.values[s.results[0]] = std::move(c);
+  return Status::ok();
+}
+
+Outcome fastVjp(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  MotifOperands o = motifOperands(ex, s, 2);
+  if (!o.dout)
+    return std::nullopt;
+  GradBuffers g(o);
+  cpu::MatmulShape m = matmulShapeOf(*o.in[0], *o.in[1], d.transpose_b);
+  batchedMatmulGrads(m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout->f.data(), g.p[0], g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
+}
+
+namespace {
+/// x [rows, K], w [E, N, K], offsets [E + 1]: checks what the reference checks.
+bool groupedShapeOf(const MotifOperands &o, cpu::GroupedLinearShape &g) {
+  const Tensor &x = *o.in[0], &w = *o.in[1], &off = *o.in[2];
+  if (x.shape.size() != 2 || w.shape.size() != 3 || off.numElements() != w.shape[0] + 1)
+    return false;
+  g.rows = x.shape[0];
+  g.K = x.shape[1];
+  g.experts = w.shape[0];
+  g.N = w.shape[1];
+  for (int64_t e = 0; e < g.experts; ++e) {
+    int64_t r0 = off.i[e], r1 = off.i[e + 1];
+    if (!(0 <= r0 && r0 <= r1 && r1 <= g.rows))
+      throw std::invalid_argument("motif::cpu: grouped_linear: bad offsets");
+  }
+  return true;
+}
+} // namespace
+
+Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  MotifOperands o = motifOperands(ex, s, 4);
+  cpu::GroupedLinearShape g;
+  if (!groupedShapeOf(o, g))
+    return std::nullopt;
+  const int32_t *off = o.in[2]->i.data();
+  const float *x = o.in[0]->f.data(), *w = o.in[1]->f.data();
+  const float *b = o.in[3] ? o.in[3]->f.data() : nullptr;
+  Tensor y = Tensor::floats({g.rows, g.N});
+  for (int64_t e = 0; e < g.experts; ++e) {
+    int64_t r0 = off[e], r1 = off[e + 1];
+    Epi epi;
+    epi.bias = b ? b + e * g.N : nullptr;
+    gemmRows(r1 - r0, g.N, g.K, x + r0 * g.K, w + e * g.N * g.K, true, y.f.data() + r0 * g.N,
+             epi);
+  }
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Outcome fastVjp(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
+  if (!haveBlas())
+    return std::nullopt;
+  MotifOperands o = motifOperands(ex, s, 4);
+  cpu::GroupedLinearShape g;
+  if (!o.dout || !groupedShapeOf(o, g))
+    return std::nullopt;
+  GradBuffers gr(o);
+  const int32_t *off = o.in[2]->i.data();
+  const float *x = o.in[0]->f.data(), *w = o.in[1]->f.data(), *dy = o.dout->f.data();
+  for (int64_t e = 0; e < g.experts; ++e) {
+    int64_t r0 = off[e], r1 = off[e + 1];
+    if (r0 == r1)
+      continue; // its dw_e and db_e stay zero
+    linearGrads(r1 - r0, g.K, g.N, x + r0 * g.K, w + e * g.N * g.K, dy + r0 * g.N,
+                gr.p[0] ? gr.p[0] + r0 * g.K : nullptr,
+                gr.p[1] ? gr.p[1] + e * g.N * g.K : nullptr,
+                gr.p[3] ? gr.p[3] + e * g.N : nullptr);
+  }
+  gr.store(ex, s);
+  return Status::ok();
+}
+
+} // namespace motif::rt::fast
