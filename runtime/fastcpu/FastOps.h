@@ -36,6 +36,14 @@ template <typename D> Outcome fastVjp(Executor &, const D &, const PlanStep &) {
 
 // The fast entries, by family (add a block per family; keep them apart).
 
+// Elementwise and reductions (FastElementwise.cpp): fp32 vector math
+// (VecMath.h); binary ops on same shapes, scalars and trailing-block
+// broadcasts; reduce sum/mean over the last axis.
+Outcome fastRun(Executor &ex, const UnaryDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const UnaryDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const BinaryDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const BinaryDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H
