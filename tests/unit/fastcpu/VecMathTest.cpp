@@ -105,9 +105,26 @@ TEST(VecMath, ExpLogTanhSigmoidErfAgainstLibm) {
 }
 
 TEST(VecMath, SinCosAgainstLibm) {
-  // Absolute 1e-6 (relative to max(1, |ref|)) everywhere: Cody–Waite up to
-  // |x| = 8192, libm beyond.
-  EXPECT_ACCURATE(vm::sin, -20.f, 20.f, dsin, 1.0, 1e-6);
+  // Absolute 1e-6 (relative to max(1, |ref|)) with the Cody–Waite reduction
+  // on |x| <= 8192 (an array whose values all lie there), and through libm
+  // for an array with larger values.
+  std::vector<float> in;
+  for (int i = -200000; i <= 200000; ++i)
+    in.push_back(float(i) * (vm::kTrigMaxArg / 200000.f));
+  for (int k = -40 * 16; k <= 3 * 16; ++k) {
+    float v = std::pow(10.f, float(k) / 16.f);
+    in.push_back(v);
+    in.push_back(-v);
+  }
+  std::vector<float> y(in.size());
+  for (bool isCos : {false, true}) {
+    (isCos ? vm::cos : vm::sin)(int64_t(in.size()), in.data(), y.data());
+    Worst w = worstError(in, y, isCos ? dcos : dsin, 1.0);
+    std::printf("vm::%s (|x| <= 8192)         max error %.3g at x = %.9g\n", isCos ? "cos" : "sin",
+                w.err, double(w.at));
+    EXPECT_LE(w.err, 1e-6) << (isCos ? "cos" : "sin") << " worst at x = " << w.at;
+  }
+  EXPECT_ACCURATE(vm::sin, -20.f, 20.f, dsin, 1.0, 1e-6); // with 1e38: libm
   EXPECT_ACCURATE(vm::cos, -20.f, 20.f, dcos, 1.0, 1e-6);
 }
 
@@ -200,6 +217,40 @@ TEST(VecMath, EveryElementwiseOpAndDerivative) {
                 double(wb.at));
     EXPECT_LE(wf.err, c.fwd) << mnemonic(c.k) << " forward at x = " << wf.at;
     EXPECT_LE(wb.err, c.bwd) << mnemonic(c.k) << " derivative at x = " << wb.at;
+  }
+}
+
+/// The array entries run the clone for this processor's widest vectors;
+/// the inline kernels here are compiled for baseline x86-64 (SSE2, no FMA):
+/// the same bits (VecMath.h: no contraction, IEEE operations only).
+TEST(VecMath, TheVectorClonesComputeTheBaselineBits) {
+  std::vector<float> xs = sweep(-30.f, 30.f), y(xs.size());
+  struct Fn {
+    void (*array)(int64_t, const float *, float *);
+    float (*scalar)(float);
+    const char *name;
+  };
+  const Fn fns[] = {{vm::exp, vm::expv, "exp"},       {vm::log, vm::logv, "log"},
+                    {vm::tanh, vm::tanhv, "tanh"},    {vm::sigmoid, vm::sigmoidv, "sigmoid"},
+                    {vm::erf, vm::erfv, "erf"},       {vm::sin, vm::sinv, "sin"},
+                    {vm::cos, vm::cosv, "cos"}};
+  // sin and cos: an array with an |x| past kTrigMaxArg goes to libm, so
+  // theirs stays below it.
+  std::vector<float> trig;
+  for (float x : xs)
+    if (!(std::fabs(x) > vm::kTrigMaxArg))
+      trig.push_back(x);
+  for (const Fn &f : fns) {
+    const std::vector<float> &in = f.scalar == vm::sinv || f.scalar == vm::cosv ? trig : xs;
+    f.array(int64_t(in.size()), in.data(), y.data());
+    for (size_t i = 0; i < in.size(); ++i) {
+      float want = f.scalar(in[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(y[i])) << f.name << " at " << in[i];
+        continue;
+      }
+      ASSERT_EQ(y[i], want) << f.name << " at " << in[i];
+    }
   }
 }
 
