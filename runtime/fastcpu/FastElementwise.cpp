@@ -209,17 +209,6 @@ void sumRows(int64_t rows, int64_t block, const float *c, float *out) {
   });
 }
 
-/// The gradient of one operand: `contrib` (per output element) summed down
-/// to the operand's `size` elements (it broadcasts as a scalar or a trailing
-/// block when size < n).
-void reduceInto(const std::vector<float> &contrib, int64_t n, int64_t size, float *out) {
-  if (size == n) {
-    std::copy(contrib.begin(), contrib.end(), out);
-    return;
-  }
-  sumRows(n / size, size, contrib.data(), out);
-}
-
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -303,8 +292,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const BinaryDesc &d, const PlanSt
     else
       bp = (bFull = expandTo(b.f.data(), nb, n)).data();
   }
-  std::vector<float> contrib(static_cast<size_t>(n));
-  float *cp = contrib.data();
+  std::vector<float> contrib;
   auto each = [&](auto body) {
     parallelFor(n, kElemWork, [&](int64_t i0, int64_t i1) { body(i0, i1 - i0); });
   };
@@ -312,14 +300,28 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const BinaryDesc &d, const PlanSt
     int r = o.gradResult[side];
     if (r < 0)
       continue;
-    // contrib = g * d(a op b)/d(side), per output element.
+    const Tensor &t = side ? b : a;
+    const int64_t size = side ? nb : na;
+    float *out = freshResult(ex, s, size_t(r), t.shape);
+    // add and sub: the gradient is ±g, summed over the broadcast rows.
+    if (k == BinaryKind::Add || k == BinaryKind::Sub) {
+      float sign = k == BinaryKind::Sub && side ? -1.f : 1.f;
+      if (size == n)
+        each([&](int64_t i, int64_t m) { scaleBy(m, g + i, sign, out + i); });
+      else {
+        sumRows(n / size, size, g, out);
+        if (sign < 0)
+          for (int64_t j = 0; j < size; ++j)
+            out[j] = -out[j];
+      }
+      continue;
+    }
+    // mul, div, maximum: the per-element contribution g * d(a op b)/d(side),
+    // straight into the gradient when the operand is full size.
+    if (size < n && contrib.empty())
+      contrib.resize(static_cast<size_t>(n));
+    float *cp = size == n ? out : contrib.data();
     switch (k) {
-    case BinaryKind::Add:
-      std::copy(g, g + n, cp);
-      break;
-    case BinaryKind::Sub:
-      each([&](int64_t i, int64_t m) { scaleBy(m, g + i, side ? -1.f : 1.f, cp + i); });
-      break;
     case BinaryKind::Mul:
       each([&](int64_t i, int64_t m) { mulSame(m, g + i, (side ? ap : bp) + i, cp + i); });
       break;
@@ -332,10 +334,11 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const BinaryDesc &d, const PlanSt
     case BinaryKind::Maximum:
       each([&](int64_t i, int64_t m) { (side ? maxGradB : maxGradA)(m, ap + i, bp + i, g + i, cp + i); });
       break;
+    default:
+      break;
     }
-    const Tensor &t = side ? b : a;
-    float *out = freshResult(ex, s, size_t(r), t.shape);
-    reduceInto(contrib, n, side ? nb : na, out);
+    if (size < n)
+      sumRows(n / size, size, cp, out);
   }
   return Status::ok();
 }
