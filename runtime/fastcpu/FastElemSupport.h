@@ -3,21 +3,18 @@
 // The operands of a step (and of a backward step: the forward inputs by ODS
 // position, the output gradients, which inputs want a gradient and where it
 // goes), read the way the reference entries read them
-// (runtime/exec/ReferenceMotifOps.cpp), and the vectorization attribute of
-// the hot loops of FastElementwise.cpp, FastNorm.cpp and FastLoss.cpp.
+// (runtime/exec/ReferenceMotifOps.cpp), for FastElementwise.cpp and
+// FastRows.cpp.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_FASTCPU_FASTELEMSUPPORT_H
 #define MOTIF_RUNTIME_FASTCPU_FASTELEMSUPPORT_H
 
 #include "runtime/exec/Executor.h"
+#include "runtime/fastcpu/VecMath.h"
 
 #include <vector>
 
-/// A hot loop compiled for AVX-512, AVX2 and baseline x86-64, picked at load
-/// time; with -ffp-contract=off (runtime/CMakeLists.txt) every clone computes
-/// the same bits.
-#define MOTIF_FAST_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 namespace motif::rt::fast {
 

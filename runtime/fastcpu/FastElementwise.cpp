@@ -53,21 +53,21 @@ BinaryKind fastBinaryKind(BinaryOp op) {
 //===----------------------------------------------------------------------===//
 
 #define MOTIF_BIN_KERNELS(Name, Expr)                                              \
-  MOTIF_FAST_CLONES void Name##Same(int64_t n, const float *__restrict a,          \
+  MOTIF_VECMATH_CLONES void Name##Same(int64_t n, const float *__restrict a,          \
                                     const float *__restrict b, float *__restrict y) { \
     for (int64_t i = 0; i < n; ++i) {                                              \
       const float u = a[i], v = b[i];                                              \
       y[i] = (Expr);                                                               \
     }                                                                              \
   }                                                                                \
-  MOTIF_FAST_CLONES void Name##ScalarB(int64_t n, const float *__restrict a, float v, \
+  MOTIF_VECMATH_CLONES void Name##ScalarB(int64_t n, const float *__restrict a, float v, \
                                        float *__restrict y) {                      \
     for (int64_t i = 0; i < n; ++i) {                                              \
       const float u = a[i];                                                        \
       y[i] = (Expr);                                                               \
     }                                                                              \
   }                                                                                \
-  MOTIF_FAST_CLONES void Name##ScalarA(int64_t n, float u, const float *__restrict b, \
+  MOTIF_VECMATH_CLONES void Name##ScalarA(int64_t n, float u, const float *__restrict b, \
                                        float *__restrict y) {                      \
     for (int64_t i = 0; i < n; ++i) {                                              \
       const float v = b[i];                                                        \
@@ -84,7 +84,7 @@ MOTIF_BIN_KERNELS(maximum, u >= v ? u : v)
 /// out = f(a, b, g) over n elements: the gradients that read both operands
 /// (the reference's expressions, runtime/core/ElementwiseMath.h).
 #define MOTIF_BIN_GRAD(Name, Expr)                                                 \
-  MOTIF_FAST_CLONES void Name(int64_t n, const float *__restrict a, const float *__restrict b, \
+  MOTIF_VECMATH_CLONES void Name(int64_t n, const float *__restrict a, const float *__restrict b, \
                               const float *__restrict g, float *__restrict out) {  \
     for (int64_t i = 0; i < n; ++i) {                                              \
       const float u = a[i], v = b[i], w = g[i];                                    \
@@ -184,13 +184,13 @@ std::vector<float> expandTo(const float *x, int64_t nx, int64_t n) {
   return out;
 }
 
-MOTIF_FAST_CLONES void scaleBy(int64_t n, const float *__restrict g, float s, float *__restrict y) {
+MOTIF_VECMATH_CLONES void scaleBy(int64_t n, const float *__restrict g, float s, float *__restrict y) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = g[i] * s;
 }
 
 /// out[j] = sum over rows r of c[r * block + j], rows in order, in double.
-MOTIF_FAST_CLONES void sumRowsRange(int64_t rows, int64_t block, int64_t j0, int64_t j1,
+MOTIF_VECMATH_CLONES void sumRowsRange(int64_t rows, int64_t block, int64_t j0, int64_t j1,
                                     const float *__restrict c, double *__restrict acc) {
   for (int64_t j = j0; j < j1; ++j)
     acc[j] = 0.0;

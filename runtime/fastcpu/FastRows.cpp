@@ -41,7 +41,7 @@ inline double lanes(const double *a) {
 
 /// Reductions of a row in double over 8 lanes: element i goes to lane i % 8.
 #define MOTIF_ROW_SUM(Name, Params, Term)                                          \
-  MOTIF_FAST_CLONES double Name Params {                                           \
+  MOTIF_VECMATH_CLONES double Name Params {                                           \
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                      \
     int64_t i = 0;                                                                 \
     for (; i + 8 <= n; i += 8)                                                     \
@@ -71,7 +71,7 @@ MOTIF_ROW_SUM(sumExpD, (int64_t n, const float *__restrict x, float m),
 
 /// The largest element (NaNs skipped, as the reference's std::max); -inf
 /// for an empty row.
-MOTIF_FAST_CLONES float rowMax(int64_t n, const float *__restrict x) {
+MOTIF_VECMATH_CLONES float rowMax(int64_t n, const float *__restrict x) {
   float acc[8];
   for (int k = 0; k < 8; ++k)
     acc[k] = -INFINITY;
@@ -87,30 +87,30 @@ MOTIF_FAST_CLONES float rowMax(int64_t n, const float *__restrict x) {
   return m;
 }
 
-MOTIF_FAST_CLONES void expShifted(int64_t n, const float *__restrict x, float m,
+MOTIF_VECMATH_CLONES void expShifted(int64_t n, const float *__restrict x, float m,
                                   float *__restrict y) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = vm::expv(x[i] - m);
 }
-MOTIF_FAST_CLONES void scaleInPlace(int64_t n, float s, float *__restrict y) {
+MOTIF_VECMATH_CLONES void scaleInPlace(int64_t n, float s, float *__restrict y) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = y[i] * s;
 }
 /// dx = y (dy - dot): softmax's backward.
-MOTIF_FAST_CLONES void softmaxGrad(int64_t n, const float *__restrict y, const float *__restrict dy,
+MOTIF_VECMATH_CLONES void softmaxGrad(int64_t n, const float *__restrict y, const float *__restrict dy,
                                    float dot, float *__restrict dx) {
   for (int64_t i = 0; i < n; ++i)
     dx[i] = y[i] * (dy[i] - dot);
 }
 /// y = (x - mean) rstd w + b (w, b: 1 and 0 where absent).
-MOTIF_FAST_CLONES void normalize(int64_t n, const float *__restrict x, float mean, float rstd,
+MOTIF_VECMATH_CLONES void normalize(int64_t n, const float *__restrict x, float mean, float rstd,
                                  const float *__restrict w, const float *__restrict b,
                                  float *__restrict y) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = (x[i] - mean) * rstd * w[i] + b[i];
 }
 /// dx = rstd (g - sg - xh sgx), g = dy w, xh = (x - mean) rstd (layer_norm).
-MOTIF_FAST_CLONES void layerNormDx(int64_t n, const float *__restrict x, const float *__restrict w,
+MOTIF_VECMATH_CLONES void layerNormDx(int64_t n, const float *__restrict x, const float *__restrict w,
                                    const float *__restrict dy, float mean, float rstd, float sg,
                                    float sgx, float *__restrict dx) {
   for (int64_t i = 0; i < n; ++i) {
@@ -119,18 +119,18 @@ MOTIF_FAST_CLONES void layerNormDx(int64_t n, const float *__restrict x, const f
   }
 }
 /// dx = rstd (g - x rstd^2 sgx), g = dy w (rms_norm).
-MOTIF_FAST_CLONES void rmsNormDx(int64_t n, const float *__restrict x, const float *__restrict w,
+MOTIF_VECMATH_CLONES void rmsNormDx(int64_t n, const float *__restrict x, const float *__restrict w,
                                  const float *__restrict dy, float rstd, float r2sgx,
                                  float *__restrict dx) {
   for (int64_t i = 0; i < n; ++i)
     dx[i] = rstd * (dy[i] * w[i] - x[i] * r2sgx);
 }
-MOTIF_FAST_CLONES void addInto(int64_t n, const float *__restrict a, const float *__restrict b,
+MOTIF_VECMATH_CLONES void addInto(int64_t n, const float *__restrict a, const float *__restrict b,
                                float *__restrict y) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = a[i] + b[i];
 }
-MOTIF_FAST_CLONES void fill(int64_t n, float v, float *__restrict y) {
+MOTIF_VECMATH_CLONES void fill(int64_t n, float v, float *__restrict y) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = v;
 }
@@ -138,7 +138,7 @@ MOTIF_FAST_CLONES void fill(int64_t n, float v, float *__restrict y) {
 /// Column sums over rows in order, in double: dw[j] = sum_r dy[r,j] xh[r,j]
 /// (xh = (x - mean[r]) rstd[r]; mean null: rms, xh = x rstd[r]) and
 /// db[j] = sum_r dy[r,j], for the columns [j0, j1).
-MOTIF_FAST_CLONES void normParamGradRange(int64_t rows, int64_t D, int64_t j0, int64_t j1,
+MOTIF_VECMATH_CLONES void normParamGradRange(int64_t rows, int64_t D, int64_t j0, int64_t j1,
                                           const float *__restrict x, const float *__restrict dy,
                                           const float *__restrict mean,
                                           const float *__restrict rstd, double *__restrict aw,

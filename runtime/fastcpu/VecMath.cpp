@@ -13,8 +13,6 @@
 
 namespace motif::rt::fast::vm {
 
-#define MOTIF_VM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
 namespace {
 
 constexpr float kSqrtHalf = 0.70710678118654752f;
@@ -24,7 +22,7 @@ constexpr float kGeluA = 0.044715f;
 
 /// y = f(x): one vectorized loop per expression (`v` is x[i]).
 #define MOTIF_VM_MAP(Name, Expr)                                                   \
-  MOTIF_VM_CLONES void Name(int64_t n, const float *__restrict x, float *__restrict y) { \
+  MOTIF_VECMATH_CLONES void Name(int64_t n, const float *__restrict x, float *__restrict y) { \
     for (int64_t i = 0; i < n; ++i) {                                              \
       const float v = x[i];                                                        \
       y[i] = (Expr);                                                               \
@@ -32,7 +30,7 @@ constexpr float kGeluA = 0.044715f;
   }
 /// dx = dy * f'(x) (`v` is x[i], `g` is dy[i]).
 #define MOTIF_VM_GRAD(Name, Expr)                                                  \
-  MOTIF_VM_CLONES void Name(int64_t n, const float *__restrict x,                  \
+  MOTIF_VECMATH_CLONES void Name(int64_t n, const float *__restrict x,                  \
                             const float *__restrict dy, float *__restrict dx) {    \
     for (int64_t i = 0; i < n; ++i) {                                              \
       const float v = x[i], g = dy[i];                                             \
@@ -102,12 +100,12 @@ MOTIF_VM_GRAD(gradRsqrt, g * (-0.5f / (v * sqrtv(v))))
 MOTIF_VM_GRAD(gradSin, g * cosv(v))
 MOTIF_VM_GRAD(gradCos, g * -sinv(v))
 
-MOTIF_VM_CLONES void negate(int64_t n, const float *__restrict dy, float *__restrict dx) {
+MOTIF_VECMATH_CLONES void negate(int64_t n, const float *__restrict dy, float *__restrict dx) {
   for (int64_t i = 0; i < n; ++i)
     dx[i] = dy[i] * -1.f;
 }
 
-MOTIF_VM_CLONES float maxAbs(int64_t n, const float *__restrict x) {
+MOTIF_VECMATH_CLONES float maxAbs(int64_t n, const float *__restrict x) {
   float m = 0.f;
   for (int64_t i = 0; i < n; ++i) {
     float a = fabsv(x[i]);

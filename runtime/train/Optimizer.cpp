@@ -2,6 +2,7 @@
 #include "runtime/train/Optimizer.h"
 
 #include "runtime/cpu/Parallel.h"
+#include "runtime/fastcpu/VecMath.h"
 
 #include <cmath>
 
@@ -26,10 +27,8 @@ std::vector<Chunk> chunksOf(const std::vector<ParamState> &params) {
   return out;
 }
 
-#define MOTIF_OPT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
 /// sum g^2 in double over 8 fixed lanes (element i to lane i % 8).
-MOTIF_OPT_CLONES double sumSquares(int64_t n, const float *__restrict g) {
+MOTIF_VECMATH_CLONES double sumSquares(int64_t n, const float *__restrict g) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -49,7 +48,7 @@ struct AdamWStep {
 /// arithmetic, runtime/cuda/kernels/adamw.cuh):
 ///   g = grad * gradScale; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 ///   w -= lr (m/c1 / (sqrt(v/c2) + eps) + wd w).
-MOTIF_OPT_CLONES void adamwChunk(int64_t n, const AdamWStep &h, float wd, float *__restrict w,
+MOTIF_VECMATH_CLONES void adamwChunk(int64_t n, const AdamWStep &h, float wd, float *__restrict w,
                                  float *__restrict m, float *__restrict v,
                                  const float *__restrict grad) {
   const float lr = h.lr, b1 = h.beta1, b2 = h.beta2, eps = h.eps, c1 = h.c1, c2 = h.c2,
