@@ -45,6 +45,27 @@ Outcome fastRun(Executor &ex, const MatmulDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const MatmulDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const GroupedLinearDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const GroupedLinearDesc &d, const PlanStep &s);
+// Elementwise (FastElementwise.cpp): fp32 vector math
+// (VecMath.h); binary ops on same shapes, scalars and trailing-block
+// broadcasts. Reduce sum/mean over the last axis is in FastRows.cpp.
+Outcome fastRun(Executor &ex, const UnaryDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const UnaryDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const BinaryDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const BinaryDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const ReduceDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const ReduceDesc &d, const PlanStep &s);
+
+// Row-wise ops over the last axis (FastRows.cpp): fp32 rows, statistics in
+// double.
+Outcome fastRun(Executor &ex, const SoftmaxDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const SoftmaxDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const LayerNormDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const LayerNormDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const RmsNormDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const RmsNormDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const AddNormDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const CrossEntropyDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const CrossEntropyDesc &d, const PlanStep &s);
 
 } // namespace motif::rt::fast
 

@@ -43,12 +43,17 @@ struct ParamState {
   std::vector<float> m, v; // adamw: m, v; sgd: m (momentum); lion: m
 };
 
-/// Global L2 norm of the gradients.
+/// Global L2 norm of the gradients: sums of squares in double per chunk of
+/// 16384 elements over the thread pool, added in chunk order (the same for
+/// any thread count).
 double gradNorm(const std::vector<ParamState> &params);
 
 /// Applies one update with learning rate `lr` at update number `t` (1-based,
 /// for Adam's bias correction); gradients are scaled by `gradScale` first
-/// (clipping and accumulation).
+/// (clipping and accumulation). AdamW is one fused fp32 pass per chunk of
+/// 16384 elements over the thread pool (the arithmetic of the GPU's
+/// adamw.cuh; the same bits for any thread count); SGD and Lion compute in
+/// double on one thread. Both host backends share it.
 void applyUpdate(const OptimizerConfig &opt, std::vector<ParamState> &params,
                  double lr, int64_t t, double gradScale);
 

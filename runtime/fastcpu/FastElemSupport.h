@@ -1,0 +1,76 @@
+//===- FastElemSupport.h - Shared by the fast elementwise/norm/loss entries -*- C++ -*-===//
+//
+// The operands of a step (and of a backward step: the forward inputs by ODS
+// position, the output gradients, which inputs want a gradient and where it
+// goes), read the way the reference entries read them
+// (runtime/exec/ReferenceMotifOps.cpp), for FastElementwise.cpp and
+// FastRows.cpp.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_RUNTIME_FASTCPU_FASTELEMSUPPORT_H
+#define MOTIF_RUNTIME_FASTCPU_FASTELEMSUPPORT_H
+
+#include "runtime/exec/Executor.h"
+#include "runtime/fastcpu/VecMath.h"
+
+#include <vector>
+
+
+namespace motif::rt::fast {
+
+/// The operands of a step by ODS position (null where an optional operand is
+/// absent); for a backward step also the forward outputs' gradients and,
+/// per ODS position, the result index of the input's gradient (-1: none
+/// asked for).
+struct StepOperands {
+  std::vector<const Tensor *> in;
+  std::vector<const Tensor *> dout;
+  std::vector<int> gradResult;
+};
+
+inline StepOperands stepOperands(Executor &ex, const PlanStep &s, size_t numOds) {
+  StepOperands o;
+  size_t numIn = s.operands.size(), numOut = 0;
+  bool vjp = s.kind == OpKind::Vjp;
+  if (vjp) {
+    numIn = static_cast<size_t>(s.vjp.numInputs);
+    numOut = static_cast<size_t>(s.vjp.numOutputs);
+  }
+  const std::vector<int64_t> &present = s.segments;
+  size_t next = 0;
+  int result = 0;
+  for (size_t i = 0; i < numOds; ++i) {
+    bool here = present.size() == numOds ? present[i] != 0 : next < numIn;
+    if (here && next < numIn) {
+      o.in.push_back(&ex.values[s.operands[next]]);
+      bool need = vjp && next < s.vjp.needs.size() && s.vjp.needs[next];
+      o.gradResult.push_back(need ? result++ : -1);
+      ++next;
+    } else {
+      o.in.push_back(nullptr);
+      o.gradResult.push_back(-1);
+    }
+  }
+  for (size_t i = 0; i < numOut; ++i)
+    o.dout.push_back(&ex.values[s.operands[numIn + numOut + i]]);
+  return o;
+}
+
+/// The result `i` of step `s` as a fresh fp32 tensor of `shape`.
+inline float *freshResult(Executor &ex, const PlanStep &s, size_t i, const Shape &shape) {
+  Tensor &r = ex.values[s.results[i]];
+  r = Tensor::floats(shape);
+  return r.f.data();
+}
+
+/// The product of all dims but the last (rows of a row-wise op).
+inline int64_t leadingRows(const Shape &shape) {
+  int64_t n = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i)
+    n *= shape[i];
+  return n;
+}
+
+} // namespace motif::rt::fast
+
+#endif // MOTIF_RUNTIME_FASTCPU_FASTELEMSUPPORT_H
