@@ -36,6 +36,13 @@ template <typename D> Outcome fastVjp(Executor &, const D &, const PlanStep &) {
 
 // The fast entries, by family (add a block per family; keep them apart).
 
+// Attention (FastAttention.cpp): blocked over keys with an online softmax in
+// fp32; the backward recomputes the probabilities from the logsumexp.
+Outcome fastRun(Executor &ex, const AttentionDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const AttentionDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const KernelAttentionDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const KernelAttentionGradDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H
