@@ -43,6 +43,10 @@ Outcome fastVjp(Executor &ex, const AttentionDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const KernelAttentionDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const KernelAttentionGradDesc &d, const PlanStep &s);
 
+// Scans (FastScan.cpp): the selective scan vectorized across channels.
+Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H

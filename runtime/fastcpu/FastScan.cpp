@@ -1,0 +1,388 @@
+//===- FastScan.cpp - The fast backend's selective scan --------------------===//
+//
+// Mamba-1's selective scan (motif.selective_scan) and its vjp on the host in
+// fp32, vectorized across channels: a task is (batch, block of kW channels);
+// its state is kept as [N][kW] so that every step is, for each state index
+// n, one SIMD operation over the block's channels (h = exp(dt A) h + dt B u,
+// y += C h) with a vectorized exp. dt = softplus(delta + bias) and its
+// derivative are computed first for the whole block (in double, the
+// reference's function), so the time loop has no library call.
+//
+// The time loop is sequential inside a task (the tasks over batch × channel
+// blocks are the parallelism; the chunk attribute, which splits time for
+// parallel hardware, does not change results and is used here only as the
+// backward's recomputation unit): the backward keeps the state at the start
+// of every chunk (chunk 0: 64 steps), then walks the chunks from the last,
+// recomputing a chunk's states from its start and running the exact reverse
+// step by step. Gradients that sum over channels (dB, dC) or over the batch
+// (dA, dD, d delta_bias) are partial sums per task, added in a fixed order,
+// so results do not depend on the thread count.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/ElementwiseMath.h"
+#include "runtime/cpu/Parallel.h"
+#include "runtime/exec/ReferenceBackend.h"
+#include "runtime/fastcpu/FastOps.h"
+
+#include <cmath>
+#include <vector>
+
+namespace motif::rt::fast {
+namespace {
+
+using motif::cpu::detail::parallelFor;
+
+constexpr int64_t kW = 16; // channels per task (one AVX-512 vector)
+
+#define MOTIF_FAST_CLONES                                                                   \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+/// exp(x) in fp32 (Cephes' expf, about 2 ulp; 0 below -87); a plain function
+/// so that loops over it vectorize.
+inline __attribute__((always_inline)) float expf32(float x) {
+  float xc = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
+  const float magic = 12582912.f;
+  float n = (xc * 1.44269504088896341f + magic) - magic;
+  float r = xc - n * 0.693359375f - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * r * r + r + 1.f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return x < -87.f ? 0.f : y * __builtin_bit_cast(float, bits);
+}
+
+/// The operands of one selective scan, fp32.
+struct Sel {
+  int64_t B, T, Di, N;
+  bool softplus;
+  const float *u, *delta, *A, *Bm, *Cm, *D, *bias;
+};
+
+/// Per-task data of (b, channels [d0, d0 + kW)), padded with zeros past Di
+/// (a padded channel has u = dt = 0: its state stays 0 and adds nothing).
+struct Block {
+  std::vector<float> at;    // A transposed [N][kW]
+  std::vector<float> u, dt; // [T][kW]
+  std::vector<float> dz;    // [T][kW] d dt / d z (the backward's)
+  std::vector<float> h;     // the state [N][kW]
+  Block(const Sel &s) : at(s.N * kW), u(s.T * kW), dt(s.T * kW), dz(s.T * kW), h(s.N * kW) {}
+
+  void load(const Sel &s, int64_t b, int64_t d0, bool withDerivative) {
+    int64_t w = std::min(kW, s.Di - d0);
+    std::fill(at.begin(), at.end(), 0.f);
+    for (int64_t c = 0; c < w; ++c)
+      for (int64_t n = 0; n < s.N; ++n)
+        at[n * kW + c] = s.A[(d0 + c) * s.N + n];
+    for (int64_t t = 0; t < s.T; ++t) {
+      int64_t o = (b * s.T + t) * s.Di + d0;
+      for (int64_t c = 0; c < kW; ++c) {
+        float uv = 0.f, dtv = 0.f, der = 0.f;
+        if (c < w) {
+          double z = double(s.delta[o + c]) + (s.bias ? double(s.bias[d0 + c]) : 0.0);
+          uv = s.u[o + c];
+          dtv = static_cast<float>(s.softplus ? ew::softplus(z) : z);
+          if (withDerivative)
+            der = static_cast<float>(
+                s.softplus ? ew::unaryDerivative(UnaryKind::Softplus, z) : 1.0);
+        }
+        u[t * kW + c] = uv;
+        dt[t * kW + c] = dtv;
+        dz[t * kW + c] = der;
+      }
+    }
+  }
+};
+
+/// One step of the block's state: h[n][:] = exp(dt A[n]) h[n] + dt B_t[n] u.
+inline __attribute__((always_inline)) void stepState(float *__restrict h,
+                                                     const float *__restrict at,
+                                                     const float *__restrict dt,
+                                                     const float *__restrict u,
+                                                     const float *__restrict bt, int64_t N) {
+  for (int64_t n = 0; n < N; ++n) {
+    float bn = bt[n];
+    for (int64_t c = 0; c < kW; ++c)
+      h[n * kW + c] = expf32(dt[c] * at[n * kW + c]) * h[n * kW + c] + dt[c] * bn * u[c];
+  }
+}
+
+/// The forward of batch b, channels [d0, d0 + kW): y.
+MOTIF_FAST_CLONES
+void forwardTask(const Sel &s, int64_t b, int64_t d0, const Block &k, float *__restrict h,
+                 float *y) {
+  const int64_t N = s.N, w = std::min(kW, s.Di - d0);
+  const float *__restrict at = k.at.data(), *__restrict dtAll = k.dt.data(),
+              *__restrict uAll = k.u.data();
+  std::fill(h, h + N * kW, 0.f);
+  float dd[kW] = {};
+  for (int64_t c = 0; c < w; ++c)
+    dd[c] = s.D ? s.D[d0 + c] : 0.f;
+  for (int64_t t = 0; t < s.T; ++t) {
+    const float *__restrict dt = dtAll + t * kW, *__restrict u = uAll + t * kW;
+    const float *__restrict bt = s.Bm + (b * s.T + t) * N, *__restrict ct = s.Cm + (b * s.T + t) * N;
+    stepState(h, at, dt, u, bt, N);
+    float acc[kW];
+    for (int64_t c = 0; c < kW; ++c)
+      acc[c] = dd[c] * u[c];
+    for (int64_t n = 0; n < N; ++n) {
+      float cn = ct[n];
+      for (int64_t c = 0; c < kW; ++c)
+        acc[c] += cn * h[n * kW + c];
+    }
+    float *yo = y + (b * s.T + t) * s.Di + d0;
+    for (int64_t c = 0; c < w; ++c)
+      yo[c] = acc[c];
+  }
+}
+
+/// Sum of x[0:kW] in a fixed order.
+inline __attribute__((always_inline)) float laneSum(const float *__restrict x) {
+  float s = 0.f;
+  for (int64_t c = 0; c < kW; ++c)
+    s += x[c];
+  return s;
+}
+
+/// Per-task partial sums of the gradients that sum over tasks.
+struct Partials {
+  int64_t nb;
+  std::vector<float> pB, pC;           // [B][nb][T][N]: over the block's channels
+  std::vector<float> pA, pD, pBias;    // [B][Di][N], [B][Di]: per batch
+  Partials(const Sel &s, int64_t nb)
+      : nb(nb), pB(s.B * nb * s.T * s.N), pC(s.B * nb * s.T * s.N), pA(s.B * s.Di * s.N),
+        pD(s.B * s.Di), pBias(s.B * s.Di) {}
+};
+
+/// The backward of batch b, channels [d0, d0 + kW) (block index blk): du,
+/// ddelta of its channels and its partial sums; checkpoints every L steps.
+MOTIF_FAST_CLONES
+void backwardTask(const Sel &s, int64_t b, int64_t blk, int64_t L, const float *dy,
+                  const float *__restrict at, const float *__restrict dtAll,
+                  const float *__restrict uAll, const float *__restrict dzAll, float *__restrict h,
+                  float *__restrict checkpoints, float *__restrict hs, float *__restrict gAp,
+                  float *pB, float *pC, float *pA, float *pD, float *pBias, float *du,
+                  float *ddelta) {
+  const int64_t N = s.N, T = s.T, d0 = blk * kW, w = std::min(kW, s.Di - d0);
+  const int64_t nC = (T + L - 1) / L, NW = N * kW;
+  // 1. The state entering each chunk.
+  std::fill(h, h + NW, 0.f);
+  for (int64_t c = 0; c < nC; ++c) {
+    std::copy(h, h + NW, checkpoints + c * NW);
+    for (int64_t t = c * L; t < std::min(T, (c + 1) * L); ++t)
+      stepState(h, at, dtAll + t * kW, uAll + t * kW, s.Bm + (b * T + t) * N, N);
+  }
+  // 2. The chunks from the last: their states again, then the reverse.
+  float dd[kW] = {}, gy[kW];
+  for (int64_t c = 0; c < w; ++c)
+    dd[c] = s.D ? s.D[d0 + c] : 0.f;
+  float *__restrict carry = h; // now the gradient of the state, [N][kW]
+  std::fill(carry, carry + NW, 0.f);
+  float gD[kW] = {}, gBias[kW] = {}, tmp[kW], tmp2[kW];
+  std::fill(gAp, gAp + NW, 0.f);
+  for (int64_t c = nC - 1; c >= 0; --c) {
+    int64_t t0 = c * L, t1 = std::min(T, t0 + L);
+    float *__restrict st = hs;
+    std::copy(checkpoints + c * NW, checkpoints + (c + 1) * NW, st);
+    for (int64_t t = t0; t < t1; ++t) {
+      std::copy(st + (t - t0) * NW, st + (t - t0 + 1) * NW, st + (t - t0 + 1) * NW);
+      stepState(st + (t - t0 + 1) * NW, at, dtAll + t * kW, uAll + t * kW,
+                s.Bm + (b * T + t) * N, N);
+    }
+    for (int64_t t = t1 - 1; t >= t0; --t) {
+      const float *__restrict hPrev = st + (t - t0) * NW, *__restrict hCur = hPrev + NW;
+      const float *__restrict dt = dtAll + t * kW, *__restrict u = uAll + t * kW;
+      const float *__restrict bt = s.Bm + (b * T + t) * N, *__restrict ct = s.Cm + (b * T + t) * N;
+      const float *dyr = dy + (b * T + t) * s.Di + d0;
+      for (int64_t cc = 0; cc < kW; ++cc)
+        gy[cc] = cc < w ? dyr[cc] : 0.f;
+      float gu[kW], gdt[kW];
+      for (int64_t cc = 0; cc < kW; ++cc) {
+        gu[cc] = gy[cc] * dd[cc];
+        gdt[cc] = 0.f;
+        gD[cc] += gy[cc] * u[cc];
+      }
+      for (int64_t n = 0; n < N; ++n) {
+        float bn = bt[n], cn = ct[n];
+        float *__restrict cr = carry + n * kW, *__restrict ga = gAp + n * kW;
+        const float *__restrict an = at + n * kW;
+        for (int64_t cc = 0; cc < kW; ++cc) {
+          float gh = cr[cc] + gy[cc] * cn;
+          float dA = expf32(dt[cc] * an[cc]);
+          float gdA = gh * hPrev[n * kW + cc] * dA;
+          gdt[cc] += gdA * an[cc] + gh * bn * u[cc];
+          ga[cc] += gdA * dt[cc];
+          gu[cc] += gh * dt[cc] * bn;
+          tmp[cc] = gy[cc] * hCur[n * kW + cc];  // dC
+          tmp2[cc] = gh * dt[cc] * u[cc];        // dB
+          cr[cc] = gh * dA;
+        }
+        pC[t * N + n] = laneSum(tmp);
+        pB[t * N + n] = laneSum(tmp2);
+      }
+      const float *dz = dzAll + t * kW;
+      float *duo = du + (b * T + t) * s.Di + d0, *ddo = ddelta + (b * T + t) * s.Di + d0;
+      for (int64_t cc = 0; cc < kW; ++cc) {
+        float gz = gdt[cc] * dz[cc];
+        gBias[cc] += gz;
+        if (cc < w) {
+          duo[cc] = gu[cc];
+          ddo[cc] = gz;
+        }
+      }
+    }
+  }
+  for (int64_t cc = 0; cc < w; ++cc) {
+    pD[b * s.Di + d0 + cc] = gD[cc];
+    pBias[b * s.Di + d0 + cc] = gBias[cc];
+    for (int64_t n = 0; n < N; ++n)
+      pA[(b * s.Di + d0 + cc) * N + n] = gAp[n * kW + cc];
+  }
+}
+
+/// The operands of a selective scan step (7 ODS operands: u, delta, A, B,
+/// C, D, delta_bias; the last two optional) by ODS position, null when
+/// absent; `numIn` of the step's operands are the inputs.
+std::vector<const Tensor *> selOperands(Executor &ex, const PlanStep &s, size_t numIn) {
+  std::vector<const Tensor *> in;
+  size_t next = 0;
+  for (size_t i = 0; i < 7; ++i) {
+    bool here = s.segments.size() == 7 ? s.segments[i] != 0 : next < numIn;
+    in.push_back(here && next < numIn ? &ex.values[s.operands[next++]] : nullptr);
+  }
+  return in;
+}
+
+/// The problem, or nullopt when the shapes are not the fast kernel's (the
+/// reference then reports what is wrong).
+std::optional<Sel> selOf(const SelectiveScanDesc &d, const std::vector<const Tensor *> &in) {
+  for (int i = 0; i < 5; ++i)
+    if (!in[i])
+      return std::nullopt;
+  const Tensor &u = *in[0], &A = *in[2];
+  if (u.shape.size() != 3 || A.shape.size() != 2 || in[1]->shape != u.shape ||
+      A.shape[0] != u.shape[2])
+    return std::nullopt;
+  Sel s;
+  s.B = u.shape[0];
+  s.T = u.shape[1];
+  s.Di = u.shape[2];
+  s.N = A.shape[1];
+  s.softplus = d.delta_softplus;
+  const Shape bc = {s.B, s.T, s.N};
+  if (in[3]->shape != bc || in[4]->shape != bc || (in[5] && in[5]->numElements() != s.Di) ||
+      (in[6] && in[6]->numElements() != s.Di))
+    return std::nullopt;
+  auto data = [](const Tensor *t) { return t ? t->f.data() : nullptr; };
+  s.u = data(in[0]);
+  s.delta = data(in[1]);
+  s.A = data(in[2]);
+  s.Bm = data(in[3]);
+  s.Cm = data(in[4]);
+  s.D = data(in[5]);
+  s.bias = data(in[6]);
+  return s;
+}
+
+} // namespace
+
+Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s) {
+  std::vector<const Tensor *> in = selOperands(ex, s, s.operands.size());
+  std::optional<Sel> sel = selOf(d, in);
+  if (!sel)
+    return std::nullopt;
+  Tensor y = Tensor::floats(in[0]->shape);
+  const int64_t nb = (sel->Di + kW - 1) / kW;
+  parallelFor(sel->B * nb, 6 * sel->T * kW * sel->N, [&](int64_t r0, int64_t r1) {
+    Block k(*sel);
+    for (int64_t r = r0; r < r1; ++r) {
+      k.load(*sel, r / nb, (r % nb) * kW, false);
+      forwardTask(*sel, r / nb, (r % nb) * kW, k, k.h.data(), y.f.data());
+    }
+  });
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Outcome fastVjp(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s) {
+  size_t numIn = static_cast<size_t>(s.vjp.numInputs);
+  if (s.vjp.numOutputs != 1)
+    return std::nullopt;
+  std::vector<const Tensor *> in = selOperands(ex, s, numIn);
+  std::optional<Sel> sel = selOf(d, in);
+  const Tensor &dy = ex.values[s.operands[numIn + 1]];
+  if (!sel || dy.shape != in[0]->shape)
+    return std::nullopt;
+  const Sel &S = *sel;
+  const int64_t nb = (S.Di + kW - 1) / kW, L = d.chunk > 0 ? d.chunk : 64;
+  const int64_t nC = (S.T + L - 1) / L;
+  Tensor du = Tensor::floats(in[0]->shape), ddelta = Tensor::floats(in[0]->shape);
+  Partials p(S, nb);
+  parallelFor(S.B * nb, 20 * S.T * kW * S.N, [&](int64_t r0, int64_t r1) {
+    Block k(S);
+    std::vector<float> checkpoints(nC * S.N * kW), hs((std::min(L, S.T) + 1) * S.N * kW),
+        gA(S.N * kW);
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t b = r / nb, blk = r % nb;
+      k.load(S, b, blk * kW, true);
+      backwardTask(S, b, blk, L, dy.f.data(), k.at.data(), k.dt.data(), k.u.data(), k.dz.data(),
+                   k.h.data(), checkpoints.data(), hs.data(), gA.data(),
+                   &p.pB[(b * nb + blk) * S.T * S.N], &p.pC[(b * nb + blk) * S.T * S.N],
+                   p.pA.data(), p.pD.data(), p.pBias.data(), du.f.data(), ddelta.f.data());
+    }
+  });
+  // The partial sums in a fixed order: dB, dC over the channel blocks; dA,
+  // dD, d delta_bias over the batch.
+  Tensor g[7];
+  g[0] = std::move(du);
+  g[1] = std::move(ddelta);
+  g[2] = Tensor::floats(in[2]->shape);
+  g[3] = Tensor::floats(in[3]->shape);
+  g[4] = Tensor::floats(in[4]->shape);
+  for (int i = 5; i < 7; ++i)
+    if (in[i])
+      g[i] = Tensor::floats(in[i]->shape);
+  const int64_t TN = S.T * S.N;
+  for (int64_t b = 0; b < S.B; ++b)
+    for (int64_t k = 0; k < TN; ++k) {
+      float vb = 0.f, vc = 0.f;
+      for (int64_t blk = 0; blk < nb; ++blk) {
+        vb += p.pB[(b * nb + blk) * TN + k];
+        vc += p.pC[(b * nb + blk) * TN + k];
+      }
+      g[3].f[b * TN + k] = vb;
+      g[4].f[b * TN + k] = vc;
+    }
+  for (int64_t i = 0; i < S.Di * S.N; ++i) {
+    float v = 0.f;
+    for (int64_t b = 0; b < S.B; ++b)
+      v += p.pA[b * S.Di * S.N + i];
+    g[2].f[i] = v;
+  }
+  for (int64_t i = 0; i < S.Di; ++i) {
+    float vd = 0.f, vbias = 0.f;
+    for (int64_t b = 0; b < S.B; ++b) {
+      vd += p.pD[b * S.Di + i];
+      vbias += p.pBias[b * S.Di + i];
+    }
+    if (in[5])
+      g[5].f[i] = vd;
+    if (in[6])
+      g[6].f[i] = vbias;
+  }
+  // One result per present input asked for, in order.
+  size_t present = 0, r = 0;
+  for (size_t i = 0; i < 7; ++i) {
+    if (!in[i])
+      continue;
+    if (present < s.vjp.needs.size() && s.vjp.needs[present])
+      ex.values[s.results[r++]] = std::move(g[i]);
+    ++present;
+  }
+  return Status::ok();
+}
+
+} // namespace motif::rt::fast
