@@ -37,6 +37,8 @@ using motif::cpu::detail::parallelFor;
 
 constexpr int64_t kBk = 64; // keys per block
 constexpr int64_t kBq = 32; // query rows per forward task
+constexpr int64_t kR = 4;   // query rows of one register block
+constexpr int64_t kC = 16;  // head-dim lanes of one register block (the head dim is padded to it)
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 #define MOTIF_FAST_CLONES                                                                   \
@@ -79,88 +81,145 @@ struct Problem {
     hi = causal ? std::min(pos + 1, Tk) : Tk;
     lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
   }
+  /// The head dim rounded up to a multiple of kC (the blocks' row stride).
+  int64_t paddedDh() const { return (Dh + kC - 1) / kC * kC; }
 };
 
-/// Rows [j0, j0 + nk) of kv head hk of k or v as rows [kBk][Dh], zero past nk.
-inline void loadRows(const Problem &P, const float *src, int64_t b, int64_t hk, int64_t j0,
-                     int64_t nk, float *rows) {
-  for (int64_t j = 0; j < nk; ++j)
-    std::memcpy(rows + j * P.Dh, src + P.kOff(b, j0 + j, hk), sizeof(float) * P.Dh);
-  std::fill(rows + nk * P.Dh, rows + kBk * P.Dh, 0.f);
-}
-
-/// Rows [j0, j0 + nk) of kv head hk of k or v transposed: kt [Dh][kBk], zero
-/// past nk; and as rows [kBk][Dh] too when rows is not null.
+/// Rows [j0, j0 + nk) of kv head hk of k or v: transposed into kt [Dp][kBk]
+/// when kt is not null, as rows [kBk][Dp] when rows is not null; zero past
+/// nk and past Dh.
 inline void loadBlock(const Problem &P, const float *src, int64_t b, int64_t hk, int64_t j0,
                       int64_t nk, float *kt, float *rows) {
-  const int64_t Dh = P.Dh;
-  std::fill(kt, kt + Dh * kBk, 0.f);
+  const int64_t Dh = P.Dh, Dp = P.paddedDh();
+  if (kt)
+    std::fill(kt, kt + Dp * kBk, 0.f);
+  if (rows)
+    std::fill(rows, rows + kBk * Dp, 0.f);
   for (int64_t j = 0; j < nk; ++j) {
     const float *r = src + P.kOff(b, j0 + j, hk);
-    for (int64_t d = 0; d < Dh; ++d)
-      kt[d * kBk + j] = r[d];
+    if (kt)
+      for (int64_t d = 0; d < Dh; ++d)
+        kt[d * kBk + j] = r[d];
+    if (rows)
+      std::memcpy(rows + j * Dp, r, sizeof(float) * Dh);
   }
-  if (rows)
-    loadRows(P, src, b, hk, j0, nk, rows);
 }
 
-/// s[0:kBk] = q · kt (kt [Dh][kBk]).
-inline __attribute__((always_inline)) void rowTimesBlock(const float *__restrict q,
-                                                         const float *__restrict kt,
-                                                         int64_t Dh, float *__restrict s) {
-  for (int64_t j = 0; j < kBk; ++j)
-    s[j] = 0.f;
-  for (int64_t d = 0; d < Dh; ++d) {
-    float qd = q[d];
-    const float *__restrict kr = kt + d * kBk;
+/// Copies rows i of head h of x [B, T, H*Dh] (times `mul`) for i in [i0, i0 +
+/// n) into dst [rows][Dp], zero past n (up to `rows`) and past Dh.
+inline void loadRows(const Problem &P, const float *x, int64_t b, int64_t h, int64_t i0,
+                     int64_t n, int64_t rows, float mul, float *dst) {
+  const int64_t Dh = P.Dh, Dp = P.paddedDh();
+  std::fill(dst, dst + rows * Dp, 0.f);
+  for (int64_t r = 0; r < n; ++r) {
+    const float *src = P.qRow(x, b, i0 + r, h);
+    for (int64_t d = 0; d < Dh; ++d)
+      dst[r * Dp + d] = src[d] * mul;
+  }
+}
+
+using RowsBlock = float[kR][kBk]; // kR query rows × one key block
+
+/// S[r][:] = A[r] · bt for kR rows of A ([kR][Dp]); bt is [Dp][kBk]. The
+/// kR × kBk sums stay in registers (SIMD across the block's keys).
+inline __attribute__((always_inline)) void rowsTimesBlock(const float *__restrict A, int64_t Dp,
+                                                          const float *__restrict bt,
+                                                          RowsBlock &S) {
+  float acc[kR][kBk] = {};
+  for (int64_t d = 0; d < Dp; ++d) {
+    const float *__restrict br = bt + d * kBk;
+    for (int64_t r = 0; r < kR; ++r) {
+      float a = A[r * Dp + d];
+      for (int64_t j = 0; j < kBk; ++j)
+        acc[r][j] += a * br[j];
+    }
+  }
+  for (int64_t r = 0; r < kR; ++r)
     for (int64_t j = 0; j < kBk; ++j)
-      s[j] += qd * kr[j];
-  }
+      S[r][j] = acc[r][j];
 }
 
-/// acc[0:Dh] += sum_j<nk p[j] · rows[j][0:Dh].
-inline __attribute__((always_inline)) void accumulateRows(float *__restrict acc,
-                                                          const float *__restrict p,
+/// O[r][:] += Σ_j<nk W[r][j] · rows[j][:] for kR rows of O ([kR][Dp]);
+/// rows is [kBk][Dp]. SIMD across the head dim, kR × kC sums in registers.
+inline __attribute__((always_inline)) void accumulateRows(const RowsBlock &W,
                                                           const float *__restrict rows,
-                                                          int64_t nk, int64_t Dh) {
-  for (int64_t j = 0; j < nk; ++j) {
-    float pj = p[j];
-    const float *__restrict r = rows + j * Dh;
-    for (int64_t d = 0; d < Dh; ++d)
-      acc[d] += pj * r[d];
+                                                          int64_t nk, int64_t Dp,
+                                                          float *__restrict O) {
+  for (int64_t c0 = 0; c0 < Dp; c0 += kC) {
+    float o[kR][kC];
+    for (int64_t r = 0; r < kR; ++r)
+      for (int64_t c = 0; c < kC; ++c)
+        o[r][c] = O[r * Dp + c0 + c];
+    for (int64_t j = 0; j < nk; ++j) {
+      const float *__restrict vr = rows + j * Dp + c0;
+      for (int64_t r = 0; r < kR; ++r) {
+        float w = W[r][j];
+        for (int64_t c = 0; c < kC; ++c)
+          o[r][c] += w * vr[c];
+      }
+    }
+    for (int64_t r = 0; r < kR; ++r)
+      for (int64_t c = 0; c < kC; ++c)
+        O[r * Dp + c0 + c] = o[r][c];
   }
 }
 
-/// Sum of x[0:kBk] with 16 partial sums (vectorizes; a fixed order).
+/// G[j][:] += Σ_r W[r][j] · X[r][:] for j < nk (G [kBk][Dp], X [kR][Dp]):
+/// the transposed product (dV += Pᵀ dO, dK += dSᵀ Q).
+inline __attribute__((always_inline)) void accumulateTransposed(const RowsBlock &W,
+                                                                const float *__restrict X,
+                                                                int64_t nk, int64_t Dp,
+                                                                float *__restrict G) {
+  for (int64_t j = 0; j < nk; ++j)
+    for (int64_t c0 = 0; c0 < Dp; c0 += kC) {
+      float g[kC];
+      for (int64_t c = 0; c < kC; ++c)
+        g[c] = G[j * Dp + c0 + c];
+      for (int64_t r = 0; r < kR; ++r) {
+        float w = W[r][j];
+        for (int64_t c = 0; c < kC; ++c)
+          g[c] += w * X[r * Dp + c0 + c];
+      }
+      for (int64_t c = 0; c < kC; ++c)
+        G[j * Dp + c0 + c] = g[c];
+    }
+}
+
+/// Sum of x[0:kBk] with kC partial sums (vectorizes; a fixed order).
 inline __attribute__((always_inline)) float blockSum(const float *__restrict x) {
-  float part[16] = {};
-  for (int64_t j0 = 0; j0 < kBk; j0 += 16)
-    for (int64_t t = 0; t < 16; ++t)
+  float part[kC] = {};
+  for (int64_t j0 = 0; j0 < kBk; j0 += kC)
+    for (int64_t t = 0; t < kC; ++t)
       part[t] += x[j0 + t];
   float s = 0.f;
-  for (int64_t t = 0; t < 16; ++t)
+  for (int64_t t = 0; t < kC; ++t)
     s += part[t];
   return s;
 }
 
-/// Per-thread scratch of the forward.
+/// Scratch of one forward task: q rows (scaled) [kBq][Dp], the output rows
+/// [kBq][Dp], kt [Dp][kBk], v rows [kBk][Dp].
 struct ForwardScratch {
-  std::vector<float> kt, v, acc, s;
-  explicit ForwardScratch(int64_t Dh)
-      : kt(Dh * kBk), v(kBk * Dh), acc(kBq * Dh), s(kBk) {}
+  std::vector<float> q, acc, kt, v;
+  explicit ForwardScratch(int64_t Dp) : q(kBq * Dp), acc(kBq * Dp), kt(Dp * kBk), v(kBk * Dp) {}
 };
 
 /// Forward of query rows [i0, i0 + n) of (b, h): out rows (when out is not
-/// null) and their logsumexp (-inf for a row without keys) into lse.
+/// null) and their logsumexp (-inf for a row without keys) into lse. The
+/// scratch comes as pointers (ForwardScratch's).
 MOTIF_FAST_CLONES
 void forwardTask(const Problem &P, int64_t b, int64_t h, int64_t i0, int64_t n, float *out,
-                 float *lse, ForwardScratch &w) {
-  const int64_t Dh = P.Dh, hk = h / P.group;
+                 float *lse, float *__restrict qb, float *__restrict acc, float *__restrict kt,
+                 float *__restrict vb) {
+  const int64_t Dh = P.Dh, Dp = P.paddedDh(), hk = h / P.group;
   float m[kBq], l[kBq];
   int64_t lo[kBq], hi[kBq];
   int64_t jBegin = P.Tk, jEnd = 0;
-  for (int64_t r = 0; r < n; ++r) {
-    P.range(i0 + r, lo[r], hi[r]);
+  for (int64_t r = 0; r < kBq; ++r) {
+    lo[r] = 0;
+    hi[r] = 0; // rows past n see no keys
+    if (r < n)
+      P.range(i0 + r, lo[r], hi[r]);
     m[r] = -kInf;
     l[r] = 0.f;
     if (lo[r] < hi[r]) {
@@ -168,39 +227,51 @@ void forwardTask(const Problem &P, int64_t b, int64_t h, int64_t i0, int64_t n, 
       jEnd = std::max(jEnd, hi[r]);
     }
   }
-  float *__restrict acc = w.acc.data();
-  std::fill(acc, acc + n * Dh, 0.f);
-  float *__restrict s = w.s.data();
+  loadRows(P, P.q, b, h, i0, n, kBq, P.scale, qb);
+  std::fill(acc, acc + kBq * Dp, 0.f);
+  RowsBlock S;
   for (int64_t j0 = jBegin; j0 < jEnd; j0 += kBk) {
     int64_t nk = std::min(kBk, jEnd - j0);
-    loadBlock(P, P.k, b, hk, j0, nk, w.kt.data(), nullptr);
+    loadBlock(P, P.k, b, hk, j0, nk, kt, nullptr);
     if (out)
-      loadRows(P, P.v, b, hk, j0, nk, w.v.data());
-    for (int64_t r = 0; r < n; ++r) {
-      if (hi[r] <= j0 || lo[r] >= j0 + nk || lo[r] >= hi[r])
+      loadBlock(P, P.v, b, hk, j0, nk, nullptr, vb);
+    for (int64_t g0 = 0; g0 < n; g0 += kR) {
+      bool any = false;
+      for (int64_t r = g0; r < g0 + kR; ++r)
+        any |= lo[r] < hi[r] && hi[r] > j0 && lo[r] < j0 + nk;
+      if (!any)
         continue;
-      int64_t i = i0 + r;
-      rowTimesBlock(P.qRow(P.q, b, i, h), w.kt.data(), Dh, s);
-      const float *bias = P.bias ? P.bias + (h * P.Tq + i) * P.Tk + j0 : nullptr;
-      int64_t a = lo[r] - j0, e = hi[r] - j0; // the row's keys in this block: [a, e)
-      float bm = -kInf;
-      for (int64_t j = 0; j < kBk; ++j) {
-        float x = s[j] * P.scale + (bias && j < nk ? bias[j] : 0.f);
-        s[j] = (j >= a && j < e) ? x : -kInf;
-        bm = std::max(bm, s[j]);
+      rowsTimesBlock(qb + g0 * Dp, Dp, kt, S);
+      for (int64_t rr = 0; rr < kR; ++rr) {
+        int64_t r = g0 + rr, i = i0 + r;
+        float *__restrict s = S[rr];
+        if (!(lo[r] < hi[r] && hi[r] > j0 && lo[r] < j0 + nk)) {
+          for (int64_t j = 0; j < kBk; ++j)
+            s[j] = 0.f; // no keys here: nothing added, nothing rescaled
+          continue;
+        }
+        const float *bias = P.bias ? P.bias + (h * P.Tq + i) * P.Tk + j0 : nullptr;
+        if (bias)
+          for (int64_t j = 0; j < nk; ++j)
+            s[j] += bias[j];
+        int64_t a = lo[r] - j0, e = hi[r] - j0; // the row's keys in this block: [a, e)
+        float bm = -kInf;
+        for (int64_t j = 0; j < kBk; ++j) {
+          s[j] = (j >= a && j < e) ? s[j] : -kInf;
+          bm = std::max(bm, s[j]);
+        }
+        float mNew = std::max(m[r], bm);
+        float corr = expf32(m[r] - mNew);
+        for (int64_t j = 0; j < kBk; ++j)
+          s[j] = expf32(s[j] - mNew);
+        l[r] = l[r] * corr + blockSum(s);
+        m[r] = mNew;
+        if (out)
+          for (int64_t d = 0; d < Dp; ++d)
+            acc[r * Dp + d] *= corr;
       }
-      float mNew = std::max(m[r], bm);
-      float corr = expf32(m[r] - mNew);
-      for (int64_t j = 0; j < kBk; ++j)
-        s[j] = expf32(s[j] - mNew);
-      l[r] = l[r] * corr + blockSum(s);
-      m[r] = mNew;
-      if (out) {
-        float *__restrict ar = acc + r * Dh;
-        for (int64_t d = 0; d < Dh; ++d)
-          ar[d] *= corr;
-        accumulateRows(ar, s, w.v.data(), nk, Dh);
-      }
+      if (out)
+        accumulateRows(S, vb, nk, Dp, acc + g0 * Dp);
     }
   }
   for (int64_t r = 0; r < n; ++r) {
@@ -210,7 +281,7 @@ void forwardTask(const Problem &P, int64_t b, int64_t h, int64_t i0, int64_t n, 
       float inv = empty ? 0.f : 1.f / l[r];
       float *o = out + ((b * P.Tq + i) * P.H + h) * Dh;
       for (int64_t d = 0; d < Dh; ++d)
-        o[d] = acc[r * Dh + d] * inv;
+        o[d] = acc[r * Dp + d] * inv;
     }
     if (lse)
       lse[(b * P.H + h) * P.Tq + i] = empty ? -kInf : m[r] + std::log(l[r]);
@@ -221,115 +292,141 @@ void forwardTask(const Problem &P, int64_t b, int64_t h, int64_t i0, int64_t n, 
 void forward(const Problem &P, float *out, float *lse) {
   int64_t blocks = (P.Tq + kBq - 1) / kBq;
   parallelFor(P.B * P.H * blocks, 4 * kBq * P.Tk * P.Dh, [&](int64_t t0, int64_t t1) {
-    ForwardScratch w(P.Dh);
+    ForwardScratch w(P.paddedDh());
     for (int64_t t = t0; t < t1; ++t) {
       int64_t b = t / (P.H * blocks), h = (t / blocks) % P.H, qb = t % blocks;
       int64_t i0 = qb * kBq;
-      forwardTask(P, b, h, i0, std::min(kBq, P.Tq - i0), out, lse, w);
+      forwardTask(P, b, h, i0, std::min(kBq, P.Tq - i0), out, lse, w.q.data(), w.acc.data(),
+                  w.kt.data(), w.v.data());
     }
   });
 }
 
-/// Per-thread scratch of the backward.
+/// Scratch of one backward task (G query heads of Tp = Tq rounded up to kR
+/// rows): q rows (scaled), dout rows and the dq sums [G*Tp][Dp]; each row's
+/// D and logsumexp [G*Tp]; the key block transposed and as rows, v
+/// transposed, and the block's dk, dv sums.
 struct BackwardScratch {
-  std::vector<float> kt, k, vt, dk, dv, s, dp, rowD, rowL;
-  BackwardScratch(int64_t Dh, int64_t rows)
-      : kt(Dh * kBk), k(kBk * Dh), vt(Dh * kBk), dk(kBk * Dh), dv(kBk * Dh), s(kBk), dp(kBk),
-        rowD(rows), rowL(rows) {}
+  std::vector<float> q, g, dq, rowD, rowL, kt, k, vt, dk, dv;
+  BackwardScratch(int64_t rows, int64_t Dp)
+      : q(rows * Dp), g(rows * Dp), dq(rows * Dp), rowD(rows), rowL(rows), kt(Dp * kBk),
+        k(kBk * Dp), vt(Dp * kBk), dk(kBk * Dp), dv(kBk * Dp) {}
+  std::vector<float *> pointers() {
+    return {q.data(), g.data(), dq.data(), rowD.data(), rowL.data(),
+            kt.data(), k.data(), vt.data(), dk.data(), dv.data()};
+  }
 };
 
 /// The backward of batch b, kv head hk: dq of the group's query heads, dk and
 /// dv of hk, and (when dbias is not null) adds this batch's share of dbias.
-/// lse [B, H, Tq] from the forward; o and dout [B, Tq, H*Dh].
+/// lse [B, H, Tq] from the forward; o and dout [B, Tq, H*Dh]. `w` holds
+/// BackwardScratch's pointers.
 MOTIF_FAST_CLONES
 void backwardTask(const Problem &P, int64_t b, int64_t hk, const float *o, const float *dout,
                   const float *lse, float *dq, float *dk, float *dv, float *dbias,
-                  BackwardScratch &w) {
-  const int64_t Dh = P.Dh, Tq = P.Tq, G = P.group;
-  // 1. Per query row of the group: D = rowsum(dO * O) and the logsumexp
-  //    (+inf for a row without keys: its probabilities are then all 0).
-  for (int64_t g = 0; g < G; ++g) {
-    int64_t h = hk * G + g;
-    for (int64_t i = 0; i < Tq; ++i) {
-      const float *__restrict orow = P.qRow(o, b, i, h), *__restrict grow = P.qRow(dout, b, i, h);
-      float part[8] = {};
-      int64_t d = 0;
-      for (; d + 8 <= Dh; d += 8)
+                  float *const *w) {
+  const int64_t Dh = P.Dh, Dp = P.paddedDh(), Tq = P.Tq, G = P.group;
+  const int64_t Tp = (Tq + kR - 1) / kR * kR;
+  float *__restrict qs = w[0], *__restrict gs = w[1], *__restrict dqs = w[2];
+  float *__restrict rowD = w[3], *__restrict rowL = w[4], *__restrict kt = w[5];
+  float *__restrict kb = w[6], *__restrict vt = w[7], *__restrict dka = w[8];
+  float *__restrict dva = w[9];
+  // 1. The group's rows: q (scaled), dout, D = rowsum(dO * O) and the
+  //    logsumexp (+inf for a row without keys or past Tq: P is then 0).
+  std::fill(dqs, dqs + G * Tp * Dp, 0.f);
+  for (int64_t gi = 0; gi < G; ++gi) {
+    int64_t h = hk * G + gi;
+    loadRows(P, P.q, b, h, 0, Tq, Tp, P.scale, qs + gi * Tp * Dp);
+    loadRows(P, dout, b, h, 0, Tq, Tp, 1.f, gs + gi * Tp * Dp);
+    for (int64_t i = 0; i < Tp; ++i) {
+      float D = 0.f, L = kInf;
+      if (i < Tq) {
+        const float *__restrict orow = P.qRow(o, b, i, h);
+        const float *__restrict grow = gs + (gi * Tp + i) * Dp;
+        float part[8] = {};
+        int64_t d = 0;
+        for (; d + 8 <= Dh; d += 8)
+          for (int64_t t = 0; t < 8; ++t)
+            part[t] += orow[d + t] * grow[d + t];
+        for (; d < Dh; ++d)
+          part[0] += orow[d] * grow[d];
         for (int64_t t = 0; t < 8; ++t)
-          part[t] += orow[d + t] * grow[d + t];
-      for (; d < Dh; ++d)
-        part[0] += orow[d] * grow[d];
-      float D = 0.f;
-      for (int64_t t = 0; t < 8; ++t)
-        D += part[t];
-      w.rowD[g * Tq + i] = D;
-      float L = lse[(b * P.H + h) * Tq + i];
-      w.rowL[g * Tq + i] = L == -kInf ? kInf : L;
-      float *qr = dq + ((b * Tq + i) * P.H + h) * Dh;
-      std::fill(qr, qr + Dh, 0.f);
+          D += part[t];
+        L = lse[(b * P.H + h) * Tq + i];
+        L = L == -kInf ? kInf : L;
+      }
+      rowD[gi * Tp + i] = D;
+      rowL[gi * Tp + i] = L;
     }
   }
-  float *__restrict s = w.s.data(), *__restrict dp = w.dp.data();
-  float *__restrict dka = w.dk.data(), *__restrict dva = w.dv.data();
-  const float *__restrict kb = w.k.data();
-  // 2. Key blocks: recompute P and dS of every query row that sees the block.
+  // 2. Key blocks: P and dS of every group of kR query rows that sees the
+  //    block, recomputed from the logsumexp.
+  RowsBlock S, dS;
   for (int64_t j0 = 0; j0 < P.Tk; j0 += kBk) {
     int64_t nk = std::min(kBk, P.Tk - j0);
-    loadBlock(P, P.k, b, hk, j0, nk, w.kt.data(), w.k.data());
-    loadBlock(P, P.v, b, hk, j0, nk, w.vt.data(), nullptr);
-    std::fill(dka, dka + kBk * Dh, 0.f);
-    std::fill(dva, dva + kBk * Dh, 0.f);
-    for (int64_t g = 0; g < G; ++g) {
-      int64_t h = hk * G + g;
-      for (int64_t i = 0; i < Tq; ++i) {
-        int64_t lo, hi;
-        P.range(i, lo, hi);
-        float L = w.rowL[g * Tq + i], D = w.rowD[g * Tq + i];
-        if (hi <= j0 || lo >= j0 + nk || lo >= hi || L == kInf)
-          continue;
-        const float *__restrict qr = P.qRow(P.q, b, i, h), *__restrict gr = P.qRow(dout, b, i, h);
-        rowTimesBlock(qr, w.kt.data(), Dh, s);
-        rowTimesBlock(gr, w.vt.data(), Dh, dp);
-        const float *bias = P.bias ? P.bias + (h * Tq + i) * P.Tk + j0 : nullptr;
-        int64_t a = lo - j0, e = hi - j0;
-        for (int64_t j = 0; j < kBk; ++j) {
-          float x = s[j] * P.scale + (bias && j < nk ? bias[j] : 0.f);
-          float p = (j >= a && j < e) ? expf32(x - L) : 0.f;
-          s[j] = p;
-          dp[j] = p * (dp[j] - D); // now dS
+    loadBlock(P, P.k, b, hk, j0, nk, kt, kb);
+    loadBlock(P, P.v, b, hk, j0, nk, vt, nullptr);
+    std::fill(dka, dka + kBk * Dp, 0.f);
+    std::fill(dva, dva + kBk * Dp, 0.f);
+    for (int64_t gi = 0; gi < G; ++gi) {
+      int64_t h = hk * G + gi;
+      for (int64_t i0 = 0; i0 < Tq; i0 += kR) {
+        int64_t lo[kR], hi[kR];
+        bool any = false;
+        for (int64_t r = 0; r < kR; ++r) {
+          lo[r] = hi[r] = 0;
+          if (i0 + r < Tq && rowL[gi * Tp + i0 + r] != kInf)
+            P.range(i0 + r, lo[r], hi[r]);
+          lo[r] = std::max(lo[r], j0) - j0; // the row's keys in this block: [lo, hi)
+          hi[r] = std::min(hi[r], j0 + nk) - j0;
+          any |= lo[r] < hi[r];
         }
-        float *__restrict qg = dq + ((b * Tq + i) * P.H + h) * Dh;
-        for (int64_t j = 0; j < nk; ++j) {
-          float pj = s[j], dsj = dp[j];
-          float *__restrict dvr = dva + j * Dh, *__restrict dkr = dka + j * Dh;
-          const float *__restrict kr = kb + j * Dh;
-          for (int64_t d = 0; d < Dh; ++d) {
-            dvr[d] += pj * gr[d];
-            dkr[d] += dsj * qr[d];
-            qg[d] += dsj * kr[d];
+        if (!any)
+          continue;
+        const float *qr = qs + (gi * Tp + i0) * Dp, *gr = gs + (gi * Tp + i0) * Dp;
+        rowsTimesBlock(qr, Dp, kt, S);
+        rowsTimesBlock(gr, Dp, vt, dS);
+        for (int64_t r = 0; r < kR; ++r) {
+          int64_t i = i0 + r;
+          float L = rowL[gi * Tp + i], D = rowD[gi * Tp + i];
+          float *__restrict s = S[r], *__restrict ds = dS[r];
+          const float *bias =
+              P.bias && i < Tq ? P.bias + (h * Tq + i) * P.Tk + j0 : nullptr;
+          if (bias)
+            for (int64_t j = 0; j < nk; ++j)
+              s[j] += bias[j];
+          int64_t a = lo[r], e = hi[r];
+          for (int64_t j = 0; j < kBk; ++j) {
+            float p = (j >= a && j < e) ? expf32(s[j] - L) : 0.f;
+            s[j] = p;
+            ds[j] = p * (ds[j] - D);
+          }
+          if (dbias && i < Tq) {
+            float *db = dbias + (h * Tq + i) * P.Tk + j0;
+            for (int64_t j = 0; j < nk; ++j)
+              db[j] += ds[j];
           }
         }
-        if (dbias) {
-          float *db = dbias + (h * Tq + i) * P.Tk + j0;
-          for (int64_t j = 0; j < nk; ++j)
-            db[j] += dp[j];
-        }
+        accumulateTransposed(S, gr, nk, Dp, dva);
+        accumulateTransposed(dS, qr, nk, Dp, dka);
+        accumulateRows(dS, kb, nk, Dp, dqs + (gi * Tp + i0) * Dp);
       }
     }
+    // dk = Σ dS (scale q): already scaled.
     for (int64_t j = 0; j < nk; ++j) {
       float *kd = dk + P.kOff(b, j0 + j, hk), *vd = dv + P.kOff(b, j0 + j, hk);
       for (int64_t d = 0; d < Dh; ++d) {
-        kd[d] = dka[j * Dh + d] * P.scale;
-        vd[d] = dva[j * Dh + d];
+        kd[d] = dka[j * Dp + d];
+        vd[d] = dva[j * Dp + d];
       }
     }
   }
-  // 3. dq's scale.
-  for (int64_t g = 0; g < G; ++g)
+  // 3. dq = scale Σ dS k.
+  for (int64_t gi = 0; gi < G; ++gi)
     for (int64_t i = 0; i < Tq; ++i) {
-      float *qr = dq + ((b * Tq + i) * P.H + hk * G + g) * Dh;
+      float *qd = dq + ((b * Tq + i) * P.H + hk * G + gi) * Dh;
       for (int64_t d = 0; d < Dh; ++d)
-        qr[d] *= P.scale;
+        qd[d] = dqs[(gi * Tp + i) * Dp + d] * P.scale;
     }
 }
 
@@ -338,21 +435,24 @@ void backwardTask(const Problem &P, int64_t b, int64_t hk, const float *o, const
 void backward(const Problem &P, const float *o, const float *dout, const float *lse, float *dq,
               float *dk, float *dv, float *dbias) {
   int64_t work = 10 * P.group * P.Tq * P.Tk * P.Dh;
+  int64_t rows = P.group * ((P.Tq + kR - 1) / kR * kR);
   if (dbias) {
     // dbias sums over the batch: one task per kv head walks the batch in order.
     std::fill(dbias, dbias + P.H * P.Tq * P.Tk, 0.f);
     parallelFor(P.Hkv, P.B * work, [&](int64_t t0, int64_t t1) {
-      BackwardScratch w(P.Dh, P.group * P.Tq);
+      BackwardScratch w(rows, P.paddedDh());
+      std::vector<float *> ptr = w.pointers();
       for (int64_t hk = t0; hk < t1; ++hk)
         for (int64_t b = 0; b < P.B; ++b)
-          backwardTask(P, b, hk, o, dout, lse, dq, dk, dv, dbias, w);
+          backwardTask(P, b, hk, o, dout, lse, dq, dk, dv, dbias, ptr.data());
     });
     return;
   }
   parallelFor(P.B * P.Hkv, work, [&](int64_t t0, int64_t t1) {
-    BackwardScratch w(P.Dh, P.group * P.Tq);
+    BackwardScratch w(rows, P.paddedDh());
+    std::vector<float *> ptr = w.pointers();
     for (int64_t t = t0; t < t1; ++t)
-      backwardTask(P, t / P.Hkv, t % P.Hkv, o, dout, lse, dq, dk, dv, nullptr, w);
+      backwardTask(P, t / P.Hkv, t % P.Hkv, o, dout, lse, dq, dk, dv, nullptr, ptr.data());
   });
 }
 

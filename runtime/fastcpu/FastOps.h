@@ -43,9 +43,12 @@ Outcome fastVjp(Executor &ex, const AttentionDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const KernelAttentionDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const KernelAttentionGradDesc &d, const PlanStep &s);
 
-// Scans (FastScan.cpp): the selective scan vectorized across channels.
+// Scans (FastScan.cpp): the selective scan vectorized across channels, the
+// SSD across the head dim.
 Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const SsdDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const SsdDesc &d, const PlanStep &s);
 
 } // namespace motif::rt::fast
 

@@ -287,6 +287,180 @@ std::optional<Sel> selOf(const SelectiveScanDesc &d, const std::vector<const Ten
   return s;
 }
 
+//===----------------------------------------------------------------------===//
+// motif.ssd: Mamba-2's state space dual / gated linear attention
+//===----------------------------------------------------------------------===//
+
+/// The operands of one ssd, fp32: x [B, T, H, P], a [B, T, H, K], Bm, Cm
+/// [B, T, G, N].
+struct Ssd {
+  int64_t B, T, H, P, G, N, K;
+  const float *x, *a, *Bm, *Cm;
+  int64_t xi(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * P; }
+  int64_t ai(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * K; }
+  int64_t bi(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * G + h / (H / G)) * N; }
+};
+
+/// Σ_p x[p] y[p] with 8 partial sums (a fixed order).
+inline __attribute__((always_inline)) float dotP(const float *__restrict x,
+                                                 const float *__restrict y, int64_t n) {
+  float part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int64_t t = 0; t < 8; ++t)
+      part[t] += x[i + t] * y[i + t];
+  for (; i < n; ++i)
+    part[0] += x[i] * y[i];
+  float s = 0.f;
+  for (int64_t t = 0; t < 8; ++t)
+    s += part[t];
+  return s;
+}
+
+/// The decays e^{a} of step t of (b, h), one per key channel, into dec[N].
+inline __attribute__((always_inline)) void ssdDecays(const Ssd &o, int64_t b, int64_t t,
+                                                     int64_t h, float *__restrict dec) {
+  const float *av = o.a + o.ai(b, t, h);
+  if (o.K == 1) {
+    float d = expf32(av[0]);
+    for (int64_t n = 0; n < o.N; ++n)
+      dec[n] = d;
+  } else {
+    for (int64_t n = 0; n < o.N; ++n)
+      dec[n] = expf32(av[n]);
+  }
+}
+
+/// One step of the state S, kept transposed ([N][P]: SIMD across the head
+/// dim): S[n] = e^{a_t,n} S[n] + B_t[n] x_t.
+inline __attribute__((always_inline)) void ssdStepState(const Ssd &o, int64_t b, int64_t t,
+                                                        int64_t h, float *__restrict S,
+                                                        float *__restrict dec) {
+  const float *__restrict xv = o.x + o.xi(b, t, h), *__restrict bv = o.Bm + o.bi(b, t, h);
+  ssdDecays(o, b, t, h, dec);
+  const int64_t P = o.P;
+  for (int64_t n = 0; n < o.N; ++n) {
+    float d = dec[n], bn = bv[n];
+    float *__restrict sr = S + n * P;
+    for (int64_t p = 0; p < P; ++p)
+      sr[p] = d * sr[p] + bn * xv[p];
+  }
+}
+
+/// The forward of (b, h): y.
+MOTIF_FAST_CLONES
+void ssdForwardTask(const Ssd &o, int64_t b, int64_t h, float *__restrict S,
+                    float *__restrict dec, float *y) {
+  const int64_t P = o.P, N = o.N;
+  std::fill(S, S + N * P, 0.f);
+  for (int64_t t = 0; t < o.T; ++t) {
+    ssdStepState(o, b, t, h, S, dec);
+    const float *__restrict cv = o.Cm + o.bi(b, t, h);
+    float *__restrict yv = y + o.xi(b, t, h);
+    for (int64_t p = 0; p < P; ++p)
+      yv[p] = 0.f;
+    for (int64_t n = 0; n < N; ++n) {
+      float cn = cv[n];
+      const float *__restrict sr = S + n * P;
+      for (int64_t p = 0; p < P; ++p)
+        yv[p] += cn * sr[p];
+    }
+  }
+}
+
+/// The backward of (b, h) with the state kept at every L-th step: dx, da of
+/// this head and its own dB, dC rows gB, gC [T][N]. Scratch: checkpoints
+/// [chunks][N][P], hs [(L + 1)][N][P], dS [N][P], dec [N].
+MOTIF_FAST_CLONES
+void ssdBackwardTask(const Ssd &o, int64_t b, int64_t h, int64_t L, const float *dy,
+                     float *__restrict checkpoints, float *__restrict hs, float *__restrict dS,
+                     float *__restrict dec, float *dx, float *da, float *__restrict gB,
+                     float *__restrict gC) {
+  const int64_t P = o.P, N = o.N, NP = N * P, T = o.T, nC = (T + L - 1) / L;
+  // 1. The state entering each chunk.
+  //    (dS holds the state until the reverse.)
+  std::fill(dS, dS + NP, 0.f);
+  for (int64_t c = 0; c < nC; ++c) {
+    std::copy(dS, dS + NP, checkpoints + c * NP);
+    for (int64_t t = c * L; t < std::min(T, (c + 1) * L); ++t)
+      ssdStepState(o, b, t, h, dS, dec);
+  }
+  // 2. The chunks from the last: their states again, then the exact reverse.
+  std::fill(dS, dS + NP, 0.f);
+  for (int64_t c = nC - 1; c >= 0; --c) {
+    int64_t t0 = c * L, t1 = std::min(T, t0 + L);
+    std::copy(checkpoints + c * NP, checkpoints + (c + 1) * NP, hs);
+    for (int64_t t = t0; t < t1; ++t) {
+      std::copy(hs + (t - t0) * NP, hs + (t - t0 + 1) * NP, hs + (t - t0 + 1) * NP);
+      ssdStepState(o, b, t, h, hs + (t - t0 + 1) * NP, dec);
+    }
+    for (int64_t t = t1 - 1; t >= t0; --t) {
+      const float *__restrict St = hs + (t - t0 + 1) * NP, *__restrict Sp = hs + (t - t0) * NP;
+      const float *__restrict dyv = dy + o.xi(b, t, h), *__restrict xv = o.x + o.xi(b, t, h);
+      const float *__restrict bv = o.Bm + o.bi(b, t, h), *__restrict cv = o.Cm + o.bi(b, t, h);
+      float *__restrict gb = gB + t * N, *__restrict gc = gC + t * N;
+      float *__restrict dxv = dx + o.xi(b, t, h);
+      // y_t = S_t C_t: dC and the state's gradient.
+      for (int64_t n = 0; n < N; ++n) {
+        gc[n] = dotP(dyv, St + n * P, P);
+        float cn = cv[n];
+        float *__restrict dr = dS + n * P;
+        for (int64_t p = 0; p < P; ++p)
+          dr[p] += dyv[p] * cn;
+      }
+      // S_t = e^{a_t} S_{t-1} + x_t B_t^T: dx, dB, da, and dS back a step.
+      for (int64_t p = 0; p < P; ++p)
+        dxv[p] = 0.f;
+      ssdDecays(o, b, t, h, dec);
+      float scalar = 0.f;
+      float *dav = da + o.ai(b, t, h);
+      for (int64_t n = 0; n < N; ++n) {
+        float *__restrict dr = dS + n * P;
+        float bn = bv[n];
+        for (int64_t p = 0; p < P; ++p)
+          dxv[p] += dr[p] * bn;
+        gb[n] = dotP(dr, xv, P);
+        float g = dotP(dr, Sp + n * P, P), d = dec[n];
+        for (int64_t p = 0; p < P; ++p)
+          dr[p] *= d;
+        if (o.K == 1)
+          scalar += d * g;
+        else
+          dav[n] = d * g;
+      }
+      if (o.K == 1)
+        dav[0] = scalar;
+    }
+  }
+}
+
+/// The ssd of a step (x, a, B, C: its first four operands), or nullopt when
+/// the shapes are not the fast kernel's (the reference then reports them).
+std::optional<Ssd> ssdOf(Executor &ex, const PlanStep &s) {
+  if (s.operands.size() < 4)
+    return std::nullopt;
+  const Tensor &x = ex.values[s.operands[0]], &a = ex.values[s.operands[1]],
+               &B = ex.values[s.operands[2]], &C = ex.values[s.operands[3]];
+  if (x.shape.size() != 4 || B.shape.size() != 4 || (a.shape.size() != 3 && a.shape.size() != 4))
+    return std::nullopt;
+  Ssd o;
+  o.B = x.shape[0];
+  o.T = x.shape[1];
+  o.H = x.shape[2];
+  o.P = x.shape[3];
+  o.G = B.shape[2];
+  o.N = B.shape[3];
+  o.K = a.shape.size() == 4 ? a.shape[3] : 1;
+  if (o.G <= 0 || o.H % o.G != 0 || (o.K != 1 && o.K != o.N) || C.shape != B.shape ||
+      B.shape[0] != o.B || B.shape[1] != o.T || a.numElements() != o.B * o.T * o.H * o.K)
+    return std::nullopt;
+  o.x = x.f.data();
+  o.a = a.f.data();
+  o.Bm = B.f.data();
+  o.Cm = C.f.data();
+  return o;
+}
+
 } // namespace
 
 Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s) {
@@ -382,6 +556,63 @@ Outcome fastVjp(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s) {
       ex.values[s.results[r++]] = std::move(g[i]);
     ++present;
   }
+  return Status::ok();
+}
+
+Outcome fastRun(Executor &ex, const SsdDesc &, const PlanStep &s) {
+  std::optional<Ssd> o = ssdOf(ex, s);
+  if (!o)
+    return std::nullopt;
+  Tensor y = Tensor::floats(ex.values[s.operands[0]].shape);
+  parallelFor(o->B * o->H, 4 * o->T * o->P * o->N, [&](int64_t r0, int64_t r1) {
+    std::vector<float> S(o->N * o->P), dec(o->N);
+    for (int64_t r = r0; r < r1; ++r)
+      ssdForwardTask(*o, r / o->H, r % o->H, S.data(), dec.data(), y.f.data());
+  });
+  ex.values[s.results[0]] = std::move(y);
+  return Status::ok();
+}
+
+Outcome fastVjp(Executor &ex, const SsdDesc &d, const PlanStep &s) {
+  // Operands: x, a, B, C, y, dy; one gradient per input asked for.
+  if (s.vjp.numInputs != 4 || s.vjp.numOutputs != 1)
+    return std::nullopt;
+  std::optional<Ssd> o = ssdOf(ex, s);
+  const Tensor &dy = ex.values[s.operands[5]];
+  if (!o || dy.shape != ex.values[s.operands[0]].shape)
+    return std::nullopt;
+  const Ssd &O = *o;
+  const int64_t L = d.chunk > 0 ? d.chunk : 64, nC = (O.T + L - 1) / L, NP = O.N * O.P;
+  Tensor g[4];
+  for (int i = 0; i < 4; ++i)
+    g[i] = Tensor::floats(ex.values[s.operands[i]].shape);
+  // dB and dC per (batch, head), added over the heads of a group afterwards.
+  std::vector<float> gB(O.B * O.H * O.T * O.N), gC(gB.size());
+  parallelFor(O.B * O.H, 12 * O.T * NP, [&](int64_t r0, int64_t r1) {
+    std::vector<float> checkpoints(nC * NP), hs((std::min(L, O.T) + 1) * NP), dS(NP), dec(O.N);
+    for (int64_t r = r0; r < r1; ++r)
+      ssdBackwardTask(O, r / O.H, r % O.H, L, dy.f.data(), checkpoints.data(), hs.data(),
+                      dS.data(), dec.data(), g[0].f.data(), g[1].f.data(),
+                      &gB[r * O.T * O.N], &gC[r * O.T * O.N]);
+  });
+  const int64_t per = O.H / O.G;
+  for (int64_t b = 0; b < O.B; ++b)
+    for (int64_t t = 0; t < O.T; ++t)
+      for (int64_t gr = 0; gr < O.G; ++gr)
+        for (int64_t n = 0; n < O.N; ++n) {
+          float sb = 0.f, sc = 0.f;
+          for (int64_t h = gr * per; h < (gr + 1) * per; ++h) {
+            sb += gB[((b * O.H + h) * O.T + t) * O.N + n];
+            sc += gC[((b * O.H + h) * O.T + t) * O.N + n];
+          }
+          int64_t at = ((b * O.T + t) * O.G + gr) * O.N + n;
+          g[2].f[at] = sb;
+          g[3].f[at] = sc;
+        }
+  size_t r = 0;
+  for (size_t i = 0; i < 4; ++i)
+    if (i < s.vjp.needs.size() && s.vjp.needs[i])
+      ex.values[s.results[r++]] = std::move(g[i]);
   return Status::ok();
 }
 

@@ -1,9 +1,10 @@
-//===- FastScanTest.cpp - Fast selective scan against the reference --------===//
+//===- FastScanTest.cpp - Fast scans against the reference ----------------===//
 //
-// runtime/fastcpu/FastScan.cpp: motif.selective_scan and its vjp on both
-// backends from the same inputs: channel counts that are not a multiple of
-// the fast kernel's block (16), lengths that are not a multiple of the
-// chunk, with and without D and delta_bias, with and without softplus. fp32
+// runtime/fastcpu/FastScan.cpp: motif.selective_scan and motif.ssd and their
+// vjp on both backends from the same inputs: channel counts that are not a
+// multiple of the fast kernel's block (16), lengths that are not a multiple
+// of the chunk, with and without D and delta_bias, with and without
+// softplus; ssd with a scalar or per-key-channel decay and grouped B, C. fp32
 // tolerance: 5e-5 relative to 1 + |reference| (the reference keeps the
 // state in double; the fast kernel in fp32 with a polynomial exp, and dA,
 // dB, dC sum T and channel terms in fp32).
@@ -20,6 +21,35 @@ using namespace motif::rt::fasttest;
 namespace {
 
 constexpr double kTol = 5e-5;
+
+/// An artifact of one function "f" of `steps` over f32 values of `shapes`
+/// (by id; the first `args` are its arguments) returning `results`.
+Artifact artifactOf(std::vector<Step> steps, const std::vector<Shape> &shapes, size_t args,
+                    const std::vector<int32_t> &results) {
+  Function f;
+  f.name = "f";
+  for (size_t i = 0; i < args; ++i) {
+    f.argNames.push_back("a" + std::to_string(i));
+    f.args.push_back(static_cast<int32_t>(i));
+  }
+  f.valueShapes = shapes;
+  f.valueTypes.assign(shapes.size(), DType::F32);
+  for (Step &s : steps)
+    s.location = "scan.motif:1:1";
+  f.steps = std::move(steps);
+  f.results = results;
+  for (size_t i = 0; i < results.size(); ++i)
+    f.resultRoles.push_back("output:r" + std::to_string(i));
+  Artifact art;
+  art.compilerVersion = "test";
+  art.model = "scan";
+  art.targets = {"cpu"};
+  art.sourceName = "scan.motif";
+  art.functions.push_back(f);
+  auto parsed = parseArtifact(serializeArtifact(art), "scan.mbin");
+  EXPECT_TRUE(parsed.isOk()) << parsed.status().message();
+  return parsed.isOk() ? *parsed : Artifact();
+}
 
 struct Case {
   int64_t B, T, Di, N, chunk;
@@ -75,28 +105,7 @@ Artifact selectiveScan(const Case &c) {
     vjp.results.push_back(g);
     results.push_back(g);
   }
-  Function f;
-  f.name = "f";
-  for (size_t i = 0; i < args; ++i) {
-    f.argNames.push_back("a" + std::to_string(i));
-    f.args.push_back(static_cast<int32_t>(i));
-  }
-  f.valueShapes = shapes;
-  f.valueTypes.assign(shapes.size(), DType::F32);
-  fwd.location = vjp.location = "scan.motif:1:1";
-  f.steps = {fwd, vjp};
-  f.results = results;
-  for (size_t i = 0; i < results.size(); ++i)
-    f.resultRoles.push_back("output:r" + std::to_string(i));
-  Artifact art;
-  art.compilerVersion = "test";
-  art.model = "scan";
-  art.targets = {"cpu"};
-  art.sourceName = "scan.motif";
-  art.functions.push_back(f);
-  auto parsed = parseArtifact(serializeArtifact(art), "scan.mbin");
-  EXPECT_TRUE(parsed.isOk()) << parsed.status().message();
-  return parsed.isOk() ? *parsed : Artifact();
+  return artifactOf({fwd, vjp}, shapes, args, results);
 }
 
 std::vector<Tensor> inputsOf(const Case &c, uint64_t seed) {
@@ -141,6 +150,82 @@ TEST(FastSelectiveScan, SameResultsForEveryThreadCount) {
   Case c = {2, 40, 50, 4, 8, true, true, true};
   Artifact a = selectiveScan(c);
   std::vector<Tensor> in = inputsOf(c, 24);
+  std::vector<Tensor> res[2];
+  int saved = motif::cpu::numThreads();
+  for (int k = 0; k < 2; ++k) {
+    motif::cpu::setNumThreads(k ? 3 : 1);
+    Executor ex(a, HostBackend::Fast);
+    ASSERT_TRUE(ex.run("f", in, res[k]).isOk());
+  }
+  motif::cpu::setNumThreads(saved);
+  ASSERT_EQ(res[0].size(), res[1].size());
+  for (size_t i = 0; i < res[0].size(); ++i)
+    EXPECT_EQ(res[0][i].f, res[1][i].f) << "result " << i;
+}
+
+//===----------------------------------------------------------------------===//
+// motif.ssd
+//===----------------------------------------------------------------------===//
+
+struct SsdCase {
+  int64_t B, T, H, P, G, N;
+  bool perChannel; // a [B, T, H, N] (K = N) or [B, T, H] (K = 1)
+  int64_t chunk;
+};
+
+/// "f": y = ssd(x, a, B, C) and the gradients of all four from dy.
+Artifact ssd(const SsdCase &c) {
+  Shape x = {c.B, c.T, c.H, c.P}, bc = {c.B, c.T, c.G, c.N};
+  Shape a = c.perChannel ? Shape{c.B, c.T, c.H, c.N} : Shape{c.B, c.T, c.H};
+  std::vector<Shape> shapes = {x, a, bc, bc, x /* dy */, x /* y */};
+  Attrs attrs;
+  attrs["chunk"] = plantest::intAttr(c.chunk);
+  Step fwd;
+  fwd.op = "motif.ssd";
+  fwd.attrs = attrs;
+  fwd.operands = {0, 1, 2, 3};
+  fwd.results = {5};
+  Step vjp;
+  vjp.op = "motif.vjp";
+  vjp.attrs["op"].kind = AttrValue::Str;
+  vjp.attrs["op"].s = "motif.ssd";
+  vjp.attrs["needs"].kind = AttrValue::Bools;
+  vjp.attrs["needs"].bools = {true, true, true, true};
+  vjp.attrs["operandSegmentSizes"].kind = AttrValue::Ints;
+  vjp.attrs["operandSegmentSizes"].ints = {4, 1, 1};
+  vjp.attrs["fwd_attrs"].kind = AttrValue::Map;
+  vjp.attrs["fwd_attrs"].map = attrs;
+  vjp.operands = {0, 1, 2, 3, 5, 4};
+  for (int32_t i = 0; i < 4; ++i) {
+    vjp.results.push_back(6 + i);
+    shapes.push_back(shapes[i]);
+  }
+  return artifactOf({fwd, vjp}, shapes, 5, {5, 6, 7, 8, 9});
+}
+
+std::vector<Tensor> ssdInputs(const SsdCase &c, uint64_t seed) {
+  Shape a = c.perChannel ? Shape{c.B, c.T, c.H, c.N} : Shape{c.B, c.T, c.H};
+  Tensor la = randomFloats(a, seed + 1);
+  for (float &v : la.f)
+    v = -0.3f + 0.25f * v; // log decays in (-0.55, -0.05]
+  return {randomFloats({c.B, c.T, c.H, c.P}, seed), la, randomFloats({c.B, c.T, c.G, c.N}, seed + 2),
+          randomFloats({c.B, c.T, c.G, c.N}, seed + 3), randomFloats({c.B, c.T, c.H, c.P}, seed + 4)};
+}
+
+TEST(FastSsd, ChunkedScalarDecayGroupedKeys) {
+  SsdCase c = {2, 37, 4, 5, 2, 6, false, 16};
+  expectFastMatchesReference(ssd(c), "f", ssdInputs(c, 31), kTol);
+}
+
+TEST(FastSsd, SequentialPerChannelDecay) {
+  SsdCase c = {2, 29, 3, 17, 1, 4, true, 0};
+  expectFastMatchesReference(ssd(c), "f", ssdInputs(c, 32), kTol);
+}
+
+TEST(FastSsd, SameResultsForEveryThreadCount) {
+  SsdCase c = {2, 20, 4, 8, 2, 8, false, 8};
+  Artifact a = ssd(c);
+  std::vector<Tensor> in = ssdInputs(c, 33);
   std::vector<Tensor> res[2];
   int saved = motif::cpu::numThreads();
   for (int k = 0; k < 2; ++k) {
