@@ -5,8 +5,8 @@
 // its state is kept as [N][kW] so that every step is, for each state index
 // n, one SIMD operation over the block's channels (h = exp(dt A) h + dt B u,
 // y += C h) with a vectorized exp. dt = softplus(delta + bias) and its
-// derivative are computed first for the whole block (in double, the
-// reference's function), so the time loop has no library call.
+// derivative are computed first for the whole block (vectorized fp32 exp and
+// log), so the time loop has no library call.
 //
 // The time loop is sequential inside a task (the tasks over batch × channel
 // blocks are the parallelism; the chunk attribute, which splits time for
@@ -55,6 +55,52 @@ inline __attribute__((always_inline)) float expf32(float x) {
   return x < -87.f ? 0.f : y * __builtin_bit_cast(float, bits);
 }
 
+/// log(x) in fp32 for normal x > 0 without a library call (Cephes' logf:
+/// x = m 2^e with m in [sqrt(1/2), sqrt(2)), a degree-9 polynomial in m - 1).
+inline __attribute__((always_inline)) float logf32(float x) {
+  int32_t bits = __builtin_bit_cast(int32_t, x);
+  int32_t e = ((bits >> 23) & 0xff) - 126;
+  float m = __builtin_bit_cast(float, (bits & 0x807fffff) | 0x3f000000); // in [0.5, 1)
+  bool small = m < 0.707106781186547524f;
+  e = small ? e - 1 : e;
+  m = small ? m + m - 1.f : m - 1.f;
+  float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  float fe = static_cast<float>(e);
+  y += -2.12194440e-4f * fe;
+  y += -0.5f * z;
+  return m + y + 0.693359375f * fe;
+}
+
+/// dt = softplus(z) (PyTorch's threshold of 20, as ew::softplus) and, when
+/// dz is not null, its derivative sigmoid(z), in place over z[0:n]; log1p
+/// through log(1 + y) · y / ((1 + y) - 1), which keeps small y exact.
+MOTIF_FAST_CLONES
+void softplusInPlace(float *__restrict z, float *__restrict dz, int64_t n) {
+  const float threshold = static_cast<float>(ew::kSoftplusThreshold);
+  for (int64_t i = 0; i < n; ++i) {
+    float x = z[i];
+    float y = expf32(-(x < 0.f ? -x : x)); // in (0, 1]
+    float u = 1.f + y;
+    float l1p = u == 1.f ? y : logf32(u) * (y / (u - 1.f));
+    z[i] = x > threshold ? x : (x < 0.f ? 0.f : x) + l1p;
+  }
+  if (dz)
+    for (int64_t i = 0; i < n; ++i) {
+      float x = dz[i];
+      dz[i] = x > threshold ? 1.f : 1.f / (1.f + expf32(-x));
+    }
+}
+
 /// The operands of one selective scan, fp32.
 struct Sel {
   int64_t B, T, Di, N;
@@ -77,23 +123,23 @@ struct Block {
     for (int64_t c = 0; c < w; ++c)
       for (int64_t n = 0; n < s.N; ++n)
         at[n * kW + c] = s.A[(d0 + c) * s.N + n];
+    // z = delta + bias (0 past Di), then dt = softplus(z) and its derivative.
     for (int64_t t = 0; t < s.T; ++t) {
       int64_t o = (b * s.T + t) * s.Di + d0;
       for (int64_t c = 0; c < kW; ++c) {
-        float uv = 0.f, dtv = 0.f, der = 0.f;
-        if (c < w) {
-          double z = double(s.delta[o + c]) + (s.bias ? double(s.bias[d0 + c]) : 0.0);
-          uv = s.u[o + c];
-          dtv = static_cast<float>(s.softplus ? ew::softplus(z) : z);
-          if (withDerivative)
-            der = static_cast<float>(
-                s.softplus ? ew::unaryDerivative(UnaryKind::Softplus, z) : 1.0);
-        }
-        u[t * kW + c] = uv;
-        dt[t * kW + c] = dtv;
-        dz[t * kW + c] = der;
+        bool in = c < w;
+        u[t * kW + c] = in ? s.u[o + c] : 0.f;
+        float z = in ? s.delta[o + c] + (s.bias ? s.bias[d0 + c] : 0.f) : 0.f;
+        dt[t * kW + c] = z;
+        dz[t * kW + c] = s.softplus ? z : 1.f;
       }
     }
+    if (s.softplus)
+      softplusInPlace(dt.data(), withDerivative ? dz.data() : nullptr, s.T * kW);
+    // Padded channels: dt = 0 (their state stays 0) and no gradient.
+    for (int64_t t = 0; t < s.T; ++t)
+      for (int64_t c = w; c < kW; ++c)
+        dt[t * kW + c] = dz[t * kW + c] = 0.f;
   }
 };
 

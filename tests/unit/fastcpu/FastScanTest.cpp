@@ -146,6 +146,16 @@ TEST(FastSelectiveScan, BiasWithoutDNoSoftplusOneLongChunk) {
   expectFastMatchesReference(selectiveScan(c), "f", inputsOf(c, 23), kTol);
 }
 
+TEST(FastSelectiveScan, SoftplusOverItsWholeRange) {
+  // delta + bias in [-25, 25): softplus's linear part above 20, exp(z)
+  // below -15, the stable form between.
+  Case c = {2, 24, 19, 4, 8, true, true, false};
+  std::vector<Tensor> in = inputsOf(c, 25);
+  for (float &v : in[1].f)
+    v *= 25.f;
+  expectFastMatchesReference(selectiveScan(c), "f", in, kTol);
+}
+
 TEST(FastSelectiveScan, SameResultsForEveryThreadCount) {
   Case c = {2, 40, 50, 4, 8, true, true, true};
   Artifact a = selectiveScan(c);
