@@ -36,7 +36,7 @@ namespace {
 using motif::cpu::detail::parallelFor;
 
 constexpr int64_t kBk = 64; // keys per block
-constexpr int64_t kBq = 32; // query rows per forward task
+constexpr int64_t kBq = 64; // query rows per forward task
 constexpr int64_t kR = 4;   // query rows of one register block
 constexpr int64_t kC = 16;  // head-dim lanes of one register block (the head dim is padded to it)
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -95,13 +95,20 @@ inline void loadBlock(const Problem &P, const float *src, int64_t b, int64_t hk,
     std::fill(kt, kt + Dp * kBk, 0.f);
   if (rows)
     std::fill(rows, rows + kBk * Dp, 0.f);
-  for (int64_t j = 0; j < nk; ++j) {
-    const float *r = src + P.kOff(b, j0 + j, hk);
-    if (kt)
-      for (int64_t d = 0; d < Dh; ++d)
-        kt[d * kBk + j] = r[d];
-    if (rows)
-      std::memcpy(rows + j * Dp, r, sizeof(float) * Dh);
+  if (rows)
+    for (int64_t j = 0; j < nk; ++j)
+      std::memcpy(rows + j * Dp, src + P.kOff(b, j0 + j, hk), sizeof(float) * Dh);
+  if (!kt)
+    return;
+  // The transpose a row of kt at a time (contiguous stores; a scatter per
+  // key row is much slower).
+  const int64_t stride = P.Hkv * Dh;
+  const float *base = src + P.kOff(b, j0, hk);
+  for (int64_t d = 0; d < Dh; ++d) {
+    float *__restrict out = kt + d * kBk;
+#pragma clang loop vectorize(disable)
+    for (int64_t j = 0; j < nk; ++j)
+      out[j] = base[j * stride + d];
   }
 }
 
@@ -139,28 +146,70 @@ inline __attribute__((always_inline)) void rowsTimesBlock(const float *__restric
       S[r][j] = acc[r][j];
 }
 
-/// O[r][:] += Σ_j<nk W[r][j] · rows[j][:] for kR rows of O ([kR][Dp]);
-/// rows is [kBk][Dp]. SIMD across the head dim, kR × kC sums in registers.
+/// O[r][c0:c0+Wd] += Σ_j<nk W[r][j] · rows[j][c0:c0+Wd] for kR rows of O
+/// ([kR][Dp]); rows is [kBk][Dp]. The kR × Wd sums stay in registers.
+template <int64_t Wd>
+inline __attribute__((always_inline)) void accumulateRowsPart(const RowsBlock &W,
+                                                              const float *__restrict rows,
+                                                              int64_t nk, int64_t Dp, int64_t c0,
+                                                              float *__restrict O) {
+  float o[kR][Wd];
+  for (int64_t r = 0; r < kR; ++r)
+    for (int64_t c = 0; c < Wd; ++c)
+      o[r][c] = O[r * Dp + c0 + c];
+  for (int64_t j = 0; j < nk; ++j) {
+    const float *__restrict vr = rows + j * Dp + c0;
+    for (int64_t r = 0; r < kR; ++r) {
+      float w = W[r][j];
+      for (int64_t c = 0; c < Wd; ++c)
+        o[r][c] += w * vr[c];
+    }
+  }
+  for (int64_t r = 0; r < kR; ++r)
+    for (int64_t c = 0; c < Wd; ++c)
+      O[r * Dp + c0 + c] = o[r][c];
+}
+
+/// O[r][:] += Σ_j<nk W[r][j] · rows[j][:] (P·V, dS·K): SIMD across the head
+/// dim, 64 lanes at a time while they last, then 32, then 16.
 inline __attribute__((always_inline)) void accumulateRows(const RowsBlock &W,
                                                           const float *__restrict rows,
                                                           int64_t nk, int64_t Dp,
                                                           float *__restrict O) {
-  for (int64_t c0 = 0; c0 < Dp; c0 += kC) {
-    float o[kR][kC];
-    for (int64_t r = 0; r < kR; ++r)
-      for (int64_t c = 0; c < kC; ++c)
-        o[r][c] = O[r * Dp + c0 + c];
-    for (int64_t j = 0; j < nk; ++j) {
-      const float *__restrict vr = rows + j * Dp + c0;
-      for (int64_t r = 0; r < kR; ++r) {
-        float w = W[r][j];
-        for (int64_t c = 0; c < kC; ++c)
-          o[r][c] += w * vr[c];
-      }
+  int64_t c0 = 0;
+  for (; c0 + 64 <= Dp; c0 += 64)
+    accumulateRowsPart<64>(W, rows, nk, Dp, c0, O);
+  if (c0 + 32 <= Dp) {
+    accumulateRowsPart<32>(W, rows, nk, Dp, c0, O);
+    c0 += 32;
+  }
+  if (c0 < Dp)
+    accumulateRowsPart<kC>(W, rows, nk, Dp, c0, O);
+}
+
+/// G[j][c0:c0+Wd] += Σ_r W[r][j] · X[r][c0:c0+Wd] for j < nk, the kR × Wd
+/// values of X in registers.
+template <int64_t Wd>
+inline __attribute__((always_inline)) void accumulateTransposedPart(const RowsBlock &W,
+                                                                    const float *__restrict X,
+                                                                    int64_t nk, int64_t Dp,
+                                                                    int64_t c0,
+                                                                    float *__restrict G) {
+  float x[kR][Wd];
+  for (int64_t r = 0; r < kR; ++r)
+    for (int64_t c = 0; c < Wd; ++c)
+      x[r][c] = X[r * Dp + c0 + c];
+  for (int64_t j = 0; j < nk; ++j) {
+    float g[Wd];
+    for (int64_t c = 0; c < Wd; ++c)
+      g[c] = G[j * Dp + c0 + c];
+    for (int64_t r = 0; r < kR; ++r) {
+      float w = W[r][j];
+      for (int64_t c = 0; c < Wd; ++c)
+        g[c] += w * x[r][c];
     }
-    for (int64_t r = 0; r < kR; ++r)
-      for (int64_t c = 0; c < kC; ++c)
-        O[r * Dp + c0 + c] = o[r][c];
+    for (int64_t c = 0; c < Wd; ++c)
+      G[j * Dp + c0 + c] = g[c];
   }
 }
 
@@ -170,19 +219,15 @@ inline __attribute__((always_inline)) void accumulateTransposed(const RowsBlock 
                                                                 const float *__restrict X,
                                                                 int64_t nk, int64_t Dp,
                                                                 float *__restrict G) {
-  for (int64_t j = 0; j < nk; ++j)
-    for (int64_t c0 = 0; c0 < Dp; c0 += kC) {
-      float g[kC];
-      for (int64_t c = 0; c < kC; ++c)
-        g[c] = G[j * Dp + c0 + c];
-      for (int64_t r = 0; r < kR; ++r) {
-        float w = W[r][j];
-        for (int64_t c = 0; c < kC; ++c)
-          g[c] += w * X[r * Dp + c0 + c];
-      }
-      for (int64_t c = 0; c < kC; ++c)
-        G[j * Dp + c0 + c] = g[c];
-    }
+  int64_t c0 = 0;
+  for (; c0 + 64 <= Dp; c0 += 64)
+    accumulateTransposedPart<64>(W, X, nk, Dp, c0, G);
+  if (c0 + 32 <= Dp) {
+    accumulateTransposedPart<32>(W, X, nk, Dp, c0, G);
+    c0 += 32;
+  }
+  if (c0 < Dp)
+    accumulateTransposedPart<kC>(W, X, nk, Dp, c0, G);
 }
 
 /// Sum of x[0:kBk] with kC partial sums (vectorizes; a fixed order).
@@ -255,11 +300,19 @@ void forwardTask(const Problem &P, int64_t b, int64_t h, int64_t i0, int64_t n, 
           for (int64_t j = 0; j < nk; ++j)
             s[j] += bias[j];
         int64_t a = lo[r] - j0, e = hi[r] - j0; // the row's keys in this block: [a, e)
+        float part[kC];
+        for (int64_t t = 0; t < kC; ++t)
+          part[t] = -kInf;
+        for (int64_t c0 = 0; c0 < kBk; c0 += kC)
+          for (int64_t t = 0; t < kC; ++t) {
+            int64_t j = c0 + t;
+            float v = (j >= a && j < e) ? s[j] : -kInf;
+            s[j] = v;
+            part[t] = part[t] > v ? part[t] : v;
+          }
         float bm = -kInf;
-        for (int64_t j = 0; j < kBk; ++j) {
-          s[j] = (j >= a && j < e) ? s[j] : -kInf;
-          bm = std::max(bm, s[j]);
-        }
+        for (int64_t t = 0; t < kC; ++t)
+          bm = std::max(bm, part[t]);
         float mNew = std::max(m[r], bm);
         float corr = expf32(m[r] - mNew);
         for (int64_t j = 0; j < kBk; ++j)
