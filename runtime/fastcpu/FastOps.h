@@ -66,6 +66,19 @@ Outcome fastVjp(Executor &ex, const RmsNormDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const AddNormDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const CrossEntropyDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const CrossEntropyDesc &d, const PlanStep &s);
+// Attention (FastAttention.cpp): blocked over keys with an online softmax in
+// fp32; the backward recomputes the probabilities from the logsumexp.
+Outcome fastRun(Executor &ex, const AttentionDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const AttentionDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const KernelAttentionDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const KernelAttentionGradDesc &d, const PlanStep &s);
+
+// Scans (FastScan.cpp): the selective scan vectorized across channels, the
+// SSD across the head dim.
+Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const SsdDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const SsdDesc &d, const PlanStep &s);
 
 } // namespace motif::rt::fast
 
