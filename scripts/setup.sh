@@ -12,7 +12,8 @@ PKGS=(cmake ninja-build ccache g++ python3
       clang-22 libclang-rt-22-dev
       libfmt-dev googletest libgtest-dev bible-kjv
       nlohmann-json3-dev zlib1g-dev
-      libpcre2-dev libicu-dev libsentencepiece-dev)
+      libpcre2-dev libicu-dev libsentencepiece-dev
+      lld-22)
 
 missing=()
 for p in "${PKGS[@]}"; do

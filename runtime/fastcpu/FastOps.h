@@ -36,6 +36,9 @@ template <typename D> Outcome fastVjp(Executor &, const D &, const PlanStep &) {
 
 // The fast entries, by family (add a block per family; keep them apart).
 
+// Fused elementwise kernels: the compiler's native code (FastFused.cpp).
+Outcome fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H

@@ -17,6 +17,8 @@
 #include "compiler/Target/ArtifactWriter.h"
 #include "compiler/Target/CudaCompile.h"
 #include "compiler/Target/CudaEmitter.h"
+#include "compiler/Target/HostCompile.h"
+#include "compiler/Target/HostEmitter.h"
 #include "compiler/Target/Report.h"
 #include "dialects/motif/MotifDialect.h"
 #include "runtime/core/TargetInfo.h"
@@ -127,6 +129,16 @@ static cl::opt<bool> noScanLowering(
 static cl::opt<int> scanChunk(
     "scan-chunk", cl::init(0),
     cl::desc("Steps per chunk of every scan instead of the cost model's choice"));
+static cl::opt<std::string> cpuTarget(
+    "cpu-target", cl::init("native"),
+    cl::desc("The x86-64 level the cpu target's native fused kernels are built for, besides "
+             "the portable baseline (x86-64) every artifact carries: native (this machine's), "
+             "x86-64-v2, x86-64-v3 (AVX2), x86-64-v4 (AVX-512)"),
+    cl::value_desc("level"), cl::cat(cat));
+static cl::opt<bool> noNativeCpu(
+    "no-native-cpu",
+    cl::desc("Carry no native code for the fused kernels (the cpu backend interprets them)"),
+    cl::cat(cat));
 static cl::opt<bool> noFusion("no-fusion",
                               cl::desc("Keep one kernel per op (no fusion pass)"),
                               cl::cat(cat));
@@ -339,6 +351,13 @@ int main(int argc, char **argv) {
   bool anyGpu = llvm::any_of(targetList, [](const std::string &t) {
     return motif::rt::TargetInfo::parse(t)->isGpu();
   });
+  // The cpu target's native fused kernels: the chosen level and the baseline.
+  bool nativeCpu = toArtifact && !noNativeCpu && llvm::is_contained(targetList, "cpu");
+  if (nativeCpu && !motif::resolveHostCpu(cpuTarget)) {
+    llvm::errs() << "motif-compile: error: unknown --cpu-target '" << cpuTarget
+                 << "' (expected " << motif::hostCpuList() << ")\n";
+    return 1;
+  }
   // Timing an output that needs no pipeline (the default --emit=motif, as
   // for -o /dev/null) times elaboration only: say so, rather than print a
   // report the reader takes for the whole compile.
@@ -369,6 +388,8 @@ int main(int argc, char **argv) {
     // GPU code: emission names each fused kernel on its op (kernel.name,
     // kernel.bcast), which the plan then carries.
     po.emitCuda = emit == Emit::Cuda || (toArtifact && anyGpu);
+    if (nativeCpu)
+      po.hostCpus = std::vector<std::string>{cpuTarget, "x86-64"};
     mlir::motif::buildMotifPipeline(pm, po);
     int stage = 1;
     struct Dumper : mlir::PassInstrumentation {
@@ -459,6 +480,20 @@ int main(int argc, char **argv) {
           return 1;
         }
         artifact.gpu.binaries.push_back(std::move(bin));
+      }
+    }
+    if (nativeCpu) {
+      mlir::TimingScope t = root.nest("native CPU kernels (LLVM, ld.lld)");
+      for (mlir::ModuleOp kernels : motif::hostKernelModules(*module)) {
+        motif::rt::HostCode::Library lib;
+        lib.cpu = kernels->getAttrOfType<mlir::StringAttr>("kernel.host_cpu").str();
+        std::string why;
+        if (mlir::failed(motif::compileHostKernels(kernels, lib.image, why))) {
+          llvm::errs() << "motif-compile: error: native CPU kernels for " << lib.cpu << ": "
+                       << why << " (--no-native-cpu leaves them out)\n";
+          return 1;
+        }
+        artifact.host.libraries.push_back(std::move(lib));
       }
     }
     if (emit == Emit::Plan) {
