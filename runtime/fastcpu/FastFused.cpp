@@ -18,6 +18,9 @@ using namespace motif::rt;
 namespace {
 /// Elements per parallel item: a multiple of every vector width (4, 8, 16).
 constexpr int64_t kChunk = 2048;
+/// Elements per thread at least: a vectorized elementwise pass over fewer
+/// takes less time than starting a thread (tens of microseconds).
+constexpr int64_t kPerThread = 1 << 17;
 } // namespace
 
 fast::Outcome fast::fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s) {
@@ -72,9 +75,13 @@ fast::Outcome fast::fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s)
     outPtrs.push_back(outs.back().f.data());
   }
   HostKernelFn kernel = *fn;
-  cpu::detail::parallelFor((n + kChunk - 1) / kChunk, kChunk * 4, [&](int64_t b, int64_t e) {
-    kernel(ins.data(), outPtrs.data(), b * kChunk, std::min(n, e * kChunk), mods.data());
-  });
+  // parallelFor gives each thread at least 32768 units of work: an item of
+  // kChunk elements counts kChunk * 32768 / kPerThread.
+  cpu::detail::parallelFor((n + kChunk - 1) / kChunk, kChunk * 32768 / kPerThread,
+                           [&](int64_t b, int64_t e) {
+                             kernel(ins.data(), outPtrs.data(), b * kChunk,
+                                    std::min(n, e * kChunk), mods.data());
+                           });
   // (checkResults, after the step, counts them as made.)
   for (size_t r = 0; r < s.results.size(); ++r)
     ex.values[s.results[r]] = std::move(outs[r]);
