@@ -485,6 +485,8 @@ int main(int argc, char **argv) {
     if (nativeCpu) {
       mlir::TimingScope t = root.nest("native CPU kernels (LLVM, ld.lld)");
       for (mlir::ModuleOp kernels : motif::hostKernelModules(*module)) {
+        if (kernels.getBody()->empty())
+          break; // no fused kernel to carry
         motif::rt::HostCode::Library lib;
         lib.cpu = kernels->getAttrOfType<mlir::StringAttr>("kernel.host_cpu").str();
         std::string why;

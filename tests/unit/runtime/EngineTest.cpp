@@ -68,8 +68,9 @@ TEST(CpuEngine, StepsEqualTheExecutorAndOptimizerPath) {
   const double clip = 0.05; // small enough to clip
   OptimizerConfig oc = adamw();
 
-  // The training loop as it was written over the executor.
-  Executor ex(*a);
+  // The training loop as it was written over the executor (on the engine's
+  // default backend, the fast one).
+  Executor ex(*a, HostBackend::Fast);
   ex.initParameters(7);
   std::map<std::string, std::vector<float>> grads;
   std::vector<ParamState> states;
