@@ -21,7 +21,11 @@
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -53,8 +57,35 @@ namespace {
 
 constexpr const char *kTriple = "x86_64-unknown-linux-gnu";
 
+/// floor(x) without SSE4.1's roundps (the x86-64 baseline), where LLVM would
+/// call libm's floorf per lane: truncate through i32, step down where that
+/// rounded up; |x| >= 2^23 (and NaN) is already integral and passes through.
+struct FloorWithoutRound final : OpRewritePattern<math::FloorOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(math::FloorOp op, PatternRewriter &rw) const override {
+    auto t = llvm::dyn_cast<VectorType>(op.getType());
+    if (!t || !t.getElementType().isF32())
+      return rw.notifyMatchFailure(op, "not a vector of f32");
+    Location loc = op.getLoc();
+    Value x = op.getOperand();
+    auto splat = [&](float v) {
+      return arith::ConstantOp::create(rw, loc,
+                                       DenseElementsAttr::get(t, rw.getF32FloatAttr(v).getValue()));
+    };
+    Value i = arith::FPToSIOp::create(rw, loc, t.clone(rw.getI32Type()), x);
+    Value trunc = arith::SIToFPOp::create(rw, loc, t, i);
+    Value up = arith::CmpFOp::create(rw, loc, arith::CmpFPredicate::OGT, trunc, x);
+    Value down = arith::SelectOp::create(rw, loc, up,
+                                         arith::SubFOp::create(rw, loc, trunc, splat(1.f)), trunc);
+    Value small = arith::CmpFOp::create(rw, loc, arith::CmpFPredicate::OLT,
+                                        math::AbsFOp::create(rw, loc, x), splat(8388608.f));
+    rw.replaceOpWithNewOp<arith::SelectOp>(op, small, down, x);
+    return success();
+  }
+};
+
 /// Steps 1 and 2: polynomials for the math functions, then the LLVM dialect.
-LogicalResult lowerToLLVMDialect(ModuleOp m, bool fma, std::string &why) {
+LogicalResult lowerToLLVMDialect(ModuleOp m, bool fma, bool round, std::string &why) {
   MLIRContext *ctx = m.getContext();
   {
     RewritePatternSet patterns(ctx);
@@ -64,12 +95,16 @@ LogicalResult lowerToLLVMDialect(ModuleOp m, bool fma, std::string &why) {
       return failure();
     }
   }
-  if (!fma) {
-    // Without FMA in hardware, llvm.fma would become a libm call per lane.
+  if (!fma || !round) {
+    // Without FMA (or SSE4.1's rounding) in hardware, llvm.fma (llvm.floor)
+    // would become a libm call per lane.
     RewritePatternSet patterns(ctx);
-    math::populateExpansionPatterns(patterns, {"fma"});
+    if (!fma)
+      math::populateExpansionPatterns(patterns, {"fma"});
+    if (!round)
+      patterns.add<FloorWithoutRound>(ctx);
     if (failed(applyPatternsGreedily(m, std::move(patterns)))) {
-      why = "the fma expansion did not converge";
+      why = "the fma and floor expansions did not converge";
       return failure();
     }
   }
@@ -102,7 +137,7 @@ FailureOr<std::pair<::motif::HostCpu, OwningOpRef<ModuleOp>>> lowered(ModuleOp k
   }
   OwningOpRef<ModuleOp> m = kernels.clone();
   (*m)->removeAttr("sym_name");
-  if (failed(lowerToLLVMDialect(*m, cpu->fma, why)))
+  if (failed(lowerToLLVMDialect(*m, cpu->fma, cpu->name != "x86-64", why)))
     return failure();
   return std::make_pair(*cpu, std::move(m));
 }
@@ -241,7 +276,7 @@ LogicalResult(::motif::compileHostKernels)(ModuleOp kernels, std::string &image,
   {
     llvm::raw_string_ostream os(keyText);
     kernels.print(os);
-    os << '\0' << "host-kernels-1 O3 " << LLVM_VERSION_STRING << '\0' << findLinker();
+    os << '\0' << "host-kernels-2 O3 " << LLVM_VERSION_STRING << '\0' << findLinker();
   }
   std::string dir = ::motif::rt::cacheDir();
   std::string path = dir.empty() ? "" : dir + "/host/" + ::motif::rt::cacheKey(keyText) + ".so";

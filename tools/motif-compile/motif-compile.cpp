@@ -1,6 +1,6 @@
 //===- motif-compile.cpp - The Motif compiler driver -----------------------===//
 //
-// motif-compile model.motif [--emit=ast|motif|autodiff|kernel|cuda|plan] [--report]
+// motif-compile model.motif [--emit=ast|motif|autodiff|kernel|cuda|host-llvm|plan] [--report]
 //               [-D k=v]... [-o file]
 //
 // Parses the model description, elaborates it into the `motif` dialect, runs
@@ -60,7 +60,7 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
-enum class Emit { AST, Motif, Autodiff, Kernel, Cuda, Plan };
+enum class Emit { AST, Motif, Autodiff, Kernel, Cuda, HostLLVM, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
     cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
@@ -73,6 +73,9 @@ static cl::opt<Emit> emit(
                           "attention, with each buffer's size and lifetime"),
                clEnumValN(Emit::Cuda, "cuda",
                           "the CUDA C++ of the generated (fused) kernels"),
+               clEnumValN(Emit::HostLLVM, "host-llvm",
+                          "the LLVM IR of the native CPU fused kernels, per x86-64 level "
+                          "(before LLVM's O3)"),
                clEnumValN(Emit::Plan, "plan",
                           "the execution plan stored in the .mbin artifact")),
     cl::cat(cat));
@@ -335,8 +338,10 @@ int main(int argc, char **argv) {
   bool toArtifact = wantsArtifact || emit == Emit::Plan;
   bool train = hasLoss && !inferenceOnly &&
                (emit == Emit::Autodiff || emit == Emit::Kernel || emit == Emit::Cuda ||
+                emit == Emit::HostLLVM ||
                 toArtifact || report);
-  bool lower = emit == Emit::Kernel || emit == Emit::Cuda || report || toArtifact;
+  bool lower = emit == Emit::Kernel || emit == Emit::Cuda || emit == Emit::HostLLVM || report ||
+               toArtifact;
   std::vector<std::string> targetList(targets.begin(), targets.end());
   if (targetList.empty()) {
     targetList.push_back("cpu");
@@ -352,7 +357,8 @@ int main(int argc, char **argv) {
     return motif::rt::TargetInfo::parse(t)->isGpu();
   });
   // The cpu target's native fused kernels: the chosen level and the baseline.
-  bool nativeCpu = toArtifact && !noNativeCpu && llvm::is_contained(targetList, "cpu");
+  bool nativeCpu = (toArtifact || emit == Emit::HostLLVM) && !noNativeCpu &&
+                   llvm::is_contained(targetList, "cpu");
   if (nativeCpu && !motif::resolveHostCpu(cpuTarget)) {
     llvm::errs() << "motif-compile: error: unknown --cpu-target '" << cpuTarget
                  << "' (expected " << motif::hostCpuList() << ")\n";
@@ -411,6 +417,26 @@ int main(int argc, char **argv) {
     }
     if (mlir::failed(pm.run(*module)) || !dumpOk)
       return 1;
+  }
+  if (emit == Emit::HostLLVM) {
+    std::string err;
+    auto out = mlir::openOutputFile(outputFile, &err);
+    if (!out) {
+      llvm::errs() << "motif-compile: error: " << err << "\n";
+      return 1;
+    }
+    for (mlir::ModuleOp kernels : motif::hostKernelModules(*module)) {
+      std::string ir, why;
+      if (mlir::failed(motif::hostKernelsLLVMIR(kernels, ir, why))) {
+        llvm::errs() << "motif-compile: error: " << why << "\n";
+        return 1;
+      }
+      out->os() << "; x86-64 level: "
+                << kernels->getAttrOfType<mlir::StringAttr>("kernel.host_cpu").getValue() << "\n"
+                << ir;
+    }
+    out->keep();
+    return 0;
   }
   if (emit == Emit::Cuda) {
     auto cuda = motif::cudaSourceOf(*module);

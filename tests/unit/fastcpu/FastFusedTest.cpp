@@ -4,7 +4,7 @@
 // fused kernels (motif-compile's default for the cpu target) and without
 // (--no-native-cpu), runs on the fast backend, which calls the native
 // kernels, and on the reference backend, which interprets the fused ops in
-// double. Tolerance: 2e-5 relative to 1 + |reference| in fp32: the kernels
+// double. Tolerance: 5e-6 relative to 1 + |reference| in fp32: the kernels
 // compute in fp32 with MLIR's polynomial exp, log, tanh, erf, sin and cos
 // (a few ulp from libm), the reference elementwise math in double.
 //
@@ -22,7 +22,7 @@ TEST(FastFused, NeedsTheCompiler) { GTEST_SKIP() << "built without motif-compile
 #else
 namespace {
 
-constexpr double kTol = 2e-5;
+constexpr double kTol = 5e-6; // observed: 4.4e-7
 
 const Artifact &compiled(bool native) {
   static Artifact a[2];
