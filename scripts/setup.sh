@@ -13,7 +13,8 @@ PKGS=(cmake ninja-build ccache g++ python3
       libfmt-dev googletest libgtest-dev bible-kjv
       nlohmann-json3-dev zlib1g-dev
       libpcre2-dev libicu-dev libsentencepiece-dev
-      python3-matplotlib graphviz)
+      python3-matplotlib graphviz
+      lld-22)
 # The fast CPU backend's GEMMs (runtime/fastcpu/Blas.h).
 PKGS+=(libopenblas-dev libopenblas0-pthread)
 

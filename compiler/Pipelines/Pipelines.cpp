@@ -47,6 +47,8 @@ bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::
 //     plans the same way from the final IR.
 //  9. CUDA emission is last: it names the kernels of the final fused ops
 //     (kernel.name, kernel.bcast), which the plan carries.
+// 10. Host emission likewise (kernel.native, kernel.native_bcast) builds
+//     the CPU functions of the final fused ops.
 void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o) {
   if (o.expertGrouping)
     pm.addPass(createMotifGroupExpertsPass());
@@ -101,6 +103,11 @@ void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o
   }
   if (o.emitCuda)
     pm.addPass(createKernelEmitCudaPass());
+  if (!o.hostCpus.empty()) {
+    KernelEmitHostPassOptions host;
+    host.cpus.assign(o.hostCpus.begin(), o.hostCpus.end());
+    pm.addPass(createKernelEmitHostPass(host));
+  }
 }
 
 void mlir::motif::registerMotifPipeline() {

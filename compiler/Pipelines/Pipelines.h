@@ -75,6 +75,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                         llvm::cl::desc("Emit the CUDA of the fused kernels "
                                        "(kernel.cuda_source on the module)"),
                         llvm::cl::init(false)};
+  ListOption<std::string> hostCpus{
+      *this, "host-cpus",
+      llvm::cl::desc("Build native CPU code of the fused kernels for these x86-64 levels "
+                     "(native, x86-64, x86-64-v2, x86-64-v3, x86-64-v4; empty: none)")};
 };
 
 /// Checks the targets (each one this release compiles for); on failure,

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Target/CudaEmitter.h"
+#include "compiler/Target/FusedBroadcast.h"
 #include "compiler/Target/Passes.h"
 #include "compiler/Target/SourceLocation.h"
 #include "dialects/kernel/KernelOps.h"
@@ -40,33 +41,18 @@ const char *cudaFusedPrelude();
 
 namespace {
 
-enum Bcast : int64_t { Same = 0, Trailing = 1, Scalar = 2 };
+enum Bcast : int64_t {
+  Same = ::motif::BcastSame,
+  Trailing = ::motif::BcastTrailing,
+  Scalar = ::motif::BcastScalar
+};
 
 /// How an input of a fused kernel maps onto the result's elements.
 FailureOr<Bcast> classify(RankedTensorType in, RankedTensorType out) {
-  if (in.getNumElements() == 1 && in.hasStaticShape())
-    return Scalar;
-  if (in.getRank() == out.getRank() &&
-      llvm::all_of(llvm::zip(in.getShape(), out.getShape()), [](auto p) {
-        auto [a, b] = p;
-        return a == b;
-      }))
-    return Same;
-  // The input's dims are the result's trailing dims (a bias [D], a position
-  // table [T, D], a class token [1, 1, D]) after any leading 1s: element i
-  // reads i mod size.
-  ArrayRef<int64_t> dims = in.getShape();
-  while (!dims.empty() && dims.front() == 1)
-    dims = dims.drop_front();
-  if (dims.size() < static_cast<size_t>(out.getRank())) {
-    auto tail = out.getShape().take_back(dims.size());
-    if (llvm::all_of(llvm::zip(dims, tail), [](auto p) {
-          auto [a, b] = p;
-          return a == b;
-        }))
-      return Trailing;
-  }
-  return failure();
+  auto c = ::motif::classifyFusedInput(in, out);
+  if (failed(c))
+    return failure();
+  return static_cast<Bcast>(*c);
 }
 
 class Emitter {

@@ -372,6 +372,10 @@ template <class IO> void layout(IO &io, Artifact &a) {
     io.str(b.cubin, "cubin");
     io.str(b.ptx, "PTX");
   });
+  list(io, a.host.libraries, "CPU libraries", 8, [&](HostCode::Library &l) {
+    io.str(l.cpu, "CPU level");
+    io.str(l.image, "CPU library");
+  });
   io.str(a.sourceName, "source name");
   io.str(a.source, "source");
 }
@@ -767,6 +771,12 @@ std::string motif::rt::describeArtifact(const Artifact &a) {
     os << "  return";
     for (size_t i = 0; i < f.results.size(); ++i)
       os << (i ? "," : "") << " %" << f.results[i] << " (" << f.resultRoles[i] << ")";
+    os << "\n";
+  }
+  if (!a.host.libraries.empty()) {
+    os << "native CPU kernels:";
+    for (const HostCode::Library &l : a.host.libraries)
+      os << " " << l.cpu << " (" << l.image.size() << " bytes)";
     os << "\n";
   }
   return os.str();

@@ -16,13 +16,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace motif::rt {
 
 /// Version of the layout written by this build; readers refuse others.
-constexpr uint32_t kArtifactVersion = 5;
+constexpr uint32_t kArtifactVersion = 6;
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I32 = 4, I64 = 5 };
 const char *dtypeName(DType t);
@@ -134,6 +135,21 @@ struct GpuCode {
   const Binary *forArch(const std::string &arch) const;
 };
 
+/// The generated fused kernels as native code for the `cpu` target: one
+/// shared library per x86-64 level (the compiling machine's and the
+/// portable baseline), each exporting `motif_cpu_<k>` (the ABI is in
+/// docs/cpu-backend.md). The fast backend loads the best one its CPU runs.
+struct LoadedHostCode; // runtime/fastcpu/HostKernels.cpp
+struct HostCode {
+  struct Library {
+    std::string cpu;   // "x86-64-v4", "x86-64-v3", "x86-64-v2", "x86-64"
+    std::string image; // an x86-64 ELF shared library
+  };
+  std::vector<Library> libraries;
+  /// The library the fast backend loaded, on first use (not serialized).
+  mutable std::shared_ptr<LoadedHostCode> loaded;
+};
+
 struct Artifact {
   uint32_t version = kArtifactVersion;
   std::string compilerVersion;
@@ -144,6 +160,7 @@ struct Artifact {
   std::vector<ParamInfo> params;
   std::vector<Function> functions;
   GpuCode gpu;
+  HostCode host;
   std::string source;                   // the main .motif file's text
   std::string sourceName;
 

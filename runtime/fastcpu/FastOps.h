@@ -79,6 +79,8 @@ Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const SsdDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const SsdDesc &d, const PlanStep &s);
+// Fused elementwise kernels: the compiler's native code (FastFused.cpp).
+Outcome fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s);
 
 } // namespace motif::rt::fast
 

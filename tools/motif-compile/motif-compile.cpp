@@ -1,6 +1,6 @@
 //===- motif-compile.cpp - The Motif compiler driver -----------------------===//
 //
-// motif-compile model.motif [--emit=ast|motif|autodiff|kernel|cuda|plan] [--report]
+// motif-compile model.motif [--emit=ast|motif|autodiff|kernel|cuda|host-llvm|plan] [--report]
 //               [-D k=v]... [-o file]
 //
 // Parses the model description, elaborates it into the `motif` dialect, runs
@@ -17,6 +17,8 @@
 #include "compiler/Target/ArtifactWriter.h"
 #include "compiler/Target/CudaCompile.h"
 #include "compiler/Target/CudaEmitter.h"
+#include "compiler/Target/HostCompile.h"
+#include "compiler/Target/HostEmitter.h"
 #include "compiler/Target/Report.h"
 #include "dialects/motif/MotifDialect.h"
 #include "runtime/core/TargetInfo.h"
@@ -58,7 +60,7 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.motif>"),
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(cat));
-enum class Emit { AST, Dot, Motif, Autodiff, Kernel, Cuda, Plan };
+enum class Emit { AST, Dot, Motif, Autodiff, Kernel, Cuda, HostLLVM, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("The stage to print"), cl::init(Emit::Motif),
     cl::values(clEnumValN(Emit::AST, "ast", "the parsed syntax tree"),
@@ -75,6 +77,9 @@ static cl::opt<Emit> emit(
                           "attention, with each buffer's size and lifetime"),
                clEnumValN(Emit::Cuda, "cuda",
                           "the CUDA C++ of the generated (fused) kernels"),
+               clEnumValN(Emit::HostLLVM, "host-llvm",
+                          "the LLVM IR of the native CPU fused kernels, per x86-64 level "
+                          "(before LLVM's O3)"),
                clEnumValN(Emit::Plan, "plan",
                           "the execution plan stored in the .mbin artifact")),
     cl::cat(cat));
@@ -131,6 +136,16 @@ static cl::opt<bool> noScanLowering(
 static cl::opt<int> scanChunk(
     "scan-chunk", cl::init(0),
     cl::desc("Steps per chunk of every scan instead of the cost model's choice"));
+static cl::opt<std::string> cpuTarget(
+    "cpu-target", cl::init("native"),
+    cl::desc("The x86-64 level the cpu target's native fused kernels are built for, besides "
+             "the portable baseline (x86-64) every artifact carries: native (this machine's), "
+             "x86-64-v2, x86-64-v3 (AVX2), x86-64-v4 (AVX-512)"),
+    cl::value_desc("level"), cl::cat(cat));
+static cl::opt<bool> noNativeCpu(
+    "no-native-cpu",
+    cl::desc("Carry no native code for the fused kernels (the cpu backend interprets them)"),
+    cl::cat(cat));
 static cl::opt<bool> noFusion("no-fusion",
                               cl::desc("Keep one kernel per op (no fusion pass)"),
                               cl::cat(cat));
@@ -342,8 +357,10 @@ int main(int argc, char **argv) {
   bool toArtifact = wantsArtifact || emit == Emit::Plan;
   bool train = hasLoss && !inferenceOnly &&
                (emit == Emit::Autodiff || emit == Emit::Kernel || emit == Emit::Cuda ||
+                emit == Emit::HostLLVM ||
                 toArtifact || report);
-  bool lower = emit == Emit::Kernel || emit == Emit::Cuda || report || toArtifact;
+  bool lower = emit == Emit::Kernel || emit == Emit::Cuda || emit == Emit::HostLLVM || report ||
+               toArtifact;
   std::vector<std::string> targetList(targets.begin(), targets.end());
   if (targetList.empty()) {
     targetList.push_back("cpu");
@@ -358,6 +375,14 @@ int main(int argc, char **argv) {
   bool anyGpu = llvm::any_of(targetList, [](const std::string &t) {
     return motif::rt::TargetInfo::parse(t)->isGpu();
   });
+  // The cpu target's native fused kernels: the chosen level and the baseline.
+  bool nativeCpu = (toArtifact || emit == Emit::HostLLVM) && !noNativeCpu &&
+                   llvm::is_contained(targetList, "cpu");
+  if (nativeCpu && !motif::resolveHostCpu(cpuTarget)) {
+    llvm::errs() << "motif-compile: error: unknown --cpu-target '" << cpuTarget
+                 << "' (expected " << motif::hostCpuList() << ")\n";
+    return 1;
+  }
   // Timing an output that needs no pipeline (the default --emit=motif, as
   // for -o /dev/null) times elaboration only: say so, rather than print a
   // report the reader takes for the whole compile.
@@ -388,6 +413,8 @@ int main(int argc, char **argv) {
     // GPU code: emission names each fused kernel on its op (kernel.name,
     // kernel.bcast), which the plan then carries.
     po.emitCuda = emit == Emit::Cuda || (toArtifact && anyGpu);
+    if (nativeCpu)
+      po.hostCpus = std::vector<std::string>{cpuTarget, "x86-64"};
     mlir::motif::buildMotifPipeline(pm, po);
     int stage = 1;
     struct Dumper : mlir::PassInstrumentation {
@@ -409,6 +436,26 @@ int main(int argc, char **argv) {
     }
     if (mlir::failed(pm.run(*module)) || !dumpOk)
       return 1;
+  }
+  if (emit == Emit::HostLLVM) {
+    std::string err;
+    auto out = mlir::openOutputFile(outputFile, &err);
+    if (!out) {
+      llvm::errs() << "motif-compile: error: " << err << "\n";
+      return 1;
+    }
+    for (mlir::ModuleOp kernels : motif::hostKernelModules(*module)) {
+      std::string ir, why;
+      if (mlir::failed(motif::hostKernelsLLVMIR(kernels, ir, why))) {
+        llvm::errs() << "motif-compile: error: " << why << "\n";
+        return 1;
+      }
+      out->os() << "; x86-64 level: "
+                << kernels->getAttrOfType<mlir::StringAttr>("kernel.host_cpu").getValue() << "\n"
+                << ir;
+    }
+    out->keep();
+    return 0;
   }
   if (emit == Emit::Cuda) {
     auto cuda = motif::cudaSourceOf(*module);
@@ -478,6 +525,22 @@ int main(int argc, char **argv) {
           return 1;
         }
         artifact.gpu.binaries.push_back(std::move(bin));
+      }
+    }
+    if (nativeCpu) {
+      mlir::TimingScope t = root.nest("native CPU kernels (LLVM, ld.lld)");
+      for (mlir::ModuleOp kernels : motif::hostKernelModules(*module)) {
+        if (kernels.getBody()->empty())
+          break; // no fused kernel to carry
+        motif::rt::HostCode::Library lib;
+        lib.cpu = kernels->getAttrOfType<mlir::StringAttr>("kernel.host_cpu").str();
+        std::string why;
+        if (mlir::failed(motif::compileHostKernels(kernels, lib.image, why))) {
+          llvm::errs() << "motif-compile: error: native CPU kernels for " << lib.cpu << ": "
+                       << why << " (--no-native-cpu leaves them out)\n";
+          return 1;
+        }
+        artifact.host.libraries.push_back(std::move(lib));
       }
     }
     if (emit == Emit::Plan) {

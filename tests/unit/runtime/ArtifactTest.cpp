@@ -51,6 +51,8 @@ Artifact sample() {
   f.paramReads[1] = "w";
   f.storage = {DType::BF16, DType::BF16, DType::F32};
   a.functions.push_back(f);
+  a.host.libraries.push_back({"x86-64-v3", std::string("\x7f" "ELF native", 11)});
+  a.host.libraries.push_back({"x86-64", "\x7f" "ELF baseline"});
   a.sourceName = "m.motif";
   a.source = "model m() {}";
   return a;
@@ -75,6 +77,10 @@ TEST(Artifact, RoundTrip) {
   EXPECT_EQ(f->paramReads.at(1), "w");
   EXPECT_EQ(back->recipe.at("optimizer").map.at("kind").s, "adamw");
   EXPECT_EQ(f->storage, (std::vector<DType>{DType::BF16, DType::BF16, DType::F32}));
+  ASSERT_EQ(back->host.libraries.size(), 2u);
+  EXPECT_EQ(back->host.libraries[0].cpu, "x86-64-v3");
+  EXPECT_EQ(back->host.libraries[0].image, std::string("\x7f" "ELF native", 11));
+  EXPECT_EQ(back->host.libraries[1].cpu, "x86-64");
   EXPECT_EQ(serializeArtifact(*back), bytes); // stable
 }
 
