@@ -11,6 +11,8 @@
 #include "runtime/fastcpu/FastOps.h"
 #include "runtime/fastcpu/HostKernels.h"
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 using namespace motif::rt;
@@ -21,10 +23,21 @@ constexpr int64_t kChunk = 2048;
 /// Elements per thread at least: a vectorized elementwise pass over fewer
 /// takes less time than starting a thread (tens of microseconds).
 constexpr int64_t kPerThread = 1 << 17;
+
+/// MOTIF_NO_NATIVE_CPU=1 in the environment: the artifact's native code is
+/// not loaded (the fused kernels run interpreted).
+bool nativeCodeRefused() {
+  static const bool refused = [] {
+    const char *v = std::getenv("MOTIF_NO_NATIVE_CPU");
+    return v && *v && std::string(v) != "0";
+  }();
+  return refused;
+}
 } // namespace
 
 fast::Outcome fast::fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s) {
-  if (!d.native_kernel || !d.native_bcast || ex.artifact.host.libraries.empty())
+  if (!d.native_kernel || !d.native_bcast || ex.artifact.host.libraries.empty() ||
+      nativeCodeRefused())
     return std::nullopt;
   const std::vector<int64_t> &bcast = *d.native_bcast;
   if (bcast.size() != s.operands.size())
