@@ -8,7 +8,8 @@
 // plain loops the compiler vectorizes for the host (one clone per vector
 // width, picked at load time): Q·Kᵀ runs over a transposed key block (SIMD
 // across the block's keys), P·V and the backward's dQ, dK, dV products run
-// SIMD across the head dim.
+// SIMD across the head dim; each works on register blocks of kR query rows
+// (the scale is folded into q).
 //
 // Threads: the forward splits (batch, head, query block) tasks, the backward
 // (batch, kv head) tasks, each owning the rows it writes (the backward's task
@@ -24,6 +25,7 @@
 #include "runtime/cpu/Parallel.h"
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/FastOps.h"
+#include "runtime/fastcpu/SimdMath.h"
 
 #include <cmath>
 #include <cstring>
@@ -40,29 +42,6 @@ constexpr int64_t kBq = 64; // query rows per forward task
 constexpr int64_t kR = 4;   // query rows of one register block
 constexpr int64_t kC = 16;  // head-dim lanes of one register block (the head dim is padded to it)
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-#define MOTIF_FAST_CLONES                                                                   \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-
-/// exp(x) in fp32 without a library call, so that loops over it vectorize:
-/// Cephes' expf (2^n · e^r with |r| <= ln2/2, a degree-6 polynomial, about
-/// 2 ulp); 0 below -87 (masked keys are -inf), inputs above 88 clamp.
-inline __attribute__((always_inline)) float expf32(float x) {
-  float xc = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
-  const float magic = 12582912.f; // 1.5 * 2^23: rounds to the nearest integer
-  float n = (xc * 1.44269504088896341f + magic) - magic;
-  float r = xc - n * 0.693359375f - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r * r + r + 1.f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale = __builtin_bit_cast(float, bits);
-  return x < -87.f ? 0.f : y * scale;
-}
 
 /// The problem of one attention op, in fp32.
 struct Problem {
