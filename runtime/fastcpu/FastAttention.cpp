@@ -8,7 +8,8 @@
 // plain loops the compiler vectorizes for the host (one clone per vector
 // width, picked at load time): Q·Kᵀ runs over a transposed key block (SIMD
 // across the block's keys), P·V and the backward's dQ, dK, dV products run
-// SIMD across the head dim.
+// SIMD across the head dim; each works on register blocks of kR query rows
+// (the scale is folded into q).
 //
 // Threads: the forward splits (batch, head, query block) tasks, the backward
 // (batch, kv head) tasks, each owning the rows it writes (the backward's task
@@ -17,13 +18,17 @@
 // and walks the batch in order). Every sum runs in a fixed order inside one
 // task, so results do not depend on the thread count.
 //
-// The cases the reference covers and this does not (a value head dim other
-// than the query's) are declined and run on the reference kernels.
+// The decode form (kernel.attention_decode: one query per sequence against
+// its KV cache) computes its query's scores and weighted sum in fp32 with
+// the same exp. The cases the reference covers and this does not (a value
+// head dim other than the query's in the full forms) are declined and run
+// on the reference kernels.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Parallel.h"
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/FastOps.h"
+#include "runtime/fastcpu/SimdMath.h"
 
 #include <cmath>
 #include <cstring>
@@ -40,29 +45,6 @@ constexpr int64_t kBq = 64; // query rows per forward task
 constexpr int64_t kR = 4;   // query rows of one register block
 constexpr int64_t kC = 16;  // head-dim lanes of one register block (the head dim is padded to it)
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-#define MOTIF_FAST_CLONES                                                                   \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-
-/// exp(x) in fp32 without a library call, so that loops over it vectorize:
-/// Cephes' expf (2^n · e^r with |r| <= ln2/2, a degree-6 polynomial, about
-/// 2 ulp); 0 below -87 (masked keys are -inf), inputs above 88 clamp.
-inline __attribute__((always_inline)) float expf32(float x) {
-  float xc = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
-  const float magic = 12582912.f; // 1.5 * 2^23: rounds to the nearest integer
-  float n = (xc * 1.44269504088896341f + magic) - magic;
-  float r = xc - n * 0.693359375f - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r * r + r + 1.f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale = __builtin_bit_cast(float, bits);
-  return x < -87.f ? 0.f : y * scale;
-}
 
 /// The problem of one attention op, in fp32.
 struct Problem {
@@ -509,6 +491,45 @@ void backward(const Problem &P, const float *o, const float *dout, const float *
   });
 }
 
+/// One query of decode attention: out[0:Dv] = softmax_j(scale q·k_j) v_j over
+/// the cache slots of positions [lo, p] (kRows, vRows: row j at slot j mod S,
+/// strides kStride, vStride). scores: scratch of p - lo + 1.
+MOTIF_FAST_CLONES
+void decodeQuery(const float *__restrict q, const float *kRows, const float *vRows,
+                 int64_t kStride, int64_t vStride, int64_t S, int64_t lo, int64_t p, int64_t Dh,
+                 int64_t Dv, float scale, float *__restrict scores, float *__restrict out) {
+  float mx = -kInf;
+  for (int64_t j = lo; j <= p; ++j) {
+    const float *__restrict kr = kRows + (j % S) * kStride;
+    float part[8] = {};
+    int64_t d = 0;
+    for (; d + 8 <= Dh; d += 8)
+      for (int64_t t = 0; t < 8; ++t)
+        part[t] += q[d + t] * kr[d + t];
+    for (; d < Dh; ++d)
+      part[0] += q[d] * kr[d];
+    float dot = 0.f;
+    for (int64_t t = 0; t < 8; ++t)
+      dot += part[t];
+    scores[j - lo] = dot * scale;
+    mx = std::max(mx, scores[j - lo]);
+  }
+  const int64_t n = p - lo + 1;
+  for (int64_t i = 0; i < n; ++i)
+    scores[i] = expf32(scores[i] - mx);
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; ++i)
+    sum += scores[i];
+  for (int64_t d = 0; d < Dv; ++d)
+    out[d] = 0.f;
+  for (int64_t j = lo; j <= p; ++j) {
+    const float *__restrict vr = vRows + (j % S) * vStride;
+    float w = scores[j - lo] / sum;
+    for (int64_t d = 0; d < Dv; ++d)
+      out[d] += w * vr[d];
+  }
+}
+
 /// The problem of q, k, v (and bias) under an attention description, or
 /// nullopt when the fast kernel does not take it (the reference then runs
 /// it, reporting what is wrong with a shape).
@@ -627,6 +648,58 @@ Outcome fastRun(Executor &ex, const KernelAttentionGradDesc &d, const PlanStep &
   ex.values[s.results[2]] = std::move(dv);
   if (bias)
     ex.values[s.results[3]] = std::move(db);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// kernel.attention_decode: one query per sequence against its KV cache
+//===----------------------------------------------------------------------===//
+
+Outcome fastRun(Executor &ex, const AttentionDecodeDesc &d, const PlanStep &s) {
+  if (s.operands.size() != 6)
+    return std::nullopt;
+  const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
+               &v = ex.values[s.operands[2]], &kc = ex.values[s.operands[3]],
+               &vc = ex.values[s.operands[4]], &pos = ex.values[s.operands[5]];
+  if (q.shape.size() != 3 || v.shape.size() != 3 || kc.shape.size() != 3 || d.heads <= 0 ||
+      d.kv_heads <= 0 || d.heads % d.kv_heads != 0)
+    return std::nullopt;
+  const int64_t B = q.shape[0], H = d.heads, Hkv = d.kv_heads, Dh = q.shape[2] / H;
+  const int64_t Dv = v.shape[2] / Hkv, S = kc.shape[1], KW = Hkv * Dh, VW = Hkv * Dv;
+  // The reference's checks; what fails them runs there and is reported there.
+  if (q.shape[1] != 1 || k.shape != Shape{B, 1, KW} || v.shape != Shape{B, 1, VW} ||
+      kc.shape != Shape{B, S, KW} || vc.shape != Shape{B, S, VW} || pos.shape != Shape{B} ||
+      q.shape[2] != H * Dh || S <= 0)
+    return std::nullopt;
+  auto lowest = [&](int64_t p) { return d.window > 0 ? std::max<int64_t>(0, p - d.window + 1) : 0; };
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t p = pos.i[b];
+    if (p < 0 || p - lowest(p) + 1 > S)
+      return std::nullopt;
+  }
+  Tensor out = Tensor::floats({B, 1, H * Dv}), kNext = kc, vNext = vc;
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t slot = pos.i[b] % S;
+    std::copy(k.f.begin() + b * KW, k.f.begin() + (b + 1) * KW,
+              kNext.f.begin() + (b * S + slot) * KW);
+    std::copy(v.f.begin() + b * VW, v.f.begin() + (b + 1) * VW,
+              vNext.f.begin() + (b * S + slot) * VW);
+  }
+  const float scale =
+      static_cast<float>(d.scale != 0 ? d.scale : 1.0 / std::sqrt(static_cast<double>(Dh)));
+  const int64_t group = H / Hkv;
+  parallelFor(B * H, 2 * S * (Dh + Dv), [&](int64_t r0, int64_t r1) {
+    std::vector<float> scores(S);
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t b = r / H, h = r % H, g = h / group, p = pos.i[b];
+      decodeQuery(q.f.data() + (b * H + h) * Dh, kNext.f.data() + b * S * KW + g * Dh,
+                  vNext.f.data() + b * S * VW + g * Dv, KW, VW, S, lowest(p), p, Dh, Dv, scale,
+                  scores.data(), out.f.data() + (b * H + h) * Dv);
+    }
+  });
+  ex.values[s.results[0]] = std::move(out);
+  ex.values[s.results[1]] = std::move(kNext);
+  ex.values[s.results[2]] = std::move(vNext);
   return Status::ok();
 }
 

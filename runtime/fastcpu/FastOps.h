@@ -72,6 +72,7 @@ Outcome fastRun(Executor &ex, const AttentionDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const AttentionDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const KernelAttentionDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const KernelAttentionGradDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const AttentionDecodeDesc &d, const PlanStep &s);
 
 // Scans (FastScan.cpp): the selective scan vectorized across channels, the
 // SSD across the head dim.

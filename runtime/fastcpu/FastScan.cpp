@@ -23,6 +23,7 @@
 #include "runtime/cpu/Parallel.h"
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/FastOps.h"
+#include "runtime/fastcpu/SimdMath.h"
 
 #include <cmath>
 #include <vector>
@@ -33,53 +34,6 @@ namespace {
 using motif::cpu::detail::parallelFor;
 
 constexpr int64_t kW = 16; // channels per task (one AVX-512 vector)
-
-#define MOTIF_FAST_CLONES                                                                   \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-
-/// exp(x) in fp32 (Cephes' expf, about 2 ulp; 0 below -87); a plain function
-/// so that loops over it vectorize.
-inline __attribute__((always_inline)) float expf32(float x) {
-  float xc = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
-  const float magic = 12582912.f;
-  float n = (xc * 1.44269504088896341f + magic) - magic;
-  float r = xc - n * 0.693359375f - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r * r + r + 1.f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return x < -87.f ? 0.f : y * __builtin_bit_cast(float, bits);
-}
-
-/// log(x) in fp32 for normal x > 0 without a library call (Cephes' logf:
-/// x = m 2^e with m in [sqrt(1/2), sqrt(2)), a degree-9 polynomial in m - 1).
-inline __attribute__((always_inline)) float logf32(float x) {
-  int32_t bits = __builtin_bit_cast(int32_t, x);
-  int32_t e = ((bits >> 23) & 0xff) - 126;
-  float m = __builtin_bit_cast(float, (bits & 0x807fffff) | 0x3f000000); // in [0.5, 1)
-  bool small = m < 0.707106781186547524f;
-  e = small ? e - 1 : e;
-  m = small ? m + m - 1.f : m - 1.f;
-  float z = m * m;
-  float y = 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  float fe = static_cast<float>(e);
-  y += -2.12194440e-4f * fe;
-  y += -0.5f * z;
-  return m + y + 0.693359375f * fe;
-}
 
 /// dt = softplus(z) (PyTorch's threshold of 20, as ew::softplus) and, when
 /// dz is not null, its derivative sigmoid(z), in place over z[0:n]; log1p

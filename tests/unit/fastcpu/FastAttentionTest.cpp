@@ -5,7 +5,8 @@
 // the same inputs. Shapes are odd on purpose: sequence lengths that are not
 // multiples of the key block (64) or the query block (32), odd head dims,
 // grouped kv heads, sliding windows, fewer queries than keys (a KV cache's
-// query offset), an additive bias. fp32 tolerance: 2e-5 relative to
+// query offset), an additive bias; and the decode form against a ring-buffer
+// KV cache. fp32 tolerance: 2e-5 relative to
 // 1 + |reference| (the reference accumulates in double; the fast kernel in
 // fp32 over blocks of 64 keys, with a polynomial exp of ~2 ulp).
 //
@@ -216,6 +217,60 @@ TEST(FastAttention, FewerQueriesThanKeys) {
 TEST(FastAttention, AdditiveBiasSummedOverTheBatch) {
   expectBothForms({3, 33, 33, 2, 2, 6, false, 0, 1.0, true}, 16);
   expectBothForms({2, 70, 70, 4, 2, 4, true, 0, 1.0, true}, 17);
+}
+
+/// "f": out, kNext, vNext = kernel.attention_decode(q, k, v, kCache, vCache,
+/// pos) with H heads of Dh, Hkv kv heads, values of Dv, S cache slots.
+Artifact decode(int64_t B, int64_t H, int64_t Hkv, int64_t Dh, int64_t Dv, int64_t S,
+                int64_t window) {
+  std::vector<Shape> shapes = {{B, 1, H * Dh},   {B, 1, Hkv * Dh}, {B, 1, Hkv * Dv},
+                               {B, S, Hkv * Dh}, {B, S, Hkv * Dv}, {B},
+                               {B, 1, H * Dv},   {B, S, Hkv * Dh}, {B, S, Hkv * Dv}};
+  Step step;
+  step.op = "kernel.attention_decode";
+  step.attrs["heads"] = plantest::intAttr(H);
+  step.attrs["kv_heads"] = plantest::intAttr(Hkv);
+  step.attrs["window"] = plantest::intAttr(window);
+  step.attrs["scale"] = floatAttr(0);
+  step.operands = {0, 1, 2, 3, 4, 5};
+  step.results = {6, 7, 8};
+  Function f = steps("f", shapes, 6, {step}, {6, 7, 8});
+  f.valueTypes[5] = DType::I32;
+  return artifactOf(f);
+}
+
+TEST(FastAttention, DecodeAgainstTheCacheWithAndWithoutAWindow) {
+  const int64_t B = 3, H = 4, Hkv = 2, Dh = 7, Dv = 5, S = 20;
+  auto inputs = [&](std::vector<int32_t> pos, uint64_t seed) {
+    Tensor p = Tensor::ints({B});
+    p.i = pos;
+    return std::vector<Tensor>{randomFloats({B, 1, H * Dh}, seed, 1.5f),
+                               randomFloats({B, 1, Hkv * Dh}, seed + 1, 1.5f),
+                               randomFloats({B, 1, Hkv * Dv}, seed + 2),
+                               randomFloats({B, S, Hkv * Dh}, seed + 3, 1.5f),
+                               randomFloats({B, S, Hkv * Dv}, seed + 4), p};
+  };
+  expectFastMatchesReference(decode(B, H, Hkv, Dh, Dv, S, 0), "f", inputs({0, 13, 19}, 41), kTol);
+  // A sliding window of 6 over a ring buffer that has wrapped.
+  expectFastMatchesReference(decode(B, H, Hkv, Dh, Dv, S, 6), "f", inputs({3, 27, 45}, 42), kTol);
+}
+
+TEST(FastAttention, DecodePastTheCacheIsTheReferencesError) {
+  // Position 25 without a window needs 26 slots: the fast entry declines and
+  // the reference reports it.
+  Artifact a = decode(1, 2, 2, 4, 4, 20, 0);
+  Tensor p = Tensor::ints({1});
+  p.i = {25};
+  std::vector<Tensor> in = {randomFloats({1, 1, 8}, 1), randomFloats({1, 1, 8}, 2),
+                            randomFloats({1, 1, 8}, 3), randomFloats({1, 20, 8}, 4),
+                            randomFloats({1, 20, 8}, 5), p};
+  Executor ex(a, HostBackend::Fast);
+  std::vector<Tensor> out;
+  Status st = ex.run("f", in, out);
+  ASSERT_FALSE(st.isOk());
+  EXPECT_NE(st.message().find("position 25 of sequence 0 needs 26 cached positions"),
+            std::string::npos)
+      << st.message();
 }
 
 TEST(FastAttention, SameResultsForEveryThreadCount) {
