@@ -21,6 +21,9 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 using namespace motif::rt;
@@ -110,6 +113,101 @@ void activate(Epilogue e, float *d, int64_t n) {
   case Epilogue::GeluTanh: return geluTanhRows(d, n);
   case Epilogue::Silu: return siluRows(d, n);
   }
+}
+
+/// max over x[0, n) (n >= 1), 16 lanes then across them.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float
+rowMax(const float *__restrict x, int64_t n) {
+  float m[16];
+  for (int k = 0; k < 16; ++k)
+    m[k] = x[0];
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k)
+      m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
+  float r = m[0];
+  for (int k = 1; k < 16; ++k)
+    r = m[k] > r ? m[k] : r;
+  for (; i < n; ++i)
+    r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+/// x[i] = exp(x[i] - mx) in fp32, in place; returns their Σ in double (8
+/// partial sums).
+__attribute__((target_clones("avx512f", "avx2", "default"))) double rowExp(float *x, float mx,
+                                                                          int64_t n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) {
+      float v = expClamped(x[i + k] - mx);
+      x[i + k] = v;
+      s[k] += v;
+    }
+  for (; i < n; ++i) {
+    x[i] = expClamped(x[i] - mx);
+    s[0] += x[i];
+  }
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/// g[i] = a · e[i] - b (in place over e).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+rowAffine(float *__restrict e, float a, float b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    e[i] = a * e[i] - b;
+}
+
+/// Σ x in double.
+double rowSum(const float *x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i)
+    s += x[i];
+  return s;
+}
+
+/// Cross-entropy of `rows` rows of logits [rows, V] (cpu::crossEntropy's
+/// definition: label smoothing, ignored targets), overwriting each row with
+/// its gradient times `scale` (zero for an ignored row); returns Σ of the
+/// counted rows' losses (double, in row order) and their count.
+std::pair<double, int64_t> crossEntropyRows(float *logits, const int32_t *targets, int64_t rows,
+                                            int64_t V, int64_t ignore, double ls,
+                                            double scale) {
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t t = targets[r];
+    if (t == ignore)
+      continue;
+    if (t < 0 || t >= V)
+      throw std::invalid_argument("motif::cpu: cross_entropy: target " + std::to_string(t) +
+                                  " out of range [0, " + std::to_string(V) + ")");
+    ++counted;
+  }
+  std::vector<double> loss(static_cast<size_t>(rows), 0.0);
+  parallelFor(rows, 8 * V, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float *x = logits + r * V;
+      if (targets[r] == ignore) {
+        std::fill(x, x + V, 0.f);
+        continue;
+      }
+      float mx = rowMax(x, V), xt = x[targets[r]];
+      double xsum = ls != 0 ? rowSum(x, V) : 0.0;
+      double sum = rowExp(x, mx, V);
+      double lse = double(mx) + std::log(sum);
+      double l = (1 - ls) * (lse - double(xt));
+      if (ls != 0)
+        l += ls / double(V) * (double(V) * lse - xsum);
+      loss[r] = l;
+      rowAffine(x, static_cast<float>(scale / sum), static_cast<float>(scale * ls / double(V)), V);
+      x[targets[r]] -= static_cast<float>(scale * (1 - ls));
+    }
+  });
+  double total = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    total += loss[r];
+  return {total, counted};
 }
 
 //===----------------------------------------------------------------------===//
@@ -401,30 +499,30 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
   for (int64_t r = 0; r < rows; ++r)
     total += t.i[r] != ignore;
   Tensor loss = Tensor::floats({}), dx = Tensor::floats(x.shape), dw = Tensor::floats(w.shape);
-  std::vector<float> logits, dlogits;
+  std::vector<float> logits;
   double sum = 0;
   bool first = true;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     int64_t n = std::min(chunk, rows - r0);
-    logits.assign(static_cast<size_t>(n * V), 0.f);
-    dlogits.assign(logits.size(), 0.f);
-    const float *xc = x.f.data() + r0 * D;
     const int32_t *tc = t.i.data() + r0;
-    sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits.data(), V);
-    cpu::CrossEntropyShape c;
-    c.rows = n;
-    c.V = V;
-    c.ignoreIndex = ignore;
-    c.labelSmoothing = d.label_smoothing;
     int64_t counted = 0;
-    float mean = cpu::crossEntropy(c, logits.data(), tc, &counted);
+    for (int64_t r = 0; r < n; ++r)
+      counted += tc[r] != ignore;
     if (counted == 0)
       continue;
+    logits.resize(static_cast<size_t>(n * V));
+    const float *xc = x.f.data() + r0 * D;
+    sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits.data(), V);
+    // The chunk's mean is weighted by its share of the counted rows, as the
+    // reference does (its mean and that share rounded to fp32).
+    float share = static_cast<float>(double(counted) / double(total));
+    auto [chunkSum, chunkCount] =
+        crossEntropyRows(logits.data(), tc, n, V, ignore, d.label_smoothing,
+                         double(share) / double(counted));
+    float mean = static_cast<float>(chunkSum / double(chunkCount));
     sum += static_cast<double>(mean) * counted;
-    cpu::crossEntropyBackward(c, logits.data(), tc,
-                              static_cast<float>(double(counted) / double(total)),
-                              dlogits.data());
-    linearGrads(n, D, V, xc, w.f.data(), dlogits.data(), dx.f.data() + r0 * D, dw.f.data(),
+    // logits now hold dlogits.
+    linearGrads(n, D, V, xc, w.f.data(), logits.data(), dx.f.data() + r0 * D, dw.f.data(),
                 nullptr, first ? 0.f : 1.f);
     first = false;
   }

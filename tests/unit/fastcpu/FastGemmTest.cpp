@@ -139,18 +139,28 @@ TEST_F(FastGemm, BatchedGemmBroadcastsItsBatches) {
 }
 
 TEST_F(FastGemm, LinearCrossEntropyInChunks) {
-  Step s;
-  s.op = "kernel.linear_cross_entropy";
-  s.attrs["ignore_index"].i = -1;
-  s.attrs["label_smoothing"].kind = AttrValue::Float;
-  s.attrs["label_smoothing"].f = 0.1;
-  s.attrs["chunk"].i = 7; // 38 rows: 5 chunks of 7 and one of 3
-  Artifact a = oneStepArtifact(s, {{2, 19, 24}, {67, 24}, {2, 19}}, {{}, {2, 19, 24}, {67, 24}}, {2});
-  Tensor t = Tensor::ints({2, 19});
-  for (size_t i = 0; i < t.i.size(); ++i)
-    t.i[i] = i % 5 == 3 ? -1 : static_cast<int32_t>((i * 31) % 67);
-  expectFastMatchesReference(a, "f", {randomFloats({2, 19, 24}, 14, 2.f), randomFloats({67, 24}, 15), t},
-                             kTol);
+  // (V, label smoothing, chunk): 38 rows in chunks of 7 (the last of 3), or
+  // of 5 with one chunk all ignored; V not a multiple of any vector width.
+  struct Case {
+    int64_t V;
+    double ls;
+    int64_t chunk;
+  };
+  for (Case c : {Case{67, 0.1, 7}, Case{301, 0.0, 5}}) {
+    Step s;
+    s.op = "kernel.linear_cross_entropy";
+    s.attrs["ignore_index"].i = -1;
+    s.attrs["label_smoothing"].kind = AttrValue::Float;
+    s.attrs["label_smoothing"].f = c.ls;
+    s.attrs["chunk"].i = c.chunk;
+    Artifact a = oneStepArtifact(s, {{2, 19, 24}, {c.V, 24}, {2, 19}},
+                                 {{}, {2, 19, 24}, {c.V, 24}}, {2});
+    Tensor t = Tensor::ints({2, 19});
+    for (size_t i = 0; i < t.i.size(); ++i)
+      t.i[i] = i % 5 == 3 || (i >= 10 && i < 15) ? -1 : static_cast<int32_t>((i * 31) % c.V);
+    expectFastMatchesReference(
+        a, "f", {randomFloats({2, 19, 24}, 14, 3.f), randomFloats({c.V, 24}, 15), t}, kTol);
+  }
 }
 
 TEST_F(FastGemm, MotifLinearAndItsBackward) {
