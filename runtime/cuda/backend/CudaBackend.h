@@ -176,7 +176,7 @@ private:
   // (CudaBackendRecurrent.cpp) A region's values in workspace blocks for
   // the op's duration, and forgotten after it; rows t of a [B, T, C] value
   // to or from a [B, C] one; y = a + b; dst = src (zeros when src < 0).
-  Status placeRegion(const PlanRegion &r, const PlanStep &s,
+  Status placeRegion(const PlanRegion &r, const PlanStep &s, int64_t batch,
                      std::vector<std::unique_ptr<support::Scratch>> &blocks);
   void unplaceRegion(const PlanRegion &r);
   Status stepRows(int32_t full, int32_t step, int64_t t, bool put, const PlanStep &s);

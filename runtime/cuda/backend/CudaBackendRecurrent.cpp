@@ -52,13 +52,26 @@ lib::Strided rowsOf(int64_t B, int64_t T, int64_t C, int64_t t, bool put) {
 
 } // namespace
 
-/// The region's values placed in workspace blocks held by `blocks`.
-Status CudaBackend::placeRegion(const PlanRegion &r, const PlanStep &s,
+/// The region's values placed in workspace blocks held by `blocks`. The
+/// memory plan sizes no value of a cell: each is one step's [B, ...], its
+/// dynamic dims the batch `batch` (a cell's values have no other).
+Status CudaBackend::placeRegion(const PlanRegion &r, const PlanStep &s, int64_t batch,
                                 std::vector<std::unique_ptr<Scratch>> &blocks) {
   for (int32_t v : regionValues(r)) {
-    if (v < 0 || size_t(v) >= ptr_.size() || r_.bytes[v] < 0)
-      return Status::error("the size of value %" + std::to_string(v) + " in the cell of " +
-                           s.where() + " is not known at these dims");
+    if (v < 0 || size_t(v) >= ptr_.size())
+      return Status::error("value %" + std::to_string(v) + " in the cell of " + s.where() +
+                           " is not in the plan (a bug in Motif)");
+    if (r_.bytes[v] < 0) {
+      Shape shape = f_.valueShapes[v];
+      int64_t elems = 1;
+      for (int64_t &d : shape) {
+        if (d == kDynamic)
+          d = batch;
+        elems *= d;
+      }
+      r_.shapes[v] = shape;
+      r_.bytes[v] = elems * int64_t(dtypeSize(r_.storage[v]));
+    }
     blocks.push_back(std::make_unique<Scratch>(*ws_));
     if (Status st = blocks.back()->get(size_t(std::max<int64_t>(r_.bytes[v], 1))); !st.isOk())
       return st;
@@ -143,7 +156,7 @@ Status CudaBackend::runRecurrent(const RecurrentDesc &, const PlanStep &s) {
   if (xs->size() != 3)
     return Status::error("recurrent over " + shapeText(*xs) + ": x [B, T, C] expected");
   std::vector<std::unique_ptr<Scratch>> blocks;
-  if (Status st = placeRegion(cell, s, blocks); !st.isOk())
+  if (Status st = placeRegion(cell, s, (*xs)[0], blocks); !st.isOk())
     return st;
   struct Unplace {
     CudaBackend &b;
@@ -171,8 +184,13 @@ Status CudaBackend::runRecurrentStep(const RecurrentStepDesc &, const PlanStep &
   if (s.regions.size() != 1 || s.regions[0].args.size() != 2 || s.regions[0].yields.empty())
     return Status::error("a recurrent step without its cell (a bug in Motif)");
   const PlanRegion &cell = s.regions[0];
+  auto xs = shapeOf(s.operands[0], s);
+  if (!xs.isOk())
+    return xs.status();
+  if (xs->empty())
+    return Status::error("recurrent_step over a scalar: x [B, C] expected");
   std::vector<std::unique_ptr<Scratch>> blocks;
-  if (Status st = placeRegion(cell, s, blocks); !st.isOk())
+  if (Status st = placeRegion(cell, s, (*xs)[0], blocks); !st.isOk())
     return st;
   struct Unplace {
     CudaBackend &b;
@@ -208,7 +226,7 @@ Status CudaBackend::runRecurrentVjp(const RecurrentVjpDesc &, const PlanStep &s)
   if (xs->size() != 3)
     return Status::error("recurrent over " + shapeText(*xs) + ": x [B, T, C] expected");
   std::vector<std::unique_ptr<Scratch>> blocks;
-  if (Status st = placeRegion(cell, s, blocks); !st.isOk())
+  if (Status st = placeRegion(cell, s, (*xs)[0], blocks); !st.isOk())
     return st;
   struct Unplace {
     CudaBackend &b;
