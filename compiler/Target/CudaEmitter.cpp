@@ -40,7 +40,7 @@ const char *cudaFusedPrelude();
 
 namespace {
 
-enum Bcast : int64_t { Same = 0, Trailing = 1, Scalar = 2 };
+enum Bcast : int64_t { Same = 0, Trailing = 1, Scalar = 2, Inner = 3 };
 
 /// How an input of a fused kernel maps onto the result's elements.
 FailureOr<Bcast> classify(RankedTensorType in, RankedTensorType out) {
@@ -66,6 +66,21 @@ FailureOr<Bcast> classify(RankedTensorType in, RankedTensorType out) {
         }))
       return Trailing;
   }
+  // The input's dims then a run of 1s are the result's dims before its last
+  // ones (a per-head [B, T, H, 1] or [H, 1] against [B, T, H, P]): element i
+  // reads (i / the product of those last dims) mod size.
+  size_t ones = 0;
+  while (ones < dims.size() && dims[dims.size() - 1 - ones] == 1)
+    ++ones;
+  if (ones > 0 && ones < dims.size() && dims.size() <= static_cast<size_t>(out.getRank())) {
+    ArrayRef<int64_t> core = dims.drop_back(ones);
+    auto at = out.getShape().drop_back(ones).take_back(core.size());
+    if (llvm::all_of(llvm::zip(core, at), [](auto p) {
+          auto [a, b] = p;
+          return a == b;
+        }))
+      return Inner;
+  }
   return failure();
 }
 
@@ -81,12 +96,25 @@ public:
   /// bfloat16, computing in f32 registers either way; or says why not.
   LogicalResult kernel(kn::FusedOp op, const std::string &name, bool bf16, std::string &why,
                        std::string &canonical) {
+    // The loop runs over the result of the highest rank; a result of its
+    // trailing dims (a per-channel value kept for the backward) is written
+    // by the elements below its size, which read the same inputs.
     auto out = llvm::dyn_cast<RankedTensorType>(op.getResult(0).getType());
     for (Value r : op.getResults())
-      if (r.getType() != out) {
+      if (llvm::cast<RankedTensorType>(r.getType()).getRank() > out.getRank())
+        out = llvm::cast<RankedTensorType>(r.getType());
+    SmallVector<int64_t> rbcast;
+    bool smaller = false;
+    for (Value r : op.getResults()) {
+      auto t = llvm::cast<RankedTensorType>(r.getType());
+      auto c = t == out ? FailureOr<Bcast>(Same) : classify(t, out);
+      if (failed(c) || (*c != Same && *c != Trailing)) {
         why = "its results differ in shape";
         return failure();
       }
+      smaller |= *c != Same;
+      rbcast.push_back(*c);
+    }
     Type f32 = b.getF32Type();
     SmallVector<int64_t> bcast;
     for (Value in : op.getInputs()) {
@@ -113,13 +141,18 @@ public:
         return failure();
       }
 
-    // Signature: inputs, outputs, n, then the size of each trailing input.
+    // Signature: inputs, outputs, n, then the size of each trailing input
+    // (for an inner one: the divisor, then the size), then the size of each
+    // smaller result.
     Type elem = bf16 ? Type(emitc::OpaqueType::get(ctx, "__nv_bfloat16")) : f32;
     Type ptr = emitc::PointerType::get(elem);
     Type i64 = b.getI64Type();
     SmallVector<Type> args(op.getInputs().size() + op.getNumResults(), ptr);
     args.push_back(i64);
     for (int64_t c : bcast)
+      for (int k = c == Trailing ? 1 : c == Inner ? 2 : 0; k > 0; --k)
+        args.push_back(i64);
+    for (int64_t c : rbcast)
       if (c == Trailing)
         args.push_back(i64);
     b.setInsertionPointToEnd(cModule.getBody());
@@ -149,6 +182,10 @@ public:
         Value idx = i;
         if (bcast[k] == Trailing)
           idx = emitc::RemOp::create(ib, l, i64, i, mods[nextMod++]);
+        else if (bcast[k] == Inner) {
+          Value q = emitc::DivOp::create(ib, l, i64, i, mods[nextMod++]);
+          idx = emitc::RemOp::create(ib, l, i64, q, mods[nextMod++]);
+        }
         else if (bcast[k] == Scalar) {
           if (!zero)
             zero = emitc::ConstantOp::create(ib, l, i64, ib.getI64IntegerAttr(0));
@@ -186,14 +223,28 @@ public:
       }
       auto yield = llvm::cast<kn::YieldOp>(body.getTerminator());
       for (auto [k, v] : llvm::enumerate(yield.getValues())) {
+        OpBuilder::InsertionGuard guard(ib);
+        bool guarded = rbcast[k] == Trailing;
+        if (guarded) {
+          Value below = emitc::CmpOp::create(ib, l, ib.getI1Type(), emitc::CmpPredicate::lt, i,
+                                             mods[nextMod++]);
+          auto when = emitc::IfOp::create(ib, l, below, /*addThenBlock=*/false,
+                                          /*addElseBlock=*/false);
+          ib.createBlock(&when.getThenRegion());
+        }
         auto lv = emitc::SubscriptOp::create(ib, l, emitc::LValueType::get(elem),
                                              entry->getArgument(nIn + k), ValueRange{i});
         Value y = map.lookup(v);
         emitc::AssignOp::create(ib, l, lv, bf16 ? call(ib, "__float2bfloat16", elem, {y}) : y);
+        if (guarded)
+          emitc::YieldOp::create(ib, l);
       }
       emitc::YieldOp::create(ib, l);
     });
     emitc::ReturnOp::create(b, loc, Value());
+    // Per input, then (only where some result is smaller) per result.
+    if (smaller)
+      bcast.append(rbcast.begin(), rbcast.end());
     op->setAttr("kernel.bcast", b.getDenseI64ArrayAttr(bcast));
 
     // Identical kernels (every residual add of a model) are emitted once.
