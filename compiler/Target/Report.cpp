@@ -56,7 +56,7 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
   }
   struct Kind {
     int count = 0;
-    int64_t chunk = 0, kept = 0, sequential = 0;
+    int64_t chunk = 0, kept = 0, sequential = 0, gpu = 0;
   };
   std::map<std::string, Kind> kinds;
   fn.walk([&](mlir::motif::VjpOp v) {
@@ -76,11 +76,16 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
     if (B < 0 || T < 0)
       return;
     int64_t L = chunk > 0 ? std::min(chunk, T) : 0, nC = chunk > 0 ? (T + L - 1) / L : 0;
-    int64_t kept = 0, seq = 0;
+    int64_t kept = 0, seq = 0, gpu = 0;
     if (name == "motif.ssd") {
       int64_t P = dimOf(inputs[0], 3), N = dimOf(inputs[2], 3);
       seq = 8 * (T + 1) * P * N;
       kept = chunk > 0 ? 8 * (nC + L + 1) * P * N : seq;
+      // The CUDA kernels (ssd.cuh): f32 Λ [T, K], the state entering and the
+      // gradient leaving each chunk (none with one chunk), per-head dB, dC.
+      auto a = llvm::cast<RankedTensorType>(inputs[1].getType());
+      int64_t K = a.getRank() == 4 ? N : 1, chunks = chunk > 0 ? nC : 1;
+      gpu = 4 * (T * K + (chunks > 1 ? 2 * chunks * P * N : 0) + 2 * T * N);
     } else {
       int64_t N = dimOf(inputs[2], 1);
       int64_t ck = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(T))));
@@ -92,6 +97,7 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
     k.chunk = std::max(k.chunk, chunk);
     k.kept = std::max(k.kept, kept);
     k.sequential = std::max(k.sequential, seq);
+    k.gpu = std::max(k.gpu, gpu);
   });
   for (auto &[name, k] : kinds) {
     const char *unit = name == "motif.ssd" ? "(batch, head)" : "(batch, channel)";
@@ -102,6 +108,11 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
     else
       os << " (sequential) keep " << bytesStr(k.kept) << " of states per " << unit;
     os << " (CPU workspace, outside the arena)\n";
+    if (k.gpu > 0)
+      os << "    scan backward on a GPU: " << k.count << " " << name << " keep "
+         << bytesStr(k.gpu) << " per " << unit << " (f32 workspace: the cumulative decays, the "
+         << "state entering and its gradient leaving each chunk, per-head dB and dC; no state "
+         << "per step)\n";
   }
 }
 
