@@ -61,6 +61,11 @@ else
   MODELS="gpt2 llama"
   TARGETS=cpu,sm_80
 fi
+# Mamba-2's SSD kernels (tests/gpu/SsdKernelTest.cu) on the GPU (ctest runs
+# them under the simulator).
+if [ "$MODE" = cuda ]; then
+  TEST_BINS="$TEST_BINS motif-gpu-ssd-tests"
+fi
 # Grouped experts (tests/gpu/MoeTest.cu, MoeBench.cu): the kernel tests on the
 # GPU (ctest runs them under the simulator) and the layer bench on both.
 if [ "$MODE" = cuda ]; then

@@ -44,7 +44,8 @@ namespace {
 enum Bcast : int64_t {
   Same = ::motif::BcastSame,
   Trailing = ::motif::BcastTrailing,
-  Scalar = ::motif::BcastScalar
+  Scalar = ::motif::BcastScalar,
+  Inner = ::motif::BcastInner
 };
 
 /// How an input of a fused kernel maps onto the result's elements.
@@ -67,12 +68,25 @@ public:
   /// bfloat16, computing in f32 registers either way; or says why not.
   LogicalResult kernel(kn::FusedOp op, const std::string &name, bool bf16, std::string &why,
                        std::string &canonical) {
+    // The loop runs over the result of the highest rank; a result of its
+    // trailing dims (a per-channel value kept for the backward) is written
+    // by the elements below its size, which read the same inputs.
     auto out = llvm::dyn_cast<RankedTensorType>(op.getResult(0).getType());
     for (Value r : op.getResults())
-      if (r.getType() != out) {
+      if (llvm::cast<RankedTensorType>(r.getType()).getRank() > out.getRank())
+        out = llvm::cast<RankedTensorType>(r.getType());
+    SmallVector<int64_t> rbcast;
+    bool smaller = false;
+    for (Value r : op.getResults()) {
+      auto t = llvm::cast<RankedTensorType>(r.getType());
+      auto c = t == out ? FailureOr<Bcast>(Same) : classify(t, out);
+      if (failed(c) || (*c != Same && *c != Trailing)) {
         why = "its results differ in shape";
         return failure();
       }
+      smaller |= *c != Same;
+      rbcast.push_back(*c);
+    }
     Type f32 = b.getF32Type();
     SmallVector<int64_t> bcast;
     for (Value in : op.getInputs()) {
@@ -99,13 +113,18 @@ public:
         return failure();
       }
 
-    // Signature: inputs, outputs, n, then the size of each trailing input.
+    // Signature: inputs, outputs, n, then the size of each trailing input
+    // (for an inner one: the divisor, then the size), then the size of each
+    // smaller result.
     Type elem = bf16 ? Type(emitc::OpaqueType::get(ctx, "__nv_bfloat16")) : f32;
     Type ptr = emitc::PointerType::get(elem);
     Type i64 = b.getI64Type();
     SmallVector<Type> args(op.getInputs().size() + op.getNumResults(), ptr);
     args.push_back(i64);
     for (int64_t c : bcast)
+      for (int k = c == Trailing ? 1 : c == Inner ? 2 : 0; k > 0; --k)
+        args.push_back(i64);
+    for (int64_t c : rbcast)
       if (c == Trailing)
         args.push_back(i64);
     b.setInsertionPointToEnd(cModule.getBody());
@@ -135,6 +154,10 @@ public:
         Value idx = i;
         if (bcast[k] == Trailing)
           idx = emitc::RemOp::create(ib, l, i64, i, mods[nextMod++]);
+        else if (bcast[k] == Inner) {
+          Value q = emitc::DivOp::create(ib, l, i64, i, mods[nextMod++]);
+          idx = emitc::RemOp::create(ib, l, i64, q, mods[nextMod++]);
+        }
         else if (bcast[k] == Scalar) {
           if (!zero)
             zero = emitc::ConstantOp::create(ib, l, i64, ib.getI64IntegerAttr(0));
@@ -172,14 +195,28 @@ public:
       }
       auto yield = llvm::cast<kn::YieldOp>(body.getTerminator());
       for (auto [k, v] : llvm::enumerate(yield.getValues())) {
+        OpBuilder::InsertionGuard guard(ib);
+        bool guarded = rbcast[k] == Trailing;
+        if (guarded) {
+          Value below = emitc::CmpOp::create(ib, l, ib.getI1Type(), emitc::CmpPredicate::lt, i,
+                                             mods[nextMod++]);
+          auto when = emitc::IfOp::create(ib, l, below, /*addThenBlock=*/false,
+                                          /*addElseBlock=*/false);
+          ib.createBlock(&when.getThenRegion());
+        }
         auto lv = emitc::SubscriptOp::create(ib, l, emitc::LValueType::get(elem),
                                              entry->getArgument(nIn + k), ValueRange{i});
         Value y = map.lookup(v);
         emitc::AssignOp::create(ib, l, lv, bf16 ? call(ib, "__float2bfloat16", elem, {y}) : y);
+        if (guarded)
+          emitc::YieldOp::create(ib, l);
       }
       emitc::YieldOp::create(ib, l);
     });
     emitc::ReturnOp::create(b, loc, Value());
+    // Per input, then (only where some result is smaller) per result.
+    if (smaller)
+      bcast.append(rbcast.begin(), rbcast.end());
     op->setAttr("kernel.bcast", b.getDenseI64ArrayAttr(bcast));
 
     // Identical kernels (every residual add of a model) are emitted once.

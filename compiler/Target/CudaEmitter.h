@@ -25,9 +25,14 @@ struct CudaSource {
 /// trailing-dims input such as a bias or a position table modulo its size, a
 /// scalar at 0), computes the body in registers and stores every result. The
 /// op gets `kernel.name` (the kernel's name) and `kernel.bcast` (per input:
-/// 0 same shape, 1 trailing dims, 2 scalar), which the runtime reads to pass
-/// the arguments: inputs, outputs, the element count, then the element count
-/// of each trailing-dims input. Each kernel exists twice: storing f32 (its
+/// 0 same shape, 1 trailing dims, 2 scalar, 3 inner: the result's dims
+/// before its last ones, such as a per-head [B, T, H, 1] against
+/// [B, T, H, P]; then, only where a result is smaller than the loop's, per
+/// result: 0 the loop's shape, 1 its trailing dims, written by the elements
+/// below its size), which the runtime reads to pass the arguments: inputs,
+/// outputs, the element count, then the element count of each trailing-dims
+/// input (an inner one: the product of the dims it repeats over, then its
+/// element count), then that of each smaller result. Each kernel exists twice: storing f32 (its
 /// name) and storing bfloat16 (the name + "_bf16"); both compute in f32.
 /// The pass `kernel-emit-cuda` (compiler/Target/Passes.td) runs it inside the
 /// pipeline and records the result on the module.

@@ -3,7 +3,9 @@
 // The one classification of a kernel.fused input against the result, shared
 // by the CUDA emitter and the host (CPU) emitter: the same input reads the
 // same element, a trailing-dims input (a bias [D], a position table [T, D])
-// element i mod its size, a scalar element 0.
+// element i mod its size, a scalar element 0, an inner-dims input (a per-head
+// [B, T, H, 1] against [B, T, H, P]) element (i / the product of the result's
+// dims after its own) mod its size. The host emitter takes the first three.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_COMPILER_TARGET_FUSEDBROADCAST_H
@@ -16,7 +18,7 @@ namespace motif {
 
 /// How an input of a fused kernel maps onto the result's elements (the values
 /// of `kernel.bcast` and `kernel.native_bcast`).
-enum FusedBcast : int64_t { BcastSame = 0, BcastTrailing = 1, BcastScalar = 2 };
+enum FusedBcast : int64_t { BcastSame = 0, BcastTrailing = 1, BcastScalar = 2, BcastInner = 3 };
 
 /// The input's class, or failure when it broadcasts otherwise.
 inline mlir::FailureOr<FusedBcast> classifyFusedInput(mlir::RankedTensorType in,
@@ -42,6 +44,20 @@ inline mlir::FailureOr<FusedBcast> classifyFusedInput(mlir::RankedTensorType in,
           return a == b;
         }))
       return BcastTrailing;
+  }
+  // The input's dims then a run of 1s are the result's dims before its last
+  // ones (a per-head [B, T, H, 1] or [H, 1] against [B, T, H, P]).
+  size_t ones = 0;
+  while (ones < dims.size() && dims[dims.size() - 1 - ones] == 1)
+    ++ones;
+  if (ones > 0 && ones < dims.size() && dims.size() <= static_cast<size_t>(out.getRank())) {
+    llvm::ArrayRef<int64_t> core = dims.drop_back(ones);
+    auto at = out.getShape().drop_back(ones).take_back(core.size());
+    if (llvm::all_of(llvm::zip(core, at), [](auto p) {
+          auto [a, b] = p;
+          return a == b;
+        }))
+      return BcastInner;
   }
   return mlir::failure();
 }

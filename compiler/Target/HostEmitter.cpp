@@ -211,7 +211,7 @@ FailureOr<Candidate> candidate(kn::FusedOp op, std::string &why) {
     // result's too.)
     auto k = t == out ? FailureOr<::motif::FusedBcast>(::motif::BcastSame)
                       : ::motif::classifyFusedInput(t, out);
-    if (!t.getElementType().isF32() || failed(k)) {
+    if (!t.getElementType().isF32() || failed(k) || *k == ::motif::BcastInner) {
       why = "an input is not f32 or broadcasts other than by trailing dims";
       return failure();
     }

@@ -56,7 +56,7 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
   }
   struct Kind {
     int count = 0;
-    int64_t chunk = 0, kept = 0, sequential = 0;
+    int64_t chunk = 0, kept = 0, sequential = 0, gpu = 0;
   };
   std::map<std::string, Kind> kinds;
   fn.walk([&](mlir::motif::VjpOp v) {
@@ -76,11 +76,16 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
     if (B < 0 || T < 0)
       return;
     int64_t L = chunk > 0 ? std::min(chunk, T) : 0, nC = chunk > 0 ? (T + L - 1) / L : 0;
-    int64_t kept = 0, seq = 0;
+    int64_t kept = 0, seq = 0, gpu = 0;
     if (name == "motif.ssd") {
       int64_t P = dimOf(inputs[0], 3), N = dimOf(inputs[2], 3);
       seq = 8 * (T + 1) * P * N;
       kept = chunk > 0 ? 8 * (nC + L + 1) * P * N : seq;
+      // The CUDA kernels (ssd.cuh): f32 Λ [T, K], the state entering and the
+      // gradient leaving each chunk (none with one chunk), per-head dB, dC.
+      auto a = llvm::cast<RankedTensorType>(inputs[1].getType());
+      int64_t K = a.getRank() == 4 ? N : 1, chunks = chunk > 0 ? nC : 1;
+      gpu = 4 * (T * K + (chunks > 1 ? 2 * chunks * P * N : 0) + 2 * T * N);
     } else {
       int64_t N = dimOf(inputs[2], 1);
       int64_t ck = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(T))));
@@ -92,6 +97,7 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
     k.chunk = std::max(k.chunk, chunk);
     k.kept = std::max(k.kept, kept);
     k.sequential = std::max(k.sequential, seq);
+    k.gpu = std::max(k.gpu, gpu);
   });
   for (auto &[name, k] : kinds) {
     const char *unit = name == "motif.ssd" ? "(batch, head)" : "(batch, channel)";
@@ -102,7 +108,82 @@ void printScanBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
     else
       os << " (sequential) keep " << bytesStr(k.kept) << " of states per " << unit;
     os << " (CPU workspace, outside the arena)\n";
+    if (k.gpu > 0)
+      os << "    scan backward on a GPU: " << k.count << " " << name << " keep "
+         << bytesStr(k.gpu) << " per " << unit << " (f32 workspace: the cumulative decays, the "
+         << "state entering and its gradient leaving each chunk, per-head dB and dC; no state "
+         << "per step)\n";
   }
+}
+
+/// What backpropagation through time keeps (motif.recurrent_vjp, at the
+/// report's dims): the forward's state at every step (its result hs
+/// [B, T, S], in the arena from the forward to the backward), from which
+/// each step of the backward re-runs the cell; the cell's own values (its
+/// gates, the backward cell's gradients) are never kept across steps: one
+/// step's of them at a time, in the backend's workspace outside the arena
+/// (runtime/exec/ReferenceRecurrentOps.cpp, CudaBackendRecurrent.cpp).
+void printRecurrentBackward(func::FuncOp fn, const std::vector<std::string> &symbols,
+                            const std::vector<int64_t> &values, llvm::raw_ostream &os) {
+  int64_t symB = -1, symT = -1;
+  for (size_t s = 0; s < symbols.size(); ++s) {
+    if (symbols[s] == "B")
+      symB = values[s];
+    if (symbols[s] == "T")
+      symT = values[s];
+  }
+  /// The bytes of `v` with its dynamic dims at `dims` (by index: B then T).
+  auto bytesOf = [](Value v, std::initializer_list<int64_t> dims) -> int64_t {
+    auto t = llvm::dyn_cast<RankedTensorType>(v.getType());
+    if (!t)
+      return 0;
+    int64_t n = std::max<int64_t>(t.getElementTypeBitWidth() / 8, 1);
+    for (int64_t i = 0; i < t.getRank(); ++i) {
+      int64_t d = t.getDimSize(i);
+      if (ShapedType::isDynamic(d))
+        d = size_t(i) < dims.size() ? dims.begin()[i] : -1;
+      if (d < 0)
+        return -1;
+      n *= d;
+    }
+    return n;
+  };
+  int count = 0;
+  int64_t states = 0, cell = 0;
+  std::vector<int64_t> widths;
+  fn.walk([&](mlir::motif::RecurrentVjpOp r) {
+    int64_t B = symB;
+    auto x = llvm::cast<RankedTensorType>(r.getX().getType());
+    if (!x.isDynamicDim(0))
+      B = x.getDimSize(0);
+    int64_t T = x.isDynamicDim(1) ? symT : x.getDimSize(1);
+    int64_t kept = bytesOf(r.getHs(), {B, T});
+    if (B < 0 || T < 0 || kept < 0)
+      return;
+    // One step of the backward cell: its arguments and what its ops make
+    // (a fused kernel's body is the kernel's registers).
+    int64_t step = 0;
+    Block &body = r.getCellBwd().front();
+    for (BlockArgument a : body.getArguments())
+      step += std::max<int64_t>(bytesOf(a, {B}), 0);
+    for (Operation &op : body.without_terminator())
+      if (!llvm::isa<mlir::motif::GetParamOp>(op))
+        for (Value v : op.getResults())
+          step += std::max<int64_t>(bytesOf(v, {B}), 0);
+    ++count;
+    states += kept;
+    cell = std::max(cell, step);
+    widths.push_back(int64_t(r.getState()));
+  });
+  if (!count)
+    return;
+  os << "    recurrent backward: " << count << " motif.recurrent_vjp (BPTT) keep the state of "
+     << "every step ([B, T, ";
+  for (size_t i = 0; i < widths.size(); ++i)
+    os << (i ? "|" : "") << widths[i];
+  os << "]): " << bytesStr(states) << " in the arena; each step re-runs its cell from it: "
+     << bytesStr(cell) << " of one step's cell values, its parameter gradients included, at a "
+     << "time (workspace, outside the arena)\n";
 }
 
 /// The parameter a value reads, through casts (bf16 storage), or null.
@@ -310,6 +391,7 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
       os << "\n";
     }
     printScanBackward(fn, plan.symbols, values, os);
+    printRecurrentBackward(fn, plan.symbols, values, os);
     if (unknown)
       os << "    " << unknown << " buffers have sizes known only at run time (not counted)\n";
     // The largest buffers, with what made them.

@@ -90,7 +90,10 @@ StatusOr<FusedLaunch> gpu::fusedLaunch(const PlanStep &s, const Resolved &r, Pre
   l.outputs = s.results;
   const std::string &name = *d.kernel_name;
   const std::vector<int64_t> &bcast = *d.bcast;
-  if (bcast.size() != s.operands.size() || s.results.empty())
+  // Per operand, then (where a result is smaller than the loop's) per
+  // result: compiler/Target/CudaEmitter.h.
+  const bool perResult = bcast.size() == s.operands.size() + s.results.size();
+  if ((bcast.size() != s.operands.size() && !perResult) || s.results.empty())
     return Status::error("a fused kernel's launch description does not match its operands");
   // One storage type for all its pointers: the kernel exists per precision.
   DType t = r.storage[s.results[0]];
@@ -101,19 +104,38 @@ StatusOr<FusedLaunch> gpu::fusedLaunch(const PlanStep &s, const Resolved &r, Pre
                            "support yet; compile with precision = \"fp32\"");
   l.kernel = name + (t == DType::BF16 ? "_bf16" : "");
   (void)p;
-  const Shape &out = r.shapes[s.results[0]];
-  if (out.empty() && r.bytes[s.results[0]] < 0)
+  // The loop runs over the first result of the kernel's full shape.
+  size_t full = 0;
+  while (perResult && full + 1 < s.results.size() && bcast[s.operands.size() + full] != 0)
+    ++full;
+  const Shape &out = r.shapes[s.results[full]];
+  if (out.empty() && r.bytes[s.results[full]] < 0)
     return Status::error("fused kernel " + name + ": the size of its result is unknown");
   l.n = 1;
   for (int64_t d : out)
     l.n *= d;
-  for (size_t k = 0; k < s.operands.size(); ++k)
-    if (bcast[k] == 1) {
-      int64_t m = 1;
-      for (int64_t d : r.shapes[s.operands[k]])
-        m *= d;
-      l.mods.push_back(std::max<int64_t>(m, 1));
+  auto elementsOf = [](const Shape &shape) {
+    int64_t m = 1;
+    for (int64_t d : shape)
+      m *= d;
+    return std::max<int64_t>(m, 1);
+  };
+  for (size_t k = 0; k < s.operands.size(); ++k) {
+    const Shape &in = r.shapes[s.operands[k]];
+    if (bcast[k] == 1)
+      l.mods.push_back(elementsOf(in));
+    if (bcast[k] == 3) {
+      // The input's trailing 1s: the result's dims it repeats over.
+      int64_t div = 1;
+      for (size_t j = 0; j < in.size() && j < out.size() && in[in.size() - 1 - j] == 1; ++j)
+        div *= out[out.size() - 1 - j];
+      l.mods.push_back(std::max<int64_t>(div, 1));
+      l.mods.push_back(elementsOf(in));
     }
+  }
+  for (size_t k = 0; perResult && k < s.results.size(); ++k)
+    if (bcast[s.operands.size() + k] == 1)
+      l.mods.push_back(elementsOf(r.shapes[s.results[k]]));
   // A grid-stride loop: enough blocks to fill the device a few times over.
   int64_t blocks = (l.n + l.block - 1) / l.block;
   l.grid = static_cast<unsigned>(

@@ -37,6 +37,7 @@ class Gemm;
 class Library;
 namespace support {
 class Workspace;
+struct Scratch;
 }
 
 class CudaBackend final : public Backend {
@@ -110,7 +111,14 @@ public:
   Status vjpSelectiveScan(const SelectiveScanDesc &d, const PlanStep &s) override;
   Status runScanStep(const ScanStepDesc &d, const PlanStep &s) override;
   Status runSelectiveScanStep(const SelectiveScanStepDesc &d, const PlanStep &s) override;
+  Status runSsd(const SsdDesc &d, const PlanStep &s) override;
+  Status vjpSsd(const SsdDesc &d, const PlanStep &s) override;
+  Status runSsdStep(const SsdStepDesc &d, const PlanStep &s) override;
   Status runConv1d(const Conv1dDesc &d, const PlanStep &s) override;
+  // (CudaBackendRecurrent.cpp: the cell run step by step with these entries)
+  Status runRecurrent(const RecurrentDesc &d, const PlanStep &s) override;
+  Status runRecurrentStep(const RecurrentStepDesc &d, const PlanStep &s) override;
+  Status runRecurrentVjp(const RecurrentVjpDesc &d, const PlanStep &s) override;
   Status vjpConv1d(const Conv1dDesc &d, const PlanStep &s) override;
   Status runBinary(const BinaryDesc &d, const PlanStep &s) override;
 
@@ -165,6 +173,15 @@ private:
   /// The backward of any binary op with any (numpy) broadcast: full-shape
   /// gradients, each broadcast operand's summed over its broadcast dims.
   Status binaryGrad(const BinaryDesc &d, const PlanStep &s);
+  // (CudaBackendRecurrent.cpp) A region's values in workspace blocks for
+  // the op's duration, and forgotten after it; rows t of a [B, T, C] value
+  // to or from a [B, C] one; y = a + b; dst = src (zeros when src < 0).
+  Status placeRegion(const PlanRegion &r, const PlanStep &s, int64_t batch,
+                     std::vector<std::unique_ptr<support::Scratch>> &blocks);
+  void unplaceRegion(const PlanRegion &r);
+  Status stepRows(int32_t full, int32_t step, int64_t t, bool put, const PlanStep &s);
+  Status addValues(int32_t a, int32_t b, int32_t y, const PlanStep &s);
+  Status copyOrZero(int32_t src, int32_t dst, const PlanStep &s);
 
   device::Device &dev_;
   const Library &lib_;

@@ -2,7 +2,8 @@
 //
 // The CUDA backend's entries for Mamba's ops: motif.scan and
 // motif.selective_scan (forward and backward) in the chunked form the plan's
-// `chunk` says (scan.cuh), their step forms, motif.conv1d and its backward
+// `chunk` says (scan.cuh), motif.ssd likewise (ssd.cuh), their step forms,
+// motif.conv1d and its backward
 // (conv1d.cuh), and the binary ops outside fused kernels with any numpy
 // broadcast, forward and backward (binary.cuh; the backward of div, maximum
 // and of broadcasts other than over leading dims comes here from vjpBinary).
@@ -297,6 +298,140 @@ Status CudaBackend::runSelectiveScanStep(const SelectiveScanStepDesc &d, const P
   return lib_.selectiveScanStep(*t, *c, pointer(in[0]), pointer(in[1]), pointer(in[2]),
                                 pointer(in[3]), pointer(in[4]), pointer(in[6]), pointer(in[7]),
                                 pointer(in[5]), pointer(y), pointer(h), stream_);
+}
+
+//===----------------------------------------------------------------------===//
+// ssd
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The SSD of x [lead, H, P], a [lead, H(, K)] and B [lead, G, N] (lead: B, T
+/// for motif.ssd, B for its step form), or an error naming what does not fit.
+StatusOr<lib::SsdCall> ssdCall(const char *op, int64_t chunk, const Shape &x, const Shape &a,
+                               const Shape &B, size_t lead) {
+  lib::SsdCall c;
+  bool ranks = x.size() == lead + 2 && B.size() == lead + 2 &&
+               (a.size() == lead + 1 || a.size() == lead + 2);
+  if (ranks) {
+    c.B = x[0], c.T = lead == 2 ? x[1] : 1, c.H = x[lead], c.P = x[lead + 1];
+    c.G = B[lead], c.N = B[lead + 1], c.K = a.size() == lead + 2 ? a[lead + 1] : 1;
+  }
+  if (!ranks || c.G <= 0 || c.H % c.G != 0 || (c.K != 1 && c.K != c.N))
+    return Status::error(std::string(op) + " of x " + shapeText(x) + ", a " + shapeText(a) +
+                         " and B " + shapeText(B) +
+                         (lead == 2 ? ": x [B, T, H, P], a [B, T, H(, N)] and B [B, T, G, N]"
+                                    : ": x [B, H, P], a [B, H(, N)] and B [B, G, N]") +
+                         " with H a multiple of G expected");
+  c.chunk = chunk;
+  return c;
+}
+} // namespace
+
+Status CudaBackend::runSsd(const SsdDesc &d, const PlanStep &s) {
+  int32_t x = s.operands[0], a = s.operands[1], Bm = s.operands[2], Cm = s.operands[3],
+          y = s.results[0];
+  auto xs = shapeOf(x, s), as = shapeOf(a, s), bs = shapeOf(Bm, s);
+  if (!xs.isOk() || !as.isOk() || !bs.isOk())
+    return !xs.isOk() ? xs.status() : !as.isOk() ? as.status() : bs.status();
+  auto c = ssdCall("ssd", d.chunk, *xs, *as, *bs, 2);
+  if (!c.isOk())
+    return c.status();
+  for (int32_t v : {a, Bm, Cm, y})
+    if (r_.storage[v] != r_.storage[x])
+      return Status::error("ssd's tensors are not all of one type");
+  auto t = elemOf(r_.storage[x], "ssd's input");
+  if (!t.isOk())
+    return t.status();
+  // y never shares a buffer with what the kernels read (the output kernel
+  // reads x of other steps).
+  Out oy;
+  if (Status st = oy.init(*ws_, pointer(y), r_.bytes[y],
+                          {pointer(x), pointer(a), pointer(Bm), pointer(Cm)});
+      !st.isOk())
+    return st;
+  Scratch ws(*ws_);
+  if (Status st = workspace(ws, lib_.ssdWorkspace(*c, false)); !st.isOk())
+    return st;
+  if (Status st = lib_.ssdForward(*t, *c, pointer(x), pointer(a), pointer(Bm), pointer(Cm), oy.p,
+                                  ws.p, stream_);
+      !st.isOk())
+    return st;
+  return oy.finish(*ws_);
+}
+
+Status CudaBackend::vjpSsd(const SsdDesc &d, const PlanStep &s) {
+  VjpValues v = vjpValues(s, 4);
+  int32_t dy = v.dout[0];
+  bool any = false;
+  for (int32_t g : v.grad)
+    any |= g >= 0;
+  if (!any)
+    return Status::ok();
+  for (int32_t u : v.in)
+    if (u < 0)
+      return Status::error("ssd's backward lacks one of x, a, B and C (a bug in Motif)");
+  auto xs = shapeOf(v.in[0], s), as = shapeOf(v.in[1], s), bs = shapeOf(v.in[2], s);
+  if (!xs.isOk() || !as.isOk() || !bs.isOk())
+    return !xs.isOk() ? xs.status() : !as.isOk() ? as.status() : bs.status();
+  auto c = ssdCall("ssd", d.chunk, *xs, *as, *bs, 2);
+  if (!c.isOk())
+    return c.status();
+  for (int32_t u : {v.in[0], v.in[1], v.in[2], v.in[3], v.grad[0], v.grad[1], v.grad[2],
+                    v.grad[3]})
+    if (u >= 0 && r_.storage[u] != r_.storage[dy])
+      return Status::error("ssd's tensors and gradients are not all of one type");
+  auto t = elemOf(r_.storage[dy], "ssd's gradient");
+  if (!t.isOk())
+    return t.status();
+  // Every kernel reads x, a, B, C and dy over many steps: a gradient in one
+  // of their buffers is made in scratch and copied.
+  std::vector<const void *> reads = {pointer(dy)};
+  for (int32_t u : v.in)
+    reads.push_back(pointer(u));
+  std::array<Out, 4> out;
+  for (size_t i = 0; i < 4; ++i)
+    if (v.grad[i] >= 0)
+      if (Status st = out[i].init(*ws_, pointer(v.grad[i]), r_.bytes[v.grad[i]], reads);
+          !st.isOk())
+        return st;
+  Scratch ws(*ws_);
+  if (Status st = workspace(ws, lib_.ssdWorkspace(*c, true)); !st.isOk())
+    return st;
+  if (Status st = lib_.ssdBackward(*t, *c, pointer(v.in[0]), pointer(v.in[1]), pointer(v.in[2]),
+                                   pointer(v.in[3]), pointer(dy), out[0].p, out[1].p, out[2].p,
+                                   out[3].p, ws.p, stream_);
+      !st.isOk())
+    return st;
+  for (Out &o : out)
+    if (Status st = o.finish(*ws_); !st.isOk())
+      return st;
+  return Status::ok();
+}
+
+Status CudaBackend::runSsdStep(const SsdStepDesc &, const PlanStep &s) {
+  int32_t x = s.operands[0], a = s.operands[1], Bm = s.operands[2], Cm = s.operands[3],
+          hp = s.operands[4], y = s.results[0], h = s.results[1];
+  auto xs = shapeOf(x, s), as = shapeOf(a, s), bs = shapeOf(Bm, s), hs = shapeOf(hp, s);
+  if (!xs.isOk() || !as.isOk() || !bs.isOk() || !hs.isOk())
+    return !xs.isOk()   ? xs.status()
+           : !as.isOk() ? as.status()
+           : !bs.isOk() ? bs.status()
+                        : hs.status();
+  auto c = ssdCall("ssd_step", 0, *xs, *as, *bs, 1);
+  if (!c.isOk())
+    return c.status();
+  if (*hs != Shape{c->B, c->H, c->P, c->N})
+    return Status::error("ssd_step: the state " + shapeText(*hs) + " is not [B, H, P, N]");
+  for (int32_t v : {a, Bm, Cm, hp, y, h})
+    if (r_.storage[v] != r_.storage[x])
+      return Status::error("ssd_step's tensors are not all of one type");
+  auto t = elemOf(r_.storage[x], "ssd_step's input");
+  if (!t.isOk())
+    return t.status();
+  // The new state may take the old one's buffer (each thread reads its row
+  // before it writes it); y is written by the thread that reads its x.
+  return lib_.ssdStep(*t, *c, pointer(x), pointer(a), pointer(Bm), pointer(Cm), pointer(hp),
+                      pointer(y), pointer(h), stream_);
 }
 
 //===----------------------------------------------------------------------===//

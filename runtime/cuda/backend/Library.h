@@ -124,6 +124,11 @@ struct SelectiveScanCall {
   bool deltaSoftplus = true;
   int64_t chunk = 0;
 };
+/// Mamba-2's SSD / gated linear attention (ssd.cuh's SsdArgs): x [B, T, H, P],
+/// a [B, T, H, K] (K 1 or N), Bm, Cm [B, T, G, N]; `chunk` as ScanCall's.
+struct SsdCall {
+  int64_t B = 1, T = 1, H = 1, P = 1, G = 1, N = 1, K = 1, chunk = 0;
+};
 /// A conv1d problem (conv1d.cuh's Conv1dArgs), channels last.
 struct Conv1dCall {
   int64_t B = 1, T = 1, Cin = 1, Cout = 1, K = 1;
@@ -367,6 +372,21 @@ public:
                                    const void *delta, const void *A, const void *Bm,
                                    const void *Cm, const void *D, const void *deltaBias,
                                    const void *hPrev, void *y, void *h, device::Stream stream) const = 0;
+  /// y = ssd(x, a, Bm, Cm) (ssd.cuh), chunked as the plan says; the
+  /// backward's dx, da, dB, dC each where not null, the chunks' states
+  /// recomputed; all of type t, the workspace f32.
+  virtual size_t ssdWorkspace(const lib::SsdCall &c, bool backward) const = 0;
+  virtual Status ssdForward(Elem t, const lib::SsdCall &c, const void *x, const void *a,
+                            const void *Bm, const void *Cm, void *y, void *workspace,
+                            device::Stream stream) const = 0;
+  virtual Status ssdBackward(Elem t, const lib::SsdCall &c, const void *x, const void *a,
+                             const void *Bm, const void *Cm, const void *dy, void *dx, void *da,
+                             void *dB, void *dC, void *workspace, device::Stream stream) const = 0;
+  /// One token: x [B, H, P], a [B, H, K], Bm, Cm [B, G, N], hPrev, h
+  /// [B, H, P, N] (h may be hPrev), y [B, H, P] (c.T ignored).
+  virtual Status ssdStep(Elem t, const lib::SsdCall &c, const void *x, const void *a,
+                         const void *Bm, const void *Cm, const void *hPrev, void *y, void *h,
+                         device::Stream stream) const = 0;
   /// y = conv1d(x, w) + bias (bias optional); all of type t.
   virtual Status conv1dForward(Elem t, const lib::Conv1dCall &c, const void *x, const void *w,
                                const void *bias, void *y, device::Stream stream) const = 0;

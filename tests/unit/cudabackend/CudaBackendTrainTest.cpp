@@ -54,7 +54,8 @@ struct Tolerance {
 /// the loss and every gradient; prints the worst relative error. `lceChunk`
 /// (> 0) sets the rows per chunk of the fused linear cross entropy in the
 /// plan both run; `scanChunk` (>= 0) the steps per chunk of every scan and
-/// selective scan (forward and backward); tokens are drawn from [0, vocab).
+/// selective scan and SSD (forward and backward); tokens are drawn from
+/// [0, vocab).
 void compareTrainStep(const char *path, const char *model, int64_t B, int64_t T,
                       Tolerance tol, int64_t lceChunk = 0, int64_t scanChunk = -1,
                       int64_t vocab = 256) {
@@ -82,8 +83,11 @@ void compareTrainStep(const char *path, const char *model, int64_t B, int64_t T,
         } else if (auto *d = std::get_if<ScanDesc>(&step.desc)) {
           d->chunk = scanChunk;
           found = true;
+        } else if (auto *d = std::get_if<SsdDesc>(&step.desc)) {
+          d->chunk = scanChunk;
+          found = true;
         }
-    ASSERT_TRUE(found) << "no motif.selective_scan or motif.scan in " << path;
+    ASSERT_TRUE(found) << "no motif.selective_scan, motif.scan or motif.ssd in " << path;
   }
   Executor cpu(*a);
   cpu.initParameters(11);
@@ -208,5 +212,40 @@ TEST(CudaBackendSimTrain, MambaTrainStepMatchesCpuReference) {
   compareTrainStep(MOTIF_CUDABACKEND_MAMBA, "mamba (chunks of 12)", 2, 32, {1e-4f, 1e-2f}, 0,
                    12);
 }
+
+/// Nonlinear recurrences (motif.recurrent: the cell run step by step with
+/// the backend's own entries; its BPTT through motif.recurrent_vjp): LSTM
+/// tiny (d 16, hidden 24) and GRU tiny, B 2, T 8; the loss and every
+/// gradient, the cell's weights (summed over the steps) among them.
+/// Measured: the same loss (5.545178, 5.545194), worst gradient 3.7e-4
+/// (LSTM, embeddings.weight) and 4.3e-4 (GRU, lm_head.weight): the TF32
+/// GEMMs; bound 3e-3.
+#ifdef MOTIF_CUDABACKEND_LSTM
+TEST(CudaBackendSimTrain, LstmTrainStepMatchesCpuReference) {
+  compareTrainStep(MOTIF_CUDABACKEND_LSTM, "lstm", 2, 8, {1e-4f, 3e-3f});
+}
+TEST(CudaBackendSimTrain, GruTrainStepMatchesCpuReference) {
+  compareTrainStep(MOTIF_CUDABACKEND_GRU, "gru", 2, 8, {1e-4f, 3e-3f});
+}
+#endif
+
+/// Mamba-2 tiny (8 heads of 8 over 2 groups of B and C, a decay per head:
+/// the SSD, its backward, the per-head broadcasts of the generated kernels)
+/// and gated linear attention tiny (a decay per key channel), B 2, T 20,
+/// the SSD in chunks of 8 (8, 8 and 4) and as compiled (one chunk).
+/// Measured: loss within 7e-6 (5.576304 vs 5.576297; GLA 5.521387 vs
+/// 5.521393), worst gradient 1.4e-3 (layers.0.mixer.in_proj.weight) and
+/// 1.9e-3 (GLA, layers.1.attn.gk_proj_1.bias): the TF32 GEMMs, the SSD
+/// kernels alone agree to ~1e-6 (SsdStepTest.cpp); bound 1e-2.
+#ifdef MOTIF_CUDABACKEND_MAMBA2
+TEST(CudaBackendSimTrain, Mamba2TrainStepMatchesCpuReference) {
+  compareTrainStep(MOTIF_CUDABACKEND_MAMBA2, "mamba2 (one chunk)", 2, 20, {1e-4f, 1e-2f});
+  compareTrainStep(MOTIF_CUDABACKEND_MAMBA2, "mamba2 (chunks of 8)", 2, 20, {1e-4f, 1e-2f}, 0,
+                   8);
+}
+TEST(CudaBackendSimTrain, GlaTrainStepMatchesCpuReference) {
+  compareTrainStep(MOTIF_CUDABACKEND_GLA, "gla (chunks of 8)", 2, 20, {1e-4f, 1e-2f}, 0, 8);
+}
+#endif
 
 } // namespace

@@ -1,0 +1,450 @@
+//===- ssd.cuh - Mamba-2's SSD and gated linear attention -----------*- CUDA -*-===//
+//
+// The semantics of motif.ssd and motif.ssd_step (runtime/cpu/Ssd.h): per
+// batch and head a [P, N] state S_t = decay(a_t) S_{t-1} + x_t B_t^T read out
+// as y_t = S_t C_t, the decay exp(a_t) one scalar per head (K = 1, Mamba-2) or
+// one per key channel (K = N, gated linear attention); B and C in G groups of
+// H / G heads. T is cut into chunks of `chunk` steps (0: one chunk of T, the
+// sequential form) and, with Λ the cumulative log decay inside a chunk:
+//  1. Λ per (batch, chunk, head, k);
+//  2. each chunk's state from zero, Σ_s x_s (B_s e^{Λ_end - Λ_s})^T, one
+//     thread per state element, all chunks in parallel;
+//  3. one thread per (batch, head, p, n) carries the state along the chunks
+//     (decayed by e^{Λ_end} of each): the state entering each chunk;
+//  4. the outputs, one block per (batch, step, head): the row of the causal
+//     score matrix, w_s = Σ_n C_t,n B_s,n e^{Λ_t,n - Λ_s,n} (s <= t in the
+//     chunk), in shared memory a tile at a time, then y_t = Σ_s w_s x_s (the
+//     intra-chunk matmul, one row of it per block) plus the incoming state
+//     read by C_t e^{Λ_t} (the inter-chunk part).
+// Only [B, chunks, H, P, N] states live in global memory, never one per step.
+// The intra-chunk products are computed a row per block with the score row
+// in shared memory and f32 FMAs, not on tensor cores (mma/WMMA): the
+// simulator checks this path; a tensor-core tile is the next step on a GPU.
+//
+// The backward needs no per-step state either. With dS_t the gradient of
+// S_t (its own output's dy_t C_t^T included), everything is a row kernel of
+// the same shape as step 4:
+//   dx_t = dS_t B_t     = Σ_{s>=t} (Σ_n B_t,n C_s,n e^{Λ_s,n - Λ_t,n}) dy_s + (D_c e^{Λ_end - Λ_t}) B_t
+//   dC_t = dy_t^T S_t   = Σ_{s<=t} (dy_t . x_s) B_s e^{Λ_t - Λ_s}      + e^{Λ_t} (dy_t^T S_in)
+//   dB_t = x_t^T dS_t   = Σ_{s>=t} (x_t . dy_s) C_s e^{Λ_s - Λ_t}      + e^{Λ_end - Λ_t} (x_t^T D_c)
+// where S_in is the state entering the chunk (phases 1-3 again: the
+// recomputation) and D_c the gradient of the state leaving it (the same
+// phases in reverse: each chunk's Σ_s dy_s C_s^T e^{Λ_s} carried back). The
+// decay's gradient follows from the per-head dB and dC: the derivative by
+// the cumulative log decay Λ_t (which scales C_t by e^{Λ_t} and B_t by
+// e^{-Λ_t}) is C_t . dC_t - B_t . dB_t per key channel, and a_t's gradient
+// is its reverse cumulative sum over the sequence. dB and dC are made per
+// head in f32 and the heads of a group added in order. No float atomics: every
+// sum runs in a fixed order, so results are reproducible. Activations and
+// their gradients are T (float or bf16), the arithmetic float.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOTIF_CUDA_KERNELS_SSD_CUH
+#define MOTIF_CUDA_KERNELS_SSD_CUH
+
+#include "runtime/cuda/kernels/common.cuh"
+
+namespace motif::cuda {
+inline namespace MOTIF_KERNEL_ABI {
+
+/// x, y [B, T, H, P]; a [B, T, H, K] (K = 1 or N); Bm, Cm [B, T, G, N]; H a
+/// multiple of G; `chunk` steps per chunk, 0: sequential.
+struct SsdArgs {
+  int64_t B = 1, T = 1, H = 1, P = 1, G = 1, N = 1, K = 1, chunk = 0;
+  __host__ __device__ int64_t steps() const { return chunk > 0 && chunk < T ? chunk : T; }
+  __host__ __device__ int64_t chunks() const { return (T + steps() - 1) / steps(); }
+};
+
+namespace ssd {
+
+constexpr int kThreads = 128;
+constexpr int kTile = 128;   // score entries per shared-memory tile
+constexpr int kMaxDim = 256; // P and N
+constexpr int kPer = kMaxDim / kThreads;
+
+/// The operands and their indexing (runtime/cpu/Ssd.cpp's Ssd).
+template <typename T> struct Ops {
+  SsdArgs s;
+  const T *x, *a, *Bm, *Cm;
+  __device__ int64_t xi(int64_t b, int64_t t, int64_t h) const {
+    return ((b * s.T + t) * s.H + h) * s.P;
+  }
+  __device__ int64_t ai(int64_t b, int64_t t, int64_t h) const {
+    return ((b * s.T + t) * s.H + h) * s.K;
+  }
+  __device__ int64_t bi(int64_t b, int64_t t, int64_t h) const {
+    return ((b * s.T + t) * s.G + h / (s.H / s.G)) * s.N;
+  }
+};
+
+/// Λ (f32, a's layout) of key channel n at (b, t, h).
+__device__ __forceinline__ float lamAt(const SsdArgs &s, const float *lam, int64_t b, int64_t t,
+                                       int64_t h, int64_t n) {
+  return lam[((b * s.T + t) * s.H + h) * s.K + (s.K == 1 ? 0 : n)];
+}
+
+/// The last step of the chunk holding t.
+__device__ __forceinline__ int64_t chunkEnd(const SsdArgs &s, int64_t t) {
+  const int64_t L = s.steps(), e = (t / L + 1) * L;
+  return (e < s.T ? e : s.T) - 1;
+}
+
+//===----------------------------------------------------------------------===//
+// CUDA kernels
+//===----------------------------------------------------------------------===//
+
+/// Phase 1: lam [B, T, H, K] = the cumulative sum of a within each chunk.
+template <typename T> __global__ void ssdLamKernel(SsdArgs s, const T *a, float *lam) {
+  const int64_t L = s.steps(), nC = s.chunks(), n = s.B * nC * s.H * s.K;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t k = r % s.K, h = (r / s.K) % s.H, c = (r / (s.K * s.H)) % nC,
+                  b = r / (s.K * s.H * nC);
+    const int64_t t0 = c * L, t1 = t0 + L < s.T ? t0 + L : s.T;
+    float acc = 0.f;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t at = ((b * s.T + t) * s.H + h) * s.K + k;
+      acc += load(a, at);
+      lam[at] = acc;
+    }
+  }
+}
+
+/// Phase 2, st [B, nC, H, P, N]: forward (dy null), chunk c's state from
+/// zero, Σ_s x_s,p B_s,n e^{Λ_end,n - Λ_s,n}; reverse, the gradient of the
+/// state entering chunk c from its own outputs, Σ_s dy_s,p C_s,n e^{Λ_s,n}.
+template <typename T>
+__global__ void ssdChunkStateKernel(Ops<T> o, const float *lam, const T *dy, float *st) {
+  const SsdArgs &s = o.s;
+  const int64_t L = s.steps(), nC = s.chunks(), PN = s.P * s.N, n = s.B * nC * s.H * PN;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t e = r % PN, p = e / s.N, j = e % s.N, h = (r / PN) % s.H,
+                  c = (r / (PN * s.H)) % nC, b = r / (PN * s.H * nC);
+    const int64_t t0 = c * L, t1 = t0 + L < s.T ? t0 + L : s.T;
+    const float end = lamAt(s, lam, b, t1 - 1, h, j);
+    float acc = 0.f;
+    for (int64_t t = t0; t < t1; ++t) {
+      const float l = lamAt(s, lam, b, t, h, j);
+      if (dy)
+        acc += load(dy, o.xi(b, t, h) + p) * load(o.Cm, o.bi(b, t, h) + j) * expf(l);
+      else
+        acc += load(o.x, o.xi(b, t, h) + p) * load(o.Bm, o.bi(b, t, h) + j) * expf(end - l);
+    }
+    st[r] = acc;
+  }
+}
+
+/// Phase 3 over st [B, nC, H, P, N]: each chunk's local value becomes the
+/// value carried into it (forward: the state entering the chunk; reverse: the
+/// gradient of the state leaving it), each chunk decaying it by e^{Λ_end}.
+__global__ void ssdCarryKernel(SsdArgs s, const float *lam, bool reverse, float *st) {
+  const int64_t L = s.steps(), nC = s.chunks(), PN = s.P * s.N, n = s.B * s.H * PN;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t e = r % PN, j = e % s.N, h = (r / PN) % s.H, b = r / (PN * s.H);
+    float carry = 0.f;
+    for (int64_t i = 0; i < nC; ++i) {
+      const int64_t c = reverse ? nC - 1 - i : i;
+      const int64_t end = ((c + 1) * L < s.T ? (c + 1) * L : s.T) - 1;
+      const int64_t at = ((b * nC + c) * s.H + h) * PN + e;
+      const float local = st[at];
+      st[at] = carry;
+      carry = expf(lamAt(s, lam, b, end, h, j)) * carry + local;
+    }
+  }
+}
+
+/// A row kernel with outputs over p, one block per (b, t, h):
+///   out_t,p = Σ_s w_s X_s,p + Σ_n Q_t,n e^{E_t,n} st_c[p, n],
+///   w_s = Σ_n Q_t,n R_s,n e^{±(Λ_t,n - Λ_s,n)}.
+/// Forward (y): s in [t0, t], Q = C, R = B, X = x, E = Λ_t, st the state
+/// entering the chunk. Reverse (dx): s in [t, t1), Q = B, R = C, X = dy,
+/// E = Λ_end - Λ_t, st the gradient of the state leaving the chunk. st null:
+/// zero.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    ssdRowPKernel(Ops<T> o, const float *lam, const float *st, const T *X, bool reverse, T *out) {
+  __shared__ float w[kTile];
+  const SsdArgs &s = o.s;
+  const int64_t nC = s.chunks(), L = s.steps(), rows = s.B * s.T * s.H;
+  const T *Q = reverse ? o.Bm : o.Cm, *R = reverse ? o.Cm : o.Bm;
+  for (int64_t blk = blockIdx.x; blk < rows; blk += gridDim.x) {
+    const int64_t h = blk % s.H, t = (blk / s.H) % s.T, b = blk / (s.H * s.T);
+    const int64_t c = t / L, end = chunkEnd(s, t);
+    const int64_t lo = reverse ? t : c * L, hi = reverse ? end + 1 : t + 1;
+    float acc[kPer];
+    for (int k = 0; k < kPer; ++k)
+      acc[k] = 0.f;
+    for (int64_t s0 = lo; s0 < hi; s0 += kTile) {
+      __syncthreads();
+      for (int64_t i = threadIdx.x; i < kTile && s0 + i < hi; i += blockDim.x) {
+        const int64_t u = s0 + i;
+        float dot = 0.f;
+        for (int64_t j = 0; j < s.N; ++j) {
+          const float v = load(Q, o.bi(b, t, h) + j) * load(R, o.bi(b, u, h) + j);
+          if (s.K == 1) {
+            dot += v;
+            continue;
+          }
+          const float d = lamAt(s, lam, b, t, h, j) - lamAt(s, lam, b, u, h, j);
+          dot += v * expf(reverse ? -d : d);
+        }
+        if (s.K == 1) {
+          const float d = lamAt(s, lam, b, t, h, 0) - lamAt(s, lam, b, u, h, 0);
+          dot *= expf(reverse ? -d : d);
+        }
+        w[i] = dot;
+      }
+      __syncthreads();
+      const int64_t m = hi - s0 < kTile ? hi - s0 : kTile;
+      for (int k = 0; k < kPer; ++k) {
+        const int64_t p = threadIdx.x + int64_t(k) * blockDim.x;
+        if (p >= s.P)
+          continue;
+        for (int64_t i = 0; i < m; ++i)
+          acc[k] += w[i] * load(X, o.xi(b, s0 + i, h) + p);
+      }
+    }
+    for (int k = 0; k < kPer; ++k) {
+      const int64_t p = threadIdx.x + int64_t(k) * blockDim.x;
+      if (p >= s.P)
+        continue;
+      if (st) {
+        const float *sv = st + ((b * nC + c) * s.H + h) * s.P * s.N + p * s.N;
+        for (int64_t j = 0; j < s.N; ++j) {
+          const float lt = lamAt(s, lam, b, t, h, j);
+          const float E = reverse ? lamAt(s, lam, b, end, h, j) - lt : lt;
+          acc[k] += load(Q, o.bi(b, t, h) + j) * expf(E) * sv[j];
+        }
+      }
+      store(out, o.xi(b, t, h) + p, acc[k]);
+    }
+  }
+}
+
+/// A row kernel with outputs over n (per head, f32 [B, T, H, N]), one block
+/// per (b, t, h):
+///   out_t,n = Σ_s (U_t . V_s) W_s,n e^{±(Λ_t,n - Λ_s,n)} + e^{E_t,n} Σ_p U_t,p st_c[p, n].
+/// Forward (dC): s in [t0, t], U = dy, V = x, W = B, E = Λ_t, st the state
+/// entering the chunk. Reverse (dB): s in [t, t1), U = x, V = dy, W = C,
+/// E = Λ_end - Λ_t, st the gradient of the state leaving the chunk.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    ssdRowNKernel(Ops<T> o, const float *lam, const float *st, const T *U, const T *V,
+                  const T *W, bool reverse, float *out) {
+  __shared__ float w[kTile];
+  const SsdArgs &s = o.s;
+  const int64_t nC = s.chunks(), L = s.steps(), rows = s.B * s.T * s.H;
+  for (int64_t blk = blockIdx.x; blk < rows; blk += gridDim.x) {
+    const int64_t h = blk % s.H, t = (blk / s.H) % s.T, b = blk / (s.H * s.T);
+    const int64_t c = t / L, end = chunkEnd(s, t);
+    const int64_t lo = reverse ? t : c * L, hi = reverse ? end + 1 : t + 1;
+    float acc[kPer];
+    for (int k = 0; k < kPer; ++k)
+      acc[k] = 0.f;
+    for (int64_t s0 = lo; s0 < hi; s0 += kTile) {
+      __syncthreads();
+      for (int64_t i = threadIdx.x; i < kTile && s0 + i < hi; i += blockDim.x) {
+        float dot = 0.f;
+        for (int64_t p = 0; p < s.P; ++p)
+          dot += load(U, o.xi(b, t, h) + p) * load(V, o.xi(b, s0 + i, h) + p);
+        w[i] = dot;
+      }
+      __syncthreads();
+      const int64_t m = hi - s0 < kTile ? hi - s0 : kTile;
+      for (int k = 0; k < kPer; ++k) {
+        const int64_t j = threadIdx.x + int64_t(k) * blockDim.x;
+        if (j >= s.N)
+          continue;
+        const float lt = lamAt(s, lam, b, t, h, j);
+        for (int64_t i = 0; i < m; ++i) {
+          const float d = lt - lamAt(s, lam, b, s0 + i, h, j);
+          acc[k] += w[i] * load(W, o.bi(b, s0 + i, h) + j) * expf(reverse ? -d : d);
+        }
+      }
+    }
+    for (int k = 0; k < kPer; ++k) {
+      const int64_t j = threadIdx.x + int64_t(k) * blockDim.x;
+      if (j >= s.N)
+        continue;
+      if (st) {
+        const float *sv = st + ((b * nC + c) * s.H + h) * s.P * s.N + j;
+        float r = 0.f;
+        for (int64_t p = 0; p < s.P; ++p)
+          r += load(U, o.xi(b, t, h) + p) * sv[p * s.N];
+        const float lt = lamAt(s, lam, b, t, h, j);
+        acc[k] += expf(reverse ? lamAt(s, lam, b, end, h, j) - lt : lt) * r;
+      }
+      out[((b * s.T + t) * s.H + h) * s.N + j] = acc[k];
+    }
+  }
+}
+
+/// da [B, T, H, K]: the reverse cumulative sum over t of the gradient by Λ_t,
+/// C_t . gC_t - B_t . gB_t per key channel (summed over n when K = 1); one
+/// thread per (b, h, k).
+template <typename T>
+__global__ void ssdDecayGradKernel(Ops<T> o, const float *gB, const float *gC, T *da) {
+  const SsdArgs &s = o.s;
+  const int64_t n = s.B * s.H * s.K;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t k = r % s.K, h = (r / s.K) % s.H, b = r / (s.K * s.H);
+    const int64_t j0 = s.K == 1 ? 0 : k, j1 = s.K == 1 ? s.N : k + 1;
+    float acc = 0.f;
+    for (int64_t t = s.T - 1; t >= 0; --t) {
+      const int64_t g = ((b * s.T + t) * s.H + h) * s.N;
+      for (int64_t j = j0; j < j1; ++j)
+        acc += load(o.Cm, o.bi(b, t, h) + j) * gC[g + j] - load(o.Bm, o.bi(b, t, h) + j) * gB[g + j];
+      store(da, o.ai(b, t, h) + k, acc);
+    }
+  }
+}
+
+/// dB, dC [B, T, G, N] (each where not null): the heads of each group added in
+/// order from the per-head gB, gC [B, T, H, N].
+template <typename T>
+__global__ void ssdGroupSumKernel(SsdArgs s, const float *gB, const float *gC, T *dB, T *dC) {
+  const int64_t n = s.B * s.T * s.G * s.N, per = s.H / s.G;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = r % s.N, g = (r / s.N) % s.G, bt = r / (s.N * s.G);
+    float sb = 0.f, sc = 0.f;
+    for (int64_t h = g * per; h < (g + 1) * per; ++h) {
+      sb += gB[(bt * s.H + h) * s.N + j];
+      sc += gC[(bt * s.H + h) * s.N + j];
+    }
+    if (dB)
+      store(dB, r, sb);
+    if (dC)
+      store(dC, r, sc);
+  }
+}
+
+/// One step, thread per (b, h, p): h = e^{a} hPrev + x B^T, y = h C. hPrev
+/// may be h (each thread reads its row before writing it).
+template <typename T>
+__global__ void ssdStepKernel(Ops<T> o, const T *hPrev, T *y, T *hNext) {
+  const SsdArgs &s = o.s;
+  const int64_t n = s.B * s.H * s.P;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t p = r % s.P, h = (r / s.P) % s.H, b = r / (s.P * s.H);
+    const float xv = load(o.x, o.xi(b, 0, h) + p);
+    float acc = 0.f;
+    for (int64_t j = 0; j < s.N; ++j) {
+      const float d = expf(load(o.a, o.ai(b, 0, h) + (s.K == 1 ? 0 : j)));
+      const float v = d * load(hPrev, r * s.N + j) + xv * load(o.Bm, o.bi(b, 0, h) + j);
+      store(hNext, r * s.N + j, v);
+      acc += v * load(o.Cm, o.bi(b, 0, h) + j);
+    }
+    store(y, o.xi(b, 0, h) + p, acc);
+  }
+}
+
+inline bool valid(const SsdArgs &s) {
+  return s.B > 0 && s.T > 0 && s.H > 0 && s.P > 0 && s.G > 0 && s.N > 0 && s.H % s.G == 0 &&
+         (s.K == 1 || s.K == s.N) && s.P <= kMaxDim && s.N <= kMaxDim && s.chunk >= 0;
+}
+
+} // namespace ssd
+
+//===----------------------------------------------------------------------===//
+// Kernel launchers
+//===----------------------------------------------------------------------===//
+
+/// The f32 workspace of ssdForward (backward false) or ssdBackward, in bytes.
+inline size_t ssdWorkspaceBytes(const SsdArgs &s, bool backward) {
+  const int64_t nC = s.chunks(), states = nC > 1 ? s.B * nC * s.H * s.P * s.N : 0;
+  int64_t floats = s.B * s.T * s.H * s.K + states;
+  if (backward)
+    floats += states + 2 * s.B * s.T * s.H * s.N;
+  return size_t(floats) * sizeof(float);
+}
+
+/// y = ssd(x, a, Bm, Cm) in the chunked form s.chunk says.
+template <typename T>
+cudaError_t ssdForward(const SsdArgs &s, const T *x, const T *a, const T *Bm, const T *Cm, T *y,
+                       void *workspace, cudaStream_t stream) {
+  if (!ssd::valid(s) || !x || !a || !Bm || !Cm || !y || !workspace)
+    return cudaErrorInvalidValue;
+  ssd::Ops<T> o{s, x, a, Bm, Cm};
+  const int64_t nC = s.chunks();
+  float *lam = static_cast<float *>(workspace), *st = nullptr;
+  MOTIF_LAUNCH(gridFor(s.B * nC * s.H * s.K, ssd::kThreads), ssd::kThreads, 0, stream,
+               ssd::ssdLamKernel<T>)(s, a, lam);
+  if (nC > 1) {
+    st = lam + s.B * s.T * s.H * s.K;
+    MOTIF_LAUNCH(gridFor(s.B * nC * s.H * s.P * s.N, ssd::kThreads), ssd::kThreads, 0, stream,
+                 ssd::ssdChunkStateKernel<T>)(o, lam, nullptr, st);
+    MOTIF_LAUNCH(gridFor(s.B * s.H * s.P * s.N, ssd::kThreads), ssd::kThreads, 0, stream,
+                 ssd::ssdCarryKernel)(s, lam, false, st);
+  }
+  MOTIF_LAUNCH(gridFor(s.B * s.T * s.H * ssd::kThreads, ssd::kThreads), ssd::kThreads, 0, stream,
+               ssd::ssdRowPKernel<T>)(o, lam, st, x, false, y);
+  return cudaGetLastError();
+}
+
+/// dx, da, dB, dC (each where not null) of ssdForward from dy, recomputing
+/// the chunks' entering states.
+template <typename T>
+cudaError_t ssdBackward(const SsdArgs &s, const T *x, const T *a, const T *Bm, const T *Cm,
+                        const T *dy, T *dx, T *da, T *dB, T *dC, void *workspace,
+                        cudaStream_t stream) {
+  if (!ssd::valid(s) || !x || !a || !Bm || !Cm || !dy || !workspace)
+    return cudaErrorInvalidValue;
+  ssd::Ops<T> o{s, x, a, Bm, Cm};
+  const int64_t nC = s.chunks(), states = s.B * nC * s.H * s.P * s.N;
+  const unsigned rowGrid = gridFor(s.B * s.T * s.H * ssd::kThreads, ssd::kThreads);
+  float *lam = static_cast<float *>(workspace), *w = lam + s.B * s.T * s.H * s.K;
+  float *sIn = nullptr, *dout = nullptr;
+  MOTIF_LAUNCH(gridFor(s.B * nC * s.H * s.K, ssd::kThreads), ssd::kThreads, 0, stream,
+               ssd::ssdLamKernel<T>)(s, a, lam);
+  if (nC > 1) {
+    sIn = w;
+    dout = sIn + states;
+    w = dout + states;
+    const unsigned g = gridFor(states, ssd::kThreads), gc = gridFor(s.B * s.H * s.P * s.N, ssd::kThreads);
+    MOTIF_LAUNCH(g, ssd::kThreads, 0, stream, ssd::ssdChunkStateKernel<T>)(o, lam, nullptr, sIn);
+    MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, false, sIn);
+    MOTIF_LAUNCH(g, ssd::kThreads, 0, stream, ssd::ssdChunkStateKernel<T>)(o, lam, dy, dout);
+    MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, true, dout);
+  }
+  float *gB = w, *gC = gB + s.B * s.T * s.H * s.N;
+  if (dx)
+    MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowPKernel<T>)(o, lam, dout, dy, true,
+                                                                           dx);
+  MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowNKernel<T>)(o, lam, sIn, dy, x, Bm,
+                                                                         false, gC);
+  MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowNKernel<T>)(o, lam, dout, x, dy, Cm,
+                                                                         true, gB);
+  if (da)
+    MOTIF_LAUNCH(gridFor(s.B * s.H * s.K, ssd::kThreads), ssd::kThreads, 0, stream,
+                 ssd::ssdDecayGradKernel<T>)(o, gB, gC, da);
+  if (dB || dC)
+    MOTIF_LAUNCH(gridFor(s.B * s.T * s.G * s.N, ssd::kThreads), ssd::kThreads, 0, stream,
+                 ssd::ssdGroupSumKernel<T>)(s, gB, gC, dB, dC);
+  return cudaGetLastError();
+}
+
+/// One token: x [B, H, P], a [B, H, K], Bm, Cm [B, G, N], hPrev, h
+/// [B, H, P, N], y [B, H, P] (s.T and s.chunk ignored).
+template <typename T>
+cudaError_t ssdStep(const SsdArgs &s, const T *x, const T *a, const T *Bm, const T *Cm,
+                    const T *hPrev, T *y, T *h, cudaStream_t stream) {
+  SsdArgs one = s;
+  one.T = 1;
+  one.chunk = 0;
+  if (!ssd::valid(one) || !x || !a || !Bm || !Cm || !hPrev || !y || !h)
+    return cudaErrorInvalidValue;
+  ssd::Ops<T> o{one, x, a, Bm, Cm};
+  MOTIF_LAUNCH(gridFor(s.B * s.H * s.P, ssd::kThreads), ssd::kThreads, 0, stream,
+               ssd::ssdStepKernel<T>)(o, hPrev, y, h);
+  return cudaGetLastError();
+}
+
+} // namespace MOTIF_KERNEL_ABI
+} // namespace motif::cuda
+
+#endif // MOTIF_CUDA_KERNELS_SSD_CUH

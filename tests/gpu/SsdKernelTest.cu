@@ -1,0 +1,155 @@
+//===- SsdKernelTest.cu - Mamba-2's SSD and gated linear attention ---------===//
+//
+// ssd.cuh against the CPU reference (runtime/cpu/Ssd.h, its sequential form,
+// in double on the same inputs): the forward and every gradient (dx, da, dB,
+// dC) in the sequential form (chunk 0) and chunked with a length that is a
+// multiple of the chunk and one that is not (T 13: chunks of 4 and of 5);
+// a decay per head (Mamba-2's SSD, K = 1) with B and C in groups (4 heads
+// over 2 groups) and one per key channel (gated linear attention, K = N);
+// gradients left out (null) where not wanted; and the step form, run T
+// times from a zero state, against the forward. f32 results within
+// 5e-5 m + 1e-5 |ref| (m = max |ref|: f32 sums and exps against double);
+// bf16 (inputs rounded to bf16 first) within 2e-2 m + 2e-2 |ref|. Each
+// comparison prints its measured error.
+//
+//===----------------------------------------------------------------------===//
+#include "GpuTest.h"
+
+#include "runtime/cpu/Ssd.h"
+#include "runtime/cuda/kernels/ssd.cuh"
+
+using namespace motif::gputest;
+namespace kern = motif::cuda;
+namespace cpu = motif::cpu;
+
+namespace {
+
+template <typename T> std::vector<T> stored(std::vector<float> &v) {
+  if constexpr (std::is_same_v<T, float>)
+    return v;
+  else
+    return toBf16(v);
+}
+
+std::vector<double> wide(const std::vector<float> &v) { return {v.begin(), v.end()}; }
+
+template <typename T>
+void close(const std::vector<float> &got, const std::vector<double> &want, const std::string &what) {
+  std::vector<float> w(want.begin(), want.end());
+  const double m = maxAbs(w);
+  if constexpr (std::is_same_v<T, float>)
+    expectClose(got, w, 5e-5 * m, 1e-5, what);
+  else
+    expectClose(got, w, 2e-2 * m, 2e-2, what);
+}
+
+struct SsdCase {
+  int64_t chunk;
+  int64_t K;   // 1: a decay per head; N: per key channel
+  int64_t T = 13;
+  bool allGrads = true;
+};
+
+constexpr int64_t kB = 2, kH = 4, kP = 3, kG = 2, kN = 5;
+
+/// Inputs of one case: x, a (log decays below -0.05), B, C, dy.
+struct SsdInputs {
+  std::vector<float> x, a, Bm, Cm, dy;
+  SsdInputs(int64_t T, int64_t K) {
+    x = randomVec(size_t(kB * T * kH * kP), 31);
+    a = randomVec(size_t(kB * T * kH * K), 32, 0.3f);
+    for (float &v : a)
+      v = -std::fabs(v) - 0.05f;
+    Bm = randomVec(size_t(kB * T * kG * kN), 33);
+    Cm = randomVec(size_t(kB * T * kG * kN), 34);
+    dy = randomVec(size_t(kB * T * kH * kP), 35);
+  }
+};
+
+template <typename T> void runSsd(const SsdCase &c) {
+  const int64_t Tn = c.T, K = c.K;
+  SsdInputs in(Tn, K);
+  std::vector<T> xT = stored<T>(in.x), aT = stored<T>(in.a), BT = stored<T>(in.Bm),
+                 CT = stored<T>(in.Cm), dyT = stored<T>(in.dy);
+  // The reference on the values as stored (bf16-rounded where T is bf16).
+  std::vector<float> xs = toFloat(xT), as = toFloat(aT), Bs = toFloat(BT), Cs = toFloat(CT),
+                     dys = toFloat(dyT);
+  cpu::SsdShape s;
+  s.B = kB, s.T = Tn, s.H = kH, s.P = kP, s.G = kG, s.N = kN, s.K = K, s.chunk = 0;
+  std::vector<double> xd = wide(xs), ad = wide(as), Bd = wide(Bs), Cd = wide(Cs), dyd = wide(dys);
+  std::vector<double> y(xs.size()), dx(xs.size()), da(as.size()), dB(Bs.size()), dC(Cs.size());
+  cpu::ssd<double>(s, xd.data(), ad.data(), Bd.data(), Cd.data(), y.data());
+  cpu::ssdBackward<double>(s, xd.data(), ad.data(), Bd.data(), Cd.data(), dyd.data(), dx.data(),
+                           da.data(), dB.data(), dC.data());
+
+  kern::SsdArgs k;
+  k.B = kB, k.T = Tn, k.H = kH, k.P = kP, k.G = kG, k.N = kN, k.K = K, k.chunk = c.chunk;
+  DeviceBuf<T> bx(xT), ba(aT), bB(BT), bC(CT), bdy(dyT), by(xs.size()), bdx(xs.size()),
+      bda(as.size()), bdB(Bs.size()), bdC(Cs.size());
+  DeviceBuf<char> ws(kern::ssdWorkspaceBytes(k, true));
+  CUDA_OK(kern::ssdForward<T>(k, bx.p, ba.p, bB.p, bC.p, by.p, ws.p, nullptr));
+  CUDA_OK(kern::ssdBackward<T>(k, bx.p, ba.p, bB.p, bC.p, bdy.p, bdx.p,
+                               c.allGrads ? bda.p : nullptr, c.allGrads ? bdB.p : nullptr,
+                               bdC.p, ws.p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  std::string tag = std::string(std::is_same_v<T, float> ? " f32" : " bf16") + " chunk " +
+                    std::to_string(c.chunk) + " T " + std::to_string(Tn) + " K " +
+                    std::to_string(K);
+  close<T>(toFloat(by.get()), y, "ssd y" + tag);
+  close<T>(toFloat(bdx.get()), dx, "ssd dx" + tag);
+  close<T>(toFloat(bdC.get()), dC, "ssd dC" + tag);
+  if (c.allGrads) {
+    close<T>(toFloat(bda.get()), da, "ssd da" + tag);
+    close<T>(toFloat(bdB.get()), dB, "ssd dB" + tag);
+  }
+}
+
+TEST(GpuSsd, SsdForwardAndBackwardInEveryChunking) {
+  REQUIRE_DEVICE();
+  for (int64_t K : {int64_t(1), kN})
+    for (int64_t chunk : {0, 4, 5, 13}) {
+      runSsd<float>({chunk, K});
+      runSsd<bf16>({chunk, K});
+    }
+  runSsd<float>({4, 1, 13, false}); // da and dB not wanted
+  runSsd<float>({0, 1, 300});       // more steps in a chunk than a score tile holds
+}
+
+TEST(GpuSsd, SsdStepRunTTimesIsTheForward) {
+  REQUIRE_DEVICE();
+  for (int64_t K : {int64_t(1), kN}) {
+    const int64_t Tn = 6;
+    SsdInputs in(Tn, K);
+    cpu::SsdShape s;
+    s.B = kB, s.T = Tn, s.H = kH, s.P = kP, s.G = kG, s.N = kN, s.K = K;
+    std::vector<double> xd = wide(in.x), ad = wide(in.a), Bd = wide(in.Bm), Cd = wide(in.Cm);
+    std::vector<double> y(in.x.size());
+    cpu::ssd<double>(s, xd.data(), ad.data(), Bd.data(), Cd.data(), y.data());
+    // Step t's operands: rows t of each [B, T, ...] input.
+    auto rows = [&](const std::vector<float> &v, int64_t inner, int64_t t) {
+      std::vector<float> r(size_t(kB * inner));
+      for (int64_t b = 0; b < kB; ++b)
+        for (int64_t i = 0; i < inner; ++i)
+          r[size_t(b * inner + i)] = v[size_t((b * Tn + t) * inner + i)];
+      return r;
+    };
+    kern::SsdArgs k;
+    k.B = kB, k.T = 1, k.H = kH, k.P = kP, k.G = kG, k.N = kN, k.K = K;
+    DeviceBuf<float> bh(std::vector<float>(size_t(kB * kH * kP * kN), 0.f)), by(size_t(kB * kH * kP));
+    std::vector<float> got(in.x.size());
+    for (int64_t t = 0; t < Tn; ++t) {
+      DeviceBuf<float> bx(rows(in.x, kH * kP, t)), ba(rows(in.a, kH * K, t)),
+          bB(rows(in.Bm, kG * kN, t)), bC(rows(in.Cm, kG * kN, t));
+      // The new state in the old one's buffer, as a decode step runs it.
+      CUDA_OK(kern::ssdStep<float>(k, bx.p, ba.p, bB.p, bC.p, bh.p, by.p, bh.p, nullptr));
+      CUDA_OK(cudaDeviceSynchronize());
+      std::vector<float> yt = by.get();
+      for (int64_t b = 0; b < kB; ++b)
+        for (int64_t i = 0; i < kH * kP; ++i)
+          got[size_t((b * Tn + t) * kH * kP + i)] = yt[size_t(b * kH * kP + i)];
+    }
+    close<float>(got, y, "ssd_step x" + std::to_string(Tn) + " K " + std::to_string(K));
+  }
+}
+
+} // namespace
