@@ -190,6 +190,8 @@ struct CheckRefOptions {
   int64_t batch = 2, seq = 16;
   double tolerance = 1e-3;
   uint64_t seed = 1;
+  /// Both runs train: training-time noise (random_normal) drawn, the same.
+  bool training = false;
 };
 Status checkReference(const Artifact &artifact, const CheckRefOptions &opts, std::ostream &log);
 
