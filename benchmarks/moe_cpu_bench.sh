@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One MoE layer's forward+backward on the CPU, side by side in one run:
 # Motif with expert grouping (route, permute, grouped GEMMs, combine), Motif
-# without it (--no-expert-grouping: each expert's body run as a region on its
-# tokens) and PyTorch looping over experts (benchmarks/moe_torch.py), at the
+# without it (--no-expert-grouping: the dense reference form, every expert's
+# body over every token weighted by dense gates) and PyTorch looping over experts (benchmarks/moe_torch.py), at the
 # shapes of benchmarks/moe_layer.motif: Mixtral-tiny's layer and a
 # fine-grained 64-expert top-6 layer. docs/benchmarks.md has a run's table.
 #
@@ -27,8 +27,8 @@ for shape in moe_mixtral_tiny:64:4:2:96 moe_fine64:256:64:6:128; do
   IFS=: read -r m d e k h <<<"$shape"
   "$BIN/motif-compile" benchmarks/moe_layer.motif --model=$m --target=cpu -o "$OUT/$m.mbin"
   "$BIN/motif-compile" benchmarks/moe_layer.motif --model=$m --target=cpu \
-    --no-expert-grouping -o "$OUT/$m-regions.mbin"
-  for v in "" -regions; do
+    --no-expert-grouping -o "$OUT/$m-dense.mbin"
+  for v in "" -dense; do
     "$BIN/motif-run" bench "$OUT/$m$v.mbin" --function train_step --batch "$BATCH" \
       --seq "$SEQ" --steps "$STEPS" --warmup "$WARMUP" | tail -n 1 >"$OUT/$m$v.json"
   done
@@ -42,11 +42,11 @@ import json, sys
 out = sys.argv[1]
 def ms(path, key):
     return json.loads(open(path).read().strip().splitlines()[-1])[key]
-print("| layer | grouped (ms) | regions (ms) | PyTorch loop (ms) | regions / grouped | PyTorch / grouped |")
+print("| layer | grouped (ms) | dense (ms) | PyTorch loop (ms) | dense / grouped | PyTorch / grouped |")
 print("|---|---:|---:|---:|---:|---:|")
 for m in ("moe_mixtral_tiny", "moe_fine64"):
     g = ms(f"{out}/{m}.json", "step_ms")
-    r = ms(f"{out}/{m}-regions.json", "step_ms")
+    r = ms(f"{out}/{m}-dense.json", "step_ms")
     t = ms(f"{out}/{m}-torch.json", "ms_per_step")
     print(f"| {m} | {g:.2f} | {r:.2f} | {t:.2f} | {r / g:.2f} | {t / g:.2f} |")
 PY

@@ -23,7 +23,9 @@ bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::
 // Why the order is what it is:
 //  0. Expert grouping comes before autodiff: the ops it makes each bring
 //     their vector-Jacobian product, so the backward of a MoE layer is
-//     derived like any other (and inference artifacts get it too).
+//     derived like any other (and inference artifacts get it too). Without
+//     grouping the same pass makes the dense reference form: no motif.moe
+//     reaches autodiff or the runtime either way.
 //     Scan lowering chooses how each scan runs (its chunk) before autodiff,
 //     so that the backward, which the scan's VJP interface builds with the
 //     forward's attributes, is the reverse of the same chunked form.
@@ -50,8 +52,9 @@ bool mlir::motif::validateTargets(const std::vector<std::string> &targets, std::
 // 10. Host emission likewise (kernel.native, kernel.native_bcast) builds
 //     the CPU functions of the final fused ops.
 void mlir::motif::buildMotifPipeline(OpPassManager &pm, const PipelineOptions &o) {
-  if (o.expertGrouping)
-    pm.addPass(createMotifGroupExpertsPass());
+  MotifGroupExpertsPassOptions experts;
+  experts.dense = !o.expertGrouping;
+  pm.addPass(createMotifGroupExpertsPass(experts));
   std::vector<std::string> targets(o.targets.begin(), o.targets.end());
   if (o.scanLowering) {
     // Chunks for the newest GPU when there is one (the plan is one for all

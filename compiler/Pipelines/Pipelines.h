@@ -32,7 +32,8 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<bool> expertGrouping{
       *this, "expert-grouping",
       llvm::cl::desc("Rewrite each motif.moe as route, permute, grouped GEMMs and combine "
-                     "(false: keep the moe op, its experts run as regions)"),
+                     "(false: the dense reference form, every expert over every token weighted by "
+                     "dense gates)"),
       llvm::cl::init(true)};
   Option<bool> scanLowering{
       *this, "scan-lowering",

@@ -179,8 +179,7 @@ LogicalResult planAttrs(Operation *op, StringRef opName, DictionaryAttr attrs,
   return success();
 }
 
-/// The attributes of `op` as its plan step holds them. A motif.vjp (and a
-/// motif.moe_vjp) keeps its own structure and carries the forward op's
+/// The attributes of `op` as its plan step holds them. A motif.vjp keeps its own structure and carries the forward op's
 /// attributes, defaults included, checked as the forward op's.
 LogicalResult attributes(Operation &op, rt::Attrs &out) {
   auto props = llvm::dyn_cast_or_null<DictionaryAttr>(op.getPropertiesAsAttribute());
@@ -207,18 +206,6 @@ LogicalResult attributes(Operation &op, rt::Attrs &out) {
       out[na.getName().str()] = *v;
     }
     return fwdAttrs(vjp.getOp(), vjp.getFwdAttrs());
-  }
-  if (auto moeVjp = llvm::dyn_cast<md::MoeVjpOp>(op)) {
-    auto params = convertAttr(moeVjp.getParams());
-    if (failed(params))
-      return op.emitOpError("has parameters an artifact cannot hold");
-    out["params"] = *params;
-    props = DictionaryAttr::get(op.getContext(),
-                                {NamedAttribute(StringAttr::get(op.getContext(), "region_of"),
-                                                moeVjp.getRegionOfAttr())});
-    if (failed(planAttrs(&op, op.getName().getStringRef(), props, {}, out)))
-      return failure();
-    return fwdAttrs("motif.moe", moeVjp.getFwdAttrs());
   }
   return planAttrs(&op, op.getName().getStringRef(),
                    withDefaults(op.getName(), props, op.getLoc()),

@@ -106,7 +106,7 @@ public:
       for (Value v : op->getOperands())
         needed.push_back(active.contains(v));
       // An op none of whose operands is active gets no backward op, unless
-      // its regions read trained parameters (a moe's experts).
+      // its regions read trained parameters (a recurrent cell's).
       bool anyNeeded = llvm::any_of(needed, [](bool n) { return n; });
       if (!anyNeeded && op->getNumRegions() == 0)
         continue;

@@ -72,20 +72,6 @@ public:
           return moe(m.getX(), m.getExperts(), k, m.getSharedExperts(), m.getExpertBody(),
                      m.getSharedBody(), 1);
         })
-        .Case([&](MoeVjpOp m) -> std::optional<rt::SymPoly> {
-          DictionaryAttr a = m.getFwdAttrs();
-          auto num = [&](StringRef key, int64_t def) {
-            auto v = a.getAs<IntegerAttr>(key);
-            return v ? v.getInt() : def;
-          };
-          auto routing = a.getAs<RoutingModeAttr>("routing");
-          int64_t k = routing && routing.getValue() == RoutingMode::Switch ? 1 : num("top_k", 2);
-          // The backward regions hold the bodies' backward (dx and dW of each
-          // product) after recomputing their forward, which is counted too;
-          // the router's gradient costs two of its products.
-          return moe(m.getX(), num("experts", 1), k, num("shared_experts", 0),
-                     m.getExpertBwd(), m.getSharedBwd(), 2);
-        })
         // A recurrence's cell runs once per token (B x T rows in all); its
         // backward region re-runs the cell before its reverse sweep, which
         // is counted too.

@@ -17,6 +17,13 @@
 // dropped and reach the output through the residual only); expert choice's by
 // the routing. docs/passes.md says why these choices.
 //
+// With `dense` (motif-compile --no-expert-grouping) it makes the reference
+// form instead: the same routing as dense gates [..., E] (moe_gates; for
+// switch's capacity, the same permutation's row_of says which assignments
+// were kept), then each expert's body over every token with its slice of the
+// stacked weights, y = sum_e gates[..., e] * body_e(x): no gather, grouped
+// GEMM or combine, so the grouped form is checked against plain ops.
+//
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
 #include "dialects/motif/Elementwise.h"
@@ -70,7 +77,7 @@ Operation *make(OpBuilder &b, Location loc, StringRef name, ValueRange operands,
 
 class Grouper {
 public:
-  Grouper(MoeOp moe, OpBuilder &b) : moe(moe), b(b) {}
+  Grouper(MoeOp moe, OpBuilder &b, bool dense) : moe(moe), b(b), dense(dense) {}
 
   LogicalResult run();
 
@@ -79,15 +86,23 @@ private:
   Value stacked(GetParamOp get);
   /// The routed experts' body once over all rows; returns its output rows.
   FailureOr<Value> groupedBody(Value rows, Value offsets);
-  /// Shared expert `s`'s body on every token (x itself).
-  FailureOr<Value> sharedBody(int64_t s);
+  /// Expert `s`'s body of `region` (routed or shared) on every token (x
+  /// itself), reading its slice of each stacked parameter.
+  FailureOr<Value> denseBody(Region &region, int64_t s);
+  /// The dense form of the routed experts: sum_e gates[..., e] * body_e(x).
+  FailureOr<Value> denseExperts(Value logits, Operation *route,
+                                ArrayRef<NamedAttribute> scope);
   /// The logits the routing sees: under noisy_top_k, logits + n ·
   /// softplus(x · noise^T), n standard normal while training (zero
   /// otherwise); else the logits themselves.
   FailureOr<Value> noisy(Value logits);
+  /// Permute, the body over all rows, combine: the routed experts' output.
+  FailureOr<Value> grouped(Value gates, Value experts, Value tokens,
+                           ArrayRef<NamedAttribute> scope);
 
   MoeOp moe;
   OpBuilder &b;
+  bool dense;
 };
 
 Value Grouper::stacked(GetParamOp get) {
@@ -139,8 +154,8 @@ FailureOr<Value> Grouper::groupedBody(Value rows, Value offsets) {
   return map.lookupOrDefault(body.getTerminator()->getOperand(0));
 }
 
-FailureOr<Value> Grouper::sharedBody(int64_t s) {
-  Block &body = moe.getSharedBody().front();
+FailureOr<Value> Grouper::denseBody(Region &region, int64_t s) {
+  Block &body = region.front();
   IRMapping map;
   map.map(body.getArgument(0), moe.getX());
   for (Operation &op : body.without_terminator()) {
@@ -148,7 +163,7 @@ FailureOr<Value> Grouper::sharedBody(int64_t s) {
       Value full = stacked(get);
       if (!full)
         return get.emitOpError("reads '") << get.getName() << "', which is not a motif.param";
-      // Shared expert s's slice: [S, ...] -> [1, ...] -> [...].
+      // Expert s's slice: [S, ...] -> [1, ...] -> [...].
       Location loc = get.getLoc();
       Operation *slice =
           make(b, loc, SliceOp::getOperationName(), {full},
@@ -172,6 +187,58 @@ FailureOr<Value> Grouper::sharedBody(int64_t s) {
       return failure();
   }
   return map.lookupOrDefault(body.getTerminator()->getOperand(0));
+}
+
+FailureOr<Value> Grouper::denseExperts(Value logits, Operation *route,
+                                       ArrayRef<NamedAttribute> scope) {
+  Location loc = moe.getLoc();
+  SmallVector<Value> gateOperands{logits, route->getResult(0), route->getResult(1),
+                                  route->getResult(2)};
+  // Switch's capacity: the permutation's row_of says which assignments were
+  // kept (its rows are not used).
+  if (moe.getRouting() == RoutingMode::Switch) {
+    SmallVector<NamedAttribute> permuteAttrs(scope);
+    permuteAttrs.append(
+        {b.getNamedAttr("experts", moe.getExpertsAttr()),
+         b.getNamedAttr("capacity_factor",
+                        b.getF64FloatAttr(moe.getCapacityFactor().convertToDouble()))});
+    Operation *permute = make(b, loc, MoePermuteOp::getOperationName(),
+                              {moe.getX(), route->getResult(1), route->getResult(2)},
+                              permuteAttrs);
+    if (!permute)
+      return failure();
+    gateOperands.push_back(permute->getResult(2));
+  }
+  Operation *gates = make(b, loc, MoeGatesOp::getOperationName(), gateOperands);
+  if (!gates)
+    return failure();
+  int64_t axis = llvm::cast<RankedTensorType>(logits.getType()).getRank() - 1;
+  Value y;
+  for (int64_t e = 0; e < static_cast<int64_t>(moe.getExperts()); ++e) {
+    FailureOr<Value> out = denseBody(moe.getExpertBody(), e);
+    if (failed(out))
+      return failure();
+    Operation *column = make(b, loc, SliceOp::getOperationName(), {gates->getResult(0)},
+                             {b.getNamedAttr("axis", b.getI64IntegerAttr(axis)),
+                              b.getNamedAttr("start", b.getI64IntegerAttr(e)),
+                              b.getNamedAttr("end", b.getI64IntegerAttr(e + 1)),
+                              b.getNamedAttr("step", b.getI64IntegerAttr(1))});
+    if (!column)
+      return failure();
+    Operation *weighted =
+        make(b, loc, MulOp::getOperationName(), {column->getResult(0), *out});
+    if (!weighted)
+      return failure();
+    if (!y) {
+      y = weighted->getResult(0);
+      continue;
+    }
+    Operation *add = make(b, loc, AddOp::getOperationName(), {y, weighted->getResult(0)});
+    if (!add)
+      return failure();
+    y = add->getResult(0);
+  }
+  return y;
 }
 
 FailureOr<Value> Grouper::noisy(Value logits) {
@@ -234,7 +301,39 @@ LogicalResult Grouper::run() {
     return failure();
   Value gates = route->getResult(0), experts = route->getResult(1),
         tokens = route->getResult(2), aux = route->getResult(3);
+  Value y;
+  if (dense) {
+    // 2-3. The reference form: every expert over every token.
+    FailureOr<Value> out = denseExperts(logits->getResult(0), route, scope);
+    if (failed(out))
+      return failure();
+    y = *out;
+  } else {
+    FailureOr<Value> out = grouped(gates, experts, tokens, scope);
+    if (failed(out))
+      return failure();
+    y = *out;
+  }
 
+  // 4. Shared experts: dense, on every token.
+  for (int64_t s = 0; s < static_cast<int64_t>(moe.getSharedExperts()); ++s) {
+    FailureOr<Value> shared = denseBody(moe.getSharedBody(), s);
+    if (failed(shared))
+      return failure();
+    Operation *add = make(b, loc, AddOp::getOperationName(), {y, *shared});
+    if (!add)
+      return failure();
+    y = add->getResult(0);
+  }
+  moe.getResult().replaceAllUsesWith(y);
+  moe.getAuxLoss().replaceAllUsesWith(aux);
+  moe.erase();
+  return success();
+}
+
+FailureOr<Value> Grouper::grouped(Value gates, Value experts, Value tokens,
+                                  ArrayRef<NamedAttribute> scope) {
+  Location loc = moe.getLoc();
   // 2. The permutation; switch's capacity is applied here.
   double capacity =
       moe.getRouting() == RoutingMode::Switch ? moe.getCapacityFactor().convertToDouble() : 0.0;
@@ -254,22 +353,7 @@ LogicalResult Grouper::run() {
                             {*out, gates, permute->getResult(2), tokens, moe.getX()});
   if (!combine)
     return failure();
-  Value y = combine->getResult(0);
-
-  // 4. Shared experts: dense, on every token.
-  for (int64_t s = 0; s < static_cast<int64_t>(moe.getSharedExperts()); ++s) {
-    FailureOr<Value> shared = sharedBody(s);
-    if (failed(shared))
-      return failure();
-    Operation *add = make(b, loc, AddOp::getOperationName(), {y, *shared});
-    if (!add)
-      return failure();
-    y = add->getResult(0);
-  }
-  moe.getResult().replaceAllUsesWith(y);
-  moe.getAuxLoss().replaceAllUsesWith(aux);
-  moe.erase();
-  return success();
+  return combine->getResult(0);
 }
 
 struct MotifGroupExpertsPass final
@@ -281,7 +365,7 @@ struct MotifGroupExpertsPass final
     getOperation().walk([&](MoeOp moe) { moes.push_back(moe); });
     OpBuilder b(&getContext());
     for (MoeOp moe : moes)
-      if (failed(Grouper(moe, b).run()))
+      if (failed(Grouper(moe, b, dense).run()))
         return signalPassFailure();
   }
 };

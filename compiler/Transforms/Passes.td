@@ -40,7 +40,19 @@ def MotifGroupExpertsPass : Pass<"motif-group-experts", "::mlir::ModuleOp"> {
     show when the input's are static). Bodies with ops that are not row-wise,
     or that read a per-expert parameter outside a linear, are errors naming
     the op.
+
+    With `dense`, the reference form instead (`motif-compile
+    --no-expert-grouping`): the same routing (and, for switch's capacity, the
+    same permutation's `row_of`) as dense gates `[..., E]`
+    (`motif.moe_gates`), and each expert's body over every token with its
+    slice of the stacked weights, weighted by its column of the gates; any
+    body op is allowed.
   }];
+  let options = [
+    Option<"dense", "dense", "bool", /*default=*/"false",
+           "Every expert over every token, weighted by dense gates (the "
+           "reference for the grouped form)">,
+  ];
   let dependentDialects = ["::mlir::motif::MotifDialect"];
 }
 

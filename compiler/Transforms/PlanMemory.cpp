@@ -38,9 +38,9 @@ constexpr size_t kMaxSymbols = 4;
 
 /// Re-infers the result types of the ops of `block` (in place, on a clone)
 /// from the types of their operands, in order. `orig` is the same block in
-/// the function itself: a result whose op has no type inference
-/// (motif.moe_vjp) takes the probed type of the operand it had the same type
-/// as there.
+/// the function itself: a result whose op has no type inference (motif.vjp,
+/// motif.recurrent_vjp) takes the probed type of the operand it had the same
+/// type as there.
 void reinfer(Block &block, Block &orig) {
   MLIRContext *ctx = block.getParent()->getContext();
   for (auto [op, o] : llvm::zip(block, orig)) {

@@ -54,15 +54,11 @@ LogicalResult GetParamOp::verifySymbolUses(SymbolTableCollection &tables) {
            << param.getType();
   if (declared == result)
     return success();
-  // Inside an expert body (of a moe, or of its backward): one expert's slice.
+  // Inside an expert body of a moe: one expert's slice.
   std::optional<int64_t> count;
   if (auto moe = (*this)->getParentOfType<MoeOp>()) {
     bool shared = moe.getSharedBody().isAncestor((*this)->getParentRegion());
     count = shared ? moe.getSharedExperts() : moe.getExperts();
-  } else if (auto vjp = (*this)->getParentOfType<MoeVjpOp>()) {
-    bool shared = vjp.getSharedBwd().isAncestor((*this)->getParentRegion());
-    auto n = vjp.getFwdAttrs().getAs<IntegerAttr>(shared ? "shared_experts" : "experts");
-    count = n ? n.getInt() : 0;
   }
   if (count) {
     if (declared.getRank() == result.getRank() + 1 &&
@@ -172,88 +168,13 @@ LogicalResult mlir::motif::buildGenericVJP(Operation *op, OpBuilder &b,
   return success();
 }
 
-/// motif.moe_vjp: each expert body's backward as a region (the body cloned,
-/// then its reverse sweep by the autodiff pass), yielding (out, d tokens,
-/// d params...); the op's results are d x, d router and the stacked gradient
-/// of each parameter the bodies read.
-LogicalResult MoeOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
-                              ArrayRef<bool> needed,
-                              SmallVectorImpl<Value> &operandGrads,
-                              VJPContext &ctx) {
-  Location loc = getLoc();
-  if (getNoise())
-    return emitOpError("with noisy_top_k routing is differentiated through expert grouping "
-                       "only (the region path adds no noise); compile without "
-                       "--no-expert-grouping");
-  Value dy = resultGrads[0]
-                 ? resultGrads[0]
-                 : ZerosLikeOp::create(b, loc, getResult()).getResult();
-  Value daux = resultGrads[1]
-                   ? resultGrads[1]
-                   : ZerosLikeOp::create(b, loc, getAuxLoss()).getResult();
-  OperationState state(loc, MoeVjpOp::getOperationName());
-  state.addOperands({getX(), getRouter(), dy, daux});
-  SmallVector<Attribute> params;
-  SmallVector<int64_t> regionOf;
-  SmallVector<Type> types{getX().getType(), getRouter().getType()};
-  for (unsigned r = 0; r < 2; ++r) {
-    Region *dst = state.addRegion();
-    Region &src = (*this)->getRegion(r);
-    if (src.empty())
-      continue;
-    Block &srcBlock = src.front();
-    Type tokType = srcBlock.getArgument(0).getType();
-    Block *blk = new Block();
-    dst->push_back(blk);
-    Value tokens = blk->addArgument(tokType, loc);
-    Value dout = blk->addArgument(tokType, loc);
-    // The region is not attached to an op yet: the builder takes the context
-    // from `b`.
-    OpBuilder rb(b.getContext());
-    rb.setInsertionPointToEnd(blk);
-    IRMapping map;
-    map.map(srcBlock.getArgument(0), tokens);
-    SmallVector<Operation *> cloned;
-    for (Operation &op : srcBlock.without_terminator())
-      cloned.push_back(rb.clone(op, map));
-    Value out = map.lookup(srcBlock.getTerminator()->getOperand(0));
-    DenseMap<Value, Value> innerGrads;
-    innerGrads[out] = dout;
-    llvm::MapVector<StringAttr, Value> innerParams;
-    if (failed(
-            ctx.differentiate(rb, cloned, {tokens}, innerGrads, innerParams)))
-      return failure();
-    Value dtok = innerGrads.lookup(tokens);
-    if (!dtok)
-      dtok = ZerosLikeOp::create(rb, loc, tokens).getResult();
-    SmallVector<Value> yields{out, dtok};
-    for (auto &[name, g] : innerParams) {
-      yields.push_back(g);
-      params.push_back(FlatSymbolRefAttr::get(name));
-      regionOf.push_back(r);
-      auto param = SymbolTable::lookupNearestSymbolFrom<ParamOp>(
-          *this, FlatSymbolRefAttr::get(name));
-      if (!param)
-        return emitOpError("reads '") << name.getValue()
-                                      << "', which is not a motif.param";
-      types.push_back(param.getType());
-    }
-    YieldOp::create(rb, loc, yields);
-  }
-  state.addAttribute("fwd_attrs", (*this)->getPropertiesAsAttribute());
-  state.addAttribute("params", b.getArrayAttr(params));
-  state.addAttribute("region_of", b.getDenseI64ArrayAttr(regionOf));
-  state.addTypes(types);
-  Operation *vjp = b.create(state);
-  operandGrads.assign(getNumOperands(), Value());
-  if (needed[0])
-    operandGrads[0] = vjp->getResult(0);
-  if (needed[1])
-    operandGrads[1] = vjp->getResult(1);
-  for (auto [i, p] : llvm::enumerate(params))
-    ctx.addParamGrad(llvm::cast<FlatSymbolRefAttr>(p).getAttr(),
-                     vjp->getResult(2 + i));
-  return success();
+/// A moe has no backward of its own: the expert-grouping pass rewrites it
+/// (grouped, or the dense reference form) before autodiff, and the ops it
+/// makes bring theirs.
+LogicalResult MoeOp::buildVJP(OpBuilder &, ArrayRef<Value>, ArrayRef<bool>,
+                              SmallVectorImpl<Value> &, VJPContext &) {
+  return emitOpError("is differentiated through the ops the expert-grouping pass makes of it "
+                     "(run --motif-group-experts before autodiff)");
 }
 
 /// The generic backward, without a gradient for `like` (read for its shape).
@@ -261,6 +182,22 @@ LogicalResult MoeCombineOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      ArrayRef<bool> needed,
                                      SmallVectorImpl<Value> &operandGrads,
                                      VJPContext &) {
+  SmallVector<bool> need(needed);
+  need[getLikeMutable().getOperandNumber()] = false;
+  return buildGenericVJP(*this, b, resultGrads, need, operandGrads);
+}
+
+/// No gradient reaches `like` (its data is not read): no backward op.
+LogicalResult RandomNormalOp::buildVJP(OpBuilder &, ArrayRef<Value>, ArrayRef<bool>,
+                                       SmallVectorImpl<Value> &operandGrads, VJPContext &) {
+  operandGrads.assign(1, Value());
+  return success();
+}
+
+/// The generic backward, to the gates only (`like` is read for its shape).
+LogicalResult MoeGatesOp::buildVJP(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                   ArrayRef<bool> needed,
+                                   SmallVectorImpl<Value> &operandGrads, VJPContext &) {
   SmallVector<bool> need(needed);
   need[getLikeMutable().getOperandNumber()] = false;
   return buildGenericVJP(*this, b, resultGrads, need, operandGrads);

@@ -400,6 +400,26 @@ def Motif_MoeCombineOp : Motif_InferOp<"moe_combine", [Pure,
   let assemblyFormat = "$rows `,` $gates `,` $row_of `,` $token_ids `,` $like attr-dict `:` functional-type(operands, results)";
 }
 
+def Motif_MoeGatesOp : Motif_InferOp<"moe_gates", [Pure,
+    DeclareOpInterfaceMethods<MotifVJPOpInterface, ["buildVJP"]>]> {
+  let summary = "the assignments' gates as a dense [tokens, experts] matrix";
+  let description = [{
+    `y[token_ids[a], expert_ids[a]] = gates[a]` for every assignment `a`
+    kept (every one, or where `row_of[a] >= 0` when `row_of` is given), zero
+    elsewhere; the result has the type of `like` (the logits `[..., E]`,
+    whose data is not read). The dense form of a moe
+    (`--motif-group-experts=dense=1`) weights each expert's output by a
+    column of it. Its gradient reaches `gates` only.
+    ```mlir
+    %dense = motif.moe_gates %logits, %g, %e, %t : (tensor<2x8x4xf32>, tensor<32xf32>, tensor<32xi32>, tensor<32xi32>) -> tensor<2x8x4xf32>
+    ```
+  }];
+  let arguments = (ins Motif_Tensor:$like, Motif_Tensor:$gates, Motif_I32Tensor:$expert_ids,
+                       Motif_I32Tensor:$token_ids, Optional<Motif_I32Tensor>:$row_of);
+  let results = (outs Motif_Tensor:$result);
+  let assemblyFormat = "$like `,` $gates `,` $expert_ids `,` $token_ids (`,` $row_of^)? attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Mixture of experts
 //===----------------------------------------------------------------------===//
@@ -446,7 +466,7 @@ def Motif_MoeOp : Motif_InferOp<"moe", [RecursiveMemoryEffects,
 }
 
 def Motif_YieldOp : Motif_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["MoeOp", "MoeVjpOp", "RecurrentOp",
+    ParentOneOf<["MoeOp", "RecurrentOp",
                 "RecurrentStepOp", "RecurrentVjpOp"]>]> {
   let summary = "ends a moe expert region";
   let description = [{
@@ -693,7 +713,8 @@ def Motif_DropoutOp : Motif_InferOp<"dropout"> {
   let assemblyFormat = "$x attr-dict `:` type($x)";
 }
 
-def Motif_RandomNormalOp : Motif_InferOp<"random_normal"> {
+def Motif_RandomNormalOp : Motif_InferOp<"random_normal", [
+    DeclareOpInterfaceMethods<MotifVJPOpInterface, ["buildVJP"]>]> {
   let summary = "standard normal noise while training, zero otherwise";
   let description = [{
     A tensor of the type of `like` (whose data is not read) holding
@@ -836,29 +857,6 @@ def Motif_VjpOp : Motif_Op<"vjp", [Pure, AttrSizedOperandSegments,
   let assemblyFormat = [{
     $op `(` $inputs `)` `outputs` `(` $outputs `)` `grads` `(` $grads `)`
     attr-dict `:` functional-type(operands, results)
-  }];
-}
-
-def Motif_MoeVjpOp : Motif_Op<"moe_vjp", [RecursiveMemoryEffects]> {
-  let summary = "the backward of a motif.moe";
-  let description = [{
-    Made by the autodiff pass from a `motif.moe`: routes again, and runs each
-    expert's backward region on the expert's tokens. A backward region takes
-    the expert's tokens and the gradient of its output and yields the output,
-    the gradient of the tokens, and one gradient per parameter the body reads
-    (one expert's slice); the results are the gradients of `x` and `router`
-    and, per entry of `params`, the stacked gradient of that parameter.
-    `region_of` says which body (0 experts, 1 shared) read it.
-  }];
-  let arguments = (ins Motif_Tensor:$x, Motif_Tensor:$router, Motif_Tensor:$dy,
-                       Motif_Tensor:$daux, DictionaryAttr:$fwd_attrs,
-                       ArrayAttr:$params, DenseI64ArrayAttr:$region_of);
-  let results = (outs Motif_Tensor:$dx, Motif_Tensor:$drouter,
-                      Variadic<Motif_Tensor>:$dparams);
-  let regions = (region AnyRegion:$expertBwd, AnyRegion:$sharedBwd);
-  let assemblyFormat = [{
-    $x `,` $router `,` $dy `,` $daux attr-dict `:` functional-type(operands, results)
-    `experts` $expertBwd `shared` $sharedBwd
   }];
 }
 

@@ -596,6 +596,30 @@ INFER_SIGNATURE(MoeCombineOp) {
   return success();
 }
 
+INFER_SIGNATURE(MoeGatesOp) {
+  ADAPTOR(MoeGatesOp, "moe_gates");
+  auto like = ranked(in, a.getLike(), "like", 1);
+  auto g = assignmentList(in, a.getGates(), "gates");
+  auto ex = assignmentList(in, a.getExpertIds(), "expert_ids");
+  auto tk = assignmentList(in, a.getTokenIds(), "token_ids");
+  if (failed(like) || failed(g) || failed(ex) || failed(tk) ||
+      failed(sameElt(in, *g, *like, "gates", "like")))
+    return failure();
+  bool same = compat(g->getDimSize(0), ex->getDimSize(0)) &&
+              compat(g->getDimSize(0), tk->getDimSize(0));
+  if (Value rowOf = a.getRowOf()) {
+    auto r = assignmentList(in, rowOf, "row_of");
+    if (failed(r))
+      return failure();
+    same = same && compat(g->getDimSize(0), r->getDimSize(0));
+  }
+  if (!same)
+    return in.fail("gates " + str(*g) + ", expert_ids " + str(*ex) + " and token_ids " +
+                   str(*tk) + " (and row_of) must list the same assignments");
+  results.push_back(*like);
+  return success();
+}
+
 INFER_SIGNATURE(MoeOp) {
   ADAPTOR(MoeOp, "moe");
   auto x = ranked(in, a.getX(), "input", 0, 3);

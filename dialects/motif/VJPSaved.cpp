@@ -110,6 +110,8 @@ void mlir::motif::getDefaultVJPSaved(Operation *op, SmallVectorImpl<bool> &opera
         save(c.getRows());
         save(c.getGates());
       })
+      // Dense gates: the gradient gathers by the assignments (integers, kept).
+      .Case<MoeGatesOp>([](auto) {})
       .Case<CrossEntropyOp>([&](CrossEntropyOp c) { save(c.getLogits()); })
       // Unknown ops keep every input: correct, if not frugal.
       .Default([&](Operation *) { saveAll(); });

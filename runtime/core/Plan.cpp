@@ -292,23 +292,6 @@ StatusOr<PlanStep> motif::rt::decodeStep(const Step &s) {
     p.kind = d.kind;
     p.desc = std::move(d.desc);
     p.segments = intsOr(s.attrs, "operandSegmentSizes");
-    if (p.kind == OpKind::MoeVjp) {
-      AttrReader r{s.attrs, {}};
-      const AttrValue *fa = r.get("fwd_attrs", AttrValue::Map, "a map");
-      const AttrValue *params = r.get("params", AttrValue::Map, "a list of parameter names");
-      if (!r.error.empty())
-        return fail(s, r.error);
-      Decoded moe;
-      if (!decodeDesc("motif.moe", fa->map, moe, error))
-        return fail(s, "has forward attributes that " + error);
-      p.moe = std::get<MoeDesc>(moe.desc);
-      for (size_t i = 0; i < params->map.size(); ++i) {
-        auto it = params->map.find(std::to_string(i));
-        if (it == params->map.end() || it->second.kind != AttrValue::Str)
-          return fail(s, "has a malformed 'params' list");
-        p.moeParams.push_back(it->second.s);
-      }
-    }
   }
   for (const Step::Region &r : s.regions) {
     PlanRegion out;

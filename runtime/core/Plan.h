@@ -122,11 +122,6 @@ struct PlanStep {
     int32_t numInputs = 0, numOutputs = 0;
     std::vector<bool> needs, saved;
   } vjp;
-  /// MoeVjp steps: the forward moe's description and the parameters the
-  /// backward bodies read, in result order.
-  std::optional<MoeDesc> moe;
-  std::vector<std::string> moeParams;
-
   template <typename D> const D &as() const { return std::get<D>(desc); }
   /// "'kernel.attention' at model.motif:12:9", for messages.
   std::string where() const;

@@ -284,47 +284,20 @@ void relativePositionBiasBackward(const RelPosShape &s, const T *dout, T *dtable
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 
+/// Routing modes (docs/passes.md "Expert grouping"): top_k; switch (top-1,
+/// its capacity applied by the permutation); expert_choice (each expert its
+/// capacity of tokens).
 /// Sigmoid: token choice over sigmoid scores (DeepSeek-V3), gates the scores
 /// renormalized over the choices when normalizeWeights; the balance loss's P_e
 /// is the mean of the scores normalized over all experts. (Shazeer's noisy
 /// top-k is top-k over noisy logits: the expert-grouping pass adds the noise.)
 enum class MoeRouting { TopK, Switch, ExpertChoice, Sigmoid };
-/// x [tokens, D] (tokens = B*T), router [E, D].
-struct MoeShape {
-  int64_t tokens = 1, D = 1, experts = 1, topK = 2;
-  MoeRouting routing = MoeRouting::TopK;
-  double capacityFactor = 1.25;
-  int64_t sharedExperts = 0;
-  double auxLossCoef = 0.01, zLossCoef = 0;
-  bool normalizeWeights = true;
-};
-/// Expert body: out [n, D] = body_e(in [n, D]).
-template <typename T>
-using ExpertFn = std::function<void(int64_t e, int64_t n, const T *in, T *out)>;
-/// Expert body forward and VJP in one call: writes out = body_e(in) and
-/// din = VJP(dout); the callback accumulates the body's own parameter gradients.
-template <typename T>
-using ExpertVjpFn =
-    std::function<void(int64_t e, int64_t n, const T *in, const T *dout, T *din, T *out)>;
-/// Capacity of an expert: switch ceil(cf * tokens / E), expert_choice
-/// ceil(cf * tokens * topK / E) (at most tokens); top_k: unlimited (-1).
-int64_t moeCapacity(const MoeShape &s);
-/// y = sum over the token's routed experts of w * body_e(x) + sum_s shared_s(x);
-/// returns aux_loss = aux_coef * E * sum_e f_e P_e + z_coef * mean_t lse_t^2.
-/// counts [E] (optional) gets the tokens each expert processed.
-template <typename T>
-T moe(const MoeShape &s, const T *x, const T *router, const ExpertFn<T> &expert,
-      const ExpertFn<T> &shared, T *y, int64_t *counts = nullptr);
-/// dx, drouter of moe given dy and the scalar gradient of aux_loss.
-template <typename T>
-void moeBackward(const MoeShape &s, const T *x, const T *router, const ExpertVjpFn<T> &expert,
-                 const ExpertVjpFn<T> &shared, const T *dy, T dAux, T *dx, T *drouter);
-
 // Grouped experts (runtime/cpu/MoeGrouped.cpp): the ops the expert-grouping
 // pass makes of a moe. Assignments are (token, expert) pairs with a gate;
 // their count and the permutation's rows are runtime/core/MoeSizes.h's.
 
-/// logits [tokens, experts]; the routing's attributes as in MoeShape.
+/// logits [tokens, experts]; capacityFactor sets expert choice's capacity,
+/// min(tokens, ceil(cf * tokens * topK / experts)).
 struct MoeRouteShape {
   int64_t tokens = 1, experts = 1, topK = 2;
   MoeRouting routing = MoeRouting::TopK;
@@ -392,6 +365,17 @@ template <typename T>
 void moeCombineBackward(const MoeCombineShape &s, const T *rows, const T *gates,
                         const int32_t *rowOf, const int32_t *tokens, const T *dy, T *drows,
                         T *dgates);
+
+/// The dense form of a moe (--no-expert-grouping): y [tokens, experts] holds
+/// gates[a] at (tokens[a], experts[a]) for every assignment kept (rowOf null:
+/// all; else rowOf[a] >= 0), zero elsewhere.
+template <typename T>
+void moeGates(int64_t tokens, int64_t experts, int64_t assignments, const T *gates,
+              const int32_t *expertIds, const int32_t *tokenIds, const int32_t *rowOf, T *y);
+/// dgates[a] = dy[tokens[a], experts[a]] where kept, else 0.
+template <typename T>
+void moeGatesBackward(int64_t experts, int64_t assignments, const int32_t *expertIds,
+                      const int32_t *tokenIds, const int32_t *rowOf, const T *dy, T *dgates);
 
 //===----------------------------------------------------------------------===//
 // Scans

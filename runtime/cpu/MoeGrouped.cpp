@@ -1,7 +1,7 @@
 //===- MoeGrouped.cpp - grouped experts: route, permute, grouped GEMM, combine -===//
 //
 // The kernels of the ops the expert-grouping pass makes of a motif.moe
-// (docs/passes.md). The routing decision is runtime/cpu/Moe.cpp's, written
+// (docs/passes.md). The routing decision is written
 // as explicit assignments so that every later step is a plain, statically
 // sized array operation:
 //  * route: probs = softmax(logits) (sigmoid(logits) under sigmoid routing,
@@ -367,6 +367,37 @@ void moeCombineBackward(const MoeCombineShape &s, const T *rows, const T *gates,
     }
   });
 }
+
+template <typename T>
+void moeGates(int64_t tokens, int64_t experts, int64_t assignments, const T *gates,
+              const int32_t *expertIds, const int32_t *tokenIds, const int32_t *rowOf, T *y) {
+  std::fill(y, y + tokens * experts, T(0));
+  for (int64_t a = 0; a < assignments; ++a) {
+    if (rowOf && rowOf[a] < 0)
+      continue;
+    require(tokenIds[a] >= 0 && tokenIds[a] < tokens && expertIds[a] >= 0 &&
+                expertIds[a] < experts,
+            "moe_gates: an assignment names a token or expert out of range");
+    y[static_cast<int64_t>(tokenIds[a]) * experts + expertIds[a]] = gates[a];
+  }
+}
+
+template <typename T>
+void moeGatesBackward(int64_t experts, int64_t assignments, const int32_t *expertIds,
+                      const int32_t *tokenIds, const int32_t *rowOf, const T *dy, T *dgates) {
+  for (int64_t a = 0; a < assignments; ++a)
+    dgates[a] = rowOf && rowOf[a] < 0
+                    ? T(0)
+                    : dy[static_cast<int64_t>(tokenIds[a]) * experts + expertIds[a]];
+}
+
+#define INST_GATES(T)                                                                    \
+  template void moeGates<T>(int64_t, int64_t, int64_t, const T *, const int32_t *,        \
+                            const int32_t *, const int32_t *, T *);                       \
+  template void moeGatesBackward<T>(int64_t, int64_t, const int32_t *, const int32_t *,   \
+                                    const int32_t *, const T *, T *);
+MOTIF_CPU_INSTANTIATE(INST_GATES)
+#undef INST_GATES
 
 #define INST(T)                                                                          \
   template T moeRoute<T>(const MoeRouteShape &, const T *, T *, int32_t *, int32_t *);    \

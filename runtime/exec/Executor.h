@@ -114,16 +114,13 @@ struct Executor {
   int64_t totalValueBytes = 0;
   /// Counter mixed into dropout's random stream; the trainer advances it.
   uint64_t rngOffset = 0;
-  /// While a moe expert body runs: which expert, so that parameters read in
-  /// the body (declared with a leading experts dim) give that expert's slice.
-  int64_t expertIndex = -1;
-
-  /// Runs a region (a moe expert body, a fused kernel's body) on `args`;
+  /// Runs a region (a fused kernel's body, a recurrent cell) on `args`;
   /// returns its yielded values.
   Status runRegion(const PlanRegion &region, std::vector<Tensor> args,
                    std::vector<Tensor> &yields);
-  /// Tokens each expert processed by the last run of each moe step, and its
-  /// auxiliary loss (balance and z-loss, weighted), by the moe's scope path.
+  /// Tokens each expert processed by the last run of each moe_permute step,
+  /// and each moe_route's auxiliary loss (balance and z-loss, weighted), by
+  /// the moe's scope path.
   std::map<std::string, std::vector<int64_t>> expertCounts;
   std::map<std::string, double> auxLosses;
   /// (token, expert) assignments a capacity dropped in that run (their tokens

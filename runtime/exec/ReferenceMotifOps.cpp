@@ -336,21 +336,6 @@ cpu::MoeRouting cpuRouting(RoutingMode r) {
   return cpu::MoeRouting::TopK;
 }
 
-cpu::MoeShape moeShape(const MoeDesc &d, const Tensor &x) {
-  cpu::MoeShape m;
-  m.D = x.shape.back();
-  m.tokens = x.numElements() / m.D;
-  m.experts = d.experts;
-  m.topK = d.top_k;
-  m.routing = cpuRouting(d.routing);
-  m.capacityFactor = d.capacity_factor;
-  m.sharedExperts = d.shared_experts;
-  m.auxLossCoef = d.aux_loss_coef;
-  m.zLossCoef = d.z_loss_coef;
-  m.normalizeWeights = d.normalize_weights;
-  return m;
-}
-
 //===----------------------------------------------------------------------===//
 // Elementwise
 //===----------------------------------------------------------------------===//
@@ -1340,109 +1325,30 @@ Status vjpMoeCombine(Executor &ex, const PlanStep &s, const MoeCombineDesc &) {
   return Status::ok();
 }
 
-/// The kernel routes; the expert bodies are the step's regions, run by the
-/// executor on each expert's tokens.
-template <typename R> Status runMoe(Executor &ex, const PlanStep &s, const MoeDesc &d) {
-  if (d.routing == RoutingMode::NoisyTopK && ex.training)
-    return Status::error("noisy_top_k routing adds its noise through expert grouping only; "
-                         "this plan was compiled with --no-expert-grouping (it runs the "
-                         "moe in inference, without noise)");
-  const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
-  cpu::MoeShape m = moeShape(d, x);
-  Status failure = Status::ok();
-  auto body = [&](size_t region) {
-    return [&ex, &s, &failure, region, D = m.D](int64_t e, int64_t n, const R *in, R *out) {
-      if (!failure.isOk() || region >= s.regions.size())
-        return;
-      Tensor tokens = Tensor::reals<R>({n, D});
-      std::copy(in, in + n * D, tokens.v<R>().begin());
-      int64_t saved = ex.expertIndex;
-      ex.expertIndex = e;
-      std::vector<Tensor> ys;
-      Status st = ex.runRegion(s.regions[region], {std::move(tokens)}, ys);
-      ex.expertIndex = saved;
-      if (!st.isOk()) {
-        failure = Status::error("in expert " + std::to_string(e) + ": " + st.message());
-        return;
-      }
-      std::copy(ys[0].v<R>().begin(), ys[0].v<R>().end(), out);
-    };
-  };
-  Tensor &y = result<R>(ex, s, 0, x.shape);
-  std::vector<int64_t> counts(static_cast<size_t>(m.experts), 0);
-  R aux = cpu::moe<R>(m, x.v<R>().data(), router.v<R>().data(), body(0), body(1),
-                      y.v<R>().data(), counts.data());
-  if (!failure.isOk())
-    return failure;
-  Tensor &a = result<R>(ex, s, 1, {});
-  a.v<R>()[0] = aux;
-  // Named by the moe's scope path, else its line.
-  std::string where = d.scope ? *d.scope : s.location;
-  ex.expertCounts[where] = counts;
-  ex.auxLosses[where] = aux;
-  // Token choice makes tokens x k assignments; what the experts did not take
-  // a capacity dropped (expert choice drops none).
-  int64_t kept = 0;
-  for (int64_t c : counts)
-    kept += c;
-  ex.droppedAssignments[where] =
-      m.routing == cpu::MoeRouting::ExpertChoice
-          ? 0
-          : m.tokens * (m.routing == cpu::MoeRouting::Switch ? 1 : m.topK) - kept;
+/// The dense form's gates: operands like, gates, expert_ids, token_ids and
+/// the optional row_of.
+template <typename R>
+Status runMoeGates(Executor &ex, const PlanStep &s, const MoeGatesDesc &) {
+  Operands o = operands(ex, s, 5);
+  const Tensor &like = *o.in[0];
+  const int64_t E = like.shape.back();
+  Tensor &y = result<R>(ex, s, 0, like.shape);
+  cpu::moeGates<R>(like.numElements() / std::max<int64_t>(1, E), E, o.in[1]->numElements(),
+                   data<R>(o.in[1]), o.in[2]->i.data(), o.in[3]->i.data(),
+                   o.in[4] ? o.in[4]->i.data() : nullptr, y.v<R>().data());
   return Status::ok();
 }
 
-/// The backward of a moe: the kernel routes again and calls each expert's
-/// backward region (yielding its output, the tokens' gradient and its
-/// parameters' gradients, which land in that expert's slice of the stacked
-/// results).
-template <typename R> Status runMoeVjp(Executor &ex, const PlanStep &s, const MoeVjpDesc &d) {
-  const Tensor &x = ex.values[s.operands[0]], &router = ex.values[s.operands[1]];
-  const Tensor &dy = ex.values[s.operands[2]], &daux = ex.values[s.operands[3]];
-  cpu::MoeShape m = moeShape(*s.moe, x);
-  const std::vector<int64_t> &regionOf = d.region_of;
-  Tensor &dx = result<R>(ex, s, 0, x.shape);
-  Tensor &drouter = result<R>(ex, s, 1, router.shape);
-  std::vector<Tensor *> dparams;
-  for (size_t k = 2; k < s.results.size(); ++k)
-    dparams.push_back(&result<R>(ex, s, k, ex.current->valueShapes[s.results[k]]));
-  Status failure = Status::ok();
-  auto body = [&](int64_t region) {
-    return [&, region, D = m.D](int64_t e, int64_t n, const R *in, const R *dout, R *din,
-                                R *out) {
-      if (!failure.isOk() || region >= static_cast<int64_t>(s.regions.size()))
-        return;
-      Tensor tokens = Tensor::reals<R>({n, D}), grad = Tensor::reals<R>({n, D});
-      std::copy(in, in + n * D, tokens.v<R>().begin());
-      std::copy(dout, dout + n * D, grad.v<R>().begin());
-      int64_t saved = ex.expertIndex;
-      ex.expertIndex = e;
-      std::vector<Tensor> ys;
-      Status st = ex.runRegion(s.regions[region], {std::move(tokens), std::move(grad)}, ys);
-      ex.expertIndex = saved;
-      if (!st.isOk()) {
-        failure = Status::error("in the backward of expert " + std::to_string(e) + ": " +
-                                st.message());
-        return;
-      }
-      std::copy(ys[0].v<R>().begin(), ys[0].v<R>().end(), out);
-      std::copy(ys[1].v<R>().begin(), ys[1].v<R>().end(), din);
-      // Parameter gradients of this region, in the order of `params`.
-      size_t y = 2;
-      for (size_t k = 0; k < dparams.size(); ++k) {
-        if (k >= regionOf.size() || regionOf[k] != region)
-          continue;
-        const Tensor &g = ys[y++];
-        R *slice = dparams[k]->v<R>().data() + e * static_cast<int64_t>(g.v<R>().size());
-        for (size_t i = 0; i < g.v<R>().size(); ++i)
-          slice[i] += g.v<R>()[i];
-      }
-    };
-  };
-  cpu::moeBackward<R>(m, x.v<R>().data(), router.v<R>().data(), body(0), body(1),
-                      dy.v<R>().data(), daux.v<R>()[0], dx.v<R>().data(),
-                      drouter.v<R>().data());
-  return failure;
+template <typename R>
+Status vjpMoeGates(Executor &ex, const PlanStep &s, const MoeGatesDesc &) {
+  Operands o = operands(ex, s, 5);
+  Grads<R> g(o);
+  if (g.p[1])
+    cpu::moeGatesBackward<R>(o.in[0]->shape.back(), o.in[1]->numElements(), o.in[2]->i.data(),
+                             o.in[3]->i.data(), o.in[4] ? o.in[4]->i.data() : nullptr,
+                             data<R>(o.dout[0]), g.p[1]);
+  g.store(ex, s);
+  return Status::ok();
 }
 
 } // namespace
@@ -1488,5 +1394,4 @@ MOTIF_REF_BOTH(MoeRoute)
 MOTIF_REF_BOTH(MoePermute)
 MOTIF_REF_BOTH(GroupedLinear)
 MOTIF_REF_BOTH(MoeCombine)
-MOTIF_REF_RUN(Moe)
-MOTIF_REF_RUN(MoeVjp)
+MOTIF_REF_BOTH(MoeGates)

@@ -21,19 +21,6 @@ Status runGetParam(Executor &ex, const PlanStep &s, const GetParamDesc &d) {
   if (p == ex.params.end())
     return Status::error("parameter '" + d.name + "' was not initialized");
   const Tensor &param = p->second;
-  const Shape &want = ex.current->valueShapes[s.results[0]];
-  if (ex.expertIndex >= 0 && param.shape.size() == want.size() + 1) {
-    // Inside an expert body: this expert's slice of the stacked parameter.
-    if (ex.expertIndex >= param.shape[0])
-      return Status::error("expert " + std::to_string(ex.expertIndex) +
-                           " is outside parameter '" + d.name + "'");
-    Tensor slice = Tensor::reals<R>(Shape(param.shape.begin() + 1, param.shape.end()));
-    size_t n = slice.v<R>().size();
-    std::copy(param.v<R>().begin() + ex.expertIndex * n,
-              param.v<R>().begin() + (ex.expertIndex + 1) * n, slice.v<R>().begin());
-    ex.values[s.results[0]] = std::move(slice);
-    return Status::ok();
-  }
   ex.values[s.results[0]] = param;
   return Status::ok();
 }

@@ -17,7 +17,7 @@ Status motif::rt::checkReference(const Artifact &a, const CheckRefOptions &o, st
   std::vector<Tensor> inputs = syntheticInputs(a, *f, o.batch, o.seq, o.seed);
   // The reference: every value of the fp64 run, kept.
   Executor ref(a);
-  ref.training = false;
+  ref.training = o.training;
   ref.initParameters(o.seed);
   ref.useFp64();
   ref.freeDeadValues = false;
@@ -26,7 +26,7 @@ Status motif::rt::checkReference(const Artifact &a, const CheckRefOptions &o, st
     return Status::error("the fp64 reference run failed: " + s.message());
   // The run under test, compared after each step with the same values.
   Executor ex(a, o.device == "cpu" ? HostBackend::Fast : HostBackend::Reference);
-  ex.training = false;
+  ex.training = o.training;
   ex.initParameters(o.seed);
   double worst = 0;
   std::string worstAt;

@@ -205,6 +205,8 @@ struct CheckRefOptions {
   /// The fp32 run under test: "reference" (the reference backend, the
   /// default) or "cpu" (the fast backend).
   std::string device = "reference";
+  /// Both runs train: training-time noise (random_normal) drawn, the same.
+  bool training = false;
 };
 Status checkReference(const Artifact &artifact, const CheckRefOptions &opts, std::ostream &log);
 

@@ -2,7 +2,8 @@
 //
 // values.cuh against the reference backend's semantics
 // (runtime/exec/ReferenceValueOps.cpp: a splat constant, zeros, 0..n-1
-// positions), exactly; epilogue.cuh (kernel.gemm's bias, keep_pre,
+// positions; random_normal's draws against cpu::normalDraw), exactly;
+// epilogue.cuh (kernel.gemm's bias, keep_pre,
 // activation and residual after the GEMM, runtime/exec/ReferenceKernelOps.cpp)
 // against the CPU's cpu::unary on the same inputs, and the backward through
 // the kept pre-activation (activationBackward) against cpu::unaryBackward.
@@ -101,6 +102,61 @@ TEST(GpuValues, PositionsMatchTheReference) {
         bad += got[size_t(i)] != int32_t(start + i);
       EXPECT_EQ(bad, 0) << deviceName();
     }
+}
+
+/// random_normal's draws against cpu::normalDraw at the reference's stream
+/// (seed ^ step counter · 0xd1b54a32d192ed03): under the simulator (the
+/// host's libm) bit for bit; on a GPU (CUDA's double log and cos, within 2
+/// ulp of double) within 1 ulp of f32. bf16: the f32 draw rounded once.
+/// Not training: zeros. The step counter changes every draw.
+TEST(GpuValues, RandomNormalMatchesTheCpu) {
+  REQUIRE_DEVICE();
+  const int64_t n = 4096 + 3;
+  const uint64_t seed = 0x1234567890abull;
+  DeviceBuf<float> out(static_cast<size_t>(n));
+  DeviceBuf<bf16> outB(static_cast<size_t>(n));
+  std::vector<float> first;
+  for (uint64_t step : {uint64_t(0), uint64_t(5)}) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    std::vector<uint64_t> hostState{1, step};
+    DeviceBuf<uint64_t> state(hostState);
+    CUDA_OK(kern::randomNormal<float>(n, seed, state.p, out.p, nullptr));
+    CUDA_OK(kern::randomNormal<bf16>(n, seed, state.p, outB.p, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    std::vector<float> got = out.get(), gotB = toFloat(outB.get());
+    const uint64_t stream = seed ^ (step * 0xd1b54a32d192ed03ull);
+    int64_t off = 0, offB = 0;
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      float want = static_cast<float>(cpu::normalDraw(stream, uint64_t(i)));
+#ifdef MOTIF_SIM
+      off += got[size_t(i)] != want;
+#else
+      const float ulp = std::nextafter(std::abs(want), INFINITY) - std::abs(want);
+      off += std::abs(got[size_t(i)] - want) > ulp;
+#endif
+      std::vector<float> one{want};
+      offB += gotB[size_t(i)] != toFloat(toBf16(one))[0];
+      sum += want;
+      sq += double(want) * want;
+    }
+    EXPECT_EQ(off, 0) << deviceName();
+    EXPECT_EQ(offB, 0) << deviceName();
+    // Standard normal: mean and variance near 0 and 1 (4099 draws).
+    EXPECT_NEAR(sum / n, 0.0, 0.06);
+    EXPECT_NEAR(sq / n, 1.0, 0.08);
+    if (first.empty())
+      first = got;
+    else
+      EXPECT_NE(first, got);
+  }
+  // Not training: zeros.
+  std::vector<uint64_t> quiet{0, 3};
+  DeviceBuf<uint64_t> state(quiet);
+  CUDA_OK(kern::randomNormal<float>(n, seed, state.p, out.p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT_EQ(out.get(), std::vector<float>(size_t(n), 0.f));
+  EXPECT_EQ(kern::randomNormal<float>(4, seed, nullptr, out.p, nullptr), cudaErrorInvalidValue);
 }
 
 TEST(GpuValues, BadArgumentsAreRefused) {

@@ -151,8 +151,9 @@ static cl::opt<bool> noFusion("no-fusion",
                               cl::cat(cat));
 static cl::opt<bool> noExpertGrouping(
     "no-expert-grouping",
-    cl::desc("Keep each moe as one op whose experts run as regions on their tokens "
-             "(no route/permute/grouped GEMM/combine rewrite)"),
+    cl::desc("Rewrite each moe into the dense reference form (the same routing as dense "
+             "gates, every expert over every token) instead of route/permute/grouped "
+             "GEMM/combine"),
     cl::cat(cat));
 enum class Recompute { Attention };
 static cl::list<Recompute> recompute(

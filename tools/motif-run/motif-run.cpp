@@ -92,6 +92,7 @@ const char *kUsage =
     "             whose result differs by more than --tol (default 1e-3 on the\n"
     "             CPU, 3e-2 on a device):\n"
     "               --function NAME --batch B --seq T --tol X --seed N\n"
+    "               --training (both runs draw training-time noise)\n"
     "  bench      time steps on synthetic inputs (text and a JSON line):\n"
     "               --function train_step|forward --batch B --seq T\n"
     "               --steps N --warmup N --seed N\n"
@@ -460,6 +461,7 @@ int runCommand(int argc, char **argv) {
       else if (f == "--seq") positive(cr.seq);
       else if (f == "--tol") { nonNegativeNum(cr.tolerance); tolSet = true; }
       else if (f == "--seed") { intOpt(seed); cr.seed = static_cast<uint64_t>(seed); }
+      else if (f == "--training") cr.training = true;
       else return usageError("unknown option '" + f + "' for check-ref");
     } else if (cmd == "gpu-plan") {
       if (f == "--arch") gp.arch = value();

@@ -94,6 +94,19 @@ void CudaBackend::setStream(device::Stream s) {
 void CudaBackend::keepWorkspace() { ws_->keepBlocks(); }
 void CudaBackend::startRun() { ws_->startRun(); }
 
+Status CudaBackend::setRandomState(bool training, uint64_t rngOffset) {
+  if (!randomState_) {
+    auto p = dev_.allocate(sizeof randomHost_, "the random state");
+    if (!p.isOk())
+      return p.status();
+    randomState_ = static_cast<uint64_t *>(*p);
+    owned_.push_back(*p);
+  }
+  randomHost_[0] = training ? 1 : 0;
+  randomHost_[1] = rngOffset;
+  return dev_.copyToDevice(randomState_, randomHost_, sizeof randomHost_, stream_);
+}
+
 std::string CudaBackend::name() const { return "cuda (" + dev_.name() + ")"; }
 
 void *CudaBackend::pointer(int32_t v) const {
@@ -1113,6 +1126,8 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   }
   lastArena_ = b->resolved().arena.peak;
   b->startRun();
+  if (Status st = b->setRandomState(training, rngOffset); !st.isOk())
+    return st;
   for (size_t i = 0; i < inputs.size(); ++i) {
     int32_t v = f->args[i];
     const Tensor &t = inputs[i];

@@ -81,6 +81,7 @@ public:
   Status vjpBinary(const BinaryDesc &d, const PlanStep &s) override;
   // (CudaBackendLayout.cpp: the ops of BERT, ViT and T5)
   Status runConstant(const ConstantDesc &d, const PlanStep &s) override;
+  Status runRandomNormal(const RandomNormalDesc &d, const PlanStep &s) override;
   Status vjpReshape(const ReshapeDesc &d, const PlanStep &s) override;
   Status runTranspose(const TransposeDesc &d, const PlanStep &s) override;
   Status vjpTranspose(const TransposeDesc &d, const PlanStep &s) override;
@@ -152,6 +153,10 @@ public:
   /// call startRun() before each run.
   void keepWorkspace();
   void startRun();
+  /// Whether this run trains and the trainer's random step counter, copied
+  /// to the device (where random_normal reads them, so that a captured
+  /// graph draws each run's noise): call before each run.
+  Status setRandomState(bool training, uint64_t rngOffset);
 
   /// The bf16 copies of the parameters by name (a device engine's, refreshed
   /// after each optimizer step): get_param of bf16 storage reads these.
@@ -195,6 +200,9 @@ private:
   std::vector<void *> owned_; // allocations of unplaced values
   std::unique_ptr<Gemm> gemm_;
   const std::map<std::string, void *> *computeParams_ = nullptr;
+  /// setRandomState's values: on the host (the copy's source) and the device.
+  uint64_t randomHost_[2] = {0, 0};
+  uint64_t *randomState_ = nullptr;
   device::Stream stream_ = nullptr;
   std::unique_ptr<support::Workspace> ws_;
 };
@@ -215,6 +223,10 @@ public:
 
   /// Fail on the first step that makes a NaN or an infinity.
   bool nanCheck = false;
+  /// Whether runs train (random_normal draws; zeros otherwise) and the
+  /// trainer's random step counter (the reference Executor's rngOffset).
+  bool training = false;
+  uint64_t rngOffset = 0;
 
   /// A runner over parameters a device engine owns: `params` (f32 masters)
   /// and `computeParams` (bf16 copies, possibly empty) by name, left to the

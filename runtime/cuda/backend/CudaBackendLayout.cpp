@@ -73,6 +73,23 @@ static StatusOr<int> copyBytes(DType t, const PlanStep &s) {
 // Values
 //===----------------------------------------------------------------------===//
 
+/// Draws while training, zeros otherwise, as the reference's: the state
+/// (training, step counter) is read on the device (setRandomState).
+Status CudaBackend::runRandomNormal(const RandomNormalDesc &d, const PlanStep &s) {
+  int32_t v = s.results[0];
+  auto shape = shapeOf(v, s);
+  if (!shape.isOk())
+    return shape.status();
+  auto e = elemOf(r_.storage[v], "random_normal's result");
+  if (!e.isOk())
+    return e.status();
+  if (!randomState_)
+    if (Status st = setRandomState(false, 0); !st.isOk())
+      return st;
+  return lib_.randomNormal(*e, elements(*shape), static_cast<uint64_t>(d.seed), randomState_,
+                           pointer(v), stream_);
+}
+
 Status CudaBackend::runConstant(const ConstantDesc &d, const PlanStep &s) {
   int32_t v = s.results[0];
   auto shape = shapeOf(v, s);

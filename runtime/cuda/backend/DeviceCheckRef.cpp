@@ -53,7 +53,7 @@ Status gpu::checkDeviceReference(const Artifact &a, const CheckRefOptions &o,
   std::vector<Tensor> inputs = syntheticInputs(a, *f, o.batch, o.seq, o.seed);
   // The reference: every value of the CPU's fp32 run, kept.
   Executor ref(a);
-  ref.training = false;
+  ref.training = o.training;
   ref.initParameters(o.seed);
   ref.freeDeadValues = false;
   auto dev = device::openDevice(kind, 0);
@@ -106,6 +106,7 @@ Status gpu::checkDeviceReference(const Artifact &a, const CheckRefOptions &o,
   std::string worstAt;
   int64_t compared = 0;
   std::vector<float> got;
+  (*runner)->training = o.training;
   (*runner)->afterStep = [&](size_t index, const PlanStep &s, CudaBackend &b) -> Status {
     // As the fp64 check: errors over the larger of the result's largest CPU
     // value and its operands'.

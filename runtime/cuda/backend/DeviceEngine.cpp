@@ -311,6 +311,8 @@ Status DeviceEngine::download(std::vector<float> &dst, const float *src, int64_t
 Status DeviceEngine::run(const std::string &function, const std::vector<Tensor> &inputs,
                          std::vector<Tensor> &results) {
   const CudaRunner::GraphStats before = runner->graphStats;
+  runner->training = training_;
+  runner->rngOffset = rngOffset_;
   Status s = runner->run(function, inputs, results);
   runStats.peakValueBytes = runner->lastArenaBytes();
   runStats.totalValueBytes = runner->lastArenaBytes();

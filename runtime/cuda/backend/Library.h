@@ -286,6 +286,11 @@ public:
   virtual Status fillInt(int64_t n, int32_t value, int32_t *out, device::Stream stream) const = 0;
   /// out[i] = start + i, i in [0, n) (int32).
   virtual Status positions(int64_t n, int64_t start, int32_t *out, device::Stream stream) const = 0;
+  /// out [n] of type t = standard normal draws of stream `seed` (values.cuh's
+  /// randomNormal, cpu::normalDraw's draw) while state[0] != 0, else zeros;
+  /// state (device, 2 x uint64): training, the trainer's step counter.
+  virtual Status randomNormal(Elem t, int64_t n, uint64_t seed, const uint64_t *state,
+                              void *out, device::Stream stream) const = 0;
 
   // Grouped experts (moe.cuh): float tensors of type t but the gates, their
   // gradient and the auxiliary loss (device scalars `aux`, `daux`), of type g

@@ -597,7 +597,7 @@ func.func @f(%x: tensor<?x?x16xf32>, %r: tensor<4x16xf32>) {
 
 // yield outside moe
 func.func @f(%x: tensor<3xf32>) {
-  // expected-error @+1 {{expects parent op to be one of 'motif.moe, motif.moe_vjp, motif.recurrent, motif.recurrent_step, motif.recurrent_vjp'}}
+  // expected-error @+1 {{expects parent op to be one of 'motif.moe, motif.recurrent, motif.recurrent_step, motif.recurrent_vjp'}}
   motif.yield %x : tensor<3xf32>
 }
 

@@ -110,3 +110,22 @@ func.func @f(%l: tensor<16x4xf32>) {
   %g, %e, %t, %a = motif.moe_route %l {routing = #motif<routing noisy_top_k>} : (tensor<16x4xf32>) -> (tensor<32xf32>, tensor<32xi32>, tensor<32xi32>, tensor<f32>)
   return
 }
+
+// -----
+
+// The dense form's gates: the assignments must be one list.
+func.func @f(%l: tensor<2x8x4xf32>, %g: tensor<32xf32>, %e: tensor<32xi32>, %t: tensor<16xi32>) {
+  // expected-error @+2 {{gates tensor<32xf32>, expert_ids tensor<32xi32> and token_ids tensor<16xi32> (and row_of) must list the same assignments}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %d = motif.moe_gates %l, %g, %e, %t : (tensor<2x8x4xf32>, tensor<32xf32>, tensor<32xi32>, tensor<16xi32>) -> tensor<2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<2x8x4xf32>, %g: tensor<16xf32>, %e: tensor<16xi32>, %t: tensor<16xi32>, %r: tensor<8xi32>) {
+  // expected-error @+2 {{(and row_of) must list the same assignments}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %d = motif.moe_gates %l, %g, %e, %t, %r : (tensor<2x8x4xf32>, tensor<16xf32>, tensor<16xi32>, tensor<16xi32>, tensor<8xi32>) -> tensor<2x8x4xf32>
+  return
+}

@@ -79,68 +79,6 @@ func.func @forward(%x: tensor<?x3x4x4xf32>, %t: tensor<?xi32>) -> (tensor<?x3x4x
 
 // -----
 
-// A moe is differentiated through its expert bodies: motif.moe_vjp holds each
-// body's backward as a region (the body cloned, then its reverse sweep) that
-// yields the output, the tokens' gradient and the body's parameter gradients;
-// those come back stacked over the experts.
-motif.param @r : tensor<2x8xf32> init #motif.init<zeros>
-motif.param @e : tensor<2x8x8xf32> init #motif.init<zeros>
-func.func @forward(%x: tensor<?x?x8xf32>, %t: tensor<?x?xi32>) -> (tensor<f32> {motif.loss}) {
-  %r = motif.get_param @r : tensor<2x8xf32>
-  %y, %aux = motif.moe %x, %r {experts = 2 : i64, top_k = 1 : i64} : (tensor<?x?x8xf32>, tensor<2x8xf32>) -> (tensor<?x?x8xf32>, tensor<f32>) experts {
-  ^bb0(%tok: tensor<?x8xf32>):
-    %w = motif.get_param @e : tensor<8x8xf32>
-    %o = motif.linear %tok, %w : (tensor<?x8xf32>, tensor<8x8xf32>) -> tensor<?x8xf32>
-    motif.yield %o : tensor<?x8xf32>
-  } shared {
-  }
-  %l = motif.cross_entropy %y, %t : (tensor<?x?x8xf32>, tensor<?x?xi32>) -> tensor<f32>
-  %s = motif.add %l, %aux : (tensor<f32>, tensor<f32>) -> tensor<f32>
-  return %s : tensor<f32>
-}
-
-// CHECK-LABEL: func.func @train_step
-// CHECK-SAME: -> (tensor<f32> {motif.loss}, tensor<2x8xf32> {motif.grad = @r}, tensor<2x8x8xf32> {motif.grad = @e})
-// CHECK: %[[ADD:.*]]:2 = motif.vjp "motif.add"
-// CHECK: %[[DY:.*]] = motif.vjp "motif.cross_entropy"
-// CHECK: %[[DX:.*]], %[[DR:.*]], %[[DE:.*]] = motif.moe_vjp %{{.*}}, %{{.*}}, %[[DY]], %[[ADD]]#1 {{{.*}}params = [@e], region_of = array<i64: 0>}
-// CHECK: ^bb0(%[[T:.*]]: tensor<?x8xf32>, %[[G:.*]]: tensor<?x8xf32>):
-// CHECK: %[[W:.*]] = motif.get_param @e : tensor<8x8xf32>
-// CHECK: %[[O:.*]] = motif.linear %[[T]], %[[W]]
-// CHECK: %[[B:.*]]:2 = motif.vjp "motif.linear"(%[[T]], %[[W]]) outputs(%[[O]]) grads(%[[G]])
-// CHECK: motif.yield %[[O]], %[[B]]#0, %[[B]]#1
-// CHECK: return %{{.*}}, %[[DR]], %[[DE]]
-
-// -----
-
-// The moe's VJP is built even when no operand needs a gradient (the input is
-// not trained and the router is frozen): its expert body reads a trained
-// parameter. The frozen router gets no gradient.
-motif.param @r : tensor<2x8xf32> init #motif.init<zeros> {frozen}
-motif.param @e : tensor<2x8x8xf32> init #motif.init<zeros>
-func.func @forward(%x: tensor<?x?x8xf32>, %t: tensor<?x?xi32>) -> (tensor<f32> {motif.loss}) {
-  %r = motif.get_param @r : tensor<2x8xf32>
-  %y, %aux = motif.moe %x, %r {experts = 2 : i64, top_k = 1 : i64} : (tensor<?x?x8xf32>, tensor<2x8xf32>) -> (tensor<?x?x8xf32>, tensor<f32>) experts {
-  ^bb0(%tok: tensor<?x8xf32>):
-    %w = motif.get_param @e : tensor<8x8xf32>
-    %o = motif.linear %tok, %w : (tensor<?x8xf32>, tensor<8x8xf32>) -> tensor<?x8xf32>
-    motif.yield %o : tensor<?x8xf32>
-  } shared {
-  }
-  %l = motif.cross_entropy %y, %t : (tensor<?x?x8xf32>, tensor<?x?xi32>) -> tensor<f32>
-  return %l : tensor<f32>
-}
-
-// CHECK-LABEL: func.func @train_step
-// CHECK-SAME: -> (tensor<f32> {motif.loss}, tensor<2x8x8xf32> {motif.grad = @e})
-// CHECK: %[[DY:.*]] = motif.vjp "motif.cross_entropy"
-// CHECK: %[[AUX:.*]] = motif.zeros_like
-// CHECK: %{{.*}}, %{{.*}}, %[[DE:.*]] = motif.moe_vjp %{{.*}}, %{{.*}}, %[[DY]], %[[AUX]] {{{.*}}params = [@e], region_of = array<i64: 0>}
-// CHECK: motif.vjp "motif.linear"{{.*}}needs = array<i1: true, true>
-// CHECK: return %{{.*}}, %[[DE]] :
-
-// -----
-
 // Positions of an activation are integers: the int path (positions, its
 // arithmetic, the cast to float, the bias made from it) gets no backward op,
 // and the attention's bias operand is not asked for a gradient (issue 14:

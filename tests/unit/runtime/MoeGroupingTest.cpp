@@ -1,12 +1,13 @@
-//===- MoeGroupingTest.cpp - Expert grouping agrees with the region path ---===//
+//===- MoeGroupingTest.cpp - Expert grouping agrees with the dense form ----===//
 //
 // The tiny MoE examples and one tiny model per routing mode (tests/lit/train/
 // Inputs/moe_routings.motif) compiled twice at build time, with expert grouping
 // (route, permute, grouped GEMMs, combine) and with --no-expert-grouping (the
-// moe op, its experts run as regions on their tokens): on the same synthetic
-// batch and the same initial weights, in fp64, the forward's outputs and
-// loss and the train step's loss and every gradient agree to 1e-12; in fp32
-// the losses agree to fp32 rounding.
+// dense form: the same routing as dense gates, every expert over every token
+// with its slice of the weights, plain ops): on the same synthetic batch and
+// the same initial weights, in fp64, the forward's outputs and loss and the
+// train step's loss and every gradient agree to 1e-12 (noisy top-k with its
+// noise drawn, in training); in fp32 the losses agree to fp32 rounding.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/exec/Executor.h"
@@ -62,9 +63,9 @@ double maxRelDiff(const std::vector<double> &a, const std::vector<double> &b) {
   return a.size() == b.size() ? m : INFINITY;
 }
 
-void expectAgree(const Results &grouped, const Results &regions, double tol) {
-  ASSERT_EQ(grouped.size(), regions.size());
-  for (const auto &[role, ref] : regions) {
+void expectAgree(const Results &grouped, const Results &dense, double tol) {
+  ASSERT_EQ(grouped.size(), dense.size());
+  for (const auto &[role, ref] : dense) {
     auto it = grouped.find(role);
     ASSERT_NE(it, grouped.end()) << role;
     EXPECT_LE(maxRelDiff(it->second, ref), tol) << role;
@@ -73,33 +74,35 @@ void expectAgree(const Results &grouped, const Results &regions, double tol) {
 
 class MoeGrouping : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(MoeGrouping, AgreesWithTheRegionPath) {
+/// The grouped artifact has no moe op left, the dense one no grouped op.
+bool has(const Artifact &a, const std::string &op) {
+  for (const Function &f : a.functions)
+    for (const Step &s : f.steps)
+      if (s.op == op)
+        return true;
+  return false;
+}
+
+TEST_P(MoeGrouping, AgreesWithTheDenseForm) {
   if (!kDir)
     GTEST_SKIP() << "built without motif-compile: no test artifacts";
   std::string base = std::string(kDir) + "/" + GetParam();
   StatusOr<Artifact> grouped = readArtifact(base + ".mbin");
-  StatusOr<Artifact> regions = readArtifact(base + "-regions.mbin");
+  StatusOr<Artifact> dense = readArtifact(base + "-dense.mbin");
   ASSERT_TRUE(grouped.isOk()) << grouped.status().message();
-  ASSERT_TRUE(regions.isOk()) << regions.status().message();
-  // The grouped artifact has no moe op left; the other has no grouped op.
-  auto has = [](const Artifact &a, const std::string &op) {
-    for (const Function &f : a.functions)
-      for (const Step &s : f.steps)
-        if (s.op == op)
-          return true;
-    return false;
-  };
+  ASSERT_TRUE(dense.isOk()) << dense.status().message();
   EXPECT_FALSE(has(*grouped, "motif.moe"));
   EXPECT_TRUE(has(*grouped, "motif.grouped_linear"));
-  EXPECT_TRUE(has(*regions, "motif.moe"));
-  EXPECT_FALSE(has(*regions, "motif.moe_route"));
+  EXPECT_FALSE(has(*grouped, "motif.moe_gates"));
+  EXPECT_TRUE(has(*dense, "motif.moe_gates"));
+  EXPECT_FALSE(has(*dense, "motif.grouped_linear"));
+  EXPECT_FALSE(has(*dense, "motif.moe_combine"));
   for (const char *fn : {"forward", "train_step"}) {
     SCOPED_TRACE(fn);
-    expectAgree(run(*grouped, fn, true), run(*regions, fn, true), 1e-12);
-    // fp32: the router's logits are rounded to fp32 in the grouped form.
-    Results g32 = run(*grouped, fn, false), r32 = run(*regions, fn, false);
-    ASSERT_TRUE(g32.count("loss") && r32.count("loss"));
-    EXPECT_NEAR(g32["loss"][0], r32["loss"][0], 1e-5 * std::abs(r32["loss"][0]));
+    expectAgree(run(*grouped, fn, true), run(*dense, fn, true), 1e-12);
+    Results g32 = run(*grouped, fn, false), d32 = run(*dense, fn, false);
+    ASSERT_TRUE(g32.count("loss") && d32.count("loss"));
+    EXPECT_NEAR(g32["loss"][0], d32["loss"][0], 1e-5 * std::abs(d32["loss"][0]));
   }
 }
 
@@ -110,37 +113,29 @@ INSTANTIATE_TEST_SUITE_P(Examples, MoeGrouping,
                                            // dropping tokens, expert choice:
                                            "moe_topk", "moe_switch", "moe_expert_choice",
                                            // sigmoid scores with normalisation:
-                                           "moe_sigmoid"));
+                                           "moe_sigmoid",
+                                           // noisy top-k, its noise drawn (training):
+                                           "moe_noisy"));
 
-/// Noisy top-k: the region path adds no noise, so the reference is its
-/// inference; without noise the grouped forward (noise weight and all) gives
-/// the same outputs and loss.
-TEST(MoeGroupingNoisy, AgreesWithTheRegionPathInInference) {
+/// Noisy top-k: both forms share the routing, so the same seeded noise; it
+/// changes the forward in training, the same way every time, and not in
+/// inference, where both forms agree too.
+TEST(MoeGroupingNoisy, NoiseIsDrawnInTrainingOnly) {
   if (!kDir)
     GTEST_SKIP() << "built without motif-compile: no test artifacts";
   std::string base = std::string(kDir) + "/moe_noisy";
   StatusOr<Artifact> grouped = readArtifact(base + ".mbin");
-  StatusOr<Artifact> regions = readArtifact(base + "-regions.mbin");
+  StatusOr<Artifact> dense = readArtifact(base + "-dense.mbin");
   ASSERT_TRUE(grouped.isOk()) << grouped.status().message();
-  ASSERT_TRUE(regions.isOk()) << regions.status().message();
-  expectAgree(run(*grouped, "forward", true, false), run(*regions, "forward", true, false),
+  ASSERT_TRUE(dense.isOk()) << dense.status().message();
+  expectAgree(run(*grouped, "forward", true, false), run(*dense, "forward", true, false),
               1e-12);
-  // While training, the noise changes the grouped forward...
-  Results noisy = run(*grouped, "forward", true, true),
-          clean = run(*grouped, "forward", true, false);
-  ASSERT_TRUE(noisy.count("loss") && clean.count("loss"));
-  EXPECT_NE(noisy["loss"][0], clean["loss"][0]);
-  // ...the same way every time (a seeded draw)...
-  EXPECT_EQ(run(*grouped, "forward", true, true)["loss"][0], noisy["loss"][0]);
-  // ...and the region path refuses to train without it.
-  Executor ex(*regions);
-  ex.initParameters(7);
-  const Function *f = regions->function("forward");
-  ASSERT_NE(f, nullptr);
-  std::vector<Tensor> results;
-  Status st = ex.run("forward", syntheticInputs(*regions, *f, 2, 16, 3), results);
-  EXPECT_FALSE(st.isOk());
-  EXPECT_NE(st.message().find("noisy_top_k"), std::string::npos) << st.message();
+  for (const Artifact *a : {&*grouped, &*dense}) {
+    Results noisy = run(*a, "forward", true, true), clean = run(*a, "forward", true, false);
+    ASSERT_TRUE(noisy.count("loss") && clean.count("loss"));
+    EXPECT_NE(noisy["loss"][0], clean["loss"][0]);
+    EXPECT_EQ(run(*a, "forward", true, true)["loss"][0], noisy["loss"][0]);
+  }
 }
 
 } // namespace
