@@ -261,7 +261,11 @@ SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &s
     size_t p = 0, suffixFrom = B;
     int64_t maxEnd = INT64_MIN;
     std::fill(join.begin(), join.end(), INT64_MIN);
-    suffix.assign((B + 1) * w, INT64_MAX);
+    // suffix[p] (w coefficients): the minimum of the offsets of busyStart[p..B),
+    // filled from the end as far down as a proof needs.
+    if (suffix.size() < (B + 1) * w)
+      suffix.resize((B + 1) * w);
+    std::fill(suffix.begin() + B * w, suffix.begin() + (B + 1) * w, INT64_MAX);
     const int64_t *at = nullptr;
     // Candidates in order: the zero offset sorts before every end >= 0.
     bool zeroTried = false;
