@@ -446,20 +446,31 @@ struct MotifDeriveInferencePass final
         return giveUp();
       }
       std::string layer = layerName(pa.getQ(), 2, "attention" + std::to_string(i));
+      // The value cache has the value's width (its head dim may differ from
+      // the key's, as in multi-head latent attention).
+      int64_t vwidth = llvm::cast<RankedTensorType>(pa.getV().getType()).getDimSize(2);
+      if (vwidth == kDyn) {
+        pa.emitOpError("needs a static value width to plan its KV cache, got ")
+            << pa.getV().getType();
+        return giveUp();
+      }
       auto cacheType = RankedTensorType::get({kDyn, slots, width}, kt.getElementType());
+      auto vCacheType = RankedTensorType::get({kDyn, slots, vwidth}, kt.getElementType());
       b.setInsertionPointAfter(pa);
-      for (auto [which, rows] : {std::pair{"k", pa.getK()}, std::pair{"v", pa.getV()}}) {
-        Value fill = kernel::StateFillOp::create(b, pa.getLoc(), cacheType, rows, lengths,
+      for (auto [which, rows, w, type] :
+           {std::tuple{"k", pa.getK(), width, cacheType},
+            std::tuple{"v", pa.getV(), vwidth, vCacheType}}) {
+        Value fill = kernel::StateFillOp::create(b, pa.getLoc(), type, rows, lengths,
                                                  b.getI64IntegerAttr(slots));
         addStateResult(prefill, fill, layer + "." + which);
         layout.push_back({layer + "." + which, window > 0 ? "kv_window" : "kv", layer, slots,
-                          width, kt.getElementType()});
+                          w, kt.getElementType()});
       }
       Value kc = addArg(decode, cacheType, layer + ".k", true);
-      Value vc = addArg(decode, cacheType, layer + ".v", true);
+      Value vc = addArg(decode, vCacheType, layer + ".v", true);
       b.setInsertionPoint(sa);
       auto dec = kernel::AttentionDecodeOp::create(
-          b, sa.getLoc(), TypeRange{sa.getQ().getType(), cacheType, cacheType}, sa.getQ(),
+          b, sa.getLoc(), TypeRange{sa.getResult().getType(), cacheType, vCacheType}, sa.getQ(),
           sa.getK(), sa.getV(), kc, vc, pos, sa.getHeadsAttr(), sa.getKvHeadsAttr(),
           sa.getWindowAttr(), sa.getScaleAttr());
       sa.getResult().replaceAllUsesWith(dec.getOut());

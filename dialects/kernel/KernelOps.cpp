@@ -312,7 +312,15 @@ LogicalResult AttentionDecodeOp::inferReturnTypes(MLIRContext *ctx, std::optiona
                                                   RegionRange regions,
                                                   SmallVectorImpl<Type> &results) {
   Adaptor a(operands, attributes, properties, regions);
-  results.push_back(a.getQ().getType());
+  // [B, 1, H*Dv]: the value's head dim, which may differ from the query's.
+  auto q = llvm::dyn_cast<RankedTensorType>(a.getQ().getType());
+  auto v = llvm::dyn_cast<RankedTensorType>(a.getV().getType());
+  int64_t h = a.getHeads(), hkv = a.getKvHeads();
+  if (!q || !v || q.getRank() != 3 || v.getRank() != 3 || hkv <= 0)
+    return emitOptionalError(loc, "attention_decode takes q and v of rank 3");
+  int64_t vw = v.getDimSize(2);
+  results.push_back(RankedTensorType::get(
+      {q.getDimSize(0), q.getDimSize(1), vw == kDyn ? kDyn : vw / hkv * h}, q.getElementType()));
   results.push_back(a.getKCache().getType());
   results.push_back(a.getVCache().getType());
   return success();
@@ -368,8 +376,16 @@ LogicalResult AttentionDecodeOp::verify() {
   auto kc = llvm::dyn_cast<RankedTensorType>(getKCache().getType());
   if (!q || !k || !kc || q.getRank() != 3 || k.getRank() != 3 || kc.getRank() != 3)
     return emitOpError("query, key and cache must be rank 3");
-  if (getK().getType() != getV().getType() || getKCache().getType() != getVCache().getType())
-    return emitOpError("key and value (and their caches) must have the same types");
+  auto v = llvm::dyn_cast<RankedTensorType>(getV().getType());
+  auto vc = llvm::dyn_cast<RankedTensorType>(getVCache().getType());
+  if (!v || !vc || v.getRank() != 3 || vc.getRank() != 3 ||
+      v.getElementType() != k.getElementType() || vc.getElementType() != kc.getElementType() ||
+      !compat(v.getDimSize(1), 1) || vc.getDimSize(1) != kc.getDimSize(1))
+    return emitOpError("value and its cache must be like the key and its cache (the value's "
+                       "width may differ), got ")
+           << v << " and " << vc;
+  if (!compat(vc.getDimSize(2), v.getDimSize(2)))
+    return emitOpError("cache rows ") << vc << " do not match the value " << v;
   if (!compat(q.getDimSize(1), 1) || !compat(k.getDimSize(1), 1))
     return emitOpError("takes one new position per sequence, got ") << q;
   if (!isIntTensor(getPos().getType(), 1))
@@ -380,9 +396,14 @@ LogicalResult AttentionDecodeOp::verify() {
                                   << ")";
   if (!compat(kc.getDimSize(2), k.getDimSize(2)))
     return emitOpError("cache rows ") << kc << " do not match the key " << k;
-  if (getOut().getType() != getQ().getType() || getKNext().getType() != getKCache().getType() ||
+  auto out = llvm::cast<RankedTensorType>(getOut().getType());
+  if (out.getRank() != 3 || out.getElementType() != q.getElementType() ||
+      !compat(out.getDimSize(2), v.getDimSize(2) == ShapedType::kDynamic
+                                     ? ShapedType::kDynamic
+                                     : v.getDimSize(2) / hkv * h) ||
+      getKNext().getType() != getKCache().getType() ||
       getVNext().getType() != getVCache().getType())
-    return emitOpError("results must have the types of the query and the caches");
+    return emitOpError("results must be [B, 1, heads * value head dim] and the caches' types");
   if (getWindow() < 0)
     return emitOpError("window must be non-negative, got ") << getWindow();
   return success();

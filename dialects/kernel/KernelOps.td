@@ -273,8 +273,9 @@ def Kernel_AttentionDecodeOp : Kernel_Op<"attention_decode", [Pure,
     DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
   let summary = "one new query per sequence against its KV cache (the decode step)";
   let description = [{
-    `q: [B, 1, H*Dh]`, the new key and value `k, v: [B, 1, Hkv*Dh]`, the
-    caches `k_cache, v_cache: [B, S, Hkv*Dh]` (ring buffers: position `p`
+    `q: [B, 1, H*Dh]`, the new key `k: [B, 1, Hkv*Dh]` and value
+    `v: [B, 1, Hkv*Dv]` (`Dv` may differ from `Dh`), the caches
+    `k_cache: [B, S, Hkv*Dh]`, `v_cache: [B, S, Hkv*Dv]` (ring buffers: position `p`
     in slot `p mod S`) and each sequence's position `pos: [B]` (i32). The new
     key and value are written to slot `pos mod S` of the caches, which come
     back as `k_next, v_next`; the query attends to positions

@@ -268,8 +268,9 @@ def Motif_RopeOp : Motif_InferOp<"rope", [Pure]> {
 def Motif_AttentionOp : Motif_InferOp<"attention", [Pure]> {
   let summary = "scaled dot-product attention (MHA, GQA, MQA, cross)";
   let description = [{
-    `q: [B, Tq, H*Dh]`, `k, v: [B, Tk, Hkv*Dh]` give `[B, Tq, H*Dh]`. Query
-    head `h` reads key/value head `h / (H / Hkv)`. `window > 0` limits each
+    `q: [B, Tq, H*Dh]`, `k: [B, Tk, Hkv*Dh]`, `v: [B, Tk, Hkv*Dv]` give
+    `[B, Tq, H*Dv]` (`Dv` may differ from `Dh`, as in multi-head latent
+    attention). Query head `h` reads key/value head `h / (H / Hkv)`. `window > 0` limits each
     query to the last `window` keys; `scale = 0` means `1/sqrt(Dh)`; an
     optional additive `bias: [H, Tq, Tk]` (T5).
     ```mlir
@@ -718,7 +719,8 @@ def Motif_RandomNormalOp : Motif_InferOp<"random_normal", [
   let summary = "standard normal noise while training, zero otherwise";
   let description = [{
     A tensor of the type of `like` (whose data is not read) holding
-    independent standard normal draws while training and zeros in inference.
+    independent standard normal draws while training and zeros in inference
+    (draws then too with `always`).
     Draw i is a function of (`seed`, i, the run's random step counter) only —
     a counter-based generator — so a resumed run, a recomputation and every
     backend draw the same numbers; the trainer advances the counter once per
@@ -727,7 +729,8 @@ def Motif_RandomNormalOp : Motif_InferOp<"random_normal", [
     %n = motif.random_normal %logits {seed = 7 : i64} : tensor<?x?x8xf32>
     ```
   }];
-  let arguments = (ins Motif_Tensor:$like, I64Attr:$seed);
+  let arguments = (ins Motif_Tensor:$like, I64Attr:$seed,
+                       DefaultValuedAttr<BoolAttr, "false">:$always);
   let results = (outs Motif_Tensor:$result);
   let assemblyFormat = "$like attr-dict `:` type($like)";
 }

@@ -431,9 +431,15 @@ INFER_SIGNATURE(AttentionOp) {
                    " differs from key head dim " + Twine(kd / hkv) + " (" +
                    str(*q) + " with " + Twine(h) + " heads, " + str(*k) +
                    " with " + Twine(hkv) + " kv heads)");
-  for (int i = 0; i < 3; ++i)
+  // The value's head dim may differ from the query/key head dim (DeepSeek's
+  // multi-head latent attention); the output has the value's.
+  for (int i = 0; i < 2; ++i)
     if (!compat(k->getDimSize(i), v->getDimSize(i)))
       return in.fail("key and value shapes differ (" + str(*k) + ", " + str(*v) + ")");
+  int64_t vd = v->getDimSize(2);
+  if (vd != kDyn && vd % hkv != 0)
+    return in.fail("value feature dim " + Twine(vd) + " is not divisible by " +
+                   Twine(hkv) + " kv heads");
   if (!compat(q->getDimSize(0), k->getDimSize(0)))
     return in.fail("query and key batch sizes differ (" + str(*q) + ", " +
                    str(*k) + ")");
@@ -452,7 +458,9 @@ INFER_SIGNATURE(AttentionOp) {
                      Twine(h) + ", " + dimStr(q->getDimSize(1)) + ", " +
                      dimStr(k->getDimSize(1)) + "]");
   }
-  results.push_back(*q);
+  results.push_back(RankedTensorType::get(
+      {q->getDimSize(0), q->getDimSize(1), vd == kDyn ? kDyn : vd / hkv * h},
+      q->getElementType()));
   return success();
 }
 

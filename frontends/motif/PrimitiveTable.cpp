@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "mlir/IR/Verifier.h"
+#include "llvm/Support/xxhash.h"
 
 using namespace motif;
 using mlir::motif::InitKind;
@@ -235,6 +236,20 @@ Val buildRelativePositionBias(PrimitiveCall &c) {
   if (!table)
     return Val::poison();
   return c.makeOp({c.tensor("q"), c.tensor("k"), table});
+}
+
+/// Standard normal noise shaped like `x`, seeded by its call site: a hash of
+/// the scope the call opens (`as name`, else random_normal, random_normal_1,
+/// ... in the enclosing block's path, as the moe's noise is seeded by its
+/// scope), so that a layer's draws do not change when other layers come or go;
+/// `seed = N` fixes it instead.
+Val buildRandomNormal(PrimitiveCall &c) {
+  if (!c.openScope("random_normal"))
+    return Val::poison();
+  int64_t seed = c.given("seed")
+                     ? c.i64("seed")
+                     : static_cast<int64_t>(llvm::xxh3_64bits(c.g.scopePath()) >> 1);
+  return c.makeOp({c.tensor("x")}, {c.g.b.getNamedAttr("seed", c.g.b.getI64IntegerAttr(seed))});
 }
 
 /// Fills one expert region of `op` by calling the body on the region's
@@ -742,6 +757,11 @@ std::vector<PrimitiveDef> makeTable() {
        "motif.dropout",
        {tensor("x").req(), number("p").req().sets("p")},
        buildPlain},
+      {"random_normal",
+       "motif.random_normal",
+       {tensor("x").req(), integer("seed"), boolean("always").sets("always")},
+       buildRandomNormal,
+       true},
       {"cross_entropy",
        "motif.cross_entropy",
        {tensor("logits").req(), tensor("targets").req(),

@@ -104,25 +104,6 @@ bool provablyLE(const SymPoly &p, const SymPoly &q) {
   return true;
 }
 
-/// The coefficient-wise maximum: at least p and q for every positive value
-/// of the symbols.
-SymPoly upperBound(const SymPoly &p, const SymPoly &q) {
-  std::map<std::vector<int32_t>, int64_t> pc, qc, acc;
-  for (const SymPoly::Term &t : p.terms)
-    pc[t.symbols] += t.coef;
-  for (const SymPoly::Term &t : q.terms)
-    qc[t.symbols] += t.coef;
-  auto get = [](const auto &m, const std::vector<int32_t> &k) {
-    auto it = m.find(k);
-    return it == m.end() ? int64_t(0) : it->second;
-  };
-  for (const auto &[k, c] : pc)
-    acc[k] = std::max(c, get(qc, k));
-  for (const auto &[k, c] : qc)
-    acc[k] = std::max(c, get(pc, k));
-  return collect(acc);
-}
-
 /// Each coefficient rounded up to a multiple of the alignment: the constant
 /// term's to kArenaAlignment, the others' to kSymbolicAlignment.
 SymPoly aligned(const SymPoly &p) {
@@ -139,6 +120,52 @@ SymPoly aligned(const SymPoly &p) {
 int64_t valueAt(const SymPoly &p, const std::vector<int64_t> &ref) {
   auto v = p.eval(ref);
   return v ? *v : INT64_MAX;
+}
+} // namespace
+
+namespace {
+/// Polynomials as dense coefficient vectors over the monomials of the sizes
+/// placed: every offset is a sum of sizes or a coefficient-wise maximum of
+/// such sums, so it lives in the same space, and `p <= q` as provablyLE
+/// proves it is a comparison coefficient by coefficient, without allocating.
+class Dense {
+public:
+  explicit Dense(const std::vector<SymPoly> &polys) {
+    std::map<std::vector<int32_t>, size_t> index;
+    for (const SymPoly &p : polys)
+      for (const SymPoly::Term &t : p.terms)
+        index.emplace(t.symbols, 0);
+    for (auto &[symbols, k] : index) {
+      k = monomials.size();
+      monomials.push_back(symbols);
+    }
+    lookup = std::move(index);
+  }
+  size_t width() const { return monomials.size(); }
+  void set(const SymPoly &p, int64_t *out) const {
+    std::fill(out, out + width(), 0);
+    for (const SymPoly::Term &t : p.terms)
+      out[lookup.at(t.symbols)] += t.coef;
+  }
+  SymPoly poly(const int64_t *v) const {
+    std::map<std::vector<int32_t>, int64_t> acc;
+    for (size_t k = 0; k < width(); ++k)
+      if (v[k] != 0)
+        acc[monomials[k]] = v[k];
+    return collect(acc);
+  }
+
+private:
+  std::vector<std::vector<int32_t>> monomials;
+  std::map<std::vector<int32_t>, size_t> lookup;
+};
+
+/// p <= q coefficient by coefficient (provablyLE on dense vectors).
+bool denseLE(const int64_t *p, const int64_t *q, size_t w) {
+  for (size_t k = 0; k < w; ++k)
+    if (p[k] > q[k])
+      return false;
+  return true;
 }
 } // namespace
 
@@ -179,71 +206,132 @@ SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &s
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return refSize[a] != refSize[b] ? refSize[a] > refSize[b] : a < b;
   });
-  std::vector<size_t> done;
-  // Each placed buffer's range at the reference dims: a range provably clear
-  // of another is clear of it there too, so a candidate that overlaps a busy
-  // range at the reference is skipped without the symbolic check (which
-  // dominates the time: a model of many layers has thousands of buffers).
+  // Each buffer goes at the lowest candidate offset (the arena's start or the
+  // end of a placed buffer alive with it, in the order their values at the
+  // reference dims give, ties by placement order) that is provably clear of
+  // every placed buffer alive with it: its end <= their offset, or their end
+  // <= its offset. A range provably clear of another is clear of it at the
+  // reference too, so a candidate overlapping a busy range there is skipped
+  // unproven. The proof itself needs no walk over the busy buffers: at a
+  // candidate c clear at the reference (and a buffer of positive width
+  // there), the busy buffers starting below c + width can only be proven
+  // below c and the others only above c + width, and `p <= q_j for every j`
+  // is `p <= min_j q_j` coefficient by coefficient. So c is clear iff the
+  // coefficient-wise maximum of the ends of the first group is <= c and
+  // c + width <= the minimum of the offsets of the second: a prefix maximum
+  // and a suffix minimum over the busy buffers sorted by start. The result is
+  // the placement of proving every candidate against every busy buffer
+  // (MemoryPlanTest checks it against that on random plans).
+  const Dense dense(need);
+  const size_t w = dense.width();
+  std::vector<int64_t> needD(n * w), off(n * w), end(n * w), bytes(w, 0), zero(w, 0);
+  for (size_t i : order)
+    dense.set(need[i], &needD[i * w]);
+  auto satAdd = [](int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+  };
+  // The reference orders ranges soundly when every symbol is non-negative
+  // there and every size has a value.
+  bool refSound = std::all_of(reference.begin(), reference.end(), [](int64_t v) { return v >= 0; });
+  for (size_t i : order)
+    refSound = refSound && refSize[i] != INT64_MAX && valueAt(need[i], reference) != INT64_MAX;
   std::vector<int64_t> refStart(n, 0), refEnd(n, 0);
-  std::vector<SymPoly> placedEnd(n); // offset + size of each placed buffer
+  std::vector<int32_t> def(n), last(n);
+  for (size_t i = 0; i < n; ++i)
+    def[i] = buffers[i].def, last[i] = buffers[i].lastUse;
+  // The placed buffers by start at the reference, and by end (ties in
+  // placement order).
+  std::vector<uint32_t> byStart, byEnd, busyStart, busyEnd;
+  std::vector<int64_t> join(w), suffix, cEnd(w);
   for (size_t i : order) {
-    const BufferInfo &bi = buffers[i];
-    // Occupied ranges of placed buffers whose lifetimes overlap this one.
-    std::vector<size_t> busy;
-    std::vector<std::pair<int64_t, int64_t>> busyRef; // (start, end) at the reference
-    for (size_t j : done) {
-      const BufferInfo &bj = buffers[j];
-      if (bi.def <= bj.lastUse && bj.def <= bi.lastUse) {
-        busy.push_back(j);
-        busyRef.push_back({refStart[j], refEnd[j]});
-      }
-    }
-    // Candidates: the arena's start and the end of each busy range, lowest
-    // (at the reference dims) first; the first one provably clear of every
-    // busy range wins. Above all of them is always clear.
-    std::vector<std::pair<int64_t, size_t>> candidates = {{0, 0}};
-    for (size_t k = 0; k < busy.size(); ++k)
-      candidates.push_back({busyRef[k].second, k + 1});
-    std::sort(candidates.begin(), candidates.end());
-    // The busy ranges by start, with the largest end so far: [c, c + w)
-    // overlaps one at the reference iff the largest end of those starting
-    // before c + w is above c.
-    std::vector<std::pair<int64_t, int64_t>> byStart = busyRef;
-    std::sort(byStart.begin(), byStart.end());
-    std::vector<int64_t> maxEnd(byStart.size());
-    for (size_t k = 0; k < byStart.size(); ++k)
-      maxEnd[k] = std::max(k ? maxEnd[k - 1] : INT64_MIN, byStart[k].second);
+    const int32_t di = def[i], li = last[i];
+    busyStart.clear();
+    busyEnd.clear();
+    for (uint32_t j : byStart)
+      if (di <= last[j] && def[j] <= li)
+        busyStart.push_back(j);
+    for (uint32_t j : byEnd)
+      if (di <= last[j] && def[j] <= li)
+        busyEnd.push_back(j);
     const int64_t width = valueAt(need[i], reference);
-    std::optional<SymPoly> at;
-    for (auto [value, k] : candidates) {
-      auto past = std::lower_bound(byStart.begin(), byStart.end(),
-                                   std::pair<int64_t, int64_t>{value + width, INT64_MIN});
-      size_t before = static_cast<size_t>(past - byStart.begin());
-      if (before > 0 && maxEnd[before - 1] > value)
-        continue; // overlaps at the reference dims: not provably clear
-      SymPoly c = k == 0 ? SymPoly() : placedEnd[busy[k - 1]];
-      SymPoly end = c + need[i];
-      bool clear = std::all_of(busy.begin(), busy.end(), [&](size_t j) {
-        return provablyLE(end, *plan.offsets[j]) || provablyLE(placedEnd[j], c);
-      });
-      if (clear) {
-        at = c;
+    const int64_t *ni = &needD[i * w];
+    const bool fast = refSound && width > 0;
+    const size_t B = busyStart.size();
+    size_t p = 0, suffixFrom = B;
+    int64_t maxEnd = INT64_MIN;
+    std::fill(join.begin(), join.end(), INT64_MIN);
+    // suffix[p] (w coefficients): the minimum of the offsets of busyStart[p..B),
+    // filled from the end as far down as a proof needs.
+    if (suffix.size() < (B + 1) * w)
+      suffix.resize((B + 1) * w);
+    std::fill(suffix.begin() + B * w, suffix.begin() + (B + 1) * w, INT64_MAX);
+    const int64_t *at = nullptr;
+    // Candidates in order: the zero offset sorts before every end >= 0.
+    bool zeroTried = false;
+    for (size_t q = 0; q <= busyEnd.size() && !at;) {
+      const int64_t *c;
+      int64_t v;
+      if (!zeroTried && (q == busyEnd.size() || refEnd[busyEnd[q]] >= 0)) {
+        zeroTried = true;
+        c = zero.data(), v = 0;
+      } else if (q < busyEnd.size()) {
+        uint32_t j = busyEnd[q++];
+        c = &end[j * w], v = refEnd[j];
+      } else {
         break;
       }
+      const int64_t limit = satAdd(v, width);
+      for (; p < B && refStart[busyStart[p]] < limit; ++p) {
+        uint32_t j = busyStart[p];
+        maxEnd = std::max(maxEnd, refEnd[j]);
+        for (size_t k = 0; k < w; ++k)
+          join[k] = std::max(join[k], end[j * w + k]);
+      }
+      if (p > 0 && maxEnd > v)
+        continue; // overlaps at the reference dims: not provably clear
+      for (size_t k = 0; k < w; ++k)
+        cEnd[k] = c[k] + ni[k];
+      bool clear;
+      if (fast) {
+        for (; suffixFrom > p; --suffixFrom) {
+          const int64_t *o = &off[busyStart[suffixFrom - 1] * w];
+          for (size_t k = 0; k < w; ++k)
+            suffix[(suffixFrom - 1) * w + k] = std::min(suffix[suffixFrom * w + k], o[k]);
+        }
+        clear = denseLE(join.data(), c, w) && denseLE(cEnd.data(), &suffix[p * w], w);
+      } else {
+        clear = std::all_of(busyStart.begin(), busyStart.end(), [&](uint32_t j) {
+          return denseLE(cEnd.data(), &off[j * w], w) || denseLE(&end[j * w], c, w);
+        });
+      }
+      if (clear)
+        at = c;
     }
-    if (!at) {
-      SymPoly top;
-      for (size_t j : busy)
-        top = upperBound(top, placedEnd[j]);
-      at = top;
+    int64_t *oi = &off[i * w], *ei = &end[i * w];
+    if (at) {
+      std::copy(at, at + w, oi);
+    } else { // above every busy buffer
+      std::fill(oi, oi + w, 0);
+      for (uint32_t j : busyStart)
+        for (size_t k = 0; k < w; ++k)
+          oi[k] = std::max(oi[k], end[j * w + k]);
     }
-    plan.offsets[i] = *at;
-    plan.bytes = upperBound(plan.bytes, *at + need[i]);
-    placedEnd[i] = *at + need[i];
-    refStart[i] = valueAt(*at, reference);
-    refEnd[i] = refStart[i] + valueAt(need[i], reference);
-    done.push_back(i);
+    for (size_t k = 0; k < w; ++k) {
+      ei[k] = oi[k] + ni[k];
+      bytes[k] = std::max(bytes[k], ei[k]);
+    }
+    plan.offsets[i] = dense.poly(oi);
+    refStart[i] = valueAt(*plan.offsets[i], reference);
+    refEnd[i] = satAdd(refStart[i], width);
+    byStart.insert(std::upper_bound(byStart.begin(), byStart.end(), refStart[i],
+                                    [&](int64_t s, uint32_t j) { return s < refStart[j]; }),
+                   static_cast<uint32_t>(i));
+    byEnd.insert(std::upper_bound(byEnd.begin(), byEnd.end(), refEnd[i],
+                                  [&](int64_t e, uint32_t j) { return e < refEnd[j]; }),
+                 static_cast<uint32_t>(i));
   }
+  plan.bytes = dense.poly(bytes.data());
   for (size_t i = 0; i < n; ++i)
     if (root[i] >= 0)
       plan.offsets[i] = plan.offsets[root[i]];

@@ -22,9 +22,10 @@ struct Attn {
   const AttentionShape &s;
   double scale;
   int64_t group; // query heads per kv head
+  int64_t Dv;    // the value's (and output's) head dim
   explicit Attn(const AttentionShape &sh)
       : s(sh), scale(sh.scale != 0 ? sh.scale : 1.0 / std::sqrt(static_cast<double>(sh.Dh))),
-        group(sh.H / sh.Hkv) {
+        group(sh.H / sh.Hkv), Dv(sh.Dv > 0 ? sh.Dv : sh.Dh) {
     require(sh.H > 0 && sh.Hkv > 0 && sh.H % sh.Hkv == 0, "attention: heads % kv_heads != 0");
   }
   bool allowed(int64_t i, int64_t j) const {
@@ -38,6 +39,10 @@ struct Attn {
   int64_t qOff(int64_t b, int64_t i, int64_t h) const { return ((b * s.Tq + i) * s.H + h) * s.Dh; }
   int64_t kOff(int64_t b, int64_t j, int64_t hk) const {
     return ((b * s.Tk + j) * s.Hkv + hk) * s.Dh;
+  }
+  int64_t oOff(int64_t b, int64_t i, int64_t h) const { return ((b * s.Tq + i) * s.H + h) * Dv; }
+  int64_t vOff(int64_t b, int64_t j, int64_t hk) const {
+    return ((b * s.Tk + j) * s.Hkv + hk) * Dv;
   }
   template <typename T>
   double score(const T *q, const T *k, const T *bias, int64_t b, int64_t h, int64_t i,
@@ -69,9 +74,9 @@ template <typename T>
 void attention(const AttentionShape &s, const T *q, const T *k, const T *v, const T *bias,
                T *out, T *lse) {
   Attn a(s);
-  const int64_t Dh = s.Dh;
-  parallelFor(s.B * s.H * s.Tq, 4 * s.Tk * Dh, [&](int64_t r0, int64_t r1) {
-    std::vector<Acc> sc(s.Tk), acc(Dh);
+  const int64_t Dh = s.Dh, Dv = a.Dv;
+  parallelFor(s.B * s.H * s.Tq, 2 * s.Tk * (Dh + Dv), [&](int64_t r0, int64_t r1) {
+    std::vector<Acc> sc(s.Tk), acc(Dv);
     for (int64_t r = r0; r < r1; ++r) {
       int64_t b = r / (s.H * s.Tq), h = (r / s.Tq) % s.H, i = r % s.Tq, hk = h / a.group;
       double l = a.row(q, k, bias, b, h, i, sc);
@@ -81,12 +86,12 @@ void attention(const AttentionShape &s, const T *q, const T *k, const T *v, cons
           if (sc[j] == kNegInf)
             continue;
           Acc p = std::exp(sc[j] - l);
-          const T *vr = v + a.kOff(b, j, hk);
-          for (int64_t d = 0; d < Dh; ++d)
+          const T *vr = v + a.vOff(b, j, hk);
+          for (int64_t d = 0; d < Dv; ++d)
             acc[d] += p * vr[d];
         }
-      T *o = out + a.qOff(b, i, h);
-      for (int64_t d = 0; d < Dh; ++d)
+      T *o = out + a.oOff(b, i, h);
+      for (int64_t d = 0; d < Dv; ++d)
         o[d] = static_cast<T>(acc[d]);
       if (lse)
         lse[(b * s.H + h) * s.Tq + i] = static_cast<T>(l);
@@ -99,11 +104,11 @@ void attentionBackward(const AttentionShape &s, const T *q, const T *k, const T 
                        const T *bias, const T *out, const T *dout, T *dq, T *dk, T *dv,
                        T *dbias) {
   Attn a(s);
-  const int64_t Dh = s.Dh, B = s.B, H = s.H, Tq = s.Tq, Tk = s.Tk;
+  const int64_t Dh = s.Dh, Dv = a.Dv, B = s.B, H = s.H, Tq = s.Tq, Tk = s.Tk;
   std::vector<Acc> lse(B * H * Tq), Drow(B * H * Tq);
   auto dpOf = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
-    const T *g = dout + a.qOff(b, i, h), *vr = v + a.kOff(b, j, h / a.group);
-    return dot(g, vr, Dh);
+    const T *g = dout + a.oOff(b, i, h), *vr = v + a.vOff(b, j, h / a.group);
+    return dot(g, vr, Dv);
   };
   // Pass 1 over query rows (h, i), batch inner so dbias sums over b in order.
   parallelFor(H * Tq, 6 * B * Tk * Dh, [&](int64_t r0, int64_t r1) {
@@ -149,8 +154,8 @@ void attentionBackward(const AttentionShape &s, const T *q, const T *k, const T 
   if (!dk && !dv)
     return;
   // Pass 2 over key rows (b, hk, j): every query head of the group, every query.
-  parallelFor(B * s.Hkv * Tk, 6 * a.group * Tq * Dh, [&](int64_t r0, int64_t r1) {
-    std::vector<Acc> gk(Dh), gv(Dh);
+  parallelFor(B * s.Hkv * Tk, 3 * a.group * Tq * (Dh + Dv), [&](int64_t r0, int64_t r1) {
+    std::vector<Acc> gk(Dh), gv(Dv);
     for (int64_t r = r0; r < r1; ++r) {
       int64_t b = r / (s.Hkv * Tk), hk = (r / Tk) % s.Hkv, j = r % Tk;
       std::fill(gk.begin(), gk.end(), 0.0);
@@ -164,11 +169,11 @@ void attentionBackward(const AttentionShape &s, const T *q, const T *k, const T 
             continue;
           Acc p = std::exp(a.score(q, k, bias, b, h, i, j) - l);
           Acc ds = p * (dpOf(b, h, i, j) - Drow[(b * H + h) * Tq + i]);
-          const T *g = dout + a.qOff(b, i, h), *qr = q + a.qOff(b, i, h);
-          for (int64_t d = 0; d < Dh; ++d) {
+          const T *g = dout + a.oOff(b, i, h), *qr = q + a.qOff(b, i, h);
+          for (int64_t d = 0; d < Dv; ++d)
             gv[d] += p * g[d];
+          for (int64_t d = 0; d < Dh; ++d)
             gk[d] += ds * qr[d];
-          }
         }
       if (dk) {
         T *o = dk + a.kOff(b, j, hk);
@@ -176,8 +181,8 @@ void attentionBackward(const AttentionShape &s, const T *q, const T *k, const T 
           o[d] = static_cast<T>(gk[d] * a.scale);
       }
       if (dv) {
-        T *o = dv + a.kOff(b, j, hk);
-        for (int64_t d = 0; d < Dh; ++d)
+        T *o = dv + a.vOff(b, j, hk);
+        for (int64_t d = 0; d < Dv; ++d)
           o[d] = static_cast<T>(gv[d]);
       }
     }

@@ -229,9 +229,10 @@ struct AttentionShape {
   int64_t window = 0;
   double scale = 0; // 0: 1/sqrt(Dh)
   int64_t queryOffset = 0;
+  int64_t Dv = 0; // the value's (and the output's) head dim; 0: Dh
 };
-/// out[b,i,h] = sum_j softmax_j(scale q·k_j + bias[h,i,j]) v_j (masked keys
-/// excluded; a row without keys gives 0). lse [B, H, Tq] optional: the row's
+/// out[b,i,h] = sum_j softmax_j(scale q·k_j + bias[h,i,j]) v_j, q and k of head dim
+/// Dh, v and out of Dv (masked keys excluded; a row without keys gives 0). lse [B, H, Tq] optional: the row's
 /// logsumexp (-inf when empty).
 template <typename T>
 void attention(const AttentionShape &s, const T *q, const T *k, const T *v, const T *bias,

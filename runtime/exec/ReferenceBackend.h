@@ -68,12 +68,13 @@ inline std::string shapeString(const Shape &s) {
 /// Motif, reported naming the operand.
 Status checkOperands(const Executor &ex, const PlanStep &s);
 
-/// The attention problem of q [B, Tq, H*Dh] and k [B, Tk, Hkv*Dh] under an
-/// attention description (motif.attention's, kernel.attention's or its
-/// backward's: the same fields); queries are the last Tq positions of the
-/// keys (a KV cache when Tq < Tk).
+/// The attention problem of q [B, Tq, H*Dh], k [B, Tk, Hkv*Dh] and
+/// v [B, Tk, Hkv*Dv] under an attention description (motif.attention's,
+/// kernel.attention's or its backward's: the same fields); queries are the
+/// last Tq positions of the keys (a KV cache when Tq < Tk).
 template <typename D>
-motif::cpu::AttentionShape attentionShape(const D &d, const Tensor &q, const Tensor &k) {
+motif::cpu::AttentionShape attentionShape(const D &d, const Tensor &q, const Tensor &k,
+                                          const Tensor &v) {
   motif::cpu::AttentionShape a;
   a.B = q.shape[0];
   a.Tq = q.shape[1];
@@ -81,6 +82,7 @@ motif::cpu::AttentionShape attentionShape(const D &d, const Tensor &q, const Ten
   a.H = d.heads;
   a.Hkv = d.kv_heads;
   a.Dh = q.shape[2] / a.H;
+  a.Dv = v.shape[2] / a.Hkv;
   a.causal = d.causal;
   a.window = d.window;
   a.scale = d.scale;

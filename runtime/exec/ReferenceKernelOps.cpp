@@ -177,9 +177,9 @@ Status runKernelAttention(Executor &ex, const PlanStep &s, const KernelAttention
   const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
                &v = ex.values[s.operands[2]];
   const Tensor *bias = s.operands.size() > 3 ? &ex.values[s.operands[3]] : nullptr;
-  cpu::AttentionShape a = attentionShape(d, q, k);
+  cpu::AttentionShape a = attentionShape(d, q, k, v);
   Tensor &out = ex.values[s.results[0]];
-  out = Tensor::reals<R>({a.B, a.Tq, a.H * (v.shape[2] / a.Hkv)});
+  out = Tensor::reals<R>({a.B, a.Tq, a.H * a.Dv});
   Tensor &lse = ex.values[s.results[1]];
   lse = Tensor::reals<R>({a.B, a.H, a.Tq});
   cpu::attention(a, q.v<R>().data(), k.v<R>().data(), v.v<R>().data(), bias ? bias->v<R>().data() : nullptr,
@@ -196,7 +196,7 @@ Status runKernelAttentionGrad(Executor &ex, const PlanStep &s, const KernelAtten
                &v = ex.values[s.operands[2]];
   const Tensor *bias = withBias ? &ex.values[s.operands[3]] : nullptr;
   const Tensor &out = ex.values[s.operands[n - 3]], &dout = ex.values[s.operands[n - 1]];
-  cpu::AttentionShape a = attentionShape(d, q, k);
+  cpu::AttentionShape a = attentionShape(d, q, k, v);
   Tensor dq = Tensor::reals<R>(q.shape), dk = Tensor::reals<R>(k.shape), dv = Tensor::reals<R>(v.shape);
   Tensor db;
   if (bias)

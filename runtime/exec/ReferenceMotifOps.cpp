@@ -541,13 +541,14 @@ Status runDropout(Executor &ex, const PlanStep &s, const DropoutDesc &d) {
   return Status::ok();
 }
 
-/// Standard normal draws while training (zeros otherwise), from the op's seed
-/// and the trainer's step counter: a resumed run draws what it would have.
+/// Standard normal draws while training (zeros otherwise, unless `always`),
+/// from the op's seed and the trainer's step counter: a resumed run draws
+/// what it would have.
 template <typename R>
 Status runRandomNormal(Executor &ex, const PlanStep &s, const RandomNormalDesc &d) {
   const Tensor &like = ex.values[s.operands[0]];
   Tensor &y = result<R>(ex, s, 0, like.shape);
-  if (ex.training)
+  if (ex.training || d.always)
     cpu::randomNormal(y.numElements(), randomNormalSeed(ex, d.seed), y.v<R>().data());
   return Status::ok();
 }
@@ -648,8 +649,9 @@ Status vjpBatchNorm(Executor &ex, const PlanStep &s, const BatchNormDesc &d) {
 template <typename R>
 Status runAttention(Executor &ex, const PlanStep &s, const AttentionDesc &d) {
   Operands o = operands(ex, s, 4);
-  Tensor &y = result<R>(ex, s, 0, o.in[0]->shape);
-  cpu::attention(attentionShape(d, *o.in[0], *o.in[1]), data<R>(o.in[0]), data<R>(o.in[1]),
+  cpu::AttentionShape a = attentionShape(d, *o.in[0], *o.in[1], *o.in[2]);
+  Tensor &y = result<R>(ex, s, 0, {a.B, a.Tq, a.H * a.Dv});
+  cpu::attention(a, data<R>(o.in[0]), data<R>(o.in[1]),
                  data<R>(o.in[2]), data<R>(o.in[3]), y.v<R>().data());
   return Status::ok();
 }
@@ -658,7 +660,7 @@ template <typename R>
 Status vjpAttention(Executor &ex, const PlanStep &s, const AttentionDesc &d) {
   Operands o = operands(ex, s, 4);
   Grads<R> g(o);
-  cpu::attentionBackward(attentionShape(d, *o.in[0], *o.in[1]), data<R>(o.in[0]),
+  cpu::attentionBackward(attentionShape(d, *o.in[0], *o.in[1], *o.in[2]), data<R>(o.in[0]),
                          data<R>(o.in[1]), data<R>(o.in[2]), data<R>(o.in[3]),
                          data<R>(o.out[0]), data<R>(o.dout[0]), g.p[0], g.p[1], g.p[2],
                          g.p[3]);

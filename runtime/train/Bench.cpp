@@ -5,9 +5,10 @@
 #include "runtime/core/ParameterBytes.h"
 #include "runtime/train/Trainer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <ostream>
 
 using namespace motif::rt;
@@ -108,51 +109,38 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
   std::string mfuText = "MFU n/a (no peak for " + devName + ")", mfuJson = "null";
   if (peak) {
     double m = mfu(flops / perStep, *peak);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "MFU %.2f%% of the %s's bf16 peak", m * 100, peak->name);
-    mfuText = buf;
-    std::snprintf(buf, sizeof buf, "%.6f", m);
-    mfuJson = buf;
+    mfuText = fmt::format("MFU {:.2f}% of the {}'s bf16 peak", m * 100, peak->name);
+    mfuJson = fmt::format("{:.6f}", m);
   }
   // What the run held at its peak: the values, the parameters and, training,
   // their gradients and optimizer state.
   const int64_t peakBytes = engine.stats().peakValueBytes + paramBytes +
                             (training ? pb.gradients() + pb.optimizer() : 0);
 
-  char line[768];
-  std::snprintf(line, sizeof line,
-                "%s of %s at batch %lld x seq %lld on %s:\n"
-                "  first step %.3f s (init included), then %.2f ms/step over %lld steps\n"
-                "  %.0f tokens/s, %.2f GFLOP/s of model FLOPs (%.3g per step), %s\n"
-                "  values: peak %.1f MiB held (plan's arena %.1f MiB); parameters %.1f MiB, "
-                "gradients and optimizer state %.1f MiB\n",
-                o.function.c_str(), a.model.c_str(), static_cast<long long>(o.batch),
-                static_cast<long long>(o.seq), devName.c_str(), seconds(t0, tFirst), perStep * 1e3,
-                static_cast<long long>(o.steps), tokens / perStep, flops / perStep * 1e-9, flops,
-                mfuText.c_str(), engine.stats().peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
-                (training ? pb.gradients() + pb.optimizer() : 0) / 1048576.0);
-  log << line;
-  char graphsJson[64] = "null";
+  log << fmt::format(
+      "{} of {} at batch {} x seq {} on {}:\n"
+      "  first step {:.3f} s (init included), then {:.2f} ms/step over {} steps\n"
+      "  {:.0f} tokens/s, {:.2f} GFLOP/s of model FLOPs ({:.3g} per step), {}\n"
+      "  values: peak {:.1f} MiB held (plan's arena {:.1f} MiB); parameters {:.1f} MiB, "
+      "gradients and optimizer state {:.1f} MiB\n",
+      o.function, a.model, o.batch, o.seq, devName, seconds(t0, tFirst), perStep * 1e3, o.steps,
+      tokens / perStep, flops / perStep * 1e-9, flops, mfuText,
+      engine.stats().peakValueBytes / 1048576.0, arena.peak / 1048576.0, paramBytes / 1048576.0,
+      (training ? pb.gradients() + pb.optimizer() : 0) / 1048576.0);
+  std::string graphsJson = "null";
   if (perStepNoGraphs >= 0) {
-    std::snprintf(line, sizeof line,
-                  "  CUDA graphs: %.2f ms/step with, %.2f ms/step without (%.2fx)\n",
-                  perStep * 1e3, perStepNoGraphs * 1e3, perStepNoGraphs / perStep);
-    log << line;
-    std::snprintf(graphsJson, sizeof graphsJson, "%.4f", perStepNoGraphs * 1e3);
+    log << fmt::format("  CUDA graphs: {:.2f} ms/step with, {:.2f} ms/step without ({:.2f}x)\n",
+                       perStep * 1e3, perStepNoGraphs * 1e3, perStepNoGraphs / perStep);
+    graphsJson = fmt::format("{:.4f}", perStepNoGraphs * 1e3);
   }
-  std::snprintf(line, sizeof line,
-                "{\"bench\":\"%s\",\"model\":\"%s\",\"device\":\"%s\",\"batch\":%lld,"
-                "\"seq\":%lld,\"first_step_s\":%.6f,\"step_ms\":%.4f,\"cuda_graphs\":%s,\"step_ms_no_graphs\":%s,\"tokens_per_s\":%.2f,"
-                "\"flops_per_step\":%.6g,\"flops_per_s\":%.6g,\"peak_value_bytes\":%lld,"
-                "\"arena_bytes\":%lld,\"param_bytes\":%lld,\"peak_bytes\":%lld,\"mfu\":%s}\n",
-                o.function.c_str(), a.model.c_str(), engine.device().c_str(),
-                static_cast<long long>(o.batch),
-                static_cast<long long>(o.seq), seconds(t0, tFirst), perStep * 1e3,
-                device && o.cudaGraphs ? "true" : "false", graphsJson,
-                tokens / perStep, flops, flops / perStep,
-                static_cast<long long>(engine.stats().peakValueBytes), static_cast<long long>(arena.peak),
-                static_cast<long long>(paramBytes), static_cast<long long>(peakBytes),
-                mfuJson.c_str());
-  log << line;
+  log << fmt::format(
+      "{{\"bench\":\"{}\",\"model\":\"{}\",\"device\":\"{}\",\"batch\":{},"
+      "\"seq\":{},\"first_step_s\":{:.6f},\"step_ms\":{:.4f},\"cuda_graphs\":{},"
+      "\"step_ms_no_graphs\":{},\"tokens_per_s\":{:.2f},"
+      "\"flops_per_step\":{:.6g},\"flops_per_s\":{:.6g},\"peak_value_bytes\":{},"
+      "\"arena_bytes\":{},\"param_bytes\":{},\"peak_bytes\":{},\"mfu\":{}}}\n",
+      o.function, a.model, engine.device(), o.batch, o.seq, seconds(t0, tFirst), perStep * 1e3,
+      device && o.cudaGraphs ? "true" : "false", graphsJson, tokens / perStep, flops,
+      flops / perStep, engine.stats().peakValueBytes, arena.peak, paramBytes, peakBytes, mfuJson);
   return Status::ok();
 }

@@ -19,7 +19,12 @@ config.substitutions.append(("%motif_bin", config.motif_tools_dir))
 config.substitutions.append(("%examples", os.path.join(config.motif_src_root, "examples")))
 
 tool_dirs = [config.motif_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["motif-opt", "motif-compile", "motif-run"], tool_dirs)
+from lit.llvm.subst import ToolSubst
+
+# motif-compile without its progress lines, which depend on the machine's
+# speed (progress.test shows them with %motif_bin/motif-compile).
+llvm_config.add_tool_substitutions(
+    ["motif-opt", ToolSubst("motif-compile", extra_args=["--quiet"]), "motif-run"], tool_dirs)
 llvm_config.add_tool_substitutions(["motif-import"], tool_dirs)
 
 # A loadable NVIDIA driver: tests of the no-GPU messages are unsupported there.

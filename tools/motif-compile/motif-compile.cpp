@@ -20,6 +20,7 @@
 #include "compiler/Target/HostCompile.h"
 #include "compiler/Target/HostEmitter.h"
 #include "compiler/Target/Report.h"
+#include "tools/motif-compile/Progress.h"
 #include "dialects/motif/MotifDialect.h"
 #include "runtime/core/TargetInfo.h"
 
@@ -130,6 +131,14 @@ static cl::opt<std::string> precisionOpt(
     cl::desc("Override the recipe's precision, which decides what the GPU stores "
              "values in: bf16, fp32 or fp16"),
     cl::value_desc("bf16|fp32|fp16"), cl::cat(cat));
+static cl::opt<bool> quiet(
+    "quiet",
+    cl::desc("Print no progress lines (a compile that takes more than a few seconds "
+             "says on stderr which stage is running)"),
+    cl::cat(cat));
+static cl::opt<double> progressAfter(
+    "progress-after", cl::init(5.0), cl::Hidden,
+    cl::desc("Seconds before the first progress line (tests use 0)"));
 static cl::opt<bool> noScanLowering(
     "no-scan-lowering",
     cl::desc("Keep every scan in its sequential form (the reference; no chunking)"));
@@ -245,6 +254,8 @@ int main(int argc, char **argv) {
   if (debugCrash)
     __builtin_trap();
 
+  motif::CompileProgress progress(!quiet, progressAfter);
+  progress.stage("parse");
   mlir::DefaultTimingManager tm;
   tm.setEnabled(llvm::TimePassesIsEnabled);
   mlir::TimingScope root = tm.getRootScope();
@@ -297,12 +308,14 @@ int main(int argc, char **argv) {
   motif::GenInfo info;
   mlir::OwningOpRef<mlir::ModuleOp> module;
   {
+    progress.stage("elaborate");
     mlir::TimingScope t = root.nest("elaborate (MLIRGen)");
     module = motif::mlirGen(ctx, program, opts, diags, &info);
   }
   if (!module)
     return 1;
   {
+    progress.stage("verify");
     mlir::TimingScope t = root.nest("verify");
     if (mlir::failed(mlir::verify(*module))) {
       // The frontend made IR that does not verify: that is our bug.
@@ -427,6 +440,7 @@ int main(int argc, char **argv) {
           *ok &= writeStage(dir, (*stage)++, pass->getArgument(), m);
       }
     };
+    pm.addInstrumentation(progress.instrumentation());
     bool dumpOk = true;
     if (!dumpIRDir.empty()) {
       auto d = std::make_unique<Dumper>();
@@ -508,11 +522,16 @@ int main(int argc, char **argv) {
                      << " no CUDA version (" << why
                      << "); the GPU backend will refuse this plan\n";
     }
-    if (mlir::failed(motif::exportArtifact(
-            *module, inputFile, src ? (*src)->getBuffer().str() : "", artifact)))
-      return 1;
+    {
+      progress.stage("artifact (plan, arena placement)");
+      mlir::TimingScope t = root.nest("artifact (plan, arena placement)");
+      if (mlir::failed(motif::exportArtifact(
+              *module, inputFile, src ? (*src)->getBuffer().str() : "", artifact)))
+        return 1;
+    }
     artifact.targets = targetList;
     if (cuda) {
+      progress.stage("CUDA (NVRTC)");
       mlir::TimingScope t = root.nest("CUDA (NVRTC)");
       for (const std::string &arch : targetList) {
         if (!motif::rt::TargetInfo::parse(arch)->isGpu())
@@ -555,6 +574,7 @@ int main(int argc, char **argv) {
       out->keep();
     }
     if (wantsArtifact) {
+      progress.stage("write " + std::string(outputFile));
       motif::rt::Status st = motif::rt::writeArtifact(artifact, outputFile);
       if (!st.isOk()) {
         llvm::errs() << "motif-compile: error: " << st.message() << "\n";

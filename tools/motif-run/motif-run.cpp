@@ -24,11 +24,13 @@
 #include "runtime/train/Support.h"
 #include "runtime/train/Trainer.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
+#include <iostream> // the reports' sink (std::cout)
 #include <new>
 #include <optional>
 #include <string>
@@ -132,14 +134,12 @@ bool parseDouble(const char *s, double &out) {
 /// --help (the whole usage would scroll the error away).
 /// A number as the user would write it: "0.5", "1", "1e-06".
 std::string fmtNumber(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
+  return fmt::format("{:g}", v);
 }
 
 int usageError(const std::string &msg) {
-  std::fprintf(stderr, "motif-run: error: %s\nmotif-run: run 'motif-run --help' for usage\n",
-               msg.c_str());
+  fmt::print(stderr, "motif-run: error: {}\nmotif-run: run 'motif-run --help' for usage\n",
+             msg.c_str());
   return 1;
 }
 } // namespace
@@ -170,7 +170,7 @@ int tokenizeCommand(int argc, char **argv) {
   if (tokPath.empty() || out.empty() || inputs.empty())
     return usageError("'tokenize' needs --tokenizer FILE, -o OUT.bin and text files");
   auto fail = [](const std::string &m) {
-    std::fprintf(stderr, "motif-run: error: %s\n", m.c_str());
+    fmt::print(stderr, "motif-run: error: {}\n", m.c_str());
     return 1;
   };
   auto tok = Tokenizer::load(tokPath);
@@ -192,9 +192,9 @@ int tokenizeCommand(int argc, char **argv) {
   }
   if (Status s = writeTokenShard(out, all, (*tok)->vocabSize()); !s)
     return fail(s.message());
-  std::printf("%zu tokens from %zu file(s) through %s -> %s (%s tokens)\n", all.size(),
-              inputs.size(), (*tok)->describe().c_str(), out.c_str(),
-              (*tok)->vocabSize() <= 65536 ? "uint16" : "uint32");
+  fmt::print("{} tokens from {} file(s) through {} -> {} ({} tokens)\n", all.size(),
+             inputs.size(), (*tok)->describe().c_str(), out.c_str(),
+             (*tok)->vocabSize() <= 65536 ? "uint16" : "uint32");
   return 0;
 }
 
@@ -209,19 +209,19 @@ int runGenerate(const Artifact &artifact, const SampleOptions &g,
   if (!g.tokenizer.empty()) {
     auto tok = Tokenizer::load(g.tokenizer);
     if (!tok.isOk()) {
-      std::fprintf(stderr, "motif-run: error: %s\n", tok.status().message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", tok.status().message().c_str());
       return 1;
     }
     int64_t vocab = vocabOf(artifact);
     if (vocab > 0 && (*tok)->vocabSize() > vocab) {
-      std::fprintf(stderr, "motif-run: error: tokenizer '%s' has %u tokens but the model's "
-                   "vocabulary is %lld\n", g.tokenizer.c_str(), (*tok)->vocabSize(),
-                   static_cast<long long>(vocab));
+      fmt::print(stderr, "motif-run: error: tokenizer '{}' has {} tokens but the model's "
+                 "vocabulary is {}\n", g.tokenizer.c_str(), (*tok)->vocabSize(),
+                 static_cast<long long>(vocab));
       return 1;
     }
     for (const std::string &p : prompts)
       if (auto ids = (*tok)->encode(p); !ids.isOk()) {
-        std::fprintf(stderr, "motif-run: error: %s\n", ids.status().message().c_str());
+        fmt::print(stderr, "motif-run: error: {}\n", ids.status().message().c_str());
         return 1;
       }
     codec = tokenizerCodec(std::move(*tok));
@@ -242,34 +242,34 @@ int runGenerate(const Artifact &artifact, const SampleOptions &g,
   o.sampler.seed = g.seed;
   bool stream = prompts.size() <= 1;
   if (stream) {
-    std::cout << (prompts.empty() ? "" : prompts.front());
-    std::cout.flush();
+    fmt::print("{}", prompts.empty() ? "" : prompts.front());
+    std::fflush(stdout);
     o.onText = [](size_t, const std::string &text) {
-      std::cout << text;
-      std::cout.flush();
+      fmt::print("{}", text);
+      std::fflush(stdout);
     };
   }
   auto r = generateBatch(artifact, o);
   if (!r.isOk()) {
-    std::cout.flush();
-    std::fprintf(stderr, "\nmotif-run: error: %s\n", r.status().message().c_str());
+    std::fflush(stdout);
+    fmt::print(stderr, "\nmotif-run: error: {}\n", r.status().message().c_str());
     return 1;
   }
   if (stream)
-    std::cout << "\n";
+    fmt::print("\n");
   else
     for (size_t b = 0; b < prompts.size(); ++b)
-      std::cout << "[" << b + 1 << "] " << prompts[b] << r->texts[b] << "\n";
-  std::cout.flush();
-  std::fprintf(stderr, "sampler: %s\n", r->chain.c_str());
+      fmt::print("[{}] {}{}\n", b + 1, prompts[b], r->texts[b]);
+  std::fflush(stdout);
+  fmt::print(stderr, "sampler: {}\n", r->chain.c_str());
   auto rate = [](int64_t n, double s) { return s > 0 ? n / s : 0.0; };
-  std::fprintf(stderr,
-               "prefill: %lld tokens in %.3f s (%.1f tokens/s); decode: %lld tokens in %.3f s "
-               "(%.1f tokens/s), batch %zu\n",
-               static_cast<long long>(r->prefillTokens), r->prefillSeconds,
-               rate(r->prefillTokens, r->prefillSeconds),
-               static_cast<long long>(r->decodeTokens), r->decodeSeconds,
-               rate(r->decodeTokens, r->decodeSeconds), std::max<size_t>(prompts.size(), 1));
+  fmt::print(stderr,
+             "prefill: {} tokens in {:.3f} s ({:.1f} tokens/s); decode: {} tokens in {:.3f} s "
+             "({:.1f} tokens/s), batch {}\n",
+             static_cast<long long>(r->prefillTokens), r->prefillSeconds,
+             rate(r->prefillTokens, r->prefillSeconds),
+             static_cast<long long>(r->decodeTokens), r->decodeSeconds,
+             rate(r->decodeTokens, r->decodeSeconds), std::max<size_t>(prompts.size(), 1));
   return 0;
 }
 
@@ -293,42 +293,42 @@ int runCommand(int argc, char **argv) {
     if (argc == 3) {
       auto a = readArtifact(argv[2]);
       if (!a.isOk()) {
-        std::fprintf(stderr, "motif-run: error: %s\n", a.status().message().c_str());
+        fmt::print(stderr, "motif-run: error: {}\n", a.status().message().c_str());
         return 1;
       }
       art = std::move(*a);
-      std::printf("artifact %s: model '%s', targets", argv[2], art->model.c_str());
+      fmt::print("artifact {}: model '{}', targets", argv[2], art->model.c_str());
       for (const std::string &t : art->targets)
-        std::printf(" %s", t.c_str());
-      std::printf("\n");
+        fmt::print(" {}", t.c_str());
+      fmt::print("\n");
     }
-    std::printf("CPU backend: %u hardware threads\n", std::thread::hardware_concurrency());
+    fmt::print("CPU backend: {} hardware threads\n", std::thread::hardware_concurrency());
     auto d = gpu::queryDriver();
     if (!d.isOk()) {
-      std::printf("GPU: %s; motif-run's default device is cpu (--device sim runs the CUDA "
-                  "backend under the simulator)\n",
-                  d.status().message().c_str());
+      fmt::print("GPU: {}; motif-run's default device is cpu (--device sim runs the CUDA "
+                 "backend under the simulator)\n",
+                 d.status().message().c_str());
       return 0;
     }
-    std::printf("NVIDIA driver %d.%d, %zu device(s)\n", d->version / 1000,
-                (d->version % 1000) / 10, d->devices.size());
+    fmt::print("NVIDIA driver {}.{}, {} device(s)\n", d->version / 1000,
+               (d->version % 1000) / 10, d->devices.size());
     for (size_t i = 0; i < d->devices.size(); ++i) {
       const gpu::DeviceInfo &dev = d->devices[i];
-      std::printf("  device %zu: %s, %s, %d multiprocessors, %.1f GiB", i, dev.name.c_str(),
-                  gpu::archName(dev.major, dev.minor).c_str(), dev.multiprocessors,
-                  dev.totalBytes / 1073741824.0);
+      fmt::print("  device {}: {}, {}, {} multiprocessors, {:.1f} GiB", i, dev.name.c_str(),
+                 gpu::archName(dev.major, dev.minor).c_str(), dev.multiprocessors,
+                 dev.totalBytes / 1073741824.0);
       if (art) {
         bool ptx = false;
         auto b = gpu::pickBinary(*art, dev.major, dev.minor, &ptx);
         if (b.isOk())
-          std::printf("; runs the artifact's %s of %s", ptx ? "PTX" : "cubin",
-                      (*b)->arch.c_str());
+          fmt::print("; runs the artifact's {} of {}", ptx ? "PTX" : "cubin",
+                     (*b)->arch.c_str());
         else
-          std::printf("; %s", b.status().message().c_str());
+          fmt::print("; {}", b.status().message().c_str());
       }
-      std::printf("\n");
+      fmt::print("\n");
     }
-    std::printf("motif-run's default device: %s\n", gpu::defaultDevice().c_str());
+    fmt::print("motif-run's default device: {}\n", gpu::defaultDevice().c_str());
     return 0;
   }
   if (cmd == "tokenize")
@@ -341,13 +341,13 @@ int runCommand(int argc, char **argv) {
     return usageError("'" + cmd + "' needs an artifact (model.mbin)");
   auto artifact = readArtifact(argv[2]);
   if (!artifact.isOk()) {
-    std::fprintf(stderr, "motif-run: error: %s\n", artifact.status().message().c_str());
+    fmt::print(stderr, "motif-run: error: {}\n", artifact.status().message().c_str());
     return 1;
   }
   if (cmd == "inspect") {
     if (argc != 3)
       return usageError("'inspect' takes no options");
-    std::cout << describeArtifact(*artifact);
+    fmt::print("{}", describeArtifact(*artifact));
     return 0;
   }
 
@@ -571,7 +571,7 @@ int runCommand(int argc, char **argv) {
     Status st = checkDecode(*artifact, cd, std::cout);
     if (!st.isOk()) {
       std::cout.flush();
-      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", st.message().c_str());
       return 1;
     }
     return 0;
@@ -582,7 +582,7 @@ int runCommand(int argc, char **argv) {
     Status st = isHostDevice(device) ? checkReference(*artifact, cr, std::cout)
                                 : gpu::checkDeviceReference(*artifact, cr, device, std::cout);
     if (!st.isOk()) {
-      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", st.message().c_str());
       return 1;
     }
     return 0;
@@ -593,15 +593,15 @@ int runCommand(int argc, char **argv) {
       return usageError("--arch takes sm_80, sm_86, sm_90a, ...; got '" + gp.arch + "'");
     int major = target->major(), minor = target->minor();
     auto fail = [](const std::string &m) {
-      std::fprintf(stderr, "motif-run: error: %s\n", m.c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", m.c_str());
       return 1;
     };
     bool ptx = false;
     auto bin = gpu::pickBinary(*artifact, major, minor, &ptx);
     if (!bin.isOk())
       return fail(bin.status().message());
-    std::printf("device %s runs the %s of %s\n", gpu::archName(major, minor).c_str(),
-                ptx ? "PTX" : "cubin", (*bin)->arch.c_str());
+    fmt::print("device {} runs the {} of {}\n", gpu::archName(major, minor).c_str(),
+               ptx ? "PTX" : "cubin", (*bin)->arch.c_str());
     const Function *fn = artifact->function(gp.function);
     if (!fn)
       return fail("the artifact has no function '" + gp.function + "'");
@@ -620,9 +620,9 @@ int runCommand(int argc, char **argv) {
     if (!r.isOk())
       return fail(r.status().message());
     int64_t paramBytes = parameterBytes(artifact->params).training();
-    std::printf("%s in %s: arena %lld bytes, parameters and optimizer state %lld bytes\n",
-                gp.function.c_str(), prec == gpu::Precision::BF16 ? "bf16" : "fp32",
-                static_cast<long long>(r->arena.peak), static_cast<long long>(paramBytes));
+    fmt::print("{} in {}: arena {} bytes, parameters and optimizer state {} bytes\n",
+               gp.function.c_str(), prec == gpu::Precision::BF16 ? "bf16" : "fp32",
+               static_cast<long long>(r->arena.peak), static_cast<long long>(paramBytes));
     if (r->arena.peak + paramBytes > gp.freeMiB * 1048576)
       return fail(gpu::outOfMemory(*fn, *r, paramBytes, gp.freeMiB * 1048576,
                                    "a device with " + std::to_string(gp.freeMiB) + " MiB free"));
@@ -633,16 +633,16 @@ int runCommand(int argc, char **argv) {
       auto l = gpu::fusedLaunch(s, *r, prec, 132);
       if (!l.isOk())
         return fail(l.status().message());
-      std::printf("  step %zu: %s<<<%u, %u>>> n=%lld", i, l->kernel.c_str(), l->grid, l->block,
-                  static_cast<long long>(l->n));
+      fmt::print("  step {}: {}<<<{}, {}>>> n={}", i, l->kernel.c_str(), l->grid, l->block,
+                 static_cast<long long>(l->n));
       for (size_t k = 0; k < l->inputs.size(); ++k)
-        std::printf(" in%%%d@%lld", l->inputs[k],
-                    static_cast<long long>(r->arena.offsets[l->inputs[k]]));
+        fmt::print(" in%{}@{}", l->inputs[k],
+                   static_cast<long long>(r->arena.offsets[l->inputs[k]]));
       for (int32_t o : l->outputs)
-        std::printf(" out%%%d@%lld", o, static_cast<long long>(r->arena.offsets[o]));
+        fmt::print(" out%{}@{}", o, static_cast<long long>(r->arena.offsets[o]));
       for (int64_t m : l->mods)
-        std::printf(" mod=%lld", static_cast<long long>(m));
-      std::printf("\n");
+        fmt::print(" mod={}", static_cast<long long>(m));
+      fmt::print("\n");
     }
     return 0;
   }
@@ -651,26 +651,26 @@ int runCommand(int argc, char **argv) {
       return usageError("'eval' needs --data FILE");
     auto r = evaluate(*artifact, eo);
     if (!r.isOk()) {
-      std::fprintf(stderr, "motif-run: error: %s\n", r.status().message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", r.status().message().c_str());
       return 1;
     }
     if (r->unit == "tokens")
-      std::printf("loss %.4f nats per token (%.4f bits) over %lld tokens in %lld batches\n",
-                  r->loss, r->loss / 0.6931471805599453, static_cast<long long>(r->tokens),
-                  static_cast<long long>(r->batches));
+      fmt::print("loss {:.4f} nats per token ({:.4f} bits) over {} tokens in {} batches\n",
+                 r->loss, r->loss / 0.6931471805599453, static_cast<long long>(r->tokens),
+                 static_cast<long long>(r->batches));
     else
-      std::printf("loss %.4f nats per example over %lld examples in %lld batches\n", r->loss,
-                  static_cast<long long>(r->tokens), static_cast<long long>(r->batches));
+      fmt::print("loss {:.4f} nats per example over {} examples in {} batches\n", r->loss,
+                 static_cast<long long>(r->tokens), static_cast<long long>(r->batches));
     if (r->predicted > 0)
-      std::printf("accuracy %.2f%% (%lld of %lld targets: the logits' argmax)\n",
-                  100.0 * static_cast<double>(r->correct) / static_cast<double>(r->predicted),
-                  static_cast<long long>(r->correct), static_cast<long long>(r->predicted));
+      fmt::print("accuracy {:.2f}% ({} of {} targets: the logits' argmax)\n",
+                 100.0 * static_cast<double>(r->correct) / static_cast<double>(r->predicted),
+                 r->correct, r->predicted);
     return 0;
   }
   if (cmd == "bench") {
     Status st = benchmark(*artifact, bo, std::cout);
     if (!st.isOk()) {
-      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", st.message().c_str());
       return 1;
     }
     return 0;
@@ -678,7 +678,7 @@ int runCommand(int argc, char **argv) {
   if (cmd == "smoke") {
     Status st = smokeStep(*artifact, c.batch, c.seq, c.seed, std::cout, smokeFp64);
     if (!st.isOk()) {
-      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", st.message().c_str());
       return 1;
     }
     return 0;
@@ -687,7 +687,7 @@ int runCommand(int argc, char **argv) {
     Status st = checkGradients(*artifact, c, std::cout);
     if (!st.isOk()) {
       std::cout.flush(); // the error says "see above": keep it below the report
-      std::fprintf(stderr, "motif-run: error: %s\n", st.message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", st.message().c_str());
       return 1;
     }
     return 0;
@@ -695,15 +695,15 @@ int runCommand(int argc, char **argv) {
   if (cmd == "train") {
     auto r = train(*artifact, t, std::cout);
     if (!r.isOk()) {
-      std::fprintf(stderr, "motif-run: error: %s\n", r.status().message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", r.status().message().c_str());
       return 1;
     }
-    std::cout << "final validation loss " << *r << "\n";
+    fmt::print("final validation loss {:g}\n", *r);
     return 0;
   }
   if (g.checkpoint.empty())
-    std::fprintf(stderr, "motif-run: warning: no --checkpoint: sampling from the model's "
-                         "randomly initialized weights\n");
+    fmt::print(stderr, "motif-run: warning: no --checkpoint: sampling from the model's "
+                       "randomly initialized weights\n");
   if (g.recompute) {
     if (!g.tokenizer.empty())
       return usageError("--recompute reads and writes bytes; it takes no --tokenizer");
@@ -713,10 +713,10 @@ int runCommand(int argc, char **argv) {
     g.prompt = prompts.empty() ? "" : prompts.front();
     auto text = generate(*artifact, g);
     if (!text.isOk()) {
-      std::fprintf(stderr, "motif-run: error: %s\n", text.status().message().c_str());
+      fmt::print(stderr, "motif-run: error: {}\n", text.status().message().c_str());
       return 1;
     }
-    std::cout << g.prompt << *text << "\n";
+    fmt::print("{}{}\n", g.prompt, *text);
     return 0;
   }
   return runGenerate(*artifact, g, prompts, stops, minP, repeatPenalty, repeatLastN);
@@ -729,9 +729,9 @@ int main(int argc, char **argv) {
   try {
     return runCommand(argc, argv);
   } catch (const std::bad_alloc &) {
-    std::fprintf(stderr, "motif-run: error: out of memory: the model, batch or sequence "
-                         "needs more memory than this machine has (motif-compile --report "
-                         "lists what a plan holds)\n");
+    fmt::print(stderr, "motif-run: error: out of memory: the model, batch or sequence "
+                       "needs more memory than this machine has (motif-compile --report "
+                       "lists what a plan holds)\n");
     return 1;
   }
 }

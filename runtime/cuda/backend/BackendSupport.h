@@ -62,8 +62,13 @@ StatusOr<lib::AttentionCall> attentionCall(const Desc &d, const Shape &q, const 
   lib::AttentionCall c;
   c.B = q[0], c.Tq = q[1], c.Tk = k[1], c.H = d.heads, c.Hkv = d.kv_heads;
   c.D = q[2] / d.heads;
-  if (v[2] / d.kv_heads != c.D || k[2] / d.kv_heads != c.D)
-    return Status::error("attention: v's head dim differs from q's");
+  if (k[2] / d.kv_heads != c.D)
+    return Status::error("attention: k's head dim differs from q's");
+  if (v[2] / d.kv_heads != c.D)
+    return Status::error("attention: the value head dim (" + std::to_string(v[2] / d.kv_heads) +
+                         ") differs from the query/key head dim (" + std::to_string(c.D) +
+                         "), which the CUDA attention kernels do not support yet (multi-head "
+                         "latent attention runs on the cpu and reference backends)");
   c.causal = d.causal;
   c.window = d.window;
   c.scale = float(d.scale);

@@ -45,6 +45,10 @@ func.func @norms(%x: tensor<?x?x64xf32>, %w: tensor<64xf32>, %q: tensor<?x?x64xf
   // GQA: 4 query heads of 16 read 2 kv heads of 16.
   // expected-remark @+1 {{inferred 'tensor<?x?x64xf32>'}}
   %o = motif.attention %r, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64} : (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<?x?x32xf32>) -> tensor<?x?x64xf32>
+  // Multi-head latent attention: values of head dim 8 give an output of 4 heads of 8.
+  %v8 = motif.constant 0.0 : tensor<2x3x16xf32>
+  // expected-remark @+1 {{inferred 'tensor<?x?x32xf32>'}}
+  %mla = motif.attention %r, %kv, %v8 {heads = 4 : i64, kv_heads = 2 : i64} : (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<2x3x16xf32>) -> tensor<?x?x32xf32>
   %table = motif.constant 0.0 : tensor<32x4xf32>
   // expected-remark @+1 {{inferred 'tensor<4x?x?xf32>'}}
   %bias = motif.relative_position_bias %x, %x, %table : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<32x4xf32>) -> tensor<4x?x?xf32>

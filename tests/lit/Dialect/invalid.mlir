@@ -209,6 +209,16 @@ func.func @f(%q: tensor<?x?x16xf32>, %k: tensor<?x5x16xf32>, %v: tensor<?x6x16xf
 
 // -----
 
+// attention value heads
+func.func @f(%q: tensor<?x?x16xf32>, %k: tensor<?x?x8xf32>, %v: tensor<?x?x6xf32>) {
+  // expected-error @+2 {{value feature dim 6 is not divisible by 4 kv heads}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.attention %q, %k, %v {heads = 8 : i64, kv_heads = 4 : i64} : (tensor<?x?x16xf32>, tensor<?x?x8xf32>, tensor<?x?x6xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
 // attention window
 func.func @f(%q: tensor<?x?x16xf32>) {
   // expected-error @+2 {{window must be non-negative}}

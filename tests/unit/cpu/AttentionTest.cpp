@@ -13,6 +13,7 @@ struct AttnCase {
   int64_t window;
   double scale;
   bool bias;
+  int64_t Dv = 0; // the value head dim; 0: Dh
 };
 
 void checkAttention(const AttnCase &c, uint64_t seed) {
@@ -28,15 +29,48 @@ void checkAttention(const AttnCase &c, uint64_t seed) {
   s.causal = c.causal;
   s.window = c.window;
   s.scale = c.scale;
-  int64_t nq = c.B * c.Tq * c.H * c.Dh, nk = c.B * c.Tk * c.Hkv * c.Dh, nb = c.H * c.Tq * c.Tk;
-  Vec q = r.vec(nq), k = r.vec(nk), v = r.vec(nk), bias = r.vec(nb), dy = r.vec(nq);
+  s.Dv = c.Dv;
+  const int64_t Dv = c.Dv ? c.Dv : c.Dh;
+  int64_t nq = c.B * c.Tq * c.H * c.Dh, nk = c.B * c.Tk * c.Hkv * c.Dh, nb = c.H * c.Tq * c.Tk,
+          nv = c.B * c.Tk * c.Hkv * Dv, no = c.B * c.Tq * c.H * Dv;
+  Vec q = r.vec(nq), k = r.vec(nk), v = r.vec(nv), bias = r.vec(nb), dy = r.vec(no);
   const double *bp = c.bias ? bias.data() : nullptr;
-  Vec out(nq), dq(nq), dk(nk), dv(nk), db(nb);
+  Vec out(no), dq(nq), dk(nk), dv(nv), db(nb);
   attention(s, q.data(), k.data(), v.data(), bp, out.data());
   attentionBackward(s, q.data(), k.data(), v.data(), bp, out.data(), dy.data(), dq.data(),
                     dk.data(), dv.data(), c.bias ? db.data() : nullptr);
+  // The forward against the definition, row by row.
+  const double scale = c.scale ? c.scale : 1.0 / std::sqrt(double(c.Dh));
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h)
+      for (int64_t i = 0; i < c.Tq; ++i) {
+        int64_t hk = h / (c.H / c.Hkv), pos = i + c.Tk - c.Tq;
+        std::vector<double> p(c.Tk, 0.0);
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j < c.Tk; ++j) {
+          if ((c.causal && j > pos) || (c.window > 0 && j <= pos - c.window))
+            continue;
+          double dot = 0;
+          for (int64_t d = 0; d < c.Dh; ++d)
+            dot += q[((b * c.Tq + i) * c.H + h) * c.Dh + d] *
+                   k[((b * c.Tk + j) * c.Hkv + hk) * c.Dh + d];
+          p[j] = dot * scale + (c.bias ? bias[(h * c.Tq + i) * c.Tk + j] : 0.0);
+          mx = std::max(mx, p[j]);
+        }
+        for (int64_t j = 0; j < c.Tk; ++j) {
+          bool seen = !((c.causal && j > pos) || (c.window > 0 && j <= pos - c.window));
+          p[j] = seen ? std::exp(p[j] - mx) : 0.0;
+          sum += p[j];
+        }
+        for (int64_t d = 0; d < Dv; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < c.Tk; ++j)
+            o += p[j] / sum * v[((b * c.Tk + j) * c.Hkv + hk) * Dv + d];
+          EXPECT_NEAR(out[((b * c.Tq + i) * c.H + h) * Dv + d], o, 1e-12);
+        }
+      }
   auto f = [&] {
-    Vec o(nq);
+    Vec o(no);
     attention(s, q.data(), k.data(), v.data(), c.bias ? bias.data() : nullptr, o.data());
     return o;
   };
@@ -57,6 +91,10 @@ TEST(CpuAttention, Gradients) {
       {"cross", 2, 3, 5, 2, 1, 3, false, 0, 0, false},
       {"bias", 2, 4, 4, 2, 2, 2, true, 0, 0, true},
       {"cross with bias", 2, 2, 3, 4, 2, 2, false, 0, 0, true},
+      // Multi-head latent attention: the value head dim differs.
+      {"value head dim larger", 2, 4, 4, 2, 2, 3, true, 0, 0, false, 5},
+      {"value head dim smaller, gqa", 1, 5, 5, 4, 2, 4, true, 0, 0, false, 2},
+      {"value head dim, cross with bias", 2, 2, 3, 2, 1, 2, false, 0, 0, true, 3},
   };
   for (const AttnCase &c : cases)
     checkAttention(c, 10 + (&c - cases));
