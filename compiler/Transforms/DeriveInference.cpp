@@ -345,7 +345,7 @@ struct MotifDeriveInferencePass final
     auto stateful = [](Block &blk) {
       SmallVector<Operation *> ops;
       for (Operation &op : blk)
-        if (llvm::isa<AttentionOp, Conv1dOp, SelectiveScanOp, ScanOp>(op))
+        if (llvm::isa<AttentionOp, Conv1dOp, SelectiveScanOp, ScanOp, SsdOp, RecurrentOp>(op))
           ops.push_back(&op);
       return ops;
     };
@@ -430,6 +430,83 @@ struct MotifDeriveInferencePass final
         Value h1 = ScanStepOp::create(b, sr.getLoc(), reshape(sr.getX(), {-1, C}),
                                       reshape(sr.getA(), {-1, C}), reshape(h0, {-1, C}));
         Value out = reshape(h1, {-1, 1, C});
+        sr.getResult().replaceAllUsesWith(out);
+        sr.erase();
+        addStateResult(decode, out, layer + ".h");
+        continue;
+      }
+      // Mamba-2's SSD or gated linear attention: the [P, N] state of every
+      // head after the last position, kept as [B, H*P, N] rows.
+      if (auto pd = llvm::dyn_cast<SsdOp>(pop)) {
+        auto sd = llvm::cast<SsdOp>(sop);
+        auto xt = llvm::cast<RankedTensorType>(pd.getX().getType());
+        auto at = llvm::cast<RankedTensorType>(pd.getA().getType());
+        auto bt = llvm::cast<RankedTensorType>(pd.getB().getType());
+        if (xt.getRank() != 4 || bt.getRank() != 4 || xt.isDynamicDim(2) ||
+            xt.isDynamicDim(3) || bt.isDynamicDim(2) || bt.isDynamicDim(3) ||
+            (at.getRank() == 4 && at.isDynamicDim(3))) {
+          pd.emitOpError("needs static heads, head width, groups and state to plan its state, "
+                         "got ")
+              << xt << " and " << bt;
+          return giveUp();
+        }
+        int64_t H = xt.getDimSize(2), P = xt.getDimSize(3), G = bt.getDimSize(2),
+                N = bt.getDimSize(3);
+        std::string layer = layerName(pd.getB(), 2, "ssd" + std::to_string(i));
+        Type elt = xt.getElementType();
+        auto stateType = RankedTensorType::get({kDyn, H * P, N}, elt);
+        b.setInsertionPointAfter(pd);
+        Value h = kernel::SsdStateOp::create(b, pd.getLoc(), pd.getX(), pd.getA(), pd.getB(),
+                                             lengths);
+        Value h0 = addState(pd, reshape(h, {-1, H * P, N}), stateType, layer + ".ssm", "ssm",
+                            layer, H * P, N, elt);
+        b.setInsertionPoint(sd);
+        SmallVector<int64_t> aShape{-1, H};
+        if (at.getRank() == 4)
+          aShape.push_back(at.getDimSize(3));
+        auto stepOp = SsdStepOp::create(
+            b, sd.getLoc(), reshape(sd.getX(), {-1, H, P}), reshape(sd.getA(), aShape),
+            reshape(sd.getB(), {-1, G, N}), reshape(sd.getC(), {-1, G, N}),
+            reshape(h0, {-1, H, P, N}));
+        sd.getResult().replaceAllUsesWith(reshape(stepOp.getY(), {-1, 1, H, P}));
+        Value next = reshape(stepOp.getHNext(), {-1, H * P, N});
+        sd.erase();
+        addStateResult(decode, next, layer + ".ssm");
+        continue;
+      }
+      // A nonlinear recurrence (LSTM, GRU): the cell's carried state after
+      // the last position (the recurrence's result stacks the states); the
+      // step runs the cell once.
+      if (auto pr = llvm::dyn_cast<RecurrentOp>(pop)) {
+        auto sr = llvm::cast<RecurrentOp>(sop);
+        auto xt = llvm::cast<RankedTensorType>(pr.getX().getType());
+        auto rt = llvm::cast<RankedTensorType>(pr.getResult().getType());
+        int64_t D = xt.getDimSize(2), S = rt.getDimSize(2);
+        if (D == kDyn || S == kDyn) {
+          pr.emitOpError("needs a static input width and state to plan its state, got ")
+              << xt << " and " << rt;
+          return giveUp();
+        }
+        std::string layer = "recurrent" + std::to_string(i);
+        pr.getCell().walk([&](GetParamOp get) {
+          StringRef path = get.getName();
+          for (int k = 0; k < 2 && path.contains('.'); ++k)
+            path = path.rsplit('.').first;
+          layer = path.str();
+          return WalkResult::interrupt();
+        });
+        auto stateType = RankedTensorType::get({kDyn, 1, S}, rt.getElementType());
+        b.setInsertionPointAfter(pr);
+        Value fill = kernel::StateFillOp::create(b, pr.getLoc(), pr.getResult(), lengths,
+                                                 b.getI64IntegerAttr(1));
+        Value h0 = addState(pr, fill, stateType, layer + ".h", "recurrent", layer, 1, S,
+                            rt.getElementType());
+        b.setInsertionPoint(sr);
+        auto stepOp = RecurrentStepOp::create(
+            b, sr.getLoc(), RankedTensorType::get({kDyn, S}, rt.getElementType()),
+            reshape(sr.getX(), {-1, D}), reshape(h0, {-1, S}));
+        stepOp.getCell().takeBody(sr.getCell());
+        Value out = reshape(stepOp.getResult(), {-1, 1, S});
         sr.getResult().replaceAllUsesWith(out);
         sr.erase();
         addStateResult(decode, out, layer + ".h");

@@ -306,8 +306,9 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
   // In place: a result may take the buffer of an operand whose data dies at
   // this step, when the op reads it element by element at the position it
   // writes (an elementwise kernel's same-shaped input, a GEMM's residual),
-  // row by row before writing the row (the cross-entropy backward), or only
-  // views it (a reshape), and the sizes are equal.
+  // row by row before writing the row (the cross-entropy backward), only
+  // views it (a reshape), or updates it (a decode step's state: the KV
+  // cache's new row, a conv's ring slot), and the sizes are equal.
   for (auto [i, op] : llvm::enumerate(plan.steps)) {
     llvm::SmallPtrSet<Value, 4> taken;
     for (Value r : op->getResults()) {
@@ -335,6 +336,14 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
           // writes that row's gradient: dlogits may overwrite the logits.
           allowed = v.getOp() == CrossEntropyOp::getOperationName() &&
                     u == v.getInputs()[0] && u.getType() == r.getType();
+        else if (auto d = llvm::dyn_cast<kernel::AttentionDecodeOp>(op))
+          // The decode step writes the new key and value into the cache it
+          // read: the next state is the state, updated in place.
+          allowed = (u == d.getKCache() && r == d.getKNext()) ||
+                    (u == d.getVCache() && r == d.getVNext());
+        else if (auto c = llvm::dyn_cast<kernel::Conv1dStepOp>(op))
+          // Each channel reads its taps before it writes its new slot.
+          allowed = u == c.getState() && r == c.getStateNext();
         if (!allowed)
           continue;
         plan.aliases[r] = u;

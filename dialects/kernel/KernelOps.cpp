@@ -353,6 +353,21 @@ LogicalResult SelectiveScanStateOp::inferReturnTypes(MLIRContext *ctx,
   return success();
 }
 
+LogicalResult SsdStateOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                           ValueRange operands, DictionaryAttr attributes,
+                                           OpaqueProperties properties, RegionRange regions,
+                                           SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto x = llvm::dyn_cast<RankedTensorType>(a.getX().getType());
+  auto Bm = llvm::dyn_cast<RankedTensorType>(a.getB().getType());
+  if (!x || !Bm || x.getRank() != 4 || Bm.getRank() != 4)
+    return emitOptionalError(loc, "ssd_state takes x [B, T, H, P] and B [B, T, G, N]");
+  results.push_back(RankedTensorType::get(
+      {x.getDimSize(0), x.getDimSize(2), x.getDimSize(3), Bm.getDimSize(3)},
+      x.getElementType()));
+  return success();
+}
+
 LogicalResult StateFillOp::verify() {
   auto x = llvm::cast<RankedTensorType>(getX().getType());
   auto s = llvm::cast<RankedTensorType>(getState().getType());

@@ -347,4 +347,26 @@ def Kernel_SelectiveScanStateOp : Kernel_Op<"selective_scan_state", [Pure,
   }];
 }
 
+def Kernel_SsdStateOp : Kernel_Op<"ssd_state", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the state of motif.ssd after each sequence's last position";
+  let description = [{
+    The operands of `motif.ssd` that its state reads (`x: [B, T, H, P]`,
+    `a: [B, T, H]` or `[B, T, H, N]`, `B: [B, T, G, N]`) and each sequence's
+    length `lengths: [B]` give the state `h: [B, H, P, N]` after position
+    `len_b - 1` (zero for an empty sequence), with the arithmetic of
+    `motif.ssd_step`. Made by the inference derivation in `@prefill`;
+    `motif.ssd_step` carries it on.
+    ```mlir
+    %h = kernel.ssd_state %x, %a, %B, %len : (tensor<?x?x4x8xf32>, tensor<?x?x4xf32>, tensor<?x?x1x16xf32>, tensor<?xi32>) -> tensor<?x4x8x16xf32>
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$x, Kernel_Tensor:$a, Kernel_Tensor:$B,
+                       Kernel_Tensor:$lengths);
+  let results = (outs Kernel_Tensor:$h);
+  let assemblyFormat = [{
+    $x `,` $a `,` $B `,` $lengths attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 #endif // KERNEL_OPS_TD

@@ -8,7 +8,8 @@ include "mlir/IR/EnumAttr.td"
 def Motif_RopeScaling : I32EnumAttr<"RopeScaling", "context extension of rope", [
     I32EnumAttrCase<"None", 0, "none">,
     I32EnumAttrCase<"Ntk", 1, "ntk">,
-    I32EnumAttrCase<"Yarn", 2, "yarn">]> {
+    I32EnumAttrCase<"Yarn", 2, "yarn">,
+    I32EnumAttrCase<"Llama3", 3, "llama3">]> {
   let cppNamespace = "::mlir::motif";
   let genSpecializedAttr = 0;
 }

@@ -245,7 +245,10 @@ def Motif_RopeOp : Motif_InferOp<"rope", [Pure]> {
   let description = [{
     `x: [B, T, H*Dh]`; rotates the first `rotary_dim` (0: all) dims of each
     head. `scaling` extends the context: `ntk` scales theta, `yarn`
-    interpolates by `factor` from `original_max_positions`.
+    interpolates by `factor` from `original_max_positions`, `llama3` (Llama
+    3.1) divides by `factor` the frequencies whose wavelength exceeds
+    `original_max_positions / low_freq_factor`, keeps those whose wavelength
+    is below `original_max_positions / high_freq_factor`, and blends between.
     ```mlir
     %q2 = motif.rope %q {heads = 32 : i64, theta = 5.000000e+05 : f64} : (tensor<?x?x4096xf32>) -> tensor<?x?x4096xf32>
     ```
@@ -256,7 +259,9 @@ def Motif_RopeOp : Motif_InferOp<"rope", [Pure]> {
                        DefaultValuedAttr<I64Attr, "0">:$rotary_dim,
                        DefaultValuedAttr<Motif_RopeScalingAttr, "::mlir::motif::RopeScaling::None">:$scaling,
                        DefaultValuedAttr<F64Attr, "1.0">:$factor,
-                       DefaultValuedAttr<I64Attr, "0">:$original_max_positions);
+                       DefaultValuedAttr<I64Attr, "0">:$original_max_positions,
+                       DefaultValuedAttr<F64Attr, "1.0">:$low_freq_factor,
+                       DefaultValuedAttr<F64Attr, "4.0">:$high_freq_factor);
   let results = (outs Motif_Tensor:$result);
   let assemblyFormat = "$x (`,` $positions^)? attr-dict `:` functional-type(operands, results)";
 }

@@ -17,6 +17,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <cstdio>
+
 using namespace mlir;
 using namespace mlir::motif;
 
@@ -391,6 +393,18 @@ INFER_SIGNATURE(RopeOp) {
     return in.fail("theta must be positive");
   if (a.getScaling() != RopeScaling::None && !(a.getFactor().convertToDouble() >= 1))
     return in.fail("scaling factor must be at least 1");
+  if (a.getScaling() == RopeScaling::Llama3) {
+    double lo = a.getLowFreqFactor().convertToDouble(),
+           hi = a.getHighFreqFactor().convertToDouble();
+    if (a.getOriginalMaxPositions() <= 0)
+      return in.fail("llama3 scaling needs the original context (original_ctx)");
+    if (!(lo > 0) || !(hi > lo)) {
+      char got[64];
+      std::snprintf(got, sizeof got, "%g and %g", lo, hi);
+      return in.fail("llama3 scaling needs 0 < low_freq_factor < high_freq_factor, got " +
+                     Twine(got));
+    }
+  }
   if (Value p = a.getPositions()) {
     auto pt = ranked(in, p, "positions", 0, 1);
     if (failed(pt))

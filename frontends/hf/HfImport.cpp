@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
@@ -221,21 +222,46 @@ StatusOr<Plan> planLlama(Config &c, const std::string &family, const std::string
   if (c.boolOr("mlp_bias", false))
     return unsupported("mlp_bias");
   // RoPE: transformers 5 writes rope_parameters, earlier versions rope_theta
-  // and rope_scaling. Only unscaled RoPE is read.
+  // and rope_scaling. Unscaled RoPE and Llama 3.1's scaling are read.
   double theta = c.numberOr("rope_theta", 10000.0);
   std::string ropeType = "default";
+  const Json *scaling = nullptr; // the object holding the scaling's values
   if (const Json *rp = c.raw("rope_parameters"); rp && rp->kind == Json::Obj) {
     if (const Json *t = rp->get("rope_theta"))
       theta = t->num;
     if (const Json *t = rp->get("rope_type"))
       ropeType = t->str;
+    scaling = rp;
   }
   if (const Json *rs = c.raw("rope_scaling"); rs && rs->kind == Json::Obj) {
     const Json *t = rs->get("rope_type") ? rs->get("rope_type") : rs->get("type");
     ropeType = t ? t->str : "?";
+    scaling = rs;
   }
-  if (ropeType != "default")
-    return unsupported("rope scaling '" + ropeType + "' (Motif's rope block reads none yet)");
+  // The rope's scaling arguments in the .motif source (none when unscaled).
+  std::string ropeArgs;
+  if (ropeType == "llama3") {
+    auto value = [&](const char *key) -> std::optional<double> {
+      const Json *v = scaling->get(key);
+      if (!v || v->kind != Json::Num)
+        return std::nullopt;
+      return v->num;
+    };
+    auto factor = value("factor"), low = value("low_freq_factor"),
+         high = value("high_freq_factor"), original = value("original_max_position_embeddings");
+    if (!factor || !low || !high || !original)
+      return Status::error("config.json: rope scaling 'llama3' needs factor, low_freq_factor, "
+                           "high_freq_factor and original_max_position_embeddings (numbers)");
+    if (!(*factor >= 1) || !(*low > 0) || !(*high > *low) || !(*original >= 1))
+      return Status::error("config.json: rope scaling 'llama3' needs factor >= 1, "
+                           "0 < low_freq_factor < high_freq_factor and "
+                           "original_max_position_embeddings >= 1");
+    ropeArgs = ", scaling = \"llama3\", factor = " + number(*factor) +
+               ", original_ctx = " + std::to_string(static_cast<int64_t>(*original)) +
+               ", low_freq_factor = " + number(*low) + ", high_freq_factor = " + number(*high);
+  } else if (ropeType != "default") {
+    return unsupported("rope scaling '" + ropeType + "' (default and llama3 are read)");
+  }
   bool qkvBias = family == "qwen2" || c.boolOr("attention_bias", false);
   bool oBias = family != "qwen2" && c.boolOr("attention_bias", false);
   int64_t window = 0;
@@ -272,8 +298,10 @@ StatusOr<Plan> planLlama(Config &c, const std::string &family, const std::string
   s << "block hf_attention(x, heads: int, kv_heads: int, theta: float, window: int,\n"
     << "                   qkv_bias: bool, o_bias: bool) {\n"
     << "  d = dim(x, -1)\n  hd = d / heads\n"
-    << "  q = rope(linear(x, heads * hd, bias = qkv_bias) as q_proj, heads, theta = theta)\n"
-    << "  k = rope(linear(x, kv_heads * hd, bias = qkv_bias) as k_proj, kv_heads, theta = theta)\n"
+    << "  q = rope(linear(x, heads * hd, bias = qkv_bias) as q_proj, heads, theta = theta"
+    << ropeArgs << ")\n"
+    << "  k = rope(linear(x, kv_heads * hd, bias = qkv_bias) as k_proj, kv_heads, theta = theta"
+    << ropeArgs << ")\n"
     << "  v = linear(x, kv_heads * hd, bias = qkv_bias) as v_proj\n"
     << "  o = attention(q, k, v, heads, kv_heads = kv_heads, window = window)\n"
     << "  return linear(o, d, bias = o_bias) as o_proj\n}\n\n"

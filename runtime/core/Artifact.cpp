@@ -710,13 +710,19 @@ void describeSteps(std::ostringstream &os, const Function &f,
       std::vector<std::string> names;
       for (const Function::Symbol &sym : f.symbols)
         names.push_back(sym.name);
-      if (!b.inArena)
+      if (!b.inArena) {
         os << "  [param]";
-      else
+      } else {
         os << "  [" << (b.known ? b.bytes.str(names) + " B" : std::string("? B")) << ", live "
            << b.def << ".." << b.lastUse
-           << (b.aliasOf >= 0 ? ", in place of %" + std::to_string(b.aliasOf) : std::string())
-           << "]";
+           << (b.aliasOf >= 0 ? ", in place of %" + std::to_string(b.aliasOf) : std::string());
+        // The other results updated in place (a decode step's next state).
+        for (size_t k = 1; k < s.results.size(); ++k)
+          if (static_cast<size_t>(s.results[k]) < f.buffers.size() &&
+              f.buffers[s.results[k]].aliasOf >= 0)
+            os << ", %" << s.results[k] << " in place of %" << f.buffers[s.results[k]].aliasOf;
+        os << "]";
+      }
     }
     if (!s.attrs.empty()) {
       os << "  ";

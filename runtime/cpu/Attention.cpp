@@ -206,6 +206,24 @@ void ropeFrequencies(const RopeShape &s, std::vector<double> &invFreq, double &m
   invFreq.assign(half, 0.0);
   for (int64_t i = 0; i < half; ++i)
     invFreq[i] = 1.0 / std::pow(base, static_cast<double>(2 * i) / static_cast<double>(rot));
+  if (s.scaling == RopeScaling::Llama3) {
+    // Hugging Face's _compute_llama3_parameters (attention factor 1).
+    require(s.originalMaxPositions > 0, "rope: llama3 needs original_max_positions");
+    require(s.lowFreqFactor > 0 && s.highFreqFactor > s.lowFreqFactor,
+            "rope: llama3 needs 0 < low_freq_factor < high_freq_factor");
+    const double pi = 3.14159265358979323846, old = static_cast<double>(s.originalMaxPositions);
+    const double lowWavelen = old / s.lowFreqFactor, highWavelen = old / s.highFreqFactor;
+    for (double &f : invFreq) {
+      double wavelen = 2 * pi / f;
+      if (wavelen > lowWavelen) {
+        f /= s.factor;
+      } else if (wavelen >= highWavelen) {
+        double smooth = (old / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+        f = (1 - smooth) * f / s.factor + smooth * f;
+      }
+    }
+    return;
+  }
   if (s.scaling != RopeScaling::Yarn)
     return;
   // YaRN, as Hugging Face's _compute_yarn_parameters (beta_fast 32, beta_slow 1).

@@ -36,8 +36,11 @@ void attentionDecode(const AttentionDecodeShape &s, const T *q, const T *k, cons
                      T *vNext) {
   const int64_t KW = s.Hkv * s.Dh, VW = s.Hkv * s.Dv, group = s.H / s.Hkv;
   const double scale = s.scale != 0 ? s.scale : 1.0 / std::sqrt(static_cast<double>(s.Dh));
-  std::copy(kCache, kCache + s.B * s.S * KW, kNext);
-  std::copy(vCache, vCache + s.B * s.S * VW, vNext);
+  // In place (kNext == kCache) only the new rows are written.
+  if (kNext != kCache)
+    std::copy(kCache, kCache + s.B * s.S * KW, kNext);
+  if (vNext != vCache)
+    std::copy(vCache, vCache + s.B * s.S * VW, vNext);
   for (int64_t b = 0; b < s.B; ++b) {
     int64_t p = pos[b];
     int64_t lo = s.window > 0 ? std::max<int64_t>(0, p - s.window + 1) : 0;
@@ -89,7 +92,10 @@ void conv1dStep(int64_t B, int64_t C, int64_t K, const T *x, const T *state, con
   const int64_t S = K - 1;
   if (S < 1)
     throw std::invalid_argument("conv1d_step: the kernel must be at least 2 wide");
-  std::copy(state, state + B * S * C, stateNext);
+  // In place (stateNext == state) each channel reads its taps before it
+  // writes its new slot.
+  if (stateNext != state)
+    std::copy(state, state + B * S * C, stateNext);
   for (int64_t b = 0; b < B; ++b) {
     int64_t p = pos[b];
     if (p < 0)
@@ -137,6 +143,31 @@ void selectiveScanState(int64_t B, int64_t Tn, int64_t Di, int64_t N, bool delta
   });
 }
 
+template <typename T>
+void ssdState(const SsdShape &s, const T *x, const T *a, const T *Bm, const int32_t *lengths,
+              T *h) {
+  const int64_t HP = s.H * s.P, HPN = HP * s.N, HK = s.H * s.K, GN = s.G * s.N;
+  for (int64_t b = 0; b < s.B; ++b)
+    if (lengths[b] < 0 || lengths[b] > s.T)
+      throw std::invalid_argument("ssd_state: length " + std::to_string(lengths[b]) +
+                                  " of sequence " + std::to_string(b) + " is outside [0, " +
+                                  std::to_string(s.T) + "]");
+  std::fill(h, h + s.B * HPN, T(0));
+  SsdShape one = s;
+  one.B = 1;
+  one.T = 1;
+  std::vector<T> y(HP);
+  // One sequence and position at a time; the step reads its state row before
+  // it writes it, so the state advances in place. The output (read by C) is
+  // not kept: B stands in for C.
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t t = 0; t < lengths[b]; ++t) {
+      int64_t row = b * s.T + t;
+      ssdStep(one, x + row * HP, a + row * HK, Bm + row * GN, Bm + row * GN, h + b * HPN,
+              y.data(), h + b * HPN);
+    }
+}
+
 #define MOTIF_DECODE_INSTANTIATE(T)                                                             \
   template void stateFill<T>(int64_t, int64_t, int64_t, int64_t, const T *, const int32_t *,    \
                              T *);                                                              \
@@ -147,7 +178,9 @@ void selectiveScanState(int64_t B, int64_t Tn, int64_t Di, int64_t N, bool delta
                               const T *, const int32_t *, T *, T *);                           \
   template void selectiveScanState<T>(int64_t, int64_t, int64_t, int64_t, bool, const T *,     \
                                       const T *, const T *, const T *, const T *,              \
-                                      const int32_t *, T *);
+                                      const int32_t *, T *);                                   \
+  template void ssdState<T>(const SsdShape &, const T *, const T *, const T *, const int32_t *, \
+                            T *);
 MOTIF_DECODE_INSTANTIATE(float)
 MOTIF_DECODE_INSTANTIATE(double)
 

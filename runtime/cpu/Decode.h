@@ -10,6 +10,8 @@
 #ifndef MOTIF_RUNTIME_CPU_DECODE_H
 #define MOTIF_RUNTIME_CPU_DECODE_H
 
+#include "runtime/cpu/Ssd.h"
+
 #include <cstdint>
 
 namespace motif::cpu {
@@ -28,8 +30,9 @@ struct AttentionDecodeShape {
 };
 
 /// q: [B, 1, H*Dh], k: [B, 1, Hkv*Dh], v: [B, 1, Hkv*Dv], caches [B, S, Hkv*Dh|Dv]
-/// (ring buffers: position p in slot p mod S), pos: [B]. Copies the caches to
-/// kNext/vNext with the new key and value in slot pos mod S, then attends
+/// (ring buffers: position p in slot p mod S), pos: [B]. kNext/vNext are the
+/// caches with the new key and value in slot pos mod S: the caches themselves
+/// (kNext == kCache: in place, only that slot is written) or copies; then attends
 /// from q to positions [max(0, pos - window + 1), pos] (window 0: [0, pos]).
 template <typename T>
 void attentionDecode(const AttentionDecodeShape &s, const T *q, const T *k, const T *v,
@@ -39,7 +42,7 @@ void attentionDecode(const AttentionDecodeShape &s, const T *q, const T *k, cons
 /// One position of a causal depthwise conv1d: x [B, 1, C] at pos [B], the
 /// last K-1 inputs state [B, K-1, C] (position p in slot p mod (K-1)),
 /// w [C, 1, K], bias [C] or null -> y [B, 1, C], and stateNext with x in slot
-/// pos mod (K-1).
+/// pos mod (K-1) (stateNext == state: in place).
 template <typename T>
 void conv1dStep(int64_t B, int64_t C, int64_t K, const T *x, const T *state, const T *w,
                 const T *bias, const int32_t *pos, T *y, T *stateNext);
@@ -50,6 +53,13 @@ template <typename T>
 void selectiveScanState(int64_t B, int64_t Tn, int64_t Di, int64_t N, bool deltaSoftplus,
                         const T *u, const T *delta, const T *A, const T *Bm, const T *bias,
                         const int32_t *lengths, T *h);
+
+/// motif.ssd's state after each sequence's last position, with ssdStep's
+/// arithmetic: x [B, T, H, P], a [B, T, H, K], Bm [B, T, G, N] (the shape's T
+/// and K say which) -> h [B, H, P, N].
+template <typename T>
+void ssdState(const SsdShape &s, const T *x, const T *a, const T *Bm, const int32_t *lengths,
+              T *h);
 
 } // namespace motif::cpu
 

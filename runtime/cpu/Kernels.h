@@ -243,7 +243,7 @@ void attentionBackward(const AttentionShape &s, const T *q, const T *k, const T 
                        const T *bias, const T *out, const T *dout, T *dq, T *dk, T *dv,
                        T *dbias);
 
-enum class RopeScaling { None, Ntk, Yarn };
+enum class RopeScaling { None, Ntk, Yarn, Llama3 };
 /// x [B, T, H*Dh]; rotates the pairs (i, i + rot/2), i < rot/2, of the first
 /// rot = rotaryDim (0: Dh) dims of each head; positions [T] optional (0..T-1).
 struct RopeShape {
@@ -253,10 +253,13 @@ struct RopeShape {
   RopeScaling scaling = RopeScaling::None;
   double factor = 1;
   int64_t originalMaxPositions = 0;
+  double lowFreqFactor = 1, highFreqFactor = 4; // llama3
 };
 /// The inverse frequencies (rot/2 of them) and the cos/sin scale (mscale) of a
 /// rope configuration: none: theta^(-2i/rot); ntk: with theta * factor^(rot/(rot-2));
-/// yarn: HF's YaRN ramp between theta^(-2i/rot) and it / factor, mscale 0.1 ln(factor) + 1.
+/// yarn: HF's YaRN ramp between theta^(-2i/rot) and it / factor, mscale 0.1 ln(factor) + 1;
+/// llama3: HF's Llama 3.1 rule, by wavelength 2 pi / f against original / low_freq_factor
+/// (longer: f / factor) and original / high_freq_factor (shorter: f), smoothly between.
 void ropeFrequencies(const RopeShape &s, std::vector<double> &invFreq, double &mscale);
 /// y = rotate(x, pos * invFreq) * mscale on the rotary dims; the rest copied.
 template <typename T>

@@ -3,6 +3,8 @@
 
 #include "runtime/fastcpu/FastBackend.h"
 
+#include <algorithm>
+
 #include <cmath>
 
 using namespace motif::rt;
@@ -155,8 +157,13 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
   Status st = runSteps(backend(), *plan, hooks);
   if (!st.isOk())
     return st;
+  // The results move out (a decode step's state goes back to the caller
+  // without a copy), unless the values are kept for inspection or a value
+  // is returned twice.
   results.clear();
-  for (int32_t r : f->results)
-    results.push_back(values[r]);
+  for (int32_t r : f->results) {
+    bool move = freeDeadValues && std::count(f->results.begin(), f->results.end(), r) == 1;
+    results.push_back(move ? std::move(values[r]) : values[r]);
+  }
   return Status::ok();
 }

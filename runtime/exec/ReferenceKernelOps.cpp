@@ -313,6 +313,23 @@ Status runStateFill(Executor &ex, const PlanStep &s, const StateFillDesc &d) {
   return Status::ok();
 }
 
+/// Result `r` of step `s` as the plan places it: in the buffer of operand
+/// `o` when the memory plan made it an in-place update of that operand (and
+/// the executor frees dead values, so nothing reads the operand again) —
+/// the operand's tensor moves into the result, unchanged — else zeros of
+/// the operand's shape.
+template <typename R>
+Tensor inPlaceOr(Executor &ex, const PlanStep &s, size_t r, size_t o) {
+  const Function *f = ex.current;
+  int32_t rv = s.results[r], ov = s.operands[o];
+  if (ex.freeDeadValues && f && static_cast<size_t>(rv) < f->buffers.size() &&
+      f->buffers[rv].aliasOf == ov) {
+    ex.noteFreed(ex.values[ov]); // counted again as the result
+    return std::move(ex.values[ov]);
+  }
+  return Tensor::reals<R>(ex.values[ov].shape);
+}
+
 template <typename R>
 Status runAttentionDecode(Executor &ex, const PlanStep &s, const AttentionDecodeDesc &d) {
   const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
@@ -334,9 +351,11 @@ Status runAttentionDecode(Executor &ex, const PlanStep &s, const AttentionDecode
                          "[B, S, kv_heads * head_dim] for " +
                          std::to_string(a.B) + " sequences");
   Tensor out = Tensor::reals<R>({a.B, 1, a.H * a.Dv});
-  Tensor kNext = Tensor::reals<R>(kc.shape), vNext = Tensor::reals<R>(vc.shape);
-  cpu::attentionDecode(a, q.v<R>().data(), k.v<R>().data(), v.v<R>().data(), kc.v<R>().data(),
-                       vc.v<R>().data(), pos.i.data(), out.v<R>().data(), kNext.v<R>().data(),
+  // The caches' data, read before an in-place result takes them over.
+  const R *kcData = kc.v<R>().data(), *vcData = vc.v<R>().data();
+  Tensor kNext = inPlaceOr<R>(ex, s, 1, 3), vNext = inPlaceOr<R>(ex, s, 2, 4);
+  cpu::attentionDecode(a, q.v<R>().data(), k.v<R>().data(), v.v<R>().data(), kcData, vcData,
+                       pos.i.data(), out.v<R>().data(), kNext.v<R>().data(),
                        vNext.v<R>().data());
   ex.values[s.results[0]] = std::move(out);
   ex.values[s.results[1]] = std::move(kNext);
@@ -354,8 +373,10 @@ Status runConv1dStep(Executor &ex, const PlanStep &s, const Conv1dStepDesc &) {
       pos.shape != Shape{B})
     return Status::error("conv1d_step: expected x [B, 1, C], state [B, K-1, C], w [C, 1, K] "
                          "and pos [B]");
-  Tensor y = Tensor::reals<R>(x.shape), next = Tensor::reals<R>(state.shape);
-  cpu::conv1dStep(B, C, K, x.v<R>().data(), state.v<R>().data(), w.v<R>().data(),
+  Tensor y = Tensor::reals<R>(x.shape);
+  const R *stateData = state.v<R>().data();
+  Tensor next = inPlaceOr<R>(ex, s, 1, 1);
+  cpu::conv1dStep(B, C, K, x.v<R>().data(), stateData, w.v<R>().data(),
                   bias ? bias->v<R>().data() : nullptr, pos.i.data(), y.v<R>().data(),
                   next.v<R>().data());
   ex.values[s.results[0]] = std::move(y);
@@ -383,6 +404,32 @@ Status runSelectiveScanState(Executor &ex, const PlanStep &s, const SelectiveSca
   return Status::ok();
 }
 
+template <typename R>
+Status runSsdState(Executor &ex, const PlanStep &s, const SsdStateDesc &) {
+  const Tensor &x = ex.values[s.operands[0]], &a = ex.values[s.operands[1]],
+               &Bm = ex.values[s.operands[2]], &lengths = ex.values[s.operands[3]];
+  if (x.shape.size() != 4 || Bm.shape.size() != 4 || (a.shape.size() != 3 && a.shape.size() != 4))
+    return Status::error("ssd_state: expected x [B, T, H, P], a [B, T, H(, N)], B [B, T, G, N]");
+  cpu::SsdShape sh;
+  sh.B = x.shape[0];
+  sh.T = x.shape[1];
+  sh.H = x.shape[2];
+  sh.P = x.shape[3];
+  sh.G = Bm.shape[2];
+  sh.N = Bm.shape[3];
+  sh.K = a.shape.size() == 4 ? a.shape[3] : 1;
+  if (Shape{a.shape[0], a.shape[1], a.shape[2]} != Shape{sh.B, sh.T, sh.H} ||
+      Bm.shape[0] != sh.B || Bm.shape[1] != sh.T || sh.G <= 0 || sh.H % sh.G != 0 ||
+      (sh.K != 1 && sh.K != sh.N) || lengths.shape != Shape{sh.B})
+    return Status::error("ssd_state: expected x [B, T, H, P], a [B, T, H] or [B, T, H, N], "
+                         "B [B, T, G, N] with H a multiple of G, and lengths [B]");
+  Tensor h = Tensor::reals<R>({sh.B, sh.H, sh.P, sh.N});
+  cpu::ssdState(sh, x.v<R>().data(), a.v<R>().data(), Bm.v<R>().data(), lengths.i.data(),
+                h.v<R>().data());
+  ex.values[s.results[0]] = std::move(h);
+  return Status::ok();
+}
+
 } // namespace
 
 MOTIF_REF_RUN(Gemm)
@@ -395,3 +442,4 @@ MOTIF_REF_RUN(StateFill)
 MOTIF_REF_RUN(AttentionDecode)
 MOTIF_REF_RUN(Conv1dStep)
 MOTIF_REF_RUN(SelectiveScanState)
+MOTIF_REF_RUN(SsdState)

@@ -216,11 +216,14 @@ cpu::RopeShape ropeShape(const RopeDesc &d, const Tensor &x) {
   r.Dh = x.shape[2] / r.H;
   r.rotaryDim = d.rotary_dim;
   r.theta = d.theta;
-  r.scaling = d.scaling == RopeScaling::Ntk    ? cpu::RopeScaling::Ntk
-              : d.scaling == RopeScaling::Yarn ? cpu::RopeScaling::Yarn
-                                               : cpu::RopeScaling::None;
+  r.scaling = d.scaling == RopeScaling::Ntk      ? cpu::RopeScaling::Ntk
+              : d.scaling == RopeScaling::Yarn   ? cpu::RopeScaling::Yarn
+              : d.scaling == RopeScaling::Llama3 ? cpu::RopeScaling::Llama3
+                                                 : cpu::RopeScaling::None;
   r.factor = d.factor;
   r.originalMaxPositions = d.original_max_positions;
+  r.lowFreqFactor = d.low_freq_factor;
+  r.highFreqFactor = d.high_freq_factor;
   return r;
 }
 

@@ -179,6 +179,26 @@ func.func @f(%x: tensor<?x?x16xf32>) {
 
 // -----
 
+// llama3 rope scaling without the original context
+func.func @f(%x: tensor<?x?x16xf32>) {
+  // expected-error @+2 {{llama3 scaling needs the original context (original_ctx)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.rope %x {heads = 4 : i64, scaling = #motif<rope_scaling llama3>, factor = 8.0 : f64} : (tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// llama3 rope scaling with its frequency band reversed
+func.func @f(%x: tensor<?x?x16xf32>) {
+  // expected-error @+2 {{llama3 scaling needs 0 < low_freq_factor < high_freq_factor, got 4 and 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = motif.rope %x {heads = 4 : i64, scaling = #motif<rope_scaling llama3>, factor = 8.0 : f64, original_max_positions = 64 : i64, low_freq_factor = 4.0 : f64, high_freq_factor = 1.0 : f64} : (tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
 // attention gqa
 func.func @f(%q: tensor<?x?x16xf32>, %k: tensor<?x?x12xf32>) {
   // expected-error @+2 {{4 query heads are not a multiple of 3 kv heads}}

@@ -115,3 +115,12 @@ func.func @f(%q: tensor<?x1x64xf32>, %k: tensor<?x1x32xf32>, %kc: tensor<?x128x3
   %o, %k1, %v1 = kernel.attention_decode %q, %k, %k, %kc, %kc, %pos {heads = 4 : i64, kv_heads = 3 : i64} : (tensor<?x1x64xf32>, tensor<?x1x32xf32>, tensor<?x1x32xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>, tensor<?xi32>) -> (tensor<?x1x64xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<?x?x32xf32>, %a: tensor<?x?x4xf32>, %B: tensor<?x?x1x16xf32>, %len: tensor<?xi32>) {
+  // expected-error @+2 {{ssd_state takes x [B, T, H, P] and B [B, T, G, N]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %h = kernel.ssd_state %x, %a, %B, %len : (tensor<?x?x32xf32>, tensor<?x?x4xf32>, tensor<?x?x1x16xf32>, tensor<?xi32>) -> tensor<?x4x8x16xf32>
+  return
+}

@@ -75,3 +75,10 @@ func.func @selective_scan_state(%u: tensor<?x?x64xf32>, %A: tensor<64x8xf32>, %B
   %h = kernel.selective_scan_state %u, %u, %A, %B, %len delta_bias %bias : (tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<64x8xf32>, tensor<?x?x8xf32>, tensor<?xi32>, tensor<64xf32>) -> tensor<?x64x8xf32>
   return %h : tensor<?x64x8xf32>
 }
+
+// CHECK-LABEL: func.func @ssd_state
+func.func @ssd_state(%x: tensor<?x?x4x8xf32>, %a: tensor<?x?x4xf32>, %B: tensor<?x?x1x16xf32>, %len: tensor<?xi32>) -> tensor<?x4x8x16xf32> {
+  // CHECK: kernel.ssd_state %arg0, %arg1, %arg2, %arg3 : {{.*}} -> tensor<?x4x8x16xf32>
+  %h = kernel.ssd_state %x, %a, %B, %len : (tensor<?x?x4x8xf32>, tensor<?x?x4xf32>, tensor<?x?x1x16xf32>, tensor<?xi32>) -> tensor<?x4x8x16xf32>
+  return %h : tensor<?x4x8x16xf32>
+}

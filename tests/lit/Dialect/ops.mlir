@@ -67,6 +67,8 @@ func.func @dense(%ids: tensor<?x?xi32>, %x: tensor<?x?x8xf32>) -> tensor<?x?x16x
 func.func @sequence(%q: tensor<?x?x16xf32>, %k: tensor<?x?x8xf32>, %t: tensor<?x?xi32>) -> (tensor<?x?x16xf32>, tensor<f32>) {
   // CHECK: motif.rope %{{.*}} {factor = 4.000000e+00 : f64, heads = 4 : i64, original_max_positions = 4096 : i64, scaling = #motif<rope_scaling yarn>}
   %qr = motif.rope %q {heads = 4 : i64, scaling = #motif<rope_scaling yarn>, factor = 4.0 : f64, original_max_positions = 4096 : i64} : (tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
+  // CHECK: motif.rope %{{.*}} {factor = 8.000000e+00 : f64, heads = 4 : i64, high_freq_factor = 2.000000e+00 : f64, original_max_positions = 8192 : i64, scaling = #motif<rope_scaling llama3>}
+  %ql = motif.rope %q {heads = 4 : i64, scaling = #motif<rope_scaling llama3>, factor = 8.0 : f64, original_max_positions = 8192 : i64, low_freq_factor = 1.0 : f64, high_freq_factor = 2.0 : f64} : (tensor<?x?x16xf32>) -> tensor<?x?x16xf32>
   // CHECK: motif.attention %{{.*}}, %{{.*}}, %{{.*}} {heads = 4 : i64, kv_heads = 2 : i64, window = 128 : i64}
   %o = motif.attention %qr, %k, %k {heads = 4 : i64, kv_heads = 2 : i64, window = 128 : i64} : (tensor<?x?x16xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>) -> tensor<?x?x16xf32>
   %tab = motif.constant 0.0 : tensor<32x4xf32>

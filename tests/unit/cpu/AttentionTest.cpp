@@ -150,7 +150,8 @@ RopeShape ropeShape(RopeScaling sc, int64_t rot) {
 
 TEST(CpuRope, Gradients) {
   const std::pair<RopeScaling, const char *> modes[] = {
-      {RopeScaling::None, "none"}, {RopeScaling::Ntk, "ntk"}, {RopeScaling::Yarn, "yarn"}};
+      {RopeScaling::None, "none"}, {RopeScaling::Ntk, "ntk"}, {RopeScaling::Yarn, "yarn"},
+      {RopeScaling::Llama3, "llama3"}};
   Rng r(3);
   for (auto [mode, name] : modes)
     for (int64_t rot : {int64_t(0), int64_t(4)})
@@ -216,6 +217,41 @@ TEST(CpuRope, NtkAndYarnFrequencies) {
     EXPECT_NEAR(f[i], base[i] / 8, 1e-15);
   double ramp = (14.0 - 8) / 13;
   EXPECT_NEAR(f[14], base[14] / 8 * ramp + base[14] * (1 - ramp), 1e-15);
+}
+
+TEST(CpuRope, Llama3Frequencies) {
+  // Llama 3.1's values (theta 500000, factor 8, low/high frequency factors 1
+  // and 4, an original context of 8192) at a head dim of 16; the table is
+  // Hugging Face's _compute_llama3_parameters worked by hand: wavelengths
+  // 2 pi / f below 8192 / 4 keep f (i <= 3), above 8192 / 1 give f / 8
+  // (i >= 5), and i = 4 (wavelength 4442.88) blends with
+  // s = (8192 / 4442.88 - 1) / (4 - 1) = 0.281282605163251.
+  RopeShape s;
+  s.Dh = 16;
+  s.theta = 500000;
+  s.scaling = RopeScaling::Llama3;
+  s.factor = 8;
+  s.lowFreqFactor = 1;
+  s.highFreqFactor = 4;
+  s.originalMaxPositions = 8192;
+  const double want[8] = {1.0,
+                          0.19392274474868576,
+                          0.03760603093086393,
+                          0.0072926647372171085,
+                          0.0005248461609929547,
+                          3.428102195952591e-05,
+                          6.647869871181236e-06,
+                          1.2891731721515574e-06};
+  std::vector<double> f;
+  double m;
+  ropeFrequencies(s, f, m);
+  ASSERT_EQ(f.size(), 8u);
+  EXPECT_EQ(m, 1.0); // no attention factor
+  for (int64_t i = 0; i < 8; ++i)
+    EXPECT_NEAR(f[i], want[i], 1e-15 * want[i]) << "frequency " << i;
+  // The blend is continuous at both edges of the band.
+  double f4 = std::pow(500000.0, -0.5), smooth = (8192 / (2 * M_PI / f4) - 1) / 3;
+  EXPECT_NEAR(f[4], (1 - smooth) * f4 / 8 + smooth * f4, 1e-18);
 }
 
 TEST(CpuRelPos, T5Buckets) {

@@ -3,7 +3,7 @@
 // Inputs/hf holds tiny random models saved by `transformers` (GPT-2 in F32,
 // Llama in BF16 shards with an index, Mistral in F16 with a sliding window,
 // Qwen2 with q/k/v biases and a tied head, Mixtral with 4 experts top-2,
-// Mamba) and the logits `transformers`
+// Mamba, Llama with Llama 3.1's rope scaling) and the logits `transformers`
 // computes for two token rows (make_fixtures.py). The build imports each one
 // with motif-import and compiles it; here the imported model's logits must
 // equal the reference (fp32), its greedy next tokens too, and exporting gives
@@ -82,7 +82,8 @@ TEST_P(HfFixture, LogitsEqualTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, HfFixture,
-                         ::testing::Values("gpt2", "llama", "mistral", "qwen2", "mixtral", "mamba"));
+                         ::testing::Values("gpt2", "llama", "mistral", "qwen2", "mixtral", "mamba",
+                                           "llama3"));
 
 /// Export gives back every Hugging Face tensor (GPT-2's Conv1D transposed
 /// back, Llama's prefix and head), values as read.
@@ -161,8 +162,18 @@ TEST(HfImport, MismatchesAreListed) {
             "rope_scaling": {"rope_type": "llama3", "factor": 8.0}})";
   auto scaled = hf::importDirectory(dir, "x");
   ASSERT_FALSE(scaled.isOk());
-  EXPECT_NE(scaled.status().message().find("unsupported configuration: rope scaling 'llama3'"),
+  EXPECT_NE(scaled.status().message().find("rope scaling 'llama3' needs factor, low_freq_factor, "
+                                           "high_freq_factor and original_max_position_embeddings"),
             std::string::npos)
       << scaled.status().message();
+  std::ofstream(dir + "/config.json")
+      << R"({"model_type": "llama", "vocab_size": 96, "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 48,
+            "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}})";
+  auto dynamic = hf::importDirectory(dir, "x");
+  ASSERT_FALSE(dynamic.isOk());
+  EXPECT_NE(dynamic.status().message().find("unsupported configuration: rope scaling 'dynamic'"),
+            std::string::npos)
+      << dynamic.status().message();
 }
 } // namespace

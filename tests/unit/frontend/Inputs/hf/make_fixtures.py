@@ -8,9 +8,13 @@ dtype and sharding given below), with reference.safetensors: `tokens` [2, 8]
 for them. HfImportTest imports each directory, compiles it and compares.
 
   pip install torch transformers safetensors
-  python3 tests/unit/frontend/Inputs/hf/make_fixtures.py
+  python3 tests/unit/frontend/Inputs/hf/make_fixtures.py [NAME...]
+
+With names, only those directories are written (every model is still made,
+in order, so each one's random values do not depend on the selection).
 """
 import os
+import sys
 
 import torch
 import transformers as tf
@@ -43,6 +47,16 @@ MODELS = {
                              expand=2, conv_kernel=4, layer_norm_epsilon=1e-5,
                              initializer_range=0.3, tie_word_embeddings=True),
               tf.MambaForCausalLM, torch.float32, None),
+    # Llama 3.1's rope scaling, strong at 8 positions: theta 100 and an
+    # original context of 32 put head_dim 8's frequencies in all three bands
+    # (kept, blended, divided by the factor).
+    "llama3": (tf.LlamaConfig(num_key_value_heads=2, rms_norm_eps=1e-6, tie_word_embeddings=False,
+                              rope_theta=100.0,
+                              rope_scaling={"rope_type": "llama3", "factor": 8.0,
+                                            "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                            "original_max_position_embeddings": 32},
+                              **COMMON),
+               tf.LlamaForCausalLM, torch.float32, None),
 }
 
 
@@ -63,6 +77,8 @@ def main():
         tokens = torch.randint(0, config.vocab_size, (2, 8), generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             logits = model(tokens).logits.float()
+        if len(sys.argv) > 1 and name not in sys.argv[1:]:
+            continue
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)
         for f in os.listdir(d):
