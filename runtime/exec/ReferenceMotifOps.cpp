@@ -9,6 +9,7 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Ssd.h"
 #include "runtime/exec/ReferenceBackend.h"
+#include "runtime/exec/RopeShape.h"
 
 #include <algorithm>
 #include <cmath>
@@ -209,22 +210,7 @@ cpu::NormShape normShape(double eps, const Tensor &x) {
 }
 
 cpu::RopeShape ropeShape(const RopeDesc &d, const Tensor &x) {
-  cpu::RopeShape r;
-  r.B = x.shape[0];
-  r.T = x.shape[1];
-  r.H = d.heads;
-  r.Dh = x.shape[2] / r.H;
-  r.rotaryDim = d.rotary_dim;
-  r.theta = d.theta;
-  r.scaling = d.scaling == RopeScaling::Ntk      ? cpu::RopeScaling::Ntk
-              : d.scaling == RopeScaling::Yarn   ? cpu::RopeScaling::Yarn
-              : d.scaling == RopeScaling::Llama3 ? cpu::RopeScaling::Llama3
-                                                 : cpu::RopeScaling::None;
-  r.factor = d.factor;
-  r.originalMaxPositions = d.original_max_positions;
-  r.lowFreqFactor = d.low_freq_factor;
-  r.highFreqFactor = d.high_freq_factor;
-  return r;
+  return ropeShapeOf(d, x.shape[0], x.shape[1], x.shape[2]);
 }
 
 cpu::Conv1dShape conv1dShape(const Conv1dDesc &d, const Tensor &x, const Tensor &w) {

@@ -539,7 +539,7 @@ std::optional<Problem> problemOf(const D &d, const Tensor &q, const Tensor &k, c
   if (q.shape.size() != 3 || k.shape.size() != 3 || v.shape.size() != 3 || d.heads <= 0 ||
       d.kv_heads <= 0 || d.heads % d.kv_heads != 0 || q.shape[2] % d.heads != 0)
     return std::nullopt;
-  cpu::AttentionShape a = attentionShape(d, q, k);
+  cpu::AttentionShape a = attentionShape(d, q, k, v);
   if (a.Tq > a.Tk || k.shape[0] != a.B || v.shape != k.shape || k.shape[2] != a.Hkv * a.Dh ||
       (bias && bias->numElements() != a.H * a.Tq * a.Tk))
     return std::nullopt;

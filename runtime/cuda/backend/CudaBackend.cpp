@@ -4,6 +4,7 @@
 #include "runtime/cuda/Gemm.h"
 #include "runtime/cuda/backend/Library.h"
 #include "runtime/cpu/Kernels.h" // ropeFrequencies
+#include "runtime/exec/RopeShape.h"
 
 #include <array>
 #include <cmath>
@@ -782,15 +783,7 @@ Status CudaBackend::rope(const RopeDesc &d, const PlanStep &s, int32_t x, int32_
     return t.status();
   if (r_.storage[out] != r_.storage[in])
     return Status::error("rope: the result's type differs from the operand's");
-  cpu::RopeShape rs;
-  rs.B = (*shape)[0], rs.T = (*shape)[1], rs.H = d.heads, rs.Dh = (*shape)[2] / d.heads;
-  rs.rotaryDim = d.rotary_dim;
-  rs.theta = d.theta;
-  rs.scaling = d.scaling == RopeScaling::Ntk    ? cpu::RopeScaling::Ntk
-               : d.scaling == RopeScaling::Yarn ? cpu::RopeScaling::Yarn
-                                                : cpu::RopeScaling::None;
-  rs.factor = d.factor;
-  rs.originalMaxPositions = d.original_max_positions;
+  cpu::RopeShape rs = ropeShapeOf(d, (*shape)[0], (*shape)[1], (*shape)[2]);
   // The frequencies as the CPU computes them, copied up.
   std::vector<double> freq;
   double mscale = 1;
