@@ -385,7 +385,7 @@ TEST(DeviceEngineSim, DeviceErrorsAreClear) {
   auto e = makeEngine(a, eo);
   ASSERT_FALSE(e.isOk());
   EXPECT_TRUE(contains(e.status().message(), "unknown device 'tpu'")) << e.status().message();
-  EXPECT_TRUE(contains(e.status().message(), "cpu, sim")) << e.status().message();
+  EXPECT_TRUE(contains(e.status().message(), "cpu, reference, sim")) << e.status().message();
   if (!gpu::queryDriver().isOk()) {
     eo.device = "cuda";
     e = makeEngine(a, eo);
