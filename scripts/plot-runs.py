@@ -121,15 +121,23 @@ def plot_grad_layers(runs, out, formats, written):
         return
     fig, axes = plt.subplots(1, 1 + len(withn), figsize=(5 * (1 + len(withn)), 4), squeeze=False)
     axes = axes[0]
+    # The layers of every run in order (runs may lack some: no final norm).
+    names = []
+    for r in withn:
+        last = r.series("grad_norms")[1][-1]
+        for k, name in enumerate(last):
+            if name not in names:
+                after = list(last)[k - 1] if k else None
+                names.insert(names.index(after) + 1 if after in names else len(names), name)
     for i, r in enumerate(runs):
         xs, ys = r.series("grad_norms")
         if not xs:
             continue
         last = ys[-1]
-        axes[0].plot(range(len(last)), list(last.values()), "o-", color=f"C{i}", ms=3,
-                     label=f"{r.label} (step {xs[-1]})")
-        axes[0].set_xticks(range(len(last)))
-        axes[0].set_xticklabels(list(last.keys()), rotation=60, fontsize=7)
+        axes[0].plot(range(len(names)), [last.get(n, math.nan) for n in names], "o-",
+                     color=f"C{i}", ms=3, label=f"{r.label} (step {xs[-1]})")
+    axes[0].set_xticks(range(len(names)))
+    axes[0].set_xticklabels(names, rotation=60, fontsize=7)
     axes[0].set_ylabel("gradient norm")
     axes[0].set_yscale("log")
     axes[0].set_title("per layer, last record", fontsize=9)
