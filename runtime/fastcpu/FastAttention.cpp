@@ -296,9 +296,9 @@ void forwardTask(const Problem &P, int64_t b, int64_t h, int64_t i0, int64_t n, 
         for (int64_t t = 0; t < kC; ++t)
           bm = std::max(bm, part[t]);
         float mNew = std::max(m[r], bm);
-        float corr = expf32(m[r] - mNew);
+        float corr = vm::expv(m[r] - mNew);
         for (int64_t j = 0; j < kBk; ++j)
-          s[j] = expf32(s[j] - mNew);
+          s[j] = vm::expv(s[j] - mNew);
         l[r] = l[r] * corr + blockSum(s);
         m[r] = mNew;
         if (out)
@@ -432,7 +432,7 @@ void backwardTask(const Problem &P, int64_t b, int64_t hk, const float *o, const
               s[j] += bias[j];
           int64_t a = lo[r], e = hi[r];
           for (int64_t j = 0; j < kBk; ++j) {
-            float p = (j >= a && j < e) ? expf32(s[j] - L) : 0.f;
+            float p = (j >= a && j < e) ? vm::expv(s[j] - L) : 0.f;
             s[j] = p;
             ds[j] = p * (ds[j] - D);
           }
@@ -516,7 +516,7 @@ void decodeQuery(const float *__restrict q, const float *kRows, const float *vRo
   }
   const int64_t n = p - lo + 1;
   for (int64_t i = 0; i < n; ++i)
-    scores[i] = expf32(scores[i] - mx);
+    scores[i] = vm::expv(scores[i] - mx);
   float sum = 0.f;
   for (int64_t i = 0; i < n; ++i)
     sum += scores[i];

@@ -16,6 +16,7 @@
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/Blas.h"
 #include "runtime/fastcpu/FastOps.h"
+#include "runtime/fastcpu/VecMath.h"
 
 #include <algorithm>
 #include <array>
@@ -45,27 +46,6 @@ int64_t rowsOf(const Shape &s) {
 // Epilogue math: fp32, branch-free, vectorized (one clone per ISA)
 //===----------------------------------------------------------------------===//
 
-/// exp(x) in fp32: 2^n · p(r) with r = x - n·ln2 (Cody–Waite), p the degree-6
-/// Taylor polynomial (|r| <= ln2/2: within 2 ulp of expf); x clamped to
-/// [-87.3, 88.3] (no inf, no denormals: the callers divide by 1 + exp).
-[[gnu::always_inline]] inline float expClamped(float x) {
-  x = std::min(std::max(x, -87.3f), 88.3f);
-  float n = std::floor(x * 1.44269504088896341f + 0.5f);
-  float r = x - n * 0.693145751953125f;
-  r = r - n * 1.428606765330187045e-06f;
-  float p = 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
 constexpr float kGeluC = 0.7978845608028654f; // sqrt(2/pi)
 constexpr float kGeluA = 0.044715f;
 
@@ -75,7 +55,7 @@ geluTanhRows(float *__restrict d, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float x = d[i];
     float u = kGeluC * (x + kGeluA * x * x * x);
-    d[i] = x / (1.f + expClamped(-2.f * u));
+    d[i] = x / (1.f + vm::expv(-2.f * u));
   }
 }
 
@@ -83,7 +63,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void siluRows(float
                                                                           int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float x = d[i];
-    d[i] = x / (1.f + expClamped(-x));
+    d[i] = x / (1.f + vm::expv(-x));
   }
 }
 
@@ -141,12 +121,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) double rowExp(float
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
     for (int k = 0; k < 8; ++k) {
-      float v = expClamped(x[i + k] - mx);
+      float v = vm::expv(x[i + k] - mx);
       x[i + k] = v;
       s[k] += v;
     }
   for (; i < n; ++i) {
-    x[i] = expClamped(x[i] - mx);
+    x[i] = vm::expv(x[i] - mx);
     s[0] += x[i];
   }
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));

@@ -43,15 +43,15 @@ void softplusInPlace(float *__restrict z, float *__restrict dz, int64_t n) {
   const float threshold = static_cast<float>(ew::kSoftplusThreshold);
   for (int64_t i = 0; i < n; ++i) {
     float x = z[i];
-    float y = expf32(-(x < 0.f ? -x : x)); // in (0, 1]
+    float y = vm::expv(-(x < 0.f ? -x : x)); // in (0, 1]
     float u = 1.f + y;
-    float l1p = u == 1.f ? y : logf32(u) * (y / (u - 1.f));
+    float l1p = u == 1.f ? y : vm::logv(u) * (y / (u - 1.f));
     z[i] = x > threshold ? x : (x < 0.f ? 0.f : x) + l1p;
   }
   if (dz)
     for (int64_t i = 0; i < n; ++i) {
       float x = dz[i];
-      dz[i] = x > threshold ? 1.f : 1.f / (1.f + expf32(-x));
+      dz[i] = x > threshold ? 1.f : 1.f / (1.f + vm::expv(-x));
     }
 }
 
@@ -106,7 +106,7 @@ inline __attribute__((always_inline)) void stepState(float *__restrict h,
   for (int64_t n = 0; n < N; ++n) {
     float bn = bt[n];
     for (int64_t c = 0; c < kW; ++c)
-      h[n * kW + c] = expf32(dt[c] * at[n * kW + c]) * h[n * kW + c] + dt[c] * bn * u[c];
+      h[n * kW + c] = vm::expv(dt[c] * at[n * kW + c]) * h[n * kW + c] + dt[c] * bn * u[c];
   }
 }
 
@@ -211,7 +211,7 @@ void backwardTask(const Sel &s, int64_t b, int64_t blk, int64_t L, const float *
         const float *__restrict an = at + n * kW;
         for (int64_t cc = 0; cc < kW; ++cc) {
           float gh = cr[cc] + gy[cc] * cn;
-          float dA = expf32(dt[cc] * an[cc]);
+          float dA = vm::expv(dt[cc] * an[cc]);
           float gdA = gh * hPrev[n * kW + cc] * dA;
           gdt[cc] += gdA * an[cc] + gh * bn * u[cc];
           ga[cc] += gdA * dt[cc];
@@ -322,12 +322,12 @@ inline __attribute__((always_inline)) void ssdDecays(const Ssd &o, int64_t b, in
                                                      int64_t h, float *__restrict dec) {
   const float *av = o.a + o.ai(b, t, h);
   if (o.K == 1) {
-    float d = expf32(av[0]);
+    float d = vm::expv(av[0]);
     for (int64_t n = 0; n < o.N; ++n)
       dec[n] = d;
   } else {
     for (int64_t n = 0; n < o.N; ++n)
-      dec[n] = expf32(av[n]);
+      dec[n] = vm::expv(av[n]);
   }
 }
 

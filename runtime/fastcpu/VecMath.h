@@ -36,23 +36,30 @@
 /// clone computes the same bits.
 #define MOTIF_VECMATH_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
+/// The scalar kernels are always inlined: into a clone of a loop (here and in
+/// the attention, scan and GEMM epilogue loops of the fast backend) so it
+/// vectorizes, and because clang does not emit an inline function that only a
+/// clone calls.
+#define MOTIF_VECMATH_INLINE [[gnu::always_inline]] inline
+
 namespace motif::rt::fast::vm {
 
-// Scalar kernels (inline; a loop over them vectorizes).
+// Scalar kernels (inline; a loop over them vectorizes). The one fp32 exp and
+// log of the fast backend.
 
-inline float bitsToFloat(uint32_t b) { return __builtin_bit_cast(float, b); }
-inline uint32_t floatToBits(float f) { return __builtin_bit_cast(uint32_t, f); }
-inline float fabsv(float x) { return bitsToFloat(floatToBits(x) & 0x7fffffffu); }
-inline bool isNan(float x) { return x != x; }
+MOTIF_VECMATH_INLINE float bitsToFloat(uint32_t b) { return __builtin_bit_cast(float, b); }
+MOTIF_VECMATH_INLINE uint32_t floatToBits(float f) { return __builtin_bit_cast(uint32_t, f); }
+MOTIF_VECMATH_INLINE float fabsv(float x) { return bitsToFloat(floatToBits(x) & 0x7fffffffu); }
+MOTIF_VECMATH_INLINE bool isNan(float x) { return x != x; }
 /// Round to nearest integer (|x| < 2^22), without libm.
-inline float roundv(float x) {
+MOTIF_VECMATH_INLINE float roundv(float x) {
   const float magic = 12582912.f; // 1.5 * 2^23
   return (x + magic) - magic;
 }
 
 /// exp(x): x = n ln2 + r, |r| <= ln2/2; exp(r) by Cephes' polynomial; 2^n
 /// as two factors so that results down to the denormals are right.
-inline float expv(float x) {
+MOTIF_VECMATH_INLINE float expv(float x) {
   const float hi = 88.7228394f, lo = -103.972084f;
   float xc = x > hi ? hi : x;
   xc = xc < lo ? lo : xc;
@@ -77,7 +84,7 @@ inline float expv(float x) {
 }
 
 /// log(x) for x > 0 (Cephes' logf): x = m 2^e, m in [sqrt(1/2), sqrt(2)).
-inline float logv(float x) {
+MOTIF_VECMATH_INLINE float logv(float x) {
   // Denormals: scale by 2^23 first.
   bool tiny = x < 1.17549435e-38f;
   float xs = tiny ? x * 8388608.f : x;
@@ -109,7 +116,7 @@ inline float logv(float x) {
 }
 
 /// log(1 + u) for u >= -1, accurate for small u: log(w) u / (w - 1), w = 1 + u.
-inline float log1pv(float u) {
+MOTIF_VECMATH_INLINE float log1pv(float u) {
   float w = 1.f + u;
   float d = w - 1.f;
   float r = d == 0.f ? u : logv(w) * (u / d);
@@ -119,7 +126,7 @@ inline float log1pv(float u) {
 
 /// sigmoid(x) and 1 - sigmoid(x), both to a few ulp: from e = exp(-|x|)
 /// (never overflows), 1 / (1 + e) and e / (1 + e) by the sign of x.
-inline void sigmoidPair(float x, float &s, float &sc) {
+MOTIF_VECMATH_INLINE void sigmoidPair(float x, float &s, float &sc) {
   float e = expv(-fabsv(x));
   float one = 1.f / (1.f + e), other = e / (1.f + e);
   s = x >= 0.f ? one : other;
@@ -128,14 +135,14 @@ inline void sigmoidPair(float x, float &s, float &sc) {
   sc = isNan(x) ? x : sc;
 }
 /// 1 / (1 + exp(-x)), without overflow for either sign.
-inline float sigmoidv(float x) {
+MOTIF_VECMATH_INLINE float sigmoidv(float x) {
   float s, sc;
   sigmoidPair(x, s, sc);
   return s;
 }
 
 /// tanh: Cephes' odd polynomial for |x| < 0.625, else 1 - 2 / (exp(2|x|) + 1).
-inline float tanhv(float x) {
+MOTIF_VECMATH_INLINE float tanhv(float x) {
   float a = fabsv(x);
   float z = x * x;
   float p = -5.70498872745e-3f;
@@ -152,7 +159,7 @@ inline float tanhv(float x) {
 
 /// erf, as Eigen's and XLA's fp32 erf: an odd rational function on
 /// [-4, 4], ±1 beyond (erf(4) rounds to 1 in fp32).
-inline float erfv(float x) {
+MOTIF_VECMATH_INLINE float erfv(float x) {
   float c = x > 4.f ? 4.f : x;
   c = c < -4.f ? -4.f : c;
   float x2 = c * c;
@@ -174,7 +181,7 @@ inline float erfv(float x) {
 }
 
 /// softplus with PyTorch's threshold of 20 (runtime/core/ElementwiseMath.h).
-inline float softplusv(float x) {
+MOTIF_VECMATH_INLINE float softplusv(float x) {
   float r = (x < 0.f ? 0.f : x) + log1pv(expv(-fabsv(x)));
   r = x > 20.f ? x : r;
   return isNan(x) ? x : r;
@@ -186,7 +193,7 @@ inline constexpr float kTrigMaxArg = 8192.f;
 
 /// sin(x) (quadrant 0) or cos(x) (quadrant 1): x = n pi/2 + r, |r| <= pi/4,
 /// Cephes' sin and cos polynomials by quadrant.
-inline float sincosv(float x, int32_t shift) {
+MOTIF_VECMATH_INLINE float sincosv(float x, int32_t shift) {
   float xr = fabsv(x) < 6e6f ? x : 0.f; // keeps n in range (NaN too)
   float n = roundv(xr * 0.636619772367581343f);
   float r = xr - n * 1.5703125f;
@@ -206,10 +213,10 @@ inline float sincosv(float x, int32_t shift) {
   v = (q & 2) ? -v : v;
   return isNan(x) || fabsv(x) == __builtin_inff() ? __builtin_nanf("") : v;
 }
-inline float sinv(float x) { return sincosv(x, 0); }
-inline float cosv(float x) { return sincosv(x, 1); }
+MOTIF_VECMATH_INLINE float sinv(float x) { return sincosv(x, 0); }
+MOTIF_VECMATH_INLINE float cosv(float x) { return sincosv(x, 1); }
 
-inline float sqrtv(float x) { return __builtin_sqrtf(x); }
+MOTIF_VECMATH_INLINE float sqrtv(float x) { return __builtin_sqrtf(x); }
 
 // Array entries (VecMath.cpp): y[i] = f(x[i]) for i < n; in-place allowed
 // (y == x).
