@@ -42,7 +42,7 @@ fi
 
 echo "== sample (temperature 0.8, top-k 40) =="
 "$BIN/motif-run" generate "$RUN/gpt2_small.mbin" --checkpoint "$RUN/run/checkpoint.safetensors" \
-  --prompt "And the LORD said" --tokens 200 --temp 0.8 --top-k 40 --seed 7 \
+  --prompt "And the LORD said" --tokens 100 --temp 0.8 --top-k 40 --seed 7 \
   --context 128
 echo
 echo "metrics: $RUN/run/metrics.jsonl   checkpoint: $RUN/run/checkpoint.safetensors"
