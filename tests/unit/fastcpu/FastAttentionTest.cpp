@@ -277,17 +277,7 @@ TEST(FastAttention, SameResultsForEveryThreadCount) {
   Case c = {3, 70, 70, 4, 2, 8, true, 0, 0, false};
   Artifact a = kernelAttention(c);
   std::vector<Tensor> in = inputsOf(c, 18);
-  std::vector<Tensor> res[2];
-  int saved = motif::cpu::numThreads();
-  for (int k = 0; k < 2; ++k) {
-    motif::cpu::setNumThreads(k ? 3 : 1);
-    Executor ex(a, HostBackend::Fast);
-    ASSERT_TRUE(ex.run("f", in, res[k]).isOk());
-  }
-  motif::cpu::setNumThreads(saved);
-  ASSERT_EQ(res[0].size(), res[1].size());
-  for (size_t i = 0; i < res[0].size(); ++i)
-    EXPECT_EQ(res[0][i].f, res[1][i].f) << "result " << i;
+  expectSameForThreadCounts(a, "f", in);
 }
 
 } // namespace

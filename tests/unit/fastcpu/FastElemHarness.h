@@ -122,22 +122,6 @@ inline void expectOpMatches(const Artifact &a, const std::vector<Tensor> &inputs
   expectFastMatchesReference(a, "b", bIn, tol);
 }
 
-/// Runs `fn` on the fast backend with 1 and with 3 threads: bitwise equal.
-inline void expectSameForThreadCounts(const Artifact &a, const std::string &fn,
-                                      const std::vector<Tensor> &inputs) {
-  std::vector<Tensor> res[2];
-  const int threads[2] = {1, 3};
-  for (int k = 0; k < 2; ++k) {
-    motif::cpu::setNumThreads(threads[k]);
-    Executor ex(a, HostBackend::Fast);
-    ASSERT_TRUE(ex.run(fn, inputs, res[k]).isOk());
-  }
-  motif::cpu::setNumThreads(0); // back to the default
-  ASSERT_EQ(res[0].size(), res[1].size());
-  for (size_t i = 0; i < res[0].size(); ++i)
-    EXPECT_EQ(res[0][i].f, res[1][i].f) << fn << " result " << i;
-}
-
 /// Random int32 ids in [0, n).
 inline Tensor randomIds(const Shape &shape, int32_t n, uint64_t seed) {
   Tensor t = Tensor::ints(shape);

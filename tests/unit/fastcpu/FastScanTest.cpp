@@ -160,17 +160,7 @@ TEST(FastSelectiveScan, SameResultsForEveryThreadCount) {
   Case c = {2, 40, 50, 4, 8, true, true, true};
   Artifact a = selectiveScan(c);
   std::vector<Tensor> in = inputsOf(c, 24);
-  std::vector<Tensor> res[2];
-  int saved = motif::cpu::numThreads();
-  for (int k = 0; k < 2; ++k) {
-    motif::cpu::setNumThreads(k ? 3 : 1);
-    Executor ex(a, HostBackend::Fast);
-    ASSERT_TRUE(ex.run("f", in, res[k]).isOk());
-  }
-  motif::cpu::setNumThreads(saved);
-  ASSERT_EQ(res[0].size(), res[1].size());
-  for (size_t i = 0; i < res[0].size(); ++i)
-    EXPECT_EQ(res[0][i].f, res[1][i].f) << "result " << i;
+  expectSameForThreadCounts(a, "f", in);
 }
 
 //===----------------------------------------------------------------------===//
@@ -236,17 +226,7 @@ TEST(FastSsd, SameResultsForEveryThreadCount) {
   SsdCase c = {2, 20, 4, 8, 2, 8, false, 8};
   Artifact a = ssd(c);
   std::vector<Tensor> in = ssdInputs(c, 33);
-  std::vector<Tensor> res[2];
-  int saved = motif::cpu::numThreads();
-  for (int k = 0; k < 2; ++k) {
-    motif::cpu::setNumThreads(k ? 3 : 1);
-    Executor ex(a, HostBackend::Fast);
-    ASSERT_TRUE(ex.run("f", in, res[k]).isOk());
-  }
-  motif::cpu::setNumThreads(saved);
-  ASSERT_EQ(res[0].size(), res[1].size());
-  for (size_t i = 0; i < res[0].size(); ++i)
-    EXPECT_EQ(res[0][i].f, res[1][i].f) << "result " << i;
+  expectSameForThreadCounts(a, "f", in);
 }
 
 } // namespace

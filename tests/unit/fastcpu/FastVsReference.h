@@ -9,6 +9,7 @@
 #define MOTIF_TESTS_UNIT_FASTCPU_FASTVSREFERENCE_H
 
 #include "OneStepPlan.h"
+#include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Executor.h"
 
 #include <gtest/gtest.h>
@@ -65,6 +66,28 @@ inline void expectFastMatchesReference(const Artifact &artifact, const std::stri
     }
     EXPECT_LE(relativeError(res[1][i], res[0][i]), tol) << "result " << i << " of " << fn;
   }
+}
+
+/// Runs `fn` on the fast backend with 1 and with 3 worker threads from the
+/// same inputs and expects every result bit for bit
+/// the same; the thread count is restored after.
+inline void expectSameForThreadCounts(const Artifact &artifact, const std::string &fn,
+                                      const std::vector<Tensor> &inputs) {
+  std::vector<Tensor> res[2];
+  int saved = motif::cpu::numThreads();
+  for (int k = 0; k < 2; ++k) {
+    motif::cpu::setNumThreads(k ? 3 : 1);
+    Executor ex(artifact, HostBackend::Fast);
+    Status st = ex.run(fn, inputs, res[k]);
+    if (!st.isOk()) {
+      motif::cpu::setNumThreads(saved);
+      FAIL() << st.message();
+    }
+  }
+  motif::cpu::setNumThreads(saved);
+  ASSERT_EQ(res[0].size(), res[1].size());
+  for (size_t i = 0; i < res[0].size(); ++i)
+    EXPECT_EQ(res[0][i].f, res[1][i].f) << fn << " result " << i;
 }
 
 } // namespace motif::rt::fasttest
