@@ -4,8 +4,17 @@
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/FastOps.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
 #include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -14,26 +23,96 @@ using namespace motif::rt;
 
 namespace {
 
+/// MOTIF_CPU_PROFILE=1: per plan op (forward and backward apart), the calls
+/// and the time spent, and which of them the fast entries ran and which the
+/// reference kernels (a declined case, or an op without a fast entry);
+/// printed to stderr, most expensive first, when the executor goes away.
+class StepProfile {
+public:
+  struct Row {
+    int64_t calls = 0, fastCalls = 0;
+    double seconds = 0, fastSeconds = 0;
+  };
+  static bool wanted() {
+    const char *v = std::getenv("MOTIF_CPU_PROFILE");
+    return v && *v && std::string(v) != "0";
+  }
+  void add(const PlanStep &s, bool fast, double seconds) {
+    Row &r = rows[s.kind == OpKind::Vjp ? s.vjp.fwdName + " (vjp)" : s.name];
+    ++r.calls;
+    r.seconds += seconds;
+    if (fast) {
+      ++r.fastCalls;
+      r.fastSeconds += seconds;
+    }
+  }
+  void print(std::ostream &os) const {
+    std::vector<std::pair<std::string, Row>> v(rows.begin(), rows.end());
+    std::sort(v.begin(), v.end(), [](const auto &a, const auto &b) {
+      return a.second.seconds != b.second.seconds ? a.second.seconds > b.second.seconds
+                                                  : a.first < b.first;
+    });
+    double total = 0;
+    for (const auto &[n, r] : v)
+      total += r.seconds;
+    os << fmt::format("CPU profile (MOTIF_CPU_PROFILE): {:.1f} ms in plan ops\n", total * 1e3);
+    os << fmt::format("  {:<34} {:>8} {:>10} {:>9} {:>6}  {}\n", "op", "calls", "total ms",
+                      "us/call", "share", "ran on");
+    for (const auto &[n, r] : v) {
+      std::string on = r.fastCalls == r.calls ? "fast"
+                       : r.fastCalls == 0     ? "REFERENCE"
+                                              : fmt::format("fast {} / REFERENCE {} calls ({:.1f} ms)",
+                                                            r.fastCalls, r.calls - r.fastCalls,
+                                                            (r.seconds - r.fastSeconds) * 1e3);
+      os << fmt::format("  {:<34} {:>8} {:>10.2f} {:>9.1f} {:>5.1f}%  {}\n", n, r.calls,
+                        r.seconds * 1e3, r.seconds / double(r.calls) * 1e6,
+                        total > 0 ? 100 * r.seconds / total : 0.0, on);
+    }
+  }
+
+private:
+  std::map<std::string, Row> rows;
+};
+
 class FastBackend final : public Backend {
 public:
-  explicit FastBackend(Executor &ex) : ex(ex), ref(makeReferenceBackend(ex)) {}
+  explicit FastBackend(Executor &ex) : ex(ex), ref(makeReferenceBackend(ex)) {
+    if (StepProfile::wanted())
+      profile = std::make_unique<StepProfile>();
+  }
+  ~FastBackend() override {
+    if (profile)
+      profile->print(std::cerr);
+  }
   std::string name() const override { return "CPU fast (fp32)"; }
 
   // Each entry: the fast implementation where FastOps.h declares one and it
-  // takes the case, else the reference kernels in fp32.
+  // takes the case, else the reference kernels in fp32 (timed per op under
+  // MOTIF_CPU_PROFILE).
 #define MOTIF_FAST_ENTRY(Entry, Fast, D)                                           \
   Status Entry(const D &d, const PlanStep &s) override {                           \
+    auto t0 = profile ? std::chrono::steady_clock::now()                          \
+                      : std::chrono::steady_clock::time_point();                   \
+    auto [st, fast] = Entry##Untimed(d, s);                                        \
+    ++(fast ? counts.fast : counts.reference);                                     \
+    if (profile)                                                                   \
+      profile->add(s, fast,                                                        \
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0) \
+                       .count());                                                  \
+    return st;                                                                     \
+  }                                                                                \
+  std::pair<Status, bool> Entry##Untimed(const D &d, const PlanStep &s) {          \
     if (!ex.fp64) {                                                                \
       if (Status st = checkOperands(ex, s); !st.isOk())                            \
-        return st;                                                                 \
+        return {st, true};                                                         \
       try {                                                                        \
         if (fast::Outcome o = fast::Fast(ex, d, s))                                \
-          return *o;                                                               \
+          return {*o, true};                                                       \
       } catch (const std::exception &e) {                                          \
-        return Status::error(e.what());                                            \
+        return {Status::error(e.what()), true};                                    \
       }                                                                            \
     }                                                                              \
-    return ref->Entry(d, s);                                                       \
+    return {ref->Entry(d, s), false};                                              \
   }
 #define MOTIF_PLAN_OP(K, N, V)                                                     \
   MOTIF_FAST_ENTRY(run##K, fastRun, K##Desc)                                       \
@@ -53,6 +132,10 @@ public:
 private:
   Executor &ex;
   std::unique_ptr<Backend> ref;
+  std::unique_ptr<StepProfile> profile;
+
+public:
+  FastBackendCounts counts;
 };
 
 } // namespace
@@ -75,6 +158,11 @@ void keepFreedMemoryForReuse() {
 #endif
 }
 } // namespace
+
+FastBackendCounts motif::rt::fastBackendCounts(Backend &b) {
+  auto *f = dynamic_cast<FastBackend *>(&b);
+  return f ? f->counts : FastBackendCounts{};
+}
 
 std::unique_ptr<Backend> motif::rt::makeFastBackend(Executor &ex) {
   keepFreedMemoryForReuse();

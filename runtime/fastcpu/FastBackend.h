@@ -26,6 +26,15 @@ namespace motif::rt {
 /// The fast CPU backend over `ex`'s values (fp32 only).
 std::unique_ptr<Backend> makeFastBackend(Executor &ex);
 
+/// How many steps a fast backend ran with its own entries and how many with
+/// the reference kernels (declined cases, ops without a fast entry) since it
+/// was made; zeros for another backend. MOTIF_CPU_PROFILE=1 prints the same
+/// per op, with times, when the backend goes away (docs/cpu-backend.md).
+struct FastBackendCounts {
+  int64_t fast = 0, reference = 0;
+};
+FastBackendCounts fastBackendCounts(Backend &b);
+
 } // namespace motif::rt
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTBACKEND_H

@@ -83,6 +83,19 @@ Outcome fastVjp(Executor &ex, const SsdDesc &d, const PlanStep &s);
 // Fused elementwise kernels: the compiler's native code (FastFused.cpp).
 Outcome fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s);
 
+// Data movement (FastShapeOps.cpp): embedding (its backward a scatter-add
+// split over columns, the reference's order), rope of every scaling,
+// transpose; reduce sum/mean/max over any axes (FastRows.cpp's reduce entries
+// call reduceAnyAxes for what is not a last-axis sum or mean).
+Outcome fastRun(Executor &ex, const EmbeddingDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const EmbeddingDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const RopeDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const RopeDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const TransposeDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const TransposeDesc &d, const PlanStep &s);
+Outcome reduceAnyAxes(Executor &ex, const ReduceDesc &d, const PlanStep &s);
+Outcome reduceAnyAxesVjp(Executor &ex, const ReduceDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H

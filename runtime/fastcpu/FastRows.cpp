@@ -12,7 +12,8 @@
 // loss sums its rows in order: nothing depends on the thread count.
 //
 // Cases declined (the reference runs them): softmax over another axis than
-// the last, reduce max or over other axes, integer reductions.
+// the last, integer reductions. Reduce max and over other axes:
+// FastShapeOps.cpp (reduceAnyAxes).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Parallel.h"
@@ -477,7 +478,7 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const ReduceDesc &d, const PlanSt
   int64_t rank = static_cast<int64_t>(x.shape.size());
   if (x.isInt() || rank == 0 || d.kind == ReduceKind::Max || d.axes.size() != 1 ||
       motif::cpu::normalizeAxis(d.axes[0], rank) != rank - 1)
-    return std::nullopt;
+    return reduceAnyAxes(ex, d, s);
   int64_t n = x.shape.back(), rows = leadingRows(x.shape);
   Shape out(x.shape.begin(), x.shape.end() - 1);
   if (d.keepdim)
@@ -500,7 +501,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const ReduceDesc &d, const PlanSt
   int64_t rank = static_cast<int64_t>(x.shape.size());
   if (x.isInt() || rank == 0 || d.kind == ReduceKind::Max || d.axes.size() != 1 ||
       motif::cpu::normalizeAxis(d.axes[0], rank) != rank - 1)
-    return std::nullopt;
+    return reduceAnyAxesVjp(ex, d, s);
   if (o.gradResult[0] < 0)
     return Status::ok();
   int64_t n = x.shape.back(), rows = leadingRows(x.shape);
