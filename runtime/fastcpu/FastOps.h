@@ -85,7 +85,7 @@ Outcome fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s);
 
 // Data movement (FastShapeOps.cpp): embedding (its backward a scatter-add
 // split over columns, the reference's order), rope of every scaling,
-// transpose; reduce sum/mean/max over any axes (FastRows.cpp's reduce entries
+// transpose, split, concat, slice, depthwise conv1d; reduce sum/mean/max over any axes (FastRows.cpp's reduce entries
 // call reduceAnyAxes for what is not a last-axis sum or mean).
 Outcome fastRun(Executor &ex, const EmbeddingDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const EmbeddingDesc &d, const PlanStep &s);
@@ -93,6 +93,15 @@ Outcome fastRun(Executor &ex, const RopeDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const RopeDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const TransposeDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const TransposeDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const SplitDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const SplitDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const ConcatDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const ConcatDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const SliceDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const SliceDesc &d, const PlanStep &s);
+// Depthwise conv1d (groups = channels, stride 1: Mamba's causal conv).
+Outcome fastRun(Executor &ex, const Conv1dDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const Conv1dDesc &d, const PlanStep &s);
 Outcome reduceAnyAxes(Executor &ex, const ReduceDesc &d, const PlanStep &s);
 Outcome reduceAnyAxesVjp(Executor &ex, const ReduceDesc &d, const PlanStep &s);
 

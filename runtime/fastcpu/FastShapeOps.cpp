@@ -8,7 +8,12 @@
 //   cpu::ropeFrequencies, the one translation): a cos/sin table per position
 //   computed in double, then the rotation in fp32 over the rows;
 // - transpose: dims that stay adjacent merged, the innermost run a memcpy
-//   (or a strided gather), rows split over the pool;
+//   (or a strided gather), rows split over the pool; split, concat and
+//   slice (forward and backward) as row copies along the axis;
+// - depthwise conv1d (groups = channels, stride 1: Mamba's causal conv):
+//   vectorized over channels, the taps summed in fp32 (bias first, then
+//   the taps in order); dx gathered per row; dw and db summed over (b, t)
+//   in order in double, per block of 16 channels;
 // - reduce sum/mean/max over any axes (keepdim or not): reduced and kept
 //   dims collapsed into groups; the innermost group is either reduced (a row
 //   sum in double per output) or kept (a row of outputs accumulated in
@@ -264,7 +269,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const EmbeddingDesc &, const Plan
   // adds the ids' rows in id order (the reference's order).
   constexpr int64_t Block = 16;
   const int64_t blocks = (D + Block - 1) / Block;
-  parallelFor(blocks, (V + 2 * n) * Block, [&](int64_t b0, int64_t b1) {
+  parallelFor(blocks, (V / 8 + n / 2) * Block, [&](int64_t b0, int64_t b1) {
     const int64_t c0 = b0 * Block, c1 = std::min(D, b1 * Block), w = c1 - c0;
     for (int64_t v = 0; v < V; ++v)
       std::memset(g + v * D + c0, 0, sizeof(float) * size_t(w));
@@ -299,7 +304,8 @@ Outcome ropeApply(const RopeDesc &d, const Tensor &x, const Tensor *positions, d
       }
     }
   });
-  parallelFor(r.B * T, 4 * HD, [&](int64_t r0, int64_t r1) {
+  // About a nanosecond per element: a small rope stays on one thread.
+  parallelFor(r.B * T, HD, [&](int64_t r0, int64_t r1) {
     for (int64_t row = r0; row < r1; ++row) {
       const float *c = cs.data() + (row % T) * 2 * half, *sn = c + half;
       for (int64_t h = 0; h < r.H; ++h) {
@@ -487,6 +493,355 @@ Outcome motif::rt::fast::reduceAnyAxesVjp(Executor &ex, const ReduceDesc &d, con
           taken[j] |= here;
           dr[j] = here ? g[j] : 0.f;
         }
+      }
+    }
+  });
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Split, concat, slice: row copies along an axis
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The dims before `axis` (outer) and after it (inner) of `shape`.
+void aroundAxis(const Shape &shape, int64_t axis, int64_t &outer, int64_t &inner) {
+  outer = inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= shape[d];
+  for (size_t d = size_t(axis) + 1; d < shape.size(); ++d)
+    inner *= shape[d];
+}
+
+/// One piece of an axis: `n` positions from `offset` of a dim of `total`.
+struct Piece {
+  int64_t offset, n;
+};
+
+/// Copies each piece between the whole (outer x total x inner) and its part
+/// (outer x n x inner): toParts splits, else concatenates. Parallel over
+/// outer rows; plain copies.
+void copyPieces(int64_t outer, int64_t total, int64_t inner, const std::vector<Piece> &pieces,
+                float *whole, const std::vector<float *> &parts, bool toParts) {
+  parallelFor(outer, total * inner / 4, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (size_t i = 0; i < pieces.size(); ++i) {
+        if (!parts[i])
+          continue;
+        float *w = whole + (o * total + pieces[i].offset) * inner;
+        float *p = parts[i] + o * pieces[i].n * inner;
+        size_t bytes = sizeof(float) * size_t(pieces[i].n * inner);
+        if (toParts)
+          std::memcpy(p, w, bytes);
+        else
+          std::memcpy(w, p, bytes);
+      }
+  });
+}
+} // namespace
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const SplitDesc &d, const PlanStep &s) {
+  const Tensor &x = ex.values[s.operands[0]];
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (x.isInt() || rank == 0 || d.sizes.size() != s.results.size())
+    return std::nullopt;
+  const int64_t axis = motif::cpu::normalizeAxis(d.axis, rank);
+  std::vector<Piece> pieces;
+  int64_t off = 0;
+  for (int64_t n : d.sizes) {
+    pieces.push_back({off, n});
+    off += n;
+  }
+  if (off != x.shape[axis])
+    return std::nullopt; // the reference names the mismatch
+  std::vector<float *> parts;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    Shape sh = x.shape;
+    sh[axis] = pieces[i].n;
+    parts.push_back(freshResult(ex, s, i, sh));
+  }
+  int64_t outer, inner;
+  aroundAxis(x.shape, axis, outer, inner);
+  copyPieces(outer, x.shape[axis], inner, pieces, const_cast<float *>(x.f.data()), parts, true);
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastVjp(Executor &ex, const SplitDesc &d, const PlanStep &s) {
+  StepOperands o = stepOperands(ex, s, 1);
+  const Tensor &x = *o.in[0];
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (x.isInt() || rank == 0 || d.sizes.size() != o.dout.size())
+    return std::nullopt;
+  if (o.gradResult[0] < 0)
+    return Status::ok();
+  const int64_t axis = motif::cpu::normalizeAxis(d.axis, rank);
+  int64_t outer, inner;
+  aroundAxis(x.shape, axis, outer, inner);
+  std::vector<Piece> pieces;
+  std::vector<float *> parts;
+  int64_t off = 0;
+  for (size_t i = 0; i < d.sizes.size(); ++i) {
+    if (o.dout[i]->isInt() || o.dout[i]->numElements() != outer * d.sizes[i] * inner)
+      return std::nullopt;
+    pieces.push_back({off, d.sizes[i]});
+    parts.push_back(const_cast<float *>(o.dout[i]->f.data()));
+    off += d.sizes[i];
+  }
+  if (off != x.shape[axis])
+    return std::nullopt;
+  float *dx = freshResult(ex, s, size_t(o.gradResult[0]), x.shape);
+  copyPieces(outer, x.shape[axis], inner, pieces, dx, parts, false);
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const ConcatDesc &d, const PlanStep &s) {
+  if (s.operands.empty())
+    return std::nullopt;
+  const Shape &first = ex.values[s.operands[0]].shape;
+  const int64_t rank = static_cast<int64_t>(first.size());
+  if (rank == 0)
+    return std::nullopt;
+  const int64_t axis = motif::cpu::normalizeAxis(d.axis, rank);
+  std::vector<Piece> pieces;
+  std::vector<float *> parts;
+  int64_t off = 0;
+  for (int32_t id : s.operands) {
+    const Tensor &t = ex.values[id];
+    if (t.isInt() || t.shape.size() != first.size())
+      return std::nullopt;
+    for (int64_t k = 0; k < rank; ++k)
+      if (k != axis && t.shape[k] != first[k])
+        return std::nullopt; // the reference names the mismatch
+    pieces.push_back({off, t.shape[axis]});
+    parts.push_back(const_cast<float *>(t.f.data()));
+    off += t.shape[axis];
+  }
+  Shape shape = first;
+  shape[axis] = off;
+  float *y = freshResult(ex, s, 0, shape);
+  int64_t outer, inner;
+  aroundAxis(shape, axis, outer, inner);
+  copyPieces(outer, off, inner, pieces, y, parts, false);
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastVjp(Executor &ex, const ConcatDesc &d, const PlanStep &s) {
+  const size_t n = static_cast<size_t>(s.vjp.numInputs);
+  StepOperands o = stepOperands(ex, s, n);
+  if (n == 0 || o.dout.size() != 1)
+    return std::nullopt;
+  const Shape &first = o.in[0]->shape;
+  const int64_t rank = static_cast<int64_t>(first.size());
+  if (rank == 0)
+    return std::nullopt;
+  const int64_t axis = motif::cpu::normalizeAxis(d.axis, rank);
+  std::vector<Piece> pieces;
+  std::vector<float *> parts;
+  int64_t off = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor &t = *o.in[i];
+    if (t.isInt() || t.shape.size() != first.size())
+      return std::nullopt;
+    pieces.push_back({off, t.shape[axis]});
+    off += t.shape[axis];
+  }
+  Shape shape = first;
+  shape[axis] = off;
+  const Tensor &dy = *o.dout[0];
+  if (dy.isInt() || dy.shape != shape)
+    return std::nullopt;
+  for (size_t i = 0; i < n; ++i)
+    parts.push_back(o.gradResult[i] < 0
+                        ? nullptr
+                        : freshResult(ex, s, size_t(o.gradResult[i]), o.in[i]->shape));
+  int64_t outer, inner;
+  aroundAxis(shape, axis, outer, inner);
+  copyPieces(outer, off, inner, pieces, const_cast<float *>(dy.f.data()), parts, true);
+  return Status::ok();
+}
+
+namespace {
+/// Slice rows: part[o, j] = whole[o, start + j step] (or the reverse).
+void sliceRows(int64_t outer, int64_t total, int64_t inner, const motif::cpu::SliceSpec &sp,
+               float *whole, float *part, bool toPart) {
+  parallelFor(outer, sp.length * inner / 4 + 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t j = 0; j < sp.length; ++j) {
+        float *w = whole + (o * total + sp.start + j * sp.step) * inner;
+        float *p = part + (o * sp.length + j) * inner;
+        if (toPart)
+          std::memcpy(p, w, sizeof(float) * size_t(inner));
+        else
+          std::memcpy(w, p, sizeof(float) * size_t(inner));
+      }
+  });
+}
+} // namespace
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const SliceDesc &d, const PlanStep &s) {
+  const Tensor &x = ex.values[s.operands[0]];
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (x.isInt() || rank == 0 || d.step < 1)
+    return std::nullopt;
+  const int64_t axis = motif::cpu::normalizeAxis(d.axis, rank);
+  motif::cpu::SliceSpec sp = motif::cpu::sliceSpec(x.shape[axis], d.start, d.end, d.step);
+  Shape shape = x.shape;
+  shape[axis] = sp.length;
+  float *y = freshResult(ex, s, 0, shape);
+  int64_t outer, inner;
+  aroundAxis(x.shape, axis, outer, inner);
+  sliceRows(outer, x.shape[axis], inner, sp, const_cast<float *>(x.f.data()), y, true);
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastVjp(Executor &ex, const SliceDesc &d, const PlanStep &s) {
+  StepOperands o = stepOperands(ex, s, 1);
+  const Tensor &x = *o.in[0];
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (x.isInt() || rank == 0 || d.step < 1)
+    return std::nullopt;
+  if (o.gradResult[0] < 0)
+    return Status::ok();
+  const int64_t axis = motif::cpu::normalizeAxis(d.axis, rank);
+  motif::cpu::SliceSpec sp = motif::cpu::sliceSpec(x.shape[axis], d.start, d.end, d.step);
+  int64_t outer, inner;
+  aroundAxis(x.shape, axis, outer, inner);
+  if (o.dout[0]->isInt() || o.dout[0]->numElements() != outer * sp.length * inner)
+    return std::nullopt;
+  float *dx = freshResult(ex, s, size_t(o.gradResult[0]), x.shape); // zeros
+  sliceRows(outer, x.shape[axis], inner, sp, dx, const_cast<float *>(o.dout[0]->f.data()), false);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Depthwise conv1d (Mamba's): channels vectorized
+//===----------------------------------------------------------------------===//
+
+namespace {
+MOTIF_VECMATH_CLONES void madRow(int64_t n, const float *__restrict a, const float *__restrict b,
+                                 float *__restrict y) {
+  for (int64_t j = 0; j < n; ++j)
+    y[j] += a[j] * b[j];
+}
+MOTIF_VECMATH_CLONES void madRowD(int64_t n, const float *__restrict a, const float *__restrict b,
+                                  double *__restrict y) {
+  for (int64_t j = 0; j < n; ++j)
+    y[j] += double(a[j]) * double(b[j]);
+}
+
+/// The depthwise case: groups == Cin == Cout, stride 1, x [B, T, C], w [C, 1, K].
+bool depthwise(const motif::cpu::Conv1dShape &c) {
+  return c.groups == c.Cin && c.Cout == c.Cin && c.stride == 1 && c.K >= 1 && c.dilation >= 1 &&
+         c.outT() >= 0;
+}
+motif::cpu::Conv1dShape convShape(const Conv1dDesc &d, const Tensor &x, const Tensor &w) {
+  motif::cpu::Conv1dShape c;
+  c.B = x.shape[0];
+  c.T = x.shape[1];
+  c.Cin = x.shape[2];
+  c.Cout = w.shape[0];
+  c.K = w.shape[2];
+  c.stride = d.stride;
+  c.padding = d.padding;
+  c.dilation = d.dilation;
+  c.groups = d.groups;
+  c.causal = d.causal;
+  return c;
+}
+/// w [C, 1, K] as [K, C] (a row of taps per offset).
+std::vector<float> tapsByOffset(const float *w, int64_t C, int64_t K) {
+  std::vector<float> wt(static_cast<size_t>(K * C));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t k = 0; k < K; ++k)
+      wt[k * C + c] = w[c * K + k];
+  return wt;
+}
+} // namespace
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const Conv1dDesc &d, const PlanStep &s) {
+  StepOperands o = stepOperands(ex, s, 3);
+  const Tensor &x = *o.in[0], &w = *o.in[1];
+  if (x.isInt() || x.shape.size() != 3 || w.shape.size() != 3 || w.shape[1] != 1)
+    return std::nullopt;
+  motif::cpu::Conv1dShape c = convShape(d, x, w);
+  if (!depthwise(c))
+    return std::nullopt;
+  const int64_t C = c.Cin, K = c.K, T = c.T, To = c.outT(), pl = c.padLeft();
+  std::vector<float> wt = tapsByOffset(w.f.data(), C, K);
+  const float *bias = o.in[2] ? o.in[2]->f.data() : nullptr, *xp = x.f.data();
+  float *y = freshResult(ex, s, 0, {c.B, To, C});
+  parallelFor(c.B * To, C * K, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / To, t = r % To;
+      float *yr = y + r * C;
+      if (bias)
+        std::memcpy(yr, bias, sizeof(float) * size_t(C));
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t ti = t - pl + k * c.dilation;
+        if (ti >= 0 && ti < T)
+          madRow(C, wt.data() + k * C, xp + (b * T + ti) * C, yr);
+      }
+    }
+  });
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastVjp(Executor &ex, const Conv1dDesc &d, const PlanStep &s) {
+  StepOperands o = stepOperands(ex, s, 3);
+  const Tensor &x = *o.in[0], &w = *o.in[1];
+  if (x.isInt() || x.shape.size() != 3 || w.shape.size() != 3 || w.shape[1] != 1)
+    return std::nullopt;
+  motif::cpu::Conv1dShape c = convShape(d, x, w);
+  if (!depthwise(c))
+    return std::nullopt;
+  const int64_t C = c.Cin, K = c.K, T = c.T, To = c.outT(), pl = c.padLeft(), B = c.B;
+  const float *xp = x.f.data(), *dy = o.dout[0]->f.data();
+  if (o.gradResult[0] >= 0) {
+    // dx[b, ti] = sum_k w[:, k] dy[b, ti + pl - k dil]: gathered per row.
+    std::vector<float> wt = tapsByOffset(w.f.data(), C, K);
+    float *dx = freshResult(ex, s, size_t(o.gradResult[0]), x.shape);
+    parallelFor(B * T, C * K, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / T, ti = r % T;
+        for (int64_t k = 0; k < K; ++k) {
+          int64_t t = ti + pl - k * c.dilation;
+          if (t >= 0 && t < To)
+            madRow(C, wt.data() + k * C, dy + (b * To + t) * C, dx + r * C);
+        }
+      }
+    });
+  }
+  if (o.gradResult[1] < 0 && (!o.in[2] || o.gradResult[2] < 0))
+    return Status::ok();
+  // dw[c, k] = sum_{b,t} dy[b,t,c] x[b, t - pl + k dil, c], db[c] = sum dy: per
+  // channel block, in double, (b, t) in order.
+  float *dw = o.gradResult[1] >= 0 ? freshResult(ex, s, size_t(o.gradResult[1]), w.shape) : nullptr;
+  float *db = o.in[2] && o.gradResult[2] >= 0
+                  ? freshResult(ex, s, size_t(o.gradResult[2]), o.in[2]->shape)
+                  : nullptr;
+  constexpr int64_t Block = 16;
+  const int64_t blocks = (C + Block - 1) / Block;
+  parallelFor(blocks, B * To * (K + 1) * Block, [&](int64_t q0, int64_t q1) {
+    std::vector<double> acc(static_cast<size_t>((K + 1) * Block));
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t c0 = q * Block, n = std::min(C, c0 + Block) - c0;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < To; ++t) {
+          const float *g = dy + (b * To + t) * C + c0;
+          addRowD(n, g, acc.data() + K * Block);
+          for (int64_t k = 0; k < K; ++k) {
+            int64_t ti = t - pl + k * c.dilation;
+            if (ti >= 0 && ti < T)
+              madRowD(n, g, xp + (b * T + ti) * C + c0, acc.data() + k * Block);
+          }
+        }
+      for (int64_t j = 0; j < n; ++j) {
+        if (dw)
+          for (int64_t k = 0; k < K; ++k)
+            dw[(c0 + j) * K + k] = float(acc[k * Block + j]);
+        if (db)
+          db[c0 + j] = float(acc[K * Block + j]);
       }
     }
   });

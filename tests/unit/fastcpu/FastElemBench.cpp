@@ -137,5 +137,33 @@ int main(int argc, char **argv) {
          opArtifact("motif.cross_entropy", ce, {{logits}, {targets, true}}, {{}}),
          {randomFloats(logits, 1, 4.f), randomIds(targets, 256, 2)});
   timeAdamW();
+
+  // Data movement (FastShapeOps.cpp) at llama_tiny's sizes (d 64, 4 heads).
+  const Shape q = {8, 64, 64}, ids = {8, 64}, table = {256, 64};
+  Attrs rope;
+  rope["heads"] = plantest::intAttr(4);
+  rope["theta"] = floatAttr(10000.0);
+  rope["rotary_dim"] = plantest::intAttr(0);
+  rope["scaling"] = strAttr("none");
+  rope["factor"] = floatAttr(1.0);
+  rope["original_max_positions"] = plantest::intAttr(0);
+  rope["low_freq_factor"] = floatAttr(1.0);
+  rope["high_freq_factor"] = floatAttr(4.0);
+  timeOp("rope [8,64,64] 4 heads", opArtifact("motif.rope", rope, {{q}}, {q}, {1, 0}),
+         {randomFloats(q, 1)});
+  timeOp("embedding [8,64] x [256,64]",
+         opArtifact("motif.embedding", {}, {{ids, true}, {table}}, {q}),
+         {randomIds(ids, 256, 1), randomFloats(table, 2)});
+  Attrs perm;
+  perm["perm"] = intsAttr({0, 2, 1, 3});
+  timeOp("transpose [8,64,4,64] 0213",
+         opArtifact("motif.transpose", perm, {{{8, 64, 4, 64}}}, {{8, 4, 64, 64}}),
+         {randomFloats({8, 64, 4, 64}, 1)});
+  Attrs red;
+  red["kind"] = strAttr("sum");
+  red["axes"] = intsAttr({0, 1});
+  red["keepdim"] = boolAttr(false);
+  timeOp("reduce sum [8,64,256] axes 0,1",
+         opArtifact("motif.reduce", red, {{tok}}, {d}), {randomFloats(tok, 1)});
   return 0;
 }

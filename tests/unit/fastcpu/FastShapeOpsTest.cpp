@@ -8,7 +8,9 @@
 // scatter-add sums in the reference's order: equal bit for bit (0); rope
 // rotates in fp32 with cos/sin rounded to fp32 (the reference in double):
 // 1e-6 relative to 1 + |reference|; reductions accumulate in double on both
-// sides (max is exact): 1e-6.
+// sides (max is exact): 1e-6; split, concat and slice are copies (0); the
+// depthwise conv1d sums K taps in fp32 (the reference in double) and its
+// weight gradient in double: 1e-6.
 //
 //===----------------------------------------------------------------------===//
 #include "FastElemHarness.h"
@@ -20,7 +22,7 @@ using namespace motif::rt::fasttest;
 
 namespace {
 
-constexpr double kRopeTol = 1e-6, kReduceTol = 1e-6;
+constexpr double kRopeTol = 1e-6, kReduceTol = 1e-6, kConvTol = 1e-6;
 
 /// Runs `fn` on a fast executor and expects every step to have run on a
 /// fast entry (none declined to the reference kernels).
@@ -151,6 +153,75 @@ TEST(FastShapeOps, ReduceOverAnyAxesWithKeepdim) {
   }
 }
 
+TEST(FastShapeOps, SplitConcatAndSliceAlongEachAxis) {
+  const Shape x = {3, 7, 37};
+  for (int64_t axis : {0, 1, -1}) {
+    SCOPED_TRACE(axis);
+    const int64_t ax = (axis + 3) % 3, n = x[ax];
+    std::vector<int64_t> sizes = {1, n - 1};
+    std::vector<Shape> parts;
+    for (int64_t sz : sizes) {
+      Shape p = x;
+      p[ax] = sz;
+      parts.push_back(p);
+    }
+    Attrs sp;
+    sp["axis"] = plantest::intAttr(axis);
+    sp["sizes"] = intsAttr(sizes);
+    expectFastOp(opArtifact("motif.split", sp, {{x}}, parts), {randomFloats(x, 1)}, 0.0);
+    Attrs cat;
+    cat["axis"] = plantest::intAttr(axis);
+    expectFastOp(opArtifact("motif.concat", cat, {{parts[1]}, {x}, {parts[0]}},
+                            {[&] {
+                              Shape y = x;
+                              y[ax] = 2 * n;
+                              return y;
+                            }()}),
+                 {randomFloats(parts[1], 2), randomFloats(x, 3), randomFloats(parts[0], 4)}, 0.0);
+    for (int64_t step : {1, 2}) {
+      Attrs sl;
+      sl["axis"] = plantest::intAttr(axis);
+      sl["start"] = plantest::intAttr(1);
+      sl["end"] = plantest::intAttr(-1);
+      sl["step"] = plantest::intAttr(step);
+      Shape y = x;
+      y[ax] = (n - 2 + step - 1) / step;
+      expectFastOp(opArtifact("motif.slice", sl, {{x}}, {y}), {randomFloats(x, 5)}, 0.0);
+    }
+  }
+}
+
+TEST(FastShapeOps, DepthwiseConv1dCausalPaddedDilatedWithAndWithoutBias) {
+  // Mamba's conv: channels 37 (not a multiple of the 16-channel blocks), K 4.
+  const int64_t B = 2, T = 9, C = 37, K = 4;
+  struct Case {
+    bool causal;
+    int64_t padding, dilation;
+    bool bias;
+  };
+  for (Case c : {Case{true, 0, 1, true}, Case{true, 0, 2, false}, Case{false, 1, 1, true},
+                 Case{false, 0, 1, true}}) {
+    SCOPED_TRACE(std::to_string(c.causal) + " pad " + std::to_string(c.padding) + " dil " +
+                 std::to_string(c.dilation) + (c.bias ? " bias" : ""));
+    Attrs at;
+    at["stride"] = plantest::intAttr(1);
+    at["padding"] = plantest::intAttr(c.padding);
+    at["dilation"] = plantest::intAttr(c.dilation);
+    at["groups"] = plantest::intAttr(C);
+    at["causal"] = boolAttr(c.causal);
+    int64_t pl = c.causal ? c.dilation * (K - 1) : c.padding, pr = c.causal ? 0 : c.padding;
+    int64_t To = T + pl + pr - c.dilation * (K - 1);
+    std::vector<OpOperand> ins = {{{B, T, C}}, {{C, 1, K}}};
+    std::vector<Tensor> in = {randomFloats({B, T, C}, 1), randomFloats({C, 1, K}, 2)};
+    if (c.bias) {
+      ins.push_back({{C}});
+      in.push_back(randomFloats({C}, 3));
+    }
+    Artifact a = opArtifact("motif.conv1d", at, ins, {{B, To, C}}, {1, 1, c.bias ? 1 : 0});
+    expectFastOp(a, in, kConvTol);
+  }
+}
+
 TEST(FastShapeOps, ResultsDoNotDependOnTheThreadCount) {
   // Large enough that the pool splits every entry.
   const Shape ids = {8, 64}, table = {50, 96};
@@ -169,6 +240,18 @@ TEST(FastShapeOps, ResultsDoNotDependOnTheThreadCount) {
   at["axes"] = intsAttr({1});
   Artifact mid = opArtifact("motif.reduce", at, {{x}}, {{8, 96}});
   expectSameForThreadCounts(mid, "f", {randomFloats(x, 5)});
+  Attrs cv;
+  cv["stride"] = plantest::intAttr(1);
+  cv["padding"] = plantest::intAttr(0);
+  cv["dilation"] = plantest::intAttr(1);
+  cv["groups"] = plantest::intAttr(96);
+  cv["causal"] = boolAttr(true);
+  Artifact conv = opArtifact("motif.conv1d", cv, {{x}, {{96, 1, 4}}, {{96}}}, {x}, {1, 1, 1});
+  std::vector<Tensor> cin = {randomFloats(x, 6), randomFloats({96, 1, 4}, 7), randomFloats({96}, 8)};
+  expectSameForThreadCounts(conv, "f", cin);
+  cin.push_back(randomFloats(x, 9));
+  cin.push_back(randomFloats(x, 10));
+  expectSameForThreadCounts(conv, "b", cin);
 }
 
 } // namespace
