@@ -1,6 +1,7 @@
 //===- HostKernels.cpp - Loading the artifact's native fused kernels -------===//
 #include "runtime/fastcpu/HostKernels.h"
 
+#include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
 #include <sys/mman.h>
@@ -64,11 +65,29 @@ void *openImage(const std::string &image, int &fd, std::string &why) {
   return h;
 }
 
+/// The rank of an x86-64 level (1 to 4), 0 for another name.
+int levelRank(const std::string &cpu) {
+  return cpu == "x86-64" ? 1 : cpu == "x86-64-v2" ? 2 : cpu == "x86-64-v3" ? 3
+                                                    : cpu == "x86-64-v4" ? 4 : 0;
+}
+
+/// MOTIF_CPU_ISA: the highest level whose library may load ("" when unset).
+std::string isaCap() {
+  const char *v = std::getenv("MOTIF_CPU_ISA");
+  return v ? v : "";
+}
+
 /// The loaded library of `code`; the caller holds loadMutex().
 LoadedHostCode &load(const HostCode &code) {
   if (code.loaded)
     return *code.loaded;
   auto l = std::make_shared<LoadedHostCode>();
+  if (std::string cap = isaCap(); !cap.empty() && !levelRank(cap)) {
+    l->error = "MOTIF_CPU_ISA='" + cap +
+               "' is not an x86-64 level (expected x86-64, x86-64-v2, x86-64-v3, x86-64-v4)";
+    code.loaded = std::move(l);
+    return *code.loaded;
+  }
   const HostCode::Library *pick = nullptr;
   for (const HostCode::Library &lib : code.libraries)
     if (fast::cpuRunsLevel(lib.cpu)) {
@@ -97,6 +116,8 @@ LoadedHostCode &load(const HostCode &code) {
 
 bool motif::rt::fast::cpuRunsLevel(const std::string &cpu) {
   __builtin_cpu_init();
+  if (std::string cap = isaCap(); levelRank(cap) && levelRank(cpu) > levelRank(cap))
+    return false;
   if (cpu == "x86-64")
     return true;
   if (cpu == "x86-64-v2")

@@ -23,7 +23,9 @@ using HostKernelFn = void (*)(float *const *ins, float *const *outs, int64_t beg
                               const int64_t *mods);
 
 /// Whether this CPU runs code built for the x86-64 level `cpu` ("x86-64",
-/// "x86-64-v2", "x86-64-v3", "x86-64-v4"; false for any other name).
+/// "x86-64-v2", "x86-64-v3", "x86-64-v4"; false for any other name), and
+/// the environment's MOTIF_CPU_ISA (one of those levels), when set, is not
+/// below it: MOTIF_CPU_ISA=x86-64 loads the baseline library on any CPU.
 bool cpuRunsLevel(const std::string &cpu);
 
 /// The level of the library loaded for `code` (loading it if needed).
