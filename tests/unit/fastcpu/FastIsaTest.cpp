@@ -7,6 +7,7 @@
 // fused kernels' library it loads is the highest the CPU runs.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/Artifact.h"
 #include "runtime/fastcpu/HostKernels.h"
 
 #include <gtest/gtest.h>
@@ -37,5 +38,39 @@ TEST(FastIsa, TheEmulatedRunUsesTheExpectedClonesAndLibraryLevel) {
   EXPECT_FALSE(std::string(want) != "avx512" && motif::rt::fast::cpuRunsLevel("x86-64-v4"));
   EXPECT_TRUE(motif::rt::fast::cpuRunsLevel("x86-64"));
 }
+
+/// Sets MOTIF_CPU_ISA for its lifetime.
+struct IsaCap {
+  explicit IsaCap(const char *v) { setenv("MOTIF_CPU_ISA", v, 1); }
+  ~IsaCap() { unsetenv("MOTIF_CPU_ISA"); }
+};
+
+#ifdef MOTIF_FUSED_NATIVE_MBIN
+TEST(FastIsa, MotifCpuIsaCapsTheNativeLibraryLevel) {
+  if (std::getenv("MOTIF_CPU_ISA"))
+    GTEST_SKIP() << "MOTIF_CPU_ISA is set outside";
+  using namespace motif::rt;
+  {
+    IsaCap cap("x86-64");
+    EXPECT_FALSE(fast::cpuRunsLevel("x86-64-v3"));
+    EXPECT_TRUE(fast::cpuRunsLevel("x86-64"));
+    StatusOr<Artifact> a = readArtifact(MOTIF_FUSED_NATIVE_MBIN); // a fresh load
+    ASSERT_TRUE(a.isOk()) << a.status().message();
+    StatusOr<std::string> level = fast::hostKernelLevel(a->host);
+    ASSERT_TRUE(level.isOk()) << level.status().message();
+    EXPECT_EQ(*level, "x86-64");
+  }
+  {
+    IsaCap cap("avx9");
+    StatusOr<Artifact> a = readArtifact(MOTIF_FUSED_NATIVE_MBIN);
+    ASSERT_TRUE(a.isOk()) << a.status().message();
+    StatusOr<std::string> level = fast::hostKernelLevel(a->host);
+    ASSERT_FALSE(level.isOk());
+    EXPECT_NE(level.status().message().find("MOTIF_CPU_ISA='avx9' is not an x86-64 level"),
+              std::string::npos)
+        << level.status().message();
+  }
+}
+#endif
 
 } // namespace
