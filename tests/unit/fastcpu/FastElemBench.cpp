@@ -163,6 +163,8 @@ int main(int argc, char **argv) {
   red["kind"] = strAttr("sum");
   red["axes"] = intsAttr({0, 1});
   red["keepdim"] = boolAttr(false);
+  timeOp("rms_norm [8,64,64]", opArtifact("motif.rms_norm", eps, {{q}, {{64}}}, {q}),
+         {randomFloats(q, 1), randomFloats({64}, 2)});
   timeOp("reduce sum [8,64,256] axes 0,1",
          opArtifact("motif.reduce", red, {{tok}}, {d}), {randomFloats(tok, 1)});
   return 0;
