@@ -375,38 +375,52 @@ void fuseToFixpoint(Block &body, bool epilogues) {
     fused.erase(op);
     erased.insert(op);
   };
-  // The ops a fusion of `ops` may touch, recorded before it runs.
-  SmallVector<Operation *> touched;
+  // Recorded before a fusion of `ops` (those it may erase) runs: the readers
+  // of their results (which it may rewire) and the producers of their
+  // operands (which may lose a reader).
+  SmallVector<Operation *> readers, producers;
+  SmallVector<Operation *> candidates;
   auto record = [&](ArrayRef<Operation *> ops) {
-    touched.clear();
+    candidates.assign(ops.begin(), ops.end());
+    readers.clear();
+    producers.clear();
     erased.clear();
     for (Operation *op : ops) {
-      touched.push_back(op);
-      for (Operation *user : op->getUsers())
-        touched.push_back(user);
+      llvm::append_range(readers, op->getUsers());
       for (Value v : op->getOperands())
         if (Operation *def = v.getDefiningOp())
-          touched.push_back(def);
+          producers.push_back(def);
     }
   };
-  // After a fusion: what it touched and created, and around those, is pending.
+  // After a fusion: the ops whose readers changed (the candidates, the ops
+  // created, the producers of the operands of both) are pending, and so are
+  // the readers of the fused ones among them; a rewired reader is pending,
+  // and a rewired fused kernel's producers too (a GEMM's epilogue depends on
+  // its consumer's other inputs). A terminator is no candidate and has no
+  // outcome: its operands are not walked (a train step returns every
+  // parameter).
   auto repend = [&](const Changes &changes) {
-    SmallVector<Operation *> around(changes.created.begin(), changes.created.end());
-    for (Operation *op : touched)
-      if (!erased.contains(op))
-        around.push_back(op);
-    for (Operation *op : around) {
-      SmallVector<Operation *> near{op};
+    SmallVector<Operation *> changed(changes.created.begin(), changes.created.end());
+    for (Operation *op : changes.created)
       for (Value v : op->getOperands())
         if (Operation *def = v.getDefiningOp())
-          near.push_back(def);
-      for (Operation *q : near) {
-        pend(q);
-        if (!llvm::isa<kn::FusedOp>(q))
-          continue;
+          changed.push_back(def);
+    for (Operation *op : llvm::concat<Operation *>(candidates, producers))
+      if (!erased.contains(op))
+        changed.push_back(op);
+    for (Operation *q : changed) {
+      pend(q);
+      if (llvm::isa<kn::FusedOp>(q))
         for (Operation *user : q->getUsers())
           pend(body.findAncestorOpInBlock(*user));
-      }
+    }
+    for (Operation *op : readers) {
+      if (erased.contains(op))
+        continue;
+      pend(op);
+      if (llvm::isa<kn::FusedOp>(op))
+        for (Value v : op->getOperands())
+          pend(v.getDefiningOp());
     }
   };
   while (!gemms.empty() || !fused.empty()) {
