@@ -426,8 +426,10 @@ void fuseToFixpoint(Block &body, bool epilogues) {
   while (!gemms.empty() || !fused.empty()) {
     if (!gemms.empty()) {
       auto g = llvm::cast<kn::GemmOp>(*gemms.begin());
-      SmallVector<Operation *> ops{g};
-      llvm::append_range(ops, g->getUsers());
+      SmallVector<Operation *> ops{g}; // the GEMM and the kernels it may absorb
+      for (Operation *user : g->getUsers())
+        if (llvm::isa<kn::FusedOp>(user))
+          ops.push_back(user);
       record(ops);
       Changes changes{{}, erasing};
       if (foldEpilogue(g, changes))
