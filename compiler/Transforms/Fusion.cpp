@@ -354,9 +354,8 @@ struct BlockOrder {
 /// depends on the readers of its result and their bodies; a fused kernel's
 /// on its producers and their results' readers. A fusion erases and creates
 /// ops and moves uses between values, so it can change the outcome of the ops
-/// it touched (those it read, created, or whose operands it rewired), of the
-/// defining ops of their operands, and of the readers of fused producers
-/// among those: they become pending again.
+/// whose readers it changed, of the readers of the fused ones among those, and
+/// of the readers it rewired: they become pending again (`repend`).
 void fuseToFixpoint(Block &body, bool epilogues) {
   std::set<Operation *, BlockOrder> gemms, fused; // not known to fail
   auto pend = [&](Operation *op) {
