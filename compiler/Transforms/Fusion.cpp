@@ -26,6 +26,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include "llvm/ADT/DenseSet.h"
+
+#include <set>
+
 namespace mlir::motif {
 #define GEN_PASS_DEF_KERNELFUSEPASS
 #include "compiler/Transforms/Passes.h.inc"
@@ -63,6 +67,17 @@ void redirectShapeUses(Value from, Value to) {
       u.set(to);
 }
 
+/// What one fusion did to the block: the ops it created, and a hook called
+/// before it erases one (the pass's worklist drops it).
+struct Changes {
+  SmallVector<Operation *> created;
+  llvm::function_ref<void(Operation *)> erasing;
+  void erase(Operation *op) {
+    erasing(op);
+    op->erase();
+  }
+};
+
 /// The single op of a one-op fused kernel, or null.
 Operation *singleOp(kn::FusedOp f) {
   Block &b = f.getBody().front();
@@ -76,7 +91,7 @@ Operation *singleOp(kn::FusedOp f) {
 //===----------------------------------------------------------------------===//
 
 /// Folds the one consumer of a gemm's result into the gemm when it can.
-bool foldEpilogue(kn::GemmOp g) {
+bool foldEpilogue(kn::GemmOp g, Changes &changes) {
   if (g.getBiasGrad())
     return false;
   if (g.getKeepPre())
@@ -111,6 +126,7 @@ bool foldEpilogue(kn::GemmOp g) {
     auto ng = kn::GemmOp::create(b, g.getLoc(), types, g.getA(), g.getB(), bias, residual,
                                  g.getTransposeA(), g.getTransposeB(), g.getRows(), false,
                                  keepPre, epi);
+    changes.created.push_back(ng);
     if (keepPre) {
       // The readers of the pre-activation (the activation's backward) read
       // the GEMM's second result.
@@ -118,9 +134,9 @@ bool foldEpilogue(kn::GemmOp g) {
     }
     redirectShapeUses(d, ng.getD());
     fused.getResult(0).replaceAllUsesWith(ng.getD());
-    fused.erase();
+    changes.erase(fused);
     if (d.use_empty())
-      g.erase();
+      changes.erase(g);
     return true;
   };
   if (d.getType() != fused.getResult(0).getType())
@@ -188,7 +204,7 @@ bool foldEpilogue(kn::GemmOp g) {
 /// Merges producer `p` into consumer `c` (which reads a result of `p`), at
 /// `c`'s position; results of `p` read elsewhere become extra results.
 /// False when that would break dominance.
-bool mergeInto(kn::FusedOp p, kn::FusedOp c) {
+bool mergeInto(kn::FusedOp p, kn::FusedOp c, Changes &changes) {
   if (p->getBlock() != c->getBlock() || !p->isBeforeInBlock(c))
     return false;
   // Results of p needed outside c, for their data, must be read after c.
@@ -222,6 +238,7 @@ bool mergeInto(kn::FusedOp p, kn::FusedOp c) {
     types.push_back(r.getType());
   OpBuilder b(c);
   auto merged = kn::FusedOp::create(b, c.getLoc(), types, inputs);
+  changes.created.push_back(merged);
   Block *body = new Block();
   merged.getBody().push_back(body);
   IRMapping map;
@@ -266,11 +283,9 @@ bool mergeInto(kn::FusedOp p, kn::FusedOp c) {
           redirectShapeUses(r, now);
           break;
         }
-  c.erase();
-  if (llvm::all_of(p.getResults(), [](Value r) { return r.use_empty(); })) {
-    p.erase();
-    return true;
-  }
+  changes.erase(c);
+  if (llvm::all_of(p.getResults(), [](Value r) { return r.use_empty(); }))
+    changes.erase(p);
   return true;
 }
 
@@ -325,34 +340,131 @@ bool fuseAddNorm(Operation *norm) {
   return true;
 }
 
+/// Orders ops of one block by position.
+struct BlockOrder {
+  bool operator()(Operation *a, Operation *b) const { return a->isBeforeInBlock(b); }
+};
+
+/// Applies the two rules until neither applies, in the order of a scan that
+/// restarts from the block's top after every fusion: the first GEMM (in block
+/// order) whose epilogue folds, else the first fused kernel that merges with
+/// a producer. Rescanning is what made that quadratic in depth; here an op
+/// that failed is tried again only once a fusion changed what its outcome
+/// depends on, so the decisions are the restarting scan's. A GEMM's outcome
+/// depends on the readers of its result and their bodies; a fused kernel's
+/// on its producers and their results' readers. A fusion erases and creates
+/// ops and moves uses between values, so it can change the outcome of the ops
+/// whose readers it changed, of the readers of the fused ones among those, and
+/// of the readers it rewired: they become pending again (`repend`).
+void fuseToFixpoint(Block &body, bool epilogues) {
+  std::set<Operation *, BlockOrder> gemms, fused; // not known to fail
+  auto pend = [&](Operation *op) {
+    if (!op || op->getBlock() != &body)
+      return;
+    if (epilogues && llvm::isa<kn::GemmOp>(op))
+      gemms.insert(op);
+    else if (llvm::isa<kn::FusedOp>(op))
+      fused.insert(op);
+  };
+  for (Operation &op : body)
+    pend(&op);
+  llvm::DenseSet<Operation *> erased;
+  auto erasing = [&](Operation *op) {
+    gemms.erase(op);
+    fused.erase(op);
+    erased.insert(op);
+  };
+  // Recorded before a fusion of `ops` (those it may erase) runs: the readers
+  // of their results (which it may rewire) and the producers of their
+  // operands (which may lose a reader).
+  SmallVector<Operation *> readers, producers;
+  SmallVector<Operation *> candidates;
+  auto record = [&](ArrayRef<Operation *> ops) {
+    candidates.assign(ops.begin(), ops.end());
+    readers.clear();
+    producers.clear();
+    erased.clear();
+    for (Operation *op : ops) {
+      llvm::append_range(readers, op->getUsers());
+      for (Value v : op->getOperands())
+        if (Operation *def = v.getDefiningOp())
+          producers.push_back(def);
+    }
+  };
+  // After a fusion: the ops whose readers changed (the candidates, the ops
+  // created, the producers of the operands of both) are pending, and so are
+  // the readers of the fused ones among them; a rewired reader is pending,
+  // and a rewired fused kernel's producers too (a GEMM's epilogue depends on
+  // its consumer's other inputs). A terminator is no candidate and has no
+  // outcome: its operands are not walked (a train step returns every
+  // parameter).
+  auto repend = [&](const Changes &changes) {
+    SmallVector<Operation *> changed(changes.created.begin(), changes.created.end());
+    for (Operation *op : changes.created)
+      for (Value v : op->getOperands())
+        if (Operation *def = v.getDefiningOp())
+          changed.push_back(def);
+    for (Operation *op : llvm::concat<Operation *>(candidates, producers))
+      if (!erased.contains(op))
+        changed.push_back(op);
+    for (Operation *q : changed) {
+      pend(q);
+      if (llvm::isa<kn::FusedOp>(q))
+        for (Operation *user : q->getUsers())
+          pend(body.findAncestorOpInBlock(*user));
+    }
+    for (Operation *op : readers) {
+      if (erased.contains(op))
+        continue;
+      pend(op);
+      if (llvm::isa<kn::FusedOp>(op))
+        for (Value v : op->getOperands())
+          pend(v.getDefiningOp());
+    }
+  };
+  while (!gemms.empty() || !fused.empty()) {
+    if (!gemms.empty()) {
+      auto g = llvm::cast<kn::GemmOp>(*gemms.begin());
+      SmallVector<Operation *> ops{g}; // the GEMM and the kernels it may absorb
+      for (Operation *user : g->getUsers())
+        if (llvm::isa<kn::FusedOp>(user))
+          ops.push_back(user);
+      record(ops);
+      Changes changes{{}, erasing};
+      if (foldEpilogue(g, changes))
+        repend(changes);
+      else
+        gemms.erase(g);
+      continue;
+    }
+    auto c = llvm::cast<kn::FusedOp>(*fused.begin());
+    SmallVector<Operation *> ops{c};
+    for (Value in : c.getInputs())
+      if (auto p = in.getDefiningOp<kn::FusedOp>())
+        ops.push_back(p);
+    record(ops);
+    Changes changes{{}, erasing};
+    bool merged = false;
+    for (Value in : c.getInputs())
+      if (auto p = in.getDefiningOp<kn::FusedOp>())
+        if (p != c && mergeInto(p, c, changes)) {
+          merged = true;
+          break;
+        }
+    if (merged)
+      repend(changes);
+    else
+      fused.erase(c);
+  }
+}
+
 struct FusePass final : mlir::motif::impl::KernelFusePassBase<FusePass> {
   using Base::Base;
 
   void runOnOperation() override {
     for (auto fn : getOperation().getOps<func::FuncOp>()) {
       Block &body = fn.getBody().front();
-      bool changed = true;
-      while (changed) {
-        changed = false;
-        if (epilogues)
-          for (auto g : llvm::make_early_inc_range(body.getOps<kn::GemmOp>()))
-            if (foldEpilogue(g)) {
-              changed = true;
-              break;
-            }
-        if (changed)
-          continue;
-        for (auto c : llvm::make_early_inc_range(body.getOps<kn::FusedOp>())) {
-          for (Value in : c.getInputs())
-            if (auto p = in.getDefiningOp<kn::FusedOp>())
-              if (p != c && mergeInto(p, c)) {
-                changed = true;
-                break;
-              }
-          if (changed)
-            break;
-        }
-      }
+      fuseToFixpoint(body, epilogues);
       // A residual add that no GEMM took, with the norm after it.
       for (Operation &op : llvm::make_early_inc_range(body))
         if (llvm::isa<md::LayerNormOp, md::RmsNormOp>(op))
