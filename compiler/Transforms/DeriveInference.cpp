@@ -39,13 +39,12 @@ constexpr int64_t kDyn = ShapedType::kDynamic;
 constexpr int64_t kDefaultContext = 4096;
 
 /// Why `op` has no decode form yet (empty: it has one). Ops not listed work
-/// on each position alone, which a decode step runs unchanged.
+/// on each position alone, which a decode step runs unchanged. An attention's
+/// bias and the relative position bias are decodeFormProblem's.
 std::string noDecodeForm(Operation *op) {
   if (auto att = llvm::dyn_cast<AttentionOp>(op)) {
     if (!att.getCausal())
       return "bidirectional attention sees later positions";
-    if (att.getBias())
-      return "attention with an additive bias (T5) has no cached form yet";
     return "";
   }
   if (auto pos = llvm::dyn_cast<PositionsOp>(op)) {
@@ -80,8 +79,6 @@ std::string noDecodeForm(Operation *op) {
   }
   if (llvm::isa<Conv2dOp, Pool2dOp>(op))
     return "convolutions over images have no decode form";
-  if (llvm::isa<RelativePositionBiasOp>(op))
-    return "relative position biases have no decode form yet";
   StringRef name = op->getName().getStringRef();
   if (name == "motif.moe" || name == "motif.moe_route") {
     std::string routing;
