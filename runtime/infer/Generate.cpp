@@ -159,6 +159,9 @@ StatusOr<GenerateResult> motif::rt::generateBatch(const Artifact &a, const Gener
   std::vector<int32_t> sourcePadded, sourceLengths;
   int64_t S = 0;
   if (fns->encoderDecoder) {
+    // The decoder's cache has the context the source's has (the pass plans
+    // both): its text ends there ("context").
+    limit = std::min(limit, fns->sourceSlots);
     int64_t start = o.decoderStart >= 0
                         ? o.decoderStart
                         : static_cast<int64_t>(attrNumber(a.config, "decoder_start", 0));
