@@ -278,6 +278,12 @@ void printStateReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &
         batch = b.getInt();
   if (batch <= 0)
     batch = 1;
+  // An encoder-decoder's cross-attention caches: at the source length (S of
+  // --dims), else at the context.
+  int64_t source = dimValue(dims, "S");
+  if (source <= 0)
+    source = context;
+  bool cross = false;
   // One row per layer: its states summed (a KV cache's keys and values).
   struct Row {
     std::string layer, kind;
@@ -293,15 +299,20 @@ void printStateReport(ModuleOp module, llvm::StringRef dims, llvm::raw_ostream &
     Type elt = d.getAs<TypeAttr>("element").getValue();
     int64_t rowBytes = width * std::max<int64_t>(1, elt.getIntOrFloatBitWidth() / 8);
     // A cache grows a row per token up to its slots; other states are fixed.
-    bool grows = kind == "kv" || kind == "kv_window";
+    // An encoder-decoder's cross-attention cache grows a row per source token.
+    bool grows = kind == "kv" || kind == "kv_window" || kind == "cross_kv";
     if (rows.empty() || rows.back().layer != layer || rows.back().kind != kind)
       rows.push_back({layer, kind, slots, 0, 0});
     Row &r = rows.back();
     r.perToken += grows ? rowBytes : 0;
-    r.perSequence += (grows ? std::min(context, slots) : slots) * rowBytes;
+    cross |= kind == "cross_kv";
+    r.perSequence +=
+        (grows ? std::min(kind == "cross_kv" ? source : context, slots) : slots) * rowBytes;
   }
-  os << "  inference state (@prefill, @decode_step) at context " << context << ", batch "
-     << batch << "\n";
+  os << "  inference state (@prefill, @decode_step) at context " << context;
+  if (cross)
+    os << ", source " << source;
+  os << ", batch " << batch << "\n";
   os << "    " << llvm::format("%-28s %-10s %8s %12s %14s", "layer", "kind", "slots",
                                "per token", "per sequence")
      << "\n";

@@ -18,6 +18,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
 #include <optional>
@@ -38,13 +39,12 @@ constexpr int64_t kDyn = ShapedType::kDynamic;
 constexpr int64_t kDefaultContext = 4096;
 
 /// Why `op` has no decode form yet (empty: it has one). Ops not listed work
-/// on each position alone, which a decode step runs unchanged.
+/// on each position alone, which a decode step runs unchanged. An attention's
+/// bias and the relative position bias are decodeFormProblem's.
 std::string noDecodeForm(Operation *op) {
   if (auto att = llvm::dyn_cast<AttentionOp>(op)) {
     if (!att.getCausal())
       return "bidirectional attention sees later positions";
-    if (att.getBias())
-      return "attention with an additive bias (T5) has no cached form yet";
     return "";
   }
   if (auto pos = llvm::dyn_cast<PositionsOp>(op)) {
@@ -79,8 +79,6 @@ std::string noDecodeForm(Operation *op) {
   }
   if (llvm::isa<Conv2dOp, Pool2dOp>(op))
     return "convolutions over images have no decode form";
-  if (llvm::isa<RelativePositionBiasOp>(op))
-    return "relative position biases have no decode form yet";
   StringRef name = op->getName().getStringRef();
   if (name == "motif.moe" || name == "motif.moe_route") {
     std::string routing;
@@ -150,6 +148,121 @@ void syncType(func::FuncOp fn) {
   fn.setFunctionType(FunctionType::get(fn.getContext(),
                                        fn.getBody().front().getArgumentTypes(),
                                        ret.getOperandTypes()));
+}
+
+/// An encoder-decoder's @forward split by what its ops read: the source
+/// (`src`, the encoder's tokens), the ops that read it and not the decoder's
+/// tokens (the encoder, run once in @prefill), and the cross-attentions (their
+/// queries read the decoder, their keys and values only the encoder).
+struct EncoderDecoder {
+  unsigned source = 0;
+  llvm::DenseSet<Operation *> encoder;
+  llvm::DenseSet<Operation *> cross;
+};
+
+/// Whether `t` is the [B, T] integer tensor of a sequence of token ids.
+bool isTokens(Type t) {
+  auto r = llvm::dyn_cast<RankedTensorType>(t);
+  return r && r.getRank() == 2 && llvm::isa<IntegerType>(r.getElementType());
+}
+
+/// `fn`'s split with argument `source` as the encoder's input, or why it is
+/// not one: every value that reads the source and not the other argument
+/// may reach an op that reads the other argument only as the keys and
+/// values of an attention.
+std::optional<EncoderDecoder> splitEncoderDecoder(func::FuncOp fn, unsigned source,
+                                                  std::string &why) {
+  llvm::DenseSet<Value> fromSource, fromTarget;
+  fromSource.insert(fn.getArgument(source));
+  fromTarget.insert(fn.getArgument(1 - source));
+  EncoderDecoder split;
+  split.source = source;
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    SetVector<Value> read(op.getOperands().begin(), op.getOperands().end());
+    getUsedValuesDefinedAbove(op.getRegions(), read);
+    bool src = false, tgt = false;
+    for (Value v : read) {
+      src |= fromSource.contains(v);
+      tgt |= fromTarget.contains(v);
+    }
+    for (Value r : op.getResults()) {
+      if (src)
+        fromSource.insert(r);
+      if (tgt)
+        fromTarget.insert(r);
+    }
+    if (src && !tgt) {
+      split.encoder.insert(&op);
+      continue;
+    }
+    if (!src)
+      continue;
+    // An op that reads both: only an attention's keys and values may come
+    // from the encoder alone.
+    auto att = llvm::dyn_cast<AttentionOp>(&op);
+    bool readsEncoder = false;
+    for (Value v : read) {
+      if (!fromSource.contains(v) || fromTarget.contains(v))
+        continue;
+      readsEncoder = true;
+      if (!att || v == att.getQ() || v == att.getBias()) {
+        llvm::raw_string_ostream os(why);
+        os << "'" << op.getName() << "' reads the encoder other than as cross-attention's "
+           << "keys and values";
+        return std::nullopt;
+      }
+    }
+    if (readsEncoder)
+      split.cross.insert(&op);
+  }
+  if (split.cross.empty()) {
+    why = "no cross-attention reads the encoder";
+    return std::nullopt;
+  }
+  return split;
+}
+
+/// Why `op` of an encoder-decoder (or of a decoder with T5's position bias)
+/// has no decode form (empty: it has one). The encoder runs in @prefill only,
+/// over a padded batch of sources: its non-causal attention is masked to each
+/// source's length. A cross-attention attends to the cached encoder keys and
+/// values; a causal attention's additive bias must be T5's relative position
+/// bias, which the step computes for its one position.
+std::string decodeFormProblem(Operation *op, const EncoderDecoder *split) {
+  bool encoder = split && split->encoder.contains(op);
+  bool cross = split && split->cross.contains(op);
+  if (auto att = llvm::dyn_cast<AttentionOp>(op)) {
+    if (encoder)
+      return !att.getCausal() && att.getWindow() > 0
+                 ? "a bidirectional sliding window in the encoder has no padded form"
+                 : "";
+    if (cross)
+      return att.getCausal() || att.getWindow() > 0 || att.getBias()
+                 ? "only a non-causal cross-attention without a window or a bias has a "
+                   "decode form"
+                 : "";
+    if (Value bias = att.getBias()) {
+      if (!att.getCausal())
+        return "bidirectional attention sees later positions";
+      if (!bias.getDefiningOp<RelativePositionBiasOp>() || att.getWindow() > 0)
+        return "attention with an additive bias other than T5's relative position bias (and "
+               "no window) has no cached form";
+      return "";
+    }
+  }
+  if (llvm::isa<RelativePositionBiasOp>(op)) {
+    if (encoder)
+      return "";
+    for (Operation *user : op->getResult(0).getUsers()) {
+      auto att = llvm::dyn_cast<AttentionOp>(user);
+      if (!att || att.getBias() != op->getResult(0) || !att.getCausal())
+        return "a relative position bias is decoded only as a causal attention's bias";
+    }
+    return "";
+  }
+  // The encoder's other ops must work per position or causally too: they
+  // run over right-padded sources.
+  return noDecodeForm(op);
 }
 
 /// One planned state: its name, kind, slots and row width.
@@ -244,21 +357,59 @@ struct MotifDeriveInferencePass final
       return signalPassFailure();
     }
 
-    // 1. Every op must have a decode form; the first that has none stops the
-    //    derivation, naming it.
-    for (Operation &op : forward.getBody().front().without_terminator()) {
-      std::string why = noDecodeForm(&op);
-      if (why.empty())
-        continue;
-      if (required) {
-        op.emitOpError("has no decode form, so the model cannot be decoded step by step: ")
-            << why;
-        return signalPassFailure();
+    // 1. @prefill and @decode_step start as @forward's outputs. Two token
+    //    inputs are an encoder-decoder's source and target.
+    func::FuncOp prefill = cloneOutputs(forward, "prefill", forward);
+    func::FuncOp decode = prefill ? cloneOutputs(forward, "decode_step", prefill) : nullptr;
+    auto dropClones = [&] {
+      if (prefill)
+        prefill.erase();
+      if (decode)
+        decode.erase();
+    };
+    std::optional<EncoderDecoder> split;
+    std::string splitWhy;
+    if (prefill && prefill.getNumArguments() == 2 &&
+        isTokens(prefill.getArgument(0).getType()) &&
+        isTokens(prefill.getArgument(1).getType())) {
+      for (unsigned source : {0u, 1u}) {
+        std::string why;
+        if ((split = splitEncoderDecoder(prefill, source, why)))
+          break;
+        if (splitWhy.empty())
+          splitWhy = why;
       }
-      module->setAttr("motif.inference_unsupported",
-                      StringAttr::get(ctx, op.getName().getStringRef() + ": " + why));
-      return;
+      if (!split) {
+        std::string why = "its outputs read two token inputs but it is no encoder-decoder: " +
+                          splitWhy;
+        dropClones();
+        if (required) {
+          forward.emitError("the model cannot be decoded step by step: ") << why;
+          return signalPassFailure();
+        }
+        module->setAttr("motif.inference_unsupported", StringAttr::get(ctx, why));
+        return;
+      }
     }
+
+    // 2. Every op must have a decode form; the first that has none stops the
+    //    derivation, naming it.
+    if (prefill)
+      for (Operation &op : prefill.getBody().front().without_terminator()) {
+        std::string why = decodeFormProblem(&op, split ? &*split : nullptr);
+        if (why.empty())
+          continue;
+        if (required) {
+          op.emitOpError("has no decode form, so the model cannot be decoded step by step: ")
+              << why;
+          dropClones();
+          return signalPassFailure();
+        }
+        module->setAttr("motif.inference_unsupported",
+                        StringAttr::get(ctx, op.getName().getStringRef() + ": " + why));
+        dropClones();
+        return;
+      }
     int64_t capacity = context;
     if (capacity <= 0)
       if (auto cfg = module->getAttrOfType<DictionaryAttr>("motif.config"))
@@ -271,16 +422,11 @@ struct MotifDeriveInferencePass final
     if (capacity <= 0)
       capacity = kDefaultContext;
 
-    // 2. @prefill and @decode_step start as @forward's outputs.
-    func::FuncOp prefill = cloneOutputs(forward, "prefill", forward);
-    func::FuncOp decode = prefill ? cloneOutputs(forward, "decode_step", prefill) : nullptr;
-    if (!prefill || !decode || prefill.getNumArguments() != 1 ||
+    if (!prefill || !decode || prefill.getNumArguments() != (split ? 2u : 1u) ||
         prefill.getNumResults() == 0) {
-      const char *why = "the outputs must read exactly one input (the tokens)";
-      if (prefill)
-        prefill.erase();
-      if (decode)
-        decode.erase();
+      const char *why = "the outputs must read exactly one input (the tokens), or two (an "
+                        "encoder-decoder's source and target)";
+      dropClones();
       if (required) {
         forward.emitError("the model cannot be decoded step by step: ") << why;
         return signalPassFailure();
@@ -288,9 +434,38 @@ struct MotifDeriveInferencePass final
       module->setAttr("motif.inference_unsupported", StringAttr::get(ctx, why));
       return;
     }
+    // The encoder's ops in the step (the clones are @forward's ops in the
+    // same order).
+    llvm::DenseSet<Operation *> stepEncoder;
+    if (split)
+      for (auto [p, d] : llvm::zip(prefill.getBody().front(), decode.getBody().front()))
+        if (split->encoder.contains(&p))
+          stepEncoder.insert(&d);
+    unsigned tokensArg = split ? 1 - split->source : 0;
     auto i32s = RankedTensorType::get({kDyn}, IntegerType::get(ctx, 32));
     Value lengths = addArg(prefill, i32s, "lengths", false);
     Value pos = addArg(decode, i32s, "pos", false);
+    // An encoder-decoder's @prefill takes (tokens, lengths, source,
+    // source_lengths): the decoder's prompt first, as a decoder's.
+    Value sourceLengths;
+    if (split) {
+      BlockArgument old = prefill.getArgument(split->source);
+      unsigned end = prefill.getNumArguments();
+      if (failed(prefill.insertArgument(end, old.getType(),
+                                        prefill.getArgAttrDict(split->source),
+                                        old.getLoc()))) {
+        dropClones();
+        return signalPassFailure();
+      }
+      old.replaceAllUsesWith(prefill.getArgument(end));
+      llvm::BitVector erase(prefill.getNumArguments());
+      erase.set(split->source);
+      if (failed(prefill.eraseArguments(erase))) {
+        dropClones();
+        return signalPassFailure();
+      }
+      sourceLengths = addArg(prefill, i32s, "source_lengths", false);
+    }
     // From here a failure is the derivation's: not required, it is recorded
     // (the first diagnostic) instead of failing the compile.
     std::string captured;
@@ -312,20 +487,24 @@ struct MotifDeriveInferencePass final
     // 3. One token per sequence, at each sequence's own position.
     OpBuilder b(ctx);
     Block &step = decode.getBody().front();
-    if (auto tt = llvm::dyn_cast<RankedTensorType>(step.getArgument(0).getType());
+    if (auto tt = llvm::dyn_cast<RankedTensorType>(step.getArgument(tokensArg).getType());
         tt && tt.getRank() == 2) {
-      step.getArgument(0).setType(
+      step.getArgument(tokensArg).setType(
           RankedTensorType::get({tt.getDimSize(0), 1}, tt.getElementType()));
       syncType(decode);
     }
     b.setInsertionPointToStart(&step);
     Value pos2d = ReshapeOp::create(b, decode.getLoc(), pos, b.getDenseI64ArrayAttr({-1, 1}));
     for (auto p : llvm::make_early_inc_range(step.getOps<PositionsOp>())) {
+      if (stepEncoder.contains(p.getOperation()))
+        continue; // the encoder's positions: the step does not run it
       p.getResult().replaceAllUsesWith(pos2d);
       p.erase();
     }
     // A rope of the step's [B, 1, C] rows runs as one row of B positions.
     for (auto rope : llvm::make_early_inc_range(step.getOps<RopeOp>())) {
+      if (stepEncoder.contains(rope.getOperation()))
+        continue;
       b.setInsertionPoint(rope);
       Location loc = rope.getLoc();
       Value rows = ReshapeOp::create(b, loc, rope.getX(), b.getDenseI64ArrayAttr({1, -1, 0}));
@@ -360,8 +539,82 @@ struct MotifDeriveInferencePass final
     auto reshape = [&](Value v, ArrayRef<int64_t> shape) -> Value {
       return ReshapeOp::create(b, v.getLoc(), v, b.getDenseI64ArrayAttr(shape));
     };
+    // An encoder-decoder's sources: each sequence's length, a state of its
+    // own (made at the first cross-attention) that the step reads for the
+    // cross-attention's mask and passes on unchanged.
+    Value stepSourceLengths;
+    auto sourceLengthsState = [&]() -> Value {
+      if (stepSourceLengths)
+        return stepSourceLengths;
+      Type i32 = b.getI32Type();
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(prefill.getBody().front().getTerminator());
+      Value fill = reshape(sourceLengths, {-1, 1, 1});
+      Value arg = addState(nullptr, fill, RankedTensorType::get({kDyn, 1, 1}, i32),
+                           "source_lengths", "lengths", "source", 1, 1, i32);
+      addStateResult(decode, arg, "source_lengths");
+      b.setInsertionPointToStart(&step);
+      stepSourceLengths = reshape(arg, {-1});
+      return stepSourceLengths;
+    };
     for (auto [i, pair] : llvm::enumerate(llvm::zip(prefillOps, stepOps))) {
       auto [pop, sop] = pair;
+      // The encoder runs in @prefill alone, over right-padded sources: its
+      // non-causal attention sees each source's own keys only.
+      if (split && split->encoder.contains(pop)) {
+        if (auto pa = llvm::dyn_cast<AttentionOp>(pop); pa && !pa.getCausal()) {
+          b.setInsertionPoint(pa);
+          auto padded = kernel::AttentionPaddedOp::create(
+              b, pa.getLoc(), pa.getQ(), pa.getK(), pa.getV(), sourceLengths, pa.getBias(),
+              pa.getHeadsAttr(), pa.getKvHeadsAttr(), pa.getScaleAttr());
+          pa.getResult().replaceAllUsesWith(padded.getOut());
+          pa.erase();
+        }
+        continue;
+      }
+      // A cross-attention: the encoder's keys and values, projected once in
+      // @prefill, kept for the step (slots: the context; a shorter source is
+      // masked by its length).
+      if (split && split->cross.contains(pop)) {
+        auto pa = llvm::cast<AttentionOp>(pop);
+        auto sa = llvm::cast<AttentionOp>(sop);
+        auto kt = llvm::cast<RankedTensorType>(pa.getK().getType());
+        auto vt = llvm::cast<RankedTensorType>(pa.getV().getType());
+        if (kt.isDynamicDim(2) || vt.isDynamicDim(2)) {
+          pa.emitOpError("needs static key and value widths to plan its cross-attention "
+                         "cache, got ")
+              << kt << " and " << vt;
+          return giveUp();
+        }
+        std::string layer = layerName(pa.getQ(), 2, "cross_attention" + std::to_string(i));
+        Value stepLengths = sourceLengthsState();
+        auto kType = RankedTensorType::get({kDyn, capacity, kt.getDimSize(2)}, kt.getElementType());
+        auto vType = RankedTensorType::get({kDyn, capacity, vt.getDimSize(2)}, vt.getElementType());
+        b.setInsertionPoint(pa);
+        Value kFill = kernel::StateFillOp::create(b, pa.getLoc(), kType, pa.getK(), sourceLengths,
+                                                  b.getI64IntegerAttr(capacity));
+        Value vFill = kernel::StateFillOp::create(b, pa.getLoc(), vType, pa.getV(), sourceLengths,
+                                                  b.getI64IntegerAttr(capacity));
+        auto padded = kernel::AttentionPaddedOp::create(
+            b, pa.getLoc(), pa.getQ(), pa.getK(), pa.getV(), sourceLengths, Value(),
+            pa.getHeadsAttr(), pa.getKvHeadsAttr(), pa.getScaleAttr());
+        pa.getResult().replaceAllUsesWith(padded.getOut());
+        pa.erase();
+        Value kc = addState(nullptr, kFill, kType, layer + ".k", "cross_kv", layer, capacity,
+                            kt.getDimSize(2), kt.getElementType());
+        Value vc = addState(nullptr, vFill, vType, layer + ".v", "cross_kv", layer, capacity,
+                            vt.getDimSize(2), vt.getElementType());
+        b.setInsertionPoint(sa);
+        auto stepOp = kernel::AttentionPaddedOp::create(
+            b, sa.getLoc(), sa.getQ(), kc, vc, stepLengths, Value(), sa.getHeadsAttr(),
+            sa.getKvHeadsAttr(), sa.getScaleAttr());
+        sa.getResult().replaceAllUsesWith(stepOp.getOut());
+        sa.erase();
+        // Read, never written: the step hands the same keys and values on.
+        addStateResult(decode, kc, layer + ".k");
+        addStateResult(decode, vc, layer + ".v");
+        continue;
+      }
       // A causal depthwise conv: its last K-1 inputs, a ring buffer.
       if (auto pc = llvm::dyn_cast<Conv1dOp>(pop)) {
         auto sc = llvm::cast<Conv1dOp>(sop);
@@ -546,6 +799,21 @@ struct MotifDeriveInferencePass final
       Value kc = addArg(decode, cacheType, layer + ".k", true);
       Value vc = addArg(decode, vCacheType, layer + ".v", true);
       b.setInsertionPoint(sa);
+      // T5's relative position bias: the step computes the new position's
+      // row of it against every cached position.
+      if (auto rel = sa.getBias() ? sa.getBias().getDefiningOp<RelativePositionBiasOp>()
+                                  : RelativePositionBiasOp()) {
+        auto decRel = kernel::AttentionDecodeRelOp::create(
+            b, sa.getLoc(), TypeRange{sa.getResult().getType(), cacheType, vCacheType},
+            sa.getQ(), sa.getK(), sa.getV(), kc, vc, pos, rel.getTable(), sa.getHeadsAttr(),
+            sa.getKvHeadsAttr(), sa.getScaleAttr(), rel.getBidirectionalAttr(),
+            rel.getMaxDistanceAttr());
+        sa.getResult().replaceAllUsesWith(decRel.getOut());
+        sa.erase();
+        addStateResult(decode, decRel.getKNext(), layer + ".k");
+        addStateResult(decode, decRel.getVNext(), layer + ".v");
+        continue;
+      }
       auto dec = kernel::AttentionDecodeOp::create(
           b, sa.getLoc(), TypeRange{sa.getResult().getType(), cacheType, vCacheType}, sa.getQ(),
           sa.getK(), sa.getV(), kc, vc, pos, sa.getHeadsAttr(), sa.getKvHeadsAttr(),
@@ -554,6 +822,29 @@ struct MotifDeriveInferencePass final
       sa.erase();
       addStateResult(decode, dec.getKNext(), layer + ".k");
       addStateResult(decode, dec.getVNext(), layer + ".v");
+    }
+
+    // The step never runs the encoder (nor a position bias it replaced): its
+    // dead ops go, then the source argument, which nothing reads any more.
+    {
+      SmallVector<Operation *> ops;
+      for (Operation &op : step.without_terminator())
+        ops.push_back(&op);
+      for (Operation *op : llvm::reverse(ops))
+        if (isOpTriviallyDead(op))
+          op->erase();
+    }
+    if (split) {
+      BlockArgument source = decode.getArgument(split->source);
+      if (!source.use_empty()) {
+        decode.emitError("the decode step still reads the source: ")
+            << "only cross-attention's keys and values may read the encoder";
+        return giveUp();
+      }
+      llvm::BitVector erase(decode.getNumArguments());
+      erase.set(split->source);
+      if (failed(decode.eraseArguments(erase)))
+        return giveUp();
     }
 
     // The step ops' results replaced the sequence ops': types follow again.

@@ -235,9 +235,15 @@ def MotifDeriveInferencePass : Pass<"motif-derive-inference", "::mlir::ModuleOp"
     (`motif.scan_step`). Positions (`motif.positions`, rope) become each
     sequence's own. Each state argument and result is named
     `motif.state = "<layer>.<k|v|conv|ssm|h>"` and the module gets
-    `motif.state_layout`: per state its name, kind, slots and row width. A
-    model with a layer that has no decode form (bidirectional or
-    cross-attention, other convolutions, routing with capacity) gets no
+    `motif.state_layout`: per state its name, kind, slots and row width. An
+    encoder-decoder (two token inputs, the source read by the decoder only
+    as cross-attention's keys and values) gets `@prefill(tokens, lengths,
+    source, source_lengths)`: the encoder runs once, masked to each source's
+    length (`kernel.attention_padded`), and each cross-attention keeps the
+    encoder's keys and values (`cross_kv`, as many slots as the context) for
+    the step; T5's relative position bias becomes `kernel.attention_decode_rel`
+    in the step. A model with a layer that has no decode form (bidirectional
+    attention in a decoder, other convolutions, routing with capacity) gets no
     inference functions: with `required` that is an error naming the op,
     else the reason is recorded in `motif.inference_unsupported`.
   }];

@@ -341,6 +341,10 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
           // read: the next state is the state, updated in place.
           allowed = (u == d.getKCache() && r == d.getKNext()) ||
                     (u == d.getVCache() && r == d.getVNext());
+        else if (auto d = llvm::dyn_cast<kernel::AttentionDecodeRelOp>(op))
+          // T5's decode step: the same in-place cache update.
+          allowed = (u == d.getKCache() && r == d.getKNext()) ||
+                    (u == d.getVCache() && r == d.getVNext());
         else if (auto c = llvm::dyn_cast<kernel::Conv1dStepOp>(op))
           // Each channel reads its taps before it writes its new slot.
           allowed = u == c.getState() && r == c.getStateNext();

@@ -423,3 +423,112 @@ LogicalResult AttentionDecodeOp::verify() {
     return emitOpError("window must be non-negative, got ") << getWindow();
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Encoder-decoder inference
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// `[B, Tq, H*Dv]` from q and v, as motif.attention gives it.
+Type attentionOutType(Value qv, Value vv, int64_t heads, int64_t kvHeads) {
+  auto q = llvm::dyn_cast<RankedTensorType>(qv.getType());
+  auto v = llvm::dyn_cast<RankedTensorType>(vv.getType());
+  if (!q || !v || q.getRank() != 3 || v.getRank() != 3 || kvHeads <= 0)
+    return {};
+  int64_t vw = v.getDimSize(2);
+  return RankedTensorType::get(
+      {q.getDimSize(0), q.getDimSize(1), vw == kDyn ? kDyn : vw / kvHeads * heads},
+      q.getElementType());
+}
+
+/// The checks both ops share: rank-3 q, k, v of one element type, heads a
+/// multiple of kv_heads, a rank-1 integer `lengthsOrPos` named `what`.
+LogicalResult verifyAttentionOperands(Operation *op, Value qv, Value kv, Value vv,
+                                      Value lengthsOrPos, StringRef what, int64_t h,
+                                      int64_t hkv) {
+  auto q = llvm::dyn_cast<RankedTensorType>(qv.getType());
+  auto k = llvm::dyn_cast<RankedTensorType>(kv.getType());
+  auto v = llvm::dyn_cast<RankedTensorType>(vv.getType());
+  if (!q || !k || !v || q.getRank() != 3 || k.getRank() != 3 || v.getRank() != 3 ||
+      k.getElementType() != q.getElementType() || v.getElementType() != q.getElementType())
+    return op->emitOpError("query, key and value must be rank 3 of one element type, got ")
+           << q << ", " << k << " and " << v;
+  if (h <= 0 || hkv <= 0 || h % hkv != 0)
+    return op->emitOpError("heads (") << h << ") must be a positive multiple of kv_heads ("
+                                      << hkv << ")";
+  if (!isIntTensor(lengthsOrPos.getType(), 1))
+    return op->emitOpError() << what << " must be a rank-1 integer tensor, got "
+                             << lengthsOrPos.getType();
+  return success();
+}
+} // namespace
+
+LogicalResult AttentionPaddedOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                  ValueRange operands, DictionaryAttr attributes,
+                                                  OpaqueProperties properties,
+                                                  RegionRange regions,
+                                                  SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  Type out = attentionOutType(a.getQ(), a.getV(), a.getHeads(), a.getKvHeads());
+  if (!out)
+    return emitOptionalError(loc, "attention_padded takes q and v of rank 3");
+  results.push_back(out);
+  return success();
+}
+
+LogicalResult AttentionPaddedOp::verify() {
+  if (failed(verifyAttentionOperands(*this, getQ(), getK(), getV(), getLengths(), "lengths",
+                                     getHeads(), getKvHeads())))
+    return failure();
+  auto q = llvm::cast<RankedTensorType>(getQ().getType());
+  auto k = llvm::cast<RankedTensorType>(getK().getType());
+  auto v = llvm::cast<RankedTensorType>(getV().getType());
+  if (!compat(k.getDimSize(1), v.getDimSize(1)))
+    return emitOpError("keys and values must have the same positions, got ") << k << " and " << v;
+  if (Value bias = getBias()) {
+    auto bt = llvm::dyn_cast<RankedTensorType>(bias.getType());
+    if (!bt || bt.getRank() != 3 || !compat(bt.getDimSize(0), getHeads()) ||
+        !compat(bt.getDimSize(1), q.getDimSize(1)) || !compat(bt.getDimSize(2), k.getDimSize(1)))
+      return emitOpError("bias must be [heads, Tq, Tk], got ") << bias.getType();
+  }
+  return success();
+}
+
+LogicalResult AttentionDecodeRelOp::inferReturnTypes(
+    MLIRContext *ctx, std::optional<Location> loc, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  Type out = attentionOutType(a.getQ(), a.getV(), a.getHeads(), a.getKvHeads());
+  if (!out)
+    return emitOptionalError(loc, "attention_decode_rel takes q and v of rank 3");
+  results.push_back(out);
+  results.push_back(a.getKCache().getType());
+  results.push_back(a.getVCache().getType());
+  return success();
+}
+
+LogicalResult AttentionDecodeRelOp::verify() {
+  if (failed(verifyAttentionOperands(*this, getQ(), getK(), getV(), getPos(), "pos", getHeads(),
+                                     getKvHeads())))
+    return failure();
+  auto q = llvm::cast<RankedTensorType>(getQ().getType());
+  auto k = llvm::cast<RankedTensorType>(getK().getType());
+  auto v = llvm::cast<RankedTensorType>(getV().getType());
+  auto kc = llvm::dyn_cast<RankedTensorType>(getKCache().getType());
+  auto vc = llvm::dyn_cast<RankedTensorType>(getVCache().getType());
+  if (!compat(q.getDimSize(1), 1) || !compat(k.getDimSize(1), 1) || !compat(v.getDimSize(1), 1))
+    return emitOpError("takes one new position per sequence, got ") << q;
+  if (!kc || !vc || kc.getRank() != 3 || vc.getRank() != 3 ||
+      kc.getDimSize(1) != vc.getDimSize(1) || !compat(kc.getDimSize(2), k.getDimSize(2)) ||
+      !compat(vc.getDimSize(2), v.getDimSize(2)) || kc.getElementType() != k.getElementType() ||
+      vc.getElementType() != v.getElementType())
+    return emitOpError("caches must be [B, S, width] of the key's and the value's rows, got ")
+           << getKCache().getType() << " and " << getVCache().getType();
+  auto table = llvm::dyn_cast<RankedTensorType>(getTable().getType());
+  if (!table || table.getRank() != 2 || !compat(table.getDimSize(1), getHeads()))
+    return emitOpError("table must be [buckets, heads], got ") << getTable().getType();
+  if (getMaxDistance() <= 0)
+    return emitOpError("max_distance must be positive, got ") << getMaxDistance();
+  return success();
+}

@@ -369,4 +369,66 @@ def Kernel_SsdStateOp : Kernel_Op<"ssd_state", [Pure,
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Encoder-decoder inference (T5): padded sources, the decoder's position bias
+//===----------------------------------------------------------------------===//
+
+def Kernel_AttentionPaddedOp : Kernel_Op<"attention_padded", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "non-causal attention to each sequence's first `lengths` keys";
+  let description = [{
+    `motif.attention` with `causal = false` over a right-padded batch: `q:
+    [B, Tq, H*Dh]`, `k: [B, Tk, Hkv*Dh]`, `v: [B, Tk, Hkv*Dv]`, and each
+    sequence's number of real keys `lengths: [B]` (i32, in `[1, Tk]`); keys at
+    `j >= lengths[b]` (padding) get no weight. An optional additive `bias:
+    [H, Tq, Tk]` (T5's position bias) as in `motif.attention`. Made by the
+    inference derivation of an encoder-decoder (`motif-derive-inference`):
+    the encoder's self-attention and the cross-attention over a batch of
+    sources of different lengths in `@prefill`, and the cross-attention of
+    the one new query to the cached encoder keys and values in `@decode_step`.
+    ```mlir
+    %o = kernel.attention_padded %q, %k, %v, %len {heads = 2 : i64, kv_heads = 2 : i64, scale = 1.0 : f64}
+        : (tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>, tensor<?xi32>) -> tensor<?x1x64xf32>
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$q, Kernel_Tensor:$k, Kernel_Tensor:$v,
+                       Kernel_Tensor:$lengths, Optional<Kernel_Tensor>:$bias,
+                       I64Attr:$heads, I64Attr:$kv_heads,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+  let results = (outs Kernel_Tensor:$out);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $lengths (`bias` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kernel_AttentionDecodeRelOp : Kernel_Op<"attention_decode_rel", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "the decode step of attention with T5's relative position bias";
+  let description = [{
+    `kernel.attention_decode` (no window: the caches hold positions `[0, S)`)
+    with the additive bias `motif.relative_position_bias` gives the query at
+    `pos` against key `j`: `table[bucket(j - pos), h]` (`table: [buckets, H]`,
+    HF T5's buckets with `bidirectional` and `max_distance`). The decode form
+    of T5's decoder self-attention.
+    ```mlir
+    %o, %kc1, %vc1 = kernel.attention_decode_rel %q, %k, %v, %kc0, %vc0, %pos, %table {bidirectional = false, heads = 2 : i64, kv_heads = 2 : i64, max_distance = 128 : i64, scale = 1.0 : f64}
+        : (tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>, tensor<?xi32>, tensor<32x2xf32>)
+        -> (tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>)
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$q, Kernel_Tensor:$k, Kernel_Tensor:$v,
+                       Kernel_Tensor:$k_cache, Kernel_Tensor:$v_cache, Kernel_Tensor:$pos,
+                       Kernel_Tensor:$table,
+                       I64Attr:$heads, I64Attr:$kv_heads,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale,
+                       DefaultValuedAttr<BoolAttr, "true">:$bidirectional,
+                       DefaultValuedAttr<I64Attr, "128">:$max_distance);
+  let results = (outs Kernel_Tensor:$out, Kernel_Tensor:$k_next, Kernel_Tensor:$v_next);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $k_cache `,` $v_cache `,` $pos `,` $table attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // KERNEL_OPS_TD

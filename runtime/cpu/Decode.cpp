@@ -184,4 +184,86 @@ void ssdState(const SsdShape &s, const T *x, const T *a, const T *Bm, const int3
 MOTIF_DECODE_INSTANTIATE(float)
 MOTIF_DECODE_INSTANTIATE(double)
 
+template <typename T>
+void attentionPadded(const AttentionShape &s, const T *q, const T *k, const T *v, const T *bias,
+                     const int32_t *lengths, T *out) {
+  const int64_t QW = s.H * s.Dh, KW = s.Hkv * s.Dh, Dv = s.Dv > 0 ? s.Dv : s.Dh,
+                VW = s.Hkv * Dv, OW = s.H * Dv;
+  std::vector<T> b1;
+  for (int64_t b = 0; b < s.B; ++b) {
+    int64_t len = lengths[b];
+    if (len < 1 || len > s.Tk)
+      throw std::invalid_argument("attention_padded: length " + std::to_string(len) +
+                                  " of sequence " + std::to_string(b) + " is outside [1, " +
+                                  std::to_string(s.Tk) + "]");
+    // Sequence b alone over its first len keys (a prefix of its rows); the
+    // bias's [H, Tq, len] corner, when it has one.
+    AttentionShape one = s;
+    one.B = 1;
+    one.Tk = len;
+    one.causal = false;
+    one.window = 0;
+    one.queryOffset = 0;
+    const T *bb = bias;
+    if (bias && len != s.Tk) {
+      b1.resize(s.H * s.Tq * len);
+      for (int64_t r = 0; r < s.H * s.Tq; ++r)
+        std::copy(bias + r * s.Tk, bias + r * s.Tk + len, b1.begin() + r * len);
+      bb = b1.data();
+    }
+    attention(one, q + b * s.Tq * QW, k + b * s.Tk * KW, v + b * s.Tk * VW, bb,
+              out + b * s.Tq * OW);
+  }
+}
+
+template <typename T>
+void attentionDecodeRel(const AttentionDecodeShape &s, const RelBiasDecode &r, const T *table,
+                        const T *q, const T *k, const T *v, const T *kCache, const T *vCache,
+                        const int32_t *pos, T *out, T *kNext, T *vNext) {
+  const int64_t KW = s.Hkv * s.Dh, VW = s.Hkv * s.Dv;
+  if (kNext != kCache)
+    std::copy(kCache, kCache + s.B * s.S * KW, kNext);
+  if (vNext != vCache)
+    std::copy(vCache, vCache + s.B * s.S * VW, vNext);
+  std::vector<T> bias;
+  for (int64_t b = 0; b < s.B; ++b) {
+    int64_t p = pos[b];
+    if (p < 0 || p >= s.S)
+      throw std::invalid_argument("attention_decode_rel: position " + std::to_string(p) +
+                                  " of sequence " + std::to_string(b) +
+                                  " is outside the cache's " + std::to_string(s.S) +
+                                  " positions");
+    std::copy(k + b * KW, k + (b + 1) * KW, kNext + (b * s.S + p) * KW);
+    std::copy(v + b * VW, v + (b + 1) * VW, vNext + (b * s.S + p) * VW);
+    // The bias of keys [0, p] for the query at p, [H, 1, p + 1].
+    bias.resize(s.H * (p + 1));
+    for (int64_t j = 0; j <= p; ++j) {
+      int64_t bucket = t5RelativePositionBucket(j - p, r.bidirectional, r.buckets, r.maxDistance);
+      for (int64_t h = 0; h < s.H; ++h)
+        bias[h * (p + 1) + j] = table[bucket * s.H + h];
+    }
+    AttentionShape a;
+    a.B = 1;
+    a.Tq = 1;
+    a.Tk = p + 1;
+    a.H = s.H;
+    a.Hkv = s.Hkv;
+    a.Dh = s.Dh;
+    a.Dv = s.Dv;
+    a.causal = false;
+    a.scale = s.scale;
+    attention(a, q + b * s.H * s.Dh, kNext + b * s.S * KW, vNext + b * s.S * VW, bias.data(),
+              out + b * s.H * s.Dv);
+  }
+}
+
+#define MOTIF_ENCDEC_INSTANTIATE(T)                                                             \
+  template void attentionPadded<T>(const AttentionShape &, const T *, const T *, const T *,    \
+                                   const T *, const int32_t *, T *);                           \
+  template void attentionDecodeRel<T>(const AttentionDecodeShape &, const RelBiasDecode &,     \
+                                      const T *, const T *, const T *, const T *, const T *,   \
+                                      const T *, const int32_t *, T *, T *, T *);
+MOTIF_ENCDEC_INSTANTIATE(float)
+MOTIF_ENCDEC_INSTANTIATE(double)
+
 } // namespace motif::cpu

@@ -10,6 +10,7 @@
 #ifndef MOTIF_RUNTIME_CPU_DECODE_H
 #define MOTIF_RUNTIME_CPU_DECODE_H
 
+#include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Ssd.h"
 
 #include <cstdint>
@@ -60,6 +61,30 @@ void selectiveScanState(int64_t B, int64_t Tn, int64_t Di, int64_t N, bool delta
 template <typename T>
 void ssdState(const SsdShape &s, const T *x, const T *a, const T *Bm, const int32_t *lengths,
               T *h);
+
+// Encoder-decoder inference (T5): attention to each sequence's first
+// `lengths` keys, and the decoder's self-attention step with its relative
+// position bias. Both run cpu::attention on one sequence at a time.
+
+/// kernel.attention_padded: q [B, Tq, H*Dh], k [B, Tk, Hkv*Dh], v [B, Tk, Hkv*Dv],
+/// lengths [B] (each in [1, Tk]), bias [H, Tq, Tk] or null -> out [B, Tq, H*Dv];
+/// `s` gives B, Tq, Tk, heads, head dims and scale (`causal` is ignored: every
+/// real key is seen).
+template <typename T>
+void attentionPadded(const AttentionShape &s, const T *q, const T *k, const T *v, const T *bias,
+                     const int32_t *lengths, T *out);
+
+/// kernel.attention_decode_rel: as attentionDecode without a window (the caches'
+/// S slots hold positions [0, S)), plus the bias table[bucket(j - pos), h] of
+/// key j (table [buckets, H], T5's buckets).
+struct RelBiasDecode {
+  int64_t buckets = 32, maxDistance = 128;
+  bool bidirectional = false;
+};
+template <typename T>
+void attentionDecodeRel(const AttentionDecodeShape &s, const RelBiasDecode &r, const T *table,
+                        const T *q, const T *k, const T *v, const T *kCache, const T *vCache,
+                        const int32_t *pos, T *out, T *kNext, T *vNext);
 
 } // namespace motif::cpu
 

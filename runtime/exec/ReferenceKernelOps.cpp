@@ -430,6 +430,84 @@ Status runSsdState(Executor &ex, const PlanStep &s, const SsdStateDesc &) {
   return Status::ok();
 }
 
+//===----------------------------------------------------------------------===//
+// kernel.attention_padded, kernel.attention_decode_rel (encoder-decoder inference)
+//===----------------------------------------------------------------------===//
+
+template <typename R>
+Status runAttentionPadded(Executor &ex, const PlanStep &s, const AttentionPaddedDesc &d) {
+  const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
+               &v = ex.values[s.operands[2]], &lengths = ex.values[s.operands[3]];
+  const Tensor *bias = s.operands.size() > 4 ? &ex.values[s.operands[4]] : nullptr;
+  if (q.shape.size() != 3 || k.shape.size() != 3 || v.shape.size() != 3 ||
+      lengths.shape != Shape{q.shape[0]} || k.shape[0] != q.shape[0] ||
+      v.shape[0] != q.shape[0] || v.shape[1] != k.shape[1])
+    return Status::error("attention_padded: expected q [B, Tq, H*Dh], k and v [B, Tk, ...] and "
+                         "lengths [B]");
+  cpu::AttentionShape a;
+  a.B = q.shape[0];
+  a.Tq = q.shape[1];
+  a.Tk = k.shape[1];
+  a.H = d.heads;
+  a.Hkv = d.kv_heads;
+  a.Dh = q.shape[2] / a.H;
+  a.Dv = v.shape[2] / a.Hkv;
+  a.causal = false;
+  a.scale = d.scale;
+  if (bias && bias->shape != Shape{a.H, a.Tq, a.Tk})
+    return Status::error("attention_padded: expected a bias [heads, Tq, Tk]");
+  Tensor out = Tensor::reals<R>({a.B, a.Tq, a.H * a.Dv});
+  try {
+    cpu::attentionPadded(a, q.v<R>().data(), k.v<R>().data(), v.v<R>().data(),
+                         bias ? bias->v<R>().data() : nullptr, lengths.i.data(),
+                         out.v<R>().data());
+  } catch (const std::exception &e) {
+    return Status::error(e.what());
+  }
+  ex.values[s.results[0]] = std::move(out);
+  return Status::ok();
+}
+
+template <typename R>
+Status runAttentionDecodeRel(Executor &ex, const PlanStep &s, const AttentionDecodeRelDesc &d) {
+  const Tensor &q = ex.values[s.operands[0]], &k = ex.values[s.operands[1]],
+               &v = ex.values[s.operands[2]], &kc = ex.values[s.operands[3]],
+               &vc = ex.values[s.operands[4]], &pos = ex.values[s.operands[5]],
+               &table = ex.values[s.operands[6]];
+  cpu::AttentionDecodeShape a;
+  a.B = q.shape[0];
+  a.H = d.heads;
+  a.Hkv = d.kv_heads;
+  a.Dh = q.shape[2] / a.H;
+  a.Dv = v.shape[2] / a.Hkv;
+  a.S = kc.shape[1];
+  a.scale = d.scale;
+  if (q.shape[1] != 1 || k.shape != Shape{a.B, 1, a.Hkv * a.Dh} ||
+      v.shape != Shape{a.B, 1, a.Hkv * a.Dv} || kc.shape != Shape{a.B, a.S, a.Hkv * a.Dh} ||
+      vc.shape != Shape{a.B, a.S, a.Hkv * a.Dv} || pos.shape != Shape{a.B} ||
+      table.shape.size() != 2 || table.shape[1] != a.H)
+    return Status::error("attention_decode_rel: expected one position per sequence, caches "
+                         "[B, S, kv_heads * head_dim] and a table [buckets, heads]");
+  cpu::RelBiasDecode r;
+  r.buckets = table.shape[0];
+  r.bidirectional = d.bidirectional;
+  r.maxDistance = d.max_distance;
+  Tensor out = Tensor::reals<R>({a.B, 1, a.H * a.Dv});
+  const R *kcData = kc.v<R>().data(), *vcData = vc.v<R>().data();
+  Tensor kNext = inPlaceOr<R>(ex, s, 1, 3), vNext = inPlaceOr<R>(ex, s, 2, 4);
+  try {
+    cpu::attentionDecodeRel(a, r, table.v<R>().data(), q.v<R>().data(), k.v<R>().data(),
+                            v.v<R>().data(), kcData, vcData, pos.i.data(), out.v<R>().data(),
+                            kNext.v<R>().data(), vNext.v<R>().data());
+  } catch (const std::exception &e) {
+    return Status::error(e.what());
+  }
+  ex.values[s.results[0]] = std::move(out);
+  ex.values[s.results[1]] = std::move(kNext);
+  ex.values[s.results[2]] = std::move(vNext);
+  return Status::ok();
+}
+
 } // namespace
 
 MOTIF_REF_RUN(Gemm)
@@ -443,3 +521,5 @@ MOTIF_REF_RUN(AttentionDecode)
 MOTIF_REF_RUN(Conv1dStep)
 MOTIF_REF_RUN(SelectiveScanState)
 MOTIF_REF_RUN(SsdState)
+MOTIF_REF_RUN(AttentionPadded)
+MOTIF_REF_RUN(AttentionDecodeRel)

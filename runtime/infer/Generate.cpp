@@ -42,17 +42,27 @@ double seconds(std::chrono::steady_clock::time_point since) {
 double at(const Tensor &t, int64_t i) { return t.d.empty() ? t.f[i] : t.d[i]; }
 
 /// The artifact's inference functions, or why there are none.
-StatusOr<std::pair<const Function *, const Function *>> inferenceFunctions(const Artifact &a) {
+struct InferenceFunctions {
+  const Function *prefill = nullptr, *decode = nullptr;
+  /// An encoder-decoder's: @prefill takes (tokens, lengths, source,
+  /// source_lengths); the source's keys and values are state, at most
+  /// `sourceSlots` positions.
+  bool encoderDecoder = false;
+  int64_t sourceSlots = 0;
+};
+StatusOr<InferenceFunctions> inferenceFunctions(const Artifact &a) {
   const Function *pf = a.function("prefill"), *df = a.function("decode_step");
   if (!pf || !df)
     return Status::error("the artifact of model '" + a.model +
                          "' has no @prefill and @decode_step: its forward has a layer with no "
                          "decode form yet (run motif-opt --motif-derive-inference on "
                          "motif-compile --emit=motif's output to see which)");
-  if (pf->argNames.size() != 2 || pf->argNames[1] != "lengths" || df->argNames.size() < 2 ||
-      df->argNames[1] != "pos")
+  bool encdec = pf->argNames.size() == 4 && pf->argNames[3] == "source_lengths";
+  if ((pf->argNames.size() != 2 && !encdec) || pf->argNames[1] != "lengths" ||
+      df->argNames.size() < 2 || df->argNames[1] != "pos")
     return Status::error("the artifact's @prefill/@decode_step do not have the signature of "
-                         "motif-derive-inference (tokens, lengths / tokens, pos, state...)");
+                         "motif-derive-inference (tokens, lengths[, source, source_lengths] / "
+                         "tokens, pos, state...)");
   size_t states = 0;
   for (const std::string &r : pf->resultRoles)
     states += r.rfind("state:", 0) == 0;
@@ -60,7 +70,19 @@ StatusOr<std::pair<const Function *, const Function *>> inferenceFunctions(const
     return Status::error("the artifact's @prefill makes " + std::to_string(states) +
                          " states but @decode_step reads " +
                          std::to_string(df->argNames.size() - 2));
-  return std::pair{pf, df};
+  InferenceFunctions fns{pf, df, encdec, 0};
+  if (encdec) {
+    // The cross-attention caches follow the source lengths' state.
+    for (size_t k = 2; k + 1 < df->argNames.size(); ++k)
+      if (df->argNames[k] == "source_lengths") {
+        const Shape &cache = df->valueShapes[df->args[k + 1]];
+        fns.sourceSlots = cache.size() == 3 ? cache[1] : 0;
+      }
+    if (fns.sourceSlots <= 0)
+      return Status::error("the artifact's @decode_step has no cross-attention cache after "
+                           "its source_lengths state");
+  }
+  return fns;
 }
 
 Tensor ints(Shape shape, std::vector<int32_t> values) {
@@ -132,6 +154,34 @@ StatusOr<GenerateResult> motif::rt::generateBatch(const Artifact &a, const Gener
     lengths[b] = static_cast<int32_t>(seqs[b].size());
     T = std::max<int64_t>(T, lengths[b]);
   }
+  // An encoder-decoder: the prompts are the sources, and every decoder
+  // starts from the start token.
+  std::vector<int32_t> sourcePadded, sourceLengths;
+  int64_t S = 0;
+  if (fns->encoderDecoder) {
+    // The decoder's cache has the context the source's has (the pass plans
+    // both): its text ends there ("context").
+    limit = std::min(limit, fns->sourceSlots);
+    int64_t start = o.decoderStart >= 0
+                        ? o.decoderStart
+                        : static_cast<int64_t>(attrNumber(a.config, "decoder_start", 0));
+    for (int64_t b = 0; b < B; ++b) {
+      if (static_cast<int64_t>(seqs[b].size()) > fns->sourceSlots)
+        return Status::error("prompt " + std::to_string(b + 1) + " has " +
+                             std::to_string(seqs[b].size()) + " tokens; the encoder's cache " +
+                             "holds " + std::to_string(fns->sourceSlots) +
+                             " (motif-compile --context)");
+      S = std::max<int64_t>(S, static_cast<int64_t>(seqs[b].size()));
+    }
+    sourcePadded.assign(B * S, 0);
+    for (int64_t b = 0; b < B; ++b) {
+      std::copy(seqs[b].begin(), seqs[b].end(), sourcePadded.begin() + b * S);
+      sourceLengths.push_back(static_cast<int32_t>(seqs[b].size()));
+      seqs[b] = {static_cast<int32_t>(start)};
+      lengths[b] = 1;
+    }
+    T = 1;
+  }
   std::vector<int32_t> padded(B * T, 0);
   for (int64_t b = 0; b < B; ++b)
     std::copy(seqs[b].begin(), seqs[b].end(), padded.begin() + b * T);
@@ -187,18 +237,23 @@ StatusOr<GenerateResult> motif::rt::generateBatch(const Artifact &a, const Gener
 
   // 2. Prefill: every prompt at once; the last prompt position's logits
   //    give each sequence's first new token.
-  auto [pf, df] = *fns;
+  const Function *pf = fns->prefill, *df = fns->decode;
   std::vector<Tensor> state;
   {
     std::vector<Tensor> ins;
     ins.push_back(ints({B, T}, padded));
     ins.push_back(ints({B}, lengths));
+    if (fns->encoderDecoder) {
+      ins.push_back(ints({B, S}, sourcePadded));
+      ins.push_back(ints({B}, sourceLengths));
+    }
     auto t0 = std::chrono::steady_clock::now();
     auto r = engine.forward(std::move(ins), /*outputs=*/true, "prefill");
     if (!r.isOk())
       return r.status();
     res.prefillSeconds = seconds(t0);
-    res.prefillTokens = std::accumulate(lengths.begin(), lengths.end(), int64_t(0));
+    res.prefillTokens = std::accumulate(lengths.begin(), lengths.end(), int64_t(0)) +
+                        std::accumulate(sourceLengths.begin(), sourceLengths.end(), int64_t(0));
     if (r->outputs.empty())
       return Status::error("model '" + a.model + "' has no output to sample from");
     for (int64_t b = 0; b < B; ++b)
@@ -235,6 +290,7 @@ StatusOr<GenerateResult> motif::rt::generateBatch(const Artifact &a, const Gener
     res.decodeTokens += active;
   }
   res.decodeSeconds = seconds(t0);
+  (void)pf;
   (void)df;
   return res;
 }
@@ -246,10 +302,17 @@ Status motif::rt::checkDecode(const Artifact &a, const CheckDecodeOptions &o, st
   const Function *fwd = a.function("forward");
   if (!fwd)
     return Status::error("the artifact has no @forward to check against");
-  auto io = tokenIO(a, *fwd);
-  if (!io.isOk())
-    return io.status();
-  int64_t vocab = io->vocab > 0 ? io->vocab : 256;
+  // The token range: a decoder's token input, or an encoder-decoder's
+  // vocabulary (its source and target share it).
+  int64_t vocab = vocabOf(a);
+  if (!fns->encoderDecoder) {
+    auto io = tokenIO(a, *fwd);
+    if (!io.isOk())
+      return io.status();
+    vocab = io->vocab;
+  }
+  if (vocab <= 0)
+    vocab = 256;
   EngineOptions eo;
   eo.device = o.device;
   eo.seed = o.seed;
@@ -270,9 +333,16 @@ Status motif::rt::checkDecode(const Artifact &a, const CheckDecodeOptions &o, st
     rng = rng * 6364136223846793005ull + 1442695040888963407ull;
     return static_cast<int32_t>((rng >> 33) % static_cast<uint64_t>(vocab));
   };
-  std::vector<std::vector<int32_t>> seqs(B);
+  std::vector<std::vector<int32_t>> seqs(B), sources(B);
   std::vector<Tensor> oracle(B);
-  int64_t T = 0, V = 0;
+  int64_t T = 0, V = 0, S = 0;
+  // An encoder-decoder: each sequence has its source (@forward's input of
+  // @prefill's source name), of its own length.
+  const bool encdec = fns->encoderDecoder;
+  const std::string sourceName = encdec ? fns->prefill->argNames[2] : "";
+  if (encdec && !o.sourceLengths.empty() && o.sourceLengths.size() != o.lengths.size())
+    return Status::error("--source-lengths needs one length per prompt (" +
+                         std::to_string(o.lengths.size()) + ")");
   for (int64_t b = 0; b < B; ++b) {
     if (o.lengths[b] < 1)
       return Status::error("prompt lengths must be at least 1");
@@ -280,9 +350,20 @@ Status motif::rt::checkDecode(const Artifact &a, const CheckDecodeOptions &o, st
     for (int64_t i = 0; i < L; ++i)
       seqs[b].push_back(draw());
     T = std::max(T, o.lengths[b]);
+    if (encdec) {
+      int64_t Ls = o.sourceLengths.empty() ? o.lengths[b] + 2 : o.sourceLengths[b];
+      if (Ls < 1 || Ls > fns->sourceSlots)
+        return Status::error("source lengths must be in [1, " +
+                             std::to_string(fns->sourceSlots) + "], got " + std::to_string(Ls));
+      for (int64_t i = 0; i < Ls; ++i)
+        sources[b].push_back(draw());
+      S = std::max<int64_t>(S, Ls);
+    }
     std::vector<Tensor> ins;
     for (size_t k = 0; k < fwd->args.size(); ++k)
-      ins.push_back(ints({1, L}, seqs[b]));
+      ins.push_back(encdec && fwd->argNames[k] == sourceName
+                        ? ints({1, static_cast<int64_t>(sources[b].size())}, sources[b])
+                        : ints({1, L}, seqs[b]));
     auto r = engine.forward(std::move(ins), /*outputs=*/true, "forward");
     if (!r.isOk())
       return r.status();
@@ -295,7 +376,13 @@ Status motif::rt::checkDecode(const Artifact &a, const CheckDecodeOptions &o, st
       << " (prompts of";
   for (int64_t b = 0; b < B; ++b)
     log << (b ? ", " : " ") << o.lengths[b];
-  log << " tokens, prefilled as one batch), " << N << " decode steps, "
+  log << " tokens";
+  if (encdec) {
+    log << ", sources of";
+    for (int64_t b = 0; b < B; ++b)
+      log << (b ? ", " : " ") << sources[b].size();
+  }
+  log << ", prefilled as one batch), " << N << " decode steps, "
       << (o.fp64 ? "fp64" : "fp32") << ", tolerance " << tol << "\n";
 
   double worst = 0;
@@ -330,6 +417,15 @@ Status motif::rt::checkDecode(const Artifact &a, const CheckDecodeOptions &o, st
   std::vector<Tensor> ins;
   ins.push_back(ints({B, T}, padded));
   ins.push_back(ints({B}, lengths));
+  if (encdec) {
+    std::vector<int32_t> sourcePadded(B * S, 0), sourceLengths(B);
+    for (int64_t b = 0; b < B; ++b) {
+      sourceLengths[b] = static_cast<int32_t>(sources[b].size());
+      std::copy(sources[b].begin(), sources[b].end(), sourcePadded.begin() + b * S);
+    }
+    ins.push_back(ints({B, S}, sourcePadded));
+    ins.push_back(ints({B}, sourceLengths));
+  }
   auto r = engine.forward(std::move(ins), /*outputs=*/true, "prefill");
   if (!r.isOk())
     return r.status();
@@ -346,7 +442,7 @@ Status motif::rt::checkDecode(const Artifact &a, const CheckDecodeOptions &o, st
   worst = std::max(worst, err);
   std::vector<Tensor> state = std::move(r->state);
   log << "  state: " << state.size() << " tensors:";
-  const Function *df = fns->second;
+  const Function *df = fns->decode;
   for (size_t k = 0; k < state.size(); ++k) {
     log << " " << df->argNames[k + 2] << " [";
     for (size_t d = 0; d < state[k].shape.size(); ++d)

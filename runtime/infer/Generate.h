@@ -50,6 +50,10 @@ struct GenerateOptions {
   std::string device = "cpu";
   /// The codec; null: bytes.
   const TokenCodec *codec = nullptr;
+  /// An encoder-decoder (T5): the prompts are the sources, and each decoder
+  /// starts from this token; -1: the model's `decoder_start` parameter, else 0
+  /// (T5's pad id, its decoder start).
+  int64_t decoderStart = -1;
   /// Called with each sequence's new text as it is made (held back only
   /// while it could be the start of a stop string).
   std::function<void(size_t sequence, const std::string &text)> onText;
@@ -72,6 +76,9 @@ StatusOr<GenerateResult> generateBatch(const Artifact &artifact, const GenerateO
 /// Relative error: |a - b| / max(1, max |forward logit|).
 struct CheckDecodeOptions {
   std::vector<int64_t> lengths = {7, 4};
+  /// An encoder-decoder's source lengths, one per sequence; empty: each
+  /// prompt's length + 2 (sources of different lengths in one padded batch).
+  std::vector<int64_t> sourceLengths;
   int64_t steps = 6;
   bool fp64 = true;
   double tolerance = 0; // 0: 1e-9 in fp64, 1e-4 in fp32

@@ -106,11 +106,16 @@ const char *kUsage =
     "               --repeat-penalty X --repeat-last-n N --stop TEXT --seed N\n"
     "               --context N (the longest sequence; default: the model's ctx)\n"
     "               --recompute (re-run @forward per token instead)\n"
+    "               --decoder-start N (an encoder-decoder, whose prompts are\n"
+    "               its sources: the decoder's first token; default: the\n"
+    "               model's decoder_start, else 0)\n"
     "               --tokenizer FILE (tokenizer.json or SentencePiece .model;\n"
     "               default: bytes)\n"
     "  check-decode  prefill + decode steps against @forward's logits at every\n"
     "             position, in fp64 (default; tolerance 1e-9) or --fp32 (1e-4):\n"
     "               --lengths 7,4 (prompts, one batch) --steps N --tol X --seed N\n"
+    "               --source-lengths 9,6 (an encoder-decoder's sources;\n"
+    "               default: each prompt's length + 2)\n"
     "\n"
     "train, eval, generate, bench and check-ref take --device\n"
     "cpu|reference|sim|cuda: the fast CPU backend, the reference CPU backend (the\n"
@@ -203,8 +208,9 @@ int tokenizeCommand(int argc, char **argv) {
 /// then the sampler chain and the prefill and decode speeds on stderr.
 int runGenerate(const Artifact &artifact, const SampleOptions &g,
                 const std::vector<std::string> &prompts, const std::vector<std::string> &stops,
-                double minP, double repeatPenalty, int64_t repeatLastN) {
+                double minP, double repeatPenalty, int64_t repeatLastN, int64_t decoderStart) {
   GenerateOptions o;
+  o.decoderStart = decoderStart;
   std::unique_ptr<TokenCodec> codec;
   if (!g.tokenizer.empty()) {
     auto tok = Tokenizer::load(g.tokenizer);
@@ -241,8 +247,13 @@ int runGenerate(const Artifact &artifact, const SampleOptions &g,
   o.sampler.repeatLastN = repeatLastN;
   o.sampler.seed = g.seed;
   bool stream = prompts.size() <= 1;
+  // An encoder-decoder's prompt is its source, not the start of its text.
+  const Function *prefill = artifact.function("prefill");
+  bool echo = !(prefill && prefill->argNames.size() == 4 &&
+                prefill->argNames[3] == "source_lengths");
   if (stream) {
-    fmt::print("{}", prompts.empty() ? "" : prompts.front());
+    if (echo)
+      fmt::print("{}", prompts.empty() ? "" : prompts.front());
     std::fflush(stdout);
     o.onText = [](size_t, const std::string &text) {
       fmt::print("{}", text);
@@ -259,7 +270,7 @@ int runGenerate(const Artifact &artifact, const SampleOptions &g,
     fmt::print("\n");
   else
     for (size_t b = 0; b < prompts.size(); ++b)
-      fmt::print("[{}] {}{}\n", b + 1, prompts[b], r->texts[b]);
+      fmt::print("[{}] {}{}\n", b + 1, echo ? prompts[b] : std::string(), r->texts[b]);
   std::fflush(stdout);
   fmt::print(stderr, "sampler: {}\n", r->chain.c_str());
   auto rate = [](int64_t n, double s) { return s > 0 ? n / s : 0.0; };
@@ -362,6 +373,7 @@ int runCommand(int argc, char **argv) {
   std::vector<std::string> prompts, stops;
   double minP = 0, repeatPenalty = 1;
   int64_t repeatLastN = 64;
+  int64_t decoderStart = -1; // generate: an encoder-decoder's first decoder token
   // --device: the engine of train, eval, generate, bench and check-ref.
   std::string device;
   bool tolSet = false;
@@ -447,6 +459,19 @@ int runCommand(int argc, char **argv) {
             return usageError("--lengths takes positive integers separated by commas, got '" +
                               list + "'");
           cd.lengths.push_back(n);
+          at = comma + 1;
+        }
+      }
+      else if (f == "--source-lengths") {
+        cd.sourceLengths.clear();
+        std::string list = value();
+        for (size_t at = 0; at <= list.size();) {
+          size_t comma = std::min(list.find(',', at), list.size());
+          int64_t n;
+          if (!parseInt(list.substr(at, comma - at).c_str(), n) || n < 1)
+            return usageError("--source-lengths takes positive integers separated by commas, "
+                              "got '" + list + "'");
+          cd.sourceLengths.push_back(n);
           at = comma + 1;
         }
       }
@@ -550,6 +575,7 @@ int runCommand(int argc, char **argv) {
       else if (f == "--repeat-last-n") nonNegative(repeatLastN);
       else if (f == "--stop") stops.push_back(value());
       else if (f == "--recompute") g.recompute = true;
+      else if (f == "--decoder-start") nonNegative(decoderStart);
       else if (f == "--tokens") positive(g.tokens);
       else if (f == "--temp") nonNegativeNum(g.temperature);
       else if (f == "--top-k") nonNegative(g.topK);
@@ -719,7 +745,8 @@ int runCommand(int argc, char **argv) {
     fmt::print("{}{}\n", g.prompt, *text);
     return 0;
   }
-  return runGenerate(*artifact, g, prompts, stops, minP, repeatPenalty, repeatLastN);
+  return runGenerate(*artifact, g, prompts, stops, minP, repeatPenalty, repeatLastN,
+                     decoderStart);
 }
 } // namespace
 

@@ -124,3 +124,35 @@ func.func @f(%x: tensor<?x?x32xf32>, %a: tensor<?x?x4xf32>, %B: tensor<?x?x1x16x
   %h = kernel.ssd_state %x, %a, %B, %len : (tensor<?x?x32xf32>, tensor<?x?x4xf32>, tensor<?x?x1x16xf32>, tensor<?xi32>) -> tensor<?x4x8x16xf32>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<?x?x64xf32>, %k: tensor<?x?x32xf32>, %len: tensor<?xf32>) {
+  // expected-error @+1 {{lengths must be a rank-1 integer tensor}}
+  %o = kernel.attention_padded %q, %k, %k, %len {heads = 4 : i64, kv_heads = 2 : i64} : (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<?x?x32xf32>, tensor<?xf32>) -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x8x64xf32>, %k: tensor<?x16x32xf32>, %len: tensor<?xi32>, %bias: tensor<4x8x8xf32>) {
+  // expected-error @+1 {{bias must be [heads, Tq, Tk]}}
+  %o = kernel.attention_padded %q, %k, %k, %len bias %bias {heads = 4 : i64, kv_heads = 2 : i64} : (tensor<?x8x64xf32>, tensor<?x16x32xf32>, tensor<?x16x32xf32>, tensor<?xi32>, tensor<4x8x8xf32>) -> tensor<?x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x1x64xf32>, %kc: tensor<?x128x64xf32>, %pos: tensor<?xi32>, %table: tensor<32x3xf32>) {
+  // expected-error @+1 {{table must be [buckets, heads]}}
+  %o, %k1, %v1 = kernel.attention_decode_rel %q, %q, %q, %kc, %kc, %pos, %table {heads = 2 : i64, kv_heads = 2 : i64} : (tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>, tensor<?xi32>, tensor<32x3xf32>) -> (tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<?x2x64xf32>, %kc: tensor<?x128x64xf32>, %pos: tensor<?xi32>, %table: tensor<32x2xf32>) {
+  // expected-error @+1 {{takes one new position per sequence}}
+  %o, %k1, %v1 = kernel.attention_decode_rel %q, %q, %q, %kc, %kc, %pos, %table {heads = 2 : i64, kv_heads = 2 : i64} : (tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>, tensor<?xi32>, tensor<32x2xf32>) -> (tensor<?x2x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>)
+  return
+}

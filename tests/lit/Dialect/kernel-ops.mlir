@@ -82,3 +82,17 @@ func.func @ssd_state(%x: tensor<?x?x4x8xf32>, %a: tensor<?x?x4xf32>, %B: tensor<
   %h = kernel.ssd_state %x, %a, %B, %len : (tensor<?x?x4x8xf32>, tensor<?x?x4xf32>, tensor<?x?x1x16xf32>, tensor<?xi32>) -> tensor<?x4x8x16xf32>
   return %h : tensor<?x4x8x16xf32>
 }
+
+// CHECK-LABEL: func.func @attention_padded
+func.func @attention_padded(%q: tensor<?x?x64xf32>, %k: tensor<?x?x32xf32>, %len: tensor<?xi32>, %bias: tensor<4x?x?xf32>) -> tensor<?x?x64xf32> {
+  // CHECK: kernel.attention_padded %arg0, %arg1, %arg1, %arg2 bias %arg3 {heads = 4 : i64, kv_heads = 2 : i64, scale = 1.000000e+00 : f64}
+  %o = kernel.attention_padded %q, %k, %k, %len bias %bias {heads = 4 : i64, kv_heads = 2 : i64, scale = 1.0 : f64} : (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<?x?x32xf32>, tensor<?xi32>, tensor<4x?x?xf32>) -> tensor<?x?x64xf32>
+  return %o : tensor<?x?x64xf32>
+}
+
+// CHECK-LABEL: func.func @attention_decode_rel
+func.func @attention_decode_rel(%q: tensor<?x1x64xf32>, %kc: tensor<?x128x64xf32>, %pos: tensor<?xi32>, %table: tensor<32x2xf32>) -> tensor<?x1x64xf32> {
+  // CHECK: kernel.attention_decode_rel %arg0, %arg0, %arg0, %arg1, %arg1, %arg2, %arg3 {bidirectional = false, heads = 2 : i64, kv_heads = 2 : i64}
+  %o, %k1, %v1 = kernel.attention_decode_rel %q, %q, %q, %kc, %kc, %pos, %table {bidirectional = false, heads = 2 : i64, kv_heads = 2 : i64} : (tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>, tensor<?xi32>, tensor<32x2xf32>) -> (tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>)
+  return %o : tensor<?x1x64xf32>
+}
