@@ -207,6 +207,7 @@ StatusOr<GenerateResult> motif::rt::generateBatch(const Artifact &a, const Gener
   // 3. Decode: one token per unfinished sequence per step. A finished
   //    sequence rides along at position 0 (its state is no longer read).
   auto t0 = std::chrono::steady_clock::now();
+  const RunStats graphsBefore = engine.stats();
   while (true) {
     std::vector<int32_t> toks(B), pos(B);
     int64_t active = 0;
@@ -231,6 +232,8 @@ StatusOr<GenerateResult> motif::rt::generateBatch(const Artifact &a, const Gener
     res.decodeTokens += active;
   }
   res.decodeSeconds = seconds(t0);
+  res.graphCaptures = engine.stats().graphCaptures - graphsBefore.graphCaptures;
+  res.graphReplays = engine.stats().graphReplays - graphsBefore.graphReplays;
   (void)df;
   return res;
 }

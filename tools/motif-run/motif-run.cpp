@@ -272,6 +272,9 @@ int runGenerate(const Artifact &artifact, const SampleOptions &g,
              rate(r->prefillTokens, r->prefillSeconds),
              static_cast<long long>(r->decodeTokens), r->decodeSeconds,
              rate(r->decodeTokens, r->decodeSeconds), std::max<size_t>(prompts.size(), 1));
+  if (r->graphCaptures || r->graphReplays)
+    fmt::print(stderr, "decode steps as CUDA graphs: {} captured, {} replayed\n",
+               static_cast<long long>(r->graphCaptures), static_cast<long long>(r->graphReplays));
   return 0;
 }
 
