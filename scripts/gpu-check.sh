@@ -74,6 +74,16 @@ if [ "$MODE" = cuda ]; then
 else
   MOE_BENCH_BIN=motif-sim-gpu-moe-bench
 fi
+# The decode path (tests/gpu/DecodeKernelTest.cu: split-K attention over the
+# KV cache, the state kernels) on the GPU (ctest runs it under the
+# simulator); check-decode --device on the decoder families' tiny artifacts
+# and the batch-1 decode benchmark (benchmarks/decode_bench.py) below.
+if [ "$MODE" = cuda ]; then
+  TEST_BINS="$TEST_BINS motif-gpu-decode-tests"
+  DECODE_MODELS="gpt2 llama mistral mamba"
+else
+  DECODE_MODELS="gpt2 llama"
+fi
 BACKEND_BINS="motif-cudabackend-tests motif-cudabackend-module-tests"
 # The train_step comparisons (GPT-2, Llama, Mistral) on the GPU only: CI runs
 # them under the simulator through ctest already.
@@ -122,6 +132,9 @@ if [ "$PREPARE" = 1 ]; then
     "$BUILD/bin/motif-compile" examples/gpt2.motif --target=$TARGETS -o "$DIR/bench/gpt2.mbin" || exit 1
     "$BUILD/bin/motif-compile" examples/llama.motif --model=llama_bench --target=$TARGETS \
       -o "$DIR/bench/llama.mbin" || exit 1
+    # The decode benchmark's TinyLlama-1.1B-shaped model (a 2048-position cache).
+    "$BUILD/bin/motif-compile" examples/llama.motif --model=tinyllama_bench --context 2048 \
+      --target=$TARGETS -o "$DIR/bench/tinyllama.mbin" || exit 1
   fi
   # The binaries travel compressed (their cubins shrink to a quarter). For the
   # GPU, xz -9: its 64 MiB window also finds the code every binary shares (the
@@ -450,6 +463,35 @@ check() {
         fi
       done
     done
+  fi
+
+  echo "== decode: prefill + decode steps on the device (check-decode, docs/inference.md) =="
+  local dm djson=$WORK/bench
+  mkdir -p "$djson"
+  for dm in $DECODE_MODELS; do
+    [ -f "$DIR/artifacts/$dm.mbin" ] || { report FAIL "check-decode $dm" "no artifact: run --prepare"; continue; }
+    if timeout -k 5 "$(capped 60)" "$RUN" check-decode "$DIR/artifacts/$dm.mbin" --device "$MODE" \
+      --lengths 7,4 --steps 4 > "$djson/check-decode-$dm.txt" 2>&1; then
+      report PASS "check-decode --device $MODE ${dm}_tiny" "$(tail -1 "$djson/check-decode-$dm.txt" | cut -c1-90)"
+    else
+      report FAIL "check-decode --device $MODE ${dm}_tiny" "$(tail -1 "$djson/check-decode-$dm.txt" | cut -c1-150)"
+    fi
+  done
+  # Batch 1: Motif's prefill and decode steps (one CUDA graph per step)
+  # against transformers' generate and the HBM roofline; under the
+  # simulator Motif's side on the tiny Llama (the path, not the speed).
+  local dbench="--mbin $DIR/bench/tinyllama.mbin --prompt-tokens 512 --new-tokens 128 --device cuda"
+  [ "$MODE" = sim ] && dbench="--mbin $DIR/artifacts/llama.mbin --prompt-tokens 16 --new-tokens 8 --device sim"
+  if [ "$(left)" -lt 60 ]; then
+    report SKIP "decode bench" "out of the time budget"
+  # shellcheck disable=SC2086  # the options are separate arguments
+  elif timeout -k 5 "$(capped 180)" "$PY" benchmarks/decode_bench.py --motif-run "$RUN" $dbench \
+    --out "$djson" > "$djson/decode.txt" 2>&1; then
+    cat "$djson/decode.txt"
+    report PASS "decode bench (batch 1)" "$(grep -m1 '"system": "motif' "$djson/decode.txt" | cut -c1-120)"
+  else
+    cat "$djson/decode.txt"
+    report FAIL "decode bench (batch 1)" "$(tail -1 "$djson/decode.txt" | cut -c1-150)"
   fi
 
   echo "== benchmarks =="

@@ -65,6 +65,9 @@ struct GenerateResult {
   std::vector<std::string> finish;             // "stop", "length" or "context"
   int64_t prefillTokens = 0, decodeTokens = 0; // decode: tokens the steps made
   double prefillSeconds = 0, decodeSeconds = 0;
+  /// Device engines: the decode steps' CUDA graphs (captured once per batch
+  /// shape, then replayed with the position read from device memory).
+  int64_t graphCaptures = 0, graphReplays = 0;
   std::string chain; // the sampler chain
 };
 

@@ -9,6 +9,26 @@ using namespace motif::rt;
 
 Engine::~Engine() = default;
 
+StatusOr<ForwardResult> Engine::inferenceStep(std::vector<Tensor> inputs,
+                                              const std::string &function) {
+  if (function != "prefill") {
+    const Function *f = artifact().function(function);
+    if (heldState_.empty() && f && f->args.size() > inputs.size())
+      return Status::error("'" + function + "' needs the state of a @prefill first");
+    for (Tensor &t : heldState_)
+      inputs.push_back(std::move(t));
+  }
+  heldState_.clear();
+  auto r = forward(std::move(inputs), /*outputs=*/true, function);
+  if (!r.isOk())
+    return r.status();
+  heldState_ = std::move(r->state);
+  r->state.clear();
+  return r;
+}
+
+StatusOr<std::vector<Tensor>> Engine::inferenceState() { return heldState_; }
+
 namespace {
 /// The registered device engines, in registration order.
 std::vector<std::pair<std::string, EngineFactory>> &registry() {

@@ -144,6 +144,22 @@ public:
   virtual Status setParameter(const std::string &name, const std::vector<double> &values) = 0;
 
   virtual const RunStats &stats() const = 0;
+
+  /// Inference over a state the engine holds (docs/inference.md): runs
+  /// @prefill or @decode_step on `inputs`, the function's arguments before
+  /// its states (tokens and lengths, or tokens and pos); the states it reads
+  /// are those the last call made, and those it makes replace them, so that a
+  /// device engine keeps them in device memory (no copy per token). Returns
+  /// the outputs; ForwardResult::state stays empty. The default moves the
+  /// state through forward() (the host engines move, never copy, it).
+  virtual StatusOr<ForwardResult> inferenceStep(std::vector<Tensor> inputs,
+                                                const std::string &function);
+  /// Host copies of the held state, in @decode_step's argument order.
+  virtual StatusOr<std::vector<Tensor>> inferenceState();
+
+protected:
+  /// The default inferenceStep's state.
+  std::vector<Tensor> heldState_;
 };
 
 /// The engine of `opts.device` over `artifact` (which must outlive it), with

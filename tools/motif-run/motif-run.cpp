@@ -116,11 +116,13 @@ const char *kUsage =
     "               --lengths 7,4 (prompts, one batch) --steps N --tol X --seed N\n"
     "               --source-lengths 9,6 (an encoder-decoder's sources;\n"
     "               default: each prompt's length + 2)\n"
+    "               --device cpu (default) | sim | cuda (fp32 there)\n"
     "\n"
-    "train, eval, generate, bench and check-ref take --device\n"
+    "train, eval, generate, bench, check-ref and check-decode take --device\n"
     "cpu|reference|sim|cuda: the fast CPU backend, the reference CPU backend (the\n"
     "oracle, fp32 or fp64), the CUDA backend under the SIMT simulator, or on the\n"
-    "GPU; the default is cuda when the driver reports a GPU, else cpu.\n"
+    "GPU; the default is cuda when the driver reports a GPU, else cpu (check-ref:\n"
+    "reference; check-decode: cpu).\n"
     "Every command takes --threads N: the CPU backends' threads (default: the\n"
     "hardware's).\n";
 
@@ -281,6 +283,9 @@ int runGenerate(const Artifact &artifact, const SampleOptions &g,
              rate(r->prefillTokens, r->prefillSeconds),
              static_cast<long long>(r->decodeTokens), r->decodeSeconds,
              rate(r->decodeTokens, r->decodeSeconds), std::max<size_t>(prompts.size(), 1));
+  if (r->graphCaptures || r->graphReplays)
+    fmt::print(stderr, "decode steps as CUDA graphs: {} captured, {} replayed\n",
+               static_cast<long long>(r->graphCaptures), static_cast<long long>(r->graphReplays));
   return 0;
 }
 
@@ -377,6 +382,7 @@ int runCommand(int argc, char **argv) {
   // --device: the engine of train, eval, generate, bench and check-ref.
   std::string device;
   bool tolSet = false;
+  bool precisionSet = false; // check-decode: --fp32 or --fp64 given
   struct {
     std::string arch = "sm_90a", function = "train_step", precision;
     int64_t batch = 8, seq = 64, freeMiB = 80 * 1024;
@@ -435,7 +441,8 @@ int runCommand(int argc, char **argv) {
     };
     int64_t seed;
     if (f == "--device" && (cmd == "train" || cmd == "eval" || cmd == "generate" ||
-                            cmd == "bench" || cmd == "check-ref")) {
+                            cmd == "bench" || cmd == "check-ref" ||
+                            cmd == "check-decode")) {
       device = value();
       continue;
     }
@@ -476,8 +483,8 @@ int runCommand(int argc, char **argv) {
         }
       }
       else if (f == "--tol") nonNegativeNum(cd.tolerance);
-      else if (f == "--fp32") cd.fp64 = false;
-      else if (f == "--fp64") cd.fp64 = true;
+      else if (f == "--fp32") { cd.fp64 = false; precisionSet = true; }
+      else if (f == "--fp64") { cd.fp64 = true; precisionSet = true; }
       else if (f == "--seed") { intOpt(seed); cd.seed = static_cast<uint64_t>(seed); }
       else return usageError("unknown option '" + f + "' for check-decode");
     } else if (cmd == "check-ref") {
@@ -588,7 +595,12 @@ int runCommand(int argc, char **argv) {
   // The device: named, else the default; an unknown one is a usage error.
   // check-ref checks the reference backend unless a device is named.
   if (device.empty())
-    device = cmd == "check-ref" ? "reference" : gpu::defaultDevice();
+    device = cmd == "check-ref" ? "reference" : cmd == "check-decode" ? "cpu"
+                                                                        : gpu::defaultDevice();
+  // The devices compute in f32 (and bf16): check-decode there is fp32
+  // unless --fp64 is asked for (which the device then refuses).
+  if (cmd == "check-decode" && !precisionSet && !isHostDevice(device))
+    cd.fp64 = false;
   if (!isHostDevice(device) && device != "sim" && device != "cuda")
     return usageError("unknown device '" + device +
                       "' for --device (choices: cpu, reference, sim, cuda)");

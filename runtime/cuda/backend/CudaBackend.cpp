@@ -118,6 +118,25 @@ void *CudaBackend::pointer(int32_t v) const {
   return ptr_[v];
 }
 
+void CudaBackend::bindInput(int32_t v, void *p) {
+  void *old = pointer(v);
+  ptr_[v] = p;
+  // The values in place of v (and in place of those): where the plan put
+  // them, v's buffer, now p.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t u = 0; u < ptr_.size() && u < f_.buffers.size(); ++u) {
+      int32_t of = f_.buffers[u].aliasOf;
+      if (of < 0 || size_t(of) >= ptr_.size() || ptr_[u] == ptr_[of])
+        continue;
+      if (ptr_[u] == nullptr || (old && ptr_[u] == old && ptr_[of] == p)) {
+        ptr_[u] = ptr_[of];
+        changed = true;
+      }
+    }
+  }
+}
+
 Status CudaBackend::allocateUnplaced() {
   for (size_t i = 0; i < f_.args.size(); ++i) {
     int32_t v = f_.args[i];
@@ -1060,6 +1079,11 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   Kept *kept = nullptr;
   if (useGraphs) {
     std::string key = name + (onResults ? "+results" : "");
+    // Bound inputs and kept results are part of what a graph holds.
+    for (void *p : deviceInputs)
+      key += "@" + std::to_string(reinterpret_cast<uintptr_t>(p));
+    for (void *p : deviceResults)
+      key += ">" + std::to_string(reinterpret_cast<uintptr_t>(p));
     for (const Shape &sh : shapes) {
       key += '|';
       for (int64_t d : sh)
@@ -1108,6 +1132,9 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
     fresh->setStream(stream_);
     if (!computeParams_.empty())
       fresh->setComputeParams(&computeParams_);
+    for (size_t i = 0; i < deviceInputs.size() && i < f->args.size(); ++i)
+      if (deviceInputs[i])
+        fresh->bindInput(f->args[i], deviceInputs[i]);
     if (Status st = fresh->allocateUnplaced(); !st.isOk())
       return st;
     b = fresh.get();
@@ -1124,6 +1151,12 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   for (size_t i = 0; i < inputs.size(); ++i) {
     int32_t v = f->args[i];
     const Tensor &t = inputs[i];
+    if (i < deviceInputs.size() && deviceInputs[i]) {
+      if (b->pointer(v) != deviceInputs[i])
+        return Status::error("input '" + f->argNames[i] + "' of '" + name +
+                             "' is not bound to its device buffer (a bug in Motif)");
+      continue;
+    }
     DType storage = b->resolved().storage[v];
     size_t bytes = size_t(b->resolved().bytes[v]);
     Status st = Status::ok();
@@ -1155,6 +1188,22 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
   auto work = [&]() -> Status {
     if (Status st = runSteps(*b, *plan, hooks); !st.isOk())
       return st;
+    for (size_t k = 0; k < deviceResults.size() && k < f->results.size(); ++k) {
+      int32_t v = f->results[k];
+      void *dst = deviceResults[k];
+      if (!dst || b->pointer(v) == dst)
+        continue;
+      size_t bytes = size_t(b->resolved().bytes[v]);
+      if (k >= deviceResultBytes.size() || bytes != deviceResultBytes[k])
+        return Status::error("result '" + f->resultRoles[k] + "' of '" + name + "' has " +
+                             std::to_string(bytes) + " bytes; its device buffer " +
+                             (k < deviceResultBytes.size()
+                                  ? std::to_string(deviceResultBytes[k])
+                                  : std::string("an unknown size")) +
+                             " (a bug in Motif)");
+      if (Status st = dev_.copyOnDevice(dst, b->pointer(v), bytes, stream_); !st.isOk())
+        return st;
+    }
     return onResults ? onResults(*b) : Status::ok();
   };
   if (kept && !kept->exec && kept->runs >= 1) {
@@ -1190,10 +1239,16 @@ Status CudaRunner::run(const std::string &name, const std::vector<Tensor> &input
       return st;
   if (!copyResults)
     return Status::ok();
-  for (int32_t v : f->results) {
+  for (size_t k = 0; k < f->results.size(); ++k) {
+    int32_t v = f->results[k];
     Tensor t;
     t.shape = b->resolved().shapes[v];
     DType storage = b->resolved().storage[v];
+    if (k < deviceResults.size() && deviceResults[k]) {
+      t.dtype = storage == DType::I32 ? DType::I32 : DType::F32;
+      results.push_back(std::move(t)); // left on the device
+      continue;
+    }
     size_t n = size_t(b->resolved().bytes[v]) / dtypeSize(storage);
     Status st = Status::ok();
     if (storage == DType::I32) {

@@ -122,6 +122,12 @@ public:
   Status runRecurrentVjp(const RecurrentVjpDesc &d, const PlanStep &s) override;
   Status vjpConv1d(const Conv1dDesc &d, const PlanStep &s) override;
   Status runBinary(const BinaryDesc &d, const PlanStep &s) override;
+  // (CudaBackendDecode.cpp: the inference state, decode.cuh)
+  Status runStateFill(const StateFillDesc &d, const PlanStep &s) override;
+  Status runAttentionDecode(const AttentionDecodeDesc &d, const PlanStep &s) override;
+  Status runConv1dStep(const Conv1dStepDesc &d, const PlanStep &s) override;
+  Status runSelectiveScanState(const SelectiveScanStateDesc &d, const PlanStep &s) override;
+  Status runSsdState(const SsdStateDesc &d, const PlanStep &s) override;
 
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.
@@ -138,6 +144,10 @@ public:
   /// Binds value `v` to device buffer `p` (the caller's, which outlives the
   /// backend): how a one-step test places operands the plan does not.
   void bind(int32_t v, void *p) { ptr_[v] = p; }
+  /// Binds argument `v` to device buffer `p` (the caller's, which outlives
+  /// the backend), and with it every value the memory plan put in place of
+  /// `v` (an in-place next state), so that a step updates `p` itself.
+  void bindInput(int32_t v, void *p);
   /// kernel.attention_grad with a bias operand (T5's q, k, v, bias, out,
   /// lse, dout -> dq, dk, dv, dbias): the library's biased attention
   /// backward, any head dim. runKernelAttentionGrad should send such steps
@@ -241,6 +251,17 @@ public:
   /// its gradients on the device).
   std::function<Status(CudaBackend &)> onResults;
   bool copyResults = true;
+  /// Inputs already on the device, by argument (null, or past the end:
+  /// copied from run()'s host tensor, of which only the shape is read
+  /// otherwise): bound, never copied, and updated in place where the plan
+  /// says so (the inference state between decode steps).
+  std::vector<void *> deviceInputs;
+  /// Results left on the device, by result (null: copied to the host): each
+  /// goes into this buffer of deviceResultBytes bytes (a device-to-device
+  /// copy, part of the captured work, unless the plan already put it there);
+  /// its host tensor has the shape and no data.
+  std::vector<void *> deviceResults;
+  std::vector<size_t> deviceResultBytes;
   /// Called after the steps and onResults, never captured in a graph (work
   /// that differs between runs of one shape, e.g. where a loss is kept).
   std::function<Status(CudaBackend &)> afterRun;

@@ -67,6 +67,10 @@ public:
 
   const RunStats &stats() const override { return runStats; }
 
+  StatusOr<ForwardResult> inferenceStep(std::vector<Tensor> inputs,
+                                        const std::string &function) override;
+  StatusOr<std::vector<Tensor>> inferenceState() override;
+
 private:
   /// One parameter's device buffers (grad, m, v null when frozen; compute
   /// null in an fp32 plan).
@@ -115,6 +119,19 @@ private:
   uint64_t rngOffset_ = 0;
   RunStats runStats;
   std::vector<void *> owned; // allocations besides the parameter block
+  /// The inference state (inferenceStep): one device buffer per state of
+  /// @decode_step, for a batch of stateBatch sequences; @decode_step reads
+  /// and updates them in place.
+  struct HeldState {
+    void *p = nullptr;
+    size_t bytes = 0;
+    Shape shape;
+    DType storage = DType::F32;
+  };
+  std::vector<HeldState> held;
+  int64_t stateBatch = -1;
+  bool stateFilled = false;
+  void freeHeld();
 
   /// Every launch and copy of the engine goes to this stream (one of
   /// createStream, which graphs need), so that they stay in order with the
@@ -142,8 +159,134 @@ DeviceEngine::~DeviceEngine() {
     (void)dev->destroyGraph(optGraph);
   if (stream)
     (void)dev->destroyStream(stream);
+  freeHeld();
   for (void *p : owned)
     (void)dev->free(p);
+}
+
+void DeviceEngine::freeHeld() {
+  for (HeldState &h : held)
+    if (h.p)
+      (void)dev->free(h.p);
+  held.clear();
+  stateBatch = -1;
+  stateFilled = false;
+}
+
+StatusOr<ForwardResult> DeviceEngine::inferenceStep(std::vector<Tensor> inputs,
+                                                    const std::string &function) {
+  const Function *f = art.function(function), *df = art.function("decode_step");
+  if (!f || !df || df->args.size() < 2)
+    return Status::error("the artifact has no '" + function + "' and @decode_step to run");
+  if (inputs.empty() || inputs[0].shape.empty())
+    return Status::error("'" + function + "' takes the tokens [B, T] first");
+  const int64_t B = inputs[0].shape[0];
+  const size_t nState = df->args.size() - 2;
+  const bool prefill = function == "prefill";
+  if (prefill && (B != stateBatch || held.size() != nState)) {
+    // The states' buffers, as @decode_step declares its state arguments,
+    // for B sequences (kept while the batch stays).
+    if (Status st = dev->synchronize(stream); !st.isOk())
+      return st;
+    runner->clearGraphs(); // graphs over the old buffers
+    freeHeld();
+    for (size_t k = 0; k < nState; ++k) {
+      int32_t v = df->args[2 + k];
+      HeldState h;
+      h.shape = df->valueShapes[v];
+      h.storage = v < int32_t(df->storage.size()) ? df->storage[v] : df->valueTypes[v];
+      if (!h.shape.empty())
+        h.shape[0] = B;
+      int64_t n = 1;
+      for (int64_t d : h.shape)
+        n *= d;
+      if (h.shape.empty() || n < 0)
+        return Status::error("@decode_step's state '" + df->argNames[2 + k] +
+                             "' has no static shape past its batch");
+      h.bytes = size_t(n) * dtypeSize(h.storage);
+      auto p = dev->allocate(std::max<size_t>(h.bytes, 1), "the state '" + df->argNames[2 + k] + "'");
+      if (!p.isOk())
+        return p.status();
+      h.p = *p;
+      held.push_back(std::move(h));
+    }
+    stateBatch = B;
+  }
+  if (!prefill) {
+    if (!stateFilled || B != stateBatch)
+      return Status::error("'" + function + "' needs the state of a @prefill of " +
+                           std::to_string(B) + " sequences first");
+    for (const HeldState &h : held) {
+      Tensor t;
+      t.shape = h.shape; // the shape only: the data stays on the device
+      inputs.push_back(std::move(t));
+    }
+  }
+  if (inputs.size() != f->args.size())
+    return Status::error("'" + function + "' takes " + std::to_string(f->args.size()) +
+                         " inputs, got " + std::to_string(inputs.size()));
+  runner->onResults = nullptr;
+  runner->afterRun = nullptr;
+  runner->copyResults = true;
+  runner->deviceInputs.assign(f->args.size(), nullptr);
+  if (!prefill)
+    for (size_t k = 0; k < nState; ++k)
+      runner->deviceInputs[2 + k] = held[k].p;
+  runner->deviceResults.assign(f->results.size(), nullptr);
+  runner->deviceResultBytes.assign(f->results.size(), 0);
+  size_t j = 0;
+  for (size_t k = 0; k < f->results.size(); ++k)
+    if (f->resultRoles[k].rfind("state:", 0) == 0) {
+      if (j >= held.size())
+        return Status::error("'" + function + "' makes more states than @decode_step reads");
+      runner->deviceResults[k] = held[j].p;
+      runner->deviceResultBytes[k] = held[j].bytes;
+      ++j;
+    }
+  std::vector<Tensor> res;
+  Status s = run(function, inputs, res);
+  runner->deviceInputs.clear();
+  runner->deviceResults.clear();
+  runner->deviceResultBytes.clear();
+  if (!s.isOk())
+    return s;
+  stateFilled = true;
+  ForwardResult r;
+  for (size_t k = 0; k < f->resultRoles.size() && k < res.size(); ++k)
+    if (f->resultRoles[k].rfind("output:", 0) == 0)
+      r.outputs.push_back(std::move(res[k]));
+  return r;
+}
+
+StatusOr<std::vector<Tensor>> DeviceEngine::inferenceState() {
+  std::vector<Tensor> out;
+  if (Status st = dev->synchronize(stream); !st.isOk())
+    return st;
+  for (const HeldState &h : held) {
+    Tensor t;
+    t.shape = h.shape;
+    size_t n = h.bytes / dtypeSize(h.storage);
+    if (h.storage == DType::F32) {
+      t.f.resize(n);
+      if (Status st = dev->copyToHost(t.f.data(), h.p, n * 4, stream); !st.isOk())
+        return st;
+    } else if (h.storage == DType::BF16) {
+      std::vector<uint16_t> raw(n);
+      if (Status st = dev->copyToHost(raw.data(), h.p, n * 2, stream); !st.isOk())
+        return st;
+      t.f.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t bits = uint32_t(raw[i]) << 16;
+        std::memcpy(&t.f[i], &bits, 4);
+      }
+    } else {
+      return Status::error("a state stored as " + std::string(dtypeName(h.storage)));
+    }
+    out.push_back(std::move(t));
+  }
+  if (Status st = dev->synchronize(stream); !st.isOk())
+    return st;
+  return out;
 }
 
 DeviceEngine::Param *DeviceEngine::find(const std::string &name) {

@@ -129,6 +129,15 @@ struct SelectiveScanCall {
 struct SsdCall {
   int64_t B = 1, T = 1, H = 1, P = 1, G = 1, N = 1, K = 1, chunk = 0;
 };
+/// One query per sequence against its KV cache (decode.cuh's
+/// AttentionDecodeArgs): q [B, 1, H*Dh], caches [B, S, Hkv*Dh|Dv];
+/// split: positions per split-K block (0: the library's choice).
+struct AttentionDecodeCall {
+  int64_t B = 1, H = 1, Hkv = 1, Dh = 64, Dv = 64, S = 1;
+  int64_t window = 0;
+  float scale = 0;
+  int64_t split = 0;
+};
 /// A conv1d problem (conv1d.cuh's Conv1dArgs), channels last.
 struct Conv1dCall {
   int64_t B = 1, T = 1, Cin = 1, Cout = 1, K = 1;
@@ -405,6 +414,36 @@ public:
                                const void *b, void *y, device::Stream stream) const = 0;
   virtual Status binaryBackward(Elem t, BinaryKind k, const lib::BinaryCall &c, const void *a,
                                 const void *b, const void *dy, void *ga, void *gb, device::Stream stream) const = 0;
+
+  // The decode path (decode.cuh; docs/inference.md).
+  /// x [B, T, C], lengths [B] -> state [B, S, C] (kernel.state_fill).
+  virtual Status stateFill(Elem t, int64_t B, int64_t T, int64_t C, int64_t S, const void *x,
+                           const int32_t *lengths, void *state, device::Stream stream) const = 0;
+  virtual size_t attentionDecodeWorkspace(const lib::AttentionDecodeCall &a) const = 0;
+  /// The split-K blocks of a call (its number of splits per (sequence, head)).
+  virtual int64_t attentionDecodeSplits(const lib::AttentionDecodeCall &a) const = 0;
+  /// The new k, v rows into the caches (in place) at pos mod S, then out
+  /// (kernel.attention_decode).
+  virtual Status attentionDecode(Elem t, const lib::AttentionDecodeCall &a, const void *q,
+                                 const void *k, const void *v, const int32_t *pos,
+                                 void *kCache, void *vCache, void *out, void *workspace,
+                                 device::Stream stream) const = 0;
+  /// x [B, 1, C], state [B, K-1, C], w [C, 1, K], bias [C] or null ->
+  /// y, stateNext (may be state) (kernel.conv1d_step).
+  virtual Status conv1dStep(Elem t, int64_t B, int64_t C, int64_t K, const void *x,
+                            const void *state, const void *w, const void *bias,
+                            const int32_t *pos, void *y, void *stateNext,
+                            device::Stream stream) const = 0;
+  /// The selective scan's state after each sequence's length (c.T: the
+  /// prompt's) (kernel.selective_scan_state).
+  virtual Status selectiveScanState(Elem t, const lib::SelectiveScanCall &c, const void *u,
+                                    const void *delta, const void *A, const void *Bm,
+                                    const void *deltaBias, const int32_t *lengths, void *h,
+                                    device::Stream stream) const = 0;
+  /// The SSD's state [B, H, P, N] after each sequence's length (kernel.ssd_state).
+  virtual Status ssdState(Elem t, const lib::SsdCall &c, const void *x, const void *a,
+                          const void *Bm, const int32_t *lengths, void *h,
+                          device::Stream stream) const = 0;
 };
 
 /// The library compiled for the simulator (null where it is not built).
