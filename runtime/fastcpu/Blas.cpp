@@ -78,8 +78,8 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   double flops = 2.0 * double(M) * double(N) * double(K);
   if (sp.parts <= 1) {
     sgemm1(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
-    if (after)
-      after(0, M, 0, N);
+    if (after) // a product too small to split may still have an epilogue worth it
+      motif::cpu::detail::parallelFor(M, N * 16, [&](int64_t r0, int64_t r1) { after(r0, r1, 0, N); });
     return;
   }
   if (sp.axis == 'K') {

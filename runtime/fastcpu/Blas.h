@@ -30,7 +30,8 @@ bool haveBlas();
 ///
 /// `after`, when given, runs on each block of C (rows [r0, r1), columns
 /// [c0, c1)) right after the thread that computed it finished it, while it is
-/// still in that core's cache: the blocks cover C once, without overlap.
+/// still in that core's cache (a product too small to split: on blocks of
+/// rows over the pool's workers): the blocks cover C once, without overlap.
 using GemmEpilogue = std::function<void(int64_t r0, int64_t r1, int64_t c0, int64_t c1)>;
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
            const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
