@@ -202,33 +202,32 @@ struct Epi {
   const float *residual = nullptr; // [M, N], added last
 };
 
-/// y[M, N] = x[M, K] · op(w) then the epilogue, a block of rows at a time:
-/// op(w) is wᵀ for w [N, K] (transW) or w [K, N].
+/// y[M, N] = x[M, K] · op(w) then the epilogue: op(w) is wᵀ for w [N, K]
+/// (transW) or w [K, N]. One library call (each operand packed once); the
+/// epilogue runs on each worker's slab of y right after that worker made it.
 void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, bool transW,
               float *y, const Epi &e) {
-  bool epilogue = e.act != Epilogue::None || e.residual || e.pre;
-  int64_t block = epilogue ? std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(1, N))
-                           : std::max<int64_t>(1, M);
-  for (int64_t r0 = 0; r0 < M; r0 += block) {
-    int64_t rows = std::min(block, M - r0);
-    float *yb = y + r0 * N;
-    float beta = 0.f;
-    if (e.bias) {
-      for (int64_t r = 0; r < rows; ++r)
-        std::memcpy(yb + r * N, e.bias, sizeof(float) * N);
-      beta = 1.f;
-    }
-    sgemm(false, transW, rows, N, K, x + r0 * K, K, w, transW ? K : N, beta, yb, N);
-    if (e.pre)
-      std::memcpy(e.pre + r0 * N, yb, sizeof(float) * rows * N);
-    if (e.act == Epilogue::None && !e.residual)
-      continue; // (pre alone: copied above)
-    parallelFor(rows, N * 16, [&](int64_t a, int64_t b) {
-      activate(e.act, yb + a * N, (b - a) * N);
-      if (e.residual)
-        addRows(yb + a * N, e.residual + (r0 + a) * N, (b - a) * N);
+  float beta = 0.f;
+  if (e.bias) {
+    parallelFor(M, N, [&](int64_t a, int64_t b) {
+      for (int64_t r = a; r < b; ++r)
+        std::memcpy(y + r * N, e.bias, sizeof(float) * N);
     });
+    beta = 1.f;
   }
+  GemmEpilogue after;
+  if (e.act != Epilogue::None || e.residual || e.pre)
+    after = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        float *yr = y + r * N + c0;
+        if (e.pre)
+          std::memcpy(e.pre + r * N + c0, yr, sizeof(float) * (c1 - c0));
+        activate(e.act, yr, c1 - c0);
+        if (e.residual)
+          addRows(yr, e.residual + r * N + c0, c1 - c0);
+      }
+    };
+  sgemm(false, transW, M, N, K, x, K, w, transW ? K : N, beta, y, N, after);
 }
 
 /// db[N] = Σ over the M rows of dy[M, N], in double, in row order.

@@ -1,0 +1,117 @@
+//===- FastGemmSplitTest.cpp - fast::sgemm's split over the pool's workers --===//
+//
+// fast::sgemm (Blas.h) splits a product along rows of C, columns of C or the
+// contraction K, one slab per worker, and runs the caller's epilogue on each
+// worker's block of C (on blocks of rows when the product is too small to
+// split). Each split is checked against a double-precision
+// product at 1, 2 and 3 threads, on odd shapes (no multiple of 16 or of
+// OpenBLAS's blocking), every transpose, beta 0 and 1 and leading dimensions
+// larger than the rows: fp32 products summed in fp32 over K <= 4099 terms of
+// |a b| <= 1, so the tolerance is 1e-4 relative to 1 + Σ|a b|. The
+// epilogue's blocks must cover C exactly once, and results must be
+// identical run to run.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/Kernels.h"
+#include "runtime/fastcpu/Blas.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <vector>
+
+using namespace motif::rt;
+
+namespace {
+
+struct Case {
+  int64_t M, N, K;
+  char axis; // what gemmSplit must pick at 2 and 3 threads ('-': no split)
+};
+
+std::vector<float> randoms(size_t n, unsigned seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = u(g);
+  return v;
+}
+
+class FastGemmSplit : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!fast::haveBlas())
+      GTEST_SKIP() << "built without OpenBLAS";
+    saved = motif::cpu::numThreads();
+  }
+  void TearDown() override { motif::cpu::setNumThreads(saved); }
+  int saved = 1;
+};
+
+TEST_F(FastGemmSplit, EveryAxisMatchesDoubleAndCoversTheEpilogueOnce) {
+  const Case cases[] = {{517, 93, 131, 'M'}, {93, 517, 131, 'N'}, {37, 45, 4099, 'K'},
+                        {31, 29, 17, '-'}};
+  for (const Case &c : cases) {
+    if (c.axis == '-') {
+      EXPECT_EQ(fast::gemmSplit(c.M, c.N, c.K, 3).parts, 1);
+    } else {
+      for (int threads : {2, 3})
+        EXPECT_EQ(fast::gemmSplit(c.M, c.N, c.K, threads).axis, c.axis) << c.M << "x" << c.N;
+      EXPECT_GT(fast::gemmSplit(c.M, c.N, c.K, 3).parts, 1);
+    }
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb)
+        for (float beta : {0.f, 1.f}) {
+          // Leading dimensions 3 wider than the stored rows.
+          int64_t lda = (ta ? c.M : c.K) + 3, ldb = (tb ? c.K : c.N) + 3, ldc = c.N + 3;
+          std::vector<float> A = randoms(size_t((ta ? c.K : c.M) * lda), 1);
+          std::vector<float> B = randoms(size_t((tb ? c.N : c.K) * ldb), 2);
+          std::vector<float> C0 = randoms(size_t(c.M * ldc), 3);
+          auto a = [&](int64_t i, int64_t k) { return double(ta ? A[k * lda + i] : A[i * lda + k]); };
+          auto b = [&](int64_t k, int64_t j) { return double(tb ? B[j * ldb + k] : B[k * ldb + j]); };
+          std::vector<float> first;
+          for (int threads : {1, 2, 3}) {
+            motif::cpu::setNumThreads(threads);
+            for (int rep = 0; rep < 2; ++rep) {
+              std::vector<float> C = C0;
+              std::vector<int> visits(size_t(c.M * c.N), 0);
+              std::mutex m;
+              fast::sgemm(ta, tb, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, beta, C.data(), ldc,
+                          [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+                            std::lock_guard<std::mutex> l(m);
+                            for (int64_t r = r0; r < r1; ++r)
+                              for (int64_t j = c0; j < c1; ++j)
+                                ++visits[size_t(r * c.N + j)];
+                          });
+              for (int v : visits)
+                ASSERT_EQ(v, 1) << "epilogue blocks overlap or miss, axis " << c.axis;
+              for (int64_t i = 0; i < c.M; ++i) {
+                for (int64_t j = 0; j < c.N; ++j) {
+                  double ref = beta * double(C0[i * ldc + j]), mag = std::abs(ref);
+                  for (int64_t k = 0; k < c.K; ++k) {
+                    ref += a(i, k) * b(k, j);
+                    mag += std::abs(a(i, k) * b(k, j));
+                  }
+                  ASSERT_NEAR(C[i * ldc + j], ref, 1e-4 * (1 + mag))
+                      << c.M << "x" << c.N << "x" << c.K << " ta " << ta << " tb " << tb
+                      << " beta " << beta << " threads " << threads << " at " << i << "," << j;
+                }
+                for (int64_t j = c.N; j < ldc; ++j) // the padding is not written
+                  ASSERT_EQ(C[i * ldc + j], C0[i * ldc + j]);
+              }
+              if (rep == 0)
+                first = C;
+              else
+                EXPECT_EQ(std::memcmp(first.data(), C.data(), C.size() * sizeof(float)), 0)
+                    << "not identical run to run at " << threads << " threads";
+            }
+          }
+        }
+  }
+}
+
+} // namespace
