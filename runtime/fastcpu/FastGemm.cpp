@@ -15,6 +15,7 @@
 #include "runtime/cpu/Parallel.h"
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/Blas.h"
+#include "runtime/fastcpu/FastDecode.h"
 #include "runtime/fastcpu/FastOps.h"
 #include "runtime/fastcpu/VecMath.h"
 
@@ -218,7 +219,9 @@ void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, b
         std::memcpy(yb + r * N, e.bias, sizeof(float) * N);
       beta = 1.f;
     }
-    sgemm(false, transW, rows, N, K, x + r0 * K, K, w, transW ? K : N, beta, yb, N);
+    // A few rows (a decode step): the GEMV-like path of FastDecode.h.
+    if (!smallMGemm(rows, N, K, x + r0 * K, w, transW, beta, yb))
+      sgemm(false, transW, rows, N, K, x + r0 * K, K, w, transW ? K : N, beta, yb, N);
     if (e.pre)
       std::memcpy(e.pre + r0 * N, yb, sizeof(float) * rows * N);
     if (e.act == Epilogue::None && !e.residual)

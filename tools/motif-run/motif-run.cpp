@@ -112,7 +112,7 @@ const char *kUsage =
     "             position, in fp64 (default; tolerance 1e-9) or --fp32 (1e-4):\n"
     "               --lengths 7,4 (prompts, one batch) --steps N --tol X --seed N\n"
     "\n"
-    "train, eval, generate, bench and check-ref take --device\n"
+    "train, eval, generate, bench, check-ref and check-decode take --device\n"
     "cpu|reference|sim|cuda: the fast CPU backend, the reference CPU backend (the\n"
     "oracle, fp32 or fp64), the CUDA backend under the SIMT simulator, or on the\n"
     "GPU; the default is cuda when the driver reports a GPU, else cpu.\n"
@@ -423,7 +423,7 @@ int runCommand(int argc, char **argv) {
     };
     int64_t seed;
     if (f == "--device" && (cmd == "train" || cmd == "eval" || cmd == "generate" ||
-                            cmd == "bench" || cmd == "check-ref")) {
+                            cmd == "bench" || cmd == "check-ref" || cmd == "check-decode")) {
       device = value();
       continue;
     }
