@@ -144,7 +144,16 @@ bool ParamLoans::lend(const std::string &name, const PlanStep &s) {
   Tensor &param = p->second;
   Tensor &out = ex.values[s.results[0]];
   auto held = std::find_if(loans.begin(), loans.end(), [&](const Loan &l) { return l.param == &param; });
+  if (held != loans.end() && held->value == s.results[0])
+    return true; // (this value holds it already)
+  // Lent by top-level steps only: a region's steps (a recurrent cell's
+  // body) run many times per run; they copy (from the value that holds the
+  // parameter, when one does).
+  const std::vector<PlanStep> &plan = ex.current->plan;
+  bool topLevel = !plan.empty() && &s >= plan.data() && &s < plan.data() + plan.size();
   if (held == loans.end()) {
+    if (!topLevel)
+      return false; // the reference's entry copies the parameter
     out = Tensor();
     out.dtype = param.dtype;
     out.shape = param.shape;
@@ -156,22 +165,19 @@ bool ParamLoans::lend(const std::string &name, const PlanStep &s) {
   // twice): it moves on when no later step reads that value and the run
   // does not return it, else this value is a copy.
   Tensor &holder = ex.values[held->value];
-  const std::vector<PlanStep> &plan = ex.current->plan;
   const std::vector<int32_t> &results = ex.current->results;
-  bool later = true;
-  if (!plan.empty() && &s >= plan.data() && &s < plan.data() + plan.size() &&
-      std::find(results.begin(), results.end(), held->value) == results.end()) {
-    later = false;
-    for (const PlanStep *t = &s + 1; !later && t < plan.data() + plan.size(); ++t)
-      later = reads(*t, held->value);
-  }
+  bool later = !topLevel || !ex.freeDeadValues ||
+               std::find(results.begin(), results.end(), held->value) != results.end();
+  for (const PlanStep *t = &s + 1; !later && t < plan.data() + plan.size(); ++t)
+    later = reads(*t, held->value);
   out = Tensor();
   out.dtype = param.dtype;
   out.shape = param.shape;
-  if (later || !ex.freeDeadValues) {
+  if (later) {
     out.f = holder.f;
     return true;
   }
+  ex.noteFreed(holder); // its bytes move to this value (counted again as made)
   out.f.swap(holder.f);
   held->value = s.results[0];
   return true;
@@ -181,6 +187,7 @@ bool ParamLoans::giveBack(int32_t v) {
   auto it = std::find_if(loans.begin(), loans.end(), [&](const Loan &l) { return l.value == v; });
   if (it == loans.end())
     return false;
+  ex.noteFreed(ex.values[v]); // counted as made by checkResults, as a copy was
   it->param->f.swap(ex.values[v].f);
   std::vector<float>().swap(ex.values[v].f);
   loans.erase(it);
