@@ -677,7 +677,21 @@ Outcome fastRun(Executor &ex, const AttentionDecodeDesc &d, const PlanStep &s) {
     if (p < 0 || p - lowest(p) + 1 > S)
       return std::nullopt;
   }
-  Tensor out = Tensor::floats({B, 1, H * Dv}), kNext = kc, vNext = vc;
+  // The caches are updated in place when the memory plan made the new cache
+  // an in-place update of the old one (as the reference's inPlaceOr does):
+  // a copy of every cache per step cost as much as the step's weights.
+  auto nextCache = [&](size_t r, size_t o) -> Tensor {
+    const Function *f = ex.current;
+    int32_t rv = s.results[r], ov = s.operands[o];
+    if (ex.freeDeadValues && f && static_cast<size_t>(rv) < f->buffers.size() &&
+        f->buffers[rv].aliasOf == ov) {
+      ex.noteFreed(ex.values[ov]); // counted again as the result
+      return std::move(ex.values[ov]);
+    }
+    return ex.values[ov];
+  };
+  Tensor out = Tensor::floats({B, 1, H * Dv});
+  Tensor kNext = nextCache(1, 3), vNext = nextCache(2, 4);
   for (int64_t b = 0; b < B; ++b) {
     int64_t slot = pos.i[b] % S;
     std::copy(k.f.begin() + b * KW, k.f.begin() + (b + 1) * KW,

@@ -2,6 +2,7 @@
 #include "runtime/fastcpu/FastBackend.h"
 
 #include "runtime/exec/ReferenceBackend.h"
+#include "runtime/fastcpu/FastDecode.h"
 #include "runtime/fastcpu/FastOps.h"
 
 #include <fmt/format.h>
@@ -102,6 +103,8 @@ public:
     return st;                                                                     \
   }                                                                                \
   std::pair<Status, bool> Entry##Untimed(const D &d, const PlanStep &s) {          \
+    if (lendParam(d, s)) /* get_param without a copy: FastDecode.h */            \
+      return {Status::ok(), true};                                                 \
     if (!ex.fp64) {                                                                \
       if (Status st = checkOperands(ex, s); !st.isOk())                            \
         return {st, true};                                                         \
@@ -127,12 +130,20 @@ public:
   Status checkResults(const PlanStep &s, bool nanCheck) override {
     return ref->checkResults(s, nanCheck);
   }
-  void release(int32_t v) override { ref->release(v); }
+  void release(int32_t v) override {
+    if (!loans.giveBack(v))
+      ref->release(v);
+  }
+  void endRun() override { loans.endRun(); }
 
 private:
   Executor &ex;
   std::unique_ptr<Backend> ref;
   std::unique_ptr<StepProfile> profile;
+  /// Parameters lent to an inference run's get_param values (FastDecode.h).
+  fast::ParamLoans loans{ex};
+  bool lendParam(const GetParamDesc &d, const PlanStep &s) { return loans.lend(d.name, s); }
+  template <typename D> bool lendParam(const D &, const PlanStep &) { return false; }
 
 public:
   FastBackendCounts counts;

@@ -15,6 +15,7 @@
 #include "runtime/cpu/Parallel.h"
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/Blas.h"
+#include "runtime/fastcpu/FastDecode.h"
 #include "runtime/fastcpu/FastOps.h"
 #include "runtime/fastcpu/VecMath.h"
 
@@ -227,6 +228,13 @@ void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, b
           addRows(yr, e.residual + r * N + c0, c1 - c0);
       }
     };
+  // A few rows (a decode step): the GEMV-like path of FastDecode.h, its
+  // epilogue over the whole (small) result.
+  if (smallMGemm(M, N, K, x, w, transW, beta, y)) {
+    if (after)
+      after(0, M, 0, N);
+    return;
+  }
   sgemm(false, transW, M, N, K, x, K, w, transW ? K : N, beta, y, N, after);
 }
 

@@ -60,12 +60,18 @@ int32_t Sampler::pick(std::vector<double> l, const std::vector<int32_t> &history
     return static_cast<int32_t>(best);
   }
   // 3. Temperature, then the candidates by probability (ids break ties).
+  //    With top-k only the first k are ordered (a partial sort: the same
+  //    k in the same order, as the order is total; ~V comparisons rather
+  //    than V log V per token at a vocabulary of 50k).
   std::vector<int32_t> ids(V);
   std::iota(ids.begin(), ids.end(), 0);
-  std::sort(ids.begin(), ids.end(),
-            [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
-  if (cfg.topK > 0 && cfg.topK < V)
+  auto before = [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
+  if (cfg.topK > 0 && cfg.topK < V) {
+    std::partial_sort(ids.begin(), ids.begin() + cfg.topK, ids.end(), before);
     ids.resize(static_cast<size_t>(cfg.topK));
+  } else {
+    std::sort(ids.begin(), ids.end(), before);
+  }
   double mx = l[ids.front()];
   std::vector<double> p(ids.size());
   double total = 0;

@@ -441,8 +441,7 @@ int runCommand(int argc, char **argv) {
     };
     int64_t seed;
     if (f == "--device" && (cmd == "train" || cmd == "eval" || cmd == "generate" ||
-                            cmd == "bench" || cmd == "check-ref" ||
-                            cmd == "check-decode")) {
+                            cmd == "bench" || cmd == "check-ref" || cmd == "check-decode")) {
       device = value();
       continue;
     }
