@@ -17,9 +17,12 @@
 //     intra-chunk matmul, one row of it per block) plus the incoming state
 //     read by C_t e^{Λ_t} (the inter-chunk part).
 // Only [B, chunks, H, P, N] states live in global memory, never one per step.
-// The intra-chunk products are computed a row per block with the score row
-// in shared memory and f32 FMAs, not on tensor cores (mma/WMMA): the
-// simulator checks this path; a tensor-core tile is the next step on a GPU.
+// In f32, and with a decay per key channel (K = N, whose score carries the
+// decay inside its sum over n: no plain matmul), the intra-chunk products are
+// computed a row per block with the score row in shared memory and f32 FMAs.
+// bf16 with a decay per head (Mamba-2) takes the tensor-core path instead
+// (ssd::tc below: phases 2 and 4 and the backward's row kernels as mma.sync
+// tiles, f32 accumulators; which operands it rounds to bf16 is said there).
 //
 // The backward needs no per-step state either. With dS_t the gradient of
 // S_t (its own output's dy_t C_t^T included), everything is a row kernel of
