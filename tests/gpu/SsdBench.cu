@@ -121,7 +121,7 @@ bool benchShape(mc::SsdArgs s, int warmup, int iters) {
                                    dB.b(), dC.b(), ws.p, nullptr);
     };
     const double f = medianMs(warmup, iters, fwd), fb = medianMs(warmup, iters, both);
-    const char *impl = fma ? "motif-fma" : mc::ssd::tc::eligible<bf16>(s) ? "motif-tc" : "motif-fma";
+    const char *impl = mc::ssd::tc::eligible<bf16>(s) ? "motif-tc" : "motif-fma";
     if (f < 0 || fb < 0) {
       std::printf("{\"bench\":\"ssd\",\"impl\":\"%s\",\"error\":\"%s\"}\n", impl,
                   cudaGetErrorString(cudaGetLastError()));

@@ -171,12 +171,15 @@ struct TcCase {
 
 void runSsdTensorCores(const TcCase &c) {
   const int64_t B = 1, H = 4, G = 2, T = c.T, P = c.P, N = c.N;
-  std::vector<float> x = randomVec(size_t(B * T * H * P), 41), a = randomVec(size_t(B * T * H), 42, 0.3f),
-                     Bm = randomVec(size_t(B * T * G * N), 43), Cm = randomVec(size_t(B * T * G * N), 44),
+  std::vector<float> x = randomVec(size_t(B * T * H * P), 41),
+                     a = randomVec(size_t(B * T * H), 42, 0.3f),
+                     Bm = randomVec(size_t(B * T * G * N), 43),
+                     Cm = randomVec(size_t(B * T * G * N), 44),
                      dy = randomVec(size_t(B * T * H * P), 45);
   for (float &v : a)
     v = -std::fabs(v) - 0.02f;
-  std::vector<bf16> xT = toBf16(x), aT = toBf16(a), BT = toBf16(Bm), CT = toBf16(Cm), dyT = toBf16(dy);
+  std::vector<bf16> xT = toBf16(x), aT = toBf16(a), BT = toBf16(Bm), CT = toBf16(Cm),
+                    dyT = toBf16(dy);
   std::vector<double> xd = wide(toFloat(xT)), ad = wide(toFloat(aT)), Bd = wide(toFloat(BT)),
                       Cd = wide(toFloat(CT)), dyd = wide(toFloat(dyT));
   cpu::SsdShape s;
