@@ -12,7 +12,8 @@
 # default $BUILD_DIR/bench), MOTIF_RUN (the motif-run to use), MOTIF_ATTENTION_BENCH
 # (tests/gpu's motif-gpu-attention-bench: the library's attention kernels beside SDPA;
 # scripts/gpu-check.sh sets these three), MOTIF_MOE_BENCH (tests/gpu's
-# motif-gpu-moe-bench: the grouped expert kernels beside torch._grouped_mm). torch.compile runs get fresh
+# motif-gpu-moe-bench: the grouped expert kernels beside torch._grouped_mm), MOTIF_SSD_BENCH
+# (tests/gpu's motif-gpu-ssd-bench: the SSD kernels beside ssd_minimal). torch.compile runs get fresh
 # Inductor/Triton caches (cold compilation) unless TORCHINDUCTOR_CACHE_DIR is set.
 #
 # The Motif side runs when a motif-run that can bench on the GPU is found
@@ -90,6 +91,10 @@ run 120 attention "" "$PY" benchmarks/attention_bench.py --out "$OUT" ${MOTIF:+-
 echo "== grouped experts: a dense GEMM, torch._grouped_mm and Motif's kernels =="
 run 150 moe "" "$PY" benchmarks/moe_bench.py --out "$OUT" \
   ${MOTIF_MOE_BENCH:+--motif-bench "$MOTIF_MOE_BENCH"}
+
+echo "== Mamba-2's SSD: Motif's kernels (tensor cores, FMA) and PyTorch's ssd_minimal =="
+run 150 ssd "" "$PY" benchmarks/ssd_bench.py --out "$OUT" \
+  ${MOTIF_SSD_BENCH:+--motif-bench "$MOTIF_SSD_BENCH"}
 
 echo "== training step: PyTorch eager =="
 for model in gpt2 llama; do

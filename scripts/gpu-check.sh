@@ -84,6 +84,13 @@ if [ "$MODE" = cuda ]; then
 else
   DECODE_MODELS="gpt2 llama"
 fi
+# Mamba-2's SSD kernels' bench (tests/gpu/SsdBench.cu: the tensor-core path
+# beside the FMA path; benchmarks/ssd_bench.py adds PyTorch's ssd_minimal).
+if [ "$MODE" = cuda ]; then
+  SSD_BENCH_BIN=motif-gpu-ssd-bench
+else
+  SSD_BENCH_BIN=motif-sim-gpu-ssd-bench
+fi
 BACKEND_BINS="motif-cudabackend-tests motif-cudabackend-module-tests"
 # The train_step comparisons (GPT-2, Llama, Mistral) on the GPU only: CI runs
 # them under the simulator through ctest already.
@@ -114,6 +121,7 @@ if [ "$PREPARE" = 1 ]; then
   copy "$BUILD/bin/motif-run"
   for t in $TEST_BINS $BENCH_BIN; do copy "$TEST_DIR/$t"; done
   copy "$TEST_DIR/$MOE_BENCH_BIN"
+  copy "$TEST_DIR/$SSD_BENCH_BIN"
   for t in $BACKEND_BINS; do copy "$BACKEND_DIR/$t"; done
   cp "$BACKEND_DIR"/*.mbin "$DIR/inputs/" 2>/dev/null || missing="$missing $BACKEND_DIR/*.mbin"
   cp tests/lit/train/Inputs/genesis.txt "$DIR/inputs/" || missing="$missing genesis.txt"
@@ -519,6 +527,8 @@ check() {
   local ab mb
   ab=$(bin "$BENCH_BIN")
   mb=$(bin "$MOE_BENCH_BIN")
+  local sb
+  sb=$(bin "$SSD_BENCH_BIN")
   local torch_ok=0
   if [ "$MODE" = cuda ]; then
     "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null && torch_ok=1
@@ -534,7 +544,7 @@ check() {
       report SKIP "benchmarks" "out of the time budget ($budget s left)"
     else
       BENCH_ART="$DIR_ABS/bench" MOTIF_RUN="$RUN" MOTIF_ATTENTION_BENCH="$ab" OUT="$json" \
-        MOTIF_MOE_BENCH="$mb" \
+        MOTIF_MOE_BENCH="$mb" MOTIF_SSD_BENCH="$sb" \
         BUDGET=$budget STEPS=${STEPS:-10} WARMUP=${WARMUP:-3} PYTHON="$PY" benchmarks/run_all.sh
       if [ -f "$json/attention.json" ]; then
         if grep -q '"impl": "motif-kernels", [^}]*"error"' "$json/attention.json" ||
@@ -551,6 +561,12 @@ check() {
         report PASS "grouped expert bench (library kernels)" "beside torch._grouped_mm above"
       else
         report FAIL "grouped expert bench (library kernels)" "see $json/moe.json in the tarball"
+      fi
+      if [ -f "$json/ssd.json" ] && grep -q '"impl": "motif-tc"' "$json/ssd.json" &&
+        ! grep -q '"impl": "motif[^"]*", [^}]*"error"' "$json/ssd.json"; then
+        report PASS "SSD bench (library kernels)" "tensor cores beside FMA and ssd_minimal above"
+      else
+        report FAIL "SSD bench (library kernels)" "see $json/ssd.json in the tarball"
       fi
       for m in gpt2 llama; do
         for impl in eager compile; do
@@ -591,6 +607,24 @@ check() {
         report PASS "grouped expert bench (library kernels)" "$(grep '^{' "$json/moe-motif.txt" | head -1 | cut -c1-110)"
       else
         report FAIL "grouped expert bench (library kernels)" "$(tail -1 "$json/moe-motif.txt")"
+      fi
+    fi
+    if [ -z "$sb" ]; then
+      report FAIL "SSD bench" "$SSD_BENCH_BIN not built"
+    elif [ "$MODE" = sim ]; then
+      # The SSD bench's whole path (benchmarks/ssd_bench.py and the binary) at a tiny size.
+      if timeout -k 5 "$(capped 60)" "$PY" benchmarks/ssd_bench.py --sim --motif-bench "$sb" \
+        --out "$json" > "$json/ssd.txt" 2>&1; then
+        report PASS "SSD bench (library kernels)" "$(grep -m1 '^motif-tc' "$json/ssd.txt" | cut -c1-100)"
+      else
+        report FAIL "SSD bench (library kernels)" "$(tail -1 "$json/ssd.txt")"
+      fi
+    else
+      # Mamba-2-130M's SSD (B 8, T 2048, 24 heads of 64, N 128, chunks of 256), both paths.
+      if timeout -k 5 "$(capped 120)" "$sb" --iters 20 > "$json/ssd-motif.txt" 2>&1; then
+        report PASS "SSD bench (library kernels)" "$(grep '^{' "$json/ssd-motif.txt" | head -1 | cut -c1-110)"
+      else
+        report FAIL "SSD bench (library kernels)" "$(tail -1 "$json/ssd-motif.txt")"
       fi
     fi
     if [ "$MODE" = sim ] && [ -n "$RUN" ] && [ -f "$DIR/artifacts/gpt2.mbin" ]; then

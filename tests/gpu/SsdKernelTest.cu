@@ -152,4 +152,80 @@ TEST(GpuSsd, SsdStepRunTTimesIsTheForward) {
   }
 }
 
+// The tensor-core path (ssd::tc: bf16, a decay per head) at shapes that are
+// not multiples of its tiles: P and N not multiples of 16 (40, 24) and odd
+// multiples of 16 (48, 80); T 150 in one chunk (three 64-row tiles, the last
+// partial) and in chunks of 70 (the last chunk 10 steps); 4 heads over 2
+// groups. Forward and every gradient against the CPU reference (double, on
+// the bf16-rounded inputs) and against the FMA path (SsdArgs::fma) on the
+// same inputs. Tolerance 2e-2 max|ref| + 2e-2 |ref|, as for bf16 above: the
+// path rounds the decayed scores, the chunk states and B e^{Λ_end - Λ_s} to
+// bf16 (relative error 2^-9 each) and sums up to 150 such terms of either
+// sign, so its error is a few 2^-9 sqrt(150) ≈ 0.024 of a term's size, under
+// 1% of max|ref| (the measured errors are printed; the outputs themselves are
+// rounded to bf16, another 2^-9 |ref|). The two paths must differ somewhere
+// (they round differently), which shows the tensor-core path ran.
+struct TcCase {
+  int64_t T, chunk, P, N;
+};
+
+void runSsdTensorCores(const TcCase &c) {
+  const int64_t B = 1, H = 4, G = 2, T = c.T, P = c.P, N = c.N;
+  std::vector<float> x = randomVec(size_t(B * T * H * P), 41),
+                     a = randomVec(size_t(B * T * H), 42, 0.3f),
+                     Bm = randomVec(size_t(B * T * G * N), 43),
+                     Cm = randomVec(size_t(B * T * G * N), 44),
+                     dy = randomVec(size_t(B * T * H * P), 45);
+  for (float &v : a)
+    v = -std::fabs(v) - 0.02f;
+  std::vector<bf16> xT = toBf16(x), aT = toBf16(a), BT = toBf16(Bm), CT = toBf16(Cm),
+                    dyT = toBf16(dy);
+  std::vector<double> xd = wide(toFloat(xT)), ad = wide(toFloat(aT)), Bd = wide(toFloat(BT)),
+                      Cd = wide(toFloat(CT)), dyd = wide(toFloat(dyT));
+  cpu::SsdShape s;
+  s.B = B, s.T = T, s.H = H, s.P = P, s.G = G, s.N = N, s.K = 1, s.chunk = 0;
+  std::vector<double> y(xd.size()), dx(xd.size()), da(ad.size()), dB(Bd.size()), dC(Cd.size());
+  cpu::ssd<double>(s, xd.data(), ad.data(), Bd.data(), Cd.data(), y.data());
+  cpu::ssdBackward<double>(s, xd.data(), ad.data(), Bd.data(), Cd.data(), dyd.data(), dx.data(),
+                           da.data(), dB.data(), dC.data());
+  kern::SsdArgs k;
+  k.B = B, k.T = T, k.H = H, k.P = P, k.G = G, k.N = N, k.K = 1, k.chunk = c.chunk;
+  ASSERT_TRUE(kern::ssd::tc::eligible<bf16>(k));
+  std::string tag = " tc T " + std::to_string(T) + " chunk " + std::to_string(c.chunk) + " P " +
+                    std::to_string(P) + " N " + std::to_string(N);
+  std::vector<float> got[2][5];
+  for (int fma = 0; fma < 2; ++fma) {
+    k.fma = fma;
+    DeviceBuf<bf16> bx(xT), ba(aT), bB(BT), bC(CT), bdy(dyT), by(x.size()), bdx(x.size()),
+        bda(a.size()), bdB(Bm.size()), bdC(Cm.size());
+    DeviceBuf<char> ws(kern::ssdWorkspaceBytes(k, true));
+    CUDA_OK(kern::ssdForward<bf16>(k, bx.p, ba.p, bB.p, bC.p, by.p, ws.p, nullptr));
+    CUDA_OK(kern::ssdBackward<bf16>(k, bx.p, ba.p, bB.p, bC.p, bdy.p, bdx.p, bda.p, bdB.p, bdC.p,
+                                    ws.p, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    got[fma][0] = toFloat(by.get()), got[fma][1] = toFloat(bdx.get()),
+    got[fma][2] = toFloat(bda.get()), got[fma][3] = toFloat(bdB.get()),
+    got[fma][4] = toFloat(bdC.get());
+  }
+  const std::vector<double> *want[5] = {&y, &dx, &da, &dB, &dC};
+  const char *names[5] = {"ssd y", "ssd dx", "ssd da", "ssd dB", "ssd dC"};
+  for (int i = 0; i < 5; ++i) {
+    close<bf16>(got[0][i], *want[i], names[i] + tag);
+    close<bf16>(got[1][i], *want[i], names[i] + tag + " (fma)");
+    EXPECT_NE(got[0][i], got[1][i]) << names[i] << tag << ": the tensor-core path gave the FMA "
+                                    << "path's bits exactly";
+  }
+}
+
+TEST(GpuSsd, SsdTensorCoresAtShapesOffTheTiles) {
+  REQUIRE_DEVICE();
+  EXPECT_FALSE(kern::ssd::tc::eligible<float>(kern::SsdArgs{}));
+  kern::SsdArgs gla;
+  gla.K = gla.N = 4;
+  EXPECT_FALSE(kern::ssd::tc::eligible<bf16>(gla)); // a decay per key channel: FMA
+  runSsdTensorCores({150, 0, 40, 24});
+  runSsdTensorCores({150, 70, 48, 80});
+}
+
+
 } // namespace

@@ -201,6 +201,14 @@ Status CudaBackend::runReshape(const ReshapeDesc &, const PlanStep &s) {
   int32_t x = s.operands[0], y = s.results[0];
   if (pointer(x) == pointer(y))
     return Status::ok();
+  if (r_.storage[x] != r_.storage[y]) { // an f32 parameter read by a bf16 plan
+    auto from = elemOf(r_.storage[x], "the reshape's operand");
+    auto to = elemOf(r_.storage[y], "the reshape's result");
+    if (!from.isOk() || !to.isOk())
+      return !from.isOk() ? from.status() : to.status();
+    return lib_.cast(*from, *to, r_.bytes[y] / int64_t(dtypeSize(r_.storage[y])), pointer(x),
+                     pointer(y), stream_);
+  }
   return dev_.copyOnDevice(pointer(y), pointer(x), size_t(r_.bytes[y]), stream_);
 }
 
@@ -607,13 +615,20 @@ Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
   auto t = elemOf(r_.storage[dy], "the gradient");
   if (!t.isOk())
     return t.status();
-  for (int32_t x : {a, b, v.grad[0], v.grad[1]})
-    if (x >= 0 && r_.storage[x] != r_.storage[dy])
-      return Status::error("the backward of an elementwise op over tensors of different types");
   // `big` has the result's shape; `small` is it, or a suffix of it.
   bool bIsSmall = elements(*bs) <= elements(*as);
   int32_t big = bIsSmall ? a : b, small = bIsSmall ? b : a;
   int32_t dBig = bIsSmall ? v.grad[0] : v.grad[1], dSmall = bIsSmall ? v.grad[1] : v.grad[0];
+  // A bf16 plan's parameter broadcast over bf16 values (Mamba-2's gated RMS
+  // norm's weight): its gradient may be f32 (summed in f32, F32Out below), and
+  // the parameter itself f32 (read as bf16, as the forward's bf16 product
+  // rounds it).
+  const bool bf16Plan = r_.storage[dy] == DType::BF16 && elements(*bs) != elements(*as);
+  const bool f32Small = bf16Plan && r_.storage[small] == DType::F32;
+  for (int32_t x : {big, small, dBig, dSmall})
+    if (x >= 0 && r_.storage[x] != r_.storage[dy] &&
+        !(bf16Plan && r_.storage[x] == DType::F32 && (x == small || x == dSmall)))
+      return Status::error("the backward of an elementwise op over tensors of different types");
   Shape bigShape = bIsSmall ? *as : *bs, smallShape = bIsSmall ? *bs : *as;
   while (!smallShape.empty() && smallShape.front() == 1 && smallShape.size() > 1)
     smallShape.erase(smallShape.begin());
@@ -622,6 +637,16 @@ Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
     return binaryGrad(d, s);
   int64_t D = std::max<int64_t>(elements(smallShape), 1), rows = elements(bigShape) / D;
   bool mul = d.op == BinaryOp::Mul;
+  Scratch smallBf16(*ws_);
+  const void *pSmall = pointer(small);
+  if (f32Small) {
+    if (Status st = smallBf16.get(size_t(D) * 2); !st.isOk())
+      return st;
+    if (Status st = lib_.cast(lib::Elem::F32, lib::Elem::BF16, D, pSmall, smallBf16.p, stream_);
+        !st.isOk())
+      return st;
+    pSmall = smallBf16.p;
+  }
   // a - b: b's gradient is -dy.
   bool negSmall = d.op == BinaryOp::Sub && bIsSmall, negBig = d.op == BinaryOp::Sub && !bIsSmall;
   // The small operand's gradient first (into f32 scratch), so that the big
@@ -635,7 +660,7 @@ Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
     Scratch ws(*ws_);
     if (Status st = ws.get(lib_.biasBackwardWorkspace(rows, D)); !st.isOk())
       return st;
-    if (Status st = lib_.biasBackward(*t, mul, rows, D, pointer(big), pointer(small), pointer(dy),
+    if (Status st = lib_.biasBackward(*t, mul, rows, D, pointer(big), pSmall, pointer(dy),
                                       nullptr, ds.p, ws.p, stream_);
         !st.isOk())
       return st;
@@ -646,7 +671,7 @@ Status CudaBackend::vjpBinary(const BinaryDesc &d, const PlanStep &s) {
   }
   if (dBig >= 0) {
     if (mul) {
-      if (Status st = lib_.biasBackward(*t, true, rows, D, pointer(big), pointer(small),
+      if (Status st = lib_.biasBackward(*t, true, rows, D, pointer(big), pSmall,
                                         pointer(dy), pointer(dBig), nullptr, nullptr, stream_);
           !st.isOk())
         return st;

@@ -113,6 +113,16 @@ Status CudaBackend::vjpReshape(const ReshapeDesc &, const PlanStep &s) {
   int32_t dy = s.operands[2], dx = g[0];
   if (dx < 0 || pointer(dx) == pointer(dy))
     return Status::ok();
+  // A bf16 plan's f32 parameter reshaped (Mamba-2's D and dt_bias as [H, 1]):
+  // its bf16 gradient widened into the f32 one.
+  if (r_.storage[dx] != r_.storage[dy]) {
+    auto from = elemOf(r_.storage[dy], "the reshape's gradient");
+    auto to = elemOf(r_.storage[dx], "the reshape's operand gradient");
+    if (!from.isOk() || !to.isOk())
+      return !from.isOk() ? from.status() : to.status();
+    return lib_.cast(*from, *to, r_.bytes[dx] / int64_t(dtypeSize(r_.storage[dx])), pointer(dy),
+                     pointer(dx), stream_);
+  }
   return dev_.copyOnDevice(pointer(dx), pointer(dy), size_t(r_.bytes[dx]), stream_);
 }
 

@@ -17,9 +17,12 @@
 //     intra-chunk matmul, one row of it per block) plus the incoming state
 //     read by C_t e^{Λ_t} (the inter-chunk part).
 // Only [B, chunks, H, P, N] states live in global memory, never one per step.
-// The intra-chunk products are computed a row per block with the score row
-// in shared memory and f32 FMAs, not on tensor cores (mma/WMMA): the
-// simulator checks this path; a tensor-core tile is the next step on a GPU.
+// In f32, and with a decay per key channel (K = N, whose score carries the
+// decay inside its sum over n: no plain matmul), the intra-chunk products are
+// computed a row per block with the score row in shared memory and f32 FMAs.
+// bf16 with a decay per head (Mamba-2) takes the tensor-core path instead
+// (ssd::tc below: phases 2 and 4 and the backward's row kernels as mma.sync
+// tiles, f32 accumulators; which operands it rounds to bf16 is said there).
 //
 // The backward needs no per-step state either. With dS_t the gradient of
 // S_t (its own output's dy_t C_t^T included), everything is a row kernel of
@@ -43,6 +46,9 @@
 #define MOTIF_CUDA_KERNELS_SSD_CUH
 
 #include "runtime/cuda/kernels/common.cuh"
+#include "runtime/cuda/kernels/mma.cuh"
+
+#include <type_traits>
 
 namespace motif::cuda {
 inline namespace MOTIF_KERNEL_ABI {
@@ -51,6 +57,9 @@ inline namespace MOTIF_KERNEL_ABI {
 /// multiple of G; `chunk` steps per chunk, 0: sequential.
 struct SsdArgs {
   int64_t B = 1, T = 1, H = 1, P = 1, G = 1, N = 1, K = 1, chunk = 0;
+  /// bf16 with K = 1 takes the tensor-core path (ssd::tc) unless this is set
+  /// (the benchmark's side-by-side FMA run).
+  bool fma = false;
   __host__ __device__ int64_t steps() const { return chunk > 0 && chunk < T ? chunk : T; }
   __host__ __device__ int64_t chunks() const { return (T + steps() - 1) / steps(); }
 };
@@ -343,6 +352,259 @@ __global__ void ssdStepKernel(Ops<T> o, const T *hPrev, T *y, T *hNext) {
   }
 }
 
+//===----------------------------------------------------------------------===//
+// The tensor-core path (bf16, a decay per head)
+//===----------------------------------------------------------------------===//
+//
+// The same phases and row kernels as above, their products as mma.sync
+// m16n8k16 bf16 tiles with f32 accumulators (mma.cuh), one block of four
+// warps per (batch, chunk, head, 64 rows of the chunk). The operands are
+// staged in shared memory by plain loads, zero-padded to multiples of 16 (P
+// and N need not be multiples of anything; a chunk need not be full), in the
+// layout each product wants (row-major, the reduced dimension contiguous:
+// C B^T, W X^T^T, ...), and each warp owns 16 output rows.
+//
+// Rounded to bf16 (as the Mamba-2 reference kernels do, mamba_ssm's
+// chunk_scan / chunk_state / bmm): the decayed, masked scores
+// W = (C B^T) ∘ e^{Λ_t - Λ_s} before W X; the chunk state before its read-out
+// C S^T (the f32 state carried between chunks is not rounded); B e^{Λ_end -
+// Λ_s} in the chunk state; in the backward likewise dY X^T ∘ decay and the
+// gradient states. x, B, C, dy are bf16 already. Kept in f32: Λ and every
+// exp, all accumulations, the carry between chunks, dB and dC per head, da.
+namespace tc {
+
+constexpr int kRows = 64;  // output rows (steps, or state rows) per block
+constexpr int kCols = 64;  // steps per staged column tile
+constexpr int kMaxDim = 128;
+constexpr int kThreads = 128;
+
+__host__ __device__ constexpr int64_t pad16(int64_t v) { return (v + 15) / 16 * 16; }
+
+/// Whether ssdForward / ssdBackward take the tensor-core path.
+template <typename T> inline bool eligible(const SsdArgs &s) {
+  return std::is_same_v<T, bf16> && !s.fma && s.K == 1 && s.P <= kMaxDim && s.N <= kMaxDim;
+}
+
+/// Raises a kernel's dynamic shared memory limit once per device.
+template <auto Kernel> inline cudaError_t allowSharedMemory(size_t bytes) {
+  static bool done[64] = {false};
+  int dev = 0;
+  if (cudaError_t e = cudaGetDevice(&dev))
+    return e;
+  if (dev >= 0 && dev < 64 && done[dev])
+    return cudaSuccess;
+  cudaError_t e = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(bytes));
+  if (e == cudaSuccess && dev >= 0 && dev < 64)
+    done[dev] = true;
+  return e;
+}
+
+/// One warp: for the output rows [row0, row0 + 16) and every 16 columns
+/// below `cols`, acc = A (rows x K, row stride lda) * B (cols x K, row stride
+/// ldb)^T over K (a multiple of 16), then epi(row, col, value) per element.
+template <typename Epi>
+__device__ __forceinline__ void warpGemmABt(const bf16 *sA, int lda, const bf16 *sB, int ldb,
+                                            int row0, int cols, int K, int l, Epi &&epi) {
+  for (int n0 = 0; n0 < cols; n0 += 16) {
+    float c[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+    for (int k = 0; k < K; k += 16) {
+      uint32_t a[4], b[4];
+      mma::ldmatrixX4(a, sA + (row0 + mma::lane::aRow(l)) * lda + k + mma::lane::aCol(l));
+      mma::ldmatrixX4(b, sB + (n0 + mma::lane::btRow(l)) * ldb + k + mma::lane::btCol(l));
+      mma::mma16816(c[0], a, b[0], b[1]);
+      mma::mma16816(c[1], a, b[2], b[3]);
+    }
+    for (int j = 0; j < 2; ++j)
+      for (int e = 0; e < 4; ++e)
+        epi(row0 + mma::lane::accRow(l, e), n0 + 8 * j + mma::lane::accCol(l, e), c[j][e]);
+  }
+}
+
+/// Fills a rows x cols bf16 tile (row stride ld, rows and cols multiples of
+/// 16) with f(r, c) where r < vr and c < vc, zero elsewhere.
+template <typename F>
+__device__ __forceinline__ void stage(bf16 *dst, int rows, int cols, int ld, int vr, int vc,
+                                      F &&f) {
+  for (int i = threadIdx.x; i < rows * cols; i += blockDim.x) {
+    const int r = i / cols, c = i % cols;
+    dst[r * ld + c] = __float2bfloat16(r < vr && c < vc ? f(r, c) : 0.f);
+  }
+}
+
+/// An operand read by step: x-like ([B, T, H, P]) or grouped ([B, T, G, N]).
+template <typename T> struct Operand {
+  const T *p;
+  bool grouped;
+  __device__ float at(const Ops<T> &o, int64_t b, int64_t t, int64_t h, int64_t i) const {
+    return load(p, (grouped ? o.bi(b, t, h) : o.xi(b, t, h)) + i);
+  }
+};
+
+/// The shared memory of ssdTcRowKernel with reduced dimension D1 (the
+/// scores') and output dimension D2.
+__host__ __device__ inline size_t rowSmemBytes(int64_t D1, int64_t D2) {
+  const int64_t d1 = pad16(D1), d2 = pad16(D2);
+  return size_t(2 * kRows * (d1 + 8) + d2 * (kCols + 8) + kRows * (kCols + 8) + d2 * (d1 + 8)) *
+             sizeof(bf16) +
+         size_t(kRows * d2 + 2 * kRows) * sizeof(float);
+}
+
+/// The row kernels above on tensor cores, a block per (b, chunk, h, 64 rows
+/// t of the chunk):
+///   out_t,j = Σ_s w_ts X_s,j + e^{E_t} Σ_i Q_t,i st[.., j, i],
+///   w_ts = (Q_t . R_s) e^{±(Λ_t - Λ_s)}, s <= t (forward) or s >= t (reverse)
+/// with Q, R of dimension D1 and X, out of dimension D2. RowP (OUT_N false,
+/// out T [B, T, H, P]): Q, R = C, B (or B, C), X = x (or dy), st [P, N].
+/// RowN (OUT_N true, out f32 [B, T, H, N]): Q, R = dy, x (or x, dy), X = B
+/// (or C), st read transposed. E = Λ_t forward, Λ_end - Λ_t reverse.
+template <typename T, bool OUT_N>
+__global__ void __launch_bounds__(kThreads)
+    ssdTcRowKernel(Ops<T> o, const float *lam, const float *st, Operand<T> Q, Operand<T> R,
+                   Operand<T> X, bool reverse, void *outv) {
+  MOTIF_DYNAMIC_SHARED(unsigned char, smemRaw);
+  const SsdArgs &s = o.s;
+  const int D1 = int(OUT_N ? s.P : s.N), D2 = int(OUT_N ? s.N : s.P);
+  const int d1 = int(pad16(D1)), d2 = int(pad16(D2)), ld1 = d1 + 8, ldc = kCols + 8;
+  bf16 *sQ = reinterpret_cast<bf16 *>(smemRaw), *sR = sQ + kRows * ld1,
+       *sXt = sR + kRows * ld1, *sW = sXt + d2 * ldc, *sS = sW + kRows * ldc;
+  float *sY = reinterpret_cast<float *>(sS + d2 * ld1), *lamQ = sY + kRows * d2,
+        *lamR = lamQ + kRows;
+  const int64_t L = s.steps(), nC = s.chunks(), tiles = (L + kRows - 1) / kRows;
+  const int l = int(threadIdx.x % 32), row0 = int(threadIdx.x / 32) * 16;
+  for (int64_t blk = blockIdx.x; blk < s.B * nC * s.H * tiles; blk += gridDim.x) {
+    const int64_t tile = blk % tiles, h = (blk / tiles) % s.H, c = (blk / (tiles * s.H)) % nC,
+                  b = blk / (tiles * s.H * nC);
+    const int64_t c0 = c * L, cEnd = (c0 + L < s.T ? c0 + L : s.T) - 1, t0 = c0 + tile * kRows;
+    if (t0 > cEnd)
+      continue; // a uniform skip: the whole block
+    const int m = int(t0 + kRows - 1 < cEnd ? kRows : cEnd - t0 + 1);
+    __syncthreads();
+    for (int i = threadIdx.x; i < kRows; i += blockDim.x)
+      lamQ[i] = i < m ? lamAt(s, lam, b, t0 + i, h, 0) : 0.f;
+    for (int i = threadIdx.x; i < kRows * d2; i += blockDim.x)
+      sY[i] = 0.f;
+    stage(sQ, kRows, d1, ld1, m, D1, [&](int r, int i) { return Q.at(o, b, t0 + r, h, i); });
+    const int64_t lo = reverse ? t0 : c0, hi = reverse ? cEnd + 1 : t0 + m;
+    for (int64_t s0 = lo; s0 < hi; s0 += kCols) {
+      const int n = int(hi - s0 < kCols ? hi - s0 : kCols);
+      __syncthreads();
+      for (int i = threadIdx.x; i < kCols; i += blockDim.x)
+        lamR[i] = i < n ? lamAt(s, lam, b, s0 + i, h, 0) : 0.f;
+      stage(sR, kRows, d1, ld1, n, D1, [&](int r, int i) { return R.at(o, b, s0 + r, h, i); });
+      stage(sXt, d2, kCols, ldc, D2, n, [&](int j, int i) { return X.at(o, b, s0 + i, h, j); });
+      __syncthreads();
+      // The masked, decayed scores of the warp's rows, rounded to bf16.
+      warpGemmABt(sQ, ld1, sR, ld1, row0, kCols, d1, l, [&](int r, int i, float v) {
+        const int64_t t = t0 + r, u = s0 + i;
+        const bool keep = r < m && i < n && (reverse ? u >= t : u <= t);
+        const float d = lamQ[r] - lamR[i];
+        sW[r * ldc + i] = __float2bfloat16(keep ? v * expf(reverse ? -d : d) : 0.f);
+      });
+      __syncwarp();
+      warpGemmABt(sW, ldc, sXt, ldc, row0, d2, kCols, l,
+                  [&](int r, int j, float v) { sY[r * d2 + j] += v; });
+    }
+    if (st) {
+      // The state of the chunk as [D2, D1]: RowP reads st [P, N] as is, RowN
+      // transposed.
+      const float *sv = st + ((b * nC + c) * s.H + h) * s.P * s.N;
+      __syncthreads();
+      stage(sS, d2, d1, ld1, D2, D1,
+            [&](int j, int i) { return OUT_N ? sv[i * s.N + j] : sv[j * s.N + i]; });
+      __syncthreads();
+      const float endLam = lamAt(s, lam, b, cEnd, h, 0);
+      warpGemmABt(sQ, ld1, sS, ld1, row0, d2, d1, l, [&](int r, int j, float v) {
+        sY[r * d2 + j] += expf(reverse ? endLam - lamQ[r] : lamQ[r]) * v;
+      });
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < m * D2; i += blockDim.x) {
+      const int r = i / D2, j = i % D2;
+      const int64_t t = t0 + r;
+      if (OUT_N)
+        static_cast<float *>(outv)[((b * s.T + t) * s.H + h) * s.N + j] = sY[r * d2 + j];
+      else
+        store(static_cast<T *>(outv), o.xi(b, t, h) + j, sY[r * d2 + j]);
+    }
+  }
+}
+
+/// The shared memory of ssdTcChunkStateKernel.
+__host__ __device__ inline size_t stateSmemBytes(int64_t P, int64_t N) {
+  const int64_t p = pad16(P), n = pad16(N);
+  return size_t((p + n) * (kCols + 8)) * sizeof(bf16) + size_t(p * n) * sizeof(float);
+}
+
+/// Phase 2 on tensor cores, a block per (b, chunk, h): st [P, N] = X^T
+/// (R ∘ e^{E})  over the chunk's steps, 64 at a time; forward X = x, R = B,
+/// E = Λ_end - Λ_s; reverse (dy given) X = dy, R = C, E = Λ_s.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    ssdTcChunkStateKernel(Ops<T> o, const float *lam, const T *dy, float *st) {
+  MOTIF_DYNAMIC_SHARED(unsigned char, smemRaw);
+  const SsdArgs &s = o.s;
+  const int p = int(pad16(s.P)), n = int(pad16(s.N)), ldc = kCols + 8;
+  bf16 *sXt = reinterpret_cast<bf16 *>(smemRaw), *sRt = sXt + p * ldc;
+  float *sO = reinterpret_cast<float *>(sRt + n * ldc);
+  const T *X = dy ? dy : o.x, *R = dy ? o.Cm : o.Bm;
+  const int64_t L = s.steps(), nC = s.chunks();
+  const int l = int(threadIdx.x % 32), warp = int(threadIdx.x / 32), warps = int(blockDim.x / 32);
+  for (int64_t blk = blockIdx.x; blk < s.B * nC * s.H; blk += gridDim.x) {
+    const int64_t h = blk % s.H, c = (blk / s.H) % nC, b = blk / (s.H * nC);
+    const int64_t c0 = c * L, c1 = c0 + L < s.T ? c0 + L : s.T;
+    const float endLam = lamAt(s, lam, b, c1 - 1, h, 0);
+    __syncthreads();
+    for (int i = threadIdx.x; i < p * n; i += blockDim.x)
+      sO[i] = 0.f;
+    for (int64_t s0 = c0; s0 < c1; s0 += kCols) {
+      const int m = int(c1 - s0 < kCols ? c1 - s0 : kCols);
+      __syncthreads();
+      stage(sXt, p, kCols, ldc, int(s.P), m,
+            [&](int j, int i) { return load(X, o.xi(b, s0 + i, h) + j); });
+      stage(sRt, n, kCols, ldc, int(s.N), m, [&](int j, int i) {
+        const float lv = lamAt(s, lam, b, s0 + i, h, 0);
+        return load(R, o.bi(b, s0 + i, h) + j) * expf(dy ? lv : endLam - lv);
+      });
+      __syncthreads();
+      for (int r0 = warp * 16; r0 < p; r0 += warps * 16)
+        warpGemmABt(sXt, ldc, sRt, ldc, r0, n, kCols, l,
+                    [&](int r, int j, float v) { sO[r * n + j] += v; });
+    }
+    __syncthreads();
+    float *out = st + blk * s.P * s.N; // ((b * nC + c) * H + h) * P * N
+    for (int i = threadIdx.x; i < s.P * s.N; i += blockDim.x)
+      out[i] = sO[(i / s.N) * n + i % s.N];
+  }
+}
+
+template <typename T>
+inline cudaError_t launchChunkState(const Ops<T> &o, const float *lam, const T *dy, float *st,
+                                    cudaStream_t stream) {
+  const size_t bytes = stateSmemBytes(o.s.P, o.s.N);
+  if (cudaError_t e = allowSharedMemory<ssdTcChunkStateKernel<T>>(bytes))
+    return e;
+  MOTIF_LAUNCH(gridFor(o.s.B * o.s.chunks() * o.s.H * kThreads, kThreads), kThreads, bytes, stream,
+               ssdTcChunkStateKernel<T>)(o, lam, dy, st);
+  return cudaSuccess;
+}
+
+template <typename T, bool OUT_N>
+inline cudaError_t launchRow(const Ops<T> &o, const float *lam, const float *st, Operand<T> Q,
+                             Operand<T> R, Operand<T> X, bool reverse, void *out,
+                             cudaStream_t stream) {
+  const SsdArgs &s = o.s;
+  const size_t bytes = OUT_N ? rowSmemBytes(s.P, s.N) : rowSmemBytes(s.N, s.P);
+  if (cudaError_t e = allowSharedMemory<ssdTcRowKernel<T, OUT_N>>(bytes))
+    return e;
+  const int64_t tiles = (s.steps() + kRows - 1) / kRows;
+  MOTIF_LAUNCH(gridFor(s.B * s.chunks() * s.H * tiles * kThreads, kThreads), kThreads, bytes,
+               stream, ssdTcRowKernel<T, OUT_N>)(o, lam, st, Q, R, X, reverse, out);
+  return cudaSuccess;
+}
+
+} // namespace tc
+
 inline bool valid(const SsdArgs &s) {
   return s.B > 0 && s.T > 0 && s.H > 0 && s.P > 0 && s.G > 0 && s.N > 0 && s.H % s.G == 0 &&
          (s.K == 1 || s.K == s.N) && s.P <= kMaxDim && s.N <= kMaxDim && s.chunk >= 0;
@@ -353,6 +615,13 @@ inline bool valid(const SsdArgs &s) {
 //===----------------------------------------------------------------------===//
 // Kernel launchers
 //===----------------------------------------------------------------------===//
+
+/// Returns a launcher's error.
+#define MOTIF_SSD_TRY(...)                                                                         \
+  do {                                                                                             \
+    if (cudaError_t e_ = (__VA_ARGS__))                                                            \
+      return e_;                                                                                   \
+  } while (0)
 
 /// The f32 workspace of ssdForward (backward false) or ssdBackward, in bytes.
 inline size_t ssdWorkspaceBytes(const SsdArgs &s, bool backward) {
@@ -371,18 +640,26 @@ cudaError_t ssdForward(const SsdArgs &s, const T *x, const T *a, const T *Bm, co
     return cudaErrorInvalidValue;
   ssd::Ops<T> o{s, x, a, Bm, Cm};
   const int64_t nC = s.chunks();
+  const bool tc = ssd::tc::eligible<T>(s);
   float *lam = static_cast<float *>(workspace), *st = nullptr;
   MOTIF_LAUNCH(gridFor(s.B * nC * s.H * s.K, ssd::kThreads), ssd::kThreads, 0, stream,
                ssd::ssdLamKernel<T>)(s, a, lam);
   if (nC > 1) {
     st = lam + s.B * s.T * s.H * s.K;
-    MOTIF_LAUNCH(gridFor(s.B * nC * s.H * s.P * s.N, ssd::kThreads), ssd::kThreads, 0, stream,
-                 ssd::ssdChunkStateKernel<T>)(o, lam, nullptr, st);
+    if (tc)
+      MOTIF_SSD_TRY(ssd::tc::launchChunkState<T>(o, lam, nullptr, st, stream));
+    else
+      MOTIF_LAUNCH(gridFor(s.B * nC * s.H * s.P * s.N, ssd::kThreads), ssd::kThreads, 0, stream,
+                   ssd::ssdChunkStateKernel<T>)(o, lam, nullptr, st);
     MOTIF_LAUNCH(gridFor(s.B * s.H * s.P * s.N, ssd::kThreads), ssd::kThreads, 0, stream,
                  ssd::ssdCarryKernel)(s, lam, false, st);
   }
-  MOTIF_LAUNCH(gridFor(s.B * s.T * s.H * ssd::kThreads, ssd::kThreads), ssd::kThreads, 0, stream,
-               ssd::ssdRowPKernel<T>)(o, lam, st, x, false, y);
+  if (tc)
+    MOTIF_SSD_TRY((ssd::tc::launchRow<T, false>(o, lam, st, {Cm, true}, {Bm, true}, {x, false},
+                                                  false, y, stream)));
+  else
+    MOTIF_LAUNCH(gridFor(s.B * s.T * s.H * ssd::kThreads, ssd::kThreads), ssd::kThreads, 0, stream,
+                 ssd::ssdRowPKernel<T>)(o, lam, st, x, false, y);
   return cudaGetLastError();
 }
 
@@ -396,6 +673,7 @@ cudaError_t ssdBackward(const SsdArgs &s, const T *x, const T *a, const T *Bm, c
     return cudaErrorInvalidValue;
   ssd::Ops<T> o{s, x, a, Bm, Cm};
   const int64_t nC = s.chunks(), states = s.B * nC * s.H * s.P * s.N;
+  const bool tc = ssd::tc::eligible<T>(s);
   const unsigned rowGrid = gridFor(s.B * s.T * s.H * ssd::kThreads, ssd::kThreads);
   float *lam = static_cast<float *>(workspace), *w = lam + s.B * s.T * s.H * s.K;
   float *sIn = nullptr, *dout = nullptr;
@@ -406,19 +684,37 @@ cudaError_t ssdBackward(const SsdArgs &s, const T *x, const T *a, const T *Bm, c
     dout = sIn + states;
     w = dout + states;
     const unsigned g = gridFor(states, ssd::kThreads), gc = gridFor(s.B * s.H * s.P * s.N, ssd::kThreads);
-    MOTIF_LAUNCH(g, ssd::kThreads, 0, stream, ssd::ssdChunkStateKernel<T>)(o, lam, nullptr, sIn);
-    MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, false, sIn);
-    MOTIF_LAUNCH(g, ssd::kThreads, 0, stream, ssd::ssdChunkStateKernel<T>)(o, lam, dy, dout);
-    MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, true, dout);
+    if (tc) {
+      MOTIF_SSD_TRY(ssd::tc::launchChunkState<T>(o, lam, nullptr, sIn, stream));
+      MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, false, sIn);
+      MOTIF_SSD_TRY(ssd::tc::launchChunkState<T>(o, lam, dy, dout, stream));
+      MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, true, dout);
+    } else {
+      MOTIF_LAUNCH(g, ssd::kThreads, 0, stream, ssd::ssdChunkStateKernel<T>)(o, lam, nullptr, sIn);
+      MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, false, sIn);
+      MOTIF_LAUNCH(g, ssd::kThreads, 0, stream, ssd::ssdChunkStateKernel<T>)(o, lam, dy, dout);
+      MOTIF_LAUNCH(gc, ssd::kThreads, 0, stream, ssd::ssdCarryKernel)(s, lam, true, dout);
+    }
   }
   float *gB = w, *gC = gB + s.B * s.T * s.H * s.N;
-  if (dx)
+  if (tc) {
+    // dx (RowP reversed: Q = B, R = C, X = dy), dC and dB (RowN).
+    if (dx)
+      MOTIF_SSD_TRY((ssd::tc::launchRow<T, false>(o, lam, dout, {Bm, true}, {Cm, true},
+                                                    {dy, false}, true, dx, stream)));
+    MOTIF_SSD_TRY((ssd::tc::launchRow<T, true>(o, lam, sIn, {dy, false}, {x, false}, {Bm, true},
+                                                 false, gC, stream)));
+    MOTIF_SSD_TRY((ssd::tc::launchRow<T, true>(o, lam, dout, {x, false}, {dy, false},
+                                                 {Cm, true}, true, gB, stream)));
+  } else if (dx)
     MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowPKernel<T>)(o, lam, dout, dy, true,
                                                                            dx);
-  MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowNKernel<T>)(o, lam, sIn, dy, x, Bm,
-                                                                         false, gC);
-  MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowNKernel<T>)(o, lam, dout, x, dy, Cm,
-                                                                         true, gB);
+  if (!tc) {
+    MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowNKernel<T>)(o, lam, sIn, dy, x, Bm,
+                                                                           false, gC);
+    MOTIF_LAUNCH(rowGrid, ssd::kThreads, 0, stream, ssd::ssdRowNKernel<T>)(o, lam, dout, x, dy, Cm,
+                                                                           true, gB);
+  }
   if (da)
     MOTIF_LAUNCH(gridFor(s.B * s.H * s.K, ssd::kThreads), ssd::kThreads, 0, stream,
                  ssd::ssdDecayGradKernel<T>)(o, gB, gC, da);
@@ -443,6 +739,8 @@ cudaError_t ssdStep(const SsdArgs &s, const T *x, const T *a, const T *Bm, const
                ssd::ssdStepKernel<T>)(o, hPrev, y, h);
   return cudaGetLastError();
 }
+
+#undef MOTIF_SSD_TRY
 
 } // namespace MOTIF_KERNEL_ABI
 } // namespace motif::cuda

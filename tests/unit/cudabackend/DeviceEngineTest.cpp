@@ -706,4 +706,14 @@ TEST(DeviceEngineSim, Mamba2Trains5StepsLikeCpu) {
 }
 #endif
 
+/// Mamba-2 tiny in the bf16 recipe: the SSD's chunk products on tensor cores
+/// (ssd.cuh's ssd::tc: bf16 operands, f32 accumulators) forward and backward,
+/// against the CPU's run of the same plan. The bound is that of GPT-2's bf16
+/// run (5e-2): bf16 activations and the rounded scores and chunk states.
+#ifdef MOTIF_DEVICE_MAMBA2_BF16
+TEST(DeviceEngineSim, Mamba2Bf16Trains5StepsLikeCpu) {
+  trainTwentySteps(MOTIF_DEVICE_MAMBA2_BF16, 5e-2, 5);
+}
+#endif
+
 } // namespace
