@@ -104,12 +104,18 @@ void Executor::prepareArena(const Function &f, const std::vector<int64_t> &dims)
       const BufferInfo &b = f.buffers[v];
       // In the arena on the host: float values placed there that a step
       // makes and a later step of the run reads (results are handed to the
-      // caller, arguments come from it), not written in place over an
-      // operand (the host kernels do not all support their output aliasing
-      // an input; the operand's slot stays reserved), at an offset the
-      // vector loops can use.
+      // caller, arguments come from it), at an offset the vector loops can
+      // use. A value the plan writes in place over an operand takes the slot
+      // only where the fast entry reads each element before writing it (the
+      // native fused kernels: output is only called by fast entries, and
+      // the interpreted fallback makes its own); the other host kernels (a
+      // GEMM's residual, the cross-entropy backward) do not all support it,
+      // so those values own their memory and the operand's slot stays
+      // reserved.
+      bool inPlaceOk = b.aliasOf < 0 || (b.def < static_cast<int32_t>(f.steps.size()) &&
+                                         f.steps[static_cast<size_t>(b.def)].op == "kernel.fused");
       if (hostBytes[v] <= 0 || plan.offsets[v] < 0 || b.def < 0 || b.lastUse < 0 ||
-          static_cast<size_t>(b.lastUse) >= f.steps.size() || b.aliasOf >= 0 ||
+          static_cast<size_t>(b.lastUse) >= f.steps.size() || !inPlaceOk ||
           plan.offsets[v] % kHostAlignment != 0 || plan.offsets[v] + hostBytes[v] > plan.peak)
         continue;
       a.offset[v] = plan.offsets[v];
