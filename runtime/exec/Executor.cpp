@@ -3,9 +3,13 @@
 
 #include "runtime/fastcpu/FastBackend.h"
 
-#include <algorithm>
+#include "runtime/core/MemoryPlan.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstdio>
+#include <limits>
 
 using namespace motif::rt;
 
@@ -17,9 +21,139 @@ void Executor::useFp64() {
     if (t.isInt())
       continue;
     t.d.assign(t.f.begin(), t.f.end());
-    std::vector<float>().swap(t.f);
+    t.f.reset();
     t.dtype = DType::F64;
   }
+}
+
+/// The fast backend's arena: the plan's placement of the function's values
+/// at the run's dims, and one allocation that holds it (kept across runs,
+/// reallocated only when a run needs more).
+struct Executor::HostArena {
+  const Function *f = nullptr;
+  std::vector<int64_t> dims;
+  /// Per value: its offset in the arena, -1 where it is not placed there on
+  /// the host; and its slot's size in bytes.
+  std::vector<int64_t> offset, bytes;
+  int64_t peak = 0;
+  struct Free {
+    void operator()(char *p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> memory;
+  int64_t capacity = 0;
+};
+
+/// The host's vector loops want their operands 64-byte aligned (a cache line,
+/// an AVX-512 register); the plan aligns offsets to 16 bytes where sizes
+/// depend on the dims and to 256 where they do not.
+static constexpr int64_t kHostAlignment = 64;
+
+void Executor::prepareArena(const Function &f, const std::vector<int64_t> &dims) {
+  if (!arena_)
+    arena_ = std::make_unique<HostArena>();
+  HostArena &a = *arena_;
+  if (a.f != &f || a.dims != dims) {
+    a.f = &f;
+    a.dims = dims;
+    const size_t n = f.valueTypes.size();
+    a.offset.assign(n, -1);
+    a.bytes.assign(n, 0);
+    a.peak = 0;
+    // Without a memory plan every value owns its memory, as on the reference.
+    if (f.buffers.size() != n)
+      return;
+    // The host stores every float value in fp32. Where the plan stores them
+    // so too (a recipe with precision = "fp32"), its arena is the host's;
+    // where it stores some in bf16 (the GPU's default), the host places the
+    // same buffers, with the plan's lifetimes and in-place reuse, at their
+    // fp32 sizes (placeArena, the compiler's placement).
+    auto isFloat = [&](size_t v) {
+      DType t = f.valueTypes[v];
+      return t != DType::I32 && t != DType::I64;
+    };
+    std::vector<int64_t> hostBytes(n, -1);
+    bool planIsFp32 = f.storage.size() == n && f.arena.offsets.size() == n;
+    for (size_t v = 0; v < n; ++v) {
+      const BufferInfo &b = f.buffers[v];
+      if (!isFloat(v) || !b.inArena || !b.known || b.dims.size() != f.valueShapes[v].size())
+        continue;
+      int64_t elems = 1;
+      bool ok = true;
+      for (const auto &d : b.dims) {
+        auto x = d ? d->eval(dims) : std::nullopt;
+        ok = ok && x && *x >= 0;
+        elems = ok ? elems * *x : 0;
+      }
+      if (!ok)
+        continue;
+      hostBytes[v] = elems * static_cast<int64_t>(sizeof(float));
+      planIsFp32 = planIsFp32 && f.storage[v] == DType::F32;
+    }
+    ArenaPlan plan;
+    std::string why;
+    if (planIsFp32) {
+      if (!f.arena.at(dims, plan, why))
+        return; // a size overflows: owned memory
+    } else {
+      plan = assignOffsets(hostBytes, f.buffers);
+    }
+    if (plan.offsets.size() != n)
+      return;
+    a.peak = plan.peak;
+    for (size_t v = 0; v < n; ++v) {
+      const BufferInfo &b = f.buffers[v];
+      // In the arena on the host: float values placed there that a step
+      // makes and a later step of the run reads (results are handed to the
+      // caller, arguments come from it), at an offset the vector loops can
+      // use. A value the plan writes in place over an operand takes the slot
+      // only where the fast entry reads each element before writing it (the
+      // native fused kernels: output is only called by fast entries, and
+      // the interpreted fallback makes its own); the other host kernels (a
+      // GEMM's residual, the cross-entropy backward) do not all support it,
+      // so those values own their memory and the operand's slot stays
+      // reserved.
+      bool inPlaceOk = b.aliasOf < 0 || (b.def < static_cast<int32_t>(f.steps.size()) &&
+                                         f.steps[static_cast<size_t>(b.def)].op == "kernel.fused");
+      if (hostBytes[v] <= 0 || plan.offsets[v] < 0 || b.def < 0 || b.lastUse < 0 ||
+          static_cast<size_t>(b.lastUse) >= f.steps.size() || !inPlaceOk ||
+          plan.offsets[v] % kHostAlignment != 0 || plan.offsets[v] + hostBytes[v] > plan.peak)
+        continue;
+      a.offset[v] = plan.offsets[v];
+      a.bytes[v] = hostBytes[v];
+    }
+  }
+  if (a.peak > a.capacity) {
+    a.memory.reset();
+    a.capacity = 0;
+    size_t bytes = (static_cast<size_t>(a.peak) + kHostAlignment - 1) / kHostAlignment *
+                   kHostAlignment;
+    a.memory.reset(static_cast<char *>(std::aligned_alloc(kHostAlignment, bytes)));
+    if (!a.memory)
+      throw std::bad_alloc();
+    a.capacity = a.peak;
+  }
+}
+
+Tensor &Executor::output(const PlanStep &s, size_t i, Shape shape, bool zero) {
+  const int32_t v = s.results.at(i);
+  Tensor t;
+  t.dtype = DType::F32;
+  t.shape = std::move(shape);
+  const size_t n = static_cast<size_t>(t.numElements());
+  const bool placed = arena_ && arenaBytes > 0 && regionDepth_ == 0 && arena_->f == current &&
+                      static_cast<size_t>(v) < arena_->offset.size() && arena_->offset[v] >= 0 &&
+                      static_cast<int64_t>(n * sizeof(float)) <= arena_->bytes[v];
+  if (placed) {
+    float *p = reinterpret_cast<float *>(arena_->memory.get() + arena_->offset[v]);
+    t.f = HostBuffer<float>::view(p, n, static_cast<size_t>(arena_->bytes[v]) / sizeof(float));
+    if (zero)
+      std::fill(p, p + n, 0.f);
+    arenaValueBytes += static_cast<int64_t>(n * sizeof(float));
+  } else {
+    t.f.assign(n, 0.f);
+  }
+  values[static_cast<size_t>(v)] = std::move(t);
+  return values[static_cast<size_t>(v)];
 }
 
 Executor::Executor(const Artifact &artifact, HostBackend kind)
@@ -84,7 +218,7 @@ Status Executor::runRegion(const PlanRegion &region, std::vector<Tensor> args,
     return st;
   yields.clear();
   for (int32_t y : region.yields)
-    yields.push_back(values[y]);
+    yields.push_back(values[y]); // a copy owns its data
   return Status::ok();
 }
 
@@ -117,20 +251,31 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
                            dtypeName(f->valueTypes[f->args[i]]));
     if (fp64 && !in.isInt() && in.d.empty()) {
       in.d.assign(in.f.begin(), in.f.end());
-      std::vector<float>().swap(in.f);
+      in.f.reset();
       in.dtype = DType::F64;
     }
     values[f->args[i]] = std::move(in);
   }
   // Inputs that name the same dim must agree on it (tokens and targets: B, T).
+  std::vector<int64_t> dims;
   if (!f->symbols.empty()) {
     std::vector<Shape> shapes;
     for (int32_t a : f->args)
       shapes.push_back(values[a].shape);
-    std::vector<int64_t> dims;
     std::string why;
     if (!f->symbolValues(shapes, dims, why))
       return Status::error(why);
+  }
+  // The fast backend's values live in the plan's arena (output); kept values
+  // (freeDeadValues off) must not share memory, and fp64 runs the reference.
+  arenaValueBytes = arenaBytes = 0;
+  if (kind_ == HostBackend::Fast && !fp64 && freeDeadValues) {
+    prepareArena(*f, dims);
+    arenaBytes = arena_->peak;
+    if (poisonArena && arena_->memory)
+      std::fill_n(reinterpret_cast<float *>(arena_->memory.get()),
+                  static_cast<size_t>(arena_->capacity) / sizeof(float),
+                  std::numeric_limits<float>::quiet_NaN());
   }
   const std::vector<PlanStep> *plan = &f->plan;
   if (plan->size() != f->steps.size()) {
@@ -164,6 +309,7 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
   results.clear();
   for (int32_t r : f->results) {
     bool move = freeDeadValues && std::count(f->results.begin(), f->results.end(), r) == 1;
+    values[r].f.own(); // never an arena slice a later run reuses
     results.push_back(move ? std::move(values[r]) : values[r]);
   }
   return Status::ok();

@@ -13,6 +13,7 @@
 
 #include "runtime/core/Artifact.h"
 #include "runtime/exec/Backend.h"
+#include "runtime/exec/HostBuffer.h"
 
 #include <cstdint>
 #include <functional>
@@ -25,15 +26,17 @@ namespace motif::rt {
 
 /// A host tensor: int32 data for integer types; for float types fp32 data
 /// (`f`), or fp64 data (`d`) when the executor runs in fp64 (dtype F64).
+/// The float data is owned, or a slice of the executor's arena
+/// (HostBuffer.h, Executor::output).
 struct Tensor {
   DType dtype = DType::F32;
   Shape shape;
-  std::vector<float> f;
-  std::vector<double> d;
+  HostBuffer<float> f;
+  HostBuffer<double> d;
   std::vector<int32_t> i;
   /// The float data in precision R (float: `f`, double: `d`).
-  template <typename R> std::vector<R> &v();
-  template <typename R> const std::vector<R> &v() const {
+  template <typename R> HostBuffer<R> &v();
+  template <typename R> const HostBuffer<R> &v() const {
     return const_cast<Tensor *>(this)->v<R>();
   }
   int64_t numElements() const {
@@ -46,8 +49,8 @@ struct Tensor {
   /// Frees the data and keeps the shape: what the memory plan does to a value
   /// after its last read (a later step may still ask for its shape).
   void release() {
-    std::vector<float>().swap(f);
-    std::vector<double>().swap(d);
+    f.reset();
+    d.reset();
     std::vector<int32_t>().swap(i);
   }
   static Tensor floats(Shape shape, float fill = 0.f);
@@ -56,8 +59,8 @@ struct Tensor {
   template <typename R> static Tensor reals(Shape shape);
   static Tensor ints(Shape shape);
 };
-template <> inline std::vector<float> &Tensor::v<float>() { return f; }
-template <> inline std::vector<double> &Tensor::v<double>() { return d; }
+template <> inline HostBuffer<float> &Tensor::v<float>() { return f; }
+template <> inline HostBuffer<double> &Tensor::v<double>() { return d; }
 template <> inline Tensor Tensor::reals<float>(Shape shape) { return floats(std::move(shape)); }
 template <> inline Tensor Tensor::reals<double>(Shape shape) { return doubles(std::move(shape)); }
 
@@ -141,7 +144,28 @@ struct Executor {
   void noteMade(const Tensor &t);
   void noteFreed(const Tensor &t);
 
+  /// Result `i` of top-level step `s`, made with `shape` in fp32 and stored
+  /// in ex.values: a slice of the run's arena at the memory plan's offset
+  /// where the plan places the value there (the fast backend, fp32, values
+  /// freed after their last read), its elements not initialized unless
+  /// `zero`; else owned, zero-filled memory. The caller writes every element
+  /// (or asks for `zero`).
+  Tensor &output(const PlanStep &s, size_t i, Shape shape, bool zero = false);
+  /// Fills the arena with NaNs before every run, so that an element a fast
+  /// entry leaves unwritten shows (tests; costs a pass over the arena).
+  bool poisonArena = false;
+  /// Bytes of results the last run placed in the arena (of totalValueBytes),
+  /// and the arena's size for that run (0: the run used none).
+  int64_t arenaValueBytes = 0, arenaBytes = 0;
+
 private:
+  /// The arena of the function being run (fast backend, fp32): its
+  /// placement at the run's dims, and the memory, kept across runs and
+  /// reallocated only when a run needs more.
+  struct HostArena;
+  std::unique_ptr<HostArena> arena_;
+  void prepareArena(const Function &f, const std::vector<int64_t> &dims);
+
   HostBackend kind_;
   std::unique_ptr<Backend> backend_;
   /// Plans decoded here when the artifact was built in memory (read

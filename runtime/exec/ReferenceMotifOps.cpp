@@ -111,10 +111,12 @@ Tensor &result(Executor &ex, const PlanStep &s, size_t i, const cpu::Shape &shap
 // (division truncates toward zero); casts convert between the two.
 
 /// The data of `t` as element type E: int32 ids, or floats in precision E.
-template <typename E> std::vector<E> &elems(Tensor &t);
+template <typename E> struct ElemStore { using type = HostBuffer<E>; };
+template <> struct ElemStore<int32_t> { using type = std::vector<int32_t>; };
+template <typename E> typename ElemStore<E>::type &elems(Tensor &t);
 template <> std::vector<int32_t> &elems<int32_t>(Tensor &t) { return t.i; }
-template <> std::vector<float> &elems<float>(Tensor &t) { return t.f; }
-template <> std::vector<double> &elems<double>(Tensor &t) { return t.d; }
+template <> HostBuffer<float> &elems<float>(Tensor &t) { return t.f; }
+template <> HostBuffer<double> &elems<double>(Tensor &t) { return t.d; }
 template <typename E> const E *elemData(const Tensor &t) {
   return elems<E>(const_cast<Tensor &>(t)).data();
 }

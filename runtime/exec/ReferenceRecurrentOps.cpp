@@ -113,8 +113,8 @@ Status runRecurrentVjp(Executor &ex, const PlanStep &s, const RecurrentVjpDesc &
     putStep<R>(dx, t, out[0], false);
     carry = std::move(out[1]);
     for (size_t k = 0; k < dparams.size(); ++k) {
-      std::vector<R> &acc = dparams[k].v<R>();
-      const std::vector<R> &g = out[2 + k].v<R>();
+      HostBuffer<R> &acc = dparams[k].v<R>();
+      const HostBuffer<R> &g = out[2 + k].v<R>();
       if (g.size() != acc.size())
         return Status::error("the backward cell of " + s.where() +
                              " yielded a parameter gradient of shape " +

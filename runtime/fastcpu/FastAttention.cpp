@@ -575,9 +575,7 @@ Outcome fastRun(Executor &ex, const AttentionDesc &d, const PlanStep &s) {
   std::optional<Problem> P = problemOf(d, q, k, v, bias);
   if (!P)
     return std::nullopt;
-  Tensor y = Tensor::floats(q.shape);
-  forward(*P, y.f.data(), nullptr);
-  ex.values[s.results[0]] = std::move(y);
+  forward(*P, ex.output(s, 0, q.shape).f.data(), nullptr);
   return Status::ok();
 }
 
@@ -596,14 +594,21 @@ Outcome fastVjp(Executor &ex, const AttentionDesc &d, const PlanStep &s) {
   // The vjp gets the forward's output but not its logsumexp: recompute it.
   std::vector<float> lse(P->B * P->H * P->Tq);
   forward(*P, nullptr, lse.data());
-  Tensor g[4] = {Tensor::floats(q.shape), Tensor::floats(k.shape), Tensor::floats(v.shape),
-                 bias ? Tensor::floats(bias->shape) : Tensor()};
-  backward(*P, out.f.data(), dout.f.data(), lse.data(), g[0].f.data(), g[1].f.data(),
-           g[2].f.data(), bias ? g[3].f.data() : nullptr);
+  // backward writes every gradient: those asked for are the step's results,
+  // the others scratch.
+  const Tensor *ins[4] = {&q, &k, &v, bias};
+  std::vector<float> scratch[4];
+  float *g[4] = {nullptr, nullptr, nullptr, nullptr};
   size_t r = 0;
-  for (size_t i = 0; i < numIn; ++i)
-    if (i < s.vjp.needs.size() && s.vjp.needs[i])
-      ex.values[s.results[r++]] = std::move(g[i]);
+  for (size_t i = 0; i < numIn; ++i) {
+    if (i < s.vjp.needs.size() && s.vjp.needs[i]) {
+      g[i] = ex.output(s, r++, ins[i]->shape).f.data();
+    } else {
+      scratch[i].resize(static_cast<size_t>(ins[i]->numElements()));
+      g[i] = scratch[i].data();
+    }
+  }
+  backward(*P, out.f.data(), dout.f.data(), lse.data(), g[0], g[1], g[2], bias ? g[3] : nullptr);
   return Status::ok();
 }
 
@@ -618,10 +623,8 @@ Outcome fastRun(Executor &ex, const KernelAttentionDesc &d, const PlanStep &s) {
   std::optional<Problem> P = problemOf(d, q, k, v, bias);
   if (!P)
     return std::nullopt;
-  Tensor out = Tensor::floats(q.shape), lse = Tensor::floats({P->B, P->H, P->Tq});
-  forward(*P, out.f.data(), lse.f.data());
-  ex.values[s.results[0]] = std::move(out);
-  ex.values[s.results[1]] = std::move(lse);
+  float *out = ex.output(s, 0, q.shape).f.data();
+  forward(*P, out, ex.output(s, 1, {P->B, P->H, P->Tq}).f.data());
   return Status::ok();
 }
 
@@ -639,15 +642,10 @@ Outcome fastRun(Executor &ex, const KernelAttentionGradDesc &d, const PlanStep &
   if (!P || out.shape != q.shape || dout.shape != q.shape ||
       lse.numElements() != P->B * P->H * P->Tq)
     return std::nullopt;
-  Tensor dq = Tensor::floats(q.shape), dk = Tensor::floats(k.shape), dv = Tensor::floats(v.shape);
-  Tensor db = bias ? Tensor::floats(bias->shape) : Tensor();
-  backward(*P, out.f.data(), dout.f.data(), lse.f.data(), dq.f.data(), dk.f.data(), dv.f.data(),
-           bias ? db.f.data() : nullptr);
-  ex.values[s.results[0]] = std::move(dq);
-  ex.values[s.results[1]] = std::move(dk);
-  ex.values[s.results[2]] = std::move(dv);
-  if (bias)
-    ex.values[s.results[3]] = std::move(db);
+  float *dq = ex.output(s, 0, q.shape).f.data(), *dk = ex.output(s, 1, k.shape).f.data(),
+        *dv = ex.output(s, 2, v.shape).f.data();
+  float *db = bias ? ex.output(s, 3, bias->shape).f.data() : nullptr;
+  backward(*P, out.f.data(), dout.f.data(), lse.f.data(), dq, dk, dv, db);
   return Status::ok();
 }
 
@@ -690,8 +688,8 @@ Outcome fastRun(Executor &ex, const AttentionDecodeDesc &d, const PlanStep &s) {
     }
     return ex.values[ov];
   };
-  Tensor out = Tensor::floats({B, 1, H * Dv});
   Tensor kNext = nextCache(1, 3), vNext = nextCache(2, 4);
+  Tensor &out = ex.output(s, 0, {B, 1, H * Dv});
   for (int64_t b = 0; b < B; ++b) {
     int64_t slot = pos.i[b] % S;
     std::copy(k.f.begin() + b * KW, k.f.begin() + (b + 1) * KW,
@@ -711,7 +709,6 @@ Outcome fastRun(Executor &ex, const AttentionDecodeDesc &d, const PlanStep &s) {
                   scores.data(), out.f.data() + (b * H + h) * Dv);
     }
   });
-  ex.values[s.results[0]] = std::move(out);
   ex.values[s.results[1]] = std::move(kNext);
   ex.values[s.results[2]] = std::move(vNext);
   return Status::ok();

@@ -56,11 +56,10 @@ inline StepOperands stepOperands(Executor &ex, const PlanStep &s, size_t numOds)
   return o;
 }
 
-/// The result `i` of step `s` as a fresh fp32 tensor of `shape`.
+/// The result `i` of step `s` as an fp32 tensor of `shape` (Executor::output:
+/// its elements not initialized; the caller writes every one).
 inline float *freshResult(Executor &ex, const PlanStep &s, size_t i, const Shape &shape) {
-  Tensor &r = ex.values[s.results[i]];
-  r = Tensor::floats(shape);
-  return r.f.data();
+  return ex.output(s, i, shape).f.data();
 }
 
 /// The product of all dims but the last (rows of a row-wise op).

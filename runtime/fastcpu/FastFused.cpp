@@ -81,12 +81,10 @@ fast::Outcome fast::fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s)
   StatusOr<HostKernelFn> fn = hostKernel(ex.artifact.host, *d.native_kernel);
   if (!fn.isOk())
     return fn.status();
-  std::vector<Tensor> outs;
   std::vector<float *> outPtrs;
-  for (size_t r = 0; r < s.results.size(); ++r) {
-    outs.push_back(Tensor::floats(full->shape));
-    outPtrs.push_back(outs.back().f.data());
-  }
+  const Shape shape = full->shape; // (output may replace the tensor `full` is)
+  for (size_t r = 0; r < s.results.size(); ++r)
+    outPtrs.push_back(ex.output(s, r, shape).f.data());
   HostKernelFn kernel = *fn;
   // parallelFor gives each thread at least 32768 units of work: an item of
   // kChunk elements counts kChunk * 32768 / kPerThread.
@@ -96,7 +94,5 @@ fast::Outcome fast::fastRun(Executor &ex, const FusedDesc &d, const PlanStep &s)
                                     std::min(n, e * kChunk), mods.data());
                            });
   // (checkResults, after the step, counts them as made.)
-  for (size_t r = 0; r < s.results.size(); ++r)
-    ex.values[s.results[r]] = std::move(outs[r]);
   return Status::ok();
 }

@@ -343,28 +343,21 @@ MotifOperands motifOperands(Executor &ex, const PlanStep &s, size_t numOds) {
   return o;
 }
 
-/// The gradient buffers of a vjp step: one (zeros) per present input it was
-/// asked for, stored into the results in input order.
+/// The gradient buffers of a vjp step: one per present input it was asked
+/// for, the step's results in input order (Executor::output: zeros when
+/// `zero`, for the kernels that accumulate or skip rows).
 struct GradBuffers {
-  std::vector<Tensor> t;
   std::vector<float *> p;
-  explicit GradBuffers(const MotifOperands &o) : t(o.in.size()), p(o.in.size(), nullptr) {
-    size_t present = 0;
+  GradBuffers(Executor &ex, const PlanStep &s, const MotifOperands &o, bool zero)
+      : p(o.in.size(), nullptr) {
+    size_t present = 0, r = 0;
     for (size_t i = 0; i < o.in.size(); ++i) {
       if (!o.in[i])
         continue;
-      if (present < o.need.size() && o.need[present]) {
-        t[i] = Tensor::floats(o.in[i]->shape);
-        p[i] = t[i].f.data();
-      }
+      if (present < o.need.size() && o.need[present])
+        p[i] = ex.output(s, r++, o.in[i]->shape, zero).f.data();
       ++present;
     }
-  }
-  void store(Executor &ex, const PlanStep &s) {
-    size_t r = 0;
-    for (size_t i = 0; i < p.size(); ++i)
-      if (p[i])
-        ex.values[s.results[r++]] = std::move(t[i]);
   }
 };
 
@@ -394,15 +387,9 @@ Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
                            std::to_string(rowsOf(b.shape)));
     if (g.epilogue != Epilogue::None || residual || bias || g.keep_pre)
       return std::nullopt;
-    Tensor d = Tensor::floats({N, K});
-    Tensor db;
-    if (g.bias_grad)
-      db = Tensor::floats({N});
-    linearGrads(M, K, N, b.f.data(), nullptr, a.f.data(), nullptr, d.f.data(),
-                g.bias_grad ? db.f.data() : nullptr);
-    ex.values[s.results[0]] = std::move(d);
-    if (g.bias_grad)
-      ex.values[s.results[1]] = std::move(db);
+    float *d = ex.output(s, 0, {N, K}).f.data();
+    float *db = g.bias_grad ? ex.output(s, 1, {N}).f.data() : nullptr;
+    linearGrads(M, K, N, b.f.data(), nullptr, a.f.data(), nullptr, d, db);
     return Status::ok();
   }
   if (g.rows || ta || g.bias_grad)
@@ -436,14 +423,12 @@ Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
   if (bias && bias->numElements() != N)
     return std::nullopt;
 
-  Tensor d = Tensor::floats(out);
-  Tensor pre;
   bool keep = g.keep_pre && s.results.size() > 1;
-  if (keep)
-    pre = Tensor::floats(out);
+  Tensor &d = ex.output(s, 0, out);
+  Tensor *pre = keep ? &ex.output(s, 1, out) : nullptr;
   Epi e;
   e.bias = bias ? bias->f.data() : nullptr;
-  e.pre = keep ? pre.f.data() : nullptr;
+  e.pre = keep ? pre->f.data() : nullptr;
   e.act = g.epilogue;
   e.residual = residual ? residual->f.data() : nullptr;
   if (plain) {
@@ -462,9 +447,6 @@ Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
     if (e.residual)
       addRows(y, e.residual, M * N);
   }
-  ex.values[s.results[0]] = std::move(d);
-  if (keep)
-    ex.values[s.results[1]] = std::move(pre);
   return Status::ok();
 }
 
@@ -485,7 +467,9 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
   int64_t total = 0;
   for (int64_t r = 0; r < rows; ++r)
     total += t.i[r] != ignore;
-  Tensor loss = Tensor::floats({}), dx = Tensor::floats(x.shape), dw = Tensor::floats(w.shape);
+  // Rows (and, with every row ignored, dw) that no chunk writes stay zero.
+  Tensor &loss = ex.output(s, 0, {}), &dx = ex.output(s, 1, x.shape, true),
+         &dw = ex.output(s, 2, w.shape, true);
   std::vector<float> logits;
   double sum = 0;
   bool first = true;
@@ -514,9 +498,6 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
     first = false;
   }
   loss.f[0] = static_cast<float>(total ? sum / double(total) : 0.0);
-  ex.values[s.results[0]] = std::move(loss);
-  ex.values[s.results[1]] = std::move(dx);
-  ex.values[s.results[2]] = std::move(dw);
   return Status::ok();
 }
 
@@ -532,11 +513,10 @@ Outcome fastRun(Executor &ex, const LinearDesc &, const PlanStep &s) {
   int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / std::max<int64_t>(1, K);
   Shape shape = x.shape;
   shape.back() = N;
-  Tensor y = Tensor::floats(shape);
+  Tensor &y = ex.output(s, 0, shape);
   Epi e;
   e.bias = o.in[2] ? o.in[2]->f.data() : nullptr;
   gemmRows(M, N, K, x.f.data(), w.f.data(), true, y.f.data(), e);
-  ex.values[s.results[0]] = std::move(y);
   return Status::ok();
 }
 
@@ -546,11 +526,10 @@ Outcome fastVjp(Executor &ex, const LinearDesc &, const PlanStep &s) {
   MotifOperands o = motifOperands(ex, s, 3);
   if (!o.dout)
     return std::nullopt;
-  GradBuffers g(o);
+  GradBuffers g(ex, s, o, false);
   const Tensor &x = *o.in[0], &w = *o.in[1];
   int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / std::max<int64_t>(1, K);
   linearGrads(M, K, N, x.f.data(), w.f.data(), o.dout->f.data(), g.p[0], g.p[1], g.p[2]);
-  g.store(ex, s);
   return Status::ok();
 }
 
@@ -562,9 +541,8 @@ Outcome fastRun(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
   Shape shape = m.outBatch();
   shape.push_back(m.M);
   shape.push_back(m.N);
-  Tensor c = Tensor::floats(shape);
+  Tensor &c = ex.output(s, 0, shape);
   batchedMatmul(m, a.f.data(), b.f.data(), c.f.data());
-  ex.values[s.results[0]] = std::move(c);
   return Status::ok();
 }
 
@@ -574,10 +552,9 @@ Outcome fastVjp(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
   MotifOperands o = motifOperands(ex, s, 2);
   if (!o.dout)
     return std::nullopt;
-  GradBuffers g(o);
+  GradBuffers g(ex, s, o, true); // accumulated over the broadcast batch
   cpu::MatmulShape m = matmulShapeOf(*o.in[0], *o.in[1], d.transpose_b);
   batchedMatmulGrads(m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout->f.data(), g.p[0], g.p[1]);
-  g.store(ex, s);
   return Status::ok();
 }
 
@@ -610,7 +587,8 @@ Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
   const int32_t *off = o.in[2]->i.data();
   const float *x = o.in[0]->f.data(), *w = o.in[1]->f.data();
   const float *b = o.in[3] ? o.in[3]->f.data() : nullptr;
-  Tensor y = Tensor::floats({g.rows, g.N});
+  // Rows outside every expert's range stay zero.
+  Tensor &y = ex.output(s, 0, {g.rows, g.N}, true);
   for (int64_t e = 0; e < g.experts; ++e) {
     int64_t r0 = off[e], r1 = off[e + 1];
     Epi epi;
@@ -618,7 +596,6 @@ Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
     gemmRows(r1 - r0, g.N, g.K, x + r0 * g.K, w + e * g.N * g.K, true, y.f.data() + r0 * g.N,
              epi);
   }
-  ex.values[s.results[0]] = std::move(y);
   return Status::ok();
 }
 
@@ -629,7 +606,7 @@ Outcome fastVjp(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
   cpu::GroupedLinearShape g;
   if (!o.dout || !groupedShapeOf(o, g))
     return std::nullopt;
-  GradBuffers gr(o);
+  GradBuffers gr(ex, s, o, true); // an expert with no rows keeps zeros
   const int32_t *off = o.in[2]->i.data();
   const float *x = o.in[0]->f.data(), *w = o.in[1]->f.data(), *dy = o.dout->f.data();
   for (int64_t e = 0; e < g.experts; ++e) {
@@ -641,7 +618,6 @@ Outcome fastVjp(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
                 gr.p[1] ? gr.p[1] + e * g.N * g.K : nullptr,
                 gr.p[3] ? gr.p[3] + e * g.N : nullptr);
   }
-  gr.store(ex, s);
   return Status::ok();
 }
 

@@ -11,7 +11,8 @@
 //
 // Entries read and write the executor's tensors as the reference entries do
 // (runtime/exec/ReferenceBackend.h: checkOperands has already run; results
-// go to ex.values[s.results[i]] with ex.noteMade).
+// go to ex.values[s.results[i]]; Executor::output makes them there, in the
+// run's arena, without a fill unless asked).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_FASTCPU_FASTOPS_H

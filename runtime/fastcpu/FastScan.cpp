@@ -468,7 +468,7 @@ Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s) {
   std::optional<Sel> sel = selOf(d, in);
   if (!sel)
     return std::nullopt;
-  Tensor y = Tensor::floats(in[0]->shape);
+  Tensor &y = ex.output(s, 0, in[0]->shape);
   const int64_t nb = (sel->Di + kW - 1) / kW;
   parallelFor(sel->B * nb, 6 * sel->T * kW * sel->N, [&](int64_t r0, int64_t r1) {
     Block k(*sel);
@@ -477,7 +477,6 @@ Outcome fastRun(Executor &ex, const SelectiveScanDesc &d, const PlanStep &s) {
       forwardTask(*sel, r / nb, (r % nb) * kW, k, k.h.data(), y.f.data());
     }
   });
-  ex.values[s.results[0]] = std::move(y);
   return Status::ok();
 }
 
@@ -563,13 +562,12 @@ Outcome fastRun(Executor &ex, const SsdDesc &, const PlanStep &s) {
   std::optional<Ssd> o = ssdOf(ex, s);
   if (!o)
     return std::nullopt;
-  Tensor y = Tensor::floats(ex.values[s.operands[0]].shape);
+  Tensor &y = ex.output(s, 0, ex.values[s.operands[0]].shape);
   parallelFor(o->B * o->H, 4 * o->T * o->P * o->N, [&](int64_t r0, int64_t r1) {
     std::vector<float> S(o->N * o->P), dec(o->N);
     for (int64_t r = r0; r < r1; ++r)
       ssdForwardTask(*o, r / o->H, r % o->H, S.data(), dec.data(), y.f.data());
   });
-  ex.values[s.results[0]] = std::move(y);
   return Status::ok();
 }
 

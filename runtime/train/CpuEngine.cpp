@@ -163,7 +163,8 @@ Status CpuEngine::writeState(Checkpoint &c) {
   for (const ParamInfo &p : art.params) {
     const Tensor &t = ex.params[p.name];
     c.tensors.push_back(
-        {p.name, {p.shape, ex.fp64 ? std::vector<float>(t.d.begin(), t.d.end()) : t.f}});
+        {p.name, {p.shape, ex.fp64 ? std::vector<float>(t.d.begin(), t.d.end())
+                                   : std::vector<float>(t.f.begin(), t.f.end())}});
     if (p.frozen)
       continue;
     if (!states[si].m.empty())
@@ -221,7 +222,8 @@ StatusOr<std::vector<double>> CpuEngine::parameter(const std::string &name) {
   if (it == ex.params.end())
     return Status::error("the model has no parameter '" + name + "'");
   const Tensor &t = it->second;
-  return ex.fp64 ? t.d : std::vector<double>(t.f.begin(), t.f.end());
+  return ex.fp64 ? std::vector<double>(t.d.begin(), t.d.end())
+                 : std::vector<double>(t.f.begin(), t.f.end());
 }
 
 StatusOr<std::vector<double>> CpuEngine::gradient(const std::string &name) {

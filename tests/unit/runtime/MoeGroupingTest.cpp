@@ -50,7 +50,8 @@ Results run(const Artifact &a, const std::string &fn, bool fp64, bool training =
     const Tensor &t = results[r];
     if (t.isInt())
       continue;
-    out[f->resultRoles[r]] = fp64 ? t.d : std::vector<double>(t.f.begin(), t.f.end());
+    out[f->resultRoles[r]] = fp64 ? std::vector<double>(t.d.begin(), t.d.end())
+                                  : std::vector<double>(t.f.begin(), t.f.end());
   }
   return out;
 }
