@@ -46,10 +46,6 @@ public:
   virtual Status checkResults(const PlanStep &s, bool nanCheck) = 0;
   /// Frees value `v` after its last read (its shape stays known).
   virtual void release(int32_t v) = 0;
-  /// After a function's run ends (or fails), before its results are taken:
-  /// what the backend lent to the run's values goes back (the fast CPU
-  /// backend's parameter loans, runtime/fastcpu/FastDecode.h).
-  virtual void endRun() {}
 
 protected:
   /// The error of an entry this backend does not implement.

@@ -300,7 +300,6 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
   if (afterStep)
     hooks.afterStep = [&](size_t index, const PlanStep &) { return afterStep(index, f->steps[index]); };
   Status st = runSteps(backend(), *plan, hooks);
-  backend().endRun();
   if (!st.isOk())
     return st;
   // The results move out (a decode step's state goes back to the caller

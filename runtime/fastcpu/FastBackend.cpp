@@ -103,7 +103,7 @@ public:
     return st;                                                                     \
   }                                                                                \
   std::pair<Status, bool> Entry##Untimed(const D &d, const PlanStep &s) {          \
-    if (lendParam(d, s)) /* get_param without a copy: FastDecode.h */            \
+    if (viewParam(d, s)) /* get_param without a copy: FastDecode.h */            \
       return {Status::ok(), true};                                                 \
     if (!ex.fp64) {                                                                \
       if (Status st = checkOperands(ex, s); !st.isOk())                            \
@@ -130,20 +130,16 @@ public:
   Status checkResults(const PlanStep &s, bool nanCheck) override {
     return ref->checkResults(s, nanCheck);
   }
-  void release(int32_t v) override {
-    if (!loans.giveBack(v))
-      ref->release(v);
-  }
-  void endRun() override { loans.endRun(); }
+  void release(int32_t v) override { ref->release(v); }
 
 private:
   Executor &ex;
   std::unique_ptr<Backend> ref;
   std::unique_ptr<StepProfile> profile;
-  /// Parameters lent to an inference run's get_param values (FastDecode.h).
-  fast::ParamLoans loans{ex};
-  bool lendParam(const GetParamDesc &d, const PlanStep &s) { return loans.lend(d.name, s); }
-  template <typename D> bool lendParam(const D &, const PlanStep &) { return false; }
+  bool viewParam(const GetParamDesc &d, const PlanStep &s) {
+    return fast::viewParam(ex, d.name, s);
+  }
+  template <typename D> bool viewParam(const D &, const PlanStep &) { return false; }
 
 public:
   FastBackendCounts counts;

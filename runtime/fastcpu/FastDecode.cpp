@@ -119,94 +119,30 @@ bool smallMGemm(int64_t M, int64_t N, int64_t K, const float *x, const float *w,
 }
 
 //===----------------------------------------------------------------------===//
-// ParamLoans
+// get_param as a view
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// Whether a step (or a step of its regions) reads value v.
-bool reads(const PlanStep &s, int32_t v) {
-  if (std::find(s.operands.begin(), s.operands.end(), v) != s.operands.end())
-    return true;
-  for (const PlanRegion &r : s.regions)
-    for (const PlanStep &t : r.steps)
-      if (reads(t, v))
-        return true;
-  return false;
-}
-} // namespace
-
-bool ParamLoans::lend(const std::string &name, const PlanStep &s) {
-  if (ex.fp64 || ex.training || !ex.current)
+bool viewParam(Executor &ex, const std::string &name, const PlanStep &s) {
+  if (!ex.current || !ex.freeDeadValues || s.results.size() != 1)
+    return false;
+  const std::vector<int32_t> &results = ex.current->results;
+  if (std::find(results.begin(), results.end(), s.results[0]) != results.end())
     return false;
   auto p = ex.params.find(name);
-  if (p == ex.params.end() || p->second.dtype != DType::F32)
+  if (p == ex.params.end())
     return false;
   Tensor &param = p->second;
   Tensor &out = ex.values[s.results[0]];
-  auto held = std::find_if(loans.begin(), loans.end(), [&](const Loan &l) { return l.param == &param; });
-  if (held != loans.end() && held->value == s.results[0])
-    return true; // (this value holds it already)
-  // Lent by top-level steps only: a region's steps (a recurrent cell's
-  // body) run many times per run; they copy (from the value that holds the
-  // parameter, when one does).
-  const std::vector<PlanStep> &plan = ex.current->plan;
-  bool topLevel = !plan.empty() && &s >= plan.data() && &s < plan.data() + plan.size();
-  if (held == loans.end()) {
-    if (!topLevel)
-      return false; // the reference's entry copies the parameter
-    out = Tensor();
-    out.dtype = param.dtype;
-    out.shape = param.shape;
-    out.f.swap(param.f);
-    loans.push_back({s.results[0], &param});
-    return true;
-  }
-  // Another value of this run holds the parameter (a tied weight read
-  // twice): it moves on when no later step reads that value and the run
-  // does not return it, else this value is a copy.
-  Tensor &holder = ex.values[held->value];
-  const std::vector<int32_t> &results = ex.current->results;
-  bool later = !topLevel || !ex.freeDeadValues ||
-               std::find(results.begin(), results.end(), held->value) != results.end();
-  for (const PlanStep *t = &s + 1; !later && t < plan.data() + plan.size(); ++t)
-    later = reads(*t, held->value);
   out = Tensor();
   out.dtype = param.dtype;
   out.shape = param.shape;
-  if (later) {
-    out.f = holder.f;
-    return true;
-  }
-  ex.noteFreed(holder); // its bytes move to this value (counted again as made)
-  out.f.swap(holder.f);
-  held->value = s.results[0];
-  return true;
-}
-
-bool ParamLoans::giveBack(int32_t v) {
-  auto it = std::find_if(loans.begin(), loans.end(), [&](const Loan &l) { return l.value == v; });
-  if (it == loans.end())
+  if (ex.fp64 && param.dtype == DType::F64)
+    out.d = HostBuffer<double>::view(param.d.data(), param.d.size(), param.d.size());
+  else if (!ex.fp64 && param.dtype == DType::F32)
+    out.f = HostBuffer<float>::view(param.f.data(), param.f.size(), param.f.size());
+  else
     return false;
-  ex.noteFreed(ex.values[v]); // counted as made by checkResults, as a copy was
-  it->param->f.swap(ex.values[v].f);
-  std::vector<float>().swap(ex.values[v].f);
-  loans.erase(it);
   return true;
-}
-
-void ParamLoans::endRun() {
-  for (const Loan &l : loans) {
-    Tensor &v = ex.values[l.value];
-    l.param->f.swap(v.f); // the parameter gets its own storage back
-    bool seen = !ex.freeDeadValues ||
-                (ex.current && std::find(ex.current->results.begin(), ex.current->results.end(),
-                                         l.value) != ex.current->results.end());
-    if (seen)
-      v.f = l.param->f;
-    else
-      std::vector<float>().swap(v.f);
-  }
-  loans.clear();
 }
 
 } // namespace motif::rt::fast

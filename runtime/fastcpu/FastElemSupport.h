@@ -62,6 +62,12 @@ inline float *freshResult(Executor &ex, const PlanStep &s, size_t i, const Shape
   return ex.output(s, i, shape).f.data();
 }
 
+/// The same, zero-filled: for entries that accumulate into their result or
+/// leave parts of it unwritten (scatter-adds, padding, a missing gradient).
+inline float *zeroedResult(Executor &ex, const PlanStep &s, size_t i, const Shape &shape) {
+  return ex.output(s, i, shape, /*zero=*/true).f.data();
+}
+
 /// The product of all dims but the last (rows of a row-wise op).
 inline int64_t leadingRows(const Shape &shape) {
   int64_t n = 1;

@@ -264,7 +264,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const EmbeddingDesc &, const Plan
                            std::to_string(V) + ")");
   const float *dy = o.dout[0]->f.data();
   const int32_t *ip = ids.i.data();
-  float *g = freshResult(ex, s, size_t(o.gradResult[1]), tab.shape);
+  float *g = zeroedResult(ex, s, size_t(o.gradResult[1]), tab.shape);
   // Column blocks of 16: each thread owns its columns of every table row and
   // adds the ids' rows in id order (the reference's order).
   constexpr int64_t Block = 16;
@@ -393,7 +393,7 @@ Outcome motif::rt::fast::reduceAnyAxes(Executor &ex, const ReduceDesc &d, const 
   const bool mean = d.kind == ReduceKind::Mean, max = d.kind == ReduceKind::Max;
   const double count = double(l.count);
   const float *xp = x.f.data();
-  float *y = freshResult(ex, s, 0, reducedShapeOf(x.shape, d.axes, d.keepdim));
+  float *y = zeroedResult(ex, s, 0, reducedShapeOf(x.shape, d.axes, d.keepdim));
   const std::vector<int64_t> &ko = l.keptOffsets, &ro = l.reducedOffsets;
   const int64_t n = l.inner, outs = static_cast<int64_t>(ko.size()),
                 nr = static_cast<int64_t>(ro.size());
@@ -448,7 +448,7 @@ Outcome motif::rt::fast::reduceAnyAxesVjp(Executor &ex, const ReduceDesc &d, con
   const float *xp = x.f.data(), *dy = o.dout[0]->f.data();
   // Max: the forward's output (operand numInputs) picks the first maximum.
   const float *yp = max ? ex.values[s.operands[size_t(s.vjp.numInputs)]].f.data() : nullptr;
-  float *dx = freshResult(ex, s, size_t(o.gradResult[0]), x.shape);
+  float *dx = zeroedResult(ex, s, size_t(o.gradResult[0]), x.shape);
   const std::vector<int64_t> &ko = l.keptOffsets, &ro = l.reducedOffsets;
   const int64_t n = l.inner, outs = static_cast<int64_t>(ko.size());
   auto scale = [&](float g) { return mean ? float(double(g) / count) : g; };
@@ -589,7 +589,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const SplitDesc &d, const PlanSte
   }
   if (off != x.shape[axis])
     return std::nullopt;
-  float *dx = freshResult(ex, s, size_t(o.gradResult[0]), x.shape);
+  float *dx = zeroedResult(ex, s, size_t(o.gradResult[0]), x.shape);
   copyPieces(outer, x.shape[axis], inner, pieces, dx, parts, false);
   return Status::ok();
 }
@@ -653,7 +653,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const ConcatDesc &d, const PlanSt
   for (size_t i = 0; i < n; ++i)
     parts.push_back(o.gradResult[i] < 0
                         ? nullptr
-                        : freshResult(ex, s, size_t(o.gradResult[i]), o.in[i]->shape));
+                        : zeroedResult(ex, s, size_t(o.gradResult[i]), o.in[i]->shape));
   int64_t outer, inner;
   aroundAxis(shape, axis, outer, inner);
   copyPieces(outer, off, inner, pieces, const_cast<float *>(dy.f.data()), parts, true);
@@ -708,7 +708,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const SliceDesc &d, const PlanSte
   aroundAxis(x.shape, axis, outer, inner);
   if (o.dout[0]->isInt() || o.dout[0]->numElements() != outer * sp.length * inner)
     return std::nullopt;
-  float *dx = freshResult(ex, s, size_t(o.gradResult[0]), x.shape); // zeros
+  float *dx = zeroedResult(ex, s, size_t(o.gradResult[0]), x.shape); // zeros
   sliceRows(outer, x.shape[axis], inner, sp, dx, const_cast<float *>(o.dout[0]->f.data()), false);
   return Status::ok();
 }
@@ -769,7 +769,7 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const Conv1dDesc &d, const PlanSt
   const int64_t C = c.Cin, K = c.K, T = c.T, To = c.outT(), pl = c.padLeft();
   std::vector<float> wt = tapsByOffset(w.f.data(), C, K);
   const float *bias = o.in[2] ? o.in[2]->f.data() : nullptr, *xp = x.f.data();
-  float *y = freshResult(ex, s, 0, {c.B, To, C});
+  float *y = zeroedResult(ex, s, 0, {c.B, To, C});
   parallelFor(c.B * To, C * K, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t b = r / To, t = r % To;
@@ -799,7 +799,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const Conv1dDesc &d, const PlanSt
   if (o.gradResult[0] >= 0) {
     // dx[b, ti] = sum_k w[:, k] dy[b, ti + pl - k dil]: gathered per row.
     std::vector<float> wt = tapsByOffset(w.f.data(), C, K);
-    float *dx = freshResult(ex, s, size_t(o.gradResult[0]), x.shape);
+    float *dx = zeroedResult(ex, s, size_t(o.gradResult[0]), x.shape);
     parallelFor(B * T, C * K, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t b = r / T, ti = r % T;
@@ -815,9 +815,9 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const Conv1dDesc &d, const PlanSt
     return Status::ok();
   // dw[c, k] = sum_{b,t} dy[b,t,c] x[b, t - pl + k dil, c], db[c] = sum dy: per
   // channel block, in double, (b, t) in order.
-  float *dw = o.gradResult[1] >= 0 ? freshResult(ex, s, size_t(o.gradResult[1]), w.shape) : nullptr;
+  float *dw = o.gradResult[1] >= 0 ? zeroedResult(ex, s, size_t(o.gradResult[1]), w.shape) : nullptr;
   float *db = o.in[2] && o.gradResult[2] >= 0
-                  ? freshResult(ex, s, size_t(o.gradResult[2]), o.in[2]->shape)
+                  ? zeroedResult(ex, s, size_t(o.gradResult[2]), o.in[2]->shape)
                   : nullptr;
   constexpr int64_t Block = 16;
   const int64_t blocks = (C + Block - 1) / Block;

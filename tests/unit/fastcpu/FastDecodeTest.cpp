@@ -5,10 +5,10 @@
 // epilogues) against the reference on odd shapes (N not a multiple of the 4
 // weight rows taken at once, K not a multiple of the 16 lanes, K < 16), the
 // same bits for 1 and 3 threads, smallMGemm against a double-precision sum;
-// and parameter loans: an inference run's get_param values take the
-// parameters' storage and give it back (parameters unchanged bit for bit,
-// at the same address; a tied weight read twice; a parameter returned as a
-// result). Tolerance 2e-5 relative to 1 + |reference| (fp32 dot products of
+// and get_param values as views of the parameters' storage (parameters
+// unchanged bit for bit, at the same address, in inference and training
+// runs; a tied weight read twice; a parameter returned as a result, which
+// gets a copy). Tolerance 2e-5 relative to 1 + |reference| (fp32 dot products of
 // at most 53 terms in 16 partial sums).
 //
 //===----------------------------------------------------------------------===//
@@ -178,8 +178,7 @@ Artifact loansArtifact() {
   f.results = {2, 4, 1};
   f.resultRoles = {"output:a", "output:b", "output:w"};
   a.functions.push_back(f);
-  // "g": the same without returning w: the second get_param takes the
-  // storage over from the first value (nothing reads it any more).
+  // "g": the same without returning w (both get_param values are views).
   f.name = "g";
   f.results = {2, 4};
   f.resultRoles = {"output:a", "output:b"};
@@ -187,7 +186,7 @@ Artifact loansArtifact() {
   return parsed(a);
 }
 
-TEST(FastDecodeLoans, InferenceRunsGiveTheParametersBack) {
+TEST(FastDecodeParamViews, GetParamViewsLeaveTheParametersAsTheyWere) {
   Artifact a = loansArtifact();
   Executor ref(a, HostBackend::Reference);
   ref.initParameters(3);
@@ -211,7 +210,7 @@ TEST(FastDecodeLoans, InferenceRunsGiveTheParametersBack) {
       if (run % 2 == 0)
         EXPECT_EQ(got[2].f, before) << "the parameter returned as a result";
       EXPECT_EQ(ex.params["w"].f, before) << fn << " run " << run << (training ? " training" : "");
-      EXPECT_EQ(ex.params["w"].f.data(), storage) << "the parameter's own storage came back";
+      EXPECT_EQ(ex.params["w"].f.data(), storage) << "the parameter kept its own storage";
     }
   }
 }
