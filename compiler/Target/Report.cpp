@@ -376,8 +376,8 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
       at += (s ? ", " : "") + plan.symbols[s] + "=" + std::to_string(values[s]);
     os << "  @" << fn.getSymName() << "  " << kernels << " kernels, arena "
        << bytesStr(arena.peak) << " at " << (at.empty() ? "fixed sizes" : at)
-       << " (" << bytesStr(arena.sumOfSizes) << " without reuse)\n"
-       << "    arena placement: " << placed.placement << "\n";
+       << " (" << bytesStr(arena.sumOfSizes) << " without reuse), placed " << placed.placement
+       << "\n";
     mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
     if (auto f = flops.flops.eval(values)) {
       os << "    " << llvm::format("%.3g", double(*f)) << " FLOPs = "

@@ -113,7 +113,7 @@ enum class ArenaPlacement {
   GreedyBySize, // the placement above
   InOrder,      // definition order, first fit in a free list
 };
-constexpr int64_t kArenaGreedyPairs = int64_t(1) << 27;
+constexpr int64_t kArenaGreedyPairs = int64_t(1) << 24;
 SymbolicArena placeArena(const std::vector<std::optional<SymPoly>> &sizes,
                          const std::vector<BufferInfo> &buffers,
                          const std::vector<int64_t> &reference,

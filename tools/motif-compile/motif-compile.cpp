@@ -177,7 +177,7 @@ static cl::opt<motif::rt::ArenaPlacement> arenaPlacement(
     "arena-placement", cl::init(motif::rt::ArenaPlacement::Auto),
     cl::desc("How the buffers are placed in the arena (docs/passes.md, memory planning)"),
     cl::values(clEnumValN(motif::rt::ArenaPlacement::Auto, "auto",
-                          "greedy by size unless the plan has more than 2^27 pairs of "
+                          "greedy by size unless the plan has more than 2^24 pairs of "
                           "buffers alive together (deep train steps), then in order"),
                clEnumValN(motif::rt::ArenaPlacement::GreedyBySize, "greedy",
                           "largest first, each at the lowest provably free offset"),
