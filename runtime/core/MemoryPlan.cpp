@@ -455,13 +455,22 @@ SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &s
   int64_t pairs = -1;
   if (how == ArenaPlacement::Auto) {
     pairs = pairsAliveTogether(order, def, last);
-    how = pairs > kArenaGreedyPairs ? ArenaPlacement::InOrder : ArenaPlacement::GreedyBySize;
+    how = pairs > kArenaGreedyPairs || static_cast<int64_t>(order.size()) > kArenaGreedyBuffers
+              ? ArenaPlacement::InOrder
+              : ArenaPlacement::GreedyBySize;
   }
-  std::string count = std::to_string(order.size()) + " buffers" +
-                      (pairs >= 0 ? ", " + std::to_string(pairs) + " pairs alive together" : "");
+  // What the choice saw, and which limit it passed.
+  const bool auto_ = pairs >= 0;
+  std::string count = std::to_string(order.size()) + " buffers";
+  if (auto_ && static_cast<int64_t>(order.size()) > kArenaGreedyBuffers)
+    count += " > " + std::to_string(kArenaGreedyBuffers);
+  if (auto_) {
+    count += ", " + std::to_string(pairs) + " pairs alive together";
+    if (pairs > kArenaGreedyPairs)
+      count += " > " + std::to_string(kArenaGreedyPairs);
+  }
   if (how == ArenaPlacement::InOrder) {
-    plan.placement = "in definition order, first fit (" + count +
-                     (pairs >= 0 ? " > " + std::to_string(kArenaGreedyPairs) : "") + ")";
+    plan.placement = "in definition order, first fit (" + count + ")";
     placeInOrder(order, def, last, needD, dense.at(reference), w, off, end, bytes);
     for (size_t i : order)
       plan.offsets[i] = dense.poly(&off[i * w]);

@@ -103,17 +103,20 @@ struct SymbolicArena {
 ///
 /// That greedy walks, per buffer, every placed buffer alive with it: in a
 /// train step the saved activations are all alive together, so it is
-/// quadratic in depth. Past kArenaGreedyPairs pairs of buffers alive together
-/// (counted first, in n log n) the buffers go in definition order instead,
+/// quadratic in depth; and it filters every placed buffer for its lifetime,
+/// quadratic in the buffers however few are alive together. Past
+/// kArenaGreedyPairs pairs of buffers alive together (counted first, in
+/// n log n) or kArenaGreedyBuffers buffers the buffers go in definition order instead,
 /// each at the lowest provably clear hole of a free list (dead buffers' ranges,
 /// coalesced) or at the coefficient-wise maximum of the live ends and holes:
 /// linear in the buffers times the holes, which stay few (ArenaPlacement).
 enum class ArenaPlacement {
-  Auto,         // GreedyBySize unless the plan has more than kArenaGreedyPairs pairs
+  Auto,         // GreedyBySize unless the plan passes kArenaGreedyPairs or kArenaGreedyBuffers
   GreedyBySize, // the placement above
   InOrder,      // definition order, first fit in a free list
 };
 constexpr int64_t kArenaGreedyPairs = int64_t(1) << 24;
+constexpr int64_t kArenaGreedyBuffers = int64_t(1) << 15;
 SymbolicArena placeArena(const std::vector<std::optional<SymPoly>> &sizes,
                          const std::vector<BufferInfo> &buffers,
                          const std::vector<int64_t> &reference,

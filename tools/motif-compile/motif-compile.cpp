@@ -178,7 +178,8 @@ static cl::opt<motif::rt::ArenaPlacement> arenaPlacement(
     cl::desc("How the buffers are placed in the arena (docs/passes.md, memory planning)"),
     cl::values(clEnumValN(motif::rt::ArenaPlacement::Auto, "auto",
                           "greedy by size unless the plan has more than 2^24 pairs of "
-                          "buffers alive together (deep train steps), then in order"),
+                          "buffers alive together (deep train steps) or 2^15 buffers, "
+                          "then in order"),
                clEnumValN(motif::rt::ArenaPlacement::GreedyBySize, "greedy",
                           "largest first, each at the lowest provably free offset"),
                clEnumValN(motif::rt::ArenaPlacement::InOrder, "in-order",
