@@ -390,3 +390,33 @@ TEST(Arena, InOrderReusesFreedHolesAndMergesThem) {
   EXPECT_EQ(c.offsets[3]->str({"B", "T"}), "32*B*T + 256");
   EXPECT_EQ(c.bytes.str({"B", "T"}), "64*B*T + 256");
 }
+
+TEST(Arena, AutoChoosesByPairsAndBuffers) {
+  // A chain of 40000 buffers, each alive with the next only: few pairs, but
+  // more buffers than the greedy's filter takes; a clique of 6000 buffers:
+  // fewer buffers, more pairs. Both go in order; a small plan stays greedy.
+  auto chain = [](int n, bool clique) {
+    std::vector<BufferInfo> b(n);
+    for (int i = 0; i < n; ++i) {
+      b[i].def = i;
+      b[i].lastUse = clique ? n : i + 1;
+    }
+    return b;
+  };
+  std::vector<BufferInfo> c = chain(40000, false);
+  std::vector<std::optional<SymPoly>> sz(c.size(), SymPoly::constant(100));
+  SymbolicArena a = placeArena(sz, c, {});
+  EXPECT_EQ(a.placement, "in definition order, first fit (40000 buffers > 32768, 39999 pairs "
+                         "alive together)");
+  EXPECT_EQ(a.bytes.str({}), "512");
+  std::vector<BufferInfo> k = chain(6000, true);
+  sz.assign(k.size(), SymPoly::constant(100));
+  a = placeArena(sz, k, {});
+  EXPECT_EQ(a.placement, "in definition order, first fit (6000 buffers, 17997000 pairs alive "
+                         "together > 16777216)");
+  EXPECT_EQ(a.bytes.str({}), std::to_string(6000 * 256));
+  std::vector<BufferInfo> s = chain(100, false);
+  sz.assign(s.size(), SymPoly::constant(100));
+  a = placeArena(sz, s, {});
+  EXPECT_EQ(a.placement, "greedy by size (100 buffers, 99 pairs alive together)");
+}
