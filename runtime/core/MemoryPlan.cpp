@@ -282,7 +282,7 @@ void placeInOrder(const std::vector<size_t> &order, const std::vector<int32_t> &
   auto nonPositive = [&](const int64_t *v) {
     return std::all_of(v, v + w, [](int64_t c) { return c <= 0; });
   };
-  std::vector<char> tracked(off.size() / std::max<size_t>(w, 1), 0);
+  std::vector<char> tracked(def.size(), 0); // alive and holding bytes
   Vec top(w), cand(w);
   size_t nextDeath = 0;
   for (size_t i : seq) {

@@ -389,6 +389,12 @@ TEST(Arena, InOrderReusesFreedHolesAndMergesThem) {
   EXPECT_EQ(c.offsets[2]->str({"B", "T"}), "0");
   EXPECT_EQ(c.offsets[3]->str({"B", "T"}), "32*B*T + 256");
   EXPECT_EQ(c.bytes.str({"B", "T"}), "64*B*T + 256");
+  // Only empty buffers (no monomial at all): every offset 0, no arena.
+  std::vector<std::optional<SymPoly>> none(4, SymPoly());
+  SymbolicArena z = placeArena(none, bufs, {}, ArenaPlacement::InOrder);
+  for (const auto &o : z.offsets)
+    EXPECT_EQ(o->str({}), "0");
+  EXPECT_EQ(z.bytes.str({}), "0");
 }
 
 TEST(Arena, AutoChoosesByPairsAndBuffers) {
