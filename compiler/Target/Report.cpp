@@ -379,14 +379,16 @@ bool ::motif::printMemoryReport(ModuleOp module, llvm::StringRef dims, llvm::raw
     // The arena the artifact carries (placed for every value of the dims),
     // evaluated at these.
     rt::ArenaPlan arena;
-    if (!mlir::motif::placeArena(plan, order, values).at(values, arena, why))
+    rt::SymbolicArena placed = mlir::motif::placeArena(plan, order, values);
+    if (!placed.at(values, arena, why))
       return false;
     std::string at;
     for (size_t s = 0; s < plan.symbols.size(); ++s)
       at += (s ? ", " : "") + plan.symbols[s] + "=" + std::to_string(values[s]);
     os << "  @" << fn.getSymName() << "  " << kernels << " kernels, arena "
        << bytesStr(arena.peak) << " at " << (at.empty() ? "fixed sizes" : at)
-       << " (" << bytesStr(arena.sumOfSizes) << " without reuse)\n";
+       << " (" << bytesStr(arena.sumOfSizes) << " without reuse), placed " << placed.placement
+       << "\n";
     mlir::motif::FunctionFlops flops = mlir::motif::countFlops(plan);
     if (auto f = flops.flops.eval(values)) {
       os << "    " << llvm::format("%.3g", double(*f)) << " FLOPs = "

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <set>
 #include <numeric>
 
 using namespace motif::rt;
@@ -147,6 +148,21 @@ public:
     for (const SymPoly::Term &t : p.terms)
       out[lookup.at(t.symbols)] += t.coef;
   }
+  /// Each monomial's value at `values` (INT64_MAX on overflow or a missing symbol).
+  std::vector<int64_t> at(const std::vector<int64_t> &values) const {
+    std::vector<int64_t> out;
+    for (const std::vector<int32_t> &m : monomials) {
+      int64_t v = 1;
+      for (int32_t s : m)
+        if (s < 0 || static_cast<size_t>(s) >= values.size() ||
+            __builtin_mul_overflow(v, values[s], &v)) {
+          v = INT64_MAX;
+          break;
+        }
+      out.push_back(v);
+    }
+    return out;
+  }
   SymPoly poly(const int64_t *v) const {
     std::map<std::vector<int32_t>, int64_t> acc;
     for (size_t k = 0; k < width(); ++k)
@@ -169,9 +185,203 @@ bool denseLE(const int64_t *p, const int64_t *q, size_t w) {
 }
 } // namespace
 
+namespace {
+ArenaPlacement defaultPlacement = ArenaPlacement::Auto;
+
+/// How many pairs of the buffers in `order` are alive together (def..last
+/// ranges that meet): all pairs less those where one dies before the other is
+/// written, counted with the last uses sorted. The greedy by size walks about
+/// this many busy buffers in all.
+int64_t pairsAliveTogether(const std::vector<size_t> &order, const std::vector<int32_t> &def,
+                           const std::vector<int32_t> &last) {
+  std::vector<int32_t> lasts;
+  for (size_t i : order)
+    lasts.push_back(last[i]);
+  std::sort(lasts.begin(), lasts.end());
+  int64_t m = static_cast<int64_t>(order.size()), apart = 0;
+  for (size_t i : order)
+    apart += std::lower_bound(lasts.begin(), lasts.end(), def[i]) - lasts.begin();
+  return std::max<int64_t>(0, m * (m - 1) / 2 - apart);
+}
+
+/// The placement in definition order (ArenaPlacement::InOrder). Walks the
+/// buffers by their defining step; before each, the buffers that died before
+/// that step are freed: a freed range becomes a hole, merged with a hole that
+/// ends exactly where it starts or starts exactly where it ends. A buffer goes
+/// at the start of the first hole (by start at the reference dims) it provably
+/// fits in (hole start + size <= hole end coefficient-wise), the hole keeping
+/// the rest; otherwise at the top: the coefficient-wise maximum of the ends of
+/// the live buffers and of the holes, kept per monomial in a multiset. A hole
+/// that starts provably above every live end is dropped, which lowers the top.
+/// Invariant: the live buffers and the holes are pairwise provably disjoint
+/// (one's end <= the other's start coefficient-wise), so each placement is
+/// clear of every live buffer; a buffer whose size has a negative coefficient
+/// goes to the top and leaves no hole (its end is not provably above its
+/// start), and one whose size is provably never positive goes at 0.
+/// Offsets and ends are dense vectors of `w` coefficients (off, end by buffer).
+void placeInOrder(const std::vector<size_t> &order, const std::vector<int32_t> &def,
+                  const std::vector<int32_t> &last, const std::vector<int64_t> &needD,
+                  const std::vector<int64_t> &monomialRef, size_t w, std::vector<int64_t> &off, std::vector<int64_t> &end,
+                  std::vector<int64_t> &bytes) {
+  using Vec = std::vector<int64_t>;
+  std::vector<size_t> seq(order), deaths(order);
+  std::sort(seq.begin(), seq.end(),
+            [&](size_t a, size_t b) { return def[a] != def[b] ? def[a] < def[b] : a < b; });
+  std::sort(deaths.begin(), deaths.end(),
+            [&](size_t a, size_t b) { return last[a] != last[b] ? last[a] < last[b] : a < b; });
+  // Per monomial, the ends of the live buffers and of the holes.
+  std::vector<std::multiset<int64_t>> liveEnds(w), holeEnds(w);
+  auto addEnd = [&](std::vector<std::multiset<int64_t>> &sets, const int64_t *e) {
+    for (size_t k = 0; k < w; ++k)
+      sets[k].insert(e[k]);
+  };
+  auto removeEnd = [&](std::vector<std::multiset<int64_t>> &sets, const int64_t *e) {
+    for (size_t k = 0; k < w; ++k)
+      sets[k].erase(sets[k].find(e[k]));
+  };
+  struct Hole {
+    Vec a, b;
+    int64_t refA = 0;
+  };
+  std::vector<Hole> holes;
+  std::vector<uint32_t> freeIds;
+  std::set<std::pair<int64_t, uint32_t>> byRef; // holes by start at the reference
+  std::map<Vec, uint32_t> byStart, byEnd;       // for merging: exact starts and ends
+  // A hole's start at the reference dims: only the order of the scan, the
+  // proofs are coefficient-wise.
+  auto refOf = [&](const Vec &v) {
+    int64_t sum = 0, t;
+    for (size_t k = 0; k < w; ++k)
+      if (__builtin_mul_overflow(v[k], monomialRef[k], &t) || __builtin_add_overflow(sum, t, &sum))
+        return INT64_MAX;
+    return sum;
+  };
+  auto unindex = [&](uint32_t h) {
+    byRef.erase({holes[h].refA, h});
+    auto s = byStart.find(holes[h].a);
+    if (s != byStart.end() && s->second == h)
+      byStart.erase(s);
+    auto e = byEnd.find(holes[h].b);
+    if (e != byEnd.end() && e->second == h)
+      byEnd.erase(e);
+  };
+  auto index = [&](uint32_t h) {
+    holes[h].refA = refOf(holes[h].a);
+    byRef.insert({holes[h].refA, h});
+    byStart.emplace(holes[h].a, h);
+    byEnd.emplace(holes[h].b, h);
+  };
+  auto drop = [&](uint32_t h) {
+    unindex(h);
+    removeEnd(holeEnds, holes[h].b.data());
+    freeIds.push_back(h);
+  };
+  auto nonNegative = [&](const int64_t *v) {
+    return std::all_of(v, v + w, [](int64_t c) { return c >= 0; });
+  };
+  auto nonPositive = [&](const int64_t *v) {
+    return std::all_of(v, v + w, [](int64_t c) { return c <= 0; });
+  };
+  std::vector<char> tracked(def.size(), 0); // alive and holding bytes
+  Vec top(w), cand(w);
+  size_t nextDeath = 0;
+  for (size_t i : seq) {
+    // Free the buffers that died before this one is written.
+    for (; nextDeath < deaths.size() && last[deaths[nextDeath]] < def[i]; ++nextDeath) {
+      size_t j = deaths[nextDeath];
+      if (!tracked[j])
+        continue;
+      tracked[j] = 0;
+      removeEnd(liveEnds, &end[j * w]);
+      if (!nonNegative(&needD[j * w]))
+        continue; // its range is not provably ordered: no hole
+      Vec a(&off[j * w], &off[j * w] + w), b(&end[j * w], &end[j * w] + w);
+      auto l = byEnd.find(a);
+      if (l != byEnd.end()) {
+        uint32_t h = l->second;
+        a = holes[h].a;
+        drop(h);
+      }
+      auto r = byStart.find(b);
+      if (r != byStart.end()) {
+        uint32_t h = r->second;
+        b = holes[h].b;
+        drop(h);
+      }
+      uint32_t h;
+      if (freeIds.empty()) {
+        h = static_cast<uint32_t>(holes.size());
+        holes.emplace_back();
+      } else {
+        h = freeIds.back();
+        freeIds.pop_back();
+      }
+      holes[h].a = std::move(a);
+      holes[h].b = std::move(b);
+      index(h);
+      addEnd(holeEnds, holes[h].b.data());
+      // Holes above every live end are the top's: drop them.
+      while (!byRef.empty()) {
+        uint32_t t = std::prev(byRef.end())->second;
+        bool above = true;
+        for (size_t k = 0; k < w && above; ++k)
+          above = liveEnds[k].empty() || *liveEnds[k].rbegin() <= holes[t].a[k];
+        if (!above)
+          break;
+        drop(t);
+      }
+    }
+    const int64_t *ni = &needD[i * w];
+    int64_t *oi = &off[i * w], *ei = &end[i * w];
+    if (nonPositive(ni)) { // never positive: no bytes to place
+      std::fill(oi, oi + w, 0);
+    } else {
+      bool done = false;
+      if (nonNegative(ni))
+        for (auto it = byRef.begin(); it != byRef.end(); ++it) {
+          uint32_t h = it->second;
+          Hole &hole = holes[h];
+          bool fits = true;
+          for (size_t k = 0; k < w && fits; ++k)
+            fits = hole.a[k] + ni[k] <= hole.b[k];
+          if (!fits)
+            continue;
+          std::copy(hole.a.begin(), hole.a.end(), oi);
+          unindex(h);
+          for (size_t k = 0; k < w; ++k)
+            hole.a[k] += ni[k];
+          if (hole.a == hole.b) {
+            removeEnd(holeEnds, hole.b.data());
+            freeIds.push_back(h);
+          } else {
+            index(h);
+          }
+          done = true;
+          break;
+        }
+      if (!done)
+        for (size_t k = 0; k < w; ++k)
+          oi[k] = std::max({int64_t(0), liveEnds[k].empty() ? 0 : *liveEnds[k].rbegin(),
+                            holeEnds[k].empty() ? 0 : *holeEnds[k].rbegin()});
+    }
+    for (size_t k = 0; k < w; ++k) {
+      ei[k] = oi[k] + ni[k];
+      bytes[k] = std::max(bytes[k], ei[k]);
+    }
+    if (!nonPositive(ni)) {
+      tracked[i] = 1;
+      addEnd(liveEnds, ei);
+    }
+  }
+}
+} // namespace
+
+void motif::rt::setDefaultArenaPlacement(ArenaPlacement how) { defaultPlacement = how; }
+
 SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &sizes,
                                     const std::vector<BufferInfo> &input,
-                                    const std::vector<int64_t> &reference) {
+                                    const std::vector<int64_t> &reference,
+                                    ArenaPlacement how) {
   SymbolicArena plan;
   size_t n = sizes.size();
   plan.offsets.assign(n, std::nullopt);
@@ -240,6 +450,37 @@ SymbolicArena motif::rt::placeArena(const std::vector<std::optional<SymPoly>> &s
   std::vector<int32_t> def(n), last(n);
   for (size_t i = 0; i < n; ++i)
     def[i] = buffers[i].def, last[i] = buffers[i].lastUse;
+  if (how == ArenaPlacement::Auto)
+    how = defaultPlacement;
+  int64_t pairs = -1;
+  if (how == ArenaPlacement::Auto) {
+    pairs = pairsAliveTogether(order, def, last);
+    how = pairs > kArenaGreedyPairs || static_cast<int64_t>(order.size()) > kArenaGreedyBuffers
+              ? ArenaPlacement::InOrder
+              : ArenaPlacement::GreedyBySize;
+  }
+  // What the choice saw, and which limit it passed.
+  const bool auto_ = pairs >= 0;
+  std::string count = std::to_string(order.size()) + " buffers";
+  if (auto_ && static_cast<int64_t>(order.size()) > kArenaGreedyBuffers)
+    count += " > " + std::to_string(kArenaGreedyBuffers);
+  if (auto_) {
+    count += ", " + std::to_string(pairs) + " pairs alive together";
+    if (pairs > kArenaGreedyPairs)
+      count += " > " + std::to_string(kArenaGreedyPairs);
+  }
+  if (how == ArenaPlacement::InOrder) {
+    plan.placement = "in definition order, first fit (" + count + ")";
+    placeInOrder(order, def, last, needD, dense.at(reference), w, off, end, bytes);
+    for (size_t i : order)
+      plan.offsets[i] = dense.poly(&off[i * w]);
+    plan.bytes = dense.poly(bytes.data());
+    for (size_t i = 0; i < n; ++i)
+      if (root[i] >= 0)
+        plan.offsets[i] = plan.offsets[root[i]];
+    return plan;
+  }
+  plan.placement = "greedy by size (" + count + ")";
   // The placed buffers by start at the reference, and by end (ties in
   // placement order).
   std::vector<uint32_t> byStart, byEnd, busyStart, busyEnd;

@@ -81,6 +81,9 @@ struct SymbolicArena {
   std::vector<std::optional<SymPoly>> offsets; // by buffer; none outside the arena
   SymPoly bytes;
   SymPoly sumOfSizes;
+  /// Which placement ran and why (for --report and --time-passes; not part
+  /// of the artifact).
+  std::string placement;
   /// The placement for concrete symbol values; false (with `why`) when a
   /// polynomial overflows.
   bool at(const std::vector<int64_t> &values, ArenaPlan &out, std::string &why) const;
@@ -97,9 +100,29 @@ struct SymbolicArena {
 /// data; such buffers are left out, allocated at run time). A buffer that
 /// reuses another in place (aliasOf) gets its offset, the two lifetimes
 /// counting as one, unless it is not provably as small.
+///
+/// That greedy walks, per buffer, every placed buffer alive with it: in a
+/// train step the saved activations are all alive together, so it is
+/// quadratic in depth; and it filters every placed buffer for its lifetime,
+/// quadratic in the buffers however few are alive together. Past
+/// kArenaGreedyPairs pairs of buffers alive together (counted first, in
+/// n log n) or kArenaGreedyBuffers buffers the buffers go in definition order instead,
+/// each at the lowest provably clear hole of a free list (dead buffers' ranges,
+/// coalesced) or at the coefficient-wise maximum of the live ends and holes:
+/// linear in the buffers times the holes, which stay few (ArenaPlacement).
+enum class ArenaPlacement {
+  Auto,         // GreedyBySize unless the plan passes kArenaGreedyPairs or kArenaGreedyBuffers
+  GreedyBySize, // the placement above
+  InOrder,      // definition order, first fit in a free list
+};
+constexpr int64_t kArenaGreedyPairs = int64_t(1) << 24;
+constexpr int64_t kArenaGreedyBuffers = int64_t(1) << 15;
 SymbolicArena placeArena(const std::vector<std::optional<SymPoly>> &sizes,
                          const std::vector<BufferInfo> &buffers,
-                         const std::vector<int64_t> &reference);
+                         const std::vector<int64_t> &reference,
+                         ArenaPlacement how = ArenaPlacement::Auto);
+/// The placement Auto means in this process (motif-compile --arena-placement).
+void setDefaultArenaPlacement(ArenaPlacement how);
 
 /// placeArena for constant sizes (negative: left out), evaluated.
 ArenaPlan assignOffsets(const std::vector<int64_t> &sizes,

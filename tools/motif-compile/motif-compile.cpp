@@ -22,6 +22,8 @@
 #include "compiler/Target/Report.h"
 #include "tools/motif-compile/Progress.h"
 #include "dialects/motif/MotifDialect.h"
+#include "runtime/core/Artifact.h"
+#include "runtime/core/MemoryPlan.h"
 #include "runtime/core/TargetInfo.h"
 
 #include "mlir/Pass/Pass.h"
@@ -171,6 +173,18 @@ static cl::list<Recompute> recompute(
     cl::values(clEnumValN(Recompute::Attention, "attention",
                           "each attention's output and log-sum-exp")),
     cl::cat(cat));
+static cl::opt<motif::rt::ArenaPlacement> arenaPlacement(
+    "arena-placement", cl::init(motif::rt::ArenaPlacement::Auto),
+    cl::desc("How the buffers are placed in the arena (docs/passes.md, memory planning)"),
+    cl::values(clEnumValN(motif::rt::ArenaPlacement::Auto, "auto",
+                          "greedy by size unless the plan has more than 2^24 pairs of "
+                          "buffers alive together (deep train steps) or 2^15 buffers, "
+                          "then in order"),
+               clEnumValN(motif::rt::ArenaPlacement::GreedyBySize, "greedy",
+                          "largest first, each at the lowest provably free offset"),
+               clEnumValN(motif::rt::ArenaPlacement::InOrder, "in-order",
+                          "in definition order, first fit in the freed holes (linear)")),
+    cl::cat(cat));
 static cl::opt<unsigned> maxErrors("max-errors", cl::init(20),
                                    cl::desc("Stop after this many errors"),
                                    cl::cat(cat));
@@ -254,6 +268,7 @@ int main(int argc, char **argv) {
   if (debugCrash)
     __builtin_trap();
 
+  motif::rt::setDefaultArenaPlacement(arenaPlacement);
   motif::CompileProgress progress(!quiet, progressAfter);
   progress.stage("parse");
   mlir::DefaultTimingManager tm;
@@ -529,6 +544,10 @@ int main(int argc, char **argv) {
               *module, inputFile, src ? (*src)->getBuffer().str() : "", artifact)))
         return 1;
     }
+    if (llvm::TimePassesIsEnabled) // which arena placement the stage above ran
+      for (const motif::rt::Function &f : artifact.functions)
+        llvm::errs() << "motif-compile: arena placement of @" << f.name << ": "
+                     << f.arena.placement << "\n";
     artifact.targets = targetList;
     if (cuda) {
       progress.stage("CUDA (NVRTC)");
