@@ -1,7 +1,7 @@
 //===- FastDecode.cpp - The fast CPU backend's decode path -----------------===//
 //
-// smallMGemm (the GEMV-like products of a decode step) and ParamLoans (get_param
-// without a copy in inference runs); see FastDecode.h.
+// smallMGemm (the GEMV-like products of a decode step) and viewParam
+// (get_param without a copy); see FastDecode.h.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/fastcpu/FastDecode.h"

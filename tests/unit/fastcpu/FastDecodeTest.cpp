@@ -141,12 +141,12 @@ TEST(FastDecodeKernel, SmallMGemmAgainstADoubleSum) {
 /// "f"(x [2, 24]) = (x·wᵀ, x·wᵀ again from a second get_param of the same
 /// tied weight, w itself): get_param w, matmul, get_param w, matmul; "g"
 /// the same steps returning the two products only.
-Artifact loansArtifact() {
+Artifact paramViewsArtifact() {
   Artifact a;
   a.compilerVersion = "test";
-  a.model = "loans";
+  a.model = "param_views";
   a.targets = {"cpu"};
-  a.sourceName = "loans.motif";
+  a.sourceName = "param_views.motif";
   ParamInfo p;
   p.name = "w";
   p.shape = {19, 24};
@@ -174,7 +174,7 @@ Artifact loansArtifact() {
   s4.results = {4};
   f.steps = {s1, s2, s3, s4};
   for (Step &s : f.steps)
-    s.location = "loans.motif:1:1";
+    s.location = "param_views.motif:1:1";
   f.results = {2, 4, 1};
   f.resultRoles = {"output:a", "output:b", "output:w"};
   a.functions.push_back(f);
@@ -187,7 +187,7 @@ Artifact loansArtifact() {
 }
 
 TEST(FastDecodeParamViews, GetParamViewsLeaveTheParametersAsTheyWere) {
-  Artifact a = loansArtifact();
+  Artifact a = paramViewsArtifact();
   Executor ref(a, HostBackend::Reference);
   ref.initParameters(3);
   std::vector<Tensor> want;
