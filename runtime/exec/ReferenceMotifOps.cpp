@@ -9,6 +9,7 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Ssd.h"
 #include "runtime/exec/ReferenceBackend.h"
+#include "runtime/exec/ConvShape.h"
 #include "runtime/exec/RopeShape.h"
 
 #include <algorithm>
@@ -216,18 +217,7 @@ cpu::RopeShape ropeShape(const RopeDesc &d, const Tensor &x) {
 }
 
 cpu::Conv1dShape conv1dShape(const Conv1dDesc &d, const Tensor &x, const Tensor &w) {
-  cpu::Conv1dShape c;
-  c.B = x.shape[0];
-  c.T = x.shape[1];
-  c.Cin = x.shape[2];
-  c.Cout = w.shape[0];
-  c.K = w.shape[2];
-  c.stride = d.stride;
-  c.padding = d.padding;
-  c.dilation = d.dilation;
-  c.groups = d.groups;
-  c.causal = d.causal;
-  return c;
+  return conv1dShapeOf(d, x.shape, w.shape);
 }
 
 /// The two entries of a 2-D attribute (stride, padding, kernel).

@@ -24,6 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Parallel.h"
+#include "runtime/exec/ConvShape.h"
 #include "runtime/exec/RopeShape.h"
 #include "runtime/fastcpu/FastElemSupport.h"
 #include "runtime/fastcpu/FastOps.h"
@@ -735,18 +736,7 @@ bool depthwise(const motif::cpu::Conv1dShape &c) {
          c.outT() >= 0;
 }
 motif::cpu::Conv1dShape convShape(const Conv1dDesc &d, const Tensor &x, const Tensor &w) {
-  motif::cpu::Conv1dShape c;
-  c.B = x.shape[0];
-  c.T = x.shape[1];
-  c.Cin = x.shape[2];
-  c.Cout = w.shape[0];
-  c.K = w.shape[2];
-  c.stride = d.stride;
-  c.padding = d.padding;
-  c.dilation = d.dilation;
-  c.groups = d.groups;
-  c.causal = d.causal;
-  return c;
+  return conv1dShapeOf(d, x.shape, w.shape);
 }
 /// w [C, 1, K] as [K, C] (a row of taps per offset).
 std::vector<float> tapsByOffset(const float *w, int64_t C, int64_t K) {
