@@ -10,10 +10,14 @@
 #include "runtime/core/Plan.h"
 #include "runtime/cpu/Kernels.h"
 
+#include <cstdint>
+#include <vector>
+
 namespace motif::rt {
 
 /// The conv1d problem of x [B, T, Cin] with w [Cout, Cin / groups, K] under `d`.
-inline cpu::Conv1dShape conv1dShapeOf(const Conv1dDesc &d, const Shape &x, const Shape &w) {
+inline cpu::Conv1dShape conv1dShapeOf(const Conv1dDesc &d, const std::vector<int64_t> &x,
+                                      const std::vector<int64_t> &w) {
   cpu::Conv1dShape c;
   c.B = x[0];
   c.T = x[1];
