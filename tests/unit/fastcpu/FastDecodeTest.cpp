@@ -25,24 +25,9 @@ namespace {
 
 constexpr double kTol = 2e-5;
 
-AttrValue flag(bool on) {
-  AttrValue a;
-  a.kind = AttrValue::Bool;
-  a.i = on;
-  return a;
-}
-AttrValue str(const std::string &s) {
-  AttrValue a;
-  a.kind = AttrValue::Str;
-  a.s = s;
-  return a;
-}
-AttrValue ints(std::vector<int64_t> v) {
-  AttrValue a;
-  a.kind = AttrValue::Ints;
-  a.ints = std::move(v);
-  return a;
-}
+using plantest::boolAttr;
+using plantest::intsAttr;
+using plantest::strAttr;
 
 Artifact parsed(Artifact a) {
   auto p = parseArtifact(serializeArtifact(a), "decode.mbin");
@@ -65,13 +50,13 @@ Artifact oneStepArtifact(Step step, std::vector<Shape> args, std::vector<Shape> 
 Step linearStep() {
   Step s;
   s.op = "kernel.gemm";
-  s.attrs["transpose_a"] = flag(false);
-  s.attrs["transpose_b"] = flag(true);
-  s.attrs["rows"] = flag(false);
-  s.attrs["bias_grad"] = flag(false);
-  s.attrs["keep_pre"] = flag(false);
-  s.attrs["epilogue"] = str("gelu_tanh");
-  s.attrs["operandSegmentSizes"] = ints({1, 1, 1, 1});
+  s.attrs["transpose_a"] = boolAttr(false);
+  s.attrs["transpose_b"] = boolAttr(true);
+  s.attrs["rows"] = boolAttr(false);
+  s.attrs["bias_grad"] = boolAttr(false);
+  s.attrs["keep_pre"] = boolAttr(false);
+  s.attrs["epilogue"] = strAttr("gelu_tanh");
+  s.attrs["operandSegmentSizes"] = intsAttr({1, 1, 1, 1});
   return s;
 }
 
@@ -101,7 +86,7 @@ TEST_F(FastDecode, FewRowGemmsMatchTheReference) {
   for (bool tb : {false, true}) {
     Step mm;
     mm.op = "motif.matmul";
-    mm.attrs["transpose_b"] = flag(tb);
+    mm.attrs["transpose_b"] = boolAttr(tb);
     Shape wShape = tb ? Shape{300, 29} : Shape{29, 300};
     Artifact a = oneStepArtifact(mm, {{5, 29}, wShape}, {{5, 300}});
     std::vector<Tensor> in = {randomFloats({5, 29}, 5), randomFloats(wShape, 6)};
@@ -161,10 +146,10 @@ Artifact paramViewsArtifact() {
   f.valueTypes.assign(f.valueShapes.size(), DType::F32);
   Step get;
   get.op = "motif.get_param";
-  get.attrs["name"] = str("w");
+  get.attrs["name"] = strAttr("w");
   Step mm;
   mm.op = "motif.matmul";
-  mm.attrs["transpose_b"] = flag(true);
+  mm.attrs["transpose_b"] = boolAttr(true);
   Step s1 = get, s2 = mm, s3 = get, s4 = mm;
   s1.results = {1};
   s2.operands = {0, 1};

@@ -23,24 +23,9 @@ namespace {
 
 constexpr double kTol = 2e-5;
 
-AttrValue flag(bool on) {
-  AttrValue a;
-  a.kind = AttrValue::Bool;
-  a.i = on;
-  return a;
-}
-AttrValue str(const std::string &s) {
-  AttrValue a;
-  a.kind = AttrValue::Str;
-  a.s = s;
-  return a;
-}
-AttrValue ints(std::vector<int64_t> v) {
-  AttrValue a;
-  a.kind = AttrValue::Ints;
-  a.ints = std::move(v);
-  return a;
-}
+using plantest::boolAttr;
+using plantest::intsAttr;
+using plantest::strAttr;
 
 /// An artifact of one function "f" of one step; `intArgs` are int32.
 Artifact oneStepArtifact(Step step, std::vector<Shape> args, std::vector<Shape> results,
@@ -63,13 +48,13 @@ Step gemmStep(bool ta, bool tb, bool rows, bool biasGrad, bool keepPre, const st
               std::vector<int64_t> segments) {
   Step s;
   s.op = "kernel.gemm";
-  s.attrs["transpose_a"] = flag(ta);
-  s.attrs["transpose_b"] = flag(tb);
-  s.attrs["rows"] = flag(rows);
-  s.attrs["bias_grad"] = flag(biasGrad);
-  s.attrs["keep_pre"] = flag(keepPre);
-  s.attrs["epilogue"] = str(epi);
-  s.attrs["operandSegmentSizes"] = ints(std::move(segments));
+  s.attrs["transpose_a"] = boolAttr(ta);
+  s.attrs["transpose_b"] = boolAttr(tb);
+  s.attrs["rows"] = boolAttr(rows);
+  s.attrs["bias_grad"] = boolAttr(biasGrad);
+  s.attrs["keep_pre"] = boolAttr(keepPre);
+  s.attrs["epilogue"] = strAttr(epi);
+  s.attrs["operandSegmentSizes"] = intsAttr(std::move(segments));
   return s;
 }
 
@@ -78,10 +63,10 @@ Step gemmStep(bool ta, bool tb, bool rows, bool biasGrad, bool keepPre, const st
 Step vjpStep(const std::string &fwdOp, size_t numIn, AttrValue fwdAttrs) {
   Step s;
   s.op = "motif.vjp";
-  s.attrs["op"] = str(fwdOp);
+  s.attrs["op"] = strAttr(fwdOp);
   s.attrs["needs"].kind = AttrValue::Bools;
   s.attrs["needs"].bools.assign(numIn, true);
-  s.attrs["operandSegmentSizes"] = ints({int64_t(numIn), 1, 1});
+  s.attrs["operandSegmentSizes"] = intsAttr({int64_t(numIn), 1, 1});
   fwdAttrs.kind = AttrValue::Map;
   s.attrs["fwd_attrs"] = fwdAttrs;
   return s;
@@ -166,14 +151,14 @@ TEST_F(FastGemm, LinearCrossEntropyInChunks) {
 TEST_F(FastGemm, MotifLinearAndItsBackward) {
   Step fwd;
   fwd.op = "motif.linear";
-  fwd.attrs["operandSegmentSizes"] = ints({1, 1, 1});
+  fwd.attrs["operandSegmentSizes"] = intsAttr({1, 1, 1});
   Artifact a = oneStepArtifact(fwd, {{3, 7, 31}, {19, 31}, {19}}, {{3, 7, 19}});
   std::vector<Tensor> in = {randomFloats({3, 7, 31}, 16), randomFloats({19, 31}, 17),
                             randomFloats({19}, 18)};
   expectFastMatchesReference(a, "f", in, kTol);
 
   AttrValue fa;
-  fa.map["operandSegmentSizes"] = ints({1, 1, 1});
+  fa.map["operandSegmentSizes"] = intsAttr({1, 1, 1});
   Artifact b = oneStepArtifact(vjpStep("motif.linear", 3, fa),
                                {{3, 7, 31}, {19, 31}, {19}, {3, 7, 19}, {3, 7, 19}},
                                {{3, 7, 31}, {19, 31}, {19}});
@@ -187,13 +172,13 @@ TEST_F(FastGemm, MotifMatmulAndItsBackwardSumBroadcastBatches) {
     Shape bShape = tb ? Shape{2, 5, 7} : Shape{2, 7, 5};
     Step fwd;
     fwd.op = "motif.matmul";
-    fwd.attrs["transpose_b"] = flag(tb);
+    fwd.attrs["transpose_b"] = boolAttr(tb);
     Artifact a = oneStepArtifact(fwd, {{4, 2, 9, 7}, bShape}, {{4, 2, 9, 5}});
     std::vector<Tensor> in = {randomFloats({4, 2, 9, 7}, 21), randomFloats(bShape, 22)};
     expectFastMatchesReference(a, "f", in, kTol);
 
     AttrValue fa;
-    fa.map["transpose_b"] = flag(tb);
+    fa.map["transpose_b"] = boolAttr(tb);
     Artifact b = oneStepArtifact(vjpStep("motif.matmul", 2, fa),
                                  {{4, 2, 9, 7}, bShape, {4, 2, 9, 5}, {4, 2, 9, 5}},
                                  {{4, 2, 9, 7}, bShape});
@@ -212,12 +197,12 @@ TEST_F(FastGemm, GroupedLinearOverExpertRowRanges) {
                             randomFloats({4, 11}, 27)};
   Step fwd;
   fwd.op = "motif.grouped_linear";
-  fwd.attrs["operandSegmentSizes"] = ints({1, 1, 1, 1});
+  fwd.attrs["operandSegmentSizes"] = intsAttr({1, 1, 1, 1});
   Artifact a = oneStepArtifact(fwd, {{23, 13}, {4, 11, 13}, {5}, {4, 11}}, {{23, 11}}, {2});
   expectFastMatchesReference(a, "f", in, kTol);
 
   AttrValue fa;
-  fa.map["operandSegmentSizes"] = ints({1, 1, 1, 1});
+  fa.map["operandSegmentSizes"] = intsAttr({1, 1, 1, 1});
   Step back = vjpStep("motif.grouped_linear", 4, fa);
   back.attrs["needs"].bools = {true, true, false, true};
   Artifact b = oneStepArtifact(back, {{23, 13}, {4, 11, 13}, {5}, {4, 11}, {23, 11}, {23, 11}},

@@ -15,6 +15,24 @@ inline AttrValue intAttr(int64_t v) {
   a.i = v;
   return a;
 }
+inline AttrValue boolAttr(bool on) {
+  AttrValue a;
+  a.kind = AttrValue::Bool;
+  a.i = on;
+  return a;
+}
+inline AttrValue strAttr(const std::string &s) {
+  AttrValue a;
+  a.kind = AttrValue::Str;
+  a.s = s;
+  return a;
+}
+inline AttrValue intsAttr(std::vector<int64_t> v) {
+  AttrValue a;
+  a.kind = AttrValue::Ints;
+  a.ints = std::move(v);
+  return a;
+}
 
 /// One f32 function of one step whose operands are the arguments, in
 /// order, and whose results are the function's; `location` is the step's.
