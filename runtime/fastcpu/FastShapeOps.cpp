@@ -18,7 +18,9 @@
 //   dims collapsed into groups; the innermost group is either reduced (a row
 //   sum in double per output) or kept (a row of outputs accumulated in
 //   double over the reduced offsets in input order); max in fp32; outputs
-//   split over the pool, each computed by one thread in a fixed order. The
+//   split over the pool, each computed by one thread in a fixed order (a
+//   long reduced row, 32768 elements or more: its fixed blocks of 16384
+//   summed in parallel, then added in order). The
 //   last-axis sum/mean stays in FastRows.cpp, which calls this for the rest.
 // Each entry declines integer tensors (the reference runs them).
 //
@@ -386,6 +388,11 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const TransposeDesc &d, const Pla
   return Status::ok();
 }
 
+namespace {
+/// The block of a long reduced row summed apart (reduceAnyAxes).
+constexpr int64_t kSumBlock = 16384;
+} // namespace
+
 Outcome motif::rt::fast::reduceAnyAxes(Executor &ex, const ReduceDesc &d, const PlanStep &s) {
   const Tensor &x = ex.values[s.operands[0]];
   if (x.isInt() || x.shape.empty() || x.numElements() == 0)
@@ -398,6 +405,28 @@ Outcome motif::rt::fast::reduceAnyAxes(Executor &ex, const ReduceDesc &d, const 
   const std::vector<int64_t> &ko = l.keptOffsets, &ro = l.reducedOffsets;
   const int64_t n = l.inner, outs = static_cast<int64_t>(ko.size()),
                 nr = static_cast<int64_t>(ro.size());
+  if (l.innerReduced && !max && n >= 2 * kSumBlock) {
+    // Long contiguous rows (a loss's mean over a whole activation): each row
+    // is summed in fixed blocks of kSumBlock elements, the blocks in
+    // parallel, then the blocks' double sums added in order. The blocks do
+    // not depend on the thread count, so neither does the result.
+    const int64_t nb = (n + kSumBlock - 1) / kSumBlock, items = outs * nr * nb;
+    std::vector<double> part(static_cast<size_t>(items));
+    parallelFor(items, kSumBlock, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t b = i % nb, r = (i / nb) % nr, o = i / (nb * nr);
+        int64_t b0 = b * kSumBlock, len = std::min(n, b0 + kSumBlock) - b0;
+        part[static_cast<size_t>(i)] = rowSumD(len, xp + ko[o] + ro[r] + b0);
+      }
+    });
+    for (int64_t o = 0; o < outs; ++o) {
+      double acc = 0;
+      for (int64_t i = o * nr * nb; i < (o + 1) * nr * nb; ++i)
+        acc += part[static_cast<size_t>(i)];
+      y[o] = float(mean ? acc / count : acc);
+    }
+    return Status::ok();
+  }
   if (l.innerReduced) {
     parallelFor(outs, nr * n, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o) {

@@ -222,6 +222,25 @@ TEST(FastShapeOps, DepthwiseConv1dCausalPaddedDilatedWithAndWithoutBias) {
   }
 }
 
+TEST(FastShapeOps, LongReductionsSumFixedBlocksInParallel) {
+  // Rows of 2 x 20011 and 40013 elements (odd, past the 32768 at which a
+  // row's fixed blocks of 16384 are summed apart): against the reference,
+  // and the same bits for any thread count.
+  for (auto [x, axes, out] : std::vector<std::tuple<Shape, std::vector<int64_t>, Shape>>{
+           {{1, 2, 20011}, {0, 1, 2}, {}}, {{3, 40013}, {1}, {3}}, {{2, 3, 40013}, {0, 2}, {3}}}) {
+    for (const char *kind : {"sum", "mean"}) {
+      SCOPED_TRACE(std::string(kind) + " " + ::testing::PrintToString(x));
+      Attrs at;
+      at["kind"] = strAttr(kind);
+      at["axes"] = intsAttr(axes);
+      at["keepdim"] = boolAttr(false);
+      Artifact a = opArtifact("motif.reduce", at, {{x}}, {out});
+      expectFastOp(a, {randomFloats(x, 11)}, kReduceTol);
+      expectSameForThreadCounts(a, "f", {randomFloats(x, 12)});
+    }
+  }
+}
+
 TEST(FastShapeOps, ResultsDoNotDependOnTheThreadCount) {
   // Large enough that the pool splits every entry.
   const Shape ids = {8, 64}, table = {50, 96};
