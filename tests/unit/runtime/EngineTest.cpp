@@ -7,6 +7,8 @@
 // gradients, parameters and run statistics; devices it refuses.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/cpu/Kernels.h"
+#include "runtime/exec/Executor.h"
 #include "runtime/train/Engine.h"
 #include "runtime/train/Trainer.h"
 
@@ -376,4 +378,31 @@ TEST(Engine, RegisteredDevicesAreMadeByTheirFactory) {
   auto tpu = makeEngine(empty, o);
   ASSERT_FALSE(tpu.isOk());
   EXPECT_EQ(tpu.status().message(), "unknown device 'tpu' (choices: cpu, reference, test-device)");
+}
+
+TEST(ParamInit, ValuesDoNotDependOnTheThreadCount) {
+  // The pool fills blocks of a parameter, each skipping to its first draw:
+  // with one thread the whole parameter is one block (the sequential pass),
+  // so equal bits at 1 and 3 threads mean the blocks continue the stream.
+  int before = motif::cpu::numThreads();
+  for (const char *kind :
+       {"normal", "uniform", "xavier_normal", "xavier_uniform", "kaiming_normal", "mamba_dt"}) {
+    SCOPED_TRACE(kind);
+    ParamInfo p;
+    p.name = "layer.weight";
+    p.shape = {317, 331}; // 104927 elements: blocks of uneven length
+    p.init = kind;
+    p.std = 0.02;
+    p.low = -0.5;
+    p.high = 0.25;
+    Tensor one, three;
+    motif::cpu::setNumThreads(1);
+    initParameter(p, 42, one);
+    motif::cpu::setNumThreads(3);
+    initParameter(p, 42, three);
+    ASSERT_EQ(one.f.size(), three.f.size());
+    EXPECT_EQ(0, std::memcmp(one.f.data(), three.f.data(), one.f.size() * sizeof(float)));
+    EXPECT_NE(one.f[0], one.f[one.f.size() - 1]);
+  }
+  motif::cpu::setNumThreads(before);
 }
