@@ -20,7 +20,7 @@
 //   backward writes each kept assignment's row of drows (fp32 product: the
 //   reference's rounding) and its gate's gradient (a dot product in double,
 //   8 lanes), rows no assignment wrote zeroed.
-// - zeros_like (floats): zeros in the arena.
+// - zeros_like: float zeros in the arena, int zeros owned.
 // Work is split over tokens or assignments on the persistent pool; every sum
 // runs in a fixed order on one thread, so results do not depend on the
 // thread count.
@@ -239,7 +239,7 @@ std::vector<double> shares(int64_t E, int64_t A, const int32_t *experts) {
 }
 
 /// Tokens per task of the route's loops (work per token ~ a few E).
-int64_t routeWork(int64_t E) { return 64 * E; }
+int64_t routeWork(int64_t E) { return 16 * E; }
 
 } // namespace
 
@@ -561,8 +561,9 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeCombineDesc &, const Pla
 
 Outcome motif::rt::fast::fastRun(Executor &ex, const ZerosLikeDesc &, const PlanStep &s) {
   const Tensor &like = ex.values[s.operands[0]];
-  if (like.isInt())
-    return std::nullopt;
-  ex.output(s, 0, like.shape, true);
+  if (like.isInt()) // the cotangent of an int result (ids): owned zeros
+    intResult(ex, s, 0, like.shape);
+  else
+    ex.output(s, 0, like.shape, true);
   return Status::ok();
 }

@@ -108,7 +108,7 @@ Outcome reduceAnyAxesVjp(Executor &ex, const ReduceDesc &d, const PlanStep &s);
 
 // Mixture of experts (FastMoe.cpp): token-choice routing (the scores in
 // double, the reference's choices), the permutation and the combine as
-// per-row gathers (sums in the reference's order); zeros_like of floats.
+// per-row gathers (sums in the reference's order); zeros_like.
 Outcome fastRun(Executor &ex, const MoeRouteDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const MoeRouteDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const MoePermuteDesc &d, const PlanStep &s);

@@ -295,11 +295,15 @@ TEST(FastMoe, CombineWithDroppedAssignmentsAndUnusedRows) {
   }
 }
 
-TEST(FastMoe, ZerosLikeOfFloats) {
+TEST(FastMoe, ZerosLikeOfFloatsAndInts) {
   Artifact a = moeArtifact("motif.zeros_like", {}, {{{3, 19}}}, {{{3, 19}}}, false);
   Tensor x = randomFloats({3, 19}, 1);
   expectFastMatchesReference(a, "f", {x}, kExact);
   expectRanFast(a, "f", {x});
+  Artifact ai = moeArtifact("motif.zeros_like", {}, {{{7}, true}}, {{{7}, true}}, false);
+  Tensor ids = randomIds({7}, 5, 2);
+  expectFastMatchesReference(ai, "f", {ids}, kExact);
+  expectRanFast(ai, "f", {ids});
 }
 
 #ifdef MOTIF_ARENA_MBIN_DIR
