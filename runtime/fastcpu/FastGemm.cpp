@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -576,47 +575,6 @@ bool groupedShapeOf(const MotifOperands &o, cpu::GroupedLinearShape &g) {
   }
   return true;
 }
-
-/// Runs expert(e) for every expert with rows. When each expert's GEMM is
-/// too small for sgemm to split (a few hundred rows: one thread each, one
-/// expert after another, left the other cores idle), the experts run in
-/// parallel instead: each worker takes the next expert (most rows first)
-/// and its GEMMs run on that worker alone. An sgemm's result does not
-/// depend on the thread that runs it (Blas.h), so both ways give the same
-/// bits; which expert a worker takes changes no sum.
-template <typename F>
-void forEachExpert(const cpu::GroupedLinearShape &g, const int32_t *off, F expert) {
-  std::vector<int64_t> order;
-  int64_t most = 0;
-  for (int64_t e = 0; e < g.experts; ++e)
-    if (off[e + 1] > off[e]) {
-      order.push_back(e);
-      most = std::max<int64_t>(most, off[e + 1] - off[e]);
-    }
-  const int64_t workers = std::min<int64_t>(cpu::numThreads(), int64_t(order.size()));
-  if (workers <= 1 || gemmSplit(most, g.N, g.K, cpu::numThreads()).parts > 1) {
-    for (int64_t e : order)
-      expert(e);
-    return;
-  }
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    int64_t ra = off[a + 1] - off[a], rb = off[b + 1] - off[b];
-    return ra > rb || (ra == rb && a < b);
-  });
-  struct Ctx {
-    std::vector<int64_t> *order;
-    F *expert;
-    std::atomic<int64_t> next{0};
-  } ctx{&order, &expert};
-  cpu::detail::runOnPool(
-      workers,
-      [](void *p, int64_t) {
-        Ctx &c = *static_cast<Ctx *>(p);
-        for (int64_t i; (i = c.next.fetch_add(1)) < int64_t(c.order->size());)
-          (*c.expert)((*c.order)[i]);
-      },
-      &ctx);
-}
 } // namespace
 
 Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
@@ -631,13 +589,13 @@ Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
   const float *b = o.in[3] ? o.in[3]->f.data() : nullptr;
   // Rows outside every expert's range stay zero.
   Tensor &y = ex.output(s, 0, {g.rows, g.N}, true);
-  forEachExpert(g, off, [&](int64_t e) {
+  for (int64_t e = 0; e < g.experts; ++e) {
     int64_t r0 = off[e], r1 = off[e + 1];
     Epi epi;
     epi.bias = b ? b + e * g.N : nullptr;
     gemmRows(r1 - r0, g.N, g.K, x + r0 * g.K, w + e * g.N * g.K, true, y.f.data() + r0 * g.N,
              epi);
-  });
+  }
   return Status::ok();
 }
 
@@ -651,13 +609,15 @@ Outcome fastVjp(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
   GradBuffers gr(ex, s, o, true); // an expert with no rows keeps zeros
   const int32_t *off = o.in[2]->i.data();
   const float *x = o.in[0]->f.data(), *w = o.in[1]->f.data(), *dy = o.dout->f.data();
-  forEachExpert(g, off, [&](int64_t e) { // an expert with no rows: dw_e, db_e stay zero
+  for (int64_t e = 0; e < g.experts; ++e) {
     int64_t r0 = off[e], r1 = off[e + 1];
+    if (r0 == r1)
+      continue; // its dw_e and db_e stay zero
     linearGrads(r1 - r0, g.K, g.N, x + r0 * g.K, w + e * g.N * g.K, dy + r0 * g.N,
                 gr.p[0] ? gr.p[0] + r0 * g.K : nullptr,
                 gr.p[1] ? gr.p[1] + e * g.N * g.K : nullptr,
                 gr.p[3] ? gr.p[3] + e * g.N : nullptr);
-  });
+  }
   return Status::ok();
 }
 
