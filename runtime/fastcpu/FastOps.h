@@ -106,6 +106,17 @@ Outcome fastVjp(Executor &ex, const Conv1dDesc &d, const PlanStep &s);
 Outcome reduceAnyAxes(Executor &ex, const ReduceDesc &d, const PlanStep &s);
 Outcome reduceAnyAxesVjp(Executor &ex, const ReduceDesc &d, const PlanStep &s);
 
+// Mixture of experts (FastMoe.cpp): token-choice routing (the scores in
+// double, the reference's choices), the permutation and the combine as
+// per-row gathers (sums in the reference's order); zeros_like.
+Outcome fastRun(Executor &ex, const MoeRouteDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const MoeRouteDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const MoePermuteDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const MoePermuteDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const MoeCombineDesc &d, const PlanStep &s);
+Outcome fastVjp(Executor &ex, const MoeCombineDesc &d, const PlanStep &s);
+Outcome fastRun(Executor &ex, const ZerosLikeDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H

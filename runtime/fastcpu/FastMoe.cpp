@@ -1,0 +1,570 @@
+//===- FastMoe.cpp - Fast entries: MoE route, permute, combine, zeros_like --===//
+//
+// The ops the expert-grouping pass makes of a motif.moe (docs/passes.md;
+// the reference kernels: runtime/cpu/MoeGrouped.cpp), forward and backward,
+// with the reference's semantics to the bit where it is cheap:
+// - moe_route (token choice: top_k, switch, sigmoid): per token, the
+//   router's scores in double (E values: the choice of experts must not
+//   depend on the backend), its k best experts by repeated argmax (ties to
+//   the lower index, as the reference's partial sort), the gates and the
+//   auxiliary losses summed in the reference's order; the backward per
+//   token, the same double arithmetic. Expert-choice routing declines (the
+//   reference kernels run it).
+// - moe_permute: the stable counting sort (sequential: O(A)), the rows
+//   gathered in parallel (each row written by one assignment), the rows past
+//   the kept ones zeroed; its backward a gather: each token's row summed from
+//   its assignments' rows in assignment order (double), one task per token,
+//   no atomics.
+// - moe_combine: each token's output summed from its kept assignments in
+//   assignment order in double (the reference's sums, bit for bit); the
+//   backward writes each kept assignment's row of drows (fp32 product: the
+//   reference's rounding) and its gate's gradient (a dot product in double,
+//   8 lanes), rows no assignment wrote zeroed.
+// - zeros_like: float zeros in the arena, int zeros owned.
+// Work is split over tokens or assignments on the persistent pool; every sum
+// runs in a fixed order on one thread, so results do not depend on the
+// thread count.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/MoeSizes.h"
+#include "runtime/cpu/Parallel.h"
+#include "runtime/fastcpu/FastOps.h"
+#include "runtime/fastcpu/VecMath.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace motif::rt;
+using namespace motif::rt::fast;
+namespace cpu = motif::cpu;
+using cpu::detail::parallelFor;
+using cpu::detail::require;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Operands (as the reference entries read them) and gradient buffers
+//===----------------------------------------------------------------------===//
+
+struct MoeOperands {
+  std::vector<const Tensor *> in;        // by ODS position, null when absent
+  std::vector<const Tensor *> out, dout; // vjp steps: forward results, their grads
+  std::vector<bool> need;                // vjp steps: by present input
+};
+
+MoeOperands moeOperands(Executor &ex, const PlanStep &s, size_t numOds) {
+  MoeOperands o;
+  size_t numIn = s.operands.size(), numOut = 0;
+  if (s.kind == OpKind::Vjp) {
+    numIn = static_cast<size_t>(s.vjp.numInputs);
+    numOut = static_cast<size_t>(s.vjp.numOutputs);
+    o.need = s.vjp.needs;
+  }
+  size_t next = 0;
+  for (size_t i = 0; i < numOds; ++i) {
+    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
+    o.in.push_back(here && next < numIn ? &ex.values[s.operands[next++]] : nullptr);
+  }
+  for (size_t i = 0; i < numOut; ++i) {
+    o.out.push_back(&ex.values[s.operands[numIn + i]]);
+    o.dout.push_back(&ex.values[s.operands[numIn + numOut + i]]);
+  }
+  return o;
+}
+
+/// The gradient results of a vjp step, one per present input it asks for
+/// (in input order): null for the others. Int inputs never get one here (the
+/// compiler asks for none). `zeroed` says which inputs' gradients are
+/// zero-filled (those the entry does not write, or writes in part).
+struct MoeGrads {
+  std::vector<float *> p;
+  MoeGrads(Executor &ex, const PlanStep &s, const MoeOperands &o, std::vector<bool> zeroed)
+      : p(o.in.size(), nullptr) {
+    size_t present = 0, r = 0;
+    for (size_t i = 0; i < o.in.size(); ++i) {
+      if (!o.in[i])
+        continue;
+      if (present < o.need.size() && o.need[present])
+        p[i] = ex.output(s, r++, o.in[i]->shape, i < zeroed.size() && zeroed[i]).f.data();
+      ++present;
+    }
+  }
+};
+
+/// An int32 result of step `s` (owned: the arena holds floats only).
+Tensor &intResult(Executor &ex, const PlanStep &s, size_t i, Shape shape) {
+  Tensor &t = ex.values[s.results[i]];
+  t = Tensor::ints(std::move(shape));
+  return t;
+}
+
+/// The step's name in metrics: the moe's scope path, else its line (as the
+/// reference's).
+template <typename D> std::string metricsName(const D &d, const PlanStep &s) {
+  return d.scope ? *d.scope : s.location;
+}
+
+//===----------------------------------------------------------------------===//
+// Row kernels (cloned per ISA)
+//===----------------------------------------------------------------------===//
+
+/// acc[j] = x[j] (widened).
+MOTIF_VECMATH_CLONES void widenRow(int64_t n, const float *__restrict x, double *__restrict acc) {
+  for (int64_t j = 0; j < n; ++j)
+    acc[j] = double(x[j]);
+}
+/// acc[j] += x[j] (widened).
+MOTIF_VECMATH_CLONES void addRowD(int64_t n, const float *__restrict x, double *__restrict acc) {
+  for (int64_t j = 0; j < n; ++j)
+    acc[j] += double(x[j]);
+}
+/// acc[j] += g · x[j] in double (the product of two floats is exact).
+MOTIF_VECMATH_CLONES void axpyRowD(int64_t n, double g, const float *__restrict x,
+                                   double *__restrict acc) {
+  for (int64_t j = 0; j < n; ++j)
+    acc[j] += g * double(x[j]);
+}
+/// y[j] = acc[j] rounded to fp32.
+MOTIF_VECMATH_CLONES void narrowRow(int64_t n, const double *__restrict acc, float *__restrict y) {
+  for (int64_t j = 0; j < n; ++j)
+    y[j] = float(acc[j]);
+}
+/// y[j] = g · x[j] in fp32 (the reference's double product rounded once:
+/// the same value).
+MOTIF_VECMATH_CLONES void scaleRow(int64_t n, float g, const float *__restrict x,
+                                   float *__restrict y) {
+  for (int64_t j = 0; j < n; ++j)
+    y[j] = g * x[j];
+}
+/// Σ a[j] · b[j] in double, 8 lanes added in a fixed tree.
+MOTIF_VECMATH_CLONES double dotD(int64_t n, const float *__restrict a, const float *__restrict b) {
+  double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; ++k)
+      l[k] += double(a[j + k]) * double(b[j + k]);
+  for (; j < n; ++j)
+    l[j & 7] += double(a[j]) * double(b[j]);
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/// Each token's assignments in assignment order, as a CSR over tokens:
+/// assignments of token t are list[first[t] .. first[t + 1]). Only those
+/// with rowOf >= 0 when `rowOf` is given (the kept ones).
+struct ByToken {
+  std::vector<int64_t> first, list;
+};
+ByToken byToken(int64_t tokens, int64_t A, const int32_t *tok, const int32_t *rowOf) {
+  ByToken b;
+  b.first.assign(static_cast<size_t>(tokens + 1), 0);
+  for (int64_t a = 0; a < A; ++a)
+    if (!rowOf || rowOf[a] >= 0)
+      ++b.first[tok[a] + 1];
+  for (int64_t t = 0; t < tokens; ++t)
+    b.first[t + 1] += b.first[t];
+  b.list.resize(static_cast<size_t>(b.first[tokens]));
+  std::vector<int64_t> next(b.first.begin(), b.first.end() - 1);
+  for (int64_t a = 0; a < A; ++a)
+    if (!rowOf || rowOf[a] >= 0)
+      b.list[next[tok[a]]++] = a;
+  return b;
+}
+
+//===----------------------------------------------------------------------===//
+// moe_route
+//===----------------------------------------------------------------------===//
+
+struct Route {
+  int64_t N = 1, E = 1, k = 1, A = 1;
+  bool sigmoid = false;
+};
+
+/// Token choice only (expert choice declines: false).
+bool routeOf(const MoeRouteDesc &d, const Tensor &logits, Route &r) {
+  if (d.routing == RoutingMode::ExpertChoice || logits.shape.empty())
+    return false;
+  r.E = logits.shape.back();
+  r.N = r.E > 0 ? logits.numElements() / r.E : 0;
+  r.k = d.top_k;
+  r.sigmoid = d.routing == RoutingMode::Sigmoid;
+  require(r.E > 0 && r.k >= 1, "moe_route: need experts > 0 and top_k >= 1");
+  require(r.k <= r.E, "moe_route: need top_k <= experts");
+  require(d.routing != RoutingMode::Switch || r.k == 1, "moe_route: switch has top_k 1");
+  r.A = r.N * r.k;
+  return true;
+}
+
+/// The router's scores of one token in double — softmax(l), or sigmoid(l)
+/// under sigmoid routing — into p[E]; returns logsumexp(l). The reference's
+/// arithmetic (runtime/cpu/MoeGrouped.cpp, routerSoftmax).
+double tokenScores(const float *l, int64_t E, bool sigmoid, double *p) {
+  double mx = -INFINITY;
+  for (int64_t e = 0; e < E; ++e)
+    mx = std::max<double>(mx, l[e]);
+  double sum = 0;
+  for (int64_t e = 0; e < E; ++e)
+    sum += std::exp(double(l[e]) - mx);
+  double lse = mx + std::log(sum);
+  for (int64_t e = 0; e < E; ++e)
+    p[e] = sigmoid ? 1.0 / (1.0 + std::exp(-double(l[e]))) : std::exp(double(l[e]) - lse);
+  return lse;
+}
+
+/// The reference's q row (the balance loss's scores): p, or under sigmoid
+/// routing p normalized over the experts.
+void balanceRow(const double *p, int64_t E, bool sigmoid, double *q) {
+  if (!sigmoid) {
+    std::copy(p, p + E, q);
+    return;
+  }
+  double sum = 0;
+  for (int64_t e = 0; e < E; ++e)
+    sum += p[e];
+  for (int64_t e = 0; e < E; ++e)
+    q[e] = p[e] / sum;
+}
+
+/// f_e: the share of the assignments that went to expert e (the
+/// reference's assignmentShares).
+std::vector<double> shares(int64_t E, int64_t A, const int32_t *experts) {
+  std::vector<double> f(static_cast<size_t>(E), 0.0);
+  for (int64_t a = 0; a < A; ++a)
+    f[experts[a]] += 1;
+  for (double &v : f)
+    v = A > 0 ? v / static_cast<double>(A) : 0.0;
+  return f;
+}
+
+/// The work of one token in the route's loops (2E + 1 exp/log in double,
+/// counted as 8 flops each): 512 tokens of 4 experts stay on one thread.
+int64_t routeWork(int64_t E) { return 16 * E; }
+
+} // namespace
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const MoeRouteDesc &d, const PlanStep &s) {
+  const Tensor &logits = ex.values[s.operands[0]];
+  Route r;
+  if (!routeOf(d, logits, r))
+    return std::nullopt;
+  const int64_t N = r.N, E = r.E, k = r.k, A = r.A;
+  float *gates = ex.output(s, 0, {A}).f.data();
+  int32_t *experts = intResult(ex, s, 1, {A}).i.data();
+  int32_t *tokens = intResult(ex, s, 2, {A}).i.data();
+  const bool wantAux = d.aux_loss_coef != 0 && N > 0, wantZ = d.z_loss_coef != 0 && N > 0;
+  // q [N, E] (the balance loss's scores) and lse [N], kept for the sums
+  // below, which run in the reference's order (tokens ascending per expert).
+  std::vector<double> q(wantAux ? static_cast<size_t>(N * E) : 0), lse(static_cast<size_t>(N));
+  const float *l = logits.f.data();
+  parallelFor(N, routeWork(E), [&](int64_t t0, int64_t t1) {
+    std::vector<double> p(static_cast<size_t>(E));
+    std::vector<char> taken(static_cast<size_t>(E));
+    for (int64_t t = t0; t < t1; ++t) {
+      lse[t] = tokenScores(l + t * E, E, r.sigmoid, p.data());
+      if (wantAux)
+        balanceRow(p.data(), E, r.sigmoid, &q[t * E]);
+      // The k best by repeated argmax: the first maximum found scanning up
+      // is the lower index of a tie (the reference's partial sort order).
+      std::fill(taken.begin(), taken.end(), 0);
+      double norm = 0;
+      int32_t *choice = experts + t * k;
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t best = -1;
+        for (int64_t e = 0; e < E; ++e)
+          if (!taken[e] && (best < 0 || p[e] > p[best]))
+            best = e;
+        taken[best] = 1;
+        choice[j] = static_cast<int32_t>(best);
+        norm += p[best];
+      }
+      for (int64_t j = 0; j < k; ++j) {
+        double pe = p[choice[j]];
+        gates[t * k + j] = static_cast<float>(d.normalize_weights ? pe / norm : pe);
+        tokens[t * k + j] = static_cast<int32_t>(t);
+      }
+    }
+  });
+  double aux = 0;
+  if (wantAux) {
+    std::vector<double> f = shares(E, A, experts);
+    for (int64_t e = 0; e < E; ++e) {
+      double P = 0;
+      for (int64_t t = 0; t < N; ++t)
+        P += q[t * E + e];
+      aux += f[e] * P / static_cast<double>(N);
+    }
+    aux *= d.aux_loss_coef * static_cast<double>(E);
+  }
+  if (wantZ) {
+    double z = 0;
+    for (int64_t t = 0; t < N; ++t)
+      z += lse[t] * lse[t];
+    aux += d.z_loss_coef * z / static_cast<double>(N);
+  }
+  float auxF = static_cast<float>(aux);
+  ex.output(s, 3, {}).f.data()[0] = auxF;
+  ex.auxLosses[metricsName(d, s)] = auxF;
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeRouteDesc &d, const PlanStep &s) {
+  MoeOperands o = moeOperands(ex, s, 1);
+  Route r;
+  if (o.out.size() != 4 || !routeOf(d, *o.in[0], r))
+    return std::nullopt;
+  MoeGrads g(ex, s, o, {false});
+  if (!g.p[0])
+    return Status::ok();
+  const int64_t N = r.N, E = r.E, k = r.k, A = r.A;
+  const float *l = o.in[0]->f.data(), *gates = o.out[0]->f.data(), *dgates = o.dout[0]->f.data();
+  const int32_t *experts = o.out[1]->i.data();
+  const double daux = o.dout[3]->f.data()[0];
+  const double auxScale = N > 0 ? daux * d.aux_loss_coef * E / N : 0.0;
+  const double zScale = N > 0 ? daux * d.z_loss_coef * 2.0 / N : 0.0;
+  std::vector<double> f = shares(E, A, experts);
+  float *dl = g.p[0];
+  parallelFor(N, routeWork(E), [&](int64_t t0, int64_t t1) {
+    std::vector<double> p(static_cast<size_t>(E)), dp(static_cast<size_t>(E));
+    for (int64_t t = t0; t < t1; ++t) {
+      const float *lt = l + t * E;
+      double lse = tokenScores(lt, E, r.sigmoid, p.data());
+      // dp from the gates (gate_j = p_j / S over the token's choices, or p_j).
+      std::fill(dp.begin(), dp.end(), 0.0);
+      const int64_t a0 = t * k;
+      if (!d.normalize_weights) {
+        for (int64_t j = 0; j < k; ++j)
+          dp[experts[a0 + j]] += double(dgates[a0 + j]);
+      } else {
+        double S = 0, gw = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          S += p[experts[a0 + j]];
+          gw += double(dgates[a0 + j]) * double(gates[a0 + j]);
+        }
+        for (int64_t j = 0; j < k; ++j)
+          dp[experts[a0 + j]] += (double(dgates[a0 + j]) - gw) / S;
+      }
+      // ...and from the balance loss, through the softmax, plus the z-loss.
+      if (!r.sigmoid) {
+        double dot = 0;
+        for (int64_t e = 0; e < E; ++e) {
+          dp[e] += auxScale * f[e];
+          dot += p[e] * dp[e];
+        }
+        for (int64_t e = 0; e < E; ++e)
+          dl[t * E + e] = static_cast<float>(p[e] * (dp[e] - dot) + zScale * lse * p[e]);
+        continue;
+      }
+      double sum = 0, qdq = 0;
+      for (int64_t e = 0; e < E; ++e)
+        sum += p[e];
+      for (int64_t e = 0; e < E; ++e)
+        qdq += p[e] / sum * auxScale * f[e];
+      for (int64_t e = 0; e < E; ++e) {
+        double ds = dp[e] + (auxScale * f[e] - qdq) / sum;
+        double softmax = std::exp(double(lt[e]) - lse);
+        dl[t * E + e] = static_cast<float>(ds * p[e] * (1.0 - p[e]) + zScale * lse * softmax);
+      }
+    }
+  });
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// moe_permute
+//===----------------------------------------------------------------------===//
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const MoePermuteDesc &d, const PlanStep &s) {
+  const Tensor &x = ex.values[s.operands[0]], &ids = ex.values[s.operands[1]],
+               &toks = ex.values[s.operands[2]];
+  cpu::MoePermuteShape m;
+  m.D = x.shape.empty() ? 1 : x.shape.back();
+  m.tokens = x.numElements() / std::max<int64_t>(1, m.D);
+  m.experts = d.experts;
+  m.assignments = ids.numElements();
+  m.capacityFactor = d.capacity_factor;
+  const int64_t E = m.experts, A = m.assignments, D = m.D, R = m.rows();
+  require(E > 0, "moe_permute: need experts > 0");
+  const int32_t *experts = ids.i.data(), *tokens = toks.i.data();
+  const int64_t cap = m.capacityFactor > 0 ? motif::moe::capacity(m.capacityFactor, A, E) : A;
+  // The reference's counting sort: histogram (capped), prefix sum, stable
+  // scatter of the row numbers.
+  std::vector<int64_t> count(static_cast<size_t>(E), 0);
+  for (int64_t a = 0; a < A; ++a) {
+    int64_t e = experts[a];
+    require(e >= 0 && e < E, "moe_permute: expert id out of range");
+    require(tokens[a] >= 0 && tokens[a] < m.tokens, "moe_permute: token id out of range");
+    if (count[e] < cap)
+      ++count[e];
+  }
+  int32_t *offsets = intResult(ex, s, 1, {E + 1}).i.data();
+  offsets[0] = 0;
+  for (int64_t e = 0; e < E; ++e)
+    offsets[e + 1] = static_cast<int32_t>(offsets[e] + count[e]);
+  require(offsets[E] <= R, "moe_permute: more kept assignments than rows");
+  int32_t *rowOf = intResult(ex, s, 2, {A}).i.data();
+  std::vector<int64_t> next(offsets, offsets + E);
+  for (int64_t a = 0; a < A; ++a) {
+    int64_t e = experts[a];
+    rowOf[a] = next[e] < offsets[e + 1] ? static_cast<int32_t>(next[e]++) : -1;
+  }
+  // Rows [0, kept) are each one assignment's token; the rest zero.
+  float *rows = ex.output(s, 0, {R, D}).f.data();
+  const float *xf = x.f.data();
+  parallelFor(A, D, [&](int64_t a0, int64_t a1) {
+    for (int64_t a = a0; a < a1; ++a)
+      if (rowOf[a] >= 0)
+        std::memcpy(rows + rowOf[a] * D, xf + tokens[a] * D, sizeof(float) * D);
+  });
+  const int64_t kept = offsets[E];
+  if (kept < R)
+    std::memset(rows + kept * D, 0, sizeof(float) * (R - kept) * D);
+  std::vector<int64_t> counts(static_cast<size_t>(E));
+  for (int64_t e = 0; e < E; ++e)
+    counts[e] = offsets[e + 1] - offsets[e];
+  ex.droppedAssignments[metricsName(d, s)] = A - kept;
+  ex.expertCounts[metricsName(d, s)] = std::move(counts);
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastVjp(Executor &ex, const MoePermuteDesc &, const PlanStep &s) {
+  MoeOperands o = moeOperands(ex, s, 3);
+  if (o.out.size() != 3)
+    return std::nullopt;
+  MoeGrads g(ex, s, o, {false, false, false});
+  if (!g.p[0])
+    return Status::ok();
+  const Tensor &x = *o.in[0];
+  const int64_t D = x.shape.empty() ? 1 : x.shape.back();
+  const int64_t T = x.numElements() / std::max<int64_t>(1, D), A = o.in[1]->numElements();
+  const int32_t *tokens = o.in[2]->i.data(), *rowOf = o.out[2]->i.data();
+  const float *drows = o.dout[0]->f.data();
+  float *dx = g.p[0];
+  // dx[t] = Σ over t's kept assignments, in assignment order, of their rows
+  // (double, as the reference); one task per token.
+  ByToken b = byToken(T, A, tokens, rowOf);
+  parallelFor(T, D * (1 + A / std::max<int64_t>(1, T)), [&](int64_t t0, int64_t t1) {
+    std::vector<double> acc(static_cast<size_t>(D));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i0 = b.first[t], i1 = b.first[t + 1];
+      float *out = dx + t * D;
+      if (i0 == i1) {
+        std::memset(out, 0, sizeof(float) * D);
+      } else if (i1 - i0 == 1) { // one row: a copy (the double sum's value)
+        std::memcpy(out, drows + rowOf[b.list[i0]] * D, sizeof(float) * D);
+      } else {
+        widenRow(D, drows + rowOf[b.list[i0]] * D, acc.data());
+        for (int64_t i = i0 + 1; i < i1; ++i)
+          addRowD(D, drows + rowOf[b.list[i]] * D, acc.data());
+        narrowRow(D, acc.data(), out);
+      }
+    }
+  });
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// moe_combine: operands rows [R, D], gates [A], rowOf [A], tokens [A], like
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct Combine {
+  int64_t T = 1, D = 1, R = 1, A = 1;
+};
+Combine combineOf(const Tensor &rows, const Tensor &gates, const Tensor &like,
+                  const int32_t *rowOf, const int32_t *tokens) {
+  Combine c;
+  c.D = like.shape.empty() ? 1 : like.shape.back();
+  c.T = like.numElements() / std::max<int64_t>(1, c.D);
+  c.R = rows.shape.empty() ? 0 : rows.shape[0];
+  c.A = gates.numElements();
+  for (int64_t a = 0; a < c.A; ++a)
+    require(tokens[a] >= 0 && tokens[a] < c.T && rowOf[a] < c.R,
+            "moe_combine: assignment out of range");
+  return c;
+}
+} // namespace
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const MoeCombineDesc &, const PlanStep &s) {
+  MoeOperands o = moeOperands(ex, s, 5);
+  if (!o.in[4] || o.in[4]->isInt())
+    return std::nullopt;
+  const int32_t *rowOf = o.in[2]->i.data(), *tokens = o.in[3]->i.data();
+  Combine c = combineOf(*o.in[0], *o.in[1], *o.in[4], rowOf, tokens);
+  const int64_t D = c.D;
+  const float *rows = o.in[0]->f.data(), *gates = o.in[1]->f.data();
+  float *y = ex.output(s, 0, o.in[4]->shape).f.data();
+  ByToken b = byToken(c.T, c.A, tokens, rowOf);
+  // y[t] = Σ over t's kept assignments, in assignment order, of gate · row,
+  // in double (the reference's sum); one task per token.
+  parallelFor(c.T, 2 * D * (1 + c.A / std::max<int64_t>(1, c.T)), [&](int64_t t0, int64_t t1) {
+    std::vector<double> acc(static_cast<size_t>(D));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i0 = b.first[t], i1 = b.first[t + 1];
+      float *out = y + t * D;
+      if (i0 == i1) {
+        std::memset(out, 0, sizeof(float) * D);
+        continue;
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t a = b.list[i];
+        axpyRowD(D, double(gates[a]), rows + rowOf[a] * D, acc.data());
+      }
+      narrowRow(D, acc.data(), out);
+    }
+  });
+  return Status::ok();
+}
+
+Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeCombineDesc &, const PlanStep &s) {
+  MoeOperands o = moeOperands(ex, s, 5);
+  if (o.out.size() != 1 || !o.in[4] || o.in[4]->isInt())
+    return std::nullopt;
+  const int32_t *rowOf = o.in[2]->i.data(), *tokens = o.in[3]->i.data();
+  Combine c = combineOf(*o.in[0], *o.in[1], *o.in[4], rowOf, tokens);
+  // `like` only gives the shape: its gradient (if asked) is zeros.
+  MoeGrads g(ex, s, o, {false, false, false, false, true});
+  float *drows = g.p[0], *dgates = g.p[1];
+  const int64_t D = c.D;
+  const float *rows = o.in[0]->f.data(), *gates = o.in[1]->f.data(), *dy = o.dout[0]->f.data();
+  // Each kept assignment writes its own row of drows and its own gate.
+  parallelFor(c.A, 3 * D, [&](int64_t a0, int64_t a1) {
+    for (int64_t a = a0; a < a1; ++a) {
+      if (rowOf[a] < 0) {
+        if (dgates)
+          dgates[a] = 0.f;
+        continue;
+      }
+      const float *gy = dy + tokens[a] * D, *row = rows + rowOf[a] * D;
+      if (dgates)
+        dgates[a] = static_cast<float>(dotD(D, gy, row));
+      if (drows)
+        scaleRow(D, gates[a], gy, drows + rowOf[a] * D);
+    }
+  });
+  if (drows) { // rows no kept assignment names (past the kept ones): zeros
+    std::vector<char> written(static_cast<size_t>(c.R), 0);
+    for (int64_t a = 0; a < c.A; ++a)
+      if (rowOf[a] >= 0)
+        written[rowOf[a]] = 1;
+    for (int64_t r = 0; r < c.R; ++r)
+      if (!written[r])
+        std::memset(drows + r * D, 0, sizeof(float) * D);
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// zeros_like
+//===----------------------------------------------------------------------===//
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const ZerosLikeDesc &, const PlanStep &s) {
+  const Tensor &like = ex.values[s.operands[0]];
+  if (like.isInt()) // the cotangent of an int result (ids): owned zeros
+    intResult(ex, s, 0, like.shape);
+  else
+    ex.output(s, 0, like.shape, true);
+  return Status::ok();
+}
