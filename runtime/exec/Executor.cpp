@@ -149,11 +149,25 @@ Tensor &Executor::output(const PlanStep &s, size_t i, Shape shape, bool zero) {
     if (zero)
       std::fill(p, p + n, 0.f);
     arenaValueBytes += static_cast<int64_t>(n * sizeof(float));
+  } else if (auto it = zero || regionDepth_ > 0 ? spare_.end() : spare_.find({current, v});
+             it != spare_.end() && it->second.size() == n) {
+    // Memory the caller handed back (recycleResult): no allocation, no fill.
+    t.f = std::move(it->second);
+    spare_.erase(it);
+    if (poisonArena)
+      std::fill(t.f.begin(), t.f.end(), std::numeric_limits<float>::quiet_NaN());
   } else {
     t.f.assign(n, 0.f);
   }
   values[static_cast<size_t>(v)] = std::move(t);
   return values[static_cast<size_t>(v)];
+}
+
+void Executor::recycleResult(const std::string &function, size_t k, HostBuffer<float> &&buf) {
+  const Function *f = artifact.function(function);
+  if (!f || k >= f->results.size() || buf.isView() || buf.empty())
+    return;
+  spare_[{f, f->results[k]}] = std::move(buf);
 }
 
 Executor::Executor(const Artifact &artifact, HostBackend kind)

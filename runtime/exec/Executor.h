@@ -151,6 +151,12 @@ struct Executor {
   /// `zero`; else owned, zero-filled memory. The caller writes every element
   /// (or asks for `zero`).
   Tensor &output(const PlanStep &s, size_t i, Shape shape, bool zero = false);
+  /// Hands back the float memory of result `k` of the last run of
+  /// `function` once the caller is done with it (an engine's gradient
+  /// buffers): output() then makes that value of a later run in it (owned
+  /// memory, not in the arena) without a fill or a fresh allocation, unless
+  /// asked for zeros. With poisonArena it is filled with NaNs instead.
+  void recycleResult(const std::string &function, size_t k, HostBuffer<float> &&buf);
   /// Fills the arena with NaNs before every run, so that an element a fast
   /// entry leaves unwritten shows (tests; costs a pass over the arena).
   bool poisonArena = false;
@@ -165,6 +171,9 @@ private:
   struct HostArena;
   std::unique_ptr<HostArena> arena_;
   void prepareArena(const Function &f, const std::vector<int64_t> &dims);
+
+  /// Memory handed back by recycleResult, by function and value id.
+  std::map<std::pair<const Function *, int32_t>, HostBuffer<float>> spare_;
 
   HostBackend kind_;
   std::unique_ptr<Backend> backend_;

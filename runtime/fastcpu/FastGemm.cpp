@@ -23,6 +23,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -454,6 +455,22 @@ Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
 // kernel.linear_cross_entropy: loss, dx, dw a chunk of rows at a time
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// The logits (then dlogits) of one chunk of linear_cross_entropy: kept per
+/// thread across calls and grown as needed, never filled (the GEMM writes
+/// every element before it is read).
+float *lceScratch(size_t n) {
+  thread_local std::unique_ptr<float[]> buf;
+  thread_local size_t size = 0;
+  if (n > size) {
+    buf.reset();
+    buf.reset(new float[n]); // default-initialized: no fill
+    size = n;
+  }
+  return buf.get();
+}
+} // namespace
+
 Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s) {
   if (!haveBlas())
     return std::nullopt;
@@ -467,10 +484,13 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
   int64_t total = 0;
   for (int64_t r = 0; r < rows; ++r)
     total += t.i[r] != ignore;
-  // Rows (and, with every row ignored, dw) that no chunk writes stay zero.
-  Tensor &loss = ex.output(s, 0, {}), &dx = ex.output(s, 1, x.shape, true),
-         &dw = ex.output(s, 2, w.shape, true);
-  std::vector<float> logits;
+  // No fill: every chunk with a counted row writes its rows of dx (zero for
+  // its ignored rows) and sets (first) or adds to dw; the rows of the other
+  // chunks, and dw when no row counts, are zeroed here. (dw is as large as
+  // the vocabulary's table: 154 MB for GPT-2, a fill was a pass over it.)
+  Tensor &loss = ex.output(s, 0, {}), &dx = ex.output(s, 1, x.shape),
+         &dw = ex.output(s, 2, w.shape);
+  float *logits = lceScratch(static_cast<size_t>(std::min(chunk, rows) * V));
   double sum = 0;
   bool first = true;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
@@ -479,23 +499,28 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
     int64_t counted = 0;
     for (int64_t r = 0; r < n; ++r)
       counted += tc[r] != ignore;
-    if (counted == 0)
+    if (counted == 0) {
+      std::fill(dx.f.data() + r0 * D, dx.f.data() + (r0 + n) * D, 0.f);
       continue;
-    logits.resize(static_cast<size_t>(n * V));
+    }
     const float *xc = x.f.data() + r0 * D;
-    sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits.data(), V);
+    sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits, V);
     // The chunk's mean is weighted by its share of the counted rows, as the
     // reference does (its mean and that share rounded to fp32).
     float share = static_cast<float>(double(counted) / double(total));
     auto [chunkSum, chunkCount] =
-        crossEntropyRows(logits.data(), tc, n, V, ignore, d.label_smoothing,
+        crossEntropyRows(logits, tc, n, V, ignore, d.label_smoothing,
                          double(share) / double(counted));
     float mean = static_cast<float>(chunkSum / double(chunkCount));
     sum += static_cast<double>(mean) * counted;
     // logits now hold dlogits.
-    linearGrads(n, D, V, xc, w.f.data(), logits.data(), dx.f.data() + r0 * D, dw.f.data(),
-                nullptr, first ? 0.f : 1.f);
+    linearGrads(n, D, V, xc, w.f.data(), logits, dx.f.data() + r0 * D, dw.f.data(), nullptr,
+                first ? 0.f : 1.f);
     first = false;
+  }
+  if (first) {
+    float *p = dw.f.data();
+    parallelFor(V, D, [&](int64_t v0, int64_t v1) { std::fill(p + v0 * D, p + v1 * D, 0.f); });
   }
   loss.f[0] = static_cast<float>(total ? sum / double(total) : 0.0);
   return Status::ok();

@@ -267,15 +267,18 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const EmbeddingDesc &, const Plan
                            std::to_string(V) + ")");
   const float *dy = o.dout[0]->f.data();
   const int32_t *ip = ids.i.data();
-  float *g = zeroedResult(ex, s, size_t(o.gradResult[1]), tab.shape);
+  // The table's gradient: zeros split by contiguous rows (one streaming
+  // pass), then the ids' rows added.
+  float *g = freshResult(ex, s, size_t(o.gradResult[1]), tab.shape);
+  parallelFor(V, D, [&](int64_t v0, int64_t v1) {
+    std::memset(g + v0 * D, 0, sizeof(float) * size_t((v1 - v0) * D));
+  });
   // Column blocks of 16: each thread owns its columns of every table row and
   // adds the ids' rows in id order (the reference's order).
   constexpr int64_t Block = 16;
   const int64_t blocks = (D + Block - 1) / Block;
-  parallelFor(blocks, (V / 8 + n / 2) * Block, [&](int64_t b0, int64_t b1) {
+  parallelFor(blocks, (n / 2) * Block, [&](int64_t b0, int64_t b1) {
     const int64_t c0 = b0 * Block, c1 = std::min(D, b1 * Block), w = c1 - c0;
-    for (int64_t v = 0; v < V; ++v)
-      std::memset(g + v * D + c0, 0, sizeof(float) * size_t(w));
     for (int64_t i = 0; i < n; ++i)
       addRow(w, dy + i * D + c0, g + int64_t(ip[i]) * D + c0);
   });

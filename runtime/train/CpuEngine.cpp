@@ -4,10 +4,28 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <set>
+
+#include "runtime/cpu/Parallel.h"
+#include "runtime/fastcpu/VecMath.h"
 
 using namespace motif::rt;
+using motif::cpu::detail::parallelFor;
 
 namespace {
+/// dst[0, n) += src, vectorized and split over the pool (each element is
+/// one fp32 add, so the split never changes a result).
+MOTIF_VECMATH_CLONES void addSpan(float *__restrict dst, const float *__restrict src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] += src[i];
+}
+void addFloats(float *dst, const float *src, int64_t n) {
+  parallelFor(n, 2, [&](int64_t a, int64_t b) { addSpan(dst + a, src + a, b - a); });
+}
+void fillFloats(float *dst, float v, int64_t n) {
+  parallelFor(n, 1, [&](int64_t a, int64_t b) { std::fill(dst + a, dst + b, v); });
+}
+
 /// The unsigned integer a checkpoint's metadata holds under `key`.
 StatusOr<uint64_t> metadataNumber(const Checkpoint &c, const std::string &key,
                                   const std::string &path) {
@@ -87,12 +105,19 @@ StatusOr<ForwardResult> CpuEngine::forward(std::vector<Tensor> inputs, bool outp
 }
 
 void CpuEngine::zeroGradients() {
-  for (auto &[name, g] : grads)
-    std::fill(g.begin(), g.end(), 0.f);
+  zeroPending = true; // the fp32 sums: filled or replaced by what comes next
   for (auto &[name, g] : grads64)
     std::fill(g.begin(), g.end(), 0.0);
   lossSum = 0;
   sumNorm.reset();
+}
+
+void CpuEngine::fillPendingZeros() {
+  if (!zeroPending)
+    return;
+  zeroPending = false;
+  for (auto &[name, g] : grads)
+    fillFloats(g.data(), 0.f, static_cast<int64_t>(g.size()));
 }
 
 Status CpuEngine::accumulate(std::vector<Tensor> inputs) {
@@ -104,8 +129,11 @@ Status CpuEngine::accumulate(std::vector<Tensor> inputs) {
   Status st = run("train_step", std::move(inputs), res);
   ++ex.rngOffset;
   sumNorm.reset();
-  if (!st.isOk())
+  if (!st.isOk()) {
+    fillPendingZeros();
     return st;
+  }
+  std::set<std::string> taken; // sums set from this run while zeroPending
   for (size_t r = 0; r < step->resultRoles.size(); ++r) {
     const std::string &role = step->resultRoles[r];
     if (role == "loss") {
@@ -124,10 +152,36 @@ Status CpuEngine::accumulate(std::vector<Tensor> inputs) {
         if (it == grads.end())
           continue;
         std::vector<float> &g = it->second;
-        for (size_t k = 0; k < g.size(); ++k)
-          g[k] += res[r].f[k];
+        HostBuffer<float> &d = res[r].f;
+        if (d.size() != g.size())
+          return Status::error("train_step's gradient of '" + name + "' has " +
+                               std::to_string(d.size()) + " elements, the parameter " +
+                               std::to_string(g.size()));
+        if (zeroPending && !d.isView()) {
+          // The first micro-batch: its gradient is the sum (0 + g is g in
+          // fp32, but for the sign of a zero); the old sum's memory goes
+          // back to the executor for the next run's result.
+          std::vector<float> old = std::move(g);
+          g = std::move(d.vec());
+          d = std::move(old);
+          taken.insert(name);
+        } else {
+          if (zeroPending) {
+            fillFloats(g.data(), 0.f, static_cast<int64_t>(g.size()));
+            taken.insert(name);
+          }
+          addFloats(g.data(), d.data(), static_cast<int64_t>(g.size()));
+        }
+        ex.recycleResult("train_step", r, std::move(d));
       }
     }
+  }
+  if (zeroPending) {
+    for (auto &[name, g] : grads)
+      if (!taken.count(name))
+        fillFloats(g.data(), 0.f, static_cast<int64_t>(g.size()));
+    zeroPending = false;
+    bindStates();
   }
   return Status::ok();
 }
@@ -135,6 +189,7 @@ Status CpuEngine::accumulate(std::vector<Tensor> inputs) {
 StatusOr<double> CpuEngine::gradNorm() {
   if (sumNorm)
     return *sumNorm;
+  fillPendingZeros();
   if (!ex.fp64)
     return *(sumNorm = motif::rt::gradNorm(states));
   double sum = 0;
@@ -147,6 +202,7 @@ StatusOr<double> CpuEngine::gradNorm() {
 Status CpuEngine::update(const UpdateOptions &o) {
   if (ex.fp64)
     return Status::error("an fp64 engine does not update: the optimizer's state is fp32");
+  fillPendingZeros();
   double gscale = 1.0 / static_cast<double>(o.microBatches);
   if (o.clip > 0) {
     double norm = *gradNorm() * gscale;
@@ -232,6 +288,7 @@ StatusOr<std::vector<double>> CpuEngine::gradient(const std::string &name) {
     if (it != grads64.end())
       return it->second;
   } else {
+    fillPendingZeros();
     auto it = grads.find(name);
     if (it != grads.end())
       return std::vector<double>(it->second.begin(), it->second.end());

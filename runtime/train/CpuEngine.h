@@ -68,6 +68,11 @@ private:
   std::vector<ParamState> states;
   std::vector<const ParamInfo *> trained;
   double lossSum = 0;
+  /// zeroGradients leaves the fp32 sums to be set by the next accumulate
+  /// (which takes the run's gradients as they are, without a fill or an
+  /// add); whatever reads them before fills them with zeros first.
+  bool zeroPending = false;
+  void fillPendingZeros();
   /// The norm of the gradient sums, once computed (by update or gradNorm).
   std::optional<double> sumNorm;
   int64_t updates = 0;
