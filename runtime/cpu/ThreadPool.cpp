@@ -1,11 +1,12 @@
-//===- ThreadPool.cpp - The CPU kernels' persistent worker threads ---------===//
+//===- ThreadPool.cpp - The CPU kernels' worker threads ---------------------===//
 //
-// parallelFor (Parallel.h) runs its chunks here: one pool per process, its
-// threads created on first use (and added when numThreads() grows), parked
-// between calls: a short spin on the call counter, then a condition
-// variable, so a step made of many small parallel kernels does not pay a
-// thread creation (or a futex wake-up) per kernel. Worker w always runs
-// chunk w, so which thread computes what is fixed by the chunking alone.
+// parallelFor (Parallel.h) runs its chunks here. Where the build has GNU
+// OpenMP (libgomp, MOTIF_HAVE_GOMP), on libgomp's thread team: the team the
+// fast backend's GEMM library (oneDNN, runtime/fastcpu/Blas.h) runs on too,
+// so one set of threads serves every kernel and no second pool spins beside
+// it between a GEMM and the next kernel. Otherwise on a persistent pool of
+// our own. Either way worker w always runs chunk w, so which thread computes
+// what is fixed by the chunking alone.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Parallel.h"
@@ -16,6 +17,20 @@
 #include <exception>
 #include <mutex>
 
+#ifdef MOTIF_HAVE_GOMP
+// libgomp's entry points, declared here: the compiler is clang, whose
+// `#pragma omp` targets LLVM's libomp, while Debian's oneDNN is built on
+// libgomp (two OpenMP runtimes in one process are two thread teams).
+// GOMP_parallel is what GCC compiles `#pragma omp parallel` to (libgomp's
+// ABI since GCC 4.9): fn(data) runs on each thread of a team of up to
+// num_threads, the caller being thread 0.
+extern "C" {
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+}
+#endif
+
 namespace motif::cpu::detail {
 namespace {
 
@@ -23,6 +38,53 @@ namespace {
 /// then runs on it alone).
 thread_local bool tInPool = false;
 
+#ifdef MOTIF_HAVE_GOMP
+/// A call on libgomp's team: worker w runs on thread w % team size (the
+/// static schedule with chunk 1), so each w runs exactly once whatever the
+/// team libgomp grants; the first exception a task throws is rethrown by the
+/// caller once the team has joined.
+struct TeamCall {
+  int64_t workers;
+  void (*task)(void *, int64_t);
+  void *ctx;
+  std::mutex errorMutex;
+  std::exception_ptr error;
+
+  static void body(void *p) {
+    TeamCall &c = *static_cast<TeamCall *>(p);
+    bool wasInPool = tInPool;
+    tInPool = true;
+    int64_t team = omp_get_num_threads();
+    for (int64_t w = omp_get_thread_num(); w < c.workers; w += team) {
+      try {
+        c.task(c.ctx, w);
+      } catch (...) {
+        std::lock_guard<std::mutex> l(c.errorMutex);
+        if (!c.error)
+          c.error = std::current_exception();
+      }
+    }
+    tInPool = wasInPool;
+  }
+};
+
+/// One call on the team at a time: a call made while it is busy (from a
+/// second thread) runs on the calling thread, as a nested one does.
+std::mutex gTeamBusy;
+
+bool runOnTeam(int64_t workers, void (*task)(void *, int64_t), void *ctx) {
+  if (tInPool)
+    return false;
+  std::unique_lock<std::mutex> busy(gTeamBusy, std::try_to_lock);
+  if (!busy.owns_lock())
+    return false;
+  TeamCall call{workers, task, ctx, {}, nullptr};
+  GOMP_parallel(&TeamCall::body, &call, static_cast<unsigned>(workers), 0);
+  if (call.error)
+    std::rethrow_exception(call.error);
+  return true;
+}
+#else
 inline void cpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -143,11 +205,18 @@ private:
   std::vector<std::thread> threads_;
 };
 
+#endif
+
 } // namespace
 
 void runOnPool(int64_t workers, void (*task)(void *, int64_t), void *ctx) {
+#ifdef MOTIF_HAVE_GOMP
+  if (workers > 1 && runOnTeam(workers, task, ctx))
+    return;
+#else
   if (workers > 1 && Pool::get().run(workers, task, ctx))
     return;
+#endif
   for (int64_t w = 0; w < workers; ++w)
     task(ctx, w);
 }
