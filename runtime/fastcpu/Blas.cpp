@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -74,13 +75,21 @@ void useThreads(int threads) {
     omp_set_num_threads(threads);
 }
 
-const Prim &primitive(const Key &k) {
+/// At most this many primitives are kept: a shape that varies from step to
+/// step (an expert's rows) would otherwise grow the map without end. When
+/// it is full it is emptied (a primitive made again for the same key runs
+/// the same kernel: results do not depend on it).
+constexpr size_t kMaxPrimitives = 1024;
+
+std::shared_ptr<const Prim> primitive(const Key &k) {
   static std::mutex m;
-  static std::unordered_map<Key, std::unique_ptr<Prim>, KeyHash> cache;
+  static std::unordered_map<Key, std::shared_ptr<const Prim>, KeyHash> cache;
   std::lock_guard<std::mutex> l(m);
   auto it = cache.find(k);
   if (it != cache.end())
-    return *it->second;
+    return it->second;
+  if (cache.size() >= kMaxPrimitives)
+    cache.clear();
   using dt = dnnl::memory::data_type;
   using dims = dnnl::memory::dims;
   // Row-major op(A) [M, K] and op(B) [K, N]: a transpose is a swap of strides.
@@ -97,22 +106,24 @@ const Prim &primitive(const Key &k) {
   // not safe for the concurrent calls pool tasks make.
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpuEngine());
-  auto p = std::make_unique<Prim>();
+  auto p = std::make_shared<Prim>();
   p->matmul = dnnl::matmul(pd);
   p->a = a;
   p->b = b;
   p->c = c;
   p->scratchpad = pd.scratchpad_desc();
   p->scratch = p->scratchpad.get_size();
-  return *cache.emplace(k, std::move(p)).first->second;
+  return cache.emplace(k, std::move(p)).first->second;
 }
 
-/// One oneDNN call on a team of `threads` (1: the calling thread alone).
+/// One oneDNN matmul call on a team of `threads` (1: the calling thread
+/// alone).
 void sgemm1(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A,
             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
             int threads) {
   useThreads(threads);
-  const Prim &p = primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads});
+  std::shared_ptr<const Prim> held = primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads});
+  const Prim &p = *held;
   thread_local std::vector<char> scratch;
   if (scratch.size() < p.scratch)
     scratch.resize(p.scratch);
@@ -127,6 +138,21 @@ void sgemm1(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const flo
   stream.wait();
 }
 
+/// One call of oneDNN's sgemm on the calling thread: no primitive to make or
+/// find (a matmul call costs ~3 us more, and its primitive is JIT-compiled
+/// per shape), for the products that run on one thread: the small ones, and
+/// those of pool tasks (an expert's rows, whose count changes every step).
+void sgemmAlone(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A,
+                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  useThreads(1);
+  dnnl_status_t st = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, 1.f, A, lda, B,
+                                ldb, beta, C, ldc);
+  if (st != dnnl_success)
+    throw std::runtime_error("motif: oneDNN's sgemm failed (status " + std::to_string(int(st)) +
+                             ") on " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+                             std::to_string(K));
+}
+
 /// d[0, n) += s[0, n).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
 addInto(float *__restrict d, const float *__restrict s, int64_t n) {
@@ -137,10 +163,14 @@ addInto(float *__restrict d, const float *__restrict s, int64_t n) {
 /// Whether oneDNN makes and runs a matmul on this processor (checked once).
 bool probe() {
   try {
-    float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[4] = {0, 0, 0, 0};
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[4] = {0, 0, 0, 0}, d[4] = {0, 0, 0, 0};
     sgemm1(false, false, 2, 2, 2, a, 2, b, 2, 0.f, c, 2, 1);
-    return c[0] == 1 && c[1] == 2 && c[2] == 3 && c[3] == 4;
-  } catch (const dnnl::error &e) {
+    sgemmAlone(false, false, 2, 2, 2, a, 2, b, 2, 0.f, d, 2);
+    for (int i = 0; i < 4; ++i)
+      if (c[i] != a[i] || d[i] != a[i])
+        throw std::runtime_error("a product of 2x2 matrices came out wrong");
+    return true;
+  } catch (const std::exception &e) {
     std::fprintf(stderr,
                  "motif: oneDNN makes no matmul on this processor (%s): the fast CPU backend's "
                  "GEMMs run on the reference kernels\n",
@@ -196,7 +226,10 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   int threads = omp_in_parallel() ? 1 : motif::cpu::numThreads();
   GemmSplit sp = gemmSplit(M, N, K, threads);
   if (sp.parts <= 1) {
-    sgemm1(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, sp.threads);
+    if (sp.threads > 1)
+      sgemm1(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, sp.threads);
+    else
+      sgemmAlone(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
     if (after) // on blocks of rows over the pool, while C is still in cache
       motif::cpu::detail::parallelFor(M, N * 16, [&](int64_t r0, int64_t r1) { after(r0, r1, 0, N); });
     return;

@@ -37,8 +37,10 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
            const GemmEpilogue &after = {});
 
 /// How sgemm runs a product on `threads` threads (exposed for tests and
-/// docs/cpu-backend.md): parts == 1 is one oneDNN call on a team of
-/// `threads` (1 for a product under ~4 MFLOP a thread); axis 'K' splits a
+/// docs/cpu-backend.md): parts == 1 is one oneDNN matmul call on a team of
+/// `threads`, or with threads == 1 (a product under ~4 MFLOP a thread, or a
+/// call from a pool task) one call of oneDNN's sgemm on the calling thread;
+/// axis 'K' splits a
 /// long contraction into `parts` single-threaded calls, each `chunk` long
 /// (the last one shorter), each worker summing its share of K into a buffer
 /// of its own, the partial products then added in worker order.
