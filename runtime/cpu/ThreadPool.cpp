@@ -90,7 +90,8 @@ std::mutex gTeamBusy;
 void passiveByDefault(int, char **argv, char **envp) {
   size_t n = 0;
   for (; envp && envp[n]; ++n)
-    if (!std::strncmp(envp[n], "OMP_WAIT_POLICY=", 16) || !std::strncmp(envp[n], "GOMP_SPINCOUNT=", 15))
+    if (!std::strncmp(envp[n], "OMP_WAIT_POLICY=", 16) ||
+        !std::strncmp(envp[n], "GOMP_SPINCOUNT=", 15))
       return;
   char **env = static_cast<char **>(std::malloc((n + 2) * sizeof(char *)));
   if (!env)

@@ -122,7 +122,8 @@ void sgemm1(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const flo
             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
             int threads) {
   useThreads(threads);
-  std::shared_ptr<const Prim> held = primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads});
+  std::shared_ptr<const Prim> held =
+      primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads});
   const Prim &p = *held;
   thread_local std::vector<char> scratch;
   if (scratch.size() < p.scratch)
@@ -231,7 +232,8 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
     else
       sgemmAlone(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
     if (after) // on blocks of rows over the pool, while C is still in cache
-      motif::cpu::detail::parallelFor(M, N * 16, [&](int64_t r0, int64_t r1) { after(r0, r1, 0, N); });
+      motif::cpu::detail::parallelFor(M, N * 16,
+                                      [&](int64_t r0, int64_t r1) { after(r0, r1, 0, N); });
     return;
   }
   // Slab 0 computes C = beta C + its share into C; slab p > 0 its share into
