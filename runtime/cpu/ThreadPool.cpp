@@ -76,18 +76,23 @@ struct TeamCall {
 std::mutex gTeamBusy;
 
 /// libgomp's threads wait for the next parallel region (and at its end)
-/// spinning ~300000 iterations (~3 ms) by default, which on a shared machine
-/// takes the core from the thread with the work: measured on the tiny GPT-2
-/// train step, 2 threads, load ~6 on 2 cores, 140-500 ms a step spinning,
-/// 7-20 ms waiting passively (futexes; our earlier pool, which spun 50 us:
-/// 16-35 ms). So the process waits passively unless OMP_WAIT_POLICY or
-/// GOMP_SPINCOUNT says otherwise. libgomp reads them from the environment
-/// the process started with (its initializer's envp: a setenv, even before
-/// it runs, is not seen), so the executable starts itself again with
-/// OMP_WAIT_POLICY=PASSIVE added, from its .preinit_array (before any
-/// library's initializer, nothing done yet). Under QEMU user mode (the isa
-/// tests) an exec would leave the emulator: those set the variable.
-void passiveByDefault(int, char **argv, char **envp) {
+/// spinning 300000 iterations (~3.5 ms here) by default, which on a shared
+/// machine takes the core from the thread with the work; waiting passively
+/// (futexes) costs a wake-up per region on a quiet one. Measured on the tiny
+/// GPT-2 train step, 2 threads (ms a step; our earlier pool spun 50 us):
+///   quiet machine:  default 5.0-5.2, spin 3000 4.9-5.3, passive 11-12,
+///                   earlier 5.5-7
+///   4 busy loops:   spin 3000 23, passive 13, earlier 22 (at load ~6 from
+///                   other sessions: default 140-500, passive 7-20)
+/// So the team spins GOMP_SPINCOUNT=3000 iterations (~35 us, about what our
+/// earlier pool spun) unless OMP_WAIT_POLICY or GOMP_SPINCOUNT says
+/// otherwise. libgomp reads them from the environment the process started
+/// with (its initializer's envp: a setenv, even before it runs, is not
+/// seen), so the executable starts itself again with the variable added,
+/// from its .preinit_array (before any library's initializer, nothing done
+/// yet). Under QEMU user mode (the isa tests) an exec would leave the
+/// emulator: those set OMP_WAIT_POLICY.
+void shortSpinByDefault(int, char **argv, char **envp) {
   size_t n = 0;
   for (; envp && envp[n]; ++n)
     if (!std::strncmp(envp[n], "OMP_WAIT_POLICY=", 16) ||
@@ -98,13 +103,13 @@ void passiveByDefault(int, char **argv, char **envp) {
     return;
   for (size_t i = 0; i < n; ++i)
     env[i] = envp[i];
-  env[n] = const_cast<char *>("OMP_WAIT_POLICY=PASSIVE");
+  env[n] = const_cast<char *>("GOMP_SPINCOUNT=3000");
   env[n + 1] = nullptr;
   execve("/proc/self/exe", argv, env);
   std::free(env); // no exec: libgomp's default policy
 }
-__attribute__((section(".preinit_array"), used)) void (*const kPassiveByDefault)(
-    int, char **, char **) = passiveByDefault;
+__attribute__((section(".preinit_array"), used)) void (*const kShortSpinByDefault)(
+    int, char **, char **) = shortSpinByDefault;
 
 bool runOnTeam(int64_t workers, void (*task)(void *, int64_t), void *ctx) {
   if (tInPool)
