@@ -119,6 +119,13 @@ if [ "$PREPARE" = 1 ]; then
     missing="$missing $(basename "$1")"
   }
   copy "$BUILD/bin/motif-run"
+  # The shared libraries of the fast CPU backend (oneDNN and the libgomp it
+  # runs on), which the GPU machine may lack: into bin/lib, on
+  # LD_LIBRARY_PATH where the kit is unpacked.
+  mkdir -p "$DIR/bin/lib"
+  for lib in $(ldd "$BUILD/bin/motif-run" 2>/dev/null | awk '$1 ~ /^lib(dnnl|gomp)\./ {print $3}'); do
+    cp -L "$lib" "$DIR/bin/lib/" || exit 1
+  done
   for t in $TEST_BINS $BENCH_BIN; do copy "$TEST_DIR/$t"; done
   copy "$TEST_DIR/$MOE_BENCH_BIN"
   copy "$TEST_DIR/$SSD_BENCH_BIN"
@@ -215,6 +222,7 @@ if [ -f "$DIR/bin.tar.xz" ]; then
 elif [ -f "$DIR/bin.tar.gz" ] && tar -C "$WORK" -xzf "$DIR/bin.tar.gz"; then
   BIN_DIR=$WORK/bin
 fi
+[ -n "$BIN_DIR" ] && export LD_LIBRARY_PATH="$BIN_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin() {
   if [ -n "$BIN_DIR" ] && [ -x "$BIN_DIR/$1" ]; then echo "$BIN_DIR/$1"
   elif [ -x "$TEST_DIR/$1" ]; then echo "$TEST_DIR/$1"

@@ -15,8 +15,8 @@ PKGS=(cmake ninja-build ccache g++ python3
       libpcre2-dev libicu-dev libsentencepiece-dev
       python3-matplotlib graphviz
       lld-22)
-# The fast CPU backend's GEMMs (runtime/fastcpu/Blas.h).
-PKGS+=(libopenblas-dev libopenblas0-pthread)
+# The fast CPU backend's GEMMs (runtime/fastcpu/Blas.h): oneDNN's matmul.
+PKGS+=(libdnnl-dev)
 # The fast CPU backend's AVX2 and baseline clones, tested on CPUs emulated by
 # QEMU user mode (tests/unit/fastcpu/CMakeLists.txt, ctest label isa).
 PKGS+=(qemu-user)

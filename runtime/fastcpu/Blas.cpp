@@ -1,31 +1,157 @@
-//===- Blas.cpp - fp32 GEMM through OpenBLAS --------------------------------===//
+//===- Blas.cpp - fp32 GEMM through oneDNN's matmul primitive --------------===//
 #include "runtime/fastcpu/Blas.h"
 
 #include "runtime/cpu/Parallel.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
-#ifdef MOTIF_HAVE_OPENBLAS
-#include <cblas.h>
+#ifdef MOTIF_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+
+// libgomp's (the OpenMP runtime Debian's oneDNN is built on; declared here
+// as in runtime/cpu/ThreadPool.cpp: clang's <omp.h> is libomp's).
+extern "C" {
+void omp_set_num_threads(int);
+int omp_get_max_threads(void);
+int omp_in_parallel(void);
+}
 #endif
 
 namespace motif::rt::fast {
 
-#ifdef MOTIF_HAVE_OPENBLAS
-bool haveBlas() { return true; }
-
+#ifdef MOTIF_HAVE_DNNL
 namespace {
 
-/// One single-threaded OpenBLAS call.
+/// What a matmul primitive is made for: oneDNN JITs its code when the
+/// primitive is created (0.1-1 ms), so each is made once and kept.
+struct Key {
+  int64_t M, N, K, lda, ldb, ldc;
+  bool transA, transB;
+  float beta;
+  int threads; // the team it is made for (oneDNN blocks for it)
+  bool operator==(const Key &o) const {
+    return M == o.M && N == o.N && K == o.K && lda == o.lda && ldb == o.ldb && ldc == o.ldc &&
+           transA == o.transA && transB == o.transB &&
+           std::memcmp(&beta, &o.beta, sizeof beta) == 0 && threads == o.threads;
+  }
+};
+struct KeyHash {
+  size_t operator()(const Key &k) const {
+    uint32_t b;
+    std::memcpy(&b, &k.beta, sizeof b);
+    size_t h = 1469598103934665603ull;
+    for (uint64_t v : {uint64_t(k.M), uint64_t(k.N), uint64_t(k.K), uint64_t(k.lda),
+                       uint64_t(k.ldb), uint64_t(k.ldc),
+                       uint64_t(k.transA) | uint64_t(k.transB) << 1 | uint64_t(k.threads) << 2,
+                       uint64_t(b)})
+      h = (h ^ v) * 1099511628211ull;
+    return h;
+  }
+};
+
+struct Prim {
+  dnnl::matmul matmul;
+  dnnl::memory::desc a, b, c, scratchpad;
+  size_t scratch = 0;
+};
+
+dnnl::engine &cpuEngine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+/// oneDNN's team size for the calling thread: oneDNN reads it (when it makes
+/// a primitive and when it runs one) from libgomp's nthreads ICV.
+void useThreads(int threads) {
+  if (omp_get_max_threads() != threads)
+    omp_set_num_threads(threads);
+}
+
+/// At most this many primitives are kept: a shape that varies from step to
+/// step (an expert's rows) would otherwise grow the map without end. When
+/// it is full it is emptied (a primitive made again for the same key runs
+/// the same kernel: results do not depend on it).
+constexpr size_t kMaxPrimitives = 1024;
+
+std::shared_ptr<const Prim> primitive(const Key &k) {
+  static std::mutex m;
+  static std::unordered_map<Key, std::shared_ptr<const Prim>, KeyHash> cache;
+  std::lock_guard<std::mutex> l(m);
+  auto it = cache.find(k);
+  if (it != cache.end())
+    return it->second;
+  if (cache.size() >= kMaxPrimitives)
+    cache.clear();
+  using dt = dnnl::memory::data_type;
+  using dims = dnnl::memory::dims;
+  // Row-major op(A) [M, K] and op(B) [K, N]: a transpose is a swap of strides.
+  dnnl::memory::desc a(dims{k.M, k.K}, dt::f32, k.transA ? dims{1, k.lda} : dims{k.lda, 1});
+  dnnl::memory::desc b(dims{k.K, k.N}, dt::f32, k.transB ? dims{1, k.ldb} : dims{k.ldb, 1});
+  dnnl::memory::desc c(dims{k.M, k.N}, dt::f32, dims{k.ldc, 1});
+  dnnl::primitive_attr attr;
+  if (k.beta != 0.f) { // C = A B + beta C
+    dnnl::post_ops po;
+    po.append_sum(k.beta);
+    attr.set_post_ops(po);
+  }
+  // Our scratchpad per call: oneDNN's own is shared by every primitive and
+  // not safe for the concurrent calls pool tasks make.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpuEngine());
+  auto p = std::make_shared<Prim>();
+  p->matmul = dnnl::matmul(pd);
+  p->a = a;
+  p->b = b;
+  p->c = c;
+  p->scratchpad = pd.scratchpad_desc();
+  p->scratch = p->scratchpad.get_size();
+  return cache.emplace(k, std::move(p)).first->second;
+}
+
+/// One oneDNN matmul call on a team of `threads` (1: the calling thread
+/// alone).
 void sgemm1(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A,
-            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), 1.0f, A,
-              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
-              static_cast<blasint>(ldc));
+            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+            int threads) {
+  useThreads(threads);
+  std::shared_ptr<const Prim> held =
+      primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads});
+  const Prim &p = *held;
+  thread_local std::vector<char> scratch;
+  if (scratch.size() < p.scratch)
+    scratch.resize(p.scratch);
+  thread_local dnnl::stream stream(cpuEngine());
+  dnnl::engine &e = cpuEngine();
+  dnnl::memory a(p.a, e, const_cast<float *>(A)), b(p.b, e, const_cast<float *>(B)), c(p.c, e, C);
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  if (p.scratch)
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratchpad, e, scratch.data()));
+  p.matmul.execute(stream, args);
+  stream.wait();
+}
+
+/// One call of oneDNN's sgemm on the calling thread: no primitive to make or
+/// find (a matmul call costs ~3 us more, and its primitive is JIT-compiled
+/// per shape), for the products that run on one thread: the small ones, and
+/// those of pool tasks (an expert's rows, whose count changes every step).
+void sgemmAlone(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A,
+                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  useThreads(1);
+  dnnl_status_t st = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, 1.f, A, lda, B,
+                                ldb, beta, C, ldc);
+  if (st != dnnl_success)
+    throw std::runtime_error("motif: oneDNN's sgemm failed (status " + std::to_string(int(st)) +
+                             ") on " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+                             std::to_string(K));
 }
 
 /// d[0, n) += s[0, n).
@@ -35,33 +161,50 @@ addInto(float *__restrict d, const float *__restrict s, int64_t n) {
     d[i] += s[i];
 }
 
+/// Whether oneDNN makes and runs a matmul on this processor (checked once).
+bool probe() {
+  try {
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[4] = {0, 0, 0, 0}, d[4] = {0, 0, 0, 0};
+    sgemm1(false, false, 2, 2, 2, a, 2, b, 2, 0.f, c, 2, 1);
+    sgemmAlone(false, false, 2, 2, 2, a, 2, b, 2, 0.f, d, 2);
+    for (int i = 0; i < 4; ++i)
+      if (c[i] != a[i] || d[i] != a[i])
+        throw std::runtime_error("a product of 2x2 matrices came out wrong");
+    return true;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr,
+                 "motif: oneDNN makes no matmul on this processor (%s): the fast CPU backend's "
+                 "GEMMs run on the reference kernels\n",
+                 e.what());
+    return false;
+  }
+}
+
 } // namespace
 
+bool haveBlas() {
+  static const bool ok = probe();
+  return ok;
+}
 GemmSplit gemmSplit(int64_t M, int64_t N, int64_t K, int threads) {
   GemmSplit sp;
   double flops = 2.0 * double(M) * double(N) * double(K);
+  // At least ~4 MFLOP a thread: a smaller product runs on the calling thread.
   int64_t workers =
       std::min<int64_t>(threads, std::max<int64_t>(1, static_cast<int64_t>(flops / 4e6)));
-  if (workers <= 1)
-    return sp;
+  sp.threads = static_cast<int>(workers);
   // A long contraction with a small C (a linear's input gradient through the
-  // 50257-word head: 128 x 768 x 50257) is split along K: each operand is
-  // then packed once in all (a split of C packs the operand the slabs share
-  // once per slab, here the 25 MB dlogits) and the partial products are a
-  // small C each.
-  int64_t dim;
-  if (K >= 4 * std::max(M, N)) {
-    sp.axis = 'K';
-    dim = K;
-  } else {
-    // Otherwise along C's longer side: the slabs share the operand of the
-    // shorter side (measured: splitting the shorter side costs 10-25% more).
-    sp.axis = M >= N ? 'M' : 'N';
-    dim = M >= N ? M : N;
-  }
-  int64_t chunk = (dim + workers - 1) / workers;
+  // 50257-word head: 128 x 768 x 50257) is split along K, one single-threaded
+  // oneDNN call per worker, each summing its share of K; the partial products
+  // are then added in worker order. (oneDNN's own team on such a product
+  // reaches ~180 GFLOP/s on 2 threads, the split of it ~250.) Any other
+  // product is one oneDNN call on a team of `threads`.
+  if (workers <= 1 || K < 4 * std::max(M, N))
+    return sp;
+  sp.axis = 'K';
+  int64_t chunk = (K + workers - 1) / workers;
   sp.chunk = (chunk + 15) / 16 * 16;
-  sp.parts = (dim + sp.chunk - 1) / sp.chunk;
+  sp.parts = (K + sp.chunk - 1) / sp.chunk;
   return sp;
 }
 
@@ -70,64 +213,54 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
            const GemmEpilogue &after) {
   if (M <= 0 || N <= 0)
     return;
-  // OpenBLAS runs single-threaded; the kernels' pool splits the product, one
-  // slab per worker.
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-  GemmSplit sp = gemmSplit(M, N, K, motif::cpu::numThreads());
-  double flops = 2.0 * double(M) * double(N) * double(K);
-  if (sp.parts <= 1) {
-    sgemm1(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
-    if (after) // a product too small to split may still have an epilogue worth it
-      motif::cpu::detail::parallelFor(M, N * 16, [&](int64_t r0, int64_t r1) { after(r0, r1, 0, N); });
-    return;
-  }
-  if (sp.axis == 'K') {
-    // Slab 0 computes C = beta C + its share into C; slab p > 0 its share
-    // into partial[p - 1]; then C += partial[0] + partial[1] + ... in that
-    // order, a block of rows per worker (then the epilogue on that block).
-    int64_t parts = sp.parts, chunk = sp.chunk;
-    std::unique_ptr<float[]> partial(new float[static_cast<size_t>((parts - 1) * M * N)]);
-    motif::cpu::detail::parallelFor(parts, static_cast<int64_t>(flops / double(parts)),
-                                    [&](int64_t s0, int64_t s1) {
-      for (int64_t s = s0; s < s1; ++s) {
-        int64_t k0 = s * chunk, k = std::min(K, k0 + chunk) - k0;
-        const float *a = transA ? A + k0 * lda : A + k0; // columns k0.. of op(A)
-        const float *b = transB ? B + k0 : B + k0 * ldb; // rows k0.. of op(B)
-        if (s == 0)
-          sgemm1(transA, transB, M, N, k, a, lda, b, ldb, beta, C, ldc);
-        else
-          sgemm1(transA, transB, M, N, k, a, lda, b, ldb, 0.f,
-                 partial.get() + (s - 1) * M * N, N);
-      }
-    });
-    motif::cpu::detail::parallelFor(M, N * parts, [&](int64_t r0, int64_t r1) {
+  if (K <= 0) { // oneDNN makes no primitive for an empty contraction
+    motif::cpu::detail::parallelFor(M, N, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
-        for (int64_t p = 0; p + 1 < parts; ++p)
-          addInto(C + r * ldc, partial.get() + (p * M + r) * N, N);
+        for (int64_t j = 0; j < N; ++j)
+          C[r * ldc + j] = beta == 0.f ? 0.f : beta * C[r * ldc + j];
       if (after)
         after(r0, r1, 0, N);
     });
     return;
   }
-  bool byRows = sp.axis == 'M';
-  int64_t dim = byRows ? M : N, chunk = sp.chunk;
-  motif::cpu::detail::parallelFor(sp.parts, static_cast<int64_t>(flops / double(sp.parts)),
+  // Inside a team's task (a nested call) the product runs on its thread.
+  int threads = omp_in_parallel() ? 1 : motif::cpu::numThreads();
+  GemmSplit sp = gemmSplit(M, N, K, threads);
+  if (sp.parts <= 1) {
+    if (sp.threads > 1)
+      sgemm1(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, sp.threads);
+    else
+      sgemmAlone(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (after) // on blocks of rows over the pool, while C is still in cache
+      motif::cpu::detail::parallelFor(M, N * 16,
+                                      [&](int64_t r0, int64_t r1) { after(r0, r1, 0, N); });
+    return;
+  }
+  // Slab 0 computes C = beta C + its share into C; slab p > 0 its share into
+  // partial[p - 1]; then C += partial[0] + partial[1] + ... in that order, a
+  // block of rows per worker (then the epilogue on that block).
+  int64_t parts = sp.parts, chunk = sp.chunk;
+  double flops = 2.0 * double(M) * double(N) * double(K);
+  std::unique_ptr<float[]> partial(new float[static_cast<size_t>((parts - 1) * M * N)]);
+  motif::cpu::detail::parallelFor(parts, static_cast<int64_t>(flops / double(parts)),
                                   [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {
-      int64_t b = s * chunk, n = std::min(dim, b + chunk) - b;
-      if (byRows) { // rows b.. of op(A) and C
-        sgemm1(transA, transB, n, N, K, transA ? A + b : A + b * lda, lda, B, ldb, beta,
-               C + b * ldc, ldc);
-        if (after)
-          after(b, b + n, 0, N);
-      } else { // columns b.. of op(B) and C
-        sgemm1(transA, transB, M, n, K, A, lda, transB ? B + b * ldb : B + b, ldb, beta, C + b,
-               ldc);
-        if (after)
-          after(0, M, b, b + n);
-      }
+      int64_t k0 = s * chunk, k = std::min(K, k0 + chunk) - k0;
+      const float *a = transA ? A + k0 * lda : A + k0; // columns k0.. of op(A)
+      const float *b = transB ? B + k0 : B + k0 * ldb; // rows k0.. of op(B)
+      if (s == 0)
+        sgemm1(transA, transB, M, N, k, a, lda, b, ldb, beta, C, ldc, 1);
+      else
+        sgemm1(transA, transB, M, N, k, a, lda, b, ldb, 0.f, partial.get() + (s - 1) * M * N, N,
+               1);
     }
+  });
+  motif::cpu::detail::parallelFor(M, N * parts, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t p = 0; p + 1 < parts; ++p)
+        addInto(C + r * ldc, partial.get() + (p * M + r) * N, N);
+    if (after)
+      after(r0, r1, 0, N);
   });
 }
 #else
@@ -137,7 +270,7 @@ GemmSplit gemmSplit(int64_t, int64_t, int64_t, int) { return {}; }
 
 void sgemm(bool, bool, int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t,
            float, float *, int64_t, const GemmEpilogue &) {
-  throw std::logic_error("motif: this build has no BLAS library (libopenblas-dev)");
+  throw std::logic_error("motif: this build has no GEMM library (libdnnl-dev)");
 }
 #endif
 

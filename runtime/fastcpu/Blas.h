@@ -1,13 +1,12 @@
 //===- Blas.h - The fast CPU backend's GEMM library -------------*- C++ -*-===//
 //
-// fp32 GEMMs through OpenBLAS (Debian libopenblas-dev, the pthread variant;
-// why OpenBLAS and not oneDNN: docs/cpu-backend.md). A build without it
+// fp32 GEMMs through oneDNN's matmul primitive (Debian libdnnl-dev, built on
+// libgomp; why oneDNN and not OpenBLAS: docs/cpu-backend.md). Its team is
+// libgomp's, the one the kernels' parallelFor runs on (runtime/cpu/
+// Parallel.h), so one set of motif::cpu::numThreads() threads serves every
+// kernel. A build without oneDNN, or a processor oneDNN makes no matmul for,
 // still works: haveBlas() is false and the fast entries decline their GEMMs
-// (the reference kernels run them). OpenBLAS runs single-threaded: a GEMM
-// is split into slabs of rows (or columns) of C, one per worker of the
-// kernels' persistent pool (runtime/cpu/Parallel.h), so one pool of
-// motif::cpu::numThreads() threads serves every kernel and no second pool
-// spins beside it.
+// (the reference kernels run them).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOTIF_RUNTIME_FASTCPU_BLAS_H
@@ -18,33 +17,37 @@
 
 namespace motif::rt::fast {
 
-/// Whether this build has a BLAS library.
+/// Whether this build has a GEMM library that runs on this processor.
 bool haveBlas();
 
 /// C[M, N] = op(A) · op(B) + beta · C, row-major fp32: op(A) is A [M, K]
 /// (lda >= K) or, with transA, Aᵀ for A [K, M] (lda >= M); likewise op(B)
 /// from B [K, N] or, with transB, B [N, K]. Results depend only on the
-/// operands, the shapes and the thread count (which sets the slabs).
-/// Called from inside a pool task it runs on that thread alone. Requires
-/// haveBlas().
+/// operands, the shapes and the thread count (which sets oneDNN's team and
+/// the split). Called from inside a pool task it runs on that thread alone.
+/// Requires haveBlas().
 ///
-/// `after`, when given, runs on each block of C (rows [r0, r1), columns
-/// [c0, c1)) right after the thread that computed it finished it, while it is
-/// still in that core's cache (a product too small to split: on blocks of
-/// rows over the pool's workers): the blocks cover C once, without overlap.
+/// `after`, when given, runs on blocks of C (rows [r0, r1), columns
+/// [c0, c1)) once the product is done, on blocks of rows over the pool's
+/// workers while C is still in cache: the blocks cover C once, without
+/// overlap.
 using GemmEpilogue = std::function<void(int64_t r0, int64_t r1, int64_t c0, int64_t c1)>;
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
            const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
            const GemmEpilogue &after = {});
 
-/// How sgemm splits a product over `threads` workers (exposed for tests and
-/// docs/cpu-backend.md): `parts` slabs along rows of C ('M'), columns ('N')
-/// or the contraction ('K': each worker sums its share of K into a buffer of
-/// its own, then the partial products are added in worker order), each
-/// `chunk` long (the last one shorter); parts == 1 runs one call.
+/// How sgemm runs a product on `threads` threads (exposed for tests and
+/// docs/cpu-backend.md): parts == 1 is one oneDNN matmul call on a team of
+/// `threads`, or with threads == 1 (a product under ~4 MFLOP a thread, or a
+/// call from a pool task) one call of oneDNN's sgemm on the calling thread;
+/// axis 'K' splits a
+/// long contraction into `parts` single-threaded calls, each `chunk` long
+/// (the last one shorter), each worker summing its share of K into a buffer
+/// of its own, the partial products then added in worker order.
 struct GemmSplit {
-  char axis = 'M';
+  char axis = '-';
   int64_t parts = 1, chunk = 0;
+  int threads = 1;
 };
 GemmSplit gemmSplit(int64_t M, int64_t N, int64_t K, int threads);
 

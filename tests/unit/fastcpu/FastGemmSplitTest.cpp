@@ -1,18 +1,25 @@
-//===- FastGemmSplitTest.cpp - fast::sgemm's split over the pool's workers --===//
+//===- FastGemmSplitTest.cpp - fast::sgemm's ways of running a product ----===//
 //
-// fast::sgemm (Blas.h) splits a product along rows of C, columns of C or the
-// contraction K, one slab per worker, and runs the caller's epilogue on each
-// worker's block of C (on blocks of rows when the product is too small to
-// split). Each split is checked against a double-precision
+// fast::sgemm (Blas.h) runs a product as one oneDNN call on the team (or on
+// the calling thread when it is small), or splits a long contraction K into
+// single-threaded calls, one per worker, and runs the caller's epilogue on
+// blocks of rows of C. Each way is checked against a double-precision
 // product at 1, 2 and 3 threads, on odd shapes (no multiple of 16 or of
-// OpenBLAS's blocking), every transpose, beta 0 and 1 and leading dimensions
+// oneDNN's blocking), every transpose, beta 0 and 1 and leading dimensions
 // larger than the rows: fp32 products summed in fp32 over K <= 4099 terms of
 // |a b| <= 1, so the tolerance is 1e-4 relative to 1 + Σ|a b|. The
 // epilogue's blocks must cover C exactly once, and results must be
-// identical run to run.
+// identical run to run (oneDNN may split K across its team: its order of
+// summation must still be fixed), also when the call is nested in a pool
+// task (it then runs on that thread alone). (The first test's name says
+// ThreadCount: the isa tests, which run oneDNN's AVX2 and SSE kernels under
+// QEMU, leave it out as they leave out every thread-count test, since each
+// of its ~100 primitives is JIT-compiled under emulation; FastGemmTest's odd
+// shapes check those kernels there.)
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Parallel.h"
 #include "runtime/fastcpu/Blas.h"
 
 #include <gtest/gtest.h>
@@ -29,7 +36,8 @@ namespace {
 
 struct Case {
   int64_t M, N, K;
-  char axis; // what gemmSplit must pick at 2 and 3 threads ('-': no split)
+  char axis; // what gemmSplit must pick at 2 and 3 threads ('T': one call
+             // on the team, '-': one call on the calling thread)
 };
 
 std::vector<float> randoms(size_t n, unsigned seed) {
@@ -45,23 +53,26 @@ class FastGemmSplit : public ::testing::Test {
 protected:
   void SetUp() override {
     if (!fast::haveBlas())
-      GTEST_SKIP() << "built without OpenBLAS";
+      GTEST_SKIP() << "built without oneDNN (or it makes no matmul on this processor)";
     saved = motif::cpu::numThreads();
   }
   void TearDown() override { motif::cpu::setNumThreads(saved); }
   int saved = 1;
 };
 
-TEST_F(FastGemmSplit, EveryAxisMatchesDoubleAndCoversTheEpilogueOnce) {
-  const Case cases[] = {{517, 93, 131, 'M'}, {93, 517, 131, 'N'}, {37, 45, 4099, 'K'},
+TEST_F(FastGemmSplit, EveryWayAtEachThreadCountMatchesDoubleAndCoversTheEpilogueOnce) {
+  const Case cases[] = {{517, 93, 131, 'T'}, {93, 517, 131, 'T'}, {37, 45, 4099, 'K'},
                         {31, 29, 17, '-'}};
   for (const Case &c : cases) {
-    if (c.axis == '-') {
-      EXPECT_EQ(fast::gemmSplit(c.M, c.N, c.K, 3).parts, 1);
-    } else {
-      for (int threads : {2, 3})
-        EXPECT_EQ(fast::gemmSplit(c.M, c.N, c.K, threads).axis, c.axis) << c.M << "x" << c.N;
-      EXPECT_GT(fast::gemmSplit(c.M, c.N, c.K, 3).parts, 1);
+    for (int threads : {2, 3}) {
+      fast::GemmSplit sp = fast::gemmSplit(c.M, c.N, c.K, threads);
+      if (c.axis == 'K') {
+        EXPECT_EQ(sp.axis, 'K');
+        EXPECT_EQ(sp.parts, threads);
+      } else {
+        EXPECT_EQ(sp.parts, 1);
+        EXPECT_EQ(sp.threads, c.axis == 'T' ? threads : 1) << c.M << "x" << c.N;
+      }
     }
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb)
@@ -111,6 +122,29 @@ TEST_F(FastGemmSplit, EveryAxisMatchesDoubleAndCoversTheEpilogueOnce) {
             }
           }
         }
+  }
+}
+
+// sgemm called from pool tasks (as the MoE entries call it per expert) runs
+// each call on its thread alone, concurrently: the results are those of the
+// same call made at 1 thread, bit for bit.
+TEST_F(FastGemmSplit, NestedCallsRunOnTheirThreadAsAtOneThread) {
+  const Case cases[] = {{517, 93, 131, 'T'}, {37, 45, 4099, 'K'}};
+  for (const Case &c : cases) {
+    std::vector<float> A = randoms(size_t(c.M * c.K), 4), B = randoms(size_t(c.K * c.N), 5);
+    motif::cpu::setNumThreads(1);
+    std::vector<float> alone(size_t(c.M * c.N));
+    fast::sgemm(false, false, c.M, c.N, c.K, A.data(), c.K, B.data(), c.N, 0.f, alone.data(), c.N);
+    motif::cpu::setNumThreads(3);
+    std::vector<std::vector<float>> out(3, std::vector<float>(size_t(c.M * c.N)));
+    motif::cpu::detail::parallelFor(3, int64_t(1) << 30, [&](int64_t b, int64_t e) {
+      for (int64_t w = b; w < e; ++w)
+        fast::sgemm(false, false, c.M, c.N, c.K, A.data(), c.K, B.data(), c.N, 0.f,
+                    out[size_t(w)].data(), c.N);
+    });
+    for (const std::vector<float> &o : out)
+      EXPECT_EQ(std::memcmp(o.data(), alone.data(), o.size() * sizeof(float)), 0)
+          << c.M << "x" << c.N << "x" << c.K;
   }
 }
 

@@ -76,7 +76,8 @@ class FastGemm : public ::testing::Test {
 protected:
   void SetUp() override {
     if (!fast::haveBlas())
-      GTEST_SKIP() << "built without OpenBLAS: the fast backend declines GEMMs";
+      GTEST_SKIP() << "no oneDNN (built without it, or no matmul on this processor): the "
+                      "fast backend declines GEMMs";
   }
 };
 
