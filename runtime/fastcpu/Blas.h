@@ -1,7 +1,9 @@
 //===- Blas.h - The fast CPU backend's GEMM library -------------*- C++ -*-===//
 //
-// fp32 GEMMs through oneDNN's matmul primitive (Debian libdnnl-dev, built on
-// libgomp; why oneDNN and not OpenBLAS: docs/cpu-backend.md). Its team is
+// fp32 GEMMs through oneDNN (Debian libdnnl-dev, built on libgomp): x·Wᵀ
+// products through its matmul primitive, the others through its sgemm
+// driver (why oneDNN, and which entry for which product:
+// docs/cpu-backend.md). Its team is
 // libgomp's, the one the kernels' parallelFor runs on (runtime/cpu/
 // Parallel.h), so one set of motif::cpu::numThreads() threads serves every
 // kernel. A build without oneDNN, or a processor oneDNN makes no matmul for,
@@ -37,8 +39,9 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
            const GemmEpilogue &after = {});
 
 /// How sgemm runs a product on `threads` threads (exposed for tests and
-/// docs/cpu-backend.md): parts == 1 is one oneDNN matmul call on a team of
-/// `threads`, or with threads == 1 (a product under ~4 MFLOP a thread, or a
+/// docs/cpu-backend.md): parts == 1 is one oneDNN call on a team of
+/// `threads` (the matmul primitive for an NT product, its sgemm driver
+/// otherwise), or with threads == 1 (a product under ~4 MFLOP a thread, or a
 /// call from a pool task) one call of oneDNN's sgemm on the calling thread;
 /// axis 'K' splits a
 /// long contraction into `parts` single-threaded calls, each `chunk` long
