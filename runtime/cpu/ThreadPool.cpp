@@ -105,6 +105,14 @@ void shortSpinByDefault(int, char **argv, char **envp) {
     env[i] = envp[i];
   env[n] = const_cast<char *>("GOMP_SPINCOUNT=3000");
   env[n + 1] = nullptr;
+  // The executable's own path (not /proc/self/exe, which would rename the
+  // process "exe" in ps and top).
+  static char path[4096];
+  ssize_t len = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (len > 0 && static_cast<size_t>(len) < sizeof(path) - 1) {
+    path[len] = '\0';
+    execve(path, argv, env);
+  }
   execve("/proc/self/exe", argv, env);
   std::free(env); // no exec: libgomp's default policy
 }
