@@ -63,7 +63,7 @@ ROWS = {
     "mamba_tiny": ("mamba_tiny train 8x64", "examples/mamba.motif", "mamba_tiny", [],
                    "train_step", 8, 64, 5, 1),
     "gemm": ("GEMM 512x1024x1024", "benchmarks/models/gemm.motif", None, [], "forward",
-             1, 512, 10, 2),
+             1, 512, 100, 10),
 }
 
 
