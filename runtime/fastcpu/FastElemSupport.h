@@ -23,9 +23,9 @@ namespace motif::rt::fast {
 /// per ODS position, the result index of the input's gradient (-1: none
 /// asked for).
 struct StepOperands {
-  std::vector<const Tensor *> in;
-  std::vector<const Tensor *> dout;
-  std::vector<int> gradResult;
+  std::vector<const Tensor *> in;        // by ODS position, null when absent
+  std::vector<const Tensor *> out, dout; // vjp steps: the forward's results, their gradients
+  std::vector<int> gradResult;           // vjp steps: the result holding in[i]'s gradient, or -1
 };
 
 inline StepOperands stepOperands(Executor &ex, const PlanStep &s, size_t numOds) {
@@ -51,10 +51,30 @@ inline StepOperands stepOperands(Executor &ex, const PlanStep &s, size_t numOds)
       o.gradResult.push_back(-1);
     }
   }
-  for (size_t i = 0; i < numOut; ++i)
+  for (size_t i = 0; i < numOut; ++i) {
+    o.out.push_back(&ex.values[s.operands[numIn + i]]);
     o.dout.push_back(&ex.values[s.operands[numIn + numOut + i]]);
+  }
   return o;
 }
+
+/// The gradient results of a vjp step by ODS input: in[i]'s gradient where
+/// the step asks for it (result gradResult[i], of in[i]'s shape), null for
+/// the others; zero-filled where `zeroed[i]` (entries that accumulate into
+/// a gradient or write it in part), else not initialized.
+struct GradBuffers {
+  std::vector<float *> p;
+  GradBuffers(Executor &ex, const PlanStep &s, const StepOperands &o, std::vector<bool> zeroed)
+      : p(o.in.size(), nullptr) {
+    for (size_t i = 0; i < o.in.size(); ++i)
+      if (o.gradResult[i] >= 0)
+        p[i] = ex.output(s, static_cast<size_t>(o.gradResult[i]), o.in[i]->shape,
+                         i < zeroed.size() && zeroed[i])
+                   .f.data();
+  }
+  GradBuffers(Executor &ex, const PlanStep &s, const StepOperands &o, bool zero)
+      : GradBuffers(ex, s, o, std::vector<bool>(o.in.size(), zero)) {}
+};
 
 /// The result `i` of step `s` as an fp32 tensor of `shape` (Executor::output:
 /// its elements not initialized; the caller writes every one).

@@ -16,6 +16,7 @@
 #include "runtime/exec/ReferenceBackend.h"
 #include "runtime/fastcpu/Blas.h"
 #include "runtime/fastcpu/FastDecode.h"
+#include "runtime/fastcpu/FastElemSupport.h"
 #include "runtime/fastcpu/FastOps.h"
 #include "runtime/fastcpu/VecMath.h"
 
@@ -316,52 +317,6 @@ cpu::MatmulShape matmulShapeOf(const Tensor &a, const Tensor &b, bool transposeB
   return m;
 }
 
-//===----------------------------------------------------------------------===//
-// Operands of motif ops and their vjp steps (as the reference reads them)
-//===----------------------------------------------------------------------===//
-
-struct MotifOperands {
-  std::vector<const Tensor *> in; // by ODS position, null when absent
-  const Tensor *dout = nullptr;   // vjp: the output's gradient
-  std::vector<bool> need;         // vjp: by present input
-};
-
-MotifOperands motifOperands(Executor &ex, const PlanStep &s, size_t numOds) {
-  MotifOperands o;
-  size_t numIn = s.operands.size(), numOut = 0;
-  if (s.kind == OpKind::Vjp) {
-    numIn = static_cast<size_t>(s.vjp.numInputs);
-    numOut = static_cast<size_t>(s.vjp.numOutputs);
-    o.need = s.vjp.needs;
-  }
-  size_t next = 0;
-  for (size_t i = 0; i < numOds; ++i) {
-    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
-    o.in.push_back(here && next < numIn ? &ex.values[s.operands[next++]] : nullptr);
-  }
-  if (numOut == 1)
-    o.dout = &ex.values[s.operands[numIn + 1]];
-  return o;
-}
-
-/// The gradient buffers of a vjp step: one per present input it was asked
-/// for, the step's results in input order (Executor::output: zeros when
-/// `zero`, for the kernels that accumulate or skip rows).
-struct GradBuffers {
-  std::vector<float *> p;
-  GradBuffers(Executor &ex, const PlanStep &s, const MotifOperands &o, bool zero)
-      : p(o.in.size(), nullptr) {
-    size_t present = 0, r = 0;
-    for (size_t i = 0; i < o.in.size(); ++i) {
-      if (!o.in[i])
-        continue;
-      if (present < o.need.size() && o.need[present])
-        p[i] = ex.output(s, r++, o.in[i]->shape, zero).f.data();
-      ++present;
-    }
-  }
-};
-
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -533,7 +488,7 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
 Outcome fastRun(Executor &ex, const LinearDesc &, const PlanStep &s) {
   if (!haveBlas())
     return std::nullopt;
-  MotifOperands o = motifOperands(ex, s, 3);
+  StepOperands o = stepOperands(ex, s, 3);
   const Tensor &x = *o.in[0], &w = *o.in[1];
   int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / std::max<int64_t>(1, K);
   Shape shape = x.shape;
@@ -548,13 +503,13 @@ Outcome fastRun(Executor &ex, const LinearDesc &, const PlanStep &s) {
 Outcome fastVjp(Executor &ex, const LinearDesc &, const PlanStep &s) {
   if (!haveBlas())
     return std::nullopt;
-  MotifOperands o = motifOperands(ex, s, 3);
-  if (!o.dout)
+  StepOperands o = stepOperands(ex, s, 3);
+  if (o.dout.size() != 1)
     return std::nullopt;
   GradBuffers g(ex, s, o, false);
   const Tensor &x = *o.in[0], &w = *o.in[1];
   int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / std::max<int64_t>(1, K);
-  linearGrads(M, K, N, x.f.data(), w.f.data(), o.dout->f.data(), g.p[0], g.p[1], g.p[2]);
+  linearGrads(M, K, N, x.f.data(), w.f.data(), o.dout[0]->f.data(), g.p[0], g.p[1], g.p[2]);
   return Status::ok();
 }
 
@@ -574,18 +529,18 @@ Outcome fastRun(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
 Outcome fastVjp(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
   if (!haveBlas())
     return std::nullopt;
-  MotifOperands o = motifOperands(ex, s, 2);
-  if (!o.dout)
+  StepOperands o = stepOperands(ex, s, 2);
+  if (o.dout.size() != 1)
     return std::nullopt;
   GradBuffers g(ex, s, o, true); // accumulated over the broadcast batch
   cpu::MatmulShape m = matmulShapeOf(*o.in[0], *o.in[1], d.transpose_b);
-  batchedMatmulGrads(m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout->f.data(), g.p[0], g.p[1]);
+  batchedMatmulGrads(m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout[0]->f.data(), g.p[0], g.p[1]);
   return Status::ok();
 }
 
 namespace {
 /// x [rows, K], w [E, N, K], offsets [E + 1]: checks what the reference checks.
-bool groupedShapeOf(const MotifOperands &o, cpu::GroupedLinearShape &g) {
+bool groupedShapeOf(const StepOperands &o, cpu::GroupedLinearShape &g) {
   const Tensor &x = *o.in[0], &w = *o.in[1], &off = *o.in[2];
   if (x.shape.size() != 2 || w.shape.size() != 3 || off.numElements() != w.shape[0] + 1)
     return false;
@@ -605,7 +560,7 @@ bool groupedShapeOf(const MotifOperands &o, cpu::GroupedLinearShape &g) {
 Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
   if (!haveBlas())
     return std::nullopt;
-  MotifOperands o = motifOperands(ex, s, 4);
+  StepOperands o = stepOperands(ex, s, 4);
   cpu::GroupedLinearShape g;
   if (!groupedShapeOf(o, g))
     return std::nullopt;
@@ -627,13 +582,13 @@ Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
 Outcome fastVjp(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
   if (!haveBlas())
     return std::nullopt;
-  MotifOperands o = motifOperands(ex, s, 4);
+  StepOperands o = stepOperands(ex, s, 4);
   cpu::GroupedLinearShape g;
-  if (!o.dout || !groupedShapeOf(o, g))
+  if (o.dout.size() != 1 || !groupedShapeOf(o, g))
     return std::nullopt;
   GradBuffers gr(ex, s, o, true); // an expert with no rows keeps zeros
   const int32_t *off = o.in[2]->i.data();
-  const float *x = o.in[0]->f.data(), *w = o.in[1]->f.data(), *dy = o.dout->f.data();
+  const float *x = o.in[0]->f.data(), *w = o.in[1]->f.data(), *dy = o.dout[0]->f.data();
   for (int64_t e = 0; e < g.experts; ++e) {
     int64_t r0 = off[e], r1 = off[e + 1];
     if (r0 == r1)

@@ -28,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/MoeSizes.h"
 #include "runtime/cpu/Parallel.h"
+#include "runtime/fastcpu/FastElemSupport.h"
 #include "runtime/fastcpu/FastOps.h"
 #include "runtime/fastcpu/VecMath.h"
 
@@ -46,53 +47,9 @@ using cpu::detail::require;
 namespace {
 
 //===----------------------------------------------------------------------===//
-// Operands (as the reference entries read them) and gradient buffers
+// Results (operands and gradient buffers: stepOperands, GradBuffers in
+// FastElemSupport.h)
 //===----------------------------------------------------------------------===//
-
-struct MoeOperands {
-  std::vector<const Tensor *> in;        // by ODS position, null when absent
-  std::vector<const Tensor *> out, dout; // vjp steps: forward results, their grads
-  std::vector<bool> need;                // vjp steps: by present input
-};
-
-MoeOperands moeOperands(Executor &ex, const PlanStep &s, size_t numOds) {
-  MoeOperands o;
-  size_t numIn = s.operands.size(), numOut = 0;
-  if (s.kind == OpKind::Vjp) {
-    numIn = static_cast<size_t>(s.vjp.numInputs);
-    numOut = static_cast<size_t>(s.vjp.numOutputs);
-    o.need = s.vjp.needs;
-  }
-  size_t next = 0;
-  for (size_t i = 0; i < numOds; ++i) {
-    bool here = s.segments.size() == numOds ? s.segments[i] != 0 : next < numIn;
-    o.in.push_back(here && next < numIn ? &ex.values[s.operands[next++]] : nullptr);
-  }
-  for (size_t i = 0; i < numOut; ++i) {
-    o.out.push_back(&ex.values[s.operands[numIn + i]]);
-    o.dout.push_back(&ex.values[s.operands[numIn + numOut + i]]);
-  }
-  return o;
-}
-
-/// The gradient results of a vjp step, one per present input it asks for
-/// (in input order): null for the others. Int inputs never get one here (the
-/// compiler asks for none). `zeroed` says which inputs' gradients are
-/// zero-filled (those the entry does not write, or writes in part).
-struct MoeGrads {
-  std::vector<float *> p;
-  MoeGrads(Executor &ex, const PlanStep &s, const MoeOperands &o, std::vector<bool> zeroed)
-      : p(o.in.size(), nullptr) {
-    size_t present = 0, r = 0;
-    for (size_t i = 0; i < o.in.size(); ++i) {
-      if (!o.in[i])
-        continue;
-      if (present < o.need.size() && o.need[present])
-        p[i] = ex.output(s, r++, o.in[i]->shape, i < zeroed.size() && zeroed[i]).f.data();
-      ++present;
-    }
-  }
-};
 
 /// An int32 result of step `s` (owned: the arena holds floats only).
 Tensor &intResult(Executor &ex, const PlanStep &s, size_t i, Shape shape) {
@@ -310,11 +267,11 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const MoeRouteDesc &d, const Plan
 }
 
 Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeRouteDesc &d, const PlanStep &s) {
-  MoeOperands o = moeOperands(ex, s, 1);
+  StepOperands o = stepOperands(ex, s, 1);
   Route r;
   if (o.out.size() != 4 || !routeOf(d, *o.in[0], r))
     return std::nullopt;
-  MoeGrads g(ex, s, o, {false});
+  GradBuffers g(ex, s, o, {false});
   if (!g.p[0])
     return Status::ok();
   const int64_t N = r.N, E = r.E, k = r.k, A = r.A;
@@ -429,10 +386,10 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const MoePermuteDesc &d, const Pl
 }
 
 Outcome motif::rt::fast::fastVjp(Executor &ex, const MoePermuteDesc &, const PlanStep &s) {
-  MoeOperands o = moeOperands(ex, s, 3);
+  StepOperands o = stepOperands(ex, s, 3);
   if (o.out.size() != 3)
     return std::nullopt;
-  MoeGrads g(ex, s, o, {false, false, false});
+  GradBuffers g(ex, s, o, {false, false, false});
   if (!g.p[0])
     return Status::ok();
   const Tensor &x = *o.in[0];
@@ -487,7 +444,7 @@ Combine combineOf(const Tensor &rows, const Tensor &gates, const Tensor &like,
 } // namespace
 
 Outcome motif::rt::fast::fastRun(Executor &ex, const MoeCombineDesc &, const PlanStep &s) {
-  MoeOperands o = moeOperands(ex, s, 5);
+  StepOperands o = stepOperands(ex, s, 5);
   if (!o.in[4] || o.in[4]->isInt())
     return std::nullopt;
   const int32_t *rowOf = o.in[2]->i.data(), *tokens = o.in[3]->i.data();
@@ -519,13 +476,13 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const MoeCombineDesc &, const Pla
 }
 
 Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeCombineDesc &, const PlanStep &s) {
-  MoeOperands o = moeOperands(ex, s, 5);
+  StepOperands o = stepOperands(ex, s, 5);
   if (o.out.size() != 1 || !o.in[4] || o.in[4]->isInt())
     return std::nullopt;
   const int32_t *rowOf = o.in[2]->i.data(), *tokens = o.in[3]->i.data();
   Combine c = combineOf(*o.in[0], *o.in[1], *o.in[4], rowOf, tokens);
   // `like` only gives the shape: its gradient (if asked) is zeros.
-  MoeGrads g(ex, s, o, {false, false, false, false, true});
+  GradBuffers g(ex, s, o, {false, false, false, false, true});
   float *drows = g.p[0], *dgates = g.p[1];
   const int64_t D = c.D;
   const float *rows = o.in[0]->f.data(), *gates = o.in[1]->f.data(), *dy = o.dout[0]->f.data();
