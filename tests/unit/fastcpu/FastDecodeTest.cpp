@@ -29,23 +29,6 @@ using plantest::boolAttr;
 using plantest::intsAttr;
 using plantest::strAttr;
 
-Artifact parsed(Artifact a) {
-  auto p = parseArtifact(serializeArtifact(a), "decode.mbin");
-  EXPECT_TRUE(p.isOk()) << p.status().message();
-  return p.isOk() ? *p : a;
-}
-
-Artifact oneStepArtifact(Step step, std::vector<Shape> args, std::vector<Shape> results) {
-  Artifact a;
-  a.compilerVersion = "test";
-  a.model = "decode";
-  a.targets = {"cpu"};
-  a.sourceName = "decode.motif";
-  a.functions.push_back(
-      plantest::oneStep("f", std::move(args), std::move(results), step, "decode.motif:1:1"));
-  return parsed(a);
-}
-
 /// kernel.gemm: y = x · wᵀ + bias, gelu_tanh, + residual.
 Step linearStep() {
   Step s;
@@ -75,7 +58,8 @@ TEST_F(FastDecode, FewRowGemmsMatchTheReference) {
   for (int64_t B : {1, 3, 8})
     for (int64_t K : {53, 16, 7}) {
       const int64_t N = 37;
-      Artifact a = oneStepArtifact(linearStep(), {{B, 1, K}, {N, K}, {N}, {B, 1, N}}, {{B, 1, N}});
+      Artifact a = plantest::oneStepArtifact("decode", linearStep(),
+                                             {{B, 1, K}, {N, K}, {N}, {B, 1, N}}, {{B, 1, N}});
       std::vector<Tensor> in = {randomFloats({B, 1, K}, 1 + B, 2.f), randomFloats({N, K}, 2),
                                 randomFloats({N}, 3), randomFloats({B, 1, N}, 4)};
       SCOPED_TRACE("B = " + std::to_string(B) + ", K = " + std::to_string(K));
@@ -89,7 +73,7 @@ TEST_F(FastDecode, FewRowGemmsMatchTheReference) {
     mm.op = "motif.matmul";
     mm.attrs["transpose_b"] = boolAttr(tb);
     Shape wShape = tb ? Shape{300, 29} : Shape{29, 300};
-    Artifact a = oneStepArtifact(mm, {{5, 29}, wShape}, {{5, 300}});
+    Artifact a = plantest::oneStepArtifact("decode", mm, {{5, 29}, wShape}, {{5, 300}});
     std::vector<Tensor> in = {randomFloats({5, 29}, 5), randomFloats(wShape, 6)};
     expectFastMatchesReference(a, "f", in, kTol);
     expectSameForThreadCounts(a, "f", in);
@@ -169,7 +153,7 @@ Artifact paramViewsArtifact() {
   f.results = {2, 4};
   f.resultRoles = {"output:a", "output:b"};
   a.functions.push_back(f);
-  return parsed(a);
+  return plantest::roundTripped(a, "decode.mbin");
 }
 
 TEST(FastDecodeParamViews, GetParamViewsLeaveTheParametersAsTheyWere) {

@@ -12,6 +12,8 @@
 
 #include "FastVsReference.h"
 
+#include "runtime/fastcpu/FastBackend.h"
+
 #include "runtime/core/Artifact.h"
 #include "runtime/cpu/Kernels.h"
 
@@ -48,12 +50,16 @@ struct OpOperand {
   bool isInt = false;
 };
 
-/// "f" runs `op` on the operands; "b" its backward, with a gradient result
-/// for every float operand. `segments` is the op's operandSegmentSizes
-/// (empty when it has no optional operands).
-inline Artifact opArtifact(const std::string &op, const Attrs &attrs,
-                           const std::vector<OpOperand> &ins, const std::vector<Shape> &outs,
-                           const std::vector<int64_t> &segments = {}) {
+/// "f" runs `op` on the operands giving `outs`; "b" its backward (unless
+/// `withBackward` is false), with a gradient result for every float
+/// operand. `segments` is the op's operandSegmentSizes (empty when it has
+/// no optional operands). Results may be int32 too (a router's ids).
+/// `location` is the steps' source location, which errors name.
+inline Artifact typedOpArtifact(const std::string &op, const Attrs &attrs,
+                                const std::vector<OpOperand> &ins,
+                                const std::vector<OpOperand> &outs,
+                                const std::vector<int64_t> &segments = {}, bool withBackward = true,
+                                const std::string &location = "op.motif:1:1") {
   Artifact a;
   a.compilerVersion = "test";
   a.model = "op";
@@ -64,45 +70,77 @@ inline Artifact opArtifact(const std::string &op, const Attrs &attrs,
   fwd.attrs = attrs;
   if (!segments.empty())
     fwd.attrs["operandSegmentSizes"] = intsAttr(segments);
-  std::vector<Shape> inShapes;
+  std::vector<Shape> inShapes, outShapes;
   for (const OpOperand &o : ins)
     inShapes.push_back(o.shape);
-  Function f = plantest::oneStep("f", inShapes, outs, fwd, "op.motif:1:1");
+  for (const OpOperand &o : outs)
+    outShapes.push_back(o.shape);
+  Function f = plantest::oneStep("f", inShapes, outShapes, fwd, location);
   for (size_t i = 0; i < ins.size(); ++i)
     if (ins[i].isInt)
       f.valueTypes[i] = DType::I32;
+  for (size_t i = 0; i < outs.size(); ++i)
+    if (outs[i].isInt)
+      f.valueTypes[ins.size() + i] = DType::I32;
   a.functions.push_back(f);
 
-  // b(inputs..., outputs..., output grads...) -> grads of the float inputs.
-  Step vjp;
-  vjp.op = "motif.vjp";
-  vjp.attrs["op"] = strAttr(op);
-  AttrValue needs;
-  needs.kind = AttrValue::Bools;
-  std::vector<Shape> grads;
-  for (const OpOperand &o : ins) {
-    needs.bools.push_back(!o.isInt);
-    if (!o.isInt)
-      grads.push_back(o.shape);
+  if (withBackward) {
+    // b(inputs..., outputs..., output grads...) -> grads of the float inputs.
+    Step vjp;
+    vjp.op = "motif.vjp";
+    vjp.attrs["op"] = strAttr(op);
+    AttrValue needs;
+    needs.kind = AttrValue::Bools;
+    std::vector<Shape> grads;
+    for (const OpOperand &o : ins) {
+      needs.bools.push_back(!o.isInt);
+      if (!o.isInt)
+        grads.push_back(o.shape);
+    }
+    vjp.attrs["needs"] = needs;
+    vjp.attrs["operandSegmentSizes"] =
+        intsAttr({int64_t(ins.size()), int64_t(outs.size()), int64_t(outs.size())});
+    AttrValue fa;
+    fa.kind = AttrValue::Map;
+    fa.map = fwd.attrs;
+    vjp.attrs["fwd_attrs"] = fa;
+    std::vector<Shape> bArgs = inShapes;
+    bArgs.insert(bArgs.end(), outShapes.begin(), outShapes.end());
+    bArgs.insert(bArgs.end(), outShapes.begin(), outShapes.end());
+    Function b = plantest::oneStep("b", bArgs, grads, vjp, location);
+    for (size_t i = 0; i < ins.size(); ++i)
+      if (ins[i].isInt)
+        b.valueTypes[i] = DType::I32;
+    for (size_t i = 0; i < outs.size(); ++i)
+      if (outs[i].isInt)
+        b.valueTypes[ins.size() + i] = b.valueTypes[ins.size() + outs.size() + i] = DType::I32;
+    a.functions.push_back(b);
   }
-  vjp.attrs["needs"] = needs;
-  vjp.attrs["operandSegmentSizes"] =
-      intsAttr({int64_t(ins.size()), int64_t(outs.size()), int64_t(outs.size())});
-  AttrValue fa;
-  fa.kind = AttrValue::Map;
-  fa.map = fwd.attrs;
-  vjp.attrs["fwd_attrs"] = fa;
-  std::vector<Shape> bArgs = inShapes;
-  bArgs.insert(bArgs.end(), outs.begin(), outs.end());
-  bArgs.insert(bArgs.end(), outs.begin(), outs.end());
-  Function b = plantest::oneStep("b", bArgs, grads, vjp, "op.motif:1:1");
-  for (size_t i = 0; i < ins.size(); ++i)
-    if (ins[i].isInt)
-      b.valueTypes[i] = DType::I32;
-  a.functions.push_back(b);
   auto parsed = parseArtifact(serializeArtifact(a), "op.mbin");
   EXPECT_TRUE(parsed.isOk()) << parsed.status().message();
   return parsed.isOk() ? *parsed : a;
+}
+
+/// The same with fp32 results of the given shapes.
+inline Artifact opArtifact(const std::string &op, const Attrs &attrs,
+                           const std::vector<OpOperand> &ins, const std::vector<Shape> &outs,
+                           const std::vector<int64_t> &segments = {}) {
+  std::vector<OpOperand> typed;
+  for (const Shape &o : outs)
+    typed.push_back({o});
+  return typedOpArtifact(op, attrs, ins, typed, segments);
+}
+
+/// Runs `fn` of `a` on a fast executor and expects every step to have run
+/// on a fast entry (none declined to the reference kernels).
+inline void expectRanFast(const Artifact &a, const std::string &fn, const std::vector<Tensor> &in) {
+  Executor ex(a, HostBackend::Fast);
+  std::vector<Tensor> out;
+  Status st = ex.run(fn, in, out);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  FastBackendCounts c = fastBackendCounts(ex.backend());
+  EXPECT_GT(c.fast, 0) << fn;
+  EXPECT_EQ(c.reference, 0) << fn << " fell back to the reference kernels";
 }
 
 /// Runs "f" and "b" of `a` on both backends: the forward from `inputs`,

@@ -27,23 +27,6 @@ using plantest::boolAttr;
 using plantest::intsAttr;
 using plantest::strAttr;
 
-/// An artifact of one function "f" of one step; `intArgs` are int32.
-Artifact oneStepArtifact(Step step, std::vector<Shape> args, std::vector<Shape> results,
-                         std::vector<size_t> intArgs = {}) {
-  Artifact a;
-  a.compilerVersion = "test";
-  a.model = "gemm";
-  a.targets = {"cpu"};
-  Function f = plantest::oneStep("f", std::move(args), std::move(results), step, "gemm.motif:1:1");
-  for (size_t i : intArgs)
-    f.valueTypes[i] = DType::I32;
-  a.functions.push_back(f);
-  a.sourceName = "gemm.motif";
-  auto parsed = parseArtifact(serializeArtifact(a), "gemm.mbin");
-  EXPECT_TRUE(parsed.isOk()) << parsed.status().message();
-  return parsed.isOk() ? *parsed : a;
-}
-
 Step gemmStep(bool ta, bool tb, bool rows, bool biasGrad, bool keepPre, const std::string &epi,
               std::vector<int64_t> segments) {
   Step s;
@@ -84,17 +67,18 @@ protected:
 TEST_F(FastGemm, LinearForwardWithEveryEpilogue) {
   // x [2, 37, 29] · w [23, 29]ᵀ + bias, activation, + residual; keep_pre.
   for (const char *epi : {"none", "relu", "gelu", "gelu_tanh", "silu"}) {
-    Artifact a = oneStepArtifact(gemmStep(false, true, false, false, true, epi, {1, 1, 1, 1}),
-                                 {{2, 37, 29}, {23, 29}, {23}, {2, 37, 23}},
-                                 {{2, 37, 23}, {2, 37, 23}});
+    Artifact a = plantest::oneStepArtifact(
+        "gemm", gemmStep(false, true, false, false, true, epi, {1, 1, 1, 1}),
+        {{2, 37, 29}, {23, 29}, {23}, {2, 37, 23}}, {{2, 37, 23}, {2, 37, 23}});
     expectFastMatchesReference(a, "f",
                                {randomFloats({2, 37, 29}, 1, 2.f), randomFloats({23, 29}, 2),
                                 randomFloats({23}, 3), randomFloats({2, 37, 23}, 4)},
                                kTol);
   }
   // Without bias and residual; a large output (several row blocks).
-  Artifact a = oneStepArtifact(gemmStep(false, true, false, false, false, "gelu_tanh", {1, 1, 0, 0}),
-                               {{1100, 19}, {301, 19}}, {{1100, 301}});
+  Artifact a = plantest::oneStepArtifact(
+      "gemm", gemmStep(false, true, false, false, false, "gelu_tanh", {1, 1, 0, 0}),
+      {{1100, 19}, {301, 19}}, {{1100, 301}});
   expectFastMatchesReference(a, "f", {randomFloats({1100, 19}, 5, 3.f), randomFloats({301, 19}, 6)},
                              kTol);
 }
@@ -102,14 +86,16 @@ TEST_F(FastGemm, LinearForwardWithEveryEpilogue) {
 TEST_F(FastGemm, InputAndWeightGradients) {
   // dx [2, 37, 29] = dy [2, 37, 23] · w [23, 29], with a residual (the other
   // branch's gradient).
-  Artifact dx = oneStepArtifact(gemmStep(false, false, false, false, false, "none", {1, 1, 0, 1}),
-                                {{2, 37, 23}, {23, 29}, {2, 37, 29}}, {{2, 37, 29}});
+  Artifact dx = plantest::oneStepArtifact(
+      "gemm", gemmStep(false, false, false, false, false, "none", {1, 1, 0, 1}),
+      {{2, 37, 23}, {23, 29}, {2, 37, 29}}, {{2, 37, 29}});
   expectFastMatchesReference(
       dx, "f", {randomFloats({2, 37, 23}, 7), randomFloats({23, 29}, 8), randomFloats({2, 37, 29}, 9)},
       kTol);
   // dw [23, 29] = dyᵀ · x over all 74 rows, and db [23].
-  Artifact dw = oneStepArtifact(gemmStep(true, false, true, true, false, "none", {1, 1, 0, 0}),
-                                {{2, 37, 23}, {2, 37, 29}}, {{23, 29}, {23}});
+  Artifact dw = plantest::oneStepArtifact(
+      "gemm", gemmStep(true, false, true, true, false, "none", {1, 1, 0, 0}),
+      {{2, 37, 23}, {2, 37, 29}}, {{23, 29}, {23}});
   expectFastMatchesReference(dw, "f", {randomFloats({2, 37, 23}, 10), randomFloats({2, 37, 29}, 11)},
                              kTol);
 }
@@ -117,8 +103,9 @@ TEST_F(FastGemm, InputAndWeightGradients) {
 TEST_F(FastGemm, BatchedGemmBroadcastsItsBatches) {
   for (bool tb : {false, true}) {
     Shape bShape = tb ? Shape{2, 11, 13} : Shape{2, 13, 11};
-    Artifact a = oneStepArtifact(gemmStep(false, tb, false, false, false, "silu", {1, 1, 0, 0}),
-                                 {{3, 2, 17, 13}, bShape}, {{3, 2, 17, 11}});
+    Artifact a = plantest::oneStepArtifact(
+        "gemm", gemmStep(false, tb, false, false, false, "silu", {1, 1, 0, 0}),
+        {{3, 2, 17, 13}, bShape}, {{3, 2, 17, 11}});
     expectFastMatchesReference(a, "f", {randomFloats({3, 2, 17, 13}, 12), randomFloats(bShape, 13)},
                                kTol);
   }
@@ -139,8 +126,8 @@ TEST_F(FastGemm, LinearCrossEntropyInChunks) {
     s.attrs["label_smoothing"].kind = AttrValue::Float;
     s.attrs["label_smoothing"].f = c.ls;
     s.attrs["chunk"].i = c.chunk;
-    Artifact a = oneStepArtifact(s, {{2, 19, 24}, {c.V, 24}, {2, 19}},
-                                 {{}, {2, 19, 24}, {c.V, 24}}, {2});
+    Artifact a = plantest::oneStepArtifact("gemm", s, {{2, 19, 24}, {c.V, 24}, {2, 19}},
+                                           {{}, {2, 19, 24}, {c.V, 24}}, {2});
     Tensor t = Tensor::ints({2, 19});
     for (size_t i = 0; i < t.i.size(); ++i)
       t.i[i] = i % 5 == 3 || (i >= 10 && i < 15) ? -1 : static_cast<int32_t>((i * 31) % c.V);
@@ -153,16 +140,16 @@ TEST_F(FastGemm, MotifLinearAndItsBackward) {
   Step fwd;
   fwd.op = "motif.linear";
   fwd.attrs["operandSegmentSizes"] = intsAttr({1, 1, 1});
-  Artifact a = oneStepArtifact(fwd, {{3, 7, 31}, {19, 31}, {19}}, {{3, 7, 19}});
+  Artifact a = plantest::oneStepArtifact("gemm", fwd, {{3, 7, 31}, {19, 31}, {19}}, {{3, 7, 19}});
   std::vector<Tensor> in = {randomFloats({3, 7, 31}, 16), randomFloats({19, 31}, 17),
                             randomFloats({19}, 18)};
   expectFastMatchesReference(a, "f", in, kTol);
 
   AttrValue fa;
   fa.map["operandSegmentSizes"] = intsAttr({1, 1, 1});
-  Artifact b = oneStepArtifact(vjpStep("motif.linear", 3, fa),
-                               {{3, 7, 31}, {19, 31}, {19}, {3, 7, 19}, {3, 7, 19}},
-                               {{3, 7, 31}, {19, 31}, {19}});
+  Artifact b = plantest::oneStepArtifact("gemm", vjpStep("motif.linear", 3, fa),
+                                         {{3, 7, 31}, {19, 31}, {19}, {3, 7, 19}, {3, 7, 19}},
+                                         {{3, 7, 31}, {19, 31}, {19}});
   in.push_back(randomFloats({3, 7, 19}, 19));
   in.push_back(randomFloats({3, 7, 19}, 20));
   expectFastMatchesReference(b, "f", in, kTol);
@@ -174,15 +161,15 @@ TEST_F(FastGemm, MotifMatmulAndItsBackwardSumBroadcastBatches) {
     Step fwd;
     fwd.op = "motif.matmul";
     fwd.attrs["transpose_b"] = boolAttr(tb);
-    Artifact a = oneStepArtifact(fwd, {{4, 2, 9, 7}, bShape}, {{4, 2, 9, 5}});
+    Artifact a = plantest::oneStepArtifact("gemm", fwd, {{4, 2, 9, 7}, bShape}, {{4, 2, 9, 5}});
     std::vector<Tensor> in = {randomFloats({4, 2, 9, 7}, 21), randomFloats(bShape, 22)};
     expectFastMatchesReference(a, "f", in, kTol);
 
     AttrValue fa;
     fa.map["transpose_b"] = boolAttr(tb);
-    Artifact b = oneStepArtifact(vjpStep("motif.matmul", 2, fa),
-                                 {{4, 2, 9, 7}, bShape, {4, 2, 9, 5}, {4, 2, 9, 5}},
-                                 {{4, 2, 9, 7}, bShape});
+    Artifact b = plantest::oneStepArtifact("gemm", vjpStep("motif.matmul", 2, fa),
+                                           {{4, 2, 9, 7}, bShape, {4, 2, 9, 5}, {4, 2, 9, 5}},
+                                           {{4, 2, 9, 7}, bShape});
     in.push_back(randomFloats({4, 2, 9, 5}, 23));
     in.push_back(randomFloats({4, 2, 9, 5}, 24));
     expectFastMatchesReference(b, "f", in, kTol);
@@ -199,23 +186,26 @@ TEST_F(FastGemm, GroupedLinearOverExpertRowRanges) {
   Step fwd;
   fwd.op = "motif.grouped_linear";
   fwd.attrs["operandSegmentSizes"] = intsAttr({1, 1, 1, 1});
-  Artifact a = oneStepArtifact(fwd, {{23, 13}, {4, 11, 13}, {5}, {4, 11}}, {{23, 11}}, {2});
+  Artifact a = plantest::oneStepArtifact("gemm", fwd, {{23, 13}, {4, 11, 13}, {5}, {4, 11}},
+                                         {{23, 11}}, {2});
   expectFastMatchesReference(a, "f", in, kTol);
 
   AttrValue fa;
   fa.map["operandSegmentSizes"] = intsAttr({1, 1, 1, 1});
   Step back = vjpStep("motif.grouped_linear", 4, fa);
   back.attrs["needs"].bools = {true, true, false, true};
-  Artifact b = oneStepArtifact(back, {{23, 13}, {4, 11, 13}, {5}, {4, 11}, {23, 11}, {23, 11}},
-                               {{23, 13}, {4, 11, 13}, {4, 11}}, {2});
+  Artifact b = plantest::oneStepArtifact("gemm", back,
+                                         {{23, 13}, {4, 11, 13}, {5}, {4, 11}, {23, 11}, {23, 11}},
+                                         {{23, 13}, {4, 11, 13}, {4, 11}}, {2});
   in.push_back(randomFloats({23, 11}, 28));
   in.push_back(randomFloats({23, 11}, 29));
   expectFastMatchesReference(b, "f", in, kTol);
 }
 
 TEST_F(FastGemm, RunToRunIdentical) {
-  Artifact a = oneStepArtifact(gemmStep(false, true, false, false, false, "gelu_tanh", {1, 1, 1, 0}),
-                               {{301, 67}, {129, 67}, {129}}, {{301, 129}});
+  Artifact a = plantest::oneStepArtifact(
+      "gemm", gemmStep(false, true, false, false, false, "gelu_tanh", {1, 1, 1, 0}),
+      {{301, 67}, {129, 67}, {129}}, {{301, 129}});
   std::vector<Tensor> in = {randomFloats({301, 67}, 30), randomFloats({129, 67}, 31),
                             randomFloats({129}, 32)};
   std::vector<Tensor> r[2];

@@ -29,83 +29,11 @@ namespace {
 
 constexpr double kExact = 0.0, kDotTol = 1e-6, kTrainTol = 1e-3;
 
-/// An operand or result: its shape and whether it holds int32 ids.
-struct Val {
-  Shape shape;
-  bool isInt = false;
-};
-
-/// "f" runs `op` on `ins` giving `outs`; "b" is its vjp step (operands: the
-/// inputs, the outputs, a gradient per output), asking for the gradient of
-/// every float input.
-Artifact moeArtifact(const std::string &op, const Attrs &attrs, const std::vector<Val> &ins,
-                     const std::vector<Val> &outs, bool withBackward = true) {
-  Artifact a;
-  a.compilerVersion = "test";
-  a.model = "moe";
-  a.targets = {"cpu"};
-  a.sourceName = "moe.motif";
-  Step fwd;
-  fwd.op = op;
-  fwd.attrs = attrs;
-  std::vector<Shape> inShapes, outShapes, grads;
-  for (const Val &v : ins)
-    inShapes.push_back(v.shape);
-  for (const Val &v : outs)
-    outShapes.push_back(v.shape);
-  Function f = plantest::oneStep("f", inShapes, outShapes, fwd, "moe.motif:3:7");
-  for (size_t i = 0; i < ins.size(); ++i)
-    if (ins[i].isInt)
-      f.valueTypes[i] = DType::I32;
-  for (size_t i = 0; i < outs.size(); ++i)
-    if (outs[i].isInt)
-      f.valueTypes[ins.size() + i] = DType::I32;
-  a.functions.push_back(f);
-  if (!withBackward)
-    return a;
-
-  Step vjp;
-  vjp.op = "motif.vjp";
-  vjp.attrs["op"] = strAttr(op);
-  AttrValue needs;
-  needs.kind = AttrValue::Bools;
-  for (const Val &v : ins) {
-    needs.bools.push_back(!v.isInt);
-    if (!v.isInt)
-      grads.push_back(v.shape);
-  }
-  vjp.attrs["needs"] = needs;
-  vjp.attrs["operandSegmentSizes"] =
-      intsAttr({int64_t(ins.size()), int64_t(outs.size()), int64_t(outs.size())});
-  AttrValue fa;
-  fa.kind = AttrValue::Map;
-  fa.map = fwd.attrs;
-  vjp.attrs["fwd_attrs"] = fa;
-  std::vector<Shape> bArgs = inShapes;
-  bArgs.insert(bArgs.end(), outShapes.begin(), outShapes.end());
-  bArgs.insert(bArgs.end(), outShapes.begin(), outShapes.end());
-  Function b = plantest::oneStep("b", bArgs, grads, vjp, "moe.motif:3:7");
-  for (size_t i = 0; i < ins.size(); ++i)
-    if (ins[i].isInt)
-      b.valueTypes[i] = DType::I32;
-  for (size_t i = 0; i < outs.size(); ++i)
-    if (outs[i].isInt)
-      b.valueTypes[ins.size() + i] = b.valueTypes[ins.size() + outs.size() + i] = DType::I32;
-  a.functions.push_back(b);
-  auto parsed = parseArtifact(serializeArtifact(a), "moe.mbin");
-  EXPECT_TRUE(parsed.isOk()) << parsed.status().message();
-  return parsed.isOk() ? *parsed : a;
-}
-
-/// Runs `fn` on a fast executor; expects every step on a fast entry.
-void expectRanFast(const Artifact &a, const std::string &fn, const std::vector<Tensor> &in) {
-  Executor ex(a, HostBackend::Fast);
-  std::vector<Tensor> out;
-  Status st = ex.run(fn, in, out);
-  ASSERT_TRUE(st.isOk()) << st.message();
-  FastBackendCounts c = fastBackendCounts(ex.backend());
-  EXPECT_GT(c.fast, 0) << fn;
-  EXPECT_EQ(c.reference, 0) << fn << " fell back to the reference kernels";
+/// typedOpArtifact (FastElemHarness.h) without optional operands, its steps
+/// at moe.motif:3:7.
+Artifact moeArtifact(const std::string &op, const Attrs &attrs, const std::vector<OpOperand> &ins,
+                     const std::vector<OpOperand> &outs, bool withBackward = true) {
+  return typedOpArtifact(op, attrs, ins, outs, {}, withBackward, "moe.motif:3:7");
 }
 
 /// The backward's inputs: the forward's inputs and the reference's outputs,

@@ -24,17 +24,6 @@ namespace {
 
 constexpr double kRopeTol = 1e-6, kReduceTol = 1e-6, kConvTol = 1e-6;
 
-/// Runs `fn` on a fast executor and expects every step to have run on a
-/// fast entry (none declined to the reference kernels).
-void expectRanFast(const Artifact &a, const std::string &fn, const std::vector<Tensor> &in) {
-  Executor ex(a, HostBackend::Fast);
-  std::vector<Tensor> out;
-  ASSERT_TRUE(ex.run(fn, in, out).isOk());
-  FastBackendCounts c = fastBackendCounts(ex.backend());
-  EXPECT_GT(c.fast, 0) << fn;
-  EXPECT_EQ(c.reference, 0) << fn << " fell back to the reference kernels";
-}
-
 /// expectOpMatches, then expectRanFast on "f" and "b" with the same inputs.
 void expectFastOp(const Artifact &a, const std::vector<Tensor> &in, double tol) {
   expectOpMatches(a, in, tol);

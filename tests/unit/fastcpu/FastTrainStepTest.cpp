@@ -31,22 +31,6 @@ namespace {
 
 constexpr double kTol = 2e-5;
 
-Artifact oneStepArtifact(Step step, std::vector<Shape> args, std::vector<Shape> results,
-                         std::vector<size_t> intArgs) {
-  Artifact a;
-  a.compilerVersion = "test";
-  a.model = "train";
-  a.targets = {"cpu"};
-  Function f = plantest::oneStep("f", std::move(args), std::move(results), step, "t.motif:1:1");
-  for (size_t i : intArgs)
-    f.valueTypes[i] = DType::I32;
-  a.functions.push_back(f);
-  a.sourceName = "t.motif";
-  auto parsed = parseArtifact(serializeArtifact(a), "t.mbin");
-  EXPECT_TRUE(parsed.isOk()) << parsed.status().message();
-  return parsed.isOk() ? *parsed : a;
-}
-
 /// `fn` on the fast backend twice, the second time in the first run's
 /// result memory filled with NaNs, against the reference.
 void expectWrittenInRecycledMemory(const Artifact &a, const std::string &fn,
@@ -96,8 +80,8 @@ TEST(FastTrainStep, LinearCrossEntropyWritesEveryElementWithoutAFill) {
     GTEST_SKIP() << "built without a BLAS library";
   // 38 rows in chunks of 5 (rows 10..14 a chunk all ignored: its dx rows
   // are zeros no GEMM writes), V = 301; then every row ignored (dw zeros).
-  Artifact a = oneStepArtifact(lceStep(5), {{2, 19, 24}, {301, 24}, {2, 19}},
-                               {{}, {2, 19, 24}, {301, 24}}, {2});
+  Artifact a = plantest::oneStepArtifact("t", lceStep(5), {{2, 19, 24}, {301, 24}, {2, 19}},
+                                         {{}, {2, 19, 24}, {301, 24}}, {2});
   Tensor t = Tensor::ints({2, 19});
   for (size_t i = 0; i < t.i.size(); ++i)
     t.i[i] = i % 5 == 3 || (i >= 10 && i < 15) ? -1 : static_cast<int32_t>((i * 31) % 301);

@@ -4,6 +4,8 @@
 
 #include "runtime/core/Artifact.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
@@ -57,6 +59,31 @@ inline Function oneStep(const std::string &name, std::vector<Shape> args,
   step.location = location;
   f.steps = {step};
   return f;
+}
+
+/// `a` written and read back, as the runtime loads an artifact (the read
+/// fills what the plan derives); a failure to read is a test failure.
+inline Artifact roundTripped(const Artifact &a, const std::string &what) {
+  auto p = parseArtifact(serializeArtifact(a), what);
+  EXPECT_TRUE(p.isOk()) << p.status().message();
+  return p.isOk() ? *p : a;
+}
+
+/// An artifact of model `source` (file `source`.motif) whose one function
+/// "f" is oneStep's, the step at line 1; `intArgs` are int32. Round-tripped.
+inline Artifact oneStepArtifact(const std::string &source, Step step, std::vector<Shape> args,
+                                std::vector<Shape> results, std::vector<size_t> intArgs = {}) {
+  Artifact a;
+  a.compilerVersion = "test";
+  a.model = source;
+  a.targets = {"cpu"};
+  a.sourceName = source + ".motif";
+  Function f =
+      oneStep("f", std::move(args), std::move(results), std::move(step), source + ".motif:1:1");
+  for (size_t i : intArgs)
+    f.valueTypes[i] = DType::I32;
+  a.functions.push_back(f);
+  return roundTripped(a, source + ".mbin");
 }
 
 } // namespace motif::rt::plantest
