@@ -19,7 +19,13 @@ using namespace detail;
 //===----------------------------------------------------------------------===//
 
 namespace {
-int hardwareThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
+/// The hardware's threads, asked once: glibc reads them from sysfs (an
+/// open, a read and a close) on every call, and numThreads() is asked on
+/// every parallelFor.
+int hardwareThreads() {
+  static const int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return n;
+}
 std::atomic<int> gThreads{0};
 } // namespace
 

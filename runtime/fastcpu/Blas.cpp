@@ -4,6 +4,7 @@
 #include "runtime/cpu/Parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -27,6 +28,21 @@ int omp_in_parallel(void);
 
 namespace motif::rt::fast {
 
+namespace {
+/// roundToBf16 of [0, n) on the calling thread.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+roundSpan(const float *__restrict src, uint16_t *__restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + i, sizeof u);
+    uint32_t nearest = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quietNaN = (u >> 16) | 0x40u;
+    dst[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quietNaN : nearest);
+  }
+}
+} // namespace
+
+
 #ifdef MOTIF_HAVE_DNNL
 namespace {
 
@@ -37,10 +53,12 @@ struct Key {
   bool transA, transB;
   float beta;
   int threads; // the team it is made for (oneDNN blocks for it)
+  bool bf16;   // A and B in bf16 (C in fp32 either way)
   bool operator==(const Key &o) const {
     return M == o.M && N == o.N && K == o.K && lda == o.lda && ldb == o.ldb && ldc == o.ldc &&
            transA == o.transA && transB == o.transB &&
-           std::memcmp(&beta, &o.beta, sizeof beta) == 0 && threads == o.threads;
+           std::memcmp(&beta, &o.beta, sizeof beta) == 0 && threads == o.threads &&
+           bf16 == o.bf16;
   }
 };
 struct KeyHash {
@@ -50,7 +68,8 @@ struct KeyHash {
     size_t h = 1469598103934665603ull;
     for (uint64_t v : {uint64_t(k.M), uint64_t(k.N), uint64_t(k.K), uint64_t(k.lda),
                        uint64_t(k.ldb), uint64_t(k.ldc),
-                       uint64_t(k.transA) | uint64_t(k.transB) << 1 | uint64_t(k.threads) << 2,
+                       uint64_t(k.transA) | uint64_t(k.transB) << 1 | uint64_t(k.bf16) << 2 |
+                           uint64_t(k.threads) << 3,
                        uint64_t(b)})
       h = (h ^ v) * 1099511628211ull;
     return h;
@@ -61,6 +80,7 @@ struct Prim {
   dnnl::matmul matmul;
   dnnl::memory::desc a, b, c, scratchpad;
   size_t scratch = 0;
+  std::string impl; // oneDNN's name of the kernel it chose
 };
 
 dnnl::engine &cpuEngine() {
@@ -93,8 +113,9 @@ std::shared_ptr<const Prim> primitive(const Key &k) {
   using dt = dnnl::memory::data_type;
   using dims = dnnl::memory::dims;
   // Row-major op(A) [M, K] and op(B) [K, N]: a transpose is a swap of strides.
-  dnnl::memory::desc a(dims{k.M, k.K}, dt::f32, k.transA ? dims{1, k.lda} : dims{k.lda, 1});
-  dnnl::memory::desc b(dims{k.K, k.N}, dt::f32, k.transB ? dims{1, k.ldb} : dims{k.ldb, 1});
+  dt in = k.bf16 ? dt::bf16 : dt::f32;
+  dnnl::memory::desc a(dims{k.M, k.K}, in, k.transA ? dims{1, k.lda} : dims{k.lda, 1});
+  dnnl::memory::desc b(dims{k.K, k.N}, in, k.transB ? dims{1, k.ldb} : dims{k.ldb, 1});
   dnnl::memory::desc c(dims{k.M, k.N}, dt::f32, dims{k.ldc, 1});
   dnnl::primitive_attr attr;
   if (k.beta != 0.f) { // C = A B + beta C
@@ -113,24 +134,25 @@ std::shared_ptr<const Prim> primitive(const Key &k) {
   p->c = c;
   p->scratchpad = pd.scratchpad_desc();
   p->scratch = p->scratchpad.get_size();
+  p->impl = pd.impl_info_str();
   return cache.emplace(k, std::move(p)).first->second;
 }
 
 /// One oneDNN matmul call on a team of `threads` (1: the calling thread
-/// alone).
-void sgemm1(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A,
-            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-            int threads) {
+/// alone): A and B fp32, or bf16 (`bf16`; then they point to uint16_t).
+void sgemm1(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const void *A,
+            int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc,
+            int threads, bool bf16 = false) {
   useThreads(threads);
   std::shared_ptr<const Prim> held =
-      primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads});
+      primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads, bf16});
   const Prim &p = *held;
   thread_local std::vector<char> scratch;
   if (scratch.size() < p.scratch)
     scratch.resize(p.scratch);
   thread_local dnnl::stream stream(cpuEngine());
   dnnl::engine &e = cpuEngine();
-  dnnl::memory a(p.a, e, const_cast<float *>(A)), b(p.b, e, const_cast<float *>(B)), c(p.c, e, C);
+  dnnl::memory a(p.a, e, const_cast<void *>(A)), b(p.b, e, const_cast<void *>(B)), c(p.c, e, C);
   std::unordered_map<int, dnnl::memory> args = {
       {DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
   if (p.scratch)
@@ -188,7 +210,56 @@ bool probe() {
   }
 }
 
+/// Whether oneDNN's bf16 matmul runs on bf16 instructions here (AMX,
+/// AVX512-BF16: its kernel's name says so) and multiplies right.
+bool probeBf16() {
+  try {
+    // Small integers are exact in bf16: C = A (B is the identity).
+    uint16_t a[64 * 64], b[64 * 64];
+    float af[64 * 64], bf[64 * 64], c[64 * 64];
+    for (int i = 0; i < 64 * 64; ++i) {
+      af[i] = float(i % 7) - 3.f;
+      bf[i] = (i / 64 == i % 64) ? 1.f : 0.f;
+    }
+    roundToBf16(af, a, 64 * 64);
+    roundToBf16(bf, b, 64 * 64);
+    sgemm1(false, false, 64, 64, 64, a, 64, b, 64, 0.f, c, 64, 1, true);
+    for (int i = 0; i < 64 * 64; ++i)
+      if (c[i] != af[i])
+        return false;
+    std::string impl =
+        primitive({64, 64, 64, 64, 64, 64, false, false, 0.f, 1, true})->impl;
+    return impl.find("bf16") != std::string::npos; // brg:avx512_core_amx_bf16, ...
+  } catch (const std::exception &) {
+    return false;
+  }
+}
+
+std::atomic<GemmPrecision> precision{GemmPrecision::F32};
+
+/// Rounds the rows x cols matrix at `src` (leading dimension ld) to bf16
+/// into `dst` (leading dimension cols), rows over the pool.
+void roundMatrix(int64_t rows, int64_t cols, const float *src, int64_t ld, uint16_t *dst) {
+  motif::cpu::detail::parallelFor(rows, cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      roundSpan(src + r * ld, dst + r * cols, cols);
+  });
+}
+
 } // namespace
+
+bool haveBf16Gemm() {
+  static const bool ok = haveBlas() && probeBf16();
+  return ok;
+}
+
+void setGemmPrecision(GemmPrecision p) { precision.store(p, std::memory_order_relaxed); }
+GemmPrecision gemmPrecision() { return precision.load(std::memory_order_relaxed); }
+
+bool bf16Product(int64_t M, int64_t N, int64_t K) {
+  return gemmPrecision() == GemmPrecision::BF16 &&
+         2.0 * double(M) * double(N) * double(K) >= kBf16MinFlops;
+}
 
 bool haveBlas() {
   static const bool ok = probe();
@@ -218,7 +289,7 @@ GemmSplit gemmSplit(int64_t M, int64_t N, int64_t K, int threads) {
 
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
            const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-           const GemmEpilogue &after) {
+           const GemmEpilogue &after, Bf16Operands rounded) {
   if (M <= 0 || N <= 0)
     return;
   if (K <= 0) { // oneDNN makes no primitive for an empty contraction
@@ -234,8 +305,35 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   // Inside a team's task (a nested call) the product runs on its thread.
   int threads = omp_in_parallel() ? 1 : motif::cpu::numThreads();
   GemmSplit sp = gemmSplit(M, N, K, threads);
+  // The operands as the library reads them: fp32, or bf16 (given, or
+  // rounded here into memory kept per thread) with their leading dimensions.
+  bool bf16 = bf16Product(M, N, K);
+  const void *a = A, *b = B;
+  size_t elem = sizeof(float);
+  if (bf16) {
+    thread_local std::vector<uint16_t> ownA, ownB;
+    elem = sizeof(uint16_t);
+    a = rounded.A;
+    if (!rounded.A) { // op(A) is stored [K, M] (transA) or [M, K]
+      int64_t rows = transA ? K : M, cols = transA ? M : K;
+      ownA.resize(static_cast<size_t>(rows * cols));
+      roundMatrix(rows, cols, A, lda, ownA.data());
+      a = ownA.data();
+      lda = cols;
+    }
+    b = rounded.B;
+    if (!rounded.B) { // op(B) is stored [N, K] (transB) or [K, N]
+      int64_t rows = transB ? N : K, cols = transB ? K : N;
+      ownB.resize(static_cast<size_t>(rows * cols));
+      roundMatrix(rows, cols, B, ldb, ownB.data());
+      b = ownB.data();
+      ldb = cols;
+    }
+  }
   if (sp.parts <= 1) {
-    if (sp.threads > 1 && transB && !transA) // x·Wᵀ: the matmul primitive
+    if (bf16) // bf16: always the matmul primitive (oneDNN has no bf16 driver)
+      sgemm1(transA, transB, M, N, K, a, lda, b, ldb, beta, C, ldc, sp.threads, true);
+    else if (sp.threads > 1 && transB && !transA) // x·Wᵀ: the matmul primitive
       sgemm1(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, sp.threads);
     else
       sgemmDriver(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, sp.threads);
@@ -250,17 +348,19 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   int64_t parts = sp.parts, chunk = sp.chunk;
   double flops = 2.0 * double(M) * double(N) * double(K);
   std::unique_ptr<float[]> partial(new float[static_cast<size_t>((parts - 1) * M * N)]);
+  const char *a8 = static_cast<const char *>(a), *b8 = static_cast<const char *>(b);
   motif::cpu::detail::parallelFor(parts, static_cast<int64_t>(flops / double(parts)),
                                   [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {
       int64_t k0 = s * chunk, k = std::min(K, k0 + chunk) - k0;
-      const float *a = transA ? A + k0 * lda : A + k0; // columns k0.. of op(A)
-      const float *b = transB ? B + k0 : B + k0 * ldb; // rows k0.. of op(B)
+      // columns k0.. of op(A), rows k0.. of op(B)
+      const char *as = a8 + static_cast<size_t>(transA ? k0 * lda : k0) * elem;
+      const char *bs = b8 + static_cast<size_t>(transB ? k0 : k0 * ldb) * elem;
       if (s == 0)
-        sgemm1(transA, transB, M, N, k, a, lda, b, ldb, beta, C, ldc, 1);
+        sgemm1(transA, transB, M, N, k, as, lda, bs, ldb, beta, C, ldc, 1, bf16);
       else
-        sgemm1(transA, transB, M, N, k, a, lda, b, ldb, 0.f, partial.get() + (s - 1) * M * N, N,
-               1);
+        sgemm1(transA, transB, M, N, k, as, lda, bs, ldb, 0.f, partial.get() + (s - 1) * M * N,
+               N, 1, bf16);
     }
   });
   motif::cpu::detail::parallelFor(M, N * parts, [&](int64_t r0, int64_t r1) {
@@ -277,9 +377,27 @@ bool haveBlas() { return false; }
 GemmSplit gemmSplit(int64_t, int64_t, int64_t, int) { return {}; }
 
 void sgemm(bool, bool, int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t,
-           float, float *, int64_t, const GemmEpilogue &) {
+           float, float *, int64_t, const GemmEpilogue &, Bf16Operands) {
   throw std::logic_error("motif: this build has no GEMM library (libdnnl-dev)");
 }
+
+bool haveBf16Gemm() { return false; }
+void setGemmPrecision(GemmPrecision) {}
+GemmPrecision gemmPrecision() { return GemmPrecision::F32; }
+bool bf16Product(int64_t, int64_t, int64_t) { return false; }
 #endif
+
+void roundToBf16(const float *src, uint16_t *dst, int64_t n) {
+  motif::cpu::detail::parallelFor(n, 1, [&](int64_t a, int64_t b) {
+    roundSpan(src + a, dst + a, b - a);
+  });
+}
+
+float bf16ToFloat(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
 
 } // namespace motif::rt::fast

@@ -33,10 +33,43 @@ bool haveBlas();
 /// [c0, c1)) once the product is done, on blocks of rows over the pool's
 /// workers while C is still in cache: the blocks cover C once, without
 /// overlap.
+///
+/// Under GemmPrecision::BF16 a product worth it (bf16Product) reads A and B
+/// rounded to bf16: `rounded` may give either already rounded (the same
+/// layout and leading dimension as the fp32 one: a parameter's copy kept for
+/// a run), else sgemm rounds it into memory of its own for the call.
 using GemmEpilogue = std::function<void(int64_t r0, int64_t r1, int64_t c0, int64_t c1)>;
+struct Bf16Operands {
+  const uint16_t *A = nullptr, *B = nullptr;
+};
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
            const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-           const GemmEpilogue &after = {});
+           const GemmEpilogue &after = {}, Bf16Operands rounded = {});
+
+/// The precision of the operands sgemm multiplies (the products accumulate
+/// in fp32 and C is fp32 either way). F32, the default; BF16 (`motif-run
+/// --cpu-matmul bf16`): A and B rounded to bf16 (to nearest, ties to even)
+/// and multiplied by oneDNN's bf16 matmul, on AMX or AVX512-BF16, for the
+/// products big enough to gain (bf16Product); process-wide, like the
+/// thread count. Set BF16 only where haveBf16Gemm().
+enum class GemmPrecision : uint8_t { F32, BF16 };
+void setGemmPrecision(GemmPrecision p);
+GemmPrecision gemmPrecision();
+/// Whether oneDNN multiplies bf16 matrices on this processor with bf16
+/// instructions (AMX or AVX512-BF16; checked once). Without them its bf16
+/// matmul is emulated, slower than fp32.
+bool haveBf16Gemm();
+/// Whether sgemm computes an M x N x K product from bf16 operands now: under
+/// BF16, a product of at least kBf16MinFlops (smaller ones stay fp32: the
+/// rounding and a bf16 kernel made for the shape cost more than they save).
+constexpr double kBf16MinFlops = 8e6;
+bool bf16Product(int64_t M, int64_t N, int64_t K);
+
+/// dst[i] = src[i] rounded to bf16, to nearest with ties to even (a NaN
+/// stays a NaN, infinities stay), for i in [0, n), over the pool.
+void roundToBf16(const float *src, uint16_t *dst, int64_t n);
+/// The float a bf16 value stands for (tests, the bf16 reference).
+float bf16ToFloat(uint16_t h);
 
 /// How sgemm runs a product on `threads` threads (exposed for tests and
 /// docs/cpu-backend.md): parts == 1 is one oneDNN call on a team of

@@ -2,6 +2,7 @@
 #include "runtime/fastcpu/FastBackend.h"
 
 #include "runtime/exec/ReferenceBackend.h"
+#include "runtime/fastcpu/Blas.h"
 #include "runtime/fastcpu/FastDecode.h"
 #include "runtime/fastcpu/FastOps.h"
 
@@ -75,6 +76,49 @@ private:
   std::map<std::string, Row> rows;
 };
 
+/// bf16 copies of parameters for the products of a run (fast::bf16Param):
+/// by parameter name, each made at the first product that reads the
+/// parameter after its get_param step ran, its memory kept for the next run.
+class Bf16Params {
+public:
+  /// A get_param step of `name` ran: its value may be new.
+  void stale(const std::string &name) {
+    std::lock_guard<std::mutex> l(m);
+    auto it = copies.find(name);
+    if (it != copies.end())
+      it->second.fresh = false;
+  }
+  const uint16_t *find(Executor &ex, const float *p) {
+    for (auto &[name, t] : ex.params) {
+      if (t.dtype != DType::F32 || t.f.empty() || p < t.f.data() || p >= t.f.data() + t.f.size())
+        continue;
+      std::lock_guard<std::mutex> l(m);
+      Copy &c = copies[name];
+      int64_t n = static_cast<int64_t>(t.f.size());
+      if (!c.fresh || c.of != t.f.data() || c.n != n) {
+        if (c.n != n)
+          c.bits.reset(new uint16_t[static_cast<size_t>(n)]);
+        fast::roundToBf16(t.f.data(), c.bits.get(), n);
+        c.of = t.f.data();
+        c.n = n;
+        c.fresh = true;
+      }
+      return c.bits.get() + (p - t.f.data());
+    }
+    return nullptr;
+  }
+
+private:
+  struct Copy {
+    const float *of = nullptr;
+    int64_t n = -1;
+    std::unique_ptr<uint16_t[]> bits;
+    bool fresh = false;
+  };
+  std::mutex m;
+  std::map<std::string, Copy> copies;
+};
+
 class FastBackend final : public Backend {
 public:
   explicit FastBackend(Executor &ex) : ex(ex), ref(makeReferenceBackend(ex)) {
@@ -137,12 +181,14 @@ private:
   std::unique_ptr<Backend> ref;
   std::unique_ptr<StepProfile> profile;
   bool viewParam(const GetParamDesc &d, const PlanStep &s) {
+    bf16.stale(d.name);
     return fast::viewParam(ex, d.name, s);
   }
   template <typename D> bool viewParam(const D &, const PlanStep &) { return false; }
 
 public:
   FastBackendCounts counts;
+  Bf16Params bf16;
 };
 
 } // namespace
@@ -165,6 +211,13 @@ void keepFreedMemoryForReuse() {
 #endif
 }
 } // namespace
+
+const uint16_t *motif::rt::fast::bf16Param(Executor &ex, const float *p) {
+  if (ex.hostBackend() != HostBackend::Fast || ex.fp64)
+    return nullptr;
+  auto *f = dynamic_cast<FastBackend *>(&ex.backend());
+  return f ? f->bf16.find(ex, p) : nullptr;
+}
 
 FastBackendCounts motif::rt::fastBackendCounts(Backend &b) {
   auto *f = dynamic_cast<FastBackend *>(&b);

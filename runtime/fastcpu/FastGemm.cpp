@@ -197,6 +197,16 @@ std::pair<double, int64_t> crossEntropyRows(float *logits, const int32_t *target
 // GEMM drivers
 //===----------------------------------------------------------------------===//
 
+/// Under bf16 products (Blas.h), the bf16 copies of an M x N x K product's
+/// operands `a` and `b` that are parameters (rounded once per run:
+/// bf16Param); sgemm rounds the others itself.
+Bf16Operands roundedParams(Executor &ex, int64_t M, int64_t N, int64_t K, const float *a,
+                           const float *b) {
+  if (!bf16Product(M, N, K))
+    return {};
+  return {bf16Param(ex, a), bf16Param(ex, b)};
+}
+
 /// What follows a GEMM on each block of its output rows.
 struct Epi {
   const float *bias = nullptr;     // [N], added before the activation
@@ -208,8 +218,8 @@ struct Epi {
 /// y[M, N] = x[M, K] · op(w) then the epilogue: op(w) is wᵀ for w [N, K]
 /// (transW) or w [K, N]. One library call (each operand packed once); the
 /// epilogue runs on each worker's slab of y right after that worker made it.
-void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, bool transW,
-              float *y, const Epi &e) {
+void gemmRows(Executor &ex, int64_t M, int64_t N, int64_t K, const float *x, const float *w,
+              bool transW, float *y, const Epi &e) {
   float beta = 0.f;
   if (e.bias) {
     parallelFor(M, N, [&](int64_t a, int64_t b) {
@@ -237,7 +247,8 @@ void gemmRows(int64_t M, int64_t N, int64_t K, const float *x, const float *w, b
       after(0, M, 0, N);
     return;
   }
-  sgemm(false, transW, M, N, K, x, K, w, transW ? K : N, beta, y, N, after);
+  sgemm(false, transW, M, N, K, x, K, w, transW ? K : N, beta, y, N, after,
+        roundedParams(ex, M, N, K, x, w));
 }
 
 /// db[N] = Σ over the M rows of dy[M, N], in double, in row order.
@@ -255,13 +266,22 @@ void columnSums(int64_t M, int64_t N, const float *dy, float *db) {
 }
 
 /// The backward of y = x·wᵀ + b over M rows: dx = dy·w, dw = dyᵀ·x (beta:
-/// 1 adds into dw), db = Σ dy; a null pointer skips that gradient.
-void linearGrads(int64_t M, int64_t K, int64_t N, const float *x, const float *w,
+/// 1 adds into dw), db = Σ dy; a null pointer skips that gradient. Under
+/// bf16 products dy is rounded once for both products.
+void linearGrads(Executor &ex, int64_t M, int64_t K, int64_t N, const float *x, const float *w,
                  const float *dy, float *dx, float *dw, float *db, float dwBeta = 0.f) {
+  Bf16Operands forDx = dx ? roundedParams(ex, M, K, N, dy, w) : Bf16Operands{};
+  Bf16Operands forDw = dw ? roundedParams(ex, N, K, M, dy, x) : Bf16Operands{};
+  if ((dx && bf16Product(M, K, N)) || (dw && bf16Product(N, K, M))) {
+    thread_local std::vector<uint16_t> dy16;
+    dy16.resize(static_cast<size_t>(M * N));
+    roundToBf16(dy, dy16.data(), M * N);
+    forDx.A = forDw.A = dy16.data();
+  }
   if (dx)
-    sgemm(false, false, M, K, N, dy, N, w, K, 0.f, dx, K);
+    sgemm(false, false, M, K, N, dy, N, w, K, 0.f, dx, K, {}, forDx);
   if (dw)
-    sgemm(true, false, N, K, M, dy, N, x, K, dwBeta, dw, K);
+    sgemm(true, false, N, K, M, dy, N, x, K, dwBeta, dw, K, {}, forDw);
   if (db)
     columnSums(M, N, dy, db);
 }
@@ -277,17 +297,20 @@ std::vector<int64_t> batchIndex(const Shape &in, const Shape &out) {
 }
 
 /// c = a · op(b) over broadcast batches (cpu::matmul's semantics).
-void batchedMatmul(const cpu::MatmulShape &m, const float *a, const float *b, float *c) {
+void batchedMatmul(Executor &ex, const cpu::MatmulShape &m, const float *a, const float *b,
+                   float *c) {
   Shape out = m.outBatch();
   std::vector<int64_t> ia = batchIndex(m.aBatch, out), ib = batchIndex(m.bBatch, out);
-  for (size_t o = 0; o < ia.size(); ++o)
-    sgemm(false, m.transposeB, m.M, m.N, m.K, a + ia[o] * m.M * m.K, m.K,
-          b + ib[o] * m.K * m.N, m.transposeB ? m.K : m.N, 0.f, c + o * m.M * m.N, m.N);
+  for (size_t o = 0; o < ia.size(); ++o) {
+    const float *ao = a + ia[o] * m.M * m.K, *bo = b + ib[o] * m.K * m.N;
+    sgemm(false, m.transposeB, m.M, m.N, m.K, ao, m.K, bo, m.transposeB ? m.K : m.N, 0.f,
+          c + o * m.M * m.N, m.N, {}, roundedParams(ex, m.M, m.N, m.K, ao, bo));
+  }
 }
 
 /// da = dc · op(b)ᵀ, db = (a ·)ᵀ dc, each summed over its broadcast batch
 /// dims in batch order (da and db zeroed by the caller).
-void batchedMatmulGrads(const cpu::MatmulShape &m, const float *a, const float *b,
+void batchedMatmulGrads(Executor &ex, const cpu::MatmulShape &m, const float *a, const float *b,
                         const float *dc, float *da, float *db) {
   Shape out = m.outBatch();
   std::vector<int64_t> ia = batchIndex(m.aBatch, out), ib = batchIndex(m.bBatch, out);
@@ -296,12 +319,14 @@ void batchedMatmulGrads(const cpu::MatmulShape &m, const float *a, const float *
                 *dco = dc + o * m.M * m.N;
     if (da) // [M, K] += dc [M, N] · (b [K, N])ᵀ, or · b [N, K]
       sgemm(false, !m.transposeB, m.M, m.K, m.N, dco, m.N, bo, m.transposeB ? m.K : m.N, 1.f,
-            da + ia[o] * m.M * m.K, m.K);
+            da + ia[o] * m.M * m.K, m.K, {}, roundedParams(ex, m.M, m.K, m.N, dco, bo));
     if (db) {
       if (m.transposeB) // db [N, K] += dcᵀ · a
-        sgemm(true, false, m.N, m.K, m.M, dco, m.N, ao, m.K, 1.f, db + ib[o] * m.N * m.K, m.K);
+        sgemm(true, false, m.N, m.K, m.M, dco, m.N, ao, m.K, 1.f, db + ib[o] * m.N * m.K, m.K,
+              {}, roundedParams(ex, m.N, m.K, m.M, dco, ao));
       else // db [K, N] += aᵀ · dc
-        sgemm(true, false, m.K, m.N, m.M, ao, m.K, dco, m.N, 1.f, db + ib[o] * m.K * m.N, m.N);
+        sgemm(true, false, m.K, m.N, m.M, ao, m.K, dco, m.N, 1.f, db + ib[o] * m.K * m.N, m.N,
+              {}, roundedParams(ex, m.K, m.N, m.M, ao, dco));
     }
   }
 }
@@ -345,7 +370,7 @@ Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
       return std::nullopt;
     float *d = ex.output(s, 0, {N, K}).f.data();
     float *db = g.bias_grad ? ex.output(s, 1, {N}).f.data() : nullptr;
-    linearGrads(M, K, N, b.f.data(), nullptr, a.f.data(), nullptr, d, db);
+    linearGrads(ex, M, K, N, b.f.data(), nullptr, a.f.data(), nullptr, d, db);
     return Status::ok();
   }
   if (g.rows || ta || g.bias_grad)
@@ -388,9 +413,9 @@ Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
   e.act = g.epilogue;
   e.residual = residual ? residual->f.data() : nullptr;
   if (plain) {
-    gemmRows(M, N, K, a.f.data(), b.f.data(), tb, d.f.data(), e);
+    gemmRows(ex, M, N, K, a.f.data(), b.f.data(), tb, d.f.data(), e);
   } else {
-    batchedMatmul(m, a.f.data(), b.f.data(), d.f.data());
+    batchedMatmul(ex, m, a.f.data(), b.f.data(), d.f.data());
     // The epilogue over the whole result (the batched form: attention-free
     // models' products; no library call to fuse it into).
     float *y = d.f.data();
@@ -459,7 +484,8 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
       continue;
     }
     const float *xc = x.f.data() + r0 * D;
-    sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits, V);
+    sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits, V, {},
+          roundedParams(ex, n, V, D, xc, w.f.data()));
     // The chunk's mean is weighted by its share of the counted rows, as the
     // reference does (its mean and that share rounded to fp32).
     float share = static_cast<float>(double(counted) / double(total));
@@ -469,7 +495,7 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
     float mean = static_cast<float>(chunkSum / double(chunkCount));
     sum += static_cast<double>(mean) * counted;
     // logits now hold dlogits.
-    linearGrads(n, D, V, xc, w.f.data(), logits, dx.f.data() + r0 * D, dw.f.data(), nullptr,
+    linearGrads(ex, n, D, V, xc, w.f.data(), logits, dx.f.data() + r0 * D, dw.f.data(), nullptr,
                 first ? 0.f : 1.f);
     first = false;
   }
@@ -496,7 +522,7 @@ Outcome fastRun(Executor &ex, const LinearDesc &, const PlanStep &s) {
   Tensor &y = ex.output(s, 0, shape);
   Epi e;
   e.bias = o.in[2] ? o.in[2]->f.data() : nullptr;
-  gemmRows(M, N, K, x.f.data(), w.f.data(), true, y.f.data(), e);
+  gemmRows(ex, M, N, K, x.f.data(), w.f.data(), true, y.f.data(), e);
   return Status::ok();
 }
 
@@ -509,7 +535,7 @@ Outcome fastVjp(Executor &ex, const LinearDesc &, const PlanStep &s) {
   GradBuffers g(ex, s, o, false);
   const Tensor &x = *o.in[0], &w = *o.in[1];
   int64_t K = x.shape.back(), N = w.shape[0], M = x.numElements() / std::max<int64_t>(1, K);
-  linearGrads(M, K, N, x.f.data(), w.f.data(), o.dout[0]->f.data(), g.p[0], g.p[1], g.p[2]);
+  linearGrads(ex, M, K, N, x.f.data(), w.f.data(), o.dout[0]->f.data(), g.p[0], g.p[1], g.p[2]);
   return Status::ok();
 }
 
@@ -522,7 +548,7 @@ Outcome fastRun(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
   shape.push_back(m.M);
   shape.push_back(m.N);
   Tensor &c = ex.output(s, 0, shape);
-  batchedMatmul(m, a.f.data(), b.f.data(), c.f.data());
+  batchedMatmul(ex, m, a.f.data(), b.f.data(), c.f.data());
   return Status::ok();
 }
 
@@ -534,7 +560,7 @@ Outcome fastVjp(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
     return std::nullopt;
   GradBuffers g(ex, s, o, true); // accumulated over the broadcast batch
   cpu::MatmulShape m = matmulShapeOf(*o.in[0], *o.in[1], d.transpose_b);
-  batchedMatmulGrads(m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout[0]->f.data(), g.p[0], g.p[1]);
+  batchedMatmulGrads(ex, m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout[0]->f.data(), g.p[0], g.p[1]);
   return Status::ok();
 }
 
@@ -573,7 +599,7 @@ Outcome fastRun(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
     int64_t r0 = off[e], r1 = off[e + 1];
     Epi epi;
     epi.bias = b ? b + e * g.N : nullptr;
-    gemmRows(r1 - r0, g.N, g.K, x + r0 * g.K, w + e * g.N * g.K, true, y.f.data() + r0 * g.N,
+    gemmRows(ex, r1 - r0, g.N, g.K, x + r0 * g.K, w + e * g.N * g.K, true, y.f.data() + r0 * g.N,
              epi);
   }
   return Status::ok();
@@ -593,7 +619,7 @@ Outcome fastVjp(Executor &ex, const GroupedLinearDesc &, const PlanStep &s) {
     int64_t r0 = off[e], r1 = off[e + 1];
     if (r0 == r1)
       continue; // its dw_e and db_e stay zero
-    linearGrads(r1 - r0, g.K, g.N, x + r0 * g.K, w + e * g.N * g.K, dy + r0 * g.N,
+    linearGrads(ex, r1 - r0, g.K, g.N, x + r0 * g.K, w + e * g.N * g.K, dy + r0 * g.N,
                 gr.p[0] ? gr.p[0] + r0 * g.K : nullptr,
                 gr.p[1] ? gr.p[1] + e * g.N * g.K : nullptr,
                 gr.p[3] ? gr.p[3] + e * g.N : nullptr);

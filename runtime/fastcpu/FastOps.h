@@ -20,12 +20,21 @@
 
 #include "runtime/exec/Executor.h"
 
+#include <cstdint>
 #include <optional>
 
 namespace motif::rt::fast {
 
 /// What a fast entry returns: the step's status, or nullopt when it declines.
 using Outcome = std::optional<Status>;
+
+/// The bf16 copy of the fp32 element at `p` when `p` lies in one of `ex`'s
+/// parameters and `ex` runs on the fast backend, else null: the whole
+/// parameter is rounded (to nearest, ties to even) the first time a product
+/// asks for it and kept until its get_param step runs again (the next run),
+/// so a weight that the forward and the backward read, or every chunk of
+/// linear_cross_entropy, is rounded once per run (FastBackend.cpp).
+const uint16_t *bf16Param(Executor &ex, const float *p);
 
 /// The default for every op: declined (the reference kernels run it).
 template <typename D> Outcome fastRun(Executor &, const D &, const PlanStep &) {

@@ -1,6 +1,7 @@
 //===- Bench.cpp - motif-run bench: time a step, report throughput ---------===//
 #include "runtime/core/DevicePeaks.h"
 #include "runtime/core/MemoryPlan.h"
+#include "runtime/fastcpu/Blas.h"
 #include "runtime/train/Engine.h"
 #include "runtime/core/ParameterBytes.h"
 #include "runtime/train/Trainer.h"
@@ -164,9 +165,13 @@ Status motif::rt::benchmark(const Artifact &a, const BenchOptions &o, std::ostre
       "\"seq\":{},\"first_step_s\":{:.6f},\"step_ms\":{:.4f},\"cuda_graphs\":{},"
       "\"step_ms_no_graphs\":{},\"tokens_per_s\":{:.2f},"
       "\"flops_per_step\":{:.6g},\"flops_per_s\":{:.6g},\"peak_value_bytes\":{},"
-      "\"arena_bytes\":{},\"param_bytes\":{},\"peak_bytes\":{},\"mfu\":{}}}\n",
+      "\"arena_bytes\":{},\"param_bytes\":{},\"peak_bytes\":{},\"mfu\":{},"
+      "\"cpu_matmul\":{}}}\n",
       o.function, a.model, engine.device(), o.batch, o.seq, seconds(t0, tFirst), perStep * 1e3,
       device && o.cudaGraphs ? "true" : "false", graphsJson, tokens / perStep, flops,
-      flops / perStep, engine.stats().peakValueBytes, arena.peak, paramBytes, peakBytes, mfuJson);
+      flops / perStep, engine.stats().peakValueBytes, arena.peak, paramBytes, peakBytes, mfuJson,
+      engine.device() != "cpu"                                      ? "null"
+      : fast::gemmPrecision() == fast::GemmPrecision::BF16 ? "\"bf16\""
+                                                           : "\"fp32\"");
   return Status::ok();
 }

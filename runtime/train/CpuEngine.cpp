@@ -7,6 +7,7 @@
 #include <set>
 
 #include "runtime/cpu/Parallel.h"
+#include "runtime/fastcpu/Blas.h"
 #include "runtime/fastcpu/VecMath.h"
 
 using namespace motif::rt;
@@ -38,6 +39,12 @@ StatusOr<uint64_t> metadataNumber(const Checkpoint &c, const std::string &key,
   return v;
 }
 } // namespace
+
+std::string CpuEngine::deviceName() const {
+  if (deviceKind == "reference")
+    return "the CPU (reference backend)";
+  return fast::gemmPrecision() == fast::GemmPrecision::BF16 ? "the CPU (bf16 matmuls)" : "the CPU";
+}
 
 CpuEngine::CpuEngine(const Artifact &a, const EngineOptions &o)
     : art(a), deviceKind(o.device == "reference" ? "reference" : "cpu"),

@@ -23,9 +23,8 @@ public:
   const Artifact &artifact() const override { return art; }
   /// "cpu" (the fast backend) or "reference".
   std::string device() const override { return deviceKind; }
-  std::string deviceName() const override {
-    return deviceKind == "reference" ? "the CPU (reference backend)" : "the CPU";
-  }
+  /// "the CPU", "the CPU (bf16 matmuls)" or "the CPU (reference backend)".
+  std::string deviceName() const override;
   void setTraining(bool training) override { ex.training = training; }
   bool training() const override { return ex.training; }
 

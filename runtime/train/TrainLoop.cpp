@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/MemoryPlan.h"
 #include "runtime/core/ParameterBytes.h"
+#include "runtime/fastcpu/Blas.h"
 #include "runtime/train/Checkpoint.h"
 #include "runtime/train/Dataset.h"
 #include "runtime/train/Engine.h"
@@ -251,6 +252,12 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
         << std::chrono::duration<double>(std::chrono::steady_clock::now() - ti).count()
         << std::defaultfloat << " s\n";
   Engine &engine = **made;
+  // The fast CPU backend's GEMM operands (--cpu-matmul): a setting of the
+  // numerics, so a resume checks it too (on the cpu device only).
+  const std::string cpuMatmul =
+      engine.device() != "cpu"                                      ? ""
+      : fast::gemmPrecision() == fast::GemmPrecision::BF16 ? "bf16"
+                                                           : "fp32";
   int64_t start = 0;
   if (!o.resume.empty()) {
     auto ck = loadCheckpoint(o.resume);
@@ -279,6 +286,8 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     compare("sequence", std::to_string(seq));
     compare("accumulate", std::to_string(accum));
     compare("steps", std::to_string(steps));
+    if (!cpuMatmul.empty())
+      compare("cpu_matmul", cpuMatmul);
     if (!changed.empty() && !o.allowResumeChanges)
       return Status::error("resuming from '" + o.resume + "' with settings that differ from "
                            "the checkpoint's (" + changed + "): the run would not continue "
@@ -354,6 +363,8 @@ StatusOr<double> motif::rt::train(const Artifact &a, const TrainOptions &o,
     c.metadata["sequence"] = std::to_string(seq);
     c.metadata["accumulate"] = std::to_string(accum);
     c.metadata["steps"] = std::to_string(steps);
+    if (!cpuMatmul.empty())
+      c.metadata["cpu_matmul"] = cpuMatmul;
     return saveCheckpoint(c, o.outDir + "/" + name);
   };
 

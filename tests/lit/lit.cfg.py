@@ -27,6 +27,20 @@ llvm_config.add_tool_substitutions(
     ["motif-opt", ToolSubst("motif-compile", extra_args=["--quiet"]), "motif-run"], tool_dirs)
 llvm_config.add_tool_substitutions(["motif-import"], tool_dirs)
 
+# bf16 GEMMs on the fast CPU backend (--cpu-matmul bf16): AMX or AVX512-BF16
+# for oneDNN, as `motif-run doctor` reports it.
+try:
+    import os
+    import subprocess
+
+    doctor = subprocess.run(
+        [os.path.join(config.motif_tools_dir, "motif-run"), "doctor"],
+        capture_output=True, text=True, timeout=120)
+    if "CPU bf16 matmuls (--cpu-matmul bf16): yes" in doctor.stdout:
+        config.available_features.add("cpu-bf16")
+except (OSError, subprocess.SubprocessError):
+    pass
+
 # A loadable NVIDIA driver: tests of the no-GPU messages are unsupported there.
 try:
     import ctypes

@@ -18,6 +18,7 @@
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/cuda/backend/DeviceEngine.h"
 #include "runtime/exec/Crash.h"
+#include "runtime/fastcpu/Blas.h"
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/train/Data.h"
 #include "runtime/infer/Generate.h"
@@ -124,7 +125,11 @@ const char *kUsage =
     "GPU; the default is cuda when the driver reports a GPU, else cpu (check-ref:\n"
     "reference; check-decode: cpu).\n"
     "Every command takes --threads N: the CPU backends' threads (default: the\n"
-    "hardware's).\n";
+    "hardware's).\n"
+    "train, eval, generate, bench and check-ref on --device cpu take\n"
+    "--cpu-matmul fp32|bf16: the fast CPU backend's GEMM operands in fp32 (the\n"
+    "default) or rounded to bf16, accumulated in fp32 (on AMX or AVX512-BF16;\n"
+    "docs/cpu-backend.md).\n";
 
 bool parseInt(const char *s, int64_t &out) {
   char *end = nullptr;
@@ -319,6 +324,10 @@ int runCommand(int argc, char **argv) {
       fmt::print("\n");
     }
     fmt::print("CPU backend: {} hardware threads\n", std::thread::hardware_concurrency());
+    fmt::print("CPU bf16 matmuls (--cpu-matmul bf16): {}\n",
+               motif::rt::fast::haveBf16Gemm()
+                   ? "yes (oneDNN on AMX or AVX512-BF16)"
+                   : "no (this processor has no AMX or AVX512-BF16 for oneDNN, or no oneDNN)");
     auto d = gpu::queryDriver();
     if (!d.isOk()) {
       fmt::print("GPU: {}; motif-run's default device is cpu (--device sim runs the CUDA "
@@ -381,6 +390,8 @@ int runCommand(int argc, char **argv) {
   int64_t decoderStart = -1; // generate: an encoder-decoder's first decoder token
   // --device: the engine of train, eval, generate, bench and check-ref.
   std::string device;
+  // --cpu-matmul: the fast CPU backend's GEMM operands (fp32 or bf16).
+  std::string cpuMatmul = "fp32";
   bool tolSet = false;
   bool precisionSet = false; // check-decode: --fp32 or --fp64 given
   struct {
@@ -443,6 +454,13 @@ int runCommand(int argc, char **argv) {
     if (f == "--device" && (cmd == "train" || cmd == "eval" || cmd == "generate" ||
                             cmd == "bench" || cmd == "check-ref" || cmd == "check-decode")) {
       device = value();
+      continue;
+    }
+    if (f == "--cpu-matmul" && (cmd == "train" || cmd == "eval" || cmd == "generate" ||
+                                cmd == "bench" || cmd == "check-ref")) {
+      cpuMatmul = value();
+      if (cpuMatmul != "fp32" && cpuMatmul != "bf16")
+        return usageError("--cpu-matmul takes fp32 or bf16, got '" + cpuMatmul + "'");
       continue;
     }
     // --threads: the CPU backends' threads (the kernels' pool and the BLAS
@@ -604,6 +622,15 @@ int runCommand(int argc, char **argv) {
     return usageError("unknown device '" + device +
                       "' for --device (choices: cpu, reference, sim, cuda)");
   t.device = g.device = bo.device = eo.device = cd.device = cr.device = device;
+  if (cpuMatmul == "bf16") {
+    if (device != "cpu")
+      return usageError("--cpu-matmul bf16 is for --device cpu (the fast CPU backend), not '" +
+                        device + "'");
+    if (!motif::rt::fast::haveBf16Gemm())
+      return usageError("--cpu-matmul bf16 needs a processor with bf16 matrix instructions "
+                        "(AMX or AVX512-BF16) that oneDNN uses; this one has none: use fp32");
+    motif::rt::fast::setGemmPrecision(motif::rt::fast::GemmPrecision::BF16);
+  }
   if (cmd == "check-decode") {
     Status st = checkDecode(*artifact, cd, std::cout);
     if (!st.isOk()) {
