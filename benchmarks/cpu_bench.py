@@ -9,7 +9,7 @@ rep 2, ...), and prints a markdown table of the medians with the ratios
 Motif / PyTorch eager, Motif / torch.compile and reference / Motif.
 
   benchmarks/cpu_bench.py [--reps 3] [--threads 2] [--rows gpt2_tiny,gemm]
-                          [--no-reference] [--no-compile] [--out FILE.json]
+                          [--no-reference] [--no-compile] [--bf16] [--out FILE.json]
 
 Rows (--rows takes their keys):
   gpt2_tiny     examples/gpt2.motif gpt2_tiny, train step 8x64
@@ -33,6 +33,13 @@ path; torch.compile would unroll it, so that row has no compile column unless
 Each Motif measurement is its own process (`motif-run bench ... --steps N
 --warmup W`); PyTorch runs in this process. torch.compile's first call (the
 compilation) is in its warmup, not in the timing.
+
+--bf16: bf16 matmuls on both sides, on a processor with AMX or AVX512-BF16:
+Motif's `--cpu-matmul bf16` (GEMM operands rounded to bf16, fp32 accumulation,
+everything else fp32) against PyTorch's forward and loss under
+torch.autocast("cpu", dtype=torch.bfloat16) (its linear layers and matmuls in
+bf16, as well as the other ops on autocast's lower-precision list), eager and
+compiled; the reference backend (fp32 only) is left out.
 """
 import argparse
 import json
@@ -87,11 +94,11 @@ def compile_motif(tools, key, tmp):
     return mbin
 
 
-def motif_once(tools, key, mbin, device, threads):
+def motif_once(tools, key, mbin, device, threads, extra=()):
     _, _, _, _, fn, b, t, steps, warmup = ROWS[key]
     run = [tools["run"], "bench", mbin, "--device", device, "--threads", str(threads),
            "--function", fn, "--batch", str(b), "--seq", str(t), "--steps", str(steps),
-           "--warmup", str(warmup)]
+           "--warmup", str(warmup), *extra]
     out = subprocess.run(run, check=True, capture_output=True, text=True).stdout
     r = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
     return r["step_ms"], r.get("param_bytes", 0) // 4, " ".join(run[1:])
@@ -211,8 +218,9 @@ def mixtral_tiny(torch, tm):
 class TorchRow:
     """One row's PyTorch step, eager or compiled, built once."""
 
-    def __init__(self, torch, key, compiled):
+    def __init__(self, torch, key, compiled, bf16=False):
         self.torch = torch
+        self.bf16 = bf16
         _, _, _, _, fn, _, _, self.steps, self.warmup = ROWS[key]
         model, self.inputs = torch_model(torch, key)
         self.params = sum(p.numel() for p in model.parameters())
@@ -225,13 +233,17 @@ class TorchRow:
                 self.opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
         self.step()  # the compilation (or the first call) before any timing
 
+    def autocast(self):
+        return self.torch.autocast("cpu", dtype=self.torch.bfloat16, enabled=self.bf16)
+
     def step(self):
         if self.forward_only:
-            with self.torch.no_grad():
+            with self.torch.no_grad(), self.autocast():
                 self.model(*self.inputs)
             return
         self.opt.zero_grad(set_to_none=True)
-        _, loss = self.model(*self.inputs)
+        with self.autocast():
+            _, loss = self.model(*self.inputs)
         loss.backward()
         self.opt.step()
 
@@ -266,8 +278,12 @@ def main():
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--compile-mamba", action="store_true",
                    help="torch.compile the Mamba loop too (slow to compile)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 matmuls: Motif's --cpu-matmul bf16, PyTorch under autocast")
     p.add_argument("--out", help="write the measurements as JSON")
     args = p.parse_args()
+    if args.bf16:
+        args.no_reference = True
     keys = [k for k in args.rows.split(",") if k]
     for k in keys:
         if k not in ROWS:
@@ -285,15 +301,16 @@ def main():
         for key in keys:
             label = ROWS[key][0]
             mbin = compile_motif(tools, key, tmp)
-            variants = {"motif": lambda: motif_once(tools, key, mbin, "cpu", args.threads)}
+            extra = ["--cpu-matmul", "bf16"] if args.bf16 else []
+            variants = {"motif": lambda: motif_once(tools, key, mbin, "cpu", args.threads, extra)}
             if not args.no_reference:
                 variants["reference"] = lambda: motif_once(tools, key, mbin, "reference",
                                                            args.threads)
             rows = {}
             if torch is not None:
-                rows["eager"] = TorchRow(torch, key, False)
+                rows["eager"] = TorchRow(torch, key, False, args.bf16)
                 if not args.no_compile and (key != "mamba_tiny" or args.compile_mamba):
-                    rows["compile"] = TorchRow(torch, key, True)
+                    rows["compile"] = TorchRow(torch, key, True, args.bf16)
             times = {v: [] for v in list(variants) + list(rows)}
             motif_params, command = 0, ""
             for _ in range(args.reps):
@@ -313,6 +330,8 @@ def main():
                   file=sys.stderr, flush=True)
 
     print(f"\n{args.threads} threads, medians of {args.reps} interleaved repetitions"
+          + (", bf16 matmuls (Motif --cpu-matmul bf16, PyTorch autocast bf16)" if args.bf16
+             else "")
           + (f", PyTorch {torch.__version__}" if torch is not None else "") + "\n")
     print("| workload | Motif cpu | Motif reference | PyTorch eager | torch.compile | "
           "Motif / eager | Motif / compile | reference / Motif | params Motif / PyTorch |")
