@@ -292,6 +292,11 @@ def main():
              "run": find_tool("motif-run", args.build)}
     torch = None
     if not args.no_torch:
+        # Inductor compiles in this process: its pool of compile workers
+        # otherwise stays alive after torch.compile and takes CPU time from
+        # every later measurement (measured: Motif's bf16 GEMM row 3.9 ms beside
+        # the pool, 1.6 ms without it; PyTorch eager's 29 ms against 3.3).
+        os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
         import torch
         torch.manual_seed(0)
         torch.set_num_threads(args.threads)

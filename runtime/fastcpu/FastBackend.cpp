@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -76,47 +77,77 @@ private:
   std::map<std::string, Row> rows;
 };
 
-/// bf16 copies of parameters for the products of a run (fast::bf16Param):
-/// by parameter name, each made at the first product that reads the
-/// parameter after its get_param step ran, its memory kept for the next run.
+/// bf16 copies of parameters for the products of a run (fast::bf16Param,
+/// fast::packedParam): by parameter name, each made at the first product
+/// that reads the parameter after its get_param step ran (a plain copy for
+/// an A operand, one packed copy per layout for a B operand), their memory
+/// kept for the next run.
 class Bf16Params {
 public:
   /// A get_param step of `name` ran: its value may be new.
   void stale(const std::string &name) {
     std::lock_guard<std::mutex> l(m);
-    auto it = copies.find(name);
-    if (it != copies.end())
-      it->second.fresh = false;
+    auto it = params.find(name);
+    if (it == params.end())
+      return;
+    it->second.fresh = false;
+    for (auto &[key, slot] : it->second.packs)
+      slot.fresh = false;
   }
-  const uint16_t *find(Executor &ex, const float *p) {
-    for (auto &[name, t] : ex.params) {
-      if (t.dtype != DType::F32 || t.f.empty() || p < t.f.data() || p >= t.f.data() + t.f.size())
-        continue;
-      std::lock_guard<std::mutex> l(m);
-      Copy &c = copies[name];
-      int64_t n = static_cast<int64_t>(t.f.size());
-      if (!c.fresh || c.of != t.f.data() || c.n != n) {
-        if (c.n != n)
-          c.bits.reset(new uint16_t[static_cast<size_t>(n)]);
-        fast::roundToBf16(t.f.data(), c.bits.get(), n);
-        c.of = t.f.data();
-        c.n = n;
-        c.fresh = true;
-      }
-      return c.bits.get() + (p - t.f.data());
+  const uint16_t *rounded(Executor &ex, const float *p) {
+    std::lock_guard<std::mutex> l(m);
+    const Tensor *t = nullptr;
+    Param *c = owner(ex, p, t);
+    if (!c)
+      return nullptr;
+    int64_t n = static_cast<int64_t>(t->f.size());
+    if (!c->fresh || c->n != n) {
+      if (c->n != n)
+        c->bits.reset(new uint16_t[static_cast<size_t>(n)]);
+      fast::roundToBf16(t->f.data(), c->bits.get(), n);
+      c->n = n;
+      c->fresh = true;
     }
-    return nullptr;
+    return c->bits.get() + (p - t->f.data());
+  }
+  fast::PackedB *packed(Executor &ex, const float *b, int64_t K, int64_t N, int64_t ldb,
+                        bool transB) {
+    std::lock_guard<std::mutex> l(m);
+    const Tensor *t = nullptr;
+    Param *c = owner(ex, b, t);
+    if (!c)
+      return nullptr;
+    return &c->packs[{b - t->f.data(), K, N, ldb, transB}];
   }
 
 private:
-  struct Copy {
+  using PackKey = std::tuple<int64_t, int64_t, int64_t, int64_t, bool>; // offset, K, N, ldb, transB
+  struct Param {
     const float *of = nullptr;
     int64_t n = -1;
     std::unique_ptr<uint16_t[]> bits;
     bool fresh = false;
+    std::map<PackKey, fast::PackedB> packs;
   };
+  /// The entry of the float parameter of `ex` that holds `p` (t: its
+  /// tensor), else null; entries follow the parameter's storage.
+  Param *owner(Executor &ex, const float *p, const Tensor *&t) {
+    for (auto &[name, param] : ex.params) {
+      if (param.dtype != DType::F32 || param.f.empty() || p < param.f.data() ||
+          p >= param.f.data() + param.f.size())
+        continue;
+      Param &c = params[name];
+      if (c.of != param.f.data()) { // new storage (a checkpoint read): nothing carries over
+        c = Param();
+        c.of = param.f.data();
+      }
+      t = &param;
+      return &c;
+    }
+    return nullptr;
+  }
   std::mutex m;
-  std::map<std::string, Copy> copies;
+  std::map<std::string, Param> params;
 };
 
 class FastBackend final : public Backend {
@@ -212,11 +243,24 @@ void keepFreedMemoryForReuse() {
 }
 } // namespace
 
-const uint16_t *motif::rt::fast::bf16Param(Executor &ex, const float *p) {
+namespace {
+Bf16Params *bf16Params(Executor &ex) {
   if (ex.hostBackend() != HostBackend::Fast || ex.fp64)
     return nullptr;
   auto *f = dynamic_cast<FastBackend *>(&ex.backend());
-  return f ? f->bf16.find(ex, p) : nullptr;
+  return f ? &f->bf16 : nullptr;
+}
+} // namespace
+
+const uint16_t *motif::rt::fast::bf16Param(Executor &ex, const float *p) {
+  Bf16Params *b = bf16Params(ex);
+  return b ? b->rounded(ex, p) : nullptr;
+}
+
+motif::rt::fast::PackedB *motif::rt::fast::packedParam(Executor &ex, const float *b, int64_t K,
+                                                       int64_t N, int64_t ldb, bool transB) {
+  Bf16Params *c = bf16Params(ex);
+  return c ? c->packed(ex, b, K, N, ldb, transB) : nullptr;
 }
 
 FastBackendCounts motif::rt::fastBackendCounts(Backend &b) {

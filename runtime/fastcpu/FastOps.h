@@ -35,6 +35,14 @@ using Outcome = std::optional<Status>;
 /// so a weight that the forward and the backward read, or every chunk of
 /// linear_cross_entropy, is rounded once per run (FastBackend.cpp).
 const uint16_t *bf16Param(Executor &ex, const float *p);
+/// Where sgemm keeps the B operand `b` of a bf16 product (op(B) [K, N] from
+/// B [K, N], or its transpose, with leading dimension ldb) packed for
+/// oneDNN's kernels when `b` lies in one of `ex`'s parameters, else null:
+/// one place per parameter and layout, made anew in each run (Blas.h's
+/// PackedB; FastBackend.cpp).
+struct PackedB;
+PackedB *packedParam(Executor &ex, const float *b, int64_t K, int64_t N, int64_t ldb,
+                     bool transB);
 
 /// The default for every op: declined (the reference kernels run it).
 template <typename D> Outcome fastRun(Executor &, const D &, const PlanStep &) {

@@ -12,6 +12,8 @@
 //    transpose, beta 0 and 1, padded leading dimensions, identical run to
 //    run; and it is not the fp32 product (the rounding took place);
 //  - operands given already rounded give the same bits as rounded by sgemm;
+//  - a B operand kept packed (PackedB) is reused while fresh, made anew when
+//    not;
 //  - products under kBf16MinFlops stay fp32;
 //  - every GEMM entry under bf16 equals the reference run on the inputs
 //    rounded to bf16 (2e-5 relative to 1 + |reference|, FastGemmTest's fp32
@@ -220,6 +222,53 @@ TEST_F(FastBf16, ProductsAreTheRoundedOperandsProductInEveryWay) {
                 << "given operands " << given << ", " << c.M << "x" << c.N << "x" << c.K;
           }
         }
+  }
+}
+
+// A B operand packed into a PackedB place: the rounded operands' product,
+// the place reused while fresh (the old B's values, though B changed) and
+// made again once cleared.
+TEST_F(FastBf16, PackedBIsKeptWhileFreshAndMadeAgainWhenNot) {
+  const Shape3 c = {129, 251, 131};
+  for (int tb = 0; tb < 2; ++tb) {
+    int64_t lda = c.K, ldb = (tb ? c.K : c.N) + 5;
+    std::vector<float> A = randoms(size_t(c.M * lda), 14);
+    std::vector<float> B = randoms(size_t((tb ? c.N : c.K) * ldb), 15), B0 = B;
+    auto product = [&](const std::vector<float> &b) {
+      std::vector<double> r(size_t(c.M * c.N), 0.0), mag(r.size(), 0.0);
+      for (int64_t i = 0; i < c.M; ++i)
+        for (int64_t j = 0; j < c.N; ++j)
+          for (int64_t k = 0; k < c.K; ++k) {
+            double p = double(rounded(A[i * lda + k])) *
+                       double(rounded(tb ? b[j * ldb + k] : b[k * ldb + j]));
+            r[size_t(i * c.N + j)] += p;
+            mag[size_t(i * c.N + j)] += std::fabs(p);
+          }
+      return std::make_pair(r, mag);
+    };
+    auto expectProductOf = [&](const std::vector<float> &C, const std::vector<float> &b,
+                               const char *what) {
+      auto [r, mag] = product(b);
+      for (size_t e = 0; e < r.size(); ++e)
+        ASSERT_NEAR(C[e], r[e], 1e-4 * (1 + mag[e])) << what << " tb " << tb << " at " << e;
+    };
+    fast::PackedB place;
+    fast::Bf16Operands ops;
+    ops.packB = &place;
+    std::vector<float> C(size_t(c.M * c.N));
+    fast::sgemm(false, tb, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, 0.f, C.data(), c.N, {},
+                ops);
+    EXPECT_TRUE(place.fresh);
+    expectProductOf(C, B0, "first call");
+    for (float &v : B)
+      v = -v;
+    fast::sgemm(false, tb, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, 0.f, C.data(), c.N, {},
+                ops);
+    expectProductOf(C, B0, "fresh place: the packed copy of the old B");
+    place.fresh = false;
+    fast::sgemm(false, tb, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, 0.f, C.data(), c.N, {},
+                ops);
+    expectProductOf(C, B, "cleared place: packed again");
   }
 }
 
