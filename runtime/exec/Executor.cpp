@@ -248,6 +248,7 @@ Status Executor::run(const std::string &name, std::vector<Tensor> inputs,
     return Status::error("'" + name + "' takes " + std::to_string(f->args.size()) +
                          " inputs, got " + std::to_string(inputs.size()));
   current = f;
+  ++runCount;
   values.clear(); // frees the last run's values (assign would keep their capacity)
   values.resize(f->valueTypes.size());
   for (size_t i = 0; i < inputs.size(); ++i) {

@@ -117,6 +117,9 @@ struct Executor {
   int64_t totalValueBytes = 0;
   /// Counter mixed into dropout's random stream; the trainer advances it.
   uint64_t rngOffset = 0;
+  /// How many runs have begun (run() counts itself first; regions do not):
+  /// what a backend keeps for one run is marked with it.
+  uint64_t runCount = 0;
   /// Runs a region (a fused kernel's body, a recurrent cell) on `args`;
   /// returns its yielded values.
   Status runRegion(const PlanRegion &region, std::vector<Tensor> args,

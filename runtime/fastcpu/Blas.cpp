@@ -54,12 +54,11 @@ struct Key {
   float beta;
   int threads; // the team it is made for (oneDNN blocks for it)
   bool bf16;   // A and B in bf16 (C in fp32 either way)
-  bool packed = false; // B in the layout oneDNN chooses (bf16 only)
   bool operator==(const Key &o) const {
     return M == o.M && N == o.N && K == o.K && lda == o.lda && ldb == o.ldb && ldc == o.ldc &&
            transA == o.transA && transB == o.transB &&
            std::memcmp(&beta, &o.beta, sizeof beta) == 0 && threads == o.threads &&
-           bf16 == o.bf16 && packed == o.packed;
+           bf16 == o.bf16;
   }
 };
 struct KeyHash {
@@ -70,7 +69,7 @@ struct KeyHash {
     for (uint64_t v : {uint64_t(k.M), uint64_t(k.N), uint64_t(k.K), uint64_t(k.lda),
                        uint64_t(k.ldb), uint64_t(k.ldc),
                        uint64_t(k.transA) | uint64_t(k.transB) << 1 | uint64_t(k.bf16) << 2 |
-                           uint64_t(k.packed) << 3 | uint64_t(k.threads) << 4,
+                           uint64_t(k.threads) << 3,
                        uint64_t(b)})
       h = (h ^ v) * 1099511628211ull;
     return h;
@@ -116,10 +115,7 @@ std::shared_ptr<const Prim> primitive(const Key &k) {
   // Row-major op(A) [M, K] and op(B) [K, N]: a transpose is a swap of strides.
   dt in = k.bf16 ? dt::bf16 : dt::f32;
   dnnl::memory::desc a(dims{k.M, k.K}, in, k.transA ? dims{1, k.lda} : dims{k.lda, 1});
-  dnnl::memory::desc b = k.packed
-                             ? dnnl::memory::desc(dims{k.K, k.N}, in, dnnl::memory::format_tag::any)
-                             : dnnl::memory::desc(dims{k.K, k.N}, in,
-                                                  k.transB ? dims{1, k.ldb} : dims{k.ldb, 1});
+  dnnl::memory::desc b(dims{k.K, k.N}, in, k.transB ? dims{1, k.ldb} : dims{k.ldb, 1});
   dnnl::memory::desc c(dims{k.M, k.N}, dt::f32, dims{k.ldc, 1});
   dnnl::primitive_attr attr;
   if (k.beta != 0.f) { // C = A B + beta C
@@ -134,7 +130,7 @@ std::shared_ptr<const Prim> primitive(const Key &k) {
   auto p = std::make_shared<Prim>();
   p->matmul = dnnl::matmul(pd);
   p->a = a;
-  p->b = pd.weights_desc();
+  p->b = b;
   p->c = c;
   p->scratchpad = pd.scratchpad_desc();
   p->scratch = p->scratchpad.get_size();
@@ -159,55 +155,6 @@ void sgemm1(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const voi
   dnnl::memory a(p.a, e, const_cast<void *>(A)), b(p.b, e, const_cast<void *>(B)), c(p.c, e, C);
   std::unordered_map<int, dnnl::memory> args = {
       {DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
-  if (p.scratch)
-    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratchpad, e, scratch.data()));
-  p.matmul.execute(stream, args);
-  stream.wait();
-}
-
-/// B rounded to bf16 in the layout a packed primitive reads.
-struct Packed {
-  dnnl::memory::desc desc;
-  dnnl::memory memory;
-};
-
-/// One bf16 matmul on a team of `threads` with B from `slot`: rounded from
-/// the fp32 B (row-major [K, N] with ldb, or its transpose) into oneDNN's
-/// layout by a reorder when the slot is not fresh or holds another layout.
-void sgemmPacked(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const uint16_t *A,
-                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-                 int threads, PackedB &slot) {
-  useThreads(threads);
-  std::shared_ptr<const Prim> held =
-      primitive({M, N, K, lda, ldb, ldc, transA, transB, beta, threads, true, true});
-  const Prim &p = *held;
-  dnnl::engine &e = cpuEngine();
-  thread_local dnnl::stream stream(cpuEngine());
-  auto *pk = static_cast<Packed *>(slot.impl.get());
-  if (!pk) {
-    slot.impl = std::make_shared<Packed>();
-    pk = static_cast<Packed *>(slot.impl.get());
-    slot.fresh = false;
-  }
-  if (!slot.fresh || pk->desc != p.b) {
-    using dims = dnnl::memory::dims;
-    dnnl::memory::desc plain(dims{K, N}, dnnl::memory::data_type::f32,
-                             transB ? dims{1, ldb} : dims{ldb, 1});
-    if (pk->desc != p.b) {
-      pk->memory = dnnl::memory(p.b, e); // oneDNN's allocation, aligned for its kernels
-      pk->desc = p.b;
-    }
-    dnnl::memory src(plain, e, const_cast<float *>(B));
-    dnnl::reorder(src, pk->memory).execute(stream, src, pk->memory);
-    stream.wait();
-    slot.fresh = true;
-  }
-  thread_local std::vector<char> scratch;
-  if (scratch.size() < p.scratch)
-    scratch.resize(p.scratch);
-  dnnl::memory a(p.a, e, const_cast<uint16_t *>(A)), c(p.c, e, C);
-  std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, pk->memory}, {DNNL_ARG_DST, c}};
   if (p.scratch)
     args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratchpad, e, scratch.data()));
   p.matmul.execute(stream, args);
@@ -361,9 +308,6 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   // The operands as the library reads them: fp32, or bf16 (given, or
   // rounded here into memory kept per thread) with their leading dimensions.
   bool bf16 = bf16Product(M, N, K);
-  // A packed B: one call on the team (a K split would slice the packing).
-  if (bf16 && rounded.packB)
-    sp = GemmSplit{'-', 1, 0, sp.threads};
   const void *a = A, *b = B;
   size_t elem = sizeof(float);
   if (bf16) {
@@ -378,7 +322,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
       lda = cols;
     }
     b = rounded.B;
-    if (!rounded.B && !rounded.packB) { // op(B) is stored [N, K] (transB) or [K, N]
+    if (!rounded.B) { // op(B) is stored [N, K] (transB) or [K, N]
       int64_t rows = transB ? N : K, cols = transB ? K : N;
       ownB.resize(static_cast<size_t>(rows * cols));
       roundMatrix(rows, cols, B, ldb, ownB.data());
@@ -387,10 +331,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
     }
   }
   if (sp.parts <= 1) {
-    if (bf16 && rounded.packB)
-      sgemmPacked(transA, transB, M, N, K, static_cast<const uint16_t *>(a), lda, B, ldb, beta,
-                  C, ldc, sp.threads, *rounded.packB);
-    else if (bf16) // bf16: always the matmul primitive (oneDNN has no bf16 driver)
+    if (bf16) // bf16: always the matmul primitive (oneDNN has no bf16 driver)
       sgemm1(transA, transB, M, N, K, a, lda, b, ldb, beta, C, ldc, sp.threads, true);
     else if (sp.threads > 1 && transB && !transA) // x·Wᵀ: the matmul primitive
       sgemm1(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, sp.threads);

@@ -16,7 +16,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 
 namespace motif::rt::fast {
 
@@ -36,26 +35,12 @@ bool haveBlas();
 /// overlap.
 ///
 /// Under GemmPrecision::BF16 a product worth it (bf16Product) reads A and B
-/// rounded to bf16: `rounded` may give A or B already rounded (the same
+/// rounded to bf16: `rounded` may give either already rounded (the same
 /// layout and leading dimension as the fp32 one: a parameter's copy kept for
-/// a run), else sgemm rounds it into memory of its own for the call; or
-/// `packB`, a place where sgemm keeps B rounded and laid out as oneDNN's
-/// kernels read it, made from the fp32 B when the place is not `fresh` (or
-/// was made for another layout) and reused while it is: a parameter read by
-/// the products of a run (oneDNN would otherwise reorder B on every call;
-/// measured 1.2-3.6x on the 124M train step's shapes). Not for concurrent
-/// calls with one place.
+/// a run), else sgemm rounds it into memory of its own for the call.
 using GemmEpilogue = std::function<void(int64_t r0, int64_t r1, int64_t c0, int64_t c1)>;
-struct PackedB {
-  /// Whether `impl` holds B's current values; the owner clears it when B
-  /// changes.
-  bool fresh = false;
-  /// sgemm's: the packed memory and its layout.
-  std::shared_ptr<void> impl;
-};
 struct Bf16Operands {
   const uint16_t *A = nullptr, *B = nullptr;
-  PackedB *packB = nullptr;
 };
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
            const float *B, int64_t ldb, float beta, float *C, int64_t ldc,

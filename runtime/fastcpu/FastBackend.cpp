@@ -16,7 +16,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <vector>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -77,77 +76,66 @@ private:
   std::map<std::string, Row> rows;
 };
 
-/// bf16 copies of parameters for the products of a run (fast::bf16Param,
-/// fast::packedParam): by parameter name, each made at the first product
-/// that reads the parameter after its get_param step ran (a plain copy for
-/// an A operand, one packed copy per layout for a B operand), their memory
-/// kept for the next run.
+/// bf16 copies of parameters for the products of a run (fast::bf16Param):
+/// by parameter name, each valid in one run (Executor::runCount), made at
+/// the first product of a run that reads the parameter, unless the engine
+/// carried it over from the last run (parameters unchanged) or the
+/// optimizer wrote it for the next (keepBf16Copies, nextBf16Copy); its
+/// memory kept.
 class Bf16Params {
 public:
-  /// A get_param step of `name` ran: its value may be new.
-  void stale(const std::string &name) {
-    std::lock_guard<std::mutex> l(m);
-    auto it = params.find(name);
-    if (it == params.end())
-      return;
-    it->second.fresh = false;
-    for (auto &[key, slot] : it->second.packs)
-      slot.fresh = false;
-  }
-  const uint16_t *rounded(Executor &ex, const float *p) {
-    std::lock_guard<std::mutex> l(m);
-    const Tensor *t = nullptr;
-    Param *c = owner(ex, p, t);
-    if (!c)
-      return nullptr;
-    int64_t n = static_cast<int64_t>(t->f.size());
-    if (!c->fresh || c->n != n) {
-      if (c->n != n)
-        c->bits.reset(new uint16_t[static_cast<size_t>(n)]);
-      fast::roundToBf16(t->f.data(), c->bits.get(), n);
-      c->n = n;
-      c->fresh = true;
-    }
-    return c->bits.get() + (p - t->f.data());
-  }
-  fast::PackedB *packed(Executor &ex, const float *b, int64_t K, int64_t N, int64_t ldb,
-                        bool transB) {
-    std::lock_guard<std::mutex> l(m);
-    const Tensor *t = nullptr;
-    Param *c = owner(ex, b, t);
-    if (!c)
-      return nullptr;
-    return &c->packs[{b - t->f.data(), K, N, ldb, transB}];
-  }
-
-private:
-  using PackKey = std::tuple<int64_t, int64_t, int64_t, int64_t, bool>; // offset, K, N, ldb, transB
-  struct Param {
-    const float *of = nullptr;
-    int64_t n = -1;
-    std::unique_ptr<uint16_t[]> bits;
-    bool fresh = false;
-    std::map<PackKey, fast::PackedB> packs;
-  };
-  /// The entry of the float parameter of `ex` that holds `p` (t: its
-  /// tensor), else null; entries follow the parameter's storage.
-  Param *owner(Executor &ex, const float *p, const Tensor *&t) {
-    for (auto &[name, param] : ex.params) {
-      if (param.dtype != DType::F32 || param.f.empty() || p < param.f.data() ||
-          p >= param.f.data() + param.f.size())
+  const uint16_t *find(Executor &ex, const float *p) {
+    for (auto &[name, t] : ex.params) {
+      if (t.dtype != DType::F32 || t.f.empty() || p < t.f.data() || p >= t.f.data() + t.f.size())
         continue;
-      Param &c = params[name];
-      if (c.of != param.f.data()) { // new storage (a checkpoint read): nothing carries over
-        c = Param();
-        c.of = param.f.data();
+      std::lock_guard<std::mutex> l(m);
+      Copy &c = entry(t);
+      if (c.validRun != ex.runCount) {
+        fast::roundToBf16(t.f.data(), c.bits.get(), c.n);
+        c.validRun = ex.runCount;
       }
-      t = &param;
-      return &c;
+      return c.bits.get() + (p - t.f.data());
     }
     return nullptr;
   }
+  void keep(Executor &ex) {
+    std::lock_guard<std::mutex> l(m);
+    for (auto &[name, c] : copies)
+      if (c.validRun == ex.runCount)
+        c.validRun = ex.runCount + 1;
+  }
+  uint16_t *next(Executor &ex, const std::string &name) {
+    auto it = ex.params.find(name);
+    if (it == ex.params.end() || it->second.dtype != DType::F32 || it->second.f.empty())
+      return nullptr;
+    std::lock_guard<std::mutex> l(m);
+    Copy &c = entry(it->second);
+    c.validRun = ex.runCount + 1;
+    return c.bits.get();
+  }
+
+private:
+  struct Copy {
+    const float *of = nullptr;
+    int64_t n = -1;
+    std::unique_ptr<uint16_t[]> bits;
+    uint64_t validRun = 0; // the run it holds the parameter's values for (0: none)
+  };
+  /// The copy of parameter `t` (by its storage: a parameter given new
+  /// storage, as a checkpoint's read does, starts over).
+  Copy &entry(const Tensor &t) {
+    Copy &c = copies[t.f.data()];
+    int64_t n = static_cast<int64_t>(t.f.size());
+    if (c.n != n) {
+      c.bits.reset(new uint16_t[static_cast<size_t>(n)]);
+      c.n = n;
+      c.validRun = 0;
+    }
+    c.of = t.f.data();
+    return c;
+  }
   std::mutex m;
-  std::map<std::string, Param> params;
+  std::map<const float *, Copy> copies;
 };
 
 class FastBackend final : public Backend {
@@ -212,7 +200,6 @@ private:
   std::unique_ptr<Backend> ref;
   std::unique_ptr<StepProfile> profile;
   bool viewParam(const GetParamDesc &d, const PlanStep &s) {
-    bf16.stale(d.name);
     return fast::viewParam(ex, d.name, s);
   }
   template <typename D> bool viewParam(const D &, const PlanStep &) { return false; }
@@ -254,13 +241,17 @@ Bf16Params *bf16Params(Executor &ex) {
 
 const uint16_t *motif::rt::fast::bf16Param(Executor &ex, const float *p) {
   Bf16Params *b = bf16Params(ex);
-  return b ? b->rounded(ex, p) : nullptr;
+  return b ? b->find(ex, p) : nullptr;
 }
 
-motif::rt::fast::PackedB *motif::rt::fast::packedParam(Executor &ex, const float *b, int64_t K,
-                                                       int64_t N, int64_t ldb, bool transB) {
-  Bf16Params *c = bf16Params(ex);
-  return c ? c->packed(ex, b, K, N, ldb, transB) : nullptr;
+void motif::rt::keepBf16Copies(Executor &ex) {
+  if (Bf16Params *b = bf16Params(ex))
+    b->keep(ex);
+}
+
+uint16_t *motif::rt::nextBf16Copy(Executor &ex, const std::string &name) {
+  Bf16Params *b = bf16Params(ex);
+  return b ? b->next(ex, name) : nullptr;
 }
 
 FastBackendCounts motif::rt::fastBackendCounts(Backend &b) {

@@ -19,12 +19,28 @@
 
 #include "runtime/exec/Executor.h"
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 namespace motif::rt {
 
 /// The fast CPU backend over `ex`'s values (fp32 only).
 std::unique_ptr<Backend> makeFastBackend(Executor &ex);
+
+/// The bf16 copies of parameters that `--cpu-matmul bf16` products read
+/// (fast::bf16Param, docs/cpu-backend.md) are made once per run. An engine
+/// that knows more says so:
+///  - keepBf16Copies: the parameters did not change since `ex`'s last run,
+///    so the copies made in it serve the next run as well (an evaluation's
+///    or a generation's runs, micro-batches before an update);
+///  - nextBf16Copy: the copy of parameter `name` for the next run, for the
+///    caller to fill with the parameter's values rounded to bf16 as they
+///    will be then (the optimizer, as it writes them); null where there is
+///    none to fill (another backend, not a float parameter).
+/// Without these calls every run rounds the parameters it multiplies.
+void keepBf16Copies(Executor &ex);
+uint16_t *nextBf16Copy(Executor &ex, const std::string &name);
 
 /// How many steps a fast backend ran with its own entries and how many with
 /// the reference kernels (declined cases, ops without a fast entry) since it

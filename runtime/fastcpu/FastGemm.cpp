@@ -197,19 +197,14 @@ std::pair<double, int64_t> crossEntropyRows(float *logits, const int32_t *target
 // GEMM drivers
 //===----------------------------------------------------------------------===//
 
-/// Under bf16 products (Blas.h), what a parameter operand of an M x N x K
-/// product a · op(b) is read from (op(b) = bᵀ for b [N, K] with transB, else
-/// b [K, N]; ldb its row stride): a parameter `a`'s bf16 copy, a parameter
-/// `b` packed for oneDNN, both made once per run (bf16Param, packedParam);
-/// sgemm rounds the others itself.
+/// Under bf16 products (Blas.h), the bf16 copies of an M x N x K product's
+/// operands `a` and `b` that are parameters (rounded once per run:
+/// bf16Param); sgemm rounds the others itself.
 Bf16Operands roundedParams(Executor &ex, int64_t M, int64_t N, int64_t K, const float *a,
-                           const float *b, bool transB, int64_t ldb) {
-  Bf16Operands r;
+                           const float *b) {
   if (!bf16Product(M, N, K))
-    return r;
-  r.A = bf16Param(ex, a);
-  r.packB = packedParam(ex, b, K, N, ldb, transB);
-  return r;
+    return {};
+  return {bf16Param(ex, a), bf16Param(ex, b)};
 }
 
 /// What follows a GEMM on each block of its output rows.
@@ -253,7 +248,7 @@ void gemmRows(Executor &ex, int64_t M, int64_t N, int64_t K, const float *x, con
     return;
   }
   sgemm(false, transW, M, N, K, x, K, w, transW ? K : N, beta, y, N, after,
-        roundedParams(ex, M, N, K, x, w, transW, transW ? K : N));
+        roundedParams(ex, M, N, K, x, w));
 }
 
 /// db[N] = Σ over the M rows of dy[M, N], in double, in row order.
@@ -275,8 +270,8 @@ void columnSums(int64_t M, int64_t N, const float *dy, float *db) {
 /// bf16 products dy is rounded once for both products.
 void linearGrads(Executor &ex, int64_t M, int64_t K, int64_t N, const float *x, const float *w,
                  const float *dy, float *dx, float *dw, float *db, float dwBeta = 0.f) {
-  Bf16Operands forDx = dx ? roundedParams(ex, M, K, N, dy, w, false, K) : Bf16Operands{};
-  Bf16Operands forDw = dw ? roundedParams(ex, N, K, M, dy, x, false, K) : Bf16Operands{};
+  Bf16Operands forDx = dx ? roundedParams(ex, M, K, N, dy, w) : Bf16Operands{};
+  Bf16Operands forDw = dw ? roundedParams(ex, N, K, M, dy, x) : Bf16Operands{};
   if ((dx && bf16Product(M, K, N)) || (dw && bf16Product(N, K, M))) {
     thread_local std::vector<uint16_t> dy16;
     dy16.resize(static_cast<size_t>(M * N));
@@ -309,8 +304,7 @@ void batchedMatmul(Executor &ex, const cpu::MatmulShape &m, const float *a, cons
   for (size_t o = 0; o < ia.size(); ++o) {
     const float *ao = a + ia[o] * m.M * m.K, *bo = b + ib[o] * m.K * m.N;
     sgemm(false, m.transposeB, m.M, m.N, m.K, ao, m.K, bo, m.transposeB ? m.K : m.N, 0.f,
-          c + o * m.M * m.N, m.N, {},
-          roundedParams(ex, m.M, m.N, m.K, ao, bo, m.transposeB, m.transposeB ? m.K : m.N));
+          c + o * m.M * m.N, m.N, {}, roundedParams(ex, m.M, m.N, m.K, ao, bo));
   }
 }
 
@@ -325,15 +319,14 @@ void batchedMatmulGrads(Executor &ex, const cpu::MatmulShape &m, const float *a,
                 *dco = dc + o * m.M * m.N;
     if (da) // [M, K] += dc [M, N] · (b [K, N])ᵀ, or · b [N, K]
       sgemm(false, !m.transposeB, m.M, m.K, m.N, dco, m.N, bo, m.transposeB ? m.K : m.N, 1.f,
-            da + ia[o] * m.M * m.K, m.K, {},
-            roundedParams(ex, m.M, m.K, m.N, dco, bo, !m.transposeB, m.transposeB ? m.K : m.N));
+            da + ia[o] * m.M * m.K, m.K, {}, roundedParams(ex, m.M, m.K, m.N, dco, bo));
     if (db) {
       if (m.transposeB) // db [N, K] += dcᵀ · a
         sgemm(true, false, m.N, m.K, m.M, dco, m.N, ao, m.K, 1.f, db + ib[o] * m.N * m.K, m.K,
-              {}, roundedParams(ex, m.N, m.K, m.M, dco, ao, false, m.K));
+              {}, roundedParams(ex, m.N, m.K, m.M, dco, ao));
       else // db [K, N] += aᵀ · dc
         sgemm(true, false, m.K, m.N, m.M, ao, m.K, dco, m.N, 1.f, db + ib[o] * m.K * m.N, m.N,
-              {}, roundedParams(ex, m.K, m.N, m.M, ao, dco, false, m.N));
+              {}, roundedParams(ex, m.K, m.N, m.M, ao, dco));
     }
   }
 }
@@ -492,7 +485,7 @@ Outcome fastRun(Executor &ex, const LinearCrossEntropyDesc &d, const PlanStep &s
     }
     const float *xc = x.f.data() + r0 * D;
     sgemm(false, true, n, V, D, xc, D, w.f.data(), D, 0.f, logits, V, {},
-          roundedParams(ex, n, V, D, xc, w.f.data(), true, D));
+          roundedParams(ex, n, V, D, xc, w.f.data()));
     // The chunk's mean is weighted by its share of the counted rows, as the
     // reference does (its mean and that share rounded to fp32).
     float share = static_cast<float>(double(counted) / double(total));

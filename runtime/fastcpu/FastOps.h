@@ -31,18 +31,11 @@ using Outcome = std::optional<Status>;
 /// The bf16 copy of the fp32 element at `p` when `p` lies in one of `ex`'s
 /// parameters and `ex` runs on the fast backend, else null: the whole
 /// parameter is rounded (to nearest, ties to even) the first time a product
-/// asks for it and kept until its get_param step runs again (the next run),
-/// so a weight that the forward and the backward read, or every chunk of
-/// linear_cross_entropy, is rounded once per run (FastBackend.cpp).
+/// of a run asks for it and kept for that run, so a weight that the forward
+/// and the backward read, or every chunk of linear_cross_entropy, is
+/// rounded once per run, or not at all where the engine carried the copy
+/// over or the optimizer wrote it (FastBackend.h, keepBf16Copies).
 const uint16_t *bf16Param(Executor &ex, const float *p);
-/// Where sgemm keeps the B operand `b` of a bf16 product (op(B) [K, N] from
-/// B [K, N], or its transpose, with leading dimension ldb) packed for
-/// oneDNN's kernels when `b` lies in one of `ex`'s parameters, else null:
-/// one place per parameter and layout, made anew in each run (Blas.h's
-/// PackedB; FastBackend.cpp).
-struct PackedB;
-PackedB *packedParam(Executor &ex, const float *b, int64_t K, int64_t N, int64_t ldb,
-                     bool transB);
 
 /// The default for every op: declined (the reference kernels run it).
 template <typename D> Outcome fastRun(Executor &, const D &, const PlanStep &) {

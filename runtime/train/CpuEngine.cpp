@@ -8,6 +8,7 @@
 
 #include "runtime/cpu/Parallel.h"
 #include "runtime/fastcpu/Blas.h"
+#include "runtime/fastcpu/FastBackend.h"
 #include "runtime/fastcpu/VecMath.h"
 
 using namespace motif::rt;
@@ -69,6 +70,16 @@ CpuEngine::CpuEngine(const Artifact &a, const EngineOptions &o)
   bindStates();
 }
 
+void CpuEngine::bindBf16Copies() {
+  bool bf16 = deviceKind == "cpu" && !ex.fp64 &&
+              fast::gemmPrecision() == fast::GemmPrecision::BF16;
+  for (size_t i = 0; i < trained.size(); ++i) {
+    states[i].rounded = bf16 ? nextBf16Copy(ex, trained[i]->name) : nullptr;
+    if (bf16 && !states[i].rounded)
+      paramsTouched = true; // no copy to write: the next run rounds anew
+  }
+}
+
 void CpuEngine::bindStates() {
   for (size_t i = 0; i < trained.size(); ++i) {
     const std::string &name = trained[i]->name;
@@ -79,6 +90,11 @@ void CpuEngine::bindStates() {
 
 Status CpuEngine::run(const std::string &function, std::vector<Tensor> inputs,
                       std::vector<Tensor> &results) {
+  // Nothing changed the parameters since the last run (update writes the
+  // next run's bf16 copies itself): its bf16 copies serve this one.
+  if (!paramsTouched)
+    keepBf16Copies(ex);
+  paramsTouched = false;
   Status s = ex.run(function, std::move(inputs), results);
   runStats.peakValueBytes = ex.peakValueBytes;
   runStats.totalValueBytes = ex.totalValueBytes;
@@ -216,6 +232,7 @@ Status CpuEngine::update(const UpdateOptions &o) {
     if (norm > o.clip)
       gscale *= o.clip / norm;
   }
+  bindBf16Copies();
   applyUpdate(optimizer, states, o.lr, updates + 1, gscale);
   ++updates;
   return Status::ok();
@@ -253,6 +270,7 @@ Status CpuEngine::readState(const Checkpoint &c, const std::string &path, bool w
     else
       dst.f = t->data;
   }
+  paramsTouched = true;
   bindStates();
   if (weightsOnly)
     return Status::ok();
@@ -311,6 +329,7 @@ Status CpuEngine::setParameter(const std::string &name, const std::vector<double
   if (static_cast<int64_t>(values.size()) != t.numElements())
     return Status::error("parameter '" + name + "' has " + std::to_string(t.numElements()) +
                          " values, not " + std::to_string(values.size()));
+  paramsTouched = true;
   if (ex.fp64)
     t.d = values;
   else

@@ -72,6 +72,13 @@ private:
   /// add); whatever reads them before fills them with zeros first.
   bool zeroPending = false;
   void fillPendingZeros();
+  /// Whether a parameter may have changed since the last run other than
+  /// through update (which writes the next run's bf16 copies as it updates,
+  /// --cpu-matmul bf16): unset, a run keeps the last run's copies.
+  bool paramsTouched = true;
+  /// The next run's bf16 copy of each trained parameter, under bf16
+  /// products.
+  void bindBf16Copies();
   /// The norm of the gradient sums, once computed (by update or gradNorm).
   std::optional<double> sumNorm;
   int64_t updates = 0;

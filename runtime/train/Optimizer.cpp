@@ -2,6 +2,7 @@
 #include "runtime/train/Optimizer.h"
 
 #include "runtime/cpu/Parallel.h"
+#include "runtime/fastcpu/Blas.h"
 #include "runtime/fastcpu/VecMath.h"
 
 #include <cmath>
@@ -152,6 +153,8 @@ void motif::rt::applyUpdate(const OptimizerConfig &o,
         float wd = p.decay ? static_cast<float>(o.weightDecay) : 0.f;
         adamwChunk(k.size, h, wd, p.value + k.offset, p.m.data() + k.offset,
                    p.v.data() + k.offset, p.grad + k.offset);
+        if (p.rounded) // while the chunk is in cache
+          fast::roundToBf16(p.value + k.offset, p.rounded + k.offset, k.size);
       }
     });
     return;
@@ -179,5 +182,7 @@ void motif::rt::applyUpdate(const OptimizerConfig &o,
         p.m[i] = static_cast<float>(o.beta2 * p.m[i] + (1 - o.beta2) * g);
       }
     }
+    if (p.rounded)
+      fast::roundToBf16(p.value, p.rounded, p.size);
   }
 }

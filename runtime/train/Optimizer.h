@@ -41,6 +41,9 @@ struct ParamState {
   int64_t size = 0;
   bool decay = true;
   std::vector<float> m, v; // adamw: m, v; sgd: m (momentum); lion: m
+  /// When set, the updated values rounded to bf16 are written here too (the
+  /// fast CPU backend's copy for --cpu-matmul bf16: nextBf16Copy).
+  uint16_t *rounded = nullptr;
 };
 
 /// Global L2 norm of the gradients: sums of squares in double per chunk of

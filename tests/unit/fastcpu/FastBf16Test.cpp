@@ -12,15 +12,16 @@
 //    transpose, beta 0 and 1, padded leading dimensions, identical run to
 //    run; and it is not the fp32 product (the rounding took place);
 //  - operands given already rounded give the same bits as rounded by sgemm;
-//  - a B operand kept packed (PackedB) is reused while fresh, made anew when
-//    not;
 //  - products under kBf16MinFlops stay fp32;
 //  - every GEMM entry under bf16 equals the reference run on the inputs
 //    rounded to bf16 (2e-5 relative to 1 + |reference|, FastGemmTest's fp32
 //    tolerance), except linear_cross_entropy's gradients, whose dlogits are
 //    rounded too (2^-7 of the largest |gradient|);
 //  - a parameter's bf16 copy follows the parameter: changed in place between
-//    runs, the next run reads the new values (the copy is made again).
+//    runs, the next run reads the new values (the copy is made again);
+//  - the CPU engine's shortcuts (copies carried over while the parameters
+//    stay, AdamW writing the next run's copies as it updates) give the bits
+//    of rounding the parameters in every run.
 // Every test skips on a processor without bf16 matrix instructions (AMX or
 // AVX512-BF16), where `--cpu-matmul bf16` is refused (the isa tests under
 // QEMU).
@@ -31,6 +32,8 @@
 #include "runtime/core/Artifact.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/fastcpu/Blas.h"
+#include "runtime/train/Engine.h"
+#include "runtime/train/Trainer.h"
 
 #include <cmath>
 #include <cstring>
@@ -222,53 +225,6 @@ TEST_F(FastBf16, ProductsAreTheRoundedOperandsProductInEveryWay) {
                 << "given operands " << given << ", " << c.M << "x" << c.N << "x" << c.K;
           }
         }
-  }
-}
-
-// A B operand packed into a PackedB place: the rounded operands' product,
-// the place reused while fresh (the old B's values, though B changed) and
-// made again once cleared.
-TEST_F(FastBf16, PackedBIsKeptWhileFreshAndMadeAgainWhenNot) {
-  const Shape3 c = {129, 251, 131};
-  for (int tb = 0; tb < 2; ++tb) {
-    int64_t lda = c.K, ldb = (tb ? c.K : c.N) + 5;
-    std::vector<float> A = randoms(size_t(c.M * lda), 14);
-    std::vector<float> B = randoms(size_t((tb ? c.N : c.K) * ldb), 15), B0 = B;
-    auto product = [&](const std::vector<float> &b) {
-      std::vector<double> r(size_t(c.M * c.N), 0.0), mag(r.size(), 0.0);
-      for (int64_t i = 0; i < c.M; ++i)
-        for (int64_t j = 0; j < c.N; ++j)
-          for (int64_t k = 0; k < c.K; ++k) {
-            double p = double(rounded(A[i * lda + k])) *
-                       double(rounded(tb ? b[j * ldb + k] : b[k * ldb + j]));
-            r[size_t(i * c.N + j)] += p;
-            mag[size_t(i * c.N + j)] += std::fabs(p);
-          }
-      return std::make_pair(r, mag);
-    };
-    auto expectProductOf = [&](const std::vector<float> &C, const std::vector<float> &b,
-                               const char *what) {
-      auto [r, mag] = product(b);
-      for (size_t e = 0; e < r.size(); ++e)
-        ASSERT_NEAR(C[e], r[e], 1e-4 * (1 + mag[e])) << what << " tb " << tb << " at " << e;
-    };
-    fast::PackedB place;
-    fast::Bf16Operands ops;
-    ops.packB = &place;
-    std::vector<float> C(size_t(c.M * c.N));
-    fast::sgemm(false, tb, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, 0.f, C.data(), c.N, {},
-                ops);
-    EXPECT_TRUE(place.fresh);
-    expectProductOf(C, B0, "first call");
-    for (float &v : B)
-      v = -v;
-    fast::sgemm(false, tb, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, 0.f, C.data(), c.N, {},
-                ops);
-    expectProductOf(C, B0, "fresh place: the packed copy of the old B");
-    place.fresh = false;
-    fast::sgemm(false, tb, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, 0.f, C.data(), c.N, {},
-                ops);
-    expectProductOf(C, B, "cleared place: packed again");
   }
 }
 
@@ -496,5 +452,66 @@ TEST_F(FastBf16, AParametersCopyFollowsItsChanges) {
       v = 0.75f * v + 0.125f;
   }
 }
+
+#ifdef MOTIF_ARENA_GPT2_MBIN
+// Two engines train gpt2_tiny at 8 x 64 (every product but the attention
+// output's over kBf16MinFlops) with two micro-batches and an evaluation run
+// per step: the first as the trainer does (copies carried over between
+// runs, written by AdamW), the second touching a parameter (setParameter
+// with its own values) before every run, so that each run rounds every
+// parameter afresh. Losses and parameters must be the same bits; and not
+// those of fp32 products.
+TEST_F(FastBf16, EngineCarriedAndOptimizerWrittenCopiesAreTheRoundedParameters) {
+  StatusOr<Artifact> read = readArtifact(MOTIF_ARENA_GPT2_MBIN);
+  ASSERT_TRUE(read.isOk()) << read.status().message();
+  const Artifact &a = *read;
+  const Function &f = *a.function("train_step");
+  std::vector<Tensor> b1 = syntheticInputs(a, f, 8, 64, 21), b2 = syntheticInputs(a, f, 8, 64, 22);
+  const Function &fwd = *a.function("forward");
+  std::vector<Tensor> ev = syntheticInputs(a, fwd, 8, 64, 23);
+  auto train = [&](bool touch, std::vector<double> &losses) {
+    auto made = makeEngine(a, EngineOptions());
+    EXPECT_TRUE(made.isOk());
+    Engine &e = **made;
+    const std::string touched = a.params.back().name;
+    auto touchIf = [&] {
+      if (touch) {
+        auto v = e.parameter(touched);
+        ASSERT_TRUE(v.isOk());
+        ASSERT_TRUE(e.setParameter(touched, *v).isOk());
+      }
+    };
+    for (int step = 0; step < 3; ++step) {
+      e.zeroGradients();
+      touchIf();
+      EXPECT_TRUE(e.accumulate(b1).isOk());
+      touchIf();
+      EXPECT_TRUE(e.accumulate(b2).isOk());
+      losses.push_back(*e.accumulatedLoss());
+      UpdateOptions u;
+      u.lr = 3e-3;
+      u.microBatches = 2;
+      u.clip = 1.0;
+      EXPECT_TRUE(e.update(u).isOk());
+      touchIf();
+      auto r = e.forward(ev, false, "forward");
+      EXPECT_TRUE(r.isOk());
+    }
+    std::vector<std::vector<double>> params;
+    for (const ParamInfo &p : a.params)
+      params.push_back(*e.parameter(p.name));
+    return params;
+  };
+  std::vector<double> lossCarried, lossFresh, lossFp32;
+  auto carried = train(false, lossCarried), fresh = train(true, lossFresh);
+  EXPECT_EQ(lossCarried, lossFresh);
+  for (size_t i = 0; i < carried.size(); ++i)
+    EXPECT_EQ(carried[i], fresh[i]) << a.params[i].name;
+  fast::setGemmPrecision(fast::GemmPrecision::F32);
+  auto fp32 = train(false, lossFp32);
+  fast::setGemmPrecision(fast::GemmPrecision::BF16);
+  EXPECT_NE(lossCarried, lossFp32) << "the products did not round";
+}
+#endif
 
 } // namespace
