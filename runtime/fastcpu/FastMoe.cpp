@@ -8,8 +8,12 @@
 //   depend on the backend), its k best experts by repeated argmax (ties to
 //   the lower index, as the reference's partial sort), the gates and the
 //   auxiliary losses summed in the reference's order; the backward per
-//   token, the same double arithmetic. Expert-choice routing declines (the
-//   reference kernels run it).
+//   token, the same double arithmetic. Expert choice: the same scores
+//   [N, E], then per expert (in parallel over experts) its `cap` best tokens
+//   (ties to the lower token, as the reference's partial sort) found by a
+//   selection of the cap-th score and a scan up the tokens, in ascending
+//   token order; its backward per token, the gates' gradients added in
+//   assignment order (the reference's scatter).
 // - moe_permute: the stable counting sort (sequential: O(A)), the rows
 //   gathered in parallel (each row written by one assignment), the rows past
 //   the kept ones zeroed; its backward a gather: each token's row summed from
@@ -35,6 +39,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -136,21 +141,29 @@ ByToken byToken(int64_t tokens, int64_t A, const int32_t *tok, const int32_t *ro
 
 struct Route {
   int64_t N = 1, E = 1, k = 1, A = 1;
-  bool sigmoid = false;
+  int64_t cap = 0; // expert choice: the tokens each expert takes (A = E · cap)
+  bool sigmoid = false, expertChoice = false;
 };
 
-/// Token choice only (expert choice declines: false).
+/// The route's sizes, with the reference's checks (runtime/cpu/MoeGrouped.cpp,
+/// checkRoute); false on a scalar (declines).
 bool routeOf(const MoeRouteDesc &d, const Tensor &logits, Route &r) {
-  if (d.routing == RoutingMode::ExpertChoice || logits.shape.empty())
+  if (logits.shape.empty())
     return false;
   r.E = logits.shape.back();
   r.N = r.E > 0 ? logits.numElements() / r.E : 0;
   r.k = d.top_k;
   r.sigmoid = d.routing == RoutingMode::Sigmoid;
+  r.expertChoice = d.routing == RoutingMode::ExpertChoice;
   require(r.E > 0 && r.k >= 1, "moe_route: need experts > 0 and top_k >= 1");
-  require(r.k <= r.E, "moe_route: need top_k <= experts");
+  require(r.expertChoice || r.k <= r.E, "moe_route: need top_k <= experts");
   require(d.routing != RoutingMode::Switch || r.k == 1, "moe_route: switch has top_k 1");
-  r.A = r.N * r.k;
+  if (r.expertChoice) {
+    r.cap = motif::moe::expertChoiceCapacity(r.N, r.E, r.k, d.capacity_factor);
+    r.A = r.E * r.cap;
+  } else {
+    r.A = r.N * r.k;
+  }
   return true;
 }
 
@@ -199,22 +212,71 @@ std::vector<double> shares(int64_t E, int64_t A, const int32_t *experts) {
 /// counted as 8 flops each): 512 tokens of 4 experts stay on one thread.
 int64_t routeWork(int64_t E) { return 16 * E; }
 
-} // namespace
+/// Expert choice: the scores [N, E] of every token (`probs`, in double, the
+/// reference's arithmetic) and its lse. False when a score is NaN: the
+/// reference's sort orders NaNs as its comparator happens to, so such a
+/// route declines to it.
+bool expertChoiceScores(const Route &r, const float *l, std::vector<double> &probs,
+                        std::vector<double> &lse) {
+  const int64_t N = r.N, E = r.E;
+  probs.resize(static_cast<size_t>(N * E));
+  lse.resize(static_cast<size_t>(N));
+  std::vector<char> nan(static_cast<size_t>(N), 0);
+  parallelFor(N, routeWork(E), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      double *p = &probs[t * E];
+      lse[t] = tokenScores(l + t * E, E, /*sigmoid=*/false, p);
+      for (int64_t e = 0; e < E; ++e)
+        nan[t] |= std::isnan(p[e]);
+    }
+  });
+  return std::find(nan.begin(), nan.end(), 1) == nan.end();
+}
 
-Outcome motif::rt::fast::fastRun(Executor &ex, const MoeRouteDesc &d, const PlanStep &s) {
-  const Tensor &logits = ex.values[s.operands[0]];
-  Route r;
-  if (!routeOf(d, logits, r))
-    return std::nullopt;
-  const int64_t N = r.N, E = r.E, k = r.k, A = r.A;
-  float *gates = ex.output(s, 0, {A}).f.data();
-  int32_t *experts = intResult(ex, s, 1, {A}).i.data();
-  int32_t *tokens = intResult(ex, s, 2, {A}).i.data();
-  const bool wantAux = d.aux_loss_coef != 0 && N > 0, wantZ = d.z_loss_coef != 0 && N > 0;
-  // q [N, E] (the balance loss's scores) and lse [N], kept for the sums
-  // below, which run in the reference's order (tokens ascending per expert).
-  std::vector<double> q(wantAux ? static_cast<size_t>(N * E) : 0), lse(static_cast<size_t>(N));
-  const float *l = logits.f.data();
+/// Expert choice: expert e's `cap` best tokens — the reference's partial sort
+/// by (score descending, token ascending) — as assignments e·cap .. in
+/// ascending token order, gate = the score. The set is the tokens scoring
+/// above the cap-th best score plus the lowest tokens scoring exactly it, so
+/// one selection (nth_element on the values) and one scan up the tokens give
+/// it without a sort. One task per expert.
+void expertChoiceAssign(const Route &r, const std::vector<double> &probs, float *gates,
+                        int32_t *experts, int32_t *tokens) {
+  const int64_t N = r.N, E = r.E, cap = r.cap;
+  if (cap <= 0)
+    return;
+  parallelFor(E, 8 * N, [&](int64_t e0, int64_t e1) {
+    std::vector<double> col(static_cast<size_t>(N)), key(static_cast<size_t>(N));
+    for (int64_t e = e0; e < e1; ++e) {
+      for (int64_t t = 0; t < N; ++t)
+        col[t] = probs[t * E + e];
+      key = col;
+      std::nth_element(key.begin(), key.begin() + (cap - 1), key.end(), std::greater<double>());
+      const double thr = key[cap - 1];
+      int64_t above = 0;
+      for (int64_t t = 0; t < N; ++t)
+        above += col[t] > thr;
+      int64_t ties = cap - above; // taken among the scores equal to thr, lowest tokens first
+      int64_t a = e * cap;
+      for (int64_t t = 0; t < N; ++t) {
+        if (!(col[t] > thr || (col[t] == thr && ties-- > 0)))
+          continue;
+        gates[a] = static_cast<float>(col[t]);
+        experts[a] = static_cast<int32_t>(e);
+        tokens[a] = static_cast<int32_t>(t);
+        ++a;
+      }
+      require(a == (e + 1) * cap, "moe_route: expert choice selected the wrong number of tokens "
+                                  "(a bug in Motif)");
+    }
+  });
+}
+
+/// Token choice: per token its scores (q's row when the balance loss wants
+/// them) and lse, and its k best experts as assignments t·k .. .
+void tokenChoiceAssign(const MoeRouteDesc &d, const Route &r, const float *l, bool wantAux,
+                       std::vector<double> &q, std::vector<double> &lse, float *gates,
+                       int32_t *experts, int32_t *tokens) {
+  const int64_t N = r.N, E = r.E, k = r.k;
   parallelFor(N, routeWork(E), [&](int64_t t0, int64_t t1) {
     std::vector<double> p(static_cast<size_t>(E));
     std::vector<char> taken(static_cast<size_t>(E));
@@ -243,6 +305,34 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const MoeRouteDesc &d, const Plan
       }
     }
   });
+}
+
+} // namespace
+
+Outcome motif::rt::fast::fastRun(Executor &ex, const MoeRouteDesc &d, const PlanStep &s) {
+  const Tensor &logits = ex.values[s.operands[0]];
+  Route r;
+  if (!routeOf(d, logits, r))
+    return std::nullopt;
+  const int64_t N = r.N, E = r.E, A = r.A;
+  const bool wantAux = d.aux_loss_coef != 0 && N > 0, wantZ = d.z_loss_coef != 0 && N > 0;
+  // q [N, E] (the balance loss's scores; under expert choice every score,
+  // which the choice needs) and lse [N], kept for the sums below, which run
+  // in the reference's order (tokens ascending per expert).
+  std::vector<double> q, lse;
+  const float *l = logits.f.data();
+  if (r.expertChoice && !expertChoiceScores(r, l, q, lse))
+    return std::nullopt;
+  float *gates = ex.output(s, 0, {A}).f.data();
+  int32_t *experts = intResult(ex, s, 1, {A}).i.data();
+  int32_t *tokens = intResult(ex, s, 2, {A}).i.data();
+  if (r.expertChoice) {
+    expertChoiceAssign(r, q, gates, experts, tokens);
+  } else {
+    q.resize(wantAux ? static_cast<size_t>(N * E) : 0);
+    lse.resize(static_cast<size_t>(N));
+    tokenChoiceAssign(d, r, l, wantAux, q, lse, gates, experts, tokens);
+  }
   double aux = 0;
   if (wantAux) {
     std::vector<double> f = shares(E, A, experts);
@@ -281,16 +371,32 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeRouteDesc &d, const Plan
   const double auxScale = N > 0 ? daux * d.aux_loss_coef * E / N : 0.0;
   const double zScale = N > 0 ? daux * d.z_loss_coef * 2.0 / N : 0.0;
   std::vector<double> f = shares(E, A, experts);
+  // Expert choice: each token's assignments, in assignment order (the order
+  // of the reference's scatter of the gates' gradients).
+  ByToken chosen;
+  if (r.expertChoice) {
+    const int32_t *tokens = o.out[2]->i.data();
+    require(o.out[1]->numElements() == A && o.out[2]->numElements() == A,
+            "moe_route: expert choice's assignments do not match its capacity");
+    for (int64_t a = 0; a < A; ++a)
+      require(tokens[a] >= 0 && tokens[a] < N && experts[a] >= 0 && experts[a] < E,
+              "moe_route: assignment out of range");
+    chosen = byToken(N, A, tokens, nullptr);
+  }
   float *dl = g.p[0];
   parallelFor(N, routeWork(E), [&](int64_t t0, int64_t t1) {
     std::vector<double> p(static_cast<size_t>(E)), dp(static_cast<size_t>(E));
     for (int64_t t = t0; t < t1; ++t) {
       const float *lt = l + t * E;
       double lse = tokenScores(lt, E, r.sigmoid, p.data());
-      // dp from the gates (gate_j = p_j / S over the token's choices, or p_j).
+      // dp from the gates (gate_j = p_j / S over the token's choices, or p_j;
+      // under expert choice gate = p for each expert that chose the token).
       std::fill(dp.begin(), dp.end(), 0.0);
       const int64_t a0 = t * k;
-      if (!d.normalize_weights) {
+      if (r.expertChoice) {
+        for (int64_t i = chosen.first[t]; i < chosen.first[t + 1]; ++i)
+          dp[experts[chosen.list[i]]] += double(dgates[chosen.list[i]]);
+      } else if (!d.normalize_weights) {
         for (int64_t j = 0; j < k; ++j)
           dp[experts[a0 + j]] += double(dgates[a0 + j]);
       } else {

@@ -48,10 +48,6 @@ namespace {
 // Row kernels (cloned per ISA)
 //===----------------------------------------------------------------------===//
 
-MOTIF_VECMATH_CLONES void addRow(int64_t n, const float *__restrict x, float *__restrict y) {
-  for (int64_t j = 0; j < n; ++j)
-    y[j] += x[j];
-}
 MOTIF_VECMATH_CLONES void addRowD(int64_t n, const float *__restrict x, double *__restrict y) {
   for (int64_t j = 0; j < n; ++j)
     y[j] += double(x[j]);
@@ -280,7 +276,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const EmbeddingDesc &, const Plan
   parallelFor(blocks, (n / 2) * Block, [&](int64_t b0, int64_t b1) {
     const int64_t c0 = b0 * Block, c1 = std::min(D, b1 * Block), w = c1 - c0;
     for (int64_t i = 0; i < n; ++i)
-      addRow(w, dy + i * D + c0, g + int64_t(ip[i]) * D + c0);
+      vm::addInto(w, dy + i * D + c0, g + int64_t(ip[i]) * D + c0);
   });
   return Status::ok();
 }

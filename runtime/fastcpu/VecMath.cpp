@@ -140,6 +140,11 @@ void sinOrCosGrad(bool isCos, int64_t n, const float *x, const float *dy, float 
     dx[i] = dy[i] * static_cast<float>(isCos ? -std::sin(double(x[i])) : std::cos(double(x[i])));
 }
 
+MOTIF_VECMATH_CLONES void addSpan(int64_t n, const float *__restrict x, float *__restrict y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += x[i];
+}
+
 } // namespace
 
 void exp(int64_t n, const float *x, float *y) { mapExp(n, x, y); }
@@ -187,5 +192,7 @@ void unaryBackward(UnaryKind k, int64_t n, const float *x, const float *dy, floa
   case UnaryKind::Cos: return sinOrCosGrad(true, n, x, dy, dx);
   }
 }
+
+void addInto(int64_t n, const float *x, float *y) { addSpan(n, x, y); }
 
 } // namespace motif::rt::fast::vm

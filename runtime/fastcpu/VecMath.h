@@ -235,6 +235,11 @@ void unary(UnaryKind k, int64_t n, const float *x, float *y);
 /// dx = dy f'(x) of the elementwise op `k` (x unread for neg).
 void unaryBackward(UnaryKind k, int64_t n, const float *x, const float *dy, float *dx);
 
+/// y[i] += x[i] for i < n (x and y must not overlap): the fast backend's one
+/// vectorized fp32 accumulate (one add per element, so any split of [0, n)
+/// over threads gives the same bits).
+void addInto(int64_t n, const float *x, float *y);
+
 } // namespace motif::rt::fast::vm
 
 #endif // MOTIF_RUNTIME_FASTCPU_VECMATH_H

@@ -15,14 +15,10 @@ using namespace motif::rt;
 using motif::cpu::detail::parallelFor;
 
 namespace {
-/// dst[0, n) += src, vectorized and split over the pool (each element is
-/// one fp32 add, so the split never changes a result).
-MOTIF_VECMATH_CLONES void addSpan(float *__restrict dst, const float *__restrict src, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    dst[i] += src[i];
-}
+/// dst[0, n) += src, vectorized (fast::vm::addInto) and split over the pool
+/// (each element is one fp32 add, so the split never changes a result).
 void addFloats(float *dst, const float *src, int64_t n) {
-  parallelFor(n, 2, [&](int64_t a, int64_t b) { addSpan(dst + a, src + a, b - a); });
+  parallelFor(n, 2, [&](int64_t a, int64_t b) { fast::vm::addInto(b - a, src + a, dst + a); });
 }
 void fillFloats(float *dst, float v, int64_t n) {
   parallelFor(n, 1, [&](int64_t a, int64_t b) { std::fill(dst + a, dst + b, v); });

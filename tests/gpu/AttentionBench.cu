@@ -16,34 +16,19 @@
 //   motif-gpu-attention-bench [--iters N] [--warmup N] [--non-causal] B,H,T,D ...
 //
 //===----------------------------------------------------------------------===//
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
+#include "BenchKit.h"
 
 #include "runtime/cuda/kernels/attention.cuh"
 
-#include <algorithm>
-#include <chrono>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 namespace cuda = motif::cuda;
 using bf16 = __nv_bfloat16;
+using motif::bench::DeviceBuf;
+using motif::bench::medianMs;
 
 namespace {
-
-#define BENCH_CHECK(...)                                                                           \
-  do {                                                                                             \
-    cudaError_t e_ = (__VA_ARGS__);                                                                \
-    if (e_ != cudaSuccess) {                                                                       \
-      std::fprintf(stderr, "error: %s: %s (line %d)\n", #__VA_ARGS__, cudaGetErrorString(e_),      \
-                   __LINE__);                                                                      \
-      return false;                                                                                \
-    }                                                                                              \
-  } while (0)
 
 struct Shape {
   int64_t B, H, T, D;
@@ -61,65 +46,6 @@ unsigned deviceFamily() {
 #endif
 }
 
-/// A device buffer of n bf16 values in [-1, 1) from a cheap hash (never zeros).
-struct Buf {
-  bf16 *p = nullptr;
-  size_t n = 0;
-  bool make(size_t count, uint32_t seed) {
-    n = count;
-    if (cudaMalloc(&p, n * sizeof(bf16)) != cudaSuccess)
-      return false;
-    std::vector<bf16> h(n);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; ++i) {
-      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-      h[i] = __float2bfloat16(float(x >> 8) / float(1 << 23) - 1.f);
-    }
-    return cudaMemcpy(p, h.data(), n * sizeof(bf16), cudaMemcpyHostToDevice) == cudaSuccess;
-  }
-  ~Buf() { cudaFree(p); }
-};
-
-/// Median milliseconds of `iters` runs of fn (after `warmup`), or -1 on an error.
-template <typename F> double medianMs(int warmup, int iters, F fn) {
-  for (int i = 0; i < warmup; ++i)
-    if (fn() != cudaSuccess)
-      return -1;
-  std::vector<double> ms;
-#ifndef MOTIF_SIM
-  cudaEvent_t a, b;
-  if (cudaEventCreate(&a) != cudaSuccess || cudaEventCreate(&b) != cudaSuccess)
-    return -1;
-#endif
-  for (int i = 0; i < iters; ++i) {
-#ifdef MOTIF_SIM
-    auto t0 = std::chrono::steady_clock::now();
-    if (fn() != cudaSuccess)
-      return -1;
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-#else
-    cudaEventRecord(a);
-    if (fn() != cudaSuccess)
-      return -1;
-    cudaEventRecord(b);
-    if (cudaEventSynchronize(b) != cudaSuccess)
-      return -1;
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(t);
-#endif
-  }
-#ifndef MOTIF_SIM
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-#endif
-  if (cudaDeviceSynchronize() != cudaSuccess || ms.empty())
-    return -1;
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
 std::string tileString(const motif::AttentionTile &t) {
   return std::to_string(t.blockM) + "x" + std::to_string(t.blockN) + "/" + std::to_string(t.warps) +
          "w";
@@ -127,9 +53,9 @@ std::string tileString(const motif::AttentionTile &t) {
 
 bool benchShape(const Shape &s, bool causal, int warmup, int iters) {
   const size_t n = size_t(s.B * s.T * s.H * s.D);
-  Buf q, k, v, o, dout, dq, dk, dv;
-  if (!q.make(n, 1) || !k.make(n, 2) || !v.make(n, 3) || !o.make(n, 4) || !dout.make(n, 5) ||
-      !dq.make(n, 6) || !dk.make(n, 7) || !dv.make(n, 8)) {
+  DeviceBuf<bf16> q, k, v, o, dout, dq, dk, dv;
+  if (!q.fill(n, 1) || !k.fill(n, 2) || !v.fill(n, 3) || !o.fill(n, 4) || !dout.fill(n, 5) ||
+      !dq.fill(n, 6) || !dk.fill(n, 7) || !dv.fill(n, 8)) {
     std::fprintf(stderr, "error: cannot allocate the tensors of B=%lld H=%lld T=%lld D=%lld\n",
                  (long long)s.B, (long long)s.H, (long long)s.T, (long long)s.D);
     return false;
@@ -192,14 +118,9 @@ bool benchShape(const Shape &s, bool causal, int warmup, int iters) {
               "\"H\":%lld,\"T\":%lld,\"D\":%lld,\"causal\":%s,\"fwd_ms\":%.4f,"
               "\"fwd_tflops\":%.2f,\"fwd_bwd_ms\":%.4f,\"fwd_bwd_tflops\":%.2f,"
               "\"fwd_tile\":\"%s\",\"bwd_tile\":\"%s\"}\n",
-#ifdef MOTIF_SIM
-              "sim",
-#else
-              "cuda",
-#endif
-              (long long)s.B, (long long)s.H, (long long)s.T, (long long)s.D,
-              causal ? "true" : "false", bestFwd, fwdFlops / bestFwd * 1e-9, both,
-              (fwdFlops + bwdFlops) / both * 1e-9, tileString(bestFwdTile).c_str(),
+              motif::bench::deviceName(), (long long)s.B, (long long)s.H, (long long)s.T,
+              (long long)s.D, causal ? "true" : "false", bestFwd, fwdFlops / bestFwd * 1e-9,
+              both, (fwdFlops + bwdFlops) / both * 1e-9, tileString(bestFwdTile).c_str(),
               tileString(bestBwdTile).c_str());
   return true;
 }
@@ -211,11 +132,9 @@ int main(int argc, char **argv) {
   bool causal = true;
   std::vector<Shape> shapes;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--iters") && i + 1 < argc)
-      iters = std::max(1, std::atoi(argv[++i]));
-    else if (!std::strcmp(argv[i], "--warmup") && i + 1 < argc)
-      warmup = std::max(0, std::atoi(argv[++i]));
-    else if (!std::strcmp(argv[i], "--non-causal"))
+    if (motif::bench::timingFlag(argc, argv, i, warmup, iters))
+      continue;
+    if (!std::strcmp(argv[i], "--non-causal"))
       causal = false;
     else {
       Shape s{};
@@ -232,13 +151,8 @@ int main(int argc, char **argv) {
   }
   if (shapes.empty())
     shapes = {{8, 12, 2048, 64}, {4, 16, 4096, 128}};
-#ifndef MOTIF_SIM
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::fprintf(stderr, "no CUDA device\n");
+  if (!motif::bench::haveCudaDevice())
     return 1;
-  }
-#endif
   bool ok = true;
   for (const Shape &s : shapes) {
     std::printf("attention B=%lld H=%lld T=%lld D=%lld %s, bf16:\n", (long long)s.B, (long long)s.H,

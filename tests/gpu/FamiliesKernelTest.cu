@@ -33,13 +33,6 @@ std::vector<int64_t> stridesOf(const std::vector<int64_t> &s) {
   return st;
 }
 
-template <typename T> std::vector<T> stored(std::vector<float> &v) {
-  if constexpr (std::is_same_v<T, float>)
-    return v;
-  else
-    return toBf16(v);
-}
-
 TEST(GpuFamilies, TransposeIsExact) {
   REQUIRE_DEVICE();
   const std::vector<int64_t> in = {2, 3, 5, 7}, perm = {2, 0, 3, 1};

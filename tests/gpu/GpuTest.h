@@ -36,6 +36,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -305,6 +306,34 @@ inline void expectClose(const std::vector<float> &got, const std::vector<float> 
                 << "), cpu " << want[c.worst] << "; " << c.nonFinite << " non-finite results"
                 << (saved.empty() ? std::string("")
                                   : "; tensors saved as " + saved + ".{got,want}.f32");
+}
+
+/// v as the device stores T: v itself, or v rounded to bf16 (in place, so
+/// that the reference computes on the values the device sees).
+template <typename T> std::vector<T> stored(std::vector<float> &v) {
+  if constexpr (std::is_same_v<T, float>)
+    return v;
+  else
+    return toBf16(v);
+}
+
+/// v widened to double: the fp64 reference's inputs.
+inline std::vector<double> wide(const std::vector<float> &v) { return {v.begin(), v.end()}; }
+
+/// A tolerance relative to the reference's largest |value| m: atol = scale ·
+/// m, and rtol.
+struct ScaledTol {
+  double scale, rtol;
+};
+
+/// expectClose of a result the device computed in T against an fp64
+/// reference, with T's tolerance (`f32` or `bf16`).
+template <typename T>
+void expectCloseToRef(const std::vector<float> &got, const std::vector<double> &want,
+                      ScaledTol f32, ScaledTol bf16Tol, const std::string &what) {
+  std::vector<float> w(want.begin(), want.end());
+  const ScaledTol t = std::is_same_v<T, float> ? f32 : bf16Tol;
+  expectClose(got, w, t.scale * maxAbs(w), t.rtol, what);
 }
 
 } // namespace motif::gputest

@@ -21,123 +21,44 @@
 //   motif-gpu-moe-bench [--iters N] [--warmup N] tokens,d,experts,top_k,ff ...
 //
 //===----------------------------------------------------------------------===//
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
+#include "BenchKit.h"
 
 #include "runtime/cuda/kernels/moe.cuh"
 
-#include <algorithm>
-#include <chrono>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 namespace mc = motif::cuda;
 using bf16 = __nv_bfloat16;
+using motif::bench::DeviceBuf;
+using motif::bench::medianMs;
 
 namespace {
-
-#define BENCH_CHECK(...)                                                                           \
-  do {                                                                                             \
-    cudaError_t e_ = (__VA_ARGS__);                                                                \
-    if (e_ != cudaSuccess) {                                                                       \
-      std::fprintf(stderr, "error: %s: %s (line %d)\n", #__VA_ARGS__, cudaGetErrorString(e_),      \
-                   __LINE__);                                                                      \
-      return false;                                                                                \
-    }                                                                                              \
-  } while (0)
 
 struct Shape {
   int64_t tokens, d, E, k, ff;
 };
-
-/// A device buffer of n values of T in [-scale, scale) from a cheap hash.
-template <typename T> struct Buf {
-  T *p = nullptr;
-  size_t n = 0;
-  bool make(size_t count, uint32_t seed, float scale = 1.f) {
-    n = count;
-    if (cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)) != cudaSuccess)
-      return false;
-    std::vector<T> h(n);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; ++i) {
-      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-      float v = scale * (float(x >> 8) / float(1 << 23) - 1.f);
-      if constexpr (std::is_same_v<T, bf16>)
-        h[i] = __float2bfloat16(v);
-      else if constexpr (std::is_same_v<T, float>)
-        h[i] = v;
-      else
-        h[i] = T(0);
-    }
-    return cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess;
-  }
-  ~Buf() { cudaFree(p); }
-};
-
-/// Median milliseconds of `iters` runs of fn (after `warmup`), or -1 on an error.
-template <typename F> double medianMs(int warmup, int iters, F fn) {
-  for (int i = 0; i < warmup; ++i)
-    if (fn() != cudaSuccess)
-      return -1;
-  std::vector<double> ms;
-#ifndef MOTIF_SIM
-  cudaEvent_t a, b;
-  if (cudaEventCreate(&a) != cudaSuccess || cudaEventCreate(&b) != cudaSuccess)
-    return -1;
-#endif
-  for (int i = 0; i < iters; ++i) {
-#ifdef MOTIF_SIM
-    auto t0 = std::chrono::steady_clock::now();
-    if (fn() != cudaSuccess)
-      return -1;
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-#else
-    cudaEventRecord(a);
-    if (fn() != cudaSuccess)
-      return -1;
-    cudaEventRecord(b);
-    if (cudaEventSynchronize(b) != cudaSuccess)
-      return -1;
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(t);
-#endif
-  }
-#ifndef MOTIF_SIM
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-#endif
-  if (cudaDeviceSynchronize() != cudaSuccess || ms.empty())
-    return -1;
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 bool benchShape(const Shape &s, int warmup, int iters) {
   const int64_t N = s.tokens, d = s.d, E = s.E, ff = s.ff, R = s.tokens * s.k;
   mc::MoeRouteArgs r;
   r.N = N, r.E = E, r.k = s.k, r.normalize = true, r.auxCoef = 0.01f;
   const int64_t A = r.assignments();
-  Buf<bf16> logits, gates, aux, x, rows, h, y, out, w1, w2, dout, dy, dh, drows, dx, dgates, dlog;
-  Buf<float> dw1, dw2;
-  Buf<int32_t> experts, tokens, offsets, rowOf;
-  Buf<char> routeWs, permWs, orderWs;
-  if (!logits.make(N * E, 1) || !gates.make(A, 0) || !aux.make(1, 0) || !x.make(N * d, 2) ||
-      !rows.make(R * d, 0) || !h.make(R * ff, 0) || !y.make(R * d, 0) || !out.make(N * d, 0) ||
-      !w1.make(E * ff * d, 3, 0.05f) || !w2.make(E * d * ff, 4, 0.05f) ||
-      !dout.make(N * d, 5) || !dy.make(R * d, 0) || !dh.make(R * ff, 0) ||
-      !drows.make(R * d, 0) || !dx.make(N * d, 0) || !dgates.make(A, 0) || !dlog.make(N * E, 0) ||
-      !dw1.make(E * ff * d, 0) || !dw2.make(E * d * ff, 0) || !experts.make(A, 0) ||
-      !tokens.make(A, 0) || !offsets.make(E + 1, 0) || !rowOf.make(A, 0) ||
-      !routeWs.make(mc::moeRouteWorkspaceBytes(r), 0) ||
-      !permWs.make(mc::moePermuteWorkspaceBytes(A, E, R), 0) ||
-      !orderWs.make(mc::moeTokenOrderWorkspaceBytes(A, N), 0)) {
+  DeviceBuf<bf16> logits, gates, aux, x, rows, h, y, out, w1, w2, dout, dy, dh, drows, dx, dgates,
+      dlog;
+  DeviceBuf<float> dw1, dw2;
+  DeviceBuf<int32_t> experts, tokens, offsets, rowOf;
+  DeviceBuf<char> routeWs, permWs, orderWs;
+  if (!logits.fill(N * E, 1) || !gates.fill(A, 0) || !aux.fill(1, 0) || !x.fill(N * d, 2) ||
+      !rows.fill(R * d, 0) || !h.fill(R * ff, 0) || !y.fill(R * d, 0) || !out.fill(N * d, 0) ||
+      !w1.fill(E * ff * d, 3, 0.05f) || !w2.fill(E * d * ff, 4, 0.05f) ||
+      !dout.fill(N * d, 5) || !dy.fill(R * d, 0) || !dh.fill(R * ff, 0) ||
+      !drows.fill(R * d, 0) || !dx.fill(N * d, 0) || !dgates.fill(A, 0) || !dlog.fill(N * E, 0) ||
+      !dw1.fill(E * ff * d, 0) || !dw2.fill(E * d * ff, 0) || !experts.fill(A, 0) ||
+      !tokens.fill(A, 0) || !offsets.fill(E + 1, 0) || !rowOf.fill(A, 0) ||
+      !routeWs.fill(mc::moeRouteWorkspaceBytes(r), 0) ||
+      !permWs.fill(mc::moePermuteWorkspaceBytes(A, E, R), 0) ||
+      !orderWs.fill(mc::moeTokenOrderWorkspaceBytes(A, N), 0)) {
     std::fprintf(stderr, "error: cannot allocate the tensors of %lld tokens\n", (long long)N);
     return false;
   }
@@ -215,11 +136,7 @@ bool benchShape(const Shape &s, int warmup, int iters) {
               "\"experts\":%lld,\"top_k\":%lld,\"ff\":%lld,\"gemm_fwd_ms\":%.4f,"
               "\"gemm_fwd_tflops\":%.2f,\"gemm_fwd_bwd_ms\":%.4f,\"gemm_fwd_bwd_tflops\":%.2f,"
               "\"routing_fwd_bwd_ms\":%.4f,\"largest_expert_rows\":%lld}\n",
-#ifdef MOTIF_SIM
-              "sim",
-#else
-              "cuda",
-#endif
+              motif::bench::deviceName(),
               (long long)N, (long long)d, (long long)E, (long long)s.k, (long long)ff, fwdMs,
               fwdFlops / fwdMs * 1e-9, fwdMs + bwdMs,
               (fwdFlops + bwdFlops) / (fwdMs + bwdMs) * 1e-9, routingMs, (long long)most);
@@ -232,11 +149,7 @@ int main(int argc, char **argv) {
   int warmup = 3, iters = 20;
   std::vector<Shape> shapes;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--iters") && i + 1 < argc)
-      iters = std::max(1, std::atoi(argv[++i]));
-    else if (!std::strcmp(argv[i], "--warmup") && i + 1 < argc)
-      warmup = std::max(0, std::atoi(argv[++i]));
-    else {
+    if (!motif::bench::timingFlag(argc, argv, i, warmup, iters)) {
       long long t, d, e, k, f;
       if (std::sscanf(argv[i], "%lld,%lld,%lld,%lld,%lld", &t, &d, &e, &k, &f) != 5 || t < 1 ||
           d < 1 || e < 1 || k < 1 || k > e || f < 1) {
@@ -249,13 +162,8 @@ int main(int argc, char **argv) {
   }
   if (shapes.empty())
     shapes = {{16384, 1024, 8, 2, 2816}};
-#ifndef MOTIF_SIM
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::fprintf(stderr, "no CUDA device\n");
+  if (!motif::bench::haveCudaDevice())
     return 1;
-  }
-#endif
   bool ok = true;
   for (const Shape &s : shapes) {
     std::printf("moe layer: %lld tokens, d %lld, %lld experts top-%lld, ff %lld, bf16:\n",

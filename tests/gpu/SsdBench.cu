@@ -16,95 +16,38 @@
 //   motif-gpu-ssd-bench [--iters N] [--warmup N] B,T,H,P,G,N,chunk ...
 //
 //===----------------------------------------------------------------------===//
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
+#include "BenchKit.h"
 
 #include "runtime/cuda/kernels/ssd.cuh"
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 namespace mc = motif::cuda;
 using bf16 = __nv_bfloat16;
+using motif::bench::DeviceBuf;
+using motif::bench::medianMs;
 
 namespace {
 
-/// A device buffer of n bf16 values: uniform in [-scale, scale) from a cheap
-/// hash, or (negative) log decays in [-2 scale, -0.01) when `decay`.
-struct Buf {
-  void *p = nullptr;
-  bool make(size_t bytes) { return cudaMalloc(&p, std::max<size_t>(bytes, 1)) == cudaSuccess; }
-  bool fill(size_t n, uint32_t seed, float scale, bool decay = false) {
-    if (!make(n * sizeof(bf16)))
-      return false;
-    std::vector<bf16> h(n);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; ++i) {
-      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-      float v = scale * (float(x >> 8) / float(1 << 23) - 1.f);
-      h[i] = __float2bfloat16(decay ? -std::fabs(v) - 0.01f : v);
-    }
-    return cudaMemcpy(p, h.data(), n * sizeof(bf16), cudaMemcpyHostToDevice) == cudaSuccess;
-  }
-  bf16 *b() const { return static_cast<bf16 *>(p); }
-  ~Buf() { cudaFree(p); }
-};
-
-/// Median milliseconds of `iters` runs of fn (after `warmup`), or -1 on an error.
-template <typename F> double medianMs(int warmup, int iters, F fn) {
-  for (int i = 0; i < warmup; ++i)
-    if (fn() != cudaSuccess)
-      return -1;
-  std::vector<double> ms;
-#ifndef MOTIF_SIM
-  cudaEvent_t a, b;
-  if (cudaEventCreate(&a) != cudaSuccess || cudaEventCreate(&b) != cudaSuccess)
-    return -1;
-#endif
-  for (int i = 0; i < iters; ++i) {
-#ifdef MOTIF_SIM
-    auto t0 = std::chrono::steady_clock::now();
-    if (fn() != cudaSuccess)
-      return -1;
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-#else
-    cudaEventRecord(a);
-    if (fn() != cudaSuccess)
-      return -1;
-    cudaEventRecord(b);
-    if (cudaEventSynchronize(b) != cudaSuccess)
-      return -1;
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(t);
-#endif
-  }
-#ifndef MOTIF_SIM
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-#endif
-  if (cudaDeviceSynchronize() != cudaSuccess || ms.empty())
-    return -1;
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+/// n (negative) log decays in (-scale - 0.01, -0.01]: -|v| - 0.01 of hashed
+/// values v.
+std::vector<float> decays(size_t n, uint32_t seed, float scale) {
+  std::vector<float> v = motif::bench::hashedValues(n, seed, scale);
+  for (float &x : v)
+    x = -std::fabs(x) - 0.01f;
+  return v;
 }
 
 bool benchShape(mc::SsdArgs s, int warmup, int iters) {
   const size_t nx = size_t(s.B * s.T * s.H * s.P), na = size_t(s.B * s.T * s.H),
                nb = size_t(s.B * s.T * s.G * s.N);
-  Buf x, a, Bm, Cm, dy, y, dx, da, dB, dC, ws;
-  if (!x.fill(nx, 1, 1.f) || !a.fill(na, 2, 0.1f, true) || !Bm.fill(nb, 3, 0.3f) ||
-      !Cm.fill(nb, 4, 0.3f) || !dy.fill(nx, 5, 1.f) || !y.make(nx * 2) || !dx.make(nx * 2) ||
-      !da.make(na * 2) || !dB.make(nb * 2) || !dC.make(nb * 2) ||
-      !ws.make(mc::ssdWorkspaceBytes(s, true))) {
+  DeviceBuf<bf16> x, a, Bm, Cm, dy, y, dx, da, dB, dC;
+  DeviceBuf<char> ws;
+  if (!x.fill(nx, 1, 1.f) || !a.upload(decays(na, 2, 0.1f)) || !Bm.fill(nb, 3, 0.3f) ||
+      !Cm.fill(nb, 4, 0.3f) || !dy.fill(nx, 5, 1.f) || !y.make(nx) || !dx.make(nx) ||
+      !da.make(na) || !dB.make(nb) || !dC.make(nb) || !ws.make(mc::ssdWorkspaceBytes(s, true))) {
     std::fprintf(stderr, "error: cannot allocate the tensors of B %lld T %lld\n", (long long)s.B,
                  (long long)s.T);
     return false;
@@ -112,13 +55,13 @@ bool benchShape(mc::SsdArgs s, int warmup, int iters) {
   for (int fma = 0; fma < 2; ++fma) {
     s.fma = fma == 1;
     auto fwd = [&]() {
-      return mc::ssdForward<bf16>(s, x.b(), a.b(), Bm.b(), Cm.b(), y.b(), ws.p, nullptr);
+      return mc::ssdForward<bf16>(s, x.p, a.p, Bm.p, Cm.p, y.p, ws.p, nullptr);
     };
     auto both = [&]() {
       if (cudaError_t e = fwd())
         return e;
-      return mc::ssdBackward<bf16>(s, x.b(), a.b(), Bm.b(), Cm.b(), dy.b(), dx.b(), da.b(),
-                                   dB.b(), dC.b(), ws.p, nullptr);
+      return mc::ssdBackward<bf16>(s, x.p, a.p, Bm.p, Cm.p, dy.p, dx.p, da.p,
+                                   dB.p, dC.p, ws.p, nullptr);
     };
     const double f = medianMs(warmup, iters, fwd), fb = medianMs(warmup, iters, both);
     const char *impl = mc::ssd::tc::eligible<bf16>(s) ? "motif-tc" : "motif-fma";
@@ -142,11 +85,7 @@ int main(int argc, char **argv) {
   int iters = 20, warmup = 3;
   std::vector<mc::SsdArgs> shapes;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) {
-      iters = std::atoi(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--warmup") && i + 1 < argc) {
-      warmup = std::atoi(argv[++i]);
-    } else {
+    if (!motif::bench::timingFlag(argc, argv, i, warmup, iters)) {
       long long v[7];
       if (std::sscanf(argv[i], "%lld,%lld,%lld,%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3],
                       &v[4], &v[5], &v[6]) != 7) {

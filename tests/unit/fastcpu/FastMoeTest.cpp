@@ -3,15 +3,16 @@
 // The entries of runtime/fastcpu/FastMoe.cpp, forward and backward, against
 // the reference backend on odd shapes (13 tokens, widths 19 and 37, 3 or 5
 // experts, top-k 1 and 2, ties in the router's scores, a capacity that drops
-// assignments), a check that the fast entry ran (no step fell back), and the
-// same bits for 1 and 3 threads. Tolerances: routing computes the scores,
+// assignments; expert choice with tokens tied in an expert's column and
+// several capacities), a check that the fast entry ran (no step fell back),
+// and the same bits for 1 and 3 threads. Tolerances: routing computes the scores,
 // gates, auxiliary losses and their gradients with the reference's double
 // arithmetic, and the permutation and combine sum in the reference's order
 // in double: equal bit for bit (0); the combine's gate gradient is a dot
 // product in double in 8 lanes (the reference's in 4): 1e-6 relative to
-// 1 + |reference|. mixtral_tiny's and jamba_tiny's train steps (every MoE
-// entry, grouped_linear through BLAS, the rest of the fast backend) match
-// the reference within 1e-3.
+// 1 + |reference|. mixtral_tiny's, jamba_tiny's and the expert-choice
+// model's train steps (every MoE entry, grouped_linear through BLAS, the rest
+// of the fast backend) match the reference within 1e-3.
 //
 //===----------------------------------------------------------------------===//
 #include "FastElemHarness.h"
@@ -130,13 +131,71 @@ TEST(FastMoe, RouteSwitchAndSigmoidAndNoLosses) {
   }
 }
 
-TEST(FastMoe, RouteExpertChoiceRunsOnTheReference) {
-  const int64_t T = 13, E = 3, k = 2;
-  // capacity min(13, ceil(1.25 · 13 · 2 / 3)) = 11 tokens per expert.
-  const int64_t A = E * 11;
-  Artifact a = moeArtifact("motif.moe_route", routeAttrs(k, "expert_choice", true, 0.01, 0.0),
-                           {{{T, E}}}, {{{A}}, {{A}, true}, {{A}, true}, {{}}});
-  expectMoeOp(a, {tiedLogits(T, E, 5)}, kExact, kExact, /*declines=*/true);
+/// Router logits [tokens, E] for expert choice, with ties across tokens:
+/// every third token (0, 3, 6, ...) has the same row, expert 0's logit high
+/// (those tokens tie at the top of expert 0's column) and expert 1's low
+/// (they tie at the bottom of expert 1's), so a capacity falling inside that
+/// group takes the lower tokens of the tie.
+Tensor expertChoiceLogits(int64_t tokens, int64_t E, uint64_t seed) {
+  Tensor l = randomFloats({tokens, E}, seed, 2.f);
+  l.f[0] = 3.f;
+  l.f[1] = -3.f;
+  for (int64_t t = 3; t < tokens; t += 3)
+    std::copy(l.f.begin(), l.f.begin() + E, l.f.begin() + t * E);
+  return l;
+}
+
+TEST(FastMoe, RouteExpertChoiceWithTiesAndCapacities) {
+  // Tokens not a multiple of the experts; capacities min(T, ceil(cf · T · k / E)):
+  // 13 tokens, 3 experts, k 2, cf 1.25: 11 (expert 1's threshold inside the
+  // tied group); 5 experts, k 1, cf 1: 3 (expert 0's tie at the top); 4
+  // experts, k 2, cf 0.5: 4; 2 experts, k 2, cf 1.25: every token (13).
+  struct Case {
+    int64_t T, E, k;
+    double cf, aux, z;
+  };
+  for (Case c : {Case{13, 3, 2, 1.25, 0.01, 0.0}, Case{13, 5, 1, 1.0, 0.01, 1e-3},
+                 Case{13, 4, 2, 0.5, 0.0, 1e-3}, Case{13, 2, 2, 1.25, 0.0, 0.0},
+                 Case{7, 6, 3, 1.0, 0.01, 1e-3}}) {
+    const int64_t cap = motif::moe::expertChoiceCapacity(c.T, c.E, c.k, c.cf), A = c.E * cap;
+    SCOPED_TRACE("T " + std::to_string(c.T) + " E " + std::to_string(c.E) + " k " +
+                 std::to_string(c.k) + " capacity " + std::to_string(cap));
+    Attrs at = routeAttrs(c.k, "expert_choice", true, c.aux, c.z);
+    at["capacity_factor"] = floatAttr(c.cf);
+    Artifact a = moeArtifact("motif.moe_route", at, {{{c.T, c.E}}},
+                             {{{A}}, {{A}, true}, {{A}, true}, {{}}});
+    expectMoeOp(a, {expertChoiceLogits(c.T, c.E, 5 + c.E)}, kExact, kExact);
+  }
+}
+
+TEST(FastMoe, RouteExpertChoiceTakesTheLowerTokensOfATie) {
+  // 5 experts, k 1, cf 1: capacity 3; tokens 0, 3, 6, 9, 12 tie at the top
+  // of expert 0's column, so expert 0 takes tokens 0, 3, 6 (ascending).
+  const int64_t T = 13, E = 5, cap = 3, A = E * cap;
+  Attrs at = routeAttrs(1, "expert_choice", true, 0.01, 0.0);
+  at["capacity_factor"] = floatAttr(1.0);
+  Artifact a = moeArtifact("motif.moe_route", at, {{{T, E}}},
+                           {{{A}}, {{A}, true}, {{A}, true}, {{}}});
+  Executor fast(a, HostBackend::Fast);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(fast.run("f", {expertChoiceLogits(T, E, 10)}, out).isOk());
+  ASSERT_EQ(out[2].i.size(), static_cast<size_t>(A));
+  EXPECT_EQ(std::vector<int32_t>(out[2].i.begin(), out[2].i.begin() + cap),
+            (std::vector<int32_t>{0, 3, 6}));
+  for (int64_t a2 = 0; a2 < A; ++a2)
+    EXPECT_EQ(out[1].i[a2], a2 / cap) << "assignment " << a2;
+}
+
+TEST(FastMoe, RouteExpertChoiceOnThreeThreads) {
+  // Big enough for the pool to split the experts and the tokens over 3
+  // workers (2053 tokens, 7 experts, capacity 587), with tied rows.
+  const int64_t T = 2053, E = 7, k = 2;
+  const int64_t A = E * motif::moe::expertChoiceCapacity(T, E, k, 1.0);
+  Attrs at = routeAttrs(k, "expert_choice", true, 0.01, 1e-3);
+  at["capacity_factor"] = floatAttr(1.0);
+  Artifact a = moeArtifact("motif.moe_route", at, {{{T, E}}},
+                           {{{A}}, {{A}, true}, {{A}, true}, {{}}});
+  expectMoeOp(a, {expertChoiceLogits(T, E, 31)}, kExact, kExact);
 }
 
 /// Assignments of `tokens` tokens to k experts each (token t's at t*k..,
@@ -234,31 +293,44 @@ TEST(FastMoe, ZerosLikeOfFloatsAndInts) {
   expectRanFast(ai, "f", {ids});
 }
 
-#ifdef MOTIF_ARENA_MBIN_DIR
-// The MoE models' train steps: routing, permutation, grouped GEMMs, combine
-// and the rest, fast against the reference, and the same bits on 1 and 3
-// threads.
-TEST(FastMoe, MixtralAndJambaTrainStepsMatchReference) {
-  for (const char *name : {"mixtral_tiny", "jamba_tiny"}) {
-    SCOPED_TRACE(name);
-    StatusOr<Artifact> a =
-        readArtifact(std::string(MOTIF_ARENA_MBIN_DIR) + "/arena-" + name + ".mbin");
-    ASSERT_TRUE(a.isOk()) << a.status().message();
-    std::vector<Tensor> in = syntheticInputs(*a, *a->function("train_step"), 3, 11, 4);
-    expectFastMatchesReference(*a, "train_step", in, kTrainTol);
-    std::vector<Tensor> res[2];
-    int saved = motif::cpu::numThreads();
-    for (int k = 0; k < 2; ++k) {
-      motif::cpu::setNumThreads(k ? 3 : 1);
-      Executor ex(*a, HostBackend::Fast);
-      ex.initParameters(7);
-      Status st = ex.run("train_step", in, res[k]);
-      EXPECT_TRUE(st.isOk()) << st.message();
-    }
-    motif::cpu::setNumThreads(saved);
-    ASSERT_EQ(res[0].size(), res[1].size());
-    for (size_t i = 0; i < res[0].size(); ++i)
-      EXPECT_EQ(res[0][i].f, res[1][i].f) << "result " << i << " on 1 and 3 threads";
+namespace {
+/// The train step of the artifact at `path` (routing, permutation, grouped
+/// GEMMs, combine and the rest) fast against the reference (1e-3), and the
+/// same bits on 1 and 3 threads.
+[[maybe_unused]] void expectTrainStepMatchesReference(const std::string &path) {
+  SCOPED_TRACE(path);
+  StatusOr<Artifact> a = readArtifact(path);
+  ASSERT_TRUE(a.isOk()) << a.status().message();
+  std::vector<Tensor> in = syntheticInputs(*a, *a->function("train_step"), 3, 11, 4);
+  expectFastMatchesReference(*a, "train_step", in, kTrainTol);
+  std::vector<Tensor> res[2];
+  int saved = motif::cpu::numThreads();
+  for (int k = 0; k < 2; ++k) {
+    motif::cpu::setNumThreads(k ? 3 : 1);
+    Executor ex(*a, HostBackend::Fast);
+    ex.initParameters(7);
+    Status st = ex.run("train_step", in, res[k]);
+    EXPECT_TRUE(st.isOk()) << st.message();
   }
+  motif::cpu::setNumThreads(saved);
+  ASSERT_EQ(res[0].size(), res[1].size());
+  for (size_t i = 0; i < res[0].size(); ++i)
+    EXPECT_EQ(res[0][i].f, res[1][i].f) << "result " << i << " on 1 and 3 threads";
+}
+} // namespace
+
+#ifdef MOTIF_ARENA_MBIN_DIR
+TEST(FastMoe, MixtralAndJambaTrainStepsMatchReference) {
+  for (const char *name : {"mixtral_tiny", "jamba_tiny"})
+    expectTrainStepMatchesReference(std::string(MOTIF_ARENA_MBIN_DIR) + "/arena-" + name +
+                                    ".mbin");
+}
+#endif
+
+#ifdef MOTIF_EXPERT_CHOICE_MBIN
+// moe_routings.motif's expert-choice model (33 tokens, 4 experts, capacity
+// 17: its route on the fast entry).
+TEST(FastMoe, ExpertChoiceTrainStepMatchesReference) {
+  expectTrainStepMatchesReference(MOTIF_EXPERT_CHOICE_MBIN);
 }
 #endif

@@ -254,4 +254,24 @@ TEST(VecMath, TheVectorClonesComputeTheBaselineBits) {
   }
 }
 
+/// addInto (the one vectorized fp32 accumulate: CpuEngine's gradient sums,
+/// the embedding's scatter-add): y[i] + x[i] rounded once, at every length
+/// around the vector widths and from an unaligned start, nothing past n.
+TEST(VecMath, AddIntoIsOneFp32AddPerElement) {
+  std::vector<float> x(80), y0(80);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = 0.1f * float(i) - 3.3f;
+    y0[i] = 1.f / (1.f + float(i));
+  }
+  for (int64_t start : {0, 1, 3})
+    for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 31, 33, 63, 65}) {
+      std::vector<float> y = y0;
+      vm::addInto(n, x.data() + start, y.data() + start);
+      for (int64_t i = 0; i < int64_t(y.size()); ++i) {
+        float want = i >= start && i < start + n ? y0[i] + x[i] : y0[i];
+        ASSERT_EQ(y[i], want) << "n " << n << " start " << start << " at " << i;
+      }
+    }
+}
+
 } // namespace
