@@ -2,6 +2,7 @@
 #include "runtime/fastcpu/Blas.h"
 
 #include "runtime/cpu/Parallel.h"
+#include "runtime/fastcpu/VecMath.h"
 
 #include <algorithm>
 #include <atomic>
@@ -184,13 +185,6 @@ void sgemmDriver(bool transA, bool transB, int64_t M, int64_t N, int64_t K, cons
                              std::to_string(K));
 }
 
-/// d[0, n) += s[0, n).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-addInto(float *__restrict d, const float *__restrict s, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    d[i] += s[i];
-}
-
 /// Whether oneDNN makes and runs a matmul on this processor (checked once).
 bool probe() {
   try {
@@ -366,7 +360,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   motif::cpu::detail::parallelFor(M, N * parts, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t p = 0; p + 1 < parts; ++p)
-        addInto(C + r * ldc, partial.get() + (p * M + r) * N, N);
+        vm::addInto(N, partial.get() + (p * M + r) * N, C + r * ldc);
     if (after)
       after(r0, r1, 0, N);
   });

@@ -82,12 +82,6 @@ void geluRows(float *d, int64_t n) {
     d[i] = 0.5f * d[i] * (1.f + std::erf(d[i] * 0.70710678118654752f));
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-addRows(float *__restrict d, const float *__restrict r, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    d[i] += r[i];
-}
-
 void activate(Epilogue e, float *d, int64_t n) {
   switch (e) {
   case Epilogue::None: return;
@@ -237,7 +231,7 @@ void gemmRows(Executor &ex, int64_t M, int64_t N, int64_t K, const float *x, con
           std::memcpy(e.pre + r * N + c0, yr, sizeof(float) * (c1 - c0));
         activate(e.act, yr, c1 - c0);
         if (e.residual)
-          addRows(yr, e.residual + r * N + c0, c1 - c0);
+          vm::addInto(c1 - c0, e.residual + r * N + c0, yr);
       }
     };
   // A few rows (a decode step): the GEMV-like path of FastDecode.h, its
@@ -421,12 +415,12 @@ Outcome fastRun(Executor &ex, const GemmDesc &g, const PlanStep &s) {
     float *y = d.f.data();
     if (e.bias)
       for (int64_t r = 0; r < M; ++r)
-        addRows(y + r * N, e.bias, N);
+        vm::addInto(N, e.bias, y + r * N);
     if (e.pre)
       std::memcpy(e.pre, y, sizeof(float) * M * N);
     activate(e.act, y, M * N);
     if (e.residual)
-      addRows(y, e.residual, M * N);
+      vm::addInto(M * N, e.residual, y);
   }
   return Status::ok();
 }

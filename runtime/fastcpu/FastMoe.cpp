@@ -361,7 +361,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeRouteDesc &d, const Plan
   Route r;
   if (o.out.size() != 4 || !routeOf(d, *o.in[0], r))
     return std::nullopt;
-  GradBuffers g(ex, s, o, {false});
+  GradBuffers g(ex, s, o, false);
   if (!g.p[0])
     return Status::ok();
   const int64_t N = r.N, E = r.E, k = r.k, A = r.A;
