@@ -50,7 +50,7 @@ llvm::DenseSet<Value> keptInF32(func::FuncOp fn) {
       keep.insert(op.getResult(0));
   }
   // A tied table's gradients added by kernel.embedding_grad_add: the sum and
-  //    the gradient it updates in place are f32 (the backends add into f32).
+  // the gradient it updates in place are f32 (the backends add into f32).
   for (Operation &op : body.without_terminator())
     if (auto e = llvm::dyn_cast<kn::EmbeddingGradAddOp>(op)) {
       keep.insert(e.getResult());
