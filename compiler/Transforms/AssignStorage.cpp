@@ -49,6 +49,13 @@ llvm::DenseSet<Value> keptInF32(func::FuncOp fn) {
     if (llvm::isa<md::CrossEntropyOp>(op))
       keep.insert(op.getResult(0));
   }
+  // A tied table's gradients added by kernel.embedding_grad_add: the sum and
+  // the gradient it updates in place are f32 (the backends add into f32).
+  for (Operation &op : body.without_terminator())
+    if (auto e = llvm::dyn_cast<kn::EmbeddingGradAddOp>(op)) {
+      keep.insert(e.getResult());
+      keep.insert(e.getGrad());
+    }
   // 3. The partial sums of a parameter's gradient (a tied weight's two uses)
   //    are added in f32 too: walk the fused kernels backwards from f32
   //    results to their fixed-size inputs.

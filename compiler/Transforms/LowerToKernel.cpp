@@ -8,7 +8,10 @@
 //  * motif.attention and its backward: kernel.attention (which also gives the
 //    log-sum-exp) and kernel.attention_grad, tiles left for the tiling pass;
 //  * an elementwise op: a kernel.fused of that one op, for the fusion pass to
-//    grow.
+//    grow;
+//  * a tied table's two gradients, `motif.add` of another gradient and the
+//    embedding's backward (its dense [V, D] table): kernel.embedding_grad_add,
+//    the embedding's rows added into the other gradient in place.
 // Every other op is already one library kernel and stays as it is.
 //
 //===----------------------------------------------------------------------===//
@@ -70,9 +73,47 @@ SmallVector<NamedAttribute> attentionAttrs(Operation *op) {
   return attrs;
 }
 
+/// `motif.add %g, %e` (either order) where `%e` is the table gradient of an
+/// embedding's backward and `%g` another gradient of the same shape (a tied
+/// head's): `kernel.embedding_grad_add %g, %ids, %dy`, which adds the ids'
+/// rows of dy into g instead of making the dense table and adding it. Only
+/// where nothing else reads either addend (g is then overwritten in place,
+/// and the dense table is needed nowhere) and g is made by an op, not a
+/// parameter or an argument.
+bool foldEmbeddingGradAdd(AddOp add) {
+  auto type = add.getType();
+  for (unsigned e = 0; e < 2; ++e) {
+    Value emb = add->getOperand(e), other = add->getOperand(1 - e);
+    auto vjp = emb.getDefiningOp<VjpOp>();
+    if (!vjp || vjp.getOp() != EmbeddingOp::getOperationName() || vjp->getNumResults() != 1 ||
+        vjp.getInputs().size() != 2 || vjp.getGrads().size() != 1 || !emb.hasOneUse())
+      continue;
+    Operation *maker = other.getDefiningOp();
+    if (!maker || llvm::isa<GetParamOp, ConstantOp>(maker) || !other.hasOneUse() ||
+        other == emb || other.getType() != type || emb.getType() != type)
+      continue;
+    OpBuilder b(add);
+    auto op = kn::EmbeddingGradAddOp::create(b, vjp.getLoc(), type, other, vjp.getInputs()[0],
+                                             vjp.getGrads()[0]);
+    add.getResult().replaceAllUsesWith(op.getResult());
+    add.erase();
+    vjp.erase();
+    return true;
+  }
+  return false;
+}
+
 class Lowering {
 public:
   LogicalResult run(Operation *root) {
+    // A tied table's gradients first, while the add is still a motif.add.
+    SmallVector<AddOp> adds;
+    root->walk([&](AddOp add) {
+      if (llvm::isa<func::FuncOp>(add->getParentOp()))
+        adds.push_back(add);
+    });
+    for (AddOp add : adds)
+      foldEmbeddingGradAdd(add);
     // Forward ops first, so that a backward finds its forward kernel (the
     // attention backward reads the forward's log-sum-exp).
     SmallVector<Operation *> fwd, bwd;

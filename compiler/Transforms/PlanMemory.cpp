@@ -348,6 +348,10 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
         else if (auto c = llvm::dyn_cast<kernel::Conv1dStepOp>(op))
           // Each channel reads its taps before it writes its new slot.
           allowed = u == c.getState() && r == c.getStateNext();
+        if (auto e = llvm::dyn_cast<kernel::EmbeddingGradAddOp>(op))
+          // The ids' rows of dy are added into the other gradient of the
+          // table: the sum is that gradient, updated in place.
+          allowed = allowed || (u == e.getGrad() && r == e.getResult());
         if (!allowed)
           continue;
         plan.aliases[r] = u;

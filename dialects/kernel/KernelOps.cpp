@@ -532,3 +532,38 @@ LogicalResult AttentionDecodeRelOp::verify() {
     return emitOpError("max_distance must be positive, got ") << getMaxDistance();
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// kernel.embedding_grad_add
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingGradAddOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                   ValueRange operands, DictionaryAttr attributes,
+                                                   OpaqueProperties properties,
+                                                   RegionRange regions,
+                                                   SmallVectorImpl<Type> &results) {
+  Adaptor a(operands, attributes, properties, regions);
+  auto g = llvm::dyn_cast<RankedTensorType>(a.getGrad().getType());
+  if (!g || g.getRank() != 2)
+    return fail(loc, "embedding_grad_add", "grad must be a [V, D] table");
+  results.push_back(g);
+  return success();
+}
+
+LogicalResult EmbeddingGradAddOp::verify() {
+  auto g = llvm::cast<RankedTensorType>(getGrad().getType());
+  auto ids = llvm::dyn_cast<RankedTensorType>(getIds().getType());
+  auto dy = llvm::dyn_cast<RankedTensorType>(getDy().getType());
+  if (!llvm::isa<FloatType>(g.getElementType()))
+    return emitOpError("grad must be a float [V, D] table, got ") << g;
+  if (!ids || !llvm::isa<IntegerType>(ids.getElementType()))
+    return emitOpError("ids must be an integer tensor, got ") << getIds().getType();
+  if (!dy || dy.getRank() != ids.getRank() + 1 || !llvm::isa<FloatType>(dy.getElementType()) ||
+      !compat(dy.getShape().back(), g.getDimSize(1)))
+    return emitOpError("dy must be [..., D] of ids' shape and the table's D, got ")
+           << getDy().getType() << " for ids " << ids << " and grad " << g;
+  for (int64_t i = 0; i < ids.getRank(); ++i)
+    if (!compat(ids.getDimSize(i), dy.getDimSize(i)))
+      return emitOpError("dy ") << dy << " is not shaped like ids " << ids << " plus D";
+  return success();
+}

@@ -431,4 +431,31 @@ def Kernel_AttentionDecodeRelOp : Kernel_Op<"attention_decode_rel", [Pure,
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// A tied table's gradient: the embedding's backward added into another
+//===----------------------------------------------------------------------===//
+
+def Kernel_EmbeddingGradAddOp : Kernel_Op<"embedding_grad_add", [Pure,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "another gradient of a table plus the embedding's backward, in place";
+  let description = [{
+    `grad: [V, D]` (a gradient of the table, e.g. a tied output head's) with
+    the rows of `dy: [..., D]` added at `ids: [...]`: row `ids[i]` of the
+    result is that row of `grad` plus `dy[i]`, the tokens added in order
+    `i = 0, 1, ...`; the other rows are `grad`'s. This is `grad +` the
+    backward of `motif.embedding` without the dense `[V, D]` table of zeros
+    it would make. The memory plan may give the result `grad`'s buffer (the
+    update is in place). Made by the kernel lowering from a train step's
+    `motif.add` of a tied table's two gradients.
+    ```mlir
+    %g1 = kernel.embedding_grad_add %g, %ids, %dy
+        : (tensor<50257x768xf32>, tensor<?x?xi32>, tensor<?x?x768xf32>) -> tensor<50257x768xf32>
+    ```
+  }];
+  let arguments = (ins Kernel_Tensor:$grad, Kernel_Tensor:$ids, Kernel_Tensor:$dy);
+  let results = (outs Kernel_Tensor:$result);
+  let assemblyFormat = "$grad `,` $ids `,` $dy attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // KERNEL_OPS_TD

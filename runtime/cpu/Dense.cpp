@@ -220,6 +220,12 @@ template <typename T>
 void embeddingBackward(int64_t n, int64_t V, int64_t D, const int32_t *ids, const T *dout,
                        T *dtable) {
   std::fill(dtable, dtable + V * D, T(0));
+  embeddingGradAdd(n, V, D, ids, dout, dtable);
+}
+
+template <typename T>
+void embeddingGradAdd(int64_t n, int64_t V, int64_t D, const int32_t *ids, const T *dout,
+                      T *dtable) {
   for (int64_t i = 0; i < n; ++i) {
     if (ids[i] < 0 || ids[i] >= V)
       fail("embedding: id out of range");
@@ -587,6 +593,8 @@ template <typename T> void randomNormal(int64_t n, uint64_t seed, T *y) {
   template void embedding<T>(int64_t, int64_t, int64_t, const int32_t *, const T *, T *); \
   template void embeddingBackward<T>(int64_t, int64_t, int64_t, const int32_t *, const T *, \
                                      T *);                                               \
+  template void embeddingGradAdd<T>(int64_t, int64_t, int64_t, const int32_t *, const T *, \
+                                    T *);                                                \
   template void linear<T>(const LinearShape &, const T *, const T *, const T *, T *);    \
   template void linearBackward<T>(const LinearShape &, const T *, const T *, const T *, T *, \
                                   T *, T *);                                             \

@@ -115,6 +115,11 @@ void embedding(int64_t n, int64_t V, int64_t D, const int32_t *ids, const T *tab
 template <typename T>
 void embeddingBackward(int64_t n, int64_t V, int64_t D, const int32_t *ids, const T *dout,
                        T *dtable);
+/// dtable[ids[i], :] += dout[i, :] for i = 0, 1, ... in order: the backward
+/// added into another gradient of the table (kernel.embedding_grad_add).
+template <typename T>
+void embeddingGradAdd(int64_t n, int64_t V, int64_t D, const int32_t *ids, const T *dout,
+                      T *dtable);
 
 /// Rows M = product of the leading dims of x.
 struct LinearShape {

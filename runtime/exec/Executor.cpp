@@ -121,6 +121,17 @@ void Executor::prepareArena(const Function &f, const std::vector<int64_t> &dims)
       a.offset[v] = plan.offsets[v];
       a.bytes[v] = hostBytes[v];
     }
+    // The gradient a kernel.embedding_grad_add updates in place (a tied
+    // table's) owns its memory: the entry moves it into the sum, which the
+    // run returns (recycleResult hands the sum's buffer back to it).
+    for (size_t v = 0; v < n; ++v) {
+      const BufferInfo &b = f.buffers[v];
+      if (b.aliasOf >= 0 && b.def >= 0 && static_cast<size_t>(b.def) < f.steps.size() &&
+          f.steps[static_cast<size_t>(b.def)].op == "kernel.embedding_grad_add") {
+        a.offset[static_cast<size_t>(b.aliasOf)] = -1;
+        a.bytes[static_cast<size_t>(b.aliasOf)] = 0;
+      }
+    }
   }
   if (a.peak > a.capacity) {
     a.memory.reset();
@@ -167,7 +178,14 @@ void Executor::recycleResult(const std::string &function, size_t k, HostBuffer<f
   const Function *f = artifact.function(function);
   if (!f || k >= f->results.size() || buf.isView() || buf.empty())
     return;
-  spare_[{f, f->results[k]}] = std::move(buf);
+  // A sum that kernel.embedding_grad_add made in place of the head's
+  // gradient: the next run makes that gradient in this memory.
+  int32_t v = f->results[k];
+  while (static_cast<size_t>(v) < f->buffers.size() && f->buffers[v].aliasOf >= 0 &&
+         f->buffers[v].def >= 0 && static_cast<size_t>(f->buffers[v].def) < f->steps.size() &&
+         f->steps[static_cast<size_t>(f->buffers[v].def)].op == "kernel.embedding_grad_add")
+    v = f->buffers[v].aliasOf;
+  spare_[{f, v}] = std::move(buf);
 }
 
 Executor::Executor(const Artifact &artifact, HostBackend kind)

@@ -508,6 +508,39 @@ Status runAttentionDecodeRel(Executor &ex, const PlanStep &s, const AttentionDec
   return Status::ok();
 }
 
+//===----------------------------------------------------------------------===//
+// kernel.embedding_grad_add
+//===----------------------------------------------------------------------===//
+
+/// The other gradient of the table with the ids' rows of dy added, in token
+/// order: in its own buffer where the memory plan made the sum an in-place
+/// update of it and it owns its memory (an arena slice is never returned),
+/// else in a copy.
+template <typename R>
+Status runEmbeddingGradAdd(Executor &ex, const PlanStep &s, const EmbeddingGradAddDesc &) {
+  const Tensor &g = ex.values[s.operands[0]], &ids = ex.values[s.operands[1]],
+               &dy = ex.values[s.operands[2]];
+  if (g.shape.size() != 2 || dy.shape.empty() || dy.shape.back() != g.shape[1] ||
+      dy.numElements() != ids.numElements() * g.shape[1] || ids.dtype != DType::I32)
+    return Status::error("embedding_grad_add: a [V, D] gradient, int32 ids and dy [..., D] "
+                         "expected, got " + shapeString(g.shape) + ", " + shapeString(ids.shape) +
+                         " and " + shapeString(dy.shape));
+  const Function *f = ex.current;
+  int32_t rv = s.results[0], gv = s.operands[0];
+  Tensor sum;
+  if (ex.freeDeadValues && f && static_cast<size_t>(rv) < f->buffers.size() &&
+      f->buffers[rv].aliasOf == gv && !g.f.isView() && !g.d.isView()) {
+    ex.noteFreed(g); // counted again as the result
+    sum = std::move(ex.values[gv]);
+  } else {
+    sum = g;
+  }
+  cpu::embeddingGradAdd(ids.numElements(), sum.shape[0], sum.shape[1], ids.i.data(),
+                        dy.v<R>().data(), sum.v<R>().data());
+  ex.values[rv] = std::move(sum);
+  return Status::ok();
+}
+
 } // namespace
 
 MOTIF_REF_RUN(Gemm)
@@ -523,3 +556,4 @@ MOTIF_REF_RUN(SelectiveScanState)
 MOTIF_REF_RUN(SsdState)
 MOTIF_REF_RUN(AttentionPadded)
 MOTIF_REF_RUN(AttentionDecodeRel)
+MOTIF_REF_RUN(EmbeddingGradAdd)

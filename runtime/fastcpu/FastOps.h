@@ -127,6 +127,10 @@ Outcome fastRun(Executor &ex, const MoeCombineDesc &d, const PlanStep &s);
 Outcome fastVjp(Executor &ex, const MoeCombineDesc &d, const PlanStep &s);
 Outcome fastRun(Executor &ex, const ZerosLikeDesc &d, const PlanStep &s);
 
+// A tied table's gradient (FastShapeOps.cpp): the embedding's backward added
+// into the head's gradient in place, in the embedding backward's order.
+Outcome fastRun(Executor &ex, const EmbeddingGradAddDesc &d, const PlanStep &s);
+
 } // namespace motif::rt::fast
 
 #endif // MOTIF_RUNTIME_FASTCPU_FASTOPS_H

@@ -865,3 +865,54 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const Conv1dDesc &d, const PlanSt
   });
   return Status::ok();
 }
+
+//===----------------------------------------------------------------------===//
+// kernel.embedding_grad_add: a tied table's gradient
+//===----------------------------------------------------------------------===//
+
+// The other gradient of the table (a tied head's) with the ids' rows of dy
+// added: in its own buffer where the memory plan made the sum an in-place
+// update of it and it owns its memory (the executor then does not place it
+// in the arena, Executor::prepareArena), else in a copy split by rows. The
+// rows are added as the embedding's backward adds them: column blocks of 16
+// per thread, each block's rows in token order, so each element's adds come
+// in the reference's order on any thread count.
+Outcome motif::rt::fast::fastRun(Executor &ex, const EmbeddingGradAddDesc &,
+                                 const PlanStep &s) {
+  const int32_t gv = s.operands[0], rv = s.results[0];
+  const Tensor &g = ex.values[gv], &ids = ex.values[s.operands[1]],
+               &dyT = ex.values[s.operands[2]];
+  if (!ids.isInt() || g.isInt() || dyT.isInt() || g.dtype != DType::F32 ||
+      dyT.dtype != DType::F32 || g.shape.size() != 2 || dyT.shape.empty() ||
+      dyT.shape.back() != g.shape[1] || dyT.numElements() != ids.numElements() * g.shape[1])
+    return std::nullopt;
+  const int64_t n = ids.numElements(), V = g.shape[0], D = g.shape[1];
+  for (int64_t i = 0; i < n; ++i)
+    if (ids.i[i] < 0 || ids.i[i] >= V)
+      return Status::error("embedding: id " + std::to_string(ids.i[i]) + " out of range [0, " +
+                           std::to_string(V) + ")");
+  const Function *f = ex.current;
+  float *out;
+  if (ex.freeDeadValues && f && static_cast<size_t>(rv) < f->buffers.size() &&
+      f->buffers[rv].aliasOf == gv && !g.f.isView()) {
+    ex.noteFreed(g); // counted again as the result
+    ex.values[rv] = std::move(ex.values[gv]);
+    out = ex.values[rv].f.data();
+  } else {
+    const float *src = g.f.data();
+    out = freshResult(ex, s, 0, g.shape);
+    parallelFor(V, D, [&](int64_t v0, int64_t v1) {
+      std::memcpy(out + v0 * D, src + v0 * D, sizeof(float) * size_t((v1 - v0) * D));
+    });
+  }
+  const float *dy = dyT.f.data();
+  const int32_t *ip = ids.i.data();
+  constexpr int64_t Block = 16;
+  const int64_t blocks = (D + Block - 1) / Block;
+  parallelFor(blocks, (n / 2) * Block, [&](int64_t b0, int64_t b1) {
+    const int64_t c0 = b0 * Block, c1 = std::min(D, b1 * Block), w = c1 - c0;
+    for (int64_t i = 0; i < n; ++i)
+      addRow(w, dy + i * D + c0, out + int64_t(ip[i]) * D + c0);
+  });
+  return Status::ok();
+}

@@ -775,6 +775,35 @@ Status CudaBackend::vjpEmbedding(const EmbeddingDesc &, const PlanStep &s) {
   return g.finish();
 }
 
+/// The other gradient of the table (f32) with the ids' rows of dy added:
+/// in its buffer where the memory plan put the sum there (in place), else
+/// copied first; the accumulating form of the embedding's backward (sorted
+/// ids, each row's tokens in token order: the CPU's order).
+Status CudaBackend::runEmbeddingGradAdd(const EmbeddingGradAddDesc &, const PlanStep &s) {
+  int32_t g = s.operands[0], ids = s.operands[1], dy = s.operands[2], sum = s.results[0];
+  auto gShape = shapeOf(g, s), idShape = shapeOf(ids, s);
+  if (!gShape.isOk() || !idShape.isOk())
+    return !gShape.isOk() ? gShape.status() : idShape.status();
+  if (r_.storage[ids] != DType::I32 || gShape->size() != 2 || r_.storage[g] != DType::F32 ||
+      r_.storage[sum] != DType::F32)
+    return Status::error("embedding_grad_add: int32 ids and an f32 [V, D] gradient expected, at " +
+                         s.where());
+  auto t = elemOf(r_.storage[dy], "the embedding's gradient");
+  if (!t.isOk())
+    return t.status();
+  int64_t n = elements(*idShape), V = (*gShape)[0], D = (*gShape)[1];
+  void *out = pointer(sum);
+  if (out != pointer(g))
+    if (Status st = dev_.copyOnDevice(out, pointer(g), size_t(V * D) * sizeof(float), stream_);
+        !st.isOk())
+      return st;
+  Scratch ws(*ws_);
+  if (Status st = ws.get(lib_.embeddingBackwardWorkspace(n, V)); !st.isOk())
+    return st;
+  return lib_.embeddingGradAdd(*t, n, V, D, static_cast<const int32_t *>(pointer(ids)),
+                               pointer(dy), static_cast<float *>(out), ws.p, stream_);
+}
+
 Status CudaBackend::vjpSplit(const SplitDesc &d, const PlanStep &s) {
   VjpValues v = vjpValues(s, 1);
   int32_t x = v.in[0], dx = v.grad[0];

@@ -128,6 +128,8 @@ public:
   Status runConv1dStep(const Conv1dStepDesc &d, const PlanStep &s) override;
   Status runSelectiveScanState(const SelectiveScanStateDesc &d, const PlanStep &s) override;
   Status runSsdState(const SsdStateDesc &d, const PlanStep &s) override;
+  // (CudaBackend.cpp: a tied table's gradient, embedding.cuh accumulating)
+  Status runEmbeddingGradAdd(const EmbeddingGradAddDesc &d, const PlanStep &s) override;
 
   /// Results have the plan's shapes; with `nanCheck`, float results are
   /// copied to the host and scanned.

@@ -219,6 +219,12 @@ public:
   virtual size_t embeddingBackwardWorkspace(int64_t n, int64_t V) const = 0;
   virtual Status embeddingBackward(Elem t, int64_t n, int64_t V, int64_t D, const int32_t *ids,
                                    const void *dout, float *dtable, void *workspace, device::Stream stream) const = 0;
+  /// dtable [V, D] (f32) += the rows of dout at ids, each row's tokens added in
+  /// token order (kernel.embedding_grad_add: a tied table's gradients); the
+  /// workspace is embeddingBackwardWorkspace's.
+  virtual Status embeddingGradAdd(Elem t, int64_t n, int64_t V, int64_t D, const int32_t *ids,
+                                  const void *dout, float *dtable, void *workspace,
+                                  device::Stream stream) const = 0;
   /// y = rope(x) and dx = rope'(dy) (in place allowed); invFreq: rot/2 f32 on
   /// the device; positions [T] int32, or null for 0..T-1.
   virtual Status ropeForward(Elem t, const lib::RopeCall &r, const float *invFreq,

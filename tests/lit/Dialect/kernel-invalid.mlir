@@ -156,3 +156,27 @@ func.func @f(%q: tensor<?x2x64xf32>, %kc: tensor<?x128x64xf32>, %pos: tensor<?xi
   %o, %k1, %v1 = kernel.attention_decode_rel %q, %q, %q, %kc, %kc, %pos, %table {heads = 2 : i64, kv_heads = 2 : i64} : (tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>, tensor<?xi32>, tensor<32x2xf32>) -> (tensor<?x2x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>)
   return
 }
+
+// -----
+
+func.func @f(%g: tensor<11x6xf32>, %ids: tensor<?x?xi32>, %dy: tensor<?x?x5xf32>) {
+  // expected-error @+1 {{dy must be [..., D] of ids' shape and the table's D}}
+  %r = kernel.embedding_grad_add %g, %ids, %dy : (tensor<11x6xf32>, tensor<?x?xi32>, tensor<?x?x5xf32>) -> tensor<11x6xf32>
+  return
+}
+
+// -----
+
+func.func @f(%g: tensor<11x6xf32>, %ids: tensor<?x?xf32>, %dy: tensor<?x?x6xf32>) {
+  // expected-error @+1 {{ids must be an integer tensor}}
+  %r = kernel.embedding_grad_add %g, %ids, %dy : (tensor<11x6xf32>, tensor<?x?xf32>, tensor<?x?x6xf32>) -> tensor<11x6xf32>
+  return
+}
+
+// -----
+
+func.func @f(%g: tensor<11x6xf32>, %ids: tensor<2x3xi32>, %dy: tensor<2x4x6xf32>) {
+  // expected-error @+1 {{is not shaped like ids}}
+  %r = kernel.embedding_grad_add %g, %ids, %dy : (tensor<11x6xf32>, tensor<2x3xi32>, tensor<2x4x6xf32>) -> tensor<11x6xf32>
+  return
+}

@@ -96,3 +96,10 @@ func.func @attention_decode_rel(%q: tensor<?x1x64xf32>, %kc: tensor<?x128x64xf32
   %o, %k1, %v1 = kernel.attention_decode_rel %q, %q, %q, %kc, %kc, %pos, %table {bidirectional = false, heads = 2 : i64, kv_heads = 2 : i64} : (tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>, tensor<?xi32>, tensor<32x2xf32>) -> (tensor<?x1x64xf32>, tensor<?x128x64xf32>, tensor<?x128x64xf32>)
   return %o : tensor<?x1x64xf32>
 }
+
+// CHECK-LABEL: func.func @embedding_grad_add
+func.func @embedding_grad_add(%g: tensor<11x6xf32>, %ids: tensor<?x?xi32>, %dy: tensor<?x?x6xf32>) -> tensor<11x6xf32> {
+  // CHECK: kernel.embedding_grad_add %arg0, %arg1, %arg2 : (tensor<11x6xf32>, tensor<?x?xi32>, tensor<?x?x6xf32>) -> tensor<11x6xf32>
+  %r = kernel.embedding_grad_add %g, %ids, %dy : (tensor<11x6xf32>, tensor<?x?xi32>, tensor<?x?x6xf32>) -> tensor<11x6xf32>
+  return %r : tensor<11x6xf32>
+}

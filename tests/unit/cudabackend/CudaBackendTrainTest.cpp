@@ -159,6 +159,17 @@ TEST(CudaBackendSimTrain, Gpt2TrainStepMatchesCpuReference) {
   // Measured: loss within 2.5e-5 (5.585636 vs 5.585661), worst gradient
   // 3.1e-3 (h.1.attn.c_attn.weight); bounds 20x and 10x. (The same with
   // the plan's one chunk.)
+  // The tied wte's gradient is the head's with the embedding's rows added
+  // in place (kernel.embedding_grad_add, the accumulating embedding.cuh),
+  // compared below with the other gradients.
+  {
+    auto a = readArtifact(MOTIF_CUDABACKEND_GPT2);
+    ASSERT_TRUE(a.isOk()) << a.status().message();
+    int n = 0;
+    for (const PlanStep &step : a->function("train_step")->plan)
+      n += step.kind == OpKind::EmbeddingGradAdd;
+    ASSERT_EQ(n, 1) << "kernel.embedding_grad_add in gpt2's train_step";
+  }
   compareTrainStep(MOTIF_CUDABACKEND_GPT2, "gpt2 (loss in chunks of 24 rows)", 2, 32,
                    {5e-4f, 3e-2f}, 24);
 }
