@@ -277,9 +277,10 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
 
   // Lifetimes.
   for (auto [i, op] : llvm::enumerate(plan.steps)) {
+    const int32_t step = (int32_t)i; // a copy the walk below can capture
     for (Value r : op->getResults()) {
       rt::BufferInfo &b = plan.buffers[r];
-      b.def = b.lastUse = (int32_t)i;
+      b.def = b.lastUse = step;
       if (llvm::isa<GetParamOp>(op))
         b.inArena = false; // parameters have their own memory
     }
@@ -295,7 +296,7 @@ FunctionMemoryPlan mlir::motif::planMemory(func::FuncOp fn) {
             if (n < saved->size() && !(*saved)[n])
               continue;
           }
-        it->second.lastUse = std::max(it->second.lastUse, (int32_t)i);
+        it->second.lastUse = std::max(it->second.lastUse, step);
       }
     });
   }

@@ -222,6 +222,20 @@ Shape reducedShapeOf(const Shape &shape, const std::vector<int64_t> &axes, bool 
   return out;
 }
 
+/// g[ids[i]] += dy[i] for i in [0, n) (rows of D): column blocks of 16, each
+/// thread owning its columns of every row of g and adding the ids' rows in
+/// id order (the reference's order, whatever the thread count); the
+/// embedding's backward and the tied table's gradient added in place.
+void addIdRows(int64_t n, int64_t D, const int32_t *ids, const float *dy, float *g) {
+  constexpr int64_t Block = 16;
+  const int64_t blocks = (D + Block - 1) / Block;
+  parallelFor(blocks, (n / 2) * Block, [&](int64_t b0, int64_t b1) {
+    const int64_t c0 = b0 * Block, c1 = std::min(D, b1 * Block), w = c1 - c0;
+    for (int64_t i = 0; i < n; ++i)
+      vm::addInto(w, dy + i * D + c0, g + int64_t(ids[i]) * D + c0);
+  });
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -269,15 +283,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const EmbeddingDesc &, const Plan
   parallelFor(V, D, [&](int64_t v0, int64_t v1) {
     std::memset(g + v0 * D, 0, sizeof(float) * size_t((v1 - v0) * D));
   });
-  // Column blocks of 16: each thread owns its columns of every table row and
-  // adds the ids' rows in id order (the reference's order).
-  constexpr int64_t Block = 16;
-  const int64_t blocks = (D + Block - 1) / Block;
-  parallelFor(blocks, (n / 2) * Block, [&](int64_t b0, int64_t b1) {
-    const int64_t c0 = b0 * Block, c1 = std::min(D, b1 * Block), w = c1 - c0;
-    for (int64_t i = 0; i < n; ++i)
-      vm::addInto(w, dy + i * D + c0, g + int64_t(ip[i]) * D + c0);
-  });
+  addIdRows(n, D, ip, dy, g);
   return Status::ok();
 }
 
@@ -907,12 +913,6 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const EmbeddingGradAddDesc &,
   }
   const float *dy = dyT.f.data();
   const int32_t *ip = ids.i.data();
-  constexpr int64_t Block = 16;
-  const int64_t blocks = (D + Block - 1) / Block;
-  parallelFor(blocks, (n / 2) * Block, [&](int64_t b0, int64_t b1) {
-    const int64_t c0 = b0 * Block, c1 = std::min(D, b1 * Block), w = c1 - c0;
-    for (int64_t i = 0; i < n; ++i)
-      addRow(w, dy + i * D + c0, out + int64_t(ip[i]) * D + c0);
-  });
+  addIdRows(n, D, ip, dy, out);
   return Status::ok();
 }
