@@ -307,22 +307,20 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const floa
   if (bf16) {
     thread_local std::vector<uint16_t> ownA, ownB;
     elem = sizeof(uint16_t);
-    a = rounded.A;
-    if (!rounded.A) { // op(A) is stored [K, M] (transA) or [M, K]
-      int64_t rows = transA ? K : M, cols = transA ? M : K;
-      ownA.resize(static_cast<size_t>(rows * cols));
-      roundMatrix(rows, cols, A, lda, ownA.data());
-      a = ownA.data();
-      lda = cols;
-    }
-    b = rounded.B;
-    if (!rounded.B) { // op(B) is stored [N, K] (transB) or [K, N]
-      int64_t rows = transB ? N : K, cols = transB ? K : N;
-      ownB.resize(static_cast<size_t>(rows * cols));
-      roundMatrix(rows, cols, B, ldb, ownB.data());
-      b = ownB.data();
-      ldb = cols;
-    }
+    // `given`, else the rows x cols matrix at `src` rounded into `own` (its
+    // leading dimension `ld` becomes cols).
+    auto operand = [](const uint16_t *given, int64_t rows, int64_t cols, const float *src,
+                      int64_t &ld, std::vector<uint16_t> &own) -> const void * {
+      if (given)
+        return given;
+      own.resize(static_cast<size_t>(rows * cols));
+      roundMatrix(rows, cols, src, ld, own.data());
+      ld = cols;
+      return own.data();
+    };
+    // op(A) is stored [K, M] (transA) or [M, K]; op(B) [N, K] (transB) or [K, N].
+    a = operand(rounded.A, transA ? K : M, transA ? M : K, A, lda, ownA);
+    b = operand(rounded.B, transB ? N : K, transB ? K : N, B, ldb, ownB);
   }
   if (sp.parts <= 1) {
     if (bf16) // bf16: always the matmul primitive (oneDNN has no bf16 driver)

@@ -554,7 +554,8 @@ Outcome fastVjp(Executor &ex, const MatmulDesc &d, const PlanStep &s) {
     return std::nullopt;
   GradBuffers g(ex, s, o, true); // accumulated over the broadcast batch
   cpu::MatmulShape m = matmulShapeOf(*o.in[0], *o.in[1], d.transpose_b);
-  batchedMatmulGrads(ex, m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout[0]->f.data(), g.p[0], g.p[1]);
+  batchedMatmulGrads(ex, m, o.in[0]->f.data(), o.in[1]->f.data(), o.dout[0]->f.data(), g.p[0],
+                     g.p[1]);
   return Status::ok();
 }
 

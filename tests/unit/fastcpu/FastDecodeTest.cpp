@@ -108,56 +108,8 @@ TEST(FastDecodeKernel, SmallMGemmAgainstADoubleSum) {
     EXPECT_EQ(v, 0.f);
 }
 
-/// "f"(x [2, 24]) = (x·wᵀ, x·wᵀ again from a second get_param of the same
-/// tied weight, w itself): get_param w, matmul, get_param w, matmul; "g"
-/// the same steps returning the two products only.
-Artifact paramViewsArtifact() {
-  Artifact a;
-  a.compilerVersion = "test";
-  a.model = "param_views";
-  a.targets = {"cpu"};
-  a.sourceName = "param_views.motif";
-  ParamInfo p;
-  p.name = "w";
-  p.shape = {19, 24};
-  p.init = "normal";
-  p.std = 0.5;
-  a.params.push_back(p);
-  Function f;
-  f.name = "f";
-  f.argNames = {"x"};
-  f.args = {0};
-  f.valueShapes = {{2, 24}, {19, 24}, {2, 19}, {19, 24}, {2, 19}};
-  f.valueTypes.assign(f.valueShapes.size(), DType::F32);
-  Step get;
-  get.op = "motif.get_param";
-  get.attrs["name"] = strAttr("w");
-  Step mm;
-  mm.op = "motif.matmul";
-  mm.attrs["transpose_b"] = boolAttr(true);
-  Step s1 = get, s2 = mm, s3 = get, s4 = mm;
-  s1.results = {1};
-  s2.operands = {0, 1};
-  s2.results = {2};
-  s3.results = {3};
-  s4.operands = {0, 3};
-  s4.results = {4};
-  f.steps = {s1, s2, s3, s4};
-  for (Step &s : f.steps)
-    s.location = "param_views.motif:1:1";
-  f.results = {2, 4, 1};
-  f.resultRoles = {"output:a", "output:b", "output:w"};
-  a.functions.push_back(f);
-  // "g": the same without returning w (both get_param values are views).
-  f.name = "g";
-  f.results = {2, 4};
-  f.resultRoles = {"output:a", "output:b"};
-  a.functions.push_back(f);
-  return plantest::roundTripped(a, "decode.mbin");
-}
-
 TEST(FastDecodeParamViews, GetParamViewsLeaveTheParametersAsTheyWere) {
-  Artifact a = paramViewsArtifact();
+  Artifact a = paramProductsArtifact("param_views", 2, 24, 19);
   Executor ref(a, HostBackend::Reference);
   ref.initParameters(3);
   std::vector<Tensor> want;

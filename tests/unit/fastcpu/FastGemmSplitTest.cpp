@@ -18,6 +18,8 @@
 // shapes check those kernels there.)
 //
 //===----------------------------------------------------------------------===//
+#include "FastVsReference.h"
+
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/fastcpu/Blas.h"
@@ -31,6 +33,7 @@
 #include <vector>
 
 using namespace motif::rt;
+using motif::rt::fasttest::randomVector;
 
 namespace {
 
@@ -39,15 +42,6 @@ struct Case {
   char axis; // what gemmSplit must pick at 2 and 3 threads ('T': one call
              // on the team, '-': one call on the calling thread)
 };
-
-std::vector<float> randoms(size_t n, unsigned seed) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float &x : v)
-    x = u(g);
-  return v;
-}
 
 class FastGemmSplit : public ::testing::Test {
 protected:
@@ -79,9 +73,9 @@ TEST_F(FastGemmSplit, EveryWayAtEachThreadCountMatchesDoubleAndCoversTheEpilogue
         for (float beta : {0.f, 1.f}) {
           // Leading dimensions 3 wider than the stored rows.
           int64_t lda = (ta ? c.M : c.K) + 3, ldb = (tb ? c.K : c.N) + 3, ldc = c.N + 3;
-          std::vector<float> A = randoms(size_t((ta ? c.K : c.M) * lda), 1);
-          std::vector<float> B = randoms(size_t((tb ? c.N : c.K) * ldb), 2);
-          std::vector<float> C0 = randoms(size_t(c.M * ldc), 3);
+          std::vector<float> A = randomVector(size_t((ta ? c.K : c.M) * lda), 1);
+          std::vector<float> B = randomVector(size_t((tb ? c.N : c.K) * ldb), 2);
+          std::vector<float> C0 = randomVector(size_t(c.M * ldc), 3);
           auto a = [&](int64_t i, int64_t k) { return double(ta ? A[k * lda + i] : A[i * lda + k]); };
           auto b = [&](int64_t k, int64_t j) { return double(tb ? B[j * ldb + k] : B[k * ldb + j]); };
           std::vector<float> first;
@@ -131,7 +125,8 @@ TEST_F(FastGemmSplit, EveryWayAtEachThreadCountMatchesDoubleAndCoversTheEpilogue
 TEST_F(FastGemmSplit, NestedCallsRunOnTheirThreadAsAtOneThread) {
   const Case cases[] = {{517, 93, 131, 'T'}, {37, 45, 4099, 'K'}};
   for (const Case &c : cases) {
-    std::vector<float> A = randoms(size_t(c.M * c.K), 4), B = randoms(size_t(c.K * c.N), 5);
+    std::vector<float> A = randomVector(size_t(c.M * c.K), 4);
+    std::vector<float> B = randomVector(size_t(c.K * c.N), 5);
     motif::cpu::setNumThreads(1);
     std::vector<float> alone(size_t(c.M * c.N));
     fast::sgemm(false, false, c.M, c.N, c.K, A.data(), c.K, B.data(), c.N, 0.f, alone.data(), c.N);

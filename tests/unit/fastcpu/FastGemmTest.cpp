@@ -27,20 +27,6 @@ using plantest::boolAttr;
 using plantest::intsAttr;
 using plantest::strAttr;
 
-Step gemmStep(bool ta, bool tb, bool rows, bool biasGrad, bool keepPre, const std::string &epi,
-              std::vector<int64_t> segments) {
-  Step s;
-  s.op = "kernel.gemm";
-  s.attrs["transpose_a"] = boolAttr(ta);
-  s.attrs["transpose_b"] = boolAttr(tb);
-  s.attrs["rows"] = boolAttr(rows);
-  s.attrs["bias_grad"] = boolAttr(biasGrad);
-  s.attrs["keep_pre"] = boolAttr(keepPre);
-  s.attrs["epilogue"] = strAttr(epi);
-  s.attrs["operandSegmentSizes"] = intsAttr(std::move(segments));
-  return s;
-}
-
 /// The backward of `fwdOp` with `numIn` inputs and one output: operands
 /// inputs, output, its gradient; results the gradients of every input.
 Step vjpStep(const std::string &fwdOp, size_t numIn, AttrValue fwdAttrs) {

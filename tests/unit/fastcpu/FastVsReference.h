@@ -9,6 +9,7 @@
 #define MOTIF_TESTS_UNIT_FASTCPU_FASTVSREFERENCE_H
 
 #include "OneStepPlan.h"
+#include "runtime/core/Artifact.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Executor.h"
 
@@ -29,6 +30,83 @@ inline Tensor randomFloats(const Shape &shape, uint64_t seed, float scale = 1.f)
   for (float &x : t.f)
     x = scale * u(g);
   return t;
+}
+
+/// n uniform floats in [-1, 1) from `seed` (a plain vector, for the BLAS
+/// entry's tests).
+inline std::vector<float> randomVector(size_t n, unsigned seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = u(g);
+  return v;
+}
+
+/// A kernel.gemm step: transposes, the rows form (dw over all rows), the
+/// bias gradient, the kept pre-activation, the epilogue and which of its
+/// four operands (a, b, bias, residual) are present.
+inline Step gemmStep(bool ta, bool tb, bool rows, bool biasGrad, bool keepPre,
+                     const std::string &epi, std::vector<int64_t> segments) {
+  Step s;
+  s.op = "kernel.gemm";
+  s.attrs["transpose_a"] = plantest::boolAttr(ta);
+  s.attrs["transpose_b"] = plantest::boolAttr(tb);
+  s.attrs["rows"] = plantest::boolAttr(rows);
+  s.attrs["bias_grad"] = plantest::boolAttr(biasGrad);
+  s.attrs["keep_pre"] = plantest::boolAttr(keepPre);
+  s.attrs["epilogue"] = plantest::strAttr(epi);
+  s.attrs["operandSegmentSizes"] = plantest::intsAttr(std::move(segments));
+  return s;
+}
+
+/// One parameter w [N, K] (normal, std 0.5) read twice: "f"(x [M, K]) =
+/// (x·wᵀ, x·wᵀ again from a second get_param of w, w itself): get_param w,
+/// motif.matmul, get_param w, motif.matmul; "g" the same returning the two
+/// products only (both get_param values then view the parameter).
+inline Artifact paramProductsArtifact(const std::string &model, int64_t M, int64_t K,
+                                      int64_t N) {
+  Artifact a;
+  a.compilerVersion = "test";
+  a.model = model;
+  a.targets = {"cpu"};
+  a.sourceName = model + ".motif";
+  ParamInfo p;
+  p.name = "w";
+  p.shape = {N, K};
+  p.init = "normal";
+  p.std = 0.5;
+  a.params.push_back(p);
+  Function f;
+  f.name = "f";
+  f.argNames = {"x"};
+  f.args = {0};
+  f.valueShapes = {{M, K}, {N, K}, {M, N}, {N, K}, {M, N}};
+  f.valueTypes.assign(f.valueShapes.size(), DType::F32);
+  Step get;
+  get.op = "motif.get_param";
+  get.attrs["name"] = plantest::strAttr("w");
+  Step mm;
+  mm.op = "motif.matmul";
+  mm.attrs["transpose_b"] = plantest::boolAttr(true);
+  Step s1 = get, s2 = mm, s3 = get, s4 = mm;
+  s1.results = {1};
+  s2.operands = {0, 1};
+  s2.results = {2};
+  s3.results = {3};
+  s4.operands = {0, 3};
+  s4.results = {4};
+  f.steps = {s1, s2, s3, s4};
+  for (Step &s : f.steps)
+    s.location = model + ".motif:1:1";
+  f.results = {2, 4, 1};
+  f.resultRoles = {"output:a", "output:b", "output:w"};
+  a.functions.push_back(f);
+  f.name = "g";
+  f.results = {2, 4};
+  f.resultRoles = {"output:a", "output:b"};
+  a.functions.push_back(f);
+  return plantest::roundTripped(a, model + ".mbin");
 }
 
 /// The largest |a - b| / (1 + |b|) over two float tensors of one shape.
