@@ -178,7 +178,7 @@ def mixtral_tiny(torch, tm):
             for e, expert in enumerate(self.experts):
                 tok, slot = (idx == e).nonzero(as_tuple=True)
                 if tok.numel():
-                    y.index_add_(0, tok, expert(x[tok]) * w[tok, slot, None])
+                    y.index_add_(0, tok, (expert(x[tok]) * w[tok, slot, None]).to(y.dtype))
             return y.reshape(shape)
 
     class Block(nn.Module):
