@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/MoeSizes.h"
+#include "runtime/cpu/MoeRoute.h"
 #include "runtime/cpu/Parallel.h"
 
 #include <numeric>
@@ -46,19 +47,8 @@ void routerSoftmax(const MoeRouteShape &s, const T *logits, std::vector<Acc> &pr
   probs.assign(N * E, 0.0);
   lse.assign(N, 0.0);
   parallelFor(N, 4 * E, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const T *l = logits + t * E;
-      Acc mx = -INFINITY;
-      for (int64_t e = 0; e < E; ++e)
-        mx = std::max<Acc>(mx, l[e]);
-      Acc sum = 0;
-      for (int64_t e = 0; e < E; ++e)
-        sum += std::exp(static_cast<Acc>(l[e]) - mx);
-      lse[t] = mx + std::log(sum);
-      for (int64_t e = 0; e < E; ++e)
-        probs[t * E + e] = sigmoid ? 1.0 / (1.0 + std::exp(-static_cast<Acc>(l[e])))
-                                   : std::exp(static_cast<Acc>(l[e]) - lse[t]);
-    }
+    for (int64_t t = t0; t < t1; ++t)
+      lse[t] = moeroute::tokenScores(logits + t * E, E, sigmoid, &probs[t * E]);
   });
 }
 
@@ -66,28 +56,11 @@ void routerSoftmax(const MoeRouteShape &s, const T *logits, std::vector<Acc> &pr
 /// under sigmoid routing the scores normalized over all experts
 /// (DeepSeek-V3's s'_{t,e}).
 std::vector<Acc> balanceScores(const MoeRouteShape &s, const std::vector<Acc> &probs) {
-  if (s.routing != MoeRouting::Sigmoid)
-    return probs;
   const int64_t N = s.tokens, E = s.experts;
-  std::vector<Acc> q(probs);
-  for (int64_t t = 0; t < N; ++t) {
-    Acc sum = 0;
-    for (int64_t e = 0; e < E; ++e)
-      sum += probs[t * E + e];
-    for (int64_t e = 0; e < E; ++e)
-      q[t * E + e] /= sum;
-  }
+  std::vector<Acc> q(probs.size());
+  for (int64_t t = 0; t < N; ++t)
+    moeroute::balanceRow(&probs[t * E], E, s.routing == MoeRouting::Sigmoid, &q[t * E]);
   return q;
-}
-
-/// f_e: the share of the assignments that went to expert e.
-std::vector<Acc> assignmentShares(int64_t E, int64_t A, const int32_t *experts) {
-  std::vector<Acc> f(E, 0.0);
-  for (int64_t a = 0; a < A; ++a)
-    f[experts[a]] += 1;
-  for (Acc &v : f)
-    v = A > 0 ? v / static_cast<Acc>(A) : 0.0;
-  return f;
 }
 
 void checkRoute(const MoeRouteShape &s) {
@@ -150,7 +123,7 @@ T moeRoute(const MoeRouteShape &s, const T *logits, T *gates, int32_t *experts,
   // Auxiliary losses (the shares counted before any capacity).
   Acc aux = 0;
   if (s.auxLossCoef != 0 && N > 0) {
-    std::vector<Acc> f = assignmentShares(E, A, experts);
+    std::vector<Acc> f = moeroute::assignmentShares(E, A, experts);
     std::vector<Acc> q = balanceScores(s, probs);
     for (int64_t e = 0; e < E; ++e) {
       Acc P = 0;
@@ -206,36 +179,12 @@ void moeRouteBackward(const MoeRouteShape &s, const T *logits, const T *gates,
   // ...and from the balance loss; then through the softmax, plus the z-loss.
   const Acc auxScale = N > 0 ? static_cast<Acc>(daux) * s.auxLossCoef * E / N : 0.0;
   const Acc zScale = N > 0 ? static_cast<Acc>(daux) * s.zLossCoef * 2.0 / N : 0.0;
-  std::vector<Acc> f = assignmentShares(E, A, experts);
+  std::vector<Acc> f = moeroute::assignmentShares(E, A, experts);
   const bool sigmoid = s.routing == MoeRouting::Sigmoid;
   parallelFor(N, 8 * E, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const Acc *p = &probs[t * E];
-      Acc *g = &dp[t * E];
-      const T *l = logits + t * E;
-      if (!sigmoid) {
-        Acc dot = 0;
-        for (int64_t e = 0; e < E; ++e) {
-          g[e] += auxScale * f[e];
-          dot += p[e] * g[e];
-        }
-        for (int64_t e = 0; e < E; ++e)
-          dlogits[t * E + e] = static_cast<T>(p[e] * (g[e] - dot) + zScale * lse[t] * p[e]);
-        continue;
-      }
-      // Sigmoid: q = p / sum(p) feeds the balance loss; p = sigmoid(l); the
-      // z-loss's lse differentiates to softmax(l).
-      Acc sum = 0, qdq = 0;
-      for (int64_t e = 0; e < E; ++e)
-        sum += p[e];
-      for (int64_t e = 0; e < E; ++e)
-        qdq += p[e] / sum * auxScale * f[e];
-      for (int64_t e = 0; e < E; ++e) {
-        Acc ds = g[e] + (auxScale * f[e] - qdq) / sum;
-        Acc softmax = std::exp(static_cast<Acc>(l[e]) - lse[t]);
-        dlogits[t * E + e] = static_cast<T>(ds * p[e] * (1.0 - p[e]) + zScale * lse[t] * softmax);
-      }
-    }
+    for (int64_t t = t0; t < t1; ++t)
+      moeroute::logitGrad(logits + t * E, &probs[t * E], lse[t], E, sigmoid, auxScale, zScale,
+                          f.data(), &dp[t * E], dlogits + t * E);
   });
 }
 

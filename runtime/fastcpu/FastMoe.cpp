@@ -31,6 +31,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/MoeSizes.h"
+#include "runtime/cpu/MoeRoute.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/fastcpu/FastElemSupport.h"
 #include "runtime/fastcpu/FastOps.h"
@@ -48,6 +49,7 @@ using namespace motif::rt::fast;
 namespace cpu = motif::cpu;
 using cpu::detail::parallelFor;
 using cpu::detail::require;
+namespace moeroute = motif::cpu::moeroute;
 
 namespace {
 
@@ -167,47 +169,6 @@ bool routeOf(const MoeRouteDesc &d, const Tensor &logits, Route &r) {
   return true;
 }
 
-/// The router's scores of one token in double — softmax(l), or sigmoid(l)
-/// under sigmoid routing — into p[E]; returns logsumexp(l). The reference's
-/// arithmetic (runtime/cpu/MoeGrouped.cpp, routerSoftmax).
-double tokenScores(const float *l, int64_t E, bool sigmoid, double *p) {
-  double mx = -INFINITY;
-  for (int64_t e = 0; e < E; ++e)
-    mx = std::max<double>(mx, l[e]);
-  double sum = 0;
-  for (int64_t e = 0; e < E; ++e)
-    sum += std::exp(double(l[e]) - mx);
-  double lse = mx + std::log(sum);
-  for (int64_t e = 0; e < E; ++e)
-    p[e] = sigmoid ? 1.0 / (1.0 + std::exp(-double(l[e]))) : std::exp(double(l[e]) - lse);
-  return lse;
-}
-
-/// The reference's q row (the balance loss's scores): p, or under sigmoid
-/// routing p normalized over the experts.
-void balanceRow(const double *p, int64_t E, bool sigmoid, double *q) {
-  if (!sigmoid) {
-    std::copy(p, p + E, q);
-    return;
-  }
-  double sum = 0;
-  for (int64_t e = 0; e < E; ++e)
-    sum += p[e];
-  for (int64_t e = 0; e < E; ++e)
-    q[e] = p[e] / sum;
-}
-
-/// f_e: the share of the assignments that went to expert e (the
-/// reference's assignmentShares).
-std::vector<double> shares(int64_t E, int64_t A, const int32_t *experts) {
-  std::vector<double> f(static_cast<size_t>(E), 0.0);
-  for (int64_t a = 0; a < A; ++a)
-    f[experts[a]] += 1;
-  for (double &v : f)
-    v = A > 0 ? v / static_cast<double>(A) : 0.0;
-  return f;
-}
-
 /// The work of one token in the route's loops (2E + 1 exp/log in double,
 /// counted as 8 flops each): 512 tokens of 4 experts stay on one thread.
 int64_t routeWork(int64_t E) { return 16 * E; }
@@ -225,7 +186,7 @@ bool expertChoiceScores(const Route &r, const float *l, std::vector<double> &pro
   parallelFor(N, routeWork(E), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       double *p = &probs[t * E];
-      lse[t] = tokenScores(l + t * E, E, /*sigmoid=*/false, p);
+      lse[t] = moeroute::tokenScores(l + t * E, E, /*sigmoid=*/false, p);
       for (int64_t e = 0; e < E; ++e)
         nan[t] |= std::isnan(p[e]);
     }
@@ -281,9 +242,9 @@ void tokenChoiceAssign(const MoeRouteDesc &d, const Route &r, const float *l, bo
     std::vector<double> p(static_cast<size_t>(E));
     std::vector<char> taken(static_cast<size_t>(E));
     for (int64_t t = t0; t < t1; ++t) {
-      lse[t] = tokenScores(l + t * E, E, r.sigmoid, p.data());
+      lse[t] = moeroute::tokenScores(l + t * E, E, r.sigmoid, p.data());
       if (wantAux)
-        balanceRow(p.data(), E, r.sigmoid, &q[t * E]);
+        moeroute::balanceRow(p.data(), E, r.sigmoid, &q[t * E]);
       // The k best by repeated argmax: the first maximum found scanning up
       // is the lower index of a tie (the reference's partial sort order).
       std::fill(taken.begin(), taken.end(), 0);
@@ -335,7 +296,7 @@ Outcome motif::rt::fast::fastRun(Executor &ex, const MoeRouteDesc &d, const Plan
   }
   double aux = 0;
   if (wantAux) {
-    std::vector<double> f = shares(E, A, experts);
+    std::vector<double> f = moeroute::assignmentShares(E, A, experts);
     for (int64_t e = 0; e < E; ++e) {
       double P = 0;
       for (int64_t t = 0; t < N; ++t)
@@ -370,7 +331,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeRouteDesc &d, const Plan
   const double daux = o.dout[3]->f.data()[0];
   const double auxScale = N > 0 ? daux * d.aux_loss_coef * E / N : 0.0;
   const double zScale = N > 0 ? daux * d.z_loss_coef * 2.0 / N : 0.0;
-  std::vector<double> f = shares(E, A, experts);
+  std::vector<double> f = moeroute::assignmentShares(E, A, experts);
   // Expert choice: each token's assignments, in assignment order (the order
   // of the reference's scatter of the gates' gradients).
   ByToken chosen;
@@ -388,7 +349,7 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeRouteDesc &d, const Plan
     std::vector<double> p(static_cast<size_t>(E)), dp(static_cast<size_t>(E));
     for (int64_t t = t0; t < t1; ++t) {
       const float *lt = l + t * E;
-      double lse = tokenScores(lt, E, r.sigmoid, p.data());
+      double lse = moeroute::tokenScores(lt, E, r.sigmoid, p.data());
       // dp from the gates (gate_j = p_j / S over the token's choices, or p_j;
       // under expert choice gate = p for each expert that chose the token).
       std::fill(dp.begin(), dp.end(), 0.0);
@@ -409,26 +370,8 @@ Outcome motif::rt::fast::fastVjp(Executor &ex, const MoeRouteDesc &d, const Plan
           dp[experts[a0 + j]] += (double(dgates[a0 + j]) - gw) / S;
       }
       // ...and from the balance loss, through the softmax, plus the z-loss.
-      if (!r.sigmoid) {
-        double dot = 0;
-        for (int64_t e = 0; e < E; ++e) {
-          dp[e] += auxScale * f[e];
-          dot += p[e] * dp[e];
-        }
-        for (int64_t e = 0; e < E; ++e)
-          dl[t * E + e] = static_cast<float>(p[e] * (dp[e] - dot) + zScale * lse * p[e]);
-        continue;
-      }
-      double sum = 0, qdq = 0;
-      for (int64_t e = 0; e < E; ++e)
-        sum += p[e];
-      for (int64_t e = 0; e < E; ++e)
-        qdq += p[e] / sum * auxScale * f[e];
-      for (int64_t e = 0; e < E; ++e) {
-        double ds = dp[e] + (auxScale * f[e] - qdq) / sum;
-        double softmax = std::exp(double(lt[e]) - lse);
-        dl[t * E + e] = static_cast<float>(ds * p[e] * (1.0 - p[e]) + zScale * lse * softmax);
-      }
+      moeroute::logitGrad(lt, p.data(), lse, E, r.sigmoid, auxScale, zScale, f.data(), dp.data(),
+                          dl + t * E);
     }
   });
   return Status::ok();
